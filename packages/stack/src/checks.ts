@@ -1,0 +1,128 @@
+import type { Diagnostic, DiagnosticCode } from './diagnostics.js';
+import { suggest } from './schema/primitives.js';
+import type { StackModel } from './schema/stack.js';
+import { UNSUPPORTED_RESERVATION_KEYS, UNSUPPORTED_SERVICE_KEYS } from './unsupported.js';
+import { formatPath, type LNode, locate, type PathSegment } from './yaml/located.js';
+
+/**
+ * What validation of each value alone cannot see: references between objects (networks, volumes, configs,
+ * secrets, depends_on), dependency cycles, services without an image, and keys a cluster ignores.
+ */
+export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const report = (
+    severity: Diagnostic['severity'],
+    code: DiagnosticCode,
+    path: PathSegment[],
+    message: string,
+    atKey = false,
+  ) => {
+    const found = locate(root, path);
+    out.push({
+      severity,
+      code,
+      path: formatPath(path),
+      message,
+      location: atKey && found.keyLoc ? found.keyLoc : found.loc,
+    });
+  };
+  const declared = (kind: 'networks' | 'volumes' | 'configs' | 'secrets') => Object.keys(model[kind] ?? {});
+  const services = model.services ?? {};
+  const serviceNames = Object.keys(services);
+
+  for (const [name, s] of Object.entries(services)) {
+    const at = (...rest: PathSegment[]): PathSegment[] => ['services', name, ...rest];
+    if (!s.image) {
+      report('error', 'missing-key', at(), 'missing required key "image": a cluster runs images from a registry', true);
+    }
+    const networks = declared('networks');
+    for (const net of Object.keys(s.networks ?? {})) {
+      if (net === 'default' || networks.includes(net)) continue;
+      report('error', 'undefined-reference', at('networks', net), undeclared('network', net, networks), true);
+    }
+    const volumes = declared('volumes');
+    (s.volumes ?? []).forEach((m, i) => {
+      if (m.type === 'volume' && m.source && !volumes.includes(m.source)) {
+        report('error', 'undefined-reference', at('volumes', i), undeclared('volume', m.source, volumes));
+      }
+    });
+    for (const kind of ['configs', 'secrets'] as const) {
+      const names = declared(kind);
+      (s[kind] ?? []).forEach((ref, i) => {
+        if (!names.includes(ref.source)) {
+          report('error', 'undefined-reference', at(kind, i), undeclared(kind.slice(0, -1), ref.source, names));
+        }
+      });
+    }
+    for (const [dep, settings] of Object.entries(s.depends_on ?? {})) {
+      if (serviceNames.includes(dep) || !settings.required) continue;
+      report('error', 'undefined-reference', at('depends_on', dep), undeclared('service', dep, serviceNames), true);
+    }
+    if (s.deploy?.mode === 'replicated-job' || s.deploy?.mode === 'global-job') {
+      report(
+        'error',
+        'invalid-value',
+        at('deploy', 'mode'),
+        `${s.deploy.mode} is not supported yet: use replicated or global`,
+      );
+    }
+    if (s.deploy?.mode === 'global' && s.deploy.replicas !== undefined) {
+      report(
+        'warning',
+        'invalid-value',
+        at('deploy', 'replicas'),
+        'ignored: a global service runs one task on every eligible node',
+      );
+    }
+    for (const key of Object.keys(UNSUPPORTED_SERVICE_KEYS)) {
+      if ((s as Record<string, unknown>)[key] !== undefined) {
+        report('warning', 'unsupported-key', at(key), UNSUPPORTED_SERVICE_KEYS[key] as string, true);
+      }
+    }
+    const reservations = (s.deploy?.resources?.reservations ?? {}) as Record<string, unknown>;
+    for (const key of Object.keys(UNSUPPORTED_RESERVATION_KEYS)) {
+      if (reservations[key] !== undefined) {
+        report(
+          'warning',
+          'unsupported-key',
+          at('deploy', 'resources', 'reservations', key),
+          UNSUPPORTED_RESERVATION_KEYS[key] as string,
+          true,
+        );
+      }
+    }
+  }
+  out.push(...dependencyCycles(model, root));
+  return out;
+}
+
+function undeclared(kind: string, name: string, names: string[]): string {
+  const where = kind === 'service' ? 'services' : `the top-level ${kind}s: section`;
+  return `undefined ${kind} "${name}"${suggest(name, names)}: declare it under ${where}`;
+}
+
+function dependencyCycles(model: StackModel, root: LNode): Diagnostic[] {
+  const services = model.services ?? {};
+  const state = new Map<string, 'visiting' | 'done'>();
+  const out: Diagnostic[] = [];
+  const visit = (name: string, trail: string[]): void => {
+    if (state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      const cycle = [...trail.slice(trail.indexOf(name)), name];
+      const found = locate(root, ['services', name, 'depends_on']);
+      out.push({
+        severity: 'error',
+        code: 'dependency-cycle',
+        path: `services.${name}.depends_on`,
+        message: `depends_on forms a cycle: ${cycle.join(' → ')}; remove one of these dependencies`,
+        location: found.keyLoc ?? found.loc,
+      });
+      return;
+    }
+    state.set(name, 'visiting');
+    for (const dep of Object.keys(services[name]?.depends_on ?? {})) if (services[dep]) visit(dep, [...trail, name]);
+    state.set(name, 'done');
+  };
+  for (const name of Object.keys(services)) visit(name, []);
+  return out;
+}

@@ -1,0 +1,282 @@
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { checkStack } from './checks.js';
+import { type Diagnostic, StackError } from './diagnostics.js';
+import { parseEnvFile } from './env-file.js';
+import { interpolateTree, type Lookup } from './interpolate.js';
+import { LIMITS } from './limits.js';
+import { mergeTrees } from './merge.js';
+import { type NormalizedStack, normalizeStack } from './normalize.js';
+import { issuesToDiagnostics } from './schema/issues.js';
+import { type StackModel, stackSchema } from './schema/stack.js';
+import type { LMap, LNode } from './yaml/located.js';
+import { toPlain } from './yaml/located.js';
+import { parseYaml } from './yaml/parse.js';
+
+export interface LoadOptions {
+  /** Stack files, merged in order: later files override earlier ones. */
+  files: string[];
+  /** Variables for interpolation; the caller passes process.env to use the shell's. */
+  env?: Record<string, string | undefined>;
+  /** A .env file to read variables from; default `.env` beside the first file, if it exists. false: none. */
+  envFile?: string | false;
+}
+
+export interface LoadedStack {
+  stack: NormalizedStack;
+  /** Problems that did not stop the load: ignored keys, unset variables. */
+  warnings: Diagnostic[];
+  files: string[];
+  projectDir: string;
+}
+
+/** Source of file contents: real files by default, anything in tests. */
+export interface FileSource {
+  read(file: string): string;
+  exists(file: string): boolean;
+}
+
+export const fsSource: FileSource = {
+  read(file) {
+    const size = statSync(file).size;
+    if (size > LIMITS.maxFileBytes) {
+      throw new Error(`${file} is ${size} bytes: stack files over ${LIMITS.maxFileBytes} bytes (1 MiB) are refused`);
+    }
+    return readFileSync(file, 'utf8');
+  },
+  exists(file) {
+    try {
+      return statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  },
+};
+
+/**
+ * Reads, interpolates, merges, validates and normalizes a stack. Throws a StackError that lists every problem
+ * found (each with its file:line:col) when the stack is invalid; otherwise returns the stack and any warnings.
+ */
+export function loadStack(options: LoadOptions, source: FileSource = fsSource): LoadedStack {
+  const files = options.files.map((f) => path.resolve(f));
+  if (files.length === 0) throw invalid([fileError('', 'no stack file given: pass one with -c FILE')]);
+  if (files.length > LIMITS.maxFiles)
+    throw invalid([fileError('', `at most ${LIMITS.maxFiles} stack files can be merged`)]);
+  const projectDir = path.dirname(files[0] as string);
+  const diagnostics: Diagnostic[] = [];
+
+  const lookup = variables(options, projectDir, source, diagnostics);
+  const trees: LNode[] = [];
+  for (const file of files) {
+    const text = readText(file, source, diagnostics);
+    if (text === undefined) continue;
+    const tree = parseTree(text, displayName(file), diagnostics);
+    if (tree) trees.push(interpolated(tree, lookup, diagnostics));
+  }
+  if (hasErrors(diagnostics) || trees.length === 0) throw invalid(diagnostics);
+
+  const merged = trees.reduce((base, over) => mergeTrees(base, over));
+  const model = validate(merged, diagnostics);
+  if (!model) throw invalid(diagnostics);
+  diagnostics.push(...checkStack(model, merged));
+  const envFiles = readEnvFiles(model, projectDir, merged, source, lookup, diagnostics);
+  checkObjectFiles(model, projectDir, merged, source, diagnostics);
+  if (hasErrors(diagnostics)) throw invalid(diagnostics);
+
+  const stack = normalizeStack(model, {
+    projectDir,
+    lookup,
+    envFiles,
+    extensions: extensionsOf(merged),
+    serviceExtensions: serviceExtensionsOf(merged),
+  });
+  return { stack, warnings: diagnostics, files, projectDir };
+}
+
+/** Loads one stack file given as text (what a control API receives); no other files are read. */
+export function loadStackText(
+  text: string,
+  options: { file?: string; env?: Record<string, string | undefined> } = {},
+): LoadedStack {
+  const file = path.resolve(options.file ?? 'stack.yml');
+  const source: FileSource = {
+    read: (f) => {
+      if (f !== file) throw new Error(`${f}: only the stack file itself can be read here`);
+      if (Buffer.byteLength(text) > LIMITS.maxFileBytes) {
+        throw new Error(`stack files over ${LIMITS.maxFileBytes} bytes (1 MiB) are refused`);
+      }
+      return text;
+    },
+    exists: (f) => f === file,
+  };
+  return loadStack({ files: [file], env: options.env ?? {}, envFile: false }, source);
+}
+
+function invalid(diagnostics: Diagnostic[]): StackError {
+  return new StackError('invalid-stack', diagnostics);
+}
+
+function hasErrors(diagnostics: Diagnostic[]): boolean {
+  return diagnostics.some((d) => d.severity === 'error');
+}
+
+function fileError(file: string, message: string): Diagnostic {
+  return {
+    severity: 'error',
+    code: 'file-error',
+    path: '',
+    message,
+    ...(file ? { location: { file, line: 1, col: 1 } } : {}),
+  };
+}
+
+/** Paths in messages are relative to the working directory when that is shorter, as compilers print them. */
+function displayName(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && rel.length < file.length ? rel : file;
+}
+
+function readText(file: string, source: FileSource, diagnostics: Diagnostic[]): string | undefined {
+  try {
+    return source.read(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
+    diagnostics.push(fileError(displayName(file), `cannot read the stack file: ${why}`));
+    return undefined;
+  }
+}
+
+function parseTree(text: string, file: string, diagnostics: Diagnostic[]): LNode | undefined {
+  const parsed = parseYaml(text, file);
+  diagnostics.push(...parsed.diagnostics);
+  if (hasErrors(parsed.diagnostics)) return undefined;
+  if (!parsed.root || (parsed.root.kind === 'scalar' && parsed.root.value === null)) {
+    diagnostics.push(fileError(file, 'the file is empty: a stack file is a mapping with at least services:'));
+    return undefined;
+  }
+  if (parsed.root.kind !== 'map') {
+    diagnostics.push({
+      severity: 'error',
+      code: 'invalid-type',
+      path: '',
+      message: 'a stack file must be a mapping (services:, networks:, …), not a list or a single value',
+      location: parsed.root.loc,
+    });
+    return undefined;
+  }
+  return parsed.root;
+}
+
+function interpolated(tree: LNode, lookup: Lookup, diagnostics: Diagnostic[]): LNode {
+  const result = interpolateTree(tree, lookup);
+  diagnostics.push(...result.diagnostics);
+  return result.root;
+}
+
+function variables(options: LoadOptions, projectDir: string, source: FileSource, diagnostics: Diagnostic[]): Lookup {
+  const env = options.env ?? {};
+  const shell: Lookup = (name) => env[name];
+  const envFile = options.envFile === undefined ? path.join(projectDir, '.env') : options.envFile;
+  if (envFile === false || (options.envFile === undefined && !source.exists(envFile))) return shell;
+  let dotenv: Map<string, string>;
+  try {
+    dotenv = parseEnvFile(source.read(envFile), shell);
+  } catch (err) {
+    diagnostics.push(fileError(displayName(envFile), `cannot read the env file: ${(err as Error).message}`));
+    return shell;
+  }
+  // The shell's variables win over the .env file's, as in Compose.
+  return (name) => env[name] ?? dotenv.get(name);
+}
+
+function validate(root: LNode, diagnostics: Diagnostic[]): StackModel | undefined {
+  const result = stackSchema.safeParse(toPlain(root), { reportInput: true });
+  if (!result.success) {
+    diagnostics.push(...issuesToDiagnostics(result.error.issues, root));
+    return undefined;
+  }
+  if (!result.data.services || Object.keys(result.data.services).length === 0) {
+    diagnostics.push({
+      severity: 'error',
+      code: 'missing-key',
+      path: 'services',
+      message: 'a stack needs at least one service under services:',
+      location: root.loc,
+    });
+    return undefined;
+  }
+  return result.data;
+}
+
+function readEnvFiles(
+  model: StackModel,
+  projectDir: string,
+  root: LNode,
+  source: FileSource,
+  lookup: Lookup,
+  diagnostics: Diagnostic[],
+): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const [name, service] of Object.entries(model.services ?? {})) {
+    for (const entry of service.env_file ?? []) {
+      const file = path.resolve(projectDir, entry.path);
+      if (out.has(file)) continue;
+      if (!source.exists(file)) {
+        if (entry.required) diagnostics.push(missingFile(root, ['services', name, 'env_file'], entry.path, 'env_file'));
+        continue;
+      }
+      try {
+        out.set(file, parseEnvFile(source.read(file), lookup));
+      } catch (err) {
+        diagnostics.push(missingFile(root, ['services', name, 'env_file'], entry.path, (err as Error).message));
+      }
+    }
+  }
+  return out;
+}
+
+function checkObjectFiles(
+  model: StackModel,
+  projectDir: string,
+  root: LNode,
+  source: FileSource,
+  diagnostics: Diagnostic[],
+) {
+  for (const kind of ['configs', 'secrets'] as const) {
+    for (const [name, object] of Object.entries(model[kind] ?? {})) {
+      if (object?.file && !source.exists(path.resolve(projectDir, object.file))) {
+        diagnostics.push(missingFile(root, [kind, name, 'file'], object.file, kind.slice(0, -1)));
+      }
+    }
+  }
+}
+
+function missingFile(root: LNode, at: string[], file: string, what: string): Diagnostic {
+  let node: LNode | undefined = root;
+  for (const key of at) node = node?.kind === 'map' ? node.entries.get(key)?.value : undefined;
+  return {
+    severity: 'error',
+    code: 'file-error',
+    path: at.join('.'),
+    message: `${what} file "${file}" does not exist (paths are relative to the first stack file's directory)`,
+    ...(node ? { location: node.loc } : {}),
+  };
+}
+
+function extensionsOf(root: LNode): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (root.kind !== 'map') return out;
+  for (const [key, entry] of root.entries) if (key.startsWith('x-')) out[key] = toPlain(entry.value);
+  return out;
+}
+
+function serviceExtensionsOf(root: LNode): Record<string, Record<string, unknown>> {
+  const services = root.kind === 'map' ? root.entries.get('services')?.value : undefined;
+  const out: Record<string, Record<string, unknown>> = {};
+  if (services?.kind !== 'map') return out;
+  for (const [name, entry] of services.entries) {
+    if (entry.value.kind === 'map') out[name] = extensionsOf(entry.value as LMap);
+  }
+  return out;
+}

@@ -1,0 +1,284 @@
+import path from 'node:path';
+import { DEFAULTS } from './defaults.js';
+import type { Lookup } from './interpolate.js';
+import type { MountModel } from './schema/mounts.js';
+import type { ServiceModel } from './schema/service.js';
+import type { FileObjectModel, NetworkModel, StackModel, VolumeModel } from './schema/stack.js';
+import type { Constraint, PortMapping } from './values/index.js';
+
+export type RestartCondition = 'none' | 'on-failure' | 'any';
+export type FailureAction = 'continue' | 'rollback' | 'pause';
+export type UpdateOrder = 'start-first' | 'stop-first';
+export type DependencyCondition = 'service_started' | 'service_healthy' | 'service_completed_successfully';
+
+export interface UpdateSettings {
+  parallelism: number;
+  delay: bigint;
+  failure_action: FailureAction;
+  monitor: bigint;
+  max_failure_ratio: number;
+  order: UpdateOrder;
+}
+
+export interface ResourceSettings {
+  cpus?: bigint;
+  memory?: bigint;
+  pids?: number;
+}
+
+export interface FileRef {
+  source: string;
+  target: string;
+  uid?: string;
+  gid?: string;
+  mode?: number;
+}
+
+export interface HealthSettings {
+  test: string[];
+  interval?: bigint;
+  timeout?: bigint;
+  retries?: number;
+  start_period?: bigint;
+  start_interval?: bigint;
+}
+
+export interface NormalizedService {
+  image: string;
+  command?: string[];
+  entrypoint?: string[];
+  environment: Record<string, string>;
+  ports: PortMapping[];
+  expose: string[];
+  networks: Record<string, { aliases?: string[]; ipv4_address?: string; ipv6_address?: string } | null>;
+  volumes: MountModel[];
+  tmpfs: string[];
+  healthcheck?: HealthSettings;
+  labels: Record<string, string>;
+  user?: string;
+  working_dir?: string;
+  hostname?: string;
+  stop_grace_period: bigint;
+  stop_signal?: string;
+  init?: boolean;
+  read_only?: boolean;
+  ulimits: Record<string, { soft: number; hard: number }>;
+  sysctls: Record<string, string>;
+  cap_add: string[];
+  cap_drop: string[];
+  depends_on: Record<string, { condition: DependencyCondition; required: boolean; restart?: boolean }>;
+  configs: FileRef[];
+  secrets: FileRef[];
+  logging?: { driver?: string; options: Record<string, string> };
+  deploy: {
+    mode: 'replicated' | 'global';
+    replicas: number;
+    endpoint_mode: 'vip' | 'dnsrr';
+    labels: Record<string, string>;
+    placement: { constraints: Constraint[]; preferences: { spread: string }[]; max_replicas_per_node: number };
+    resources: { limits: ResourceSettings; reservations: ResourceSettings };
+    restart_policy: { condition: RestartCondition; delay: bigint; max_attempts: number; window: bigint };
+    update_config: UpdateSettings;
+    rollback_config: UpdateSettings;
+  };
+  /** `x-` keys of the service, kept for Flotilla's own settings (x-flotilla). */
+  extensions: Record<string, unknown>;
+}
+
+export interface NormalizedFileObject {
+  name?: string;
+  external: boolean;
+  /** Absolute path of the file the content comes from. */
+  file?: string;
+  environment?: string;
+  content?: string;
+  labels: Record<string, string>;
+}
+
+export interface NormalizedStack {
+  name?: string;
+  services: Record<string, NormalizedService>;
+  networks: Record<string, NetworkModel & { driver: string; external: boolean }>;
+  volumes: Record<string, VolumeModel & { driver: string; external: boolean }>;
+  configs: Record<string, NormalizedFileObject>;
+  secrets: Record<string, NormalizedFileObject>;
+  /** Top-level `x-` keys, kept as written (after interpolation) for Flotilla settings such as x-flotilla. */
+  extensions: Record<string, unknown>;
+}
+
+export interface NormalizeContext {
+  /** Directory relative paths are resolved against: the first stack file's. */
+  projectDir: string;
+  /** Variables for `environment` entries written without a value. */
+  lookup: Lookup;
+  /** Contents of the env_file files, by absolute path (absent: optional file that does not exist). */
+  envFiles: Map<string, Map<string, string>>;
+  serviceExtensions: Record<string, Record<string, unknown>>;
+  extensions: Record<string, unknown>;
+}
+
+/** Fills swarm's defaults and resolves what the file leaves implicit; the input is already validated. */
+export function normalizeStack(model: StackModel, ctx: NormalizeContext): NormalizedStack {
+  const services: Record<string, NormalizedService> = {};
+  for (const [name, service] of Object.entries(model.services ?? {})) {
+    services[name] = normalizeService(service, ctx, ctx.serviceExtensions[name] ?? {});
+  }
+  const networks: NormalizedStack['networks'] = {};
+  for (const [name, net] of Object.entries(model.networks ?? {})) {
+    networks[name] = { ...net, driver: net?.driver ?? DEFAULTS.networkDriver, external: net?.external ?? false };
+  }
+  const usesDefault = Object.values(services).some((s) => 'default' in s.networks);
+  if (usesDefault && !networks.default) networks.default = { driver: DEFAULTS.networkDriver, external: false };
+  const volumes: NormalizedStack['volumes'] = {};
+  for (const [name, vol] of Object.entries(model.volumes ?? {})) {
+    volumes[name] = { ...vol, driver: vol?.driver ?? DEFAULTS.volumeDriver, external: vol?.external ?? false };
+  }
+  return {
+    ...(model.name ? { name: model.name } : {}),
+    services,
+    networks,
+    volumes,
+    configs: fileObjects(model.configs, ctx),
+    secrets: fileObjects(model.secrets, ctx),
+    extensions: ctx.extensions,
+  };
+}
+
+function fileObjects(
+  objects: Record<string, FileObjectModel | null> | undefined,
+  ctx: NormalizeContext,
+): Record<string, NormalizedFileObject> {
+  const out: Record<string, NormalizedFileObject> = {};
+  for (const [name, o] of Object.entries(objects ?? {})) {
+    out[name] = {
+      ...(o?.name ? { name: o.name } : {}),
+      external: o?.external ?? false,
+      ...(o?.file ? { file: path.resolve(ctx.projectDir, o.file) } : {}),
+      ...(o?.environment ? { environment: o.environment } : {}),
+      ...(o?.content !== undefined ? { content: o.content } : {}),
+      labels: strings(o?.labels),
+    };
+  }
+  return out;
+}
+
+function strings(map: Record<string, string | null> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(map ?? {})) out[k] = v ?? '';
+  return out;
+}
+
+function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Record<string, unknown>) {
+  const d = s.deploy ?? {};
+  const update = (u: typeof d.update_config): UpdateSettings => ({
+    parallelism: u?.parallelism ?? DEFAULTS.updateConfig.parallelism,
+    delay: u?.delay ?? DEFAULTS.updateConfig.delayNs,
+    failure_action: u?.failure_action ?? DEFAULTS.updateConfig.failureAction,
+    monitor: u?.monitor ?? DEFAULTS.updateConfig.monitorNs,
+    max_failure_ratio: u?.max_failure_ratio ?? DEFAULTS.updateConfig.maxFailureRatio,
+    order: u?.order ?? DEFAULTS.updateConfig.order,
+  });
+  const out: NormalizedService = {
+    image: s.image ?? '',
+    environment: environment(s, ctx),
+    ports: s.ports ?? [],
+    expose: s.expose ?? [],
+    networks: s.networks && Object.keys(s.networks).length > 0 ? s.networks : { default: null },
+    volumes: (s.volumes ?? []).map((m) => resolveMount(m, ctx.projectDir)),
+    tmpfs: s.tmpfs ?? [],
+    labels: strings(s.labels),
+    stop_grace_period: s.stop_grace_period ?? DEFAULTS.stopGracePeriodNs,
+    ulimits: s.ulimits ?? {},
+    sysctls: strings(s.sysctls),
+    cap_add: s.cap_add ?? [],
+    cap_drop: s.cap_drop ?? [],
+    depends_on: (s.depends_on ?? {}) as NormalizedService['depends_on'],
+    configs: (s.configs ?? []).map((r) => ({ ...r, target: r.target ?? `/${r.source}` })),
+    secrets: (s.secrets ?? []).map((r) => ({ ...r, target: secretTarget(r.source, r.target) })),
+    deploy: {
+      mode: d.mode === 'global' || d.mode === 'global-job' ? 'global' : 'replicated',
+      replicas: d.mode === 'global' ? 0 : (d.replicas ?? DEFAULTS.replicas),
+      endpoint_mode: d.endpoint_mode ?? 'vip',
+      labels: strings(d.labels),
+      placement: {
+        constraints: d.placement?.constraints ?? [],
+        preferences: d.placement?.preferences ?? [],
+        max_replicas_per_node: d.placement?.max_replicas_per_node ?? 0,
+      },
+      resources: {
+        limits: resources(d.resources?.limits),
+        reservations: resources(d.resources?.reservations),
+      },
+      restart_policy: {
+        condition: d.restart_policy?.condition ?? DEFAULTS.restartPolicy.condition,
+        delay: d.restart_policy?.delay ?? DEFAULTS.restartPolicy.delayNs,
+        max_attempts: d.restart_policy?.max_attempts ?? DEFAULTS.restartPolicy.maxAttempts,
+        window: d.restart_policy?.window ?? DEFAULTS.restartPolicy.windowNs,
+      },
+      update_config: update(d.update_config),
+      rollback_config: update(d.rollback_config),
+    },
+    extensions,
+  };
+  if (s.command) out.command = s.command;
+  if (s.entrypoint) out.entrypoint = s.entrypoint;
+  if (s.user !== undefined) out.user = s.user;
+  if (s.working_dir !== undefined) out.working_dir = s.working_dir;
+  if (s.hostname !== undefined) out.hostname = s.hostname;
+  if (s.stop_signal !== undefined) out.stop_signal = s.stop_signal;
+  if (s.init !== undefined) out.init = s.init;
+  if (s.read_only !== undefined) out.read_only = s.read_only;
+  const health = healthcheck(s.healthcheck);
+  if (health) out.healthcheck = health;
+  if (s.logging)
+    out.logging = { ...(s.logging.driver ? { driver: s.logging.driver } : {}), options: strings(s.logging.options) };
+  return out;
+}
+
+function resources(r: { cpus?: bigint; memory?: bigint; pids?: number } | undefined): ResourceSettings {
+  const out: ResourceSettings = {};
+  if (r?.cpus !== undefined) out.cpus = r.cpus;
+  if (r?.memory !== undefined) out.memory = r.memory;
+  if (r?.pids !== undefined) out.pids = r.pids;
+  return out;
+}
+
+function healthcheck(h: ServiceModel['healthcheck']): HealthSettings | undefined {
+  if (!h) return undefined;
+  if (h.disable) return { test: ['NONE'] };
+  const out: HealthSettings = { test: h.test ?? [] };
+  if (h.interval !== undefined) out.interval = h.interval;
+  if (h.timeout !== undefined) out.timeout = h.timeout;
+  if (h.retries !== undefined) out.retries = h.retries;
+  if (h.start_period !== undefined) out.start_period = h.start_period;
+  if (h.start_interval !== undefined) out.start_interval = h.start_interval;
+  return out;
+}
+
+function secretTarget(source: string, target: string | undefined): string {
+  if (!target) return `${DEFAULTS.secretsDir}/${source}`;
+  return target.startsWith('/') ? target : `${DEFAULTS.secretsDir}/${target}`;
+}
+
+function resolveMount(m: MountModel, projectDir: string): MountModel {
+  if (m.type !== 'bind' || !m.source) return m;
+  const source = m.source.startsWith('~')
+    ? path.join(process.env.HOME ?? '/', m.source.slice(1))
+    : path.resolve(projectDir, m.source);
+  return { ...m, source };
+}
+
+/** env_file entries first, then environment: (which wins), as Compose does; bare names come from the shell. */
+function environment(s: ServiceModel, ctx: NormalizeContext): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const file of s.env_file ?? []) {
+    const values = ctx.envFiles.get(path.resolve(ctx.projectDir, file.path));
+    for (const [k, v] of values ?? []) out[k] = v;
+  }
+  for (const [key, value] of Object.entries(s.environment ?? {})) {
+    const resolved = value ?? ctx.lookup(key);
+    if (resolved === undefined) delete out[key];
+    else out[key] = resolved;
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}

@@ -1,0 +1,99 @@
+import * as z from 'zod';
+import { bool, keyValues, strictObject, text } from './primitives.js';
+import { serviceSchema } from './service.js';
+
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** A map of named objects; a name may carry no settings (`volumes: {data: }`). */
+function named<T extends z.ZodType>(value: T, what: string) {
+  return z.record(
+    z.string().refine((name) => NAME.test(name), {
+      message: `invalid ${what} name: use letters, digits, "_", "." and "-", starting with a letter or digit`,
+      params: { flotilla: 'invalid-value' },
+    }),
+    value,
+  );
+}
+
+const external = z.union([bool, strictObject({ name: text.optional() })]).transform((e) => e !== false);
+
+const network = strictObject({
+  driver: text.optional(),
+  driver_opts: keyValues.optional(),
+  attachable: bool.optional(),
+  internal: bool.optional(),
+  external: external.optional(),
+  name: text.optional(),
+  enable_ipv6: bool.optional(),
+  enable_ipv4: bool.optional(),
+  labels: keyValues.optional(),
+  ipam: strictObject({
+    driver: text.optional(),
+    config: z
+      .array(
+        strictObject({
+          subnet: text.optional(),
+          ip_range: text.optional(),
+          gateway: text.optional(),
+          aux_addresses: keyValues.optional(),
+        }),
+      )
+      .optional(),
+    options: keyValues.optional(),
+  }).optional(),
+});
+
+const volume = strictObject({
+  driver: text.optional(),
+  driver_opts: keyValues.optional(),
+  external: external.optional(),
+  name: text.optional(),
+  labels: keyValues.optional(),
+});
+
+const fileObject = (secret: boolean) =>
+  strictObject({
+    file: text.optional(),
+    external: external.optional(),
+    name: text.optional(),
+    environment: text.optional(),
+    labels: keyValues.optional(),
+    template_driver: text.optional(),
+    ...(secret ? { driver: text.optional(), driver_opts: keyValues.optional() } : { content: text.optional() }),
+  }).transform((o, ctx) => {
+    const sources = ['file', 'external', 'environment', 'content'].filter((k) => (o as Record<string, unknown>)[k]);
+    if (sources.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          sources.length === 0
+            ? `a ${secret ? 'secret' : 'config'} needs one of file, environment${secret ? '' : ', content'} or external: true`
+            : `a ${secret ? 'secret' : 'config'} takes only one of ${sources.join(', ')}`,
+        params: { flotilla: 'invalid-value' },
+      });
+    }
+    return o as { file?: string; external?: boolean; name?: string; environment?: string; content?: string } & {
+      labels?: Record<string, string | null>;
+    };
+  });
+
+export const stackSchema = strictObject({
+  version: text.optional(),
+  name: z
+    .string()
+    .refine((n) => /^[a-z0-9][a-z0-9_-]*$/.test(n), {
+      message: 'a stack name uses lower-case letters, digits, "_" and "-", starting with a letter or digit',
+      params: { flotilla: 'invalid-value' },
+    })
+    .optional(),
+  services: named(serviceSchema, 'service').optional(),
+  networks: named(network.nullable(), 'network').optional(),
+  volumes: named(volume.nullable(), 'volume').optional(),
+  configs: named(fileObject(false).nullable(), 'config').optional(),
+  secrets: named(fileObject(true).nullable(), 'secret').optional(),
+});
+
+export type StackModel = z.output<typeof stackSchema>;
+export type NetworkModel = z.output<typeof network>;
+export type VolumeModel = z.output<typeof volume>;
+export type FileObjectModel = NonNullable<z.output<ReturnType<typeof fileObject>>>;

@@ -1,0 +1,10 @@
+export { formatBytes, parseBytes } from './bytes.js';
+export type { Constraint } from './constraint.js';
+export { parseConstraint, parseSpread } from './constraint.js';
+export { formatCpus, parseCpus } from './cpus.js';
+export { formatDuration, parseDuration } from './duration.js';
+export type { ImageRef } from './image-ref.js';
+export { formatImageRef, normalizeImageRef, parseImageRef } from './image-ref.js';
+export type { PortMapping, PortProtocol, PortRange } from './port.js';
+export { parsePortRange, parsePortShort, parsePublished } from './port.js';
+export { ValueError } from './value-error.js';

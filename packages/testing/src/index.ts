@@ -1,0 +1,5 @@
+export type { ProcessSpec } from './managed-process.js';
+export { freePort, ManagedProcess } from './managed-process.js';
+export { runPrefix } from './run-prefix.js';
+export { generateStackYaml } from './stack-builder.js';
+export { tempDir } from './temp-dir.js';

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `npm test`: install, build, lint and type-check, then every test project (unit, integration, e2e).
+# Extra arguments go to vitest, e.g. `npm test -- --project unit`.
+source "$(dirname "$0")/lib.sh"
+setup
+cd "$ROOT"
+say "lint and format check (biome)"
+npx --no-install biome ci .
+say "type check"
+npx --no-install turbo run typecheck --output-logs=errors-only
+npx --no-install tsc -p tsconfig.json --noEmit
+say "tests"
+npx --no-install vitest run "$@"
