@@ -36,7 +36,9 @@ need_npm() {
   cd "$ROOT"
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     say "installing npm dependencies"
-    npm ci --no-audit --no-fund --loglevel=error
+    # npm install, not npm ci: this npm leaves other platforms' optional binaries (turbo, biome) out of the
+    # lock file, and npm ci then refuses it as out of sync.
+    npm install --no-audit --no-fund --loglevel=error
   fi
 }
 

@@ -1,4 +1,4 @@
-import type { LEntry, LMap, LNode, LSeq } from './yaml/located.js';
+import type { LEntry, LMap, LNode, LScalar, LSeq } from './yaml/located.js';
 
 /**
  * Merges override files into a base the way Compose does: mappings merge key by key, scalars and commands are
@@ -137,50 +137,36 @@ function plainish(node: LNode): unknown {
   return Object.fromEntries([...node.entries].map(([k, e]) => [k, plainish(e.value)]));
 }
 
-/** `["A=1", "B"]` → `{A: "1", B: null}`, so a list in one file and a map in another merge by key. */
-function asKeyValueMap(node: LNode): LNode {
+/**
+ * A short-syntax list of scalars as the equivalent map, so a list in one file and a map in another merge by key.
+ * `entry` turns one item's text into its key and value; a list holding anything but scalars is left as it is.
+ */
+function listAsMap(node: LNode, entry: (text: string, at: LScalar) => [string, LNode]): LNode {
   if (node.kind !== 'seq') return node;
   const entries = new Map<string, LEntry>();
   for (const item of node.items) {
     if (item.kind !== 'scalar') return node;
-    const text = String(item.value ?? '');
-    const eq = text.indexOf('=');
-    const key = eq < 0 ? text : text.slice(0, eq);
-    const value: LNode = { kind: 'scalar', value: eq < 0 ? null : text.slice(eq + 1), loc: item.loc };
+    const [key, value] = entry(String(item.value ?? ''), item);
     entries.set(key, { key, keyLoc: item.loc, value });
   }
   return { kind: 'map', entries, loc: node.loc } satisfies LMap;
 }
 
+const scalarAt = (at: LScalar, value: string | null): LScalar => ({ kind: 'scalar', value, loc: at.loc });
+
+/** `["A=1", "B"]` → `{A: "1", B: null}`. */
+const asKeyValueMap = (node: LNode) =>
+  listAsMap(node, (text, at) => {
+    const eq = text.indexOf('=');
+    return eq < 0 ? [text, scalarAt(at, null)] : [text.slice(0, eq), scalarAt(at, text.slice(eq + 1))];
+  });
+
 /** `[front, back]` → `{front: null, back: null}`. */
-function asNamedMap(node: LNode): LNode {
-  if (node.kind !== 'seq') return node;
-  const entries = new Map<string, LEntry>();
-  for (const item of node.items) {
-    if (item.kind !== 'scalar') return node;
-    const key = String(item.value ?? '');
-    entries.set(key, { key, keyLoc: item.loc, value: { kind: 'scalar', value: null, loc: item.loc } });
-  }
-  return { kind: 'map', entries, loc: node.loc } satisfies LMap;
-}
+const asNamedMap = (node: LNode) => listAsMap(node, (text, at) => [text, scalarAt(at, null)]);
 
 /** `[db]` → `{db: {condition: service_started}}`, the long form Compose prints. */
-function asDependsOnMap(node: LNode): LNode {
-  if (node.kind !== 'seq') return node;
-  const entries = new Map<string, LEntry>();
-  for (const item of node.items) {
-    if (item.kind !== 'scalar') return node;
-    const key = String(item.value ?? '');
-    const condition: LEntry = {
-      key: 'condition',
-      keyLoc: item.loc,
-      value: { kind: 'scalar', value: 'service_started', loc: item.loc },
-    };
-    entries.set(key, {
-      key,
-      keyLoc: item.loc,
-      value: { kind: 'map', entries: new Map([['condition', condition]]), loc: item.loc },
-    });
-  }
-  return { kind: 'map', entries, loc: node.loc } satisfies LMap;
-}
+const asDependsOnMap = (node: LNode) =>
+  listAsMap(node, (text, at) => {
+    const condition: LEntry = { key: 'condition', keyLoc: at.loc, value: scalarAt(at, 'service_started') };
+    return [text, { kind: 'map', entries: new Map([['condition', condition]]), loc: at.loc }];
+  });
