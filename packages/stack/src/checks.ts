@@ -2,7 +2,7 @@ import type { Diagnostic, DiagnosticCode } from './diagnostics.js';
 import { suggest } from './schema/primitives.js';
 import type { StackModel } from './schema/stack.js';
 import { UNSUPPORTED_RESERVATION_KEYS, UNSUPPORTED_SERVICE_KEYS } from './unsupported.js';
-import { formatPath, type LNode, locate, type PathSegment } from './yaml/located.js';
+import { diagnosticAt, type LNode, type PathSegment } from './yaml/located.js';
 
 /**
  * What validation of each value alone cannot see: references between objects (networks, volumes, configs,
@@ -16,16 +16,7 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
     path: PathSegment[],
     message: string,
     atKey = false,
-  ) => {
-    const found = locate(root, path);
-    out.push({
-      severity,
-      code,
-      path: formatPath(path),
-      message,
-      location: atKey && found.keyLoc ? found.keyLoc : found.loc,
-    });
-  };
+  ) => out.push(diagnosticAt(root, path, code, message, { atKey, severity }));
   const declared = (kind: 'networks' | 'volumes' | 'configs' | 'secrets') => Object.keys(model[kind] ?? {});
   const services = model.services ?? {};
   const serviceNames = Object.keys(services);
@@ -109,14 +100,8 @@ function dependencyCycles(model: StackModel, root: LNode): Diagnostic[] {
     if (state.get(name) === 'done') return;
     if (state.get(name) === 'visiting') {
       const cycle = [...trail.slice(trail.indexOf(name)), name];
-      const found = locate(root, ['services', name, 'depends_on']);
-      out.push({
-        severity: 'error',
-        code: 'dependency-cycle',
-        path: `services.${name}.depends_on`,
-        message: `depends_on forms a cycle: ${cycle.join(' → ')}; remove one of these dependencies`,
-        location: found.keyLoc ?? found.loc,
-      });
+      const message = `depends_on forms a cycle: ${cycle.join(' → ')}; remove one of these dependencies`;
+      out.push(diagnosticAt(root, ['services', name, 'depends_on'], 'dependency-cycle', message, { atKey: true }));
       return;
     }
     state.set(name, 'visiting');

@@ -10,7 +10,7 @@ import { type NormalizedStack, normalizeStack } from './normalize.js';
 import { issuesToDiagnostics } from './schema/issues.js';
 import { type StackModel, stackSchema } from './schema/stack.js';
 import type { LMap, LNode } from './yaml/located.js';
-import { toPlain } from './yaml/located.js';
+import { diagnosticAt, toPlain } from './yaml/located.js';
 import { parseYaml } from './yaml/parse.js';
 
 export interface LoadOptions {
@@ -253,15 +253,8 @@ function checkObjectFiles(
 }
 
 function missingFile(root: LNode, at: string[], file: string, what: string): Diagnostic {
-  let node: LNode | undefined = root;
-  for (const key of at) node = node?.kind === 'map' ? node.entries.get(key)?.value : undefined;
-  return {
-    severity: 'error',
-    code: 'file-error',
-    path: at.join('.'),
-    message: `${what} file "${file}" does not exist (paths are relative to the first stack file's directory)`,
-    ...(node ? { location: node.loc } : {}),
-  };
+  const message = `${what} file "${file}" does not exist (paths are relative to the first stack file's directory)`;
+  return diagnosticAt(root, at, 'file-error', message);
 }
 
 function extensionsOf(root: LNode): Record<string, unknown> {

@@ -1,6 +1,6 @@
 import type * as z from 'zod';
 import type { Diagnostic, DiagnosticCode } from '../diagnostics.js';
-import { formatPath, type LNode, locate, type PathSegment } from '../yaml/located.js';
+import { diagnosticAt, type LNode, locate, type PathSegment } from '../yaml/located.js';
 import type { IssueParams } from './primitives.js';
 
 type Issue = z.core.$ZodIssue;
@@ -81,9 +81,7 @@ function diagnostic(
   root: LNode,
   atKey = false,
 ): Diagnostic {
-  const found = locate(root, path);
-  const location = atKey && found.keyLoc ? found.keyLoc : found.loc;
-  return { severity: 'error', code, path: formatPath(path), message, location };
+  return diagnosticAt(root, path, code, message, { atKey });
 }
 
 const NOUNS: Record<string, string> = {
@@ -103,12 +101,7 @@ function describeExpected(expected: string[]): string {
 }
 
 function inputAt(root: LNode, path: PathSegment[]): string {
-  let node: LNode | undefined = root;
-  for (const segment of path) {
-    if (node?.kind === 'map') node = node.entries.get(String(segment))?.value;
-    else if (node?.kind === 'seq' && typeof segment === 'number') node = node.items[segment];
-    else node = undefined;
-  }
+  const node = locate(root, path).node;
   if (!node) return 'nothing';
   if (node.kind === 'map') return 'a mapping';
   if (node.kind === 'seq') return 'a list';

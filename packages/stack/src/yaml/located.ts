@@ -1,4 +1,4 @@
-import type { Location } from '../diagnostics.js';
+import type { Diagnostic, DiagnosticCode, Location } from '../diagnostics.js';
 
 /**
  * A YAML value that remembers where it came from. Anchors, aliases and merge keys are already resolved, so the
@@ -60,6 +60,8 @@ export interface Located {
   keyLoc?: Location;
   /** Whether the whole path exists. */
   exact: boolean;
+  /** The node the path points at, when it exists. */
+  node?: LNode;
 }
 
 /** Finds where a path points. Paths from validation may run past what exists; the deepest node found is used. */
@@ -87,25 +89,7 @@ export function locate(root: LNode, path: readonly PathSegment[]): Located {
     if (!next) return { loc: node.loc, exact: false };
     node = next;
   }
-  return keyLoc ? { loc: node.loc, keyLoc, exact: true } : { loc: node.loc, exact: true };
-}
-
-/** The node at a path, if it exists. */
-export function nodeAt(root: LNode, path: readonly PathSegment[]): LNode | undefined {
-  const found = locate(root, path);
-  if (!found.exact) return undefined;
-  let node: LNode | undefined = root;
-  for (const segment of path) {
-    if (!node) return undefined;
-    if (node.kind === 'map') node = node.entries.get(String(segment))?.value;
-    else if (node.kind === 'seq' && typeof segment === 'number') node = node.items[segment];
-    else return undefined;
-  }
-  return node;
-}
-
-export function mapEntry(node: LNode | undefined, key: string): LEntry | undefined {
-  return node?.kind === 'map' ? node.entries.get(key) : undefined;
+  return keyLoc ? { loc: node.loc, keyLoc, exact: true, node } : { loc: node.loc, exact: true, node };
 }
 
 export function formatPath(path: readonly PathSegment[]): string {
@@ -115,4 +99,17 @@ export function formatPath(path: readonly PathSegment[]): string {
     else out += out ? `.${segment}` : segment;
   }
   return out;
+}
+
+/** A diagnostic at a path: at the key that ends the path when `atKey` (unknown or misplaced keys), else the value. */
+export function diagnosticAt(
+  root: LNode,
+  path: readonly PathSegment[],
+  code: DiagnosticCode,
+  message: string,
+  options: { atKey?: boolean; severity?: Diagnostic['severity'] } = {},
+): Diagnostic {
+  const found = locate(root, path);
+  const location = options.atKey && found.keyLoc ? found.keyLoc : found.loc;
+  return { severity: options.severity ?? 'error', code, path: formatPath(path), message, location };
 }
