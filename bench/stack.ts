@@ -2,10 +2,9 @@
 // Run: npm run bench -- stack
 import { loadStackText } from '@flotilla/stack';
 import { generateStackYaml } from '@flotilla/testing';
-import { LineCounter, parseDocument } from 'yaml';
 
 const SERVICES = 500;
-const RUNS = 15;
+const RUNS = 21;
 
 const text = generateStackYaml(SERVICES);
 const env = { TAG: '2.0' };
@@ -23,14 +22,6 @@ const samples = Array.from({ length: RUNS }, time).sort((a, b) => a - b);
 const median = samples[Math.floor(samples.length / 2)] as number;
 const round = (n: number) => Math.round(n * 10) / 10;
 
-// The YAML library's own parse of the same text, with the options the loader uses: the share of the total that
-// the parser alone takes, which bounds what work on the rest of the pipeline can gain.
-const yamlSamples = Array.from({ length: 5 }, () => {
-  const started = performance.now();
-  parseDocument(text, { lineCounter: new LineCounter(), uniqueKeys: true, merge: true });
-  return performance.now() - started;
-}).sort((a, b) => a - b);
-
 console.log(
   JSON.stringify({
     bench: 'stack',
@@ -39,7 +30,6 @@ console.log(
     cold_ms: round(coldMs),
     min_ms: round(samples[0] as number),
     max_ms: round(samples.at(-1) as number),
-    yaml_parse_ms: round(yamlSamples[2] as number),
     runs: RUNS,
     bytes: Buffer.byteLength(text),
   }),

@@ -17,36 +17,44 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
     message: string,
     atKey = false,
   ) => out.push(diagnosticAt(root, path, code, message, { atKey, severity }));
-  const declared = (kind: 'networks' | 'volumes' | 'configs' | 'secrets') => Object.keys(model[kind] ?? {});
+  const names = (record: object | undefined) => new Set(Object.keys(record ?? {}));
+  const declared = {
+    networks: names(model.networks),
+    volumes: names(model.volumes),
+    configs: names(model.configs),
+    secrets: names(model.secrets),
+  };
   const services = model.services ?? {};
-  const serviceNames = Object.keys(services);
+  const serviceNames = names(services);
 
   for (const [name, s] of Object.entries(services)) {
     const at = (...rest: PathSegment[]): PathSegment[] => ['services', name, ...rest];
     if (!s.image) {
       report('error', 'missing-key', at(), 'missing required key "image": a cluster runs images from a registry', true);
     }
-    const networks = declared('networks');
     for (const net of Object.keys(s.networks ?? {})) {
-      if (net === 'default' || networks.includes(net)) continue;
-      report('error', 'undefined-reference', at('networks', net), undeclared('network', net, networks), true);
+      if (net === 'default' || declared.networks.has(net)) continue;
+      report('error', 'undefined-reference', at('networks', net), undeclared('network', net, declared.networks), true);
     }
-    const volumes = declared('volumes');
     (s.volumes ?? []).forEach((m, i) => {
-      if (m.type === 'volume' && m.source && !volumes.includes(m.source)) {
-        report('error', 'undefined-reference', at('volumes', i), undeclared('volume', m.source, volumes));
+      if (m.type === 'volume' && m.source && !declared.volumes.has(m.source)) {
+        report('error', 'undefined-reference', at('volumes', i), undeclared('volume', m.source, declared.volumes));
       }
     });
     for (const kind of ['configs', 'secrets'] as const) {
-      const names = declared(kind);
       (s[kind] ?? []).forEach((ref, i) => {
-        if (!names.includes(ref.source)) {
-          report('error', 'undefined-reference', at(kind, i), undeclared(kind.slice(0, -1), ref.source, names));
+        if (!declared[kind].has(ref.source)) {
+          report(
+            'error',
+            'undefined-reference',
+            at(kind, i),
+            undeclared(kind.slice(0, -1), ref.source, declared[kind]),
+          );
         }
       });
     }
     for (const [dep, settings] of Object.entries(s.depends_on ?? {})) {
-      if (serviceNames.includes(dep) || !settings.required) continue;
+      if (serviceNames.has(dep) || !settings.required) continue;
       report('error', 'undefined-reference', at('depends_on', dep), undeclared('service', dep, serviceNames), true);
     }
     if (s.deploy?.mode === 'replicated-job' || s.deploy?.mode === 'global-job') {
@@ -87,16 +95,17 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
   return out;
 }
 
-function undeclared(kind: string, name: string, names: string[]): string {
+function undeclared(kind: string, name: string, names: Set<string>): string {
   const where = kind === 'service' ? 'services' : `the top-level ${kind}s: section`;
-  return `undefined ${kind} "${name}"${suggest(name, names)}: declare it under ${where}`;
+  return `undefined ${kind} "${name}"${suggest(name, [...names])}: declare it under ${where}`;
 }
 
 function dependencyCycles(model: StackModel, root: LNode): Diagnostic[] {
   const services = model.services ?? {};
   const state = new Map<string, 'visiting' | 'done'>();
+  const trail: string[] = [];
   const out: Diagnostic[] = [];
-  const visit = (name: string, trail: string[]): void => {
+  const visit = (name: string): void => {
     if (state.get(name) === 'done') return;
     if (state.get(name) === 'visiting') {
       const cycle = [...trail.slice(trail.indexOf(name)), name];
@@ -105,9 +114,11 @@ function dependencyCycles(model: StackModel, root: LNode): Diagnostic[] {
       return;
     }
     state.set(name, 'visiting');
-    for (const dep of Object.keys(services[name]?.depends_on ?? {})) if (services[dep]) visit(dep, [...trail, name]);
+    trail.push(name);
+    for (const dep of Object.keys(services[name]?.depends_on ?? {})) if (services[dep]) visit(dep);
+    trail.pop();
     state.set(name, 'done');
   };
-  for (const name of Object.keys(services)) visit(name, []);
+  for (const name of Object.keys(services)) visit(name);
   return out;
 }

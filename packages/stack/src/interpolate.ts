@@ -1,5 +1,5 @@
 import type { Diagnostic } from './diagnostics.js';
-import { formatPath, type LNode, type PathSegment } from './yaml/located.js';
+import { formatPath, type LEntry, type LNode, type PathSegment } from './yaml/located.js';
 
 export type Lookup = (name: string) => string | undefined;
 
@@ -141,7 +141,9 @@ function matchingBrace(text: string, start: number): number {
 export function interpolateTree(root: LNode, lookup: Lookup): { root: LNode; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const warned = new Set<string>();
-  const walk = (node: LNode, path: PathSegment[]): LNode => {
+  // Only what changed is copied: most of a stack has no variables, and its nodes are shared as they are.
+  const path: PathSegment[] = [];
+  const walk = (node: LNode): LNode => {
     if (node.kind === 'scalar') {
       if (typeof node.value !== 'string' || !node.value.includes('$')) return node;
       const out = interpolateString(node.value, lookup);
@@ -167,11 +169,27 @@ export function interpolateTree(root: LNode, lookup: Lookup): { root: LNode; dia
       }
       return { ...node, value: out.value };
     }
-    if (node.kind === 'seq') return { ...node, items: node.items.map((item, i) => walk(item, [...path, i])) };
-    const entries = new Map(
-      [...node.entries].map(([key, entry]) => [key, { ...entry, value: walk(entry.value, [...path, key]) }] as const),
-    );
-    return { ...node, entries };
+    if (node.kind === 'seq') {
+      let changed = false;
+      const items = node.items.map((item, i) => {
+        path.push(i);
+        const next = walk(item);
+        path.pop();
+        changed ||= next !== item;
+        return next;
+      });
+      return changed ? { ...node, items } : node;
+    }
+    let entries: Map<string, LEntry> | undefined;
+    for (const [key, entry] of node.entries) {
+      path.push(key);
+      const next = walk(entry.value);
+      path.pop();
+      if (next === entry.value) continue;
+      entries ??= new Map(node.entries);
+      entries.set(key, { ...entry, value: next });
+    }
+    return entries ? { ...node, entries } : node;
   };
-  return { root: walk(root, []), diagnostics };
+  return { root: walk(root), diagnostics };
 }

@@ -11,7 +11,7 @@ import { issuesToDiagnostics } from './schema/issues.js';
 import { type StackModel, stackSchema } from './schema/stack.js';
 import type { LMap, LNode } from './yaml/located.js';
 import { diagnosticAt, toPlain } from './yaml/located.js';
-import { parseYaml } from './yaml/parse.js';
+import { type ParseMode, parseYaml } from './yaml/parse.js';
 
 export interface LoadOptions {
   /** Stack files, merged in order: later files override earlier ones. */
@@ -58,6 +58,20 @@ export const fsSource: FileSource = {
  * found (each with its file:line:col) when the stack is invalid; otherwise returns the stack and any warnings.
  */
 export function loadStack(options: LoadOptions, source: FileSource = fsSource): LoadedStack {
+  // A first pass without positions is several times faster; positions matter only when there is something to
+  // report, and then a second pass finds the same problems with their places.
+  try {
+    const quick = load(options, source, 'plain');
+    if (quick.warnings.length === 0) return quick;
+  } catch (err) {
+    if (!(err instanceof StackError)) throw err;
+    // Problems found while parsing already carry their places (the parser fell back to a located front end).
+    if (err.diagnostics.every((d) => d.location === undefined || d.location.line > 0)) throw err;
+  }
+  return load(options, source, 'located');
+}
+
+function load(options: LoadOptions, source: FileSource, mode: ParseMode): LoadedStack {
   const files = options.files.map((f) => path.resolve(f));
   if (files.length === 0) throw invalid([fileError('', 'no stack file given: pass one with -c FILE')]);
   if (files.length > LIMITS.maxFiles)
@@ -70,7 +84,7 @@ export function loadStack(options: LoadOptions, source: FileSource = fsSource): 
   for (const file of files) {
     const text = readText(file, source, diagnostics);
     if (text === undefined) continue;
-    const tree = parseTree(text, displayName(file), diagnostics);
+    const tree = parseTree(text, displayName(file), mode, diagnostics);
     if (tree) trees.push(interpolated(tree, lookup, diagnostics));
   }
   if (hasErrors(diagnostics) || trees.length === 0) throw invalid(diagnostics);
@@ -147,8 +161,8 @@ function readText(file: string, source: FileSource, diagnostics: Diagnostic[]): 
   }
 }
 
-function parseTree(text: string, file: string, diagnostics: Diagnostic[]): LNode | undefined {
-  const parsed = parseYaml(text, file);
+function parseTree(text: string, file: string, mode: ParseMode, diagnostics: Diagnostic[]): LNode | undefined {
+  const parsed = parseYaml(text, file, { mode });
   diagnostics.push(...parsed.diagnostics);
   if (hasErrors(parsed.diagnostics)) return undefined;
   if (!parsed.root || (parsed.root.kind === 'scalar' && parsed.root.value === null)) {

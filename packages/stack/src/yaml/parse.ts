@@ -11,30 +11,29 @@ import {
 } from 'yaml';
 import type { Diagnostic, Location } from '../diagnostics.js';
 import { LIMITS } from '../limits.js';
+import { buildMap, KNOWN_TAGS, NodeBudget, TreeError } from './build-map.js';
+import { fastParse } from './fast-parse.js';
 import type { LEntry, LMap, LNode } from './located.js';
+import { plainParse } from './plain-parse.js';
 
 export interface ParsedYaml {
   root?: LNode;
   diagnostics: Diagnostic[];
 }
 
-/** Tags Compose gives meaning to when files are merged; any other tag is reported. */
-const KNOWN_TAGS = new Set(['!reset', '!override']);
-
-class LimitExceeded extends Error {
-  constructor(
-    message: string,
-    readonly loc: Location,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * Parses one YAML file into a located tree. Syntax errors, duplicate keys and exceeded limits come back as
  * diagnostics, never as exceptions: the caller can report every problem of every file at once.
  */
-export function parseYaml(text: string, file: string): ParsedYaml {
+export type ParseMode = 'plain' | 'located' | 'precise';
+
+/**
+ * `plain`: fastest, no positions (every location is line 0), for a first pass over a stack that is likely valid;
+ * `located`: positions from js-yaml's events; `precise`: the `yaml` package, which also reports every syntax
+ * problem. Each mode falls back to the next when it meets something it does not handle.
+ */
+export function parseYaml(text: string, file: string, options: { mode?: ParseMode } = {}): ParsedYaml {
+  const mode = options.mode ?? 'located';
   const diagnostics: Diagnostic[] = [];
   const lineCounter = new LineCounter();
   const at = (offset: number): Location => {
@@ -51,6 +50,20 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     diagnostics.push(depthDiagnostic({ file, line, col }));
     return { diagnostics };
   }
+
+  const fast =
+    (mode === 'plain' ? plainParse(text, file) : undefined) ?? (mode !== 'precise' ? fastParse(text, file) : undefined);
+  if (fast instanceof TreeError) {
+    diagnostics.push({
+      severity: 'error',
+      code: 'limit-exceeded',
+      path: '',
+      message: fast.message,
+      location: fast.loc,
+    });
+    return { diagnostics };
+  }
+  if (fast) return { root: fast, diagnostics };
 
   const doc = parseDocument(text, { lineCounter, uniqueKeys: true, merge: true, prettyErrors: false });
   for (const err of doc.errors) {
@@ -82,15 +95,15 @@ export function parseYaml(text: string, file: string): ParsedYaml {
   try {
     return { root: builder.build(doc.contents as YamlNode, 0), diagnostics };
   } catch (err) {
-    if (!(err instanceof LimitExceeded)) throw err;
+    if (!(err instanceof TreeError)) throw err;
     diagnostics.push({ severity: 'error', code: 'limit-exceeded', path: '', message: err.message, location: err.loc });
     return { diagnostics };
   }
 }
 
+/** The located tree from the `yaml` package's document: the precise, slower front end. */
 class TreeBuilder {
-  private nodes = 0;
-  private viaAlias = 0;
+  private readonly budget = new NodeBudget(LIMITS.maxNodes, LIMITS.maxDepth);
 
   constructor(
     private readonly doc: Document,
@@ -99,16 +112,7 @@ class TreeBuilder {
 
   build(node: YamlNode, depth: number, aliased = false): LNode {
     const loc = this.at(node.range?.[0] ?? 0);
-    if (depth > LIMITS.maxDepth) throw new LimitExceeded(depthDiagnostic(loc).message, loc);
-    if (++this.nodes > LIMITS.maxNodes) {
-      const why = this.viaAlias > 0 ? ` once ${this.viaAlias} aliases are expanded (a "billion laughs" file?)` : '';
-      throw new LimitExceeded(
-        `the file holds more than ${LIMITS.maxNodes} values${why}: stack files this large are refused; ` +
-          'reduce the use of aliases or split the stack',
-        loc,
-      );
-    }
-    if (aliased) this.viaAlias++;
+    this.budget.spend(loc, depth, aliased);
     const tag = node.tag && KNOWN_TAGS.has(node.tag) ? { tag: node.tag } : {};
 
     if (isAlias(node)) {
@@ -123,18 +127,14 @@ class TreeBuilder {
       return { kind: 'scalar', value, loc, ...tag };
     }
     if (isSeq(node)) {
-      return {
-        kind: 'seq',
-        items: node.items.map((item) => this.build(item as YamlNode, depth + 1, aliased)),
-        loc,
-        ...tag,
-      };
+      const items = node.items.map((item) => this.build(item as YamlNode, depth + 1, aliased));
+      return { kind: 'seq', items, loc, ...tag };
     }
-    if (isMap(node)) return this.buildMap(node.items, loc, depth, aliased, tag);
+    if (isMap(node)) return this.buildMapping(node.items, loc, depth, aliased, tag);
     return { kind: 'scalar', value: null, loc };
   }
 
-  private buildMap(items: unknown[], loc: Location, depth: number, aliased: boolean, tag: { tag?: string }): LMap {
+  private buildMapping(items: unknown[], loc: Location, depth: number, aliased: boolean, tag: { tag?: string }): LMap {
     const entries = new Map<string, LEntry>();
     const merges: LNode[] = [];
     for (const pair of items) {
@@ -153,17 +153,7 @@ class TreeBuilder {
         rawKey === null || rawKey === undefined ? '' : typeof rawKey === 'object' ? '[object]' : String(rawKey);
       entries.set(key, { key, keyLoc, value });
     }
-    // `<<` merge keys: explicit keys win, then earlier sources over later ones.
-    for (const source of merges) {
-      const maps = source.kind === 'seq' ? source.items : [source];
-      for (const map of maps) {
-        if (map.kind !== 'map') {
-          throw new LimitExceeded('a merge key (<<) must refer to a mapping or a list of mappings', map.loc);
-        }
-        for (const [key, entry] of map.entries) if (!entries.has(key)) entries.set(key, entry);
-      }
-    }
-    return { kind: 'map', entries, loc, ...tag };
+    return buildMap(entries, merges, loc, tag);
   }
 }
 
