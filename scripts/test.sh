@@ -3,6 +3,8 @@
 # Extra arguments go to vitest, e.g. `npm test -- --project unit`.
 source "$(dirname "$0")/lib.sh"
 setup
+# Integration tests run real etcd and Redis servers (started on loopback ports by the tests themselves).
+need_debs etcd-server redis-server
 cd "$ROOT"
 say "lint and format check (biome)"
 npx --no-install biome ci .
