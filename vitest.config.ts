@@ -7,6 +7,7 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 const alias = {
   '@flotilla/api': src('api'),
   '@flotilla/stack': src('stack'),
+  '@flotilla/store': src('store'),
   '@flotilla/testing': src('testing'),
 };
 

@@ -1,0 +1,121 @@
+import type { Etcd3, Lease } from 'etcd3';
+import { type Fence, prefixEnd } from './store.js';
+import { StoreError } from './store-error.js';
+
+export interface ElectionOptions {
+  /** Who is campaigning (a manager ID); stored as the value of its key. */
+  id: string;
+  /** Lease TTL: how long a dead leader keeps leadership before another manager takes over. */
+  ttlSeconds: number;
+  /** Key prefix of the election. */
+  prefix?: string;
+}
+
+export interface Leadership {
+  /** Compare this in every write (Store.fenced) so writes fail the moment leadership is gone. */
+  fence: Fence;
+  /** Settles when leadership is lost: the key went away or the lease could not be kept alive. */
+  lost: Promise<void>;
+  /** Gives leadership up at once (the next candidate takes over without waiting for the TTL). */
+  resign(): Promise<void>;
+}
+
+/**
+ * Leader election on etcd: each candidate puts a key under the prefix with its own lease; the candidate whose
+ * key has the lowest create revision leads, and the others each wait for the key just before theirs to go. The
+ * leader's key and create revision are its fence: etcd refuses fenced writes once the key is gone, even if this
+ * process has not noticed yet (a lease's `lost` event can fire late).
+ */
+export class Election {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly options: ElectionOptions,
+  ) {
+    this.prefix = options.prefix ?? '/flotilla/v1/election/';
+  }
+
+  /** Resolves once this candidate leads. */
+  async campaign(signal?: AbortSignal): Promise<Leadership> {
+    const lease = this.client.lease(this.options.ttlSeconds);
+    let leaseId: string;
+    try {
+      leaseId = await lease.grant();
+    } catch (err) {
+      throw StoreError.from(err);
+    }
+    const key = `${this.prefix}${BigInt(leaseId).toString(16)}`;
+    const put = await this.client.kv.put({
+      key: Buffer.from(key),
+      value: Buffer.from(this.options.id),
+      lease: leaseId,
+    });
+    const createRevision = BigInt(put.header.revision);
+    try {
+      await this.waitForTurn(createRevision, signal);
+    } catch (err) {
+      await lease.revoke().catch(() => undefined);
+      throw err;
+    }
+    return { fence: { key, createRevision }, lost: this.watchLoss(key, lease), resign: () => lease.revoke() };
+  }
+
+  /** Who leads now, if anyone: the value of the key with the lowest create revision. */
+  async leader(): Promise<string | undefined> {
+    const response = await this.client.kv.range({
+      key: Buffer.from(this.prefix),
+      range_end: Buffer.from(prefixEnd(this.prefix)),
+      sort_target: 'Create',
+      sort_order: 'Ascend',
+      limit: 1,
+    });
+    return response.kvs[0]?.value.toString();
+  }
+
+  private async waitForTurn(myRevision: bigint, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const before = await this.client.kv.range({
+        key: Buffer.from(this.prefix),
+        range_end: Buffer.from(prefixEnd(this.prefix)),
+        max_create_revision: (myRevision - 1n).toString(),
+        sort_target: 'Create',
+        sort_order: 'Descend',
+        limit: 1,
+      });
+      const predecessor = before.kvs[0];
+      if (!predecessor) return;
+      await this.waitForDelete(predecessor.key.toString(), BigInt(before.header.revision) + 1n, signal);
+    }
+  }
+
+  private async waitForDelete(key: string, fromRevision: bigint, signal?: AbortSignal): Promise<void> {
+    const watcher = await this.client.watch().key(key).startRevision(fromRevision.toString()).create();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        watcher.on('delete', () => resolve());
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+    } finally {
+      await watcher.cancel().catch(() => undefined);
+    }
+  }
+
+  private watchLoss(key: string, lease: Lease): Promise<void> {
+    return new Promise((resolve) => {
+      lease.on('lost', () => resolve());
+      void this.client
+        .watch()
+        .key(key)
+        .create()
+        .then((watcher) => {
+          watcher.on('delete', () => {
+            void watcher.cancel().catch(() => undefined);
+            resolve();
+          });
+        })
+        .catch(() => resolve());
+    });
+  }
+}

@@ -1,0 +1,30 @@
+import { Cluster, Network, Node, Service, Task } from '@flotilla/api';
+
+/** The protobuf codec of each kind of object. */
+export interface Codec<T> {
+  encode(message: T): { finish(): Uint8Array };
+  decode(input: Uint8Array): T;
+}
+
+export const KINDS = {
+  nodes: Node as Codec<Node>,
+  services: Service as Codec<Service>,
+  tasks: Task as Codec<Task>,
+  networks: Network as Codec<Network>,
+  clusters: Cluster as Codec<Cluster>,
+} as const;
+
+export type Kind = keyof typeof KINDS;
+export type ObjectOf<K extends Kind> = (typeof KINDS)[K] extends Codec<infer T> ? T : never;
+
+/** Every key of the store lives under this versioned prefix. */
+export const ROOT = '/flotilla/v1/';
+
+export function prefixOf(kind: Kind): string {
+  return `${ROOT}${kind}/`;
+}
+
+export function keyOf(kind: Kind, id: string): string {
+  if (!id || id.includes('/')) throw new Error(`invalid object id ${JSON.stringify(id)}`);
+  return `${prefixOf(kind)}${id}`;
+}

@@ -1,0 +1,100 @@
+import { Task, TaskState } from '@flotilla/api';
+import { startEtcd, type TestServer } from '@flotilla/testing';
+import type { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectEtcd } from './connection.js';
+import { keyOf } from './kinds.js';
+import { Store, type Write } from './store.js';
+import { StoreError } from './store-error.js';
+
+let etcd: TestServer;
+let client: Etcd3;
+let store: Store;
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  client = connectEtcd({ endpoints: [etcd.url], callTimeoutMs: 2_000 });
+  store = new Store(client);
+});
+
+afterAll(async () => {
+  client?.close();
+  await etcd?.destroy();
+});
+
+const task = (id: string, slot: number) =>
+  Task.fromPartial({ id, serviceId: 'svc', slot: BigInt(slot), desiredState: TaskState.TASK_STATE_RUNNING });
+
+async function storeError(promise: Promise<unknown>): Promise<StoreError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof StoreError) return err;
+    throw err;
+  }
+  throw new Error('expected a StoreError');
+}
+
+describe('Store on a real etcd', () => {
+  it('creates, reads, updates with compare-and-swap, and deletes', async () => {
+    const v1 = await store.create('tasks', 't1', task('t1', 1));
+    const got = await store.get('tasks', 't1');
+    expect(got?.value.slot).toBe(1n);
+    expect(got?.version).toBe(v1);
+    const v2 = await store.update('tasks', 't1', { ...got!.value, nodeId: 'n1' }, v1);
+    expect(v2).toBeGreaterThan(v1);
+    expect((await store.get('tasks', 't1'))?.value.nodeId).toBe('n1');
+    await store.delete('tasks', 't1', v2);
+    expect(await store.get('tasks', 't1')).toBeUndefined();
+  });
+
+  it('refuses a stale update, a duplicate create and an update of a missing object as conflicts', async () => {
+    const v1 = await store.create('tasks', 't2', task('t2', 2));
+    await store.update('tasks', 't2', task('t2', 3), v1);
+    expect((await storeError(store.update('tasks', 't2', task('t2', 4), v1))).code).toBe('conflict');
+    expect((await storeError(store.create('tasks', 't2', task('t2', 5)))).code).toBe('conflict');
+    expect((await storeError(store.update('tasks', 'missing', task('missing', 1), 1n))).code).toBe('conflict');
+    expect((await store.get('tasks', 't2'))?.value.slot).toBe(3n);
+  });
+
+  it('writes a batch of 1,000 objects in transactions etcd accepts and lists them', async () => {
+    const writes: Write[] = Array.from({ length: 1000 }, (_, i) => ({
+      op: 'create',
+      kind: 'tasks',
+      id: `b${i}`,
+      value: task(`b${i}`, i),
+    }));
+    const result = await store.batch(writes);
+    expect(result.transactions).toBe(8);
+    const { items, revision } = await store.list('tasks');
+    expect(items.filter((t) => t.value.id.startsWith('b'))).toHaveLength(1000);
+    expect(revision).toBeGreaterThanOrEqual(result.revision);
+  });
+
+  it('fences writes on a leadership key: a deposed leader cannot write', async () => {
+    const lease = client.lease(30);
+    await lease.put('/flotilla/v1/leader').value('manager-a');
+    const held = await client.get('/flotilla/v1/leader').exec();
+    const createRevision = BigInt(held.kvs[0]!.create_revision);
+    const leader = store.fenced({ key: '/flotilla/v1/leader', createRevision });
+    await leader.create('tasks', 'f1', task('f1', 1));
+    // Leadership moves on: the key is deleted and created again by someone else.
+    await lease.revoke();
+    await client.put('/flotilla/v1/leader').value('manager-b');
+    const err = await storeError(leader.create('tasks', 'f2', task('f2', 1)));
+    expect(err.code).toBe('fenced');
+    expect(await store.get('tasks', 'f2')).toBeUndefined();
+    expect(await client.get(keyOf('tasks', 'f1')).buffer()).not.toBeNull();
+  });
+
+  it('fails fast with unavailable when etcd is down, and works again when it returns', async () => {
+    await etcd.stop();
+    const started = Date.now();
+    expect((await storeError(store.get('tasks', 't2'))).code).toBe('unavailable');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await etcd.restart();
+    await expect
+      .poll(async () => (await store.get('tasks', 't2').catch(() => undefined))?.value.slot, { timeout: 10_000 })
+      .toBe(3n);
+  });
+});

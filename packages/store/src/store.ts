@@ -1,0 +1,154 @@
+import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
+import { chunk } from './chunks.js';
+import { KINDS, type Kind, keyOf, type ObjectOf, prefixOf } from './kinds.js';
+import { StoreError } from './store-error.js';
+
+/** An object with its version: the etcd mod revision of its key, used for compare-and-swap. */
+export interface Versioned<T> {
+  value: T;
+  version: bigint;
+}
+
+/** A write for `batch()`. `create` fails if the object exists; `update`/`delete` with a version fail if it moved on. */
+export type Write =
+  | { op: 'create'; kind: Kind; id: string; value: unknown }
+  | { op: 'update'; kind: Kind; id: string; value: unknown; version: bigint }
+  | { op: 'put'; kind: Kind; id: string; value: unknown }
+  | { op: 'delete'; kind: Kind; id: string; version?: bigint };
+
+/**
+ * A leadership fence: holds while `key` exists with this create revision (the leader's own election key). A
+ * store with a fence adds that compare to every write, so a deposed leader's writes are refused by etcd itself,
+ * whatever its own clock or lease events say.
+ */
+export interface Fence {
+  key: string;
+  createRevision: bigint;
+}
+
+export interface BatchResult {
+  /** Revision of the last transaction. */
+  revision: bigint;
+  transactions: number;
+}
+
+/**
+ * Typed objects in etcd, one key each, protobuf-encoded. Every write is a transaction with the compares that
+ * make it safe (absent for create, same mod revision for update and delete, plus the fence when set).
+ */
+export class Store {
+  constructor(
+    readonly client: Etcd3,
+    private readonly fence?: Fence,
+  ) {}
+
+  /** The same store, with every write fenced on the given leadership key. */
+  fenced(fence: Fence): Store {
+    return new Store(this.client, fence);
+  }
+
+  async get<K extends Kind>(kind: K, id: string): Promise<Versioned<ObjectOf<K>> | undefined> {
+    const response = await call(() => this.client.kv.range({ key: Buffer.from(keyOf(kind, id)) }));
+    const kv = response.kvs[0];
+    if (!kv) return undefined;
+    return { value: KINDS[kind].decode(kv.value) as ObjectOf<K>, version: BigInt(kv.mod_revision) };
+  }
+
+  /** Every object of a kind, and the revision the list was read at (watch from revision + 1 to follow on). */
+  async list<K extends Kind>(kind: K): Promise<{ items: Versioned<ObjectOf<K>>[]; revision: bigint }> {
+    const prefix = prefixOf(kind);
+    const response = await call(() =>
+      this.client.kv.range({ key: Buffer.from(prefix), range_end: Buffer.from(prefixEnd(prefix)) }),
+    );
+    const items = response.kvs.map((kv) => ({
+      value: KINDS[kind].decode(kv.value) as ObjectOf<K>,
+      version: BigInt(kv.mod_revision),
+    }));
+    return { items, revision: BigInt(response.header.revision) };
+  }
+
+  async create<K extends Kind>(kind: K, id: string, value: ObjectOf<K>): Promise<bigint> {
+    return (await this.batch([{ op: 'create', kind, id, value }])).revision;
+  }
+
+  async update<K extends Kind>(kind: K, id: string, value: ObjectOf<K>, version: bigint): Promise<bigint> {
+    return (await this.batch([{ op: 'update', kind, id, value, version }])).revision;
+  }
+
+  async delete(kind: Kind, id: string, version?: bigint): Promise<void> {
+    await this.batch([version === undefined ? { op: 'delete', kind, id } : { op: 'delete', kind, id, version }]);
+  }
+
+  /**
+   * Any number of writes, in transactions etcd accepts (≤127 writes each, plus the fence compare, and under its
+   * request size). Each transaction is atomic; the batch as a whole is not: on a conflict, the transactions
+   * before it stay applied and the error says how many writes landed, so the caller can retry the rest.
+   */
+  async batch(writes: readonly Write[]): Promise<BatchResult> {
+    const encoded = writes.map((w) => ({ write: w, key: Buffer.from(keyOf(w.kind, w.id)), bytes: encode(w) }));
+    let revision = 0n;
+    let done = 0;
+    const chunks = chunk(encoded, (e) => e.key.length + (e.bytes?.length ?? 0));
+    for (const part of chunks) {
+      const compare: ICompare[] = [];
+      const success: IRequestOp[] = [];
+      for (const { write, key, bytes } of part) {
+        if (write.op === 'create') compare.push({ key, target: 'Create', result: 'Equal', create_revision: 0 });
+        if ((write.op === 'update' || write.op === 'delete') && write.version !== undefined) {
+          compare.push({ key, target: 'Mod', result: 'Equal', mod_revision: write.version.toString() });
+        }
+        if (write.op === 'update') compare.push({ key, target: 'Create', result: 'Greater', create_revision: 0 });
+        success.push(bytes ? { request_put: { key, value: bytes } } : { request_delete_range: { key } });
+      }
+      const fenceAt = compare.length;
+      if (this.fence) {
+        compare.push({
+          key: Buffer.from(this.fence.key),
+          target: 'Create',
+          result: 'Equal',
+          create_revision: this.fence.createRevision.toString(),
+        });
+      }
+      // On failure, read the fence key back to tell "not the leader any more" from an ordinary conflict.
+      const failure: IRequestOp[] = this.fence ? [{ request_range: { key: Buffer.from(this.fence.key) } }] : [];
+      const response = await call(() => this.client.kv.txn({ compare, success, failure }));
+      if (!response.succeeded) {
+        const fenceKv = response.responses[0]?.response_range?.kvs[0];
+        if (this.fence && (!fenceKv || BigInt(fenceKv.create_revision) !== this.fence.createRevision)) {
+          throw new StoreError(
+            'fenced',
+            `write refused: this manager no longer holds ${this.fence.key} (leadership lost)`,
+          );
+        }
+        const keys = part.slice(0, 3).map((p) => p.key.toString());
+        throw new StoreError(
+          'conflict',
+          `write conflict after ${done} of ${writes.length} writes: one of ${keys.join(', ')}${part.length > 3 ? ', …' : ''} ` +
+            `changed since it was read (compares ${fenceAt}); read it again and retry`,
+        );
+      }
+      revision = BigInt(response.header.revision);
+      done += part.length;
+    }
+    return { revision, transactions: chunks.length };
+  }
+}
+
+function encode(write: Write): Buffer | undefined {
+  if (write.op === 'delete') return undefined;
+  const codec = KINDS[write.kind] as { encode(v: unknown): { finish(): Uint8Array } };
+  return Buffer.from(codec.encode(write.value).finish());
+}
+
+async function call<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw StoreError.from(err);
+  }
+}
+
+/** The first key after every key with this prefix (etcd's range_end for a prefix scan). */
+export function prefixEnd(prefix: string): string {
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1);
+}
