@@ -8,6 +8,7 @@ const alias = {
   '@flotilla/api': src('api'),
   '@flotilla/stack': src('stack'),
   '@flotilla/store': src('store'),
+  '@flotilla/events': src('events'),
   '@flotilla/testing': src('testing'),
 };
 
