@@ -31,6 +31,8 @@ export function connectEtcd(options: EtcdOptions): Etcd3 {
         }
       : {}),
     ...(options.auth ? { auth: options.auth } : {}),
+    // Reconnect within a second of etcd coming back; gRPC's default backoff grows to two minutes.
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
     faultHandling: {
       host: () => noop,

@@ -3,6 +3,8 @@ export type { EtcdOptions } from './connection.js';
 export { connectEtcd } from './connection.js';
 export type { ElectionOptions, Leadership } from './election.js';
 export { Election } from './election.js';
+export type { Change, ChangeSet, InformerStatus } from './informer.js';
+export { Informer } from './informer.js';
 export type { Codec, Kind, ObjectOf } from './kinds.js';
 export { KINDS, keyOf, prefixOf, ROOT } from './kinds.js';
 export type { BatchResult, Fence, Versioned, Write } from './store.js';

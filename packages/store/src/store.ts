@@ -5,6 +5,7 @@ import { StoreError } from './store-error.js';
 
 /** An object with its version: the etcd mod revision of its key, used for compare-and-swap. */
 export interface Versioned<T> {
+  id: string;
   value: T;
   version: bigint;
 }
@@ -51,7 +52,7 @@ export class Store {
     const response = await call(() => this.client.kv.range({ key: Buffer.from(keyOf(kind, id)) }));
     const kv = response.kvs[0];
     if (!kv) return undefined;
-    return { value: KINDS[kind].decode(kv.value) as ObjectOf<K>, version: BigInt(kv.mod_revision) };
+    return { id, value: KINDS[kind].decode(kv.value) as ObjectOf<K>, version: BigInt(kv.mod_revision) };
   }
 
   /** Every object of a kind, and the revision the list was read at (watch from revision + 1 to follow on). */
@@ -61,6 +62,7 @@ export class Store {
       this.client.kv.range({ key: Buffer.from(prefix), range_end: Buffer.from(prefixEnd(prefix)) }),
     );
     const items = response.kvs.map((kv) => ({
+      id: kv.key.toString().slice(prefix.length),
       value: KINDS[kind].decode(kv.value) as ObjectOf<K>,
       version: BigInt(kv.mod_revision),
     }));

@@ -4,4 +4,5 @@ export { runPrefix } from './run-prefix.js';
 export type { TestServer } from './servers.js';
 export { startEtcd, startRedis } from './servers.js';
 export { generateStackYaml } from './stack-builder.js';
+export { TcpProxy } from './tcp-proxy.js';
 export { tempDir } from './temp-dir.js';

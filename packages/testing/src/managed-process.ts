@@ -1,5 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
+
+const SETPRIV = '/usr/bin/setpriv';
 
 export interface ProcessSpec {
   /** Name used in errors. */
@@ -34,7 +37,12 @@ export class ManagedProcess {
   }
 
   static async start(spec: ProcessSpec): Promise<ManagedProcess> {
-    const child = spawn(spec.command, spec.args, {
+    // setpriv (util-linux) makes the server die with the test process, so a crashed or killed test run
+    // leaves no server behind.
+    const [command, args] = existsSync(SETPRIV)
+      ? [SETPRIV, ['--pdeathsig', 'SIGKILL', '--', spec.command, ...spec.args]]
+      : [spec.command, spec.args];
+    const child = spawn(command, args, {
       cwd: spec.cwd,
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
