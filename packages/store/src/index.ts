@@ -7,7 +7,7 @@ export type { Change, ChangeSet, InformerStatus } from './informer.js';
 export { Informer } from './informer.js';
 export type { Codec, Kind, ObjectOf } from './kinds.js';
 export { KINDS, keyOf, prefixOf, ROOT } from './kinds.js';
-export type { BatchResult, Fence, Versioned, Write } from './store.js';
+export type { BatchOptions, BatchResult, Fence, Versioned, Write } from './store.js';
 export { prefixEnd, Store } from './store.js';
 export type { StoreErrorCode } from './store-error.js';
 export { StoreError } from './store-error.js';

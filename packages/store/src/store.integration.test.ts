@@ -71,6 +71,24 @@ describe('Store on a real etcd', () => {
     expect(revision).toBeGreaterThanOrEqual(result.revision);
   });
 
+  it('commits a batch with 16 transactions in flight, and on a conflict says how many writes landed', async () => {
+    const writes: Write[] = Array.from({ length: 2000 }, (_, i) => ({
+      op: 'create',
+      kind: 'tasks',
+      id: `p${i}`,
+      value: task(`p${i}`, i),
+    }));
+    const commits: number[] = [];
+    const result = await store.batch(writes, { inFlight: 16, onCommit: (_r, n) => commits.push(n) });
+    expect(commits.reduce((a, b) => a + b, 0)).toBe(2000);
+    expect(result.transactions).toBe(commits.length);
+    expect((await store.list('tasks')).items.filter((t) => t.id.startsWith('p'))).toHaveLength(2000);
+    // Creating them again conflicts in every transaction: nothing lands and the error says so.
+    const err = await storeError(store.batch(writes.slice(0, 300), { inFlight: 4 }));
+    expect(err.code).toBe('conflict');
+    expect(err.message).toContain('(0 of 300 writes landed)');
+  });
+
   it('fences writes on a leadership key: a deposed leader cannot write', async () => {
     const lease = client.lease(30);
     await lease.put('/flotilla/v1/leader').value('manager-a');

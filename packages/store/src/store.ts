@@ -27,6 +27,13 @@ export interface Fence {
   createRevision: bigint;
 }
 
+export interface BatchOptions {
+  /** Transactions committed at once (etcd takes most keys per second with about 16). Default 1, in order. */
+  inFlight?: number;
+  /** Called after each transaction commits, with its revision and how many writes it held. */
+  onCommit?: (revision: bigint, writes: number) => void;
+}
+
 export interface BatchResult {
   /** Revision of the last transaction. */
   revision: bigint;
@@ -83,56 +90,73 @@ export class Store {
 
   /**
    * Any number of writes, in transactions etcd accepts (≤127 writes each, plus the fence compare, and under its
-   * request size). Each transaction is atomic; the batch as a whole is not: on a conflict, the transactions
-   * before it stay applied and the error says how many writes landed, so the caller can retry the rest.
+   * request size), with up to `inFlight` transactions at once. Each transaction is atomic; the batch as a whole
+   * is not: on a conflict, transactions already committed stay applied, no new ones start, and the error says
+   * how many writes landed, so the caller can retry on fresh state.
    */
-  async batch(writes: readonly Write[]): Promise<BatchResult> {
+  async batch(writes: readonly Write[], options: BatchOptions = {}): Promise<BatchResult> {
     const encoded = writes.map((w) => ({ write: w, key: Buffer.from(keyOf(w.kind, w.id)), bytes: encode(w) }));
-    let revision = 0n;
-    let done = 0;
     const chunks = chunk(encoded, (e) => e.key.length + (e.bytes?.length ?? 0));
-    for (const part of chunks) {
-      const compare: ICompare[] = [];
-      const success: IRequestOp[] = [];
-      for (const { write, key, bytes } of part) {
-        if (write.op === 'create') compare.push({ key, target: 'Create', result: 'Equal', create_revision: 0 });
-        if ((write.op === 'update' || write.op === 'delete') && write.version !== undefined) {
-          compare.push({ key, target: 'Mod', result: 'Equal', mod_revision: write.version.toString() });
+    let revision = 0n;
+    let landed = 0;
+    let failure: StoreError | undefined;
+    let next = 0;
+    const worker = async () => {
+      while (!failure && next < chunks.length) {
+        const part = chunks[next++] as (typeof chunks)[number];
+        try {
+          const committed = await this.commit(part);
+          if (committed > revision) revision = committed;
+          landed += part.length;
+          options.onCommit?.(committed, part.length);
+        } catch (err) {
+          failure ??= StoreError.from(err);
         }
-        if (write.op === 'update') compare.push({ key, target: 'Create', result: 'Greater', create_revision: 0 });
-        success.push(bytes ? { request_put: { key, value: bytes } } : { request_delete_range: { key } });
       }
-      const fenceAt = compare.length;
-      if (this.fence) {
-        compare.push({
-          key: Buffer.from(this.fence.key),
-          target: 'Create',
-          result: 'Equal',
-          create_revision: this.fence.createRevision.toString(),
-        });
-      }
-      // On failure, read the fence key back to tell "not the leader any more" from an ordinary conflict.
-      const failure: IRequestOp[] = this.fence ? [{ request_range: { key: Buffer.from(this.fence.key) } }] : [];
-      const response = await call(() => this.client.kv.txn({ compare, success, failure }));
-      if (!response.succeeded) {
-        const fenceKv = response.responses[0]?.response_range?.kvs[0];
-        if (this.fence && (!fenceKv || BigInt(fenceKv.create_revision) !== this.fence.createRevision)) {
-          throw new StoreError(
-            'fenced',
-            `write refused: this manager no longer holds ${this.fence.key} (leadership lost)`,
-          );
-        }
-        const keys = part.slice(0, 3).map((p) => p.key.toString());
-        throw new StoreError(
-          'conflict',
-          `write conflict after ${done} of ${writes.length} writes: one of ${keys.join(', ')}${part.length > 3 ? ', …' : ''} ` +
-            `changed since it was read (compares ${fenceAt}); read it again and retry`,
-        );
-      }
-      revision = BigInt(response.header.revision);
-      done += part.length;
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.inFlight ?? 1, chunks.length)) }, worker));
+    if (failure) {
+      if (failure.code !== 'conflict') throw failure;
+      throw new StoreError('conflict', `${failure.message} (${landed} of ${writes.length} writes landed)`);
     }
     return { revision, transactions: chunks.length };
+  }
+
+  /** One transaction: the writes with their compares, and the fence. Returns the revision it committed at. */
+  private async commit(part: { write: Write; key: Buffer; bytes: Buffer | undefined }[]): Promise<bigint> {
+    const compare: ICompare[] = [];
+    const success: IRequestOp[] = [];
+    for (const { write, key, bytes } of part) {
+      // One compare per write at most, so a full transaction stays within etcd's 128 compares. A mod revision
+      // equal to a real version also proves the key exists (a missing key's mod revision is 0).
+      if (write.op === 'create') compare.push({ key, target: 'Create', result: 'Equal', create_revision: 0 });
+      if ((write.op === 'update' || write.op === 'delete') && write.version !== undefined) {
+        compare.push({ key, target: 'Mod', result: 'Equal', mod_revision: write.version.toString() });
+      }
+      success.push(bytes ? { request_put: { key, value: bytes } } : { request_delete_range: { key } });
+    }
+    if (this.fence) {
+      compare.push({
+        key: Buffer.from(this.fence.key),
+        target: 'Create',
+        result: 'Equal',
+        create_revision: this.fence.createRevision.toString(),
+      });
+    }
+    // On failure, read the fence key back to tell "not the leader any more" from an ordinary conflict.
+    const failure: IRequestOp[] = this.fence ? [{ request_range: { key: Buffer.from(this.fence.key) } }] : [];
+    const response = await call(() => this.client.kv.txn({ compare, success, failure }));
+    if (response.succeeded) return BigInt(response.header.revision);
+    const fenceKv = response.responses[0]?.response_range?.kvs[0];
+    if (this.fence && (!fenceKv || BigInt(fenceKv.create_revision) !== this.fence.createRevision)) {
+      throw new StoreError('fenced', `write refused: this manager no longer holds ${this.fence.key} (leadership lost)`);
+    }
+    const keys = part.slice(0, 3).map((p) => p.key.toString());
+    throw new StoreError(
+      'conflict',
+      `write conflict: one of ${keys.join(', ')}${part.length > 3 ? ', …' : ''} changed since it was read; ` +
+        'read it again and retry',
+    );
   }
 }
 
