@@ -4,7 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 setup
 # Integration tests run real etcd and Redis servers (started on loopback ports by the tests themselves).
-need_debs etcd-server redis-server
+need_debs etcd-server redis-server openssl
 cd "$ROOT"
 say "lint and format check (biome)"
 npx --no-install biome ci .

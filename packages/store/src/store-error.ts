@@ -1,4 +1,13 @@
-import { ClientClosedError, GRPCDeadlineExceededError, GRPCResourceExhastedError, GRPCUnavailableError } from 'etcd3';
+import {
+  ClientClosedError,
+  EtcdAuthenticationFailedError,
+  EtcdInvalidAuthTokenError,
+  EtcdPermissionDeniedError,
+  GRPCDeadlineExceededError,
+  GRPCResourceExhastedError,
+  GRPCUnauthenticatedError,
+  GRPCUnavailableError,
+} from 'etcd3';
 
 export type StoreErrorCode =
   /** A compare failed: the object changed (or appeared, or went away) since it was read. Retry on fresh state. */
@@ -8,6 +17,8 @@ export type StoreErrorCode =
   | 'fenced'
   /** etcd could not be reached in time. Back off and retry. */
   | 'unavailable'
+  /** etcd refused the credentials or the permission: fix the TLS certificates or the user and password. */
+  | 'denied'
   /** One object or one transaction is larger than etcd accepts. */
   | 'too-large'
   | 'internal';
@@ -33,6 +44,16 @@ export class StoreError extends Error {
       err instanceof ClientClosedError
     ) {
       return new StoreError('unavailable', `etcd is unreachable (${message}): retry with backoff`, { cause: err });
+    }
+    if (
+      err instanceof EtcdAuthenticationFailedError ||
+      err instanceof EtcdPermissionDeniedError ||
+      err instanceof EtcdInvalidAuthTokenError ||
+      err instanceof GRPCUnauthenticatedError
+    ) {
+      return new StoreError('denied', `etcd refused the request (${message}): check the user and password`, {
+        cause: err,
+      });
     }
     if (err instanceof GRPCResourceExhastedError || /request is too large|too many operations/i.test(message)) {
       return new StoreError('too-large', `etcd refused the request as too large (${message})`, { cause: err });

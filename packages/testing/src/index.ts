@@ -1,5 +1,7 @@
 export type { ProcessSpec } from './managed-process.js';
 export { freePort, ManagedProcess } from './managed-process.js';
+export type { TestPki } from './pki.js';
+export { makeTestPki } from './pki.js';
 export { runPrefix } from './run-prefix.js';
 export type { TestServer } from './servers.js';
 export { startEtcd, startRedis } from './servers.js';

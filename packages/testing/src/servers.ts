@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { freePort, ManagedProcess } from './managed-process.js';
+import type { TestPki } from './pki.js';
 import { tempDir } from './temp-dir.js';
 
 /** A real server started for tests: where to reach it, and how to stop it and remove its data. */
@@ -26,21 +27,22 @@ function requireBinary(path: string, debianPackage: string): void {
 }
 
 /** A single-member etcd on loopback ports with a temporary data directory (Debian `etcd-server`). */
-export async function startEtcd(options: { name?: string } = {}): Promise<TestServer> {
+export async function startEtcd(options: { name?: string; tls?: TestPki } = {}): Promise<TestServer> {
   const binary = process.env.FLOTILLA_ETCD_BIN ?? '/usr/bin/etcd';
   requireBinary(binary, 'etcd-server');
   const data = tempDir('etcd');
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const name = options.name ?? 'test';
+  const scheme = options.tls ? 'https' : 'http';
   const args = [
     '--name',
     name,
     '--data-dir',
     data.path,
     '--listen-client-urls',
-    `http://127.0.0.1:${clientPort}`,
+    `${scheme}://127.0.0.1:${clientPort}`,
     '--advertise-client-urls',
-    `http://127.0.0.1:${clientPort}`,
+    `${scheme}://127.0.0.1:${clientPort}`,
     '--listen-peer-urls',
     `http://127.0.0.1:${peerPort}`,
     '--initial-advertise-peer-urls',
@@ -52,7 +54,12 @@ export async function startEtcd(options: { name?: string } = {}): Promise<TestSe
     '--logger',
     'zap',
   ];
-  return managed('etcd', binary, args, clientPort, `http://127.0.0.1:${clientPort}`, data);
+  if (options.tls) {
+    // Mutual TLS: clients must present a certificate from the same CA.
+    args.push('--cert-file', options.tls.serverCertFile, '--key-file', options.tls.serverKeyFile);
+    args.push('--client-cert-auth', '--trusted-ca-file', options.tls.caFile);
+  }
+  return managed('etcd', binary, args, clientPort, `${scheme}://127.0.0.1:${clientPort}`, data);
 }
 
 /** A Redis server on a loopback port with a temporary directory, no persistence by default (Debian `redis-server`). */

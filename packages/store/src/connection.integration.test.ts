@@ -1,0 +1,61 @@
+import { ManagedProcess, makeTestPki, startEtcd, tempDir } from '@flotilla/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { connectEtcd } from './connection.js';
+import { Store } from './store.js';
+import { StoreError } from './store-error.js';
+
+const dirs: { remove(): void }[] = [];
+afterAll(async () => {
+  await ManagedProcess.stopAll();
+  for (const d of dirs) d.remove();
+});
+
+async function code(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => 'ok',
+    (err: unknown) => (err instanceof StoreError ? err.code : `unexpected ${String(err)}`),
+  );
+}
+
+describe('etcd connection settings', () => {
+  it('talks mutual TLS with a CA, a client certificate and a key; refuses a client without them', async () => {
+    const dir = tempDir('pki');
+    dirs.push(dir);
+    const pki = makeTestPki(dir.path);
+    const etcd = await startEtcd({ tls: pki });
+    const good = connectEtcd({
+      endpoints: [etcd.url],
+      tls: { caFile: pki.caFile, certFile: pki.clientCertFile, keyFile: pki.clientKeyFile },
+      callTimeoutMs: 3_000,
+    });
+    const noClientCert = connectEtcd({ endpoints: [etcd.url], tls: { caFile: pki.caFile }, callTimeoutMs: 3_000 });
+    try {
+      expect(etcd.url.startsWith('https://')).toBe(true);
+      await good.put('/tls-check').value('ok');
+      expect(await good.get('/tls-check').string()).toBe('ok');
+      expect(await code(new Store(noClientCert).get('tasks', 'x'))).toBe('unavailable');
+    } finally {
+      good.close();
+      noClientCert.close();
+      await etcd.destroy();
+    }
+  });
+
+  it('authenticates with a user and password; refuses a wrong password', async () => {
+    const etcd = await startEtcd();
+    const admin = connectEtcd({ endpoints: [etcd.url] });
+    const user = connectEtcd({ endpoints: [etcd.url], auth: { username: 'root', password: 'right-pass' } });
+    const wrong = connectEtcd({ endpoints: [etcd.url], auth: { username: 'root', password: 'wrong-pass' } });
+    try {
+      await admin.user('root').create('right-pass');
+      await admin.user('root').addRole('root');
+      await admin.auth.authEnable({});
+      await user.put('/auth-check').value('ok');
+      expect(await user.get('/auth-check').string()).toBe('ok');
+      expect(await code(new Store(wrong).get('tasks', 'x'))).toBe('denied');
+    } finally {
+      for (const c of [admin, user, wrong]) c.close();
+      await etcd.destroy();
+    }
+  });
+});
