@@ -1,0 +1,225 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Redis, type RedisOptions } from 'ioredis';
+import { EventsError } from './events-error.js';
+import { type EventsLogger, silentLogger } from './logger.js';
+
+export interface RedisConnectionOptions {
+  /**
+   * `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS. Percent-encode special characters in
+   * the password.
+   */
+  url: string;
+  /** Only with `rediss://`: a PEM CA bundle to verify the server with (default: the system CAs). */
+  tls?: { caFile?: string; serverName?: string };
+  /** Deadline of each command; one that takes longer fails as `unavailable` (default 2 s). */
+  commandTimeoutMs?: number;
+  /** Deadline to open a connection (default 2 s). */
+  connectTimeoutMs?: number;
+  /** Reconnect backoff: doubles from the first delay up to the cap, with jitter (default 100 ms → 2 s). */
+  reconnectDelayMs?: { first: number; max: number };
+  /** Shown in CLIENT LIST. */
+  name?: string;
+  logger?: EventsLogger;
+}
+
+/**
+ * Turns the options into ioredis options. Exposed for tests; most callers want `connectRedis`.
+ *
+ * Everything here is about failing fast: no offline queue (a command while disconnected fails at once instead of
+ * waiting in an unbounded queue), no retries of a command across reconnects, a deadline on every command. The
+ * writers keep their own bounded buffers and retry on their own terms; ioredis only reconnects, forever, with backoff.
+ */
+export function redisOptions(options: RedisConnectionOptions): RedisOptions {
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch (err) {
+    throw new EventsError('invalid-argument', `invalid Redis URL ${redact(options.url)}: use redis://host:port`, {
+      cause: err,
+    });
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new EventsError('invalid-argument', `Redis URL must start with redis:// or rediss://, got ${url.protocol}//`);
+  }
+  const secure = url.protocol === 'rediss:';
+  if (options.tls && !secure) {
+    // Refuse rather than silently sending the password in clear text.
+    throw new EventsError('invalid-argument', 'tls options were given with a redis:// URL: use rediss:// for TLS');
+  }
+  const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0;
+  if (!Number.isSafeInteger(db) || db < 0) {
+    throw new EventsError('invalid-argument', `Redis URL database must be a number, got ${url.pathname.slice(1)}`);
+  }
+  const first = options.reconnectDelayMs?.first ?? 100;
+  const max = options.reconnectDelayMs?.max ?? 2_000;
+  const result: RedisOptions = {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : 6379,
+    db,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: options.commandTimeoutMs ?? 2_000,
+    connectTimeout: options.connectTimeoutMs ?? 2_000,
+    retryStrategy: (times) => {
+      const delay = Math.min(max, first * 2 ** Math.min(times - 1, 20));
+      return Math.round(delay / 2 + Math.random() * (delay / 2));
+    },
+  };
+  if (url.username) result.username = decodeURIComponent(url.username);
+  if (url.password) result.password = decodeURIComponent(url.password);
+  if (options.name) result.connectionName = options.name;
+  if (secure) result.tls = tlsOptions(options.tls);
+  return result;
+}
+
+function tlsOptions(tls: RedisConnectionOptions['tls']): ConnectionOptions {
+  // Node checks the certificate against the host (DNS name or IP) by itself; servername only overrides that.
+  const out: ConnectionOptions = tls?.serverName ? { servername: tls.serverName } : {};
+  if (tls?.caFile) {
+    try {
+      out.ca = readFileSync(tls.caFile);
+    } catch (err) {
+      throw new EventsError('invalid-argument', `cannot read the Redis CA file ${tls.caFile}: ${String(err)}`, {
+        cause: err,
+      });
+    }
+  }
+  return out;
+}
+
+/** A Redis client for this package: fails fast while Redis is away and reconnects with backoff in the background. */
+export function connectRedis(options: RedisConnectionOptions): Redis {
+  const redis = new Redis(redisOptions(options));
+  watchConnection(redis, options.logger ?? silentLogger, redact(options.url));
+  return redis;
+}
+
+// The last connection error of each client, so that a wait that times out can say why (a wrong password or CA
+// is not the same advice as "Redis is down").
+const lastErrors = new WeakMap<Redis, Error>();
+
+/** Remembers a client's latest connection error until it is ready again, and keeps ioredis from printing them. */
+export function recordErrors(redis: Redis, onError: (err: Error) => void = () => undefined): void {
+  redis.on('error', (err: Error) => {
+    lastErrors.set(redis, err);
+    onError(err);
+  });
+  redis.on('ready', () => lastErrors.delete(redis));
+}
+
+/** Logs connection changes once per change (not once per reconnect attempt). */
+export function watchConnection(redis: Redis, logger: EventsLogger, where: string): void {
+  let lost = false;
+  let warned: string | undefined;
+  recordErrors(redis, (err) => {
+    const code = EventsError.from(err).code;
+    // A wrong password or CA does not fix itself: say so once, loudly; the rest is reconnect noise.
+    if ((code === 'auth' || code === 'tls') && warned !== err.message) {
+      warned = err.message;
+      logger.error({ err, redis: where }, `redis refuses this client (${code}): check the URL and TLS settings`);
+    } else {
+      logger.debug({ err, redis: where }, 'redis connection error');
+    }
+  });
+  redis.on('close', () => {
+    if (lost) return;
+    lost = true;
+    logger.warn({ redis: where }, 'redis connection lost: reconnecting with backoff, writes are buffered');
+  });
+  redis.on('ready', () => {
+    if (lost) logger.info({ redis: where }, 'redis connection restored');
+    lost = false;
+  });
+}
+
+// Clients closed through this module. ioredis never reaches 'end' when disconnected between reconnect attempts
+// (it only clears the timer), so "closed" is tracked here, with callbacks for waits that must end with it.
+const closedClients = new WeakSet<Redis>();
+const closeWaiters = new WeakMap<Redis, Set<() => void>>();
+
+export function isClosed(redis: Redis): boolean {
+  return redis.status === 'end' || closedClients.has(redis);
+}
+
+function onClosed(redis: Redis, callback: () => void): () => void {
+  const waiters = closeWaiters.get(redis) ?? new Set();
+  closeWaiters.set(redis, waiters);
+  waiters.add(callback);
+  redis.once('end', callback);
+  return () => {
+    waiters.delete(callback);
+    redis.off('end', callback);
+  };
+}
+
+function markClosed(redis: Redis): void {
+  closedClients.add(redis);
+  const waiters = closeWaiters.get(redis);
+  closeWaiters.delete(redis);
+  for (const callback of waiters ?? []) callback();
+}
+
+/**
+ * Resolves once the client is ready. Fails after `timeoutMs` as `unavailable`, or as `auth`/`tls` when that is
+ * what the last connection attempt ran into; fails as `closed` if the client is or gets closed.
+ */
+export function whenReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (isClosed(redis)) return Promise.reject(new EventsError('closed', 'the Redis client was closed'));
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: EventsError) => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      offClosed();
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => done();
+    const offClosed = onClosed(redis, () => done(new EventsError('closed', 'the Redis client was closed')));
+    const timer = setTimeout(() => done(notReady(redis, timeoutMs)), timeoutMs);
+    redis.on('ready', onReady);
+  });
+}
+
+function notReady(redis: Redis, timeoutMs: number): EventsError {
+  const last = lastErrors.get(redis);
+  const cause = last ? EventsError.from(last) : undefined;
+  if (cause && cause.code !== 'unavailable' && cause.code !== 'internal') return cause;
+  const why = last ? ` (last error: ${last.message})` : '';
+  return new EventsError('unavailable', `Redis was not reachable within ${timeoutMs} ms${why}: retry later`, {
+    cause: last,
+  });
+}
+
+/** Drops the connection at once and stops reconnecting; pending commands fail. */
+export function disconnectNow(redis: Redis): void {
+  markClosed(redis);
+  redis.disconnect();
+}
+
+/** Closes a client: QUIT when connected (bounded by the command timeout), else drops the socket at once. */
+export async function disconnect(redis: Redis): Promise<void> {
+  if (isClosed(redis)) return;
+  markClosed(redis);
+  if (redis.status === 'ready') {
+    try {
+      const ended = new Promise((resolve) => redis.once('end', resolve));
+      await redis.quit();
+      // QUIT's reply comes before the socket closes; wait (briefly) so callers see the client ended.
+      await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+    } catch {
+      // the connection went away while quitting: drop it below
+    }
+  }
+  if (redis.status !== 'end') redis.disconnect();
+}
+
+/** The URL without its password, for logs and messages. */
+export function redact(url: string): string {
+  return url.replace(
+    /\/\/([^@/]*)@/,
+    (_m, auth: string) => `//${auth.includes(':') ? `${auth.split(':')[0]}:***` : auth}@`,
+  );
+}

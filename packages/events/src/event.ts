@@ -1,0 +1,207 @@
+import { EventsError } from './events-error.js';
+
+/** Task states in the order they move (flotilla.v1.TaskState without the prefix, lower case). */
+export const TASK_STATES = [
+  'new',
+  'pending',
+  'assigned',
+  'accepted',
+  'preparing',
+  'ready',
+  'starting',
+  'running',
+  'complete',
+  'shutdown',
+  'failed',
+  'rejected',
+  'remove',
+  'orphaned',
+] as const;
+export type TaskStateName = (typeof TASK_STATES)[number];
+
+/** Rolling update states (flotilla.v1.UpdateStatus.State without the prefix, lower case). */
+export const UPDATE_STATES = [
+  'updating',
+  'paused',
+  'completed',
+  'rollback_started',
+  'rollback_paused',
+  'rollback_completed',
+] as const;
+export type UpdateStateName = (typeof UPDATE_STATES)[number];
+
+export const SERVICE_ACTIONS = ['created', 'updated', 'removed'] as const;
+export type ServiceAction = (typeof SERVICE_ACTIONS)[number];
+
+/** A task moved from one state to the next. `nodeId` is '' while the task is not assigned. */
+export interface TaskStateEvent {
+  type: 'task.state';
+  taskId: string;
+  serviceId: string;
+  nodeId: string;
+  from: TaskStateName;
+  to: TaskStateName;
+  message: string;
+  /** Milliseconds since the epoch, when the manager saw the transition (not when Redis stored it). */
+  at: number;
+}
+
+/** A service spec was created, changed or removed through the control API. */
+export interface ServiceChangedEvent {
+  type: 'service.changed';
+  serviceId: string;
+  serviceName: string;
+  action: ServiceAction;
+  /** The service's spec version after the change. */
+  version: number;
+  at: number;
+}
+
+/** Progress of a rolling update or rollback: `updated` of `total` tasks are on the new spec. */
+export interface ServiceUpdateEvent {
+  type: 'service.update';
+  serviceId: string;
+  state: UpdateStateName;
+  updated: number;
+  total: number;
+  message: string;
+  at: number;
+}
+
+export interface NodeUpEvent {
+  type: 'node.up';
+  nodeId: string;
+  hostname: string;
+  address: string;
+  at: number;
+}
+
+export interface NodeDownEvent {
+  type: 'node.down';
+  nodeId: string;
+  hostname: string;
+  reason: string;
+  at: number;
+}
+
+/** A manager took leadership. `leaderId` and `previousId` are '' when there is none. */
+export interface LeaderChangedEvent {
+  type: 'leader.changed';
+  leaderId: string;
+  previousId: string;
+  at: number;
+}
+
+export type FlotillaEvent =
+  | TaskStateEvent
+  | ServiceChangedEvent
+  | ServiceUpdateEvent
+  | NodeUpEvent
+  | NodeDownEvent
+  | LeaderChangedEvent;
+
+export type FlotillaEventType = FlotillaEvent['type'];
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** What `emit` takes: an event whose `at` defaults to now. */
+export type EventInput = DistributiveOmit<FlotillaEvent, 'at'> & { at?: number };
+
+/** The stream entry field that holds the JSON-encoded event. */
+export const EVENT_FIELD = 'event';
+
+type FieldKind = 'id' | 'text' | 'count' | 'time' | readonly string[];
+
+// One table drives both directions, so an encoder and a decoder can never disagree about a type's fields.
+// 'id' is a non-empty string, 'text' any string (may be empty), 'count' a non-negative integer.
+const SCHEMAS: {
+  [T in FlotillaEventType]: Record<Exclude<keyof Extract<FlotillaEvent, { type: T }>, 'type'>, FieldKind>;
+} = {
+  'task.state': {
+    taskId: 'id',
+    serviceId: 'id',
+    nodeId: 'text',
+    from: TASK_STATES,
+    to: TASK_STATES,
+    message: 'text',
+    at: 'time',
+  },
+  'service.changed': { serviceId: 'id', serviceName: 'text', action: SERVICE_ACTIONS, version: 'count', at: 'time' },
+  'service.update': {
+    serviceId: 'id',
+    state: UPDATE_STATES,
+    updated: 'count',
+    total: 'count',
+    message: 'text',
+    at: 'time',
+  },
+  'node.up': { nodeId: 'id', hostname: 'text', address: 'text', at: 'time' },
+  'node.down': { nodeId: 'id', hostname: 'text', reason: 'text', at: 'time' },
+  'leader.changed': { leaderId: 'text', previousId: 'text', at: 'time' },
+};
+
+export const EVENT_TYPES = Object.keys(SCHEMAS) as FlotillaEventType[];
+
+function fits(kind: FieldKind, value: unknown): boolean {
+  switch (kind) {
+    case 'id':
+      return typeof value === 'string' && value.length > 0;
+    case 'text':
+      return typeof value === 'string';
+    case 'count':
+      return Number.isSafeInteger(value) && (value as number) >= 0;
+    case 'time':
+      return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+    default:
+      return typeof value === 'string' && kind.includes(value);
+  }
+}
+
+/**
+ * Checks an event against its type's fields and returns a copy with exactly those fields (unknown fields are
+ * dropped, so a newer writer's additions do not leak into older readers' objects).
+ */
+export function validateEvent(value: unknown): FlotillaEvent {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new EventsError('malformed', 'an event must be a JSON object');
+  }
+  const record = value as Record<string, unknown>;
+  const type = record.type;
+  if (typeof type !== 'string' || !Object.hasOwn(SCHEMAS, type)) {
+    throw new EventsError('malformed', `unknown event type ${JSON.stringify(type)}: expected one of ${EVENT_TYPES}`);
+  }
+  const schema = SCHEMAS[type as FlotillaEventType] as Record<string, FieldKind>;
+  const out: Record<string, unknown> = { type };
+  for (const [field, kind] of Object.entries(schema)) {
+    const got = record[field];
+    if (!fits(kind, got)) {
+      const want = typeof kind === 'string' ? kind : kind.join('|');
+      throw new EventsError('malformed', `${type}: field ${field} is ${JSON.stringify(got)}, expected ${want}`);
+    }
+    out[field] = got;
+  }
+  return out as unknown as FlotillaEvent;
+}
+
+/** Validates and encodes an event as the JSON stored in the stream entry's `event` field. */
+export function encodeEvent(event: FlotillaEvent): string {
+  return JSON.stringify(validateEvent(event));
+}
+
+/** Decodes one stream entry's fields (`[name, value, name, value, …]` as XRANGE/XREAD return them). */
+export function decodeEntry(fields: readonly string[]): FlotillaEvent {
+  let json: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === EVENT_FIELD) json = fields[i + 1];
+  }
+  if (json === undefined) throw new EventsError('malformed', `the entry has no ${EVENT_FIELD} field`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (err) {
+    throw new EventsError('malformed', `the ${EVENT_FIELD} field is not JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return validateEvent(parsed);
+}

@@ -1,0 +1,41 @@
+export { BoundedBuffer } from './bounded-buffer.js';
+export type { RedisConnectionOptions } from './connection.js';
+export { connectRedis, redisOptions, whenReady } from './connection.js';
+export type {
+  EventInput,
+  FlotillaEvent,
+  FlotillaEventType,
+  LeaderChangedEvent,
+  NodeDownEvent,
+  NodeUpEvent,
+  ServiceAction,
+  ServiceChangedEvent,
+  ServiceUpdateEvent,
+  TaskStateEvent,
+  TaskStateName,
+  UpdateStateName,
+} from './event.js';
+export {
+  decodeEntry,
+  EVENT_FIELD,
+  EVENT_TYPES,
+  encodeEvent,
+  SERVICE_ACTIONS,
+  TASK_STATES,
+  UPDATE_STATES,
+  validateEvent,
+} from './event.js';
+export type { EventLogOptions } from './event-log.js';
+export { EventLog } from './event-log.js';
+export type { EventReaderOptions, StoredEvent } from './event-reader.js';
+export { EventReader } from './event-reader.js';
+export type { EventsErrorCode } from './events-error.js';
+export { EventsError } from './events-error.js';
+export { EVENTS_KEY, LOGS_KEY_PREFIX, logKey } from './keys.js';
+export type { LogLine, LogReaderOptions, LogTailOptions } from './log-reader.js';
+export { LogReader } from './log-reader.js';
+export type { LogSinkOptions, LogStream } from './log-sink.js';
+export { LOG_FIELDS, LogSink } from './log-sink.js';
+export type { EventsLogger } from './logger.js';
+export { compareStreamIds, parseStreamId } from './stream-id.js';
+export type { StreamWriterOptions, WriterStats } from './stream-writer.js';

@@ -1,0 +1,151 @@
+import type { Redis } from 'ioredis';
+import { disconnect, whenReady } from './connection.js';
+import { EventsError } from './events-error.js';
+import { LOGS_KEY_PREFIX, logKey } from './keys.js';
+import { LOG_FIELDS, type LogStream } from './log-sink.js';
+import { type EventsLogger, silentLogger } from './logger.js';
+import { followEntries, lastEntryId, type RawEntry, rangeEntries } from './stream-cursor.js';
+import { compareStreamIds, parseStreamId, previousStreamId } from './stream-id.js';
+
+export interface LogLine {
+  /** Stream entry ID: pass it as `since` to resume after this line. */
+  id: string;
+  taskId: string;
+  stream: LogStream;
+  line: string;
+  /** Milliseconds since the epoch, when the line was appended on the node. */
+  at: number;
+}
+
+export interface LogTailOptions {
+  /** Keep following new lines (like `docker logs -f`) until the signal aborts or the consumer stops. */
+  follow?: boolean;
+  /** A time (Date or ms since the epoch): lines appended at or after it; or a stream ID: lines after it. */
+  since?: Date | number | string;
+  /** Only the newest this many of the stored lines (like `docker logs --tail`), then any new ones. */
+  lines?: number;
+  signal?: AbortSignal;
+}
+
+export interface LogReaderOptions {
+  keyPrefix?: string;
+  /** How long one XREAD BLOCK waits before it is issued again (default 1 s). */
+  blockMs?: number;
+  pageSize?: number;
+  /** How long a call waits for Redis to be reachable before it fails as `unavailable` (default 5 s). */
+  readyTimeoutMs?: number;
+  logger?: EventsLogger;
+}
+
+/**
+ * Reads per-task container logs written by `LogSink`. Malformed entries are skipped and counted.
+ * The reader owns the client it is given: `close()` disconnects it and ends every tail.
+ */
+export class LogReader {
+  private readonly keyPrefix: string;
+  private readonly blockMs: number;
+  private readonly pageSize: number;
+  private readonly readyTimeoutMs: number;
+  private readonly logger: EventsLogger;
+  private readonly closing = new AbortController();
+  private malformedCount = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    options: LogReaderOptions = {},
+  ) {
+    this.keyPrefix = options.keyPrefix ?? LOGS_KEY_PREFIX;
+    this.blockMs = options.blockMs ?? 1_000;
+    this.pageSize = options.pageSize ?? 500;
+    this.readyTimeoutMs = options.readyTimeoutMs ?? 5_000;
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  get malformed(): number {
+    return this.malformedCount;
+  }
+
+  /** A task's log lines, oldest first: the stored ones (filtered by `since` and `lines`), then new ones if `follow`. */
+  async *tail(taskId: string, options: LogTailOptions = {}): AsyncGenerator<LogLine> {
+    const key = logKey(taskId, this.keyPrefix);
+    const { sinceMs, lower } = bounds(options.since);
+    if (options.lines !== undefined && (!Number.isSafeInteger(options.lines) || options.lines < 0)) {
+      throw new EventsError('invalid-argument', `lines must be a non-negative integer, got ${options.lines}`);
+    }
+    await whenReady(this.redis, this.readyTimeoutMs);
+    // The newest entry now bounds the history part, so that it ends even while the container keeps writing.
+    const end = await lastEntryId(this.redis, key);
+    if (end !== '0-0') {
+      const history =
+        options.lines === undefined
+          ? rangeEntries(this.redis, key, lower, end, this.pageSize)
+          : newest(this.redis, key, lower, end, options.lines);
+      for await (const entry of history) {
+        const line = this.decode(taskId, entry, sinceMs);
+        if (line) yield line;
+      }
+    }
+    if (!options.follow) return;
+    // Follow from after the history; if `since` lies beyond it, from there, so nothing before `since` shows.
+    let cursor = end;
+    const start = lower === '-' ? '0-0' : lower.startsWith('(') ? lower.slice(1) : previousStreamId(lower);
+    if (compareStreamIds(start, cursor) > 0) cursor = start;
+    const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+    const entries = followEntries(this.redis, key, cursor, {
+      blockMs: this.blockMs,
+      pageSize: this.pageSize,
+      readyTimeoutMs: this.readyTimeoutMs,
+      signal,
+      logger: this.logger,
+    });
+    for await (const entry of entries) {
+      const line = this.decode(taskId, entry, sinceMs);
+      if (line) yield line;
+    }
+  }
+
+  /** Ends every tail and disconnects. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    await disconnect(this.redis);
+  }
+
+  private decode(taskId: string, [id, fields]: RawEntry, sinceMs: number | undefined): LogLine | undefined {
+    const get = (name: string) => {
+      for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+      return undefined;
+    };
+    const stream = get(LOG_FIELDS.stream);
+    const line = get(LOG_FIELDS.line);
+    const at = Number(get(LOG_FIELDS.at));
+    if ((stream !== 'stdout' && stream !== 'stderr') || line === undefined || !Number.isFinite(at)) {
+      this.malformedCount++;
+      const log = this.malformedCount === 1 ? this.logger.warn : this.logger.debug;
+      log.call(this.logger, { id, taskId, malformed: this.malformedCount }, 'skipped a malformed log entry');
+      return undefined;
+    }
+    // The entry ID is when Redis stored the line; `since` is about when it was written, which is earlier
+    // for lines that waited out an outage in the buffer.
+    if (sinceMs !== undefined && at < sinceMs) return undefined;
+    return { id, taskId, stream, line, at };
+  }
+}
+
+/** The XRANGE lower bound for `since`, and the time to filter on when it is a time. */
+function bounds(since: LogTailOptions['since']): { sinceMs?: number; lower: string } {
+  if (since === undefined) return { lower: '-' };
+  if (typeof since === 'string') return { lower: `(${parseStreamId(since)}` };
+  const ms = since instanceof Date ? since.getTime() : since;
+  if (!Number.isFinite(ms) || ms < 0) {
+    throw new EventsError('invalid-argument', `since must be a time after the epoch, got ${String(since)}`);
+  }
+  const whole = Math.floor(ms);
+  return { sinceMs: whole, lower: `${whole}-0` };
+}
+
+/** The newest `count` entries between `lower` and `end`, oldest first. */
+async function* newest(redis: Redis, key: string, lower: string, end: string, count: number): AsyncGenerator<RawEntry> {
+  if (count === 0) return;
+  const entries = (await redis.xrevrange(key, end, lower, 'COUNT', count)) as RawEntry[];
+  yield* entries.reverse();
+}

@@ -1,0 +1,78 @@
+import type { Redis } from 'ioredis';
+import { EventsError } from './events-error.js';
+import { isTaskId, LOGS_KEY_PREFIX, logKey } from './keys.js';
+import { type EventsLogger, silentLogger } from './logger.js';
+import { StreamWriter, type StreamWriterOptions, type WriterStats } from './stream-writer.js';
+
+export type LogStream = 'stdout' | 'stderr';
+
+/** Field names of a log entry: `stream` (stdout|stderr), `line`, and `at` (ms since the epoch, when appended). */
+export const LOG_FIELDS = { stream: 'stream', line: 'line', at: 'at' } as const;
+
+export interface LogSinkOptions extends Omit<StreamWriterOptions, 'ttlSeconds'> {
+  /** Key prefix of the per-task streams (default `flotilla:logs:`). */
+  keyPrefix?: string;
+  /** Approximate cap of each task's stream, in lines (default 10,000). */
+  maxLen?: number;
+  /** Each task's stream expires this long after its last line (default 7 days), so removed tasks leave nothing. */
+  ttlSeconds?: number;
+  /** Longer lines are cut to this many characters (default 16,384), so one runaway line cannot bloat Redis. */
+  maxLineLength?: number;
+}
+
+/**
+ * Container logs, one capped stream per task (`flotilla:logs:<taskId>`), one entry per line. Like the event log,
+ * `append` only buffers: a slow or absent Redis costs log lines (counted), never a stalled container.
+ *
+ * The sink owns the client it is given: `close()` disconnects it.
+ */
+export class LogSink {
+  private readonly keyPrefix: string;
+  private readonly maxLen: number;
+  private readonly maxLineLength: number;
+  private readonly writer: StreamWriter;
+  private readonly logger: EventsLogger;
+
+  constructor(redis: Redis, options: LogSinkOptions = {}) {
+    this.keyPrefix = options.keyPrefix ?? LOGS_KEY_PREFIX;
+    this.maxLen = options.maxLen ?? 10_000;
+    this.maxLineLength = options.maxLineLength ?? 16_384;
+    if (!Number.isSafeInteger(this.maxLen) || this.maxLen < 1) {
+      throw new EventsError('invalid-argument', `maxLen must be a positive integer, got ${options.maxLen}`);
+    }
+    this.logger = options.logger ?? silentLogger;
+    this.writer = new StreamWriter(redis, {
+      ...options,
+      ttlSeconds: options.ttlSeconds ?? 7 * 24 * 3600,
+      logger: this.logger,
+    });
+  }
+
+  /** Buffers lines of one task's output (without their newlines). Synchronous; never throws. */
+  append(taskId: string, stream: LogStream, lines: readonly string[]): void {
+    if (!isTaskId(taskId) || (stream !== 'stdout' && stream !== 'stderr')) {
+      for (const _ of lines) this.writer.reject();
+      this.logger.error({ taskId, stream }, 'log lines with an invalid task ID or stream name were not appended');
+      return;
+    }
+    const key = logKey(taskId, this.keyPrefix);
+    const at = String(Date.now());
+    for (const line of lines) {
+      const text = line.length > this.maxLineLength ? line.slice(0, this.maxLineLength) : line;
+      this.writer.append({
+        key,
+        maxLen: this.maxLen,
+        fields: [LOG_FIELDS.stream, stream, LOG_FIELDS.line, text, LOG_FIELDS.at, at],
+      });
+    }
+  }
+
+  stats(): WriterStats {
+    return this.writer.stats();
+  }
+
+  /** Writes what it can within `timeoutMs` (default 2 s), then disconnects. Resolves with the final counters. */
+  close(options: { timeoutMs?: number } = {}): Promise<WriterStats> {
+    return this.writer.close(options.timeoutMs);
+  }
+}
