@@ -81,6 +81,26 @@ describe('Informer on a real etcd', () => {
     expect(informer.status().connected).toBe(true);
   });
 
+  it('after a partition, resumes from its last revision and receives what it missed as watch events', async () => {
+    const writer = new Store(connect());
+    const proxy = await TcpProxy.start(etcd.port);
+    try {
+      const { informer, sets } = await informerOn(new Store(connect(proxy.url)));
+      await proxy.cut();
+      await expect.poll(() => informer.status().connected, { timeout: 10_000 }).toBe(false);
+      const first = await writer.batch([{ op: 'put', kind: 'tasks', id: 'p1', value: task('p1') }]);
+      const second = await writer.batch([{ op: 'put', kind: 'tasks', id: 'p2', value: task('p2') }]);
+      await proxy.restore();
+      await expect.poll(() => informer.get('p2')?.id, { timeout: 15_000 }).toBe('p2');
+      // No re-list: both transactions came through the resumed watch, each as its own change set.
+      expect(informer.status().relists).toBe(1);
+      const resumed = sets.filter((s) => !s.relisted).map((s) => s.revision);
+      expect(resumed).toEqual(expect.arrayContaining([first.revision, second.revision]));
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('after missing a compacted history behind a partition, lists again and delivers the difference', async () => {
     const writer = new Store(connect());
     await writer.batch(
