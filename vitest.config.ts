@@ -9,6 +9,7 @@ const alias = {
   '@flotilla/stack': src('stack'),
   '@flotilla/store': src('store'),
   '@flotilla/events': src('events'),
+  '@flotilla/pki': src('pki'),
   '@flotilla/testing': src('testing'),
 };
 

@@ -1,0 +1,9 @@
+export type { IssueRequest } from './certificate-authority.js';
+export { CA_VALIDITY_MS, CertificateAuthority, caFingerprint, NODE_CERT_VALIDITY_MS } from './certificate-authority.js';
+export { createKeyAndCsr } from './csr.js';
+export type { ParsedToken } from './join-token.js';
+export { generateJoinToken, hashSecret, parseJoinToken, roleForToken } from './join-token.js';
+export type { NodeIdentity, NodeRole } from './node-identity.js';
+export { readIdentity } from './node-identity.js';
+export type { PkiErrorCode } from './pki-error.js';
+export { PkiError } from './pki-error.js';
