@@ -10,6 +10,8 @@ const alias = {
   '@flotilla/store': src('store'),
   '@flotilla/events': src('events'),
   '@flotilla/pki': src('pki'),
+  '@flotilla/manager': src('manager'),
+  '@flotilla/agent': src('agent'),
   '@flotilla/testing': src('testing'),
 };
 

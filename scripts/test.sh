@@ -6,8 +6,9 @@ setup
 # Integration tests run real etcd and Redis servers (started on loopback ports by the tests themselves).
 need_debs etcd-server redis-server openssl
 cd "$ROOT"
-say "lint and format check (biome)"
+say "lint and format check (biome, buf)"
 npx --no-install biome ci .
+(cd protos && npx --no-install buf lint)
 say "type check"
 npx --no-install turbo run typecheck --output-logs=errors-only
 npx --no-install tsc -p tsconfig.json --noEmit

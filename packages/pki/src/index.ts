@@ -7,3 +7,4 @@ export type { NodeIdentity, NodeRole } from './node-identity.js';
 export { readIdentity } from './node-identity.js';
 export type { PkiErrorCode } from './pki-error.js';
 export { PkiError } from './pki-error.js';
+export { StateDir } from './state-dir.js';

@@ -1,0 +1,2 @@
+export type { NodeCredentials } from './join.js';
+export { fetchCaCertificate, joinCluster, loadCredentials, saveCredentials } from './join.js';

@@ -1,0 +1,137 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { connect, type PeerCertificate } from 'node:tls';
+import { type JoinResponse, NodeCaServiceClient, NodeDescription, NodeSpec_Role } from '@flotilla/api';
+import { createKeyAndCsr, PkiError, parseJoinToken, StateDir } from '@flotilla/pki';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+
+export interface NodeCredentials {
+  nodeId: string;
+  role: 'worker' | 'manager';
+  certPem: string;
+  keyPem: string;
+  caCertPem: string;
+  managers: string[];
+}
+
+/**
+ * Joins a cluster: pins the CA named by the token (read from the manager's TLS handshake, compared by SHA-256),
+ * sends a CSR for a key made here, and keeps what comes back in the state directory (the key 0600), so a
+ * restarted agent rejoins without the token.
+ */
+export async function joinCluster(options: {
+  manager: string;
+  token: string;
+  stateDir: string;
+  description?: Partial<NodeDescription>;
+  timeoutMs?: number;
+}): Promise<NodeCredentials> {
+  const token = parseJoinToken(options.token);
+  const caCertPem = await fetchCaCertificate(options.manager, token.caFingerprint, options.timeoutMs ?? 10_000);
+  const { keyPem, csrPem } = await createKeyAndCsr();
+  const client = new NodeCaServiceClient(options.manager, credentials.createSsl(Buffer.from(caCertPem)));
+  let response: JoinResponse;
+  try {
+    response = await new Promise<JoinResponse>((resolve, reject) => {
+      client.join(
+        {
+          token: options.token.trim(),
+          csrPem,
+          description: options.description ? NodeDescription.fromPartial(options.description) : undefined,
+        },
+        new Metadata(),
+        { deadline: Date.now() + (options.timeoutMs ?? 10_000) },
+        (err: ServiceError | null, value: JoinResponse) => (err ? reject(joinError(err)) : resolve(value)),
+      );
+    });
+  } finally {
+    client.close();
+  }
+  const creds: NodeCredentials = {
+    nodeId: response.nodeId,
+    role: response.role === NodeSpec_Role.ROLE_MANAGER ? 'manager' : 'worker',
+    certPem: response.certPem,
+    keyPem,
+    caCertPem: response.caCertPem,
+    managers: [options.manager],
+  };
+  saveCredentials(options.stateDir, creds);
+  return creds;
+}
+
+export function saveCredentials(stateDir: string, creds: NodeCredentials): void {
+  const dir = new StateDir(stateDir);
+  dir.write('node.key', creds.keyPem, true);
+  dir.write('node.crt', creds.certPem);
+  dir.write('ca.crt', creds.caCertPem);
+  dir.write('node.json', `${JSON.stringify({ nodeId: creds.nodeId, role: creds.role, managers: creds.managers })}\n`);
+}
+
+/** Credentials kept by an earlier join, if any. */
+export function loadCredentials(stateDir: string): NodeCredentials | undefined {
+  const dir = new StateDir(stateDir);
+  if (!dir.has('node.key') || !dir.has('node.json')) return undefined;
+  const meta = JSON.parse(dir.read('node.json')) as Pick<NodeCredentials, 'nodeId' | 'role' | 'managers'>;
+  return { ...meta, keyPem: dir.read('node.key'), certPem: dir.read('node.crt'), caCertPem: dir.read('ca.crt') };
+}
+
+/**
+ * The CA certificate from the chain the manager presents, accepted only if its SHA-256 is the token's: nothing
+ * secret is sent before the manager has proved it holds the cluster's CA.
+ */
+export function fetchCaCertificate(address: string, fingerprint: string, timeoutMs: number): Promise<string> {
+  const [host, port] = splitAddress(address);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'], servername: undefined });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new PkiError('wrong-ca', `no TLS answer from the manager at ${address} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new PkiError('wrong-ca', `cannot reach the manager at ${address}: ${err.message}`, { cause: err }));
+    });
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const chain = certificateChain(socket.getPeerCertificate(true));
+      socket.end();
+      const ca = chain.find((der) => createHash('sha256').update(der).digest('hex') === fingerprint);
+      if (!ca) {
+        reject(
+          new PkiError(
+            'wrong-ca',
+            `the manager at ${address} does not hold the CA this token names: check the address, or get a token from this cluster`,
+          ),
+        );
+        return;
+      }
+      resolve(new X509Certificate(ca).toString());
+    });
+  });
+}
+
+function certificateChain(leaf: PeerCertificate & { issuerCertificate?: PeerCertificate }): Buffer[] {
+  const out: Buffer[] = [];
+  let cert: (PeerCertificate & { issuerCertificate?: PeerCertificate }) | undefined = leaf;
+  // A self-signed root is its own issuer: stop at a repeat.
+  while (cert?.raw && !out.some((der) => der.equals(cert?.raw as Buffer))) {
+    out.push(cert.raw);
+    cert = cert.issuerCertificate as typeof cert;
+  }
+  return out;
+}
+
+function splitAddress(address: string): [string, number] {
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(address.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new PkiError('invalid', `invalid manager address "${address}": use HOST:PORT`);
+  }
+  return [host, port];
+}
+
+function joinError(err: ServiceError): Error {
+  return new PkiError(err.details?.startsWith('bad-token') ? 'bad-token' : 'invalid', `join refused: ${err.details}`, {
+    cause: err,
+  });
+}

@@ -1,0 +1,31 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * A manager's or agent's state directory: mode 0700, and every secret in it (keys, tokens) mode 0600, so only
+ * the user the process runs as can read them.
+ */
+export class StateDir {
+  constructor(readonly path: string) {
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    chmodSync(path, 0o700);
+  }
+
+  file(name: string): string {
+    return path.join(this.path, name);
+  }
+
+  has(name: string): boolean {
+    return existsSync(this.file(name));
+  }
+
+  read(name: string): string {
+    return readFileSync(this.file(name), 'utf8');
+  }
+
+  write(name: string, content: string, secret = false): void {
+    const file = this.file(name);
+    writeFileSync(file, content, { mode: secret ? 0o600 : 0o644 });
+    chmodSync(file, secret ? 0o600 : 0o644);
+  }
+}
