@@ -1,2 +1,4 @@
 export type { NodeCredentials } from './join.js';
 export { fetchCaCertificate, joinCluster, loadCredentials, saveCredentials } from './join.js';
+export type { SessionOptions } from './session.js';
+export { AgentSession } from './session.js';

@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { expiredNodes } from './node-liveness.js';
+
+describe('expiredNodes', () => {
+  const options = { periodMs: 1_000, gracePeriods: 3, startedAt: 10_000 };
+
+  it('marks a node down after the grace, not before', () => {
+    const beats = new Map([['a', 20_000]]);
+    expect(expiredNodes(beats, ['a'], 23_000, options)).toEqual([]);
+    expect(expiredNodes(beats, ['a'], 23_001, options)).toEqual(['a']);
+  });
+
+  it('gives every node the grace from the moment the monitor started (failover)', () => {
+    expect(expiredNodes(new Map(), ['never-seen'], 12_999, options)).toEqual([]);
+    expect(expiredNodes(new Map(), ['never-seen'], 13_001, options)).toEqual(['never-seen']);
+    expect(expiredNodes(new Map([['old', 1_000]]), ['old'], 12_000, options)).toEqual([]);
+  });
+});

@@ -1,0 +1,123 @@
+import { AgentSession, joinCluster, type NodeCredentials } from '@flotilla/agent';
+import { DispatcherServiceService, NodeCaServiceService, NodeStatus_State } from '@flotilla/api';
+import { CertificateAuthority, createKeyAndCsr } from '@flotilla/pki';
+import { connectEtcd, Store } from '@flotilla/store';
+import { startEtcd, TcpProxy, type TestServer, tempDir } from '@flotilla/testing';
+import { Server } from '@grpc/grpc-js';
+import type { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootstrapCluster, type ManagerIdentity } from './cluster-bootstrap.js';
+import { Dispatcher } from './dispatcher-service.js';
+import { joinService } from './join-service.js';
+import { managerCredentials } from './server-credentials.js';
+
+const PERIOD = 200;
+const GRACE = 3;
+
+let etcd: TestServer;
+let client: Etcd3;
+let store: Store;
+let identity: ManagerIdentity;
+let server: Server;
+let dispatcher: Dispatcher;
+let port: number;
+const sessions: AgentSession[] = [];
+const proxies: TcpProxy[] = [];
+const dirs: { path: string; remove(): void }[] = [];
+const dir = (label: string) => {
+  const d = tempDir(label);
+  dirs.push(d);
+  return d.path;
+};
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  client = connectEtcd({ endpoints: [etcd.url] });
+  store = new Store(client);
+  identity = await bootstrapCluster(store, dir('manager'), { hosts: ['localhost'], ips: ['127.0.0.1'] });
+  dispatcher = new Dispatcher(store, identity.ca, {
+    heartbeatPeriodMs: PERIOD,
+    gracePeriods: GRACE,
+    managers: () => [],
+  });
+  server = new Server();
+  server.addService(NodeCaServiceService, joinService(store, identity.ca));
+  server.addService(DispatcherServiceService, dispatcher.service());
+  port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  dispatcher.start();
+});
+
+afterAll(async () => {
+  for (const s of sessions) s.stop();
+  for (const p of proxies) await p.close();
+  dispatcher?.stop();
+  server?.forceShutdown();
+  client?.close();
+  await etcd?.destroy();
+  for (const d of dirs) d.remove();
+});
+
+async function nodeState(nodeId: string): Promise<NodeStatus_State | undefined> {
+  return (await store.get('nodes', nodeId))?.value.status?.state;
+}
+
+/** A joined node whose session goes through a proxy the test can cut. */
+async function joinedNode(): Promise<{ creds: NodeCredentials; proxy: TcpProxy }> {
+  const creds = await joinCluster({
+    manager: `127.0.0.1:${port}`,
+    token: identity.tokens.worker,
+    stateDir: dir('agent'),
+  });
+  const proxy = await TcpProxy.start(port);
+  proxies.push(proxy);
+  return { creds: { ...creds, managers: [`127.0.0.1:${proxy.port}`] }, proxy };
+}
+
+function session(creds: NodeCredentials): AgentSession {
+  const s = new AgentSession(creds, { backoffMs: { first: 50, max: 200 } });
+  sessions.push(s);
+  s.start();
+  return s;
+}
+
+describe('agent sessions and liveness', () => {
+  it('a session makes the node ready; silence marks it down within the grace plus one period; a reconnect makes it ready again', async () => {
+    const { creds, proxy } = await joinedNode();
+    const agent = session(creds);
+    await expect.poll(() => nodeState(creds.nodeId), { timeout: 5_000 }).toBe(NodeStatus_State.STATE_READY);
+    await new Promise((r) => setTimeout(r, PERIOD * 3)); // a few heartbeats keep it ready
+    expect(await nodeState(creds.nodeId)).toBe(NodeStatus_State.STATE_READY);
+
+    const cutAt = Date.now();
+    await proxy.cut();
+    await expect
+      .poll(() => nodeState(creds.nodeId), { timeout: 5_000, interval: 20 })
+      .toBe(NodeStatus_State.STATE_DOWN);
+    expect(Date.now() - cutAt).toBeLessThan(PERIOD * (GRACE + 1) + 400);
+
+    await proxy.restore();
+    await expect.poll(() => nodeState(creds.nodeId), { timeout: 5_000 }).toBe(NodeStatus_State.STATE_READY);
+    expect(agent.sessions).toBe(2);
+  });
+
+  it('refuses a session from a certificate another CA issued, even with a real node ID', async () => {
+    const { creds } = await joinedNode();
+    const { ca: rogue } = await CertificateAuthority.create(identity.clusterId);
+    const { keyPem, csrPem } = await createKeyAndCsr();
+    const forged = await rogue.issue({ csrPem, nodeId: creds.nodeId, role: 'manager' });
+    const impostor = session({ ...creds, keyPem, certPem: forged, managers: [`127.0.0.1:${port}`] });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(impostor.sessions).toBe(0);
+    expect(dispatcher.connectedNodes()).not.toContain(creds.nodeId);
+  });
+
+  it('refuses a session for a node removed from the cluster', async () => {
+    const { creds } = await joinedNode();
+    await store.delete('nodes', creds.nodeId);
+    const removed = session({ ...creds, managers: [`127.0.0.1:${port}`] });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(removed.sessions).toBe(0);
+  });
+});
