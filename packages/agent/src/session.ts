@@ -1,4 +1,11 @@
-import { type Assignments, DispatcherServiceClient, type SessionRequest, type SessionResponse } from '@flotilla/api';
+import {
+  type Assignments,
+  DispatcherServiceClient,
+  type SessionRequest,
+  type SessionResponse,
+  type TaskStatus,
+  TaskStatusUpdate,
+} from '@flotilla/api';
 import { type ClientDuplexStream, credentials } from '@grpc/grpc-js';
 import type { NodeCredentials } from './join.js';
 
@@ -44,6 +51,13 @@ export class AgentSession {
   stop(): void {
     this.state = 'stopped';
     this.teardown();
+  }
+
+  /** Sends task status updates; returns false when there is no session to carry them (the caller keeps them). */
+  reportStatus(updates: { taskId: string; status: Partial<TaskStatus> }[]): boolean {
+    if (this.state !== 'connected' || !this.stream) return false;
+    this.stream.write({ status: { updates: updates.map((u) => TaskStatusUpdate.fromPartial(u)) } });
+    return true;
   }
 
   private connect(): void {

@@ -6,11 +6,13 @@ import {
   newId,
   type SessionRequest,
   type SessionResponse,
+  Task,
 } from '@flotilla/api';
 import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
-import { type Store, StoreError } from '@flotilla/store';
+import { type ChangeSet, Informer, type Store, StoreError } from '@flotilla/store';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import { expiredNodes } from './node-liveness.js';
+import { StatusBatcher } from './status-batcher.js';
 
 export interface DispatcherOptions {
   heartbeatPeriodMs: number;
@@ -38,6 +40,8 @@ export class Dispatcher {
   private readonly startedAt: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  private readonly tasks: Informer<'tasks'>;
+  readonly statuses: StatusBatcher;
 
   constructor(
     private readonly store: Store,
@@ -46,20 +50,26 @@ export class Dispatcher {
   ) {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
+    this.tasks = new Informer(store, 'tasks');
+    this.statuses = new StatusBatcher(store, this.tasks);
+    this.tasks.subscribe((set) => this.sendChanges(set));
   }
 
   service(): DispatcherServiceServer {
     return { session: (call) => void this.open(call) };
   }
 
-  /** Starts checking heartbeats (every half period). */
-  start(): void {
+  /** Starts following task assignments and checking heartbeats (every half period). */
+  async start(): Promise<void> {
+    await this.tasks.start();
     this.timer ??= setInterval(() => void this.checkLiveness(), Math.max(10, this.options.heartbeatPeriodMs / 2));
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.statuses.stop();
+    await this.tasks.stop();
     for (const s of this.sessions.values()) s.call.end();
     this.sessions.clear();
   }
@@ -94,11 +104,20 @@ export class Dispatcher {
         managers: this.options.managers(),
       },
     });
-    call.write({ assignments: { full: true, tasks: [], removedTaskIds: [] } });
+    const assigned = this.tasks
+      .list()
+      .map((t) => t.value)
+      .filter((t) => t.nodeId === identity.nodeId);
+    call.write({ assignments: { full: true, tasks: assigned, removedTaskIds: [] } });
     await this.setStatus(identity.nodeId, NodeStatus_State.STATE_READY, 'session established');
 
     call.on('data', (message: SessionRequest) => {
       if (message.heartbeat) this.lastBeat.set(identity.nodeId, this.now());
+      // The reporting node is the certificate's, whatever the message says: a node speaks only for itself.
+      for (const update of message.status?.updates ?? []) {
+        if (update.status)
+          this.statuses.report({ nodeId: identity.nodeId, taskId: update.taskId, status: update.status });
+      }
     });
     const closed = () => {
       if (this.sessions.get(identity.nodeId) !== session) return;
@@ -111,6 +130,34 @@ export class Dispatcher {
     });
     call.on('error', closed);
     call.on('cancelled', closed);
+  }
+
+  /** Sends each connected node the changes to its own tasks from one store transaction. */
+  private sendChanges(set: ChangeSet<Task>): void {
+    if (set.relisted && set.changes.length === 0) return;
+    const perNode = new Map<string, { tasks: Task[]; removed: string[] }>();
+    const entry = (nodeId: string) => {
+      let e = perNode.get(nodeId);
+      if (!e) perNode.set(nodeId, (e = { tasks: [], removed: [] }));
+      return e;
+    };
+    for (const change of set.changes) {
+      const before = change.previous?.nodeId;
+      if (change.type === 'delete') {
+        if (before) entry(before).removed.push(change.id);
+        continue;
+      }
+      if (before && before !== change.value.nodeId) entry(before).removed.push(change.id);
+      // A status report coming back from the node itself is not news to it.
+      if (change.value.nodeId && assignmentChanged(change.previous, change.value)) {
+        entry(change.value.nodeId).tasks.push(change.value);
+      }
+    }
+    for (const [nodeId, e] of perNode) {
+      this.sessions
+        .get(nodeId)
+        ?.call.write({ assignments: { full: false, tasks: e.tasks, removedTaskIds: e.removed } });
+    }
   }
 
   /** The caller's identity from its client certificate, which must come from this cluster's CA. */
@@ -161,4 +208,11 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** Whether a task changed in what its node must act on: anything but the observed status and timestamps. */
+function assignmentChanged(before: Task | undefined, after: Task): boolean {
+  if (!before || before.nodeId !== after.nodeId) return true;
+  const strip = (t: Task) => Task.encode({ ...t, status: undefined, updatedAtMs: 0n }).finish();
+  return !Buffer.from(strip(before)).equals(Buffer.from(strip(after)));
 }

@@ -1,5 +1,12 @@
 import { AgentSession, joinCluster, type NodeCredentials } from '@flotilla/agent';
-import { DispatcherServiceService, NodeCaServiceService, NodeStatus_State } from '@flotilla/api';
+import {
+  type Assignments,
+  DispatcherServiceService,
+  NodeCaServiceService,
+  NodeStatus_State,
+  Task,
+  TaskState,
+} from '@flotilla/api';
 import { CertificateAuthority, createKeyAndCsr } from '@flotilla/pki';
 import { connectEtcd, Store } from '@flotilla/store';
 import { startEtcd, TcpProxy, type TestServer, tempDir } from '@flotilla/testing';
@@ -46,13 +53,13 @@ beforeAll(async () => {
   port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  dispatcher.start();
+  await dispatcher.start();
 });
 
 afterAll(async () => {
   for (const s of sessions) s.stop();
   for (const p of proxies) await p.close();
-  dispatcher?.stop();
+  await dispatcher?.stop();
   server?.forceShutdown();
   client?.close();
   await etcd?.destroy();
@@ -111,6 +118,49 @@ describe('agent sessions and liveness', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(impostor.sessions).toBe(0);
     expect(dispatcher.connectedNodes()).not.toContain(creds.nodeId);
+  });
+
+  it('sends each node its own tasks, then changes; writes its status reports in batches, only for its own tasks', async () => {
+    const a = await joinedNode();
+    const b = await joinedNode();
+    const task = (id: string, nodeId: string) =>
+      Task.fromPartial({ id, nodeId, serviceId: 'svc', desiredState: TaskState.TASK_STATE_RUNNING, specVersion: 1n });
+    await store.batch([
+      { op: 'create', kind: 'tasks', id: 'ta1', value: task('ta1', a.creds.nodeId) },
+      { op: 'create', kind: 'tasks', id: 'tb1', value: task('tb1', b.creds.nodeId) },
+    ]);
+    const received: Assignments[] = [];
+    const agentA = new AgentSession(a.creds, {
+      backoffMs: { first: 50, max: 200 },
+      onAssignments: (x) => received.push(x),
+    });
+    sessions.push(agentA);
+    agentA.start();
+    await expect.poll(() => received.length, { timeout: 5_000 }).toBeGreaterThan(0);
+    expect(received[0]?.full).toBe(true);
+    expect(received[0]?.tasks.map((t) => t.id)).toEqual(['ta1']);
+
+    // A new task for A arrives as a change; B's tasks never reach A.
+    await store.create('tasks', 'ta2', task('ta2', a.creds.nodeId));
+    await expect.poll(() => received.flatMap((r) => r.tasks.map((t) => t.id)), { timeout: 5_000 }).toContain('ta2');
+
+    // Status for its own task is written; a report about B's task is refused.
+    const running = { state: TaskState.TASK_STATE_RUNNING, timestampMs: BigInt(Date.now()), message: 'started' };
+    expect(
+      agentA.reportStatus([
+        { taskId: 'ta1', status: running },
+        { taskId: 'tb1', status: running },
+      ]),
+    ).toBe(true);
+    await expect
+      .poll(async () => (await store.get('tasks', 'ta1'))?.value.status?.state, { timeout: 5_000 })
+      .toBe(TaskState.TASK_STATE_RUNNING);
+    expect((await store.get('tasks', 'tb1'))?.value.status).toBeUndefined();
+    expect(dispatcher.statuses.stats.refused).toBeGreaterThanOrEqual(1);
+    // The status write is not echoed back to the node as an assignment change.
+    const after = received.length;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(received.slice(after).flatMap((r) => r.tasks.map((t) => t.id))).not.toContain('ta1');
   });
 
   it('refuses a session for a node removed from the cluster', async () => {
