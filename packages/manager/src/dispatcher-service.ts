@@ -137,9 +137,11 @@ export class Dispatcher {
     if (set.relisted && set.changes.length === 0) return;
     const perNode = new Map<string, { tasks: Task[]; removed: string[] }>();
     const entry = (nodeId: string) => {
-      let e = perNode.get(nodeId);
-      if (!e) perNode.set(nodeId, (e = { tasks: [], removed: [] }));
-      return e;
+      const existing = perNode.get(nodeId);
+      if (existing) return existing;
+      const created = { tasks: [] as Task[], removed: [] as string[] };
+      perNode.set(nodeId, created);
+      return created;
     };
     for (const change of set.changes) {
       const before = change.previous?.nodeId;
