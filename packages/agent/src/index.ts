@@ -1,3 +1,5 @@
+export type { AgentOptions, RunningAgent } from './agent.js';
+export { startAgent } from './agent.js';
 export type { NodeCredentials } from './join.js';
 export { fetchCaCertificate, joinCluster, loadCredentials, saveCredentials } from './join.js';
 export type { SessionOptions } from './session.js';

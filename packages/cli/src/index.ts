@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from '@commander-js/extra-typings';
+import { agentCommand, joinTokenCommand, managerCommand } from './commands/daemons.js';
 import { stackCommand } from './commands/stack.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { type Io, processIo } from './io.js';
@@ -18,6 +19,9 @@ export function buildProgram(io: Io = processIo): Command {
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
   program.addCommand(stackCommand(io));
+  program.addCommand(managerCommand(io));
+  program.addCommand(agentCommand(io));
+  program.addCommand(joinTokenCommand(io));
   // Subcommands report through the same channel and never call process.exit themselves.
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
@@ -41,6 +45,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<ExitCode
     if (err instanceof CliError) {
       io.err(`flotilla: ${err.message}\n`);
       return err.exitCode;
+    }
+    // Domain errors (PkiError, StoreError, …) carry a typed code and a message meant for the user.
+    if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
+      io.err(`flotilla: ${err.message}\n`);
+      return EXIT.failed;
     }
     io.err(`flotilla: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return EXIT.failed;

@@ -1,0 +1,95 @@
+import { Command, Option } from '@commander-js/extra-typings';
+import { startAgent } from '@flotilla/agent';
+import { startManager } from '@flotilla/manager';
+import { StateDir } from '@flotilla/pki';
+import { CliError, EXIT } from '../exit-codes.js';
+import type { Io } from '../io.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** Runs until SIGINT or SIGTERM, then stops cleanly. */
+function untilSignal(stop: () => Promise<void> | void): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      void Promise.resolve(stop()).finally(resolve);
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+export function managerCommand(io: Io): Command {
+  const manager = new Command('manager').description('run a manager: the control plane');
+  manager
+    .command('start')
+    .description('start a manager; the first one with an empty state directory creates the cluster')
+    .addOption(
+      new Option('--etcd <URL>', 'etcd client URL; repeat for several').argParser(collect).default([] as string[]),
+    )
+    .requiredOption('--listen <HOST:PORT>', 'address to serve agents on')
+    .requiredOption(
+      '--state-dir <DIR>',
+      "where the CA key, this manager's certificate and the join tokens are kept (mode 0700)",
+    )
+    .option('--etcd-ca <FILE>', 'CA certificate to verify etcd with (TLS)')
+    .option('--etcd-cert <FILE>', 'client certificate for etcd')
+    .option('--etcd-key <FILE>', 'client key for etcd')
+    .action(async (opts) => {
+      if (opts.etcd.length === 0) throw new CliError('pass at least one --etcd URL', EXIT.usage);
+      const tls = opts.etcdCa ? { caFile: opts.etcdCa, certFile: opts.etcdCert, keyFile: opts.etcdKey } : undefined;
+      const running = await startManager({
+        etcd: { endpoints: opts.etcd, ...(tls ? { tls } : {}) },
+        listen: opts.listen,
+        stateDir: opts.stateDir,
+      });
+      io.err(
+        `manager ${running.identity.nodeId} of cluster ${running.identity.clusterId} listening on ${running.address}\n` +
+          `join tokens: flotilla join-token worker --state-dir ${opts.stateDir}\n`,
+      );
+      await untilSignal(() => running.stop());
+    });
+  return manager;
+}
+
+export function agentCommand(io: Io): Command {
+  const agent = new Command('agent').description('run the node agent');
+  agent
+    .command('start')
+    .description('join the cluster (first start) and hold a session with the managers')
+    .requiredOption('--state-dir <DIR>', 'where this node keeps its key and certificate (mode 0700)')
+    .option('--join <HOST:PORT>', 'a manager to join through (first start only)')
+    .option('--token <TOKEN>', 'the join token (first start only)')
+    .action(async (opts) => {
+      if ((opts.join === undefined) !== (opts.token === undefined)) {
+        throw new CliError('--join and --token go together', EXIT.usage);
+      }
+      const running = await startAgent({
+        stateDir: opts.stateDir,
+        ...(opts.join && opts.token ? { join: { manager: opts.join, token: opts.token } } : {}),
+      });
+      io.err(`node ${running.credentials.nodeId} (${running.credentials.role}) started\n`);
+      await untilSignal(() => running.stop());
+    });
+  return agent;
+}
+
+export function joinTokenCommand(io: Io) {
+  return new Command('join-token')
+    .description('print the join token for workers or managers')
+    .argument('<ROLE>', 'worker or manager')
+    .requiredOption('--state-dir <DIR>', 'the state directory of a manager of the cluster')
+    .option('-q, --quiet', 'print the token only')
+    .action((role, opts) => {
+      if (role !== 'worker' && role !== 'manager') throw new CliError('ROLE is worker or manager', EXIT.usage);
+      const dir = new StateDir(opts.stateDir);
+      if (!dir.has('join-tokens.json')) {
+        throw new CliError(`no join tokens in ${opts.stateDir}: is it the state directory of a manager?`);
+      }
+      const token = (JSON.parse(dir.read('join-tokens.json')) as Record<string, string>)[role];
+      io.out(
+        opts.quiet ? `${token}\n` : `flotilla agent start --join <MANAGER:PORT> --token ${token} --state-dir <DIR>\n`,
+      );
+    });
+}
