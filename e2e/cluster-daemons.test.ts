@@ -29,24 +29,39 @@ afterAll(async () => {
   for (const d of dirs) d.remove();
 });
 
-function run(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(bin, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+// The manager writes the operator's CLI credentials here, and the CLI reads them from here.
+const configDir = tempDir('e2e-cli-config');
+dirs.push(configDir);
+
+function run(args: string[]): {
+  child: ChildProcess;
+  output: () => string;
+  stdout: () => string;
+  exited: Promise<number | null>;
+} {
+  const child = spawn(bin, args, {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, FLOTILLA_CONFIG_DIR: configDir.path },
+  });
   children.push(child);
   let output = '';
+  let stdout = '';
   child.stdout?.on('data', (d: Buffer) => {
     output += d.toString();
+    stdout += d.toString();
   });
   child.stderr?.on('data', (d: Buffer) => {
     output += d.toString();
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+  return { child, output: () => output, stdout: () => stdout, exited };
 }
 
-async function capture(args: string[]): Promise<{ code: number | null; output: string }> {
+async function capture(args: string[]): Promise<{ code: number | null; output: string; stdout: string }> {
   const r = run(args);
   const code = await r.exited;
-  return { code, output: r.output() };
+  return { code, output: r.output(), stdout: r.stdout() };
 }
 
 describe('flotilla manager and agent processes', () => {
@@ -69,7 +84,7 @@ describe('flotilla manager and agent processes', () => {
 
     const token = await capture(['join-token', 'worker', '-q', '--state-dir', managerDir.path]);
     expect(token.code).toBe(0);
-    expect(token.output.trim()).toMatch(/^FLTKN-1-[0-9a-f]{64}-[0-9a-z]{32}$/);
+    expect(token.stdout.trim()).toMatch(/^FLTKN-1-[0-9a-f]{64}-[0-9a-z]{32}$/);
 
     const agent = run([
       'agent',
@@ -77,7 +92,7 @@ describe('flotilla manager and agent processes', () => {
       '--join',
       address,
       '--token',
-      token.output.trim(),
+      token.stdout.trim(),
       '--state-dir',
       agentDir.path,
     ]);
@@ -88,6 +103,22 @@ describe('flotilla manager and agent processes', () => {
       .poll(async () => (await store.get('nodes', nodeId))?.value.status?.state, { timeout: 10_000 })
       .toBe(NodeStatus_State.STATE_READY);
 
+    // The operator sees and manages the node through the control API.
+    const listed = await capture(['node', 'ls', '--format', 'json']);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject([{ id: nodeId, status: { state: 'STATE_READY' } }]);
+    const table = await capture(['node', 'ls']);
+    expect(table.output).toMatch(/^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+ROLE/m);
+    expect(table.output).toMatch(new RegExp(`${nodeId}\\s+\\S+\\s+ready\\s+active\\s+worker`));
+    expect(
+      (await capture(['node', 'update', '--availability', 'drain', '--label-add', 'zone=a', nodeId.slice(0, 8)])).code,
+    ).toBe(0);
+    const inspected = JSON.parse((await capture(['node', 'inspect', nodeId])).stdout);
+    expect(inspected.spec).toMatchObject({ availability: 'AVAILABILITY_DRAIN', labels: { zone: 'a' } });
+    const refused = await capture(['node', 'rm', nodeId]);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toContain('is ready');
+
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
     // Restarted without the token, the agent rejoins with the credentials it kept.
@@ -95,6 +126,9 @@ describe('flotilla manager and agent processes', () => {
     await expect.poll(() => again.output(), { timeout: 20_000 }).toContain(`node ${nodeId} (worker) started`);
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
+    // Removed, the node's certificate no longer opens a session.
+    expect((await capture(['node', 'rm', '--force', nodeId])).code).toBe(0);
+    expect(JSON.parse((await capture(['node', 'ls', '--format', 'json'])).stdout)).toEqual([]);
     manager.child.kill('SIGTERM');
     expect(await manager.exited).toBe(0);
   });

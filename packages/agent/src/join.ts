@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
 import { type JoinResponse, NodeCaServiceClient, NodeDescription, NodeSpec_Role } from '@flotilla/api';
-import { createKeyAndCsr, PkiError, parseJoinToken, StateDir } from '@flotilla/pki';
+import { createKeyAndCsr, MANAGER_SERVER_NAME, PkiError, parseJoinToken, StateDir } from '@flotilla/pki';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 
 export interface NodeCredentials {
@@ -28,7 +28,9 @@ export async function joinCluster(options: {
   const token = parseJoinToken(options.token);
   const caCertPem = await fetchCaCertificate(options.manager, token.caFingerprint, options.timeoutMs ?? 10_000);
   const { keyPem, csrPem } = await createKeyAndCsr();
-  const client = new NodeCaServiceClient(options.manager, credentials.createSsl(Buffer.from(caCertPem)));
+  const client = new NodeCaServiceClient(options.manager, credentials.createSsl(Buffer.from(caCertPem)), {
+    'grpc.ssl_target_name_override': MANAGER_SERVER_NAME,
+  });
   let response: JoinResponse;
   try {
     response = await new Promise<JoinResponse>((resolve, reject) => {

@@ -6,6 +6,7 @@ import {
   type TaskStatus,
   TaskStatusUpdate,
 } from '@flotilla/api';
+import { MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { type ClientDuplexStream, credentials } from '@grpc/grpc-js';
 import type { NodeCredentials } from './join.js';
 
@@ -68,7 +69,7 @@ export class AgentSession {
       Buffer.from(this.creds.keyPem),
       Buffer.from(this.creds.certPem),
     );
-    this.client = new DispatcherServiceClient(address, tls);
+    this.client = new DispatcherServiceClient(address, tls, { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME });
     const stream = this.client.session();
     this.stream = stream;
     stream.on('data', (message: SessionResponse) => this.receive(message));

@@ -1,4 +1,5 @@
 export * from './gen/flotilla/v1/common.js';
+export * from './gen/flotilla/v1/control.js';
 export * from './gen/flotilla/v1/dispatcher.js';
 export * from './gen/flotilla/v1/objects.js';
 export * from './gen/flotilla/v1/service.js';

@@ -14,6 +14,8 @@ export interface ManagerIdentity {
   keyPem: string;
   /** Join tokens, readable only from the state directory of a manager that made them. */
   tokens: { worker: string; manager: string };
+  /** A certificate for the CLI (role operator), so the operator can use the control API. */
+  operator: { certPem: string; keyPem: string };
 }
 
 export const DEFAULT_SETTINGS = {
@@ -50,6 +52,8 @@ export async function bootstrapCluster(
     dnsNames: advertise.hosts,
     ipAddresses: advertise.ips,
   });
+  const operatorKeys = await createKeyAndCsr();
+  const operatorCert = await ca.issue({ csrPem: operatorKeys.csrPem, nodeId: newId(), role: 'operator' });
   await store.create(
     'clusters',
     CLUSTER_KEY,
@@ -68,6 +72,8 @@ export async function bootstrapCluster(
   dir.write('node.key', own.keyPem, true);
   dir.write('node.json', `${JSON.stringify({ nodeId, clusterId })}\n`);
   dir.write('join-tokens.json', `${JSON.stringify({ worker: worker.token, manager: manager.token })}\n`, true);
+  dir.write('operator.crt', operatorCert);
+  dir.write('operator.key', operatorKeys.keyPem, true);
   return {
     ca,
     clusterId,
@@ -75,6 +81,7 @@ export async function bootstrapCluster(
     certPem,
     keyPem: own.keyPem,
     tokens: { worker: worker.token, manager: manager.token },
+    operator: { certPem: operatorCert, keyPem: operatorKeys.keyPem },
   };
 }
 
@@ -82,5 +89,13 @@ async function load(dir: StateDir): Promise<ManagerIdentity> {
   const ca = await CertificateAuthority.load(dir.read('ca.crt'), dir.read('ca.key'));
   const { nodeId } = JSON.parse(dir.read('node.json')) as { nodeId: string };
   const tokens = JSON.parse(dir.read('join-tokens.json')) as ManagerIdentity['tokens'];
-  return { ca, clusterId: ca.clusterId, nodeId, certPem: dir.read('node.crt'), keyPem: dir.read('node.key'), tokens };
+  return {
+    ca,
+    clusterId: ca.clusterId,
+    nodeId,
+    certPem: dir.read('node.crt'),
+    keyPem: dir.read('node.key'),
+    tokens,
+    operator: { certPem: dir.read('operator.crt'), keyPem: dir.read('operator.key') },
+  };
 }

@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import {
   type DispatcherServiceServer,
   type Node,
@@ -12,6 +11,7 @@ import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotill
 import { type ChangeSet, Informer, type Store, StoreError } from '@flotilla/store';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import { expiredNodes } from './node-liveness.js';
+import { peerIdentity } from './peer-identity.js';
 import { StatusBatcher } from './status-batcher.js';
 
 export interface DispatcherOptions {
@@ -78,10 +78,17 @@ export class Dispatcher {
     return [...this.sessions.keys()];
   }
 
+  /** Ends a node's session (after it was removed: it cannot open another). */
+  disconnect(nodeId: string): void {
+    const session = this.sessions.get(nodeId);
+    this.sessions.delete(nodeId);
+    session?.call.end();
+  }
+
   private async open(call: ServerDuplexStream<SessionRequest, SessionResponse>): Promise<void> {
     let identity: NodeIdentity;
     try {
-      identity = this.identify(call);
+      identity = peerIdentity(call, this.ca);
       const node = await this.store.get('nodes', identity.nodeId);
       if (!node) throw new PkiError('untrusted', `node ${identity.nodeId} was removed from the cluster: join it again`);
     } catch (err) {
@@ -160,13 +167,6 @@ export class Dispatcher {
         .get(nodeId)
         ?.call.write({ assignments: { full: false, tasks: e.tasks, removedTaskIds: e.removed } });
     }
-  }
-
-  /** The caller's identity from its client certificate, which must come from this cluster's CA. */
-  private identify(call: ServerDuplexStream<SessionRequest, SessionResponse>): NodeIdentity {
-    const raw = call.getAuthContext().sslPeerCertificate?.raw;
-    if (!raw) throw new PkiError('untrusted', 'a session needs the node certificate received when joining');
-    return this.ca.verify(new X509Certificate(raw));
   }
 
   private async checkLiveness(): Promise<void> {

@@ -1,5 +1,7 @@
+export { cliConfigDir, writeCliConfig } from './cli-config.js';
 export type { ManagerIdentity } from './cluster-bootstrap.js';
 export { bootstrapCluster, CLUSTER_KEY, DEFAULT_SETTINGS } from './cluster-bootstrap.js';
+export { controlService } from './control-service.js';
 export type { DispatcherOptions } from './dispatcher-service.js';
 export { Dispatcher } from './dispatcher-service.js';
 export { joinService } from './join-service.js';

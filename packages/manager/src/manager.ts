@@ -1,7 +1,9 @@
-import { DispatcherServiceService, NodeCaServiceService } from '@flotilla/api';
+import { ControlServiceService, DispatcherServiceService, NodeCaServiceService } from '@flotilla/api';
 import { connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
 import { Server } from '@grpc/grpc-js';
+import { cliConfigDir, writeCliConfig } from './cli-config.js';
 import { bootstrapCluster, CLUSTER_KEY, type ManagerIdentity } from './cluster-bootstrap.js';
+import { controlService } from './control-service.js';
 import { Dispatcher } from './dispatcher-service.js';
 import { joinService } from './join-service.js';
 import { managerCredentials } from './server-credentials.js';
@@ -13,6 +15,8 @@ export interface ManagerOptions {
   stateDir: string;
   /** Names and addresses agents may dial this manager by (they go into its certificate). */
   advertise?: { hosts: string[]; ips: string[] };
+  /** Where to write the CLI's operator credentials and this manager's address (default: cliConfigDir()). */
+  cliConfigDir?: string;
 }
 
 export interface RunningManager {
@@ -41,11 +45,13 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(NodeCaServiceService, joinService(store, identity.ca));
   server.addService(DispatcherServiceService, dispatcher.service());
+  server.addService(ControlServiceService, controlService(store, identity.ca, dispatcher));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.listen, managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
   );
   address = `${host}:${port}`;
   await dispatcher.start();
+  writeCliConfig(options.cliConfigDir ?? cliConfigDir(), identity, address);
   return {
     identity,
     address,

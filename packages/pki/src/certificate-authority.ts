@@ -7,6 +7,12 @@ const DAY = 24 * 60 * 60 * 1000;
 /** Node certificates live 90 days, as swarm's do; agents renew them well before. */
 export const NODE_CERT_VALIDITY_MS = 90 * DAY;
 export const CA_VALIDITY_MS = 20 * 365 * DAY;
+/**
+ * The TLS server name every manager certificate carries, and that agents and the CLI ask for: what makes a
+ * server a manager is a certificate of this name from the cluster CA, not the address it was dialled at (which
+ * also keeps TLS from sending an IP address as the server name).
+ */
+export const MANAGER_SERVER_NAME = 'flotilla-manager';
 
 export interface IssueRequest {
   /** PEM PKCS#10 request made by the node with its own key: the key never leaves the node. */
@@ -79,6 +85,7 @@ export class CertificateAuthority {
     const notBefore = request.notBefore ?? new Date(Date.now() - 60_000);
     const names = [
       { type: 'dns' as const, value: request.nodeId },
+      ...(request.role === 'manager' ? [{ type: 'dns' as const, value: MANAGER_SERVER_NAME }] : []),
       ...(request.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
       ...(request.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
     ];

@@ -1,5 +1,11 @@
 export type { IssueRequest } from './certificate-authority.js';
-export { CA_VALIDITY_MS, CertificateAuthority, caFingerprint, NODE_CERT_VALIDITY_MS } from './certificate-authority.js';
+export {
+  CA_VALIDITY_MS,
+  CertificateAuthority,
+  caFingerprint,
+  MANAGER_SERVER_NAME,
+  NODE_CERT_VALIDITY_MS,
+} from './certificate-authority.js';
 export { createKeyAndCsr } from './csr.js';
 export type { ParsedToken } from './join-token.js';
 export { generateJoinToken, hashSecret, parseJoinToken, roleForToken } from './join-token.js';

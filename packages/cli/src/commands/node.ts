@@ -1,0 +1,139 @@
+import { Command, Option } from '@commander-js/extra-typings';
+import { type ControlServiceClient, Node, NodeSpec_Availability, NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
+import Table from 'cli-table3';
+import { call, controlClient } from '../control-client.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import type { Io } from '../io.js';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+const word = (name: string, prefix: string) => name.replace(prefix, '').toLowerCase();
+const status = (n: Node) => word(NodeStatus_State[n.status?.state ?? 0] ?? 'UNKNOWN', 'STATE_');
+const availability = (n: Node) => word(NodeSpec_Availability[n.spec?.availability ?? 0] ?? '', 'AVAILABILITY_');
+const role = (n: Node) => word(NodeSpec_Role[n.spec?.role ?? 0] ?? '', 'ROLE_');
+
+/** Borderless columns, as the docker CLI prints listings. */
+function table(head: string[], rows: string[][]): string {
+  const t = new Table({
+    head,
+    chars: Object.fromEntries(
+      [
+        'top',
+        'top-mid',
+        'top-left',
+        'top-right',
+        'bottom',
+        'bottom-mid',
+        'bottom-left',
+        'bottom-right',
+        'left',
+        'left-mid',
+        'mid',
+        'mid-mid',
+        'right',
+        'right-mid',
+        'middle',
+      ].map((k) => [k, k === 'middle' ? '   ' : '']),
+    ),
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+  });
+  t.push(...rows);
+  return `${t
+    .toString()
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n')}\n`;
+}
+
+export function nodeCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
+  const node = new Command('node').description('manage the nodes of the cluster');
+
+  node
+    .command('ls')
+    .description('list nodes')
+    .addOption(
+      new Option('--format <FORMAT>', 'output format').choices(['table', 'json'] as const).default('table' as const),
+    )
+    .action(async (opts) => {
+      const c = client();
+      const { nodes } = await call(c, c.listNodes, {}).finally(() => c.close());
+      if (opts.format === 'json') {
+        io.out(
+          `${JSON.stringify(
+            nodes.map((n) => Node.toJSON(n)),
+            null,
+            2,
+          )}\n`,
+        );
+        return;
+      }
+      const rows = nodes.map((n) => [
+        n.id,
+        n.description?.hostname ?? '',
+        status(n),
+        availability(n),
+        role(n),
+        n.description?.addresses[0] ?? n.status?.address ?? '',
+        n.description?.runtime ? `${n.description.runtime} ${n.description.runtimeVersion}` : '',
+      ]);
+      io.out(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS', 'ENGINE'], rows));
+    });
+
+  node
+    .command('inspect')
+    .description('show a node in full (JSON)')
+    .argument('<NODE>', 'node ID, ID prefix or hostname')
+    .action(async (ref) => {
+      const c = client();
+      const { node: found } = await call(c, c.getNode, { node: ref }).finally(() => c.close());
+      io.out(`${JSON.stringify(found ? Node.toJSON(found) : null, null, 2)}\n`);
+    });
+
+  node
+    .command('update')
+    .description("change a node's availability or labels")
+    .argument('<NODE>', 'node ID, ID prefix or hostname')
+    .addOption(
+      new Option('--availability <STATE>', 'active, pause or drain').choices(['active', 'pause', 'drain'] as const),
+    )
+    .addOption(
+      new Option('--label-add <KEY=VALUE>', 'add or change a label; repeatable')
+        .argParser(collect)
+        .default([] as string[]),
+    )
+    .addOption(new Option('--label-rm <KEY>', 'remove a label; repeatable').argParser(collect).default([] as string[]))
+    .action(async (ref, opts) => {
+      const labelAdd: Record<string, string> = {};
+      for (const pair of opts.labelAdd) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new CliError(`--label-add takes KEY=VALUE, got ${JSON.stringify(pair)}`, EXIT.usage);
+        labelAdd[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      const wanted = {
+        active: NodeSpec_Availability.AVAILABILITY_ACTIVE,
+        pause: NodeSpec_Availability.AVAILABILITY_PAUSE,
+        drain: NodeSpec_Availability.AVAILABILITY_DRAIN,
+      };
+      const c = client();
+      const { node: updated } = await call(c, c.updateNode, {
+        node: ref,
+        availability: opts.availability ? wanted[opts.availability] : NodeSpec_Availability.AVAILABILITY_UNSPECIFIED,
+        labelAdd,
+        labelRm: opts.labelRm,
+      }).finally(() => c.close());
+      io.out(`${updated?.id ?? ref}\n`);
+    });
+
+  node
+    .command('rm')
+    .description('remove a node from the cluster; its certificate is refused from then on')
+    .argument('<NODE>', 'node ID, ID prefix or hostname')
+    .option('-f, --force', 'remove a node that is still ready')
+    .action(async (ref, opts) => {
+      const c = client();
+      await call(c, c.removeNode, { node: ref, force: opts.force ?? false }).finally(() => c.close());
+      io.out(`${ref}\n`);
+    });
+
+  return node;
+}

@@ -1,0 +1,42 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { ControlServiceClient } from '@flotilla/api';
+import { cliConfigDir } from '@flotilla/manager';
+import { MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { CliError } from './exit-codes.js';
+
+/** A control API client with the operator credentials the first manager wrote ($FLOTILLA_CONFIG_DIR or ~/.flotilla). */
+export function controlClient(configDir = cliConfigDir()): ControlServiceClient {
+  if (!existsSync(path.join(configDir, 'operator.key')) || !existsSync(path.join(configDir, 'manager'))) {
+    throw new CliError(
+      `no operator credentials in ${configDir}: run the CLI where a manager was started, or set FLOTILLA_CONFIG_DIR`,
+    );
+  }
+  const dir = new StateDir(configDir);
+  const tls = credentials.createSsl(
+    Buffer.from(dir.read('ca.crt')),
+    Buffer.from(dir.read('operator.key')),
+    Buffer.from(dir.read('operator.crt')),
+  );
+  return new ControlServiceClient(dir.read('manager').trim(), tls, {
+    'grpc.ssl_target_name_override': MANAGER_SERVER_NAME,
+  });
+}
+
+type Unary<Req, Res> = (
+  request: Req,
+  metadata: Metadata,
+  options: { deadline: number },
+  callback: (err: ServiceError | null, response: Res) => void,
+) => unknown;
+
+/** Calls one control RPC with a deadline; a refusal becomes a CliError carrying the manager's message. */
+export function call<Req, Res>(client: ControlServiceClient, method: Unary<Req, Res>, request: Req): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    method.call(client, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, response) => {
+      if (err) reject(new CliError(err.details || err.message));
+      else resolve(response);
+    });
+  });
+}

@@ -1,0 +1,105 @@
+import {
+  type ControlServiceServer,
+  type Node,
+  NodeSpec_Availability,
+  NodeStatus_State,
+  type RemoveNodeResponse,
+} from '@flotilla/api';
+import { type CertificateAuthority, PkiError } from '@flotilla/pki';
+import { type Store, StoreError, type Versioned } from '@flotilla/store';
+import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
+import type { Dispatcher } from './dispatcher-service.js';
+import { peerIdentity } from './peer-identity.js';
+
+/** A failure the caller can act on, with the gRPC status it maps to at the edge. */
+class ControlError extends Error {
+  constructor(
+    readonly status: status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The control API the CLI uses. Only operator and manager certificates may call it. */
+export function controlService(store: Store, ca: CertificateAuthority, dispatcher: Dispatcher): ControlServiceServer {
+  const handle =
+    <Req, Res>(fn: (request: Req) => Promise<Res>) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+      Promise.resolve()
+        .then(() => {
+          const who = peerIdentity(call, ca);
+          if (who.role === 'worker')
+            throw new ControlError(status.PERMISSION_DENIED, 'workers cannot use the control API');
+          return fn(call.request);
+        })
+        .then(
+          (response) => callback(null, response),
+          (err: unknown) => callback(toStatus(err)),
+        );
+    };
+
+  return {
+    listNodes: handle(async () => ({ nodes: (await store.list('nodes')).items.map((n) => n.value) })),
+    getNode: handle(async (request) => ({ node: (await resolveNode(store, request.node)).value })),
+    updateNode: handle(async (request) => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const current = await resolveNode(store, request.node);
+        const labels = { ...current.value.spec?.labels, ...request.labelAdd };
+        for (const key of request.labelRm) delete labels[key];
+        const availability =
+          request.availability === NodeSpec_Availability.AVAILABILITY_UNSPECIFIED
+            ? (current.value.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE)
+            : request.availability;
+        const next: Node = {
+          ...current.value,
+          spec: { role: current.value.spec?.role ?? 0, ...current.value.spec, availability, labels },
+          updatedAtMs: BigInt(Date.now()),
+        };
+        try {
+          await store.update('nodes', current.id, next, current.version);
+          return { node: next };
+        } catch (err) {
+          if (!(err instanceof StoreError) || err.code !== 'conflict') throw err;
+        }
+      }
+      throw new ControlError(status.ABORTED, 'the node kept changing while it was updated: try again');
+    }),
+    removeNode: handle(async (request): Promise<RemoveNodeResponse> => {
+      const node = await resolveNode(store, request.node);
+      if (node.value.status?.state === NodeStatus_State.STATE_READY && !request.force) {
+        throw new ControlError(
+          status.FAILED_PRECONDITION,
+          `node ${node.id} is ready: drain it (node update --availability drain) and stop its agent, or use --force`,
+        );
+      }
+      await store.delete('nodes', node.id);
+      dispatcher.disconnect(node.id);
+      return {};
+    }),
+  };
+}
+
+/** A node by ID, unambiguous ID prefix, or hostname. */
+async function resolveNode(store: Store, ref: string): Promise<Versioned<Node>> {
+  const exact = ref ? await store.get('nodes', ref).catch(() => undefined) : undefined;
+  if (exact) return exact;
+  const { items } = await store.list('nodes');
+  const matches = items.filter((n) => n.id.startsWith(ref) || n.value.description?.hostname === ref);
+  if (matches.length === 1) return matches[0] as Versioned<Node>;
+  if (matches.length === 0)
+    throw new ControlError(status.NOT_FOUND, `no node ${JSON.stringify(ref)}: see flotilla node ls`);
+  throw new ControlError(
+    status.FAILED_PRECONDITION,
+    `${JSON.stringify(ref)} matches ${matches.length} nodes: give more of the ID`,
+  );
+}
+
+function toStatus(err: unknown): { code: status; details: string } {
+  if (err instanceof ControlError) return { code: err.status, details: err.message };
+  if (err instanceof PkiError) return { code: status.PERMISSION_DENIED, details: err.message };
+  if (err instanceof StoreError) {
+    return { code: err.code === 'unavailable' ? status.UNAVAILABLE : status.INTERNAL, details: err.message };
+  }
+  return { code: status.INTERNAL, details: 'internal error' };
+}
