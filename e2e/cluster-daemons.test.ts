@@ -82,7 +82,7 @@ describe('flotilla manager and agent processes', () => {
     await expect.poll(() => manager.output(), { timeout: 20_000 }).toMatch(/listening on 127\.0\.0\.1:\d+/);
     const address = /listening on (127\.0\.0\.1:\d+)/.exec(manager.output())?.[1] as string;
 
-    const token = await capture(['join-token', 'worker', '-q', '--state-dir', managerDir.path]);
+    const token = await capture(['join-token', 'worker', '-q']);
     expect(token.code).toBe(0);
     expect(token.stdout.trim()).toMatch(/^FLTKN-1-[0-9a-f]{64}-[0-9a-z]{32}$/);
 
@@ -126,6 +126,23 @@ describe('flotilla manager and agent processes', () => {
     await expect.poll(() => again.output(), { timeout: 20_000 }).toContain(`node ${nodeId} (worker) started`);
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
+    // A rotated token replaces the old one at once.
+    const rotated = await capture(['join-token', 'worker', '--rotate', '-q']);
+    expect(rotated.stdout.trim()).not.toBe(token.stdout.trim());
+    const stale = tempDir('e2e-stale');
+    dirs.push(stale);
+    const late = await capture([
+      'agent',
+      'start',
+      '--join',
+      address,
+      '--token',
+      token.stdout.trim(),
+      '--state-dir',
+      stale.path,
+    ]);
+    expect(late.code).toBe(1);
+    expect(late.output).toContain('not valid');
     // Removed, the node's certificate no longer opens a session.
     expect((await capture(['node', 'rm', '--force', nodeId])).code).toBe(0);
     expect(JSON.parse((await capture(['node', 'ls', '--format', 'json'])).stdout)).toEqual([]);

@@ -2,6 +2,7 @@ import {
   type ControlServiceServer,
   type Node,
   NodeSpec_Availability,
+  NodeSpec_Role,
   NodeStatus_State,
   type RemoveNodeResponse,
 } from '@flotilla/api';
@@ -9,6 +10,7 @@ import { type CertificateAuthority, PkiError } from '@flotilla/pki';
 import { type Store, StoreError, type Versioned } from '@flotilla/store';
 import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
 import type { Dispatcher } from './dispatcher-service.js';
+import type { JoinTokens } from './join-tokens.js';
 import { peerIdentity } from './peer-identity.js';
 
 /** A failure the caller can act on, with the gRPC status it maps to at the edge. */
@@ -22,7 +24,12 @@ class ControlError extends Error {
 }
 
 /** The control API the CLI uses. Only operator and manager certificates may call it. */
-export function controlService(store: Store, ca: CertificateAuthority, dispatcher: Dispatcher): ControlServiceServer {
+export function controlService(
+  store: Store,
+  ca: CertificateAuthority,
+  dispatcher: Dispatcher,
+  tokens: JoinTokens,
+): ControlServiceServer {
   const handle =
     <Req, Res>(fn: (request: Req) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
@@ -40,6 +47,18 @@ export function controlService(store: Store, ca: CertificateAuthority, dispatche
     };
 
   return {
+    getJoinToken: handle(async (request) => {
+      const role = request.role === NodeSpec_Role.ROLE_MANAGER ? 'manager' : 'worker';
+      if (request.rotate) return { token: await tokens.rotate(role) };
+      const token = tokens.get(role);
+      if (!token) {
+        throw new ControlError(
+          status.FAILED_PRECONDITION,
+          `this manager does not know the current ${role} token: rotate it to get a new one (join-token ${role} --rotate)`,
+        );
+      }
+      return { token };
+    }),
     listNodes: handle(async () => ({ nodes: (await store.list('nodes')).items.map((n) => n.value) })),
     getNode: handle(async (request) => ({ node: (await resolveNode(store, request.node)).value })),
     updateNode: handle(async (request) => {

@@ -5,6 +5,8 @@ export { controlService } from './control-service.js';
 export type { DispatcherOptions } from './dispatcher-service.js';
 export { Dispatcher } from './dispatcher-service.js';
 export { joinService } from './join-service.js';
+export type { TokenRole } from './join-tokens.js';
+export { JoinTokens } from './join-tokens.js';
 export type { ManagerOptions, RunningManager } from './manager.js';
 export { startManager } from './manager.js';
 export { expiredNodes } from './node-liveness.js';

@@ -6,6 +6,7 @@ import { bootstrapCluster, CLUSTER_KEY, type ManagerIdentity } from './cluster-b
 import { controlService } from './control-service.js';
 import { Dispatcher } from './dispatcher-service.js';
 import { joinService } from './join-service.js';
+import { JoinTokens } from './join-tokens.js';
 import { managerCredentials } from './server-credentials.js';
 
 export interface ManagerOptions {
@@ -45,7 +46,10 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(NodeCaServiceService, joinService(store, identity.ca));
   server.addService(DispatcherServiceService, dispatcher.service());
-  server.addService(ControlServiceService, controlService(store, identity.ca, dispatcher));
+  server.addService(
+    ControlServiceService,
+    controlService(store, identity.ca, dispatcher, new JoinTokens(store, options.stateDir, identity.ca.fingerprint)),
+  );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.listen, managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
   );

@@ -1,7 +1,8 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { startAgent } from '@flotilla/agent';
+import { type ControlServiceClient, NodeSpec_Role } from '@flotilla/api';
 import { startManager } from '@flotilla/manager';
-import { StateDir } from '@flotilla/pki';
+import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
 
@@ -46,7 +47,7 @@ export function managerCommand(io: Io): Command {
       });
       io.err(
         `manager ${running.identity.nodeId} of cluster ${running.identity.clusterId} listening on ${running.address}\n` +
-          `join tokens: flotilla join-token worker --state-dir ${opts.stateDir}\n`,
+          'join tokens: flotilla join-token worker|manager\n',
       );
       await untilSignal(() => running.stop());
     });
@@ -75,19 +76,19 @@ export function agentCommand(io: Io): Command {
   return agent;
 }
 
-export function joinTokenCommand(io: Io) {
+export function joinTokenCommand(io: Io, client: () => ControlServiceClient = () => controlClient()) {
   return new Command('join-token')
-    .description('print the join token for workers or managers')
+    .description('print the join token for workers or managers (through the control API)')
     .argument('<ROLE>', 'worker or manager')
-    .requiredOption('--state-dir <DIR>', 'the state directory of a manager of the cluster')
+    .option('--rotate', 'replace the token: the old one stops working, joined nodes are not affected')
     .option('-q, --quiet', 'print the token only')
-    .action((role, opts) => {
+    .action(async (role, opts) => {
       if (role !== 'worker' && role !== 'manager') throw new CliError('ROLE is worker or manager', EXIT.usage);
-      const dir = new StateDir(opts.stateDir);
-      if (!dir.has('join-tokens.json')) {
-        throw new CliError(`no join tokens in ${opts.stateDir}: is it the state directory of a manager?`);
-      }
-      const token = (JSON.parse(dir.read('join-tokens.json')) as Record<string, string>)[role];
+      const c = client();
+      const { token } = await call(c, c.getJoinToken, {
+        role: role === 'manager' ? NodeSpec_Role.ROLE_MANAGER : NodeSpec_Role.ROLE_WORKER,
+        rotate: opts.rotate ?? false,
+      }).finally(() => c.close());
       io.out(
         opts.quiet ? `${token}\n` : `flotilla agent start --join <MANAGER:PORT> --token ${token} --state-dir <DIR>\n`,
       );
