@@ -103,6 +103,21 @@ describe('flotilla manager and agent processes', () => {
       .poll(async () => (await store.get('nodes', nodeId))?.value.status?.state, { timeout: 10_000 })
       .toBe(NodeStatus_State.STATE_READY);
 
+    // Both processes answer /healthz and /metrics on their local HTTP port.
+    const httpOf = (text: string) => /health and metrics on http:\/\/([\d.]+:\d+)\/healthz/.exec(text)?.[1];
+    const managerHttp = httpOf(manager.output()) as string;
+    const agentHttp = httpOf(agent.output()) as string;
+    expect((await fetch(`http://${agentHttp}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://${managerHttp}/healthz`)).status).toBe(200);
+    const scrape = async () => (await fetch(`http://${managerHttp}/metrics`)).text();
+    await expect.poll(scrape, { timeout: 5_000 }).toMatch(/^flotilla_heartbeats_total [1-9]/m);
+    const scraped = await scrape();
+    expect(scraped).toMatch(/^flotilla_sessions 1$/m);
+    expect(scraped).toMatch(/^flotilla_store_call_seconds_count\{op="get"\} [1-9]/m);
+    expect(await (await fetch(`http://${agentHttp}/metrics`)).text()).toMatch(/^flotilla_agent_connected 1$/m);
+    // Logs are pino JSON lines with a component field.
+    expect(manager.output()).toMatch(/^\{.*"component":"manager".*"msg":"manager started"/m);
+
     // The operator sees and manages the node through the control API.
     const listed = await capture(['node', 'ls', '--format', 'json']);
     expect(listed.code).toBe(0);

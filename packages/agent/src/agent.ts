@@ -1,9 +1,13 @@
 import { hostname } from 'node:os';
+import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
 import { joinCluster, loadCredentials, type NodeCredentials } from './join.js';
 import { AgentSession } from './session.js';
 
 export interface AgentOptions {
   stateDir: string;
+  /** HOST:PORT for /healthz and /metrics (default 127.0.0.1 on a free port). */
+  httpListen?: string;
+  logger?: Logger;
   /** Needed only the first time: afterwards the credentials in the state directory are used. */
   join?: { manager: string; token: string };
 }
@@ -11,7 +15,9 @@ export interface AgentOptions {
 export interface RunningAgent {
   credentials: NodeCredentials;
   session: AgentSession;
-  stop(): void;
+  /** Where /healthz and /metrics answer. */
+  httpAddress: string;
+  stop(): Promise<void>;
 }
 
 /** Joins (first start) or reuses its credentials (restarts), then holds the session with the managers. */
@@ -29,7 +35,46 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       description: { hostname: hostname(), os: process.platform, architecture: process.arch },
     });
   }
+  const log = options.logger ?? createLogger('agent');
   const session = new AgentSession(credentials);
   session.start();
-  return { credentials, session, stop: () => session.stop() };
+  const registry = agentMetrics(session);
+  const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', registry, () => ({
+    ok: session.state === 'connected',
+    session: session.state,
+  }));
+  log.info({ node: credentials.nodeId, role: credentials.role, http: http.address }, 'agent started');
+  return {
+    credentials,
+    session,
+    httpAddress: http.address,
+    async stop() {
+      session.stop();
+      await http.close();
+      log.info('agent stopped');
+    },
+  };
+}
+
+function agentMetrics(session: AgentSession): Registry {
+  const registry = new Registry();
+  for (const [name, help, read] of [
+    [
+      'flotilla_agent_connected',
+      '1 while the agent holds a session with a manager',
+      () => (session.state === 'connected' ? 1 : 0),
+    ],
+    ['flotilla_agent_sessions_total', 'Sessions established (reconnects included)', () => session.sessions],
+    ['flotilla_agent_heartbeats_sent_total', 'Heartbeats sent', () => session.heartbeatsSent],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  }
+  return registry;
 }

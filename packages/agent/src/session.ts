@@ -35,6 +35,7 @@ export class AgentSession {
   state: SessionState = 'connecting';
   /** Sessions established so far (reconnects included). */
   sessions = 0;
+  heartbeatsSent = 0;
 
   constructor(
     private readonly creds: NodeCredentials,
@@ -93,7 +94,10 @@ export class AgentSession {
       if (message.session.managers.length > 0) this.managers = [...message.session.managers];
       clearInterval(this.heartbeat);
       const period = Number(message.session.heartbeatPeriodMs) || 1_000;
-      this.heartbeat = setInterval(() => this.stream?.write({ heartbeat: { sentAtMs: BigInt(Date.now()) } }), period);
+      this.heartbeat = setInterval(() => {
+        this.stream?.write({ heartbeat: { sentAtMs: BigInt(Date.now()) } });
+        this.heartbeatsSent++;
+      }, period);
     }
     if (message.assignments) this.options.onAssignments?.(message.assignments);
   }

@@ -21,6 +21,9 @@ export interface DispatcherOptions {
   /** Addresses of every manager, told to agents so they can reconnect to any. */
   managers: () => string[];
   now?: () => number;
+  /** Hooks for metrics. */
+  onHeartbeat?: () => void;
+  onSessionOpened?: () => void;
 }
 
 interface Session {
@@ -103,6 +106,7 @@ export class Dispatcher {
     // A node has one session: a newer one (after a reconnect) replaces the old.
     this.sessions.get(identity.nodeId)?.call.end();
     this.sessions.set(identity.nodeId, session);
+    this.options.onSessionOpened?.();
     this.lastBeat.set(identity.nodeId, this.now());
     call.write({
       session: {
@@ -119,7 +123,10 @@ export class Dispatcher {
     await this.setStatus(identity.nodeId, NodeStatus_State.STATE_READY, 'session established');
 
     call.on('data', (message: SessionRequest) => {
-      if (message.heartbeat) this.lastBeat.set(identity.nodeId, this.now());
+      if (message.heartbeat) {
+        this.lastBeat.set(identity.nodeId, this.now());
+        this.options.onHeartbeat?.();
+      }
       // The reporting node is the certificate's, whatever the message says: a node speaks only for itself.
       for (const update of message.status?.updates ?? []) {
         if (update.status)

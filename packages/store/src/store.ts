@@ -48,15 +48,28 @@ export class Store {
   constructor(
     readonly client: Etcd3,
     private readonly fence?: Fence,
+    /** Told the duration of every etcd call (for a latency metric). */
+    private readonly onCall?: (op: 'get' | 'list' | 'txn', seconds: number) => void,
   ) {}
 
   /** The same store, with every write fenced on the given leadership key. */
   fenced(fence: Fence): Store {
-    return new Store(this.client, fence);
+    return new Store(this.client, fence, this.onCall);
+  }
+
+  /** The same store, reporting each etcd call's duration. */
+  observed(onCall: (op: 'get' | 'list' | 'txn', seconds: number) => void): Store {
+    return new Store(this.client, this.fence, onCall);
+  }
+
+  private timed<T>(op: 'get' | 'list' | 'txn', fn: () => Promise<T>): Promise<T> {
+    if (!this.onCall) return call(fn);
+    const started = performance.now();
+    return call(fn).finally(() => this.onCall?.(op, (performance.now() - started) / 1000));
   }
 
   async get<K extends Kind>(kind: K, id: string): Promise<Versioned<ObjectOf<K>> | undefined> {
-    const response = await call(() => this.client.kv.range({ key: Buffer.from(keyOf(kind, id)) }));
+    const response = await this.timed('get', () => this.client.kv.range({ key: Buffer.from(keyOf(kind, id)) }));
     const kv = response.kvs[0];
     if (!kv) return undefined;
     return { id, value: KINDS[kind].decode(kv.value) as ObjectOf<K>, version: BigInt(kv.mod_revision) };
@@ -65,7 +78,7 @@ export class Store {
   /** Every object of a kind, and the revision the list was read at (watch from revision + 1 to follow on). */
   async list<K extends Kind>(kind: K): Promise<{ items: Versioned<ObjectOf<K>>[]; revision: bigint }> {
     const prefix = prefixOf(kind);
-    const response = await call(() =>
+    const response = await this.timed('list', () =>
       this.client.kv.range({ key: Buffer.from(prefix), range_end: Buffer.from(prefixEnd(prefix)) }),
     );
     const items = response.kvs.map((kv) => ({
@@ -145,7 +158,7 @@ export class Store {
     }
     // On failure, read the fence key back to tell "not the leader any more" from an ordinary conflict.
     const failure: IRequestOp[] = this.fence ? [{ request_range: { key: Buffer.from(this.fence.key) } }] : [];
-    const response = await call(() => this.client.kv.txn({ compare, success, failure }));
+    const response = await this.timed('txn', () => this.client.kv.txn({ compare, success, failure }));
     if (response.succeeded) return BigInt(response.header.revision);
     const fenceKv = response.responses[0]?.response_range?.kvs[0];
     if (this.fence && (!fenceKv || BigInt(fenceKv.create_revision) !== this.fence.createRevision)) {

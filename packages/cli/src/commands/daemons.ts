@@ -34,6 +34,7 @@ export function managerCommand(io: Io): Command {
       '--state-dir <DIR>',
       "where the CA key, this manager's certificate and the join tokens are kept (mode 0700)",
     )
+    .option('--http-listen <HOST:PORT>', 'where /healthz and /metrics answer', '127.0.0.1:0')
     .option('--etcd-ca <FILE>', 'CA certificate to verify etcd with (TLS)')
     .option('--etcd-cert <FILE>', 'client certificate for etcd')
     .option('--etcd-key <FILE>', 'client key for etcd')
@@ -44,9 +45,11 @@ export function managerCommand(io: Io): Command {
         etcd: { endpoints: opts.etcd, ...(tls ? { tls } : {}) },
         listen: opts.listen,
         stateDir: opts.stateDir,
+        httpListen: opts.httpListen,
       });
       io.err(
         `manager ${running.identity.nodeId} of cluster ${running.identity.clusterId} listening on ${running.address}\n` +
+          `health and metrics on http://${running.httpAddress}/healthz and /metrics\n` +
           'join tokens: flotilla join-token worker|manager\n',
       );
       await untilSignal(() => running.stop());
@@ -62,15 +65,20 @@ export function agentCommand(io: Io): Command {
     .requiredOption('--state-dir <DIR>', 'where this node keeps its key and certificate (mode 0700)')
     .option('--join <HOST:PORT>', 'a manager to join through (first start only)')
     .option('--token <TOKEN>', 'the join token (first start only)')
+    .option('--http-listen <HOST:PORT>', 'where /healthz and /metrics answer', '127.0.0.1:0')
     .action(async (opts) => {
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw new CliError('--join and --token go together', EXIT.usage);
       }
       const running = await startAgent({
         stateDir: opts.stateDir,
+        httpListen: opts.httpListen,
         ...(opts.join && opts.token ? { join: { manager: opts.join, token: opts.token } } : {}),
       });
-      io.err(`node ${running.credentials.nodeId} (${running.credentials.role}) started\n`);
+      io.err(
+        `node ${running.credentials.nodeId} (${running.credentials.role}) started; ` +
+          `health and metrics on http://${running.httpAddress}/healthz and /metrics\n`,
+      );
       await untilSignal(() => running.stop());
     });
   return agent;
