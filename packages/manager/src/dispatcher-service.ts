@@ -30,6 +30,7 @@ interface Session {
   id: string;
   nodeId: string;
   call: ServerDuplexStream<SessionRequest, SessionResponse>;
+  writing: boolean;
 }
 
 /**
@@ -40,6 +41,8 @@ interface Session {
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
   private readonly lastBeat = new Map<string, number>();
+  /** The status this manager last wrote (or found) for each node. */
+  private readonly written = new Map<string, NodeStatus_State>();
   private readonly startedAt: number;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
@@ -102,7 +105,7 @@ export class Dispatcher {
       });
       return;
     }
-    const session: Session = { id: newId(), nodeId: identity.nodeId, call };
+    const session: Session = { id: newId(), nodeId: identity.nodeId, call, writing: false };
     // A node has one session: a newer one (after a reconnect) replaces the old.
     this.sessions.get(identity.nodeId)?.call.end();
     this.sessions.set(identity.nodeId, session);
@@ -120,12 +123,15 @@ export class Dispatcher {
       .map((t) => t.value)
       .filter((t) => t.nodeId === identity.nodeId);
     call.write({ assignments: { full: true, tasks: assigned, removedTaskIds: [] } });
-    await this.setStatus(identity.nodeId, NodeStatus_State.STATE_READY, 'session established');
+    await this.markReady(session);
 
     call.on('data', (message: SessionRequest) => {
       if (message.heartbeat) {
         this.lastBeat.set(identity.nodeId, this.now());
         this.options.onHeartbeat?.();
+        // A heartbeating node is alive: whatever was last written (not yet ready, or down after a stall of this
+        // manager), it is made ready again.
+        if (this.written.get(identity.nodeId) !== NodeStatus_State.STATE_READY) void this.markReady(session);
       }
       // The reporting node is the certificate's, whatever the message says: a node speaks only for itself.
       for (const update of message.status?.updates ?? []) {
@@ -194,11 +200,25 @@ export class Dispatcher {
     }
   }
 
-  /** Writes a node's status with compare-and-swap, retrying on a concurrent change. */
-  private async setStatus(nodeId: string, state: NodeStatus_State, message: string): Promise<void> {
+  private async markReady(session: Session): Promise<void> {
+    if (session.writing || this.sessions.get(session.nodeId) !== session) return;
+    session.writing = true;
+    try {
+      await this.setStatus(session.nodeId, NodeStatus_State.STATE_READY, 'session established');
+    } finally {
+      session.writing = false;
+    }
+  }
+
+  /** Writes a node's status with compare-and-swap, retrying on a concurrent change. True once it holds. */
+  private async setStatus(nodeId: string, state: NodeStatus_State, message: string): Promise<boolean> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await this.store.get('nodes', nodeId).catch(() => undefined);
-      if (!current || current.value.status?.state === state) return;
+      if (!current) return false;
+      if (current.value.status?.state === state) {
+        this.written.set(nodeId, state);
+        return true;
+      }
       const next: Node = {
         ...current.value,
         status: {
@@ -211,11 +231,13 @@ export class Dispatcher {
       };
       try {
         await this.store.update('nodes', nodeId, next, current.version);
-        return;
+        this.written.set(nodeId, state);
+        return true;
       } catch (err) {
-        if (!(err instanceof StoreError) || err.code !== 'conflict') return;
+        if (!(err instanceof StoreError) || err.code !== 'conflict') return false;
       }
     }
+    return false;
   }
 }
 

@@ -1,3 +1,5 @@
+export type { HollowOptions } from './hollow-nodes.js';
+export { HollowNodes } from './hollow-nodes.js';
 export type { ProcessSpec } from './managed-process.js';
 export { freePort, ManagedProcess } from './managed-process.js';
 export type { TestPki } from './pki.js';
