@@ -1,0 +1,136 @@
+// 1,000 hollow nodes hold sessions with a manager process at 1 s heartbeats for 30 s; then 20,000 tasks are
+// assigned to them and each node reports its tasks running. Prints one JSON line of figures last.
+// Run: npm run bench -- dispatcher
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Task, TaskState } from '@flotilla/api';
+import { connectEtcd, Informer, Store, type Write } from '@flotilla/store';
+import { HollowNodes, ManagedProcess, startEtcd, tempDir } from '@flotilla/testing';
+
+const NODES = 1_000;
+const STEADY_S = 30;
+const TASKS = 20_000;
+
+const root = path.resolve(import.meta.dirname, '..');
+const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+const etcd = await startEtcd();
+const dirs = [tempDir('bench-manager'), tempDir('bench-cli')];
+const client = connectEtcd({ endpoints: [etcd.url], callTimeoutMs: 30_000 });
+let output = '';
+const manager = spawn(
+  path.join(root, 'node_modules', '.bin', 'flotilla'),
+  ['manager', 'start', '--etcd', etcd.url, '--listen', '127.0.0.1:0', '--state-dir', dirs[0]?.path as string],
+  {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, FLOTILLA_CONFIG_DIR: dirs[1]?.path as string, LOG_LEVEL: 'warn' },
+  },
+);
+manager.stderr?.on('data', (d: Buffer) => {
+  output += d.toString();
+});
+
+/** CPU seconds (user + system) the manager has used so far, and its resident memory in MB. */
+function usage(): { cpuS: number; rssMb: number } {
+  const stat = readFileSync(`/proc/${manager.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cpuS = (Number(fields[11]) + Number(fields[12])) / ticks;
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${manager.pid}/status`, 'utf8'))?.[1];
+  return { cpuS, rssMb: Number(rss) / 1024 };
+}
+
+let hollow: HollowNodes | undefined;
+try {
+  const deadline = Date.now() + 30_000;
+  while (!/listening on 127\.0\.0\.1:\d+/.test(output)) {
+    if (Date.now() > deadline || manager.exitCode !== null) throw new Error(`the manager did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const address = /listening on (127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
+  const { worker } = JSON.parse(readFileSync(path.join(dirs[0]?.path as string, 'join-tokens.json'), 'utf8'));
+  hollow = await HollowNodes.start({ manager: address, token: worker, count: NODES, joinConcurrency: 32 });
+  while (hollow.connected() < NODES) await new Promise((r) => setTimeout(r, 200));
+
+  // Steady state: heartbeats only.
+  let peakRss = 0;
+  const before = usage();
+  const started = performance.now();
+  while (performance.now() - started < STEADY_S * 1000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    peakRss = Math.max(peakRss, usage().rssMb);
+  }
+  const after = usage();
+  const steadyRss = peakRss;
+  const steadyCpuPct = ((after.cpuS - before.cpuS) / ((performance.now() - started) / 1000)) * 100;
+
+  // Burst: 20 tasks per node, then every node reports its tasks running.
+  const store = new Store(client);
+  const informer = new Informer(store, 'tasks');
+  await informer.start();
+  let running = 0;
+  const allRunning = new Promise<void>((resolve) => {
+    informer.subscribe((set) => {
+      for (const c of set.changes)
+        if (
+          c.type === 'put' &&
+          c.value.status?.state === TaskState.TASK_STATE_RUNNING &&
+          c.previous?.status?.state !== TaskState.TASK_STATE_RUNNING
+        )
+          running++;
+      if (running >= TASKS) resolve();
+    });
+  });
+  const writes: Write[] = Array.from({ length: TASKS }, (_, i) => {
+    const node = hollow?.nodes[i % NODES];
+    return {
+      op: 'create',
+      kind: 'tasks',
+      id: `t${i}`,
+      value: Task.fromPartial({
+        id: `t${i}`,
+        serviceId: `svc-${i % 100}`,
+        slot: BigInt(Math.floor(i / 100) + 1),
+        nodeId: node?.credentials.nodeId ?? '',
+        desiredState: TaskState.TASK_STATE_RUNNING,
+        specVersion: 1n,
+        spec: { image: 'registry.example.com/app:1.0' },
+      }),
+    };
+  });
+  const burstCpuBefore = usage();
+  const burstStart = performance.now();
+  await store.batch(writes, { inFlight: 16 });
+  const assignedAt = performance.now();
+  await Promise.race([
+    allRunning,
+    new Promise((_, reject) =>
+      setTimeout(() => reject(new Error(`only ${running} of ${TASKS} tasks reported running`)), 120_000),
+    ),
+  ]);
+  const doneAt = performance.now();
+  const burstCpuPct = ((usage().cpuS - burstCpuBefore.cpuS) / ((doneAt - burstStart) / 1000)) * 100;
+  peakRss = Math.max(peakRss, usage().rssMb);
+  await informer.stop();
+
+  console.log(
+    JSON.stringify({
+      bench: 'dispatcher',
+      nodes: NODES,
+      manager_cpu_pct: Math.round(steadyCpuPct * 10) / 10,
+      manager_rss_mb: Math.round(peakRss),
+      steady_rss_mb: Math.round(steadyRss),
+      status_updates_per_s: Math.round(TASKS / ((doneAt - assignedAt) / 1000)),
+      burst_cpu_pct: Math.round(burstCpuPct * 10) / 10,
+      burst_s: Math.round((doneAt - burstStart) / 100) / 10,
+      steady_s: STEADY_S,
+      tasks: TASKS,
+    }),
+  );
+} finally {
+  hollow?.stop();
+  if (manager.exitCode === null) manager.kill('SIGKILL');
+  client.close();
+  await etcd.destroy();
+  await ManagedProcess.stopAll();
+  for (const d of dirs) d.remove();
+}
