@@ -61,6 +61,10 @@ try {
   }
   const after = usage();
   const steadyRss = peakRss;
+  // The manager's own view of its heap, from its /metrics, to tell heap from buffers in the resident size.
+  const httpAddress = /health and metrics on http:\/\/([\d.]+:\d+)\//.exec(output)?.[1];
+  const metricsText = httpAddress ? await (await fetch(`http://${httpAddress}/metrics`)).text() : '';
+  const heapUsedMb = Number(/^nodejs_heap_size_used_bytes (\d+)/m.exec(metricsText)?.[1] ?? Number.NaN) / 2 ** 20;
   const steadyCpuPct = ((after.cpuS - before.cpuS) / ((performance.now() - started) / 1000)) * 100;
 
   // Burst: 20 tasks per node, then every node reports its tasks running.
@@ -119,6 +123,7 @@ try {
       manager_cpu_pct: Math.round(steadyCpuPct * 10) / 10,
       manager_rss_mb: Math.round(peakRss),
       steady_rss_mb: Math.round(steadyRss),
+      steady_heap_used_mb: Math.round(heapUsedMb),
       status_updates_per_s: Math.round(TASKS / ((doneAt - assignedAt) / 1000)),
       burst_cpu_pct: Math.round(burstCpuPct * 10) / 10,
       burst_s: Math.round((doneAt - burstStart) / 100) / 10,

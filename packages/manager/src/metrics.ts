@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from '@flotilla/observability';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from '@flotilla/observability';
 import type { Dispatcher } from './dispatcher-service.js';
 
 /** The manager's Prometheus metrics: sessions, heartbeats, status-update batches, store call latency. */
@@ -21,6 +21,11 @@ export class ManagerMetrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+
+  constructor() {
+    // Process and Node.js runtime metrics: resident memory, heap, event loop lag, GC.
+    collectDefaultMetrics({ register: this.registry });
+  }
 
   /** Values read from the dispatcher when Prometheus scrapes. */
   watch(dispatcher: Dispatcher, leader: () => boolean): void {
