@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import { disconnect, whenReady } from './connection.js';
 import { decodeEntry, type FlotillaEvent } from './event.js';
 import { EVENTS_KEY } from './keys.js';
-import { type EventsLogger, silentLogger } from './logger.js';
+import type { EventsLogger } from './logger.js';
+import { type ReaderSettings, readerSettings } from './reader-settings.js';
 import { followEntries, lastEntryId, type RawEntry, rangeEntries } from './stream-cursor.js';
 import { parseStreamId } from './stream-id.js';
 
@@ -32,10 +33,7 @@ export interface EventReaderOptions {
  */
 export class EventReader {
   readonly key: string;
-  private readonly blockMs: number;
-  private readonly pageSize: number;
-  private readonly readyTimeoutMs: number;
-  private readonly logger: EventsLogger;
+  private readonly settings: ReaderSettings;
   private readonly closing = new AbortController();
   private malformedCount = 0;
 
@@ -44,10 +42,7 @@ export class EventReader {
     options: EventReaderOptions = {},
   ) {
     this.key = options.key ?? EVENTS_KEY;
-    this.blockMs = options.blockMs ?? 1_000;
-    this.pageSize = options.pageSize ?? 500;
-    this.readyTimeoutMs = options.readyTimeoutMs ?? 5_000;
-    this.logger = options.logger ?? silentLogger;
+    this.settings = readerSettings(options);
   }
 
   /** Entries skipped because they did not decode. */
@@ -57,7 +52,7 @@ export class EventReader {
 
   /** The ID of the newest event, or 0-0 when there is none: tail from it to see only what comes next. */
   async lastId(): Promise<string> {
-    await whenReady(this.redis, this.readyTimeoutMs);
+    await whenReady(this.redis, this.settings.readyTimeoutMs);
     return lastEntryId(this.redis, this.key);
   }
 
@@ -69,8 +64,8 @@ export class EventReader {
     const start = options.after === undefined ? '-' : `(${parseStreamId(options.after)}`;
     const to = options.to === undefined ? await this.lastId() : parseStreamId(options.to);
     if (options.to === undefined && to === '0-0') return;
-    await whenReady(this.redis, this.readyTimeoutMs);
-    for await (const entry of rangeEntries(this.redis, this.key, start, to, this.pageSize, options.limit)) {
+    await whenReady(this.redis, this.settings.readyTimeoutMs);
+    for await (const entry of rangeEntries(this.redis, this.key, start, to, this.settings.pageSize, options.limit)) {
       const stored = this.decode(entry);
       if (stored) yield stored;
     }
@@ -85,11 +80,11 @@ export class EventReader {
     const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
     const after = options.after === undefined || options.after === '$' ? await this.lastId() : options.after;
     const entries = followEntries(this.redis, this.key, parseStreamId(after), {
-      blockMs: this.blockMs,
-      pageSize: this.pageSize,
-      readyTimeoutMs: this.readyTimeoutMs,
+      blockMs: this.settings.blockMs,
+      pageSize: this.settings.pageSize,
+      readyTimeoutMs: this.settings.readyTimeoutMs,
       signal,
-      logger: this.logger,
+      logger: this.settings.logger,
     });
     for await (const entry of entries) {
       const stored = this.decode(entry);
@@ -109,8 +104,12 @@ export class EventReader {
     } catch (err) {
       this.malformedCount++;
       // The first one is worth a warning; a flood of them would only bury the logs.
-      const log = this.malformedCount === 1 ? this.logger.warn : this.logger.debug;
-      log.call(this.logger, { err, id, key: this.key, malformed: this.malformedCount }, 'skipped a malformed event');
+      const log = this.malformedCount === 1 ? this.settings.logger.warn : this.settings.logger.debug;
+      log.call(
+        this.settings.logger,
+        { err, id, key: this.key, malformed: this.malformedCount },
+        'skipped a malformed event',
+      );
       return undefined;
     }
   }

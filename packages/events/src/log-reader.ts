@@ -3,7 +3,8 @@ import { disconnect, whenReady } from './connection.js';
 import { EventsError } from './events-error.js';
 import { LOGS_KEY_PREFIX, logKey } from './keys.js';
 import { LOG_FIELDS, type LogStream } from './log-sink.js';
-import { type EventsLogger, silentLogger } from './logger.js';
+import type { EventsLogger } from './logger.js';
+import { type ReaderSettings, readerSettings } from './reader-settings.js';
 import { followEntries, lastEntryId, type RawEntry, rangeEntries } from './stream-cursor.js';
 import { compareStreamIds, parseStreamId, previousStreamId } from './stream-id.js';
 
@@ -43,10 +44,7 @@ export interface LogReaderOptions {
  */
 export class LogReader {
   private readonly keyPrefix: string;
-  private readonly blockMs: number;
-  private readonly pageSize: number;
-  private readonly readyTimeoutMs: number;
-  private readonly logger: EventsLogger;
+  private readonly settings: ReaderSettings;
   private readonly closing = new AbortController();
   private malformedCount = 0;
 
@@ -55,10 +53,7 @@ export class LogReader {
     options: LogReaderOptions = {},
   ) {
     this.keyPrefix = options.keyPrefix ?? LOGS_KEY_PREFIX;
-    this.blockMs = options.blockMs ?? 1_000;
-    this.pageSize = options.pageSize ?? 500;
-    this.readyTimeoutMs = options.readyTimeoutMs ?? 5_000;
-    this.logger = options.logger ?? silentLogger;
+    this.settings = readerSettings(options);
   }
 
   get malformed(): number {
@@ -72,13 +67,13 @@ export class LogReader {
     if (options.lines !== undefined && (!Number.isSafeInteger(options.lines) || options.lines < 0)) {
       throw new EventsError('invalid-argument', `lines must be a non-negative integer, got ${options.lines}`);
     }
-    await whenReady(this.redis, this.readyTimeoutMs);
+    await whenReady(this.redis, this.settings.readyTimeoutMs);
     // The newest entry now bounds the history part, so that it ends even while the container keeps writing.
     const end = await lastEntryId(this.redis, key);
     if (end !== '0-0') {
       const history =
         options.lines === undefined
-          ? rangeEntries(this.redis, key, lower, end, this.pageSize)
+          ? rangeEntries(this.redis, key, lower, end, this.settings.pageSize)
           : newest(this.redis, key, lower, end, options.lines);
       for await (const entry of history) {
         const line = this.decode(taskId, entry, sinceMs);
@@ -92,11 +87,11 @@ export class LogReader {
     if (compareStreamIds(start, cursor) > 0) cursor = start;
     const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
     const entries = followEntries(this.redis, key, cursor, {
-      blockMs: this.blockMs,
-      pageSize: this.pageSize,
-      readyTimeoutMs: this.readyTimeoutMs,
+      blockMs: this.settings.blockMs,
+      pageSize: this.settings.pageSize,
+      readyTimeoutMs: this.settings.readyTimeoutMs,
       signal,
-      logger: this.logger,
+      logger: this.settings.logger,
     });
     for await (const entry of entries) {
       const line = this.decode(taskId, entry, sinceMs);
@@ -120,8 +115,8 @@ export class LogReader {
     const at = Number(get(LOG_FIELDS.at));
     if ((stream !== 'stdout' && stream !== 'stderr') || line === undefined || !Number.isFinite(at)) {
       this.malformedCount++;
-      const log = this.malformedCount === 1 ? this.logger.warn : this.logger.debug;
-      log.call(this.logger, { id, taskId, malformed: this.malformedCount }, 'skipped a malformed log entry');
+      const log = this.malformedCount === 1 ? this.settings.logger.warn : this.settings.logger.debug;
+      log.call(this.settings.logger, { id, taskId, malformed: this.malformedCount }, 'skipped a malformed log entry');
       return undefined;
     }
     // The entry ID is when Redis stored the line; `since` is about when it was written, which is earlier
