@@ -62,27 +62,22 @@ export function controlService(
     listNodes: handle(async () => ({ nodes: (await store.list('nodes')).items.map((n) => n.value) })),
     getNode: handle(async (request) => ({ node: (await resolveNode(store, request.node)).value })),
     updateNode: handle(async (request) => {
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const current = await resolveNode(store, request.node);
-        const labels = { ...current.value.spec?.labels, ...request.labelAdd };
+      const { id } = await resolveNode(store, request.node);
+      const updated = await store.modify('nodes', id, (node) => {
+        const labels = { ...node.spec?.labels, ...request.labelAdd };
         for (const key of request.labelRm) delete labels[key];
         const availability =
           request.availability === NodeSpec_Availability.AVAILABILITY_UNSPECIFIED
-            ? (current.value.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE)
+            ? (node.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE)
             : request.availability;
-        const next: Node = {
-          ...current.value,
-          spec: { role: current.value.spec?.role ?? 0, ...current.value.spec, availability, labels },
+        return {
+          ...node,
+          spec: { role: node.spec?.role ?? 0, ...node.spec, availability, labels },
           updatedAtMs: BigInt(Date.now()),
         };
-        try {
-          await store.update('nodes', current.id, next, current.version);
-          return { node: next };
-        } catch (err) {
-          if (!(err instanceof StoreError) || err.code !== 'conflict') throw err;
-        }
-      }
-      throw new ControlError(status.ABORTED, 'the node kept changing while it was updated: try again');
+      });
+      if (!updated) throw new ControlError(status.NOT_FOUND, `node ${id} was removed meanwhile`);
+      return { node: updated.value };
     }),
     removeNode: handle(async (request): Promise<RemoveNodeResponse> => {
       const node = await resolveNode(store, request.node);
@@ -116,6 +111,7 @@ async function resolveNode(store: Store, ref: string): Promise<Versioned<Node>> 
 
 function toStatus(err: unknown): { code: status; details: string } {
   if (err instanceof ControlError) return { code: err.status, details: err.message };
+  if (err instanceof StoreError && err.code === 'conflict') return { code: status.ABORTED, details: err.message };
   if (err instanceof PkiError) return { code: status.PERMISSION_DENIED, details: err.message };
   if (err instanceof StoreError) {
     return { code: err.code === 'unavailable' ? status.UNAVAILABLE : status.INTERNAL, details: err.message };

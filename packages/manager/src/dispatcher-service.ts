@@ -1,6 +1,5 @@
 import {
   type DispatcherServiceServer,
-  type Node,
   NodeStatus_State,
   newId,
   type SessionRequest,
@@ -8,7 +7,7 @@ import {
   Task,
 } from '@flotilla/api';
 import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
-import { type ChangeSet, Informer, type Store, StoreError } from '@flotilla/store';
+import { type ChangeSet, Informer, type Store } from '@flotilla/store';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import { expiredNodes } from './node-liveness.js';
 import { peerIdentity } from './peer-identity.js';
@@ -187,20 +186,23 @@ export class Dispatcher {
     }
   }
 
+  private expired(nodeIds: Iterable<string>): string[] {
+    return expiredNodes(this.lastBeat, nodeIds, this.now(), {
+      periodMs: this.options.heartbeatPeriodMs,
+      gracePeriods: this.options.gracePeriods,
+      startedAt: this.startedAt,
+    });
+  }
+
   private async checkLiveness(): Promise<void> {
     const watched = this.nodes
       .list()
       .filter((n) => n.value.status?.state !== NodeStatus_State.STATE_DOWN)
       .map((n) => n.id);
-    const expired = expiredNodes(this.lastBeat, watched, this.now(), {
-      periodMs: this.options.heartbeatPeriodMs,
-      gracePeriods: this.options.gracePeriods,
-      startedAt: this.startedAt,
-    });
-    const limit = this.options.heartbeatPeriodMs * this.options.gracePeriods;
+    const expired = this.expired(watched);
     for (const nodeId of expired) {
-      // The node may have reconnected while the list was read: only a node still silent is marked down.
-      if (this.now() - Math.max(this.lastBeat.get(nodeId) ?? this.startedAt, this.startedAt) <= limit) continue;
+      // A node may have heartbeated while earlier ones were being marked: only one still silent is marked down.
+      if (this.expired([nodeId]).length === 0) continue;
       this.sessions.get(nodeId)?.call.end();
       this.sessions.delete(nodeId);
       await this.setStatus(nodeId, NodeStatus_State.STATE_DOWN, 'heartbeat failure');
@@ -219,32 +221,27 @@ export class Dispatcher {
 
   /** Writes a node's status with compare-and-swap, retrying on a concurrent change. True once it holds. */
   private async setStatus(nodeId: string, state: NodeStatus_State, message: string): Promise<boolean> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await this.store.get('nodes', nodeId).catch(() => undefined);
-      if (!current) return false;
-      if (current.value.status?.state === state) {
-        this.written.set(nodeId, state);
-        return true;
-      }
-      const next: Node = {
-        ...current.value,
-        status: {
-          state,
-          message,
-          address: current.value.status?.address ?? '',
-          lastHeartbeatMs: BigInt(this.lastBeat.get(nodeId) ?? 0),
-        },
-        updatedAtMs: BigInt(this.now()),
-      };
-      try {
-        await this.store.update('nodes', nodeId, next, current.version);
-        this.written.set(nodeId, state);
-        return true;
-      } catch (err) {
-        if (!(err instanceof StoreError) || err.code !== 'conflict') return false;
-      }
+    try {
+      const written = await this.store.modify('nodes', nodeId, (node) =>
+        node.status?.state === state
+          ? undefined
+          : {
+              ...node,
+              status: {
+                state,
+                message,
+                address: node.status?.address ?? '',
+                lastHeartbeatMs: BigInt(this.lastBeat.get(nodeId) ?? 0),
+              },
+              updatedAtMs: BigInt(this.now()),
+            },
+      );
+      if (!written) return false;
+      this.written.set(nodeId, state);
+      return true;
+    } catch {
+      return false;
     }
-    return false;
   }
 }
 

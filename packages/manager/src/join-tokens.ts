@@ -23,23 +23,12 @@ export class JoinTokens {
 
   async rotate(role: TokenRole): Promise<string> {
     const fresh = generateJoinToken(this.caFingerprint);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const cluster = await this.store.get('clusters', CLUSTER_KEY);
-      if (!cluster) throw new StoreError('not-found', 'the cluster is not initialized');
-      const value = {
-        ...cluster.value,
-        ...(role === 'worker' ? { workerTokenHash: fresh.secretHash } : { managerTokenHash: fresh.secretHash }),
-      };
-      try {
-        await this.store.update('clusters', CLUSTER_KEY, value, cluster.version);
-        const dir = new StateDir(this.stateDir);
-        const tokens = dir.has('join-tokens.json') ? JSON.parse(dir.read('join-tokens.json')) : {};
-        dir.write('join-tokens.json', `${JSON.stringify({ ...tokens, [role]: fresh.token })}\n`, true);
-        return fresh.token;
-      } catch (err) {
-        if (!(err instanceof StoreError) || err.code !== 'conflict') throw err;
-      }
-    }
-    throw new StoreError('conflict', 'the cluster object kept changing during the rotation: try again');
+    const hash = role === 'worker' ? { workerTokenHash: fresh.secretHash } : { managerTokenHash: fresh.secretHash };
+    const cluster = await this.store.modify('clusters', CLUSTER_KEY, (c) => ({ ...c, ...hash }));
+    if (!cluster) throw new StoreError('not-found', 'the cluster is not initialized');
+    const dir = new StateDir(this.stateDir);
+    const tokens = dir.has('join-tokens.json') ? JSON.parse(dir.read('join-tokens.json')) : {};
+    dir.write('join-tokens.json', `${JSON.stringify({ ...tokens, [role]: fresh.token })}\n`, true);
+    return fresh.token;
   }
 }

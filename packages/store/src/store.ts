@@ -97,6 +97,31 @@ export class Store {
     return (await this.batch([{ op: 'update', kind, id, value, version }])).revision;
   }
 
+  /**
+   * Read-modify-write with compare-and-swap, read again and retried when someone else changed the object in
+   * between. `mutate` returns the new value, or undefined to leave the object as it is. Resolves with the object
+   * as it now stands, or undefined when it does not exist; after `attempts` conflicts, fails with `conflict`.
+   */
+  async modify<K extends Kind>(
+    kind: K,
+    id: string,
+    mutate: (current: ObjectOf<K>) => ObjectOf<K> | undefined,
+    attempts = 5,
+  ): Promise<Versioned<ObjectOf<K>> | undefined> {
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const current = await this.get(kind, id);
+      if (!current) return undefined;
+      const next = mutate(current.value);
+      if (next === undefined) return current;
+      try {
+        return { id, value: next, version: await this.update(kind, id, next, current.version) };
+      } catch (err) {
+        if (!(err instanceof StoreError) || err.code !== 'conflict') throw err;
+      }
+    }
+    throw new StoreError('conflict', `${kind}/${id} kept changing while it was updated: try again`);
+  }
+
   async delete(kind: Kind, id: string, version?: bigint): Promise<void> {
     await this.batch([version === undefined ? { op: 'delete', kind, id } : { op: 'delete', kind, id, version }]);
   }
