@@ -47,7 +47,10 @@ try {
     await new Promise((r) => setTimeout(r, 100));
   }
   const address = /listening on (127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
-  const { worker } = JSON.parse(readFileSync(path.join(dirs[0]?.path as string, 'join-tokens.json'), 'utf8'));
+  const worker = execFileSync(path.join(root, 'node_modules', '.bin', 'flotilla'), ['join-token', 'worker', '-q'], {
+    env: { ...process.env, FLOTILLA_CONFIG_DIR: dirs[1]?.path as string },
+    encoding: 'utf8',
+  }).trim();
   hollow = await HollowNodes.start({ manager: address, token: worker, count: NODES, joinConcurrency: 32 });
   while (hollow.connected() < NODES) await new Promise((r) => setTimeout(r, 200));
 

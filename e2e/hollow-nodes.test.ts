@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { NodeStatus_State } from '@flotilla/api';
 import { connectEtcd, Store } from '@flotilla/store';
@@ -52,10 +52,11 @@ afterAll(async () => {
 describe('hollow nodes', () => {
   it(`${COUNT} hollow nodes join over mutual TLS and keep heartbeating without being marked down`, async () => {
     const address = /listening on (127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
-    const tokens = JSON.parse(
-      (await import('node:fs')).readFileSync(path.join(dirs[0]?.path as string, 'join-tokens.json'), 'utf8'),
-    ) as { worker: string };
-    hollow = await HollowNodes.start({ manager: address, token: tokens.worker, count: COUNT, joinConcurrency: 32 });
+    const token = execFileSync(bin, ['join-token', 'worker', '-q'], {
+      env: { ...process.env, FLOTILLA_CONFIG_DIR: dirs[1]?.path as string },
+      encoding: 'utf8',
+    }).trim();
+    hollow = await HollowNodes.start({ manager: address, token, count: COUNT, joinConcurrency: 32 });
     const store = new Store(client);
     const ready = async () =>
       (await store.list('nodes')).items.filter((n) => n.value.status?.state === NodeStatus_State.STATE_READY).length;

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
-import { joinCluster, loadCredentials, type NodeCredentials } from './join.js';
+import { joinCluster, loadCredentials, type NodeCredentials, saveCredentials } from './join.js';
 import { AgentSession } from './session.js';
 
 export interface AgentOptions {
@@ -36,7 +36,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     });
   }
   const log = options.logger ?? createLogger('agent');
-  const session = new AgentSession(credentials);
+  const creds = credentials;
+  // The list of managers is kept, so a restarted agent can reach any of them even if the one it joined is gone.
+  const session = new AgentSession(creds, {
+    onManagers: (managers) => saveCredentials(options.stateDir, { ...creds, managers }),
+  });
   session.start();
   const registry = agentMetrics(session);
   const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', registry, () => ({

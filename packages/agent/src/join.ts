@@ -24,7 +24,9 @@ export async function joinCluster(options: {
   stateDir: string;
   description?: Partial<NodeDescription>;
   timeoutMs?: number;
-}): Promise<NodeCredentials> {
+  /** A manager joining the control plane: it needs a manager token and is sent the CA key (not saved here). */
+  asManager?: boolean;
+}): Promise<NodeCredentials & { caKeyPem?: string }> {
   const token = parseJoinToken(options.token);
   const caCertPem = await fetchCaCertificate(options.manager, token.caFingerprint, options.timeoutMs ?? 10_000);
   const { keyPem, csrPem } = await createKeyAndCsr();
@@ -39,6 +41,7 @@ export async function joinCluster(options: {
           token: options.token.trim(),
           csrPem,
           description: options.description ? NodeDescription.fromPartial(options.description) : undefined,
+          manager: options.asManager ?? false,
         },
         new Metadata(),
         { deadline: Date.now() + (options.timeoutMs ?? 10_000) },
@@ -57,7 +60,7 @@ export async function joinCluster(options: {
     managers: [options.manager],
   };
   saveCredentials(options.stateDir, creds);
-  return creds;
+  return response.caKeyPem ? { ...creds, caKeyPem: response.caKeyPem } : creds;
 }
 
 export function saveCredentials(stateDir: string, creds: NodeCredentials): void {

@@ -7,15 +7,23 @@ import {
   TaskStatusUpdate,
 } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
-import { type ClientDuplexStream, credentials } from '@grpc/grpc-js';
+import { type ClientDuplexStream, credentials, type ServiceError } from '@grpc/grpc-js';
 import type { NodeCredentials } from './join.js';
 
 export interface SessionOptions {
   /** Called with the full assignment set on each new session, then with each change. */
   onAssignments?: (assignments: Assignments) => void;
-  /** Reconnect backoff: from the first delay, doubling to the cap. */
+  /** Reconnect backoff: from the first delay, doubling to the cap, each wait varied by up to a fifth. */
   backoffMs?: { first: number; max: number };
+  /** Called when the managers tell a new list of managers (to keep it for restarts). */
+  onManagers?: (managers: string[]) => void;
 }
+
+/** The agents' longest wait between reconnects by default; a new leader's takeover grace allows for it. */
+export const MAX_RECONNECT_BACKOFF_MS = 2_000;
+
+/** Trailing metadata a manager that does not lead sends with its refusal: where the leader is. */
+export const LEADER_METADATA_KEY = 'flotilla-leader';
 
 type SessionState = 'connecting' | 'connected' | 'stopped';
 
@@ -32,7 +40,15 @@ export class AgentSession {
   private delay: number;
   private next = 0;
   private managers: string[];
+  /** A manager to try next, ahead of the rotation (the leader a follower pointed to). */
+  private preferred: string | undefined;
+  private sessionId = '';
   state: SessionState = 'connecting';
+  /** The managers this agent knows, in the order it tries them. */
+  knownManagers(): string[] {
+    return [...this.managers];
+  }
+
   /** Sessions established so far (reconnects included). */
   sessions = 0;
   heartbeatsSent = 0;
@@ -64,7 +80,8 @@ export class AgentSession {
 
   private connect(): void {
     if (this.state === 'stopped') return;
-    const address = this.managers[this.next++ % this.managers.length] as string;
+    const address = this.preferred ?? (this.managers[this.next++ % this.managers.length] as string);
+    this.preferred = undefined;
     const tls = credentials.createSsl(
       Buffer.from(this.creds.caCertPem),
       Buffer.from(this.creds.keyPem),
@@ -74,24 +91,39 @@ export class AgentSession {
     const stream = this.client.session();
     this.stream = stream;
     stream.on('data', (message: SessionResponse) => this.receive(message));
-    const broken = () => {
+    const broken = (err?: ServiceError) => {
       if (this.stream !== stream) return;
       this.teardown();
       if (this.state === 'stopped') return;
       this.state = 'connecting';
-      this.retry = setTimeout(() => this.connect(), this.delay);
-      this.delay = Math.min(this.options.backoffMs?.max ?? 5_000, this.delay * 2);
+      const leader = err?.metadata?.get(LEADER_METADATA_KEY)[0];
+      const first = this.options.backoffMs?.first ?? 100;
+      if (typeof leader === 'string' && leader !== address) {
+        // A follower named the leader: go there next, without backing off further.
+        this.preferred = leader;
+        this.retry = setTimeout(() => this.connect(), first);
+        return;
+      }
+      this.retry = setTimeout(() => this.connect(), this.delay * (0.8 + Math.random() * 0.4));
+      this.delay = Math.min(this.options.backoffMs?.max ?? MAX_RECONNECT_BACKOFF_MS, this.delay * 2);
     };
     stream.on('error', broken);
-    stream.on('end', broken);
+    stream.on('end', () => broken());
   }
 
   private receive(message: SessionResponse): void {
     if (message.session) {
+      const managers = message.session.managers;
+      if (managers.length > 0 && managers.join() !== this.managers.join()) {
+        this.managers = [...managers];
+        this.options.onManagers?.(this.managers);
+      }
+      // The same session again only brings a new list of managers.
+      if (message.session.sessionId === this.sessionId && this.state === 'connected') return;
+      this.sessionId = message.session.sessionId;
       this.state = 'connected';
       this.sessions++;
       this.delay = this.options.backoffMs?.first ?? 100;
-      if (message.session.managers.length > 0) this.managers = [...message.session.managers];
       clearInterval(this.heartbeat);
       const period = Number(message.session.heartbeatPeriodMs) || 1_000;
       this.heartbeat = setInterval(() => {

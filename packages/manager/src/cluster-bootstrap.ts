@@ -1,18 +1,23 @@
+import { hostname } from 'node:os';
+import { joinCluster } from '@flotilla/agent';
 import { Cluster, ClusterSettings_Strategy, newId } from '@flotilla/api';
-import { CertificateAuthority, createKeyAndCsr, generateJoinToken, StateDir } from '@flotilla/pki';
+import { CertificateAuthority, createKeyAndCsr, generateJoinToken, PkiError, StateDir, seal } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
+import { openTokens, TOKENS_PURPOSE } from './join-tokens.js';
 
 /** The single Cluster object's ID in the store. */
 export const CLUSTER_KEY = 'default';
 
 export interface ManagerIdentity {
   ca: CertificateAuthority;
+  /** The CA key (PEM): signs node certificates, seals the join tokens, and is handed to joining managers. */
+  caKeyPem: string;
   clusterId: string;
-  /** This manager's own node ID, certificate and key (it serves TLS and is a node of the cluster). */
+  /** This manager's own node ID, certificate and key (it serves TLS with them). */
   nodeId: string;
   certPem: string;
   keyPem: string;
-  /** Join tokens, readable only from the state directory of a manager that made them. */
+  /** The join tokens as they were when this manager started (they are kept sealed in the Cluster object). */
   tokens: { worker: string; manager: string };
   /** A certificate for the CLI (role operator), so the operator can use the control API. */
   operator: { certPem: string; keyPem: string };
@@ -26,34 +31,51 @@ export const DEFAULT_SETTINGS = {
   taskHistoryLimit: 5,
 };
 
+export interface BootstrapOptions {
+  /** Names and addresses clients may dial this manager by (they go into its certificate when it makes one). */
+  advertise: { hosts: string[]; ips: string[] };
+  /** Join an existing cluster through one of its managers, with the manager token. */
+  join?: { manager: string; token: string };
+}
+
 /**
- * The first manager creates the cluster: a CA (key file 0600 in its state directory), its own certificate,
- * the two join tokens (only their hashes go to etcd) and the Cluster object. Started again with the same state
- * directory, it loads all of that instead.
+ * A manager's identity, three ways. With a CA key in its state directory, it loads what is there. With `join`,
+ * it joins an existing cluster through another manager and receives the CA key over that TLS connection (which
+ * it trusted only after checking the CA against the token's fingerprint). Otherwise it creates the cluster: a CA
+ * (key file 0600 in its state directory), its own certificate, the two join tokens (hashes, and the tokens sealed
+ * with the CA key) and the Cluster object; an etcd that already holds a cluster is refused.
  */
 export async function bootstrapCluster(
   store: Store,
   stateDir: string,
-  advertise: { hosts: string[]; ips: string[] },
+  options: BootstrapOptions,
 ): Promise<ManagerIdentity> {
   const dir = new StateDir(stateDir);
-  if (dir.has('ca.key')) return load(dir);
+  if (dir.has('ca.key')) return load(store, dir);
+  if (options.join) return joinAsManager(store, dir, options.join);
+  const existing = await store.get('clusters', CLUSTER_KEY);
+  if (existing) {
+    throw new PkiError(
+      'invalid',
+      `etcd already holds cluster ${existing.value.id}: to add a manager to it, start with --join MANAGER:PORT ` +
+        '--token TOKEN (flotilla join-token manager); to start a new cluster, use another etcd',
+    );
+  }
 
   const clusterId = newId();
-  const { ca, keyPem: caKey } = await CertificateAuthority.create(clusterId);
+  const { ca, keyPem: caKeyPem } = await CertificateAuthority.create(clusterId);
   const worker = generateJoinToken(ca.fingerprint);
   const manager = generateJoinToken(ca.fingerprint);
+  const tokens = { worker: worker.token, manager: manager.token };
   const nodeId = newId();
   const own = await createKeyAndCsr();
   const certPem = await ca.issue({
     csrPem: own.csrPem,
     nodeId,
     role: 'manager',
-    dnsNames: advertise.hosts,
-    ipAddresses: advertise.ips,
+    dnsNames: options.advertise.hosts,
+    ipAddresses: options.advertise.ips,
   });
-  const operatorKeys = await createKeyAndCsr();
-  const operatorCert = await ca.issue({ csrPem: operatorKeys.csrPem, nodeId: newId(), role: 'operator' });
   await store.create(
     'clusters',
     CLUSTER_KEY,
@@ -64,38 +86,75 @@ export async function bootstrapCluster(
       caCertPem: ca.certPem,
       workerTokenHash: worker.secretHash,
       managerTokenHash: manager.secretHash,
+      sealedJoinTokens: seal(caKeyPem, TOKENS_PURPOSE, JSON.stringify(tokens)),
     }),
   );
   dir.write('ca.crt', ca.certPem);
-  dir.write('ca.key', caKey, true);
+  dir.write('ca.key', caKeyPem, true);
   dir.write('node.crt', certPem);
   dir.write('node.key', own.keyPem, true);
   dir.write('node.json', `${JSON.stringify({ nodeId, clusterId })}\n`);
-  dir.write('join-tokens.json', `${JSON.stringify({ worker: worker.token, manager: manager.token })}\n`, true);
-  dir.write('operator.crt', operatorCert);
-  dir.write('operator.key', operatorKeys.keyPem, true);
+  const operator = await issueOperator(ca, dir);
+  return { ca, caKeyPem, clusterId, nodeId, certPem, keyPem: own.keyPem, tokens, operator };
+}
+
+async function joinAsManager(
+  store: Store,
+  dir: StateDir,
+  join: { manager: string; token: string },
+): Promise<ManagerIdentity> {
+  const joined = await joinCluster({
+    ...join,
+    stateDir: dir.path,
+    asManager: true,
+    description: { hostname: hostname(), os: process.platform, architecture: process.arch },
+  });
+  if (!joined.caKeyPem) throw new PkiError('untrusted', `the manager at ${join.manager} did not send the CA key`);
+  const ca = await CertificateAuthority.load(joined.caCertPem, joined.caKeyPem);
+  dir.write('ca.key', joined.caKeyPem, true);
+  dir.write('node.json', `${JSON.stringify({ nodeId: joined.nodeId, clusterId: ca.clusterId })}\n`);
+  const operator = await issueOperator(ca, dir);
   return {
     ca,
-    clusterId,
-    nodeId,
-    certPem,
-    keyPem: own.keyPem,
-    tokens: { worker: worker.token, manager: manager.token },
-    operator: { certPem: operatorCert, keyPem: operatorKeys.keyPem },
+    caKeyPem: joined.caKeyPem,
+    clusterId: ca.clusterId,
+    nodeId: joined.nodeId,
+    certPem: joined.certPem,
+    keyPem: joined.keyPem,
+    tokens: await currentTokens(store, joined.caKeyPem),
+    operator,
   };
 }
 
-async function load(dir: StateDir): Promise<ManagerIdentity> {
-  const ca = await CertificateAuthority.load(dir.read('ca.crt'), dir.read('ca.key'));
+async function load(store: Store, dir: StateDir): Promise<ManagerIdentity> {
+  const caKeyPem = dir.read('ca.key');
+  const ca = await CertificateAuthority.load(dir.read('ca.crt'), caKeyPem);
   const { nodeId } = JSON.parse(dir.read('node.json')) as { nodeId: string };
-  const tokens = JSON.parse(dir.read('join-tokens.json')) as ManagerIdentity['tokens'];
   return {
     ca,
+    caKeyPem,
     clusterId: ca.clusterId,
     nodeId,
     certPem: dir.read('node.crt'),
     keyPem: dir.read('node.key'),
-    tokens,
+    tokens: await currentTokens(store, caKeyPem),
     operator: { certPem: dir.read('operator.crt'), keyPem: dir.read('operator.key') },
   };
+}
+
+async function currentTokens(store: Store, caKeyPem: string): Promise<ManagerIdentity['tokens']> {
+  const cluster = await store.get('clusters', CLUSTER_KEY);
+  if (!cluster) {
+    throw new PkiError('invalid', 'etcd holds no cluster for this state directory: is --etcd the right one?');
+  }
+  return openTokens(cluster.value, caKeyPem);
+}
+
+/** The CLI's certificate (role operator), made by each manager for its own host's CLI. */
+async function issueOperator(ca: CertificateAuthority, dir: StateDir): Promise<ManagerIdentity['operator']> {
+  const keys = await createKeyAndCsr();
+  const certPem = await ca.issue({ csrPem: keys.csrPem, nodeId: newId(), role: 'operator' });
+  dir.write('operator.crt', certPem);
+  dir.write('operator.key', keys.keyPem, true);
+  return { certPem, keyPem: keys.keyPem };
 }

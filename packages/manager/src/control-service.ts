@@ -9,7 +9,6 @@ import {
 import { type CertificateAuthority, PkiError } from '@flotilla/pki';
 import { type Store, StoreError, type Versioned } from '@flotilla/store';
 import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
-import type { Dispatcher } from './dispatcher-service.js';
 import type { JoinTokens } from './join-tokens.js';
 import { peerIdentity } from './peer-identity.js';
 
@@ -24,12 +23,7 @@ class ControlError extends Error {
 }
 
 /** The control API the CLI uses. Only operator and manager certificates may call it. */
-export function controlService(
-  store: Store,
-  ca: CertificateAuthority,
-  dispatcher: Dispatcher,
-  tokens: JoinTokens,
-): ControlServiceServer {
+export function controlService(store: Store, ca: CertificateAuthority, tokens: JoinTokens): ControlServiceServer {
   const handle =
     <Req, Res>(fn: (request: Req) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
@@ -49,15 +43,7 @@ export function controlService(
   return {
     getJoinToken: handle(async (request) => {
       const role = request.role === NodeSpec_Role.ROLE_MANAGER ? 'manager' : 'worker';
-      if (request.rotate) return { token: await tokens.rotate(role) };
-      const token = tokens.get(role);
-      if (!token) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
-          `this manager does not know the current ${role} token: rotate it to get a new one (join-token ${role} --rotate)`,
-        );
-      }
-      return { token };
+      return { token: request.rotate ? await tokens.rotate(role) : await tokens.get(role) };
     }),
     listNodes: handle(async () => ({ nodes: (await store.list('nodes')).items.map((n) => n.value) })),
     getNode: handle(async (request) => ({ node: (await resolveNode(store, request.node)).value })),
@@ -87,8 +73,8 @@ export function controlService(
           `node ${node.id} is ready: drain it (node update --availability drain) and stop its agent, or use --force`,
         );
       }
+      // The leader's dispatcher sees the delete and ends the node's session.
       await store.delete('nodes', node.id);
-      dispatcher.disconnect(node.id);
       return {};
     }),
   };

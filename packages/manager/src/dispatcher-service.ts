@@ -9,21 +9,31 @@ import {
 import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
 import { type ChangeSet, Informer, type Store } from '@flotilla/store';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
+import { boundStatus, LIMITS } from './input-limits.js';
 import { expiredNodes } from './node-liveness.js';
 import { peerIdentity } from './peer-identity.js';
-import { StatusBatcher } from './status-batcher.js';
+import { type BatcherStats, StatusBatcher } from './status-batcher.js';
 
 export interface DispatcherOptions {
   heartbeatPeriodMs: number;
   /** Heartbeat periods a node may miss before it is marked down. */
   gracePeriods: number;
+  /**
+   * After this dispatcher starts (a new leader), how long nodes it has not heard from yet have to find it before
+   * they are marked down: at least the grace, plus the agents' longest reconnect backoff.
+   */
+  takeoverGraceMs?: number;
   /** Addresses of every manager, told to agents so they can reconnect to any. */
   managers: () => string[];
   now?: () => number;
+  /** Counters of status batches, shared across leadership terms. */
+  stats?: BatcherStats;
   /** Hooks for metrics. */
   onHeartbeat?: () => void;
   onSessionOpened?: () => void;
 }
+
+const LIVE_STATES = new Set([NodeStatus_State.STATE_READY, NodeStatus_State.STATE_DISCONNECTED]);
 
 interface Session {
   id: string;
@@ -59,8 +69,12 @@ export class Dispatcher {
     this.startedAt = this.now();
     this.tasks = new Informer(store, 'tasks');
     this.nodes = new Informer(store, 'nodes');
-    this.statuses = new StatusBatcher(store, this.tasks);
+    this.statuses = new StatusBatcher(store, this.tasks, {}, options.stats);
     this.tasks.subscribe((set) => this.sendChanges(set));
+    // A removed node's session ends, whichever manager removed it; its certificate opens no new one.
+    this.nodes.subscribe((set) => {
+      for (const change of set.changes) if (change.type === 'delete') this.disconnect(change.id);
+    });
   }
 
   service(): DispatcherServiceServer {
@@ -86,6 +100,19 @@ export class Dispatcher {
 
   connectedNodes(): string[] {
     return [...this.sessions.keys()];
+  }
+
+  /** Tells every connected agent the current list of managers (same session, new list). */
+  announceManagers(): void {
+    for (const s of this.sessions.values()) s.call.write({ session: this.sessionInfo(s) });
+  }
+
+  private sessionInfo(session: Session): SessionResponse['session'] {
+    return {
+      sessionId: session.id,
+      heartbeatPeriodMs: BigInt(this.options.heartbeatPeriodMs),
+      managers: this.options.managers(),
+    };
   }
 
   /** Ends a node's session (after it was removed: it cannot open another). */
@@ -115,13 +142,7 @@ export class Dispatcher {
     this.sessions.set(identity.nodeId, session);
     this.options.onSessionOpened?.();
     this.lastBeat.set(identity.nodeId, this.now());
-    call.write({
-      session: {
-        sessionId: session.id,
-        heartbeatPeriodMs: BigInt(this.options.heartbeatPeriodMs),
-        managers: this.options.managers(),
-      },
-    });
+    call.write({ session: this.sessionInfo(session) });
     const assigned = this.tasks
       .list()
       .map((t) => t.value)
@@ -139,8 +160,8 @@ export class Dispatcher {
       }
       // The reporting node is the certificate's, whatever the message says: a node speaks only for itself.
       for (const update of message.status?.updates ?? []) {
-        if (update.status)
-          this.statuses.report({ nodeId: identity.nodeId, taskId: update.taskId, status: update.status });
+        if (!update.status || update.taskId.length > LIMITS.taskId) continue;
+        this.statuses.report({ nodeId: identity.nodeId, taskId: update.taskId, status: boundStatus(update.status) });
       }
     });
     const closed = () => {
@@ -191,13 +212,16 @@ export class Dispatcher {
       periodMs: this.options.heartbeatPeriodMs,
       gracePeriods: this.options.gracePeriods,
       startedAt: this.startedAt,
+      ...(this.options.takeoverGraceMs === undefined ? {} : { takeoverGraceMs: this.options.takeoverGraceMs }),
     });
   }
 
   private async checkLiveness(): Promise<void> {
+    // Nodes that were up (ready, or their session just closed): a node that joined but never opened a session
+    // stays unknown, and a down one stays down until it comes back.
     const watched = this.nodes
       .list()
-      .filter((n) => n.value.status?.state !== NodeStatus_State.STATE_DOWN)
+      .filter((n) => LIVE_STATES.has(n.value.status?.state ?? NodeStatus_State.STATE_UNSPECIFIED))
       .map((n) => n.id);
     const expired = this.expired(watched);
     for (const nodeId of expired) {

@@ -12,6 +12,7 @@ import { type CertificateAuthority, PkiError, parseJoinToken, roleForToken } fro
 import { type Store, StoreError } from '@flotilla/store';
 import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
 import { CLUSTER_KEY } from './cluster-bootstrap.js';
+import { checkDescription } from './input-limits.js';
 
 /** CSRs and descriptions are small; anything bigger is refused before it is parsed. */
 const MAX_CSR_BYTES = 16 * 1024;
@@ -21,10 +22,10 @@ const MAX_CSR_BYTES = 16 * 1024;
  * issues a certificate for a new node ID with the token's role, and records the node. The node's identity is
  * decided here, never taken from the request.
  */
-export function joinService(store: Store, ca: CertificateAuthority): NodeCaServiceServer {
+export function joinService(store: Store, ca: CertificateAuthority, caKeyPem: string): NodeCaServiceServer {
   return {
     join: (call: ServerUnaryCall<JoinRequest, JoinResponse>, callback: sendUnaryData<JoinResponse>) => {
-      join(store, ca, call.request).then(
+      join(store, ca, caKeyPem, call.request).then(
         (response) => callback(null, response),
         (err: unknown) => callback(toStatus(err)),
       );
@@ -32,16 +33,29 @@ export function joinService(store: Store, ca: CertificateAuthority): NodeCaServi
   };
 }
 
-async function join(store: Store, ca: CertificateAuthority, request: JoinRequest): Promise<JoinResponse> {
+async function join(
+  store: Store,
+  ca: CertificateAuthority,
+  caKeyPem: string,
+  request: JoinRequest,
+): Promise<JoinResponse> {
   if (request.csrPem.length > MAX_CSR_BYTES) throw new PkiError('bad-csr', 'the certificate request is too large');
+  checkDescription(request.description);
   const cluster = await store.get('clusters', CLUSTER_KEY);
   if (!cluster) throw new StoreError('not-found', 'the cluster is not initialized');
   const role = roleForToken(parseJoinToken(request.token), ca.fingerprint, {
     worker: cluster.value.workerTokenHash,
     manager: cluster.value.managerTokenHash,
   });
+  if (request.manager && role !== 'manager') {
+    throw new PkiError('bad-token', 'a manager joins with the manager token: see flotilla join-token manager');
+  }
   const nodeId = newId();
   const certPem = await ca.issue({ csrPem: request.csrPem, nodeId, role });
+  if (request.manager) {
+    // A manager of the control plane, not a node that runs tasks: it is known by its election candidacy.
+    return { nodeId, certPem, caCertPem: ca.certPem, role: NodeSpec_Role.ROLE_MANAGER, caKeyPem };
+  }
   const now = BigInt(Date.now());
   await store.create(
     'nodes',
@@ -64,6 +78,7 @@ async function join(store: Store, ca: CertificateAuthority, request: JoinRequest
     certPem,
     caCertPem: ca.certPem,
     role: role === 'manager' ? NodeSpec_Role.ROLE_MANAGER : NodeSpec_Role.ROLE_WORKER,
+    caKeyPem: '',
   };
 }
 

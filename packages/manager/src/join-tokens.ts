@@ -1,34 +1,51 @@
-import { generateJoinToken, StateDir } from '@flotilla/pki';
+import type { Cluster } from '@flotilla/api';
+import { generateJoinToken, PkiError, seal, unseal } from '@flotilla/pki';
 import { type Store, StoreError } from '@flotilla/store';
 import { CLUSTER_KEY } from './cluster-bootstrap.js';
 
 export type TokenRole = 'worker' | 'manager';
 
+export const TOKENS_PURPOSE = 'join tokens';
+
+/** The current tokens from the Cluster object, opened with the CA key. */
+export function openTokens(cluster: Cluster, caKeyPem: string): Record<TokenRole, string> {
+  const tokens = JSON.parse(unseal(caKeyPem, TOKENS_PURPOSE, cluster.sealedJoinTokens)) as Record<TokenRole, string>;
+  if (typeof tokens.worker !== 'string' || typeof tokens.manager !== 'string') {
+    throw new PkiError('untrusted', 'the sealed join tokens are incomplete: rotate both');
+  }
+  return tokens;
+}
+
 /**
- * The join tokens this manager knows (kept 0600 in its state directory) and their rotation: a new secret's hash
- * replaces the old one in the Cluster object, so every manager refuses the old token from then on.
+ * The join tokens, which every manager can show: the Cluster object holds the hashes that joins are checked
+ * against and the tokens sealed with the CA key. Rotation replaces both in one compare-and-swap, so every
+ * manager refuses the old token from then on.
  */
 export class JoinTokens {
   constructor(
     private readonly store: Store,
-    private readonly stateDir: string,
+    private readonly caKeyPem: string,
     private readonly caFingerprint: string,
   ) {}
 
-  get(role: TokenRole): string | undefined {
-    const dir = new StateDir(this.stateDir);
-    if (!dir.has('join-tokens.json')) return undefined;
-    return (JSON.parse(dir.read('join-tokens.json')) as Partial<Record<TokenRole, string>>)[role];
+  async get(role: TokenRole): Promise<string> {
+    return openTokens(await this.cluster(), this.caKeyPem)[role];
   }
 
   async rotate(role: TokenRole): Promise<string> {
     const fresh = generateJoinToken(this.caFingerprint);
     const hash = role === 'worker' ? { workerTokenHash: fresh.secretHash } : { managerTokenHash: fresh.secretHash };
-    const cluster = await this.store.modify('clusters', CLUSTER_KEY, (c) => ({ ...c, ...hash }));
+    const cluster = await this.store.modify('clusters', CLUSTER_KEY, (c) => {
+      const tokens = { ...openTokens(c, this.caKeyPem), [role]: fresh.token };
+      return { ...c, ...hash, sealedJoinTokens: seal(this.caKeyPem, TOKENS_PURPOSE, JSON.stringify(tokens)) };
+    });
     if (!cluster) throw new StoreError('not-found', 'the cluster is not initialized');
-    const dir = new StateDir(this.stateDir);
-    const tokens = dir.has('join-tokens.json') ? JSON.parse(dir.read('join-tokens.json')) : {};
-    dir.write('join-tokens.json', `${JSON.stringify({ ...tokens, [role]: fresh.token })}\n`, true);
     return fresh.token;
+  }
+
+  private async cluster(): Promise<Cluster> {
+    const cluster = await this.store.get('clusters', CLUSTER_KEY);
+    if (!cluster) throw new StoreError('not-found', 'the cluster is not initialized');
+    return cluster.value;
   }
 }

@@ -28,9 +28,11 @@ beforeAll(async () => {
   etcd = await startEtcd();
   client = connectEtcd({ endpoints: [etcd.url] });
   store = new Store(client);
-  identity = await bootstrapCluster(store, dir('manager'), { hosts: ['localhost'], ips: ['127.0.0.1'] });
+  identity = await bootstrapCluster(store, dir('manager'), {
+    advertise: { hosts: ['localhost'], ips: ['127.0.0.1'] },
+  });
   server = new Server();
-  server.addService(NodeCaServiceService, joinService(store, identity.ca));
+  server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -56,11 +58,10 @@ async function failure(promise: Promise<unknown>): Promise<PkiError> {
 describe('joining a cluster', () => {
   it('bootstraps once: a second start with the same state directory loads the same CA and tokens', async () => {
     const stateDir = dirs[0]?.path as string;
-    const again = await bootstrapCluster(store, stateDir, { hosts: [], ips: [] });
+    const again = await bootstrapCluster(store, stateDir, { advertise: { hosts: [], ips: [] } });
     expect(again.ca.fingerprint).toBe(identity.ca.fingerprint);
     expect(again.tokens).toEqual(identity.tokens);
     expect(statSync(`${stateDir}/ca.key`).mode & 0o777).toBe(0o600);
-    expect(statSync(`${stateDir}/join-tokens.json`).mode & 0o777).toBe(0o600);
     const cluster = await store.get('clusters', 'default');
     expect(JSON.stringify(Cluster.toJSON(cluster?.value as Cluster))).not.toContain(
       identity.tokens.worker.split('-').at(-1),
@@ -92,6 +93,39 @@ describe('joining a cluster', () => {
   it('admits a manager with the manager token', async () => {
     const creds = await joinCluster({ manager: address, token: identity.tokens.manager, stateDir: dir('agent-m') });
     expect(creds.role).toBe('manager');
+    expect(creds).not.toHaveProperty('caKeyPem');
+  });
+
+  it('hands the CA key to a joining manager only, and only with the manager token', async () => {
+    const err = await failure(
+      joinCluster({ manager: address, token: identity.tokens.worker, stateDir: dir('mgr-bad'), asManager: true }),
+    );
+    expect(err.code).toBe('bad-token');
+    expect(err.message).toContain('join-token manager');
+    const nodesBefore = (await store.list('nodes')).items.length;
+    const stateDir = dir('manager-2');
+    const second = await bootstrapCluster(store, stateDir, {
+      advertise: { hosts: [], ips: [] },
+      join: { manager: address, token: identity.tokens.manager },
+    });
+    expect(second.ca.fingerprint).toBe(identity.ca.fingerprint);
+    expect(second.caKeyPem).toBe(identity.caKeyPem);
+    expect(second.tokens).toEqual(identity.tokens);
+    expect(second.nodeId).not.toBe(identity.nodeId);
+    expect(identity.ca.verify(second.certPem).role).toBe('manager');
+    expect(identity.ca.verify(second.operator.certPem).role).toBe('operator');
+    expect(statSync(`${stateDir}/ca.key`).mode & 0o777).toBe(0o600);
+    // A manager is not a task-running node: it is known by its election candidacy instead.
+    expect((await store.list('nodes')).items).toHaveLength(nodesBefore);
+    // Started again, it loads what it received.
+    const again = await bootstrapCluster(store, stateDir, { advertise: { hosts: [], ips: [] } });
+    expect(again.nodeId).toBe(second.nodeId);
+  });
+
+  it('refuses to create a second cluster in an etcd that already holds one', async () => {
+    await expect(bootstrapCluster(store, dir('manager-3'), { advertise: { hosts: [], ips: [] } })).rejects.toThrow(
+      /already holds cluster .*--join/,
+    );
   });
 
   it('refuses a token this cluster did not issue, and says so', async () => {
@@ -107,6 +141,20 @@ describe('joining a cluster', () => {
     expect(err.code).toBe('wrong-ca');
     const nodes = await store.list('nodes');
     expect(nodes.items).toHaveLength(2);
+  });
+
+  it('refuses a description with an oversized field, naming it, and records no node', async () => {
+    const before = (await store.list('nodes')).items.length;
+    const err = await failure(
+      joinCluster({
+        manager: address,
+        token: identity.tokens.worker,
+        stateDir: dir('agent-big'),
+        description: { hostname: 'h'.repeat(300) },
+      }),
+    );
+    expect(err.message).toContain('hostname is over the limit of 253 characters');
+    expect((await store.list('nodes')).items).toHaveLength(before);
   });
 
   it('refuses a malformed token before connecting', async () => {

@@ -41,7 +41,7 @@ describe('message limits', () => {
     const goodSession = new AgentSession(good);
     sessions.push(goodSession);
     goodSession.start();
-    await expect.poll(() => manager.dispatcher.connectedNodes(), { timeout: 5_000 }).toContain(good.nodeId);
+    await expect.poll(() => manager.dispatcher()?.connectedNodes(), { timeout: 5_000 }).toContain(good.nodeId);
 
     const bad = await join();
     const client = new DispatcherServiceClient(
@@ -70,6 +70,6 @@ describe('message limits', () => {
     const beats = goodSession.heartbeatsSent;
     await expect.poll(() => goodSession.heartbeatsSent, { timeout: 5_000 }).toBeGreaterThan(beats);
     expect(goodSession.state).toBe('connected');
-    expect(manager.dispatcher.connectedNodes()).toContain(good.nodeId);
+    expect(manager.dispatcher()?.connectedNodes()).toContain(good.nodeId);
   });
 });

@@ -1,27 +1,39 @@
-import { ControlServiceService, DispatcherServiceService, NodeCaServiceService } from '@flotilla/api';
+import { LEADER_METADATA_KEY, MAX_RECONNECT_BACKOFF_MS } from '@flotilla/agent';
+import {
+  ControlServiceService,
+  type DispatcherServiceServer,
+  DispatcherServiceService,
+  NodeCaServiceService,
+} from '@flotilla/api';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
-import { Server } from '@grpc/grpc-js';
+import { Metadata, Server, status } from '@grpc/grpc-js';
 import { cliConfigDir, writeCliConfig } from './cli-config.js';
 import { bootstrapCluster, CLUSTER_KEY, type ManagerIdentity } from './cluster-bootstrap.js';
+import { ControlPlane } from './control-plane.js';
 import { controlService } from './control-service.js';
 import { Dispatcher } from './dispatcher-service.js';
 import { joinService } from './join-service.js';
 import { JoinTokens } from './join-tokens.js';
 import { ManagerMetrics } from './metrics.js';
 import { managerCredentials } from './server-credentials.js';
+import type { BatcherStats } from './status-batcher.js';
 
 export interface ManagerOptions {
   etcd: EtcdOptions;
   /** HOST:PORT to serve agents and the CLI on. */
   listen: string;
   stateDir: string;
+  /** Join an existing cluster through one of its managers (first start of a further manager). */
+  join?: { manager: string; token: string };
   /** Names and addresses agents may dial this manager by (they go into its certificate). */
   advertise?: { hosts: string[]; ips: string[] };
   /** Where to write the CLI's operator credentials and this manager's address (default: cliConfigDir()). */
   cliConfigDir?: string;
   /** HOST:PORT for /healthz and /metrics (default 127.0.0.1 on a free port). */
   httpListen?: string;
+  /** How long a crashed leader holds leadership before another manager takes over (default 5 s). */
+  electionTtlSeconds?: number;
   logger?: Logger;
 }
 
@@ -31,11 +43,18 @@ export interface RunningManager {
   /** Where /healthz and /metrics answer. */
   httpAddress: string;
   store: Store;
-  dispatcher: Dispatcher;
+  /** Election among the managers: who leads, the live managers. */
+  controlPlane: ControlPlane;
+  /** The dispatcher while this manager leads. */
+  dispatcher(): Dispatcher | undefined;
   stop(): Promise<void>;
 }
 
-/** The composition root: store, cluster identity, gRPC server with the join and dispatcher services. */
+/**
+ * The composition root: store, cluster identity, the gRPC server, and the election. Every manager answers joins
+ * and the control API; the leader alone runs the dispatcher (sessions, liveness, status writes) with a fenced
+ * store, and the others send agents to it.
+ */
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const log = options.logger ?? createLogger('manager');
   const metrics = new ManagerMetrics();
@@ -43,35 +62,86 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const store = new Store(client).observed((op, seconds) => metrics.storeCalls.observe({ op }, seconds));
   const [host] = splitHostPort(options.listen);
   const advertise = options.advertise ?? defaultAdvertise(host);
-  const identity = await bootstrapCluster(store, options.stateDir, advertise);
+  let identity: ManagerIdentity;
+  try {
+    identity = await bootstrapCluster(store, options.stateDir, {
+      advertise,
+      ...(options.join ? { join: options.join } : {}),
+    });
+  } catch (err) {
+    client.close();
+    throw err;
+  }
   const cluster = await store.get('clusters', CLUSTER_KEY);
   const settings = cluster?.value.settings;
-  let address = options.listen;
-  const dispatcher = new Dispatcher(store, identity.ca, {
-    heartbeatPeriodMs: Number(settings?.heartbeatPeriodMs ?? 1_000n),
-    gracePeriods: settings?.heartbeatGracePeriods ?? 3,
-    managers: () => [address],
-    onHeartbeat: () => metrics.heartbeats.inc(),
-    onSessionOpened: () => metrics.sessionsOpened.inc(),
-  });
-  // A single manager leads; elections among several managers come with the leader loop.
-  metrics.watch(dispatcher, () => true);
+  const heartbeatPeriodMs = Number(settings?.heartbeatPeriodMs ?? 1_000n);
+  const gracePeriods = settings?.heartbeatGracePeriods ?? 3;
+
+  let dispatcher: Dispatcher | undefined;
+  const stats: BatcherStats = { written: 0, refused: 0, stale: 0, batches: 0 };
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  server.addService(NodeCaServiceService, joinService(store, identity.ca));
-  server.addService(DispatcherServiceService, dispatcher.service());
+  server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
+  const sessions: DispatcherServiceServer = {
+    session: (call) => {
+      if (dispatcher) return dispatcher.service().session(call);
+      // Not the leader: the refusal names the leader, and the agent goes there.
+      const leader = plane.leader();
+      const metadata = new Metadata();
+      if (leader) metadata.set(LEADER_METADATA_KEY, leader.address);
+      call.emit('error', {
+        code: status.UNAVAILABLE,
+        details: leader ? `this manager does not lead: the leader is ${leader.address}` : 'no leader elected yet',
+        metadata,
+      });
+    },
+  };
+  server.addService(DispatcherServiceService, sessions);
   server.addService(
     ControlServiceService,
-    controlService(store, identity.ca, dispatcher, new JoinTokens(store, options.stateDir, identity.ca.fingerprint)),
+    controlService(store, identity.ca, new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint)),
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.listen, managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
   );
-  address = `${host}:${port}`;
-  await dispatcher.start();
+  const address = `${host}:${port}`;
+
+  const plane: ControlPlane = new ControlPlane(client, store, {
+    self: { id: identity.nodeId, address },
+    ttlSeconds: options.electionTtlSeconds ?? 5,
+    log,
+    lead: async (fenced) => {
+      const started = new Dispatcher(fenced, identity.ca, {
+        heartbeatPeriodMs,
+        gracePeriods,
+        takeoverGraceMs: heartbeatPeriodMs * gracePeriods + MAX_RECONNECT_BACKOFF_MS * 2,
+        managers: () => plane.managers(),
+        stats,
+        onHeartbeat: () => metrics.heartbeats.inc(),
+        onSessionOpened: () => metrics.sessionsOpened.inc(),
+      });
+      await started.start();
+      dispatcher = started;
+      return {
+        stop: async () => {
+          dispatcher = undefined;
+          await started.stop();
+        },
+      };
+    },
+  });
+  plane.onManagersChanged(() => dispatcher?.announceManagers());
+  metrics.watch(
+    () => dispatcher,
+    stats,
+    () => plane.leading(),
+  );
+  plane.start();
+
   writeCliConfig(options.cliConfigDir ?? cliConfigDir(), identity, address);
   const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', metrics.registry, () => ({
     ok: true,
-    sessions: dispatcher.connectedNodes().length,
+    leader: plane.leading(),
+    sessions: dispatcher?.connectedNodes().length ?? 0,
   }));
   log.info({ address, http: http.address, cluster: identity.clusterId, node: identity.nodeId }, 'manager started');
   return {
@@ -79,9 +149,10 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     address,
     httpAddress: http.address,
     store,
-    dispatcher,
+    controlPlane: plane,
+    dispatcher: () => dispatcher,
     async stop() {
-      await dispatcher.stop();
+      await plane.stop();
       await http.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       log.info('manager stopped');

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from '@flotilla/observability';
 import type { Dispatcher } from './dispatcher-service.js';
+import type { BatcherStats } from './status-batcher.js';
 
 /** The manager's Prometheus metrics: sessions, heartbeats, status-update batches, store call latency. */
 export class ManagerMetrics {
@@ -28,13 +29,13 @@ export class ManagerMetrics {
   }
 
   /** Values read from the dispatcher when Prometheus scrapes. */
-  watch(dispatcher: Dispatcher, leader: () => boolean): void {
+  watch(dispatcher: () => Dispatcher | undefined, stats: BatcherStats, leader: () => boolean): void {
     new Gauge({
       name: 'flotilla_sessions',
       help: 'Agent sessions open now',
       registers: [this.registry],
       collect() {
-        this.set(dispatcher.connectedNodes().length);
+        this.set(dispatcher()?.connectedNodes().length ?? 0);
       },
     });
     new Gauge({
@@ -45,14 +46,13 @@ export class ManagerMetrics {
         this.set(leader() ? 1 : 0);
       },
     });
-    const stats = () => dispatcher.statuses.stats;
     for (const [name, help, read] of [
-      ['flotilla_status_batches_total', 'Task status batches written', () => stats().batches],
-      ['flotilla_status_updates_written_total', 'Task status updates written', () => stats().written],
+      ['flotilla_status_batches_total', 'Task status batches written', () => stats.batches],
+      ['flotilla_status_updates_written_total', 'Task status updates written', () => stats.written],
       [
         'flotilla_status_updates_refused_total',
         'Status reports refused (task not assigned to the reporting node)',
-        () => stats().refused,
+        () => stats.refused,
       ],
     ] as const) {
       new Gauge({

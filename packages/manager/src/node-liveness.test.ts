@@ -16,3 +16,13 @@ describe('expiredNodes', () => {
     expect(expiredNodes(new Map([['old', 1_000]]), ['old'], 12_000, options)).toEqual([]);
   });
 });
+
+describe('expiredNodes after a takeover', () => {
+  const options = { periodMs: 1_000, gracePeriods: 3, startedAt: 10_000, takeoverGraceMs: 8_000 };
+
+  it('waits the takeover grace for nodes not heard since the start, the normal grace once they beat', () => {
+    expect(expiredNodes(new Map(), ['silent'], 17_999, options)).toEqual([]);
+    expect(expiredNodes(new Map(), ['silent'], 18_001, options)).toEqual(['silent']);
+    expect(expiredNodes(new Map([['beat', 11_000]]), ['beat'], 14_001, options)).toEqual(['beat']);
+  });
+});

@@ -41,14 +41,16 @@ beforeAll(async () => {
   etcd = await startEtcd();
   client = connectEtcd({ endpoints: [etcd.url] });
   store = new Store(client);
-  identity = await bootstrapCluster(store, dir('manager'), { hosts: ['localhost'], ips: ['127.0.0.1'] });
+  identity = await bootstrapCluster(store, dir('manager'), {
+    advertise: { hosts: ['localhost'], ips: ['127.0.0.1'] },
+  });
   dispatcher = new Dispatcher(store, identity.ca, {
     heartbeatPeriodMs: PERIOD,
     gracePeriods: GRACE,
     managers: () => [],
   });
   server = new Server();
-  server.addService(NodeCaServiceService, joinService(store, identity.ca));
+  server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
   server.addService(DispatcherServiceService, dispatcher.service());
   port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),

@@ -24,12 +24,11 @@ export class StatusBatcher {
   private pending = new Map<string, StatusReport>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
-  readonly stats: BatcherStats = { written: 0, refused: 0, stale: 0, batches: 0 };
-
   constructor(
     private readonly store: Store,
     private readonly tasks: Informer<'tasks'>,
     private readonly options: { maxBatch?: number; intervalMs?: number } = {},
+    readonly stats: BatcherStats = { written: 0, refused: 0, stale: 0, batches: 0 },
   ) {}
 
   report(report: StatusReport): void {

@@ -13,4 +13,5 @@ export type { NodeIdentity, NodeRole } from './node-identity.js';
 export { readIdentity } from './node-identity.js';
 export type { PkiErrorCode } from './pki-error.js';
 export { PkiError } from './pki-error.js';
+export { seal, unseal } from './sealing.js';
 export { StateDir } from './state-dir.js';

@@ -36,7 +36,10 @@ export class Election {
     this.prefix = options.prefix ?? '/flotilla/v1/election/';
   }
 
-  /** Resolves once this candidate leads. */
+  /**
+   * Resolves once this candidate leads. Its key exists from the start, so other managers can see it among the
+   * candidates while it waits; if the key or its lease is lost while waiting, the campaign fails (campaign again).
+   */
   async campaign(signal?: AbortSignal): Promise<Leadership> {
     const lease = this.client.lease(this.options.ttlSeconds);
     let leaseId: string;
@@ -46,31 +49,43 @@ export class Election {
       throw StoreError.from(err);
     }
     const key = `${this.prefix}${BigInt(leaseId).toString(16)}`;
-    const put = await this.client.kv.put({
-      key: Buffer.from(key),
-      value: Buffer.from(this.options.id),
-      lease: leaseId,
-    });
-    const createRevision = BigInt(put.header.revision);
+    const waiting = new AbortController();
+    const abort = () => waiting.abort(signal?.reason);
+    signal?.addEventListener('abort', abort, { once: true });
     try {
-      await this.waitForTurn(createRevision, signal);
+      const put = await this.client.kv.put({
+        key: Buffer.from(key),
+        value: Buffer.from(this.options.id),
+        lease: leaseId,
+      });
+      const createRevision = BigInt(put.header.revision);
+      const lost = this.watchLoss(key, lease);
+      void lost.then(() => waiting.abort(new StoreError('unavailable', 'lost the election candidacy while waiting')));
+      await this.waitForTurn(createRevision, waiting.signal);
+      return { fence: { key, createRevision }, lost, resign: () => lease.revoke() };
     } catch (err) {
       await lease.revoke().catch(() => undefined);
-      throw err;
+      throw err instanceof StoreError ? err : StoreError.from(err);
+    } finally {
+      signal?.removeEventListener('abort', abort);
     }
-    return { fence: { key, createRevision }, lost: this.watchLoss(key, lease), resign: () => lease.revoke() };
   }
 
   /** Who leads now, if anyone: the value of the key with the lowest create revision. */
   async leader(): Promise<string | undefined> {
+    return (await this.candidates(1))[0];
+  }
+
+  /** The values of every candidate, the leader first, then in the order they will take over. */
+  async candidates(limit = 0): Promise<string[]> {
     const response = await this.client.kv.range({
       key: Buffer.from(this.prefix),
       range_end: Buffer.from(prefixEnd(this.prefix)),
       sort_target: 'Create',
       sort_order: 'Ascend',
-      limit: 1,
+      limit,
     });
-    return response.kvs[0]?.value.toString();
+    return response.kvs.map((kv) => kv.value.toString());
   }
 
   private async waitForTurn(myRevision: bigint, signal?: AbortSignal): Promise<void> {

@@ -8,6 +8,13 @@ import type { Io } from '../io.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new CliError(`expected a whole number of seconds, got "${value}"`, EXIT.usage);
+  return n;
+}
+
 /** Runs until SIGINT or SIGTERM, then stops cleanly. */
 function untilSignal(stop: () => Promise<void> | void): Promise<void> {
   return new Promise((resolve) => {
@@ -25,7 +32,9 @@ export function managerCommand(io: Io): Command {
   const manager = new Command('manager').description('run a manager: the control plane');
   manager
     .command('start')
-    .description('start a manager; the first one with an empty state directory creates the cluster')
+    .description(
+      'start a manager; the first one creates the cluster, further ones join it with --join and the manager token',
+    )
     .addOption(
       new Option('--etcd <URL>', 'etcd client URL; repeat for several').argParser(collect).default([] as string[]),
     )
@@ -34,18 +43,30 @@ export function managerCommand(io: Io): Command {
       '--state-dir <DIR>',
       "where the CA key, this manager's certificate and the join tokens are kept (mode 0700)",
     )
+    .option('--join <HOST:PORT>', 'a manager of the cluster to join (first start of a further manager)')
+    .option('--token <TOKEN>', 'the manager join token (flotilla join-token manager), with --join')
     .option('--http-listen <HOST:PORT>', 'where /healthz and /metrics answer', '127.0.0.1:0')
+    .addOption(
+      new Option('--election-ttl <SECONDS>', 'how long a crashed leader holds leadership before another takes over')
+        .argParser(positiveInt)
+        .default(5),
+    )
     .option('--etcd-ca <FILE>', 'CA certificate to verify etcd with (TLS)')
     .option('--etcd-cert <FILE>', 'client certificate for etcd')
     .option('--etcd-key <FILE>', 'client key for etcd')
     .action(async (opts) => {
       if (opts.etcd.length === 0) throw new CliError('pass at least one --etcd URL', EXIT.usage);
+      if ((opts.join === undefined) !== (opts.token === undefined)) {
+        throw new CliError('--join and --token go together', EXIT.usage);
+      }
       const tls = opts.etcdCa ? { caFile: opts.etcdCa, certFile: opts.etcdCert, keyFile: opts.etcdKey } : undefined;
       const running = await startManager({
         etcd: { endpoints: opts.etcd, ...(tls ? { tls } : {}) },
         listen: opts.listen,
         stateDir: opts.stateDir,
         httpListen: opts.httpListen,
+        electionTtlSeconds: opts.electionTtl,
+        ...(opts.join && opts.token ? { join: { manager: opts.join, token: opts.token } } : {}),
       });
       io.err(
         `manager ${running.identity.nodeId} of cluster ${running.identity.clusterId} listening on ${running.address}\n` +

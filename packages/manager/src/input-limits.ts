@@ -1,0 +1,45 @@
+import type { NodeDescription, TaskStatus } from '@flotilla/api';
+import { PkiError } from '@flotilla/pki';
+
+/** Per-field limits on what nodes send, on top of gRPC's 4 MiB per message. */
+export const LIMITS = {
+  hostname: 253,
+  shortText: 128,
+  addresses: 32,
+  labels: 64,
+  labelKey: 128,
+  labelValue: 1024,
+  statusText: 4096,
+  taskId: 64,
+} as const;
+
+/** Refuses a node description with any field over its limit, naming the field and the limit. */
+export function checkDescription(d: NodeDescription | undefined): void {
+  if (!d) return;
+  const over = (field: string, limit: number, what = 'characters') => {
+    throw new PkiError('invalid', `node description: ${field} is over the limit of ${limit} ${what}`);
+  };
+  if (d.hostname.length > LIMITS.hostname) over('hostname', LIMITS.hostname);
+  for (const [field, value] of Object.entries({
+    os: d.os,
+    architecture: d.architecture,
+    runtime: d.runtime,
+    runtime_version: d.runtimeVersion,
+  })) {
+    if (value.length > LIMITS.shortText) over(field, LIMITS.shortText);
+  }
+  if (d.addresses.length > LIMITS.addresses) over('addresses', LIMITS.addresses, 'entries');
+  if (d.addresses.some((a) => a.length > LIMITS.shortText)) over('an address', LIMITS.shortText);
+  const labels = Object.entries(d.engineLabels);
+  if (labels.length > LIMITS.labels) over('engine_labels', LIMITS.labels, 'entries');
+  for (const [key, value] of labels) {
+    if (key.length > LIMITS.labelKey) over(`engine label key "${key.slice(0, 32)}…"`, LIMITS.labelKey);
+    if (value.length > LIMITS.labelValue) over(`engine label ${key}`, LIMITS.labelValue);
+  }
+}
+
+/** A node's free text in a status (message, error) is cut to the limit rather than refused: the state matters. */
+export function boundStatus(status: TaskStatus): TaskStatus {
+  const cut = (s: string) => (s.length > LIMITS.statusText ? `${s.slice(0, LIMITS.statusText - 1)}…` : s);
+  return { ...status, message: cut(status.message), error: cut(status.error) };
+}
