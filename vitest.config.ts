@@ -13,6 +13,8 @@ const alias = {
   '@flotilla/manager': src('manager'),
   '@flotilla/agent': src('agent'),
   '@flotilla/testing': src('testing'),
+  '@flotilla/scheduler': src('scheduler'),
+  '@flotilla/orchestrator': src('orchestrator'),
 };
 
 export default defineConfig({

@@ -17,6 +17,12 @@ export interface SessionOptions {
   backoffMs?: { first: number; max: number };
   /** Called when the managers tell a new list of managers (to keep it for restarts). */
   onManagers?: (managers: string[]) => void;
+  /**
+   * Called once when no manager has been heard from for the self-fence timeout the managers set: the node must
+   * stop its tasks, which are being replaced elsewhere. Contact again (any manager answering) ends the episode.
+   */
+  onFence?: () => void;
+  now?: () => number;
 }
 
 /** The agents' longest wait between reconnects by default; a new leader's takeover grace allows for it. */
@@ -43,6 +49,15 @@ export class AgentSession {
   /** A manager to try next, ahead of the rotation (the leader a follower pointed to). */
   private preferred: string | undefined;
   private sessionId = '';
+  private watchdog: NodeJS.Timeout | undefined;
+  private lastContact = 0;
+  private selfFenceMs = 0;
+  private periodMs = 1_000;
+  private suspended = false;
+  /** True from a self-fence until a manager is heard again. */
+  fenced = false;
+  /** Self-fences so far. */
+  fences = 0;
   state: SessionState = 'connecting';
   /** The managers this agent knows, in the order it tries them. */
   knownManagers(): string[] {
@@ -63,12 +78,56 @@ export class AgentSession {
 
   start(): void {
     this.state = 'connecting';
+    this.lastContact = this.now();
+    clearInterval(this.watchdog);
+    this.watchdog = setInterval(() => this.check(), 100);
     this.connect();
   }
 
   stop(): void {
     this.state = 'stopped';
+    clearInterval(this.watchdog);
     this.teardown();
+  }
+
+  /**
+   * Drops the connection and stays away from the managers until resume(), while everything else (heartbeat
+   * bookkeeping, self-fencing) carries on: what a network partition does to a node. Tests use it.
+   */
+  suspend(): void {
+    this.suspended = true;
+    this.teardown();
+    this.state = 'connecting';
+  }
+
+  resume(): void {
+    this.suspended = false;
+    this.connect();
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  /** A manager answered: the node is in touch with the control plane. */
+  private contact(): void {
+    this.lastContact = this.now();
+    this.fenced = false;
+  }
+
+  /**
+   * Self-fencing, and noticing a dead stream: no acknowledgement for three heartbeat periods means the
+   * connection is gone even if TCP has not said so (a partition drops packets silently).
+   */
+  private check(): void {
+    if (this.state === 'stopped') return;
+    const silentFor = this.now() - this.lastContact;
+    if (this.selfFenceMs > 0 && !this.fenced && silentFor > this.selfFenceMs) {
+      this.fenced = true;
+      this.fences++;
+      this.options.onFence?.();
+    }
+    if (this.state === 'connected' && silentFor > 3 * this.periodMs) this.stream?.emit('error', new Error('no ack'));
   }
 
   /** Sends task status updates; returns false when there is no session to carry them (the caller keeps them). */
@@ -79,7 +138,7 @@ export class AgentSession {
   }
 
   private connect(): void {
-    if (this.state === 'stopped') return;
+    if (this.state === 'stopped' || this.suspended) return;
     const address = this.preferred ?? (this.managers[this.next++ % this.managers.length] as string);
     this.preferred = undefined;
     const tls = credentials.createSsl(
@@ -96,9 +155,12 @@ export class AgentSession {
       this.teardown();
       if (this.state === 'stopped') return;
       this.state = 'connecting';
-      const leader = err?.metadata?.get(LEADER_METADATA_KEY)[0];
+      const answered = err?.metadata?.get(LEADER_METADATA_KEY) ?? [];
+      // A follower's refusal is contact with the control plane (during a failover, nobody is marked down).
+      if (answered.length > 0) this.contact();
+      const leader = answered[0];
       const first = this.options.backoffMs?.first ?? 100;
-      if (typeof leader === 'string' && leader !== address) {
+      if (typeof leader === 'string' && leader !== '' && leader !== address) {
         // A follower named the leader: go there next, without backing off further.
         this.preferred = leader;
         this.retry = setTimeout(() => this.connect(), first);
@@ -112,7 +174,9 @@ export class AgentSession {
   }
 
   private receive(message: SessionResponse): void {
+    this.contact();
     if (message.session) {
+      this.selfFenceMs = Number(message.session.selfFenceTimeoutMs);
       const managers = message.session.managers;
       if (managers.length > 0 && managers.join() !== this.managers.join()) {
         this.managers = [...managers];
@@ -126,6 +190,7 @@ export class AgentSession {
       this.delay = this.options.backoffMs?.first ?? 100;
       clearInterval(this.heartbeat);
       const period = Number(message.session.heartbeatPeriodMs) || 1_000;
+      this.periodMs = period;
       this.heartbeat = setInterval(() => {
         this.stream?.write({ heartbeat: { sentAtMs: BigInt(Date.now()) } });
         this.heartbeatsSent++;

@@ -6,3 +6,6 @@ export * from './gen/flotilla/v1/service.js';
 export * from './gen/flotilla/v1/stack.js';
 export { isId, newId } from './ids.js';
 export { isValidObjectName, OBJECT_NAME_PATTERN, qualify } from './naming.js';
+export type { AttributeReader } from './node-attributes.js';
+export { attributeReader, equalFold, normalizeArch } from './node-attributes.js';
+export { firstFailedConstraint, nodeMatches, platformMatches } from './node-match.js';

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { agentCommand, joinTokenCommand, managerCommand } from './commands/daemons.js';
 import { nodeCommand } from './commands/node.js';
+import { serviceCommand } from './commands/service.js';
 import { stackCommand } from './commands/stack.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { type Io, processIo } from './io.js';
@@ -24,6 +25,7 @@ export function buildProgram(io: Io = processIo): Command {
   program.addCommand(agentCommand(io));
   program.addCommand(joinTokenCommand(io));
   program.addCommand(nodeCommand(io));
+  program.addCommand(serviceCommand(io));
   // Subcommands report through the same channel and never call process.exit themselves.
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -2,11 +2,10 @@ import { hostname } from 'node:os';
 import { joinCluster } from '@flotilla/agent';
 import { Cluster, ClusterSettings_Strategy, newId } from '@flotilla/api';
 import { CertificateAuthority, createKeyAndCsr, generateJoinToken, PkiError, StateDir, seal } from '@flotilla/pki';
-import type { Store } from '@flotilla/store';
+import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import { openTokens, TOKENS_PURPOSE } from './join-tokens.js';
 
-/** The single Cluster object's ID in the store. */
-export const CLUSTER_KEY = 'default';
+export { CLUSTER_KEY } from '@flotilla/store';
 
 export interface ManagerIdentity {
   ca: CertificateAuthority;
@@ -26,7 +25,8 @@ export interface ManagerIdentity {
 export const DEFAULT_SETTINGS = {
   heartbeatPeriodMs: 1_000n,
   heartbeatGracePeriods: 3,
-  selfFenceTimeoutMs: 10_000n,
+  // Below the heartbeat grace (3 × 1 s): a cut-off node stops its tasks before the managers replace them.
+  selfFenceTimeoutMs: 2_000n,
   placementStrategy: ClusterSettings_Strategy.STRATEGY_SPREAD,
   taskHistoryLimit: 5,
 };

@@ -11,9 +11,10 @@ import { type Store, StoreError, type Versioned } from '@flotilla/store';
 import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
 import type { JoinTokens } from './join-tokens.js';
 import { peerIdentity } from './peer-identity.js';
+import { serviceControl } from './service-control.js';
 
 /** A failure the caller can act on, with the gRPC status it maps to at the edge. */
-class ControlError extends Error {
+export class ControlError extends Error {
   constructor(
     readonly status: status,
     message: string,
@@ -22,9 +23,14 @@ class ControlError extends Error {
   }
 }
 
+/** Wraps a request handler: checks the caller's certificate, maps domain errors to gRPC statuses. */
+export type Handle = <Req, Res>(
+  fn: (request: Req) => Promise<Res>,
+) => (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
+
 /** The control API the CLI uses. Only operator and manager certificates may call it. */
 export function controlService(store: Store, ca: CertificateAuthority, tokens: JoinTokens): ControlServiceServer {
-  const handle =
+  const handle: Handle =
     <Req, Res>(fn: (request: Req) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       Promise.resolve()
@@ -41,6 +47,7 @@ export function controlService(store: Store, ca: CertificateAuthority, tokens: J
     };
 
   return {
+    ...serviceControl(store, handle),
     getJoinToken: handle(async (request) => {
       const role = request.role === NodeSpec_Role.ROLE_MANAGER ? 'manager' : 'worker';
       return { token: request.rotate ? await tokens.rotate(role) : await tokens.get(role) };

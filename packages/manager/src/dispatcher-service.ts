@@ -18,6 +18,8 @@ export interface DispatcherOptions {
   heartbeatPeriodMs: number;
   /** Heartbeat periods a node may miss before it is marked down. */
   gracePeriods: number;
+  /** Told to agents: how long without hearing from a manager before they stop their tasks (0: never). */
+  selfFenceTimeoutMs?: number;
   /**
    * After this dispatcher starts (a new leader), how long nodes it has not heard from yet have to find it before
    * they are marked down: at least the grace, plus the agents' longest reconnect backoff.
@@ -112,6 +114,7 @@ export class Dispatcher {
       sessionId: session.id,
       heartbeatPeriodMs: BigInt(this.options.heartbeatPeriodMs),
       managers: this.options.managers(),
+      selfFenceTimeoutMs: BigInt(this.options.selfFenceTimeoutMs ?? 0),
     };
   }
 
@@ -153,6 +156,7 @@ export class Dispatcher {
     call.on('data', (message: SessionRequest) => {
       if (message.heartbeat) {
         this.lastBeat.set(identity.nodeId, this.now());
+        call.write({ heartbeatAck: { sentAtMs: message.heartbeat.sentAtMs } });
         this.options.onHeartbeat?.();
         // A heartbeating node is alive: whatever was last written (not yet ready, or down after a stall of this
         // manager), it is made ready again.

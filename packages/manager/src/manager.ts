@@ -6,6 +6,8 @@ import {
   NodeCaServiceService,
 } from '@flotilla/api';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
+import { Orchestrator } from '@flotilla/orchestrator';
+import { SchedulerLoop } from '@flotilla/scheduler';
 import { connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
 import { Metadata, Server, status } from '@grpc/grpc-js';
 import { cliConfigDir, writeCliConfig } from './cli-config.js';
@@ -16,6 +18,7 @@ import { Dispatcher } from './dispatcher-service.js';
 import { joinService } from './join-service.js';
 import { JoinTokens } from './join-tokens.js';
 import { ManagerMetrics } from './metrics.js';
+
 import { managerCredentials } from './server-credentials.js';
 import type { BatcherStats } from './status-batcher.js';
 
@@ -86,8 +89,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       if (dispatcher) return dispatcher.service().session(call);
       // Not the leader: the refusal names the leader, and the agent goes there.
       const leader = plane.leader();
+      // Always set (empty while no leader is known): it tells the agent a manager answered.
       const metadata = new Metadata();
-      if (leader) metadata.set(LEADER_METADATA_KEY, leader.address);
+      metadata.set(LEADER_METADATA_KEY, leader?.address ?? '');
       call.emit('error', {
         code: status.UNAVAILABLE,
         details: leader ? `this manager does not lead: the leader is ${leader.address}` : 'no leader elected yet',
@@ -113,17 +117,29 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       const started = new Dispatcher(fenced, identity.ca, {
         heartbeatPeriodMs,
         gracePeriods,
+        selfFenceTimeoutMs: Number(settings?.selfFenceTimeoutMs ?? 0n),
         takeoverGraceMs: heartbeatPeriodMs * gracePeriods + MAX_RECONNECT_BACKOFF_MS * 2,
         managers: () => plane.managers(),
         stats,
         onHeartbeat: () => metrics.heartbeats.inc(),
         onSessionOpened: () => metrics.sessionsOpened.inc(),
       });
+      // The control loops: they meet only through the store, every write fenced by this leadership.
+      const orchestrator = new Orchestrator(fenced, {
+        historyLimit: settings?.taskHistoryLimit ?? 5,
+        onRound: (round) =>
+          round.error ? log.warn(round, 'orchestrator round failed') : log.debug(round, 'orchestrated'),
+      });
+      const scheduler = new SchedulerLoop(fenced, {
+        onRound: (round) => (round.error ? log.warn(round, 'scheduler round failed') : log.debug(round, 'scheduled')),
+      });
       await started.start();
+      await Promise.all([orchestrator.start(), scheduler.start()]);
       dispatcher = started;
       return {
         stop: async () => {
           dispatcher = undefined;
+          await Promise.all([orchestrator.stop(), scheduler.stop()]);
           await started.stop();
         },
       };

@@ -1,12 +1,13 @@
 export { chunk, MAX_TXN_BYTES, MAX_TXN_OPS } from './chunks.js';
 export type { EtcdOptions } from './connection.js';
 export { connectEtcd } from './connection.js';
+export { Debounce } from './debounce.js';
 export type { ElectionOptions, Leadership } from './election.js';
 export { Election } from './election.js';
 export type { Change, ChangeSet, InformerStatus } from './informer.js';
 export { Informer } from './informer.js';
 export type { Codec, Kind, ObjectOf } from './kinds.js';
-export { KINDS, keyOf, prefixOf, ROOT } from './kinds.js';
+export { CLUSTER_KEY, KINDS, keyOf, prefixOf, ROOT } from './kinds.js';
 export type { BatchOptions, BatchResult, Fence, Versioned, Write } from './store.js';
 export { prefixEnd, Store } from './store.js';
 export type { StoreErrorCode } from './store-error.js';

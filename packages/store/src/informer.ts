@@ -67,6 +67,25 @@ export class Informer<K extends Kind> {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Resolves once the cache reflects `revision` (a write of this kind committed there), or after the timeout:
+   * a loop waits for its own writes before deciding again, so it never acts twice on the same state.
+   */
+  caughtUp(revision: bigint, timeoutMs = 5_000): Promise<boolean> {
+    if (this.revision >= revision) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const unsubscribe = this.subscribe(() => {
+        if (this.revision >= revision) done(true);
+      });
+    });
+  }
+
   get(id: string): Versioned<ObjectOf<K>> | undefined {
     return this.cache.get(id);
   }

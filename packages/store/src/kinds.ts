@@ -17,6 +17,9 @@ export const KINDS = {
 export type Kind = keyof typeof KINDS;
 export type ObjectOf<K extends Kind> = (typeof KINDS)[K] extends Codec<infer T> ? T : never;
 
+/** The ID of the one Cluster object (settings, CA certificate, join token hashes). */
+export const CLUSTER_KEY = 'default';
+
 /** Every key of the store lives under this versioned prefix. */
 export const ROOT = '/flotilla/v1/';
 

@@ -1,5 +1,5 @@
 import { AgentSession, joinCluster, type NodeCredentials } from '@flotilla/agent';
-import { type Task, TaskState } from '@flotilla/api';
+import { type Assignments, type Task, TaskState, type TaskStatus } from '@flotilla/api';
 import { tempDir } from './temp-dir.js';
 
 export interface HollowOptions {
@@ -14,6 +14,12 @@ export interface HollowOptions {
   seed?: number;
   /** Joins run this many at once. */
   joinConcurrency?: number;
+  /** What each node reports it has (default 4 CPUs, 8 GiB). */
+  resources?: { nanoCpus: bigint; memoryBytes: bigint };
+  /** Labels for node i (engine labels, reported by the node itself). */
+  engineLabels?: (i: number) => Record<string, string>;
+  /** Hostname of node i (default hollow-i). */
+  hostname?: (i: number) => string;
 }
 
 /**
@@ -22,8 +28,17 @@ export interface HollowOptions {
  * runtime is fake, starting or failing tasks after a delay. Many run in one process for scale tests and
  * benchmarks.
  */
+export interface HollowNode {
+  credentials: NodeCredentials;
+  session: AgentSession;
+  /** What this node's fake runtime runs now, by task ID. */
+  running: Map<string, Task>;
+  /** Tasks stopped by a self-fence, reported failed once the node hears from a manager again. */
+  fencedAway: Set<string>;
+}
+
 export class HollowNodes {
-  readonly nodes: { credentials: NodeCredentials; session: AgentSession }[] = [];
+  readonly nodes: HollowNode[] = [];
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly dir = tempDir('hollow');
   private random: () => number;
@@ -44,6 +59,11 @@ export class HollowNodes {
     return this.nodes.filter((n) => n.session.state === 'connected').length;
   }
 
+  /** Every task some node's fake runtime runs now. */
+  runningTasks(): { node: number; task: Task }[] {
+    return this.nodes.flatMap((n, node) => [...n.running.values()].map((task) => ({ node, task })));
+  }
+
   stop(): void {
     for (const t of this.timers) clearTimeout(t);
     for (const n of this.nodes) n.session.stop();
@@ -59,45 +79,100 @@ export class HollowNodes {
           manager: this.options.manager,
           token: this.options.token,
           stateDir: `${this.dir.path}/node-${i}`,
-          description: { hostname: `hollow-${i}`, os: 'linux', architecture: 'x86_64', runtime: 'hollow' },
+          description: {
+            hostname: this.options.hostname?.(i) ?? `hollow-${i}`,
+            os: 'linux',
+            architecture: 'x86_64',
+            runtime: 'hollow',
+            nanoCpus: this.options.resources?.nanoCpus ?? 4_000_000_000n,
+            memoryBytes: this.options.resources?.memoryBytes ?? 8n * 1024n ** 3n,
+            engineLabels: this.options.engineLabels?.(i) ?? {},
+          },
         });
-        const node = { credentials, session: undefined as unknown as AgentSession };
+        const node: HollowNode = {
+          credentials,
+          session: undefined as unknown as AgentSession,
+          running: new Map(),
+          fencedAway: new Set(),
+        };
         node.session = new AgentSession(credentials, {
           backoffMs: { first: 100, max: 2_000 },
-          onAssignments: (a) => this.run(node.session, a.tasks),
+          onAssignments: (a) => this.run(node, a),
+          onFence: () => {
+            for (const id of node.running.keys()) node.fencedAway.add(id);
+            node.running.clear();
+          },
         });
         node.session.start();
-        this.nodes.push(node);
+        // Node i keeps index i, whatever order the joins finish in.
+        this.nodes[i] = node;
       }
     };
     await Promise.all(Array.from({ length: this.options.joinConcurrency ?? 16 }, worker));
   }
 
-  /** The fake runtime: tasks meant to run are reported running (or failed) after the start delay, in one batch. */
-  private run(session: AgentSession, tasks: Task[]): void {
-    const toStart = tasks.filter(
-      (t) => t.desiredState === TaskState.TASK_STATE_RUNNING && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING,
-    );
+  /**
+   * The fake runtime: tasks meant to run are started (or fail) after the start delay, tasks told to stop are
+   * stopped, and tasks a self-fence stopped are reported failed; each kind of report goes in one batch.
+   */
+  private run(node: HollowNode, assignments: Assignments): void {
+    const state = (t: Task) => t.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
+    const now = () => BigInt(Date.now());
+    const report = (updates: { taskId: string; status: Partial<TaskStatus> }[]) => {
+      if (updates.length > 0 && node.session.reportStatus(updates)) this.reported += updates.length;
+    };
+    if (assignments.full) {
+      const assigned = new Set(assignments.tasks.map((t) => t.id));
+      for (const id of node.running.keys()) if (!assigned.has(id)) node.running.delete(id);
+    }
+    for (const id of assignments.removedTaskIds) node.running.delete(id);
+    const stopped: { taskId: string; status: Partial<TaskStatus> }[] = [];
+    const toStart: Task[] = [];
+    for (const t of assignments.tasks) {
+      if (t.desiredState >= TaskState.TASK_STATE_SHUTDOWN) {
+        node.running.delete(t.id);
+        node.fencedAway.delete(t.id);
+        if (state(t) < TaskState.TASK_STATE_COMPLETE) {
+          stopped.push({
+            taskId: t.id,
+            status: { state: TaskState.TASK_STATE_SHUTDOWN, timestampMs: now(), message: 'stopped' },
+          });
+        }
+      } else if (node.fencedAway.delete(t.id)) {
+        stopped.push({
+          taskId: t.id,
+          status: {
+            state: TaskState.TASK_STATE_FAILED,
+            timestampMs: now(),
+            message: 'stopped while the node was cut off from the managers',
+            error: 'node fenced itself',
+          },
+        });
+      } else if (!node.running.has(t.id) && state(t) < TaskState.TASK_STATE_RUNNING) {
+        toStart.push(t);
+      }
+    }
+    report(stopped);
     if (toStart.length === 0) return;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      const now = BigInt(Date.now());
       const updates = toStart.map((t) => {
         const failed = this.random() < (this.options.failureRate ?? 0);
+        if (!failed) node.running.set(t.id, t);
         return {
           taskId: t.id,
           status: failed
             ? {
                 state: TaskState.TASK_STATE_FAILED,
-                timestampMs: now,
+                timestampMs: now(),
                 message: 'hollow runtime: start failed',
                 error: 'simulated failure',
                 exitCode: 1,
               }
-            : { state: TaskState.TASK_STATE_RUNNING, timestampMs: now, message: 'started' },
+            : { state: TaskState.TASK_STATE_RUNNING, timestampMs: now(), message: 'started' },
         };
       });
-      if (session.reportStatus(updates)) this.reported += updates.length;
+      report(updates);
     }, this.options.startDelayMs ?? 0);
     this.timers.add(timer);
   }

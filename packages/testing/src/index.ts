@@ -1,4 +1,4 @@
-export type { HollowOptions } from './hollow-nodes.js';
+export type { HollowNode, HollowOptions } from './hollow-nodes.js';
 export { HollowNodes } from './hollow-nodes.js';
 export type { ProcessSpec } from './managed-process.js';
 export { freePort, ManagedProcess } from './managed-process.js';

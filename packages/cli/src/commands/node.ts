@@ -1,9 +1,9 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { type ControlServiceClient, Node, NodeSpec_Availability, NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
-import Table from 'cli-table3';
 import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { table } from '../table.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -11,39 +11,6 @@ const word = (name: string, prefix: string) => name.replace(prefix, '').toLowerC
 const status = (n: Node) => word(NodeStatus_State[n.status?.state ?? 0] ?? 'UNKNOWN', 'STATE_');
 const availability = (n: Node) => word(NodeSpec_Availability[n.spec?.availability ?? 0] ?? '', 'AVAILABILITY_');
 const role = (n: Node) => word(NodeSpec_Role[n.spec?.role ?? 0] ?? '', 'ROLE_');
-
-/** Borderless columns, as the docker CLI prints listings. */
-function table(head: string[], rows: string[][]): string {
-  const t = new Table({
-    head,
-    chars: Object.fromEntries(
-      [
-        'top',
-        'top-mid',
-        'top-left',
-        'top-right',
-        'bottom',
-        'bottom-mid',
-        'bottom-left',
-        'bottom-right',
-        'left',
-        'left-mid',
-        'mid',
-        'mid-mid',
-        'right',
-        'right-mid',
-        'middle',
-      ].map((k) => [k, k === 'middle' ? '   ' : '']),
-    ),
-    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
-  });
-  t.push(...rows);
-  return `${t
-    .toString()
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .join('\n')}\n`;
-}
 
 export function nodeCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
   const node = new Command('node').description('manage the nodes of the cluster');

@@ -1,7 +1,18 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { formatCompose, formatDiagnostics, type LoadedStack, loadStack, StackError } from '@flotilla/stack';
+import { type ControlServiceClient, isValidObjectName, ServiceChange_Action } from '@flotilla/api';
+import {
+  formatCompose,
+  formatDiagnostics,
+  type LoadedStack,
+  loadStack,
+  StackError,
+  toStackSpec,
+} from '@flotilla/stack';
+import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { table } from '../table.js';
+import { formatTasks } from '../task-table.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -32,7 +43,18 @@ function load(io: Io, files: string[], envFile: string | undefined): LoadedStack
   }
 }
 
-export function stackCommand(io: Io): Command {
+function formatOption() {
+  return new Option('--format <FORMAT>', 'output format').choices(['table', 'json'] as const).default('table' as const);
+}
+
+const ACTION_WORDS: Record<number, string> = {
+  [ServiceChange_Action.ACTION_CREATED]: 'Creating service',
+  [ServiceChange_Action.ACTION_UPDATED]: 'Updating service',
+  [ServiceChange_Action.ACTION_UNCHANGED]: 'Unchanged service',
+  [ServiceChange_Action.ACTION_REMOVED]: 'Removing service',
+};
+
+export function stackCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
   const stack = new Command('stack').description('work with stacks: groups of services declared in Compose files');
 
   stack
@@ -57,6 +79,70 @@ export function stackCommand(io: Io): Command {
       const { stack: normalized, files } = load(io, opts.composeFile, opts.envFile);
       const count = Object.keys(normalized.services).length;
       io.out(`${files.join(', ')}: valid (${count} service${count === 1 ? '' : 's'})\n`);
+    });
+
+  stack
+    .command('deploy')
+    .description('create or update the services of a stack from its Compose files')
+    .argument('<NAME>', 'the stack name: services are named NAME_service')
+    .addOption(fileOption())
+    .addOption(envFileOption())
+    .option('--prune', "remove the stack's services that the files no longer declare")
+    .action(async (name, opts) => {
+      if (!isValidObjectName(name)) {
+        throw new CliError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`, EXIT.usage);
+      }
+      const { stack: normalized } = load(io, opts.composeFile, opts.envFile);
+      const spec = toStackSpec(normalized, name);
+      const c = client();
+      const { changes } = await call(c, c.deployStack, { stack: spec, prune: opts.prune ?? false }).finally(() =>
+        c.close(),
+      );
+      for (const change of changes) io.out(`${ACTION_WORDS[change.action] ?? 'Service'} ${change.name}\n`);
+    });
+
+  stack
+    .command('ls')
+    .description('list stacks')
+    .addOption(formatOption())
+    .action(async (opts) => {
+      const c = client();
+      const { stacks } = await call(c, c.listStacks, {}).finally(() => c.close());
+      if (opts.format === 'json') io.out(`${JSON.stringify(stacks, null, 2)}\n`);
+      else
+        io.out(
+          table(
+            ['NAME', 'SERVICES'],
+            stacks.map((st) => [st.name, String(st.services)]),
+          ),
+        );
+    });
+
+  stack
+    .command('ps')
+    .description("list a stack's tasks")
+    .argument('<NAME>', 'the stack')
+    .addOption(formatOption())
+    .action(async (name, opts) => {
+      const c = client();
+      const response = await call(c, c.listTasks, { service: '', stack: name, node: '' }).finally(() => c.close());
+      io.out(formatTasks(response, opts.format));
+    });
+
+  stack
+    .command('rm')
+    .description("remove a stack's services (their tasks are stopped)")
+    .argument('<NAME...>', 'the stacks')
+    .action(async (names) => {
+      const c = client();
+      try {
+        for (const name of names) {
+          const { removed } = await call(c, c.removeStack, { name });
+          for (const service of removed) io.out(`Removing service ${service}\n`);
+        }
+      } finally {
+        c.close();
+      }
     });
 
   return stack;

@@ -1,0 +1,116 @@
+import { Command, Option } from '@commander-js/extra-typings';
+import { type ControlServiceClient, Service, ServiceMode } from '@flotilla/api';
+import { call, controlClient } from '../control-client.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { table } from '../table.js';
+import { formatTasks } from '../task-table.js';
+
+function formatOption() {
+  return new Option('--format <FORMAT>', 'output format').choices(['table', 'json'] as const).default('table' as const);
+}
+
+/** `service ls|ps|inspect|scale|rm`, as the docker CLI has them. */
+export function serviceCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
+  const service = new Command('service').description('manage the services of the cluster');
+
+  service
+    .command('ls')
+    .description('list services')
+    .option('--stack <NAME>', "only this stack's services")
+    .addOption(formatOption())
+    .action(async (opts) => {
+      const c = client();
+      const { services } = await call(c, c.listServices, { stack: opts.stack ?? '' }).finally(() => c.close());
+      if (opts.format === 'json') {
+        io.out(
+          `${JSON.stringify(
+            services.map((s) => ({
+              ...(s.service ? (Service.toJSON(s.service) as object) : {}),
+              running: Number(s.running),
+              desired: Number(s.desired),
+            })),
+            null,
+            2,
+          )}\n`,
+        );
+        return;
+      }
+      const rows = services.map(({ service: s, running, desired }) => [
+        s?.id.slice(0, 12) ?? '',
+        s?.spec?.annotations?.name ?? '',
+        s?.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL ? 'global' : 'replicated',
+        `${running}/${desired}`,
+        s?.spec?.container?.image ?? '',
+      ]);
+      io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], rows));
+    });
+
+  service
+    .command('ps')
+    .description("list a service's tasks, with each slot's recent history")
+    .argument('<SERVICE>', 'a service name, ID or ID prefix')
+    .addOption(formatOption())
+    .action(async (ref, opts) => {
+      const c = client();
+      const response = await call(c, c.listTasks, { service: ref, stack: '', node: '' }).finally(() => c.close());
+      io.out(formatTasks(response, opts.format));
+    });
+
+  service
+    .command('inspect')
+    .description('show a service as JSON')
+    .argument('<SERVICE...>', 'service names, IDs or ID prefixes')
+    .action(async (refs) => {
+      const c = client();
+      try {
+        const out = [];
+        for (const ref of refs) {
+          const { service: s } = await call(c, c.getService, { service: ref });
+          if (s) out.push(Service.toJSON(s));
+        }
+        io.out(`${JSON.stringify(out, null, 2)}\n`);
+      } finally {
+        c.close();
+      }
+    });
+
+  service
+    .command('scale')
+    .description('set the number of replicas of services')
+    .argument('<SERVICE=REPLICAS...>', 'e.g. web=5 api=2')
+    .action(async (pairs) => {
+      const requests = pairs.map((pair) => {
+        const m = /^(.+)=(\d+)$/.exec(pair);
+        if (!m) throw new CliError(`"${pair}" is not SERVICE=REPLICAS (for example web=3)`, EXIT.usage);
+        return { service: m[1] as string, replicas: BigInt(m[2] as string) };
+      });
+      const c = client();
+      try {
+        for (const request of requests) {
+          await call(c, c.scaleService, request);
+          io.out(`${request.service} scaled to ${request.replicas}\n`);
+        }
+      } finally {
+        c.close();
+      }
+    });
+
+  service
+    .command('rm')
+    .description('remove services (their tasks are stopped)')
+    .argument('<SERVICE...>', 'service names, IDs or ID prefixes')
+    .action(async (refs) => {
+      const c = client();
+      try {
+        for (const ref of refs) {
+          await call(c, c.removeService, { service: ref });
+          io.out(`${ref}\n`);
+        }
+      } finally {
+        c.close();
+      }
+    });
+
+  return service;
+}

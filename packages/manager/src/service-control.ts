@@ -1,0 +1,243 @@
+import {
+  type ControlServiceServer,
+  isValidObjectName,
+  newId,
+  qualify,
+  Service,
+  ServiceChange_Action,
+  ServiceMode,
+  ServiceSpec,
+  type StackSpec,
+  type Task,
+  TaskState,
+} from '@flotilla/api';
+import { MAX_TXN_OPS, type Store, type Versioned, type Write } from '@flotilla/store';
+import { status } from '@grpc/grpc-js';
+import { ControlError, type Handle } from './control-service.js';
+
+type ServiceHandlers = Pick<
+  ControlServiceServer,
+  | 'deployStack'
+  | 'listStacks'
+  | 'removeStack'
+  | 'listServices'
+  | 'getService'
+  | 'scaleService'
+  | 'removeService'
+  | 'listTasks'
+>;
+
+/** Stacks, services and tasks in the control API: the desired state the orchestrators work from. */
+export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
+  return {
+    deployStack: handle(async (request) => {
+      if (!request.stack) throw new ControlError(status.INVALID_ARGUMENT, 'no stack in the request');
+      return { changes: await deployStack(store, request.stack, request.prune) };
+    }),
+    listStacks: handle(async () => {
+      const counts = new Map<string, number>();
+      for (const { value } of (await store.list('services')).items) {
+        const stack = value.spec?.stack;
+        if (stack) counts.set(stack, (counts.get(stack) ?? 0) + 1);
+      }
+      const stacks = [...counts].sort(([a], [b]) => a.localeCompare(b));
+      return { stacks: stacks.map(([name, services]) => ({ name, services })) };
+    }),
+    removeStack: handle(async (request) => {
+      const services = (await store.list('services')).items.filter((s) => s.value.spec?.stack === request.name);
+      if (services.length === 0) {
+        throw new ControlError(status.NOT_FOUND, `nothing found in stack ${request.name}: see flotilla stack ls`);
+      }
+      await store.batch(services.map((s) => ({ op: 'delete', kind: 'services', id: s.id, version: s.version })));
+      return { removed: services.map((s) => s.value.spec?.annotations?.name ?? s.id) };
+    }),
+    listServices: handle(async (request) => {
+      const [services, tasks] = await Promise.all([store.list('services'), store.list('tasks')]);
+      const byService = groupTasks(tasks.items.map((t) => t.value));
+      return {
+        services: services.items
+          .filter((s) => !request.stack || s.value.spec?.stack === request.stack)
+          .sort((a, b) => serviceName(a.value).localeCompare(serviceName(b.value)))
+          .map(({ value }) => {
+            const own = byService.get(value.id) ?? [];
+            const meant = own.filter((t) => t.desiredState <= TaskState.TASK_STATE_RUNNING);
+            const global = value.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL;
+            return {
+              service: value,
+              running: BigInt(meant.filter((t) => t.status?.state === TaskState.TASK_STATE_RUNNING).length),
+              desired: global ? BigInt(new Set(meant.map((t) => t.nodeId)).size) : (value.spec?.replicas ?? 0n),
+            };
+          }),
+      };
+    }),
+    getService: handle(async (request) => ({ service: (await resolveService(store, request.service)).value })),
+    scaleService: handle(async (request) => {
+      const found = await resolveService(store, request.service);
+      if (found.value.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
+        throw new ControlError(
+          status.FAILED_PRECONDITION,
+          `${serviceName(found.value)} is a global service: it runs one task per node and cannot be scaled`,
+        );
+      }
+      // The number of replicas is not part of what a task runs: scaling does not touch running tasks.
+      const scaled = await store.modify('services', found.id, (s) => ({
+        ...s,
+        spec: ServiceSpec.fromPartial({ ...s.spec, replicas: request.replicas }),
+        updatedAtMs: BigInt(Date.now()),
+      }));
+      if (!scaled) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
+      return { service: scaled.value };
+    }),
+    removeService: handle(async (request) => {
+      const found = await resolveService(store, request.service);
+      await store.delete('services', found.id, found.version);
+      return { id: found.id };
+    }),
+    listTasks: handle(async (request) => {
+      const [services, tasks, nodes] = await Promise.all([
+        store.list('services'),
+        store.list('tasks'),
+        store.list('nodes'),
+      ]);
+      const wanted = request.service ? new Set([(await resolveService(store, request.service)).id]) : undefined;
+      const inStack = request.stack
+        ? new Set(services.items.filter((s) => s.value.spec?.stack === request.stack).map((s) => s.id))
+        : undefined;
+      if (inStack?.size === 0) {
+        throw new ControlError(status.NOT_FOUND, `nothing found in stack ${request.stack}: see flotilla stack ls`);
+      }
+      const nodeNames = Object.fromEntries(nodes.items.map((n) => [n.id, n.value.description?.hostname ?? n.id]));
+      const nodeId = request.node
+        ? nodes.items.find((n) => n.id === request.node || n.value.description?.hostname === request.node)?.id
+        : undefined;
+      if (request.node && !nodeId) throw new ControlError(status.NOT_FOUND, `no node ${request.node}: see node ls`);
+      const selected = tasks.items
+        .map((t) => t.value)
+        .filter((t) => (!wanted || wanted.has(t.serviceId)) && (!inStack || inStack.has(t.serviceId)))
+        .filter((t) => !nodeId || t.nodeId === nodeId)
+        .sort(taskOrder);
+      return { tasks: selected, nodeNames };
+    }),
+  };
+}
+
+/**
+ * Creates and updates a stack's services in one transaction, so a deploy is applied whole or not at all. A
+ * service's spec version goes up only when something its tasks run changes (not for a new replica count).
+ */
+export async function deployStack(store: Store, stack: StackSpec, prune: boolean) {
+  if (!isValidObjectName(stack.name)) {
+    throw new ControlError(status.INVALID_ARGUMENT, `invalid stack name "${stack.name}": use letters, digits, _ . -`);
+  }
+  const existing = new Map<string, Versioned<Service>>();
+  for (const s of (await store.list('services')).items) existing.set(serviceName(s.value), s);
+  const now = BigInt(Date.now());
+  const writes: Write[] = [];
+  const changes: { name: string; id: string; action: ServiceChange_Action }[] = [];
+  const declared = new Set<string>();
+  for (const spec of stack.services) {
+    const name = spec.annotations?.name ?? '';
+    if (!name.startsWith(`${stack.name}_`) || spec.stack !== stack.name || !isValidObjectName(name)) {
+      throw new ControlError(
+        status.INVALID_ARGUMENT,
+        `service "${name}" is not named for stack ${stack.name}: expected ${qualify(stack.name, 'SERVICE')}`,
+      );
+    }
+    if (declared.has(name)) throw new ControlError(status.INVALID_ARGUMENT, `service ${name} is declared twice`);
+    declared.add(name);
+    const current = existing.get(name);
+    if (!current) {
+      const id = newId();
+      const service = Service.fromPartial({ id, spec, specVersion: 1n, createdAtMs: now, updatedAtMs: now });
+      writes.push({ op: 'create', kind: 'services', id, value: service });
+      changes.push({ name, id, action: ServiceChange_Action.ACTION_CREATED });
+      continue;
+    }
+    if (current.value.spec?.stack !== stack.name) {
+      throw new ControlError(
+        status.FAILED_PRECONDITION,
+        `a service named ${name} already exists outside stack ${stack.name}: remove it or rename the stack`,
+      );
+    }
+    const before = current.value.spec;
+    if (sameSpec(before, spec, true)) {
+      changes.push({ name, id: current.id, action: ServiceChange_Action.ACTION_UNCHANGED });
+      continue;
+    }
+    const tasksChange = !sameSpec(before, spec, false);
+    const service: Service = {
+      ...current.value,
+      spec,
+      previousSpec: tasksChange ? before : current.value.previousSpec,
+      specVersion: current.value.specVersion + (tasksChange ? 1n : 0n),
+      updatedAtMs: now,
+    };
+    writes.push({ op: 'update', kind: 'services', id: current.id, value: service, version: current.version });
+    changes.push({ name, id: current.id, action: ServiceChange_Action.ACTION_UPDATED });
+  }
+  if (prune) {
+    for (const [name, s] of existing) {
+      if (s.value.spec?.stack === stack.name && !declared.has(name)) {
+        writes.push({ op: 'delete', kind: 'services', id: s.id, version: s.version });
+        changes.push({ name, id: s.id, action: ServiceChange_Action.ACTION_REMOVED });
+      }
+    }
+  }
+  // One transaction (the fence or leader compare takes one more slot).
+  if (writes.length > MAX_TXN_OPS - 1) {
+    throw new ControlError(
+      status.INVALID_ARGUMENT,
+      `a stack deploys in one transaction of at most ${MAX_TXN_OPS - 1} services; this one changes ${writes.length}: split it into several stacks`,
+    );
+  }
+  if (writes.length > 0) await store.batch(writes);
+  return changes;
+}
+
+/** Equal specs (optionally counting the replica count), compared on their encoded bytes. */
+function sameSpec(a: ServiceSpec | undefined, b: ServiceSpec, withReplicas: boolean): boolean {
+  const encode = (s: ServiceSpec | undefined) =>
+    Buffer.from(
+      ServiceSpec.encode(ServiceSpec.fromPartial({ ...s, ...(withReplicas ? {} : { replicas: 0n }) })).finish(),
+    );
+  return encode(a).equals(encode(b));
+}
+
+/** A service by ID, unambiguous ID prefix, or name. */
+async function resolveService(store: Store, ref: string): Promise<Versioned<Service>> {
+  const exact = ref ? await store.get('services', ref).catch(() => undefined) : undefined;
+  if (exact) return exact;
+  const { items } = await store.list('services');
+  const byName = items.find((s) => serviceName(s.value) === ref);
+  if (byName) return byName;
+  const matches = items.filter((s) => ref && s.id.startsWith(ref));
+  if (matches.length === 1) return matches[0] as Versioned<Service>;
+  if (matches.length === 0) {
+    throw new ControlError(status.NOT_FOUND, `no service ${JSON.stringify(ref)}: see flotilla service ls`);
+  }
+  throw new ControlError(status.FAILED_PRECONDITION, `${JSON.stringify(ref)} matches ${matches.length} services`);
+}
+
+function serviceName(s: Service): string {
+  return s.spec?.annotations?.name ?? s.id;
+}
+
+function groupTasks(tasks: Task[]): Map<string, Task[]> {
+  const out = new Map<string, Task[]>();
+  for (const t of tasks) {
+    const list = out.get(t.serviceId);
+    if (list) list.push(t);
+    else out.set(t.serviceId, [t]);
+  }
+  return out;
+}
+
+/** Service, then slot (or node), newest task first, as `docker service ps` lists them. */
+function taskOrder(a: Task, b: Task): number {
+  return (
+    a.serviceName.localeCompare(b.serviceName) ||
+    (a.slot === b.slot ? 0 : a.slot < b.slot ? -1 : 1) ||
+    a.nodeId.localeCompare(b.nodeId) * (a.slot === 0n ? 1 : 0) ||
+    (a.createdAtMs === b.createdAtMs ? 0 : a.createdAtMs > b.createdAtMs ? -1 : 1)
+  );
+}

@@ -1,0 +1,61 @@
+import { Constraint_Operator, NodeSpec_Availability, NodeStatus_State, ServiceMode, TaskState } from '@flotilla/api';
+import { describe, expect, it } from 'vitest';
+import { reconcileGlobal } from './global.js';
+import { context, node, service, task } from './test-fixtures.js';
+
+const global = (constraints: { field: string; operator: Constraint_Operator; value: string }[] = []) =>
+  service({
+    mode: ServiceMode.SERVICE_MODE_GLOBAL,
+    replicas: 0n,
+    placement: { constraints, spread: [], maxReplicasPerNode: 0n, platforms: [] },
+  });
+
+describe('global services', () => {
+  it('puts one task, pinned, on every node that meets the constraints', () => {
+    const nodes = [
+      node('a', { labels: { zone: 'x' } }),
+      node('b', { labels: { zone: 'y' } }),
+      node('c', { labels: { zone: 'x' } }),
+    ];
+    const plan = reconcileGlobal(
+      global([{ field: 'node.labels.zone', operator: Constraint_Operator.OPERATOR_EQ, value: 'x' }]),
+      [],
+      context(nodes),
+    );
+    expect(plan.create.map((t) => t.nodeId)).toEqual(['a', 'c']);
+    expect(plan.create.every((t) => t.slot === 0n && t.status?.state === TaskState.TASK_STATE_PENDING)).toBe(true);
+  });
+
+  it('follows nodes: a joining node gets a task, a down one is orphaned, a drained one is emptied, a paused one kept', () => {
+    const nodes = [
+      node('up'),
+      node('down', { state: NodeStatus_State.STATE_DOWN }),
+      node('drained', { availability: NodeSpec_Availability.AVAILABILITY_DRAIN }),
+      node('paused', { availability: NodeSpec_Availability.AVAILABILITY_PAUSE }),
+      node('new'),
+    ];
+    const tasks = ['up', 'down', 'drained', 'paused'].map((nodeId) => task({ nodeId }));
+    const plan = reconcileGlobal(global(), tasks, context(nodes));
+    expect(plan.create.map((t) => t.nodeId)).toEqual(['new']);
+    const updates = Object.fromEntries(plan.update.map((t) => [t.nodeId, [t.desiredState, t.status?.state]]));
+    expect(updates).toEqual({
+      down: [TaskState.TASK_STATE_SHUTDOWN, TaskState.TASK_STATE_ORPHANED],
+      drained: [TaskState.TASK_STATE_SHUTDOWN, TaskState.TASK_STATE_RUNNING],
+    });
+  });
+
+  it('stops the task of a node whose labels no longer meet the constraints, and of a removed node', () => {
+    const nodes = [node('a', { labels: { zone: 'y' } })];
+    const tasks = [task({ nodeId: 'a' }), task({ nodeId: 'gone' })];
+    const plan = reconcileGlobal(
+      global([{ field: 'node.labels.zone', operator: Constraint_Operator.OPERATOR_EQ, value: 'x' }]),
+      tasks,
+      context(nodes),
+    );
+    expect(plan.create).toEqual([]);
+    expect(plan.update.map((t) => [t.nodeId, t.desiredState]).sort()).toEqual([
+      ['a', TaskState.TASK_STATE_SHUTDOWN],
+      ['gone', TaskState.TASK_STATE_SHUTDOWN],
+    ]);
+  });
+});

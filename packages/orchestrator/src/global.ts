@@ -1,0 +1,61 @@
+import {
+  NodeSpec_Availability,
+  NodeStatus_State,
+  nodeMatches,
+  type Service,
+  type Task,
+  TaskState,
+} from '@flotilla/api';
+import { emptyPlan, merge, type Plan, type ReconcileContext, stop } from './plan.js';
+import { pruneHistory, reconcileSlot } from './slot.js';
+
+/**
+ * A global service: one task on every node that is up, not drained, and meets the placement constraints. It
+ * follows nodes as they join, leave, change labels or availability; a paused node keeps its task but gets no new
+ * one. Tasks are created pinned to their node; the scheduler still checks resources and ports there.
+ */
+export function reconcileGlobal(service: Service, tasks: Task[], ctx: ReconcileContext): Plan {
+  const plan = emptyPlan();
+  const byNode = new Map<string, Task[]>();
+  for (const t of tasks) {
+    const list = byNode.get(t.nodeId);
+    if (list) list.push(t);
+    else byNode.set(t.nodeId, [t]);
+  }
+  for (const id of [...ctx.nodes.keys()].sort()) if (!byNode.has(id)) byNode.set(id, []);
+
+  const placement = service.spec?.placement;
+  for (const [nodeId, nodeTasks] of [...byNode].sort(([a], [b]) => a.localeCompare(b))) {
+    const node = ctx.nodes.get(nodeId);
+    if (!node || !nodeId) {
+      // A task of a node that was removed (or one never pinned): it has nowhere to run.
+      for (const t of nodeTasks) {
+        if (t.desiredState <= TaskState.TASK_STATE_RUNNING) plan.update.push(stop(t, ctx, 'node removed'));
+      }
+      plan.remove.push(...pruneHistory(nodeTasks, 0));
+      continue;
+    }
+    const availability = node.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE;
+    const matches = nodeMatches(node, placement);
+    const mayCreate =
+      matches &&
+      availability === NodeSpec_Availability.AVAILABILITY_ACTIVE &&
+      node.status?.state !== NodeStatus_State.STATE_DOWN;
+    merge(
+      plan,
+      reconcileSlot(service, nodeTasks, ctx, {
+        slot: 0n,
+        nodeId,
+        mayCreate,
+        evict: () =>
+          availability === NodeSpec_Availability.AVAILABILITY_DRAIN
+            ? 'node drained'
+            : matches
+              ? undefined
+              : 'node no longer meets the placement constraints',
+      }),
+    );
+    plan.remove.push(...pruneHistory(nodeTasks, ctx.historyLimit));
+  }
+  return plan;
+}

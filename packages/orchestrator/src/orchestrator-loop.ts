@@ -1,0 +1,172 @@
+import { type Node, newId, ServiceMode, type Task, TaskState } from '@flotilla/api';
+import { Debounce, Informer, type Store, type Write } from '@flotilla/store';
+import { reconcileGlobal } from './global.js';
+import { emptyPlan, hasEnded, merge, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
+import { reconcileReplicated } from './replicated.js';
+
+export interface OrchestratorOptions {
+  /** Ended tasks kept per slot (the cluster's task history limit). */
+  historyLimit?: number;
+  now?: () => number;
+  /** Told of each round's outcome (for logs and metrics). */
+  onRound?: (round: { services: number; created: number; updated: number; removed: number; error?: string }) => void;
+}
+
+/**
+ * The orchestrators' loop on the leader: watches services, tasks and nodes, and after each burst of changes
+ * reconciles the services they touch (replicated and global), then commits the decisions in store batches with
+ * compare-and-swap. It waits to see its own writes before deciding again, so it never acts twice on one state;
+ * a write that lost a race is simply decided again from the newer state.
+ */
+export class Orchestrator {
+  readonly services: Informer<'services'>;
+  readonly tasks: Informer<'tasks'>;
+  readonly nodes: Informer<'nodes'>;
+  private readonly debounce: Debounce;
+  private readonly dirty = new Set<string>();
+  /** Services waiting for a time (a restart delay), and when. */
+  private readonly wakeups = new Map<string, number>();
+  private allDirty = true;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: OrchestratorOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.services = new Informer(store, 'services');
+    this.tasks = new Informer(store, 'tasks');
+    this.nodes = new Informer(store, 'nodes');
+    this.debounce = new Debounce(() => this.round());
+    this.services.subscribe((set) => {
+      for (const c of set.changes) this.dirty.add(c.id);
+      this.debounce.poke();
+    });
+    this.tasks.subscribe((set) => {
+      for (const c of set.changes) {
+        const serviceId = c.type === 'put' ? c.value.serviceId : c.previous?.serviceId;
+        // Only changes that can matter: an observed state reached, or anything but a status message.
+        if (serviceId && (c.type === 'delete' || statusMatters(c.previous, c.value))) this.dirty.add(serviceId);
+      }
+      if (this.dirty.size > 0) this.debounce.poke();
+    });
+    this.nodes.subscribe(() => {
+      // Node status, availability and labels matter to every service.
+      this.allDirty = true;
+      this.debounce.poke();
+    });
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.services.start(), this.tasks.start(), this.nodes.start()]);
+    this.allDirty = true;
+    this.debounce.poke();
+  }
+
+  async stop(): Promise<void> {
+    await this.debounce.stop();
+    await Promise.all([this.services.stop(), this.tasks.stop(), this.nodes.stop()]);
+  }
+
+  /** Resolves when no round is running or waiting (tests). */
+  async settled(): Promise<void> {
+    await this.debounce.idle();
+  }
+
+  private async round(): Promise<void> {
+    const all = this.allDirty;
+    const dirty = new Set(this.dirty);
+    this.allDirty = false;
+    this.dirty.clear();
+    const now = this.now();
+    for (const [id, at] of this.wakeups) {
+      if (at > now) continue;
+      dirty.add(id);
+      this.wakeups.delete(id);
+    }
+    const ctx: ReconcileContext = {
+      now,
+      nodes: new Map(this.nodes.list().map((n) => [n.id, n.value] as [string, Node])),
+      historyLimit: this.options.historyLimit ?? 5,
+      newId,
+    };
+    const tasksByService = new Map<string, Task[]>();
+    for (const { value } of this.tasks.list()) {
+      if (!all && !dirty.has(value.serviceId)) continue;
+      const list = tasksByService.get(value.serviceId);
+      if (list) list.push(value);
+      else tasksByService.set(value.serviceId, [value]);
+    }
+    const plan = emptyPlan();
+    let services = 0;
+    for (const { value: service } of this.services.list()) {
+      if (!all && !dirty.has(service.id)) continue;
+      services++;
+      const tasks = tasksByService.get(service.id) ?? [];
+      tasksByService.delete(service.id);
+      const mode = service.spec?.mode ?? ServiceMode.SERVICE_MODE_REPLICATED;
+      const decided =
+        mode === ServiceMode.SERVICE_MODE_GLOBAL
+          ? reconcileGlobal(service, tasks, ctx)
+          : reconcileReplicated(service, tasks, ctx);
+      if (decided.wakeAt === undefined) this.wakeups.delete(service.id);
+      else this.wakeups.set(service.id, decided.wakeAt);
+      merge(plan, decided);
+    }
+    // What is left belongs to services that were removed.
+    for (const tasks of tasksByService.values()) merge(plan, removeOrphans(tasks, ctx));
+    if (plan.wakeAt !== undefined) this.debounce.wakeAt(plan.wakeAt, ctx.now);
+    const result = { services, created: plan.create.length, updated: plan.update.length, removed: plan.remove.length };
+    const writes = this.writes(plan);
+    if (writes.length === 0) {
+      this.options.onRound?.(result);
+      return;
+    }
+    try {
+      const { revision } = await this.store.batch(writes, { inFlight: 4 });
+      await this.tasks.caughtUp(revision);
+      this.options.onRound?.(result);
+    } catch (err) {
+      // A lost race (or a lost fence): decide again from whatever the store now holds.
+      for (const id of dirty) this.dirty.add(id);
+      this.allDirty ||= all;
+      this.options.onRound?.({ ...result, error: (err as Error).message });
+      this.debounce.wakeAt(this.now() + 200);
+    }
+  }
+
+  private writes(plan: Plan): Write[] {
+    const writes: Write[] = [];
+    for (const task of plan.create) writes.push({ op: 'create', kind: 'tasks', id: task.id, value: task });
+    for (const task of plan.update) {
+      const version = this.tasks.get(task.id)?.version;
+      if (version !== undefined) writes.push({ op: 'update', kind: 'tasks', id: task.id, value: task, version });
+    }
+    for (const id of new Set(plan.remove)) {
+      const version = this.tasks.get(id)?.version;
+      if (version !== undefined) writes.push({ op: 'delete', kind: 'tasks', id, version });
+    }
+    return writes;
+  }
+}
+
+/** Tasks of a removed service: stopped where a node must stop them, deleted once nothing runs them. */
+function removeOrphans(tasks: Task[], ctx: ReconcileContext): Plan {
+  const plan = emptyPlan();
+  for (const t of tasks) {
+    if (!t.nodeId || hasEnded(t) || nodeLost(t, ctx.nodes)) plan.remove.push(t.id);
+    else if (t.desiredState !== TaskState.TASK_STATE_REMOVE) {
+      plan.update.push(stop(t, ctx, 'service removed', TaskState.TASK_STATE_REMOVE));
+    }
+  }
+  return plan;
+}
+
+function statusMatters(before: Task | undefined, after: Task): boolean {
+  if (!before) return true;
+  return (
+    before.status?.state !== after.status?.state ||
+    before.desiredState !== after.desiredState ||
+    before.nodeId !== after.nodeId
+  );
+}

@@ -1,0 +1,83 @@
+import { type Node, NodeStatus_State, type Service, type Task, TaskState } from '@flotilla/api';
+
+/** What a reconcile decided: tasks to create, tasks to write back changed, tasks to delete, and when to look again. */
+export interface Plan {
+  create: Task[];
+  update: Task[];
+  remove: string[];
+  /** The earliest time something becomes due (a restart delay ending), if any. */
+  wakeAt?: number;
+}
+
+export interface ReconcileContext {
+  now: number;
+  nodes: ReadonlyMap<string, Node>;
+  /** Ended tasks kept per slot (or per node for global services). */
+  historyLimit: number;
+  newId: () => string;
+}
+
+export function emptyPlan(): Plan {
+  return { create: [], update: [], remove: [] };
+}
+
+export function merge(into: Plan, from: Plan): void {
+  into.create.push(...from.create);
+  into.update.push(...from.update);
+  into.remove.push(...from.remove);
+  if (from.wakeAt !== undefined) into.wakeAt = Math.min(into.wakeAt ?? Number.POSITIVE_INFINITY, from.wakeAt);
+}
+
+/** Observed states after which a task does nothing more. */
+export function hasEnded(task: Task): boolean {
+  const state = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
+  return state >= TaskState.TASK_STATE_COMPLETE && state !== TaskState.TASK_STATE_REMOVE;
+}
+
+/** Meant to run and not ended: the task that fills its slot. */
+export function isLive(task: Task): boolean {
+  return task.desiredState <= TaskState.TASK_STATE_RUNNING && !hasEnded(task);
+}
+
+export function failed(task: Task): boolean {
+  const state = task.status?.state;
+  return state === TaskState.TASK_STATE_FAILED || state === TaskState.TASK_STATE_REJECTED;
+}
+
+/** The node is gone or marked down: nothing it runs can be relied on. */
+export function nodeLost(task: Task, nodes: ReadonlyMap<string, Node>): boolean {
+  if (!task.nodeId) return false;
+  const node = nodes.get(task.nodeId);
+  return !node || node.status?.state === NodeStatus_State.STATE_DOWN;
+}
+
+/**
+ * Asks a task to stop. One that no node will ever report on (never assigned, or its node is lost) is given its
+ * final state here: shutdown, or orphaned when its node is lost.
+ */
+export function stop(
+  task: Task,
+  ctx: ReconcileContext,
+  message: string,
+  desired = TaskState.TASK_STATE_SHUTDOWN,
+): Task {
+  const now = BigInt(ctx.now);
+  const next: Task = { ...task, desiredState: desired, updatedAtMs: now };
+  if (!task.nodeId && !hasEnded(task)) {
+    next.status = { state: TaskState.TASK_STATE_SHUTDOWN, timestampMs: now, message, error: '', exitCode: 0 };
+  } else if (nodeLost(task, ctx.nodes) && !hasEnded(task)) {
+    next.status = { state: TaskState.TASK_STATE_ORPHANED, timestampMs: now, message, error: '', exitCode: 0 };
+  }
+  return next;
+}
+
+/** Tasks sorted oldest first (creation time, then ID for a stable order). */
+export function byAge(tasks: Task[]): Task[] {
+  return [...tasks].sort((a, b) =>
+    a.createdAtMs === b.createdAtMs ? a.id.localeCompare(b.id) : a.createdAtMs < b.createdAtMs ? -1 : 1,
+  );
+}
+
+export function serviceName(service: Service): string {
+  return service.spec?.annotations?.name ?? service.id;
+}

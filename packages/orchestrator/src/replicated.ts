@@ -1,0 +1,52 @@
+import { NodeSpec_Availability, type Service, type Task, TaskState, UpdateConfig_Order } from '@flotilla/api';
+import { emptyPlan, isLive, merge, type Plan, type ReconcileContext, stop } from './plan.js';
+import { pruneHistory, reconcileSlot } from './slot.js';
+
+/**
+ * A replicated service: slots 1..replicas, each with one task meant to run. Scaling down stops the highest slots
+ * first. Tasks leave drained nodes a few at a time: no more slots in motion (placed but not yet running) than the
+ * update parallelism allows, stop-first or start-first as the update order says.
+ */
+export function reconcileReplicated(service: Service, tasks: Task[], ctx: ReconcileContext): Plan {
+  const plan = emptyPlan();
+  const replicas = service.spec?.replicas ?? 1n;
+  const slots = new Map<bigint, Task[]>();
+  for (const t of tasks) {
+    const list = slots.get(t.slot);
+    if (list) list.push(t);
+    else slots.set(t.slot, [t]);
+  }
+  for (let slot = 1n; slot <= replicas; slot++) if (!slots.has(slot)) slots.set(slot, []);
+
+  const update = service.spec?.updateConfig;
+  const parallelism = Number(update?.parallelism ?? 1n);
+  const inMotion = tasks.filter(
+    (t) => t.slot <= replicas && isLive(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING,
+  ).length;
+  let budget = parallelism === 0 ? Number.POSITIVE_INFINITY : parallelism - inMotion;
+  const evict = (task: Task) => {
+    const node = ctx.nodes.get(task.nodeId);
+    return node?.spec?.availability === NodeSpec_Availability.AVAILABILITY_DRAIN ? 'node drained' : undefined;
+  };
+
+  for (const [slot, slotTasks] of [...slots].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (slot > replicas || slot === 0n) {
+      for (const t of slotTasks) {
+        if (t.desiredState <= TaskState.TASK_STATE_RUNNING) plan.update.push(stop(t, ctx, 'scaled down'));
+      }
+    } else {
+      merge(
+        plan,
+        reconcileSlot(service, slotTasks, ctx, {
+          slot,
+          mayCreate: true,
+          evict,
+          startFirst: update?.order === UpdateConfig_Order.ORDER_START_FIRST,
+          mayMove: () => budget-- > 0,
+        }),
+      );
+    }
+    plan.remove.push(...pruneHistory(slotTasks, slot > replicas ? 0 : ctx.historyLimit));
+  }
+  return plan;
+}

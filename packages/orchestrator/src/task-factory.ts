@@ -1,0 +1,39 @@
+import { PortConfig_PublishMode, type Service, type Task, TaskState } from '@flotilla/api';
+import { type ReconcileContext, serviceName } from './plan.js';
+
+/** A new task for a slot (replicated) or a node (global), from the service's current spec, waiting for placement. */
+export function newTask(
+  service: Service,
+  ctx: ReconcileContext,
+  where: { slot: bigint; nodeId?: string },
+  restart: { history: bigint[]; consecutiveFailures: number } = { history: [], consecutiveFailures: 0 },
+): Task {
+  const now = BigInt(ctx.now);
+  const spec = service.spec;
+  return {
+    id: ctx.newId(),
+    serviceId: service.id,
+    slot: where.slot,
+    nodeId: where.nodeId ?? '',
+    desiredState: TaskState.TASK_STATE_RUNNING,
+    status: {
+      state: TaskState.TASK_STATE_PENDING,
+      timestampMs: now,
+      message: 'waiting for placement',
+      error: '',
+      exitCode: 0,
+    },
+    specVersion: service.specVersion,
+    spec: spec?.container,
+    createdAtMs: now,
+    updatedAtMs: now,
+    resources: spec?.resources,
+    placement: spec?.placement,
+    hostPorts: (spec?.endpoint?.ports ?? []).filter(
+      (p) => p.publishMode === PortConfig_PublishMode.PUBLISH_MODE_HOST && p.publishedPort > 0,
+    ),
+    serviceName: serviceName(service),
+    restartHistoryMs: restart.history,
+    consecutiveFailures: restart.consecutiveFailures,
+  };
+}

@@ -1,0 +1,108 @@
+import { type AttributeReader, attributeReader, Constraint_Operator, normalizeArch, type Task } from '@flotilla/api';
+import { portLabel } from './host-port.js';
+import { type TaskUsage, usageOf } from './task-usage.js';
+import { compareStrings } from './tie-break.js';
+
+export interface GroupConstraint {
+  /** undefined for an attribute placement does not know: no node satisfies it. */
+  readonly read: AttributeReader | undefined;
+  readonly equal: boolean;
+  readonly value: string;
+  /** As users write it: `node.labels.zone==b`. */
+  readonly text: string;
+}
+
+export interface GroupPlatform {
+  /** Lower case, architecture normalized; '' matches any. */
+  readonly os: string;
+  readonly arch: string;
+}
+
+/**
+ * Pending tasks of one service spec version. They were made from the same spec, so they share placement,
+ * reservations and ports: filters are compiled once per group, and a node that fails a static filter fails for
+ * the whole group.
+ */
+export class TaskGroup {
+  readonly serviceId: string;
+  readonly specVersion: bigint;
+  /** Tasks pinned to a node (global services): only that node is considered. */
+  readonly pinned: Task[] = [];
+  /** Tasks free to go to any node. */
+  readonly free: Task[] = [];
+  readonly usage: TaskUsage;
+  readonly portLabels: readonly string[];
+  readonly constraints: readonly GroupConstraint[];
+  readonly platforms: readonly GroupPlatform[];
+  /** Platforms as users write them, for messages: `linux/arm64`. */
+  readonly platformText: string;
+  /** Zero: no limit. */
+  readonly maxReplicas: number;
+  readonly preferences: readonly AttributeReader[];
+  /** Everything static filters read from the group: groups with the same signature share their verdicts. */
+  readonly signature: string;
+
+  constructor(first: Task) {
+    this.serviceId = first.serviceId;
+    this.specVersion = first.specVersion;
+    this.usage = usageOf(first);
+    this.portLabels = this.usage.ports.map(portLabel);
+    const placement = first.placement;
+    this.constraints = (placement?.constraints ?? []).map((c) => {
+      const field = c.field.trim();
+      // The proto default (unspecified) reads as ==, the operator a constraint without one would mean.
+      const equal = c.operator !== Constraint_Operator.OPERATOR_NEQ;
+      const value = c.value.trim();
+      return { read: attributeReader(field), equal, value, text: `${field}${equal ? '==' : '!='}${value}` };
+    });
+    this.platforms = (placement?.platforms ?? []).map((p) => ({
+      os: p.os.trim().toLowerCase(),
+      arch: normalizeArch(p.architecture.trim()),
+    }));
+    this.platformText = (placement?.platforms ?? []).map((p) => `${p.os || '*'}/${p.architecture || '*'}`).join(', ');
+    this.maxReplicas = Number(placement?.maxReplicasPerNode ?? 0n);
+    this.preferences = (placement?.spread ?? []).map((name) => attributeReader(name) ?? (() => undefined));
+    this.signature = JSON.stringify([this.constraints.map((c) => c.text), this.platforms]);
+  }
+}
+
+/**
+ * Groups pending tasks by (service, spec version), in a deterministic order whatever the input order: groups by
+ * service id then version, tasks by slot then id. A task id seen twice is placed once. Bucketing first and
+ * sorting each bucket keeps a 100,000-task batch from paying for one big four-key sort.
+ */
+export function groupPending(pending: readonly Task[]): TaskGroup[] {
+  const buckets = new Map<string, Map<bigint, Task[]>>();
+  for (const task of pending) {
+    let versions = buckets.get(task.serviceId);
+    if (versions === undefined) {
+      versions = new Map();
+      buckets.set(task.serviceId, versions);
+    }
+    const tasks = versions.get(task.specVersion);
+    if (tasks === undefined) versions.set(task.specVersion, [task]);
+    else tasks.push(task);
+  }
+  const groups: TaskGroup[] = [];
+  const seen = new Set<string>();
+  for (const serviceId of [...buckets.keys()].sort(compareStrings)) {
+    const versions = buckets.get(serviceId) as Map<bigint, Task[]>;
+    for (const version of [...versions.keys()].sort(compareBigints)) {
+      const tasks = (versions.get(version) as Task[]).sort(
+        (a, b) => compareBigints(a.slot, b.slot) || compareStrings(a.id, b.id),
+      );
+      const group = new TaskGroup(tasks[0] as Task);
+      for (const task of tasks) {
+        if (seen.has(task.id)) continue;
+        seen.add(task.id);
+        (task.nodeId ? group.pinned : group.free).push(task);
+      }
+      if (group.pinned.length + group.free.length > 0) groups.push(group);
+    }
+  }
+  return groups;
+}
+
+function compareBigints(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

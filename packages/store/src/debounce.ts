@@ -1,0 +1,74 @@
+/**
+ * Runs `work` after changes settle: `quietMs` after the last poke, but never later than `maxDelayMs` after the
+ * first one, and never two at once (a poke during a run schedules one more run after it). Control loops use
+ * it so a burst of store events becomes one batch of decisions.
+ */
+export class Debounce {
+  private quiet: NodeJS.Timeout | undefined;
+  private cap: NodeJS.Timeout | undefined;
+  private wake: NodeJS.Timeout | undefined;
+  private wakeTime = Number.POSITIVE_INFINITY;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly work: () => Promise<void>,
+    private readonly options: { quietMs?: number; maxDelayMs?: number } = {},
+  ) {}
+
+  /** Something changed: run soon. */
+  poke(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.quiet);
+    this.quiet = setTimeout(() => this.fire(), this.options.quietMs ?? 50);
+    this.cap ??= setTimeout(() => this.fire(), this.options.maxDelayMs ?? 1_000);
+  }
+
+  /** Runs at the given time (a delay ending), unless an earlier wake-up is already set. */
+  wakeAt(at: number, now = Date.now()): void {
+    if (this.stopped || (this.wake && at >= this.wakeTime)) return;
+    clearTimeout(this.wake);
+    this.wakeTime = at;
+    this.wake = setTimeout(
+      () => {
+        this.wake = undefined;
+        this.wakeTime = Number.POSITIVE_INFINITY;
+        this.poke();
+      },
+      Math.max(0, at - now),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of [this.quiet, this.cap, this.wake]) clearTimeout(t);
+    await this.running;
+  }
+
+  /** Resolves when no run is in progress. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private fire(): void {
+    clearTimeout(this.quiet);
+    clearTimeout(this.cap);
+    this.quiet = undefined;
+    this.cap = undefined;
+    if (this.stopped || this.running) return;
+    this.running = this.work()
+      .catch(() => undefined)
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.poke();
+        }
+      });
+  }
+}
