@@ -5,6 +5,7 @@
 // Run: npm run bench -- cluster
 import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import {
   ControlServiceClient,
   NodeStatus_State,
@@ -19,10 +20,19 @@ import { connectEtcd, Informer, Store } from '@flotilla/store';
 import { HollowNodes, ManagedProcess, startEtcd, tempDir } from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 
-const NODES = Number(process.env.BENCH_NODES ?? 1_000);
-const SERVICES = Number(process.env.BENCH_SERVICES ?? 100);
-const REPLICAS = Number(process.env.BENCH_REPLICAS ?? 100);
-const KILL = Number(process.env.BENCH_KILL ?? 100);
+// Smaller runs for a quick look: npm run bench -- cluster --nodes 100 --services 10 --replicas 100 --kill 10
+const { values: args } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '1000' },
+    services: { type: 'string', default: '100' },
+    replicas: { type: 'string', default: '100' },
+    kill: { type: 'string', default: '100' },
+  },
+});
+const NODES = Number(args.nodes);
+const SERVICES = Number(args.services);
+const REPLICAS = Number(args.replicas);
+const KILL = Number(args.kill);
 const TASKS = SERVICES * REPLICAS;
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -103,8 +113,22 @@ try {
       (err: ServiceError | null) => (err ? reject(err) : resolve()),
     ),
   );
+  // Progress by stage (stderr): tasks created, assigned to nodes, running.
+  const stages: Record<string, number> = {};
   while (running() < TASKS) {
     if (performance.now() - deployStart > 600_000) throw new Error(`only ${running()} of ${TASKS} running`);
+    const all = tasks.list();
+    const created = all.length;
+    const assigned = all.filter((t) => t.value.nodeId).length;
+    for (const [stage, n] of [
+      ['created', created],
+      ['assigned', assigned],
+    ] as const) {
+      if (n >= TASKS && stages[stage] === undefined) {
+        stages[stage] = elapsed(deployStart);
+        log(`all ${TASKS} tasks ${stage} after ${stages[stage]} s`);
+      }
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
   const deployS = elapsed(deployStart);
@@ -143,10 +167,18 @@ try {
     }),
   );
 } finally {
+  // The manager first: nothing below may leave it running.
+  if (manager.exitCode === null) {
+    manager.kill('SIGTERM');
+    const exited = new Promise((r) => manager.once('exit', r));
+    const timer = setTimeout(() => manager.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
   control?.close();
   hollow?.stop();
-  await Promise.all([tasks.stop(), nodes.stop()]);
-  if (manager.exitCode === null) manager.kill('SIGTERM');
+  void tasks.stop();
+  void nodes.stop();
   client.close();
   await etcd.destroy();
   await ManagedProcess.stopAll();

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NodeStatus_State } from '@flotilla/api';
+import { NodeStatus_State, TaskState } from '@flotilla/api';
 import { connectEtcd, Informer, Store } from '@flotilla/store';
 import { HollowNodes, ManagedProcess, startEtcd, type TestServer, tempDir } from '@flotilla/testing';
 import type { Etcd3 } from 'etcd3';
@@ -13,6 +14,7 @@ const root = path.resolve(import.meta.dirname, '..');
 const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
 const NODES = 30;
 const TTL_SECONDS = 2;
+const REPLICAS = 3_000;
 
 interface ManagerProcess {
   name: string;
@@ -154,8 +156,24 @@ describe('several managers', () => {
     expect(hollow.nodes[0]?.session.knownManagers()).toEqual(expect.arrayContaining(managers.map((m) => m.address)));
   });
 
-  it('the leader is killed: another takes over after the lease TTL, agents move over, no node is marked down', async () => {
+  it('the leader is killed in the middle of a large scale-up: another takes over, agents move over, the deploy converges, no node is marked down', async () => {
     const old = await leader();
+    const stackFile = path.join(dir('failover-stack'), 'stack.yml');
+    writeFileSync(stackFile, `services:\n  big:\n    image: nginx\n    deploy:\n      replicas: ${REPLICAS}\n`);
+    expect(cli(old, ['stack', 'deploy', '-c', stackFile, 'scale'])).toContain('Creating service scale_big');
+    // Kill it as soon as the first tasks run: placement and start-up are still under way.
+    const tasks = new Informer(store, 'tasks');
+    await tasks.start();
+    const runningTasks = () =>
+      tasks
+        .list()
+        .filter(
+          (t) =>
+            t.value.desiredState === TaskState.TASK_STATE_RUNNING &&
+            t.value.status?.state === TaskState.TASK_STATE_RUNNING,
+        );
+    await expect.poll(() => runningTasks().length, { timeout: 20_000, interval: 10 }).toBeGreaterThan(0);
+    const atKill = runningTasks().length;
     const killedAt = Date.now();
     old.child.kill('SIGKILL');
     const next = await leader();
@@ -168,7 +186,17 @@ describe('several managers', () => {
     expect(down()).toEqual([]);
     expect(nodes.list().filter((n) => n.value.status?.state === NodeStatus_State.STATE_READY)).toHaveLength(NODES);
     expect(hollow?.connected()).toBe(NODES);
-    console.log(JSON.stringify({ failover: 'crash', elected_ms: electedMs, agents_moved_ms: movedMs }));
+    // The deploy converges under the new leader: every slot runs exactly once.
+    await expect.poll(() => runningTasks().length, { timeout: 60_000, interval: 200 }).toBe(REPLICAS);
+    const slots = new Set(runningTasks().map((t) => t.value.slot));
+    expect(slots.size).toBe(REPLICAS);
+    const live = tasks.list().filter((t) => t.value.desiredState === TaskState.TASK_STATE_RUNNING);
+    expect(live).toHaveLength(REPLICAS);
+    await tasks.stop();
+    console.log(
+      JSON.stringify({ failover: 'crash', elected_ms: electedMs, agents_moved_ms: movedMs, running_at_kill: atKill }),
+    );
+    expect(atKill).toBeLessThan(REPLICAS);
     expect(electedMs).toBeLessThan((TTL_SECONDS + 5) * 1_000);
   });
 

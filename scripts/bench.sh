@@ -8,4 +8,5 @@ if [ -z "$name" ] || [ ! -f "$ROOT/bench/$name.ts" ]; then
 fi
 setup >&2
 cd "$ROOT"
-exec node --import tsx "bench/$name.ts"
+shift
+exec node --import tsx "bench/$name.ts" "$@"

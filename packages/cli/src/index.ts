@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from '@commander-js/extra-typings';
+import { clusterCommand } from './commands/cluster.js';
 import { agentCommand, joinTokenCommand, managerCommand } from './commands/daemons.js';
 import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
@@ -26,6 +27,7 @@ export function buildProgram(io: Io = processIo): Command {
   program.addCommand(joinTokenCommand(io));
   program.addCommand(nodeCommand(io));
   program.addCommand(serviceCommand(io));
+  program.addCommand(clusterCommand(io));
   // Subcommands report through the same channel and never call process.exit themselves.
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -4,7 +4,7 @@ import {
   newId,
   type SessionRequest,
   type SessionResponse,
-  Task,
+  type Task,
 } from '@flotilla/api';
 import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
 import { type ChangeSet, Informer, type Store } from '@flotilla/store';
@@ -30,6 +30,11 @@ export interface DispatcherOptions {
   now?: () => number;
   /** Counters of status batches, shared across leadership terms. */
   stats?: BatcherStats;
+  /**
+   * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). The
+   * dispatcher starts them if need be; whoever made them stops them.
+   */
+  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'> };
   /** Hooks for metrics. */
   onHeartbeat?: () => void;
   onSessionOpened?: () => void;
@@ -69,8 +74,8 @@ export class Dispatcher {
   ) {
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
-    this.tasks = new Informer(store, 'tasks');
-    this.nodes = new Informer(store, 'nodes');
+    this.tasks = options.informers?.tasks ?? new Informer(store, 'tasks');
+    this.nodes = options.informers?.nodes ?? new Informer(store, 'nodes');
     this.statuses = new StatusBatcher(store, this.tasks, {}, options.stats);
     this.tasks.subscribe((set) => this.sendChanges(set));
     // A removed node's session ends, whichever manager removed it; its certificate opens no new one.
@@ -94,8 +99,8 @@ export class Dispatcher {
     clearInterval(this.timer);
     this.timer = undefined;
     this.statuses.stop();
-    await this.tasks.stop();
-    await this.nodes.stop();
+    if (!this.options.informers?.tasks) await this.tasks.stop();
+    if (!this.options.informers?.nodes) await this.nodes.stop();
     for (const s of this.sessions.values()) s.call.end();
     this.sessions.clear();
   }
@@ -276,6 +281,21 @@ export class Dispatcher {
 /** Whether a task changed in what its node must act on: anything but the observed status and timestamps. */
 function assignmentChanged(before: Task | undefined, after: Task): boolean {
   if (!before || before.nodeId !== after.nodeId) return true;
-  const strip = (t: Task) => Task.encode({ ...t, status: undefined, updatedAtMs: 0n }).finish();
-  return !Buffer.from(strip(before)).equals(Buffer.from(strip(after)));
+  // Compared as values, not by encoding both: this runs on every status report of every task.
+  const strip = (t: Task) => ({ ...t, status: undefined, updatedAtMs: 0n });
+  return !same(strip(before), strip(after));
+}
+
+/** Deep equality of decoded protobuf values: scalars, bigints, bytes, arrays and plain objects. */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const keysA = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const keysB = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  if (keysA.length !== keysB.length) return false;
+  return keysA.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }

@@ -8,7 +8,7 @@ import {
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { Orchestrator } from '@flotilla/orchestrator';
 import { SchedulerLoop } from '@flotilla/scheduler';
-import { connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
+import { connectEtcd, type EtcdOptions, Informer, Store } from '@flotilla/store';
 import { Metadata, Server, status } from '@grpc/grpc-js';
 import { cliConfigDir, writeCliConfig } from './cli-config.js';
 import { bootstrapCluster, CLUSTER_KEY, type ManagerIdentity } from './cluster-bootstrap.js';
@@ -114,6 +114,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     ttlSeconds: options.electionTtlSeconds ?? 5,
     log,
     lead: async (fenced) => {
+      // One watch of tasks and one of nodes for the dispatcher and both loops: each change decoded once.
+      const informers = { tasks: new Informer(fenced, 'tasks'), nodes: new Informer(fenced, 'nodes') };
+      const stopInformers = () => Promise.all([informers.tasks.stop(), informers.nodes.stop()]);
       const started = new Dispatcher(fenced, identity.ca, {
         heartbeatPeriodMs,
         gracePeriods,
@@ -121,26 +124,36 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         takeoverGraceMs: heartbeatPeriodMs * gracePeriods + MAX_RECONNECT_BACKOFF_MS * 2,
         managers: () => plane.managers(),
         stats,
+        informers,
         onHeartbeat: () => metrics.heartbeats.inc(),
         onSessionOpened: () => metrics.sessionsOpened.inc(),
       });
       // The control loops: they meet only through the store, every write fenced by this leadership.
       const orchestrator = new Orchestrator(fenced, {
         historyLimit: settings?.taskHistoryLimit ?? 5,
+        rebalanceOnJoin: !settings?.rebalanceDisabled,
+        informers,
         onRound: (round) =>
           round.error ? log.warn(round, 'orchestrator round failed') : log.debug(round, 'orchestrated'),
       });
       const scheduler = new SchedulerLoop(fenced, {
+        informers,
         onRound: (round) => (round.error ? log.warn(round, 'scheduler round failed') : log.debug(round, 'scheduled')),
       });
-      await started.start();
-      await Promise.all([orchestrator.start(), scheduler.start()]);
+      try {
+        await started.start();
+        await Promise.all([orchestrator.start(), scheduler.start()]);
+      } catch (err) {
+        await stopInformers();
+        throw err;
+      }
       dispatcher = started;
       return {
         stop: async () => {
           dispatcher = undefined;
           await Promise.all([orchestrator.stop(), scheduler.stop()]);
           await started.stop();
+          await stopInformers();
         },
       };
     },

@@ -295,6 +295,53 @@ describe('orchestration on hollow nodes', () => {
     expect(all.every((t) => t.status?.state === TaskState.TASK_STATE_FAILED)).toBe(true);
   });
 
+  it('rebalances when a node joins, and on request after a drain, moving one task at a time', async () => {
+    await deploy(
+      'bal',
+      [
+        'services:',
+        '  api:',
+        '    image: nginx',
+        '    deploy:',
+        '      replicas: 10',
+        '      placement:',
+        '        constraints: [engine.labels.group!=broken]',
+        '',
+      ].join('\n'),
+    );
+    await expect.poll(async () => running(await tasks('bal_api')).length, { timeout: 10_000 }).toBe(10);
+    const spread = async () => {
+      const eligible = (await nodes()).filter(
+        (n) => n.status?.state === NodeStatus_State.STATE_READY && n.description?.engineLabels.group !== 'broken',
+      );
+      const current = running(await tasks('bal_api'));
+      const counts = eligible.map((n) => current.filter((t) => t.nodeId === n.id).length);
+      return Math.max(...counts) - Math.min(...counts);
+    };
+    const fresh = await hollow(1, { zone: () => 'e' }, 'fresh');
+    const freshId = nodeIdsOf(fresh)[0];
+    await expect.poll(spread, { timeout: 20_000, interval: 200 }).toBeLessThanOrEqual(1);
+    expect(running(await tasks('bal_api')).filter((t) => t.nodeId === freshId).length).toBeGreaterThanOrEqual(1);
+    await expect.poll(async () => live(await tasks('bal_api')).length, { timeout: 10_000 }).toBe(10);
+    assertOneTaskPerSlot(await tasks('bal_api'));
+
+    // Drain the fresh node, make it active again: nothing moves back by itself; a rebalance request does it.
+    await rpc(control.updateNode, { node: freshId as string, availability: 3, labelAdd: {}, labelRm: [] });
+    await expect
+      .poll(async () => running(await tasks('bal_api')).filter((t) => t.nodeId === freshId).length, { timeout: 15_000 })
+      .toBe(0);
+    // Every replacement placed and running elsewhere before the node comes back (else one would land on it).
+    await expect.poll(async () => running(await tasks('bal_api')).length, { timeout: 10_000 }).toBe(10);
+    await expect.poll(async () => live(await tasks('bal_api')).length, { timeout: 10_000 }).toBe(10);
+    await rpc(control.updateNode, { node: freshId as string, availability: 1, labelAdd: {}, labelRm: [] });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(running(await tasks('bal_api')).filter((t) => t.nodeId === freshId)).toHaveLength(0);
+    await rpc(control.rebalanceService, { service: 'bal_api' });
+    await expect.poll(spread, { timeout: 20_000, interval: 200 }).toBeLessThanOrEqual(1);
+    expect(running(await tasks('bal_api')).filter((t) => t.nodeId === freshId).length).toBeGreaterThanOrEqual(1);
+    await expect.poll(async () => live(await tasks('bal_api')).length, { timeout: 10_000 }).toBe(10);
+  });
+
   it('removing a stack stops and deletes its tasks', async () => {
     await rpc(control.removeStack, { name: 'crash' });
     await expect

@@ -24,6 +24,7 @@ type ServiceHandlers = Pick<
   | 'getService'
   | 'scaleService'
   | 'removeService'
+  | 'rebalanceService'
   | 'listTasks'
 >;
 
@@ -87,6 +88,22 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
       }));
       if (!scaled) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
       return { service: scaled.value };
+    }),
+    rebalanceService: handle(async (request) => {
+      const found = await resolveService(store, request.service);
+      if (found.value.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
+        throw new ControlError(
+          status.FAILED_PRECONDITION,
+          `${serviceName(found.value)} is global: it has one task per node`,
+        );
+      }
+      // The leader's orchestrator sees the new request time and evens the service out, one task at a time.
+      const asked = await store.modify('services', found.id, (s) => ({
+        ...s,
+        rebalanceRequestedAtMs: BigInt(Date.now()),
+      }));
+      if (!asked) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
+      return { service: asked.value };
     }),
     removeService: handle(async (request) => {
       const found = await resolveService(store, request.service);

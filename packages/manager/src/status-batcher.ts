@@ -73,7 +73,7 @@ export class StatusBatcher {
     if (writes.length === 0) return;
     this.stats.batches++;
     try {
-      await this.store.batch(writes, { inFlight: 4 });
+      await this.store.batch(writes, { inFlight: 16 });
       this.stats.written += writes.length;
     } catch {
       // A conflict (the orchestrator changed a task meanwhile) or an outage: the reports are tried again on the

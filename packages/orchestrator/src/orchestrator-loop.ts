@@ -1,13 +1,21 @@
-import { type Node, newId, ServiceMode, type Task, TaskState } from '@flotilla/api';
+import { type Node, NodeStatus_State, newId, ServiceMode, type Task, TaskState } from '@flotilla/api';
 import { Debounce, Informer, type Store, type Write } from '@flotilla/store';
 import { reconcileGlobal } from './global.js';
 import { emptyPlan, hasEnded, merge, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
+import { rebalanceStep } from './rebalance.js';
 import { reconcileReplicated } from './replicated.js';
 
 export interface OrchestratorOptions {
   /** Ended tasks kept per slot (the cluster's task history limit). */
   historyLimit?: number;
   now?: () => number;
+  /** Even out services' spread when a node joins or comes back (the cluster setting; default on). */
+  rebalanceOnJoin?: boolean;
+  /**
+   * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). This
+   * loop starts them if need be; whoever made them stops them.
+   */
+  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'> };
   /** Told of each round's outcome (for logs and metrics). */
   onRound?: (round: { services: number; created: number; updated: number; removed: number; error?: string }) => void;
 }
@@ -27,7 +35,11 @@ export class Orchestrator {
   /** Services waiting for a time (a restart delay), and when. */
   private readonly wakeups = new Map<string, number>();
   private allDirty = true;
+  /** Services being rebalanced, one move at a time (in memory: a new leader starts with none). */
+  private readonly rebalancing = new Set<string>();
   private readonly now: () => number;
+  /** The informers this loop made itself, and so stops. */
+  private readonly owned: { stop(): Promise<void> }[];
 
   constructor(
     private readonly store: Store,
@@ -35,11 +47,18 @@ export class Orchestrator {
   ) {
     this.now = options.now ?? Date.now;
     this.services = new Informer(store, 'services');
-    this.tasks = new Informer(store, 'tasks');
-    this.nodes = new Informer(store, 'nodes');
+    this.tasks = options.informers?.tasks ?? new Informer(store, 'tasks');
+    this.nodes = options.informers?.nodes ?? new Informer(store, 'nodes');
+    this.owned = [this.services];
+    if (!options.informers?.tasks) this.owned.push(this.tasks);
+    if (!options.informers?.nodes) this.owned.push(this.nodes);
     this.debounce = new Debounce(() => this.round());
     this.services.subscribe((set) => {
-      for (const c of set.changes) this.dirty.add(c.id);
+      for (const c of set.changes) {
+        this.dirty.add(c.id);
+        const asked = c.type === 'put' ? c.value.rebalanceRequestedAtMs : 0n;
+        if (asked > (c.previous?.rebalanceRequestedAtMs ?? 0n)) this.rebalancing.add(c.id);
+      }
       this.debounce.poke();
     });
     this.tasks.subscribe((set) => {
@@ -50,9 +69,18 @@ export class Orchestrator {
       }
       if (this.dirty.size > 0) this.debounce.poke();
     });
-    this.nodes.subscribe(() => {
+    this.nodes.subscribe((set) => {
       // Node status, availability and labels matter to every service.
       this.allDirty = true;
+      const arrived = set.changes.some(
+        (c) =>
+          c.type === 'put' &&
+          c.value.status?.state === NodeStatus_State.STATE_READY &&
+          c.previous?.status?.state !== NodeStatus_State.STATE_READY,
+      );
+      if (arrived && (options.rebalanceOnJoin ?? true)) {
+        for (const s of this.services.list()) this.rebalancing.add(s.id);
+      }
       this.debounce.poke();
     });
   }
@@ -65,7 +93,7 @@ export class Orchestrator {
 
   async stop(): Promise<void> {
     await this.debounce.stop();
-    await Promise.all([this.services.stop(), this.tasks.stop(), this.nodes.stop()]);
+    await Promise.all(this.owned.map((i) => i.stop()));
   }
 
   /** Resolves when no round is running or waiting (tests). */
@@ -112,6 +140,12 @@ export class Orchestrator {
       if (decided.wakeAt === undefined) this.wakeups.delete(service.id);
       else this.wakeups.set(service.id, decided.wakeAt);
       merge(plan, decided);
+      const converged = decided.create.length + decided.update.length + decided.remove.length === 0;
+      if (converged && this.rebalancing.has(service.id)) {
+        const step = rebalanceStep(service, tasks, ctx);
+        if (step.done) this.rebalancing.delete(service.id);
+        merge(plan, step.plan);
+      }
     }
     // What is left belongs to services that were removed.
     for (const tasks of tasksByService.values()) merge(plan, removeOrphans(tasks, ctx));
@@ -123,7 +157,7 @@ export class Orchestrator {
       return;
     }
     try {
-      const { revision } = await this.store.batch(writes, { inFlight: 4 });
+      const { revision } = await this.store.batch(writes, { inFlight: 16 });
       await this.tasks.caughtUp(revision);
       this.options.onRound?.(result);
     } catch (err) {

@@ -6,6 +6,11 @@ export interface SchedulerLoopOptions {
   /** Told of each round (for logs and metrics). */
   onRound?: (round: { pending: number; assigned: number; unplaced: number; ms: number; error?: string }) => void;
   seed?: number;
+  /**
+   * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). This
+   * loop starts them if need be; whoever made them stops them.
+   */
+  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'> };
 }
 
 /**
@@ -23,14 +28,19 @@ export class SchedulerLoop {
   private readonly snapshot = new ClusterSnapshot();
   private readonly pending = new Map<string, Task>();
   private round = 0;
+  /** The informers this loop made itself, and so stops. */
+  private readonly owned: { stop(): Promise<void> }[];
 
   constructor(
     private readonly store: Store,
     private readonly options: SchedulerLoopOptions = {},
   ) {
-    this.tasks = new Informer(store, 'tasks');
-    this.nodes = new Informer(store, 'nodes');
+    this.tasks = options.informers?.tasks ?? new Informer(store, 'tasks');
+    this.nodes = options.informers?.nodes ?? new Informer(store, 'nodes');
     this.clusters = new Informer(store, 'clusters');
+    this.owned = [this.clusters];
+    if (!options.informers?.tasks) this.owned.push(this.tasks);
+    if (!options.informers?.nodes) this.owned.push(this.nodes);
     this.debounce = new Debounce(() => this.place());
     this.tasks.subscribe((set) => {
       let wake = false;
@@ -66,7 +76,7 @@ export class SchedulerLoop {
 
   async stop(): Promise<void> {
     await this.debounce.stop();
-    await Promise.all([this.tasks.stop(), this.nodes.stop(), this.clusters.stop()]);
+    await Promise.all(this.owned.map((i) => i.stop()));
   }
 
   /** Keeps the snapshot and the pending set in step with one task; true if it is waiting for placement. */
@@ -116,7 +126,7 @@ export class SchedulerLoop {
     const summary = { pending: pending.length, assigned: result.assigned.length, unplaced: result.unplaced.length };
     if (writes.length === 0) return;
     try {
-      const { revision } = await this.store.batch(writes, { inFlight: 4 });
+      const { revision } = await this.store.batch(writes, { inFlight: 16 });
       await this.tasks.caughtUp(revision);
       this.options.onRound?.({ ...summary, ms: performance.now() - started });
     } catch (err) {

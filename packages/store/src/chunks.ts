@@ -9,24 +9,32 @@ export const MAX_TXN_BYTES = 1024 * 1024;
  * its own, which etcd then refuses as too large.
  */
 export function chunk<T>(
-  items: readonly T[],
+  items: Iterable<T>,
   size: (item: T) => number,
   maxOps = MAX_TXN_OPS - 1,
   maxBytes = MAX_TXN_BYTES,
 ): T[][] {
-  const out: T[][] = [];
+  return [...chunks(items, size, maxOps, maxBytes)];
+}
+
+/** `chunk`, lazily: each chunk is made when asked for, so the first can be sent before the rest are made. */
+export function* chunks<T>(
+  items: Iterable<T>,
+  size: (item: T) => number,
+  maxOps = MAX_TXN_OPS - 1,
+  maxBytes = MAX_TXN_BYTES,
+): Generator<T[]> {
   let current: T[] = [];
   let bytes = 0;
   for (const item of items) {
     const n = size(item);
     if (current.length > 0 && (current.length >= maxOps || bytes + n > maxBytes)) {
-      out.push(current);
+      yield current;
       current = [];
       bytes = 0;
     }
     current.push(item);
     bytes += n;
   }
-  if (current.length > 0) out.push(current);
-  return out;
+  if (current.length > 0) yield current;
 }

@@ -38,6 +38,7 @@ export class Informer<K extends Kind> {
   private readonly cache = new Map<string, Versioned<ObjectOf<K>>>();
   private readonly listeners = new Set<(set: ChangeSet<ObjectOf<K>>) => void>();
   private watcher: Watcher | undefined;
+  private started: Promise<void> | undefined;
   private stopped = false;
   private revision = 0n;
   private connected = false;
@@ -51,9 +52,17 @@ export class Informer<K extends Kind> {
     private readonly options: { retryDelayMs?: number } = {},
   ) {}
 
-  /** Lists and starts watching; resolves once the cache holds the list. */
-  async start(): Promise<void> {
-    await this.relist();
+  /**
+   * Lists and starts watching; resolves once the cache holds the list. Loops that share one informer each call
+   * it: the first call starts it, the others wait for the same start.
+   */
+  start(): Promise<void> {
+    // A failed start may be tried again.
+    this.started ??= this.relist().catch((err: unknown) => {
+      this.started = undefined;
+      throw err;
+    });
+    return this.started;
   }
 
   async stop(): Promise<void> {
@@ -132,7 +141,7 @@ export class Informer<K extends Kind> {
     const watcher = await this.store.client
       .watch()
       .prefix(prefixOf(this.kind))
-      .withPreviousKV()
+      // No previous values from etcd: the cache has them (they would double what etcd reads and sends).
       .startRevision(from.toString())
       .create()
       .catch((err: unknown) => {

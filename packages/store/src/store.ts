@@ -1,5 +1,5 @@
 import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
-import { chunk } from './chunks.js';
+import { chunks, MAX_TXN_OPS } from './chunks.js';
 import { KINDS, type Kind, keyOf, type ObjectOf, prefixOf } from './kinds.js';
 import { StoreError } from './store-error.js';
 
@@ -133,15 +133,31 @@ export class Store {
    * how many writes landed, so the caller can retry on fresh state.
    */
   async batch(writes: readonly Write[], options: BatchOptions = {}): Promise<BatchResult> {
-    const encoded = writes.map((w) => ({ write: w, key: Buffer.from(keyOf(w.kind, w.id)), bytes: encode(w) }));
-    const chunks = chunk(encoded, (e) => e.key.length + (e.bytes?.length ?? 0));
+    // Keys are checked first (an invalid ID fails the batch before anything is written); values are encoded as
+    // transactions are sent, so the first commits while later ones are still being encoded.
+    const keys = writes.map((w) => Buffer.from(keyOf(w.kind, w.id)));
+    const encoded = (function* () {
+      for (const [i, write] of writes.entries()) yield { write, key: keys[i] as Buffer, bytes: encode(write) };
+    })();
+    const parts = chunks(encoded, (e) => e.key.length + (e.bytes?.length ?? 0));
     let revision = 0n;
     let landed = 0;
+    let transactions = 0;
     let failure: StoreError | undefined;
-    let next = 0;
+    let unencodable: unknown;
     const worker = async () => {
-      while (!failure && next < chunks.length) {
-        const part = chunks[next++] as (typeof chunks)[number];
+      while (!failure && unencodable === undefined) {
+        let part: Parameters<Store['commit']>[0];
+        try {
+          const next = parts.next();
+          if (next.done) return;
+          part = next.value;
+        } catch (err) {
+          // A value that cannot be encoded: nothing more starts.
+          unencodable = err;
+          return;
+        }
+        transactions++;
         try {
           const committed = await this.commit(part);
           if (committed > revision) revision = committed;
@@ -152,12 +168,14 @@ export class Store {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.inFlight ?? 1, chunks.length)) }, worker));
+    const width = Math.max(1, Math.min(options.inFlight ?? 1, Math.ceil(writes.length / (MAX_TXN_OPS - 1))));
+    await Promise.all(Array.from({ length: width }, worker));
+    if (unencodable !== undefined && !failure) throw unencodable;
     if (failure) {
       if (failure.code !== 'conflict') throw failure;
       throw new StoreError('conflict', `${failure.message} (${landed} of ${writes.length} writes landed)`);
     }
-    return { revision, transactions: chunks.length };
+    return { revision, transactions };
   }
 
   /** One transaction: the writes with their compares, and the fence. Returns the revision it committed at. */

@@ -126,6 +126,7 @@ export class HollowNodes {
       for (const id of node.running.keys()) if (!assigned.has(id)) node.running.delete(id);
     }
     for (const id of assignments.removedTaskIds) node.running.delete(id);
+    // Reports that need no start delay: stops, fenced tasks, and states to repeat.
     const stopped: { taskId: string; status: Partial<TaskStatus> }[] = [];
     const toStart: Task[] = [];
     for (const t of assignments.tasks) {
@@ -150,6 +151,12 @@ export class HollowNodes {
         });
       } else if (!node.running.has(t.id) && state(t) < TaskState.TASK_STATE_RUNNING) {
         toStart.push(t);
+      } else if (assignments.full && node.running.has(t.id) && state(t) < TaskState.TASK_STATE_RUNNING) {
+        // A report the last manager never wrote (it died first): a new session hears the truth again.
+        stopped.push({
+          taskId: t.id,
+          status: { state: TaskState.TASK_STATE_RUNNING, timestampMs: now(), message: 'started' },
+        });
       }
     }
     report(stopped);

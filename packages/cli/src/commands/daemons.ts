@@ -15,13 +15,26 @@ function positiveInt(value: string): number {
   return n;
 }
 
-/** Runs until SIGINT or SIGTERM, then stops cleanly. */
-function untilSignal(stop: () => Promise<void> | void): Promise<void> {
+/**
+ * Runs until SIGINT or SIGTERM, then stops cleanly, within a bound: a stop that hangs (etcd gone, say) is given
+ * up after 10 s, and a second signal ends the process at once.
+ */
+function untilSignal(stop: () => Promise<void> | void, io: Io): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => {
+    const done = (signal: NodeJS.Signals) => {
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
-      void Promise.resolve(stop()).finally(resolve);
+      process.once(signal, () => process.exit(1));
+      const timer = setTimeout(() => {
+        io.err('stopping took longer than 10 s: giving up on a clean stop\n');
+        resolve();
+      }, 10_000);
+      void Promise.resolve(stop())
+        .catch((err: unknown) => io.err(`stop failed: ${(err as Error).message}\n`))
+        .finally(() => {
+          clearTimeout(timer);
+          resolve();
+        });
     };
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
@@ -73,7 +86,7 @@ export function managerCommand(io: Io): Command {
           `health and metrics on http://${running.httpAddress}/healthz and /metrics\n` +
           'join tokens: flotilla join-token worker|manager\n',
       );
-      await untilSignal(() => running.stop());
+      await untilSignal(() => running.stop(), io);
     });
   return manager;
 }
@@ -100,7 +113,7 @@ export function agentCommand(io: Io): Command {
         `node ${running.credentials.nodeId} (${running.credentials.role}) started; ` +
           `health and metrics on http://${running.httpAddress}/healthz and /metrics\n`,
       );
-      await untilSignal(() => running.stop());
+      await untilSignal(() => running.stop(), io);
     });
   return agent;
 }

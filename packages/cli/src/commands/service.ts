@@ -97,6 +97,16 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     });
 
   service
+    .command('rebalance')
+    .description("even out a service's tasks across the nodes that can run them, one task at a time")
+    .argument('<SERVICE>', 'a service name, ID or ID prefix')
+    .action(async (ref) => {
+      const c = client();
+      await call(c, c.rebalanceService, { service: ref }).finally(() => c.close());
+      io.out(`${ref}: rebalancing (each move starts the new task before stopping the old)\n`);
+    });
+
+  service
     .command('rm')
     .description('remove services (their tasks are stopped)')
     .argument('<SERVICE...>', 'service names, IDs or ID prefixes')

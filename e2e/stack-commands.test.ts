@@ -1,0 +1,130 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { HollowNodes, ManagedProcess, startEtcd, type TestServer, tempDir } from '@flotilla/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The operator's commands for stacks and services, through the built `flotilla` command against a manager
+// process, with hollow nodes running the tasks.
+const root = path.resolve(import.meta.dirname, '..');
+const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
+const dirs = [tempDir('stack-cmd-manager'), tempDir('stack-cmd-cli')];
+const env = { ...process.env, FLOTILLA_CONFIG_DIR: dirs[1]?.path as string, LOG_LEVEL: 'warn' };
+let etcd: TestServer;
+let manager: ChildProcess;
+let hollow: HollowNodes | undefined;
+
+function capture(args: string[]): Promise<{ code: number | null; stdout: string; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(bin, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      output += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.once('exit', (code) => resolve({ code, stdout, output }));
+  });
+}
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  let output = '';
+  manager = spawn(
+    bin,
+    ['manager', 'start', '--etcd', etcd.url, '--listen', '127.0.0.1:0', '--state-dir', dirs[0]?.path as string],
+    {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  manager.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const deadline = Date.now() + 30_000;
+  while (!/listening on 127\.0\.0\.1:\d+/.test(output)) {
+    if (Date.now() > deadline || manager.exitCode !== null) throw new Error(`the manager did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const address = /listening on (127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
+  const token = (await capture(['join-token', 'worker', '-q'])).stdout.trim();
+  hollow = await HollowNodes.start({ manager: address, token, count: 3 });
+});
+
+afterAll(async () => {
+  hollow?.stop();
+  if (manager?.exitCode === null) {
+    manager.kill('SIGTERM');
+    await new Promise((r) => manager.once('exit', r));
+  }
+  await etcd?.destroy();
+  await ManagedProcess.stopAll();
+  for (const d of dirs) d.remove();
+});
+
+describe('stack and service commands', () => {
+  it('deploys the example stack, lists it, scales it and removes it', async () => {
+    const deployed = await capture(['stack', 'deploy', '-c', 'examples/web/stack.yml', 'web']);
+    expect(deployed.code).toBe(0);
+    expect(deployed.stdout).toBe('Creating service web_web\n');
+    const again = await capture(['stack', 'deploy', '-c', 'examples/web/stack.yml', 'web']);
+    expect(again.stdout).toBe('Unchanged service web_web\n');
+
+    await expect
+      .poll(async () => (await capture(['service', 'ls'])).stdout, { timeout: 20_000, interval: 300 })
+      .toMatch(/web_web\s+replicated\s+3\/3\s+nginx:1\.27-alpine/);
+    expect((await capture(['stack', 'ls'])).stdout).toMatch(/^NAME\s+SERVICES\nweb\s+1\n$/);
+    const ps = await capture(['stack', 'ps', 'web']);
+    expect(ps.stdout).toMatch(/^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR/);
+    expect(ps.stdout.match(/web_web\.\d\s+nginx:1\.27-alpine\s+hollow-\d\s+running\s+running/g)).toHaveLength(3);
+
+    expect((await capture(['service', 'scale', 'web_web=5'])).code).toBe(0);
+    await expect
+      .poll(async () => JSON.parse((await capture(['service', 'ls', '--format', 'json'])).stdout)[0].running, {
+        timeout: 20_000,
+        interval: 300,
+      })
+      .toBe(5);
+    const tasks = JSON.parse((await capture(['service', 'ps', 'web_web', '--format', 'json'])).stdout);
+    expect(tasks.filter((t: { desiredState: string }) => t.desiredState === 'TASK_STATE_RUNNING')).toHaveLength(5);
+
+    const bad = await capture(['service', 'scale', 'web_web=x']);
+    expect(bad.code).toBe(2);
+    const missing = await capture(['service', 'ps', 'nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.output).toContain('no service "nope"');
+
+    expect((await capture(['stack', 'rm', 'web'])).stdout).toBe('Removing service web_web\n');
+    await expect
+      .poll(async () => (await capture(['stack', 'ls'])).stdout, { timeout: 10_000 })
+      .toBe('NAME   SERVICES\n');
+  });
+
+  it('shows and changes cluster settings, refusing a self-fence timeout past the heartbeat grace', async () => {
+    const before = JSON.parse((await capture(['cluster', 'inspect'])).stdout);
+    expect(before.settings).toMatchObject({ placementStrategy: 'STRATEGY_SPREAD', selfFenceTimeoutMs: '2000' });
+    const updated = await capture(['cluster', 'update', '--placement-strategy', 'binpack', '--rebalance', 'off']);
+    expect(updated.code).toBe(0);
+    expect(JSON.parse(updated.stdout)).toMatchObject({
+      placementStrategy: 'STRATEGY_BINPACK',
+      rebalanceDisabled: true,
+    });
+    const refused = await capture(['cluster', 'update', '--self-fence-timeout', '5s']);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toContain('below the heartbeat grace');
+    expect(JSON.parse((await capture(['cluster', 'inspect'])).stdout).settings.selfFenceTimeoutMs).toBe('2000');
+    expect((await capture(['cluster', 'update', '--self-fence-timeout', 'soon'])).code).toBe(2);
+  });
+
+  it('refuses an invalid stack file with file:line:col and deploys nothing', async () => {
+    const file = path.join(dirs[1]?.path as string, 'bad.yml');
+    (await import('node:fs')).writeFileSync(file, 'services:\n  web:\n    imgae: nginx\n');
+    const result = await capture(['stack', 'deploy', '-c', file, 'bad']);
+    expect(result.code).toBe(1);
+    expect(result.output).toMatch(/bad\.yml:3:5: services\.web\.imgae: unknown key "imgae"/);
+    expect((await capture(['service', 'ls', '--format', 'json'])).stdout).toBe('[]\n');
+  });
+});

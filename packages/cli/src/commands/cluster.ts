@@ -1,0 +1,72 @@
+import { Command, Option } from '@commander-js/extra-typings';
+import { ClusterSettings, ClusterSettings_Strategy, type ControlServiceClient } from '@flotilla/api';
+import { parseDuration } from '@flotilla/stack';
+import { call, controlClient } from '../control-client.js';
+import { CliError, EXIT } from '../exit-codes.js';
+import type { Io } from '../io.js';
+
+/** `cluster inspect|update`: the settings every manager works from, like `docker swarm update`. */
+export function clusterCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
+  const cluster = new Command('cluster').description('show and change cluster-wide settings');
+
+  cluster
+    .command('inspect')
+    .description('show the cluster and its settings as JSON')
+    .action(async () => {
+      const c = client();
+      const found = await call(c, c.getCluster, {}).finally(() => c.close());
+      const settings = found.settings ? ClusterSettings.toJSON(found.settings) : {};
+      io.out(`${JSON.stringify({ id: found.id, createdAtMs: Number(found.createdAtMs), settings }, null, 2)}\n`);
+    });
+
+  cluster
+    .command('update')
+    .description('change settings; unnamed ones keep their value')
+    .addOption(
+      new Option('--placement-strategy <STRATEGY>', 'spread tasks out or fill nodes').choices([
+        'spread',
+        'binpack',
+      ] as const),
+    )
+    .option(
+      '--self-fence-timeout <DURATION>',
+      'a node cut off from every manager this long stops its tasks (below the heartbeat grace)',
+    )
+    .addOption(
+      new Option('--rebalance <MODE>', 'even out services when a node joins or comes back').choices([
+        'on',
+        'off',
+      ] as const),
+    )
+    .option('--task-history-limit <N>', 'ended tasks kept per slot')
+    .action(async (opts) => {
+      const request: Parameters<ControlServiceClient['updateCluster']>[0] = {};
+      if (opts.placementStrategy) {
+        request.placementStrategy =
+          opts.placementStrategy === 'binpack'
+            ? ClusterSettings_Strategy.STRATEGY_BINPACK
+            : ClusterSettings_Strategy.STRATEGY_SPREAD;
+      }
+      if (opts.selfFenceTimeout !== undefined) {
+        try {
+          request.selfFenceTimeoutMs = parseDuration(opts.selfFenceTimeout) / 1_000_000n;
+        } catch {
+          throw new CliError(
+            `--self-fence-timeout: "${opts.selfFenceTimeout}" is not a duration such as 2s`,
+            EXIT.usage,
+          );
+        }
+      }
+      if (opts.rebalance) request.rebalanceDisabled = opts.rebalance === 'off';
+      if (opts.taskHistoryLimit !== undefined) {
+        const n = Number(opts.taskHistoryLimit);
+        if (!Number.isInteger(n) || n < 0) throw new CliError('--task-history-limit takes a whole number', EXIT.usage);
+        request.taskHistoryLimit = n;
+      }
+      const c = client();
+      const { settings } = await call(c, c.updateCluster, request).finally(() => c.close());
+      io.out(`${JSON.stringify(settings ? ClusterSettings.toJSON(settings) : {}, null, 2)}\n`);
+    });
+
+  return cluster;
+}

@@ -1,0 +1,75 @@
+import {
+  NodeSpec_Availability,
+  NodeStatus_State,
+  nodeMatches,
+  type Service,
+  ServiceMode,
+  type Task,
+  TaskState,
+} from '@flotilla/api';
+import { byAge, emptyPlan, hasEnded, isLive, type Plan, type ReconcileContext, stop } from './plan.js';
+import { newTask } from './task-factory.js';
+
+export type RebalanceOutcome = { plan: Plan; done: boolean; reason: string };
+
+/**
+ * One step of evening out a replicated service's spread, which Swarm, Nomad and Kubernetes leave to the user:
+ * when the busiest eligible node runs more than one task more than the idlest, one task of the busiest moves.
+ * The move is start-first: a new task for the same slot is created and placed by the scheduler (spread puts it on
+ * a node with fewest tasks of the service), and the old one stops only once the new one runs. One move at a time
+ * per service; a move whose new task cannot be placed is called off, and rebalancing stops there.
+ */
+export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileContext): RebalanceOutcome {
+  const plan = emptyPlan();
+  if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) return { plan, done: true, reason: 'global service' };
+  const live = tasks.filter(isLive);
+  const bySlot = new Map<bigint, Task[]>();
+  for (const t of byAge(live)) bySlot.set(t.slot, [...(bySlot.get(t.slot) ?? []), t]);
+
+  // A move in progress: wait for it, or call it off if its new task fits nowhere.
+  for (const slotTasks of bySlot.values()) {
+    if (slotTasks.length < 2) continue;
+    const newest = slotTasks.at(-1) as Task;
+    if (newest.status?.state === TaskState.TASK_STATE_PENDING && newest.status.message.startsWith('no suitable node')) {
+      plan.update.push(stop(newest, ctx, 'rebalance called off: no other node fits'));
+      return { plan, done: true, reason: newest.status.message };
+    }
+    return { plan, done: false, reason: 'a move is in progress' };
+  }
+  if (live.some((t) => t.status?.state !== TaskState.TASK_STATE_RUNNING)) {
+    return { plan, done: false, reason: 'tasks are still starting' };
+  }
+  if (tasks.some((t) => t.desiredState <= TaskState.TASK_STATE_RUNNING && hasEnded(t))) {
+    return { plan, done: false, reason: 'a restart is pending' };
+  }
+
+  const placement = service.spec?.placement;
+  const perNode = Number(placement?.maxReplicasPerNode ?? 0n);
+  const counts = new Map<string, Task[]>();
+  for (const node of ctx.nodes.values()) {
+    const eligible =
+      node.status?.state === NodeStatus_State.STATE_READY &&
+      (node.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE) ===
+        NodeSpec_Availability.AVAILABILITY_ACTIVE &&
+      nodeMatches(node, placement);
+    if (eligible) counts.set(node.id, []);
+  }
+  for (const t of live) counts.get(t.nodeId)?.push(t);
+  if (counts.size < 2) return { plan, done: true, reason: 'fewer than two eligible nodes' };
+  const sorted = [...counts].sort(([a, x], [b, y]) => x.length - y.length || a.localeCompare(b));
+  const [, least] = sorted[0] as [string, Task[]];
+  const [, most] = sorted.at(-1) as [string, Task[]];
+  if (most.length - least.length <= 1) return { plan, done: true, reason: 'balanced' };
+  if (perNode > 0 && least.length >= perNode) return { plan, done: true, reason: 'max_replicas_per_node reached' };
+
+  const moving = [...most].sort((a, b) => (a.slot < b.slot ? 1 : a.slot > b.slot ? -1 : 0))[0] as Task;
+  plan.create.push(
+    newTask(
+      service,
+      ctx,
+      { slot: moving.slot },
+      { history: moving.restartHistoryMs, consecutiveFailures: moving.consecutiveFailures },
+    ),
+  );
+  return { plan, done: false, reason: `moving slot ${moving.slot} off node ${moving.nodeId}` };
+}
