@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Task, TaskState } from '@flotilla/api';
+import { Service, Task, TaskState } from '@flotilla/api';
 import { connectEtcd, Informer, Store, type Write } from '@flotilla/store';
 import { HollowNodes, ManagedProcess, startEtcd, tempDir } from '@flotilla/testing';
 
@@ -87,6 +87,19 @@ try {
       if (running >= TASKS) resolve();
     });
   });
+  // The tasks belong to 100 services of 200 replicas, so the orchestrator finds every slot filled and leaves
+  // them alone: only the dispatcher's path is measured.
+  const services: Write[] = Array.from({ length: 100 }, (_, i) => ({
+    op: 'create',
+    kind: 'services',
+    id: `svc-${i}`,
+    value: Service.fromPartial({
+      id: `svc-${i}`,
+      specVersion: 1n,
+      spec: { annotations: { name: `bench_svc${i}` }, replicas: BigInt(TASKS / 100), container: { image: 'app' } },
+    }),
+  }));
+  await store.batch(services);
   const writes: Write[] = Array.from({ length: TASKS }, (_, i) => {
     const node = hollow?.nodes[i % NODES];
     return {
@@ -99,6 +112,7 @@ try {
         slot: BigInt(Math.floor(i / 100) + 1),
         nodeId: node?.credentials.nodeId ?? '',
         desiredState: TaskState.TASK_STATE_RUNNING,
+        status: { state: TaskState.TASK_STATE_ASSIGNED },
         specVersion: 1n,
         spec: { image: 'registry.example.com/app:1.0' },
       }),

@@ -1,7 +1,10 @@
 import { hostname } from 'node:os';
 import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
+import type { Executor } from './executor/executor.js';
+import { ProcessExecutor } from './executor/process-executor.js';
 import { joinCluster, loadCredentials, type NodeCredentials, saveCredentials } from './join.js';
 import { AgentSession } from './session.js';
+import { Worker } from './worker.js';
 
 export interface AgentOptions {
   stateDir: string;
@@ -10,11 +13,14 @@ export interface AgentOptions {
   logger?: Logger;
   /** Needed only the first time: afterwards the credentials in the state directory are used. */
   join?: { manager: string; token: string };
+  /** The runtime tasks run in (default: the process executor, which runs each task's command as a process). */
+  executor?: Executor;
 }
 
 export interface RunningAgent {
   credentials: NodeCredentials;
   session: AgentSession;
+  worker: Worker;
   /** Where /healthz and /metrics answer. */
   httpAddress: string;
   stop(): Promise<void>;
@@ -37,9 +43,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   }
   const log = options.logger ?? createLogger('agent');
   const creds = credentials;
+  const executor = options.executor ?? new ProcessExecutor();
+  let session: AgentSession | undefined;
+  const worker = new Worker({ executor, report: (updates) => session?.reportStatus(updates) ?? false });
   // The list of managers is kept, so a restarted agent can reach any of them even if the one it joined is gone.
-  const session = new AgentSession(creds, {
+  session = new AgentSession(creds, {
     onManagers: (managers) => saveCredentials(options.stateDir, { ...creds, managers }),
+    onAssignments: (assignments) => worker.apply(assignments),
+    onFence: () => {
+      log.warn('no manager heard from within the self-fence timeout: stopping every task');
+      worker.fence();
+    },
   });
   session.start();
   const registry = agentMetrics(session);
@@ -47,13 +61,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     ok: session.state === 'connected',
     session: session.state,
   }));
-  log.info({ node: credentials.nodeId, role: credentials.role, http: http.address }, 'agent started');
+  log.info(
+    { node: credentials.nodeId, role: credentials.role, http: http.address, executor: executor.name },
+    'agent started',
+  );
   return {
     credentials,
     session,
     httpAddress: http.address,
+    worker,
     async stop() {
       session.stop();
+      await worker.stop();
       await http.close();
       log.info('agent stopped');
     },

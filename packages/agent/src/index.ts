@@ -1,6 +1,11 @@
 export type { AgentOptions, RunningAgent } from './agent.js';
 export { startAgent } from './agent.js';
+export type { Executor, Exit } from './executor/executor.js';
+export { RejectedError } from './executor/executor.js';
+export { ProcessExecutor } from './executor/process-executor.js';
 export type { NodeCredentials } from './join.js';
 export { fetchCaCertificate, joinCluster, loadCredentials, saveCredentials } from './join.js';
 export type { SessionOptions } from './session.js';
 export { AgentSession, LEADER_METADATA_KEY, MAX_RECONNECT_BACKOFF_MS } from './session.js';
+export type { WorkerOptions } from './worker.js';
+export { Worker } from './worker.js';

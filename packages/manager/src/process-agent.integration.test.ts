@@ -1,0 +1,146 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { type RunningAgent, startAgent } from '@flotilla/agent';
+import { ControlServiceClient, type Task, TaskState } from '@flotilla/api';
+import { MANAGER_SERVER_NAME } from '@flotilla/pki';
+import { loadStackText, toStackSpec } from '@flotilla/stack';
+import { startEtcd, type TestServer, tempDir } from '@flotilla/testing';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningManager, startManager } from './manager.js';
+
+// A real agent with the process executor: tasks are real child processes, started, stopped and restarted as
+// the orchestrator decides.
+let etcd: TestServer;
+let manager: RunningManager;
+let agent: RunningAgent;
+let control: ControlServiceClient;
+const dirs: { path: string; remove(): void }[] = [];
+const dir = (label: string) => {
+  const d = tempDir(label);
+  dirs.push(d);
+  return d.path;
+};
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  manager = await startManager({
+    etcd: { endpoints: [etcd.url] },
+    listen: '127.0.0.1:0',
+    stateDir: dir('proc-manager'),
+    cliConfigDir: dir('proc-cli'),
+  });
+  agent = await startAgent({
+    stateDir: dir('proc-agent'),
+    join: { manager: manager.address, token: manager.identity.tokens.worker },
+  });
+  const { operator, ca } = manager.identity;
+  control = new ControlServiceClient(
+    manager.address,
+    credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(operator.keyPem), Buffer.from(operator.certPem)),
+    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
+  );
+});
+
+afterAll(async () => {
+  control?.close();
+  await agent?.stop();
+  await manager?.stop();
+  await etcd?.destroy();
+  for (const d of dirs) d.remove();
+});
+
+function rpc<Req, Res>(
+  method: (r: Req, m: Metadata, o: object, cb: (e: ServiceError | null, v: Res) => void) => unknown,
+  request: Req,
+): Promise<Res> {
+  return new Promise((resolve, reject) =>
+    method.call(control, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, value) =>
+      err ? reject(new Error(err.details)) : resolve(value),
+    ),
+  );
+}
+
+async function deploy(name: string, yaml: string): Promise<void> {
+  await rpc(control.deployStack, { stack: toStackSpec(loadStackText(yaml).stack, name), prune: true });
+}
+
+async function tasks(service: string): Promise<Task[]> {
+  return (await rpc(control.listTasks, { service, stack: '', node: '' })).tasks;
+}
+
+const running = (ts: Task[]) =>
+  ts.filter((t) => t.desiredState === TaskState.TASK_STATE_RUNNING && t.status?.state === TaskState.TASK_STATE_RUNNING);
+
+describe('the process executor on a real agent', () => {
+  it('runs each replica as a process, and stops them when scaled down', async () => {
+    const marker = dir('proc-marker');
+    await deploy(
+      'proc',
+      [
+        'services:',
+        '  sleeper:',
+        '    image: unused',
+        `    command: ["sh", "-c", "touch ${marker}/$$TASK_SLOT.$$$$; exec sleep 60"]`,
+        '    environment:',
+        '      TASK_SLOT: replica',
+        '    deploy:',
+        '      replicas: 2',
+        '',
+      ].join('\n'),
+    );
+    await expect.poll(async () => running(await tasks('proc_sleeper')).length, { timeout: 15_000 }).toBe(2);
+    const { readdirSync } = await import('node:fs');
+    const pids = readdirSync(marker).map((f) => Number(f.split('.')[1]));
+    expect(pids).toHaveLength(2);
+    // The processes are real and alive.
+    for (const pid of pids) expect(existsSync(path.join('/proc', String(pid)))).toBe(true);
+    await rpc(control.scaleService, { service: 'proc_sleeper', replicas: 0n });
+    await expect
+      .poll(async () => (await tasks('proc_sleeper')).every((t) => t.status?.state === TaskState.TASK_STATE_SHUTDOWN), {
+        timeout: 15_000,
+      })
+      .toBe(true);
+    for (const pid of pids) expect(existsSync(path.join('/proc', String(pid)))).toBe(false);
+  });
+
+  it('reports the exit code of a failing command and restarts it under the policy', async () => {
+    await deploy(
+      'proc',
+      [
+        'services:',
+        '  failer:',
+        '    image: unused',
+        '    command: ["sh", "-c", "exit 3"]',
+        '    deploy:',
+        '      restart_policy:',
+        '        condition: on-failure',
+        '        delay: 0s',
+        '        max_attempts: 1',
+        '',
+      ].join('\n'),
+    );
+    await expect
+      .poll(
+        async () => (await tasks('proc_failer')).filter((t) => t.status?.state === TaskState.TASK_STATE_FAILED).length,
+        {
+          timeout: 15_000,
+        },
+      )
+      .toBe(2);
+    const failed = (await tasks('proc_failer'))[0];
+    expect(failed?.status?.exitCode).toBe(3);
+    expect(failed?.status?.error).toBe('exited with code 3');
+  });
+
+  it('rejects a service with no command, saying what to do', async () => {
+    await deploy(
+      'proc',
+      'services:\n  nocmd:\n    image: nginx\n    deploy:\n      restart_policy:\n        condition: none\n',
+    );
+    await expect
+      .poll(async () => (await tasks('proc_nocmd'))[0]?.status?.state, { timeout: 15_000 })
+      .toBe(TaskState.TASK_STATE_REJECTED);
+    expect((await tasks('proc_nocmd'))[0]?.status?.error).toContain('the process executor runs a service');
+  });
+});
