@@ -1,47 +1,27 @@
-import { ControlServiceClient, NodeStatus_State, type ServiceChange, type Task, TaskState } from '@flotilla/api';
-import { MANAGER_SERVER_NAME } from '@flotilla/pki';
+import { type ControlServiceClient, NodeStatus_State, type ServiceChange, type Task, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
-import { HollowNodes, startEtcd, type TestServer, tempDir } from '@flotilla/testing';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { HollowNodes } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningManager, startManager } from './manager.js';
+import type { RunningManager } from './manager.js';
+import { startTestCluster, type TestCluster } from './test-cluster.js';
 
 // The control loops end to end on hollow nodes: a real etcd, a real manager and its gRPC sessions; only the
 // container runtime is simulated.
-let etcd: TestServer;
+let cluster: TestCluster;
 let manager: RunningManager;
 let control: ControlServiceClient;
+let rpc: TestCluster['rpc'];
 const groups: HollowNodes[] = [];
-const dirs: { path: string; remove(): void }[] = [];
-const dir = (label: string) => {
-  const d = tempDir(label);
-  dirs.push(d);
-  return d.path;
-};
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir: dir('orch-manager'),
-    cliConfigDir: dir('orch-cli'),
-  });
-  const { operator, ca } = manager.identity;
-  control = new ControlServiceClient(
-    manager.address,
-    credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(operator.keyPem), Buffer.from(operator.certPem)),
-    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
-  );
+  cluster = await startTestCluster('orch');
+  ({ manager, control, rpc } = cluster);
   await hollow(3, { zone: (i) => (i === 0 ? 'b' : 'a') }, 'base');
 });
 
 afterAll(async () => {
-  control?.close();
   for (const g of groups) g.stop();
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
 });
 
 async function hollow(
@@ -68,17 +48,6 @@ async function hollow(
     await new Promise((r) => setTimeout(r, 50));
   }
   return group;
-}
-
-function rpc<Req, Res>(
-  method: (r: Req, m: Metadata, o: object, cb: (e: ServiceError | null, v: Res) => void) => unknown,
-  request: Req,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method.call(control, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, value) =>
-      err ? reject(new Error(err.details)) : resolve(value),
-    ),
-  );
 }
 
 async function deploy(name: string, yaml: string): Promise<ServiceChange[]> {

@@ -1,65 +1,33 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
-import { ControlServiceClient, type Task, TaskState } from '@flotilla/api';
-import { MANAGER_SERVER_NAME } from '@flotilla/pki';
+import type { ControlServiceClient, Task } from '@flotilla/api';
+import { TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/testing';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningManager, startManager } from './manager.js';
+import { startTestCluster, type TestCluster } from './test-cluster.js';
 
 // A real agent with the process executor: tasks are real child processes, started, stopped and restarted as
 // the orchestrator decides.
-let etcd: TestServer;
-let manager: RunningManager;
+let cluster: TestCluster;
 let agent: RunningAgent;
 let control: ControlServiceClient;
-const dirs: { path: string; remove(): void }[] = [];
-const dir = (label: string) => {
-  const d = tempDir(label);
-  dirs.push(d);
-  return d.path;
-};
+let rpc: TestCluster['rpc'];
+let dir: TestCluster['dir'];
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir: dir('proc-manager'),
-    cliConfigDir: dir('proc-cli'),
-  });
+  cluster = await startTestCluster('proc');
+  ({ control, rpc, dir } = cluster);
   agent = await startAgent({
-    stateDir: dir('proc-agent'),
-    join: { manager: manager.address, token: manager.identity.tokens.worker },
+    stateDir: dir('agent'),
+    join: { manager: cluster.manager.address, token: cluster.manager.identity.tokens.worker },
   });
-  const { operator, ca } = manager.identity;
-  control = new ControlServiceClient(
-    manager.address,
-    credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(operator.keyPem), Buffer.from(operator.certPem)),
-    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
-  );
 });
 
 afterAll(async () => {
-  control?.close();
   await agent?.stop();
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
 });
-
-function rpc<Req, Res>(
-  method: (r: Req, m: Metadata, o: object, cb: (e: ServiceError | null, v: Res) => void) => unknown,
-  request: Req,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method.call(control, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, value) =>
-      err ? reject(new Error(err.details)) : resolve(value),
-    ),
-  );
-}
 
 async function deploy(name: string, yaml: string): Promise<void> {
   await rpc(control.deployStack, { stack: toStackSpec(loadStackText(yaml).stack, name), prune: true });
@@ -74,7 +42,7 @@ const running = (ts: Task[]) =>
 
 describe('the process executor on a real agent', () => {
   it('runs each replica as a process, and stops them when scaled down', async () => {
-    const marker = dir('proc-marker');
+    const marker = dir('marker');
     await deploy(
       'proc',
       [
