@@ -120,6 +120,11 @@ try {
   });
   const burstCpuBefore = usage();
   const burstStart = performance.now();
+  // Diagnostics (stderr): the resident size sampled every 100 ms through the burst, not only at its end.
+  let sampledPeak = 0;
+  const sampler = setInterval(() => {
+    sampledPeak = Math.max(sampledPeak, usage().rssMb);
+  }, 100);
   await store.batch(writes, { inFlight: 16 });
   const assignedAt = performance.now();
   await Promise.race([
@@ -131,6 +136,13 @@ try {
   const doneAt = performance.now();
   const burstCpuPct = ((usage().cpuS - burstCpuBefore.cpuS) / ((doneAt - burstStart) / 1000)) * 100;
   peakRss = Math.max(peakRss, usage().rssMb);
+  clearInterval(sampler);
+  const byState = new Map<string, number>();
+  for (const { id, value } of informer.list()) {
+    const key = `${/^t\d+$/.test(id) ? 'bench' : 'other'}:${TaskState[value.status?.state ?? 0]}`;
+    byState.set(key, (byState.get(key) ?? 0) + 1);
+  }
+  console.error(JSON.stringify({ sampled_peak_rss_mb: Math.round(sampledPeak), tasks: Object.fromEntries(byState) }));
   await informer.stop();
 
   console.log(

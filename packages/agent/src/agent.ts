@@ -13,6 +13,8 @@ export interface AgentOptions {
   logger?: Logger;
   /** Needed only the first time: afterwards the credentials in the state directory are used. */
   join?: { manager: string; token: string };
+  /** The node's name in the cluster (default: this host's name); used on first join. */
+  hostname?: string;
   /** The runtime tasks run in (default: the process executor, which runs each task's command as a process). */
   executor?: Executor;
 }
@@ -38,7 +40,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     credentials = await joinCluster({
       ...options.join,
       stateDir: options.stateDir,
-      description: { hostname: hostname(), os: process.platform, architecture: process.arch },
+      description: { hostname: options.hostname ?? hostname(), os: process.platform, architecture: process.arch },
     });
   }
   const log = options.logger ?? createLogger('agent');

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 import { clusterCommand } from './commands/cluster.js';
 import { agentCommand, joinTokenCommand, managerCommand } from './commands/daemons.js';
+import { devCommand } from './commands/dev.js';
 import { nodeCommand } from './commands/node.js';
 import { serviceCommand } from './commands/service.js';
 import { stackCommand } from './commands/stack.js';
@@ -28,6 +29,7 @@ export function buildProgram(io: Io = processIo): Command {
   program.addCommand(nodeCommand(io));
   program.addCommand(serviceCommand(io));
   program.addCommand(clusterCommand(io));
+  program.addCommand(devCommand(io));
   // Subcommands report through the same channel and never call process.exit themselves.
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -99,6 +99,7 @@ export function agentCommand(io: Io): Command {
     .requiredOption('--state-dir <DIR>', 'where this node keeps its key and certificate (mode 0700)')
     .option('--join <HOST:PORT>', 'a manager to join through (first start only)')
     .option('--token <TOKEN>', 'the join token (first start only)')
+    .option('--hostname <NAME>', "the node's name in the cluster (first start only; default: this host's name)")
     .option('--http-listen <HOST:PORT>', 'where /healthz and /metrics answer', '127.0.0.1:0')
     .action(async (opts) => {
       if ((opts.join === undefined) !== (opts.token === undefined)) {
@@ -108,6 +109,7 @@ export function agentCommand(io: Io): Command {
         stateDir: opts.stateDir,
         httpListen: opts.httpListen,
         ...(opts.join && opts.token ? { join: { manager: opts.join, token: opts.token } } : {}),
+        ...(opts.hostname ? { hostname: opts.hostname } : {}),
       });
       io.err(
         `node ${running.credentials.nodeId} (${running.credentials.role}) started; ` +
