@@ -160,7 +160,9 @@ describe('several managers', () => {
     const old = await leader();
     const stackFile = path.join(dir('failover-stack'), 'stack.yml');
     writeFileSync(stackFile, `services:\n  big:\n    image: nginx\n    deploy:\n      replicas: ${REPLICAS}\n`);
-    expect(cli(old, ['stack', 'deploy', '-c', stackFile, 'scale'])).toContain('Creating service scale_big');
+    // Through a manager that does not lead: it sends the write on to the leader.
+    const follower = managers.find((m) => m !== old && m.child.exitCode === null) as ManagerProcess;
+    expect(cli(follower, ['stack', 'deploy', '-c', stackFile, 'scale'])).toContain('Creating service scale_big');
     // Kill it as soon as the first tasks run: placement and start-up are still under way.
     const tasks = new Informer(store, 'tasks');
     await tasks.start();

@@ -281,10 +281,17 @@ export class Dispatcher {
 /** Whether a task changed in what its node must act on: anything but the observed status and timestamps. */
 function assignmentChanged(before: Task | undefined, after: Task): boolean {
   if (!before || before.nodeId !== after.nodeId) return true;
-  // Compared as values, not by encoding both: this runs on every status report of every task.
-  const strip = (t: Task) => ({ ...t, status: undefined, updatedAtMs: 0n });
-  return !same(strip(before), strip(after));
+  // Compared as values, field by field, without copies or encoding: this runs on every status report of every
+  // task.
+  const a = before as unknown as Record<string, unknown>;
+  const b = after as unknown as Record<string, unknown>;
+  for (const key in a) if (!OBSERVED.has(key) && !same(a[key], b[key])) return true;
+  for (const key in b) if (!OBSERVED.has(key) && !(key in a) && b[key] !== undefined) return true;
+  return false;
 }
+
+/** Task fields a node reports or that change with its reports: not news to the node. */
+const OBSERVED = new Set(['status', 'updatedAtMs']);
 
 /** Deep equality of decoded protobuf values: scalars, bigints, bytes, arrays and plain objects. */
 function same(a: unknown, b: unknown): boolean {
@@ -294,8 +301,10 @@ function same(a: unknown, b: unknown): boolean {
     return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
   }
   if (Array.isArray(a) !== Array.isArray(b)) return false;
-  const keysA = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-  const keysB = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  if (keysA.length !== keysB.length) return false;
-  return keysA.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  // Keys holding undefined count as absent; no key lists are built (this runs per field of every report).
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  for (const k in x) if (!same(x[k], y[k])) return false;
+  for (const k in y) if (!(k in x) && y[k] !== undefined) return false;
+  return true;
 }

@@ -9,12 +9,13 @@ import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { Orchestrator } from '@flotilla/orchestrator';
 import { SchedulerLoop } from '@flotilla/scheduler';
 import { connectEtcd, type EtcdOptions, Informer, Store } from '@flotilla/store';
-import { Metadata, Server, status } from '@grpc/grpc-js';
+import { credentials, Metadata, Server, status } from '@grpc/grpc-js';
 import { cliConfigDir, writeCliConfig } from './cli-config.js';
 import { bootstrapCluster, CLUSTER_KEY, type ManagerIdentity } from './cluster-bootstrap.js';
 import { ControlPlane } from './control-plane.js';
 import { controlService } from './control-service.js';
 import { Dispatcher } from './dispatcher-service.js';
+import { forwardWrites } from './forward-writes.js';
 import { joinService } from './join-service.js';
 import { JoinTokens } from './join-tokens.js';
 import { ManagerMetrics } from './metrics.js';
@@ -100,9 +101,22 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     },
   };
   server.addService(DispatcherServiceService, sessions);
+  // Any manager answers reads; writes reach the leader (a follower calls it with its own manager certificate).
   server.addService(
     ControlServiceService,
-    controlService(store, identity.ca, new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint)),
+    forwardWrites(
+      controlService(store, identity.ca, new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint)),
+      {
+        ca: identity.ca,
+        credentials: credentials.createSsl(
+          Buffer.from(identity.ca.certPem),
+          Buffer.from(identity.keyPem),
+          Buffer.from(identity.certPem),
+        ),
+        leading: () => plane.leading(),
+        leader: () => plane.leader()?.address,
+      },
+    ),
   );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(options.listen, managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),

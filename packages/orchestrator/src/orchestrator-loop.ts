@@ -4,6 +4,7 @@ import { reconcileGlobal } from './global.js';
 import { emptyPlan, hasEnded, merge, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
 import { rebalanceStep } from './rebalance.js';
 import { reconcileReplicated } from './replicated.js';
+import { TasksByService } from './tasks-by-service.js';
 
 export interface OrchestratorOptions {
   /** Ended tasks kept per slot (the cluster's task history limit). */
@@ -31,6 +32,8 @@ export class Orchestrator {
   readonly tasks: Informer<'tasks'>;
   readonly nodes: Informer<'nodes'>;
   private readonly debounce: Debounce;
+  /** The tasks informer's cache by service, so a round reads only the services it decides on. */
+  private readonly byService = new TasksByService();
   private readonly dirty = new Set<string>();
   /** Services waiting for a time (a restart delay), and when. */
   private readonly wakeups = new Map<string, number>();
@@ -63,6 +66,7 @@ export class Orchestrator {
     });
     this.tasks.subscribe((set) => {
       for (const c of set.changes) {
+        this.byService.apply(c);
         const serviceId = c.type === 'put' ? c.value.serviceId : c.previous?.serviceId;
         // Only changes that can matter: an observed state reached, or anything but a status message.
         if (serviceId && (c.type === 'delete' || statusMatters(c.previous, c.value))) this.dirty.add(serviceId);
@@ -87,6 +91,8 @@ export class Orchestrator {
 
   async start(): Promise<void> {
     await Promise.all([this.services.start(), this.tasks.start(), this.nodes.start()]);
+    // A shared informer may have been started (and have delivered its list) before this loop subscribed.
+    this.byService.reset(this.tasks.list().map((t) => t.value));
     this.allDirty = true;
     this.debounce.poke();
   }
@@ -118,20 +124,13 @@ export class Orchestrator {
       historyLimit: this.options.historyLimit ?? 5,
       newId,
     };
-    const tasksByService = new Map<string, Task[]>();
-    for (const { value } of this.tasks.list()) {
-      if (!all && !dirty.has(value.serviceId)) continue;
-      const list = tasksByService.get(value.serviceId);
-      if (list) list.push(value);
-      else tasksByService.set(value.serviceId, [value]);
-    }
     const plan = emptyPlan();
     let services = 0;
-    for (const { value: service } of this.services.list()) {
-      if (!all && !dirty.has(service.id)) continue;
+    for (const id of all ? this.services.list().map((s) => s.id) : dirty) {
+      const service = this.services.get(id)?.value;
+      if (!service) continue;
       services++;
-      const tasks = tasksByService.get(service.id) ?? [];
-      tasksByService.delete(service.id);
+      const tasks = this.byService.tasks(id);
       const mode = service.spec?.mode ?? ServiceMode.SERVICE_MODE_REPLICATED;
       const decided =
         mode === ServiceMode.SERVICE_MODE_GLOBAL
@@ -147,8 +146,10 @@ export class Orchestrator {
         merge(plan, step.plan);
       }
     }
-    // What is left belongs to services that were removed.
-    for (const tasks of tasksByService.values()) merge(plan, removeOrphans(tasks, ctx));
+    // Tasks of services that were removed.
+    for (const id of all ? this.byService.serviceIds() : dirty) {
+      if (!this.services.get(id)) merge(plan, removeOrphans(this.byService.tasks(id), ctx));
+    }
     if (plan.wakeAt !== undefined) this.debounce.wakeAt(plan.wakeAt, ctx.now);
     const result = { services, created: plan.create.length, updated: plan.update.length, removed: plan.remove.length };
     const writes = this.writes(plan);
