@@ -1,33 +1,17 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runFlotilla } from './flotilla-command.js';
 
 // `flotilla dev up` as `npm start` runs it: etcd, a manager and agents as background processes, then a deploy,
 // then `dev down`, which must leave nothing running.
-const root = path.resolve(import.meta.dirname, '..');
-const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
 const devDir = tempDir('dev-cluster');
 const configDir = tempDir('dev-cli');
 const env = { ...process.env, FLOTILLA_DEV_DIR: path.join(devDir.path, 'dev'), FLOTILLA_CONFIG_DIR: configDir.path };
 let pids: number[] = [];
 
-function capture(args: string[]): Promise<{ code: number | null; stdout: string; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      output += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.once('exit', (code) => resolve({ code, stdout, output }));
-  });
-}
+const capture = (args: string[]) => runFlotilla(args, env);
 
 const alive = (pid: number) => {
   try {

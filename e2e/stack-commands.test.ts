@@ -2,32 +2,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { HollowNodes, ManagedProcess, startEtcd, type TestServer, tempDir } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bin, root, runFlotilla } from './flotilla-command.js';
 
 // The operator's commands for stacks and services, through the built `flotilla` command against a manager
 // process, with hollow nodes running the tasks.
-const root = path.resolve(import.meta.dirname, '..');
-const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
 const dirs = [tempDir('stack-cmd-manager'), tempDir('stack-cmd-cli')];
 const env = { ...process.env, FLOTILLA_CONFIG_DIR: dirs[1]?.path as string, LOG_LEVEL: 'warn' };
 let etcd: TestServer;
 let manager: ChildProcess;
 let hollow: HollowNodes | undefined;
 
-function capture(args: string[]): Promise<{ code: number | null; stdout: string; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(bin, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      output += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.once('exit', (code) => resolve({ code, stdout, output }));
-  });
-}
+const capture = (args: string[]) => runFlotilla(args, env);
 
 beforeAll(async () => {
   etcd = await startEtcd();
