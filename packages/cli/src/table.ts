@@ -1,3 +1,4 @@
+import { Option } from '@commander-js/extra-typings';
 import Table from 'cli-table3';
 
 /** Borderless columns, as the docker CLI prints listings. */
@@ -42,4 +43,9 @@ export function ago(ms: bigint | number, now = Date.now()): string {
   if (s < 3600) return unit(Math.floor(s / 60), 'minute');
   if (s < 86400) return unit(Math.floor(s / 3600), 'hour');
   return unit(Math.floor(s / 86400), 'day');
+}
+
+/** `--format table|json`, which every listing takes. */
+export function listingFormatOption() {
+  return new Option('--format <FORMAT>', 'output format').choices(['table', 'json'] as const).default('table' as const);
 }

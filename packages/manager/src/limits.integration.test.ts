@@ -1,42 +1,30 @@
 import { AgentSession, joinCluster } from '@flotilla/agent';
 import { DispatcherServiceClient, TaskState, TaskStatusUpdate } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/testing';
 import { credentials, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningManager, startManager } from './manager.js';
+import type { RunningManager } from './manager.js';
+import { startTestCluster, type TestCluster } from './test-cluster.js';
 
-let etcd: TestServer;
+let cluster: TestCluster;
 let manager: RunningManager;
+let dir: TestCluster['dir'];
 const sessions: AgentSession[] = [];
-const dirs: { path: string; remove(): void }[] = [];
-const dir = (label: string) => {
-  const d = tempDir(label);
-  dirs.push(d);
-  return d.path;
-};
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir: dir('limits-manager'),
-    cliConfigDir: dir('limits-cli'),
-  });
+  cluster = await startTestCluster('limits');
+  ({ manager, dir } = cluster);
 });
 
 afterAll(async () => {
   for (const s of sessions) s.stop();
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
 });
 
 describe('message limits', () => {
   it('refuses an oversized message on one session without disturbing the others', async () => {
     const join = () =>
-      joinCluster({ manager: manager.address, token: manager.identity.tokens.worker, stateDir: dir('limits-agent') });
+      joinCluster({ manager: manager.address, token: manager.identity.tokens.worker, stateDir: dir('agent') });
     const good = await join();
     const goodSession = new AgentSession(good);
     sessions.push(goodSession);

@@ -3,7 +3,7 @@ import { type ControlServiceClient, Node, NodeSpec_Availability, NodeSpec_Role, 
 import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { table } from '../table.js';
+import { listingFormatOption, table } from '../table.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -18,9 +18,7 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
   node
     .command('ls')
     .description('list nodes')
-    .addOption(
-      new Option('--format <FORMAT>', 'output format').choices(['table', 'json'] as const).default('table' as const),
-    )
+    .addOption(listingFormatOption())
     .action(async (opts) => {
       const c = client();
       const { nodes } = await call(c, c.listNodes, {}).finally(() => c.close());

@@ -1,14 +1,10 @@
-import { Command, Option } from '@commander-js/extra-typings';
+import { Command } from '@commander-js/extra-typings';
 import { type ControlServiceClient, Service, ServiceMode } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { table } from '../table.js';
+import { listingFormatOption, table } from '../table.js';
 import { formatTasks } from '../task-table.js';
-
-function formatOption() {
-  return new Option('--format <FORMAT>', 'output format').choices(['table', 'json'] as const).default('table' as const);
-}
 
 /** `service ls|ps|inspect|scale|rm`, as the docker CLI has them. */
 export function serviceCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
@@ -18,7 +14,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .command('ls')
     .description('list services')
     .option('--stack <NAME>', "only this stack's services")
-    .addOption(formatOption())
+    .addOption(listingFormatOption())
     .action(async (opts) => {
       const c = client();
       const { services } = await call(c, c.listServices, { stack: opts.stack ?? '' }).finally(() => c.close());
@@ -50,7 +46,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .command('ps')
     .description("list a service's tasks, with each slot's recent history")
     .argument('<SERVICE>', 'a service name, ID or ID prefix')
-    .addOption(formatOption())
+    .addOption(listingFormatOption())
     .action(async (ref, opts) => {
       const c = client();
       const response = await call(c, c.listTasks, { service: ref, stack: '', node: '' }).finally(() => c.close());

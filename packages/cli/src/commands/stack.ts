@@ -11,7 +11,7 @@ import {
 import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { table } from '../table.js';
+import { listingFormatOption, table } from '../table.js';
 import { formatTasks } from '../task-table.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -41,10 +41,6 @@ function load(io: Io, files: string[], envFile: string | undefined): LoadedStack
       `the stack is invalid (${errors} error${errors === 1 ? '' : 's'}): fix the lines above and retry`,
     );
   }
-}
-
-function formatOption() {
-  return new Option('--format <FORMAT>', 'output format').choices(['table', 'json'] as const).default('table' as const);
 }
 
 const ACTION_WORDS: Record<number, string> = {
@@ -104,7 +100,7 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
   stack
     .command('ls')
     .description('list stacks')
-    .addOption(formatOption())
+    .addOption(listingFormatOption())
     .action(async (opts) => {
       const c = client();
       const { stacks } = await call(c, c.listStacks, {}).finally(() => c.close());
@@ -122,7 +118,7 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .command('ps')
     .description("list a stack's tasks")
     .argument('<NAME>', 'the stack')
-    .addOption(formatOption())
+    .addOption(listingFormatOption())
     .action(async (name, opts) => {
       const c = client();
       const response = await call(c, c.listTasks, { service: '', stack: name, node: '' }).finally(() => c.close());
