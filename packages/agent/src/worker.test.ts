@@ -1,6 +1,6 @@
 import { Task, TaskState, type TaskStatus } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { type Executor, type Exit, RejectedError } from './executor/executor.js';
+import { type ExecResult, type Executor, type Exit, RejectedError } from './executor/executor.js';
 import { Worker } from './worker.js';
 
 /** An executor whose processes end when the test says so. */
@@ -23,6 +23,12 @@ class FakeExecutor implements Executor {
     this.exits.get(taskId)?.({ exitCode: 143, signal: 'SIGTERM' });
   }
   async remove(): Promise<void> {}
+  async exec(): Promise<ExecResult> {
+    return { exitCode: 0, output: '' };
+  }
+  async adopt(): Promise<boolean> {
+    return false;
+  }
 }
 
 function setup() {

@@ -9,6 +9,21 @@ export interface Exit {
   signal?: string;
 }
 
+/** What a command run inside a task's container printed, and how it ended (health checks). */
+export interface ExecResult {
+  exitCode: number;
+  /** stdout and stderr together, cut to a few KiB. */
+  output: string;
+  /** True when it did not end within its timeout (it was killed). */
+  timedOut?: boolean;
+}
+
+/** Where executors send what tasks print: whole lines, without their newlines. */
+export type TaskOutput = (taskId: string, stream: 'stdout' | 'stderr', lines: string[]) => void;
+
+/** Progress a long step reports while it runs (an image pull), shown in the task's status message. */
+export type Progress = (message: string) => void;
+
 /** A task the runtime cannot run at all (no image, no command): it is rejected, not retried on this node. */
 export class RejectedError extends Error {
   readonly code = 'rejected';
@@ -20,7 +35,7 @@ export class RejectedError extends Error {
  */
 export interface Executor {
   readonly name: string;
-  prepare(task: Task): Promise<void>;
+  prepare(task: Task, progress?: Progress): Promise<void>;
   start(task: Task): Promise<void>;
   /** Resolves when the task's process ends (at once if it already has). */
   wait(taskId: string): Promise<Exit>;
@@ -28,4 +43,11 @@ export interface Executor {
   shutdown(taskId: string, signal: string, graceMs: number): Promise<void>;
   /** Frees what prepare() made. */
   remove(taskId: string): Promise<void>;
+  /** Runs a command inside the task's container (health checks); killed after timeoutMs. */
+  exec(taskId: string, argv: string[], timeoutMs: number): Promise<ExecResult>;
+  /**
+   * Live restore: true when the task's container outlived an agent restart and still runs, in which case the
+   * executor has taken it back (wait/shutdown/exec work on it) and the worker reports it running again.
+   */
+  adopt(task: Task): Promise<boolean>;
 }

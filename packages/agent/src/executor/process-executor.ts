@@ -1,6 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import type { Task } from '@flotilla/api';
-import { type Executor, type Exit, RejectedError } from './executor.js';
+import { type ExecResult, type Executor, type Exit, RejectedError } from './executor.js';
 
 interface Running {
   child: ChildProcess;
@@ -79,6 +79,29 @@ export class ProcessExecutor implements Executor {
   async remove(taskId: string): Promise<void> {
     this.tasks.delete(taskId);
     this.commands.delete(taskId);
+  }
+
+  /** Health-check commands run on the host, beside the task's process (there is no container to enter). */
+  exec(_taskId: string, argv: string[], timeoutMs: number): Promise<ExecResult> {
+    const [file, ...args] = argv;
+    if (!file) return Promise.resolve({ exitCode: 127, output: 'empty command' });
+    return new Promise((resolve) => {
+      execFile(file, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 }, (err, stdout, stderr) => {
+        const output = `${stdout}${stderr}`.slice(0, 4096);
+        if (!err) return resolve({ exitCode: 0, output });
+        const e = err as { code?: unknown; killed?: boolean };
+        resolve({
+          exitCode: typeof e.code === 'number' ? e.code : 127,
+          output: output || err.message,
+          ...(e.killed ? { timedOut: true } : {}),
+        });
+      });
+    });
+  }
+
+  /** A child process does not outlive the agent in a way it could take back. */
+  async adopt(_task: Task): Promise<boolean> {
+    return false;
   }
 
   /** The last lines a task wrote. */
