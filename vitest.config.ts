@@ -12,9 +12,11 @@ const alias = {
   '@flotilla/pki': src('pki'),
   '@flotilla/manager': src('manager'),
   '@flotilla/agent': src('agent'),
+  '@flotilla/containerd': src('containerd'),
   '@flotilla/testing': src('testing'),
   '@flotilla/scheduler': src('scheduler'),
   '@flotilla/orchestrator': src('orchestrator'),
+  '@flotilla/registry': src('registry'),
 };
 
 export default defineConfig({

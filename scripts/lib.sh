@@ -50,6 +50,8 @@ build() {
 
 setup() {
   need_node
+  # containerd's API definitions: the agent's containerd client is generated from them at build time.
+  need_debs golang-github-containerd-containerd-dev golang-github-gogo-protobuf-dev golang-github-gogo-googleapis-dev
   need_npm
   build
 }

@@ -3,7 +3,7 @@
 # example on it. `npx flotilla dev down` stops it all.
 source "$(dirname "$0")/lib.sh"
 setup
-need_debs etcd-server
+need_debs etcd-server redis-server
 cd "$ROOT"
 say "validating the example stacks"
 npx --no-install flotilla stack validate -c examples/web/stack.yml

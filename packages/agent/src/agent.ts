@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
-import type { Executor } from './executor/executor.js';
-import { ProcessExecutor } from './executor/process-executor.js';
+import type { Executor, TaskOutput } from './executor/executor.js';
+import { chooseExecutor, type RuntimeOptions } from './executor/executor-choice.js';
 import { joinCluster, loadCredentials, type NodeCredentials, saveCredentials } from './join.js';
 import { AgentSession } from './session.js';
+import { type LogShipperFactory, parseRedisAddress, TaskLogs } from './task-logs.js';
 import { Worker } from './worker.js';
 
 export interface AgentOptions {
@@ -15,8 +16,37 @@ export interface AgentOptions {
   join?: { manager: string; token: string };
   /** The node's name in the cluster (default: this host's name); used on first join. */
   hostname?: string;
-  /** The runtime tasks run in (default: the process executor, which runs each task's command as a process). */
+  /**
+   * The runtime tasks run in. Default: chosen by `runtime` (containerd when usable); without `runtime` either,
+   * the process executor, which runs each task's command as a process.
+   */
   executor?: Executor;
+  /** How long the managers keep this node's tasks when the agent stops and its runtime keeps them (30 s). */
+  restartWaitMs?: number;
+  /** How to choose and set up the runtime when neither `executor` nor `executorFactory` is given. */
+  runtime?: RuntimeOptions;
+  /**
+   * Makes the runtime, given where to send the tasks' output (their logs) and the state directory. Takes
+   * precedence over `executor`, whose output, if any, goes wherever it was built to send it.
+   */
+  executorFactory?: (context: ExecutorContext) => Executor;
+  /**
+   * HOST:PORT of the cluster's Redis as this node reaches it, instead of the address the managers tell. The
+   * password still comes from the managers, and output is shipped only while they have a Redis.
+   */
+  redis?: string;
+  /**
+   * How to ship output to the Redis a session names: `(url, logger) => new LogSink(connectRedis({ url, logger }))`
+   * from @flotilla/events. Without it, task output is dropped (and counted).
+   */
+  logShipper?: LogShipperFactory;
+}
+
+/** What an executor needs from the agent that makes it. */
+export interface ExecutorContext {
+  /** Where to send what tasks print: whole lines, shipped to the cluster's Redis (dropped while there is none). */
+  output: TaskOutput;
+  stateDir: string;
 }
 
 export interface RunningAgent {
@@ -30,6 +60,7 @@ export interface RunningAgent {
 
 /** Joins (first start) or reuses its credentials (restarts), then holds the session with the managers. */
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  if (options.redis) parseRedisAddress(options.redis);
   let credentials = loadCredentials(options.stateDir);
   if (!credentials) {
     if (!options.join) {
@@ -45,20 +76,37 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   }
   const log = options.logger ?? createLogger('agent');
   const creds = credentials;
-  const executor = options.executor ?? new ProcessExecutor();
+  // Before the executor, so that it can be handed the output function; a session tells where Redis is later.
+  const logs = new TaskLogs({
+    logger: log,
+    ...(options.redis ? { redisAddress: options.redis } : {}),
+    ...(options.logShipper ? { connect: options.logShipper } : {}),
+  });
+  const context: ExecutorContext = { output: logs.output, stateDir: options.stateDir };
+  let executor = options.executorFactory?.(context) ?? options.executor;
+  if (!executor) {
+    const chosen = await chooseExecutor(options.runtime ?? { executor: 'process' }, {
+      stateDir: options.stateDir,
+      nodeId: creds.nodeId,
+      output: logs.output,
+    });
+    executor = chosen.executor;
+    log.info({ executor: executor.name, runtimeVersion: chosen.runtimeVersion }, chosen.reason);
+  }
   let session: AgentSession | undefined;
   const worker = new Worker({ executor, report: (updates) => session?.reportStatus(updates) ?? false });
   // The list of managers is kept, so a restarted agent can reach any of them even if the one it joined is gone.
   session = new AgentSession(creds, {
     onManagers: (managers) => saveCredentials(options.stateDir, { ...creds, managers }),
     onAssignments: (assignments) => worker.apply(assignments),
+    onSessionInfo: (info) => logs.configure(info.logs),
     onFence: () => {
       log.warn('no manager heard from within the self-fence timeout: stopping every task');
       worker.fence();
     },
   });
   session.start();
-  const registry = agentMetrics(session);
+  const registry = agentMetrics(session, logs);
   const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', registry, () => ({
     ok: session.state === 'connected',
     session: session.state,
@@ -73,15 +121,26 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     httpAddress: http.address,
     worker,
     async stop() {
-      session.stop();
-      await worker.stop();
+      // A runtime that keeps containers running lets them run on: the next agent adopts them (live restore),
+      // and the managers are told to wait for it rather than replace the tasks.
+      if (executor.liveRestore) {
+        worker.flush();
+        await session.leave(options.restartWaitMs ?? 30_000);
+        worker.detach();
+      } else {
+        session.stop();
+        await worker.stop();
+      }
+      executor.close?.();
+      // After the worker: the last lines of the stopped tasks are in the sink's buffer by then.
+      await logs.close();
       await http.close();
       log.info('agent stopped');
     },
   };
 }
 
-function agentMetrics(session: AgentSession): Registry {
+function agentMetrics(session: AgentSession, logs: TaskLogs): Registry {
   const registry = new Registry();
   for (const [name, help, read] of [
     [
@@ -91,6 +150,13 @@ function agentMetrics(session: AgentSession): Registry {
     ],
     ['flotilla_agent_sessions_total', 'Sessions established (reconnects included)', () => session.sessions],
     ['flotilla_agent_heartbeats_sent_total', 'Heartbeats sent', () => session.heartbeatsSent],
+    ['flotilla_agent_log_lines_shipped_total', 'Lines of task output stored in Redis', () => logs.stats().shipped],
+    [
+      'flotilla_agent_log_lines_dropped_total',
+      'Lines of task output lost: no Redis known yet, over the buffer while Redis was away, or refused',
+      () => logs.stats().dropped,
+    ],
+    ['flotilla_agent_log_lines_buffered', 'Lines of task output waiting for Redis', () => logs.stats().buffered],
   ] as const) {
     new Gauge({
       name,

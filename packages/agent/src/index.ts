@@ -1,11 +1,27 @@
-export type { AgentOptions, RunningAgent } from './agent.js';
+export type { AgentOptions, ExecutorContext, RunningAgent } from './agent.js';
 export { startAgent } from './agent.js';
-export type { Executor, Exit } from './executor/executor.js';
+export type { ContainerdExecutorOptions } from './executor/containerd/containerd-executor.js';
+export { ContainerdExecutor } from './executor/containerd/containerd-executor.js';
+export type { ImageSource, LocalImage, RegistryImage } from './executor/containerd/image-store.js';
+export { RegistrySource } from './executor/containerd/registry-source.js';
+export type { ExecResult, Executor, Exit, Progress, TaskOutput } from './executor/executor.js';
 export { RejectedError } from './executor/executor.js';
+export type { ChosenExecutor, ExecutorKind, RuntimeOptions } from './executor/executor-choice.js';
+export { chooseExecutor } from './executor/executor-choice.js';
+export { LineSplitter, MAX_LINE_LENGTH } from './executor/line-splitter.js';
+export type { ProcessExecutorOptions } from './executor/process-executor.js';
 export { ProcessExecutor } from './executor/process-executor.js';
 export type { NodeCredentials } from './join.js';
 export { fetchCaCertificate, joinCluster, loadCredentials, saveCredentials } from './join.js';
 export type { SessionOptions } from './session.js';
 export { AgentSession, LEADER_METADATA_KEY, MAX_RECONNECT_BACKOFF_MS } from './session.js';
+export type {
+  LogShipper,
+  LogShipperFactory,
+  ShipperStats,
+  TaskLogsOptions,
+  TaskLogsStats,
+} from './task-logs.js';
+export { parseRedisAddress, redisUrl, TaskLogs } from './task-logs.js';
 export type { WorkerOptions } from './worker.js';
 export { Worker } from './worker.js';

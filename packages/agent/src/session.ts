@@ -1,6 +1,7 @@
 import {
   type Assignments,
   DispatcherServiceClient,
+  type SessionInfo,
   type SessionRequest,
   type SessionResponse,
   type TaskStatus,
@@ -22,6 +23,8 @@ export interface SessionOptions {
    * stop its tasks, which are being replaced elsewhere. Contact again (any manager answering) ends the episode.
    */
   onFence?: () => void;
+  /** Called with what each session (or a manager's later update of it) says: managers, logs, timeouts. */
+  onSessionInfo?: (info: SessionInfo) => void;
   now?: () => number;
 }
 
@@ -130,6 +133,27 @@ export class AgentSession {
     if (this.state === 'connected' && silentFor > 3 * this.periodMs) this.stream?.emit('error', new Error('no ack'));
   }
 
+  /**
+   * Stops, telling the managers first that this agent will be back within `backWithinMs` (a restart or upgrade
+   * whose tasks keep running), so they do not mark the node down and replace its tasks meanwhile.
+   */
+  async leave(backWithinMs: number): Promise<void> {
+    const stream = this.stream;
+    if (this.state === 'connected' && stream) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1_000);
+        // Half-closed after the goodbye: the manager reads it, ends the call, and the status arrives here.
+        stream.once('status', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        stream.write({ goodbye: { backWithinMs: BigInt(backWithinMs) } });
+        stream.end();
+      });
+    }
+    this.stop();
+  }
+
   /** Sends task status updates; returns false when there is no session to carry them (the caller keeps them). */
   reportStatus(updates: { taskId: string; status: Partial<TaskStatus> }[]): boolean {
     if (this.state !== 'connected' || !this.stream) return false;
@@ -182,6 +206,7 @@ export class AgentSession {
         this.managers = [...managers];
         this.options.onManagers?.(this.managers);
       }
+      this.options.onSessionInfo?.(message.session);
       // The same session again only brings a new list of managers.
       if (message.session.sessionId === this.sessionId && this.state === 'connected') return;
       this.sessionId = message.session.sessionId;

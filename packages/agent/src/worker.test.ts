@@ -1,6 +1,6 @@
-import { Task, TaskState, type TaskStatus } from '@flotilla/api';
+import { Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { type ExecResult, type Executor, type Exit, RejectedError } from './executor/executor.js';
+import { type ExecResult, type Executor, type Exit, type Progress, RejectedError } from './executor/executor.js';
 import { Worker } from './worker.js';
 
 /** An executor whose processes end when the test says so. */
@@ -9,11 +9,24 @@ class FakeExecutor implements Executor {
   readonly exits = new Map<string, (exit: Exit) => void>();
   readonly waits = new Map<string, Promise<Exit>>();
   readonly shutdowns: string[] = [];
-  async prepare(task: Task): Promise<void> {
+  readonly removed: string[] = [];
+  readonly adoptions: string[] = [];
+  /** What health-check commands answer. */
+  execResult: ExecResult = { exitCode: 0, output: 'ok' };
+  /** Whether adopt() finds a task still running, and when it answers. */
+  adoptable = false;
+  adoptAnswer: Promise<void> = Promise.resolve();
+  /** Progress messages prepare() reports, each after a pause (ms). */
+  pull: [number, string][] = [];
+  async prepare(task: Task, progress?: Progress): Promise<void> {
     if (task.spec?.image === 'missing') throw new RejectedError('no such image');
+    for (const [pause, message] of this.pull) {
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+      progress?.(message);
+    }
   }
   async start(task: Task): Promise<void> {
-    this.waits.set(task.id, new Promise((resolve) => this.exits.set(task.id, resolve)));
+    this.track(task.id);
   }
   wait(taskId: string): Promise<Exit> {
     return this.waits.get(taskId) ?? Promise.resolve({ exitCode: 0 });
@@ -22,12 +35,20 @@ class FakeExecutor implements Executor {
     this.shutdowns.push(taskId);
     this.exits.get(taskId)?.({ exitCode: 143, signal: 'SIGTERM' });
   }
-  async remove(): Promise<void> {}
-  async exec(): Promise<ExecResult> {
-    return { exitCode: 0, output: '' };
+  async remove(taskId: string): Promise<void> {
+    this.removed.push(taskId);
   }
-  async adopt(): Promise<boolean> {
-    return false;
+  async exec(): Promise<ExecResult> {
+    return this.execResult;
+  }
+  async adopt(task: Task): Promise<boolean> {
+    this.adoptions.push(task.id);
+    await this.adoptAnswer;
+    if (this.adoptable) this.track(task.id);
+    return this.adoptable;
+  }
+  private track(id: string): void {
+    this.waits.set(id, new Promise((resolve) => this.exits.set(id, resolve)));
   }
 }
 
@@ -42,9 +63,11 @@ function setup() {
       return connected;
     },
     flushMs: 5,
+    progressIntervalMs: 100,
   });
   const states = (id: string) => reports.filter((r) => r.taskId === id).map((r) => r.status.state);
-  return { executor, worker, reports, states, setConnected: (c: boolean) => (connected = c) };
+  const of = (id: string) => reports.filter((r) => r.taskId === id).map((r) => r.status);
+  return { executor, worker, reports, states, of, setConnected: (c: boolean) => (connected = c) };
 }
 
 const task = (id: string, overrides: Partial<Task> = {}) =>
@@ -68,6 +91,17 @@ describe('worker', () => {
     const last = reports.filter((r) => r.taskId === 'a').at(-1)?.status;
     expect(last).toMatchObject({ state: TaskState.TASK_STATE_FAILED, exitCode: 2, error: 'exited with code 2' });
     await worker.stop();
+  });
+
+  it('lets go of its tasks without stopping them when detached (agent restart with live restore)', async () => {
+    const { executor, worker, states } = setup();
+    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [] });
+    await settle();
+    expect(states('a').at(-1)).toBe(TaskState.TASK_STATE_RUNNING);
+    worker.detach();
+    expect(worker.states().size).toBe(0);
+    await settle();
+    expect(executor.shutdowns).toEqual([]);
   });
 
   it('rejects what the runtime cannot run, with the reason', async () => {
@@ -118,17 +152,135 @@ describe('worker', () => {
     await worker.stop();
   });
 
-  it('reports as failed a task the managers think runs here but this node does not know', async () => {
-    const { worker, reports } = setup();
+  it('reports as lost a task the managers think runs here, that the runtime could not take back', async () => {
+    const { executor, worker, reports } = setup();
     worker.apply({
       full: true,
       tasks: [task('ghost', { status: { state: TaskState.TASK_STATE_RUNNING } as Task['status'] })],
       removedTaskIds: [],
     });
     await settle();
+    expect(executor.adoptions).toEqual(['ghost']);
     expect(reports).toMatchObject([
       { taskId: 'ghost', status: { state: TaskState.TASK_STATE_FAILED, error: 'task lost' } },
     ]);
+    // What it left behind is freed.
+    expect(executor.removed).toEqual(['ghost']);
+    await worker.stop();
+  });
+
+  it('adopts a task that outlived an agent restart, once, and runs it on from there', async () => {
+    const { executor, worker, of } = setup();
+    executor.adoptable = true;
+    let answer: () => void = () => undefined;
+    executor.adoptAnswer = new Promise<void>((r) => {
+      answer = r;
+    });
+    const ghost = task('ghost', { status: { state: TaskState.TASK_STATE_RUNNING } as Task['status'] });
+    // A full set and a change arrive while the runtime is still looking for it.
+    worker.apply({ full: true, tasks: [ghost], removedTaskIds: [] });
+    worker.apply({ full: false, tasks: [ghost], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [ghost], removedTaskIds: [] });
+    await settle();
+    expect(of('ghost')).toEqual([]);
+    answer();
+    await settle();
+    expect(executor.adoptions).toEqual(['ghost']);
+    expect(of('ghost')).toMatchObject([
+      { state: TaskState.TASK_STATE_RUNNING, message: 'adopted after agent restart' },
+    ]);
+    // It is watched like any running task: stopping it works, and its end is reported.
+    worker.apply({
+      full: false,
+      tasks: [task('ghost', { desiredState: TaskState.TASK_STATE_SHUTDOWN })],
+      removedTaskIds: [],
+    });
+    await settle();
+    expect(executor.shutdowns).toEqual(['ghost']);
+    expect(of('ghost').at(-1)).toMatchObject({ state: TaskState.TASK_STATE_SHUTDOWN, message: 'stopped as asked' });
+    await worker.stop();
+  });
+
+  it('a task told to stop while being adopted is stopped once adopted', async () => {
+    const { executor, worker, of } = setup();
+    executor.adoptable = true;
+    let answer: () => void = () => undefined;
+    executor.adoptAnswer = new Promise<void>((r) => {
+      answer = r;
+    });
+    worker.apply({
+      full: true,
+      tasks: [task('ghost', { status: { state: TaskState.TASK_STATE_STARTING } as Task['status'] })],
+      removedTaskIds: [],
+    });
+    worker.apply({ full: true, tasks: [], removedTaskIds: [] });
+    answer();
+    await settle();
+    expect(executor.shutdowns).toEqual(['ghost']);
+    expect(of('ghost').at(-1)).toMatchObject({ state: TaskState.TASK_STATE_SHUTDOWN });
+    await worker.stop();
+  });
+
+  it('reports health within the running state, and fails an unhealthy task with the reason', async () => {
+    const { executor, worker, of } = setup();
+    const checked = task('h', {
+      spec: {
+        image: 'app',
+        stopGracePeriodNs: 1_000_000_000n,
+        healthcheck: { test: ['CMD-SHELL', 'check'], intervalNs: 10_000_000n, retries: 2 },
+      } as Task['spec'],
+    });
+    worker.apply({ full: true, tasks: [checked], removedTaskIds: [] });
+    await settle();
+    await settle();
+    expect(of('h').at(-1)).toMatchObject({
+      state: TaskState.TASK_STATE_RUNNING,
+      health: TaskHealth.TASK_HEALTH_HEALTHY,
+      healthOutput: 'ok',
+    });
+    expect(executor.shutdowns).toEqual([]);
+    executor.execResult = { exitCode: 1, output: 'database unreachable\n' };
+    await settle();
+    await settle();
+    expect(executor.shutdowns).toEqual(['h']);
+    expect(of('h').at(-1)).toMatchObject({
+      state: TaskState.TASK_STATE_FAILED,
+      error: 'unhealthy: database unreachable',
+      exitCode: 143,
+    });
+    // Health reports never moved the state: every report after running is running or the end.
+    const states = of('h').map((st) => st.state);
+    expect(states.slice(states.indexOf(TaskState.TASK_STATE_RUNNING))).not.toContain(TaskState.TASK_STATE_STARTING);
+    await worker.stop();
+  });
+
+  it('a task without a healthcheck reports no health', async () => {
+    const { worker, of } = setup();
+    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [] });
+    await settle();
+    expect(of('a').at(-1)).toMatchObject({ state: TaskState.TASK_STATE_RUNNING });
+    expect(of('a').at(-1)?.health).toBeUndefined();
+    await worker.stop();
+  });
+
+  it('shows pull progress in the preparing message, at most every interval', async () => {
+    const { executor, worker, of } = setup();
+    executor.pull = [
+      [0, 'pulling app: 10%'],
+      [0, 'pulling app: 20%'],
+      [0, 'pulling app: 30%'],
+      [250, 'pulling app: done'],
+      [250, 'pulling app: unpacking'],
+    ];
+    worker.apply({ full: true, tasks: [task('p')], removedTaskIds: [] });
+    await new Promise((r) => setTimeout(r, 700));
+    const messages = of('p')
+      .filter((st) => st.state === TaskState.TASK_STATE_PREPARING)
+      .map((st) => st.message);
+    expect(messages).toContain('pulling app: 30%');
+    expect(messages).toContain('pulling app: done');
+    expect(messages).not.toContain('pulling app: 20%');
+    expect(of('p').at(-1)?.state).toBe(TaskState.TASK_STATE_RUNNING);
     await worker.stop();
   });
 

@@ -1,5 +1,7 @@
-import { type Assignments, type Task, TaskState, type TaskStatus } from '@flotilla/api';
-import { type Executor, RejectedError } from './executor/executor.js';
+import { type Assignments, type Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
+import { type Executor, type Progress, RejectedError } from './executor/executor.js';
+import { HealthMonitor, type HealthState, healthTiming } from './health-monitor.js';
+import { probeFor } from './health-probe.js';
 
 export interface WorkerOptions {
   executor: Executor;
@@ -7,6 +9,13 @@ export interface WorkerOptions {
   report: (updates: { taskId: string; status: TaskStatus }[]) => boolean;
   /** How often pending reports are sent (one batch each time). */
   flushMs?: number;
+  /**
+   * Where HTTP and TCP health probes reach a task. Default: 127.0.0.1, right for processes and host-network
+   * containers; a task on an overlay network is reached at its own address, which the network driver gives.
+   */
+  taskAddress?: (task: Task) => string;
+  /** Progress messages of a long step (an image pull) are reported at most this often (default 500 ms). */
+  progressIntervalMs?: number;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -21,9 +30,15 @@ export class Worker {
   private readonly tasks = new Map<string, TaskRun>();
   private readonly pending = new Map<string, TaskStatus>();
   private readonly timer: NodeJS.Timeout;
+  private readonly env: RunEnv;
 
   constructor(private readonly options: WorkerOptions) {
     this.timer = setInterval(() => this.flush(), options.flushMs ?? 50);
+    this.env = {
+      executor: options.executor,
+      address: options.taskAddress ?? (() => '127.0.0.1'),
+      progressIntervalMs: options.progressIntervalMs ?? 500,
+    };
   }
 
   apply(assignments: Assignments): void {
@@ -31,7 +46,8 @@ export class Worker {
       const assigned = new Set(assignments.tasks.map((t) => t.id));
       for (const [id, run] of this.tasks) {
         if (!assigned.has(id)) this.forget(id, run);
-        else this.pending.set(id, run.status);
+        // Nothing to say again yet about a task still being adopted.
+        else if (run.status.state >= TaskState.TASK_STATE_ACCEPTED) this.pending.set(id, run.status);
       }
     }
     for (const id of assignments.removedTaskIds) {
@@ -41,18 +57,15 @@ export class Worker {
     for (const task of assignments.tasks) {
       let run = this.tasks.get(task.id);
       if (!run) {
-        // A task the managers think is under way, unknown here: its process is gone (the agent restarted).
-        if (
-          (task.status?.state ?? 0) >= TaskState.TASK_STATE_ACCEPTED &&
-          task.desiredState <= TaskState.TASK_STATE_RUNNING
-        ) {
-          if ((task.status?.state ?? 0) < TaskState.TASK_STATE_COMPLETE) {
-            this.pending.set(task.id, status(TaskState.TASK_STATE_FAILED, 'the node no longer runs it', 'task lost'));
-          }
-          continue;
-        }
-        run = new TaskRun(task, this.options.executor, (s) => this.pending.set(task.id, s));
+        const state = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
+        // Ended before this agent started: nothing to run, stop or say.
+        if (state >= TaskState.TASK_STATE_COMPLETE) continue;
+        run = new TaskRun(task, this.env, (s) => this.pending.set(task.id, s));
+        // Known from here on, before the executor answers: assignments that arrive meanwhile find this run.
         this.tasks.set(task.id, run);
+        // A task the managers think is under way, unknown here: this agent restarted while it ran. It is taken
+        // back even when it is to stop, so that it is stopped properly (signal, grace) rather than left running.
+        if (state >= TaskState.TASK_STATE_ACCEPTED) run.adopt();
       }
       run.update(task);
     }
@@ -74,6 +87,16 @@ export class Worker {
     await Promise.all([...this.tasks.values()].map((run) => run.stop('the agent stopped')));
   }
 
+  /**
+   * Lets go of every task without stopping it (agent restart or upgrade with a runtime that keeps containers
+   * running): reporting and health probes stop here, and the next agent adopts the tasks.
+   */
+  detach(): void {
+    clearInterval(this.timer);
+    for (const run of this.tasks.values()) run.detach();
+    this.tasks.clear();
+  }
+
   flush(): void {
     if (this.pending.size === 0) return;
     const updates = [...this.pending].map(([taskId, s]) => ({ taskId, status: s }));
@@ -86,20 +109,37 @@ export class Worker {
   }
 }
 
+/** What every task run on this node shares. */
+interface RunEnv {
+  executor: Executor;
+  address: (task: Task) => string;
+  progressIntervalMs: number;
+}
+
 function status(state: TaskState, message: string, error = '', exitCode = 0): TaskStatus {
   return { state, timestampMs: BigInt(Date.now()), message, error, exitCode };
 }
 
-/** One task's lifecycle on this node: accepted → preparing → ready → starting → running → ended. */
+/** What may change in a status without a change of state. */
+type Amendment = Partial<Pick<TaskStatus, 'message' | 'health' | 'healthOutput'>>;
+
+/**
+ * One task's lifecycle on this node: accepted → preparing → ready → starting → running → ended, or, for a task
+ * that outlived an agent restart, adopted → running → ended. While it runs, its healthcheck (if any) is probed;
+ * an unhealthy task is stopped and reported failed, so its restart policy applies.
+ */
 class TaskRun {
   status: TaskStatus = status(TaskState.TASK_STATE_ASSIGNED, 'assigned');
   private started = false;
   private stopping: string | undefined;
+  /** Why the healthcheck found it unhealthy, once it has. */
+  private unhealthy: string | undefined;
   private running: Promise<void> | undefined;
+  private monitor: HealthMonitor | undefined;
 
   constructor(
     private task: Task,
-    private readonly executor: Executor,
+    private readonly env: RunEnv,
     private readonly onStatus: (s: TaskStatus) => void,
   ) {}
 
@@ -109,9 +149,19 @@ class TaskRun {
     else this.running ??= this.run();
   }
 
+  /** Live restore: takes back a task that ran before the agent restarted, instead of starting it. */
+  adopt(): void {
+    this.running ??= this.resume();
+  }
+
+  detach(): void {
+    this.monitor?.stop();
+  }
+
   async stop(reason: string): Promise<void> {
     if (this.stopping !== undefined) return;
     this.stopping = reason;
+    this.monitor?.stop();
     if (!this.running) {
       this.set(status(TaskState.TASK_STATE_SHUTDOWN, reason));
       return;
@@ -123,7 +173,7 @@ class TaskRun {
   private async shutdown(): Promise<void> {
     const graceNs = this.task.spec?.stopGracePeriodNs ?? 0n;
     const graceMs = graceNs > 0n ? Number(graceNs / 1_000_000n) : DEFAULT_GRACE_MS;
-    await this.executor.shutdown(this.task.id, this.task.spec?.stopSignal ?? '', graceMs).catch(() => undefined);
+    await this.env.executor.shutdown(this.task.id, this.task.spec?.stopSignal ?? '', graceMs).catch(() => undefined);
   }
 
   private set(next: TaskStatus): void {
@@ -133,42 +183,150 @@ class TaskRun {
     this.onStatus(next);
   }
 
+  /** Changes what the status says within `state` (health, progress), keeping the time the state began. */
+  private amend(state: TaskState, fields: Amendment): void {
+    if (this.status.state !== state) return;
+    const next = { ...this.status, ...fields };
+    const same =
+      next.message === this.status.message &&
+      next.health === this.status.health &&
+      next.healthOutput === this.status.healthOutput;
+    if (same) return;
+    this.status = next;
+    this.onStatus(next);
+  }
+
   private async run(): Promise<void> {
     const id = this.task.id;
     try {
       this.set(status(TaskState.TASK_STATE_ACCEPTED, 'accepted'));
       this.set(status(TaskState.TASK_STATE_PREPARING, 'preparing'));
-      await this.executor.prepare(this.task);
+      const progress = this.progressReporter();
+      try {
+        await this.env.executor.prepare(this.task, progress.report);
+      } finally {
+        progress.stop();
+      }
       this.set(status(TaskState.TASK_STATE_READY, 'ready'));
       if (this.stopping !== undefined) {
         this.set(status(TaskState.TASK_STATE_SHUTDOWN, this.stopping));
         return;
       }
       this.set(status(TaskState.TASK_STATE_STARTING, 'starting'));
-      await this.executor.start(this.task);
+      await this.env.executor.start(this.task);
       this.started = true;
       this.set(status(TaskState.TASK_STATE_RUNNING, 'started'));
-      // Told to stop while it was starting: stop it now.
-      if (this.stopping !== undefined) void this.shutdown();
-      const exit = await this.executor.wait(id);
-      if (this.stopping !== undefined) {
-        this.set(status(TaskState.TASK_STATE_SHUTDOWN, this.stopping, '', exit.exitCode));
-      } else if (exit.exitCode === 0 && !exit.oomKilled) {
-        this.set(status(TaskState.TASK_STATE_COMPLETE, 'finished', '', 0));
-      } else {
-        const error = exit.oomKilled
-          ? 'killed: out of memory'
-          : exit.signal
-            ? `killed by ${exit.signal}`
-            : `exited with code ${exit.exitCode}`;
-        this.set(status(TaskState.TASK_STATE_FAILED, 'failed', error, exit.exitCode));
-      }
+      await this.watch();
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const state = err instanceof RejectedError ? TaskState.TASK_STATE_REJECTED : TaskState.TASK_STATE_FAILED;
-      this.set(status(state, state === TaskState.TASK_STATE_REJECTED ? 'rejected' : 'failed', message));
+      this.fail(err);
     } finally {
-      await this.executor.remove(id).catch(() => undefined);
+      await this.env.executor.remove(id).catch(() => undefined);
     }
+  }
+
+  private async resume(): Promise<void> {
+    const id = this.task.id;
+    let adopted = false;
+    let why = '';
+    try {
+      adopted = await this.env.executor.adopt(this.task);
+    } catch (err) {
+      why = `: ${err instanceof Error ? err.message : String(err)}`;
+    }
+    try {
+      if (!adopted) {
+        // Gone with the agent's restart: the orchestrator replaces it (or, if it was to stop anyway, it has).
+        if (this.stopping !== undefined) this.set(status(TaskState.TASK_STATE_SHUTDOWN, this.stopping));
+        else this.set(status(TaskState.TASK_STATE_FAILED, `the node no longer runs it${why}`, 'task lost'));
+        return;
+      }
+      this.started = true;
+      this.set(status(TaskState.TASK_STATE_RUNNING, 'adopted after agent restart'));
+      await this.watch();
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      // Also what a task that was not adopted left behind (a dead container).
+      await this.env.executor.remove(id).catch(() => undefined);
+    }
+  }
+
+  /** From running to its end: health probes, a stop asked for while it started, and how it ended. */
+  private async watch(): Promise<void> {
+    // Told to stop while it was starting (or being adopted): stop it now.
+    if (this.stopping !== undefined) void this.shutdown();
+    else this.watchHealth();
+    const exit = await this.env.executor.wait(this.task.id);
+    this.monitor?.stop();
+    if (this.unhealthy !== undefined) {
+      this.set(status(TaskState.TASK_STATE_FAILED, 'failed', `unhealthy: ${this.unhealthy}`, exit.exitCode));
+    } else if (this.stopping !== undefined) {
+      this.set(status(TaskState.TASK_STATE_SHUTDOWN, this.stopping, '', exit.exitCode));
+    } else if (exit.exitCode === 0 && !exit.oomKilled) {
+      this.set(status(TaskState.TASK_STATE_COMPLETE, 'finished', '', 0));
+    } else {
+      const error = exit.oomKilled
+        ? 'killed: out of memory'
+        : exit.signal
+          ? `killed by ${exit.signal}`
+          : `exited with code ${exit.exitCode}`;
+      this.set(status(TaskState.TASK_STATE_FAILED, 'failed', error, exit.exitCode));
+    }
+  }
+
+  private fail(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    const state = err instanceof RejectedError ? TaskState.TASK_STATE_REJECTED : TaskState.TASK_STATE_FAILED;
+    this.set(status(state, state === TaskState.TASK_STATE_REJECTED ? 'rejected' : 'failed', message));
+  }
+
+  private watchHealth(): void {
+    const check = this.task.spec?.healthcheck;
+    const probe = probeFor(check, {
+      taskId: this.task.id,
+      executor: this.env.executor,
+      address: () => this.env.address(this.task),
+    });
+    if (!check || !probe) return;
+    this.monitor = new HealthMonitor({ timing: healthTiming(check), probe, onChange: (h) => this.onHealth(h) });
+    this.monitor.start();
+  }
+
+  private onHealth(h: HealthState): void {
+    if (this.stopping !== undefined || this.unhealthy !== undefined) return;
+    this.amend(TaskState.TASK_STATE_RUNNING, { health: h.health, healthOutput: h.output });
+    if (h.health !== TaskHealth.TASK_HEALTH_UNHEALTHY) return;
+    // Stopped like any stop (its signal, then the grace period); reported failed once it has ended.
+    this.unhealthy = h.output || 'the healthcheck failed';
+    void this.shutdown();
+  }
+
+  /** Progress of prepare() (an image pull) in the PREPARING status message: the latest, at most every interval. */
+  private progressReporter(): { report: Progress; stop(): void } {
+    const every = this.env.progressIntervalMs;
+    let sentAt = Number.NEGATIVE_INFINITY;
+    let latest: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const send = () => {
+      timer = undefined;
+      if (stopped || latest === undefined) return;
+      sentAt = Date.now();
+      this.amend(TaskState.TASK_STATE_PREPARING, { message: latest });
+      latest = undefined;
+    };
+    return {
+      report: (message) => {
+        if (stopped) return;
+        latest = message;
+        const wait = sentAt + every - Date.now();
+        if (wait <= 0) send();
+        else timer ??= setTimeout(send, wait);
+      },
+      stop: () => {
+        stopped = true;
+        clearTimeout(timer);
+      },
+    };
   }
 }

@@ -1,4 +1,4 @@
-import { type ListTasksResponse, Task, TaskState } from '@flotilla/api';
+import { type ListTasksResponse, Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
 import { ago, table } from './table.js';
 
 const stateWord = (s: TaskState | undefined) =>
@@ -26,11 +26,18 @@ export function formatTasks(response: ListTasksResponse, format: 'table' | 'json
       image(t),
       t.nodeId ? (response.nodeNames[t.nodeId] ?? t.nodeId) : '',
       stateWord(t.desiredState),
-      `${stateWord(status?.state)} ${ago(status?.timestampMs ?? 0n, now)}`.trim(),
+      `${stateWord(status?.state)}${healthWord(status)} ${ago(status?.timestampMs ?? 0n, now)}`.trim(),
       error,
     ];
   });
   return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], rows);
+}
+
+/** ` (healthy)` after the state of a running task with a healthcheck, as `docker ps` shows it. */
+function healthWord(status: TaskStatus | undefined): string {
+  if (status?.state !== TaskState.TASK_STATE_RUNNING || !status.health) return '';
+  const word = (TaskHealth[status.health] ?? '').replace('TASK_HEALTH_', '').toLowerCase();
+  return word ? ` (${word})` : '';
 }
 
 function image(t: Task): string {

@@ -7,12 +7,14 @@ import {
   NodeStatus_State,
   type RemoveNodeResponse,
 } from '@flotilla/api';
+import type { LogReader } from '@flotilla/events';
 import { type CertificateAuthority, PkiError } from '@flotilla/pki';
 import { CLUSTER_KEY, type Store, StoreError, type Versioned } from '@flotilla/store';
 import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
 import type { JoinTokens } from './join-tokens.js';
 import { peerIdentity } from './peer-identity.js';
 import { serviceControl } from './service-control.js';
+import { type ServiceLogsOptions, serviceLogs } from './service-logs.js';
 
 /** A failure the caller can act on, with the gRPC status it maps to at the edge. */
 export class ControlError extends Error {
@@ -29,8 +31,18 @@ export type Handle = <Req, Res>(
   fn: (request: Req) => Promise<Res>,
 ) => (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
+/** Where `ServiceLogs` reads container logs from: none when the managers were started without Redis. */
+export interface ControlLogs extends ServiceLogsOptions {
+  reader?: LogReader;
+}
+
 /** The control API the CLI uses. Only operator and manager certificates may call it. */
-export function controlService(store: Store, ca: CertificateAuthority, tokens: JoinTokens): ControlServiceServer {
+export function controlService(
+  store: Store,
+  ca: CertificateAuthority,
+  tokens: JoinTokens,
+  logs: ControlLogs = {},
+): ControlServiceServer {
   const handle: Handle =
     <Req, Res>(fn: (request: Req) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
@@ -49,6 +61,7 @@ export function controlService(store: Store, ca: CertificateAuthority, tokens: J
 
   return {
     ...serviceControl(store, handle),
+    serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     getCluster: handle(async () => {
       const cluster = await store.get('clusters', CLUSTER_KEY);
       if (!cluster) throw new ControlError(status.NOT_FOUND, 'the cluster is not initialized');
@@ -130,7 +143,8 @@ async function resolveNode(store: Store, ref: string): Promise<Versioned<Node>> 
   );
 }
 
-function toStatus(err: unknown): { code: status; details: string } {
+/** A domain error as the gRPC status the caller sees; anything unexpected is an internal error without details. */
+export function toStatus(err: unknown): { code: status; details: string } {
   if (err instanceof ControlError) return { code: err.status, details: err.message };
   if (err instanceof StoreError && err.code === 'conflict') return { code: status.ABORTED, details: err.message };
   if (err instanceof PkiError) return { code: status.PERMISSION_DENIED, details: err.message };

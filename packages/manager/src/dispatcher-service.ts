@@ -1,5 +1,6 @@
 import {
   type DispatcherServiceServer,
+  type LogsConfig,
   NodeStatus_State,
   newId,
   type SessionRequest,
@@ -14,6 +15,9 @@ import { expiredNodes } from './node-liveness.js';
 import { peerIdentity } from './peer-identity.js';
 import { type BatcherStats, StatusBatcher } from './status-batcher.js';
 
+/** The longest an agent that said it is restarting keeps its node from being marked down. */
+const MAX_RESTART_WAIT_MS = 60_000;
+
 export interface DispatcherOptions {
   heartbeatPeriodMs: number;
   /** Heartbeat periods a node may miss before it is marked down. */
@@ -27,6 +31,11 @@ export interface DispatcherOptions {
   takeoverGraceMs?: number;
   /** Addresses of every manager, told to agents so they can reconnect to any. */
   managers: () => string[];
+  /**
+   * Where agents ship container logs, password included: it goes only into sessions, which are mutual TLS with
+   * nodes the cluster admitted, and is never logged.
+   */
+  logs?: LogsConfig;
   now?: () => number;
   /** Counters of status batches, shared across leadership terms. */
   stats?: BatcherStats;
@@ -57,6 +66,8 @@ interface Session {
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
   private readonly lastBeat = new Map<string, number>();
+  /** Nodes whose agent said goodbye to restart: not marked down before this time. */
+  private readonly restarting = new Map<string, number>();
   /** The status this manager last wrote (or found) for each node. */
   private readonly written = new Map<string, NodeStatus_State>();
   private readonly startedAt: number;
@@ -120,6 +131,7 @@ export class Dispatcher {
       heartbeatPeriodMs: BigInt(this.options.heartbeatPeriodMs),
       managers: this.options.managers(),
       selfFenceTimeoutMs: BigInt(this.options.selfFenceTimeoutMs ?? 0),
+      ...(this.options.logs ? { logs: this.options.logs } : {}),
     };
   }
 
@@ -159,8 +171,13 @@ export class Dispatcher {
     await this.markReady(session);
 
     call.on('data', (message: SessionRequest) => {
+      if (message.goodbye) {
+        const wait = Math.min(Math.max(Number(message.goodbye.backWithinMs), 0), MAX_RESTART_WAIT_MS);
+        this.restarting.set(identity.nodeId, this.now() + wait);
+      }
       if (message.heartbeat) {
         this.lastBeat.set(identity.nodeId, this.now());
+        this.restarting.delete(identity.nodeId);
         call.write({ heartbeatAck: { sentAtMs: message.heartbeat.sentAtMs } });
         this.options.onHeartbeat?.();
         // A heartbeating node is alive: whatever was last written (not yet ready, or down after a stall of this
@@ -176,7 +193,8 @@ export class Dispatcher {
     const closed = () => {
       if (this.sessions.get(identity.nodeId) !== session) return;
       this.sessions.delete(identity.nodeId);
-      void this.setStatus(identity.nodeId, NodeStatus_State.STATE_DISCONNECTED, 'session closed');
+      const why = this.restarting.has(identity.nodeId) ? 'agent restarting' : 'session closed';
+      void this.setStatus(identity.nodeId, NodeStatus_State.STATE_DISCONNECTED, why);
     };
     call.on('end', () => {
       closed();
@@ -221,6 +239,7 @@ export class Dispatcher {
       periodMs: this.options.heartbeatPeriodMs,
       gracePeriods: this.options.gracePeriods,
       startedAt: this.startedAt,
+      holdUntil: this.restarting,
       ...(this.options.takeoverGraceMs === undefined ? {} : { takeoverGraceMs: this.options.takeoverGraceMs }),
     });
   }

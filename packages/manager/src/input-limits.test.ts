@@ -31,5 +31,8 @@ describe('limits on what nodes send', () => {
     expect(bounded.message.endsWith('…')).toBe(true);
     expect(bounded.error).toBe('short');
     expect(bounded.state).toBe(5);
+    expect(bounded.healthOutput).toBeUndefined();
+    const probed = boundStatus(TaskStatus.fromPartial({ state: 8, health: 3, healthOutput: 'o'.repeat(5000) }));
+    expect(probed.healthOutput).toHaveLength(LIMITS.healthOutput);
   });
 });

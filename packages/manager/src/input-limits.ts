@@ -10,6 +10,7 @@ export const LIMITS = {
   labelKey: 128,
   labelValue: 1024,
   statusText: 4096,
+  healthOutput: 1024,
   taskId: 64,
 } as const;
 
@@ -40,6 +41,8 @@ export function checkDescription(d: NodeDescription | undefined): void {
 
 /** A node's free text in a status (message, error) is cut to the limit rather than refused: the state matters. */
 export function boundStatus(status: TaskStatus): TaskStatus {
-  const cut = (s: string) => (s.length > LIMITS.statusText ? `${s.slice(0, LIMITS.statusText - 1)}…` : s);
-  return { ...status, message: cut(status.message), error: cut(status.error) };
+  const cut = (s: string, limit: number = LIMITS.statusText) => (s.length > limit ? `${s.slice(0, limit - 1)}…` : s);
+  const bounded = { ...status, message: cut(status.message), error: cut(status.error) };
+  if (status.healthOutput !== undefined) bounded.healthOutput = cut(status.healthOutput, LIMITS.healthOutput);
+  return bounded;
 }

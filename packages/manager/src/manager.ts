@@ -1,10 +1,11 @@
-import { LEADER_METADATA_KEY, MAX_RECONNECT_BACKOFF_MS } from '@flotilla/agent';
+import { LEADER_METADATA_KEY, MAX_RECONNECT_BACKOFF_MS, redisUrl } from '@flotilla/agent';
 import {
   ControlServiceService,
   type DispatcherServiceServer,
   DispatcherServiceService,
   NodeCaServiceService,
 } from '@flotilla/api';
+import { connectRedis, LogReader } from '@flotilla/events';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { Orchestrator } from '@flotilla/orchestrator';
 import { SchedulerLoop } from '@flotilla/scheduler';
@@ -38,6 +39,11 @@ export interface ManagerOptions {
   httpListen?: string;
   /** How long a crashed leader holds leadership before another manager takes over (default 5 s). */
   electionTtlSeconds?: number;
+  /**
+   * The Redis that holds container logs: agents ship to it (the leader tells them where, password included, in
+   * their sessions) and the control API reads from it. Without it, `service logs` says logs are off.
+   */
+  redis?: { address: string; password?: string };
   logger?: Logger;
 }
 
@@ -81,6 +87,13 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const heartbeatPeriodMs = Number(settings?.heartbeatPeriodMs ?? 1_000n);
   const gracePeriods = settings?.heartbeatGracePeriods ?? 3;
 
+  // Checked before anything starts: a mistyped address should fail the start, not every later read.
+  const redisLocation = options.redis ? redisUrl(options.redis.address, options.redis.password) : undefined;
+  const logs = redisLocation
+    ? new LogReader(connectRedis({ url: redisLocation, name: 'flotilla-manager-logs', logger: log }), { logger: log })
+    : undefined;
+
+  const stopping = new AbortController();
   let dispatcher: Dispatcher | undefined;
   const stats: BatcherStats = { written: 0, refused: 0, stale: 0, batches: 0 };
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
@@ -105,7 +118,11 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   server.addService(
     ControlServiceService,
     forwardWrites(
-      controlService(store, identity.ca, new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint)),
+      controlService(store, identity.ca, new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint), {
+        ...(logs ? { reader: logs } : {}),
+        stopping: stopping.signal,
+        logger: log,
+      }),
       {
         ca: identity.ca,
         credentials: credentials.createSsl(
@@ -137,6 +154,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         selfFenceTimeoutMs: Number(settings?.selfFenceTimeoutMs ?? 0n),
         takeoverGraceMs: heartbeatPeriodMs * gracePeriods + MAX_RECONNECT_BACKOFF_MS * 2,
         managers: () => plane.managers(),
+        ...(options.redis
+          ? { logs: { redisAddress: options.redis.address, redisPassword: options.redis.password ?? '' } }
+          : {}),
         stats,
         informers,
         onHeartbeat: () => metrics.heartbeats.inc(),
@@ -186,7 +206,17 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     leader: plane.leading(),
     sessions: dispatcher?.connectedNodes().length ?? 0,
   }));
-  log.info({ address, http: http.address, cluster: identity.clusterId, node: identity.nodeId }, 'manager started');
+  log.info(
+    {
+      address,
+      http: http.address,
+      cluster: identity.clusterId,
+      node: identity.nodeId,
+      // Where logs go, never the password.
+      redis: options.redis?.address ?? null,
+    },
+    'manager started',
+  );
   return {
     identity,
     address,
@@ -195,9 +225,12 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     controlPlane: plane,
     dispatcher: () => dispatcher,
     async stop() {
+      // Open `service logs -f` calls end first: the server waits for every call before it shuts down.
+      stopping.abort();
       await plane.stop();
       await http.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await logs?.close();
       log.info('manager stopped');
       client.close();
     },

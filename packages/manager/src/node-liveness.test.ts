@@ -26,3 +26,15 @@ describe('expiredNodes after a takeover', () => {
     expect(expiredNodes(new Map([['beat', 11_000]]), ['beat'], 14_001, options)).toEqual(['beat']);
   });
 });
+
+describe('expiredNodes for a restarting agent', () => {
+  it('holds a node whose agent said it is restarting until its deadline, then marks it down if still silent', () => {
+    const options = { periodMs: 1_000, gracePeriods: 3, startedAt: 0, holdUntil: new Map([['r', 50_000]]) };
+    const beats = new Map([
+      ['r', 20_000],
+      ['other', 20_000],
+    ]);
+    expect(expiredNodes(beats, ['r', 'other'], 30_000, options)).toEqual(['other']);
+    expect(expiredNodes(beats, ['r'], 50_001, options)).toEqual(['r']);
+  });
+});

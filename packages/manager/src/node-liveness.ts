@@ -8,12 +8,20 @@ export function expiredNodes(
   lastBeat: ReadonlyMap<string, number>,
   watched: Iterable<string>,
   now: number,
-  options: { periodMs: number; gracePeriods: number; startedAt: number; takeoverGraceMs?: number },
+  options: {
+    periodMs: number;
+    gracePeriods: number;
+    startedAt: number;
+    takeoverGraceMs?: number;
+    /** Nodes that said they are restarting are not down before this time (ms), whatever their silence. */
+    holdUntil?: ReadonlyMap<string, number>;
+  },
 ): string[] {
   const limit = options.periodMs * options.gracePeriods;
   const takeover = Math.max(limit, options.takeoverGraceMs ?? 0);
   const out: string[] = [];
   for (const nodeId of watched) {
+    if (now < (options.holdUntil?.get(nodeId) ?? 0)) continue;
     const last = lastBeat.get(nodeId);
     const silent = last === undefined || last < options.startedAt;
     if (silent ? now - options.startedAt > takeover : now - last > limit) out.push(nodeId);

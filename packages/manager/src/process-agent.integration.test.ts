@@ -2,8 +2,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
 import type { ControlServiceClient, Task } from '@flotilla/api';
-import { TaskState } from '@flotilla/api';
+import { type ServiceLogsRequest, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
+import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from './test-cluster.js';
 
@@ -99,6 +100,20 @@ describe('the process executor on a real agent', () => {
     const failed = (await tasks('proc_failer'))[0];
     expect(failed?.status?.exitCode).toBe(3);
     expect(failed?.status?.error).toBe('exited with code 3');
+  });
+
+  it('says container logs are off while the managers have no Redis', async () => {
+    const call = control.serviceLogs(
+      { target: 'proc_sleeper', follow: false, sinceMs: 0n } as ServiceLogsRequest,
+      new Metadata(),
+    );
+    call.on('data', () => undefined);
+    const err = await new Promise<ServiceError | undefined>((resolve) => {
+      call.on('error', resolve);
+      call.on('end', () => resolve(undefined));
+    });
+    expect(err?.code).toBe(status.FAILED_PRECONDITION);
+    expect(err?.details).toContain('start the managers with --redis HOST:PORT');
   });
 
   it('rejects a service with no command, saying what to do', async () => {

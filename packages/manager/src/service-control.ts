@@ -221,7 +221,7 @@ function sameSpec(a: ServiceSpec | undefined, b: ServiceSpec, withReplicas: bool
 }
 
 /** A service by ID, unambiguous ID prefix, or name. */
-async function resolveService(store: Store, ref: string): Promise<Versioned<Service>> {
+export async function resolveService(store: Store, ref: string): Promise<Versioned<Service>> {
   const exact = ref ? await store.get('services', ref).catch(() => undefined) : undefined;
   if (exact) return exact;
   const { items } = await store.list('services');

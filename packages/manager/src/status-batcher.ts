@@ -18,7 +18,8 @@ export interface BatcherStats {
 
 /**
  * Writes task status reports in batches (up to `maxBatch` reports or every `intervalMs`), never one transaction
- * per report. A node may only report on tasks assigned to it, and a task's state only moves forward.
+ * per report. A node may only report on tasks assigned to it, and a task's state only moves forward; within the
+ * same state, a report may still change what the status says (a running task's health).
  */
 export class StatusBatcher {
   private pending = new Map<string, StatusReport>();
@@ -63,10 +64,9 @@ export class StatusBatcher {
         this.stats.refused++;
         continue;
       }
-      if (order(report.status.state) < order(current.value.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED)) {
-        this.stats.stale++;
-        continue;
-      }
+      const verdict = statusChange(current.value.status, report.status);
+      if (verdict === 'stale') this.stats.stale++;
+      if (verdict !== 'write') continue;
       const value: Task = { ...current.value, status: report.status, updatedAtMs: BigInt(Date.now()) };
       writes.push({ op: 'update', kind: 'tasks', id: report.taskId, value, version: current.version });
     }
@@ -81,6 +81,27 @@ export class StatusBatcher {
       for (const report of reports) if (!this.pending.has(report.taskId)) this.pending.set(report.taskId, report);
     }
   }
+}
+
+/**
+ * What to do with a node's report about a task: write it when it moves the state forward, or keeps the state and
+ * says something new (health, progress); it is stale when it would move the state back, and unchanged when it
+ * says again what is stored (as every report on a new session does), which is not worth a write.
+ */
+export function statusChange(current: TaskStatus | undefined, next: TaskStatus): 'write' | 'stale' | 'unchanged' {
+  const was = order(current?.state ?? TaskState.TASK_STATE_UNSPECIFIED);
+  const now = order(next.state);
+  if (now < was) return 'stale';
+  if (now > was || !current) return 'write';
+  const same =
+    current.state === next.state &&
+    current.timestampMs === next.timestampMs &&
+    current.message === next.message &&
+    current.error === next.error &&
+    current.exitCode === next.exitCode &&
+    (current.health ?? 0) === (next.health ?? 0) &&
+    (current.healthOutput ?? '') === (next.healthOutput ?? '');
+  return same ? 'unchanged' : 'write';
 }
 
 /** Task states in the order they may move; terminal states share the last rank. */

@@ -2,7 +2,7 @@ import { ControlServiceClient } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { startEtcd, type TestServer, tempDir } from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { type RunningManager, startManager } from './manager.js';
+import { type ManagerOptions, type RunningManager, startManager } from './manager.js';
 
 type Unary<Req, Res> = (r: Req, m: Metadata, o: object, cb: (e: ServiceError | null, v: Res) => void) => unknown;
 
@@ -18,7 +18,11 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startTestCluster(label: string): Promise<TestCluster> {
+/** `options` go to the manager (Redis for logs, say) on top of the test's etcd, address and directories. */
+export async function startTestCluster(
+  label: string,
+  options: Partial<Omit<ManagerOptions, 'etcd' | 'stateDir' | 'cliConfigDir'>> = {},
+): Promise<TestCluster> {
   const dirs: { path: string; remove(): void }[] = [];
   const dir = (name: string) => {
     const d = tempDir(`${label}-${name}`);
@@ -29,6 +33,7 @@ export async function startTestCluster(label: string): Promise<TestCluster> {
   const manager = await startManager({
     etcd: { endpoints: [etcd.url] },
     listen: '127.0.0.1:0',
+    ...options,
     stateDir: dir('manager'),
     cliConfigDir: dir('cli'),
   });

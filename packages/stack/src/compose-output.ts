@@ -7,6 +7,7 @@ import type {
   ResourceSettings,
   UpdateSettings,
 } from './normalize.js';
+import { PROBE_KEY } from './schema/healthcheck.js';
 import { formatBytes, formatCpus, formatDuration } from './values/index.js';
 
 /**
@@ -92,6 +93,7 @@ function health(h: HealthSettings): Record<string, unknown> {
   if (h.retries !== undefined) out.retries = h.retries;
   if (h.start_period !== undefined) out.start_period = formatDuration(h.start_period);
   if (h.start_interval !== undefined) out.start_interval = formatDuration(h.start_interval);
+  if (h.probe) out[PROBE_KEY] = h.probe;
   return out;
 }
 

@@ -17,6 +17,8 @@ const RULES: [string, Rule][] = [
   ['services.*.command', 'replace'],
   ['services.*.entrypoint', 'replace'],
   ['services.*.healthcheck.test', 'replace'],
+  // One probe kind at a time: an override's probe replaces the base's rather than adding a second kind.
+  ['services.*.healthcheck.x-flotilla-probe', 'replace'],
   ['services.*.environment', 'key-value'],
   ['services.*.labels', 'key-value'],
   ['services.*.sysctls', 'key-value'],

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { DEFAULTS } from './defaults.js';
 import type { Lookup } from './interpolate.js';
+import { PROBE_KEY, type ProbeModel } from './schema/healthcheck.js';
 import type { MountModel } from './schema/mounts.js';
 import type { ServiceModel } from './schema/service.js';
 import type { FileObjectModel, NetworkModel, StackModel, VolumeModel } from './schema/stack.js';
@@ -41,6 +42,8 @@ export interface HealthSettings {
   retries?: number;
   start_period?: bigint;
   start_interval?: bigint;
+  /** x-flotilla-probe: checked by the agent instead of running `test` in the container. */
+  probe?: ProbeModel;
 }
 
 export interface NormalizedService {
@@ -252,6 +255,8 @@ function healthcheck(h: ServiceModel['healthcheck']): HealthSettings | undefined
   if (h.retries !== undefined) out.retries = h.retries;
   if (h.start_period !== undefined) out.start_period = h.start_period;
   if (h.start_interval !== undefined) out.start_interval = h.start_interval;
+  const probe = h[PROBE_KEY];
+  if (probe) out.probe = probe;
   return out;
 }
 

@@ -139,6 +139,7 @@ function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Na
             retries: s.healthcheck.retries ?? 0,
             startPeriodNs: s.healthcheck.start_period ?? 0n,
             startIntervalNs: s.healthcheck.start_interval ?? 0n,
+            probe: s.healthcheck.probe,
           }
         : undefined,
       ulimits: Object.entries(s.ulimits).map(([n, u]) => ({ name: n, soft: BigInt(u.soft), hard: BigInt(u.hard) })),

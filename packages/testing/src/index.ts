@@ -1,9 +1,13 @@
+export type { TestContainerd } from './containerd-server.js';
+export { shimPids, startContainerd } from './containerd-server.js';
 export type { HollowNode, HollowOptions } from './hollow-nodes.js';
 export { HollowNodes } from './hollow-nodes.js';
 export type { ProcessSpec } from './managed-process.js';
 export { freePort, ManagedProcess } from './managed-process.js';
 export type { TestPki } from './pki.js';
 export { makeTestPki } from './pki.js';
+export type { RegistryLogin, RegistryOptions, TestImageRefs, TestRegistry } from './registry-server.js';
+export { buildBusyboxImage, pushTestImages, startRegistry } from './registry-server.js';
 export { runPrefix } from './run-prefix.js';
 export type { TestServer } from './servers.js';
 export { startEtcd, startRedis } from './servers.js';

@@ -35,6 +35,8 @@ export class RejectedError extends Error {
  */
 export interface Executor {
   readonly name: string;
+  /** Tasks keep running when the agent stops, and the next agent adopts them (containerd); else they stop. */
+  readonly liveRestore?: boolean;
   prepare(task: Task, progress?: Progress): Promise<void>;
   start(task: Task): Promise<void>;
   /** Resolves when the task's process ends (at once if it already has). */
@@ -50,4 +52,6 @@ export interface Executor {
    * executor has taken it back (wait/shutdown/exec work on it) and the worker reports it running again.
    */
   adopt(task: Task): Promise<boolean>;
+  /** Releases connections and timers (agent stop). */
+  close?(): void;
 }

@@ -1,15 +1,17 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import type { Task } from '@flotilla/api';
-import { type ExecResult, type Executor, type Exit, RejectedError } from './executor.js';
+import { type ExecResult, type Executor, type Exit, RejectedError, type TaskOutput } from './executor.js';
+import { LineSplitter } from './line-splitter.js';
 
 interface Running {
   child: ChildProcess;
   exited: Promise<Exit>;
-  /** The last lines it wrote (until logs go to Redis streams). */
-  output: string[];
 }
 
-const OUTPUT_LINES = 200;
+export interface ProcessExecutorOptions {
+  /** Where the tasks' stdout and stderr go, as whole lines (default: nowhere). */
+  output?: TaskOutput;
+}
 
 /**
  * Runs a task's command as a child process of the agent, with no image and no isolation: for machines without
@@ -20,6 +22,11 @@ export class ProcessExecutor implements Executor {
   readonly name = 'process';
   private readonly tasks = new Map<string, Running>();
   private readonly commands = new Map<string, string[]>();
+  private readonly sendOutput: TaskOutput | undefined;
+
+  constructor(options: ProcessExecutorOptions = {}) {
+    this.sendOutput = options.output;
+  }
 
   async prepare(task: Task): Promise<void> {
     const argv = [...(task.spec?.entrypoint ?? []), ...(task.spec?.command ?? [])];
@@ -44,13 +51,7 @@ export class ProcessExecutor implements Executor {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const output: string[] = [];
-    const keep = (d: Buffer) => {
-      output.push(...d.toString().split('\n').filter(Boolean));
-      if (output.length > OUTPUT_LINES) output.splice(0, output.length - OUTPUT_LINES);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
+    this.pipeOutput(task.id, child);
     const exited = new Promise<Exit>((resolve) => {
       child.once('error', (err) => resolve({ exitCode: 127, signal: undefined, ...{ error: err.message } }));
       child.once('exit', (code, signal) => resolve({ exitCode: code ?? 128, ...(signal ? { signal } : {}) }));
@@ -59,7 +60,7 @@ export class ProcessExecutor implements Executor {
       child.once('spawn', () => resolve());
       child.once('error', (err) => reject(new RejectedError(`cannot run ${file}: ${err.message}`)));
     });
-    this.tasks.set(task.id, { child, exited, output });
+    this.tasks.set(task.id, { child, exited });
   }
 
   wait(taskId: string): Promise<Exit> {
@@ -104,8 +105,31 @@ export class ProcessExecutor implements Executor {
     return false;
   }
 
-  /** The last lines a task wrote. */
-  output(taskId: string): string[] {
-    return [...(this.tasks.get(taskId)?.output ?? [])];
+  /**
+   * Ships what the process prints, line by line. The pipes are read even with nowhere to send to: a child whose
+   * pipe fills up would block on its next write.
+   */
+  private pipeOutput(taskId: string, child: ChildProcess): void {
+    const send = this.sendOutput;
+    for (const [name, pipe] of [
+      ['stdout', child.stdout],
+      ['stderr', child.stderr],
+    ] as const) {
+      if (!pipe) continue;
+      if (!send) {
+        pipe.resume();
+        continue;
+      }
+      const lines = new LineSplitter((batch) => {
+        try {
+          send(taskId, name, batch);
+        } catch {
+          // An error thrown from a pipe's data handler would end the agent; losing a log batch is the lesser harm.
+        }
+      });
+      pipe.on('data', (chunk: Buffer) => lines.write(chunk));
+      // The pipe ends when the process (and any child holding it) has exited: the partial last line goes out.
+      pipe.once('end', () => lines.end());
+    }
   }
 }

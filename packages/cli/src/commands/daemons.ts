@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
-import { startAgent } from '@flotilla/agent';
+import { parseRedisAddress, startAgent } from '@flotilla/agent';
 import { type ControlServiceClient, NodeSpec_Role } from '@flotilla/api';
-import { startManager } from '@flotilla/manager';
+import { redisLogShipper, startManager } from '@flotilla/manager';
 import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
@@ -13,6 +14,27 @@ function positiveInt(value: string): number {
   if (!Number.isInteger(n) || n < 1)
     throw new CliError(`expected a whole number of seconds, got "${value}"`, EXIT.usage);
   return n;
+}
+
+function redisAddress(value: string): string {
+  try {
+    return parseRedisAddress(value);
+  } catch (err) {
+    throw new CliError(`--redis: ${(err as Error).message}`, EXIT.usage);
+  }
+}
+
+/** The first line of a password file (a trailing newline is not part of the password). */
+function readPassword(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read --redis-password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+  }
+  const password = text.split(/\r?\n/)[0] ?? '';
+  if (!password) throw new CliError(`--redis-password-file ${file} is empty: put the password on its first line`);
+  return password;
 }
 
 /**
@@ -67,8 +89,21 @@ export function managerCommand(io: Io): Command {
     .option('--etcd-ca <FILE>', 'CA certificate to verify etcd with (TLS)')
     .option('--etcd-cert <FILE>', 'client certificate for etcd')
     .option('--etcd-key <FILE>', 'client key for etcd')
+    .addOption(
+      new Option(
+        '--redis <HOST:PORT>',
+        'Redis for container logs: agents ship there, `service logs` reads there (give every manager the same)',
+      ).argParser(redisAddress),
+    )
+    .option(
+      '--redis-password-file <FILE>',
+      "file whose first line is Redis's password; it is handed to agents in their (mutual TLS) sessions",
+    )
     .action(async (opts) => {
       if (opts.etcd.length === 0) throw new CliError('pass at least one --etcd URL', EXIT.usage);
+      if (opts.redisPasswordFile && !opts.redis) {
+        throw new CliError('--redis-password-file goes with --redis HOST:PORT', EXIT.usage);
+      }
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw new CliError('--join and --token go together', EXIT.usage);
       }
@@ -80,6 +115,14 @@ export function managerCommand(io: Io): Command {
         httpListen: opts.httpListen,
         electionTtlSeconds: opts.electionTtl,
         ...(opts.join && opts.token ? { join: { manager: opts.join, token: opts.token } } : {}),
+        ...(opts.redis
+          ? {
+              redis: {
+                address: opts.redis,
+                ...(opts.redisPasswordFile ? { password: readPassword(opts.redisPasswordFile) } : {}),
+              },
+            }
+          : {}),
       });
       io.err(
         `manager ${running.identity.nodeId} of cluster ${running.identity.clusterId} listening on ${running.address}\n` +
@@ -101,6 +144,30 @@ export function agentCommand(io: Io): Command {
     .option('--token <TOKEN>', 'the join token (first start only)')
     .option('--hostname <NAME>', "the node's name in the cluster (first start only; default: this host's name)")
     .option('--http-listen <HOST:PORT>', 'where /healthz and /metrics answer', '127.0.0.1:0')
+    .addOption(
+      new Option(
+        '--redis <HOST:PORT>',
+        "reach the cluster's Redis (container logs) here instead of at the address the managers tell",
+      ).argParser(redisAddress),
+    )
+    .addOption(
+      new Option('--executor <KIND>', 'how tasks run: containerd, process (no images), or auto')
+        .choices(['auto', 'containerd', 'process'] as const)
+        .default('auto' as const),
+    )
+    .option('--containerd-socket <PATH>', "containerd's gRPC socket", '/run/containerd/containerd.sock')
+    .option('--containerd-namespace <NS>', "containerd namespace for this node's containers", 'flotilla')
+    .option(
+      '--registry-auth <FILE>',
+      'Docker-style config.json with registry logins (default: <state-dir>/registry-auth.json)',
+    )
+    .option(
+      '--insecure-registry <HOST:PORT>',
+      'a registry that may be reached over plain HTTP (repeatable; loopback registries always may)',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .option('--registry-ca <FILE>', 'PEM CA certificate(s) to trust for registries')
     .action(async (opts) => {
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw new CliError('--join and --token go together', EXIT.usage);
@@ -108,6 +175,16 @@ export function agentCommand(io: Io): Command {
       const running = await startAgent({
         stateDir: opts.stateDir,
         httpListen: opts.httpListen,
+        runtime: {
+          executor: opts.executor,
+          containerdSocket: opts.containerdSocket,
+          containerdNamespace: opts.containerdNamespace,
+          insecureRegistries: opts.insecureRegistry,
+          ...(opts.registryAuth ? { registryAuthFile: opts.registryAuth } : {}),
+          ...(opts.registryCa ? { registryCa: readFileSync(opts.registryCa, 'utf8') } : {}),
+        },
+        logShipper: redisLogShipper,
+        ...(opts.redis ? { redis: opts.redis } : {}),
         ...(opts.join && opts.token ? { join: { manager: opts.join, token: opts.token } } : {}),
         ...(opts.hostname ? { hostname: opts.hostname } : {}),
       });

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
@@ -13,6 +14,8 @@ import type { Io } from '../io.js';
 interface DevState {
   pids: { name: string; pid: number }[];
   etcd: string;
+  /** HOST:PORT of the Redis that holds container logs (empty when redis-server is not installed). */
+  redis?: string;
   manager: string;
   nodes: number;
 }
@@ -55,6 +58,45 @@ function daemon(dir: string, name: string, file: string, args: string[]): number
   return child.pid;
 }
 
+/** Resolves once something accepts TCP connections on the port (undefined until then, for waitFor). */
+function listening(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(undefined));
+  });
+}
+
+/**
+ * Starts redis-server for container logs, on loopback with a password: its config file (mode 0600) holds the
+ * password, so it is not on a command line for every local user to read. Returns the password's file.
+ */
+function startRedis(dir: string, binary: string, port: number): { pid: number; passwordFile: string } {
+  const data = path.join(dir, 'redis');
+  mkdirSync(data, { recursive: true, mode: 0o700 });
+  const password = randomBytes(24).toString('base64url');
+  const passwordFile = path.join(dir, 'redis.password');
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  const config = path.join(dir, 'redis.conf');
+  writeFileSync(
+    config,
+    [
+      'bind 127.0.0.1',
+      `port ${port}`,
+      `dir ${data}`,
+      `requirepass ${password}`,
+      // Logs are for looking at now: no snapshots to disk.
+      'save ""',
+      'appendonly no',
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
+  return { pid: daemon(dir, 'redis', binary, [config]), passwordFile };
+}
+
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
@@ -66,13 +108,13 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
   }
 }
 
-/** `dev up|down`: a whole cluster on this machine (etcd, a manager, agents), for trying Flotilla out. */
+/** `dev up|down`: a whole cluster on this machine (etcd, Redis, a manager, agents), for trying Flotilla out. */
 export function devCommand(io: Io): Command {
   const dev = new Command('dev').description('run a local cluster on this machine for trying things out');
 
   dev
     .command('up')
-    .description('start etcd, a manager and agents on loopback (agents use the process executor)')
+    .description('start etcd, Redis, a manager and agents on loopback (agents use the process executor)')
     .option('--nodes <N>', 'how many agents', '3')
     .action(async (opts) => {
       const nodes = Number(opts.nodes);
@@ -121,6 +163,20 @@ export function devCommand(io: Io): Command {
         ]),
       });
       save();
+      // Redis holds the tasks' output (service logs). Without redis-server the cluster still runs, without logs.
+      const redisBin = process.env.FLOTILLA_REDIS_BIN ?? '/usr/bin/redis-server';
+      const redisArgs: string[] = [];
+      if (existsSync(redisBin)) {
+        const redisPort = await freePort();
+        const redis = startRedis(dir, redisBin, redisPort);
+        state.redis = `127.0.0.1:${redisPort}`;
+        state.pids.push({ name: 'redis', pid: redis.pid });
+        save();
+        await waitFor('Redis listening', () => listening(redisPort));
+        redisArgs.push('--redis', state.redis, '--redis-password-file', redis.passwordFile);
+      } else {
+        io.err(`${redisBin} is missing: no container logs (install Debian's redis-server; npm start does, as root)\n`);
+      }
       const self = process.argv[1] as string;
       state.pids.push({
         name: 'manager',
@@ -134,10 +190,14 @@ export function devCommand(io: Io): Command {
           state.manager,
           '--state-dir',
           path.join(dir, 'manager'),
+          ...redisArgs,
         ]),
       });
       save();
-      io.err(`etcd on ${state.etcd}, manager on ${state.manager}; waiting for the manager…\n`);
+      io.err(
+        `etcd on ${state.etcd}${state.redis ? `, Redis on ${state.redis}` : ''}, manager on ${state.manager}; ` +
+          'waiting for the manager…\n',
+      );
       const token = await waitFor('the manager answering', async () => {
         const c = controlClient();
         try {
@@ -161,6 +221,9 @@ export function devCommand(io: Io): Command {
             path.join(dir, `agent-${i}`),
             '--hostname',
             `dev-node-${i}`,
+            // Until each dev node is a namespace host with its own containerd, they all share loopback.
+            '--executor',
+            'process',
           ]),
         });
       }
@@ -178,8 +241,9 @@ export function devCommand(io: Io): Command {
       });
       io.out(
         `the dev cluster is up: 1 manager, ${nodes} nodes (process executor: tasks run their command as processes,\n` +
-          `without images or isolation, until the containerd executor lands). Logs: ${dir}\n` +
-          'Try: flotilla node ls · flotilla stack deploy -c examples/hello/stack.yml hello · flotilla service ps hello_hello\n' +
+          `without images or isolation, until each dev node gets its own containerd). Logs: ${dir}\n` +
+          'Try: flotilla node ls · flotilla stack deploy -c examples/hello/stack.yml hello · flotilla service ps hello_hello' +
+          ' · flotilla service logs -f hello_hello\n' +
           'Stop it: flotilla dev down\n',
       );
     });
@@ -194,7 +258,8 @@ export function devCommand(io: Io): Command {
         return;
       }
       const state = JSON.parse(readFileSync(statePath(dir), 'utf8')) as DevState;
-      // Agents first, then the manager, then etcd: each stops cleanly while what it talks to is still there.
+      // Agents first, then the manager, then Redis and etcd: each stops cleanly while what it talks to is still
+      // there (the agents' last lines reach Redis).
       for (const p of [...state.pids].reverse()) {
         if (!alive(p.pid)) continue;
         process.kill(p.pid, 'SIGTERM');

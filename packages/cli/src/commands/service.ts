@@ -5,8 +5,9 @@ import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { listingFormatOption, table } from '../table.js';
 import { formatTasks } from '../task-table.js';
+import { serviceLogsCommand } from './service-logs.js';
 
-/** `service ls|ps|inspect|scale|rm`, as the docker CLI has them. */
+/** `service ls|ps|inspect|logs|scale|rm`, as the docker CLI has them. */
 export function serviceCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
   const service = new Command('service').description('manage the services of the cluster');
 
@@ -70,6 +71,8 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
         c.close();
       }
     });
+
+  service.addCommand(serviceLogsCommand(io, client));
 
   service
     .command('scale')

@@ -11,6 +11,7 @@ import {
 } from '../values/index.js';
 import { ValueError } from '../values/value-error.js';
 import { deploySchema } from './deploy.js';
+import { healthcheckSchema } from './healthcheck.js';
 import { serviceVolume, tmpfsList } from './mounts.js';
 import { bool, int, keyValues, namedMap, oneOf, parsed, strictObject, text } from './primitives.js';
 
@@ -67,35 +68,6 @@ const expose = parsed((s) => {
   const range = parsePortRange(s);
   const ports = range.start === range.end ? String(range.start) : `${range.start}-${range.end}`;
   return range.protocol === 'tcp' ? ports : `${ports}/${range.protocol}`;
-});
-
-const healthcheck = strictObject({
-  test: z
-    .union([z.string().transform((cmd) => ['CMD-SHELL', cmd]), z.array(text)])
-    .transform((test, ctx) => {
-      const kind = test[0];
-      if (kind !== 'NONE' && kind !== 'CMD' && kind !== 'CMD-SHELL') {
-        ctx.addIssue({
-          code: 'custom',
-          message: `a healthcheck test list starts with CMD, CMD-SHELL or NONE, not ${JSON.stringify(kind ?? '')}`,
-          params: { flotilla: 'invalid-value' },
-        });
-      } else if (kind !== 'NONE' && test.length < 2) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `${kind} needs a command after it, e.g. ["${kind}", "curl -f http://localhost/"]`,
-          params: { flotilla: 'invalid-value' },
-        });
-      }
-      return test;
-    })
-    .optional(),
-  interval: duration.optional(),
-  timeout: duration.optional(),
-  retries: int(0).optional(),
-  start_period: duration.optional(),
-  start_interval: duration.optional(),
-  disable: bool.optional(),
 });
 
 const ulimit = z.union([
@@ -182,7 +154,7 @@ export const serviceSchema = strictObject({
   networks: namedMap(serviceNetwork).optional(),
   volumes: z.array(serviceVolume).optional(),
   tmpfs: tmpfsList.optional(),
-  healthcheck: healthcheck.optional(),
+  healthcheck: healthcheckSchema.optional(),
   labels: keyValues.optional(),
   user: text.optional(),
   working_dir: text.optional(),

@@ -1,0 +1,251 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  pushTestImages,
+  startContainerd,
+  startEtcd,
+  startRedis,
+  startRegistry,
+  type TestContainerd,
+  type TestRegistry,
+  type TestServer,
+  tempDir,
+} from '@flotilla/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bin, root, runFlotilla } from './flotilla-command.js';
+
+// One real node: the built `flotilla` manager and agent processes, the agent driving a private containerd that
+// pulls from a local registry; logs through Redis. Build → push → deploy as in production.
+const isRoot = process.getuid?.() === 0;
+
+let etcd: TestServer;
+let redis: TestServer;
+let registry: TestRegistry;
+let containerd: TestContainerd;
+let image = '';
+const dirs = [tempDir('e2e-ctr-manager'), tempDir('e2e-ctr-agent'), tempDir('e2e-ctr-cli')];
+const [managerDir, agentDir, cliDir] = dirs.map((d) => d.path) as [string, string, string];
+const env = { ...process.env, FLOTILLA_CONFIG_DIR: cliDir, LOG_LEVEL: 'warn' };
+const children: ChildProcess[] = [];
+
+function daemon(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(bin, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+const cli = (args: string[]) => runFlotilla(args, env);
+const ctr = (...args: string[]) =>
+  execFileSync('ctr', ['-a', containerd.socket, '-n', containerd.namespace, ...args]).toString();
+
+interface PsTask {
+  id: string;
+  slot: number;
+  desiredState: string;
+  status: { state: string; health?: string; error?: string; message?: string };
+}
+async function tasks(service: string): Promise<PsTask[]> {
+  const ps = await cli(['service', 'ps', '--format', 'json', service]);
+  return ps.code === 0 ? (JSON.parse(ps.stdout) as PsTask[]) : [];
+}
+const running = (ts: PsTask[]) => ts.filter((t) => t.status.state === 'TASK_STATE_RUNNING');
+
+let manager: ReturnType<typeof daemon>;
+let agent: ReturnType<typeof daemon>;
+let managerAddress = '';
+
+function startAgentProcess(join?: string[]): ReturnType<typeof daemon> {
+  return daemon([
+    'agent',
+    'start',
+    ...(join ?? []),
+    '--state-dir',
+    agentDir,
+    '--hostname',
+    'ctr-node',
+    '--executor',
+    'containerd',
+    '--containerd-socket',
+    containerd.socket,
+    '--containerd-namespace',
+    containerd.namespace,
+  ]);
+}
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  [etcd, redis, registry, containerd] = await Promise.all([
+    startEtcd(),
+    startRedis(),
+    startRegistry(),
+    startContainerd({ label: 'e2e' }),
+  ]);
+  image = (await pushTestImages(registry.address)).busybox.tag;
+  manager = daemon([
+    'manager',
+    'start',
+    '--etcd',
+    etcd.url,
+    '--listen',
+    '127.0.0.1:0',
+    '--state-dir',
+    managerDir,
+    '--redis',
+    `127.0.0.1:${redis.port}`,
+  ]);
+  await until(
+    () => /listening on 127\.0\.0\.1:\d+/.test(manager.output()),
+    20_000,
+    () => manager.output(),
+  );
+  managerAddress = /listening on (127\.0\.0\.1:\d+)/.exec(manager.output())?.[1] as string;
+  const token = (await cli(['join-token', 'worker', '-q'])).stdout.trim();
+  agent = startAgentProcess(['--join', managerAddress, '--token', token]);
+  await until(
+    () => /node \w+ \(worker\) started/.test(agent.output()),
+    20_000,
+    () => agent.output(),
+  );
+});
+
+/** Polls outside a test (expect.poll works only inside one). */
+async function until(ok: () => boolean, timeoutMs: number, explain: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out; output so far:\n${explain()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+afterAll(async () => {
+  await cli(['stack', 'rm', 'web']).catch(() => undefined);
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await containerd?.destroy();
+  await Promise.all([etcd?.destroy(), redis?.destroy(), registry?.stop()]);
+  for (const d of dirs) d.remove();
+});
+
+describe.skipIf(!isRoot)('a node running containers with containerd', () => {
+  it('pulls from the registry, runs the service healthy, ships its logs, keeps it across an agent restart', async () => {
+    const stack = path.join(cliDir, 'web.yml');
+    writeFileSync(
+      stack,
+      [
+        'services:',
+        '  app:',
+        `    image: ${image}`,
+        '    command: ["sh", "-c", "echo started in $$HOSTNAME; touch /tmp/ok; while true; do sleep 1; done"]',
+        '    init: true',
+        '    healthcheck:',
+        '      test: ["CMD-SHELL", "test -f /tmp/ok"]',
+        '      interval: 1s',
+        '      retries: 2',
+        '    deploy:',
+        '      replicas: 2',
+        '      resources: { limits: { memory: 64M } }',
+        '',
+      ].join('\n'),
+    );
+    const deployed = await cli(['stack', 'deploy', '-c', stack, 'web']);
+    expect(deployed.code, deployed.output).toBe(0);
+    await expect
+      .poll(
+        async () => running(await tasks('web_app')).filter((t) => t.status.health === 'TASK_HEALTH_HEALTHY').length,
+        {
+          timeout: 60_000,
+          interval: 500,
+        },
+      )
+      .toBe(2);
+    const before = running(await tasks('web_app'))
+      .map((t) => t.id)
+      .sort();
+    // The containers are real: containerd lists them, labelled with their task.
+    const listed = ctr('containers', 'ls', '-q');
+    for (const id of before) expect(listed).toContain(id);
+    await expect
+      .poll(async () => (await cli(['service', 'logs', 'web_app'])).stdout, { timeout: 20_000, interval: 500 })
+      .toMatch(/web_app\.[12]\.\w+@ctr-node\s+\| started in /);
+
+    // Restarting the agent leaves the containers running; the new agent adopts them: same tasks, same PIDs.
+    const pids = () =>
+      ctr('tasks', 'ls')
+        .split('\n')
+        .filter((l) => before.some((id) => l.startsWith(id)))
+        .map((l) => l.split(/\s+/)[1])
+        .sort();
+    const pidsBefore = pids();
+    expect(pidsBefore).toHaveLength(2);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    expect(pids()).toEqual(pidsBefore);
+    agent = startAgentProcess();
+    await expect.poll(() => agent.output(), { timeout: 20_000 }).toMatch(/node \w+ \(worker\) started/);
+    await expect
+      .poll(
+        async () => (await tasks('web_app')).filter((t) => t.status.message === 'adopted after agent restart').length,
+        {
+          timeout: 20_000,
+          interval: 500,
+        },
+      )
+      .toBe(2);
+    expect(
+      running(await tasks('web_app'))
+        .map((t) => t.id)
+        .sort(),
+    ).toEqual(before);
+    expect(pids()).toEqual(pidsBefore);
+
+    // A container killed behind the agent's back is seen, reported failed, and replaced.
+    process.kill(Number(pidsBefore[0]), 'SIGKILL');
+    await expect
+      .poll(
+        async () => {
+          const ts = await tasks('web_app');
+          return running(ts).length === 2 && ts.some((t) => t.status.state === 'TASK_STATE_FAILED');
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe(true);
+
+    // Removing the stack removes its containers.
+    expect((await cli(['stack', 'rm', 'web'])).code).toBe(0);
+    await expect.poll(() => ctr('containers', 'ls', '-q').trim(), { timeout: 30_000, interval: 500 }).toBe('');
+  });
+
+  it('rejects a task whose image does not exist, and says why', async () => {
+    const stack = path.join(cliDir, 'missing.yml');
+    writeFileSync(
+      stack,
+      [
+        'services:',
+        '  gone:',
+        `    image: ${registry.address}/flotilla-test/absent:9`,
+        '    deploy:',
+        '      restart_policy: { condition: none }',
+        '',
+      ].join('\n'),
+    );
+    expect((await cli(['stack', 'deploy', '-c', stack, 'missing'])).code).toBe(0);
+    await expect
+      .poll(
+        async () => (await tasks('missing_gone')).find((t) => t.status.state === 'TASK_STATE_REJECTED')?.status.error,
+        {
+          timeout: 30_000,
+          interval: 500,
+        },
+      )
+      .toMatch(/absent:9/);
+    expect((await cli(['stack', 'rm', 'missing'])).code).toBe(0);
+  });
+});

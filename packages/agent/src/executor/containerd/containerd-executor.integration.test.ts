@@ -1,0 +1,270 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { Task, TaskState } from '@flotilla/api';
+import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
+import {
+  pushTestImages,
+  shimPids,
+  startContainerd,
+  startRegistry,
+  type TestContainerd,
+  type TestImageRefs,
+  type TestRegistry,
+  tempDir,
+} from '@flotilla/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContainerdExecutor } from './containerd-executor.js';
+import { RegistrySource } from './registry-source.js';
+
+const root = process.getuid?.() === 0;
+
+function task(id: string, command: string[], extra: Partial<NonNullable<Task['spec']>> = {}, memory = 0n): Task {
+  return Task.fromPartial({
+    id,
+    serviceId: 'svc1',
+    serviceName: 'test_svc',
+    slot: 1n,
+    desiredState: TaskState.TASK_STATE_RUNNING,
+    spec: { image: IMAGE, command, commandSet: true, ...extra },
+    resources: { limits: { memoryBytes: memory } },
+  });
+}
+
+let IMAGE = '';
+let resolves = 0;
+let seq = 0;
+const id = () => `t${Date.now().toString(36)}${(seq++).toString(36)}xxxxxxxxxxxxxxxxxx`.slice(0, 25);
+
+describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
+  let containerd: TestContainerd;
+  let dir: ReturnType<typeof tempDir>;
+  let registry: TestRegistry;
+  let images: { busybox: TestImageRefs };
+  let source: RegistrySource;
+  let executor: ContainerdExecutor;
+  const logs = new Map<string, string[]>();
+
+  const make = () =>
+    new ContainerdExecutor({
+      socket: containerd.socket,
+      namespace: containerd.namespace,
+      stateDir: path.join(dir.path, 'agent'),
+      images: source,
+      nodeId: 'node1',
+      output: (taskId, _stream, lines) => logs.set(taskId, [...(logs.get(taskId) ?? []), ...lines]),
+      imageGcIntervalMs: 0,
+      orphanGraceMs: 0,
+    });
+
+  beforeAll(async () => {
+    containerd = await startContainerd({ label: 'exec' });
+    dir = tempDir('exec');
+    registry = await startRegistry();
+    images = await pushTestImages(registry.address);
+    IMAGE = images.busybox.tag;
+    source = new RegistrySource(new RegistryClient());
+    const resolve = source.resolve.bind(source);
+    source.resolve = (ref, platform) => {
+      resolves++;
+      return resolve(ref, platform);
+    };
+    executor = make();
+  });
+
+  afterAll(async () => {
+    executor?.close();
+    await containerd?.destroy();
+    await registry?.stop();
+    dir?.remove();
+  });
+
+  it('pulls once from the registry, runs a command, captures its output and reports the exit code', async () => {
+    const a = task(id(), ['sh', '-c', 'echo hello; echo oops >&2; exit 3']);
+    const b = task(id(), ['echo', 'second']);
+    const progress: string[] = [];
+    await Promise.all([executor.prepare(a, (m) => progress.push(m)), executor.prepare(b)]);
+    expect(progress.some((m) => /^pulling .* of /.test(m))).toBe(true);
+    // Two tasks of one image at once: one pull.
+    expect(resolves).toBe(1);
+    await executor.start(a);
+    await executor.start(b);
+    expect(await executor.wait(a.id)).toEqual({ exitCode: 3 });
+    expect((await executor.wait(b.id)).exitCode).toBe(0);
+    await executor.remove(a.id);
+    await executor.remove(b.id);
+    expect(logs.get(a.id)).toEqual(expect.arrayContaining(['hello', 'oops']));
+    expect(logs.get(b.id)).toEqual(['second']);
+  });
+
+  it('pulls by digest too, and rejects a missing image with the reason', async () => {
+    const byDigest = task(id(), ['echo', 'pinned'], { image: images.busybox.byDigest });
+    await executor.prepare(byDigest);
+    await executor.start(byDigest);
+    expect((await executor.wait(byDigest.id)).exitCode).toBe(0);
+    await executor.remove(byDigest.id);
+    expect(logs.get(byDigest.id)).toEqual(['pinned']);
+    const missing = task(id(), ['true'], { image: `${registry.address}/flotilla-test/nothing:1` });
+    await expect(executor.prepare(missing)).rejects.toMatchObject({ code: 'rejected', message: /nothing:1/ });
+    await executor.remove(missing.id);
+  });
+
+  it('pulls from a registry that needs a login: without one the task is rejected and says what to do', async () => {
+    const secured = await startRegistry({ auth: { username: 'ci', password: 's3cret-pw' } });
+    try {
+      const refs = await pushTestImages(secured.address, { username: 'ci', password: 's3cret-pw' });
+      const withLogin = new ContainerdExecutor({
+        socket: containerd.socket,
+        namespace: containerd.namespace,
+        stateDir: path.join(dir.path, 'agent-auth'),
+        images: new RegistrySource(
+          new RegistryClient({ credentials: await loadRegistryCredentials(secured.credentialsFile!) }),
+        ),
+        nodeId: 'node1',
+        imageGcIntervalMs: 0,
+        orphanGraceMs: 0,
+      });
+      const anonymous = task(id(), ['true'], { image: refs.busybox.tag });
+      const err = await executor.prepare(anonymous).catch((e: Error) => e);
+      await executor.remove(anonymous.id);
+      expect(err).toMatchObject({ code: 'rejected' });
+      expect((err as Error).message).toMatch(/unauthorized|credentials|login/i);
+      expect((err as Error).message).not.toContain('s3cret-pw');
+      const t = task(id(), ['echo', 'logged in'], { image: refs.busybox.tag });
+      try {
+        await withLogin.prepare(t);
+        await withLogin.start(t);
+        expect((await withLogin.wait(t.id)).exitCode).toBe(0);
+      } finally {
+        await withLogin.remove(t.id);
+        withLogin.close();
+      }
+    } finally {
+      await secured.stop();
+    }
+  });
+
+  it('stops with the stop signal, then kills after the grace period', async () => {
+    const polite = task(id(), ['sh', '-c', 'trap "echo bye; exit 0" TERM; while true; do sleep 0.1; done']);
+    const stubborn = task(id(), ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']);
+    for (const t of [polite, stubborn]) {
+      await executor.prepare(t);
+      await executor.start(t);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    await executor.shutdown(polite.id, 'SIGTERM', 5_000);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect((await executor.wait(polite.id)).exitCode).toBe(0);
+    const t1 = Date.now();
+    await executor.shutdown(stubborn.id, 'SIGTERM', 700);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(650);
+    expect(await executor.wait(stubborn.id)).toMatchObject({ exitCode: 137, signal: 'SIGKILL' });
+    await executor.remove(polite.id);
+    await executor.remove(stubborn.id);
+    expect(logs.get(polite.id)).toContain('bye');
+  });
+
+  it('reports an OOM kill', async () => {
+    const t = task(id(), ['sh', '-c', 'x=a; while true; do x="$x$x"; done'], {}, 16n * 1024n * 1024n);
+    await executor.prepare(t);
+    await executor.start(t);
+    expect(await executor.wait(t.id)).toMatchObject({ oomKilled: true });
+    await executor.remove(t.id);
+  });
+
+  it('runs tini as PID 1 with init, which reaps zombies (without it they stay)', async () => {
+    // The orphaned sleep is re-parented to PID 1: tini reaps it, a plain `sleep` as PID 1 never does.
+    const script = '(sleep 0.1 &) ; exec sleep 5';
+    const withInit = task(id(), ['sh', '-c', script], { init: true });
+    const without = task(id(), ['sh', '-c', script]);
+    for (const t of [withInit, without]) {
+      await executor.prepare(t);
+      await executor.start(t);
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+    const look = async (t: Task) => (await executor.exec(t.id, ['ps', '-o', 'pid,stat,comm'], 5_000)).output;
+    const zombies = (ps: string) => ps.split('\n').filter((l) => /^\s*\d+\s+Z/.test(l));
+    expect((await executor.exec(withInit.id, ['cat', '/proc/1/cmdline'], 5_000)).output).toMatch(/flotilla-init/);
+    expect(zombies(await look(withInit))).toEqual([]);
+    expect(zombies(await look(without))).toHaveLength(1);
+    for (const t of [withInit, without]) {
+      await executor.shutdown(t.id, 'SIGKILL', 1_000);
+      await executor.remove(t.id);
+    }
+  });
+
+  it('runs a command inside a running container (health checks)', async () => {
+    const t = task(id(), ['sh', '-c', 'echo ready > /tmp/state; sleep 30']);
+    await executor.prepare(t);
+    await executor.start(t);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await executor.exec(t.id, ['/bin/sh', '-c', 'cat /tmp/state'], 5_000)).toEqual({
+      exitCode: 0,
+      output: 'ready',
+    });
+    expect((await executor.exec(t.id, ['/bin/sh', '-c', 'exit 4'], 5_000)).exitCode).toBe(4);
+    expect(await executor.exec(t.id, ['/bin/sleep', '10'], 300)).toMatchObject({ timedOut: true });
+    await executor.shutdown(t.id, 'SIGKILL', 1_000);
+    await executor.remove(t.id);
+  });
+
+  it('adopts a running container after an agent restart, and sees a container killed behind its back', async () => {
+    const t = task(id(), ['sh', '-c', 'while true; do echo tick; sleep 0.2; done']);
+    await executor.prepare(t);
+    await executor.start(t);
+    executor.close();
+    executor = make();
+    expect(await executor.adopt(t)).toBe(true);
+    const before = logs.get(t.id)?.length ?? 0;
+    await new Promise((r) => setTimeout(r, 600));
+    expect(logs.get(t.id)?.length ?? 0).toBeGreaterThan(before);
+    // Killed by someone else: the wait ends with the signal.
+    const pid = execFileSync('ctr', ['-a', containerd.socket, '-n', containerd.namespace, 'task', 'ls'])
+      .toString()
+      .split('\n')
+      .find((l) => l.startsWith(t.id))
+      ?.split(/\s+/)[1];
+    expect(pid).toBeTruthy();
+    process.kill(Number(pid), 'SIGKILL');
+    expect(await executor.wait(t.id)).toMatchObject({ exitCode: 137 });
+    await executor.remove(t.id);
+    expect(await executor.adopt(t)).toBe(false);
+    expect(await executor.containerIds()).not.toContain(t.id);
+  });
+
+  it('removes containers no task claims after a restart (orphans)', async () => {
+    const t = task(id(), ['sleep', '30']);
+    await executor.prepare(t);
+    await executor.start(t);
+    executor.close();
+    executor = make();
+    expect(await executor.removeOrphans()).toContain(t.id);
+    expect(await executor.containerIds()).toEqual([]);
+  });
+
+  it('removes unused images after their TTL, never one in use', async () => {
+    const t = task(id(), ['sleep', '30']);
+    await executor.prepare(t);
+    await executor.start(t);
+    const gc = new ContainerdExecutor({
+      socket: containerd.socket,
+      namespace: containerd.namespace,
+      stateDir: path.join(dir.path, 'agent'),
+      images: source,
+      nodeId: 'node1',
+      imageGcIntervalMs: 0,
+      orphanGraceMs: 0,
+      imageTtlMs: 0,
+    });
+    try {
+      // This executor runs no task, so it sees the image as unused; the other's container still uses it.
+      expect(await executor.gcImages()).toEqual([]);
+      await executor.shutdown(t.id, 'SIGKILL', 1_000);
+      await executor.remove(t.id);
+      expect(await gc.gcImages()).toContain(IMAGE);
+    } finally {
+      gc.close();
+    }
+    expect(shimPids(containerd.socket)).toEqual([]);
+  });
+});

@@ -1,0 +1,519 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Task } from '@flotilla/api';
+import {
+  Containerd,
+  ContainerdError,
+  containersApi,
+  eventsApi,
+  ProcessStatus,
+  snapshotsApi,
+  taskEvents,
+  tasksApi,
+} from '@flotilla/containerd';
+import type { ClientReadableStream } from '@grpc/grpc-js';
+import {
+  type ExecResult,
+  type Executor,
+  type Exit,
+  type Progress,
+  RejectedError,
+  type TaskOutput,
+} from '../executor.js';
+import { type ImageSource, ImageStore, type LocalImage } from './image-store.js';
+import { buildExecProcess, buildRuntimeSpec, type ResolvedUser, resolveUser, signalNumber } from './runtime-spec.js';
+import { TaskIo } from './task-io.js';
+
+export interface ContainerdExecutorOptions {
+  /** containerd's gRPC socket (default /run/containerd/containerd.sock). */
+  socket?: string;
+  /** containerd namespace for this node's containers (default `flotilla`). */
+  namespace?: string;
+  /** The agent's state directory: FIFOs, /etc files and named volumes live under it. */
+  stateDir: string;
+  /** Where images come from (the registry client). */
+  images: ImageSource;
+  /** This node's ID, put on every container as a label. */
+  nodeId: string;
+  output?: TaskOutput;
+  /** tini on the host, for `init: true` (default /usr/bin/tini-static, from Debian's tini). */
+  initPath?: string;
+  /** Images unused for this long are removed (default 30 minutes). */
+  imageTtlMs?: number;
+  /** How often unused images are looked for (default 5 minutes; 0: never). */
+  imageGcIntervalMs?: number;
+  /**
+   * Containers of this node that no task claims this long after the executor starts (nothing adopted them after
+   * an agent restart) are stopped and removed, and again at every image GC (default 60 s; 0: never).
+   */
+  orphanGraceMs?: number;
+}
+
+interface Running {
+  task: Task;
+  io: TaskIo;
+  exited?: Promise<Exit>;
+  image?: string;
+  /** What a command run inside the container starts from (its env, directory and user). */
+  execBase?: { env: string[]; cwd: string; user: ResolvedUser };
+}
+
+const SPEC_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
+const PROCESS_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+const RUNTIME = 'io.containerd.runc.v2';
+const SNAPSHOTTER = 'overlayfs';
+/** How long an OOM event may trail the exit it caused. */
+const OOM_EVENT_GRACE_MS = 200;
+
+/**
+ * Runs tasks as containers through containerd's gRPC API (runc underneath), the way dockerd and the kubelet do.
+ * Container IDs are task IDs (unique across the cluster), labelled with task, service and node; containers live
+ * in one containerd namespace per node and survive an agent restart, which takes them back with adopt().
+ */
+export class ContainerdExecutor implements Executor {
+  readonly name = 'containerd';
+  readonly liveRestore = true;
+  readonly c: Containerd;
+  readonly images: ImageStore;
+  private readonly tasks = new Map<string, Running>();
+  private readonly oomKilled = new Set<string>();
+  private events: ClientReadableStream<eventsApi.Envelope> | undefined;
+  private closed = false;
+  private gcTimer: NodeJS.Timeout | undefined;
+  private orphanTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: ContainerdExecutorOptions) {
+    this.c = new Containerd(options.socket ?? '/run/containerd/containerd.sock', options.namespace ?? 'flotilla');
+    this.images = new ImageStore(this.c, options.images, { snapshotter: SNAPSHOTTER, unusedTtlMs: options.imageTtlMs });
+    this.subscribe();
+    const every = options.imageGcIntervalMs ?? 5 * 60_000;
+    if (every > 0) {
+      this.gcTimer = setInterval(() => {
+        void this.removeOrphans()
+          .then(() => this.gcImages())
+          .catch(() => undefined);
+      }, every);
+      this.gcTimer.unref();
+    }
+    const grace = options.orphanGraceMs ?? 60_000;
+    if (grace > 0) {
+      this.orphanTimer = setTimeout(() => void this.removeOrphans().catch(() => undefined), grace);
+      this.orphanTimer.unref();
+    }
+  }
+
+  /**
+   * Stops and removes this node's containers that no task here claims: left from before an agent restart and
+   * not adopted, because the managers no longer assign them. Returns their IDs.
+   */
+  async removeOrphans(): Promise<string[]> {
+    const orphans = (await this.containerIds()).filter((id) => !this.tasks.has(id));
+    for (const id of orphans) {
+      await this.kill(id, 9, true);
+      await this.c
+        .call<tasksApi.WaitResponse>(
+          (md, o, cb) => this.c.tasks.wait(tasksApi.WaitRequest.fromPartial({ containerId: id }), md, o, cb),
+          { timeoutMs: 10_000 },
+        )
+        .catch(() => undefined);
+      await this.remove(id);
+    }
+    return orphans;
+  }
+
+  /** containerd's version, which also proves it answers (the agent reports it as the node's runtime). */
+  async runtimeVersion(): Promise<string> {
+    const v = await this.c.call<{ version: string }>((md, o, cb) => this.c.version.version({}, md, o, cb), {
+      timeoutMs: 5_000,
+    });
+    return v.version;
+  }
+
+  async prepare(task: Task, progress?: Progress): Promise<void> {
+    const ref = task.spec?.image;
+    if (!ref) throw new RejectedError('the service names no image: containers need one');
+    let image: LocalImage;
+    try {
+      image = await this.images.ensure(ref, progress);
+    } catch (err) {
+      throw pullError(ref, err);
+    }
+    const dir = this.taskDir(task.id);
+    const etc = writeEtcFiles(dir, task);
+    const volumesDir = path.join(this.options.stateDir, 'volumes');
+    for (const m of task.spec?.mounts ?? []) {
+      if (m.type === 1 && m.source) mkdirSync(path.join(volumesDir, m.source), { recursive: true });
+    }
+    const spec = buildRuntimeSpec(task, image.config, {
+      volumesDir,
+      etcFiles: etc,
+      initPath: this.options.initPath ?? '/usr/bin/tini-static',
+      cgroupsPath: `/flotilla/${this.c.namespace}/${task.id}`,
+    });
+    const process = spec.process as { env: string[]; cwd: string; user: { uid: number; gid: number } };
+    const io = new TaskIo(path.join(dir, 'io'), task.id, this.options.output);
+    this.tasks.set(task.id, {
+      task,
+      io,
+      image: image.name,
+      execBase: { env: process.env, cwd: process.cwd, user: process.user },
+    });
+    const container = containersApi.Container.fromPartial({
+      id: task.id,
+      image: image.name,
+      labels: {
+        'flotilla.task.id': task.id,
+        'flotilla.service.id': task.serviceId,
+        'flotilla.service.name': task.serviceName,
+        'flotilla.slot': String(task.slot),
+        'flotilla.node.id': this.options.nodeId,
+      },
+      runtime: { name: RUNTIME },
+      spec: { typeUrl: SPEC_TYPE, value: Buffer.from(JSON.stringify(spec)) },
+      snapshotter: SNAPSHOTTER,
+      snapshotKey: task.id,
+    });
+    // The container first: it references the snapshot key, so the garbage collector leaves the snapshot alone.
+    await this.c.call(
+      (md, o, cb) =>
+        this.c.containers.create(containersApi.CreateContainerRequest.fromPartial({ container }), md, o, cb),
+      { what: 'creating the container' },
+    );
+    const prepared = await this.c.call<snapshotsApi.PrepareSnapshotResponse>(
+      (md, o, cb) =>
+        this.c.snapshots.prepare(
+          snapshotsApi.PrepareSnapshotRequest.fromPartial({
+            snapshotter: SNAPSHOTTER,
+            key: task.id,
+            parent: image.chainId,
+          }),
+          md,
+          o,
+          cb,
+        ),
+      { what: 'preparing the container filesystem' },
+    );
+    await io.open();
+    await this.c.call(
+      (md, o, cb) =>
+        this.c.tasks.create(
+          tasksApi.CreateTaskRequest.fromPartial({
+            containerId: task.id,
+            rootfs: prepared.mounts,
+            stdout: io.stdout,
+            stderr: io.stderr,
+          }),
+          md,
+          o,
+          cb,
+        ),
+      { what: 'creating the container process', timeoutMs: 60_000 },
+    );
+  }
+
+  async start(task: Task): Promise<void> {
+    const run = this.tasks.get(task.id);
+    if (!run) throw new RejectedError(`task ${task.id} was not prepared`);
+    await this.c.call(
+      (md, o, cb) => this.c.tasks.start(tasksApi.StartRequest.fromPartial({ containerId: task.id }), md, o, cb),
+      { what: 'starting the container' },
+    );
+    run.exited = this.waitForExit(task.id);
+  }
+
+  wait(taskId: string): Promise<Exit> {
+    return this.tasks.get(taskId)?.exited ?? Promise.resolve({ exitCode: 0 });
+  }
+
+  async shutdown(taskId: string, signal: string, graceMs: number): Promise<void> {
+    const run = this.tasks.get(taskId);
+    if (!run?.exited) return;
+    const ended = run.exited.then(() => true);
+    await this.kill(taskId, signalNumber(signal || 'SIGTERM'), false);
+    const inTime = await Promise.race([ended, sleep(graceMs).then(() => false)]);
+    if (!inTime) {
+      await this.kill(taskId, 9, true);
+      await Promise.race([ended, sleep(10_000)]);
+    }
+  }
+
+  async remove(taskId: string): Promise<void> {
+    const run = this.tasks.get(taskId);
+    this.tasks.delete(taskId);
+    await run?.io.close();
+    await this.c
+      .call((md, o, cb) =>
+        this.c.tasks.delete(tasksApi.DeleteTaskRequest.fromPartial({ containerId: taskId }), md, o, cb),
+      )
+      .catch(ignoreNotFound);
+    await this.c
+      .call((md, o, cb) =>
+        this.c.containers.delete(containersApi.DeleteContainerRequest.fromPartial({ id: taskId }), md, o, cb),
+      )
+      .catch(ignoreNotFound);
+    await this.c
+      .call((md, o, cb) =>
+        this.c.snapshots.remove(
+          snapshotsApi.RemoveSnapshotRequest.fromPartial({ snapshotter: SNAPSHOTTER, key: taskId }),
+          md,
+          o,
+          cb,
+        ),
+      )
+      .catch(ignoreNotFound);
+    this.oomKilled.delete(taskId);
+    rmSync(this.taskDir(taskId), { recursive: true, force: true });
+  }
+
+  async exec(taskId: string, argv: string[], timeoutMs: number): Promise<ExecResult> {
+    const run = this.tasks.get(taskId);
+    if (!run?.execBase) return { exitCode: 126, output: 'the container is not running' };
+    const execId = `exec-${randomBytes(4).toString('hex')}`;
+    let output = '';
+    const io = new TaskIo(path.join(this.taskDir(taskId), execId), taskId, (_id, _stream, lines) => {
+      if (output.length < 4096) output = `${output}${lines.join('\n')}\n`.slice(0, 4096);
+    });
+    await io.open();
+    try {
+      const spec = buildExecProcess(argv, run.execBase);
+      await this.c.call((md, o, cb) =>
+        this.c.tasks.exec(
+          tasksApi.ExecProcessRequest.fromPartial({
+            containerId: taskId,
+            execId,
+            stdout: io.stdout,
+            stderr: io.stderr,
+            spec: { typeUrl: PROCESS_TYPE, value: Buffer.from(JSON.stringify(spec)) },
+          }),
+          md,
+          o,
+          cb,
+        ),
+      );
+      await this.c.call((md, o, cb) =>
+        this.c.tasks.start(tasksApi.StartRequest.fromPartial({ containerId: taskId, execId }), md, o, cb),
+      );
+      const waited = this.c.call<tasksApi.WaitResponse>(
+        (md, o, cb) => this.c.tasks.wait(tasksApi.WaitRequest.fromPartial({ containerId: taskId, execId }), md, o, cb),
+        { timeoutMs: timeoutMs + 5_000 },
+      );
+      const result = await Promise.race([waited, sleep(timeoutMs).then(() => undefined)]);
+      if (!result) {
+        await this.c
+          .call((md, o, cb) =>
+            this.c.tasks.kill(tasksApi.KillRequest.fromPartial({ containerId: taskId, execId, signal: 9 }), md, o, cb),
+          )
+          .catch(() => undefined);
+        await waited.catch(() => undefined);
+        await io.close(20);
+        return { exitCode: 137, output: output.trimEnd(), timedOut: true };
+      }
+      await io.close(20);
+      return { exitCode: result.exitStatus, output: output.trimEnd() };
+    } catch (err) {
+      return { exitCode: 126, output: err instanceof Error ? err.message : String(err) };
+    } finally {
+      await this.c
+        .call((md, o, cb) =>
+          this.c.tasks.deleteProcess(
+            tasksApi.DeleteProcessRequest.fromPartial({ containerId: taskId, execId }),
+            md,
+            o,
+            cb,
+          ),
+        )
+        .catch(() => undefined);
+      await io.remove();
+    }
+  }
+
+  async adopt(task: Task): Promise<boolean> {
+    let container: containersApi.Container | undefined;
+    try {
+      ({ container } = await this.c.call<containersApi.GetContainerResponse>((md, o, cb) =>
+        this.c.containers.get(containersApi.GetContainerRequest.fromPartial({ id: task.id }), md, o, cb),
+      ));
+    } catch (err) {
+      if (err instanceof ContainerdError && err.code === 'not-found') return false;
+      throw err;
+    }
+    let status: ProcessStatus | undefined;
+    try {
+      const got = await this.c.call<tasksApi.GetResponse>((md, o, cb) =>
+        this.c.tasks.get(tasksApi.GetRequest.fromPartial({ containerId: task.id }), md, o, cb),
+      );
+      status = got.process?.status;
+    } catch (err) {
+      if (!(err instanceof ContainerdError && err.code === 'not-found')) throw err;
+    }
+    const io = new TaskIo(path.join(this.taskDir(task.id), 'io'), task.id, this.options.output);
+    const run: Running = { task, io, image: container?.image };
+    this.tasks.set(task.id, run);
+    if (status !== ProcessStatus.RUNNING) {
+      // It ended while the agent was away: what is left of it goes, and the task is reported lost.
+      await this.remove(task.id);
+      return false;
+    }
+    const spec = JSON.parse(container?.spec?.value.toString() ?? '{}') as {
+      process?: { env?: string[]; cwd?: string; user?: ResolvedUser };
+    };
+    run.execBase = {
+      env: spec.process?.env ?? [],
+      cwd: spec.process?.cwd ?? '/',
+      user: spec.process?.user ?? resolveUser(''),
+    };
+    await io.open();
+    run.exited = this.waitForExit(task.id);
+    return true;
+  }
+
+  /** Containers of this node in containerd, by task ID (to find ones no assignment claims). */
+  async containerIds(): Promise<string[]> {
+    const { containers } = await this.c.call<containersApi.ListContainersResponse>((md, o, cb) =>
+      this.c.containers.list(
+        containersApi.ListContainersRequest.fromPartial({
+          filters: [`labels."flotilla.node.id"==${this.options.nodeId}`],
+        }),
+        md,
+        o,
+        cb,
+      ),
+    );
+    return containers.map((c) => c.id);
+  }
+
+  /** Removes images no task here uses and nobody used for the TTL. */
+  gcImages(): Promise<string[]> {
+    const inUse = new Set([...this.tasks.values()].map((r) => r.image).filter((n): n is string => !!n));
+    return this.images.gc(inUse);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.gcTimer) clearInterval(this.gcTimer);
+    if (this.orphanTimer) clearTimeout(this.orphanTimer);
+    this.events?.cancel();
+    for (const run of this.tasks.values()) void run.io.close(0);
+    this.c.close();
+  }
+
+  private taskDir(taskId: string): string {
+    return path.join(this.options.stateDir, 'containers', taskId);
+  }
+
+  private async kill(taskId: string, signal: number, all: boolean): Promise<void> {
+    await this.c
+      .call((md, o, cb) =>
+        this.c.tasks.kill(tasksApi.KillRequest.fromPartial({ containerId: taskId, signal, all }), md, o, cb),
+      )
+      .catch(ignoreNotFound);
+  }
+
+  /** Resolves with how the container's main process ended; a lost containerd connection is retried. */
+  private async waitForExit(taskId: string): Promise<Exit> {
+    for (;;) {
+      try {
+        const res = await this.c.call<tasksApi.WaitResponse>(
+          (md, o, cb) => this.c.tasks.wait(tasksApi.WaitRequest.fromPartial({ containerId: taskId }), md, o, cb),
+          { timeoutMs: 365 * 24 * 3600_000 },
+        );
+        const code = res.exitStatus;
+        if (!this.oomKilled.has(taskId) && code === 137) await sleep(OOM_EVENT_GRACE_MS);
+        const oomKilled = this.oomKilled.has(taskId) || undefined;
+        return {
+          exitCode: code,
+          ...(oomKilled ? { oomKilled } : {}),
+          ...(code > 128 && code < 160 ? { signal: signalName(code - 128) } : {}),
+        };
+      } catch (err) {
+        if (err instanceof ContainerdError && err.code === 'not-found') return { exitCode: 255 };
+        if (this.closed) return { exitCode: 255 };
+        await sleep(1_000);
+      }
+    }
+  }
+
+  /** OOM kills arrive as events, not in the exit status: keep a note of which containers had one. */
+  private subscribe(): void {
+    if (this.closed) return;
+    const stream = this.c.events.subscribe(
+      eventsApi.SubscribeRequest.fromPartial({
+        filters: [`namespace=="${this.c.namespace}",topic=="/tasks/oom"`],
+      }),
+    );
+    this.events = stream;
+    stream.on('data', (envelope: eventsApi.Envelope) => {
+      if (!envelope.event?.value) return;
+      try {
+        const oom = taskEvents.TaskOOM.decode(envelope.event.value);
+        this.oomKilled.add(oom.containerId);
+      } catch {
+        // not an OOM event after all
+      }
+    });
+    stream.on('error', () => {
+      if (!this.closed) setTimeout(() => this.subscribe(), 1_000).unref();
+    });
+  }
+}
+
+/** The /etc files a container gets: its name, loopback, and the node's resolvers (until the overlay's DNS). */
+function writeEtcFiles(dir: string, task: Task): { hosts: string; hostname: string; resolvConf: string } {
+  const etc = path.join(dir, 'etc');
+  mkdirSync(etc, { recursive: true });
+  const name = task.spec?.hostname || task.id.slice(0, 12);
+  const files = {
+    hosts: path.join(etc, 'hosts'),
+    hostname: path.join(etc, 'hostname'),
+    resolvConf: path.join(etc, 'resolv.conf'),
+  };
+  writeFileSync(files.hosts, `127.0.0.1\tlocalhost ${name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  writeFileSync(files.hostname, `${name}\n`);
+  let resolv = '';
+  try {
+    resolv = readFileSync('/etc/resolv.conf', 'utf8');
+  } catch {
+    // no resolvers on the node
+  }
+  writeFileSync(files.resolvConf, resolv);
+  return files;
+}
+
+/** Pull errors the task cannot get past on any retry are rejections; the rest (registry down) are failures. */
+function pullError(ref: string, err: unknown): Error {
+  const code = (err as { code?: unknown })?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (
+    err instanceof RejectedError ||
+    code === 'not-found' ||
+    code === 'unauthorized' ||
+    code === 'no-matching-platform' ||
+    code === 'invalid-reference' ||
+    code === 'unsupported-media-type'
+  ) {
+    return new RejectedError(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
+  }
+  return new Error(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
+}
+
+function ignoreNotFound(err: unknown): void {
+  if (err instanceof ContainerdError && err.code === 'not-found') return;
+  throw err;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function signalName(n: number): string {
+  const names: Record<number, string> = {
+    1: 'SIGHUP',
+    2: 'SIGINT',
+    3: 'SIGQUIT',
+    6: 'SIGABRT',
+    9: 'SIGKILL',
+    15: 'SIGTERM',
+  };
+  return names[n] ?? `signal ${n}`;
+}

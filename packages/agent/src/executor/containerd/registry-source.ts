@@ -1,0 +1,33 @@
+import type { Descriptor } from '@flotilla/containerd';
+import { parseImageReference, type RegistryClient } from '@flotilla/registry';
+import type { ImageSource, RegistryImage } from './image-store.js';
+
+/** Images from OCI registries, through the registry client (auth, platform choice, digest checks). */
+export class RegistrySource implements ImageSource {
+  constructor(private readonly client: RegistryClient) {}
+
+  normalize(ref: string): string {
+    return parseImageReference(ref).name;
+  }
+
+  async resolve(ref: string, platform: { os: string; architecture: string }): Promise<RegistryImage> {
+    const image = await this.client.resolve(ref, platform);
+    return {
+      digest: image.digest,
+      mediaType: image.mediaType,
+      manifest: image.manifest,
+      config: toContainerd(image.config),
+      configBytes: image.configBytes,
+      layers: image.layers.map(toContainerd),
+    };
+  }
+
+  async *blob(ref: string, d: Descriptor): AsyncIterable<Uint8Array> {
+    const stream = await this.client.fetchBlob(ref, { mediaType: d.mediaType, digest: d.digest, size: Number(d.size) });
+    for await (const chunk of stream) yield chunk as Uint8Array;
+  }
+}
+
+function toContainerd(d: { mediaType: string; digest: string; size: number }): Descriptor {
+  return { mediaType: d.mediaType, digest: d.digest, size: BigInt(d.size), annotations: {} };
+}

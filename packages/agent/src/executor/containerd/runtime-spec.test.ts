@@ -1,0 +1,153 @@
+import { Mount_Type, Task } from '@flotilla/api';
+import { describe, expect, it } from 'vitest';
+import { buildRuntimeSpec, containerArgs, containerEnv, resolveUser, type SpecContext } from './runtime-spec.js';
+
+const ctx: SpecContext = {
+  volumesDir: '/var/lib/flotilla/volumes',
+  etcFiles: { hosts: '/s/hosts', hostname: '/s/hostname', resolvConf: '/s/resolv.conf' },
+  initPath: '/usr/bin/tini-static',
+  cgroupsPath: '/flotilla/ns/t1',
+};
+
+// Loosely typed on purpose: ts-proto's exact-type checks reject spreads of partial specs.
+type SpecInput = Record<string, unknown>;
+
+function task(spec: SpecInput, limits: { memoryBytes?: bigint; nanoCpus?: bigint; pids?: bigint } = {}) {
+  return Task.fromPartial({
+    id: 't1234567890abcdef',
+    spec: { image: 'img', ...spec },
+    resources: { limits },
+  } as Parameters<typeof Task.fromPartial>[0]);
+}
+
+type Spec = {
+  process: {
+    args: string[];
+    env: string[];
+    cwd: string;
+    user: { uid: number; gid: number };
+    capabilities: { bounding: string[] };
+    rlimits: unknown[];
+  };
+  root: { readonly: boolean };
+  hostname: string;
+  mounts: { destination: string; type: string; source: string; options: string[] }[];
+  linux: {
+    namespaces: { type: string; path?: string }[];
+    resources: Record<string, unknown>;
+    sysctl: Record<string, string>;
+  };
+};
+const build = (t: Task, image = {}, c: Partial<SpecContext> = {}) =>
+  buildRuntimeSpec(t, image, { ...ctx, ...c }) as unknown as Spec;
+
+describe('container command and environment', () => {
+  it('uses the image entrypoint and cmd unless the service overrides them, as Docker does', () => {
+    const image = { Entrypoint: ['/entry'], Cmd: ['serve'] };
+    expect(containerArgs(task({}), image)).toEqual(['/entry', 'serve']);
+    expect(containerArgs(task({ command: ['run'], commandSet: true }), image)).toEqual(['/entry', 'run']);
+    // A new entrypoint drops the image's CMD.
+    expect(containerArgs(task({ entrypoint: ['/other'], entrypointSet: true }), image)).toEqual(['/other']);
+    expect(() => containerArgs(task({}), {})).toThrow(/no entrypoint or command/);
+  });
+
+  it('merges env with the service winning and a default PATH', () => {
+    const env = containerEnv(task({ env: ['A=service', 'C=3'] }), { Env: ['A=image', 'B=2'] });
+    expect(env).toEqual(['A=service', 'B=2', 'C=3', expect.stringMatching(/^PATH=/)]);
+  });
+
+  it('accepts numeric users and says what to write for names', () => {
+    expect(resolveUser('1000')).toEqual({ uid: 1000, gid: 1000 });
+    expect(resolveUser('1000:50')).toEqual({ uid: 1000, gid: 50 });
+    expect(resolveUser('')).toEqual({ uid: 0, gid: 0 });
+    expect(() => resolveUser('www-data')).toThrow(/numeric uid/);
+  });
+});
+
+describe('runtime spec', () => {
+  it('applies limits: memory (no swap past it), CPU as a CFS quota, pids', () => {
+    const s = build(
+      task({ command: ['x'], commandSet: true }, { memoryBytes: 64n << 20n, nanoCpus: 500_000_000n, pids: 100n }),
+    );
+    expect(s.linux.resources).toMatchObject({
+      memory: { limit: 64 << 20, swap: 64 << 20 },
+      cpu: { quota: 50_000, period: 100_000 },
+      pids: { limit: 100 },
+    });
+  });
+
+  it('runs tini first with init: true, mounted read-only from the node', () => {
+    const s = build(task({ command: ['app'], commandSet: true, init: true }));
+    expect(s.process.args).toEqual(['/sbin/flotilla-init', '--', 'app']);
+    expect(s.mounts).toContainEqual(
+      expect.objectContaining({ destination: '/sbin/flotilla-init', source: '/usr/bin/tini-static', type: 'bind' }),
+    );
+  });
+
+  it('maps mounts: named volumes under the state dir, binds, tmpfs with size, read-only root', () => {
+    const s = build(
+      task({
+        command: ['x'],
+        commandSet: true,
+        readOnly: true,
+        mounts: [
+          { type: Mount_Type.TYPE_VOLUME, source: 'web_data', target: '/data' },
+          { type: Mount_Type.TYPE_BIND, source: '/srv/conf', target: '/conf', readOnly: true },
+          { type: Mount_Type.TYPE_TMPFS, target: '/scratch', tmpfsSizeBytes: 1048576n },
+        ],
+      }),
+    );
+    expect(s.root.readonly).toBe(true);
+    const by = (d: string) => s.mounts.find((m) => m.destination === d);
+    expect(by('/data')).toMatchObject({
+      source: '/var/lib/flotilla/volumes/web_data',
+      options: expect.arrayContaining(['rw']),
+    });
+    expect(by('/conf')).toMatchObject({ source: '/srv/conf', options: expect.arrayContaining(['ro', 'rprivate']) });
+    expect(by('/scratch')).toMatchObject({ type: 'tmpfs', options: expect.arrayContaining(['size=1048576']) });
+  });
+
+  it('refuses a volume name that could leave the volumes directory', () => {
+    const t = task({
+      command: ['x'],
+      commandSet: true,
+      mounts: [{ type: Mount_Type.TYPE_VOLUME, source: '../etc', target: '/x' }],
+    });
+    expect(() => build(t)).toThrow(/needs a name/);
+  });
+
+  it('adds and drops capabilities, ulimits and sysctls', () => {
+    const s = build(
+      task({
+        command: ['x'],
+        commandSet: true,
+        capAdd: ['NET_ADMIN'],
+        capDrop: ['CHOWN'],
+        ulimits: [{ name: 'nofile', soft: 1024n, hard: 2048n }],
+        sysctls: { 'net.core.somaxconn': '1024' },
+      }),
+    );
+    expect(s.process.capabilities.bounding).toContain('CAP_NET_ADMIN');
+    expect(s.process.capabilities.bounding).not.toContain('CAP_CHOWN');
+    expect(s.process.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 2048 }]);
+    expect(s.linux.sysctl).toEqual({ 'net.core.somaxconn': '1024' });
+    expect(() =>
+      build(task({ command: ['x'], commandSet: true, ulimits: [{ name: 'bogus', soft: 1n, hard: 1n }] })),
+    ).toThrow(/ulimit "bogus"/);
+  });
+
+  it('joins the network namespace it is given, or a private one, or none for host networking', () => {
+    const net = (c: Partial<SpecContext>) =>
+      build(task({ command: ['x'], commandSet: true }), {}, c).linux.namespaces.find((n) => n.type === 'network');
+    expect(net({})).toEqual({ type: 'network' });
+    expect(net({ netns: '/run/netns/x' })).toEqual({ type: 'network', path: '/run/netns/x' });
+    expect(net({ netns: 'host' })).toBeUndefined();
+  });
+
+  it('uses the service user, directory and hostname, falling back to the image and task ID', () => {
+    const s = build(task({ command: ['x'], commandSet: true, user: '33:33' }), { WorkingDir: '/app' });
+    expect(s.process.user).toEqual({ uid: 33, gid: 33 });
+    expect(s.process.cwd).toBe('/app');
+    expect(s.hostname).toBe('t1234567890a');
+  });
+});

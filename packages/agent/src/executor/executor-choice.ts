@@ -1,0 +1,85 @@
+import { existsSync } from 'node:fs';
+import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
+import { ContainerdExecutor } from './containerd/containerd-executor.js';
+import { RegistrySource } from './containerd/registry-source.js';
+import type { Executor, TaskOutput } from './executor.js';
+import { ProcessExecutor } from './process-executor.js';
+
+export type ExecutorKind = 'auto' | 'containerd' | 'process';
+
+export interface RuntimeOptions {
+  /** auto (default): containerd when it answers on its socket and the agent runs as root, else processes. */
+  executor?: ExecutorKind;
+  /** containerd's socket (default /run/containerd/containerd.sock). */
+  containerdSocket?: string;
+  /** containerd namespace for this node's containers (default `flotilla`). */
+  containerdNamespace?: string;
+  /** Docker-style config.json with registry logins (default <state dir>/registry-auth.json if present). */
+  registryAuthFile?: string;
+  /** Registries reached over plain HTTP when HTTPS fails (loopback ones always are). */
+  insecureRegistries?: string[];
+  /** PEM CA certificates to trust for registries, besides the system's. */
+  registryCa?: string;
+}
+
+export interface ChosenExecutor {
+  executor: Executor;
+  /** What the node reports as its runtime, and its version. */
+  runtime: string;
+  runtimeVersion: string;
+  /** Why this executor was chosen, for the agent's start-up log (said plainly when it is the fallback). */
+  reason: string;
+}
+
+const DEFAULT_SOCKET = '/run/containerd/containerd.sock';
+
+/**
+ * Picks the node's executor. With `auto`, containerd is used when the agent can drive it (root, socket there and
+ * answering); otherwise tasks run as plain processes, and the reason says what was missing.
+ */
+export async function chooseExecutor(
+  options: RuntimeOptions,
+  ctx: { stateDir: string; nodeId: string; output: TaskOutput },
+): Promise<ChosenExecutor> {
+  const kind = options.executor ?? 'auto';
+  const socket = options.containerdSocket ?? DEFAULT_SOCKET;
+  if (kind === 'process') return processExecutor(ctx, 'asked for with --executor process');
+  const missing =
+    process.getuid?.() !== 0 ? 'the agent is not running as root' : !existsSync(socket) ? `no socket at ${socket}` : '';
+  if (missing) {
+    if (kind === 'containerd') throw new Error(`cannot use containerd: ${missing}`);
+    return processExecutor(ctx, `containerd is not usable (${missing}): tasks run as plain processes, without images`);
+  }
+  const authFile = options.registryAuthFile ?? `${ctx.stateDir}/registry-auth.json`;
+  const client = new RegistryClient({
+    credentials: await loadRegistryCredentials(authFile),
+    insecureRegistries: options.insecureRegistries ?? [],
+    ...(options.registryCa ? { ca: options.registryCa } : {}),
+  });
+  const executor = new ContainerdExecutor({
+    socket,
+    namespace: options.containerdNamespace ?? 'flotilla',
+    stateDir: ctx.stateDir,
+    nodeId: ctx.nodeId,
+    images: new RegistrySource(client),
+    output: ctx.output,
+  });
+  try {
+    const version = await executor.runtimeVersion();
+    return { executor, runtime: 'containerd', runtimeVersion: version, reason: `containerd ${version} at ${socket}` };
+  } catch (err) {
+    executor.close();
+    const why = err instanceof Error ? err.message : String(err);
+    if (kind === 'containerd') throw new Error(`cannot use containerd at ${socket}: ${why}`);
+    return processExecutor(ctx, `containerd at ${socket} does not answer (${why}): tasks run as plain processes`);
+  }
+}
+
+function processExecutor(ctx: { output: TaskOutput }, reason: string): ChosenExecutor {
+  return {
+    executor: new ProcessExecutor({ output: ctx.output }),
+    runtime: 'process',
+    runtimeVersion: process.version,
+    reason,
+  };
+}

@@ -1,0 +1,146 @@
+import type { LogsConfig } from '@flotilla/api';
+import type { Logger } from '@flotilla/observability';
+import type { TaskOutput } from './executor/executor.js';
+
+/** Counters a shipper keeps: every line handed to it is written, dropped, rejected or still buffered. */
+export interface ShipperStats {
+  written: number;
+  dropped: number;
+  rejected: number;
+  buffered: number;
+}
+
+/**
+ * What ships lines to Redis: `LogSink` of @flotilla/events fits as is. `append` only buffers and never throws;
+ * `close` writes what it can (bounded), disconnects, and resolves with the final counters.
+ */
+export interface LogShipper {
+  append(taskId: string, stream: 'stdout' | 'stderr', lines: readonly string[]): void;
+  stats(): ShipperStats;
+  close(): Promise<ShipperStats>;
+}
+
+/**
+ * Makes a shipper for the Redis at `url` (`redis://[:password@]host:port`). It is passed in by whoever composes
+ * the agent (the CLI, tests): the agent package cannot depend on @flotilla/events, whose tests use the harness
+ * in @flotilla/testing, which depends on the agent.
+ */
+export type LogShipperFactory = (url: string, logger: Logger | undefined) => LogShipper;
+
+export interface TaskLogsOptions {
+  /** How to reach the Redis a session names; without it, output is dropped (and counted) whatever the session says. */
+  connect?: LogShipperFactory;
+  /**
+   * HOST:PORT to reach the cluster's Redis at instead of the address the managers tell (another network path to
+   * the same server). The password still comes from the managers, and logs are shipped only while they have Redis.
+   */
+  redisAddress?: string;
+  logger?: Logger;
+}
+
+export interface TaskLogsStats {
+  /** Lines Redis stored. */
+  shipped: number;
+  /** Lines lost: with no Redis known, over the sink's buffer while Redis was away, or refused. */
+  dropped: number;
+  /** Lines waiting for Redis. */
+  buffered: number;
+}
+
+const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[^\s:/@[\]]+):(\d{1,5})$/;
+
+/** Checks a HOST:PORT (IPv6 in brackets) and returns it; throws a message that says what is expected. */
+export function parseRedisAddress(address: string): string {
+  const m = HOST_PORT.exec(address.trim());
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65_535) {
+    throw new Error(`"${address}" is not a Redis address: give HOST:PORT, for example 127.0.0.1:6379`);
+  }
+  return `${m[1]}:${port}`;
+}
+
+/** The URL `connectRedis` takes for an address and an optional password. */
+export function redisUrl(address: string, password = ''): string {
+  const auth = password ? `:${encodeURIComponent(password)}@` : '';
+  return `redis://${auth}${parseRedisAddress(address)}`;
+}
+
+/**
+ * The node's container logs: one shipper for every task, pointed at the Redis the session names. Executors get
+ * `output` before any session exists; until one names a Redis, lines are dropped and counted, never held, so a
+ * cluster without Redis costs nothing. The shipper only buffers: a slow or absent Redis never stalls a task.
+ */
+export class TaskLogs {
+  private sink: LogShipper | undefined;
+  /** Address and password of the current sink, to notice when a session names another. */
+  private target: string | undefined;
+  private configured = false;
+  private droppedWithoutRedis = 0;
+  /** Final counters of sinks replaced or closed. */
+  private readonly retired = { shipped: 0, dropped: 0 };
+  private closed = false;
+
+  constructor(private readonly options: TaskLogsOptions = {}) {
+    if (options.redisAddress) parseRedisAddress(options.redisAddress);
+  }
+
+  /** What executors call with their tasks' output. Synchronous; never throws. */
+  readonly output: TaskOutput = (taskId, stream, lines) => {
+    if (this.sink) this.sink.append(taskId, stream, lines);
+    else this.droppedWithoutRedis += lines.length;
+  };
+
+  /** Follows what the current session says: a Redis to ship to, or none. */
+  configure(config: LogsConfig | undefined): void {
+    if (this.closed) return;
+    const address = config?.redisAddress ? (this.options.redisAddress ?? config.redisAddress) : undefined;
+    const password = config?.redisPassword ?? '';
+    const target = address === undefined ? undefined : `${address}\n${password}`;
+    if (this.configured && target === this.target) return;
+    this.configured = true;
+    this.target = target;
+    void this.retire();
+    if (address === undefined) {
+      this.options.logger?.warn('the managers have no Redis: task output is dropped until they are given --redis');
+      return;
+    }
+    const logger = this.options.logger;
+    if (!this.options.connect) {
+      logger?.warn({ redis: address }, 'this agent was started without a log shipper: task output is dropped');
+      return;
+    }
+    try {
+      this.sink = this.options.connect(redisUrl(address, password), logger);
+      // The password stays out of the log: only the address and whether there is one.
+      logger?.info({ redis: address, password: password !== '' }, 'shipping task output to Redis');
+    } catch (err) {
+      logger?.error({ err, redis: address }, 'cannot ship task output to this Redis address');
+    }
+  }
+
+  stats(): TaskLogsStats {
+    const current = this.sink?.stats();
+    return {
+      shipped: this.retired.shipped + (current?.written ?? 0),
+      dropped: this.droppedWithoutRedis + this.retired.dropped + (current ? current.dropped + current.rejected : 0),
+      buffered: current?.buffered ?? 0,
+    };
+  }
+
+  /** Writes what it can of the buffered lines (bounded), then disconnects. Later output is dropped. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.retire();
+  }
+
+  /** Closes the current sink in the background (it flushes what it can first) and keeps its final counters. */
+  private retire(): Promise<void> {
+    const sink = this.sink;
+    this.sink = undefined;
+    if (!sink) return Promise.resolve();
+    return sink.close().then((final) => {
+      this.retired.shipped += final.written;
+      this.retired.dropped += final.dropped + final.rejected;
+    });
+  }
+}

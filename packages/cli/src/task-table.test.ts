@@ -1,0 +1,52 @@
+import { ListTasksResponse, Task, TaskHealth, TaskState } from '@flotilla/api';
+import { describe, expect, it } from 'vitest';
+import { formatTasks } from './task-table.js';
+
+const now = 1_000_000;
+const response = (health?: TaskHealth, state = TaskState.TASK_STATE_RUNNING) =>
+  ListTasksResponse.fromPartial({
+    tasks: [
+      Task.fromPartial({
+        id: 'abcdef0123456789',
+        serviceId: 's',
+        serviceName: 'web_web',
+        slot: 1n,
+        nodeId: 'n1',
+        desiredState: TaskState.TASK_STATE_RUNNING,
+        spec: { image: 'nginx' },
+        status: {
+          state,
+          timestampMs: BigInt(now - 3_000),
+          ...(health === undefined ? {} : { health, healthOutput: 'GET /: 200' }),
+        },
+      }),
+    ],
+    nodeNames: { n1: 'node-1' },
+  });
+
+describe('task table', () => {
+  it('shows the health of a running task after its state', () => {
+    expect(formatTasks(response(TaskHealth.TASK_HEALTH_HEALTHY), 'table', now)).toContain(
+      'running (healthy) 3 seconds ago',
+    );
+    expect(formatTasks(response(TaskHealth.TASK_HEALTH_STARTING), 'table', now)).toContain(
+      'running (starting) 3 seconds ago',
+    );
+  });
+
+  it('says nothing of health without a healthcheck, or once the task has ended', () => {
+    expect(formatTasks(response(), 'table', now)).toMatch(/running\s+running 3 seconds ago/);
+    expect(
+      formatTasks(response(TaskHealth.TASK_HEALTH_UNHEALTHY, TaskState.TASK_STATE_FAILED), 'table', now),
+    ).toContain('failed 3 seconds ago');
+  });
+
+  it('includes health and the last probe output in JSON', () => {
+    const [task] = JSON.parse(formatTasks(response(TaskHealth.TASK_HEALTH_HEALTHY), 'json', now));
+    expect(task.status).toMatchObject({
+      state: 'TASK_STATE_RUNNING',
+      health: 'TASK_HEALTH_HEALTHY',
+      healthOutput: 'GET /: 200',
+    });
+  });
+});

@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+import type { Containerd } from './client.js';
+import { CreateRequest, DeleteRequest } from './gen/github.com/containerd/containerd/api/services/leases/v1/leases.js';
+
+/**
+ * Runs `fn` under a fresh lease: what it creates (content, snapshots) is safe from containerd's garbage
+ * collector until the lease is deleted, by which time image records and GC labels reference what is kept.
+ * The lease expires on its own after an hour if the agent dies half-way.
+ */
+export async function withLease<T>(c: Containerd, fn: (lease: string) => Promise<T>): Promise<T> {
+  const id = `flotilla-${Date.now()}-${randomBytes(4).toString('hex')}`;
+  await c.call((md, o, cb) =>
+    c.leases.create(
+      CreateRequest.fromPartial({
+        id,
+        labels: { 'containerd.io/gc.expire': new Date(Date.now() + 3_600_000).toISOString() },
+      }),
+      md,
+      o,
+      cb,
+    ),
+  );
+  try {
+    return await fn(id);
+  } finally {
+    await c.call((md, o, cb) => c.leases.delete(DeleteRequest.fromPartial({ id }), md, o, cb)).catch(() => undefined);
+  }
+}

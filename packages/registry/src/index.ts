@@ -1,0 +1,17 @@
+export { hasherFor, matchesDigest, sha256Digest, verifyStream } from './content-digest.js';
+export type { BuildImageOptions, ContentBlob, ImageConfigOptions, OciImage } from './image-builder.js';
+export { buildImage, buildImageIndex } from './image-builder.js';
+export type { ImageReference } from './image-reference.js';
+export { formatImageReference, isDigest, parseImageReference } from './image-reference.js';
+export type { ImageFile } from './layer-archive.js';
+export type { Descriptor, ImageIndex, ImageManifest, Platform } from './media-types.js';
+export { MANIFEST_ACCEPT, MediaType } from './media-types.js';
+export { formatPlatform, hostPlatform, normalizePlatform, platformMatches } from './platform.js';
+export type { Challenge } from './registry-auth.js';
+export { parseChallenges } from './registry-auth.js';
+export type { CallOptions, RegistryClientOptions, ResolvedImage } from './registry-client.js';
+export { RegistryClient } from './registry-client.js';
+export type { Credential } from './registry-credentials.js';
+export { loadRegistryCredentials, RegistryCredentials } from './registry-credentials.js';
+export type { RegistryErrorCode } from './registry-error.js';
+export { RegistryError } from './registry-error.js';
