@@ -97,6 +97,21 @@ function stackOf(image: string, replicas: number): StackSpec {
   };
 }
 
+/** CPU time a process has used so far (user + system), in ms. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+const ctrArgs = ['-a', containerd.socket, '-n', containerd.namespace];
+function ctrList(): string[] {
+  return execFileSync('ctr', [...ctrArgs, 'tasks', 'ls', '-q'])
+    .toString()
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+}
+
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 
@@ -172,6 +187,7 @@ try {
       }
     }
   });
+  const cpu0 = { agent: cpuMs(agentPid), containerd: cpuMs(containerd.process.pid) };
   const t0 = performance.now();
   await deploy(stackOf(image, TASKS));
   await until(
@@ -181,6 +197,10 @@ try {
     () => `${runningCount()} running`,
   );
   log(`${TASKS} tasks running ${Math.round(performance.now() - t0)} ms after the deploy`);
+  // Where the time goes: the agent's own CPU, and containerd's (the shims and runc come on top).
+  log(
+    `CPU while starting them: agent ${cpuMs(agentPid) - cpu0.agent} ms, containerd ${cpuMs(containerd.process.pid) - cpu0.containerd} ms`,
+  );
   await sleep(2_000);
   const loaded = rssMb(agentPid);
   const starts = [...runningAt]
@@ -188,14 +208,41 @@ try {
     .map(([id, at]) => at - (assignedAt.get(id) as number))
     .sort((a, b) => a - b);
   if (starts.length < TASKS) log(`(assignment seen for ${starts.length} of ${TASKS} tasks)`);
-  const ctrCount = execFileSync('ctr', ['-a', containerd.socket, '-n', containerd.namespace, 'tasks', 'ls', '-q'])
-    .toString()
-    .trim()
-    .split('\n')
-    .filter(Boolean).length;
-  log(`containerd runs ${ctrCount} containers`);
+  log(`containerd runs ${ctrList().length} containers`);
   await deploy(stackOf(image, 0));
   await until('the tasks to stop', () => tasks.list().every((t) => !live(t.value) || !t.value.nodeId), 120_000);
+  await until('the containers to go', () => ctrList().length === 0, 60_000);
+
+  // The floor under those figures on this machine: the same number of containers started straight with
+  // containerd's own client (`ctr run -d`, all at once), without Flotilla.
+  const normalized =
+    execFileSync('ctr', [...ctrArgs, 'images', 'ls', '-q'])
+      .toString()
+      .trim()
+      .split('\n')[0] ?? '';
+  const c0 = performance.now();
+  await Promise.all(
+    Array.from(
+      { length: TASKS },
+      (_, i) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn('ctr', [...ctrArgs, 'run', '-d', normalized, `baseline-${i}`, 'sleep', '3600'], {
+            stdio: 'ignore',
+          });
+          child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ctr run exited ${code}`))));
+        }),
+    ),
+  );
+  const ctrRunMs = Math.round(performance.now() - c0);
+  log(`ctr run -d of ${TASKS} containers at once: ${ctrRunMs} ms`);
+  for (const id of ctrList()) {
+    execFileSync('ctr', [...ctrArgs, 'tasks', 'kill', '-s', 'SIGKILL', id]);
+  }
+  await sleep(500);
+  for (let i = 0; i < TASKS; i++) {
+    execFileSync('ctr', [...ctrArgs, 'tasks', 'rm', '-f', `baseline-${i}`], { stdio: 'ignore' });
+    execFileSync('ctr', [...ctrArgs, 'containers', 'rm', `baseline-${i}`], { stdio: 'ignore' });
+  }
   console.log(
     JSON.stringify({
       bench: 'agent',
@@ -204,6 +251,7 @@ try {
       start_p99_ms: percentile(starts, 99),
       idle_rss_mb: idle,
       rss_50_tasks_mb: loaded,
+      ctr_run_all_ms: ctrRunMs,
     }),
   );
 } finally {

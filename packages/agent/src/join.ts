@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
-import { type JoinResponse, NodeCaServiceClient, NodeDescription, NodeSpec_Role } from '@flotilla/api';
+import { type JoinResponse, NodeCaServiceClient, NodeDescription, NodeSpec_Role, parseHostPort } from '@flotilla/api';
 import { createKeyAndCsr, MANAGER_SERVER_NAME, PkiError, parseJoinToken, StateDir } from '@flotilla/pki';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 
@@ -126,13 +126,12 @@ function certificateChain(leaf: PeerCertificate & { issuerCertificate?: PeerCert
 }
 
 function splitAddress(address: string): [string, number] {
-  const at = address.lastIndexOf(':');
-  const host = address.slice(0, at).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(at + 1));
-  if (at <= 0 || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new PkiError('invalid', `invalid manager address "${address}": use HOST:PORT`);
+  try {
+    const { host, port } = parseHostPort(address, 'manager address');
+    return [host, port];
+  } catch (err) {
+    throw new PkiError('invalid', (err as Error).message);
   }
-  return [host, port];
 }
 
 function joinError(err: ServiceError): Error {

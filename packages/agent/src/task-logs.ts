@@ -1,4 +1,4 @@
-import type { LogsConfig } from '@flotilla/api';
+import { formatHostPort, type LogsConfig, parseHostPort } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
 import type { TaskOutput } from './executor/executor.js';
 
@@ -47,16 +47,9 @@ export interface TaskLogsStats {
   buffered: number;
 }
 
-const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[^\s:/@[\]]+):(\d{1,5})$/;
-
 /** Checks a HOST:PORT (IPv6 in brackets) and returns it; throws a message that says what is expected. */
 export function parseRedisAddress(address: string): string {
-  const m = HOST_PORT.exec(address.trim());
-  const port = Number(m?.[2]);
-  if (!m || port < 1 || port > 65_535) {
-    throw new Error(`"${address}" is not a Redis address: give HOST:PORT, for example 127.0.0.1:6379`);
-  }
-  return `${m[1]}:${port}`;
+  return formatHostPort(parseHostPort(address, 'Redis address'));
 }
 
 /** The URL `connectRedis` takes for an address and an optional password. */

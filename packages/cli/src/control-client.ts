@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ControlServiceClient } from '@flotilla/api';
-import { cliConfigDir } from '@flotilla/manager';
-import { MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
+import { cliConfigDir, MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { CliError } from './exit-codes.js';
 

@@ -1,11 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from '@commander-js/extra-typings';
-import { clusterCommand } from './commands/cluster.js';
-import { agentCommand, joinTokenCommand, managerCommand } from './commands/daemons.js';
-import { devCommand } from './commands/dev.js';
-import { nodeCommand } from './commands/node.js';
-import { serviceCommand } from './commands/service.js';
-import { stackCommand } from './commands/stack.js';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { type Io, processIo } from './io.js';
 
@@ -15,21 +9,45 @@ export type { Io } from './io.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(io: Io = processIo): Command {
+// biome-ignore lint/suspicious/noExplicitAny: each command has its own typed arguments and options.
+type CommandFactory = (io: Io) => Command<any, any, any>;
+
+/**
+ * The commands `argv` may run. `flotilla agent` gets only its own: the agent runs on every node for as long as
+ * the node lives, and should not carry the stack parser and every other command in its memory.
+ */
+async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
+  const daemons = await import('./commands/daemons.js');
+  if (argv[2] === 'agent') return [daemons.agentCommand];
+  const [{ stackCommand }, { nodeCommand }, { serviceCommand }, { clusterCommand }, { devCommand }] = await Promise.all(
+    [
+      import('./commands/stack.js'),
+      import('./commands/node.js'),
+      import('./commands/service.js'),
+      import('./commands/cluster.js'),
+      import('./commands/dev.js'),
+    ],
+  );
+  return [
+    stackCommand,
+    daemons.managerCommand,
+    daemons.agentCommand,
+    daemons.joinTokenCommand,
+    nodeCommand,
+    serviceCommand,
+    clusterCommand,
+    devCommand,
+  ];
+}
+
+export function buildProgram(commands: CommandFactory[], io: Io = processIo): Command {
   const program = new Command('flotilla')
     .description('Flotilla: run Compose stacks across a cluster of Linux hosts')
     .version(pkg.version, '-v, --version', 'print the version')
     .showSuggestionAfterError(true)
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
-  program.addCommand(stackCommand(io));
-  program.addCommand(managerCommand(io));
-  program.addCommand(agentCommand(io));
-  program.addCommand(joinTokenCommand(io));
-  program.addCommand(nodeCommand(io));
-  program.addCommand(serviceCommand(io));
-  program.addCommand(clusterCommand(io));
-  program.addCommand(devCommand(io));
+  for (const make of commands) program.addCommand(make(io));
   // Subcommands report through the same channel and never call process.exit themselves.
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
@@ -40,7 +58,7 @@ export function buildProgram(io: Io = processIo): Command {
 
 /** Runs the CLI and returns the exit code: 0 ok, 1 failed, 2 bad usage. */
 export async function main(argv: string[], io: Io = processIo): Promise<ExitCode> {
-  const program = buildProgram(io);
+  const program = buildProgram(await commandsFor(argv), io);
   try {
     await program.parseAsync(argv);
     return EXIT.ok;

@@ -34,6 +34,7 @@ export { EventsError } from './events-error.js';
 export { EVENTS_KEY, LOGS_KEY_PREFIX, logKey } from './keys.js';
 export type { LogLine, LogReaderOptions, LogTailOptions } from './log-reader.js';
 export { LogReader } from './log-reader.js';
+export { redisLogShipper } from './log-shipper.js';
 export type { LogSinkOptions, LogStream } from './log-sink.js';
 export { LOG_FIELDS, LogSink } from './log-sink.js';
 export type { EventsLogger } from './logger.js';

@@ -1,4 +1,4 @@
-export { cliConfigDir, writeCliConfig } from './cli-config.js';
+export { writeCliConfig } from './cli-config.js';
 export type { ManagerIdentity } from './cluster-bootstrap.js';
 export { bootstrapCluster, CLUSTER_KEY, DEFAULT_SETTINGS } from './cluster-bootstrap.js';
 export type { ControlLogs } from './control-service.js';
@@ -8,10 +8,8 @@ export { Dispatcher } from './dispatcher-service.js';
 export { joinService } from './join-service.js';
 export type { TokenRole } from './join-tokens.js';
 export { JoinTokens } from './join-tokens.js';
-export { redisLogShipper } from './log-shipper.js';
 export type { ManagerOptions, RunningManager } from './manager.js';
 export { startManager } from './manager.js';
 export { expiredNodes } from './node-liveness.js';
 export { managerCredentials } from './server-credentials.js';
 export type { ServiceLogsOptions } from './service-logs.js';
-export { MAX_LOG_TAIL } from './service-logs.js';

@@ -4,14 +4,16 @@ import {
   type DispatcherServiceServer,
   DispatcherServiceService,
   NodeCaServiceService,
+  parseHostPort,
 } from '@flotilla/api';
 import { connectRedis, LogReader } from '@flotilla/events';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { Orchestrator } from '@flotilla/orchestrator';
+import { cliConfigDir } from '@flotilla/pki';
 import { SchedulerLoop } from '@flotilla/scheduler';
 import { connectEtcd, type EtcdOptions, Informer, Store } from '@flotilla/store';
 import { credentials, Metadata, Server, status } from '@grpc/grpc-js';
-import { cliConfigDir, writeCliConfig } from './cli-config.js';
+import { writeCliConfig } from './cli-config.js';
 import { bootstrapCluster, CLUSTER_KEY, type ManagerIdentity } from './cluster-bootstrap.js';
 import { ControlPlane } from './control-plane.js';
 import { controlService } from './control-service.js';
@@ -238,8 +240,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
 }
 
 function splitHostPort(listen: string): [string, number] {
-  const at = listen.lastIndexOf(':');
-  return [listen.slice(0, at).replace(/^\[|\]$/g, ''), Number(listen.slice(at + 1))];
+  const { host, port } = parseHostPort(listen, 'address to listen on', { allowPortZero: true });
+  return [host, port];
 }
 
 function defaultAdvertise(host: string): { hosts: string[]; ips: string[] } {

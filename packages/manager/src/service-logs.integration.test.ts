@@ -1,11 +1,10 @@
 import { type RunningAgent, startAgent } from '@flotilla/agent';
 import { type LogEntry, LogEntry_Stream, type ServiceLogsRequest, type Task, TaskState } from '@flotilla/api';
-import { connectRedis, whenReady } from '@flotilla/events';
+import { connectRedis, redisLogShipper, whenReady } from '@flotilla/events';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { ManagedProcess, startRedis, type TestServer } from '@flotilla/testing';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisLogShipper } from './log-shipper.js';
 import { startTestCluster, type TestCluster } from './test-cluster.js';
 
 // Real etcd, Redis (with a password), a manager and an agent running the process executor: tasks print, the

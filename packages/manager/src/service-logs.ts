@@ -3,6 +3,7 @@ import {
   type ControlServiceServer,
   type LogEntry,
   LogEntry_Stream,
+  MAX_LOG_TAIL,
   type ServiceLogsRequest,
   type ServiceLogsResponse,
   type Task,
@@ -19,7 +20,6 @@ import { peerIdentity } from './peer-identity.js';
 import { resolveService } from './service-control.js';
 
 /** The most lines per task a caller may ask for with `tail`. */
-export const MAX_LOG_TAIL = 10_000;
 
 export interface ServiceLogsOptions {
   /** How often a follow looks for new tasks of the service (default 1 s). */

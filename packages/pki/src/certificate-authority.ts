@@ -1,5 +1,6 @@
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { ALGORITHM, type CryptoKey, generateKeys, importPrivateKey, privateKeyPem, x509 } from './crypto.js';
+import type * as X509 from '@peculiar/x509';
+import { ALGORITHM, type CryptoKey, generateKeys, importPrivateKey, loadX509, privateKeyPem } from './crypto.js';
 import { type NodeIdentity, type NodeRole, readIdentity } from './node-identity.js';
 import { PkiError } from './pki-error.js';
 
@@ -41,6 +42,7 @@ export class CertificateAuthority {
   ) {}
 
   static async create(clusterId: string): Promise<{ ca: CertificateAuthority; keyPem: string }> {
+    const x509 = await loadX509();
     const keys = await generateKeys();
     const now = Date.now();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -74,7 +76,8 @@ export class CertificateAuthority {
   }
 
   async issue(request: IssueRequest): Promise<string> {
-    let csr: x509.Pkcs10CertificateRequest;
+    const x509 = await loadX509();
+    let csr: X509.Pkcs10CertificateRequest;
     try {
       csr = new x509.Pkcs10CertificateRequest(request.csrPem);
     } catch (err) {

@@ -14,4 +14,4 @@ export { readIdentity } from './node-identity.js';
 export type { PkiErrorCode } from './pki-error.js';
 export { PkiError } from './pki-error.js';
 export { seal, unseal } from './sealing.js';
-export { StateDir } from './state-dir.js';
+export { cliConfigDir, StateDir } from './state-dir.js';

@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import path from 'node:path';
 
 /**
@@ -28,4 +29,9 @@ export class StateDir {
     writeFileSync(file, content, { mode: secret ? 0o600 : 0o644 });
     chmodSync(file, secret ? 0o600 : 0o644);
   }
+}
+
+/** Where the CLI keeps its operator credentials and the manager's address: $FLOTILLA_CONFIG_DIR or ~/.flotilla. */
+export function cliConfigDir(): string {
+  return process.env.FLOTILLA_CONFIG_DIR ?? path.join(homedir(), '.flotilla');
 }

@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
-import { parseRedisAddress, startAgent } from '@flotilla/agent';
-import { type ControlServiceClient, NodeSpec_Role } from '@flotilla/api';
-import { redisLogShipper, startManager } from '@flotilla/manager';
+import { type ControlServiceClient, formatHostPort, NodeSpec_Role, parseHostPort } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
@@ -18,7 +16,7 @@ function positiveInt(value: string): number {
 
 function redisAddress(value: string): string {
   try {
-    return parseRedisAddress(value);
+    return formatHostPort(parseHostPort(value, 'Redis address'));
   } catch (err) {
     throw new CliError(`--redis: ${(err as Error).message}`, EXIT.usage);
   }
@@ -108,6 +106,8 @@ export function managerCommand(io: Io): Command {
         throw new CliError('--join and --token go together', EXIT.usage);
       }
       const tls = opts.etcdCa ? { caFile: opts.etcdCa, certFile: opts.etcdCert, keyFile: opts.etcdKey } : undefined;
+      // Loaded here, not at the top: each daemon's process then holds only its own code.
+      const { startManager } = await import('@flotilla/manager');
       const running = await startManager({
         etcd: { endpoints: opts.etcd, ...(tls ? { tls } : {}) },
         listen: opts.listen,
@@ -172,6 +172,10 @@ export function agentCommand(io: Io): Command {
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw new CliError('--join and --token go together', EXIT.usage);
       }
+      const [{ startAgent }, { redisLogShipper }] = await Promise.all([
+        import('@flotilla/agent'),
+        import('@flotilla/events'),
+      ]);
       const running = await startAgent({
         stateDir: opts.stateDir,
         httpListen: opts.httpListen,

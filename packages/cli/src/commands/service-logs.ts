@@ -1,6 +1,11 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { type ControlServiceClient, type LogEntry, LogEntry_Stream, type ServiceLogsRequest } from '@flotilla/api';
-import { MAX_LOG_TAIL } from '@flotilla/manager';
+import {
+  type ControlServiceClient,
+  type LogEntry,
+  LogEntry_Stream,
+  MAX_LOG_TAIL,
+  type ServiceLogsRequest,
+} from '@flotilla/api';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';

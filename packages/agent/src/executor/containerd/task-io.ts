@@ -31,11 +31,13 @@ export class TaskIo {
   /** Makes the FIFOs if they do not exist yet and starts reading them. */
   async open(): Promise<void> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // One mkfifo for both (Node has no mkfifo of its own, and each process spawned costs a few ms).
+    const missing = [this.stdout, this.stderr].filter((f) => !existsSync(f));
+    if (missing.length > 0) await run('mkfifo', ['-m', '0600', ...missing]);
     for (const [file, stream] of [
       [this.stdout, 'stdout'],
       [this.stderr, 'stderr'],
     ] as const) {
-      if (!existsSync(file)) await run('mkfifo', ['-m', '0600', file]);
       const fd = openSync(file, constants.O_RDWR | constants.O_NONBLOCK);
       const socket = new Socket({ fd, readable: true, writable: false });
       this.sockets.push(socket);
