@@ -152,6 +152,12 @@ describe.skipIf(!isRoot)('a node running containers with containerd', () => {
         '    deploy:',
         '      replicas: 2',
         '      resources: { limits: { memory: 64M } }',
+        '  site:',
+        `    image: ${image}`,
+        '    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"]',
+        '    healthcheck:',
+        '      x-flotilla-probe: { http: { port: 8080, path: /index.html } }',
+        '      interval: 1s',
         '',
       ].join('\n'),
     );
@@ -166,6 +172,13 @@ describe.skipIf(!isRoot)('a node running containers with containerd', () => {
         },
       )
       .toBe(2);
+    // An HTTP probe, made by the agent inside the container's network namespace.
+    await expect
+      .poll(async () => running(await tasks('web_site')).map((t) => t.status.health), {
+        timeout: 30_000,
+        interval: 500,
+      })
+      .toEqual(['TASK_HEALTH_HEALTHY']);
     const before = running(await tasks('web_app'))
       .map((t) => t.id)
       .sort();

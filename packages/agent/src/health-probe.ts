@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import type { HealthCheck } from '@flotilla/api';
-import type { Executor } from './executor/executor.js';
+import type { Executor, NetworkProbe } from './executor/executor.js';
 import { formatMs, HEALTH_OUTPUT_LIMIT, type Probe } from './health-monitor.js';
 
 /**
@@ -15,14 +15,40 @@ export function probeFor(
 ): Probe | undefined {
   if (!check) return undefined;
   const { http, tcp } = check.probe ?? {};
-  if (http) return httpProbe(target.address, http.port, http.path || '/');
-  if (tcp) return tcpProbe(target.address, tcp.port);
+  const inNamespace = target.executor.networkProbe?.bind(target.executor);
+  if (http) {
+    const path = http.path || '/';
+    return inNamespace
+      ? namespaceProbe(inNamespace, target.taskId, { kind: 'http', port: http.port, path })
+      : httpProbe(target.address, http.port, path);
+  }
+  if (tcp) {
+    return inNamespace
+      ? namespaceProbe(inNamespace, target.taskId, { kind: 'tcp', port: tcp.port })
+      : tcpProbe(target.address, tcp.port);
+  }
   const [kind, ...rest] = check.test;
   if (kind === 'CMD' && rest.length > 0) return execProbe(target.executor, target.taskId, rest);
   if (kind === 'CMD-SHELL' && rest.length > 0) {
     return execProbe(target.executor, target.taskId, ['/bin/sh', '-c', rest.join(' ')]);
   }
   return undefined;
+}
+
+/** An HTTP or TCP probe the executor runs inside the task's network namespace. */
+function namespaceProbe(run: NonNullable<Executor['networkProbe']>, taskId: string, probe: NetworkProbe): Probe {
+  return async (timeoutMs) => {
+    const result = await run(taskId, probe, timeoutMs);
+    const what = probe.kind === 'http' ? `GET ${probe.path}` : `port ${probe.port}`;
+    if (result.timedOut) return { healthy: false, output: `${what}: no answer within ${formatMs(timeoutMs)}` };
+    const detail = result.output.trim();
+    return result.exitCode === 0
+      ? {
+          healthy: true,
+          output: probe.kind === 'tcp' ? `connected to port ${probe.port}` : `${what}: ${detail}`.trim(),
+        }
+      : { healthy: false, output: `${what}: ${detail || `failed (exit code ${result.exitCode})`}` };
+  };
 }
 
 /** Runs the command in the task's container: exit code 0 is healthy, as in Docker. */

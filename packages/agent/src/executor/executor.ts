@@ -18,6 +18,9 @@ export interface ExecResult {
   timedOut?: boolean;
 }
 
+/** What a network health probe checks: an HTTP GET answered 2xx/3xx, or a TCP port that accepts. */
+export type NetworkProbe = { kind: 'http'; port: number; path: string } | { kind: 'tcp'; port: number };
+
 /** Where executors send what tasks print: whole lines, without their newlines. */
 export type TaskOutput = (taskId: string, stream: 'stdout' | 'stderr', lines: string[]) => void;
 
@@ -52,6 +55,11 @@ export interface Executor {
    * executor has taken it back (wait/shutdown/exec work on it) and the worker reports it running again.
    */
   adopt(task: Task): Promise<boolean>;
+  /**
+   * Runs an HTTP GET or a TCP connect to 127.0.0.1 inside the task's own network namespace (health probes of
+   * a container that has one). Without it, the agent probes the task's address from its own namespace.
+   */
+  networkProbe?(taskId: string, probe: NetworkProbe, timeoutMs: number): Promise<ExecResult>;
   /** Releases connections and timers (agent stop). */
   close?(): void;
 }

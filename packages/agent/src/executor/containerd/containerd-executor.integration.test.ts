@@ -208,6 +208,30 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
     await executor.remove(t.id);
   });
 
+  it("probes HTTP and TCP inside the container's own network namespace (loopback is up there)", async () => {
+    const t = task(id(), ['sh', '-c', 'echo hi > /tmp/index.html; exec httpd -f -p 8080 -h /tmp']);
+    await executor.prepare(t);
+    await executor.start(t);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await executor.networkProbe(t.id, { kind: 'http', port: 8080, path: '/index.html' }, 2_000)).toEqual({
+      exitCode: 0,
+      output: 'hi',
+    });
+    expect(
+      (await executor.networkProbe(t.id, { kind: 'http', port: 8080, path: '/missing' }, 2_000)).exitCode,
+    ).not.toBe(0);
+    expect((await executor.networkProbe(t.id, { kind: 'tcp', port: 8080 }, 2_000)).exitCode).toBe(0);
+    expect((await executor.networkProbe(t.id, { kind: 'tcp', port: 9 }, 2_000)).exitCode).not.toBe(0);
+    // The container's port is not on the node's own loopback: its network namespace is its own.
+    const fromNode = await fetch('http://127.0.0.1:8080/index.html').then(
+      () => 'reached',
+      () => 'refused',
+    );
+    expect(fromNode).toBe('refused');
+    await executor.shutdown(t.id, 'SIGKILL', 1_000);
+    await executor.remove(t.id);
+  });
+
   it('adopts a running container after an agent restart, and sees a container killed behind its back', async () => {
     const t = task(id(), ['sh', '-c', 'while true; do echo tick; sleep 0.2; done']);
     await executor.prepare(t);

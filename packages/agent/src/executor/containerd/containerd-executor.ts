@@ -1,5 +1,6 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Task } from '@flotilla/api';
 import {
@@ -17,6 +18,7 @@ import {
   type ExecResult,
   type Executor,
   type Exit,
+  type NetworkProbe,
   type Progress,
   RejectedError,
   type TaskOutput,
@@ -39,6 +41,8 @@ export interface ContainerdExecutorOptions {
   output?: TaskOutput;
   /** tini on the host, for `init: true` (default /usr/bin/tini-static, from Debian's tini). */
   initPath?: string;
+  /** busybox on the node, for HTTP and TCP probes inside containers (default /bin/busybox, Debian busybox-static). */
+  probeTool?: string;
   /** Images unused for this long are removed (default 30 minutes). */
   imageTtlMs?: number;
   /** How often unused images are looked for (default 5 minutes; 0: never). */
@@ -55,6 +59,8 @@ interface Running {
   io: TaskIo;
   exited?: Promise<Exit>;
   image?: string;
+  /** The container's first process on the node (for entering its network namespace). */
+  pid?: number;
   /** What a command run inside the container starts from (its env, directory and user). */
   execBase?: { env: string[]; cwd: string; user: ResolvedUser };
 }
@@ -215,10 +221,11 @@ export class ContainerdExecutor implements Executor {
   async start(task: Task): Promise<void> {
     const run = this.tasks.get(task.id);
     if (!run) throw new RejectedError(`task ${task.id} was not prepared`);
-    await this.c.call(
+    const started = await this.c.call<tasksApi.StartResponse>(
       (md, o, cb) => this.c.tasks.start(tasksApi.StartRequest.fromPartial({ containerId: task.id }), md, o, cb),
       { what: 'starting the container' },
     );
+    run.pid = started.pid;
     run.exited = this.waitForExit(task.id);
   }
 
@@ -328,6 +335,46 @@ export class ContainerdExecutor implements Executor {
     }
   }
 
+  /**
+   * HTTP and TCP probes reach the container at 127.0.0.1 inside its own network namespace: busybox's wget or
+   * nc run there through nsenter, which costs far less than an exec through containerd and runc.
+   */
+  async networkProbe(taskId: string, probe: NetworkProbe, timeoutMs: number): Promise<ExecResult> {
+    const pid = this.tasks.get(taskId)?.pid;
+    if (!pid) return { exitCode: 126, output: 'the container is not running' };
+    const tool = this.options.probeTool ?? '/bin/busybox';
+    if (!existsSync(tool)) {
+      return {
+        exitCode: 127,
+        output: `HTTP and TCP probes of containers need busybox on the node (${tool}): apt-get install busybox-static`,
+      };
+    }
+    const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
+    // The timeout is the process's (busybox 1.35's wget crashes on -T); nc's -e runs a program once connected:
+    // `true` ends at once, and nc with it.
+    const argv =
+      probe.kind === 'http'
+        ? [tool, 'wget', '-q', '-O', '-', `http://127.0.0.1:${probe.port}${probe.path}`]
+        : [tool, 'nc', '-w', seconds, '127.0.0.1', String(probe.port), '-e', '/bin/true'];
+    return new Promise((resolve) => {
+      execFile(
+        'nsenter',
+        ['-t', String(pid), '-n', '--', ...argv],
+        { timeout: timeoutMs, maxBuffer: 64 * 1024 },
+        (err, stdout, stderr) => {
+          const output = `${stdout}${stderr}`.slice(0, 4096).trim();
+          if (!err) return resolve({ exitCode: 0, output });
+          const e = err as { code?: unknown; killed?: boolean };
+          resolve({
+            exitCode: typeof e.code === 'number' ? e.code : 1,
+            output,
+            ...(e.killed ? { timedOut: true } : {}),
+          });
+        },
+      );
+    });
+  }
+
   async adopt(task: Task): Promise<boolean> {
     let container: containersApi.Container | undefined;
     try {
@@ -339,16 +386,18 @@ export class ContainerdExecutor implements Executor {
       throw err;
     }
     let status: ProcessStatus | undefined;
+    let pid: number | undefined;
     try {
       const got = await this.c.call<tasksApi.GetResponse>((md, o, cb) =>
         this.c.tasks.get(tasksApi.GetRequest.fromPartial({ containerId: task.id }), md, o, cb),
       );
       status = got.process?.status;
+      pid = got.process?.pid;
     } catch (err) {
       if (!(err instanceof ContainerdError && err.code === 'not-found')) throw err;
     }
     const io = new TaskIo(path.join(this.taskDir(task.id), 'io'), task.id, this.options.output);
-    const run: Running = { task, io, image: container?.image };
+    const run: Running = { task, io, image: container?.image, ...(pid ? { pid } : {}) };
     this.tasks.set(task.id, run);
     if (status !== ProcessStatus.RUNNING) {
       // It ended while the agent was away: what is left of it goes, and the task is reported lost.
