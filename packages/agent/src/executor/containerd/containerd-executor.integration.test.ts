@@ -143,6 +143,18 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
     }
   });
 
+  it("runs as a user named in the image's /etc/passwd, and rejects one it does not have", async () => {
+    const t = task(id(), ['id'], { user: 'nobody' });
+    await executor.prepare(t);
+    await executor.start(t);
+    expect((await executor.wait(t.id)).exitCode).toBe(0);
+    await executor.remove(t.id);
+    expect(logs.get(t.id)?.[0]).toMatch(/^uid=65534\(nobody\) gid=65534/);
+    const unknown = task(id(), ['id'], { user: 'www-data' });
+    await expect(executor.prepare(unknown)).rejects.toMatchObject({ code: 'rejected', message: /www-data/ });
+    await executor.remove(unknown.id);
+  });
+
   it('stops with the stop signal, then kills after the grace period', async () => {
     const polite = task(id(), ['sh', '-c', 'trap "echo bye; exit 0" TERM; while true; do sleep 0.1; done']);
     const stubborn = task(id(), ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']);

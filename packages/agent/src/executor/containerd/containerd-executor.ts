@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type { Task } from '@flotilla/api';
 import {
   Containerd,
@@ -12,6 +13,7 @@ import {
   snapshotsApi,
   taskEvents,
   tasksApi,
+  withLease,
 } from '@flotilla/containerd';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import {
@@ -26,6 +28,9 @@ import {
 import { type ImageSource, ImageStore, type LocalImage } from './image-store.js';
 import { buildExecProcess, buildRuntimeSpec, type ResolvedUser, resolveUser, signalNumber } from './runtime-spec.js';
 import { TaskIo } from './task-io.js';
+import { type AccountFiles, needsAccountFiles, resolveContainerUser } from './user-lookup.js';
+
+const run = promisify(execFile);
 
 export interface ContainerdExecutorOptions {
   /** containerd's gRPC socket (default /run/containerd/containerd.sock). */
@@ -84,6 +89,7 @@ export class ContainerdExecutor implements Executor {
   readonly images: ImageStore;
   private readonly tasks = new Map<string, Running>();
   private readonly oomKilled = new Set<string>();
+  private readonly accounts = new Map<string, Promise<AccountFiles>>();
   private events: ClientReadableStream<eventsApi.Envelope> | undefined;
   private closed = false;
   private gcTimer: NodeJS.Timeout | undefined;
@@ -151,11 +157,16 @@ export class ContainerdExecutor implements Executor {
     for (const m of task.spec?.mounts ?? []) {
       if (m.type === 1 && m.source) mkdirSync(path.join(volumesDir, m.source), { recursive: true });
     }
+    const userSetting = task.spec?.user || image.config.User || '';
+    const user = needsAccountFiles(userSetting)
+      ? resolveContainerUser(userSetting, await this.accountFiles(image))
+      : undefined;
     const spec = buildRuntimeSpec(task, image.config, {
       volumesDir,
       etcFiles: etc,
       initPath: this.options.initPath ?? '/usr/bin/tini-static',
       cgroupsPath: `/flotilla/${this.c.namespace}/${task.id}`,
+      ...(user ? { user } : {}),
     });
     const process = spec.process as { env: string[]; cwd: string; user: { uid: number; gid: number } };
     const io = new TaskIo(path.join(dir, 'io'), task.id, this.options.output);
@@ -447,6 +458,60 @@ export class ContainerdExecutor implements Executor {
     this.c.close();
   }
 
+  /**
+   * The image's /etc/passwd and /etc/group, read through a read-only view of its layers mounted for a moment
+   * (cached per image): what resolves `user: name` as Docker does.
+   */
+  private accountFiles(image: LocalImage): Promise<AccountFiles> {
+    let files = this.accounts.get(image.chainId);
+    if (!files) {
+      files = withLease(this.c, async (lease) => {
+        const key = `accounts-${randomBytes(6).toString('hex')}`;
+        const view = await this.c.call<snapshotsApi.ViewSnapshotResponse>(
+          (md, o, cb) =>
+            this.c.snapshots.view(
+              snapshotsApi.ViewSnapshotRequest.fromPartial({ snapshotter: SNAPSHOTTER, key, parent: image.chainId }),
+              md,
+              o,
+              cb,
+            ),
+          { lease, what: "reading the image's users" },
+        );
+        const target = mkdtempSync(path.join(this.options.stateDir, 'view-'));
+        try {
+          for (const m of view.mounts) {
+            // A one-layer view is a bind mount, which mount(8) takes as an option rather than a type.
+            const options = [...m.options, 'ro'];
+            const args =
+              m.type === 'bind' ? ['-o', [...options, 'bind'].join(',')] : ['-t', m.type, '-o', options.join(',')];
+            await run('mount', [...args, m.source, target]);
+          }
+          try {
+            const read = (file: string) => readFileIfPresent(path.join(target, file));
+            return { passwd: read('etc/passwd'), group: read('etc/group') };
+          } finally {
+            await run('umount', [target]).catch(() => undefined);
+          }
+        } finally {
+          rmSync(target, { recursive: true, force: true });
+          await this.c
+            .call((md, o, cb) =>
+              this.c.snapshots.remove(
+                snapshotsApi.RemoveSnapshotRequest.fromPartial({ snapshotter: SNAPSHOTTER, key }),
+                md,
+                o,
+                cb,
+              ),
+            )
+            .catch(() => undefined);
+        }
+      });
+      this.accounts.set(image.chainId, files);
+      files.catch(() => this.accounts.delete(image.chainId));
+    }
+    return files;
+  }
+
   private taskDir(taskId: string): string {
     return path.join(this.options.stateDir, 'containers', taskId);
   }
@@ -544,6 +609,14 @@ function pullError(ref: string, err: unknown): Error {
     return new RejectedError(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
   }
   return new Error(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
+}
+
+function readFileIfPresent(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 function ignoreNotFound(err: unknown): void {

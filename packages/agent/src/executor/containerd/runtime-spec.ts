@@ -1,5 +1,6 @@
 import { type Mount, Mount_Type, type Task } from '@flotilla/api';
 import { RejectedError } from '../executor.js';
+import type { ContainerUser } from './user-lookup.js';
 
 /** The parts of an OCI image config a container starts from. */
 export interface ImageConfig {
@@ -22,6 +23,8 @@ export interface SpecContext {
   netns?: string | 'host';
   /** cgroup path (cgroup v1 style `/flotilla/<id>` or a systemd slice). */
   cgroupsPath: string;
+  /** The user, already resolved against the image's account files when `user:` names one. */
+  user?: ContainerUser;
 }
 
 /** The user IDs a `user:` setting names (numeric only for now: see resolveUser). */
@@ -112,15 +115,12 @@ export function containerEnv(task: Task, image: ImageConfig): string[] {
   return [...merged.values()];
 }
 
-/**
- * `user:` as uid[:gid]. Names need the image's /etc/passwd; until that is read from the unpacked rootfs, only
- * root and numeric IDs are accepted, and a name is rejected with what to write instead.
- */
+/** `user:` as uid[:gid] (names are resolved against the image's files first: see user-lookup.ts). */
 export function resolveUser(user: string): ResolvedUser {
   if (user === '' || user === 'root' || user === 'root:root') return { uid: 0, gid: 0 };
   const m = /^(\d+)(?::(\d+))?$/.exec(user);
   if (!m) {
-    throw new RejectedError(`user "${user}": give a numeric uid[:gid] (user names are not resolved yet)`);
+    throw new RejectedError(`user "${user}": give a user name, or a numeric uid[:gid]`);
   }
   const uid = Number(m[1]);
   return { uid, gid: m[2] !== undefined ? Number(m[2]) : uid };
@@ -154,7 +154,7 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
   if (!spec) throw new RejectedError(`task ${task.id} has no container spec`);
   let args = containerArgs(task, image);
   if (spec.init) args = [INIT_IN_CONTAINER, '--', ...args];
-  const user = resolveUser(spec.user || image.User || '');
+  const user: ContainerUser = ctx.user ?? resolveUser(spec.user || image.User || '');
   const caps = capabilities(spec.capAdd, spec.capDrop);
 
   const mounts: Record<string, unknown>[] = [
@@ -213,7 +213,7 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
     ociVersion: '1.0.2-dev',
     process: {
       terminal: false,
-      user: { uid: user.uid, gid: user.gid },
+      user: { uid: user.uid, gid: user.gid, ...(user.additionalGids ? { additionalGids: user.additionalGids } : {}) },
       args,
       env: containerEnv(task, image),
       cwd: spec.workingDir || image.WorkingDir || '/',
