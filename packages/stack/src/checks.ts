@@ -73,6 +73,23 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
         'ignored: a global service runs one task on every eligible node',
       );
     }
+    if (s.network_mode !== undefined && s.network_mode !== 'host') {
+      report(
+        'warning',
+        'unsupported-key',
+        at('network_mode'),
+        'ignored: only network_mode: host is honoured; tasks join the stack networks named under networks:',
+        true,
+      );
+    }
+    if (s.network_mode === 'host' && s.networks !== undefined) {
+      report(
+        'error',
+        'invalid-value',
+        at('network_mode'),
+        'network_mode: host and networks: cannot be combined: keep one',
+      );
+    }
     for (const key of Object.keys(UNSUPPORTED_SERVICE_KEYS)) {
       if ((s as Record<string, unknown>)[key] !== undefined) {
         report('warning', 'unsupported-key', at(key), UNSUPPORTED_SERVICE_KEYS[key] as string, true);

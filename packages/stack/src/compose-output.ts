@@ -56,7 +56,7 @@ function service(s: NormalizedService): Record<string, unknown> {
   if (Object.keys(s.environment).length > 0) out.environment = s.environment;
   if (s.ports.length > 0) out.ports = s.ports;
   if (s.expose.length > 0) out.expose = s.expose;
-  out.networks = s.networks;
+  if (s.network_mode !== 'host') out.networks = s.networks;
   if (s.volumes.length > 0)
     out.volumes = s.volumes.map((m) =>
       m.tmpfs?.size !== undefined ? { ...m, tmpfs: { ...m.tmpfs, size: formatBytes(m.tmpfs.size) } } : m,
@@ -68,6 +68,7 @@ function service(s: NormalizedService): Record<string, unknown> {
   out.stop_grace_period = formatDuration(s.stop_grace_period);
   if (s.stop_signal) out.stop_signal = s.stop_signal;
   if (s.init !== undefined) out.init = s.init;
+  if (s.network_mode) out.network_mode = s.network_mode;
   if (s.read_only !== undefined) out.read_only = s.read_only;
   if (Object.keys(s.ulimits).length > 0) out.ulimits = s.ulimits;
   if (Object.keys(s.sysctls).length > 0) out.sysctls = s.sysctls;

@@ -64,6 +64,8 @@ export interface NormalizedService {
   stop_grace_period: bigint;
   stop_signal?: string;
   init?: boolean;
+  /** `host` only: the task shares the node's network (other modes are warned about and ignored). */
+  network_mode?: 'host';
   read_only?: boolean;
   ulimits: Record<string, { soft: number; hard: number }>;
   sysctls: Record<string, string>;
@@ -186,7 +188,13 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
     environment: environment(s, ctx),
     ports: s.ports ?? [],
     expose: s.expose ?? [],
-    networks: s.networks && Object.keys(s.networks).length > 0 ? s.networks : { default: null },
+    // A host-network task joins no stack network.
+    networks:
+      s.network_mode === 'host'
+        ? {}
+        : s.networks && Object.keys(s.networks).length > 0
+          ? s.networks
+          : { default: null },
     volumes: (s.volumes ?? []).map((m) => resolveMount(m, ctx.projectDir)),
     tmpfs: s.tmpfs ?? [],
     labels: strings(s.labels),
@@ -230,6 +238,7 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
   if (s.hostname !== undefined) out.hostname = s.hostname;
   if (s.stop_signal !== undefined) out.stop_signal = s.stop_signal;
   if (s.init !== undefined) out.init = s.init;
+  if (s.network_mode === 'host') out.network_mode = 'host';
   if (s.read_only !== undefined) out.read_only = s.read_only;
   const health = healthcheck(s.healthcheck);
   if (health) out.healthcheck = health;

@@ -130,6 +130,7 @@ function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Na
       stopGracePeriodNs: s.stop_grace_period,
       stopSignal: s.stop_signal ?? '',
       init: s.init ?? false,
+      hostNetwork: s.network_mode === 'host',
       readOnly: s.read_only ?? false,
       healthcheck: s.healthcheck
         ? {

@@ -10,7 +10,6 @@ export const UNSUPPORTED_SERVICE_KEYS: Record<string, string> = {
   links: 'ignored: services on the same network already find each other by name',
   external_links: 'ignored: attach the services to a shared network instead',
   restart: 'ignored: Flotilla restarts tasks by deploy.restart_policy (default condition any, delay 5s)',
-  network_mode: 'ignored: tasks join the stack networks named under networks:',
   devices: 'ignored: devices are not passed to tasks on a cluster',
   privileged: 'ignored: tasks do not run privileged; grant what they need with cap_add',
   pid: 'ignored: tasks always get their own PID namespace',

@@ -162,6 +162,7 @@ export const serviceSchema = strictObject({
   stop_grace_period: duration.optional(),
   stop_signal: text.optional(),
   init: bool.optional(),
+  network_mode: text.optional(),
   read_only: bool.optional(),
   ulimits: z.record(z.string(), ulimit).optional(),
   sysctls: keyValues.optional(),

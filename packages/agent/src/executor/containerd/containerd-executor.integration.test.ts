@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Task, TaskState } from '@flotilla/api';
 import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
 import {
+  freePort,
   pushTestImages,
   shimPids,
   startContainerd,
@@ -240,6 +241,27 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
       () => 'refused',
     );
     expect(fromNode).toBe('refused');
+    await executor.shutdown(t.id, 'SIGKILL', 1_000);
+    await executor.remove(t.id);
+  });
+
+  it('shares the node network with network_mode: host', async () => {
+    const port = await freePort();
+    const t = task(id(), ['sh', '-c', `echo host > /tmp/index.html; exec httpd -f -p 127.0.0.1:${port} -h /tmp`], {
+      hostNetwork: true,
+    });
+    await executor.prepare(t);
+    await executor.start(t);
+    await expect
+      .poll(
+        () =>
+          fetch(`http://127.0.0.1:${port}/index.html`).then(
+            (r) => r.text(),
+            () => '',
+          ),
+        { timeout: 5_000 },
+      )
+      .toBe('host\n');
     await executor.shutdown(t.id, 'SIGKILL', 1_000);
     await executor.remove(t.id);
   });

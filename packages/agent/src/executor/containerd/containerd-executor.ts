@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Task } from '@flotilla/api';
@@ -167,6 +168,8 @@ export class ContainerdExecutor implements Executor {
       initPath: this.options.initPath ?? '/usr/bin/tini-static',
       cgroupsPath: `/flotilla/${this.c.namespace}/${task.id}`,
       ...(user ? { user } : {}),
+      // Until the overlay gives it one, a task has a network namespace of its own with only loopback.
+      ...(task.spec?.hostNetwork ? { netns: 'host' as const } : {}),
     });
     const process = spec.process as { env: string[]; cwd: string; user: { uid: number; gid: number } };
     const io = new TaskIo(path.join(dir, 'io'), task.id, this.options.output);
@@ -576,7 +579,7 @@ export class ContainerdExecutor implements Executor {
 function writeEtcFiles(dir: string, task: Task): { hosts: string; hostname: string; resolvConf: string } {
   const etc = path.join(dir, 'etc');
   mkdirSync(etc, { recursive: true });
-  const name = task.spec?.hostname || task.id.slice(0, 12);
+  const name = task.spec?.hostname || (task.spec?.hostNetwork ? hostname() : task.id.slice(0, 12));
   const files = {
     hosts: path.join(etc, 'hosts'),
     hostname: path.join(etc, 'hostname'),

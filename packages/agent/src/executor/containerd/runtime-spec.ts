@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { type Mount, Mount_Type, type Task } from '@flotilla/api';
 import { RejectedError } from '../executor.js';
 import type { ContainerUser } from './user-lookup.js';
@@ -222,7 +223,7 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
       noNewPrivileges: true,
     },
     root: { path: 'rootfs', readonly: spec.readOnly },
-    hostname: spec.hostname || task.id.slice(0, 12),
+    hostname: spec.hostname || (ctx.netns === 'host' ? hostname() : task.id.slice(0, 12)),
     mounts,
     linux: {
       namespaces,
