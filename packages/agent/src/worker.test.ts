@@ -1,4 +1,4 @@
-import { Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
+import { HealthCheck, Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { type ExecResult, type Executor, type Exit, type Progress, RejectedError } from './executor/executor.js';
 import { Worker } from './worker.js';
@@ -251,6 +251,23 @@ describe('worker', () => {
     // Health reports never moved the state: every report after running is running or the end.
     const states = of('h').map((st) => st.state);
     expect(states.slice(states.indexOf(TaskState.TASK_STATE_RUNNING))).not.toContain(TaskState.TASK_STATE_STARTING);
+    await worker.stop();
+  });
+
+  it("uses the image's healthcheck when the service sets none, and not when it sets NONE", async () => {
+    const { executor, worker, of } = setup();
+    const fromImage = HealthCheck.fromPartial({ test: ['CMD', 'check'], intervalNs: 10_000_000n, retries: 1 });
+    const withImageCheck = Object.assign(executor, { imageHealthcheck: () => fromImage });
+    expect(withImageCheck.imageHealthcheck()).toBe(fromImage);
+    const disabled = task('n', { spec: { image: 'app', healthcheck: { test: ['NONE'] } } as Task['spec'] });
+    worker.apply({ full: true, tasks: [task('i'), disabled], removedTaskIds: [] });
+    await settle();
+    await settle();
+    expect(of('i').at(-1)).toMatchObject({
+      state: TaskState.TASK_STATE_RUNNING,
+      health: TaskHealth.TASK_HEALTH_HEALTHY,
+    });
+    expect(of('n').at(-1)?.health).toBeUndefined();
     await worker.stop();
   });
 

@@ -281,7 +281,8 @@ class TaskRun {
   }
 
   private watchHealth(): void {
-    const check = this.task.spec?.healthcheck;
+    // The service's own healthcheck wins (`test: [NONE]` turns the image's off), as in Compose.
+    const check = this.task.spec?.healthcheck ?? this.env.executor.imageHealthcheck?.(this.task.id);
     const probe = probeFor(check, {
       taskId: this.task.id,
       executor: this.env.executor,

@@ -1,4 +1,4 @@
-import type { Task } from '@flotilla/api';
+import type { HealthCheck, Task } from '@flotilla/api';
 
 /** How a task's process ended. */
 export interface Exit {
@@ -60,6 +60,8 @@ export interface Executor {
    * a container that has one). Without it, the agent probes the task's address from its own namespace.
    */
   networkProbe?(taskId: string, probe: NetworkProbe, timeoutMs: number): Promise<ExecResult>;
+  /** The healthcheck the task's image declares (Docker's HEALTHCHECK), used when the service sets none. */
+  imageHealthcheck?(taskId: string): HealthCheck | undefined;
   /** Releases connections and timers (agent stop). */
   close?(): void;
 }

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Task } from '@flotilla/api';
+import { HealthCheck, type Task } from '@flotilla/api';
 import {
   Containerd,
   ContainerdError,
@@ -27,7 +27,14 @@ import {
   type TaskOutput,
 } from '../executor.js';
 import { type ImageSource, ImageStore, type LocalImage } from './image-store.js';
-import { buildExecProcess, buildRuntimeSpec, type ResolvedUser, resolveUser, signalNumber } from './runtime-spec.js';
+import {
+  buildExecProcess,
+  buildRuntimeSpec,
+  type ImageConfig,
+  type ResolvedUser,
+  resolveUser,
+  signalNumber,
+} from './runtime-spec.js';
 import { TaskIo } from './task-io.js';
 import { type AccountFiles, needsAccountFiles, resolveContainerUser } from './user-lookup.js';
 
@@ -65,6 +72,8 @@ interface Running {
   io: TaskIo;
   exited?: Promise<Exit>;
   image?: string;
+  /** The image's HEALTHCHECK, for a service that sets none. */
+  imageHealthcheck?: HealthCheck;
   /** The container's first process on the node (for entering its network namespace). */
   pid?: number;
   /** What a command run inside the container starts from (its env, directory and user). */
@@ -177,6 +186,7 @@ export class ContainerdExecutor implements Executor {
       task,
       io,
       image: image.name,
+      ...imageHealthcheck(image.config),
       execBase: { env: process.env, cwd: process.cwd, user: process.user },
     });
     const container = containersApi.Container.fromPartial({
@@ -349,6 +359,10 @@ export class ContainerdExecutor implements Executor {
     }
   }
 
+  imageHealthcheck(taskId: string): HealthCheck | undefined {
+    return this.tasks.get(taskId)?.imageHealthcheck;
+  }
+
   /**
    * HTTP and TCP probes reach the container at 127.0.0.1 inside its own network namespace: busybox's wget or
    * nc run there through nsenter, which costs far less than an exec through containerd and runc.
@@ -426,6 +440,11 @@ export class ContainerdExecutor implements Executor {
       cwd: spec.process?.cwd ?? '/',
       user: spec.process?.user ?? resolveUser(''),
     };
+    if (container?.image) {
+      // The image is on the node (the container was made from it): its HEALTHCHECK applies again.
+      const image = await this.images.ensure(container.image).catch(() => undefined);
+      if (image) Object.assign(run, imageHealthcheck(image.config));
+    }
     await io.open();
     run.exited = this.waitForExit(task.id);
     return true;
@@ -612,6 +631,21 @@ function pullError(ref: string, err: unknown): Error {
     return new RejectedError(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
   }
   return new Error(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
+}
+
+/** Docker's HEALTHCHECK from an image config, in the cluster's terms. */
+function imageHealthcheck(config: ImageConfig): { imageHealthcheck?: HealthCheck } {
+  const h = config.Healthcheck;
+  if (!h?.Test || h.Test.length === 0 || h.Test[0] === 'NONE') return {};
+  return {
+    imageHealthcheck: HealthCheck.fromPartial({
+      test: h.Test,
+      intervalNs: BigInt(h.Interval ?? 0),
+      timeoutNs: BigInt(h.Timeout ?? 0),
+      retries: h.Retries ?? 0,
+      startPeriodNs: BigInt(h.StartPeriod ?? 0),
+    }),
+  };
 }
 
 function readFileIfPresent(file: string): string | undefined {

@@ -10,6 +10,8 @@ export interface ImageConfig {
   Env?: string[] | null;
   WorkingDir?: string;
   User?: string;
+  /** The image's HEALTHCHECK: durations in nanoseconds, as Docker writes them. */
+  Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
 }
 
 /** Where things live on the node, decided by the executor. */
