@@ -89,6 +89,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       stateDir: options.stateDir,
       nodeId: creds.nodeId,
       output: logs.output,
+      warn: (message) => log.warn(message),
     });
     executor = chosen.executor;
     log.info({ executor: executor.name, runtimeVersion: chosen.runtimeVersion }, chosen.reason);
@@ -131,7 +132,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         session.stop();
         await worker.stop();
       }
-      executor.close?.();
+      await executor.close?.();
       // After the worker: the last lines of the stopped tasks are in the sink's buffer by then.
       await logs.close();
       await http.close();

@@ -49,7 +49,7 @@ export interface TaskLogsStats {
 
 /** Checks a HOST:PORT (IPv6 in brackets) and returns it; throws a message that says what is expected. */
 export function parseRedisAddress(address: string): string {
-  return formatHostPort(parseHostPort(address, 'Redis address'));
+  return formatHostPort(parseHostPort(address, 'Redis address', { example: '127.0.0.1:6379' }));
 }
 
 /** The URL `connectRedis` takes for an address and an optional password. */

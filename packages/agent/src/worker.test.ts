@@ -271,6 +271,30 @@ describe('worker', () => {
     await worker.stop();
   });
 
+  it('lets the runtime clear leftovers only after a full assignment set, once adoptions are decided', async () => {
+    const { executor, worker } = setup();
+    const reconciled: string[][] = [];
+    let answer: () => void = () => undefined;
+    executor.adoptable = true;
+    executor.adoptAnswer = new Promise((resolve) => {
+      answer = resolve;
+    });
+    Object.assign(executor, {
+      reconcile: async (known: ReadonlySet<string>) => void reconciled.push([...known].sort()),
+    });
+    const running = task('r', { status: { state: TaskState.TASK_STATE_RUNNING } as Task['status'] });
+    worker.apply({ full: true, tasks: [running, task('new')], removedTaskIds: [] });
+    await settle();
+    expect(reconciled).toEqual([]);
+    answer();
+    await settle();
+    expect(reconciled).toEqual([['new', 'r']]);
+    worker.apply({ full: false, tasks: [task('more')], removedTaskIds: [] });
+    await settle();
+    expect(reconciled).toHaveLength(1);
+    await worker.stop();
+  });
+
   it('a task without a healthcheck reports no health', async () => {
     const { worker, of } = setup();
     worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [] });

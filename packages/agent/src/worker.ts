@@ -54,6 +54,7 @@ export class Worker {
       const run = this.tasks.get(id);
       if (run) this.forget(id, run);
     }
+    const adoptions: Promise<void>[] = [];
     for (const task of assignments.tasks) {
       let run = this.tasks.get(task.id);
       if (!run) {
@@ -65,9 +66,17 @@ export class Worker {
         this.tasks.set(task.id, run);
         // A task the managers think is under way, unknown here: this agent restarted while it ran. It is taken
         // back even when it is to stop, so that it is stopped properly (signal, grace) rather than left running.
-        if (state >= TaskState.TASK_STATE_ACCEPTED) run.adopt();
+        if (state >= TaskState.TASK_STATE_ACCEPTED) adoptions.push(run.adopt());
       }
       run.update(task);
+    }
+    if (assignments.full) {
+      // What the managers assign is all this node should run: once adoptions are decided, the runtime may
+      // clear what is left from before (containers of tasks that ended or moved while the agent was away).
+      const known = new Set(assignments.tasks.map((t) => t.id));
+      void Promise.all(adoptions)
+        .then(() => this.env.executor.reconcile?.(new Set([...known, ...this.tasks.keys()])))
+        .catch(() => undefined);
     }
   }
 
@@ -136,6 +145,8 @@ class TaskRun {
   private unhealthy: string | undefined;
   private running: Promise<void> | undefined;
   private monitor: HealthMonitor | undefined;
+  /** Let go of by an agent that stops while the task runs on (live restore): nothing more is done to it. */
+  private detached = false;
 
   constructor(
     private task: Task,
@@ -150,11 +161,19 @@ class TaskRun {
   }
 
   /** Live restore: takes back a task that ran before the agent restarted, instead of starting it. */
-  adopt(): void {
-    this.running ??= this.resume();
+  /** Resolves once the executor has said whether it could take the task back. */
+  adopt(): Promise<void> {
+    let taken: () => void = () => undefined;
+    const decided = new Promise<void>((resolve) => {
+      taken = resolve;
+    });
+    if (this.running) return Promise.resolve();
+    this.running = this.resume(taken);
+    return decided;
   }
 
   detach(): void {
+    this.detached = true;
     this.monitor?.stop();
   }
 
@@ -177,6 +196,7 @@ class TaskRun {
   }
 
   private set(next: TaskStatus): void {
+    if (this.detached) return;
     // States only move forward.
     if (next.state <= this.status.state) return;
     this.status = next;
@@ -220,11 +240,12 @@ class TaskRun {
     } catch (err) {
       this.fail(err);
     } finally {
-      await this.env.executor.remove(id).catch(() => undefined);
+      // A detached task keeps its container for the next agent to adopt.
+      if (!this.detached) await this.env.executor.remove(id).catch(() => undefined);
     }
   }
 
-  private async resume(): Promise<void> {
+  private async resume(decided: () => void): Promise<void> {
     const id = this.task.id;
     let adopted = false;
     let why = '';
@@ -233,6 +254,7 @@ class TaskRun {
     } catch (err) {
       why = `: ${err instanceof Error ? err.message : String(err)}`;
     }
+    decided();
     try {
       if (!adopted) {
         // Gone with the agent's restart: the orchestrator replaces it (or, if it was to stop anyway, it has).
@@ -247,7 +269,8 @@ class TaskRun {
       this.fail(err);
     } finally {
       // Also what a task that was not adopted left behind (a dead container).
-      await this.env.executor.remove(id).catch(() => undefined);
+      // A detached task keeps its container for the next agent to adopt.
+      if (!this.detached) await this.env.executor.remove(id).catch(() => undefined);
     }
   }
 

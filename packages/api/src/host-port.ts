@@ -11,12 +11,18 @@ const HOST_PORT = /^(\[[0-9A-Fa-f:.]+\]|[^\s:/@[\]]+):(\d{1,5})$/;
  * Parses `HOST:PORT`. Port 0 (any free port) is accepted only for addresses to listen on. The error names what
  * the address is for and shows the form to write.
  */
-export function parseHostPort(address: string, what = 'address', options: { allowPortZero?: boolean } = {}): HostPort {
+export function parseHostPort(
+  address: string,
+  what = 'address',
+  options: { allowPortZero?: boolean; example?: string } = {},
+): HostPort {
   const m = HOST_PORT.exec(address.trim());
   const port = Number(m?.[2]);
   const lowest = options.allowPortZero ? 0 : 1;
   if (!m || !Number.isInteger(port) || port < lowest || port > 65_535) {
-    throw new Error(`"${address}" is not a valid ${what}: give HOST:PORT, for example 127.0.0.1:4242`);
+    throw new Error(
+      `"${address}" is not a valid ${what}: give HOST:PORT, for example ${options.example ?? '127.0.0.1:4242'}`,
+    );
   }
   return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }

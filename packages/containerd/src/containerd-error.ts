@@ -34,7 +34,9 @@ export class ContainerdError extends Error {
     const code = (typeof e.code === 'number' && CODES[e.code]) || 'internal';
     const detail = e.details || e.message || String(err);
     const hint =
-      code === 'unavailable' ? ' (is containerd running, and is the agent given its socket with --containerd?)' : '';
+      code === 'unavailable'
+        ? ' (is containerd running, and is the agent given its socket with --containerd-socket?)'
+        : '';
     return new ContainerdError(code, `${what ? `${what}: ` : ''}${detail}${hint}`);
   }
 }

@@ -32,6 +32,8 @@ export interface WriteOptions {
   labels?: Record<string, string>;
   /** Called with the bytes written so far. */
   onProgress?: (written: number) => void;
+  /** The whole write's deadline (default 30 minutes). */
+  timeoutMs?: number;
 }
 
 /**
@@ -45,14 +47,18 @@ export async function writeContent(
   options: WriteOptions,
 ): Promise<void> {
   const ref = `flotilla-${options.digest.replace(/[^a-z0-9]/gi, '').slice(-24)}-${randomBytes(4).toString('hex')}`;
+  // A stalled containerd or a source that stops sending must not hold the pull forever.
   const stream: ClientDuplexStream<WriteContentRequest, WriteContentResponse> = c.content.write(
     c.metadata(options.lease),
+    { deadline: Date.now() + (options.timeoutMs ?? 30 * 60_000) },
   );
   const done = new Promise<void>((resolve, reject) => {
     stream.on('data', () => undefined);
     stream.on('error', reject);
     stream.on('end', resolve);
   });
+  // Awaited only after the last write: until then a stream error must not go unhandled (it would end the agent).
+  done.catch(() => undefined);
   const send = (req: WriteContentRequest) =>
     new Promise<void>((resolve, reject) => {
       stream.write(req, (err: Error | null | undefined) => (err ? reject(err) : resolve()));

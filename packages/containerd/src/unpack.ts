@@ -10,6 +10,7 @@ import {
   StatSnapshotRequest,
 } from './gen/github.com/containerd/containerd/api/services/snapshots/v1/snapshots.js';
 import type { Descriptor } from './gen/github.com/containerd/containerd/api/types/descriptor.js';
+import { leaseResource } from './lease.js';
 
 /**
  * The identities of a layer stack (OCI image spec): the first layer's is its diff ID, each next one the digest
@@ -62,7 +63,10 @@ export async function unpackLayers(c: Containerd, options: UnpackOptions): Promi
   for (let i = 0; i < layers.length; i++) {
     const name = chain[i]!;
     options.onLayer?.(i, layers.length);
-    if (await snapshotExists(c, snapshotter, name)) continue;
+    if (await snapshotExists(c, snapshotter, name)) {
+      await leaseResource(c, lease, `snapshots/${snapshotter}`, name);
+      continue;
+    }
     const key = `extract-${randomBytes(6).toString('hex')} ${name}`;
     const parent = i > 0 ? chain[i - 1]! : '';
     const prepared = await c.call<PrepareSnapshotResponse>(

@@ -17,6 +17,8 @@ import { type BatcherStats, StatusBatcher } from './status-batcher.js';
 
 /** The longest an agent that said it is restarting keeps its node from being marked down. */
 const MAX_RESTART_WAIT_MS = 60_000;
+/** How soon after its goodbye an agent's session must end for the goodbye to count. */
+const GOODBYE_CLOSE_MS = 5_000;
 
 export interface DispatcherOptions {
   heartbeatPeriodMs: number;
@@ -56,6 +58,8 @@ interface Session {
   nodeId: string;
   call: ServerDuplexStream<SessionRequest, SessionResponse>;
   writing: boolean;
+  /** The agent said it is restarting (at, and how long to wait for it); only the first goodbye counts. */
+  goodbye?: { at: number; waitMs: number };
 }
 
 /**
@@ -171,9 +175,9 @@ export class Dispatcher {
     await this.markReady(session);
 
     call.on('data', (message: SessionRequest) => {
-      if (message.goodbye) {
-        const wait = Math.min(Math.max(Number(message.goodbye.backWithinMs), 0), MAX_RESTART_WAIT_MS);
-        this.restarting.set(identity.nodeId, this.now() + wait);
+      if (message.goodbye && !session.goodbye) {
+        const waitMs = Math.min(Math.max(Number(message.goodbye.backWithinMs), 0), MAX_RESTART_WAIT_MS);
+        session.goodbye = { at: this.now(), waitMs };
       }
       if (message.heartbeat) {
         this.lastBeat.set(identity.nodeId, this.now());
@@ -193,6 +197,10 @@ export class Dispatcher {
     const closed = () => {
       if (this.sessions.get(identity.nodeId) !== session) return;
       this.sessions.delete(identity.nodeId);
+      // A goodbye holds the node only when the session ends right after it, as a stopping agent's does: an
+      // agent that says goodbye and carries on (wedged, or misbehaving) gains nothing by it.
+      const bye = session.goodbye;
+      if (bye && this.now() - bye.at <= GOODBYE_CLOSE_MS) this.restarting.set(identity.nodeId, this.now() + bye.waitMs);
       const why = this.restarting.has(identity.nodeId) ? 'agent restarting' : 'session closed';
       void this.setStatus(identity.nodeId, NodeStatus_State.STATE_DISCONNECTED, why);
     };

@@ -1,6 +1,7 @@
 import { describeNetworkError, discard, type HttpTransport, readBody } from './http-transport.js';
 import type { RegistryCredentials } from './registry-credentials.js';
 import { RegistryError } from './registry-error.js';
+import { isLoopback } from './registry-http.js';
 
 export interface Challenge {
   /** Lower case: `bearer`, `basic`. */
@@ -127,7 +128,10 @@ export class RegistryAuth {
     for (const s of new Set([params.scope, scope].filter((s): s is string => Boolean(s)))) {
       url.searchParams.append('scope', s);
     }
-    const basic = this.basicHeader(registry);
+    // The login goes to the token service only over HTTPS, or in the clear to the registry's own (insecure)
+    // host or to loopback: a challenge must not be able to send it in plain text anywhere it likes.
+    const plainAllowed = url.host === registry || isLoopback(url.host);
+    const basic = url.protocol === 'https:' || plainAllowed ? this.basicHeader(registry) : undefined;
     let res: Awaited<ReturnType<HttpTransport['send']>>;
     try {
       res = await this.transport.send({

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
 import { ContainerdExecutor } from './containerd/containerd-executor.js';
 import { RegistrySource } from './containerd/registry-source.js';
@@ -39,7 +41,7 @@ const DEFAULT_SOCKET = '/run/containerd/containerd.sock';
  */
 export async function chooseExecutor(
   options: RuntimeOptions,
-  ctx: { stateDir: string; nodeId: string; output: TaskOutput },
+  ctx: { stateDir: string; nodeId: string; output: TaskOutput; warn?: (message: string) => void },
 ): Promise<ChosenExecutor> {
   const kind = options.executor ?? 'auto';
   const socket = options.containerdSocket ?? DEFAULT_SOCKET;
@@ -75,9 +77,14 @@ export async function chooseExecutor(
   }
 }
 
-function processExecutor(ctx: { output: TaskOutput }, reason: string): ChosenExecutor {
+function processExecutor(
+  ctx: { output: TaskOutput; stateDir: string; warn?: (message: string) => void },
+  reason: string,
+): ChosenExecutor {
+  // One cgroup directory per agent, the same across its restarts, so a restarted agent clears what it left.
+  const scope = createHash('sha256').update(path.resolve(ctx.stateDir)).digest('hex').slice(0, 12);
   return {
-    executor: new ProcessExecutor({ output: ctx.output }),
+    executor: new ProcessExecutor({ output: ctx.output, cgroups: { scope }, ...(ctx.warn ? { warn: ctx.warn } : {}) }),
     runtime: 'process',
     runtimeVersion: process.version,
     reason,

@@ -62,6 +62,11 @@ export interface Executor {
   networkProbe?(taskId: string, probe: NetworkProbe, timeoutMs: number): Promise<ExecResult>;
   /** The healthcheck the task's image declares (Docker's HEALTHCHECK), used when the service sets none. */
   imageHealthcheck?(taskId: string): HealthCheck | undefined;
+  /**
+   * Called after each full assignment set, once the tasks in it were adopted where they could be: anything the
+   * runtime holds for this node beyond `known` (task IDs) is left from before and may be removed.
+   */
+  reconcile?(known: ReadonlySet<string>): Promise<void>;
   /** Releases connections and timers (agent stop). */
-  close?(): void;
+  close?(): void | Promise<void>;
 }

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Task } from '@flotilla/api';
 import { describe, expect, it, vi } from 'vitest';
 import { ProcessExecutor } from './process-executor.js';
@@ -45,5 +48,53 @@ describe('the process executor ships what tasks print', () => {
     await executor.start(t);
     // The pipe is drained even without an output function, or the child would block once it is full.
     expect(await executor.wait(t.id)).toEqual({ exitCode: 0 });
+  });
+});
+
+describe('the process executor without cgroups', () => {
+  function limited(id: string, script: string): Task {
+    return Task.fromPartial({
+      id,
+      serviceName: 'test_svc',
+      spec: { command: ['sh', '-c', script] },
+      resources: { limits: { memoryBytes: 64n * 2n ** 20n, pids: 10n } },
+    });
+  }
+
+  it('runs tasks with limits without them when cgroups are off, and says so once', async () => {
+    const warnings: string[] = [];
+    const executor = new ProcessExecutor({ cgroups: false, warn: (m) => warnings.push(m) });
+    for (const id of ['t3', 't4']) {
+      const t = limited(id, 'exit 3');
+      await executor.prepare(t);
+      await executor.start(t);
+      expect(await executor.wait(t.id)).toEqual({ exitCode: 3 });
+      await executor.remove(t.id);
+    }
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /^task t3 \(test_svc\) runs without its memory limit \(64 MiB\), pids limit \(10\): cgroup limits are turned off/,
+    );
+  });
+
+  it('runs a task without the limits a cgroup filesystem cannot give (a missing controller), and says which', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'flotilla-cgroup-'));
+    try {
+      // A unified hierarchy whose root offers no memory controller, and whose task directories get none at all.
+      writeFileSync(join(root, 'cgroup.controllers'), 'cpu pids\n');
+      const warnings: string[] = [];
+      const executor = new ProcessExecutor({ cgroups: { root, scope: 'unit' }, warn: (m) => warnings.push(m) });
+      const t = limited('t5', 'exit 0');
+      await executor.prepare(t);
+      await executor.start(t);
+      expect(await executor.wait(t.id)).toEqual({ exitCode: 0 });
+      await executor.remove(t.id);
+      await executor.close();
+      expect(warnings).toHaveLength(1);
+      // As root the controllers are missing; without root that is the reason.
+      expect(warnings[0]).toMatch(/runs without its memory limit \(64 MiB\).*(memory controller|not running as root)/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -16,7 +16,7 @@ function positiveInt(value: string): number {
 
 function redisAddress(value: string): string {
   try {
-    return formatHostPort(parseHostPort(value, 'Redis address'));
+    return formatHostPort(parseHostPort(value, 'Redis address', { example: '127.0.0.1:6379' }));
   } catch (err) {
     throw new CliError(`--redis: ${(err as Error).message}`, EXIT.usage);
   }

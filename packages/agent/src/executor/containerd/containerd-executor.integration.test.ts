@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Task, TaskState } from '@flotilla/api';
 import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
@@ -54,7 +55,6 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
       nodeId: 'node1',
       output: (taskId, _stream, lines) => logs.set(taskId, [...(logs.get(taskId) ?? []), ...lines]),
       imageGcIntervalMs: 0,
-      orphanGraceMs: 0,
     });
 
   beforeAll(async () => {
@@ -122,7 +122,6 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
         ),
         nodeId: 'node1',
         imageGcIntervalMs: 0,
-        orphanGraceMs: 0,
       });
       const anonymous = task(id(), ['true'], { image: refs.busybox.tag });
       const err = await executor.prepare(anonymous).catch((e: Error) => e);
@@ -157,13 +156,16 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
   });
 
   it('stops with the stop signal, then kills after the grace period', async () => {
-    const polite = task(id(), ['sh', '-c', 'trap "echo bye; exit 0" TERM; while true; do sleep 0.1; done']);
-    const stubborn = task(id(), ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done']);
+    const polite = task(id(), ['sh', '-c', 'trap "echo bye; exit 0" TERM; echo armed; while true; do sleep 0.1; done']);
+    const stubborn = task(id(), ['sh', '-c', 'trap "" TERM; echo armed; while true; do sleep 0.1; done']);
     for (const t of [polite, stubborn]) {
       await executor.prepare(t);
       await executor.start(t);
     }
-    await new Promise((r) => setTimeout(r, 300));
+    // Their traps are set once they say so.
+    await expect
+      .poll(() => [polite, stubborn].every((t) => logs.get(t.id)?.includes('armed')), { timeout: 10_000 })
+      .toBe(true);
     const t0 = Date.now();
     await executor.shutdown(polite.id, 'SIGTERM', 5_000);
     expect(Date.now() - t0).toBeLessThan(2_000);
@@ -177,6 +179,17 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
     expect(logs.get(polite.id)).toContain('bye');
   });
 
+  it('shows a container its own limits under /sys/fs/cgroup', async () => {
+    const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+    const file = v2 ? '/sys/fs/cgroup/memory.max' : '/sys/fs/cgroup/memory/memory.limit_in_bytes';
+    const t = task(id(), ['cat', file], {}, 48n * 1024n * 1024n);
+    await executor.prepare(t);
+    await executor.start(t);
+    expect((await executor.wait(t.id)).exitCode).toBe(0);
+    await executor.remove(t.id);
+    expect(logs.get(t.id)).toEqual([String(48 * 1024 * 1024)]);
+  });
+
   it('reports an OOM kill', async () => {
     const t = task(id(), ['sh', '-c', 'x=a; while true; do x="$x$x"; done'], {}, 16n * 1024n * 1024n);
     await executor.prepare(t);
@@ -187,7 +200,7 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
 
   it('runs tini as PID 1 with init, which reaps zombies (without it they stay)', async () => {
     // The orphaned sleep is re-parented to PID 1: tini reaps it, a plain `sleep` as PID 1 never does.
-    const script = '(sleep 0.1 &) ; exec sleep 5';
+    const script = '(sleep 0.1 &) ; exec sleep 60';
     const withInit = task(id(), ['sh', '-c', script], { init: true });
     const without = task(id(), ['sh', '-c', script]);
     for (const t of [withInit, without]) {
@@ -210,11 +223,9 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
     const t = task(id(), ['sh', '-c', 'echo ready > /tmp/state; sleep 30']);
     await executor.prepare(t);
     await executor.start(t);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await executor.exec(t.id, ['/bin/sh', '-c', 'cat /tmp/state'], 5_000)).toEqual({
-      exitCode: 0,
-      output: 'ready',
-    });
+    await expect
+      .poll(() => executor.exec(t.id, ['/bin/sh', '-c', 'cat /tmp/state'], 5_000), { timeout: 10_000 })
+      .toEqual({ exitCode: 0, output: 'ready' });
     expect((await executor.exec(t.id, ['/bin/sh', '-c', 'exit 4'], 5_000)).exitCode).toBe(4);
     expect(await executor.exec(t.id, ['/bin/sleep', '10'], 300)).toMatchObject({ timedOut: true });
     await executor.shutdown(t.id, 'SIGKILL', 1_000);
@@ -222,21 +233,19 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
   });
 
   it("probes HTTP and TCP inside the container's own network namespace (loopback is up there)", async () => {
-    const t = task(id(), ['sh', '-c', 'echo hi > /tmp/index.html; exec httpd -f -p 8080 -h /tmp']);
+    // A port free on the node, so that reaching it from the node could only be this container.
+    const port = await freePort();
+    const t = task(id(), ['sh', '-c', `echo hi > /tmp/index.html; exec httpd -f -p ${port} -h /tmp`]);
     await executor.prepare(t);
     await executor.start(t);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await executor.networkProbe(t.id, { kind: 'http', port: 8080, path: '/index.html' }, 2_000)).toEqual({
-      exitCode: 0,
-      output: 'hi',
-    });
-    expect(
-      (await executor.networkProbe(t.id, { kind: 'http', port: 8080, path: '/missing' }, 2_000)).exitCode,
-    ).not.toBe(0);
-    expect((await executor.networkProbe(t.id, { kind: 'tcp', port: 8080 }, 2_000)).exitCode).toBe(0);
+    await expect
+      .poll(() => executor.networkProbe(t.id, { kind: 'http', port, path: '/index.html' }, 2_000), { timeout: 10_000 })
+      .toEqual({ exitCode: 0, output: 'hi' });
+    expect((await executor.networkProbe(t.id, { kind: 'http', port, path: '/missing' }, 2_000)).exitCode).not.toBe(0);
+    expect((await executor.networkProbe(t.id, { kind: 'tcp', port }, 2_000)).exitCode).toBe(0);
     expect((await executor.networkProbe(t.id, { kind: 'tcp', port: 9 }, 2_000)).exitCode).not.toBe(0);
     // The container's port is not on the node's own loopback: its network namespace is its own.
-    const fromNode = await fetch('http://127.0.0.1:8080/index.html').then(
+    const fromNode = await fetch(`http://127.0.0.1:${port}/index.html`).then(
       () => 'reached',
       () => 'refused',
     );
@@ -301,9 +310,6 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
   });
 
   it('removes unused images after their TTL, never one in use', async () => {
-    const t = task(id(), ['sleep', '30']);
-    await executor.prepare(t);
-    await executor.start(t);
     const gc = new ContainerdExecutor({
       socket: containerd.socket,
       namespace: containerd.namespace,
@@ -311,18 +317,21 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
       images: source,
       nodeId: 'node1',
       imageGcIntervalMs: 0,
-      orphanGraceMs: 0,
       imageTtlMs: 0,
     });
+    const t = task(id(), ['sleep', '30']);
     try {
-      // This executor runs no task, so it sees the image as unused; the other's container still uses it.
-      expect(await executor.gcImages()).toEqual([]);
-      await executor.shutdown(t.id, 'SIGKILL', 1_000);
-      await executor.remove(t.id);
+      // A TTL of zero: only the running task keeps the image.
+      await gc.prepare(t);
+      await gc.start(t);
+      // Other images (pulled by earlier tests) may go; the one in use stays.
+      expect(await gc.gcImages()).not.toContain(IMAGE);
+      await gc.shutdown(t.id, 'SIGKILL', 1_000);
+      await gc.remove(t.id);
       expect(await gc.gcImages()).toContain(IMAGE);
     } finally {
       gc.close();
     }
-    expect(shimPids(containerd.socket)).toEqual([]);
+    await expect.poll(() => shimPids(containerd.socket), { timeout: 10_000 }).toEqual([]);
   });
 });

@@ -1,6 +1,19 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +29,7 @@ import {
   tasksApi,
   withLease,
 } from '@flotilla/containerd';
+import { RegistryError } from '@flotilla/registry';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import {
   type ExecResult,
@@ -27,14 +41,7 @@ import {
   type TaskOutput,
 } from '../executor.js';
 import { type ImageSource, ImageStore, type LocalImage } from './image-store.js';
-import {
-  buildExecProcess,
-  buildRuntimeSpec,
-  type ImageConfig,
-  type ResolvedUser,
-  resolveUser,
-  signalNumber,
-} from './runtime-spec.js';
+import { buildExecProcess, buildRuntimeSpec, type ImageConfig, signalNumber, volumeSources } from './runtime-spec.js';
 import { TaskIo } from './task-io.js';
 import { type AccountFiles, needsAccountFiles, resolveContainerUser } from './user-lookup.js';
 
@@ -60,12 +67,10 @@ export interface ContainerdExecutorOptions {
   imageTtlMs?: number;
   /** How often unused images are looked for (default 5 minutes; 0: never). */
   imageGcIntervalMs?: number;
-  /**
-   * Containers of this node that no task claims this long after the executor starts (nothing adopted them after
-   * an agent restart) are stopped and removed, and again at every image GC (default 60 s; 0: never).
-   */
-  orphanGraceMs?: number;
 }
+
+/** The OCI process of a container, as far as a command run inside it (exec) inherits it. */
+type ExecBase = Record<string, unknown> & { env?: string[]; cwd?: string };
 
 interface Running {
   task: Task;
@@ -76,8 +81,10 @@ interface Running {
   imageHealthcheck?: HealthCheck;
   /** The container's first process on the node (for entering its network namespace). */
   pid?: number;
-  /** What a command run inside the container starts from (its env, directory and user). */
-  execBase?: { env: string[]; cwd: string; user: ResolvedUser };
+  /** The image's STOPSIGNAL, for a service that sets none. */
+  imageStopSignal?: string;
+  /** The container's own process settings, which a command run inside it inherits (user, env, capabilities). */
+  execBase?: ExecBase;
 }
 
 const SPEC_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
@@ -103,7 +110,6 @@ export class ContainerdExecutor implements Executor {
   private events: ClientReadableStream<eventsApi.Envelope> | undefined;
   private closed = false;
   private gcTimer: NodeJS.Timeout | undefined;
-  private orphanTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ContainerdExecutorOptions) {
     this.c = new Containerd(options.socket ?? '/run/containerd/containerd.sock', options.namespace ?? 'flotilla');
@@ -111,26 +117,23 @@ export class ContainerdExecutor implements Executor {
     this.subscribe();
     const every = options.imageGcIntervalMs ?? 5 * 60_000;
     if (every > 0) {
-      this.gcTimer = setInterval(() => {
-        void this.removeOrphans()
-          .then(() => this.gcImages())
-          .catch(() => undefined);
-      }, every);
+      this.gcTimer = setInterval(() => void this.gcImages().catch(() => undefined), every);
       this.gcTimer.unref();
     }
-    const grace = options.orphanGraceMs ?? 60_000;
-    if (grace > 0) {
-      this.orphanTimer = setTimeout(() => void this.removeOrphans().catch(() => undefined), grace);
-      this.orphanTimer.unref();
-    }
+  }
+
+  /** The worker has the managers' full assignment set and has adopted what it could: the rest are orphans. */
+  async reconcile(known: ReadonlySet<string>): Promise<void> {
+    await this.removeOrphans(known);
   }
 
   /**
    * Stops and removes this node's containers that no task here claims: left from before an agent restart and
-   * not adopted, because the managers no longer assign them. Returns their IDs.
+   * not adopted, because the managers no longer assign them. Returns their IDs. Called only once the managers
+   * have said what the node runs, so a node cut off from them after a restart keeps its containers.
    */
-  async removeOrphans(): Promise<string[]> {
-    const orphans = (await this.containerIds()).filter((id) => !this.tasks.has(id));
+  async removeOrphans(known: ReadonlySet<string> = new Set()): Promise<string[]> {
+    const orphans = (await this.containerIds()).filter((id) => !this.tasks.has(id) && !known.has(id));
     for (const id of orphans) {
       await this.kill(id, 9, true);
       await this.c
@@ -162,32 +165,52 @@ export class ContainerdExecutor implements Executor {
       throw pullError(ref, err);
     }
     const dir = this.taskDir(task.id);
-    const etc = writeEtcFiles(dir, task);
     const volumesDir = path.join(this.options.stateDir, 'volumes');
-    for (const m of task.spec?.mounts ?? []) {
-      if (m.type === 1 && m.source) mkdirSync(path.join(volumesDir, m.source), { recursive: true });
-    }
+    const anonymousDir = path.join(dir, 'volumes');
     const userSetting = task.spec?.user || image.config.User || '';
     const user = needsAccountFiles(userSetting)
       ? resolveContainerUser(userSetting, await this.accountFiles(image))
       : undefined;
+    // Checked (names, subpaths, bind sources) before anything is made on the node.
+    const sources = volumeSources(task, { volumesDir, anonymousDir });
+    for (const { base, source } of sources.volumes) {
+      mkdirSync(source, { recursive: true });
+      // A symlink a task left inside a volume must not lead a later mount out of it.
+      const real = realpathSync(source);
+      const inside = realpathSync(base);
+      if (real !== inside && !real.startsWith(`${inside}/`)) {
+        throw new RejectedError(`the volume mounted from ${source} leads outside its volume: remove the symlink`);
+      }
+    }
+    for (const m of sources.binds) {
+      if (existsSync(m.source)) continue;
+      if (!m.bindCreateHostPath) {
+        throw new RejectedError(
+          `the bind mount source ${m.source} does not exist on this node: create it, or set bind.create_host_path`,
+        );
+      }
+      mkdirSync(m.source, { recursive: true });
+    }
+    const etc = writeEtcFiles(dir, task);
     const spec = buildRuntimeSpec(task, image.config, {
       volumesDir,
+      anonymousDir,
       etcFiles: etc,
       initPath: this.options.initPath ?? '/usr/bin/tini-static',
-      cgroupsPath: `/flotilla/${this.c.namespace}/${task.id}`,
+      cgroupsPath: this.cgroupsPath(task.id),
+      cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
       ...(user ? { user } : {}),
       // Until the overlay gives it one, a task has a network namespace of its own with only loopback.
       ...(task.spec?.hostNetwork ? { netns: 'host' as const } : {}),
     });
-    const process = spec.process as { env: string[]; cwd: string; user: { uid: number; gid: number } };
     const io = new TaskIo(path.join(dir, 'io'), task.id, this.options.output);
     this.tasks.set(task.id, {
       task,
       io,
       image: image.name,
       ...imageHealthcheck(image.config),
-      execBase: { env: process.env, cwd: process.cwd, user: process.user },
+      ...(image.config.StopSignal ? { imageStopSignal: image.config.StopSignal } : {}),
+      execBase: spec.process as ExecBase,
     });
     const container = containersApi.Container.fromPartial({
       id: task.id,
@@ -210,20 +233,28 @@ export class ContainerdExecutor implements Executor {
         this.c.containers.create(containersApi.CreateContainerRequest.fromPartial({ container }), md, o, cb),
       { what: 'creating the container' },
     );
-    const prepared = await this.c.call<snapshotsApi.PrepareSnapshotResponse>(
-      (md, o, cb) =>
-        this.c.snapshots.prepare(
-          snapshotsApi.PrepareSnapshotRequest.fromPartial({
-            snapshotter: SNAPSHOTTER,
-            key: task.id,
-            parent: image.chainId,
-          }),
-          md,
-          o,
-          cb,
-        ),
-      { what: 'preparing the container filesystem' },
-    );
+    let prepared: snapshotsApi.PrepareSnapshotResponse;
+    try {
+      prepared = await this.c.call<snapshotsApi.PrepareSnapshotResponse>(
+        (md, o, cb) =>
+          this.c.snapshots.prepare(
+            snapshotsApi.PrepareSnapshotRequest.fromPartial({
+              snapshotter: SNAPSHOTTER,
+              key: task.id,
+              parent: image.chainId,
+            }),
+            md,
+            o,
+            cb,
+          ),
+        { what: 'preparing the container filesystem' },
+      );
+    } catch (err) {
+      // The image's layers went (garbage-collected meanwhile): look again next time, and fail (not reject)
+      // so the task is retried.
+      if (err instanceof ContainerdError && err.code === 'not-found') this.images.forget(ref);
+      throw new Error(err instanceof Error ? err.message : String(err));
+    }
     await io.open();
     await this.c.call(
       (md, o, cb) =>
@@ -261,7 +292,7 @@ export class ContainerdExecutor implements Executor {
     const run = this.tasks.get(taskId);
     if (!run?.exited) return;
     const ended = run.exited.then(() => true);
-    await this.kill(taskId, signalNumber(signal || 'SIGTERM'), false);
+    await this.kill(taskId, signalNumber(signal || run.imageStopSignal || 'SIGTERM'), false);
     const inTime = await Promise.race([ended, sleep(graceMs).then(() => false)]);
     if (!inTime) {
       await this.kill(taskId, 9, true);
@@ -432,14 +463,8 @@ export class ContainerdExecutor implements Executor {
       await this.remove(task.id);
       return false;
     }
-    const spec = JSON.parse(container?.spec?.value.toString() ?? '{}') as {
-      process?: { env?: string[]; cwd?: string; user?: ResolvedUser };
-    };
-    run.execBase = {
-      env: spec.process?.env ?? [],
-      cwd: spec.process?.cwd ?? '/',
-      user: spec.process?.user ?? resolveUser(''),
-    };
+    const spec = JSON.parse(container?.spec?.value.toString() ?? '{}') as { process?: ExecBase };
+    run.execBase = spec.process ?? { env: [], cwd: '/', user: { uid: 0, gid: 0 } };
     if (container?.image) {
       // The image is on the node (the container was made from it): its HEALTHCHECK applies again.
       const image = await this.images.ensure(container.image).catch(() => undefined);
@@ -474,7 +499,6 @@ export class ContainerdExecutor implements Executor {
   close(): void {
     this.closed = true;
     if (this.gcTimer) clearInterval(this.gcTimer);
-    if (this.orphanTimer) clearTimeout(this.orphanTimer);
     this.events?.cancel();
     for (const run of this.tasks.values()) void run.io.close(0);
     this.c.close();
@@ -509,13 +533,17 @@ export class ContainerdExecutor implements Executor {
             await run('mount', [...args, m.source, target]);
           }
           try {
-            const read = (file: string) => readFileIfPresent(path.join(target, file));
-            return { passwd: read('etc/passwd'), group: read('etc/group') };
+            return { passwd: readImageFile(target, 'passwd'), group: readImageFile(target, 'group') };
           } finally {
             await run('umount', [target]).catch(() => undefined);
           }
         } finally {
-          rmSync(target, { recursive: true, force: true });
+          // Not recursive: if the unmount failed, the image's files must not be deleted through the mount point.
+          try {
+            rmdirSync(target);
+          } catch {
+            // still mounted: left for the operator rather than risked
+          }
           await this.c
             .call((md, o, cb) =>
               this.c.snapshots.remove(
@@ -532,6 +560,10 @@ export class ContainerdExecutor implements Executor {
       files.catch(() => this.accounts.delete(image.chainId));
     }
     return files;
+  }
+
+  private cgroupsPath(taskId: string): string {
+    return `/flotilla/${this.c.namespace}/${taskId}`;
   }
 
   private taskDir(taskId: string): string {
@@ -555,8 +587,12 @@ export class ContainerdExecutor implements Executor {
           { timeoutMs: 365 * 24 * 3600_000 },
         );
         const code = res.exitStatus;
-        if (!this.oomKilled.has(taskId) && code === 137) await sleep(OOM_EVENT_GRACE_MS);
-        const oomKilled = this.oomKilled.has(taskId) || undefined;
+        // The cgroup's own count first (the container's cgroup stays until the task is deleted); the event as
+        // a second witness, given a moment since it may trail the exit.
+        let oom = code === 137 && oomKills(this.cgroupsPath(taskId)) > 0;
+        if (!oom && !this.oomKilled.has(taskId) && code === 137) await sleep(OOM_EVENT_GRACE_MS);
+        oom ||= this.oomKilled.has(taskId);
+        const oomKilled = oom || undefined;
         return {
           exitCode: code,
           ...(oomKilled ? { oomKilled } : {}),
@@ -588,9 +624,14 @@ export class ContainerdExecutor implements Executor {
         // not an OOM event after all
       }
     });
-    stream.on('error', () => {
-      if (!this.closed) setTimeout(() => this.subscribe(), 1_000).unref();
-    });
+    let again = false;
+    const resubscribe = () => {
+      if (this.closed || again) return;
+      again = true;
+      setTimeout(() => this.subscribe(), 1_000).unref();
+    };
+    stream.on('error', resubscribe);
+    stream.on('end', resubscribe);
   }
 }
 
@@ -618,7 +659,8 @@ function writeEtcFiles(dir: string, task: Task): { hosts: string; hostname: stri
 
 /** Pull errors the task cannot get past on any retry are rejections; the rest (registry down) are failures. */
 function pullError(ref: string, err: unknown): Error {
-  const code = (err as { code?: unknown })?.code;
+  // Only the registry's answers are final (containerd's not-found means something went missing locally).
+  const code = err instanceof RegistryError ? err.code : undefined;
   const message = err instanceof Error ? err.message : String(err);
   if (
     err instanceof RejectedError ||
@@ -631,6 +673,22 @@ function pullError(ref: string, err: unknown): Error {
     return new RejectedError(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
   }
   return new Error(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
+}
+
+/** How many processes the kernel killed for memory in a cgroup (v2 `memory.events`, v1 `memory.oom_control`). */
+function oomKills(cgroupsPath: string): number {
+  for (const file of [
+    `/sys/fs/cgroup${cgroupsPath}/memory.events`,
+    `/sys/fs/cgroup/memory${cgroupsPath}/memory.oom_control`,
+  ]) {
+    try {
+      const m = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'));
+      if (m) return Number(m[1]);
+    } catch {
+      // not this cgroup version, or already removed
+    }
+  }
+  return 0;
 }
 
 /** Docker's HEALTHCHECK from an image config, in the cluster's terms. */
@@ -648,9 +706,24 @@ function imageHealthcheck(config: ImageConfig): { imageHealthcheck?: HealthCheck
   };
 }
 
-function readFileIfPresent(file: string): string | undefined {
+/**
+ * /etc/<name> of a mounted image, read on the node with care: the image controls these paths, so neither /etc nor
+ * the file may be a symlink (it would be followed on the node, not in the image), the file must be a regular
+ * file (a FIFO or device would block or never end), and it is capped at 1 MiB.
+ */
+function readImageFile(root: string, name: string): string | undefined {
+  const etc = path.join(root, 'etc');
+  const file = path.join(etc, name);
   try {
-    return readFileSync(file, 'utf8');
+    if (!lstatSync(etc).isDirectory()) return undefined;
+    const stat = lstatSync(file);
+    if (!stat.isFile() || stat.size > 1024 * 1024) return undefined;
+    const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      return readFileSync(fd, 'utf8').slice(0, 1024 * 1024);
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return undefined;
   }

@@ -5,6 +5,7 @@ import {
   type Descriptor,
   hasContent,
   imagesApi,
+  leaseResource,
   unpackLayers,
   withLease,
   writeContent,
@@ -111,16 +112,23 @@ export class ImageStore {
       if (inUse.has(image.name) || this.pulls.has(image.name)) continue;
       const used = this.lastUsed.get(image.name) ?? image.updatedAt?.getTime() ?? 0;
       if (this.now() - used < ttl) continue;
+      // Forgotten before the delete is sent: a task asking for the image meanwhile loads or pulls it again
+      // rather than using a cached entry whose snapshots are going.
+      this.known.delete(image.name);
+      this.lastUsed.delete(image.name);
       await this.c
         .call((md, o, cb) =>
           this.c.images.delete(imagesApi.DeleteImageRequest.fromPartial({ name: image.name, sync: true }), md, o, cb),
         )
         .then(() => deleted.push(image.name))
         .catch(() => undefined);
-      this.known.delete(image.name);
-      this.lastUsed.delete(image.name);
     }
     return deleted;
+  }
+
+  /** Drops what is known of an image (its snapshots turned out to be gone): the next ensure() looks again. */
+  forget(ref: string): void {
+    this.known.delete(this.source.normalize(ref));
   }
 
   private async load(name: string, progress?: Progress): Promise<LocalImage> {
@@ -181,6 +189,7 @@ export class ImageStore {
       await Promise.all(
         resolved.layers.map(async (layer) => {
           if (await hasContent(this.c, layer.digest)) {
+            await leaseResource(this.c, lease, 'content', layer.digest);
             done += Number(layer.size);
             return;
           }

@@ -57,7 +57,7 @@ describe('container command and environment', () => {
   });
 
   it('accepts numeric users and says what to write for names', () => {
-    expect(resolveUser('1000')).toEqual({ uid: 1000, gid: 1000 });
+    expect(resolveUser('1000')).toEqual({ uid: 1000, gid: 0 });
     expect(resolveUser('1000:50')).toEqual({ uid: 1000, gid: 50 });
     expect(resolveUser('')).toEqual({ uid: 0, gid: 0 });
     expect(() => resolveUser('www-data')).toThrow(/user name, or a numeric uid/);

@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { hostname, constants as osConstants } from 'node:os';
 import { type Mount, Mount_Type, type Task } from '@flotilla/api';
 import { RejectedError } from '../executor.js';
 import type { ContainerUser } from './user-lookup.js';
@@ -10,6 +10,7 @@ export interface ImageConfig {
   Env?: string[] | null;
   WorkingDir?: string;
   User?: string;
+  StopSignal?: string;
   /** The image's HEALTHCHECK: durations in nanoseconds, as Docker writes them. */
   Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
 }
@@ -18,6 +19,8 @@ export interface ImageConfig {
 export interface SpecContext {
   /** Named volumes are directories under here (one per volume name). */
   volumesDir: string;
+  /** Anonymous volumes (`- /data`) are directories under here, one per mount, gone with the task. */
+  anonymousDir?: string;
   /** Files the agent writes for the container (hosts, hostname, resolv.conf) and bind-mounts in. */
   etcFiles: { hosts: string; hostname: string; resolvConf: string };
   /** tini on the host, mounted in as PID 1 when the service asks for `init: true`. */
@@ -26,6 +29,8 @@ export interface SpecContext {
   netns?: string | 'host';
   /** cgroup path (cgroup v1 style `/flotilla/<id>` or a systemd slice). */
   cgroupsPath: string;
+  /** The node uses the unified cgroup hierarchy (v2). */
+  cgroupV2?: boolean;
   /** The user, already resolved against the image's account files when `user:` names one. */
   user?: ContainerUser;
 }
@@ -122,29 +127,25 @@ export function containerEnv(task: Task, image: ImageConfig): string[] {
 export function resolveUser(user: string): ResolvedUser {
   if (user === '' || user === 'root' || user === 'root:root') return { uid: 0, gid: 0 };
   const m = /^(\d+)(?::(\d+))?$/.exec(user);
+  // Without the image's passwd, a bare uid gets group 0, as Docker gives a uid it cannot look up.
   if (!m) {
     throw new RejectedError(`user "${user}": give a user name, or a numeric uid[:gid]`);
   }
   const uid = Number(m[1]);
-  return { uid, gid: m[2] !== undefined ? Number(m[2]) : uid };
+  return { uid, gid: m[2] !== undefined ? Number(m[2]) : 0 };
 }
 
-/** Docker's stop default when neither the service nor the image names a signal. */
+/**
+ * A signal's number from its name (`SIGTERM`, `TERM`, `15`; real-time ones as `SIGRTMIN+3`). An unknown name
+ * gives SIGTERM, so a task can always be stopped (stack validation reports such names).
+ */
 export function signalNumber(name: string): number {
-  const table: Record<string, number> = {
-    SIGHUP: 1,
-    SIGINT: 2,
-    SIGQUIT: 3,
-    SIGKILL: 9,
-    SIGUSR1: 10,
-    SIGUSR2: 12,
-    SIGTERM: 15,
-    SIGWINCH: 28,
-  };
+  if (/^\d+$/.test(name)) return Number(name);
   const upper = name.toUpperCase();
   const key = upper.startsWith('SIG') ? upper : `SIG${upper}`;
-  if (/^\d+$/.test(name)) return Number(name);
-  return table[key] ?? 15;
+  const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(key) ?? /^SIGRTMAX(?:-(\d+))?$/.exec(key);
+  if (rt) return key.startsWith('SIGRTMIN') ? 34 + Number(rt[1] ?? 0) : 64 - Number(rt[1] ?? 0);
+  return (osConstants.signals as Record<string, number>)[key] ?? 15;
 }
 
 /**
@@ -182,6 +183,13 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
     },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    // The container's own cgroups, read-only: runtimes (JVM, .NET, Go, Node) size themselves to their limits.
+    {
+      destination: '/sys/fs/cgroup',
+      type: 'cgroup',
+      source: 'cgroup',
+      options: ['ro', 'nosuid', 'noexec', 'nodev', 'relatime'],
+    },
     { destination: '/etc/hosts', type: 'bind', source: ctx.etcFiles.hosts, options: ['rbind', 'ro'] },
     { destination: '/etc/hostname', type: 'bind', source: ctx.etcFiles.hostname, options: ['rbind', 'ro'] },
     { destination: '/etc/resolv.conf', type: 'bind', source: ctx.etcFiles.resolvConf, options: ['rbind', 'ro'] },
@@ -189,9 +197,13 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
   if (spec.init) {
     mounts.push({ destination: INIT_IN_CONTAINER, type: 'bind', source: ctx.initPath, options: ['rbind', 'ro'] });
   }
-  for (const m of spec.mounts) mounts.push(userMount(m, ctx));
+  spec.mounts.forEach((m, i) => {
+    mounts.push(userMount(m, i, ctx));
+  });
 
   const namespaces: Record<string, string>[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  // Under cgroup v2 a cgroup namespace makes the container's cgroup its root, as Docker does there.
+  if (ctx.cgroupV2) namespaces.push({ type: 'cgroup' });
   if (ctx.netns !== 'host') namespaces.push(ctx.netns ? { type: 'network', path: ctx.netns } : { type: 'network' });
 
   const limits = task.resources?.limits;
@@ -218,11 +230,12 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
       terminal: false,
       user: { uid: user.uid, gid: user.gid, ...(user.additionalGids ? { additionalGids: user.additionalGids } : {}) },
       args,
-      env: containerEnv(task, image),
+      env: withHome(containerEnv(task, image), user),
       cwd: spec.workingDir || image.WorkingDir || '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits,
-      noNewPrivileges: true,
+      // Docker's default: setuid programs (ping, su) work. security_opt is not honoured per service.
+      noNewPrivileges: false,
     },
     root: { path: 'rootfs', readonly: spec.readOnly },
     hostname: spec.hostname || (ctx.netns === 'host' ? hostname() : task.id.slice(0, 12)),
@@ -238,20 +251,19 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
   };
 }
 
+/** HOME as Docker sets it when neither the image nor the service does: the account's home, or `/`. */
+function withHome(env: string[], user: ContainerUser): string[] {
+  if (env.some((e) => e.startsWith('HOME='))) return env;
+  return [...env, `HOME=${user.home ?? (user.uid === 0 ? '/root' : '/')}`];
+}
+
 /** The process spec of a command run inside a running container (health checks), as the container's user. */
-export function buildExecProcess(
-  argv: string[],
-  base: { env: string[]; cwd: string; user: ResolvedUser },
-): Record<string, unknown> {
-  return {
-    terminal: false,
-    user: { uid: base.user.uid, gid: base.user.gid },
-    args: argv,
-    env: base.env,
-    cwd: base.cwd,
-    capabilities: { bounding: DEFAULT_CAPABILITIES, effective: DEFAULT_CAPABILITIES, permitted: DEFAULT_CAPABILITIES },
-    noNewPrivileges: true,
-  };
+/**
+ * The process of a command run inside a running container (health checks): the container's own process with
+ * other arguments, so it has exactly the container's user, groups, environment, capabilities and limits.
+ */
+export function buildExecProcess(argv: string[], base: Record<string, unknown>): Record<string, unknown> {
+  return { ...base, terminal: false, args: argv };
 }
 
 function capabilities(add: string[], drop: string[]): string[] {
@@ -295,7 +307,7 @@ const ALL_CAPABILITIES = [
   'CAP_AUDIT_READ',
 ];
 
-function userMount(m: Mount, ctx: SpecContext) {
+function userMount(m: Mount, index: number, ctx: SpecContext) {
   const ro = m.readOnly ? ['ro'] : ['rw'];
   switch (m.type) {
     case Mount_Type.TYPE_TMPFS: {
@@ -311,20 +323,57 @@ function userMount(m: Mount, ctx: SpecContext) {
         source: m.source,
         options: ['rbind', m.bindPropagation || 'rprivate', ...ro],
       };
-    default: {
-      // A named volume is a directory the agent keeps under its state directory; an anonymous one is per task.
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(m.source)) {
-        throw new RejectedError(
-          `the volume mounted at ${m.target} needs a name of letters, digits, "_", "." and "-" (got "${m.source}")`,
-        );
-      }
-      const sub = m.volumeSubpath ? `/${m.volumeSubpath.replace(/^\/+/, '')}` : '';
+    default:
       return {
         destination: m.target,
         type: 'bind',
-        source: `${ctx.volumesDir}/${m.source}${sub}`,
+        source: volumeSource(m, index, ctx),
         options: ['rbind', 'rprivate', ...ro],
       };
-    }
   }
+}
+
+/**
+ * Where a volume mount's data lives on the node: a named volume is a directory under the agent's volumes
+ * directory, an anonymous one a directory of the task's. Names and subpaths that could lead out of those
+ * directories are refused.
+ */
+export function volumeSource(m: Mount, index: number, dirs: { volumesDir: string; anonymousDir?: string }): string {
+  let base: string;
+  if (!m.source) {
+    if (!dirs.anonymousDir) throw new RejectedError(`the volume mounted at ${m.target} has no name`);
+    base = `${dirs.anonymousDir}/${index}`;
+  } else if (/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(m.source) && !m.source.includes('..')) {
+    base = `${dirs.volumesDir}/${m.source}`;
+  } else {
+    throw new RejectedError(
+      `the volume mounted at ${m.target} needs a name of letters, digits, "_", "." and "-" (got "${m.source}")`,
+    );
+  }
+  if (!m.volumeSubpath) return base;
+  const parts = m.volumeSubpath.split('/').filter((p) => p !== '' && p !== '.');
+  if (m.volumeSubpath.startsWith('/') || parts.includes('..') || parts.length === 0) {
+    throw new RejectedError(
+      `the subpath "${m.volumeSubpath}" of the volume at ${m.target} must be a relative path inside the volume`,
+    );
+  }
+  return `${base}/${parts.join('/')}`;
+}
+
+/** The node directories a task's volume mounts need (checked first: see volumeSource). */
+export function volumeSources(
+  task: Task,
+  dirs: { volumesDir: string; anonymousDir?: string },
+): { volumes: { base: string; source: string }[]; binds: Mount[] } {
+  const volumes: { base: string; source: string }[] = [];
+  const binds: Mount[] = [];
+  (task.spec?.mounts ?? []).forEach((m, i) => {
+    if (m.type === Mount_Type.TYPE_BIND) binds.push(m);
+    else if (m.type !== Mount_Type.TYPE_TMPFS) {
+      const source = volumeSource(m, i, dirs);
+      const base = m.source ? `${dirs.volumesDir}/${m.source}` : `${dirs.anonymousDir}/${i}`;
+      volumes.push({ base, source });
+    }
+  });
+  return { volumes, binds };
 }

@@ -57,6 +57,7 @@ export class TaskIo {
       this.sockets.splice(0).map(
         (socket) =>
           new Promise<void>((resolve) => {
+            if (socket.destroyed) return resolve();
             socket.once('close', () => resolve());
             socket.destroy();
           }),

@@ -8,7 +8,7 @@ const files = {
 
 describe('container users, as Docker resolves them', () => {
   it('knows which settings need the image files', () => {
-    expect(needsAccountFiles('1000')).toBe(false);
+    expect(needsAccountFiles('1000')).toBe(true);
     expect(needsAccountFiles('1000:50')).toBe(false);
     expect(needsAccountFiles('')).toBe(false);
     expect(needsAccountFiles('app')).toBe(true);
@@ -16,8 +16,16 @@ describe('container users, as Docker resolves them', () => {
   });
 
   it('takes a name’s uid and primary group from passwd, and its other groups from group', () => {
-    expect(resolveContainerUser('app', files)).toEqual({ uid: 1000, gid: 1000, additionalGids: [50, 29] });
-    expect(resolveContainerUser('www', files)).toEqual({ uid: 33, gid: 33, additionalGids: [50] });
+    expect(resolveContainerUser('app', files)).toEqual({
+      uid: 1000,
+      gid: 1000,
+      additionalGids: [50, 29],
+      home: '/app',
+    });
+    expect(resolveContainerUser('www', files)).toEqual({ uid: 33, gid: 33, additionalGids: [50], home: '/var/www' });
+    // A uid the image does not know runs in group 0, as in Docker (images made for arbitrary uids rely on it).
+    expect(resolveContainerUser('4242', files)).toEqual({ uid: 4242, gid: 0 });
+    expect(resolveContainerUser('1000', files)).toMatchObject({ uid: 1000, gid: 1000, home: '/app' });
   });
 
   it('lets an explicit group win, by name or number', () => {

@@ -5,6 +5,8 @@ export interface ContainerUser {
   uid: number;
   gid: number;
   additionalGids?: number[];
+  /** The account's home directory: HOME, when the image and service set none. */
+  home?: string;
 }
 
 /** The image's account files, as far as they exist. */
@@ -13,10 +15,14 @@ export interface AccountFiles {
   group?: string;
 }
 
-/** Whether a `user:` setting names an account or group (and so needs the image's /etc/passwd or /etc/group). */
+/**
+ * Whether a `user:` setting needs the image's /etc/passwd or /etc/group: a name, or a uid without a numeric group
+ * (Docker takes its group and home from passwd). Only an empty setting or both IDs numeric do without.
+ */
 export function needsAccountFiles(user: string): boolean {
   const [name = '', group] = user.split(':');
-  return (name !== '' && !/^\d+$/.test(name)) || (group !== undefined && group !== '' && !/^\d+$/.test(group));
+  if (name === '') return false;
+  return !/^\d+$/.test(name) || group === undefined || group === '' || !/^\d+$/.test(group);
 }
 
 /**
@@ -60,7 +66,13 @@ export function resolveContainerUser(user: string, files: AccountFiles): Contain
         .map((g) => Number(g[2]))
         .filter((g) => Number.isInteger(g) && g !== gid)
     : [];
-  return { uid, gid: gid ?? 0, ...(additionalGids.length > 0 ? { additionalGids } : {}) };
+  const home = account?.[5];
+  return {
+    uid,
+    gid: gid ?? 0,
+    ...(additionalGids.length > 0 ? { additionalGids } : {}),
+    ...(home ? { home } : {}),
+  };
 }
 
 function parseColonFile(text: string | undefined): string[][] {
