@@ -31,7 +31,10 @@ export async function generateKeys(): Promise<CryptoKeyPair> {
 
 export async function privateKeyPem(key: CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
+  return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({
+    format: 'pem',
+    type: 'pkcs8',
+  }) as string;
 }
 
 export async function importPrivateKey(pem: string): Promise<CryptoKey> {

@@ -12,7 +12,7 @@ describe('network_mode', () => {
     const service = toStackSpec(stack, 'st').services[0];
     expect(service?.container?.hostNetwork).toBe(true);
     expect(service?.networks).toEqual([]);
-    expect(formatCompose(stack)).toContain('network_mode: host');
+    expect(formatCompose(stack, 'yaml')).toContain('network_mode: host');
   });
 
   it('other modes are warned about where they are written, and ignored', () => {
