@@ -3,14 +3,23 @@
 // assignment (the scheduler's ASSIGNED status) to running (the agent's RUNNING status), and the agent's memory
 // idle and with the 50 containers running (containerd and the shims are not counted). Needs root.
 // Prints one JSON line of figures last. Run: npm run bench -- agent [--tasks 50]
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ControlServiceClient, ServiceMode, ServiceSpec, type StackSpec, type Task, TaskState } from '@flotilla/api';
 import { MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
 import { connectEtcd, Informer, Store } from '@flotilla/store';
-import { ManagedProcess, pushTestImages, startContainerd, startEtcd, startRegistry, tempDir } from '@flotilla/testing';
+import {
+  type DaemonProcess,
+  ManagedProcess,
+  pushTestImages,
+  startContainerd,
+  startDaemon,
+  startEtcd,
+  startRegistry,
+  tempDir,
+} from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 
 const { values: args } = parseArgs({ options: { tasks: { type: 'string', default: '50' } } });
@@ -35,20 +44,13 @@ const [managerDir, agentDir, cliDir] = dirs.map((d) => d.path) as [string, strin
 const env = { ...process.env, FLOTILLA_CONFIG_DIR: cliDir, LOG_LEVEL: 'warn' };
 const client = connectEtcd({ endpoints: [etcd.url], callTimeoutMs: 30_000 });
 const tasks = new Informer(new Store(client), 'tasks');
-const children: ChildProcess[] = [];
+const children: DaemonProcess[] = [];
 let control: ControlServiceClient | undefined;
 
-function daemon(argv: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(bin, argv, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  return { child, output: () => output };
+function daemon(argv: string[]): DaemonProcess {
+  const d = startDaemon(bin, argv, { cwd: root, env });
+  children.push(d);
+  return d;
 }
 
 async function until(what: string, ok: () => boolean, timeoutMs: number, explain = () => ''): Promise<void> {
@@ -127,8 +129,7 @@ try {
     '--state-dir',
     managerDir,
   ]);
-  await until('the manager', () => /listening on 127\.0\.0\.1:\d+/.test(manager.output()), 30_000, manager.output);
-  const address = /listening on (127\.0\.0\.1:\d+)/.exec(manager.output())?.[1] as string;
+  const address = (await manager.waitFor(/listening on (127\.0\.0\.1:\d+)/))[1] as string;
   const token = execFileSync(bin, ['join-token', 'worker', '-q'], { env, encoding: 'utf8' }).trim();
   const agent = daemon([
     'agent',
@@ -146,7 +147,7 @@ try {
     '--containerd-namespace',
     containerd.namespace,
   ]);
-  await until('the agent', () => /node \w+ \(worker\) started/.test(agent.output()), 30_000, agent.output);
+  await agent.waitFor(/node \w+ \(worker\) started/);
   const config = new StateDir(cliDir);
   control = new ControlServiceClient(
     address,
@@ -255,14 +256,7 @@ try {
     }),
   );
 } finally {
-  for (const c of children.reverse()) {
-    if (c.exitCode !== null) continue;
-    c.kill('SIGTERM');
-    const exited = new Promise((r) => c.once('exit', r));
-    const timer = setTimeout(() => c.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  for (const c of children.reverse()) await c.stop();
   control?.close();
   void tasks.stop();
   client.close();

@@ -1,9 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
+  type DaemonProcess,
   pushTestImages,
   startContainerd,
+  startDaemon,
   startEtcd,
   startRedis,
   startRegistry,
@@ -27,20 +29,12 @@ let image = '';
 const dirs = [tempDir('e2e-ctr-manager'), tempDir('e2e-ctr-agent'), tempDir('e2e-ctr-cli')];
 const [managerDir, agentDir, cliDir] = dirs.map((d) => d.path) as [string, string, string];
 const env = { ...process.env, FLOTILLA_CONFIG_DIR: cliDir, LOG_LEVEL: 'warn' };
-const children: ChildProcess[] = [];
+const children: DaemonProcess[] = [];
 
-function daemon(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(bin, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    output += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+function daemon(args: string[]): DaemonProcess {
+  const d = startDaemon(bin, args, { cwd: root, env });
+  children.push(d);
+  return d;
 }
 
 const cli = (args: string[]) => runFlotilla(args, env);
@@ -128,7 +122,7 @@ async function until(ok: () => boolean, timeoutMs: number, explain: () => string
 
 afterAll(async () => {
   await cli(['stack', 'rm', 'web']).catch(() => undefined);
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGKILL');
   await containerd?.destroy();
   await Promise.all([etcd?.destroy(), redis?.destroy(), registry?.stop()]);
   for (const d of dirs) d.remove();

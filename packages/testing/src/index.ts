@@ -1,5 +1,7 @@
 export type { TestContainerd } from './containerd-server.js';
 export { shimPids, startContainerd } from './containerd-server.js';
+export type { DaemonProcess } from './daemon-process.js';
+export { startDaemon } from './daemon-process.js';
 export type { HollowNode, HollowOptions } from './hollow-nodes.js';
 export { HollowNodes } from './hollow-nodes.js';
 export type { ProcessSpec } from './managed-process.js';
