@@ -138,10 +138,17 @@ function cgroupTrees(): string[] {
   return existsSync(`${base}/cgroup.controllers`) ? [base] : readdirSync(base).map((c) => `${base}/${c}`);
 }
 
-/** SIGKILLs every process in the containers' cgroups of this namespace (`/flotilla/<namespace>/<task>`). */
+/**
+ * The cgroup directories of this namespace's containers in one tree: the executor's (`/flotilla/<namespace>`)
+ * and containerd's own default (`/<namespace>`, what `ctr run` uses).
+ */
+function namespaceCgroups(tree: string, namespace: string): string[] {
+  return [`${tree}/flotilla/${namespace}`, `${tree}/${namespace}`];
+}
+
+/** SIGKILLs every process in the containers' cgroups of this namespace. */
 function killCgroupProcesses(namespace: string): void {
-  for (const tree of cgroupTrees()) {
-    const dir = `${tree}/flotilla/${namespace}`;
+  for (const dir of cgroupTrees().flatMap((tree) => namespaceCgroups(tree, namespace))) {
     if (!existsSync(dir)) continue;
     for (const child of readdirSync(dir, { withFileTypes: true })) {
       if (!child.isDirectory()) continue;
@@ -162,18 +169,18 @@ function killCgroupProcesses(namespace: string): void {
   }
 }
 
-/** cgroup v1 directories the executor made for this namespace (cgroup v2 has one tree; both are tried). */
-/** Removes them; false while some are still in use. */
+/** Removes this namespace's container cgroups (every tree under v1, the one under v2); false while some are in use. */
 function removeCgroups(namespace: string): boolean {
   let done = true;
   for (const tree of cgroupTrees()) {
-    const dir = `${tree}/flotilla/${namespace}`;
-    if (!existsSync(dir)) continue;
-    for (const child of readdirSync(dir, { withFileTypes: true })) {
-      if (child.isDirectory()) rmdirQuiet(`${dir}/${child.name}`);
+    for (const dir of namespaceCgroups(tree, namespace)) {
+      if (!existsSync(dir)) continue;
+      for (const child of readdirSync(dir, { withFileTypes: true })) {
+        if (child.isDirectory()) rmdirQuiet(`${dir}/${child.name}`);
+      }
+      rmdirQuiet(dir);
+      if (existsSync(dir)) done = false;
     }
-    rmdirQuiet(dir);
-    if (existsSync(dir)) done = false;
     // The shared parent goes too once no other instance uses it.
     rmdirQuiet(`${tree}/flotilla`);
   }
