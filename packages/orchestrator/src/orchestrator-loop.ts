@@ -139,7 +139,8 @@ export class Orchestrator {
       if (decided.wakeAt === undefined) this.wakeups.delete(service.id);
       else this.wakeups.set(service.id, decided.wakeAt);
       merge(plan, decided);
-      const converged = decided.create.length + decided.update.length + decided.remove.length === 0;
+      const converged =
+        decided.create.length + decided.update.length + decided.remove.length + decided.services.length === 0;
       if (converged && this.rebalancing.has(service.id)) {
         const step = rebalanceStep(service, tasks, ctx);
         if (step.done) this.rebalancing.delete(service.id);
@@ -159,7 +160,13 @@ export class Orchestrator {
     }
     try {
       const { revision } = await this.store.batch(writes, { inFlight: 16 });
-      await this.tasks.caughtUp(revision);
+      // Decide again only from what includes these writes: each informer that was written to has seen them (one
+      // that was not may never see this revision).
+      const kinds = new Set(writes.map((w) => w.kind));
+      await Promise.all([
+        kinds.has('tasks') ? this.tasks.caughtUp(revision) : undefined,
+        kinds.has('services') ? this.services.caughtUp(revision) : undefined,
+      ]);
       this.options.onRound?.(result);
     } catch (err) {
       // A lost race (or a lost fence): decide again from whatever the store now holds.
@@ -176,6 +183,11 @@ export class Orchestrator {
     for (const task of plan.update) {
       const version = this.tasks.get(task.id)?.version;
       if (version !== undefined) writes.push({ op: 'update', kind: 'tasks', id: task.id, value: task, version });
+    }
+    for (const service of plan.services) {
+      const version = this.services.get(service.id)?.version;
+      if (version !== undefined)
+        writes.push({ op: 'update', kind: 'services', id: service.id, value: service, version });
     }
     for (const id of new Set(plan.remove)) {
       const version = this.tasks.get(id)?.version;

@@ -5,6 +5,8 @@ export interface Plan {
   create: Task[];
   update: Task[];
   remove: string[];
+  /** Services to write back (rolling-update progress, a rollback). */
+  services: Service[];
   /** The earliest time something becomes due (a restart delay ending), if any. */
   wakeAt?: number;
 }
@@ -18,13 +20,14 @@ export interface ReconcileContext {
 }
 
 export function emptyPlan(): Plan {
-  return { create: [], update: [], remove: [] };
+  return { create: [], update: [], remove: [], services: [] };
 }
 
 export function merge(into: Plan, from: Plan): void {
   into.create.push(...from.create);
   into.update.push(...from.update);
   into.remove.push(...from.remove);
+  into.services.push(...from.services);
   if (from.wakeAt !== undefined) into.wakeAt = Math.min(into.wakeAt ?? Number.POSITIVE_INFINITY, from.wakeAt);
 }
 

@@ -23,7 +23,7 @@ describe('replicated services', () => {
   it('leaves a converged service alone', () => {
     const tasks = [1n, 2n, 3n].map((slot, i) => task({ slot, nodeId: `n${i + 1}` }));
     const plan = reconcileReplicated(service(), tasks, context(nodes));
-    expect(plan).toEqual({ create: [], update: [], remove: [] });
+    expect(plan).toEqual({ create: [], update: [], remove: [], services: [] });
   });
 
   it('scales down from the highest slots', () => {

@@ -1,6 +1,14 @@
-import { NodeSpec_Availability, type Service, type Task, TaskState, UpdateConfig_Order } from '@flotilla/api';
+import {
+  NodeSpec_Availability,
+  type Service,
+  type Task,
+  TaskState,
+  UpdateConfig_Order,
+  UpdateStatus_State,
+} from '@flotilla/api';
 import { emptyPlan, isLive, merge, type Plan, type ReconcileContext, stop } from './plan.js';
 import { pruneHistory, reconcileSlot } from './slot.js';
+import { updateStep } from './update.js';
 
 /**
  * A replicated service: slots 1..replicas, each with one task meant to run. Scaling down stops the highest slots
@@ -18,15 +26,24 @@ export function reconcileReplicated(service: Service, tasks: Task[], ctx: Reconc
   }
   for (let slot = 1n; slot <= replicas; slot++) if (!slots.has(slot)) slots.set(slot, []);
 
-  const update = service.spec?.updateConfig;
+  const step = updateStep(service, tasks, ctx);
+  if (step.service) plan.services.push(step.service);
+  if (step.wakeAt !== undefined) plan.wakeAt = step.wakeAt;
+  const now = step.service ?? service;
+  const rollingBack =
+    now.updateStatus?.specVersion === now.specVersion &&
+    (now.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_STARTED ||
+      now.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_PAUSED);
+  const update = rollingBack ? service.spec?.rollbackConfig : service.spec?.updateConfig;
   const parallelism = Number(update?.parallelism ?? 1n);
   const inMotion = tasks.filter(
     (t) => t.slot <= replicas && isLive(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING,
   ).length;
-  let budget = parallelism === 0 ? Number.POSITIVE_INFINITY : parallelism - inMotion;
+  let budget = Math.min(parallelism === 0 ? Number.POSITIVE_INFINITY : parallelism - inMotion, step.budget);
   const evict = (task: Task) => {
     const node = ctx.nodes.get(task.nodeId);
-    return node?.spec?.availability === NodeSpec_Availability.AVAILABILITY_DRAIN ? 'node drained' : undefined;
+    if (node?.spec?.availability === NodeSpec_Availability.AVAILABILITY_DRAIN) return 'node drained';
+    return step.outdated(task) ? `replaced by spec version ${service.specVersion}` : undefined;
   };
 
   for (const [slot, slotTasks] of [...slots].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {

@@ -50,6 +50,8 @@ export function task(fields: Partial<Task> & { state?: TaskState }): Task {
   return Task.fromPartial({
     id: `t${created}`,
     serviceId: 'svc',
+    // Made from the fixture service's current spec unless a test says otherwise.
+    specVersion: 1n,
     desiredState: TaskState.TASK_STATE_RUNNING,
     createdAtMs: BigInt(created),
     status: { state: state ?? TaskState.TASK_STATE_RUNNING, timestampMs: 1_000n },

@@ -11,6 +11,8 @@ export interface HollowOptions {
   startDelayMs?: number;
   /** Share of tasks that fail to start instead (0..1), decided by a seeded generator. */
   failureRate?: number;
+  /** Images whose tasks always fail to start (a broken release, for rolling-update tests). */
+  failImages?: readonly string[];
   seed?: number;
   /** Joins run this many at once. */
   joinConcurrency?: number;
@@ -164,7 +166,9 @@ export class HollowNodes {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       const updates = toStart.map((t) => {
-        const failed = this.random() < (this.options.failureRate ?? 0);
+        const failed =
+          (this.options.failImages ?? []).includes(t.spec?.image ?? '') ||
+          this.random() < (this.options.failureRate ?? 0);
         if (!failed) node.running.set(t.id, t);
         return {
           taskId: t.id,
