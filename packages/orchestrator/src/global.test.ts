@@ -58,4 +58,18 @@ describe('global services', () => {
       ['gone', TaskState.TASK_STATE_SHUTDOWN],
     ]);
   });
+
+  it('rolls a new spec out node by node, within the update parallelism', () => {
+    const nodes = [node('a'), node('b'), node('c')];
+    const svc = { ...global(), specVersion: 2n };
+    const outdated = nodes.map((n) => task({ slot: 0n, nodeId: n.id, specVersion: 1n }));
+    // The update starts (its status is written), then moves one node at a time.
+    const first = reconcileGlobal(svc, outdated, context(nodes));
+    expect(first.services[0]?.updateStatus?.specVersion).toBe(2n);
+    expect(first.create).toEqual([]);
+    const started = first.services[0]!;
+    const next = reconcileGlobal(started, outdated, context(nodes));
+    expect(next.update.filter((t) => t.desiredState === TaskState.TASK_STATE_SHUTDOWN)).toHaveLength(1);
+    expect(next.create.map((t) => [t.nodeId, t.specVersion])).toEqual([['a', 2n]]);
+  });
 });

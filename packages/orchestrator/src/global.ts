@@ -5,9 +5,12 @@ import {
   type Service,
   type Task,
   TaskState,
+  UpdateConfig_Order,
+  UpdateStatus_State,
 } from '@flotilla/api';
 import { emptyPlan, merge, type Plan, type ReconcileContext, stop } from './plan.js';
 import { pruneHistory, reconcileSlot } from './slot.js';
+import { updateStep } from './update.js';
 
 /**
  * A global service: one task on every node that is up, not drained, and meets the placement constraints. It
@@ -25,6 +28,24 @@ export function reconcileGlobal(service: Service, tasks: Task[], ctx: ReconcileC
   for (const id of [...ctx.nodes.keys()].sort()) if (!byNode.has(id)) byNode.set(id, []);
 
   const placement = service.spec?.placement;
+  const eligible = [...ctx.nodes.values()].filter(
+    (n) =>
+      nodeMatches(n, placement) &&
+      (n.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE) ===
+        NodeSpec_Availability.AVAILABILITY_ACTIVE &&
+      n.status?.state !== NodeStatus_State.STATE_DOWN,
+  ).length;
+  // A new spec rolls out node by node, as update_config says (see update.ts).
+  const step = updateStep(service, tasks, ctx, eligible);
+  if (step.service) plan.services.push(step.service);
+  if (step.wakeAt !== undefined) plan.wakeAt = step.wakeAt;
+  let budget = step.budget;
+  const current = step.service ?? service;
+  const rollingBack =
+    current.updateStatus?.specVersion === current.specVersion &&
+    (current.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_STARTED ||
+      current.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_PAUSED);
+  const order = (rollingBack ? service.spec?.rollbackConfig : service.spec?.updateConfig)?.order;
   for (const [nodeId, nodeTasks] of [...byNode].sort(([a], [b]) => a.localeCompare(b))) {
     const node = ctx.nodes.get(nodeId);
     if (!node || !nodeId) {
@@ -47,12 +68,16 @@ export function reconcileGlobal(service: Service, tasks: Task[], ctx: ReconcileC
         slot: 0n,
         nodeId,
         mayCreate,
-        evict: () =>
-          availability === NodeSpec_Availability.AVAILABILITY_DRAIN
-            ? 'node drained'
-            : matches
-              ? undefined
-              : 'node no longer meets the placement constraints',
+        evict: (task) => {
+          if (availability === NodeSpec_Availability.AVAILABILITY_DRAIN) return 'node drained';
+          if (!matches) return 'node no longer meets the placement constraints';
+          // An outdated task moves only within the update's budget (leaving a node is never held back).
+          if (!step.outdated(task) || budget <= 0) return undefined;
+          budget--;
+          return `replaced by spec version ${service.specVersion}`;
+        },
+        // Start-first only where the new task can start here (a drained node's task just stops).
+        startFirst: mayCreate && order === UpdateConfig_Order.ORDER_START_FIRST,
       }),
     );
     plan.remove.push(...pruneHistory(nodeTasks, ctx.historyLimit));

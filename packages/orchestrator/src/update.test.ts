@@ -1,4 +1,11 @@
-import { type Service, type Task, TaskState, UpdateConfig_FailureAction, UpdateStatus_State } from '@flotilla/api';
+import {
+  type Service,
+  type Task,
+  TaskState,
+  UpdateConfig,
+  UpdateConfig_FailureAction,
+  UpdateStatus_State,
+} from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { context, node, service, task } from './test-fixtures.js';
 import { updateStep } from './update.js';
@@ -10,7 +17,13 @@ const nodes = [node('n1')];
 function updating(startedAt: number, config: Record<string, unknown> = {}, state = UpdateStatus_State.STATE_UPDATING) {
   const s = service({
     replicas: 4n,
-    updateConfig: { parallelism: 2n, monitorNs: SECOND, delayNs: 0n, maxFailureRatio: 0, ...config },
+    updateConfig: UpdateConfig.fromPartial({
+      parallelism: 2n,
+      monitorNs: SECOND,
+      delayNs: 0n,
+      maxFailureRatio: 0,
+      ...config,
+    }),
   });
   return {
     ...s,

@@ -38,9 +38,10 @@ const PAUSED = new Set([UpdateStatus_State.STATE_PAUSED, UpdateStatus_State.STAT
  *   pause, continue, or roll back to the previous spec (with `rollback_config`).
  * Progress is kept in the service's `update_status`, tied to the spec version being rolled out.
  */
-export function updateStep(service: Service, tasks: Task[], ctx: ReconcileContext): UpdateStep {
+export function updateStep(service: Service, tasks: Task[], ctx: ReconcileContext, size?: number): UpdateStep {
   const version = service.specVersion;
-  const replicas = Number(service.spec?.replicas ?? 1n);
+  // Replicated: the replicas; global: the nodes it runs on (its slots are all 0).
+  const replicas = size ?? Number(service.spec?.replicas ?? 1n);
   const outdated = (t: Task) => isLive(t) && t.specVersion < version && t.slot <= BigInt(replicas);
   const status = service.updateStatus;
   const rollingBack =
