@@ -104,6 +104,85 @@ describe('stack and service commands', () => {
     expect((await capture(['cluster', 'update', '--self-fence-timeout', 'soon'])).code).toBe(2);
   });
 
+  it('deploy --dry-run prints the plan, as text or JSON, and changes nothing', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const file = (name: string, text: string) => {
+      const at = path.join(dirs[1]?.path as string, name);
+      writeFileSync(at, text);
+      return at;
+    };
+    const first = file(
+      'plan1.yml',
+      'services:\n  front:\n    image: nginx:1.25\n    deploy:\n      replicas: 2\n  worker:\n    image: busybox\n  old:\n    image: redis\n',
+    );
+    // Each node (8 GiB) takes one 6 GiB task of api, so one of its four stays pending.
+    const next = file(
+      'plan2.yml',
+      [
+        'services:',
+        '  front:',
+        '    image: nginx:1.27',
+        '    environment: { MODE: prod }',
+        '    deploy: { replicas: 2 }',
+        '  worker:',
+        '    image: busybox',
+        '    deploy: { replicas: 3 }',
+        '  api:',
+        '    image: api:2',
+        '    deploy:',
+        '      replicas: 4',
+        '      resources: { reservations: { memory: 6G } }',
+        '',
+      ].join('\n'),
+    );
+    expect((await capture(['stack', 'deploy', '-c', first, 'shop'])).code).toBe(0);
+    const services = async () =>
+      JSON.parse((await capture(['service', 'ls', '--stack', 'shop', '--format', 'json'])).stdout).map(
+        (s: { spec: { annotations: { name: string }; container: { image: string } }; specVersion: string }) => [
+          s.spec.annotations.name,
+          s.spec.container.image,
+          s.specVersion,
+        ],
+      );
+    const before = await services();
+
+    const plan = await capture(['stack', 'deploy', '--dry-run', '--prune', '-c', next, 'shop']);
+    expect(plan.code).toBe(0);
+    const lines = plan.stdout.split('\n');
+    expect(lines.slice(0, 5)).toEqual([
+      'Plan for stack shop (nothing was changed):',
+      '  ~ shop_front   update   tasks replaced (spec version 1 → 2)',
+      '      container.image: nginx:1.25 → nginx:1.27',
+      '      container.env[MODE]: (unset) → prod',
+      expect.stringMatching(/^ {2}~ shop_worker {2}update {3}scaled 1 → 3 \(no task replaced\): hollow-\d ×\d/),
+    ]);
+    expect(lines.slice(5)).toEqual([
+      '      replicas: 1 → 3',
+      '  + shop_api     create   4 tasks: hollow-0 ×1, hollow-1 ×1, hollow-2 ×1, 1 pending',
+      '  - shop_old     remove   (--prune)',
+      '1 task would stay pending: shop_api: no suitable node (insufficient memory on 3 nodes)',
+      '',
+    ]);
+    expect(await services()).toEqual(before);
+
+    const json = await capture(['stack', 'deploy', '--dry-run', '-c', next, 'shop', '--format', 'json']);
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as { services: { name: string; action: string; tasks: string }[] };
+    expect(parsed.services.map((s) => [s.name, s.action, s.tasks])).toEqual([
+      ['shop_front', 'ACTION_UPDATE', 'TASKS_REPLACED'],
+      ['shop_worker', 'ACTION_UPDATE', 'TASKS_SCALED'],
+      ['shop_api', 'ACTION_CREATE', 'TASKS_NONE'],
+    ]);
+
+    const bad = file('plan-bad.yml', 'services:\n  web:\n    imgae: nginx\n');
+    const refused = await capture(['stack', 'deploy', '--dry-run', '-c', bad, 'shop']);
+    expect(refused.code).toBe(1);
+    expect(refused.output).toMatch(/plan-bad\.yml:3:5: services\.web\.imgae: unknown key "imgae"/);
+
+    expect(await services()).toEqual(before);
+    expect((await capture(['stack', 'rm', 'shop'])).code).toBe(0);
+  });
+
   it('refuses an invalid stack file with file:line:col and deploys nothing', async () => {
     const file = path.join(dirs[1]?.path as string, 'bad.yml');
     (await import('node:fs')).writeFileSync(file, 'services:\n  web:\n    imgae: nginx\n');

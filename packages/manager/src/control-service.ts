@@ -15,6 +15,7 @@ import type { JoinTokens } from './join-tokens.js';
 import { peerIdentity } from './peer-identity.js';
 import { serviceControl } from './service-control.js';
 import { type ServiceLogsOptions, serviceLogs } from './service-logs.js';
+import { planStack } from './stack-plan.js';
 
 /** A failure the caller can act on, with the gRPC status it maps to at the edge. */
 export class ControlError extends Error {
@@ -62,6 +63,11 @@ export function controlService(
   return {
     ...serviceControl(store, handle),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
+    // A read: any manager answers, and the plan is given only the store's read methods.
+    planStack: handle(async (request) => {
+      if (!request.stack) throw new ControlError(status.INVALID_ARGUMENT, 'no stack in the request');
+      return planStack({ list: store.list.bind(store), get: store.get.bind(store) }, request.stack, request.prune);
+    }),
     getCluster: handle(async () => {
       const cluster = await store.get('clusters', CLUSTER_KEY);
       if (!cluster) throw new ControlError(status.NOT_FOUND, 'the cluster is not initialized');

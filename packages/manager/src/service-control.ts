@@ -1,9 +1,7 @@
 import {
   type ControlServiceServer,
-  isValidObjectName,
   newId,
-  qualify,
-  Service,
+  type Service,
   ServiceChange_Action,
   ServiceMode,
   ServiceSpec,
@@ -11,9 +9,10 @@ import {
   type Task,
   TaskState,
 } from '@flotilla/api';
-import { MAX_TXN_OPS, type Store, type Versioned, type Write } from '@flotilla/store';
+import type { Store, Versioned } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
 import { ControlError, type Handle } from './control-service.js';
+import { decideStack, type ServiceDecision, serviceName } from './stack-changes.js';
 
 type ServiceHandlers = Pick<
   ControlServiceServer,
@@ -138,86 +137,23 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
   };
 }
 
+const ACTIONS: Record<ServiceDecision['action'], ServiceChange_Action> = {
+  create: ServiceChange_Action.ACTION_CREATED,
+  update: ServiceChange_Action.ACTION_UPDATED,
+  unchanged: ServiceChange_Action.ACTION_UNCHANGED,
+  remove: ServiceChange_Action.ACTION_REMOVED,
+};
+
 /**
  * Creates and updates a stack's services in one transaction, so a deploy is applied whole or not at all. A
  * service's spec version goes up only when something its tasks run changes (not for a new replica count).
  */
 export async function deployStack(store: Store, stack: StackSpec, prune: boolean) {
-  if (!isValidObjectName(stack.name)) {
-    throw new ControlError(status.INVALID_ARGUMENT, `invalid stack name "${stack.name}": use letters, digits, _ . -`);
-  }
-  const existing = new Map<string, Versioned<Service>>();
-  for (const s of (await store.list('services')).items) existing.set(serviceName(s.value), s);
-  const now = BigInt(Date.now());
-  const writes: Write[] = [];
-  const changes: { name: string; id: string; action: ServiceChange_Action }[] = [];
-  const declared = new Set<string>();
-  for (const spec of stack.services) {
-    const name = spec.annotations?.name ?? '';
-    if (!name.startsWith(`${stack.name}_`) || spec.stack !== stack.name || !isValidObjectName(name)) {
-      throw new ControlError(
-        status.INVALID_ARGUMENT,
-        `service "${name}" is not named for stack ${stack.name}: expected ${qualify(stack.name, 'SERVICE')}`,
-      );
-    }
-    if (declared.has(name)) throw new ControlError(status.INVALID_ARGUMENT, `service ${name} is declared twice`);
-    declared.add(name);
-    const current = existing.get(name);
-    if (!current) {
-      const id = newId();
-      const service = Service.fromPartial({ id, spec, specVersion: 1n, createdAtMs: now, updatedAtMs: now });
-      writes.push({ op: 'create', kind: 'services', id, value: service });
-      changes.push({ name, id, action: ServiceChange_Action.ACTION_CREATED });
-      continue;
-    }
-    if (current.value.spec?.stack !== stack.name) {
-      throw new ControlError(
-        status.FAILED_PRECONDITION,
-        `a service named ${name} already exists outside stack ${stack.name}: remove it or rename the stack`,
-      );
-    }
-    const before = current.value.spec;
-    if (sameSpec(before, spec, true)) {
-      changes.push({ name, id: current.id, action: ServiceChange_Action.ACTION_UNCHANGED });
-      continue;
-    }
-    const tasksChange = !sameSpec(before, spec, false);
-    const service: Service = {
-      ...current.value,
-      spec,
-      previousSpec: tasksChange ? before : current.value.previousSpec,
-      specVersion: current.value.specVersion + (tasksChange ? 1n : 0n),
-      updatedAtMs: now,
-    };
-    writes.push({ op: 'update', kind: 'services', id: current.id, value: service, version: current.version });
-    changes.push({ name, id: current.id, action: ServiceChange_Action.ACTION_UPDATED });
-  }
-  if (prune) {
-    for (const [name, s] of existing) {
-      if (s.value.spec?.stack === stack.name && !declared.has(name)) {
-        writes.push({ op: 'delete', kind: 'services', id: s.id, version: s.version });
-        changes.push({ name, id: s.id, action: ServiceChange_Action.ACTION_REMOVED });
-      }
-    }
-  }
-  // One transaction (the fence or leader compare takes one more slot).
-  if (writes.length > MAX_TXN_OPS - 1) {
-    throw new ControlError(
-      status.INVALID_ARGUMENT,
-      `a stack deploys in one transaction of at most ${MAX_TXN_OPS - 1} services; this one changes ${writes.length}: split it into several stacks`,
-    );
-  }
+  const existing = (await store.list('services')).items;
+  const decisions = decideStack(existing, stack, prune, { now: BigInt(Date.now()), newId });
+  const writes = decisions.flatMap((d) => (d.write ? [d.write] : []));
   if (writes.length > 0) await store.batch(writes);
-  return changes;
-}
-
-/** Equal specs (optionally counting the replica count), compared on their encoded bytes. */
-function sameSpec(a: ServiceSpec | undefined, b: ServiceSpec, withReplicas: boolean): boolean {
-  const encode = (s: ServiceSpec | undefined) =>
-    Buffer.from(
-      ServiceSpec.encode(ServiceSpec.fromPartial({ ...s, ...(withReplicas ? {} : { replicas: 0n }) })).finish(),
-    );
-  return encode(a).equals(encode(b));
+  return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
 }
 
 /** A service by ID, unambiguous ID prefix, or name. */
@@ -233,10 +169,6 @@ export async function resolveService(store: Store, ref: string): Promise<Version
     throw new ControlError(status.NOT_FOUND, `no service ${JSON.stringify(ref)}: see flotilla service ls`);
   }
   throw new ControlError(status.FAILED_PRECONDITION, `${JSON.stringify(ref)} matches ${matches.length} services`);
-}
-
-function serviceName(s: Service): string {
-  return s.spec?.annotations?.name ?? s.id;
 }
 
 function groupTasks(tasks: Task[]): Map<string, Task[]> {

@@ -1,5 +1,5 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { type ControlServiceClient, isValidObjectName, ServiceChange_Action } from '@flotilla/api';
+import { type ControlServiceClient, DeployStackResponse, isValidObjectName, ServiceChange_Action } from '@flotilla/api';
 import {
   formatCompose,
   formatDiagnostics,
@@ -11,6 +11,7 @@ import {
 import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { formatPlan } from '../stack-plan-output.js';
 import { listingFormatOption, table } from '../table.js';
 import { formatTasks } from '../task-table.js';
 
@@ -84,17 +85,28 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .addOption(fileOption())
     .addOption(envFileOption())
     .option('--prune', "remove the stack's services that the files no longer declare")
+    .option('--dry-run', 'print what the deploy would do and where new tasks would go; change nothing')
+    .addOption(
+      new Option('--format <FORMAT>', 'output format').choices(['text', 'json'] as const).default('text' as const),
+    )
     .action(async (name, opts) => {
       if (!isValidObjectName(name)) {
         throw new CliError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`, EXIT.usage);
       }
       const { stack: normalized } = load(io, opts.composeFile, opts.envFile);
-      const spec = toStackSpec(normalized, name);
+      const request = { stack: toStackSpec(normalized, name), prune: opts.prune ?? false };
       const c = client();
-      const { changes } = await call(c, c.deployStack, { stack: spec, prune: opts.prune ?? false }).finally(() =>
-        c.close(),
-      );
-      for (const change of changes) io.out(`${ACTION_WORDS[change.action] ?? 'Service'} ${change.name}\n`);
+      if (opts.dryRun) {
+        const plan = await call(c, c.planStack, request).finally(() => c.close());
+        io.out(formatPlan(name, plan, opts.format));
+        return;
+      }
+      const response = await call(c, c.deployStack, request).finally(() => c.close());
+      if (opts.format === 'json') {
+        io.out(`${JSON.stringify(DeployStackResponse.toJSON(response), null, 2)}\n`);
+        return;
+      }
+      for (const change of response.changes) io.out(`${ACTION_WORDS[change.action] ?? 'Service'} ${change.name}\n`);
     });
 
   stack

@@ -1,0 +1,103 @@
+import { PlannedService_Action as A, PlannedService, PlannedService_Tasks as T } from '@flotilla/api';
+import { describe, expect, it } from 'vitest';
+import { formatPlan } from './stack-plan-output.js';
+
+const node = (hostname: string, tasks: number) => ({ nodeId: `id-${hostname}`, hostname, tasks });
+
+const plan = {
+  services: [
+    PlannedService.fromPartial({
+      name: 'web_api',
+      action: A.ACTION_CREATE,
+      tasks: T.TASKS_NONE,
+      specVersionAfter: 1n,
+      replicasAfter: 5n,
+      placed: [node('node-1', 2), node('node-2', 1)],
+      pending: [{ tasks: 2, reason: 'no suitable node (insufficient memory on 3 nodes)' }],
+    }),
+    PlannedService.fromPartial({
+      name: 'web_front',
+      id: 'f1',
+      action: A.ACTION_UPDATE,
+      tasks: T.TASKS_REPLACED,
+      specVersionBefore: 2n,
+      specVersionAfter: 3n,
+      replicasBefore: 2n,
+      replicasAfter: 2n,
+      changes: [
+        { path: 'container.image', before: 'nginx:1.25', after: 'nginx:1.27' },
+        { path: 'container.env[MODE]', after: 'prod' },
+        { path: 'container.env[EMPTY]', before: '' },
+      ],
+    }),
+    PlannedService.fromPartial({
+      name: 'web_worker',
+      id: 'w1',
+      action: A.ACTION_UPDATE,
+      tasks: T.TASKS_SCALED,
+      specVersionBefore: 1n,
+      specVersionAfter: 1n,
+      replicasBefore: 2n,
+      replicasAfter: 5n,
+      changes: [{ path: 'replicas', before: '2', after: '5' }],
+      placed: [node('node-3', 3)],
+    }),
+    PlannedService.fromPartial({ name: 'web_old', id: 'o1', action: A.ACTION_REMOVE, tasks: T.TASKS_NONE }),
+    PlannedService.fromPartial({ name: 'web_db', id: 'd1', action: A.ACTION_UNCHANGED, tasks: T.TASKS_NONE }),
+  ],
+};
+
+describe('formatPlan', () => {
+  it('prints one line per service, the diff under each update, and what stays pending', () => {
+    expect(formatPlan('web', plan, 'text')).toBe(
+      [
+        'Plan for stack web (nothing was changed):',
+        '  + web_api     create   5 tasks: node-1 ×2, node-2 ×1, 2 pending',
+        '  ~ web_front   update   tasks replaced (spec version 2 → 3)',
+        '      container.image: nginx:1.25 → nginx:1.27',
+        '      container.env[MODE]: (unset) → prod',
+        '      container.env[EMPTY]: "" → (unset)',
+        '  ~ web_worker  update   scaled 2 → 5 (no task replaced): node-3 ×3',
+        '      replicas: 2 → 5',
+        '  - web_old     remove   (--prune)',
+        '  = web_db      unchanged',
+        '2 tasks would stay pending: web_api: no suitable node (insufficient memory on 3 nodes)',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('lists pending tasks per service and reason when there are several', () => {
+    const two = {
+      services: [
+        PlannedService.fromPartial({
+          name: 'a_x',
+          action: A.ACTION_CREATE,
+          pending: [
+            { tasks: 1, reason: 'r1' },
+            { tasks: 2, reason: 'r2' },
+          ],
+          replicasAfter: 3n,
+        }),
+        PlannedService.fromPartial({ name: 'a_g', action: A.ACTION_CREATE, placed: [node('n1', 1)] }),
+      ],
+    };
+    expect(formatPlan('a', two, 'text')).toBe(
+      [
+        'Plan for stack a (nothing was changed):',
+        '  + a_x  create   3 tasks: 3 pending',
+        '  + a_g  create   global, 1 task: n1 ×1',
+        '3 tasks would stay pending:',
+        '  a_x ×1: r1',
+        '  a_x ×2: r2',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('prints the response as JSON, enums by name', () => {
+    const json = JSON.parse(formatPlan('web', plan, 'json'));
+    expect(json.services[0]).toMatchObject({ name: 'web_api', action: 'ACTION_CREATE', replicasAfter: '5' });
+    expect(json.services[1].changes[0]).toEqual({ path: 'container.image', before: 'nginx:1.25', after: 'nginx:1.27' });
+  });
+});

@@ -1,0 +1,134 @@
+import {
+  type Node,
+  NodeSpec_Availability,
+  NodeStatus_State,
+  nodeMatches,
+  PortConfig_PublishMode,
+  type Service,
+  ServiceMode,
+  type Task,
+  TaskState,
+} from '@flotilla/api';
+import { placeTasks, type Strategy } from '@flotilla/scheduler';
+
+/** Where one service's new tasks would go. */
+export interface ServicePreview {
+  placed: { nodeId: string; hostname: string; tasks: number }[];
+  pending: { tasks: number; reason: string }[];
+}
+
+export interface PreviewInput {
+  nodes: readonly Node[];
+  /** Every task in the store. */
+  tasks: readonly Task[];
+  /** Tasks the deploy would stop (a removed service's, slots above a lower replica count): they free room. */
+  stopped: (task: Task) => boolean;
+  /** The tasks the deploy would add, as the orchestrator would create them (see newTasks). */
+  added: readonly Task[];
+  strategy: Strategy;
+}
+
+/**
+ * Places the tasks a deploy would add on the cluster as it is now, with the scheduler's own pure placement: the
+ * tasks already on nodes hold their resources and ports, and tasks already pending compete as they would in the
+ * scheduler's next round. Seeded, so the same cluster gives the same preview. Pure.
+ */
+export function previewPlacement(input: PreviewInput): Map<string, ServicePreview> {
+  const kept = input.tasks.filter((t) => !input.stopped(t));
+  const result = placeTasks({
+    nodes: [...input.nodes],
+    running: kept.filter((t) => t.nodeId && occupies(t)),
+    pending: [...kept.filter(isPending), ...input.added],
+    strategy: input.strategy,
+    seed: 0,
+  });
+  const added = new Map(input.added.map((t) => [t.id, t]));
+  const hostnames = new Map(input.nodes.map((n) => [n.id, n.description?.hostname || n.id]));
+  const previews = new Map<string, ServicePreview>();
+  const previewOf = (serviceId: string) => {
+    let preview = previews.get(serviceId);
+    if (!preview) {
+      preview = { placed: [], pending: [] };
+      previews.set(serviceId, preview);
+    }
+    return preview;
+  };
+  for (const { taskId, nodeId } of result.assigned) {
+    const task = added.get(taskId);
+    if (!task) continue;
+    const placed = previewOf(task.serviceId).placed;
+    const entry = placed.find((p) => p.nodeId === nodeId);
+    if (entry) entry.tasks++;
+    else placed.push({ nodeId, hostname: hostnames.get(nodeId) ?? nodeId, tasks: 1 });
+  }
+  for (const { taskId, message } of result.unplaced) {
+    const task = added.get(taskId);
+    if (!task) continue;
+    const pending = previewOf(task.serviceId).pending;
+    const entry = pending.find((p) => p.reason === message);
+    if (entry) entry.tasks++;
+    else pending.push({ tasks: 1, reason: message });
+  }
+  for (const preview of previews.values()) {
+    preview.placed.sort((a, b) => b.tasks - a.tasks || a.hostname.localeCompare(b.hostname));
+  }
+  return previews;
+}
+
+/**
+ * The tasks the orchestrator would create for `service` beyond what it runs now: replicated slots `from`+1 to
+ * its replica count, or, for a global service with no tasks yet, one pinned to every node that takes its tasks
+ * (ready, active, meets the constraints).
+ */
+export function newTasks(service: Service, from: bigint, nodes: readonly Node[]): Task[] {
+  if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
+    return nodes
+      .filter(
+        (n) =>
+          nodeMatches(n, service.spec?.placement) &&
+          (n.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE) ===
+            NodeSpec_Availability.AVAILABILITY_ACTIVE &&
+          n.status?.state !== NodeStatus_State.STATE_DOWN,
+      )
+      .map((n) => previewTask(service, 0n, n.id));
+  }
+  const out: Task[] = [];
+  for (let slot = from + 1n; slot <= (service.spec?.replicas ?? 0n); slot++) out.push(previewTask(service, slot));
+  return out;
+}
+
+/** A task as the orchestrator's task factory makes it, with what placement reads; its ID is never stored. */
+function previewTask(service: Service, slot: bigint, nodeId = ''): Task {
+  const spec = service.spec;
+  return {
+    id: `preview/${service.id}/${slot}/${nodeId}`,
+    serviceId: service.id,
+    slot,
+    nodeId,
+    desiredState: TaskState.TASK_STATE_RUNNING,
+    status: { state: TaskState.TASK_STATE_PENDING, timestampMs: 0n, message: '', error: '', exitCode: 0 },
+    specVersion: service.specVersion,
+    spec: spec?.container,
+    createdAtMs: 0n,
+    updatedAtMs: 0n,
+    resources: spec?.resources,
+    placement: spec?.placement,
+    hostPorts: (spec?.endpoint?.ports ?? []).filter(
+      (p) => p.publishMode === PortConfig_PublishMode.PUBLISH_MODE_HOST && p.publishedPort > 0,
+    ),
+    serviceName: spec?.annotations?.name ?? service.id,
+    restartHistoryMs: [],
+    consecutiveFailures: 0,
+  };
+}
+
+/** As the scheduler loop counts them: meant to run and waiting for a node. */
+function isPending(t: Task): boolean {
+  return t.desiredState === TaskState.TASK_STATE_RUNNING && t.status?.state === TaskState.TASK_STATE_PENDING;
+}
+
+/** As the scheduler loop counts them: assigned and not ended, so it holds resources and ports on its node. */
+function occupies(t: Task): boolean {
+  const state = t.status?.state ?? 0;
+  return state >= TaskState.TASK_STATE_ASSIGNED && state < TaskState.TASK_STATE_COMPLETE;
+}

@@ -1,0 +1,151 @@
+import { isValidObjectName, qualify, Service, ServiceSpec, type StackSpec } from '@flotilla/api';
+import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
+import { status } from '@grpc/grpc-js';
+import { ControlError } from './control-service.js';
+
+/** What a deploy does to a service's running tasks. */
+export type TaskChange = 'none' | 'scaled' | 'replaced';
+
+/** What a deploy does to one service, and the write that does it. */
+export interface ServiceDecision {
+  name: string;
+  /** The stored service's ID, or the new one's. */
+  id: string;
+  action: 'create' | 'update' | 'unchanged' | 'remove';
+  tasks: TaskChange;
+  /** The service as stored now (absent for a create). */
+  current?: Versioned<Service>;
+  /** The service as the deploy stores it (absent for unchanged and remove). */
+  next?: Service;
+  write?: Write;
+}
+
+/**
+ * Decides what deploying `stack` over the `existing` services does, service by service, in the order the stack
+ * declares them and then the services a prune removes. Pure: DeployStack writes these decisions in one
+ * transaction and PlanStack only shows them, so the two cannot disagree. Refuses (ControlError) what the deploy
+ * would refuse.
+ */
+export function decideStack(
+  existing: readonly Versioned<Service>[],
+  stack: StackSpec,
+  prune: boolean,
+  make: { now: bigint; newId: () => string },
+): ServiceDecision[] {
+  if (!isValidObjectName(stack.name)) {
+    throw new ControlError(status.INVALID_ARGUMENT, `invalid stack name "${stack.name}": use letters, digits, _ . -`);
+  }
+  const byName = new Map<string, Versioned<Service>>();
+  for (const s of existing) byName.set(serviceName(s.value), s);
+  const { now } = make;
+  const decisions: ServiceDecision[] = [];
+  const declared = new Set<string>();
+  for (const spec of stack.services) {
+    const name = spec.annotations?.name ?? '';
+    if (!name.startsWith(`${stack.name}_`) || spec.stack !== stack.name || !isValidObjectName(name)) {
+      throw new ControlError(
+        status.INVALID_ARGUMENT,
+        `service "${name}" is not named for stack ${stack.name}: expected ${qualify(stack.name, 'SERVICE')}`,
+      );
+    }
+    if (declared.has(name)) throw new ControlError(status.INVALID_ARGUMENT, `service ${name} is declared twice`);
+    declared.add(name);
+    const current = byName.get(name);
+    if (!current) {
+      const id = make.newId();
+      const service = Service.fromPartial({ id, spec, specVersion: 1n, createdAtMs: now, updatedAtMs: now });
+      decisions.push({
+        name,
+        id,
+        action: 'create',
+        tasks: 'none',
+        next: service,
+        write: { op: 'create', kind: 'services', id, value: service },
+      });
+      continue;
+    }
+    if (current.value.spec?.stack !== stack.name) {
+      throw new ControlError(
+        status.FAILED_PRECONDITION,
+        `a service named ${name} already exists outside stack ${stack.name}: remove it or rename the stack`,
+      );
+    }
+    const before = current.value.spec;
+    const tasks = taskChange(before, spec);
+    if (tasks === 'none') {
+      decisions.push({ name, id: current.id, action: 'unchanged', tasks, current });
+      continue;
+    }
+    const replaced = tasks === 'replaced';
+    const service: Service = {
+      ...current.value,
+      spec,
+      previousSpec: replaced ? before : current.value.previousSpec,
+      specVersion: current.value.specVersion + (replaced ? 1n : 0n),
+      updatedAtMs: now,
+    };
+    decisions.push({
+      name,
+      id: current.id,
+      action: 'update',
+      tasks,
+      current,
+      next: service,
+      write: { op: 'update', kind: 'services', id: current.id, value: service, version: current.version },
+    });
+  }
+  if (prune) {
+    for (const [name, s] of byName) {
+      if (s.value.spec?.stack === stack.name && !declared.has(name)) {
+        decisions.push({
+          name,
+          id: s.id,
+          action: 'remove',
+          tasks: 'none',
+          current: s,
+          write: { op: 'delete', kind: 'services', id: s.id, version: s.version },
+        });
+      }
+    }
+  }
+  // One transaction (the fence or leader compare takes one more slot).
+  const writes = decisions.filter((d) => d.write).length;
+  if (writes > MAX_TXN_OPS - 1) {
+    throw new ControlError(
+      status.INVALID_ARGUMENT,
+      `a stack deploys in one transaction of at most ${MAX_TXN_OPS - 1} services; this one changes ${writes}: split it into several stacks`,
+    );
+  }
+  return decisions;
+}
+
+/**
+ * What replacing spec `before` with `after` does to the tasks: nothing (same spec), scaling (only the replica
+ * count differs: running tasks are untouched), or replacing them (anything else: the spec version goes up).
+ */
+export function taskChange(before: ServiceSpec | undefined, after: ServiceSpec): TaskChange {
+  if (sameSpec(before, after, true)) return 'none';
+  return sameSpec(before, after, false) ? 'scaled' : 'replaced';
+}
+
+/**
+ * Equal specs (optionally counting the replica count). Compared as JSON with map keys in sorted order: labels or
+ * sysctls written in another order are the same spec and must not replace every task.
+ */
+function sameSpec(a: ServiceSpec | undefined, b: ServiceSpec, withReplicas: boolean): boolean {
+  const canonical = (s: ServiceSpec | undefined) =>
+    JSON.stringify(
+      ServiceSpec.toJSON(ServiceSpec.fromPartial({ ...s, ...(withReplicas ? {} : { replicas: 0n }) })),
+      (_k, v) =>
+        v && typeof v === 'object' && !Array.isArray(v)
+          ? Object.fromEntries(
+              Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+            )
+          : v,
+    );
+  return canonical(a) === canonical(b);
+}
+
+export function serviceName(s: Service): string {
+  return s.spec?.annotations?.name ?? s.id;
+}

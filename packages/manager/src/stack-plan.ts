@@ -1,0 +1,123 @@
+import {
+  ClusterSettings_Strategy,
+  type Node,
+  newId,
+  type PlannedService,
+  PlannedService_Action,
+  PlannedService_Tasks,
+  type PlanStackResponse,
+  type Service,
+  ServiceMode,
+  type StackSpec,
+  type Task,
+} from '@flotilla/api';
+import type { Strategy } from '@flotilla/scheduler';
+import { CLUSTER_KEY, type Store, type Versioned } from '@flotilla/store';
+import { newTasks, previewPlacement } from './placement-preview.js';
+import { diffSpecs } from './spec-diff.js';
+import { decideStack, type ServiceDecision, type TaskChange } from './stack-changes.js';
+
+/** The store as a plan sees it: reads only. A plan holds no way to write, so it cannot change the cluster. */
+export type StoreReader = Pick<Store, 'list' | 'get'>;
+
+/** The cluster a plan is made against. */
+export interface PlanInput {
+  services: readonly Versioned<Service>[];
+  nodes: readonly Node[];
+  tasks: readonly Task[];
+  strategy: Strategy;
+}
+
+/**
+ * PlanStack: what DeployStack would do with the same request, and where the tasks it adds would go. Any manager
+ * answers (it reads what it needs from etcd); nothing is written.
+ */
+export async function planStack(store: StoreReader, stack: StackSpec, prune: boolean): Promise<PlanStackResponse> {
+  const [services, nodes, tasks, cluster] = await Promise.all([
+    store.list('services'),
+    store.list('nodes'),
+    store.list('tasks'),
+    store.get('clusters', CLUSTER_KEY),
+  ]);
+  const binpack = cluster?.value.settings?.placementStrategy === ClusterSettings_Strategy.STRATEGY_BINPACK;
+  return planFrom(
+    {
+      services: services.items,
+      nodes: nodes.items.map((n) => n.value),
+      tasks: tasks.items.map((t) => t.value),
+      strategy: binpack ? 'binpack' : 'spread',
+    },
+    stack,
+    prune,
+    { now: BigInt(Date.now()), newId },
+  );
+}
+
+const ACTIONS: Record<ServiceDecision['action'], PlannedService_Action> = {
+  create: PlannedService_Action.ACTION_CREATE,
+  update: PlannedService_Action.ACTION_UPDATE,
+  unchanged: PlannedService_Action.ACTION_UNCHANGED,
+  remove: PlannedService_Action.ACTION_REMOVE,
+};
+
+const TASKS: Record<TaskChange, PlannedService_Tasks> = {
+  none: PlannedService_Tasks.TASKS_NONE,
+  scaled: PlannedService_Tasks.TASKS_SCALED,
+  replaced: PlannedService_Tasks.TASKS_REPLACED,
+};
+
+/** The plan for deploying `stack` on `cluster`: the deploy's own decisions, a diff of each update, placement. Pure. */
+export function planFrom(
+  cluster: PlanInput,
+  stack: StackSpec,
+  prune: boolean,
+  make: { now: bigint; newId: () => string },
+): PlanStackResponse {
+  const decisions = decideStack(cluster.services, stack, prune, make);
+  const added: Task[] = [];
+  const removed = new Set<string>();
+  /** Services scaled down: the replica count they keep. */
+  const keeps = new Map<string, bigint>();
+  for (const d of decisions) {
+    if (d.action === 'remove') removed.add(d.id);
+    if (d.action === 'create' && d.next) added.push(...newTasks(d.next, 0n, cluster.nodes));
+    if (d.action === 'update' && d.current && d.next) {
+      const before = replicasOf(d.current.value);
+      const after = replicasOf(d.next);
+      if (before === undefined || after === undefined) continue;
+      if (after > before) added.push(...newTasks(d.next, before, cluster.nodes));
+      if (after < before) keeps.set(d.id, after);
+    }
+  }
+  const previews = previewPlacement({
+    nodes: cluster.nodes,
+    tasks: cluster.tasks,
+    stopped: (t) => removed.has(t.serviceId) || t.slot > (keeps.get(t.serviceId) ?? t.slot),
+    added,
+    strategy: cluster.strategy,
+  });
+  return {
+    services: decisions.map((d): PlannedService => {
+      const after = d.action === 'remove' ? undefined : (d.next ?? d.current?.value);
+      const preview = previews.get(d.id);
+      return {
+        name: d.name,
+        id: d.action === 'create' ? '' : d.id,
+        action: ACTIONS[d.action],
+        tasks: TASKS[d.tasks],
+        changes: d.action === 'update' ? diffSpecs(d.current?.value.spec, d.next?.spec) : [],
+        specVersionBefore: d.current?.value.specVersion ?? 0n,
+        specVersionAfter: after?.specVersion ?? 0n,
+        replicasBefore: d.current ? replicasOf(d.current.value) : undefined,
+        replicasAfter: after ? replicasOf(after) : undefined,
+        placed: preview?.placed ?? [],
+        pending: preview?.pending ?? [],
+      };
+    }),
+  };
+}
+
+/** A replicated service's replica count; undefined for a global service. */
+function replicasOf(service: Service): bigint | undefined {
+  return service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL ? undefined : (service.spec?.replicas ?? 0n);
+}
