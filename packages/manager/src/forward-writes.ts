@@ -15,6 +15,8 @@ const WRITES = [
   'deployStack',
   'removeStack',
   'scaleService',
+  'updateService',
+  'rollbackService',
   'removeService',
   'rebalanceService',
   'updateNode',

@@ -158,4 +158,33 @@ describe('rolling updates on hollow nodes', () => {
     expect(running(seen.tasks).map((t) => t.id)).toEqual(expect.arrayContaining(before));
     expect(seen.service.updateStatus).toBeUndefined();
   });
+
+  it('service update rolls out a new image and env; service rollback returns to the previous spec', async () => {
+    await deploy('cli', stack('app:1', 'parallelism: 3, monitor: 100ms'));
+    await watch('cli_web', (_s, ts) => running(ts).length === 6);
+    const updated = await rpc(control.updateService, {
+      service: 'cli_web',
+      image: 'app:2',
+      envAdd: ['MODE=prod'],
+      envRm: [],
+      force: false,
+    });
+    expect(updated.tasksReplaced).toBe(true);
+    let seen = await watch('cli_web', (s) => state(s) === UpdateStatus_State.STATE_COMPLETED);
+    expect(running(seen.tasks).every((t) => t.spec?.image === 'app:2' && t.spec.env.includes('MODE=prod'))).toBe(true);
+    // Scaling through update replaces nothing.
+    const scaled = await rpc(control.updateService, {
+      service: 'cli_web',
+      replicas: 7n,
+      envAdd: [],
+      envRm: [],
+      force: false,
+    });
+    expect(scaled.tasksReplaced).toBe(false);
+    await rpc(control.rollbackService, { service: 'cli_web' });
+    seen = await watch('cli_web', (s) => state(s) === UpdateStatus_State.STATE_ROLLBACK_COMPLETED);
+    expect(seen.service.spec?.container?.image).toBe('app:1');
+    expect(running(seen.tasks).map((t) => t.spec?.image)).toEqual(Array(7).fill('app:1'));
+    await expect(rpc(control.rollbackService, { service: 'scale_web' })).rejects.toThrow(/no previous spec/);
+  });
 });

@@ -8,11 +8,13 @@ import {
   type StackSpec,
   type Task,
   TaskState,
+  type UpdateServiceRequest,
 } from '@flotilla/api';
+import { rollback } from '@flotilla/orchestrator';
 import type { Store, Versioned } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
 import { ControlError, type Handle } from './control-service.js';
-import { decideStack, type ServiceDecision, serviceName } from './stack-changes.js';
+import { decideStack, type ServiceDecision, serviceName, taskChange } from './stack-changes.js';
 
 type ServiceHandlers = Pick<
   ControlServiceServer,
@@ -22,6 +24,8 @@ type ServiceHandlers = Pick<
   | 'listServices'
   | 'getService'
   | 'scaleService'
+  | 'updateService'
+  | 'rollbackService'
   | 'removeService'
   | 'rebalanceService'
   | 'listTasks'
@@ -87,6 +91,39 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
       }));
       if (!scaled) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
       return { service: scaled.value };
+    }),
+    updateService: handle(async (request) => {
+      const found = await resolveService(store, request.service);
+      const now = BigInt(Date.now());
+      let replaced = false;
+      const updated = await store.modify('services', found.id, (s) => {
+        const before = s.spec;
+        const after = updatedSpec(s, request);
+        replaced = request.force || taskChange(before, after) === 'replaced';
+        return {
+          ...s,
+          spec: after,
+          // A new version rolls out (update_config); the one it replaces is what `service rollback` returns to.
+          ...(replaced ? { specVersion: s.specVersion + 1n, previousSpec: before } : {}),
+          updatedAtMs: now,
+        };
+      });
+      if (!updated) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
+      return { service: updated.value, tasksReplaced: replaced };
+    }),
+    rollbackService: handle(async (request) => {
+      const found = await resolveService(store, request.service);
+      if (!found.value.previousSpec) {
+        throw new ControlError(
+          status.FAILED_PRECONDITION,
+          `${serviceName(found.value)} has no previous spec to roll back to: it was never updated`,
+        );
+      }
+      const rolled = await store.modify('services', found.id, (s) =>
+        rollback(s, Date.now(), 'rollback requested by the operator'),
+      );
+      if (!rolled) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
+      return { service: rolled.value };
     }),
     rebalanceService: handle(async (request) => {
       const found = await resolveService(store, request.service);
@@ -189,4 +226,34 @@ function taskOrder(a: Task, b: Task): number {
     a.nodeId.localeCompare(b.nodeId) * (a.slot === 0n ? 1 : 0) ||
     (a.createdAtMs === b.createdAtMs ? 0 : a.createdAtMs > b.createdAtMs ? -1 : 1)
   );
+}
+
+/** The spec `service update` asks for: the current one with only what the request sets changed. */
+export function updatedSpec(service: Service, request: UpdateServiceRequest): ServiceSpec {
+  const spec = ServiceSpec.fromPartial(service.spec ?? {});
+  const container = { ...spec.container! };
+  if (request.image !== undefined) {
+    if (!request.image.trim()) throw new ControlError(status.INVALID_ARGUMENT, '--image needs an image reference');
+    container.image = request.image;
+  }
+  if (request.envAdd.length > 0 || request.envRm.length > 0) {
+    const env = new Map(container.env.map((e) => [e.split('=')[0] as string, e]));
+    for (const key of request.envRm) env.delete(key);
+    for (const entry of request.envAdd) {
+      const key = entry.split('=')[0] ?? '';
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || !entry.includes('=')) {
+        throw new ControlError(status.INVALID_ARGUMENT, `--env-add takes KEY=VALUE, got "${entry}"`);
+      }
+      env.set(key, entry);
+    }
+    container.env = [...env.values()].sort();
+  }
+  if (request.replicas !== undefined && spec.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
+    throw new ControlError(status.FAILED_PRECONDITION, `${serviceName(service)} is global: it cannot be scaled`);
+  }
+  return ServiceSpec.fromPartial({
+    ...spec,
+    container,
+    ...(request.replicas !== undefined ? { replicas: request.replicas } : {}),
+  });
 }

@@ -8,3 +8,5 @@ export { rebalanceStep } from './rebalance.js';
 export { reconcileReplicated } from './replicated.js';
 export type { RestartDecision } from './restart.js';
 export { restartDecision, restartDelayMs } from './restart.js';
+export type { UpdateStep } from './update.js';
+export { rollback, updateStep } from './update.js';

@@ -122,12 +122,18 @@ export function updateStep(service: Service, tasks: Task[], ctx: ReconcileContex
   return { budget, outdated, ...(wakeAt !== undefined ? { wakeAt } : {}) };
 }
 
-/** The previous spec back as the service's spec, as a new version: its tasks replace the failed update's. */
+/**
+ * The previous spec back as the service's spec, as a new version: its tasks replace the failed update's. The
+ * replica count stays as it is now: scaling is not part of what is rolled back.
+ */
 export function rollback(service: Service, now: number, message: string): Service {
   const version = service.specVersion + 1n;
   return {
     ...service,
-    spec: service.previousSpec,
+    spec: service.previousSpec && {
+      ...service.previousSpec,
+      replicas: service.spec?.replicas ?? service.previousSpec.replicas,
+    },
     previousSpec: service.spec,
     specVersion: version,
     updatedAtMs: BigInt(now),

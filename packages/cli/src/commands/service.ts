@@ -95,6 +95,51 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
       }
     });
 
+  const collect = (value: string, all: string[]) => [...all, value];
+  service
+    .command('update')
+    .description("change a service; a change to what its tasks run rolls out by the service's update_config")
+    .argument('<SERVICE>', 'a service name, ID or ID prefix')
+    .option('--image <IMAGE>', 'run this image')
+    .option('--env-add <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [] as string[])
+    .option('--env-rm <KEY>', 'remove an environment variable (repeatable)', collect, [] as string[])
+    .option('--replicas <N>', 'number of replicas (scaling alone replaces no task)')
+    .option('--force', 'replace every task even when nothing changes')
+    .action(async (ref, opts) => {
+      let replicas: bigint | undefined;
+      if (opts.replicas !== undefined) {
+        if (!/^\d+$/.test(opts.replicas))
+          throw new CliError(`--replicas takes a number, got "${opts.replicas}"`, EXIT.usage);
+        replicas = BigInt(opts.replicas);
+      }
+      const c = client();
+      const res = await call(c, c.updateService, {
+        service: ref,
+        envAdd: opts.envAdd,
+        envRm: opts.envRm,
+        force: opts.force ?? false,
+        ...(opts.image !== undefined ? { image: opts.image } : {}),
+        ...(replicas !== undefined ? { replicas } : {}),
+      }).finally(() => c.close());
+      const name = res.service?.spec?.annotations?.name ?? ref;
+      io.out(
+        res.tasksReplaced
+          ? `${name}: spec version ${res.service?.specVersion} rolling out (follow it with: flotilla service inspect ${name})\n`
+          : `${name} updated: no task is replaced\n`,
+      );
+    });
+
+  service
+    .command('rollback')
+    .description('go back to the spec before the last update, rolled out by rollback_config')
+    .argument('<SERVICE>', 'a service name, ID or ID prefix')
+    .action(async (ref) => {
+      const c = client();
+      const res = await call(c, c.rollbackService, { service: ref }).finally(() => c.close());
+      const name = res.service?.spec?.annotations?.name ?? ref;
+      io.out(`${name}: rolling back to the previous spec (spec version ${res.service?.specVersion})\n`);
+    });
+
   service
     .command('rebalance')
     .description("even out a service's tasks across the nodes that can run them, one task at a time")
