@@ -187,4 +187,30 @@ describe('rolling updates on hollow nodes', () => {
     expect(running(seen.tasks).map((t) => t.spec?.image)).toEqual(Array(7).fill('app:1'));
     await expect(rpc(control.rollbackService, { service: 'scale_web' })).rejects.toThrow(/no previous spec/);
   });
+
+  it('depends_on: a service starts only once its dependency runs', async () => {
+    const app = (dbImage: string) =>
+      [
+        'services:',
+        '  db:',
+        `    image: ${dbImage}`,
+        '    deploy: { restart_policy: { condition: on-failure, delay: 100ms } }',
+        '  web:',
+        '    image: app:1',
+        '    depends_on: { db: { condition: service_started } }',
+        '    deploy: { replicas: 2 }',
+        '',
+      ].join('\n');
+    await deploy('deps', app('app:broken'));
+    // The database never starts: the web tier waits, with no task made.
+    await new Promise((r) => setTimeout(r, 800));
+    expect(await tasks('deps_web')).toEqual([]);
+    await deploy('deps', app('app:1'));
+    const seen = await watch('deps_web', (_s, ts) => running(ts).length === 2);
+    const dbRunning = running(await tasks('deps_db'));
+    expect(dbRunning).toHaveLength(1);
+    // Web's tasks were made only after the database ran.
+    const dbStarted = Number(dbRunning[0]?.status?.timestampMs);
+    expect(seen.tasks.every((t) => Number(t.createdAtMs) >= dbStarted)).toBe(true);
+  });
 });

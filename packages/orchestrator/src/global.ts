@@ -8,7 +8,8 @@ import {
   UpdateConfig_Order,
   UpdateStatus_State,
 } from '@flotilla/api';
-import { emptyPlan, merge, type Plan, type ReconcileContext, stop } from './plan.js';
+import { unmetDependency } from './dependencies.js';
+import { emptyPlan, isLive, merge, type Plan, type ReconcileContext, stop } from './plan.js';
 import { pruneHistory, reconcileSlot } from './slot.js';
 import { updateStep } from './update.js';
 
@@ -46,6 +47,9 @@ export function reconcileGlobal(service: Service, tasks: Task[], ctx: ReconcileC
     (current.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_STARTED ||
       current.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_PAUSED);
   const order = (rollingBack ? service.spec?.rollbackConfig : service.spec?.updateConfig)?.order;
+  const waiting = !tasks.some((t) => isLive(t) && t.status?.state === TaskState.TASK_STATE_RUNNING)
+    ? ctx.dependency && unmetDependency(service, ctx.dependency)
+    : undefined;
   for (const [nodeId, nodeTasks] of [...byNode].sort(([a], [b]) => a.localeCompare(b))) {
     const node = ctx.nodes.get(nodeId);
     if (!node || !nodeId) {
@@ -59,6 +63,7 @@ export function reconcileGlobal(service: Service, tasks: Task[], ctx: ReconcileC
     const availability = node.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE;
     const matches = nodeMatches(node, placement);
     const mayCreate =
+      !waiting &&
       matches &&
       availability === NodeSpec_Availability.AVAILABILITY_ACTIVE &&
       node.status?.state !== NodeStatus_State.STATE_DOWN;

@@ -1,7 +1,8 @@
-import { type Node, NodeStatus_State, newId, ServiceMode, type Task, TaskState } from '@flotilla/api';
+import { type Node, NodeStatus_State, newId, type Service, ServiceMode, type Task, TaskState } from '@flotilla/api';
 import { Debounce, Informer, type Store, type Write } from '@flotilla/store';
+import { dependencyState } from './dependencies.js';
 import { reconcileGlobal } from './global.js';
-import { emptyPlan, hasEnded, merge, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
+import { emptyPlan, hasEnded, merge, nodeLost, type Plan, type ReconcileContext, serviceName, stop } from './plan.js';
 import { rebalanceStep } from './rebalance.js';
 import { reconcileReplicated } from './replicated.js';
 import { TasksByService } from './tasks-by-service.js';
@@ -69,7 +70,11 @@ export class Orchestrator {
         this.byService.apply(c);
         const serviceId = c.type === 'put' ? c.value.serviceId : c.previous?.serviceId;
         // Only changes that can matter: an observed state reached, or anything but a status message.
-        if (serviceId && (c.type === 'delete' || statusMatters(c.previous, c.value))) this.dirty.add(serviceId);
+        if (serviceId && (c.type === 'delete' || statusMatters(c.previous, c.value))) {
+          this.dirty.add(serviceId);
+          // Services waiting on this one (depends_on) may start now.
+          for (const id of this.dependents(serviceId)) this.dirty.add(id);
+        }
       }
       if (this.dirty.size > 0) this.debounce.poke();
     });
@@ -118,11 +123,16 @@ export class Orchestrator {
       dirty.add(id);
       this.wakeups.delete(id);
     }
+    const byName = new Map(this.services.list().map((s) => [serviceName(s.value), s.value] as [string, Service]));
     const ctx: ReconcileContext = {
       now,
       nodes: new Map(this.nodes.list().map((n) => [n.id, n.value] as [string, Node])),
       historyLimit: this.options.historyLimit ?? 5,
       newId,
+      dependency: (name) => {
+        const dep = byName.get(name);
+        return dependencyState(dep, dep ? this.byService.tasks(dep.id) : []);
+      },
     };
     const plan = emptyPlan();
     let services = 0;
@@ -175,6 +185,17 @@ export class Orchestrator {
       this.options.onRound?.({ ...result, error: (err as Error).message });
       this.debounce.wakeAt(this.now() + 200);
     }
+  }
+
+  /** The services whose depends_on names this one. */
+  private dependents(serviceId: string): string[] {
+    const name = this.services.get(serviceId)?.value;
+    if (!name) return [];
+    const qualified = serviceName(name);
+    return this.services
+      .list()
+      .filter((s) => s.value.spec?.dependsOn.some((d) => d.service === qualified))
+      .map((s) => s.id);
   }
 
   private writes(plan: Plan): Write[] {

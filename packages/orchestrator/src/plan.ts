@@ -1,4 +1,5 @@
 import { type Node, NodeStatus_State, type Service, type Task, TaskState } from '@flotilla/api';
+import type { DependencyState } from './dependencies.js';
 
 /** What a reconcile decided: tasks to create, tasks to write back changed, tasks to delete, and when to look again. */
 export interface Plan {
@@ -17,6 +18,8 @@ export interface ReconcileContext {
   /** Ended tasks kept per slot (or per node for global services). */
   historyLimit: number;
   newId: () => string;
+  /** What another service's tasks show, by its qualified name (for depends_on); absent: no dependency waits. */
+  dependency?: (qualifiedName: string) => DependencyState;
 }
 
 export function emptyPlan(): Plan {

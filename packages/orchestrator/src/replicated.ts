@@ -6,6 +6,7 @@ import {
   UpdateConfig_Order,
   UpdateStatus_State,
 } from '@flotilla/api';
+import { unmetDependency } from './dependencies.js';
 import { emptyPlan, isLive, merge, type Plan, type ReconcileContext, stop } from './plan.js';
 import { pruneHistory, reconcileSlot } from './slot.js';
 import { updateStep } from './update.js';
@@ -40,6 +41,10 @@ export function reconcileReplicated(service: Service, tasks: Task[], ctx: Reconc
     (t) => t.slot <= replicas && isLive(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING,
   ).length;
   let budget = Math.min(parallelism === 0 ? Number.POSITIVE_INFINITY : parallelism - inMotion, step.budget);
+  // depends_on: a service none of whose tasks runs starts only once its dependencies are met.
+  const waiting = !tasks.some((t) => isLive(t) && t.status?.state === TaskState.TASK_STATE_RUNNING)
+    ? ctx.dependency && unmetDependency(service, ctx.dependency)
+    : undefined;
   const evict = (task: Task) => {
     const node = ctx.nodes.get(task.nodeId);
     if (node?.spec?.availability === NodeSpec_Availability.AVAILABILITY_DRAIN) return 'node drained';
@@ -56,7 +61,7 @@ export function reconcileReplicated(service: Service, tasks: Task[], ctx: Reconc
         plan,
         reconcileSlot(service, slotTasks, ctx, {
           slot,
-          mayCreate: true,
+          mayCreate: !waiting,
           evict,
           startFirst: update?.order === UpdateConfig_Order.ORDER_START_FIRST,
           mayMove: () => budget-- > 0,
