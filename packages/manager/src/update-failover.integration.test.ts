@@ -1,0 +1,127 @@
+import { ControlServiceClient, type Service, type Task, TaskState, UpdateStatus_State } from '@flotilla/api';
+import { MANAGER_SERVER_NAME } from '@flotilla/pki';
+import { loadStackText, toStackSpec } from '@flotilla/stack';
+import { HollowNodes } from '@flotilla/testing';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningManager, startManager } from './manager.js';
+import { startTestCluster, type TestCluster } from './test-cluster.js';
+
+// A rolling update survives the loss of the leader: the new leader reads the update status from the service
+// and the progress from the tasks, and carries on.
+let cluster: TestCluster;
+let second: RunningManager | undefined;
+let group: HollowNodes;
+
+beforeAll(async () => {
+  cluster = await startTestCluster('upfail', { electionTtlSeconds: 2 });
+  second = await startManager({
+    etcd: { endpoints: [cluster.etcd.url] },
+    listen: '127.0.0.1:0',
+    stateDir: cluster.dir('m2'),
+    cliConfigDir: cluster.dir('cli2'),
+    electionTtlSeconds: 2,
+    join: { manager: cluster.manager.address, token: cluster.manager.identity.tokens.manager },
+  });
+  group = await HollowNodes.start({
+    manager: cluster.manager.address,
+    token: cluster.manager.identity.tokens.worker,
+    count: 3,
+    startDelayMs: 30,
+  });
+});
+
+afterAll(async () => {
+  group?.stop();
+  await second?.stop();
+  await cluster?.stop();
+});
+
+function client(address: string): ControlServiceClient {
+  const { operator, ca } = cluster.manager.identity;
+  return new ControlServiceClient(
+    address,
+    credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(operator.keyPem), Buffer.from(operator.certPem)),
+    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
+  );
+}
+
+type Unary<Req, Res> = (r: Req, m: Metadata, o: object, cb: (e: ServiceError | null, v: Res) => void) => unknown;
+function rpc<Req, Res>(c: ControlServiceClient, method: Unary<Req, Res>, request: Req): Promise<Res> {
+  return new Promise((resolve, reject) =>
+    method.call(c, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, value) =>
+      err ? reject(new Error(err.details)) : resolve(value),
+    ),
+  );
+}
+
+const yaml = (image: string) =>
+  [
+    'services:',
+    '  web:',
+    `    image: ${image}`,
+    '    deploy:',
+    '      replicas: 6',
+    '      update_config: { parallelism: 1, monitor: 300ms }',
+    '',
+  ].join('\n');
+
+const running = (ts: Task[]) =>
+  ts.filter((t) => t.desiredState === TaskState.TASK_STATE_RUNNING && t.status?.state === TaskState.TASK_STATE_RUNNING);
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read().catch(() => undefined);
+    if (v !== undefined && ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('a rolling update across a leader failover', () => {
+  it('is resumed by the new leader and completes with every slot running once on the new version', async () => {
+    const first = client(cluster.manager.address);
+    const other = client(second!.address);
+    const deploy = (c: ControlServiceClient, image: string) =>
+      rpc(c, c.deployStack, { stack: toStackSpec(loadStackText(yaml(image)).stack, 'fo'), prune: false });
+    const tasksOf = (c: ControlServiceClient) =>
+      rpc(c, c.listTasks, { service: 'fo_web', stack: '', node: '' }).then((r) => r.tasks);
+    const serviceOf = (c: ControlServiceClient) =>
+      rpc(c, c.getService, { service: 'fo_web' }).then((r) => r.service as Service);
+    try {
+      await deploy(first, 'app:1');
+      await until(
+        '6 running',
+        () => tasksOf(first),
+        (ts) => running(ts).length === 6,
+      );
+      await deploy(first, 'app:2');
+      // Part of the way through: two slots on the new version.
+      await until(
+        'two slots updated',
+        () => tasksOf(first),
+        (ts) => running(ts).filter((t) => t.spec?.image === 'app:2').length >= 2,
+      );
+      await cluster.manager.stop();
+      const done = await until(
+        'the update completed under the new leader',
+        () => serviceOf(other),
+        (s) => s.updateStatus?.state === UpdateStatus_State.STATE_COMPLETED,
+      );
+      expect(done.updateStatus?.specVersion).toBe(done.specVersion);
+      const final = await until(
+        '6 running on app:2',
+        () => tasksOf(other),
+        (ts) => running(ts).length === 6,
+      );
+      expect(final.filter((t) => t.desiredState === TaskState.TASK_STATE_RUNNING).map((t) => t.spec?.image)).toEqual(
+        Array(6).fill('app:2'),
+      );
+      expect(new Set(running(final).map((t) => t.slot)).size).toBe(6);
+    } finally {
+      first.close();
+      other.close();
+    }
+  });
+});
