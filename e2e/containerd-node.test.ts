@@ -255,4 +255,53 @@ describe.skipIf(!isRoot)('a node running containers with containerd', () => {
       .toMatch(/absent:9/);
     expect((await cli(['stack', 'rm', 'missing'])).code).toBe(0);
   });
+
+  it('rolls out an update health-gated, and rolls back one whose new containers turn unhealthy', async () => {
+    const stack = path.join(cliDir, 'roll.yml');
+    writeFileSync(
+      stack,
+      [
+        'services:',
+        '  app:',
+        `    image: ${image}`,
+        '    command: ["sh", "-c", "while true; do sleep 1; done"]',
+        '    init: true',
+        '    healthcheck:',
+        `      test: ["CMD-SHELL", '[ -z "$$BROKEN" ]']`,
+        '      interval: 500ms',
+        '      retries: 2',
+        '    deploy:',
+        '      replicas: 2',
+        '      update_config: { parallelism: 1, monitor: 1s, failure_action: rollback }',
+        '      rollback_config: { parallelism: 0, monitor: 500ms }',
+        '',
+      ].join('\n'),
+    );
+    const deployed = await cli(['stack', 'deploy', '-c', stack, 'roll']);
+    expect(deployed.code, deployed.output).toBe(0);
+    const healthy = async () =>
+      running(await tasks('roll_app')).filter((t) => t.status.health === 'TASK_HEALTH_HEALTHY').length;
+    await expect.poll(healthy, { timeout: 60_000, interval: 500 }).toBe(2);
+    const inspect = async () =>
+      JSON.parse((await cli(['service', 'inspect', 'roll_app'])).stdout)[0] as {
+        specVersion: string;
+        updateStatus?: { state: string; message: string };
+      };
+
+    const updated = await cli(['service', 'update', '--env-add', 'RELEASE=2', 'roll_app']);
+    expect(updated.code, updated.output).toBe(0);
+    await expect
+      .poll(async () => (await inspect()).updateStatus?.state, { timeout: 60_000, interval: 500 })
+      .toBe('STATE_COMPLETED');
+    expect(await healthy()).toBe(2);
+
+    // A release whose containers turn unhealthy: the update fails them and rolls back by itself.
+    expect((await cli(['service', 'update', '--env-add', 'BROKEN=1', 'roll_app'])).code).toBe(0);
+    await expect
+      .poll(async () => (await inspect()).updateStatus?.state, { timeout: 90_000, interval: 500 })
+      .toBe('STATE_ROLLBACK_COMPLETED');
+    expect((await inspect()).updateStatus?.message).toBe('rollback completed');
+    await expect.poll(healthy, { timeout: 30_000, interval: 500 }).toBe(2);
+    expect((await cli(['stack', 'rm', 'roll'])).code).toBe(0);
+  });
 });

@@ -36,7 +36,8 @@ beforeAll(async () => {
   }
   const address = /listening on (127\.0\.0\.1:\d+)/.exec(output)?.[1] as string;
   const token = (await capture(['join-token', 'worker', '-q'])).stdout.trim();
-  hollow = await HollowNodes.start({ manager: address, token, count: 3 });
+  // Tasks of broken:1 fail to start: a bad release for `stack deploy --wait`.
+  hollow = await HollowNodes.start({ manager: address, token, count: 3, failImages: ['broken:1'] });
 });
 
 afterAll(async () => {
@@ -181,6 +182,74 @@ describe('stack and service commands', () => {
 
     expect(await services()).toEqual(before);
     expect((await capture(['stack', 'rm', 'shop'])).code).toBe(0);
+  });
+
+  it('deploy --wait exits 0 once every service converged, 1 with the reason when an update pauses', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const file = (name: string, image: string, extra = '') => {
+      const at = path.join(dirs[1]?.path as string, name);
+      writeFileSync(
+        at,
+        [
+          'services:',
+          '  api:',
+          `    image: ${image}`,
+          '    deploy:',
+          '      replicas: 2',
+          '      update_config: { parallelism: 1, monitor: 500ms, failure_action: pause }',
+          '      restart_policy: { delay: 100ms }',
+          extra,
+        ].join('\n'),
+      );
+      return at;
+    };
+    const created = await capture(['stack', 'deploy', '--wait', '-c', file('w1.yml', 'api:1'), 'waiting']);
+    expect(created.output).toMatch(/waiting_api: converged, 2\/2 running\n/);
+    expect(created).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Creating service waiting_api\n/) });
+    expect(created.stdout).toMatch(/stack waiting: 1 service converged\n$/);
+
+    const updated = await capture(['stack', 'deploy', '--wait', '-c', file('w2.yml', 'api:2'), 'waiting']);
+    expect(updated.code).toBe(0);
+    expect(updated.stdout).toMatch(/^Updating service waiting_api\n/);
+    // The update takes two monitor periods (one task at a time): at least one poll sees it under way.
+    expect(updated.stdout).toMatch(/waiting_api: \d\/2 running \(spec 2\), update in progress\n/);
+    expect(updated.stdout).toMatch(/waiting_api: converged, 2\/2 running \(spec 2\)\n/);
+
+    const started = Date.now();
+    const paused = await capture(['stack', 'deploy', '--wait', '-c', file('w3.yml', 'broken:1'), 'waiting']);
+    expect(paused.code).toBe(1);
+    expect(paused.output).toContain('waiting_api: update paused: 1 of 2 new tasks failed (simulated failure)');
+    expect(paused.output).toContain('see the tasks and their errors: flotilla stack ps waiting');
+    // Paused is an outcome: no waiting for the timeout.
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect((await capture(['stack', 'rm', 'waiting'])).code).toBe(0);
+  });
+
+  it('deploy --wait fails a new service whose tasks keep failing; --no-wait returns at once; --timeout', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const at = path.join(dirs[1]?.path as string, 'broken.yml');
+    writeFileSync(at, 'services:\n  api:\n    image: broken:1\n    deploy:\n      restart_policy: { delay: 100ms }\n');
+    const failing = await capture(['stack', 'deploy', '--wait', '-c', at, 'broken']);
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(/^Creating service broken_api\n/);
+    expect(failing.output).toContain('broken_api: 3 tasks in a row failed to run (simulated failure)');
+
+    const started = Date.now();
+    const quick = await capture(['stack', 'deploy', '--no-wait', '-c', at, 'quick']);
+    expect(quick).toMatchObject({ code: 0, stdout: 'Creating service quick_api\n' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+
+    // More memory than any node has: the task stays pending until the timeout.
+    const big = path.join(dirs[1]?.path as string, 'big.yml');
+    writeFileSync(
+      big,
+      'services:\n  db:\n    image: db:1\n    deploy:\n      resources: { reservations: { memory: 100G } }\n',
+    );
+    const late = await capture(['stack', 'deploy', '--wait', '--timeout', '2s', '-c', big, 'big']);
+    expect(late.code).toBe(1);
+    expect(late.output).toMatch(/timed out after 2s: big_db 0\/1 running, pending: no suitable node/);
+    expect((await capture(['stack', 'deploy', '--timeout', 'soon', '-c', big, 'big'])).code).toBe(2);
+    for (const stack of ['broken', 'quick', 'big']) expect((await capture(['stack', 'rm', stack])).code).toBe(0);
   });
 
   it('refuses an invalid stack file with file:line:col and deploys nothing', async () => {

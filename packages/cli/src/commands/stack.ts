@@ -5,12 +5,14 @@ import {
   formatDiagnostics,
   type LoadedStack,
   loadStack,
+  parseDuration,
   StackError,
   toStackSpec,
 } from '@flotilla/stack';
 import { call, controlClient } from '../control-client.js';
+import { versionsBefore, waitForDeploy, watchedServices } from '../deploy-watch.js';
 import { CliError, EXIT } from '../exit-codes.js';
-import type { Io } from '../io.js';
+import { type Io, processIo } from '../io.js';
 import { formatPlan } from '../stack-plan-output.js';
 import { listingFormatOption, table } from '../table.js';
 import { formatTasks } from '../task-table.js';
@@ -51,6 +53,17 @@ const ACTION_WORDS: Record<number, string> = {
   [ServiceChange_Action.ACTION_REMOVED]: 'Removing service',
 };
 
+function parseTimeout(text: string): number {
+  let ns: bigint;
+  try {
+    ns = parseDuration(text);
+  } catch {
+    throw new CliError(`--timeout: "${text}" is not a duration such as 5m or 90s`, EXIT.usage);
+  }
+  if (ns <= 0n) throw new CliError('--timeout must be longer than 0s', EXIT.usage);
+  return Number(ns / 1_000_000n);
+}
+
 export function stackCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
   const stack = new Command('stack').description('work with stacks: groups of services declared in Compose files');
 
@@ -89,10 +102,14 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .addOption(
       new Option('--format <FORMAT>', 'output format').choices(['text', 'json'] as const).default('text' as const),
     )
+    .option('--wait', 'wait until every service converged and is healthy (the default when stdout is a terminal)')
+    .option('--no-wait', 'return as soon as the deploy is written')
+    .option('--timeout <DURATION>', 'with --wait: fail if the services have not converged after this long', '5m')
     .action(async (name, opts) => {
       if (!isValidObjectName(name)) {
         throw new CliError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`, EXIT.usage);
       }
+      const timeoutMs = parseTimeout(opts.timeout);
       const { stack: normalized } = load(io, opts.composeFile, opts.envFile);
       const request = { stack: toStackSpec(normalized, name), prune: opts.prune ?? false };
       const c = client();
@@ -101,12 +118,28 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
         io.out(formatPlan(name, plan, opts.format));
         return;
       }
-      const response = await call(c, c.deployStack, request).finally(() => c.close());
-      if (opts.format === 'json') {
-        io.out(`${JSON.stringify(DeployStackResponse.toJSON(response), null, 2)}\n`);
-        return;
+      const tty = io === processIo && process.stdout.isTTY === true;
+      const wait = opts.wait ?? tty;
+      try {
+        // The versions before the deploy tell a new spec version (an update to follow) from a scale.
+        const before = wait ? await versionsBefore(c, name) : new Map<string, bigint>();
+        const response = await call(c, c.deployStack, request);
+        if (opts.format === 'json') io.out(`${JSON.stringify(DeployStackResponse.toJSON(response), null, 2)}\n`);
+        else {
+          for (const change of response.changes) io.out(`${ACTION_WORDS[change.action] ?? 'Service'} ${change.name}\n`);
+        }
+        if (!wait) return;
+        // Progress goes to stderr when stdout carries JSON.
+        const write = opts.format === 'json' ? io.err : io.out;
+        await waitForDeploy(c, name, watchedServices(response.changes, before), {
+          timeoutMs,
+          timeout: opts.timeout,
+          tty: tty && opts.format !== 'json',
+          write,
+        });
+      } finally {
+        c.close();
       }
-      for (const change of response.changes) io.out(`${ACTION_WORDS[change.action] ?? 'Service'} ${change.name}\n`);
     });
 
   stack
