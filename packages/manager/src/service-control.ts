@@ -10,7 +10,7 @@ import {
   TaskState,
   type UpdateServiceRequest,
 } from '@flotilla/api';
-import { rollback } from '@flotilla/orchestrator';
+import { newSpecVersion, rollback } from '@flotilla/orchestrator';
 import type { Store, Versioned } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
 import { ControlError, type Handle } from './control-service.js';
@@ -100,13 +100,8 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
         const before = s.spec;
         const after = updatedSpec(s, request);
         replaced = request.force || taskChange(before, after) === 'replaced';
-        return {
-          ...s,
-          spec: after,
-          // A new version rolls out (update_config); the one it replaces is what `service rollback` returns to.
-          ...(replaced ? { specVersion: s.specVersion + 1n, previousSpec: before } : {}),
-          updatedAtMs: now,
-        };
+        // A new version rolls out (update_config); the one it replaces is what `service rollback` returns to.
+        return replaced ? newSpecVersion(s, after, Number(now)) : { ...s, spec: after, updatedAtMs: now };
       });
       if (!updated) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
       return { service: updated.value, tasksReplaced: replaced };

@@ -1,4 +1,5 @@
 import { isValidObjectName, qualify, Service, ServiceSpec, type StackSpec } from '@flotilla/api';
+import { newSpecVersion } from '@flotilla/orchestrator';
 import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
 import { ControlError } from './control-service.js';
@@ -77,13 +78,9 @@ export function decideStack(
       continue;
     }
     const replaced = tasks === 'replaced';
-    const service: Service = {
-      ...current.value,
-      spec,
-      previousSpec: replaced ? before : current.value.previousSpec,
-      specVersion: current.value.specVersion + (replaced ? 1n : 0n),
-      updatedAtMs: now,
-    };
+    const service: Service = replaced
+      ? newSpecVersion(current.value, spec, Number(now))
+      : { ...current.value, spec, updatedAtMs: now };
     decisions.push({
       name,
       id: current.id,

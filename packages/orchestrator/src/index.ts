@@ -9,4 +9,4 @@ export { reconcileReplicated } from './replicated.js';
 export type { RestartDecision } from './restart.js';
 export { restartDecision, restartDelayMs } from './restart.js';
 export type { UpdateStep } from './update.js';
-export { rollback, updateStep } from './update.js';
+export { newSpecVersion, rollback, SPEC_HISTORY_LIMIT, updateStep } from './update.js';

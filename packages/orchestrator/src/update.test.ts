@@ -8,7 +8,7 @@ import {
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { context, node, service, task } from './test-fixtures.js';
-import { updateStep } from './update.js';
+import { newSpecVersion, SPEC_HISTORY_LIMIT, updateStep } from './update.js';
 
 const SECOND = 1_000_000_000n;
 const nodes = [node('n1')];
@@ -113,5 +113,17 @@ describe('rolling update step', () => {
     );
     const paused = updating(4_000, {}, UpdateStatus_State.STATE_PAUSED);
     expect(updateStep(paused, [old(1), old(2)], context(nodes)).budget).toBe(0);
+  });
+
+  it('keeps the last 10 specs, newest first, the one replaced as previous_spec', () => {
+    let s = service();
+    for (let i = 2; i <= 14; i++) {
+      s = newSpecVersion(s, { ...s.spec!, container: { ...s.spec!.container!, image: `app:${i}` } }, i * 1_000);
+    }
+    expect(s.specVersion).toBe(14n);
+    expect(s.specHistory).toHaveLength(SPEC_HISTORY_LIMIT);
+    expect(s.specHistory.map((h) => h.specVersion)).toEqual([13n, 12n, 11n, 10n, 9n, 8n, 7n, 6n, 5n, 4n]);
+    expect(s.specHistory[0]?.spec?.container?.image).toBe('app:13');
+    expect(s.previousSpec?.container?.image).toBe('app:13');
   });
 });

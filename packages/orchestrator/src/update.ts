@@ -1,6 +1,7 @@
 import {
   type HealthCheck,
   type Service,
+  type ServiceSpec,
   type Task,
   TaskHealth,
   TaskState,
@@ -128,15 +129,12 @@ export function updateStep(service: Service, tasks: Task[], ctx: ReconcileContex
  */
 export function rollback(service: Service, now: number, message: string): Service {
   const version = service.specVersion + 1n;
+  const back = service.previousSpec && {
+    ...service.previousSpec,
+    replicas: service.spec?.replicas ?? service.previousSpec.replicas,
+  };
   return {
-    ...service,
-    spec: service.previousSpec && {
-      ...service.previousSpec,
-      replicas: service.spec?.replicas ?? service.previousSpec.replicas,
-    },
-    previousSpec: service.spec,
-    specVersion: version,
-    updatedAtMs: BigInt(now),
+    ...newSpecVersion(service, back, now),
     updateStatus: {
       state: UpdateStatus_State.STATE_ROLLBACK_STARTED,
       startedAtMs: BigInt(now),
@@ -175,4 +173,25 @@ function hasHealthcheck(check: HealthCheck | undefined): boolean {
 
 function min(a: number | undefined, b: number): number {
   return a === undefined ? b : Math.min(a, b);
+}
+
+/** Specs kept per service (`spec_history`). */
+export const SPEC_HISTORY_LIMIT = 10;
+
+/**
+ * The service with `spec` as its new version: the spec it replaces becomes `previous_spec` (what a rollback
+ * returns to) and heads the history, which keeps the last 10.
+ */
+export function newSpecVersion(service: Service, spec: ServiceSpec | undefined, now: number): Service {
+  const past = service.spec
+    ? [{ specVersion: service.specVersion, spec: service.spec, replacedAtMs: BigInt(now) }, ...service.specHistory]
+    : service.specHistory;
+  return {
+    ...service,
+    spec,
+    previousSpec: service.spec,
+    specVersion: service.specVersion + 1n,
+    specHistory: past.slice(0, SPEC_HISTORY_LIMIT),
+    updatedAtMs: BigInt(now),
+  };
 }
