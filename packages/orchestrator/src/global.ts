@@ -6,12 +6,11 @@ import {
   type Task,
   TaskState,
   UpdateConfig_Order,
-  UpdateStatus_State,
 } from '@flotilla/api';
 import { unmetDependency } from './dependencies.js';
 import { emptyPlan, isLive, merge, type Plan, type ReconcileContext, stop } from './plan.js';
 import { pruneHistory, reconcileSlot } from './slot.js';
-import { updateStep } from './update.js';
+import { activeUpdateConfig, updateStep } from './update.js';
 
 /**
  * A global service: one task on every node that is up, not drained, and meets the placement constraints. It
@@ -41,12 +40,7 @@ export function reconcileGlobal(service: Service, tasks: Task[], ctx: ReconcileC
   if (step.service) plan.services.push(step.service);
   if (step.wakeAt !== undefined) plan.wakeAt = step.wakeAt;
   let budget = step.budget;
-  const current = step.service ?? service;
-  const rollingBack =
-    current.updateStatus?.specVersion === current.specVersion &&
-    (current.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_STARTED ||
-      current.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_PAUSED);
-  const order = (rollingBack ? service.spec?.rollbackConfig : service.spec?.updateConfig)?.order;
+  const order = activeUpdateConfig(step.service ?? service)?.order;
   const waiting = !tasks.some((t) => isLive(t) && t.status?.state === TaskState.TASK_STATE_RUNNING)
     ? ctx.dependency && unmetDependency(service, ctx.dependency)
     : undefined;

@@ -1,15 +1,8 @@
-import {
-  NodeSpec_Availability,
-  type Service,
-  type Task,
-  TaskState,
-  UpdateConfig_Order,
-  UpdateStatus_State,
-} from '@flotilla/api';
+import { NodeSpec_Availability, type Service, type Task, TaskState, UpdateConfig_Order } from '@flotilla/api';
 import { unmetDependency } from './dependencies.js';
 import { emptyPlan, isLive, merge, type Plan, type ReconcileContext, stop } from './plan.js';
 import { pruneHistory, reconcileSlot } from './slot.js';
-import { updateStep } from './update.js';
+import { activeUpdateConfig, updateStep } from './update.js';
 
 /**
  * A replicated service: slots 1..replicas, each with one task meant to run. Scaling down stops the highest slots
@@ -30,12 +23,7 @@ export function reconcileReplicated(service: Service, tasks: Task[], ctx: Reconc
   const step = updateStep(service, tasks, ctx);
   if (step.service) plan.services.push(step.service);
   if (step.wakeAt !== undefined) plan.wakeAt = step.wakeAt;
-  const now = step.service ?? service;
-  const rollingBack =
-    now.updateStatus?.specVersion === now.specVersion &&
-    (now.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_STARTED ||
-      now.updateStatus.state === UpdateStatus_State.STATE_ROLLBACK_PAUSED);
-  const update = rollingBack ? service.spec?.rollbackConfig : service.spec?.updateConfig;
+  const update = activeUpdateConfig(step.service ?? service);
   const parallelism = Number(update?.parallelism ?? 1n);
   const inMotion = tasks.filter(
     (t) => t.slot <= replicas && isLive(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING,

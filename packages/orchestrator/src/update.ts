@@ -195,3 +195,13 @@ export function newSpecVersion(service: Service, spec: ServiceSpec | undefined, 
     updatedAtMs: BigInt(now),
   };
 }
+
+/** The update_config that moves the service now: its rollback_config while a rollback of its version runs. */
+export function activeUpdateConfig(service: Service): UpdateConfig | undefined {
+  const status = service.updateStatus;
+  const rollingBack =
+    status?.specVersion === service.specVersion &&
+    (status.state === UpdateStatus_State.STATE_ROLLBACK_STARTED ||
+      status.state === UpdateStatus_State.STATE_ROLLBACK_PAUSED);
+  return rollingBack ? service.spec?.rollbackConfig : service.spec?.updateConfig;
+}
