@@ -3,12 +3,20 @@
 // assignment (the scheduler's ASSIGNED status) to running (the agent's RUNNING status), and the agent's memory
 // idle and with the 50 containers running (containerd and the shims are not counted). Needs root.
 // Prints one JSON line of figures last. Run: npm run bench -- agent [--tasks 50]
+
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ControlServiceClient, ServiceMode, ServiceSpec, type StackSpec, type Task, TaskState } from '@flotilla/api';
-import { MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
+import {
+  type ControlServiceClient,
+  ServiceMode,
+  ServiceSpec,
+  type StackSpec,
+  type Task,
+  TaskState,
+} from '@flotilla/api';
+import { controlClient } from '@flotilla/cli';
 import { connectEtcd, Informer, Store } from '@flotilla/store';
 import {
   type DaemonProcess,
@@ -20,7 +28,7 @@ import {
   startRegistry,
   tempDir,
 } from '@flotilla/testing';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 
 const { values: args } = parseArgs({ options: { tasks: { type: 'string', default: '50' } } });
 const TASKS = Number(args.tasks);
@@ -148,16 +156,8 @@ try {
     containerd.namespace,
   ]);
   await agent.waitFor(/node \w+ \(worker\) started/);
-  const config = new StateDir(cliDir);
-  control = new ControlServiceClient(
-    address,
-    credentials.createSsl(
-      Buffer.from(config.read('ca.crt')),
-      Buffer.from(config.read('operator.key')),
-      Buffer.from(config.read('operator.crt')),
-    ),
-    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
-  );
+  // The operator credentials and address the manager wrote to the CLI's config directory.
+  control = controlClient(cliDir);
   await tasks.start();
   const live = (t: Task) => t.desiredState === TaskState.TASK_STATE_RUNNING;
   const runningCount = () =>

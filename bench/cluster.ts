@@ -3,11 +3,12 @@
 // deploy call until all 10,000 tasks report running; then stops 100 nodes and measures the seconds from their
 // being marked down until all their tasks run elsewhere. Prints one JSON line of figures last.
 // Run: npm run bench -- cluster
+
 import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  ControlServiceClient,
+  type ControlServiceClient,
   NodeStatus_State,
   ServiceMode,
   ServiceSpec,
@@ -15,10 +16,10 @@ import {
   type Task,
   TaskState,
 } from '@flotilla/api';
-import { MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
+import { controlClient } from '@flotilla/cli';
 import { connectEtcd, Informer, Store } from '@flotilla/store';
 import { HollowNodes, ManagedProcess, startEtcd, tempDir } from '@flotilla/testing';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 
 // Smaller runs for a quick look: npm run bench -- cluster --nodes 100 --services 10 --replicas 100 --kill 10
 const { values: args } = parseArgs({
@@ -74,16 +75,8 @@ try {
   while (ready() < NODES) await new Promise((r) => setTimeout(r, 200));
   log(`${NODES} nodes ready`);
 
-  const config = new StateDir(cliDir);
-  control = new ControlServiceClient(
-    address,
-    credentials.createSsl(
-      Buffer.from(config.read('ca.crt')),
-      Buffer.from(config.read('operator.key')),
-      Buffer.from(config.read('operator.crt')),
-    ),
-    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
-  );
+  // The operator credentials and address the manager wrote to the CLI's config directory.
+  control = controlClient(cliDir);
   const stack: StackSpec = {
     name: 'bench',
     services: Array.from({ length: SERVICES }, (_, i) =>

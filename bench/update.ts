@@ -3,10 +3,11 @@
 // updated to a new image with parallelism 10, monitor 1 s, delay 0. Measures the seconds from the deploy call
 // until the service's update status says completed, against the theoretical minimum: batches × (task start +
 // monitor). Prints one JSON line of figures last. Run: npm run bench -- update
+
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
-  ControlServiceClient,
+  type ControlServiceClient,
   NodeSpec_Role,
   type Service,
   ServiceMode,
@@ -14,9 +15,9 @@ import {
   TaskState,
   UpdateStatus_State,
 } from '@flotilla/api';
-import { MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
+import { controlClient } from '@flotilla/cli';
 import { HollowNodes, ManagedProcess, startDaemon, startEtcd, tempDir } from '@flotilla/testing';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
 
 const { values: args } = parseArgs({
   options: {
@@ -81,16 +82,8 @@ async function service(): Promise<Service> {
 
 try {
   const address = (await manager.waitFor(/listening on (127\.0\.0\.1:\d+)/))[1] as string;
-  const config = new StateDir(cliDir);
-  control = new ControlServiceClient(
-    address,
-    credentials.createSsl(
-      Buffer.from(config.read('ca.crt')),
-      Buffer.from(config.read('operator.key')),
-      Buffer.from(config.read('operator.crt')),
-    ),
-    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
-  );
+  // The operator credentials and address the manager wrote to the CLI's config directory.
+  control = controlClient(cliDir);
   const token = await call(control.getJoinToken, { role: NodeSpec_Role.ROLE_WORKER, rotate: false });
   hollow = await HollowNodes.start({ manager: address, token: token.token, count: NODES, startDelayMs: START_MS });
   const runningAll = async () => {
