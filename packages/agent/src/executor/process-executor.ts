@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
@@ -6,6 +6,7 @@ import type { Task } from '@flotilla/api';
 import { type ExecResult, type Executor, type Exit, RejectedError, type TaskOutput } from './executor.js';
 import { LineSplitter } from './line-splitter.js';
 import { ProcessCgroups, type TaskCgroup } from './process-cgroup.js';
+import { runCommand } from './run-command.js';
 
 interface Running {
   child: ChildProcess;
@@ -147,21 +148,11 @@ export class ProcessExecutor implements Executor {
   }
 
   /** Health-check commands run on the host, beside the task's process (there is no container to enter). */
-  exec(_taskId: string, argv: string[], timeoutMs: number): Promise<ExecResult> {
+  async exec(_taskId: string, argv: string[], timeoutMs: number): Promise<ExecResult> {
     const [file, ...args] = argv;
-    if (!file) return Promise.resolve({ exitCode: 127, output: 'empty command' });
-    return new Promise((resolve) => {
-      execFile(file, args, { timeout: timeoutMs, maxBuffer: 64 * 1024 }, (err, stdout, stderr) => {
-        const output = `${stdout}${stderr}`.slice(0, 4096);
-        if (!err) return resolve({ exitCode: 0, output });
-        const e = err as { code?: unknown; killed?: boolean };
-        resolve({
-          exitCode: typeof e.code === 'number' ? e.code : 127,
-          output: output || err.message,
-          ...(e.killed ? { timedOut: true } : {}),
-        });
-      });
-    });
+    if (!file) return { exitCode: 127, output: 'empty command' };
+    const { error, ...result } = await runCommand(file, args, timeoutMs, 127);
+    return error === undefined ? result : { ...result, output: result.output || error };
   }
 
   /** A child process does not outlive the agent in a way it could take back. */

@@ -40,6 +40,7 @@ import {
   RejectedError,
   type TaskOutput,
 } from '../executor.js';
+import { runCommand } from '../run-command.js';
 import { type ImageSource, ImageStore, type LocalImage } from './image-store.js';
 import { buildExecProcess, buildRuntimeSpec, type ImageConfig, signalNumber, volumeSources } from './runtime-spec.js';
 import { TaskIo } from './task-io.js';
@@ -415,23 +416,13 @@ export class ContainerdExecutor implements Executor {
       probe.kind === 'http'
         ? [tool, 'wget', '-q', '-O', '-', `http://127.0.0.1:${probe.port}${probe.path}`]
         : [tool, 'nc', '-w', seconds, '127.0.0.1', String(probe.port), '-e', '/bin/true'];
-    return new Promise((resolve) => {
-      execFile(
-        'nsenter',
-        ['-t', String(pid), '-n', '--', ...argv],
-        { timeout: timeoutMs, maxBuffer: 64 * 1024 },
-        (err, stdout, stderr) => {
-          const output = `${stdout}${stderr}`.slice(0, 4096).trim();
-          if (!err) return resolve({ exitCode: 0, output });
-          const e = err as { code?: unknown; killed?: boolean };
-          resolve({
-            exitCode: typeof e.code === 'number' ? e.code : 1,
-            output,
-            ...(e.killed ? { timedOut: true } : {}),
-          });
-        },
-      );
-    });
+    const { error: _error, ...result } = await runCommand(
+      'nsenter',
+      ['-t', String(pid), '-n', '--', ...argv],
+      timeoutMs,
+      1,
+    );
+    return { ...result, output: result.output.trim() };
   }
 
   async adopt(task: Task): Promise<boolean> {
