@@ -5,6 +5,8 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 
 // Tests import workspace packages from source, so a test run never sees a stale build.
 const alias = {
+  '@flotilla/overlay': src('overlay'),
+  '@flotilla/network': src('network'),
   '@flotilla/api': src('api'),
   '@flotilla/stack': src('stack'),
   '@flotilla/store': src('store'),

@@ -154,6 +154,8 @@ try {
     containerd.socket,
     '--containerd-namespace',
     containerd.namespace,
+    // One node on this machine's own network: no overlay (e2e/overlay.test.ts runs it on namespace hosts).
+    '--no-overlay',
   ]);
   await agent.waitFor(/node \w+ \(worker\) started/);
   // The operator credentials and address the manager wrote to the CLI's config directory.

@@ -72,6 +72,8 @@ function startAgentProcess(join?: string[]): ReturnType<typeof daemon> {
     containerd.socket,
     '--containerd-namespace',
     containerd.namespace,
+    // One node on this machine's own network: no overlay (e2e/overlay.test.ts runs it on namespace hosts).
+    '--no-overlay',
   ]);
 }
 

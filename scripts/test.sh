@@ -5,8 +5,9 @@ source "$(dirname "$0")/lib.sh"
 setup
 # Integration tests run real etcd and Redis servers (started on loopback ports by the tests themselves).
 need_debs etcd-server redis-server openssl docker-registry apache2-utils busybox-static
-# The containerd executor's tests run a private containerd with runc, and tini for `init: true`.
-need_debs containerd runc tini
+# The containerd executor's tests run a private containerd with runc, and tini for `init: true`; the overlay
+# tests (network-namespace hosts) drive iproute2 and nftables.
+need_debs containerd runc tini iproute2 nftables
 cd "$ROOT"
 say "lint and format check (biome, buf)"
 npx --no-install biome ci .

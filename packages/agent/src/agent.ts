@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
+import type { NodeNetwork } from '@flotilla/overlay';
 import type { Executor, TaskOutput } from './executor/executor.js';
 import { chooseExecutor, type RuntimeOptions } from './executor/executor-choice.js';
 import { joinCluster, loadCredentials, type NodeCredentials, saveCredentials } from './join.js';
@@ -84,14 +85,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   const context: ExecutorContext = { output: logs.output, stateDir: options.stateDir };
   let executor = options.executorFactory?.(context) ?? options.executor;
+  let network: NodeNetwork | undefined;
   if (!executor) {
     const chosen = await chooseExecutor(options.runtime ?? { executor: 'process' }, {
       stateDir: options.stateDir,
       nodeId: creds.nodeId,
       output: logs.output,
       warn: (message) => log.warn(message),
+      logger: log,
     });
     executor = chosen.executor;
+    network = chosen.network;
     log.info({ executor: executor.name, runtimeVersion: chosen.runtimeVersion }, chosen.reason);
   }
   let session: AgentSession | undefined;
@@ -100,6 +104,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   session = new AgentSession(creds, {
     onManagers: (managers) => saveCredentials(options.stateDir, { ...creds, managers }),
     onAssignments: (assignments) => worker.apply(assignments),
+    onNetwork: (view) =>
+      void network?.apply(view).catch((err) => log.warn({ err: (err as Error).message }, 'network view not applied')),
     onSessionInfo: (info) => logs.configure(info.logs),
     onFence: () => {
       log.warn('no manager heard from within the self-fence timeout: stopping every task');
@@ -132,6 +138,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         session.stop();
         await worker.stop();
       }
+      // DNS stops; bridges, VXLAN devices and rules stay for the containers that keep running.
+      await network?.close();
       await executor.close?.();
       // After the worker: the last lines of the stopped tasks are in the sink's buffer by then.
       await logs.close();

@@ -1,6 +1,7 @@
 import {
   type Assignments,
   DispatcherServiceClient,
+  type NetworkView,
   type SessionInfo,
   type SessionRequest,
   type SessionResponse,
@@ -14,6 +15,8 @@ import type { NodeCredentials } from './join.js';
 export interface SessionOptions {
   /** Called with the full assignment set on each new session, then with each change. */
   onAssignments?: (assignments: Assignments) => void;
+  /** Called with each network view the managers send (the whole view, whenever it changes). */
+  onNetwork?: (view: NetworkView) => void;
   /** Reconnect backoff: from the first delay, doubling to the cap, each wait varied by up to a fifth. */
   backoffMs?: { first: number; max: number };
   /** Called when the managers tell a new list of managers (to keep it for restarts). */
@@ -221,6 +224,7 @@ export class AgentSession {
         this.heartbeatsSent++;
       }, period);
     }
+    if (message.network) this.options.onNetwork?.(message.network);
     if (message.assignments) this.options.onAssignments?.(message.assignments);
   }
 

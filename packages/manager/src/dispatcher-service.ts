@@ -1,14 +1,17 @@
 import {
   type DispatcherServiceServer,
   type LogsConfig,
+  NetworkView,
   NodeStatus_State,
   newId,
   type SessionRequest,
   type SessionResponse,
   type Task,
+  TaskState,
 } from '@flotilla/api';
+import { NetworkViews } from '@flotilla/network';
 import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
-import { type ChangeSet, Informer, type Store } from '@flotilla/store';
+import { type ChangeSet, Debounce, Informer, type Store } from '@flotilla/store';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import { boundStatus, LIMITS } from './input-limits.js';
 import { expiredNodes } from './node-liveness.js';
@@ -45,7 +48,14 @@ export interface DispatcherOptions {
    * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). The
    * dispatcher starts them if need be; whoever made them stops them.
    */
-  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'> };
+  informers?: {
+    tasks?: Informer<'tasks'>;
+    nodes?: Informer<'nodes'>;
+    services?: Informer<'services'>;
+    networks?: Informer<'networks'>;
+  };
+  /** Where problems that must not end a session are told (a network view that could not be made). */
+  logger?: { warn(obj: object, msg: string): void };
   /** Hooks for metrics. */
   onHeartbeat?: () => void;
   onSessionOpened?: () => void;
@@ -60,6 +70,10 @@ interface Session {
   writing: boolean;
   /** The agent said it is restarting (at, and how long to wait for it); only the first goodbye counts. */
   goodbye?: { at: number; waitMs: number };
+  /** The node's address as this manager sees the connection: its underlay address for the overlay. */
+  address: string;
+  /** The network view last sent (encoded), so an unchanged one is not sent again. */
+  lastView?: Buffer;
 }
 
 /**
@@ -80,6 +94,10 @@ export class Dispatcher {
   private readonly tasks: Informer<'tasks'>;
   /** Nodes, from a watch: the liveness check reads this cache instead of listing etcd every half period. */
   private readonly nodes: Informer<'nodes'>;
+  private readonly services: Informer<'services'>;
+  private readonly networks: Informer<'networks'>;
+  /** Network views are worked out again after each burst of changes, for every session at once. */
+  private readonly views: Debounce;
   readonly statuses: StatusBatcher;
 
   constructor(
@@ -91,8 +109,17 @@ export class Dispatcher {
     this.startedAt = this.now();
     this.tasks = options.informers?.tasks ?? new Informer(store, 'tasks');
     this.nodes = options.informers?.nodes ?? new Informer(store, 'nodes');
+    this.services = options.informers?.services ?? new Informer(store, 'services');
+    this.networks = options.informers?.networks ?? new Informer(store, 'networks');
     this.statuses = new StatusBatcher(store, this.tasks, {}, options.stats);
-    this.tasks.subscribe((set) => this.sendChanges(set));
+    this.views = new Debounce(async () => this.sendViews(), { quietMs: 20, maxDelayMs: 200 });
+    this.tasks.subscribe((set) => {
+      this.sendChanges(set);
+      this.views.poke();
+    });
+    for (const informer of [this.nodes, this.services, this.networks]) {
+      (informer as Informer<'nodes'>).subscribe(() => this.views.poke());
+    }
     // A removed node's session ends, whichever manager removed it; its certificate opens no new one.
     this.nodes.subscribe((set) => {
       for (const change of set.changes) if (change.type === 'delete') this.disconnect(change.id);
@@ -107,6 +134,8 @@ export class Dispatcher {
   async start(): Promise<void> {
     await this.tasks.start();
     await this.nodes.start();
+    await this.services.start();
+    await this.networks.start();
     this.timer ??= setInterval(() => void this.checkLiveness(), Math.max(10, this.options.heartbeatPeriodMs / 2));
   }
 
@@ -114,8 +143,11 @@ export class Dispatcher {
     clearInterval(this.timer);
     this.timer = undefined;
     this.statuses.stop();
+    await this.views.stop();
     if (!this.options.informers?.tasks) await this.tasks.stop();
     if (!this.options.informers?.nodes) await this.nodes.stop();
+    if (!this.options.informers?.services) await this.services.stop();
+    if (!this.options.informers?.networks) await this.networks.stop();
     for (const s of this.sessions.values()) s.call.end();
     this.sessions.clear();
   }
@@ -160,17 +192,25 @@ export class Dispatcher {
       });
       return;
     }
-    const session: Session = { id: newId(), nodeId: identity.nodeId, call, writing: false };
+    const session: Session = {
+      id: newId(),
+      nodeId: identity.nodeId,
+      call,
+      writing: false,
+      address: peerAddress(call.getPeer()),
+    };
     // A node has one session: a newer one (after a reconnect) replaces the old.
     this.sessions.get(identity.nodeId)?.call.end();
     this.sessions.set(identity.nodeId, session);
     this.options.onSessionOpened?.();
     this.lastBeat.set(identity.nodeId, this.now());
     call.write({ session: this.sessionInfo(session) });
+    // The network view before the tasks, so the agent knows their networks when it starts them.
+    this.sendView(session, this.currentViews());
     const assigned = this.tasks
       .list()
       .map((t) => t.value)
-      .filter((t) => t.nodeId === identity.nodeId);
+      .filter((t) => t.nodeId === identity.nodeId && handedOver(t));
     call.write({ assignments: { full: true, tasks: assigned, removedTaskIds: [] } });
     await this.markReady(session);
 
@@ -230,16 +270,55 @@ export class Dispatcher {
         continue;
       }
       if (before && before !== change.value.nodeId) entry(before).removed.push(change.id);
-      // A status report coming back from the node itself is not news to it.
-      if (change.value.nodeId && assignmentChanged(change.previous, change.value)) {
-        entry(change.value.nodeId).tasks.push(change.value);
-      }
+      if (!handedOver(change.value)) continue;
+      // A status report coming back from the node itself is not news to it; a task just handed over is.
+      const news = !change.previous || !handedOver(change.previous) || assignmentChanged(change.previous, change.value);
+      if (news) entry(change.value.nodeId).tasks.push(change.value);
     }
     for (const [nodeId, e] of perNode) {
       this.sessions
         .get(nodeId)
         ?.call.write({ assignments: { full: false, tasks: e.tasks, removedTaskIds: e.removed } });
     }
+  }
+
+  /** Every node's network view, from the caches; a failure is logged and the sessions carry on. */
+  private currentViews(): NetworkViews | undefined {
+    try {
+      return new NetworkViews({
+        networks: this.networks.list().map((n) => n.value),
+        services: this.services.list().map((s) => s.value),
+        tasks: this.tasks.list().map((t) => t.value),
+        nodes: this.nodes.list().map((n) => n.value),
+      });
+    } catch (err) {
+      this.options.logger?.warn({ err: (err as Error).message }, 'network views could not be made');
+      return undefined;
+    }
+  }
+
+  /** Sends every connected node its network view where it changed. */
+  private sendViews(): void {
+    if (this.sessions.size === 0) return;
+    const views = this.currentViews();
+    for (const session of this.sessions.values()) this.sendView(session, views);
+  }
+
+  private sendView(session: Session, views: NetworkViews | undefined): void {
+    if (!views) return;
+    let view: NetworkView;
+    try {
+      view = views.viewFor(session.nodeId);
+    } catch (err) {
+      this.options.logger?.warn({ node: session.nodeId, err: (err as Error).message }, 'no network view for the node');
+      return;
+    }
+    // Until the store has the node's address, the session's is the one to use.
+    view.nodeAddress ||= session.address;
+    const encoded = Buffer.from(NetworkView.encode(view).finish());
+    if (session.lastView?.equals(encoded)) return;
+    session.lastView = encoded;
+    session.call.write({ network: view });
   }
 
   private expired(nodeIds: Iterable<string>): string[] {
@@ -273,24 +352,29 @@ export class Dispatcher {
     if (session.writing || this.sessions.get(session.nodeId) !== session) return;
     session.writing = true;
     try {
-      await this.setStatus(session.nodeId, NodeStatus_State.STATE_READY, 'session established');
+      await this.setStatus(session.nodeId, NodeStatus_State.STATE_READY, 'session established', session.address);
     } finally {
       session.writing = false;
     }
   }
 
   /** Writes a node's status with compare-and-swap, retrying on a concurrent change. True once it holds. */
-  private async setStatus(nodeId: string, state: NodeStatus_State, message: string): Promise<boolean> {
+  private async setStatus(
+    nodeId: string,
+    state: NodeStatus_State,
+    message: string,
+    address?: string,
+  ): Promise<boolean> {
     try {
       const written = await this.store.modify('nodes', nodeId, (node) =>
-        node.status?.state === state
+        node.status?.state === state && (!address || node.status.address === address)
           ? undefined
           : {
               ...node,
               status: {
                 state,
                 message,
-                address: node.status?.address ?? '',
+                address: address || (node.status?.address ?? ''),
                 lastHeartbeatMs: BigInt(this.lastBeat.get(nodeId) ?? 0),
               },
               updatedAtMs: BigInt(this.now()),
@@ -303,6 +387,24 @@ export class Dispatcher {
       return false;
     }
   }
+}
+
+/** The IPv4 address of a gRPC peer ("198.18.0.11:43210", "[::ffff:198.18.0.11]:43210"), or "". */
+export function peerAddress(peer: string): string {
+  const host = peer
+    .replace(/^ipv[46]:/, '')
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '')
+    .replace(/^::ffff:/i, '');
+  return /^\d+\.\d+\.\d+\.\d+$/.test(host) ? host : '';
+}
+
+/**
+ * Whether a task is its node's to act on: assigned by the scheduler (a global task names its node from the start,
+ * but waits for its addresses and for the scheduler's checks like any other).
+ */
+function handedOver(t: Task): boolean {
+  return !!t.nodeId && (t.status?.state ?? 0) >= TaskState.TASK_STATE_ASSIGNED;
 }
 
 /** Whether a task changed in what its node must act on: anything but the observed status and timestamps. */

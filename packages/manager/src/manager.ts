@@ -7,6 +7,7 @@ import {
   parseHostPort,
 } from '@flotilla/api';
 import { connectRedis, LogReader } from '@flotilla/events';
+import { AllocatorLoop } from '@flotilla/network';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { Orchestrator } from '@flotilla/orchestrator';
 import { cliConfigDir } from '@flotilla/pki';
@@ -161,6 +162,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
           : {}),
         stats,
         informers,
+        logger: log,
         onHeartbeat: () => metrics.heartbeats.inc(),
         onSessionOpened: () => metrics.sessionsOpened.inc(),
       });
@@ -176,9 +178,13 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         informers,
         onRound: (round) => (round.error ? log.warn(round, 'scheduler round failed') : log.debug(round, 'scheduled')),
       });
+      const allocator = new AllocatorLoop(fenced, {
+        informers,
+        onPass: (pass) => (pass.error ? log.warn(pass, 'allocator pass failed') : log.debug(pass, 'allocated')),
+      });
       try {
         await started.start();
-        await Promise.all([orchestrator.start(), scheduler.start()]);
+        await Promise.all([orchestrator.start(), scheduler.start(), allocator.start()]);
       } catch (err) {
         await stopInformers();
         throw err;
@@ -187,7 +193,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       return {
         stop: async () => {
           dispatcher = undefined;
-          await Promise.all([orchestrator.stop(), scheduler.stop()]);
+          await Promise.all([orchestrator.stop(), scheduler.stop(), allocator.stop()]);
           await started.stop();
           await stopInformers();
         },

@@ -102,6 +102,7 @@ function previewTask(service: Service, slot: bigint, nodeId = ''): Task {
   const spec = service.spec;
   return {
     id: `preview/${service.id}/${slot}/${nodeId}`,
+    networks: [],
     serviceId: service.id,
     slot,
     nodeId,

@@ -11,10 +11,17 @@ import {
   type UpdateServiceRequest,
 } from '@flotilla/api';
 import { newSpecVersion, rollback } from '@flotilla/orchestrator';
-import type { Store, Versioned } from '@flotilla/store';
+import type { Store, Versioned, Write } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
 import { ControlError, type Handle } from './control-service.js';
-import { decideStack, type ServiceDecision, serviceName, taskChange } from './stack-changes.js';
+import {
+  decideStack,
+  networkWrites,
+  type ServiceDecision,
+  STACK_LABEL,
+  serviceName,
+  taskChange,
+} from './stack-changes.js';
 
 type ServiceHandlers = Pick<
   ControlServiceServer,
@@ -52,7 +59,14 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
       if (services.length === 0) {
         throw new ControlError(status.NOT_FOUND, `nothing found in stack ${request.name}: see flotilla stack ls`);
       }
-      await store.batch(services.map((s) => ({ op: 'delete', kind: 'services', id: s.id, version: s.version })));
+      // The stack's networks go with it: their addresses are released as the tasks end, then their subnets.
+      const networks = (await store.list('networks')).items.filter(
+        (n) => n.value.spec?.annotations?.labels[STACK_LABEL] === request.name && !n.value.ingress,
+      );
+      await store.batch([
+        ...services.map((s): Write => ({ op: 'delete', kind: 'services', id: s.id, version: s.version })),
+        ...networks.map((n): Write => ({ op: 'delete', kind: 'networks', id: n.id, version: n.version })),
+      ]);
       return { removed: services.map((s) => s.value.spec?.annotations?.name ?? s.id) };
     }),
     listServices: handle(async (request) => {
@@ -181,9 +195,14 @@ const ACTIONS: Record<ServiceDecision['action'], ServiceChange_Action> = {
  * service's spec version goes up only when something its tasks run changes (not for a new replica count).
  */
 export async function deployStack(store: Store, stack: StackSpec, prune: boolean) {
-  const existing = (await store.list('services')).items;
-  const decisions = decideStack(existing, stack, prune, { now: BigInt(Date.now()), newId });
-  const writes = decisions.flatMap((d) => (d.write ? [d.write] : []));
+  const [existing, networks] = await Promise.all([store.list('services'), store.list('networks')]);
+  const make = { now: BigInt(Date.now()), newId };
+  const decisions = decideStack(existing.items, stack, prune, make);
+  // Networks first in the same transaction: the services' tasks wait for them to have subnets.
+  const writes = [
+    ...networkWrites(networks.items, stack, make),
+    ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
+  ];
   if (writes.length > 0) await store.batch(writes);
   return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
 }

@@ -126,7 +126,14 @@ describe('agent sessions and liveness', () => {
     const a = await joinedNode();
     const b = await joinedNode();
     const task = (id: string, nodeId: string) =>
-      Task.fromPartial({ id, nodeId, serviceId: 'svc', desiredState: TaskState.TASK_STATE_RUNNING, specVersion: 1n });
+      Task.fromPartial({
+        id,
+        nodeId,
+        serviceId: 'svc',
+        desiredState: TaskState.TASK_STATE_RUNNING,
+        specVersion: 1n,
+        status: { state: TaskState.TASK_STATE_ASSIGNED },
+      });
     await store.batch([
       { op: 'create', kind: 'tasks', id: 'ta1', value: task('ta1', a.creds.nodeId) },
       { op: 'create', kind: 'tasks', id: 'tb1', value: task('tb1', b.creds.nodeId) },
@@ -157,7 +164,7 @@ describe('agent sessions and liveness', () => {
     await expect
       .poll(async () => (await store.get('tasks', 'ta1'))?.value.status?.state, { timeout: 5_000 })
       .toBe(TaskState.TASK_STATE_RUNNING);
-    expect((await store.get('tasks', 'tb1'))?.value.status).toBeUndefined();
+    expect((await store.get('tasks', 'tb1'))?.value.status?.state).toBe(TaskState.TASK_STATE_ASSIGNED);
     expect(dispatcher.statuses.stats.refused).toBeGreaterThanOrEqual(1);
     // The status write is not echoed back to the node as an assignment change.
     const after = received.length;

@@ -1,6 +1,14 @@
-import { ServiceSpec } from '@flotilla/api';
+import {
+  Network,
+  NetworkSpec,
+  PortConfig_Protocol,
+  PortConfig_PublishMode,
+  Service,
+  ServiceSpec,
+  StackSpec,
+} from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { taskChange } from './stack-changes.js';
+import { decideStack, networkWrites, STACK_LABEL, taskChange } from './stack-changes.js';
 
 describe('taskChange', () => {
   const spec = (labels: Record<string, string>, replicas = 2n, image = 'app:1') =>
@@ -15,5 +23,82 @@ describe('taskChange', () => {
     expect(taskChange(spec({}), spec({}, 2n, 'app:2'))).toBe('replaced');
     expect(taskChange(spec({ x: '1' }), spec({ x: '2' }))).toBe('replaced');
     expect(taskChange(undefined, spec({}))).toBe('replaced');
+  });
+});
+
+describe('stack networks and published ports', () => {
+  const make = { now: 1n, newId: () => 'net1' };
+  const network = (name: string, labels: Record<string, string> = {}, external = false) =>
+    NetworkSpec.fromPartial({ annotations: { name, labels }, driver: 'overlay', external });
+  const stored = (id: string, spec: NetworkSpec, ingress = false) => ({
+    id,
+    version: 1n,
+    value: Network.fromPartial({ id, spec, ingress }),
+  });
+  const service = (
+    name: string,
+    stack: string,
+    published: number,
+    mode = PortConfig_PublishMode.PUBLISH_MODE_INGRESS,
+  ) =>
+    ServiceSpec.fromPartial({
+      annotations: { name },
+      stack,
+      endpoint: {
+        ports: [
+          { protocol: PortConfig_Protocol.PROTOCOL_TCP, targetPort: 80, publishedPort: published, publishMode: mode },
+        ],
+      },
+    });
+  const stackOf = (name: string, services: ServiceSpec[], networks: NetworkSpec[] = []) =>
+    StackSpec.fromPartial({ name, services, networks });
+
+  it('creates the stack networks that do not exist and keeps those that do', () => {
+    const mine = network('st_default', { [STACK_LABEL]: 'st' });
+    const writes = networkWrites(
+      [stored('old', network('st_back', { [STACK_LABEL]: 'st' }))],
+      stackOf('st', [], [mine, network('st_back', { [STACK_LABEL]: 'st' })]),
+      make,
+    );
+    expect(writes.map((w) => [w.op, w.kind, w.id])).toEqual([['create', 'networks', 'net1']]);
+  });
+
+  it('refuses a missing external network and a name another stack or the ingress network holds', () => {
+    expect(() => networkWrites([], stackOf('st', [], [network('shared', {}, true)]), make)).toThrow(
+      /external but does not exist/,
+    );
+    expect(() =>
+      networkWrites(
+        [stored('x', network('st_default', { [STACK_LABEL]: 'other' }))],
+        stackOf('st', [], [network('st_default')]),
+        make,
+      ),
+    ).toThrow(/already exists in stack other/);
+    expect(() =>
+      networkWrites([stored('i', network('ingress'), true)], stackOf('st', [], [network('ingress')]), make),
+    ).toThrow(/already exists/);
+  });
+
+  it('refuses a port another service publishes, not one published in host mode or by the service itself', () => {
+    const existing = [
+      { id: 'a', version: 1n, value: Service.fromPartial({ id: 'a', spec: service('other_web', 'other', 8080) }) },
+    ];
+    expect(() => decideStack(existing, stackOf('st', [service('st_web', 'st', 8080)]), false, make)).toThrow(
+      /port 8080\/tcp of st_web is already published by service other_web/,
+    );
+    expect(() =>
+      decideStack(
+        existing,
+        stackOf('st', [service('st_web', 'st', 8080, PortConfig_PublishMode.PUBLISH_MODE_HOST)]),
+        false,
+        make,
+      ),
+    ).not.toThrow();
+    expect(() =>
+      decideStack(existing, stackOf('other', [service('other_web', 'other', 8080)]), false, make),
+    ).not.toThrow();
+    expect(() =>
+      decideStack([], stackOf('st', [service('st_a', 'st', 9000), service('st_b', 'st', 9000)]), false, make),
+    ).toThrow(/already published by service st_a/);
   });
 });

@@ -1,4 +1,14 @@
-import { isValidObjectName, qualify, Service, ServiceSpec, type StackSpec } from '@flotilla/api';
+import {
+  isValidObjectName,
+  Network,
+  type PortConfig,
+  PortConfig_Protocol,
+  PortConfig_PublishMode,
+  qualify,
+  Service,
+  ServiceSpec,
+  type StackSpec,
+} from '@flotilla/api';
 import { newSpecVersion } from '@flotilla/orchestrator';
 import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
@@ -36,6 +46,7 @@ export function decideStack(
   if (!isValidObjectName(stack.name)) {
     throw new ControlError(status.INVALID_ARGUMENT, `invalid stack name "${stack.name}": use letters, digits, _ . -`);
   }
+  checkPublishedPorts(existing, stack, prune);
   const byName = new Map<string, Versioned<Service>>();
   for (const s of existing) byName.set(serviceName(s.value), s);
   const { now } = make;
@@ -146,3 +157,85 @@ function sameSpec(a: ServiceSpec | undefined, b: ServiceSpec, withReplicas: bool
 export function serviceName(s: Service): string {
   return s.spec?.annotations?.name ?? s.id;
 }
+
+/** The label that marks an object as made by a stack (as `docker stack deploy` marks it). */
+export const STACK_LABEL = 'com.docker.stack.namespace';
+
+/**
+ * The networks a deploy creates: each of the stack's own networks that does not exist yet (an existing one is
+ * kept as it is: its subnet and VXLAN ID are in use). Refuses an external network that does not exist, and a
+ * network name that belongs to another stack.
+ */
+export function networkWrites(
+  existing: readonly Versioned<Network>[],
+  stack: StackSpec,
+  make: { now: bigint; newId: () => string },
+): Write[] {
+  const byName = new Map(existing.map((n) => [n.value.spec?.annotations?.name ?? n.id, n.value]));
+  const writes: Write[] = [];
+  for (const spec of stack.networks) {
+    const name = spec.annotations?.name ?? '';
+    const current = byName.get(name);
+    if (spec.external) {
+      if (!current) {
+        throw new ControlError(
+          status.FAILED_PRECONDITION,
+          `network ${name} is declared external but does not exist: create it first or drop "external: true"`,
+        );
+      }
+      continue;
+    }
+    if (current) {
+      const owner = current.spec?.annotations?.labels[STACK_LABEL];
+      if (current.ingress || (owner && owner !== stack.name)) {
+        throw new ControlError(
+          status.FAILED_PRECONDITION,
+          `a network named ${name} already exists${owner ? ` in stack ${owner}` : ''}: rename this stack's network`,
+        );
+      }
+      continue;
+    }
+    const id = make.newId();
+    const network = Network.fromPartial({ id, spec, createdAtMs: make.now });
+    writes.push({ op: 'create', kind: 'networks', id, value: network });
+  }
+  return writes;
+}
+
+/**
+ * Refuses a deploy that publishes (ingress) a port another service already publishes, or the same port twice
+ * within the stack: every node answers an ingress port, so two services cannot share one.
+ */
+export function checkPublishedPorts(existing: readonly Versioned<Service>[], stack: StackSpec, prune: boolean): void {
+  const taken = new Map<string, string>();
+  const key = (p: PortConfig) => `${p.publishedPort}/${PROTOCOLS[p.protocol] ?? 'tcp'}`;
+  const ingress = (ports: readonly PortConfig[]) =>
+    ports.filter((p) => p.publishedPort > 0 && p.publishMode !== PortConfig_PublishMode.PUBLISH_MODE_HOST);
+  const redeployed = new Set(stack.services.map((s) => s.annotations?.name ?? ''));
+  for (const s of existing) {
+    const name = serviceName(s.value);
+    // Services of this stack are replaced by what it declares now (or removed by a prune).
+    if (redeployed.has(name) || (prune && s.value.spec?.stack === stack.name)) continue;
+    for (const p of ingress([...(s.value.spec?.endpoint?.ports ?? []), ...s.value.endpointPorts]))
+      taken.set(key(p), name);
+  }
+  for (const spec of stack.services) {
+    const name = spec.annotations?.name ?? '';
+    for (const p of ingress(spec.endpoint?.ports ?? [])) {
+      const holder = taken.get(key(p));
+      if (holder && holder !== name) {
+        throw new ControlError(
+          status.FAILED_PRECONDITION,
+          `port ${key(p)} of ${name} is already published by service ${holder}: publish another port, or use mode: host`,
+        );
+      }
+      taken.set(key(p), name);
+    }
+  }
+}
+
+const PROTOCOLS: Partial<Record<PortConfig_Protocol, string>> = {
+  [PortConfig_Protocol.PROTOCOL_TCP]: 'tcp',
+  [PortConfig_Protocol.PROTOCOL_UDP]: 'udp',
+  [PortConfig_Protocol.PROTOCOL_SCTP]: 'sctp',
+};

@@ -69,7 +69,9 @@ export function stop(
 ): Task {
   const now = BigInt(ctx.now);
   const next: Task = { ...task, desiredState: desired, updatedAtMs: now };
-  if (!task.nodeId && !hasEnded(task)) {
+  // Never handed to a node (unplaced, or still waiting for addresses): nothing runs, it ends here.
+  const handedOver = !!task.nodeId && (task.status?.state ?? 0) >= TaskState.TASK_STATE_ASSIGNED;
+  if (!handedOver && !hasEnded(task)) {
     next.status = { state: TaskState.TASK_STATE_SHUTDOWN, timestampMs: now, message, error: '', exitCode: 0 };
   } else if (nodeLost(task, ctx.nodes) && !hasEnded(task)) {
     next.status = { state: TaskState.TASK_STATE_ORPHANED, timestampMs: now, message, error: '', exitCode: 0 };

@@ -10,6 +10,8 @@ export function newTask(
 ): Task {
   const now = BigInt(ctx.now);
   const spec = service.spec;
+  // A task that joins networks first gets its addresses from the allocator, which then hands it on (pending).
+  const waitsForAddresses = needsAddresses(service);
   return {
     id: ctx.newId(),
     serviceId: service.id,
@@ -17,9 +19,9 @@ export function newTask(
     nodeId: where.nodeId ?? '',
     desiredState: TaskState.TASK_STATE_RUNNING,
     status: {
-      state: TaskState.TASK_STATE_PENDING,
+      state: waitsForAddresses ? TaskState.TASK_STATE_NEW : TaskState.TASK_STATE_PENDING,
       timestampMs: now,
-      message: 'waiting for placement',
+      message: waitsForAddresses ? 'waiting for addresses' : 'waiting for placement',
       error: '',
       exitCode: 0,
     },
@@ -35,5 +37,14 @@ export function newTask(
     serviceName: serviceName(service),
     restartHistoryMs: restart.history,
     consecutiveFailures: restart.consecutiveFailures,
+    networks: [],
   };
+}
+
+/** Whether tasks of a service join networks (its own, or the ingress network for a published port). */
+export function needsAddresses(service: Service): boolean {
+  const spec = service.spec;
+  if (!spec || spec.container?.hostNetwork) return false;
+  const ingress = (spec.endpoint?.ports ?? []).some((p) => p.publishMode !== PortConfig_PublishMode.PUBLISH_MODE_HOST);
+  return spec.networks.length > 0 || ingress;
 }

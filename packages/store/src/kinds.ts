@@ -1,4 +1,4 @@
-import { Cluster, Network, Node, Service, Task } from '@flotilla/api';
+import { Allocation, Cluster, Network, Node, Service, Task } from '@flotilla/api';
 
 /** The protobuf codec of each kind of object. */
 export interface Codec<T> {
@@ -12,6 +12,7 @@ export const KINDS = {
   tasks: Task as Codec<Task>,
   networks: Network as Codec<Network>,
   clusters: Cluster as Codec<Cluster>,
+  allocations: Allocation as Codec<Allocation>,
 } as const;
 
 export type Kind = keyof typeof KINDS;

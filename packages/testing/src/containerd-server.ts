@@ -24,7 +24,13 @@ let instances = 0;
  * A private containerd (Debian `containerd` + `runc`, as root) for tests: config, root, state and socket in a
  * temporary directory, the CRI plugin off. Several can run side by side; each test gets its own namespace.
  */
-export async function startContainerd(options: { label?: string } = {}): Promise<TestContainerd> {
+export async function startContainerd(
+  options: {
+    label?: string;
+    /** A command prefix to run containerd under, e.g. a namespace host's `nsenter --net=…` prefix. */
+    wrap?: readonly string[];
+  } = {},
+): Promise<TestContainerd> {
   const binary = process.env.FLOTILLA_CONTAINERD_BIN ?? '/usr/bin/containerd';
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: install Debian's containerd and runc (npm test does, as root)`);
@@ -51,8 +57,8 @@ export async function startContainerd(options: { label?: string } = {}): Promise
   );
   const proc = await ManagedProcess.start({
     name: 'containerd',
-    command: binary,
-    args: ['--config', config, '--log-level', 'warn'],
+    command: options.wrap?.[0] ?? binary,
+    args: [...(options.wrap ? [...options.wrap.slice(1), binary] : []), '--config', config, '--log-level', 'warn'],
   });
   await waitForSocket(socket, 20_000, proc);
   const namespace = `${runPrefix()}-${options.label ?? 'test'}-${++instances}`;

@@ -11,8 +11,10 @@ export interface ProcessSpec {
   args: string[];
   env?: Record<string, string>;
   cwd?: string;
-  /** A loopback TCP port that answers once the process is ready. */
+  /** A TCP port that answers once the process is ready. */
   readyPort?: number;
+  /** Where that port answers (default 127.0.0.1; a test host's underlay address for servers the hosts reach). */
+  readyHost?: string;
   readyTimeoutMs?: number;
 }
 
@@ -84,10 +86,12 @@ export class ManagedProcess {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.alive) throw new Error(`${this.spec.name} exited before it was ready:\n${this.output}`);
-      if (await canConnect(port)) return;
+      if (await canConnect(port, this.spec.readyHost)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new Error(`${this.spec.name} did not answer on 127.0.0.1:${port} within ${timeoutMs} ms:\n${this.output}`);
+    throw new Error(
+      `${this.spec.name} did not answer on ${this.spec.readyHost ?? '127.0.0.1'}:${port} within ${timeoutMs} ms:\n${this.output}`,
+    );
   }
 
   /** SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. */
@@ -105,9 +109,9 @@ export class ManagedProcess {
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
+function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = connect({ host, port });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);

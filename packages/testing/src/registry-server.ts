@@ -49,6 +49,11 @@ export interface RegistryOptions {
   authMode?: 'basic' | 'token';
   /** Serve HTTPS with a certificate from a throwaway CA (`caFile`). */
   tls?: boolean;
+  /**
+   * The address to listen on (default 127.0.0.1): a test underlay's gateway (198.18.x.1) for registries that
+   * namespace hosts pull from. The port is checked free on loopback, which is close enough on a test machine.
+   */
+  host?: string;
 }
 
 /** Starts a registry with its own config and storage in a temp dir, on a free loopback port. */
@@ -61,7 +66,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
   let tokenService: { realm: string; close(): Promise<void> } | undefined;
   try {
     const port = await freePort();
-    const address = `127.0.0.1:${port}`;
+    const address = `${options.host ?? '127.0.0.1'}:${port}`;
     const storage = path.join(dir.path, 'storage');
     mkdirSync(storage);
     const config: Record<string, unknown> = {
@@ -109,6 +114,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
       command: binary,
       args: ['serve', configFile],
       readyPort: port,
+      ...(options.host ? { readyHost: options.host } : {}),
       readyTimeoutMs: 30_000,
     });
     return {
@@ -218,11 +224,13 @@ export async function buildBusyboxImage(): Promise<OciImage> {
 export async function pushTestImages(
   address: string,
   auth?: RegistryLogin,
-  options: { ca?: string | Buffer } = {},
+  options: { ca?: string | Buffer; insecure?: boolean } = {},
 ): Promise<{ busybox: TestImageRefs }> {
   const client = new RegistryClient({
     credentials: auth ? new RegistryCredentials({ [address]: auth }) : undefined,
     ca: options.ca,
+    // A registry on a test underlay (not loopback) serves plain HTTP too.
+    ...(options.insecure ? { insecureRegistries: [address] } : {}),
   });
   try {
     const repository = `${address}/flotilla-test/busybox`;

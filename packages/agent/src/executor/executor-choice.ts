@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { NodeNetwork, type NodeNetworkLogger } from '@flotilla/overlay';
 import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
 import { ContainerdExecutor } from './containerd/containerd-executor.js';
 import { RegistrySource } from './containerd/registry-source.js';
@@ -22,6 +23,12 @@ export interface RuntimeOptions {
   insecureRegistries?: string[];
   /** PEM CA certificates to trust for registries, besides the system's. */
   registryCa?: string;
+  /** Wire containers into the cluster's overlay networks (default true with containerd). */
+  overlay?: boolean;
+  /** Resolvers for names outside the cluster (default: the nameservers of the node's /etc/resolv.conf). */
+  dnsUpstreams?: string[];
+  /** How long a task told to stop keeps running after it left the load balancing, before its signal (2 s). */
+  drainMs?: number;
 }
 
 export interface ChosenExecutor {
@@ -31,6 +38,8 @@ export interface ChosenExecutor {
   runtimeVersion: string;
   /** Why this executor was chosen, for the agent's start-up log (said plainly when it is the fallback). */
   reason: string;
+  /** The overlay driver, when containers join the cluster's networks. */
+  network?: NodeNetwork;
 }
 
 const DEFAULT_SOCKET = '/run/containerd/containerd.sock';
@@ -41,7 +50,13 @@ const DEFAULT_SOCKET = '/run/containerd/containerd.sock';
  */
 export async function chooseExecutor(
   options: RuntimeOptions,
-  ctx: { stateDir: string; nodeId: string; output: TaskOutput; warn?: (message: string) => void },
+  ctx: {
+    stateDir: string;
+    nodeId: string;
+    output: TaskOutput;
+    warn?: (message: string) => void;
+    logger?: NodeNetworkLogger;
+  },
 ): Promise<ChosenExecutor> {
   const kind = options.executor ?? 'auto';
   const socket = options.containerdSocket ?? DEFAULT_SOCKET;
@@ -58,7 +73,16 @@ export async function chooseExecutor(
     insecureRegistries: options.insecureRegistries ?? [],
     ...(options.registryCa ? { ca: options.registryCa } : {}),
   });
+  const network =
+    options.overlay === false
+      ? undefined
+      : new NodeNetwork({
+          nodeId: ctx.nodeId,
+          dnsUpstreams: options.dnsUpstreams ?? hostResolvers(),
+          ...(ctx.logger ? { logger: ctx.logger } : {}),
+        });
   const executor = new ContainerdExecutor({
+    ...(network ? { network, drainMs: options.drainMs ?? 2_000 } : {}),
     socket,
     namespace: options.containerdNamespace ?? 'flotilla',
     stateDir: ctx.stateDir,
@@ -68,7 +92,14 @@ export async function chooseExecutor(
   });
   try {
     const version = await executor.runtimeVersion();
-    return { executor, runtime: 'containerd', runtimeVersion: version, reason: `containerd ${version} at ${socket}` };
+    await network?.start();
+    return {
+      executor,
+      runtime: 'containerd',
+      runtimeVersion: version,
+      reason: `containerd ${version} at ${socket}${network ? ', overlay networks on' : ', overlay networks off'}`,
+      ...(network ? { network } : {}),
+    };
   } catch (err) {
     executor.close();
     const why = err instanceof Error ? err.message : String(err);
@@ -89,4 +120,16 @@ function processExecutor(
     runtimeVersion: process.version,
     reason,
   };
+}
+
+/** The nameservers of the node's /etc/resolv.conf: where names outside the cluster are resolved. */
+function hostResolvers(): string[] {
+  try {
+    return readFileSync('/etc/resolv.conf', 'utf8')
+      .split('\n')
+      .map((line) => /^\s*nameserver\s+(\S+)/.exec(line)?.[1])
+      .filter((ns): ns is string => !!ns);
+  } catch {
+    return [];
+  }
 }

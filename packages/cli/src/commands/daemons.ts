@@ -168,6 +168,18 @@ export function agentCommand(io: Io): Command {
       [] as string[],
     )
     .option('--registry-ca <FILE>', 'PEM CA certificate(s) to trust for registries')
+    .option('--no-overlay', "don't wire containers into the cluster's networks (each gets loopback only)")
+    .option(
+      '--dns-upstream <IP[:PORT]>',
+      "a resolver for names outside the cluster (repeatable; default: the node's /etc/resolv.conf; none: no forwarding)",
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .addOption(
+      new Option('--drain-ms <MS>', 'how long a stopping task keeps serving after it left the load balancing')
+        .argParser(nonNegativeInt('--drain-ms'))
+        .default(2000),
+    )
     .action(async (opts) => {
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw new CliError('--join and --token go together', EXIT.usage);
@@ -186,6 +198,9 @@ export function agentCommand(io: Io): Command {
           insecureRegistries: opts.insecureRegistry,
           ...(opts.registryAuth ? { registryAuthFile: opts.registryAuth } : {}),
           ...(opts.registryCa ? { registryCa: readFileSync(opts.registryCa, 'utf8') } : {}),
+          overlay: opts.overlay,
+          drainMs: opts.drainMs,
+          ...(opts.dnsUpstream.length > 0 ? { dnsUpstreams: opts.dnsUpstream.filter((u) => u !== 'none') } : {}),
         },
         logShipper: redisLogShipper,
         ...(opts.redis ? { redis: opts.redis } : {}),
@@ -218,4 +233,13 @@ export function joinTokenCommand(io: Io, client: () => ControlServiceClient = ()
         opts.quiet ? `${token}\n` : `flotilla agent start --join <MANAGER:PORT> --token ${token} --state-dir <DIR>\n`,
       );
     });
+}
+
+/** A commander parser for a whole number ≥ 0, naming the option in its error. */
+function nonNegativeInt(option: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value))
+      throw new CliError(`${option} takes a whole number of milliseconds, got "${value}"`, EXIT.usage);
+    return Number(value);
+  };
 }

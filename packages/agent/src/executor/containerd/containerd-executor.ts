@@ -29,6 +29,7 @@ import {
   tasksApi,
   withLease,
 } from '@flotilla/containerd';
+import type { TaskAttachment } from '@flotilla/overlay';
 import { RegistryError } from '@flotilla/registry';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import {
@@ -68,6 +69,19 @@ export interface ContainerdExecutorOptions {
   imageTtlMs?: number;
   /** How often unused images are looked for (default 5 minutes; 0: never). */
   imageGcIntervalMs?: number;
+  /** The overlay driver: tasks with networks get a namespace wired into them. Without it, loopback only. */
+  network?: TaskNetworking;
+  /**
+   * How long a task on a network keeps running after it was told to stop, before its stop signal: the nodes
+   * take it out of their load balancing meanwhile, so no new connection reaches a stopping task (default 0).
+   */
+  drainMs?: number;
+}
+
+/** What the executor needs of the overlay driver (@flotilla/network/node's NodeNetwork). */
+export interface TaskNetworking {
+  attach(task: Task): Promise<TaskAttachment | undefined>;
+  detach(taskId: string): Promise<void>;
 }
 
 /** The OCI process of a container, as far as a command run inside it (exec) inherits it. */
@@ -192,7 +206,8 @@ export class ContainerdExecutor implements Executor {
       }
       mkdirSync(m.source, { recursive: true });
     }
-    const etc = writeEtcFiles(dir, task);
+    const attachment = task.spec?.hostNetwork ? undefined : await this.options.network?.attach(task);
+    const etc = writeEtcFiles(dir, task, attachment);
     const spec = buildRuntimeSpec(task, image.config, {
       volumesDir,
       anonymousDir,
@@ -201,8 +216,8 @@ export class ContainerdExecutor implements Executor {
       cgroupsPath: this.cgroupsPath(task.id),
       cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
       ...(user ? { user } : {}),
-      // Until the overlay gives it one, a task has a network namespace of its own with only loopback.
-      ...(task.spec?.hostNetwork ? { netns: 'host' as const } : {}),
+      // Without networks (or without the overlay), a task has a namespace of its own with only loopback.
+      ...(task.spec?.hostNetwork ? { netns: 'host' as const } : attachment ? { netns: attachment.netns } : {}),
     });
     const io = new TaskIo(path.join(dir, 'io'), task.id, this.options.output);
     this.tasks.set(task.id, {
@@ -293,6 +308,11 @@ export class ContainerdExecutor implements Executor {
     const run = this.tasks.get(taskId);
     if (!run?.exited) return;
     const ended = run.exited.then(() => true);
+    const drainMs = this.options.drainMs ?? 0;
+    if (drainMs > 0 && this.options.network && run.task.networks.length > 0 && !run.task.spec?.hostNetwork) {
+      // Out of every node's load balancing already (a task told to stop is not ready): open connections finish.
+      await Promise.race([ended, sleep(drainMs)]);
+    }
     await this.kill(taskId, signalNumber(signal || run.imageStopSignal || 'SIGTERM'), false);
     const inTime = await Promise.race([ended, sleep(graceMs).then(() => false)]);
     if (!inTime) {
@@ -326,6 +346,7 @@ export class ContainerdExecutor implements Executor {
       )
       .catch(ignoreNotFound);
     this.oomKilled.delete(taskId);
+    await this.options.network?.detach(taskId);
     rmSync(this.taskDir(taskId), { recursive: true, force: true });
   }
 
@@ -626,8 +647,15 @@ export class ContainerdExecutor implements Executor {
   }
 }
 
-/** The /etc files a container gets: its name, loopback, and the node's resolvers (until the overlay's DNS). */
-function writeEtcFiles(dir: string, task: Task): { hosts: string; hostname: string; resolvConf: string } {
+/**
+ * The /etc files a container gets: its name and addresses, and its resolver: the node's DNS server on its first
+ * network (cluster names, others forwarded), or the node's own resolvers without a network.
+ */
+function writeEtcFiles(
+  dir: string,
+  task: Task,
+  attachment?: TaskAttachment,
+): { hosts: string; hostname: string; resolvConf: string } {
   const etc = path.join(dir, 'etc');
   mkdirSync(etc, { recursive: true });
   const name = task.spec?.hostname || (task.spec?.hostNetwork ? hostname() : task.id.slice(0, 12));
@@ -636,13 +664,19 @@ function writeEtcFiles(dir: string, task: Task): { hosts: string; hostname: stri
     hostname: path.join(etc, 'hostname'),
     resolvConf: path.join(etc, 'resolv.conf'),
   };
-  writeFileSync(files.hosts, `127.0.0.1\tlocalhost ${name}\n::1\tlocalhost ip6-localhost ip6-loopback\n`);
+  const own = attachment?.hostsLines.map((l) => `${l}\n`).join('') ?? '';
+  writeFileSync(
+    files.hosts,
+    `127.0.0.1\tlocalhost${own ? '' : ` ${name}`}\n::1\tlocalhost ip6-localhost ip6-loopback\n${own}`,
+  );
   writeFileSync(files.hostname, `${name}\n`);
-  let resolv = '';
-  try {
-    resolv = readFileSync('/etc/resolv.conf', 'utf8');
-  } catch {
-    // no resolvers on the node
+  let resolv = attachment?.resolvConf ?? '';
+  if (!resolv) {
+    try {
+      resolv = readFileSync('/etc/resolv.conf', 'utf8');
+    } catch {
+      // no resolvers on the node
+    }
   }
   writeFileSync(files.resolvConf, resolv);
   return files;

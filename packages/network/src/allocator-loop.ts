@@ -1,0 +1,118 @@
+import { newId } from '@flotilla/api';
+import { Debounce, Informer, type Store } from '@flotilla/store';
+import { planAllocations } from './allocator.js';
+import type { Pools } from './pools.js';
+
+export interface AllocatorLoopOptions {
+  pools?: Pools;
+  /** Told of each pass that wrote something or failed (for logs and metrics). */
+  onPass?: (pass: { writes: number; problems: string[]; ms: number; error?: string }) => void;
+  /**
+   * Informers shared with the leader's other loops. This loop starts them if need be; whoever made them stops
+   * them.
+   */
+  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'>; services?: Informer<'services'> };
+}
+
+/**
+ * The allocator's loop on the leader: after each burst of changes to networks, services, tasks, nodes or
+ * allocations, one pass of `planAllocations` over the informers' caches, written in one batch whose creates and
+ * version checks make a lost race a conflict (retried on fresh state), never a value given twice. Everything it
+ * knows is in etcd, so a new leader carries on where the last one stopped.
+ */
+export class AllocatorLoop {
+  readonly tasks: Informer<'tasks'>;
+  readonly nodes: Informer<'nodes'>;
+  readonly services: Informer<'services'>;
+  readonly networks: Informer<'networks'>;
+  readonly allocations: Informer<'allocations'>;
+  private readonly debounce: Debounce;
+  private readonly cursors = new Map<string, number>();
+  private readonly owned: { stop(): Promise<void> }[];
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: AllocatorLoopOptions = {},
+  ) {
+    this.tasks = options.informers?.tasks ?? new Informer(store, 'tasks');
+    this.nodes = options.informers?.nodes ?? new Informer(store, 'nodes');
+    this.services = options.informers?.services ?? new Informer(store, 'services');
+    this.networks = new Informer(store, 'networks');
+    this.allocations = new Informer(store, 'allocations');
+    const owned: { stop(): Promise<void> }[] = [this.networks, this.allocations];
+    if (!options.informers?.tasks) owned.push(this.tasks);
+    if (!options.informers?.nodes) owned.push(this.nodes);
+    if (!options.informers?.services) owned.push(this.services);
+    this.owned = owned;
+    this.debounce = new Debounce(() => this.pass());
+    const poke = () => this.debounce.poke();
+    for (const informer of [this.tasks, this.nodes, this.services, this.networks, this.allocations]) {
+      (informer as Informer<'tasks'>).subscribe(poke);
+    }
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([
+      this.tasks.start(),
+      this.nodes.start(),
+      this.services.start(),
+      this.networks.start(),
+      this.allocations.start(),
+    ]);
+    this.debounce.poke();
+  }
+
+  async stop(): Promise<void> {
+    await this.debounce.stop();
+    await Promise.all(this.owned.map((i) => i.stop()));
+  }
+
+  private async pass(): Promise<void> {
+    const started = performance.now();
+    const plan = planAllocations(
+      {
+        networks: this.networks.list(),
+        services: this.services.list(),
+        tasks: this.tasks.list(),
+        nodes: this.nodes.list(),
+        allocations: this.allocations.list(),
+      },
+      {
+        now: BigInt(Date.now()),
+        newId,
+        cursors: this.cursors,
+        ...(this.options.pools ? { pools: this.options.pools } : {}),
+      },
+    );
+    if (plan.writes.length === 0) return;
+    try {
+      // Transactions commit in order: the revision of the last one holding a write of each kind is what that
+      // kind's cache must reach before the next pass, or it would allocate the same objects again.
+      const reached = new Map<string, bigint>();
+      let done = 0;
+      await this.store.batch(plan.writes, {
+        onCommit: (revision, count) => {
+          for (const w of plan.writes.slice(done, done + count)) reached.set(w.kind, revision);
+          done += count;
+        },
+      });
+      const informers = {
+        tasks: this.tasks,
+        nodes: this.nodes,
+        services: this.services,
+        networks: this.networks,
+        allocations: this.allocations,
+      } as unknown as Record<string, Informer<'tasks'>>;
+      await Promise.all([...reached].map(([kind, revision]) => informers[kind]?.caughtUp(revision)));
+      this.options.onPass?.({ writes: plan.writes.length, problems: plan.problems, ms: performance.now() - started });
+    } catch (err) {
+      this.options.onPass?.({
+        writes: plan.writes.length,
+        problems: plan.problems,
+        ms: performance.now() - started,
+        error: (err as Error).message,
+      });
+      this.debounce.wakeAt(Date.now() + 200);
+    }
+  }
+}
