@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { type ClusterNode, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ const isRoot = process.getuid?.() === 0;
 
 let cluster: NetnsCluster;
 let netnsBefore = new Set<string>();
+const SERVICES = ['net_web', 'net_metrics', 'net_client', 'net_outsider'];
 /** Namespaces of the tasks of the node the test removes: nobody is left there to remove them. */
 const leftOnRemoved = new Set<string>();
 
@@ -70,10 +72,23 @@ function answers(out: string): string[] {
   return [...after.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)(?!:)/g)].map((m) => m[1] as string);
 }
 
-/** An HTTP GET from the test process (the root namespace, on the underlay) with a short timeout. */
-async function get(url: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-  return { status: res.status, body: (await res.text()).trim() };
+/**
+ * An HTTP GET from the test process (the root namespace, on the underlay) with a short timeout; `fresh`: a new
+ * connection each time (no keep-alive), as a load of separate clients makes.
+ */
+function get(url: string, fresh = false): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: fresh ? false : undefined, timeout: 3_000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => {
+        body += d.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
 }
 
 beforeAll(async () => {
@@ -87,16 +102,39 @@ beforeAll(async () => {
   });
   const image = cluster.images.busybox.tag;
   const stack = path.join(cluster.env.FLOTILLA_CONFIG_DIR as string, 'net.yml');
+  // A web server whose /cgi-bin/addr tells the client address it saw.
+  const server = (port: number) => [
+    '      - sh',
+    '      - -c',
+    '      - |',
+    '        mkdir -p /www/cgi-bin && hostname > /www/index.html',
+    `        printf '%s\\n' '#!/bin/sh' 'printf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$$REMOTE_ADDR"' > /www/cgi-bin/addr`,
+    '        chmod +x /www/cgi-bin/addr',
+    `        exec httpd -f -p ${port} -h /www`,
+  ];
   writeFileSync(
     stack,
     [
       'services:',
       '  web:',
       `    image: ${image}`,
-      '    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]',
+      '    command:',
+      ...server(80),
+      '    init: true',
       '    ports: ["8080:80"]',
+      '    healthcheck:',
+      '      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1/ || exit 1"]',
+      '      interval: 1s',
       '    deploy:',
       '      replicas: 3',
+      '      update_config: { parallelism: 1, delay: 1s, order: stop-first }',
+      '  metrics:',
+      `    image: ${image}`,
+      '    command:',
+      ...server(9100),
+      '    init: true',
+      '    ports:',
+      '      - { target: 9100, published: 9100, mode: host }',
       '  client:',
       `    image: ${image}`,
       '    command: ["sh", "-c", "while true; do sleep 1; done"]',
@@ -117,7 +155,12 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await cluster?.close();
+  if (!cluster) return;
+  await cluster.close();
+  // Nothing of the cluster is left: no namespace (hosts' or tasks'), no link of the underlay.
+  const left = (existsSync('/run/netns') ? readdirSync('/run/netns') : []).filter((n) => !netnsBefore.has(n));
+  expect(left).toEqual([]);
+  expect(await exec('ip', ['-o', 'link', 'show'])).not.toContain(cluster.hosts.bridge);
 });
 
 describe.skipIf(!isRoot)('overlay networks across three hosts', () => {
@@ -188,12 +231,92 @@ describe.skipIf(!isRoot)('overlay networks across three hosts', () => {
     }
   });
 
+  it('publishes a host-mode port only on the node of its task, keeping the client address', async () => {
+    const [metrics] = await runningTasks('net_metrics');
+    const home = nodeOf(metrics as PsTask);
+    const seen = await get(`http://${home.host.address}:9100/cgi-bin/addr`);
+    expect(seen.status).toBe(200);
+    // httpd listens on IPv6 too: the client's IPv4 address comes mapped.
+    expect(seen.body.replace(/^\[::ffff:|\]$/g, '')).toBe(cluster.hosts.gateway);
+    for (const other of cluster.nodes.filter((n) => n !== home)) {
+      await expect(get(`http://${other.host.address}:9100/`)).rejects.toThrow();
+    }
+    // Through the ingress port, the task sees the node the client reached (its ingress address) instead.
+    const viaIngress = await get(`http://${home.host.address}:8080/cgi-bin/addr`);
+    expect(viaIngress.body.replace(/^\[::ffff:|\]$/g, '')).toMatch(/^10\.42\.\d+\.\d+$/);
+  });
+
+  it('rolls a service over under load through its published port without failing a request', async () => {
+    let requests = 0;
+    const failures: string[] = [];
+    let loading = true;
+    const load = (async () => {
+      for (let i = 0; loading; i++) {
+        const host = cluster.hosts.hosts[i % cluster.hosts.hosts.length] as { address: string };
+        requests++;
+        try {
+          const r = await get(`http://${host.address}:8080/`, true);
+          if (r.status !== 200) failures.push(`${host.address}: HTTP ${r.status}`);
+        } catch (err) {
+          failures.push(`${host.address}: ${(err as Error).message}`);
+        }
+      }
+    })();
+    const before = new Set((await runningTasks('net_web')).map((t) => t.id));
+    const updated = await cluster.cli(['service', 'update', '--force', 'net_web']);
+    expect(updated.code, updated.output).toBe(0);
+    await expect
+      .poll(async () => (await runningTasks('net_web')).filter((t) => !before.has(t.id)).length, {
+        timeout: 90_000,
+        interval: 500,
+      })
+      .toBe(3);
+    // … and the old ones have stopped (they drain, then get their signal).
+    await expect
+      .poll(
+        async () =>
+          (await tasks('net_web')).filter(
+            (t) => t.desiredState !== 'TASK_STATE_RUNNING' && t.status.state === 'TASK_STATE_RUNNING',
+          ).length,
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBe(0);
+    loading = false;
+    await load;
+    expect(requests).toBeGreaterThan(100);
+    expect(failures).toEqual([]);
+  });
+
+  it('keeps containers and their network across an agent restart', async () => {
+    const node = cluster.nodes[0] as ClusterNode;
+    const fdb = async () =>
+      (await node.host.exec('bridge', ['fdb', 'show']))
+        .split('\n')
+        .filter((l) => l.includes('fx-'))
+        .sort();
+    const before = await fdb();
+    const client = (await runningTasks('net_client')).find((t) => t.nodeId === node.nodeId) as PsTask;
+    await node.restartAgent();
+    // Same container, same entries, and names and virtual IPs still answer from it.
+    await expect
+      .poll(async () => (await runningTasks('net_client')).some((t) => t.id === client.id), { timeout: 20_000 })
+      .toBe(true);
+    await expect
+      .poll(async () => (await inTask(client, ['wget', '-q', '-O', '-', 'http://web/'])).ok, { timeout: 20_000 })
+      .toBe(true);
+    const after = await fdb();
+    if (JSON.stringify(after) !== JSON.stringify(before)) {
+      console.log(JSON.stringify(await tasks('net_web'), null, 1));
+    }
+    expect(after).toEqual(before);
+  });
+
   it("takes a removed node's entries off the other hosts", async () => {
     const gone = cluster.nodes[2] as ClusterNode;
     const fdbTo = async (n: ClusterNode) =>
       (await n.host.exec('bridge', ['fdb', 'show'])).split('\n').filter((l) => l.includes(`dst ${gone.host.address}`));
     expect((await fdbTo(cluster.nodes[0] as ClusterNode)).length).toBeGreaterThan(0);
-    for (const t of [...(await tasks('net_web')), ...(await tasks('net_client')), ...(await tasks('net_outsider'))]) {
+    for (const t of (await Promise.all(SERVICES.map(tasks))).flat()) {
       if (t.nodeId === gone.nodeId) leftOnRemoved.add(`flt-${t.id}`);
     }
     await gone.agent.stop(10_000);
@@ -220,7 +343,15 @@ describe.skipIf(!isRoot)('overlay networks across three hosts', () => {
           !leftOnRemoved.has(n) &&
           !cluster.hosts.hosts.some((h) => h.netns === n),
       );
-    await expect.poll(ours, { timeout: 60_000, interval: 500 }).toEqual([]);
+    await expect
+      .poll(ours, { timeout: 30_000, interval: 500 })
+      .toEqual([])
+      .catch(async (err) => {
+        for (const svc of SERVICES) console.log(svc, JSON.stringify(await tasks(svc)));
+        console.log([...leftOnRemoved], ours());
+        for (const n of cluster.nodes) console.log(n.host.name, await n.ctr(['c', 'ls']).catch(() => ''));
+        throw err;
+      });
     for (const node of cluster.nodes.slice(0, 2)) {
       const links = await node.host.exec('ip', ['-o', 'link', 'show']);
       expect(links).not.toMatch(/fv\w+/);

@@ -79,6 +79,23 @@ describe('stack networks and published ports', () => {
     ).toThrow(/already exists/);
   });
 
+  it('refuses a subnet that is not one, or that overlaps a network of the cluster', () => {
+    const withSubnet = (subnet: string, gateway = '') =>
+      NetworkSpec.fromPartial({ annotations: { name: 'st_x' }, ipam: [{ subnet, gateway }] });
+    const taken = [
+      { id: 'n', version: 1n, value: Network.fromPartial({ id: 'n', spec: network('other'), subnet: '10.50.0.0/16' }) },
+    ];
+    expect(() => networkWrites([], stackOf('st', [], [withSubnet('10.60.0.7/24')]), make)).toThrow(/host bits set/);
+    expect(() => networkWrites([], stackOf('st', [], [withSubnet('banana')]), make)).toThrow(/not an IPv4 subnet/);
+    expect(() => networkWrites(taken, stackOf('st', [], [withSubnet('10.50.3.0/24')]), make)).toThrow(
+      /overlaps 10\.50\.0\.0\/16 of network other/,
+    );
+    expect(() => networkWrites([], stackOf('st', [], [withSubnet('10.60.0.0/24', '10.61.0.1')]), make)).toThrow(
+      /gateway 10\.61\.0\.1 is not in/,
+    );
+    expect(networkWrites(taken, stackOf('st', [], [withSubnet('10.60.0.0/24', '10.60.0.254')]), make)).toHaveLength(1);
+  });
+
   it('refuses a port another service publishes, not one published in host mode or by the service itself', () => {
     const existing = [
       { id: 'a', version: 1n, value: Service.fromPartial({ id: 'a', spec: service('other_web', 'other', 8080) }) },

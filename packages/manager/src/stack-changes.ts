@@ -1,6 +1,7 @@
 import {
   isValidObjectName,
   Network,
+  type NetworkSpec,
   type PortConfig,
   PortConfig_Protocol,
   PortConfig_PublishMode,
@@ -10,6 +11,7 @@ import {
   type StackSpec,
 } from '@flotilla/api';
 import { newSpecVersion } from '@flotilla/orchestrator';
+import { type Cidr, contains, overlaps, parseCidr, parseIp } from '@flotilla/overlay';
 import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
 import { ControlError } from './control-service.js';
@@ -195,6 +197,7 @@ export function networkWrites(
       }
       continue;
     }
+    checkSubnets(name, spec, existing);
     const id = make.newId();
     const network = Network.fromPartial({ id, spec, createdAtMs: make.now });
     writes.push({ op: 'create', kind: 'networks', id, value: network });
@@ -239,3 +242,38 @@ const PROTOCOLS: Partial<Record<PortConfig_Protocol, string>> = {
   [PortConfig_Protocol.PROTOCOL_UDP]: 'udp',
   [PortConfig_Protocol.PROTOCOL_SCTP]: 'sctp',
 };
+
+/** A network's explicit subnet must be one, and free: refused at deploy rather than left waiting. */
+function checkSubnets(name: string, spec: NetworkSpec, existing: readonly Versioned<Network>[]): void {
+  for (const config of spec.ipam) {
+    if (!config.subnet) continue;
+    let subnet: Cidr;
+    try {
+      subnet = parseCidr(config.subnet);
+    } catch (err) {
+      throw new ControlError(status.INVALID_ARGUMENT, `network ${name}: ${(err as Error).message}`);
+    }
+    if (subnet.bits > 29) {
+      throw new ControlError(
+        status.INVALID_ARGUMENT,
+        `network ${name}: subnet ${config.subnet} is too small: use a /29 or larger`,
+      );
+    }
+    for (const other of existing) {
+      if (other.value.subnet && overlaps(parseCidr(other.value.subnet), subnet)) {
+        throw new ControlError(
+          status.FAILED_PRECONDITION,
+          `network ${name}: subnet ${config.subnet} overlaps ${other.value.subnet} of network ${other.value.spec?.annotations?.name}: choose another`,
+        );
+      }
+    }
+    if (config.gateway) {
+      try {
+        if (!contains(subnet, parseIp(config.gateway)))
+          throw new Error(`gateway ${config.gateway} is not in ${config.subnet}`);
+      } catch (err) {
+        throw new ControlError(status.INVALID_ARGUMENT, `network ${name}: ${(err as Error).message}`);
+      }
+    }
+  }
+}

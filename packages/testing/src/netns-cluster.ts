@@ -17,6 +17,8 @@ export interface ClusterNode {
   nodeId: string;
   /** `ctr` against this node's containerd and namespace. */
   ctr(args: string[], timeoutMs?: number): Promise<string>;
+  /** Stops the agent (SIGTERM: its containers keep running) and starts it again from its state directory. */
+  restartAgent(): Promise<void>;
 }
 
 export interface NetnsCluster {
@@ -105,35 +107,30 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
         const containerd = await startContainerd({ label: host.name, wrap: host.prefix });
         containerds.push(containerd);
         const stateDir = tempDir(`netns-cluster-${host.name}`).path;
-        const agent = startDaemon(
-          host.prefix[0] as string,
-          [
-            ...host.prefix.slice(1),
-            options.bin,
-            'agent',
-            'start',
-            '--join',
-            managerAddress,
-            '--token',
-            token,
-            '--state-dir',
-            stateDir,
-            '--hostname',
-            host.name,
-            '--executor',
-            'containerd',
-            '--containerd-socket',
-            containerd.socket,
-            '--containerd-namespace',
-            containerd.namespace,
-            '--insecure-registry',
-            registry?.address as string,
-            '--http-listen',
-            '127.0.0.1:0',
-            ...(options.agentArgs ?? []),
-          ],
-          { cwd: options.cwd, env },
-        );
+        const start = (join: string[]) =>
+          startDaemon(
+            host.prefix[0] as string,
+            [...host.prefix.slice(1), options.bin, 'agent', 'start', ...join, ...agentArgs],
+            { cwd: options.cwd, env },
+          );
+        const agentArgs = [
+          '--state-dir',
+          stateDir,
+          '--hostname',
+          host.name,
+          '--executor',
+          'containerd',
+          '--containerd-socket',
+          containerd.socket,
+          '--containerd-namespace',
+          containerd.namespace,
+          '--insecure-registry',
+          registry?.address as string,
+          '--http-listen',
+          '127.0.0.1:0',
+          ...(options.agentArgs ?? []),
+        ];
+        const agent = start(['--join', managerAddress, '--token', token]);
         daemons.push(agent);
         const nodeId = (await agent.waitFor(/node (\w+) \(worker\) started/, 30_000))[1] as string;
         const node: ClusterNode = {
@@ -142,6 +139,12 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
           agent,
           stateDir,
           nodeId,
+          async restartAgent() {
+            await node.agent.stop(15_000);
+            node.agent = start([]);
+            daemons.push(node.agent);
+            await node.agent.waitFor(/node \w+ \(worker\) started/, 30_000);
+          },
           ctr: (args, timeoutMs = 30_000) =>
             exec('ctr', ['-a', containerd.socket, '-n', containerd.namespace, ...args], timeoutMs),
         };
