@@ -159,7 +159,12 @@ describe('several managers', () => {
   it('the leader is killed in the middle of a large scale-up: another takes over, agents move over, the deploy converges, no node is marked down', async () => {
     const old = await leader();
     const stackFile = path.join(dir('failover-stack'), 'stack.yml');
-    writeFileSync(stackFile, `services:\n  big:\n    image: nginx\n    deploy:\n      replicas: ${REPLICAS}\n`);
+    // A /24 holds 253 tasks: a service this size needs a larger network.
+    writeFileSync(
+      stackFile,
+      `services:\n  big:\n    image: nginx\n    deploy:\n      replicas: ${REPLICAS}\n` +
+        'networks:\n  default:\n    ipam:\n      config: [{ subnet: 10.96.0.0/16 }]\n',
+    );
     // Through a manager that does not lead: it sends the write on to the leader.
     const follower = managers.find((m) => m !== old && m.child.exitCode === null) as ManagerProcess;
     expect(cli(follower, ['stack', 'deploy', '-c', stackFile, 'scale'])).toContain('Creating service scale_big');

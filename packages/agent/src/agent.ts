@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import type { NetworkView } from '@flotilla/api';
 import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
 import type { NodeNetwork } from '@flotilla/overlay';
 import type { Executor, TaskOutput } from './executor/executor.js';
@@ -104,8 +105,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   session = new AgentSession(creds, {
     onManagers: (managers) => saveCredentials(options.stateDir, { ...creds, managers }),
     onAssignments: (assignments) => worker.apply(assignments),
-    onNetwork: (view) =>
-      void network?.apply(view).catch((err) => log.warn({ err: (err as Error).message }, 'network view not applied')),
+    ...(network
+      ? {
+          onNetwork: (view: NetworkView) =>
+            void network
+              ?.apply(view)
+              .catch((err) => log.warn({ err: (err as Error).message }, 'network view not applied')),
+        }
+      : {}),
     onSessionInfo: (info) => logs.configure(info.logs),
     onFence: () => {
       log.warn('no manager heard from within the self-fence timeout: stopping every task');

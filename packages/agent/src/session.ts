@@ -15,7 +15,10 @@ import type { NodeCredentials } from './join.js';
 export interface SessionOptions {
   /** Called with the full assignment set on each new session, then with each change. */
   onAssignments?: (assignments: Assignments) => void;
-  /** Called with each network view the managers send (the whole view, whenever it changes). */
+  /**
+   * Called with each network view the managers send (the whole view, whenever it changes). With it, the agent
+   * tells each session it takes part in overlay networks; without it, no views are sent.
+   */
   onNetwork?: (view: NetworkView) => void;
   /** Reconnect backoff: from the first delay, doubling to the cap, each wait varied by up to a fifth. */
   backoffMs?: { first: number; max: number };
@@ -176,6 +179,7 @@ export class AgentSession {
     this.client = new DispatcherServiceClient(address, tls, { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME });
     const stream = this.client.session();
     this.stream = stream;
+    if (this.options.onNetwork) stream.write({ capabilities: { overlay: true } });
     stream.on('data', (message: SessionResponse) => this.receive(message));
     const broken = (err?: ServiceError) => {
       if (this.stream !== stream) return;

@@ -74,6 +74,8 @@ interface Session {
   address: string;
   /** The network view last sent (encoded), so an unchanged one is not sent again. */
   lastView?: Buffer;
+  /** The agent wires overlay networks (said at the start of the session): only then is it sent views. */
+  overlay: boolean;
 }
 
 /**
@@ -115,7 +117,10 @@ export class Dispatcher {
     this.views = new Debounce(async () => this.sendViews(), { quietMs: 20, maxDelayMs: 200 });
     this.tasks.subscribe((set) => {
       this.sendChanges(set);
-      this.views.poke();
+      // Most task changes (progress, messages) change no node's view: only those that do wake the views.
+      if (set.relisted || set.changes.some((c) => c.type === 'delete' || viewKey(c.previous) !== viewKey(c.value))) {
+        this.views.poke();
+      }
     });
     for (const informer of [this.nodes, this.services, this.networks]) {
       (informer as Informer<'nodes'>).subscribe(() => this.views.poke());
@@ -198,6 +203,7 @@ export class Dispatcher {
       call,
       writing: false,
       address: peerAddress(call.getPeer()),
+      overlay: false,
     };
     // A node has one session: a newer one (after a reconnect) replaces the old.
     this.sessions.get(identity.nodeId)?.call.end();
@@ -205,8 +211,6 @@ export class Dispatcher {
     this.options.onSessionOpened?.();
     this.lastBeat.set(identity.nodeId, this.now());
     call.write({ session: this.sessionInfo(session) });
-    // The network view before the tasks, so the agent knows their networks when it starts them.
-    this.sendView(session, this.currentViews());
     const assigned = this.tasks
       .list()
       .map((t) => t.value)
@@ -215,6 +219,11 @@ export class Dispatcher {
     await this.markReady(session);
 
     call.on('data', (message: SessionRequest) => {
+      if (message.capabilities?.overlay && !session.overlay) {
+        session.overlay = true;
+        // The agent waits for its tasks' networks to be in a view before it starts them.
+        this.sendView(session, this.currentViews());
+      }
       if (message.goodbye && !session.goodbye) {
         const waitMs = Math.min(Math.max(Number(message.goodbye.backWithinMs), 0), MAX_RESTART_WAIT_MS);
         session.goodbye = { at: this.now(), waitMs };
@@ -299,9 +308,10 @@ export class Dispatcher {
 
   /** Sends every connected node its network view where it changed. */
   private sendViews(): void {
-    if (this.sessions.size === 0) return;
+    const overlay = [...this.sessions.values()].filter((s) => s.overlay);
+    if (overlay.length === 0) return;
     const views = this.currentViews();
-    for (const session of this.sessions.values()) this.sendView(session, views);
+    for (const session of overlay) this.sendView(session, views);
   }
 
   private sendView(session: Session, views: NetworkViews | undefined): void {
@@ -387,6 +397,15 @@ export class Dispatcher {
       return false;
     }
   }
+}
+
+/** What of a task a network view depends on: where it runs, its addresses, and whether it is ready or ended. */
+function viewKey(t: Task | undefined): string {
+  if (!t || t.networks.length === 0) return '';
+  const state = t.status?.state ?? 0;
+  const phase =
+    state >= TaskState.TASK_STATE_COMPLETE ? 'ended' : state === TaskState.TASK_STATE_RUNNING ? 'running' : 'other';
+  return `${t.nodeId}|${t.desiredState}|${phase}|${t.status?.health ?? ''}|${t.networks.map((n) => n.address).join(',')}`;
 }
 
 /** The IPv4 address of a gRPC peer ("198.18.0.11:43210", "[::ffff:198.18.0.11]:43210"), or "". */

@@ -6,9 +6,17 @@ import {
   Service,
   ServiceSpec,
   StackSpec,
+  UpdateConfig_Order,
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { decideStack, networkWrites, STACK_LABEL, taskChange } from './stack-changes.js';
+import {
+  checkAddresses,
+  checkNetworkRoom,
+  decideStack,
+  networkWrites,
+  STACK_LABEL,
+  taskChange,
+} from './stack-changes.js';
 
 describe('taskChange', () => {
   const spec = (labels: Record<string, string>, replicas = 2n, image = 'app:1') =>
@@ -117,5 +125,65 @@ describe('stack networks and published ports', () => {
     expect(() =>
       decideStack([], stackOf('st', [service('st_a', 'st', 9000), service('st_b', 'st', 9000)]), false, make),
     ).toThrow(/already published by service st_a/);
+  });
+});
+
+describe('checkAddresses', () => {
+  const stack = (ipv4Address: string, extra: object = {}, hostIp = '') =>
+    StackSpec.fromPartial({
+      name: 'st',
+      networks: [
+        { annotations: { name: 'st_back' }, ipam: [{ subnet: '10.60.0.0/24' }] },
+        { annotations: { name: 'st_default' } },
+      ],
+      services: [
+        {
+          annotations: { name: 'st_db' },
+          replicas: 1n,
+          networks: [
+            {
+              target: ipv4Address.startsWith('d:') ? 'st_default' : 'st_back',
+              ipv4Address: ipv4Address.replace('d:', ''),
+            },
+          ],
+          endpoint: { ports: [{ targetPort: 80, publishedPort: 8080, hostIp }] },
+          ...(extra as Record<string, never>),
+        },
+      ],
+    });
+
+  it('takes a host address of the explicit subnet for one replica', () => {
+    expect(() => checkAddresses(stack('10.60.0.5'))).not.toThrow();
+  });
+
+  it('refuses what would stop allocation or collide', () => {
+    expect(() => checkAddresses(stack('10.60.0.5/24'))).toThrow(/is not an IPv4 address/);
+    expect(() => checkAddresses(stack('10.61.0.5'))).toThrow(/not a host address of 10\.60\.0\.0\/24/);
+    expect(() => checkAddresses(stack('10.60.0.1'))).toThrow(/nor its gateway/);
+    expect(() => checkAddresses(stack('d:10.42.16.9'))).toThrow(/needs the network to name its subnet/);
+    expect(() => checkAddresses(stack('10.60.0.5', { replicas: 2n }))).toThrow(/run one replica/);
+    expect(() =>
+      checkAddresses(stack('10.60.0.5', { updateConfig: { order: UpdateConfig_Order.ORDER_START_FIRST } })),
+    ).toThrow(/order: stop-first/);
+  });
+
+  it('refuses a host_ip that is not IPv4', () => {
+    expect(() => checkAddresses(stack('', {}, '::1'))).toThrow(/host_ip ::1 is not an IPv4 address/);
+    expect(() => checkAddresses(stack('', {}, '192.0.2.7'))).not.toThrow();
+  });
+});
+
+describe('checkNetworkRoom', () => {
+  const stack = (replicas: bigint, subnet = '') =>
+    StackSpec.fromPartial({
+      name: 'st',
+      networks: [{ annotations: { name: 'st_default' }, ...(subnet ? { ipam: [{ subnet }] } : {}) }],
+      services: [{ annotations: { name: 'st_web' }, replicas, networks: [{ target: 'st_default' }] }],
+    });
+
+  it('refuses more replicas than a /24 holds, and takes them with a larger subnet', () => {
+    expect(() => checkNetworkRoom(stack(253n))).not.toThrow();
+    expect(() => checkNetworkRoom(stack(254n))).toThrow(/network st_default holds 253 tasks and this stack runs 254/);
+    expect(() => checkNetworkRoom(stack(3000n, '10.96.0.0/16'))).not.toThrow();
   });
 });

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import {
   isValidObjectName,
   Network,
@@ -7,11 +8,13 @@ import {
   PortConfig_PublishMode,
   qualify,
   Service,
+  ServiceMode,
   ServiceSpec,
   type StackSpec,
+  UpdateConfig_Order,
 } from '@flotilla/api';
 import { newSpecVersion } from '@flotilla/orchestrator';
-import { type Cidr, contains, overlaps, parseCidr, parseIp } from '@flotilla/overlay';
+import { type Cidr, contains, overlaps, parseCidr, parseIp, size } from '@flotilla/overlay';
 import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
 import { ControlError } from './control-service.js';
@@ -49,6 +52,8 @@ export function decideStack(
     throw new ControlError(status.INVALID_ARGUMENT, `invalid stack name "${stack.name}": use letters, digits, _ . -`);
   }
   checkPublishedPorts(existing, stack, prune);
+  checkAddresses(stack);
+  checkNetworkRoom(stack);
   const byName = new Map<string, Versioned<Service>>();
   for (const s of existing) byName.set(serviceName(s.value), s);
   const { now } = make;
@@ -274,6 +279,95 @@ function checkSubnets(name: string, spec: NetworkSpec, existing: readonly Versio
       } catch (err) {
         throw new ControlError(status.INVALID_ARGUMENT, `network ${name}: ${(err as Error).message}`);
       }
+    }
+  }
+}
+
+/**
+ * Addresses a stack names must be IPv4 addresses (the overlay is IPv4): a `host_ip` that nftables cannot take
+ * would break every node's rules, and an `ipv4_address` only fits one task (so one replica, stopped before its
+ * replacement starts) inside its network's explicit subnet, clear of the network and gateway addresses.
+ */
+export function checkAddresses(stack: StackSpec): void {
+  const networks = new Map(stack.networks.map((n) => [n.annotations?.name ?? '', n]));
+  for (const spec of stack.services) {
+    const name = spec.annotations?.name ?? '';
+    for (const port of spec.endpoint?.ports ?? []) {
+      if (port.hostIp && !isIPv4(port.hostIp)) {
+        throw new ControlError(
+          status.INVALID_ARGUMENT,
+          `service ${name}: host_ip ${port.hostIp} is not an IPv4 address (the overlay publishes IPv4 only)`,
+        );
+      }
+    }
+    for (const attachment of spec.networks) {
+      const address = attachment.ipv4Address;
+      if (!address) continue;
+      const where = `service ${name}: ipv4_address ${address} on ${attachment.target}`;
+      if (!isIPv4(address)) throw new ControlError(status.INVALID_ARGUMENT, `${where} is not an IPv4 address`);
+      const subnet = networks.get(attachment.target)?.ipam.find((c) => c.subnet);
+      if (!subnet) {
+        throw new ControlError(
+          status.INVALID_ARGUMENT,
+          `${where} needs the network to name its subnet (ipam.config.subnet)`,
+        );
+      }
+      const cidr = parseCidr(subnet.subnet);
+      const ip = parseIp(address);
+      const gateway = subnet.gateway ? parseIp(subnet.gateway) : cidr.base + 1;
+      if (!contains(cidr, ip) || ip === cidr.base || ip === cidr.base + size(cidr) - 1 || ip === gateway) {
+        throw new ControlError(
+          status.INVALID_ARGUMENT,
+          `${where} is not a host address of ${subnet.subnet} (nor its gateway)`,
+        );
+      }
+      if (spec.mode === ServiceMode.SERVICE_MODE_GLOBAL || spec.replicas > 1n) {
+        throw new ControlError(status.INVALID_ARGUMENT, `${where} fits one task: run one replica`);
+      }
+      if (spec.updateConfig?.order === UpdateConfig_Order.ORDER_START_FIRST) {
+        throw new ControlError(
+          status.INVALID_ARGUMENT,
+          `${where} fits one task: update with order: stop-first, so the old task frees it first`,
+        );
+      }
+    }
+  }
+}
+
+/** The prefix length a network gets from the cluster pool when its stack file names no subnet. */
+const DEFAULT_NETWORK_BITS = 24;
+
+/**
+ * Refuses a stack whose replicated services need more addresses on one of its networks than the network holds
+ * (its explicit subnet, or a /24): their tasks would wait for addresses forever. Global services count for
+ * nothing here (their size is the cluster's), so this is a floor, not a promise.
+ */
+export function checkNetworkRoom(stack: StackSpec): void {
+  for (const network of stack.networks) {
+    if (network.external) continue;
+    const name = network.annotations?.name ?? '';
+    const explicit = network.ipam.find((c) => c.subnet)?.subnet;
+    let bits = DEFAULT_NETWORK_BITS;
+    if (explicit) {
+      try {
+        bits = parseCidr(explicit).bits;
+      } catch {
+        continue; // reported by the subnet checks
+      }
+    }
+    // The network and broadcast addresses and the gateway are not for tasks.
+    const room = 2 ** (32 - bits) - 3;
+    let needed = 0n;
+    for (const spec of stack.services) {
+      if (spec.mode === ServiceMode.SERVICE_MODE_GLOBAL || spec.container?.hostNetwork) continue;
+      if (spec.networks.some((n) => n.target === name)) needed += spec.replicas;
+    }
+    if (needed > BigInt(room)) {
+      throw new ControlError(
+        status.INVALID_ARGUMENT,
+        `network ${name} holds ${room} tasks and this stack runs ${needed} on it: give it a larger subnet ` +
+          '(networks: NAME: ipam: config: [{ subnet: 10.50.0.0/16 }])',
+      );
     }
   }
 }

@@ -69,21 +69,34 @@ export class AllocatorLoop {
 
   private async pass(): Promise<void> {
     const started = performance.now();
-    const plan = planAllocations(
-      {
-        networks: this.networks.list(),
-        services: this.services.list(),
-        tasks: this.tasks.list(),
-        nodes: this.nodes.list(),
-        allocations: this.allocations.list(),
-      },
-      {
-        now: BigInt(Date.now()),
-        newId,
-        cursors: this.cursors,
-        ...(this.options.pools ? { pools: this.options.pools } : {}),
-      },
-    );
+    let plan: ReturnType<typeof planAllocations>;
+    try {
+      plan = planAllocations(
+        {
+          networks: this.networks.list(),
+          services: this.services.list(),
+          tasks: this.tasks.list(),
+          nodes: this.nodes.list(),
+          allocations: this.allocations.list(),
+        },
+        {
+          now: BigInt(Date.now()),
+          newId,
+          cursors: this.cursors,
+          ...(this.options.pools ? { pools: this.options.pools } : {}),
+        },
+      );
+    } catch (err) {
+      // A bug or a value nobody checked must not stop allocation silently: said, and tried again later.
+      this.options.onPass?.({
+        writes: 0,
+        problems: [],
+        ms: performance.now() - started,
+        error: (err as Error).message,
+      });
+      this.debounce.wakeAt(Date.now() + 1_000);
+      return;
+    }
     if (plan.writes.length === 0) return;
     try {
       // Transactions commit in order: the revision of the last one holding a write of each kind is what that
@@ -106,6 +119,19 @@ export class AllocatorLoop {
       await Promise.all([...reached].map(([kind, revision]) => informers[kind]?.caughtUp(revision)));
       this.options.onPass?.({ writes: plan.writes.length, problems: plan.problems, ms: performance.now() - started });
     } catch (err) {
+      // Some transactions may have landed: the next pass must see them, or it could claim the same objects again.
+      const revision = await this.store.client
+        .get('\u0000')
+        .exec()
+        .then((r) => BigInt(r.header.revision))
+        .catch(() => 0n);
+      if (revision > 0n) {
+        await Promise.all(
+          [this.tasks, this.nodes, this.services, this.networks, this.allocations].map((i) =>
+            (i as Informer<'tasks'>).caughtUp(revision, 2_000),
+          ),
+        );
+      }
       this.options.onPass?.({
         writes: plan.writes.length,
         problems: plan.problems,

@@ -100,7 +100,8 @@ export function planAllocations(state: AllocatorState, options: PlanOptions): Al
   // The ingress network exists once per cluster; it is given its values on the next pass like any network.
   const networks = state.networks.map((n) => ({ ...n }));
   if (!networks.some((n) => n.value.ingress)) {
-    const id = options.newId();
+    // A fixed ID: its create is a compare-and-swap, so a retry on a lagging cache cannot make a second one.
+    const id = INGRESS_NETWORK;
     const ingress: Network = {
       id,
       spec: {
@@ -434,7 +435,12 @@ function taskNetworks(
   for (const w of wanted) {
     let ip: number | undefined;
     if (w.address) {
-      const requested = parseIp(w.address);
+      let requested: number;
+      try {
+        requested = parseIp(w.address);
+      } catch (err) {
+        return `ipv4_address: ${(err as Error).message}`;
+      }
       if (!contains(parseCidr(w.network.subnet), requested)) {
         return `ipv4_address ${w.address} is not in ${w.network.spec?.annotations?.name}'s subnet ${w.network.subnet}`;
       }

@@ -2,6 +2,7 @@ import {
   NodeSpec_Availability,
   NodeStatus_State,
   RestartPolicy_Condition,
+  TaskHealth,
   TaskState,
   UpdateConfig_Order,
 } from '@flotilla/api';
@@ -158,6 +159,17 @@ describe('replicated services', () => {
     } as typeof replacement;
     const done = reconcileReplicated(spec, [old, running], context(drained));
     expect(done.update.map((t) => [t.id, t.desiredState])).toEqual([[old.id, TaskState.TASK_STATE_SHUTDOWN]]);
+    // A replacement that is running but not healthy yet does not serve: the old task stays until it is.
+    const starting = {
+      ...running,
+      status: { ...running.status, health: TaskHealth.TASK_HEALTH_STARTING },
+    } as typeof running;
+    expect(reconcileReplicated(spec, [old, starting], context(drained)).update).toEqual([]);
+    const healthy = {
+      ...running,
+      status: { ...running.status, health: TaskHealth.TASK_HEALTH_HEALTHY },
+    } as typeof running;
+    expect(reconcileReplicated(spec, [old, healthy], context(drained)).update.map((t) => t.id)).toEqual([old.id]);
   });
 
   it('stops duplicates in a slot, keeping the newest running task', () => {

@@ -1,4 +1,4 @@
-import { type Service, type Task, TaskState } from '@flotilla/api';
+import { type Service, type Task, TaskHealth, TaskState } from '@flotilla/api';
 import { byAge, emptyPlan, hasEnded, isLive, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
 import { restartDecision } from './restart.js';
 import { newTask } from './task-factory.js';
@@ -34,13 +34,15 @@ export function reconcileSlot(service: Service, tasks: Task[], ctx: ReconcileCon
   for (const t of lost) put(stop(t, ctx, 'node down: task replaced elsewhere'));
   let live = ordered.filter((t) => isLive(t) && !changed.has(t.id));
 
-  // Duplicates: the newest running task stays; while a newer one is starting (start-first), both stay.
+  // Duplicates: the newest task stays; until it is ready (running, and healthy when it reports health), the
+  // newest older one that is ready (or at least running) stays too, so start-first never serves on fewer.
   if (live.length > 1) {
     const newest = live.at(-1) as Task;
     const keep = new Set([newest.id]);
-    if (newest.status?.state !== TaskState.TASK_STATE_RUNNING) {
-      const running = live.filter((t) => t.status?.state === TaskState.TASK_STATE_RUNNING).at(-1);
-      if (running) keep.add(running.id);
+    if (!isReady(newest)) {
+      const older = live.slice(0, -1);
+      const standIn = older.filter(isReady).at(-1) ?? older.filter(isRunning).at(-1);
+      if (standIn) keep.add(standIn.id);
     }
     for (const t of live) if (!keep.has(t.id)) put(stop(t, ctx, 'replaced by a newer task'));
     live = live.filter((t) => keep.has(t.id));
@@ -100,4 +102,14 @@ export function reconcileSlot(service: Service, tasks: Task[], ctx: ReconcileCon
 export function pruneHistory(tasks: Task[], limit: number): string[] {
   const done = byAge(tasks).filter((t) => t.desiredState > TaskState.TASK_STATE_RUNNING && hasEnded(t));
   return done.slice(0, Math.max(0, done.length - limit)).map((t) => t.id);
+}
+
+function isRunning(t: Task): boolean {
+  return t.status?.state === TaskState.TASK_STATE_RUNNING;
+}
+
+/** Running, and not starting or unhealthy by its healthcheck: it serves. */
+function isReady(t: Task): boolean {
+  const health = t.status?.health;
+  return isRunning(t) && health !== TaskHealth.TASK_HEALTH_STARTING && health !== TaskHealth.TASK_HEALTH_UNHEALTHY;
 }

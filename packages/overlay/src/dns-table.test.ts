@@ -186,3 +186,28 @@ describe('DnsTable', () => {
     expect(other.lookup('10.1.0.30', 'shop_db')).toBeUndefined();
   });
 });
+
+describe('DnsTable for a container only on internal networks', () => {
+  const sealedView = NetworkView.fromPartial({
+    networks: [
+      { id: BACK, name: 'shop_back', vni: 4098, subnet: '10.2.0.0/24', internal: true },
+      { id: FRONT, name: 'shop_front', vni: 4097, subnet: '10.1.0.0/24' },
+    ],
+    services: [service('svc-db', 'shop_db', { [BACK]: ['db'] }, { mode: EndpointSpec_Mode.MODE_DNSRR })],
+    endpoints: [
+      endpoint('inside', 'svc-x', BACK, '10.2.0.20/24', true),
+      endpoint('db1', 'svc-db', BACK, '10.2.0.21/24', true),
+      endpoint('outside', 'svc-y', FRONT, '10.1.0.30/24', true),
+    ],
+  });
+  const table = new DnsTable(sealedView, NODE);
+
+  it('answers its cluster names but forwards nothing: other names get an empty answer', () => {
+    expect(table.lookup('10.2.0.20', 'db')).toEqual(['10.2.0.21']);
+    expect(table.lookup('10.2.0.20', 'example.org')).toEqual([]);
+  });
+
+  it('still forwards for a container on a network with a way out', () => {
+    expect(table.lookup('10.1.0.30', 'example.org')).toBeUndefined();
+  });
+});

@@ -20,6 +20,8 @@ export class DnsTable {
   private readonly names = new Map<string, Map<string, NameEntry[]>>();
   /** `${serviceId}/${networkId}` → ready addresses. */
   private readonly ready = new Map<string, string[]>();
+  /** Local containers whose networks are all internal: no name of theirs leaves the cluster. */
+  private readonly sealed = new Set<string>();
 
   constructor(view: NetworkView, nodeId: string) {
     const ingress = new Set(view.networks.filter((n) => n.ingress).map((n) => n.id));
@@ -30,9 +32,14 @@ export class DnsTable {
       set.add(e.networkId);
       taskNetworks.set(e.taskId, set);
     }
+    const internal = new Set(view.networks.filter((n) => n.internal).map((n) => n.id));
     for (const e of view.endpoints) {
       if (ingress.has(e.networkId)) continue;
-      if (e.nodeId === nodeId) this.clients.set(addressOf(e.address), taskNetworks.get(e.taskId) ?? new Set());
+      if (e.nodeId === nodeId) {
+        const networks = taskNetworks.get(e.taskId) ?? new Set<string>();
+        this.clients.set(addressOf(e.address), networks);
+        if (networks.size > 0 && [...networks].every((n) => internal.has(n))) this.sealed.add(addressOf(e.address));
+      }
       if (!e.ready) continue;
       const key = `${e.serviceId}/${e.networkId}`;
       const list = this.ready.get(key);
@@ -78,6 +85,8 @@ export class DnsTable {
         else for (const a of this.ready.get(`${entry.serviceId}/${entry.networkId}`) ?? []) out.add(a);
       }
     }
-    return found ? [...out] : undefined;
+    if (found) return [...out];
+    // A container only on internal networks gets no answer from outside either (empty, not forwarded).
+    return this.sealed.has(client) ? [] : undefined;
   }
 }

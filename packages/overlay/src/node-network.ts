@@ -57,6 +57,9 @@ const NETNS_DIR = '/run/netns';
  */
 export class NodeNetwork {
   private view: NetworkView | undefined;
+  /** The newest view received, applied when the queue reaches it. */
+  private latest: NetworkView | undefined;
+  private warnedNoAddress = false;
   private readonly programmed = new Map<number, Programmed>();
   private readonly attached = new Set<string>();
   private readonly containerRules = new Map<string, string>();
@@ -94,17 +97,30 @@ export class NodeNetwork {
     }
   }
 
-  /** Applies a network view (serialized with attachments). */
+  /**
+   * Applies a network view (serialized with attachments). Views that arrive while one is being applied are not
+   * queued up one by one: only the latest is applied next.
+   */
   apply(view: NetworkView): Promise<void> {
-    return this.serial(() => this.applyNow(view));
+    this.latest = view;
+    return this.serial(async () => {
+      const next = this.latest;
+      if (next && next !== this.view) await this.applyNow(next);
+    });
   }
 
   /** Wires a task into its networks; undefined for a task that joins none. */
   async attach(task: Task): Promise<TaskAttachment | undefined> {
     if (task.networks.length === 0 || task.spec?.hostNetwork) return undefined;
     const wanted = new Set(task.networks.map((n) => n.networkId));
-    await this.waitFor(() => [...wanted].every((id) => this.network(id) && this.programmedFor(id)));
-    return this.serial(() => this.attachNow(task));
+    const ready = () => [...wanted].every((id) => this.network(id) && this.programmedFor(id));
+    const deadline = Date.now() + (this.options.networkWaitMs ?? 30_000);
+    for (;;) {
+      await this.waitFor(ready, Math.max(0, deadline - Date.now()));
+      // Checked again in the queue: a view applied meanwhile may have taken a network away.
+      const attached = await this.serial(async () => (ready() ? this.attachNow(task) : undefined));
+      if (attached) return attached;
+    }
   }
 
   /** Removes a task's namespace (its veths go with it); idempotent. */
@@ -162,8 +178,7 @@ export class NodeNetwork {
     return !!n && this.programmed.has(n.vni);
   }
 
-  private waitFor(ready: () => boolean): Promise<void> {
-    const limit = this.options.networkWaitMs ?? 30_000;
+  private waitFor(ready: () => boolean, limit = this.options.networkWaitMs ?? 30_000): Promise<void> {
     return new Promise((resolve, reject) => {
       if (ready()) return resolve();
       const check = () => {
@@ -190,6 +205,15 @@ export class NodeNetwork {
     this.view = view;
     this.table = new DnsTable(view, this.options.nodeId);
     writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    if (!view.nodeAddress) {
+      // Without an underlay address there is nothing to tunnel from: said once, not on every view.
+      if (!this.warnedNoAddress) {
+        this.options.logger?.warn({}, 'the managers know no IPv4 address of this node: overlay networks wait for one');
+      }
+      this.warnedNoAddress = true;
+      return;
+    }
+    this.warnedNoAddress = false;
     const mtu = (await underlayMtu(view.nodeAddress)) - VXLAN_OVERHEAD;
     for (const n of view.networks) {
       try {
@@ -199,7 +223,10 @@ export class NodeNetwork {
       }
     }
     await this.removeUnused(view);
-    await this.applyHostRules(view);
+    // One bad rule must not keep the containers' rules, DNS and waiting tasks from the rest of the view.
+    await this.applyHostRules(view).catch((err) =>
+      this.options.logger?.warn({ err: (err as Error).message }, 'node rules not applied'),
+    );
     for (const taskId of this.attached) await this.applyContainerRules(taskId);
     await this.syncDns(view);
     for (const wake of [...this.waiters]) wake();

@@ -65,6 +65,10 @@ const HOST = PortConfig_PublishMode.PUBLISH_MODE_HOST;
  */
 const view = NetworkView.fromPartial({
   nodeAddress: '192.0.2.10',
+  peers: [
+    { nodeId: 'node-b', address: '192.0.2.11', ingressAddress: '10.255.0.2/16' },
+    { nodeId: 'node-c', address: '192.0.2.12', ingressAddress: '10.255.0.3/16' },
+  ],
   ingressAddress: '10.255.0.1/16',
   networks: [
     { id: INGRESS, name: 'ingress', vni: 4096, subnet: '10.255.0.0/16', gateway: '10.255.0.254', ingress: true },
@@ -130,6 +134,7 @@ describe('hostRuleset', () => {
     expect(chainsOf(script)).toEqual([
       'raw_prerouting',
       'raw_output',
+      'input',
       'prerouting',
       'output',
       'postrouting',
@@ -210,13 +215,28 @@ describe('hostRuleset', () => {
     const forward = rulesOf(script, 'forward');
     expect(forward).toContain('iifname "fb-16777215" oifname != "fb-16777215" drop');
     expect(forward).toContain('oifname "fb-16777215" iifname != "fb-16777215" drop');
-    // The other networks have only their isolation rule.
-    expect(forward).toHaveLength(4 + 2);
+    // The other networks have only their isolation rule; one rule guards every bridge from outside.
+    expect(forward).toHaveLength(1 + 4 + 2);
   });
 
   it('gives an empty view empty chains', () => {
     const empty = hostRuleset(NetworkView.fromPartial({}), NODE);
-    for (const name of ['prerouting', 'output', 'postrouting', 'forward']) expect(rulesOf(empty, name)).toEqual([]);
+    for (const name of ['prerouting', 'output', 'postrouting']) expect(rulesOf(empty, name)).toEqual([]);
+    // Still closed: no VXLAN from anyone, nothing into a bridge from outside but published ports.
+    expect(rulesOf(empty, 'input')).toEqual(['udp dport 4789 drop']);
+    expect(rulesOf(empty, 'forward')).toEqual([
+      'oifname "fb-*" iifname != "fb-*" ct state new ct status & dnat == 0 drop',
+    ]);
+  });
+
+  it('takes VXLAN packets only from the peers, and guards the bridges from outside', () => {
+    const input = rulesOf(script, 'input');
+    expect(input).toHaveLength(1);
+    expect(input[0]).toMatch(/^udp dport 4789 ip saddr != \{ [\d., ]+ \} drop$/);
+    for (const p of view.peers) expect(input[0]).toContain(p.address);
+    expect(rulesOf(script, 'forward')[0]).toBe(
+      'oifname "fb-*" iifname != "fb-*" ct state new ct status & dnat == 0 drop',
+    );
   });
 });
 

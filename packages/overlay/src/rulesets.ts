@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import {
   EndpointSpec_Mode,
   type NetworkView,
@@ -61,7 +62,9 @@ export function hostRuleset(view: NetworkView, nodeId: string): string {
       // Unspecified is TCP, as the allocator counts it.
       const proto = PROTOCOLS[port.protocol] ?? 'tcp';
       if (!port.publishedPort) continue;
-      // A port published on one address of the node answers there only.
+      // A port published on one address of the node answers there only (an address nftables could not take is
+      // left out rather than break the whole table; the managers refuse one that is not IPv4).
+      if (port.hostIp && !isIPv4(port.hostIp)) continue;
       const where = port.hostIp ? `ip daddr ${port.hostIp}` : 'fib daddr type local';
       const targets = targetsFor(view, s.serviceId, port, ingress?.id, nodeId);
       if (targets.length === 0) continue;
@@ -72,7 +75,11 @@ export function hostRuleset(view: NetworkView, nodeId: string): string {
   if (ingress && view.ingressAddress) {
     post.push(`ct status dnat oifname "${names.bridge(ingress.vni)}" snat to ${addressOf(view.ingressAddress)}`);
   }
-  const forward: string[] = [];
+  // Nothing reaches a container from outside the overlay unless a published port led it there (DNAT): a host
+  // that routes an overlay subnet through this node gets no further.
+  const forward: string[] = [
+    `oifname "${BRIDGE_PREFIX}*" iifname != "${BRIDGE_PREFIX}*" ct state new ct status & dnat == 0 drop`,
+  ];
   for (const n of view.networks) {
     const bridge = names.bridge(n.vni);
     if (!n.ingress && !n.internal) post.push(`ip saddr ${n.subnet} oifname != "${BRIDGE_PREFIX}*" masquerade`);
@@ -85,9 +92,17 @@ export function hostRuleset(view: NetworkView, nodeId: string): string {
   // The VXLAN packets themselves need no connection tracking: their source port hashes the inner flow, so each
   // would stay in the table unanswered until it timed out.
   const untracked = [`udp dport ${VXLAN_PORT} notrack`];
+  // VXLAN frames are taken only from the other nodes: anyone else could inject into any network.
+  const peers = [...new Set(view.peers.map((p) => p.address).filter((a) => isIPv4(a)))];
+  const input = [
+    peers.length > 0
+      ? `udp dport ${VXLAN_PORT} ip saddr != { ${peers.join(', ')} } drop`
+      : `udp dport ${VXLAN_PORT} drop`,
+  ];
   return script([
     chain('raw_prerouting', 'type filter hook prerouting priority -300; policy accept;', untracked),
     chain('raw_output', 'type filter hook output priority -300; policy accept;', untracked),
+    chain('input', 'type filter hook input priority 0; policy accept;', input),
     chain('prerouting', 'type nat hook prerouting priority -100; policy accept;', dnat),
     chain('output', 'type nat hook output priority -100; policy accept;', dnat),
     chain('postrouting', 'type nat hook postrouting priority 100; policy accept;', post),

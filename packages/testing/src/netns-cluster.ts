@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
-import { startContainerd, type TestContainerd } from './containerd-server.js';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { shimPids, startContainerd, type TestContainerd } from './containerd-server.js';
 import { type DaemonProcess, startDaemon } from './daemon-process.js';
 import { createNetnsHosts, type NetnsHost, type NetnsHosts, sweepNetnsHosts } from './netns-hosts.js';
 import { pushTestImages, startRegistry, type TestImageRefs, type TestRegistry } from './registry-server.js';
@@ -10,7 +10,9 @@ import { tempDir } from './temp-dir.js';
 /** One namespace host of a test cluster: its containerd and the built agent running inside it. */
 export interface ClusterNode {
   host: NetnsHost;
+  /** The host's containerd (a fresh one after `restore()`). */
   containerd: TestContainerd;
+  /** The running agent (a new process after `restartAgent()` or `restore()`). */
   agent: DaemonProcess;
   stateDir: string;
   /** The node's ID, from the agent's start-up line. */
@@ -19,6 +21,20 @@ export interface ClusterNode {
   ctr(args: string[], timeoutMs?: number): Promise<string>;
   /** Stops the agent (SIGTERM: its containers keep running) and starts it again from its state directory. */
   restartAgent(): Promise<void>;
+  /**
+   * A host failure, as a power cut: the underlay link goes down first (so the managers hear no goodbye, not even
+   * a TCP FIN), then the agent, containerd, the shims and the containers are SIGKILLed. What a reboot would
+   * wipe (mounts, runc state, cgroups, the tasks' network namespaces) is cleared by `restore()` or `close()`.
+   */
+  kill(): Promise<void>;
+  /**
+   * The host back after a `kill()`, as after a reboot: the leftovers of the dead runtime and the dead tasks'
+   * network namespaces go, the link comes up, a fresh containerd starts (empty: images are pulled again) and the
+   * agent starts from its state directory (no join) against it. Resolves once the agent says it started.
+   */
+  restore(): Promise<void>;
+  /** True between `kill()` and `restore()`. */
+  readonly killed: boolean;
 }
 
 export interface NetnsCluster {
@@ -70,22 +86,27 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
   let etcd: TestServer | undefined;
   let registry: TestRegistry | undefined;
   const nodes: ClusterNode[] = [];
+  const stateDirs: string[] = [];
+  /** Namespaces of tasks that died with a killed host and were not cleared yet by its `restore()`. */
+  const deadTaskNetns = new Set<string>();
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
     await Promise.all(daemons.map((d) => d.stop(5_000)));
     await Promise.all(containerds.map((c) => c.destroy()));
-    // Task namespaces the agents made (their veths went with the hosts' namespaces).
-    for (const name of netnsNames()) {
-      if (!before.has(name) && name.startsWith('flt-') && !hosts?.hosts.some((h) => h.netns === name)) {
+    // Task namespaces this cluster's agents made: only those wired into its hosts (other clusters on the machine
+    // have theirs too), found before the hosts' namespaces, and the veths with them, go.
+    const ours = new Set([...deadTaskNetns, ...(await taskNetnsOf(hosts?.hosts ?? []))]);
+    for (const name of ours) {
+      if (!before.has(name) && existsSync(`${NETNS_DIR}/${name}`)) {
         await exec('ip', ['netns', 'del', name]).catch(() => undefined);
       }
     }
     await hosts?.close();
     await Promise.all([etcd?.destroy(), registry?.stop()]);
     for (const d of dirs) d.remove();
-    for (const n of nodes) if (existsSync(n.stateDir)) await exec('rm', ['-rf', n.stateDir]).catch(() => undefined);
+    for (const dir of stateDirs) if (existsSync(dir)) await exec('rm', ['-rf', dir]).catch(() => undefined);
   };
   const cli = (args: string[]) => runCommand(options.bin, args, env, options.cwd);
   try {
@@ -107,13 +128,8 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
         const containerd = await startContainerd({ label: host.name, wrap: host.prefix });
         containerds.push(containerd);
         const stateDir = tempDir(`netns-cluster-${host.name}`).path;
-        const start = (join: string[]) =>
-          startDaemon(
-            host.prefix[0] as string,
-            [...host.prefix.slice(1), options.bin, 'agent', 'start', ...join, ...agentArgs],
-            { cwd: options.cwd, env },
-          );
-        const agentArgs = [
+        stateDirs.push(stateDir);
+        const agentArgs = (runtime: TestContainerd) => [
           '--state-dir',
           stateDir,
           '--hostname',
@@ -121,32 +137,69 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
           '--executor',
           'containerd',
           '--containerd-socket',
-          containerd.socket,
+          runtime.socket,
           '--containerd-namespace',
-          containerd.namespace,
+          runtime.namespace,
           '--insecure-registry',
           registry?.address as string,
           '--http-listen',
           '127.0.0.1:0',
           ...(options.agentArgs ?? []),
         ];
+        // The containerd the agent is to use: replaced by a fresh one when the host comes back from a kill().
+        let runtime = containerd;
+        const start = (join: string[]) => {
+          const agent = startDaemon(
+            host.prefix[0] as string,
+            [...host.prefix.slice(1), options.bin, 'agent', 'start', ...join, ...agentArgs(runtime)],
+            { cwd: options.cwd, env },
+          );
+          daemons.push(agent);
+          return agent;
+        };
         const agent = start(['--join', managerAddress, '--token', token]);
-        daemons.push(agent);
         const nodeId = (await agent.waitFor(/node (\w+) \(worker\) started/, 30_000))[1] as string;
+        let killed: KilledRuntime | undefined;
         const node: ClusterNode = {
           host,
           containerd,
           agent,
           stateDir,
           nodeId,
+          get killed() {
+            return killed !== undefined;
+          },
           async restartAgent() {
             await node.agent.stop(15_000);
             node.agent = start([]);
-            daemons.push(node.agent);
+            await node.agent.waitFor(/node \w+ \(worker\) started/, 30_000);
+          },
+          async kill() {
+            if (killed) return;
+            killed = await killHost(node);
+            for (const name of killed.taskNetns) deadTaskNetns.add(name);
+          },
+          async restore() {
+            if (!killed) return;
+            const dead = killed;
+            // What a reboot wipes: the dead runtime's mounts, runc state and cgroups, and its tasks' namespaces.
+            await dead.containerd.destroy();
+            containerds.splice(containerds.indexOf(dead.containerd), 1);
+            for (const name of dead.taskNetns) {
+              if (existsSync(`${NETNS_DIR}/${name}`)) await exec('ip', ['netns', 'del', name]).catch(() => undefined);
+              deadTaskNetns.delete(name);
+            }
+            await host.restore();
+            const fresh = await startContainerd({ label: host.name, wrap: host.prefix });
+            containerds.push(fresh);
+            runtime = fresh;
+            node.containerd = fresh;
+            killed = undefined;
+            node.agent = start([]);
             await node.agent.waitFor(/node \w+ \(worker\) started/, 30_000);
           },
           ctr: (args, timeoutMs = 30_000) =>
-            exec('ctr', ['-a', containerd.socket, '-n', containerd.namespace, ...args], timeoutMs),
+            exec('ctr', ['-a', node.containerd.socket, '-n', node.containerd.namespace, ...args], timeoutMs),
         };
         return node;
       }),
@@ -167,6 +220,112 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
     await close();
     throw err;
   }
+}
+
+/** What a killed host left: its dead containerd (to clean up) and the namespaces of its dead tasks. */
+interface KilledRuntime {
+  containerd: TestContainerd;
+  taskNetns: string[];
+}
+
+/** A container in runc's state for a containerd namespace: its ID (the task's), init PID and cgroups. */
+interface RuncContainer {
+  id: string;
+  pid: number | undefined;
+  cgroups: string[];
+}
+
+function runcContainers(namespace: string): RuncContainer[] {
+  const dir = `/run/containerd/runc/${namespace}`;
+  if (!existsSync(dir)) return [];
+  const found: RuncContainer[] = [];
+  for (const id of readdirSync(dir)) {
+    try {
+      const state = JSON.parse(readFileSync(`${dir}/${id}/state.json`, 'utf8')) as {
+        init_process_pid?: number;
+        cgroup_paths?: Record<string, string>;
+      };
+      found.push({ id, pid: state.init_process_pid, cgroups: Object.values(state.cgroup_paths ?? {}) });
+    } catch {
+      // being created or removed
+    }
+  }
+  return found;
+}
+
+function sigkill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Whether a process has ended (gone, or a zombie nobody has reaped yet). */
+function ended(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+async function waitGone(pid: number, timeoutMs: number): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !ended(pid) && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Cuts the host's link, then SIGKILLs its agent, containerd, the shims and the containers. A shim's death does not
+ * take its container with it (the container's init is re-parented to PID 1, not signalled), so the containers are
+ * killed by the init PIDs runc recorded and by their cgroups. Returns what `restore()` or `close()` must clear.
+ */
+async function killHost(node: ClusterNode): Promise<KilledRuntime> {
+  const { host, containerd, agent } = node;
+  await host.cut();
+  agent.child.kill('SIGKILL');
+  sigkill(containerd.process.pid);
+  for (const pid of shimPids(containerd.socket)) sigkill(pid);
+  // runc's record of the containers outlives them all (it is in /run/containerd/runc, cleared by `destroy()`).
+  const containers = runcContainers(containerd.namespace);
+  for (const c of containers) {
+    if (c.pid) sigkill(c.pid);
+    for (const cgroup of c.cgroups) {
+      let procs = '';
+      try {
+        procs = readFileSync(`${cgroup}/cgroup.procs`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const pid of procs.split('\n').filter(Boolean)) sigkill(Number(pid));
+    }
+  }
+  await Promise.all([
+    agent.exited,
+    ...[containerd.process.pid, ...containers.map((c) => c.pid ?? 0)].filter(Boolean).map((p) => waitGone(p, 5_000)),
+  ]);
+  // The dead tasks' namespaces: those whose veth ends in this host, and those of the containers runc knew.
+  const taskNetns = new Set(await taskNetnsOf([host]));
+  for (const c of containers) if (existsSync(`${NETNS_DIR}/flt-${c.id}`)) taskNetns.add(`flt-${c.id}`);
+  return { containerd, taskNetns: [...taskNetns] };
+}
+
+/**
+ * Task namespaces (`flt-<task>`) wired into these hosts: the host end of a task's first veth is
+ * `fv<first 10 characters of the task ID>0`, in the host's namespace.
+ */
+async function taskNetnsOf(hosts: readonly NetnsHost[]): Promise<string[]> {
+  const links = new Set<string>();
+  for (const host of hosts) {
+    const out = await host.exec('ip', ['-o', 'link', 'show']).catch(() => '');
+    for (const line of out.split('\n')) {
+      const name = /^\d+:\s+([^:@\s]+)/.exec(line)?.[1];
+      if (name) links.add(name);
+    }
+  }
+  return [...netnsNames()].filter((n) => n.startsWith('flt-') && links.has(`fv${n.slice(4, 14)}0`));
 }
 
 function exec(command: string, args: string[], timeoutMs = 30_000): Promise<string> {

@@ -1,23 +1,50 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
+import { destroyContainerd } from '@flotilla/containerd';
 import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import {
+  createDevHosts,
+  cutDevHost,
+  DEV_GATEWAY,
+  type DevHost,
+  inHost,
+  removeDevHosts,
+  restoreDevHost,
+} from './dev-hosts.js';
+import { pushExampleImages } from './dev-images.js';
+
+/** One node of a dev cluster on namespace hosts: its host, containerd and agent. */
+interface DevNode {
+  host: DevHost;
+  containerd: { pid: number; socket: string; namespace: string; dir: string; config: string };
+  agent: { pid: number; stateDir: string; args: string[] };
+  /** Killed by `dev kill-node` (until `dev restore-node`). */
+  killed?: boolean;
+}
 
 /** What `dev up` started, kept so `dev down` ends exactly those processes. */
 interface DevState {
+  /** hosts: each node a network namespace with its own containerd; loopback: process executors, no isolation. */
+  mode?: 'hosts' | 'loopback';
   pids: { name: string; pid: number }[];
   etcd: string;
   /** HOST:PORT of the Redis that holds container logs (empty when redis-server is not installed). */
   redis?: string;
   manager: string;
   nodes: number;
+  /** HOST:PORT of the registry the examples' images are pushed to (hosts mode). */
+  registry?: string;
+  /** The examples' image as pushed there. */
+  image?: string;
+  hosts?: DevNode[];
 }
 
 function devDir(): string {
@@ -59,9 +86,9 @@ function daemon(dir: string, name: string, file: string, args: string[]): number
 }
 
 /** Resolves once something accepts TCP connections on the port (undefined until then, for waitFor). */
-function listening(port: number): Promise<true | undefined> {
+function listening(port: number, host = '127.0.0.1'): Promise<true | undefined> {
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => {
+    const socket = connect({ host, port }, () => {
       socket.destroy();
       resolve(true);
     });
@@ -73,7 +100,12 @@ function listening(port: number): Promise<true | undefined> {
  * Starts redis-server for container logs, on loopback with a password: its config file (mode 0600) holds the
  * password, so it is not on a command line for every local user to read. Returns the password's file.
  */
-function startRedis(dir: string, binary: string, port: number): { pid: number; passwordFile: string } {
+function startRedis(
+  dir: string,
+  binary: string,
+  port: number,
+  bind = '127.0.0.1',
+): { pid: number; passwordFile: string } {
   const data = path.join(dir, 'redis');
   mkdirSync(data, { recursive: true, mode: 0o700 });
   const password = randomBytes(24).toString('base64url');
@@ -83,7 +115,7 @@ function startRedis(dir: string, binary: string, port: number): { pid: number; p
   writeFileSync(
     config,
     [
-      'bind 127.0.0.1',
+      `bind ${bind}`,
       `port ${port}`,
       `dir ${data}`,
       `requirepass ${password}`,
@@ -114,8 +146,16 @@ export function devCommand(io: Io): Command {
 
   dev
     .command('up')
-    .description('start etcd, Redis, a manager and agents on loopback (agents use the process executor)')
+    .description(
+      'start etcd, Redis, a registry, a manager and agents; as root, each agent in a network-namespace host with ' +
+        'its own containerd (otherwise on loopback with the process executor)',
+    )
     .option('--nodes <N>', 'how many agents', '3')
+    .option('--loopback', 'agents on loopback with the process executor, even as root')
+    .option(
+      '--dns-upstream <IP[:PORT]>',
+      "where containers' names outside the cluster are resolved (default: this machine's resolvers; none: nowhere)",
+    )
     .action(async (opts) => {
       const nodes = Number(opts.nodes);
       if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) throw new CliError('--nodes takes 1 to 50', EXIT.usage);
@@ -134,8 +174,14 @@ export function devCommand(io: Io): Command {
       if (!existsSync(etcdBin)) {
         throw new CliError(`${etcdBin} is missing: install Debian's etcd-server (npm start does, as root)`);
       }
+      const missing = opts.loopback ? 'asked for with --loopback' : hostsModeMissing();
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const state: DevState = { pids: [], etcd: '', manager: '', nodes };
+      if (!missing) {
+        await upOnHosts(io, dir, nodes, etcdBin, opts.dnsUpstream);
+        return;
+      }
+      io.err(`nodes share this machine's network and run tasks as plain processes: ${missing}\n`);
+      const state: DevState = { mode: 'loopback', pids: [], etcd: '', manager: '', nodes };
       const save = () => writeFileSync(statePath(dir), `${JSON.stringify(state, null, 2)}\n`);
       const [client, peer, managerPort] = [await freePort(), await freePort(), await freePort()];
       state.etcd = `http://127.0.0.1:${client}`;
@@ -258,18 +304,299 @@ export function devCommand(io: Io): Command {
         return;
       }
       const state = JSON.parse(readFileSync(statePath(dir), 'utf8')) as DevState;
-      // Agents first, then the manager, then Redis and etcd: each stops cleanly while what it talks to is still
-      // there (the agents' last lines reach Redis).
-      for (const p of [...state.pids].reverse()) {
-        if (!alive(p.pid)) continue;
-        process.kill(p.pid, 'SIGTERM');
-        const deadline = Date.now() + 15_000;
-        while (alive(p.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-        if (alive(p.pid)) process.kill(p.pid, 'SIGKILL');
+      // Agents first (and, on hosts, their containerds with every container), then the manager, then the
+      // registry, Redis and etcd: each stops cleanly while what it talks to is still there.
+      const nodes = state.hosts ?? [];
+      for (const n of nodes) await stop(n.agent.pid);
+      const taskNamespaces = await devTaskNamespaces(nodes.map((n) => n.host));
+      for (const n of nodes) {
+        await destroyContainerd({ ...n.containerd, pid: n.containerd.pid || undefined });
+      }
+      for (const p of [...state.pids].reverse()) await stop(p.pid);
+      if (state.mode === 'hosts' || nodes.length > 0) {
+        await removeDevHosts(
+          nodes.map((n) => n.host),
+          taskNamespaces,
+        );
       }
       rmSync(dir, { recursive: true, force: true });
-      io.out(`the dev cluster is down (${state.pids.length} processes stopped, ${dir} removed)\n`);
+      io.out(
+        `the dev cluster is down (${state.pids.length + nodes.length * 2} processes stopped${nodes.length > 0 ? `, ${nodes.length} hosts removed` : ''}, ${dir} removed)\n`,
+      );
+    });
+
+  dev
+    .command('kill-node')
+    .description("simulate a host failure: kill the node's agent, containerd and containers, and cut its link")
+    .argument('<NODE>', 'dev-node-N, or N')
+    .action(async (ref) => {
+      const { dir, state, node } = devNode(ref);
+      if (node.killed) {
+        io.out(`${node.host.name} is down already\n`);
+        return;
+      }
+      await cutDevHost(node.host);
+      if (alive(node.agent.pid)) process.kill(node.agent.pid, 'SIGKILL');
+      // Its containers die with it (a dead host's do), but its data stays for the restore.
+      await destroyContainerd({ ...node.containerd, pid: node.containerd.pid || undefined }, { keepDir: true });
+      node.killed = true;
+      writeFileSync(statePath(dir), `${JSON.stringify(state, null, 2)}\n`);
+      io.out(`${node.host.name} is down: its agent, containerd and containers were killed and its link cut\n`);
+    });
+
+  dev
+    .command('restore-node')
+    .description('bring back a node killed with kill-node: its link, containerd and agent')
+    .argument('<NODE>', 'dev-node-N, or N')
+    .action(async (ref) => {
+      const { dir, state, node } = devNode(ref);
+      if (!node.killed) {
+        io.out(`${node.host.name} is up\n`);
+        return;
+      }
+      await restoreDevHost(node.host);
+      await startNode(dir, node);
+      node.killed = false;
+      writeFileSync(statePath(dir), `${JSON.stringify(state, null, 2)}\n`);
+      io.out(`${node.host.name} is back: its agent rejoins with the same identity\n`);
     });
 
   return dev;
+}
+
+/** What stops the hosts mode, or '' when it can run: root and the runtime's and network's tools. */
+function hostsModeMissing(): string {
+  if (process.getuid?.() !== 0) return 'not running as root (namespace hosts and containerd need it)';
+  const tools: [string, string][] = [
+    ['/usr/bin/containerd', 'containerd'],
+    ['/usr/sbin/runc', 'runc'],
+    ['/usr/bin/docker-registry', 'docker-registry'],
+    ['/usr/sbin/nft', 'nftables'],
+    ['/bin/busybox', 'busybox-static'],
+    ['/usr/bin/nsenter', 'util-linux'],
+  ];
+  const absent = tools.filter(([file]) => !existsSync(file) && !existsSync(file.replace('/usr/sbin/', '/usr/bin/')));
+  return absent.length > 0
+    ? `missing Debian packages: ${absent.map(([, pkg]) => pkg).join(' ')} (npm start installs them)`
+    : '';
+}
+
+async function stop(pid: number): Promise<void> {
+  if (!pid || !alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 15_000;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+function devNode(ref: string): { dir: string; state: DevState; node: DevNode } {
+  const dir = devDir();
+  if (!existsSync(statePath(dir))) throw new CliError('no dev cluster is up: flotilla dev up starts one');
+  const state = JSON.parse(readFileSync(statePath(dir), 'utf8')) as DevState;
+  if (state.mode !== 'hosts' || !state.hosts) {
+    throw new CliError('this dev cluster runs on loopback: kill-node and restore-node need namespace hosts (root)');
+  }
+  const name = /^\d+$/.test(ref) ? `dev-node-${ref}` : ref;
+  const node = state.hosts.find((n) => n.host.name === name);
+  if (!node)
+    throw new CliError(`no ${name}: the nodes are ${state.hosts.map((n) => n.host.name).join(', ')}`, EXIT.usage);
+  return { dir, state, node };
+}
+
+/** The task namespaces (/run/netns/flt-<task>) whose veths are in these hosts: what their agents made. */
+async function devTaskNamespaces(hosts: readonly DevHost[]): Promise<string[]> {
+  const prefixes = new Set<string>();
+  for (const host of hosts) {
+    const out = await new Promise<string>((resolve) =>
+      execFile('ip', ['-n', host.netns, '-o', 'link', 'show'], (err, stdout) => resolve(err ? '' : stdout)),
+    );
+    for (const m of out.matchAll(/\d+: fv(\w{10})\d+@/g)) prefixes.add(m[1] as string);
+  }
+  const all = existsSync('/run/netns') ? readdirSync('/run/netns') : [];
+  return all.filter((n) => n.startsWith('flt-') && prefixes.has(n.slice(4, 14)));
+}
+
+/** Starts a node's containerd inside its host, waits for its socket, then its agent. */
+async function startNode(dir: string, node: DevNode): Promise<void> {
+  node.containerd.pid = daemon(dir, `${node.host.name}-containerd`, 'nsenter', [
+    ...inHost(node.host).slice(1),
+    '/usr/bin/containerd',
+    '--config',
+    node.containerd.config,
+    '--log-level',
+    'warn',
+  ]);
+  await waitFor(`containerd of ${node.host.name}`, () => (existsSync(node.containerd.socket) ? true : undefined));
+  node.agent.pid = daemon(dir, `${node.host.name}-agent`, 'nsenter', [
+    ...inHost(node.host).slice(1),
+    ...node.agent.args,
+  ]);
+}
+
+/** A dev cluster on namespace hosts: every node with its own containerd, pulling from a registry. */
+async function upOnHosts(io: Io, dir: string, nodes: number, etcdBin: string, dnsUpstream?: string): Promise<void> {
+  const state: DevState = { mode: 'hosts', pids: [], etcd: '', manager: '', nodes, hosts: [] };
+  const save = () => writeFileSync(statePath(dir), `${JSON.stringify(state, null, 2)}\n`);
+  const hosts = await createDevHosts(nodes);
+  // Recorded at once: `dev down` removes them even if what follows fails.
+  state.hosts = hosts.map((host) => {
+    const base = path.join(dir, host.name);
+    return {
+      host,
+      containerd: {
+        pid: 0,
+        socket: path.join(base, 'containerd', 'containerd.sock'),
+        namespace: `flotilla-dev-${host.name}`,
+        dir: path.join(base, 'containerd'),
+        config: path.join(base, 'containerd', 'config.toml'),
+      },
+      agent: { pid: 0, stateDir: path.join(base, 'agent'), args: [] },
+    };
+  });
+  save();
+  const [client, peer] = [await freePort(), await freePort()];
+  state.etcd = `http://127.0.0.1:${client}`;
+  state.pids.push({ name: 'etcd', pid: daemon(dir, 'etcd', etcdBin, etcdArgs(dir, client, peer)) });
+  save();
+  // Redis, the registry and the manager listen on the hosts' bridge, where the agents reach them.
+  const redisBin = process.env.FLOTILLA_REDIS_BIN ?? '/usr/bin/redis-server';
+  const redisArgs: string[] = [];
+  if (existsSync(redisBin)) {
+    const redis = startRedis(dir, redisBin, 6379, DEV_GATEWAY);
+    state.redis = `${DEV_GATEWAY}:6379`;
+    state.pids.push({ name: 'redis', pid: redis.pid });
+    redisArgs.push('--redis', state.redis, '--redis-password-file', redis.passwordFile);
+  }
+  state.registry = `${DEV_GATEWAY}:5000`;
+  state.pids.push({ name: 'registry', pid: startRegistry(dir, state.registry) });
+  state.manager = `${DEV_GATEWAY}:4242`;
+  const self = process.argv[1] as string;
+  state.pids.push({
+    name: 'manager',
+    pid: daemon(dir, 'manager', process.execPath, [
+      self,
+      'manager',
+      'start',
+      '--etcd',
+      state.etcd,
+      '--listen',
+      state.manager,
+      '--state-dir',
+      path.join(dir, 'manager'),
+      ...redisArgs,
+    ]),
+  });
+  save();
+  io.err(`hosts ${hosts.map((h) => `${h.name} ${h.address}`).join(', ')}; manager on ${state.manager}, waiting…\n`);
+  const token = await waitFor('the manager answering', async () => {
+    const c = controlClient();
+    try {
+      return (await call(c, c.getJoinToken, { role: NodeSpec_Role.ROLE_WORKER, rotate: false })).token;
+    } finally {
+      c.close();
+    }
+  });
+  await waitFor('the registry answering', () => listening(5000, DEV_GATEWAY));
+  state.image = await pushExampleImages(state.registry);
+  save();
+  for (const node of state.hosts ?? []) {
+    mkdirSync(path.dirname(node.containerd.config), { recursive: true });
+    writeFileSync(node.containerd.config, containerdConfig(node.containerd.dir, node.containerd.socket));
+    node.agent.args = [
+      process.execPath,
+      self,
+      'agent',
+      'start',
+      '--state-dir',
+      node.agent.stateDir,
+      '--executor',
+      'containerd',
+      '--containerd-socket',
+      node.containerd.socket,
+      '--containerd-namespace',
+      node.containerd.namespace,
+      '--insecure-registry',
+      state.registry,
+      ...(dnsUpstream ? ['--dns-upstream', dnsUpstream] : []),
+    ];
+    const join = ['--join', state.manager, '--token', token, '--hostname', node.host.name];
+    // The first start joins; restarts (restore-node) use the credentials in the state directory.
+    const args = node.agent.args;
+    node.agent.args = [...args, ...join];
+    await startNode(dir, node);
+    node.agent.args = args;
+    save();
+  }
+  await waitFor(`${nodes} nodes ready`, async () => {
+    const c = controlClient();
+    try {
+      const ready = (await call(c, c.listNodes, {})).nodes.filter(
+        (n) => n.status?.state === NodeStatus_State.STATE_READY,
+      );
+      return ready.length >= nodes ? true : undefined;
+    } finally {
+      c.close();
+    }
+  });
+  io.out(
+    `the dev cluster is up: 1 manager, ${nodes} nodes, each a network-namespace host (${hosts.map((h) => h.address).join(', ')}) ` +
+      `with its own containerd, pulling from the registry at ${state.registry}. Logs: ${dir}\n` +
+      `Try: FLOTILLA_REGISTRY=${state.registry} flotilla stack deploy -c examples/web/stack.yml web · ` +
+      `curl http://${hosts[0]?.address}:8080/ · flotilla dev kill-node 1 · flotilla dev restore-node 1\n` +
+      'Stop it: flotilla dev down\n',
+  );
+}
+
+function etcdArgs(dir: string, client: number, peer: number): string[] {
+  const url = `http://127.0.0.1:${client}`;
+  return [
+    '--name',
+    'dev',
+    '--data-dir',
+    path.join(dir, 'etcd'),
+    '--listen-client-urls',
+    url,
+    '--advertise-client-urls',
+    url,
+    '--listen-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls',
+    `http://127.0.0.1:${peer}`,
+    '--initial-cluster',
+    `dev=http://127.0.0.1:${peer}`,
+    '--log-level',
+    'error',
+  ];
+}
+
+/** A private containerd for one dev node (its own root, state and socket; the CRI plugin off). */
+function containerdConfig(dir: string, socket: string): string {
+  return [
+    'version = 2',
+    `root = "${path.join(dir, 'root')}"`,
+    `state = "${path.join(dir, 'state')}"`,
+    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    '[grpc]',
+    `  address = "${socket}"`,
+    '[ttrpc]',
+    `  address = "${socket}.ttrpc"`,
+    '',
+  ].join('\n');
+}
+
+/** Debian's docker-registry for the examples' images, with its storage in the dev directory. */
+function startRegistry(dir: string, address: string): number {
+  const storage = path.join(dir, 'registry');
+  mkdirSync(storage, { recursive: true });
+  const config = path.join(dir, 'registry.yml');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      version: 0.1,
+      log: { level: 'warn', accesslog: { disabled: true } },
+      storage: { filesystem: { rootdirectory: storage }, delete: { enabled: true } },
+      http: { addr: address, secret: randomBytes(16).toString('hex') },
+    }),
+  );
+  return daemon(dir, 'registry', '/usr/bin/docker-registry', ['serve', config]);
 }
