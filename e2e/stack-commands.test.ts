@@ -61,11 +61,15 @@ describe('stack and service commands', () => {
 
     await expect
       .poll(async () => (await capture(['service', 'ls'])).stdout, { timeout: 20_000, interval: 300 })
-      .toMatch(/web_web\s+replicated\s+3\/3\s+nginx:1\.27-alpine/);
+      .toMatch(/web_web\s+replicated\s+3\/3\s+198\.19\.0\.1:5000\/flotilla-examples\/busybox:1/);
     expect((await capture(['stack', 'ls'])).stdout).toMatch(/^NAME\s+SERVICES\nweb\s+1\n$/);
     const ps = await capture(['stack', 'ps', 'web']);
     expect(ps.stdout).toMatch(/^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR/);
-    expect(ps.stdout.match(/web_web\.\d\s+nginx:1\.27-alpine\s+hollow-\d\s+running\s+running/g)).toHaveLength(3);
+    expect(
+      ps.stdout.match(
+        /web_web\.\d\s+198\.19\.0\.1:5000\/flotilla-examples\/busybox:1\s+hollow-\d\s+running\s+running/g,
+      ),
+    ).toHaveLength(3);
 
     expect((await capture(['service', 'scale', 'web_web=5'])).code).toBe(0);
     await expect

@@ -146,3 +146,21 @@ function rmdirQuiet(dir: string): void {
     // still in use, or already gone
   }
 }
+
+/**
+ * The configuration of a private containerd: its root and state under `dir`, its socket, the CRI plugin off
+ * (Flotilla drives containerd directly). Several run side by side this way.
+ */
+export function privateContainerdConfig(dir: string, socket: string): string {
+  return [
+    'version = 2',
+    `root = "${dir}/root"`,
+    `state = "${dir}/state"`,
+    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    '[grpc]',
+    `  address = "${socket}"`,
+    '[ttrpc]',
+    `  address = "${socket}.ttrpc"`,
+    '',
+  ].join('\n');
+}

@@ -1,3 +1,4 @@
+export { busyboxImageFiles, HOST_BUSYBOX } from './busybox-image.js';
 export { hasherFor, matchesDigest, sha256Digest, verifyStream } from './content-digest.js';
 export type { BuildImageOptions, ContentBlob, ImageConfigOptions, OciImage } from './image-builder.js';
 export { buildImage, buildImageIndex } from './image-builder.js';

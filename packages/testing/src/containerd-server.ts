@@ -1,7 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import path from 'node:path';
-import { destroyContainerd, shimPids } from '@flotilla/containerd';
+import { destroyContainerd, privateContainerdConfig, shimPids } from '@flotilla/containerd';
 import { ManagedProcess } from './managed-process.js';
 import { runPrefix } from './run-prefix.js';
 import { tempDir } from './temp-dir.js';
@@ -39,22 +39,9 @@ export async function startContainerd(
   const dir = tempDir(`ctrd-${options.label ?? 'test'}`);
   const socket = path.join(dir.path, 'containerd.sock');
   const root = path.join(dir.path, 'root');
-  const state = path.join(dir.path, 'state');
   const config = path.join(dir.path, 'config.toml');
-  writeFileSync(
-    config,
-    [
-      'version = 2',
-      `root = "${root}"`,
-      `state = "${state}"`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-      '[grpc]',
-      `  address = "${socket}"`,
-      '[ttrpc]',
-      `  address = "${socket}.ttrpc"`,
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(config, privateContainerdConfig(dir.path, socket));
+
   const proc = await ManagedProcess.start({
     name: 'containerd',
     command: options.wrap?.[0] ?? binary,

@@ -3,7 +3,7 @@ import { createPrivateKey, randomBytes, sign } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
-import { buildImage, type ImageFile, type OciImage, RegistryClient, RegistryCredentials } from '@flotilla/registry';
+import { buildImage, busyboxImageFiles, type OciImage, RegistryClient, RegistryCredentials } from '@flotilla/registry';
 import { freePort, ManagedProcess } from './managed-process.js';
 import { makeTestPki, type TestPki } from './pki.js';
 import { tempDir } from './temp-dir.js';
@@ -29,7 +29,6 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-const BUSYBOX = '/bin/busybox';
 // Applets the tests and the dev cluster use, linked to busybox like its own installer does.
 // biome-ignore format: a table of names reads better than one per line
 const APPLETS = [
@@ -202,22 +201,7 @@ export interface TestImageRefs {
 
 /** A busybox image for this machine's platform: /bin/busybox from Debian's busybox-static and its applet links. */
 export async function buildBusyboxImage(): Promise<OciImage> {
-  if (!existsSync(BUSYBOX)) {
-    throw new Error(`${BUSYBOX} is missing: install Debian's busybox-static (apt-get install busybox-static)`);
-  }
-  const files: ImageFile[] = [
-    { type: 'host-file', path: BUSYBOX, hostPath: BUSYBOX, mode: 0o755 },
-    ...APPLETS.map((applet): ImageFile => ({ type: 'symlink', path: `/bin/${applet}`, target: 'busybox' })),
-    {
-      type: 'file',
-      path: '/etc/passwd',
-      content: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n',
-    },
-    { type: 'file', path: '/etc/group', content: 'root:x:0:\nnogroup:x:65534:\n' },
-    { type: 'directory', path: '/root', mode: 0o700 },
-    { type: 'directory', path: '/tmp', mode: 0o1777 },
-  ];
-  return buildImage({ files, config: { cmd: ['sh'] } });
+  return buildImage({ files: busyboxImageFiles(APPLETS), config: { cmd: ['sh'] } });
 }
 
 /** Builds and pushes the test images (`flotilla-test/busybox:1`) to a registry; returns their references. */

@@ -6,7 +6,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
-import { destroyContainerd } from '@flotilla/containerd';
+import { destroyContainerd, privateContainerdConfig } from '@flotilla/containerd';
 import { call, controlClient } from '../control-client.js';
 import { CliError, EXIT } from '../exit-codes.js';
 import type { Io } from '../io.js';
@@ -73,12 +73,12 @@ function freePort(): Promise<number> {
 }
 
 /** Starts a process that outlives this command, its output going to a log file in the dev directory. */
-function daemon(dir: string, name: string, file: string, args: string[]): number {
+function daemon(dir: string, name: string, file: string, args: string[], env: Record<string, string> = {}): number {
   const log = openSync(path.join(dir, `${name}.log`), 'a');
   const child = spawn(file, args, {
     detached: true,
     stdio: ['ignore', log, log],
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
   });
   child.unref();
   if (!child.pid) throw new CliError(`could not start ${name} (${file})`);
@@ -151,6 +151,7 @@ export function devCommand(io: Io): Command {
         'its own containerd (otherwise on loopback with the process executor)',
     )
     .option('--nodes <N>', 'how many agents', '3')
+    .option('--managers <N>', 'how many managers: 1, or 3 (one leads; another takes over if it fails)', '1')
     .option('--loopback', 'agents on loopback with the process executor, even as root')
     .option(
       '--dns-upstream <IP[:PORT]>',
@@ -174,10 +175,15 @@ export function devCommand(io: Io): Command {
       if (!existsSync(etcdBin)) {
         throw new CliError(`${etcdBin} is missing: install Debian's etcd-server (npm start does, as root)`);
       }
+      const managerCount = Number(opts.managers);
+      if (managerCount !== 1 && managerCount !== 3) throw new CliError('--managers takes 1 or 3', EXIT.usage);
       const missing = opts.loopback ? 'asked for with --loopback' : hostsModeMissing();
+      if (missing && managerCount > 1) {
+        throw new CliError(`--managers 3 runs on namespace hosts, which cannot run here: ${missing}`, EXIT.usage);
+      }
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       if (!missing) {
-        await upOnHosts(io, dir, nodes, etcdBin, opts.dnsUpstream);
+        await upOnHosts(io, dir, nodes, managerCount, etcdBin, opts.dnsUpstream);
         return;
       }
       io.err(`nodes share this machine's network and run tasks as plain processes: ${missing}\n`);
@@ -189,24 +195,7 @@ export function devCommand(io: Io): Command {
       state.manager = `127.0.0.1:${managerPort}`;
       state.pids.push({
         name: 'etcd',
-        pid: daemon(dir, 'etcd', etcdBin, [
-          '--name',
-          'dev',
-          '--data-dir',
-          path.join(dir, 'etcd'),
-          '--listen-client-urls',
-          state.etcd,
-          '--advertise-client-urls',
-          state.etcd,
-          '--listen-peer-urls',
-          `http://127.0.0.1:${peer}`,
-          '--initial-advertise-peer-urls',
-          `http://127.0.0.1:${peer}`,
-          '--initial-cluster',
-          `dev=http://127.0.0.1:${peer}`,
-          '--log-level',
-          'error',
-        ]),
+        pid: daemon(dir, 'etcd', etcdBin, etcdArgs(dir, client, peer)),
       });
       save();
       // Redis holds the tasks' output (service logs). Without redis-server the cluster still runs, without logs.
@@ -226,32 +215,19 @@ export function devCommand(io: Io): Command {
       const self = process.argv[1] as string;
       state.pids.push({
         name: 'manager',
-        pid: daemon(dir, 'manager', process.execPath, [
-          self,
+        pid: daemon(
+          dir,
           'manager',
-          'start',
-          '--etcd',
-          state.etcd,
-          '--listen',
-          state.manager,
-          '--state-dir',
-          path.join(dir, 'manager'),
-          ...redisArgs,
-        ]),
+          process.execPath,
+          managerArgs(state, path.join(dir, 'manager'), state.manager, redisArgs),
+        ),
       });
       save();
       io.err(
         `etcd on ${state.etcd}${state.redis ? `, Redis on ${state.redis}` : ''}, manager on ${state.manager}; ` +
           'waiting for the manager…\n',
       );
-      const token = await waitFor('the manager answering', async () => {
-        const c = controlClient();
-        try {
-          return (await call(c, c.getJoinToken, { role: NodeSpec_Role.ROLE_WORKER, rotate: false })).token;
-        } finally {
-          c.close();
-        }
-      });
+      const token = await waitFor('the manager answering', () => joinToken(NodeSpec_Role.ROLE_WORKER));
       for (let i = 1; i <= nodes; i++) {
         state.pids.push({
           name: `agent-${i}`,
@@ -274,17 +250,7 @@ export function devCommand(io: Io): Command {
         });
       }
       save();
-      await waitFor(`${nodes} nodes ready`, async () => {
-        const c = controlClient();
-        try {
-          const ready = (await call(c, c.listNodes, {})).nodes.filter(
-            (n) => n.status?.state === NodeStatus_State.STATE_READY,
-          );
-          return ready.length >= nodes ? true : undefined;
-        } finally {
-          c.close();
-        }
-      });
+      await waitFor(`${nodes} nodes ready`, () => nodesReady(nodes));
       io.out(
         `the dev cluster is up: 1 manager, ${nodes} nodes (process executor: tasks run their command as processes,\n` +
           `without images or isolation, until each dev node gets its own containerd). Logs: ${dir}\n` +
@@ -434,7 +400,14 @@ async function startNode(dir: string, node: DevNode): Promise<void> {
 }
 
 /** A dev cluster on namespace hosts: every node with its own containerd, pulling from a registry. */
-async function upOnHosts(io: Io, dir: string, nodes: number, etcdBin: string, dnsUpstream?: string): Promise<void> {
+async function upOnHosts(
+  io: Io,
+  dir: string,
+  nodes: number,
+  managers: number,
+  etcdBin: string,
+  dnsUpstream?: string,
+): Promise<void> {
   const state: DevState = { mode: 'hosts', pids: [], etcd: '', manager: '', nodes, hosts: [] };
   const save = () => writeFileSync(statePath(dir), `${JSON.stringify(state, null, 2)}\n`);
   const hosts = await createDevHosts(nodes);
@@ -473,35 +446,47 @@ async function upOnHosts(io: Io, dir: string, nodes: number, etcdBin: string, dn
   const self = process.argv[1] as string;
   state.pids.push({
     name: 'manager',
-    pid: daemon(dir, 'manager', process.execPath, [
-      self,
+    pid: daemon(
+      dir,
       'manager',
-      'start',
-      '--etcd',
-      state.etcd,
-      '--listen',
-      state.manager,
-      '--state-dir',
-      path.join(dir, 'manager'),
-      ...redisArgs,
-    ]),
+      process.execPath,
+      managerArgs(state, path.join(dir, 'manager'), state.manager, redisArgs),
+    ),
   });
   save();
   io.err(`hosts ${hosts.map((h) => `${h.name} ${h.address}`).join(', ')}; manager on ${state.manager}, waiting…\n`);
-  const token = await waitFor('the manager answering', async () => {
-    const c = controlClient();
-    try {
-      return (await call(c, c.getJoinToken, { role: NodeSpec_Role.ROLE_WORKER, rotate: false })).token;
-    } finally {
-      c.close();
-    }
-  });
+  const token = await waitFor('the manager answering', () => joinToken(NodeSpec_Role.ROLE_WORKER));
+  // Further managers join through the first with the manager token; agents learn every manager.
+  for (let m = 2; m <= managers; m++) {
+    const managerToken = await waitFor('the manager token', () => joinToken(NodeSpec_Role.ROLE_MANAGER));
+    const listen = `${DEV_GATEWAY}:${4241 + m}`;
+    state.pids.push({
+      name: `manager-${m}`,
+      // The CLI keeps talking to the first manager (any forwards writes to the leader): the others write their
+      // CLI configuration aside.
+      pid: daemon(
+        dir,
+        `manager-${m}`,
+        process.execPath,
+        [
+          ...managerArgs(state, path.join(dir, `manager-${m}`), listen, redisArgs),
+          '--join',
+          state.manager,
+          '--token',
+          managerToken,
+        ],
+        { FLOTILLA_CONFIG_DIR: path.join(dir, `manager-${m}`, 'cli') },
+      ),
+    });
+    save();
+    await waitFor(`manager ${listen} answering`, () => listening(4241 + m, DEV_GATEWAY));
+  }
   await waitFor('the registry answering', () => listening(5000, DEV_GATEWAY));
   state.image = await pushExampleImages(state.registry);
   save();
   for (const node of state.hosts ?? []) {
     mkdirSync(path.dirname(node.containerd.config), { recursive: true });
-    writeFileSync(node.containerd.config, containerdConfig(node.containerd.dir, node.containerd.socket));
+    writeFileSync(node.containerd.config, privateContainerdConfig(node.containerd.dir, node.containerd.socket));
     node.agent.args = [
       process.execPath,
       self,
@@ -527,24 +512,43 @@ async function upOnHosts(io: Io, dir: string, nodes: number, etcdBin: string, dn
     node.agent.args = args;
     save();
   }
-  await waitFor(`${nodes} nodes ready`, async () => {
-    const c = controlClient();
-    try {
-      const ready = (await call(c, c.listNodes, {})).nodes.filter(
-        (n) => n.status?.state === NodeStatus_State.STATE_READY,
-      );
-      return ready.length >= nodes ? true : undefined;
-    } finally {
-      c.close();
-    }
-  });
+  await waitFor(`${nodes} nodes ready`, () => nodesReady(nodes));
   io.out(
-    `the dev cluster is up: 1 manager, ${nodes} nodes, each a network-namespace host (${hosts.map((h) => h.address).join(', ')}) ` +
+    `the dev cluster is up: ${managers} manager${managers > 1 ? 's' : ''}, ${nodes} nodes, each a network-namespace host (${hosts.map((h) => h.address).join(', ')}) ` +
       `with its own containerd, pulling from the registry at ${state.registry}. Logs: ${dir}\n` +
       `Try: FLOTILLA_REGISTRY=${state.registry} flotilla stack deploy -c examples/web/stack.yml web · ` +
       `curl http://${hosts[0]?.address}:8080/ · flotilla dev kill-node 1 · flotilla dev restore-node 1\n` +
       'Stop it: flotilla dev down\n',
   );
+}
+
+/** The control plane's join token for a role, once a manager answers. */
+async function joinToken(role: NodeSpec_Role): Promise<string> {
+  const c = controlClient();
+  try {
+    return (await call(c, c.getJoinToken, { role, rotate: false })).token;
+  } finally {
+    c.close();
+  }
+}
+
+/** True once at least `count` nodes are ready (undefined until then, for waitFor). */
+async function nodesReady(count: number): Promise<true | undefined> {
+  const c = controlClient();
+  try {
+    const ready = (await call(c, c.listNodes, {})).nodes.filter(
+      (n) => n.status?.state === NodeStatus_State.STATE_READY,
+    );
+    return ready.length >= count ? true : undefined;
+  } finally {
+    c.close();
+  }
+}
+
+/** `flotilla manager start` for a dev manager: on etcd, listening where agents reach it, logs to Redis. */
+function managerArgs(state: DevState, stateDir: string, listen: string, redisArgs: string[]): string[] {
+  const self = process.argv[1] as string;
+  return [self, 'manager', 'start', '--etcd', state.etcd, '--listen', listen, '--state-dir', stateDir, ...redisArgs];
 }
 
 function etcdArgs(dir: string, client: number, peer: number): string[] {
@@ -567,21 +571,6 @@ function etcdArgs(dir: string, client: number, peer: number): string[] {
     '--log-level',
     'error',
   ];
-}
-
-/** A private containerd for one dev node (its own root, state and socket; the CRI plugin off). */
-function containerdConfig(dir: string, socket: string): string {
-  return [
-    'version = 2',
-    `root = "${path.join(dir, 'root')}"`,
-    `state = "${path.join(dir, 'state')}"`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-    '[grpc]',
-    `  address = "${socket}"`,
-    '[ttrpc]',
-    `  address = "${socket}.ttrpc"`,
-    '',
-  ].join('\n');
 }
 
 /** Debian's docker-registry for the examples' images, with its storage in the dev directory. */
