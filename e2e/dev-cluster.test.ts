@@ -6,7 +6,7 @@ import { tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { root, runFlotilla } from './flotilla-command.js';
 
-// `flotilla dev up` as `npm start` runs it (as root): three namespace hosts, each with its own containerd,
+// `flotilla dev up` as `npm start` runs it (as root), with three managers: three namespace hosts, each with its own containerd,
 // the example image built from Debian's busybox and pulled from a local registry; the web example deployed;
 // a node killed and restored; `dev down` leaves nothing behind.
 const isRoot = process.getuid?.() === 0;
@@ -58,7 +58,7 @@ afterAll(async () => {
 describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', () => {
   it('comes up, runs the web example behind a published port on every node, heals a killed node, goes away', async () => {
     const before = new Set(existsSync('/run/netns') ? readdirSync('/run/netns') : []);
-    const up = await cli(['dev', 'up', '--nodes', '3', '--dns-upstream', 'none']);
+    const up = await cli(['dev', 'up', '--nodes', '3', '--managers', '3', '--dns-upstream', 'none']);
     expect(up.code, up.output).toBe(0);
     expect(up.stdout).toContain('each a network-namespace host');
     const deployed = await cli(['stack', 'deploy', '--wait', '-c', path.join(root, 'examples/web/stack.yml'), 'web']);
@@ -68,6 +68,17 @@ describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', (
       expect(r.status).toBe(200);
       expect(r.body).toMatch(/^hello from \w+, version 1$/);
     }
+
+    // The coins example: depends_on with health, two networks, Redis from a Debian binary; it mines.
+    const coins = await cli(['stack', 'deploy', '--wait', '-c', path.join(root, 'examples/coins/stack.yml'), 'coins']);
+    expect(coins.code, coins.output).toBe(0);
+    await expect
+      .poll(async () => JSON.parse((await get(`http://${hosts[2]}:8000/cgi-bin/speed`)).body).per_second, {
+        timeout: 30_000,
+        interval: 1_000,
+      })
+      .toBeGreaterThan(0);
+    expect((await cli(['stack', 'rm', 'coins'])).code).toBe(0);
 
     const nodes = JSON.parse((await cli(['node', 'ls', '--format', 'json'])).stdout) as {
       id: string;

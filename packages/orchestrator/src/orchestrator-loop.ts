@@ -234,6 +234,8 @@ function statusMatters(before: Task | undefined, after: Task): boolean {
   if (!before) return true;
   return (
     before.status?.state !== after.status?.state ||
+    // Health decides when a start-first replacement serves, and when services that wait for this one start.
+    before.status?.health !== after.status?.health ||
     before.desiredState !== after.desiredState ||
     before.nodeId !== after.nodeId
   );
