@@ -18,9 +18,9 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ControlServiceClient, type Node, NodeStatus_State, type Task, TaskState } from '@flotilla/api';
-import { controlClient } from '@flotilla/cli';
+import { call as callControl, controlClient } from '@flotilla/cli';
 import { type ClusterNode, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { cleanUpOnInterrupt, log, percentile, seconds, sleep } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,26 +46,13 @@ if (process.getuid?.() !== 0) {
 
 const root = path.resolve(import.meta.dirname, '..');
 const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
-const log = (message: string) => process.stderr.write(`${message}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const seconds = (ms: number) => Math.round(ms / 10) / 100;
-/** Nearest-rank percentile: with 10 values, p50 is the 5th smallest and p99 the largest. */
-const percentile = (xs: number[], p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)] ?? Number.NaN;
 
 let cluster: NetnsCluster | undefined;
 let control: ControlServiceClient | undefined;
 
-function call<Req, Res>(
-  method: (req: Req, md: Metadata, o: object, cb: (e: ServiceError | null, r: Res) => void) => unknown,
-  req: Req,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method.call(control, req, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) =>
-      err ? reject(err) : resolve(res),
-    ),
-  );
-}
+/** A control API call on the bench's client (the CLI's own helper). */
+const call = <Req, Res>(method: Parameters<typeof callControl<Req, Res>>[1], req: Req) =>
+  callControl(control as ControlServiceClient, method, req);
 
 /** Running and meant to run: what fills a slot. */
 const live = (t: Task) =>
@@ -182,12 +169,7 @@ async function cleanup(): Promise<void> {
 }
 
 // An interrupted run still takes the cluster down.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: tearing the cluster down`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+cleanUpOnInterrupt(cleanup);
 
 try {
   log('starting three namespace hosts (etcd, registry, manager; containerd and an agent per host)');

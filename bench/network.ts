@@ -13,6 +13,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ClusterNode, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
+import { cleanUpOnInterrupt, log, sleep } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,8 +42,6 @@ if (!existsSync('/usr/bin/iperf3')) {
 
 const root = path.resolve(import.meta.dirname, '..');
 const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
-const log = (message: string) => process.stderr.write(`${message}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
 
@@ -290,12 +289,7 @@ async function cleanup(): Promise<void> {
 }
 
 // An interrupted run still takes the cluster down.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: tearing the cluster down`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+cleanUpOnInterrupt(cleanup);
 
 try {
   log('starting three namespace hosts (etcd, registry, manager; containerd and an agent per host)');

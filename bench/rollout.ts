@@ -27,9 +27,9 @@ import http from 'node:http';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ControlServiceClient, type Task, TaskHealth, TaskState } from '@flotilla/api';
-import { controlClient } from '@flotilla/cli';
+import { call as callControl, controlClient } from '@flotilla/cli';
 import { type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { cleanUpOnInterrupt, log, seconds, sleep } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -62,23 +62,13 @@ if (ORDER !== 'start-first' && ORDER !== 'stop-first') {
 
 const root = path.resolve(import.meta.dirname, '..');
 const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
-const log = (message: string) => process.stderr.write(`${message}\n`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const seconds = (ms: number) => Math.round(ms / 10) / 100;
 
 let cluster: NetnsCluster | undefined;
 let control: ControlServiceClient | undefined;
 
-function call<Req, Res>(
-  method: (req: Req, md: Metadata, o: object, cb: (e: ServiceError | null, r: Res) => void) => unknown,
-  req: Req,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method.call(control, req, new Metadata(), { deadline: Date.now() + 10_000 }, (err, res) =>
-      err ? reject(err) : resolve(res),
-    ),
-  );
-}
+/** A control API call on the bench's client (the CLI's own helper). */
+const call = <Req, Res>(method: Parameters<typeof callControl<Req, Res>>[1], req: Req) =>
+  callControl(control as ControlServiceClient, method, req);
 
 async function tasks(): Promise<Task[]> {
   const c = control as ControlServiceClient;
@@ -149,12 +139,7 @@ async function cleanup(): Promise<void> {
   await cluster?.close();
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: tearing the cluster down`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+cleanUpOnInterrupt(cleanup);
 
 let load: Load | undefined;
 try {

@@ -3,7 +3,7 @@ import { Command, CommanderError } from '@commander-js/extra-typings';
 import { CliError, EXIT, type ExitCode } from './exit-codes.js';
 import { type Io, processIo } from './io.js';
 
-export { controlClient } from './control-client.js';
+export { call, controlClient } from './control-client.js';
 export type { ExitCode } from './exit-codes.js';
 export { CliError, EXIT } from './exit-codes.js';
 export type { Io } from './io.js';
