@@ -119,7 +119,8 @@ export class AllocatorLoop {
       await Promise.all([...reached].map(([kind, revision]) => informers[kind]?.caughtUp(revision)));
       this.options.onPass?.({ writes: plan.writes.length, problems: plan.problems, ms: performance.now() - started });
     } catch (err) {
-      // Some transactions may have landed: the next pass must see them, or it could claim the same objects again.
+      // Some transactions may have landed: the next pass should see them. Not waited for long: a cache that
+      // lags only makes the next pass's creates conflict again (every value is a create-if-absent), never twice.
       const revision = await this.store.client
         .get('\u0000')
         .exec()
@@ -128,7 +129,7 @@ export class AllocatorLoop {
       if (revision > 0n) {
         await Promise.all(
           [this.tasks, this.nodes, this.services, this.networks, this.allocations].map((i) =>
-            (i as Informer<'tasks'>).caughtUp(revision, 2_000),
+            (i as Informer<'tasks'>).caughtUp(revision, 300),
           ),
         );
       }
