@@ -4,7 +4,6 @@ import {
   Network,
   type NetworkSpec,
   type PortConfig,
-  PortConfig_Protocol,
   PortConfig_PublishMode,
   qualify,
   Service,
@@ -14,7 +13,7 @@ import {
   UpdateConfig_Order,
 } from '@flotilla/api';
 import { newSpecVersion } from '@flotilla/orchestrator';
-import { type Cidr, contains, overlaps, parseCidr, parseIp, size } from '@flotilla/overlay';
+import { type Cidr, contains, overlaps, parseCidr, parseIp, protocolName, size } from '@flotilla/overlay';
 import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
 import { ControlError } from './control-service.js';
@@ -216,7 +215,7 @@ export function networkWrites(
  */
 export function checkPublishedPorts(existing: readonly Versioned<Service>[], stack: StackSpec, prune: boolean): void {
   const taken = new Map<string, string>();
-  const key = (p: PortConfig) => `${p.publishedPort}/${PROTOCOLS[p.protocol] ?? 'tcp'}`;
+  const key = (p: PortConfig) => `${p.publishedPort}/${protocolName(p.protocol)}`;
   const ingress = (ports: readonly PortConfig[]) =>
     ports.filter((p) => p.publishedPort > 0 && p.publishMode !== PortConfig_PublishMode.PUBLISH_MODE_HOST);
   const redeployed = new Set(stack.services.map((s) => s.annotations?.name ?? ''));
@@ -241,12 +240,6 @@ export function checkPublishedPorts(existing: readonly Versioned<Service>[], sta
     }
   }
 }
-
-const PROTOCOLS: Partial<Record<PortConfig_Protocol, string>> = {
-  [PortConfig_Protocol.PROTOCOL_TCP]: 'tcp',
-  [PortConfig_Protocol.PROTOCOL_UDP]: 'udp',
-  [PortConfig_Protocol.PROTOCOL_SCTP]: 'sctp',
-};
 
 /** A network's explicit subnet must be one, and free: refused at deploy rather than left waiting. */
 function checkSubnets(name: string, spec: NetworkSpec, existing: readonly Versioned<Network>[]): void {

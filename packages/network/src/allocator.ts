@@ -4,7 +4,6 @@ import {
   type Network,
   type Node,
   type PortConfig,
-  PortConfig_Protocol,
   PortConfig_PublishMode,
   type Service,
   type Task,
@@ -20,6 +19,7 @@ import {
   overlaps,
   parseCidr,
   parseIp,
+  protocolName,
   size,
   withPrefix,
 } from '@flotilla/overlay';
@@ -66,16 +66,6 @@ export function ingressPorts(s: Service): PortConfig[] {
 /** Whether tasks of this service join networks at all (`network_mode: host` joins none). */
 function usesOverlay(s: Service): boolean {
   return !s.spec?.container?.hostNetwork;
-}
-
-const PROTOCOL_NAMES: Record<number, string> = {
-  [PortConfig_Protocol.PROTOCOL_TCP]: 'tcp',
-  [PortConfig_Protocol.PROTOCOL_UDP]: 'udp',
-  [PortConfig_Protocol.PROTOCOL_SCTP]: 'sctp',
-};
-
-export function protocolName(p: PortConfig_Protocol): string {
-  return PROTOCOL_NAMES[p] ?? 'tcp';
 }
 
 /**

@@ -5,4 +5,4 @@ export { addressOf, contains, formatCidr, formatIp, overlaps, parseCidr, parseIp
 export { macOf, names } from './names.js';
 export type { NodeNetworkLogger, NodeNetworkOptions, TaskAttachment } from './node-network.js';
 export { NodeNetwork } from './node-network.js';
-export { containerRuleset, hostRuleset } from './rulesets.js';
+export { containerRuleset, hostRuleset, protocolName } from './rulesets.js';

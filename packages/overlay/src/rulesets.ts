@@ -19,6 +19,11 @@ const PROTOCOLS: Partial<Record<PortConfig_Protocol, string>> = {
   [PortConfig_Protocol.PROTOCOL_SCTP]: 'sctp',
 };
 
+/** A port's protocol as nftables and the allocator's keys name it; unspecified is TCP. */
+export function protocolName(p: PortConfig_Protocol): string {
+  return PROTOCOLS[p] ?? 'tcp';
+}
+
 /**
  * A DNAT to one of `targets` (addresses), picked at random per connection; conntrack keeps each connection on
  * the target it got, so a target taken out of the list keeps its open connections (drain) and gets no new one.
@@ -59,8 +64,7 @@ export function hostRuleset(view: NetworkView, nodeId: string): string {
   const dnat: string[] = [];
   for (const s of view.services) {
     for (const port of s.ports) {
-      // Unspecified is TCP, as the allocator counts it.
-      const proto = PROTOCOLS[port.protocol] ?? 'tcp';
+      const proto = protocolName(port.protocol);
       if (!port.publishedPort) continue;
       // A port published on one address of the node answers there only (an address nftables could not take is
       // left out rather than break the whole table; the managers refuse one that is not IPv4).
