@@ -60,6 +60,8 @@ export class NodeNetwork {
   /** The newest view received, applied when the queue reaches it. */
   private latest: NetworkView | undefined;
   private warnedNoAddress = false;
+  /** The overlay's MTU, worked out once per underlay address (not on every view or attachment). */
+  private underlay: { address: string; mtu: number } | undefined;
   private readonly programmed = new Map<number, Programmed>();
   private readonly attached = new Set<string>();
   private readonly containerRules = new Map<string, string>();
@@ -199,12 +201,23 @@ export class NodeNetwork {
     });
   }
 
+  /**
+   * The MTU of overlay devices for this underlay address: the underlay's less the VXLAN headers. Found once per
+   * address, which is also when the node is made to forward (it routes between its bridges and the underlay).
+   */
+  private async overlayMtu(address: string): Promise<number> {
+    if (this.underlay?.address !== address) {
+      writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+      this.underlay = { address, mtu: (await underlayMtu(address)) - VXLAN_OVERHEAD };
+    }
+    return this.underlay.mtu;
+  }
+
   private async applyNow(view: NetworkView): Promise<void> {
     if (this.closed) return;
     const started = performance.now();
     this.view = view;
     this.table = new DnsTable(view, this.options.nodeId);
-    writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
     if (!view.nodeAddress) {
       // Without an underlay address there is nothing to tunnel from: said once, not on every view.
       if (!this.warnedNoAddress) {
@@ -214,7 +227,7 @@ export class NodeNetwork {
       return;
     }
     this.warnedNoAddress = false;
-    const mtu = (await underlayMtu(view.nodeAddress)) - VXLAN_OVERHEAD;
+    const mtu = await this.overlayMtu(view.nodeAddress);
     for (const n of view.networks) {
       try {
         await this.ensureNetwork(n, view, mtu);
@@ -389,7 +402,7 @@ export class NodeNetwork {
     if (existsSync(path)) await run('ip', ['netns', 'del', netns]).catch(() => undefined);
     await run('ip', ['netns', 'add', netns]);
     try {
-      const mtu = (await underlayMtu(view.nodeAddress)) - VXLAN_OVERHEAD;
+      const mtu = await this.overlayMtu(view.nodeAddress);
       await inNetns(path, 'ip', ['link', 'set', 'lo', 'up']);
       const hostsLines: string[] = [];
       let route: { gateway: string; dev: string } | undefined;
