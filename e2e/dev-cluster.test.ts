@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { root, runFlotilla } from './flotilla-command.js';
+import { httpGet } from './http-get.js';
 
 // `flotilla dev up` as `npm start` runs it (as root), with three managers: three namespace hosts, each with its own containerd,
 // the example image built from Debian's busybox and pulled from a local registry; the web example deployed;
@@ -23,19 +23,8 @@ const env = {
 const cli = (args: string[]) => runFlotilla(args, env);
 const hosts = ['198.19.0.11', '198.19.0.12', '198.19.0.13'];
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: 3_000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => {
-        body += d.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-  });
-}
+/** Each request on a new connection, as separate clients make them. */
+const get = (url: string) => httpGet(url, true);
 
 interface PsTask {
   nodeId: string;

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { type ClusterNode, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
+import { httpGet } from './http-get.js';
 
 // Three namespace hosts on a 198.18.x.0/24 underlay, each with its own containerd and the built agent; the
 // manager and the registry on the underlay's gateway. Containers talk across hosts over VXLAN, find services by
@@ -115,24 +115,8 @@ function answers(out: string): string[] {
   return [...after.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)(?!:)/g)].map((m) => m[1] as string);
 }
 
-/**
- * An HTTP GET from the test process (the root namespace, on the underlay) with a short timeout; `fresh`: a new
- * connection each time (no keep-alive), as a load of separate clients makes.
- */
-function get(url: string, fresh = false): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: fresh ? false : undefined, timeout: 3_000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => {
-        body += d.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-  });
-}
+/** From the test process: the root namespace, on the underlay. */
+const get = httpGet;
 
 beforeAll(async () => {
   if (!isRoot) return;
