@@ -198,30 +198,9 @@ export function devCommand(io: Io): Command {
         pid: daemon(dir, 'etcd', etcdBin, etcdArgs(dir, client, peer)),
       });
       save();
-      // Redis holds the tasks' output (service logs). Without redis-server the cluster still runs, without logs.
-      const redisBin = process.env.FLOTILLA_REDIS_BIN ?? '/usr/bin/redis-server';
-      const redisArgs: string[] = [];
-      if (existsSync(redisBin)) {
-        const redisPort = await freePort();
-        const redis = startRedis(dir, redisBin, redisPort);
-        state.redis = `127.0.0.1:${redisPort}`;
-        state.pids.push({ name: 'redis', pid: redis.pid });
-        save();
-        await waitFor('Redis listening', () => listening(redisPort));
-        redisArgs.push('--redis', state.redis, '--redis-password-file', redis.passwordFile);
-      } else {
-        io.err(`${redisBin} is missing: no container logs (install Debian's redis-server; npm start does, as root)\n`);
-      }
+      const redisArgs = await startLogs(io, dir, state, { host: '127.0.0.1', port: await freePort() }, save);
       const self = process.argv[1] as string;
-      state.pids.push({
-        name: 'manager',
-        pid: daemon(
-          dir,
-          'manager',
-          process.execPath,
-          managerArgs(state, path.join(dir, 'manager'), state.manager, redisArgs),
-        ),
-      });
+      startFirstManager(dir, state, redisArgs);
       save();
       io.err(
         `etcd on ${state.etcd}${state.redis ? `, Redis on ${state.redis}` : ''}, manager on ${state.manager}; ` +
@@ -432,27 +411,12 @@ async function upOnHosts(
   state.pids.push({ name: 'etcd', pid: daemon(dir, 'etcd', etcdBin, etcdArgs(dir, client, peer)) });
   save();
   // Redis, the registry and the manager listen on the hosts' bridge, where the agents reach them.
-  const redisBin = process.env.FLOTILLA_REDIS_BIN ?? '/usr/bin/redis-server';
-  const redisArgs: string[] = [];
-  if (existsSync(redisBin)) {
-    const redis = startRedis(dir, redisBin, 6379, DEV_GATEWAY);
-    state.redis = `${DEV_GATEWAY}:6379`;
-    state.pids.push({ name: 'redis', pid: redis.pid });
-    redisArgs.push('--redis', state.redis, '--redis-password-file', redis.passwordFile);
-  }
+  const redisArgs = await startLogs(io, dir, state, { host: DEV_GATEWAY, port: 6379 }, save);
   state.registry = `${DEV_GATEWAY}:5000`;
   state.pids.push({ name: 'registry', pid: startRegistry(dir, state.registry) });
   state.manager = `${DEV_GATEWAY}:4242`;
   const self = process.argv[1] as string;
-  state.pids.push({
-    name: 'manager',
-    pid: daemon(
-      dir,
-      'manager',
-      process.execPath,
-      managerArgs(state, path.join(dir, 'manager'), state.manager, redisArgs),
-    ),
-  });
+  startFirstManager(dir, state, redisArgs);
   save();
   io.err(`hosts ${hosts.map((h) => `${h.name} ${h.address}`).join(', ')}; manager on ${state.manager}, waiting…\n`);
   const token = await waitFor('the manager answering', () => joinToken(NodeSpec_Role.ROLE_WORKER));
@@ -543,6 +507,38 @@ async function nodesReady(count: number): Promise<true | undefined> {
   } finally {
     c.close();
   }
+}
+
+/**
+ * Redis for the tasks' output (service logs), on `host:port`; returns the manager's arguments for it. Without
+ * redis-server the cluster still runs, without logs, and says so.
+ */
+async function startLogs(
+  io: Io,
+  dir: string,
+  state: DevState,
+  where: { host: string; port: number },
+  save: () => void,
+): Promise<string[]> {
+  const { host, port } = where;
+  const redisBin = process.env.FLOTILLA_REDIS_BIN ?? '/usr/bin/redis-server';
+  if (!existsSync(redisBin)) {
+    io.err(`${redisBin} is missing: no container logs (install Debian's redis-server; npm start does, as root)\n`);
+    return [];
+  }
+  const redis = startRedis(dir, redisBin, port, host);
+  state.redis = `${host}:${port}`;
+  state.pids.push({ name: 'redis', pid: redis.pid });
+  // Recorded before waiting: `dev down` stops it even if it never answers.
+  save();
+  await waitFor('Redis listening', () => listening(port, host));
+  return ['--redis', state.redis, '--redis-password-file', redis.passwordFile];
+}
+
+/** The first manager (it creates the cluster), at `state.manager`. */
+function startFirstManager(dir: string, state: DevState, redisArgs: string[]): void {
+  const args = managerArgs(state, path.join(dir, 'manager'), state.manager, redisArgs);
+  state.pids.push({ name: 'manager', pid: daemon(dir, 'manager', process.execPath, args) });
 }
 
 /** `flotilla manager start` for a dev manager: on etcd, listening where agents reach it, logs to Redis. */
