@@ -12,3 +12,4 @@ export { isValidObjectName, OBJECT_NAME_PATTERN, qualify } from './naming.js';
 export type { AttributeReader } from './node-attributes.js';
 export { attributeReader, equalFold, normalizeArch } from './node-attributes.js';
 export { firstFailedConstraint, nodeMatches, platformMatches } from './node-match.js';
+export { runsCurrentSpec } from './spec-version.js';

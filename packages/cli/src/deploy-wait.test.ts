@@ -177,6 +177,19 @@ describe('deployOutcomes', () => {
     ).toBe('converged');
   });
 
+  it('after a rollback, the tasks it kept (of the version it brought back) count as running the current spec', () => {
+    const s = {
+      ...service({ version: 5n, status: [UpdateStatus_State.STATE_ROLLBACK_COMPLETED, 5n, 'rollback completed'] }),
+      sameTaskSpecVersions: [3n],
+    };
+    const kept = running(3, { specVersion: 3n });
+    const w: WatchedService = { name: 'web_api', id: 'svc', action: 'unchanged', versionBefore: 5n };
+    expect(one(w, { services: [s], tasks: kept })).toEqual({ kind: 'converged', progress: '3/3 running (spec 5)' });
+    // Tasks of the failed release (4) are not: they are outdated.
+    const failedRelease = [...running(2, { specVersion: 3n }), task({ slot: 3n, specVersion: 4n })];
+    expect(one(w, { services: [s], tasks: failedRelease }).kind).toBe('waiting');
+  });
+
   it('an unchanged service whose update is paused has not converged: it fails', () => {
     const s = service({
       version: 2n,

@@ -4,6 +4,7 @@ import {
   NodeSpec_Availability,
   NodeStatus_State,
   nodeMatches,
+  runsCurrentSpec,
   type Service,
   ServiceMode,
   type Task,
@@ -93,7 +94,7 @@ function outcome(w: WatchedService, service: Service | undefined, tasks: Task[],
     ofCurrent &&
     (status.state === UpdateStatus_State.STATE_UPDATING || status.state === UpdateStatus_State.STATE_ROLLBACK_STARTED);
   if (!updating) {
-    const failing = failingSlot(tasks, version);
+    const failing = failingSlot(service, tasks);
     if (failing) {
       const why = failing.status?.error || failing.status?.message || 'no error given';
       return {
@@ -132,7 +133,6 @@ interface TaskCount {
 }
 
 function countTasks(service: Service, tasks: Task[], nodes: readonly Node[]): TaskCount {
-  const version = service.specVersion;
   const global = service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL;
   const replicas = service.spec?.replicas ?? 0n;
   const eligible = new Set(
@@ -149,7 +149,7 @@ function countTasks(service: Service, tasks: Task[], nodes: readonly Node[]): Ta
   const inScope = (t: Task) => (global ? eligible.has(t.nodeId) : t.slot >= 1n && t.slot <= replicas);
   const live = tasks.filter((t) => meantToRun(t) && !ended(t));
   const running = live.filter(
-    (t) => t.specVersion === version && t.status?.state === TaskState.TASK_STATE_RUNNING && inScope(t),
+    (t) => runsCurrentSpec(service, t) && t.status?.state === TaskState.TASK_STATE_RUNNING && inScope(t),
   );
   const ready = new Set<string>();
   let unhealthy = 0;
@@ -162,20 +162,20 @@ function countTasks(service: Service, tasks: Task[], nodes: readonly Node[]): Ta
     ready: ready.size,
     desired: global ? eligible.size : Number(replicas),
     unhealthy,
-    outdated: live.filter((t) => t.specVersion < version).length,
+    outdated: live.filter((t) => !runsCurrentSpec(service, t)).length,
     checked: hasHealthcheck(service.spec?.container?.healthcheck),
     ...(pending?.status?.message ? { pending: pending.status.message } : {}),
   };
 }
 
 /**
- * The newest failed task of a slot whose last FAILURES_IN_A_ROW tasks of the current version all failed (a
+ * The newest failed task of a slot whose last FAILURES_IN_A_ROW tasks of the current spec all failed (a
  * replacement still starting does not break the run), if any slot has such a run.
  */
-function failingSlot(tasks: Task[], version: bigint): Task | undefined {
+function failingSlot(service: Service, tasks: Task[]): Task | undefined {
   const slots = new Map<string, Task[]>();
   for (const t of tasks) {
-    if (t.specVersion !== version) continue;
+    if (!runsCurrentSpec(service, t)) continue;
     const key = t.slot === 0n ? `node:${t.nodeId}` : String(t.slot);
     const list = slots.get(key);
     if (list) list.push(t);

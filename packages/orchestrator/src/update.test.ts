@@ -8,7 +8,7 @@ import {
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { context, node, service, task } from './test-fixtures.js';
-import { newSpecVersion, SPEC_HISTORY_LIMIT, updateStep } from './update.js';
+import { newSpecVersion, rollback, SPEC_HISTORY_LIMIT, updateStep } from './update.js';
 
 const SECOND = 1_000_000_000n;
 const nodes = [node('n1')];
@@ -103,6 +103,26 @@ describe('rolling update step', () => {
       state: UpdateStatus_State.STATE_ROLLBACK_STARTED,
       specVersion: 3n,
     });
+  });
+
+  it('a rollback replaces only the failed release: tasks on the spec it brings back stay, through rollbacks in a row', () => {
+    const image = (s: Service, name: string) => ({ ...s.spec!, container: { ...s.spec!.container!, image: name } });
+    const at = (version: bigint, slot: number) => task({ slot: BigInt(slot), specVersion: version, nodeId: 'n1' });
+    const v1 = { ...service({ replicas: 2n }), specVersion: 1n };
+    const v2 = newSpecVersion(v1, image(v1, 'b'), 2_000);
+    const v3 = rollback(v2, 3_000, 'update rolled back');
+    expect(v3.spec?.container?.image).toBe(v1.spec?.container?.image);
+    const step3 = updateStep(v3, [at(1n, 1), at(2n, 2)], context(nodes, 3_000));
+    expect(step3.outdated(at(1n, 1))).toBe(false);
+    expect(step3.outdated(at(2n, 2))).toBe(true);
+    // Another release fails and rolls back: the tasks kept by the first rollback (version 1) still stay.
+    const v5 = rollback(newSpecVersion(v3, image(v3, 'c'), 4_000), 5_000, 'update rolled back');
+    const step5 = updateStep(v5, [at(1n, 1), at(3n, 2), at(4n, 3)], context(nodes, 5_000));
+    expect([1n, 3n, 4n].map((v) => step5.outdated(at(v, 1)))).toEqual([false, false, true]);
+    // A forced update (same spec, a new version) replaces them all.
+    const forced = newSpecVersion(v5, v5.spec, 6_000);
+    const step6 = updateStep(forced, [at(1n, 1), at(5n, 2)], context(nodes, 6_000));
+    expect([1n, 3n, 5n].map((v) => step6.outdated(at(v, 1)))).toEqual([true, true, true]);
   });
 
   it('completes once nothing is outdated and the last batch has settled; a paused update moves nothing', () => {

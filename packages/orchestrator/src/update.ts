@@ -1,5 +1,6 @@
 import {
   type HealthCheck,
+  runsCurrentSpec,
   type Service,
   type ServiceSpec,
   type Task,
@@ -43,7 +44,8 @@ export function updateStep(service: Service, tasks: Task[], ctx: ReconcileContex
   const version = service.specVersion;
   // Replicated: the replicas; global: the nodes it runs on (its slots are all 0).
   const replicas = size ?? Number(service.spec?.replicas ?? 1n);
-  const outdated = (t: Task) => isLive(t) && t.specVersion < version && t.slot <= BigInt(replicas);
+  // Tasks of an older version that a rollback brought back run what this version runs: they are not replaced.
+  const outdated = (t: Task) => isLive(t) && !runsCurrentSpec(service, t) && t.slot <= BigInt(replicas);
   const status = service.updateStatus;
   const rollingBack =
     status?.specVersion === version &&
@@ -124,8 +126,9 @@ export function updateStep(service: Service, tasks: Task[], ctx: ReconcileContex
 }
 
 /**
- * The previous spec back as the service's spec, as a new version: its tasks replace the failed update's. The
- * replica count stays as it is now: scaling is not part of what is rolled back.
+ * The previous spec back as the service's spec, as a new version: its tasks replace the failed update's, and the
+ * tasks still on the previous spec (and on those it was itself the same as) stay. The replica count stays as it
+ * is now: scaling is not part of what is rolled back.
  */
 export function rollback(service: Service, now: number, message: string): Service {
   const version = service.specVersion + 1n;
@@ -133,8 +136,12 @@ export function rollback(service: Service, now: number, message: string): Servic
     ...service.previousSpec,
     replicas: service.spec?.replicas ?? service.previousSpec.replicas,
   };
+  // The previous spec heads the history (older services, written before the history, have none to go by).
+  const restored = service.specHistory[0];
+  const same = restored ? [restored.specVersion, ...restored.sameTaskSpecVersions] : [];
   return {
     ...newSpecVersion(service, back, now),
+    sameTaskSpecVersions: same.slice(0, SPEC_HISTORY_LIMIT),
     updateStatus: {
       state: UpdateStatus_State.STATE_ROLLBACK_STARTED,
       startedAtMs: BigInt(now),
@@ -184,13 +191,22 @@ export const SPEC_HISTORY_LIMIT = 10;
  */
 export function newSpecVersion(service: Service, spec: ServiceSpec | undefined, now: number): Service {
   const past = service.spec
-    ? [{ specVersion: service.specVersion, spec: service.spec, replacedAtMs: BigInt(now) }, ...service.specHistory]
+    ? [
+        {
+          specVersion: service.specVersion,
+          spec: service.spec,
+          replacedAtMs: BigInt(now),
+          sameTaskSpecVersions: service.sameTaskSpecVersions,
+        },
+        ...service.specHistory,
+      ]
     : service.specHistory;
   return {
     ...service,
     spec,
     previousSpec: service.spec,
     specVersion: service.specVersion + 1n,
+    sameTaskSpecVersions: [],
     specHistory: past.slice(0, SPEC_HISTORY_LIMIT),
     updatedAtMs: BigInt(now),
   };

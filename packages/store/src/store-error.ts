@@ -43,7 +43,11 @@ export class StoreError extends Error {
       err instanceof GRPCDeadlineExceededError ||
       err instanceof ClientClosedError
     ) {
-      return new StoreError('unavailable', `etcd is unreachable (${message}): retry with backoff`, { cause: err });
+      return new StoreError(
+        'unavailable',
+        `the cluster store (etcd) is unreachable (${message}): try again once etcd answers`,
+        { cause: err },
+      );
     }
     if (
       err instanceof EtcdAuthenticationFailedError ||

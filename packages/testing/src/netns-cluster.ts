@@ -37,18 +37,41 @@ export interface ClusterNode {
   readonly killed: boolean;
 }
 
+/** One manager process of a test cluster. */
+export interface ClusterManager {
+  /** The running process (a new one after `start()`). */
+  daemon: DaemonProcess;
+  /** HOST:PORT of its gRPC API, on the underlay gateway. */
+  address: string;
+  /** HOST:PORT of its /healthz, on loopback. */
+  http: string;
+  /** Environment for the built CLI talking to this manager (every manager forwards writes to the leader). */
+  env: NodeJS.ProcessEnv;
+  /** Whether it leads now, by its /healthz (false when it does not answer). */
+  leads(): Promise<boolean>;
+  /** A crash: SIGKILL, no goodbye; resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Starts it again from its state directory on the same address (no join); resolves once it answers. */
+  start(): Promise<void>;
+}
+
 export interface NetnsCluster {
   hosts: NetnsHosts;
   nodes: ClusterNode[];
+  /** The first manager (it leads at first). */
   manager: DaemonProcess;
-  /** HOST:PORT of the manager, on the underlay gateway. */
+  /** HOST:PORT of the first manager, on the underlay gateway. */
   managerAddress: string;
+  /** Every manager, the first one first. */
+  managers: ClusterManager[];
+  /** The cluster's etcd, on loopback: `stop()` and `restart()` keep its data. */
+  etcd: TestServer;
   registry: TestRegistry;
   images: { busybox: TestImageRefs };
   /** Environment for the built CLI (its config directory points at this cluster). */
   env: NodeJS.ProcessEnv;
-  /** Runs the built `flotilla` against the cluster. */
-  cli(args: string[]): Promise<{ code: number | null; stdout: string; output: string }>;
+  /** Runs the built `flotilla` against the cluster: the first manager, or the one given. */
+  cli(args: string[], via?: ClusterManager): Promise<{ code: number | null; stdout: string; output: string }>;
   /** Stops everything and removes what the cluster made (namespaces, links, directories); safe to call twice. */
   close(): Promise<void>;
 }
@@ -58,6 +81,10 @@ export interface NetnsClusterOptions {
   bin: string;
   cwd: string;
   hosts: number;
+  /** How many managers (default 1); further ones join through the first with the manager token. */
+  managers?: number;
+  /** More `manager start` arguments for every manager (e.g. `--election-ttl`). */
+  managerArgs?: string[];
   /** More `agent start` arguments for every agent. */
   agentArgs?: string[];
   logLevel?: string;
@@ -77,9 +104,18 @@ function netnsNames(): Set<string> {
 export async function startNetnsCluster(options: NetnsClusterOptions): Promise<NetnsCluster> {
   await sweepNetnsHosts();
   const before = netnsNames();
-  const dirs = [tempDir('netns-cluster-manager'), tempDir('netns-cluster-cli')];
-  const [managerDir, cliDir] = dirs.map((d) => d.path) as [string, string];
-  const env = { ...process.env, FLOTILLA_CONFIG_DIR: cliDir, LOG_LEVEL: options.logLevel ?? 'warn' };
+  const dirs: { path: string; remove(): void }[] = [];
+  const dir = (label: string) => {
+    const d = tempDir(label);
+    dirs.push(d);
+    return d.path;
+  };
+  const managerEnv = () => ({
+    ...process.env,
+    FLOTILLA_CONFIG_DIR: dir('netns-cluster-cli'),
+    LOG_LEVEL: options.logLevel ?? 'warn',
+  });
+  const env = managerEnv();
   const daemons: DaemonProcess[] = [];
   const containerds: TestContainerd[] = [];
   let hosts: NetnsHosts | undefined;
@@ -108,19 +144,49 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
     for (const d of dirs) d.remove();
     for (const dir of stateDirs) if (existsSync(dir)) await exec('rm', ['-rf', dir]).catch(() => undefined);
   };
-  const cli = (args: string[]) => runCommand(options.bin, args, env, options.cwd);
+  const cli = (args: string[], via?: ClusterManager) => runCommand(options.bin, args, via?.env ?? env, options.cwd);
   try {
     hosts = await createNetnsHosts({ count: options.hosts });
     const gateway = hosts.gateway;
     [etcd, registry] = await Promise.all([startEtcd(), startRegistry({ host: gateway })]);
     const images = await pushTestImages(registry.address, undefined, { insecure: true });
-    const manager = startDaemon(
-      options.bin,
-      ['manager', 'start', '--etcd', etcd.url, '--listen', `${gateway}:0`, '--state-dir', managerDir],
-      { cwd: options.cwd, env },
-    );
-    daemons.push(manager);
-    const managerAddress = (await manager.waitFor(/listening on (\d+\.\d+\.\d+\.\d+:\d+)/, 30_000))[1] as string;
+    const startManager = async (managerEnvVars: NodeJS.ProcessEnv, join: string[]): Promise<ClusterManager> => {
+      const stateDir = dir('netns-cluster-manager');
+      const launch = async (listen: string, more: string[]) => {
+        const args = ['manager', 'start', '--etcd', (etcd as TestServer).url, '--listen', listen];
+        args.push('--state-dir', stateDir, ...(options.managerArgs ?? []), ...more);
+        const daemon = startDaemon(options.bin, args, { cwd: options.cwd, env: managerEnvVars });
+        daemons.push(daemon);
+        const http = (await daemon.waitFor(/http:\/\/(127\.0\.0\.1:\d+)\/healthz/, 30_000))[1] as string;
+        const address = (await daemon.waitFor(/listening on (\d+\.\d+\.\d+\.\d+:\d+)/))[1] as string;
+        return { daemon, http, address };
+      };
+      const launched = await launch(`${gateway}:0`, join);
+      const manager: ClusterManager = {
+        ...launched,
+        env: managerEnvVars,
+        leads: () => leads(manager.http),
+        async kill() {
+          manager.daemon.child.kill('SIGKILL');
+          await manager.daemon.exited;
+        },
+        async start() {
+          Object.assign(manager, await launch(manager.address, []));
+        },
+      };
+      return manager;
+    };
+    const first = await startManager(env, []);
+    const managers = [first];
+    const managerAddress = first.address;
+    if ((options.managers ?? 1) > 1) {
+      const managerToken = (await cli(['join-token', 'manager', '-q'])).stdout.trim();
+      if (!managerToken) throw new Error('no manager join token from the first manager');
+      for (let m = 2; m <= (options.managers ?? 1); m++) {
+        // A manager that joins writes CLI credentials too, aside in its own directory, pointing at itself.
+        managers.push(await startManager(managerEnv(), ['--join', managerAddress, '--token', managerToken]));
+      }
+    }
     const token = (await cli(['join-token', 'worker', '-q'])).stdout.trim();
     if (!token) throw new Error('no join token from the manager');
     const started = await Promise.all(
@@ -208,8 +274,10 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
     return {
       hosts,
       nodes,
-      manager,
+      manager: first.daemon,
       managerAddress,
+      managers,
+      etcd,
       registry,
       images,
       env,
@@ -219,6 +287,15 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+async function leads(http: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${http}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    return ((await res.json()) as { leader?: boolean }).leader === true;
+  } catch {
+    return false;
   }
 }
 

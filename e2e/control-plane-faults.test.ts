@@ -1,0 +1,249 @@
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { type ClusterManager, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bin, root } from './flotilla-command.js';
+import { httpGet } from './http-get.js';
+
+// Three namespace hosts (each its own containerd and agent) and three managers on one etcd, with Flotilla's
+// default timings. What goes wrong in the control plane — a bad release, the leader dying in the middle of a
+// deploy, etcd restarting — never stops the service behind its published port, and the cluster ends where the
+// operator asked.
+const isRoot = process.getuid?.() === 0;
+
+let cluster: NetnsCluster;
+let stackFile = '';
+const seenTasks = new Set<string>();
+
+interface PsTask {
+  id: string;
+  nodeId: string;
+  slot: string;
+  desiredState: string;
+  status: { state: string; health?: string };
+}
+
+/** The web service: busybox httpd answering "version N", healthy unless BROKEN is set. */
+function writeStack(options: { version: number; replicas: number; broken?: boolean }): void {
+  writeFileSync(
+    stackFile,
+    [
+      'services:',
+      '  web:',
+      `    image: ${cluster.images.busybox.tag}`,
+      '    command:',
+      '      - sh',
+      '      - -c',
+      '      - mkdir -p /www && echo "version $$VERSION" > /www/index.html && exec httpd -f -p 80 -h /www',
+      '    init: true',
+      '    environment:',
+      `      VERSION: "${options.version}"`,
+      ...(options.broken ? ['      BROKEN: "1"'] : []),
+      '    ports: ["8080:80"]',
+      '    healthcheck:',
+      `      test: ["CMD-SHELL", '[ -z "$$BROKEN" ]']`,
+      '      interval: 500ms',
+      '      retries: 2',
+      '    deploy:',
+      `      replicas: ${options.replicas}`,
+      '      update_config: { parallelism: 1, delay: 1s, monitor: 2s, failure_action: rollback, order: start-first }',
+      '      rollback_config: { parallelism: 0, monitor: 1s }',
+      '',
+    ].join('\n'),
+  );
+}
+
+async function tasks(via?: ClusterManager): Promise<PsTask[]> {
+  const ps = await cluster.cli(['service', 'ps', '--format', 'json', 'app_web'], via);
+  const all = ps.code === 0 ? (JSON.parse(ps.stdout) as PsTask[]) : [];
+  for (const t of all) seenTasks.add(t.id);
+  return all;
+}
+
+async function running(via?: ClusterManager): Promise<PsTask[]> {
+  return (await tasks(via)).filter(
+    (t) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING',
+  );
+}
+
+async function inspect(
+  via?: ClusterManager,
+): Promise<{ specVersion: string; spec: { replicas: string }; updateStatus?: { state: string } }> {
+  return JSON.parse((await cluster.cli(['service', 'inspect', 'app_web'], via)).stdout)[0];
+}
+
+/** What every host's published port answers: the bodies, or the error. */
+async function answers(): Promise<string[]> {
+  return Promise.all(
+    cluster.hosts.hosts.map((h) =>
+      httpGet(`http://${h.address}:8080/`, true).then(
+        (r) => (r.status === 200 ? r.body : `HTTP ${r.status}`),
+        (err: Error) => `error: ${err.message}`,
+      ),
+    ),
+  );
+}
+
+/**
+ * A load of separate clients on every host's published port while `during` runs: how many requests were made
+ * and which failed.
+ */
+async function underLoad<T>(during: () => Promise<T>): Promise<{ result: T; requests: number; failed: string[] }> {
+  let stop = false;
+  let requests = 0;
+  const failed: string[] = [];
+  const clients = cluster.hosts.hosts.map(async (h) => {
+    while (!stop) {
+      requests++;
+      const r = await httpGet(`http://${h.address}:8080/`, true).catch((err: Error) => ({
+        status: 0,
+        body: err.message,
+      }));
+      if (r.status !== 200) failed.push(`${h.address}: ${r.status} ${r.body}`);
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  });
+  try {
+    return { result: await during(), requests, failed };
+  } finally {
+    stop = true;
+    await Promise.all(clients);
+  }
+}
+
+/** The managers that say they lead, once exactly one does. */
+async function leader(): Promise<ClusterManager> {
+  let found: ClusterManager | undefined;
+  await expect
+    .poll(
+      async () => {
+        const live = cluster.managers.filter((m) => m.daemon.child.exitCode === null && !m.daemon.child.signalCode);
+        const leading = (await Promise.all(live.map(async (m) => ((await m.leads()) ? m : undefined)))).filter(
+          (m) => m !== undefined,
+        );
+        found = leading[0];
+        return leading.length;
+      },
+      { timeout: 30_000, interval: 200 },
+    )
+    .toBe(1);
+  return found as ClusterManager;
+}
+
+async function readyNodes(via?: ClusterManager): Promise<number> {
+  const ls = await cluster.cli(['node', 'ls', '--format', 'json'], via);
+  if (ls.code !== 0) return -1;
+  const nodes = JSON.parse(ls.stdout) as { status?: { state: string } }[];
+  return nodes.filter((n) => n.status?.state === 'STATE_READY').length;
+}
+
+/** Running tasks of the current spec version, one per slot, each answering with `version`. */
+async function settledOn(version: number, replicas: number, via?: ClusterManager): Promise<void> {
+  await expect
+    .poll(
+      async () => {
+        const now = (await running(via)).filter((t) => t.status.health === 'TASK_HEALTH_HEALTHY');
+        return now.length === replicas && new Set(now.map((t) => t.slot)).size === replicas;
+      },
+      { timeout: 90_000, interval: 500 },
+    )
+    .toBe(true);
+  for (const body of await answers()) expect(body).toBe(`version ${version}`);
+}
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  cluster = await startNetnsCluster({ bin, cwd: root, hosts: 3, managers: 3, agentArgs: ['--dns-upstream', 'none'] });
+  stackFile = path.join(cluster.env.FLOTILLA_CONFIG_DIR as string, 'app.yml');
+  writeStack({ version: 1, replicas: 3 });
+  const deployed = await cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stackFile, 'app']);
+  if (deployed.code !== 0) throw new Error(`deploy failed:\n${deployed.output}`);
+}, 300_000);
+
+afterAll(async () => {
+  if (!cluster) return;
+  await cluster.close();
+  const ours = new Set([...cluster.hosts.hosts.map((h) => h.netns), ...[...seenTasks].map((id) => `flt-${id}`)]);
+  const left = (existsSync('/run/netns') ? readdirSync('/run/netns') : []).filter((n) => ours.has(n));
+  expect(left).toEqual([]);
+});
+
+describe.skipIf(!isRoot)('control-plane faults on three hosts with three managers', () => {
+  it('a release whose containers turn unhealthy rolls back, `stack deploy --wait` exits non-zero, and no request fails', async () => {
+    await settledOn(1, 3);
+    writeStack({ version: 2, replicas: 3, broken: true });
+    const {
+      result: deployed,
+      requests,
+      failed,
+    } = await underLoad(async () => {
+      const d = await cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stackFile, 'app']);
+      // The deploy is judged failed as the rollback starts; the load goes on until it has ended.
+      await expect
+        .poll(async () => (await inspect()).updateStatus?.state, { timeout: 90_000, interval: 500 })
+        .toBe('STATE_ROLLBACK_COMPLETED');
+      return d;
+    });
+    expect(deployed.code, deployed.output).toBe(1);
+    expect(deployed.output).toMatch(/app_web.*roll/is);
+    expect(requests).toBeGreaterThan(50);
+    expect(failed).toEqual([]);
+    await settledOn(1, 3);
+  });
+
+  it('the leader is killed in the middle of a deploy: another manager takes over and the deploy completes', async () => {
+    const old = await leader();
+    const via = cluster.managers.find((m) => m !== old) as ClusterManager;
+    // A new version on twice the replicas: a rolling update of three slots (one at a time, start-first, a 2 s
+    // monitor each) and three new slots, through a manager that does not lead.
+    writeStack({ version: 3, replicas: 6 });
+    const deploy = cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stackFile, 'app'], via);
+    await expect
+      .poll(async () => (await inspect(via)).updateStatus?.state, { timeout: 30_000, interval: 100 })
+      .toBe('STATE_UPDATING');
+    await old.kill();
+    const next = await leader();
+    expect(next).not.toBe(old);
+    const deployed = await deploy;
+    expect(deployed.code, deployed.output).toBe(0);
+    expect((await inspect(via)).updateStatus?.state).toBe('STATE_COMPLETED');
+    await settledOn(3, 6, via);
+    // No task ran twice: six running tasks, one per slot, on three ready nodes.
+    expect(await running(via)).toHaveLength(6);
+    expect(await readyNodes(via)).toBe(3);
+
+    // The old leader comes back as a follower; the cluster still has one leader.
+    await old.start();
+    expect(await leader()).toBe(next);
+  });
+
+  it('etcd restarts: the service keeps answering, the same tasks run on, and the cluster takes orders again', async () => {
+    await settledOn(3, 6);
+    const before = (await running()).map((t) => t.id).sort();
+    const { requests, failed } = await underLoad(async () => {
+      await cluster.etcd.stop();
+      const outageEnds = Date.now() + 8_000;
+      // A write while the store is away fails with an error, in time, and changes nothing.
+      const refused = await cluster.cli(['service', 'scale', 'app_web=5']);
+      expect(refused.code, refused.output).toBe(1);
+      expect(refused.output).toMatch(/etcd\) is unreachable.*try again/);
+      // Longer than a leader's lease: every manager loses touch with the store.
+      await new Promise((r) => setTimeout(r, Math.max(0, outageEnds - Date.now())));
+      await cluster.etcd.restart();
+      await leader();
+      await expect.poll(() => readyNodes(), { timeout: 60_000, interval: 500 }).toBe(3);
+    });
+    expect(requests).toBeGreaterThan(50);
+    expect(failed).toEqual([]);
+    // No manager crashed; the same containers run (none restarted, none doubled).
+    for (const m of cluster.managers) expect(m.daemon.child.exitCode, m.daemon.output()).toBeNull();
+    expect((await running()).map((t) => t.id).sort()).toEqual(before);
+    expect((await inspect()).spec.replicas).toBe('6');
+
+    // And it takes orders: a scale-down converges.
+    const scaled = await cluster.cli(['service', 'scale', 'app_web=4']);
+    expect(scaled.code, scaled.output).toBe(0);
+    await settledOn(3, 4);
+    expect(await running()).toHaveLength(4);
+  });
+});
