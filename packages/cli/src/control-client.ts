@@ -18,9 +18,23 @@ export function controlClient(configDir = cliConfigDir()): ControlServiceClient 
     Buffer.from(dir.read('operator.key')),
     Buffer.from(dir.read('operator.crt')),
   );
-  return new ControlServiceClient(dir.read('manager').trim(), tls, {
+  const known = dir.has('managers') ? dir.read('managers') : '';
+  return new ControlServiceClient(managersTarget(dir.read('manager'), known), tls, {
     'grpc.ssl_target_name_override': MANAGER_SERVER_NAME,
   });
+}
+
+const IPV4_HOST_PORT = /^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/;
+
+/**
+ * The gRPC target for the configured manager and the live managers its manager last listed: when they are all
+ * IPv4 HOST:PORT, one `ipv4:` target with the configured one first, so the channel connects to the first that
+ * answers (and to another when that one goes away); otherwise the configured manager alone.
+ */
+export function managersTarget(configured: string, listed: string): string {
+  const first = configured.trim();
+  const all = [first, ...listed.split('\n').map((l) => l.trim())].filter((a, i, list) => a && list.indexOf(a) === i);
+  return all.length > 1 && all.every((a) => IPV4_HOST_PORT.test(a)) ? `ipv4:${all.join(',')}` : first;
 }
 
 type Unary<Req, Res> = (

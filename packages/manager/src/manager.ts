@@ -14,7 +14,7 @@ import { cliConfigDir } from '@flotilla/pki';
 import { SchedulerLoop } from '@flotilla/scheduler';
 import { connectEtcd, type EtcdOptions, Informer, Store } from '@flotilla/store';
 import { credentials, Metadata, Server, status } from '@grpc/grpc-js';
-import { writeCliConfig } from './cli-config.js';
+import { writeCliConfig, writeCliManagers } from './cli-config.js';
 import { bootstrapCluster, CLUSTER_KEY, type ManagerIdentity } from './cluster-bootstrap.js';
 import { ControlPlane } from './control-plane.js';
 import { controlService } from './control-service.js';
@@ -200,7 +200,15 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       };
     },
   });
-  plane.onManagersChanged(() => dispatcher?.announceManagers());
+  const cliDir = options.cliConfigDir ?? cliConfigDir();
+  plane.onManagersChanged((managers) => {
+    dispatcher?.announceManagers();
+    try {
+      writeCliManagers(cliDir, managers);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, dir: cliDir }, 'could not write the list of managers for the CLI');
+    }
+  });
   metrics.watch(
     () => dispatcher,
     stats,
@@ -208,7 +216,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   );
   plane.start();
 
-  writeCliConfig(options.cliConfigDir ?? cliConfigDir(), identity, address);
+  writeCliConfig(cliDir, identity, address);
+  writeCliManagers(cliDir, plane.managers());
   const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', metrics.registry, () => ({
     ok: true,
     leader: plane.leading(),
