@@ -130,6 +130,16 @@ async function leader(): Promise<ClusterManager> {
   return found as ClusterManager;
 }
 
+/** What a manager's /healthz says of etcd, with its HTTP status. */
+async function storeHealth(m: ClusterManager): Promise<string> {
+  try {
+    const res = await fetch(`http://${m.http}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    return `${res.status} ${((await res.json()) as { store?: string }).store}`;
+  } catch (err) {
+    return `no answer: ${(err as Error).message}`;
+  }
+}
+
 async function readyNodes(via?: ClusterManager): Promise<number> {
   const ls = await cluster.cli(['node', 'ls', '--format', 'json'], via);
   if (ls.code !== 0) return -1;
@@ -227,10 +237,17 @@ describe.skipIf(!isRoot)('control-plane faults on three hosts with three manager
       const refused = await cluster.cli(['service', 'scale', 'app_web=5']);
       expect(refused.code, refused.output).toBe(1);
       expect(refused.output).toMatch(/etcd\) is unreachable.*try again/);
+      // Every manager says so on /healthz (503), within a few seconds.
+      await expect
+        .poll(async () => (await Promise.all(cluster.managers.map(storeHealth))).join(), { timeout: 6_000 })
+        .toMatch(/^(503 not answering for \d+ s,?){3}$/);
       // Longer than a leader's lease: every manager loses touch with the store.
       await new Promise((r) => setTimeout(r, Math.max(0, outageEnds - Date.now())));
       await cluster.etcd.restart();
       await leader();
+      await expect
+        .poll(async () => (await Promise.all(cluster.managers.map(storeHealth))).join(), { timeout: 10_000 })
+        .toBe('200 answering,200 answering,200 answering');
       await expect.poll(() => readyNodes(), { timeout: 60_000, interval: 500 }).toBe(3);
     });
     expect(requests).toBeGreaterThan(50);

@@ -23,9 +23,9 @@ import { forwardWrites } from './forward-writes.js';
 import { joinService } from './join-service.js';
 import { JoinTokens } from './join-tokens.js';
 import { ManagerMetrics } from './metrics.js';
-
 import { managerCredentials } from './server-credentials.js';
 import type { BatcherStats } from './status-batcher.js';
+import { StoreProbe } from './store-probe.js';
 
 export interface ManagerOptions {
   etcd: EtcdOptions;
@@ -209,17 +209,23 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       log.warn({ err: (err as Error).message, dir: cliDir }, 'could not write the list of managers for the CLI');
     }
   });
+  // A read that needs etcd's quorum, as writes do: whether this manager can change anything now.
+  const storeProbe = new StoreProbe({ check: () => store.get('clusters', CLUSTER_KEY), log });
   metrics.watch(
     () => dispatcher,
     stats,
     () => plane.leading(),
+    () => storeProbe.up,
   );
   plane.start();
+  storeProbe.start();
 
   writeCliConfig(cliDir, identity, address);
   writeCliManagers(cliDir, plane.managers());
+  // Unhealthy (503) while etcd does not answer: the manager can change nothing then.
   const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', metrics.registry, () => ({
-    ok: true,
+    ok: storeProbe.up,
+    store: storeProbe.up ? 'answering' : `not answering for ${Math.round(storeProbe.downForMs() / 1000)} s`,
     leader: plane.leading(),
     sessions: dispatcher?.connectedNodes().length ?? 0,
   }));
@@ -244,6 +250,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     async stop() {
       // Open `service logs -f` calls end first: the server waits for every call before it shuts down.
       stopping.abort();
+      await storeProbe.stop();
       await plane.stop();
       await http.close();
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));

@@ -29,13 +29,26 @@ export class ManagerMetrics {
   }
 
   /** Values read from the dispatcher when Prometheus scrapes. */
-  watch(dispatcher: () => Dispatcher | undefined, stats: BatcherStats, leader: () => boolean): void {
+  watch(
+    dispatcher: () => Dispatcher | undefined,
+    stats: BatcherStats,
+    leader: () => boolean,
+    storeUp: () => boolean,
+  ): void {
     new Gauge({
       name: 'flotilla_sessions',
       help: 'Agent sessions open now',
       registers: [this.registry],
       collect() {
         this.set(dispatcher()?.connectedNodes().length ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'flotilla_store_up',
+      help: '1 while etcd answers this manager',
+      registers: [this.registry],
+      collect() {
+        this.set(storeUp() ? 1 : 0);
       },
     });
     new Gauge({
