@@ -13,5 +13,8 @@ describe('managersTarget', () => {
     expect(managersTarget('10.0.0.1:4242', '10.0.0.1:4242\n')).toBe('10.0.0.1:4242');
     expect(managersTarget('manager-1:4242', '10.0.0.2:4242')).toBe('manager-1:4242');
     expect(managersTarget('10.0.0.1:4242', 'manager-2:4242')).toBe('10.0.0.1:4242');
+    // Not an address gRPC's ipv4 resolver takes: the whole list would fail, so the configured one goes alone.
+    expect(managersTarget('10.0.0.1:4242', '300.1.1.1:4242')).toBe('10.0.0.1:4242');
+    expect(managersTarget('10.0.0.1:4242', '10.0.0.2:99999')).toBe('10.0.0.1:4242');
   });
 });

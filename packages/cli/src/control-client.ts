@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import path from 'node:path';
 import { ControlServiceClient } from '@flotilla/api';
 import { cliConfigDir, MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
@@ -21,10 +22,20 @@ export function controlClient(configDir = cliConfigDir()): ControlServiceClient 
   const known = dir.has('managers') ? dir.read('managers') : '';
   return new ControlServiceClient(managersTarget(dir.read('manager'), known), tls, {
     'grpc.ssl_target_name_override': MANAGER_SERVER_NAME,
+    // A manager whose host died sends no reset: pings find out within seconds, and the channel moves on to the
+    // next manager (reconnecting soon) instead of waiting for TCP to give up.
+    'grpc.keepalive_time_ms': 5_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_reconnect_backoff_ms': 2_000,
   });
 }
 
-const IPV4_HOST_PORT = /^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/;
+function ipv4HostPort(address: string): boolean {
+  const at = address.lastIndexOf(':');
+  const port = Number(address.slice(at + 1));
+  return at > 0 && isIPv4(address.slice(0, at)) && Number.isInteger(port) && port > 0 && port < 65_536;
+}
 
 /**
  * The gRPC target for the configured manager and the live managers its manager last listed: when they are all
@@ -34,7 +45,7 @@ const IPV4_HOST_PORT = /^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$/;
 export function managersTarget(configured: string, listed: string): string {
   const first = configured.trim();
   const all = [first, ...listed.split('\n').map((l) => l.trim())].filter((a, i, list) => a && list.indexOf(a) === i);
-  return all.length > 1 && all.every((a) => IPV4_HOST_PORT.test(a)) ? `ipv4:${all.join(',')}` : first;
+  return all.length > 1 && all.every(ipv4HostPort) ? `ipv4:${all.join(',')}` : first;
 }
 
 type Unary<Req, Res> = (

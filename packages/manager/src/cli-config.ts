@@ -1,4 +1,5 @@
-import { renameSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { StateDir } from '@flotilla/pki';
 import type { ManagerIdentity } from './cluster-bootstrap.js';
 
@@ -9,6 +10,10 @@ export function writeCliConfig(dir: string, identity: ManagerIdentity, address: 
   config.write('operator.crt', identity.operator.certPem);
   config.write('operator.key', identity.operator.keyPem, true);
   config.write('manager', `${address}\n`);
+  // A list left by another cluster (one without this manager) would send the CLI there: it goes. A list that
+  // names this manager stays until the election refreshes it, so a restart while etcd is away keeps failover.
+  const listed = config.file('managers');
+  if (existsSync(listed) && !readFileSync(listed, 'utf8').split('\n').includes(address)) rmSync(listed);
 }
 
 /**
@@ -18,6 +23,8 @@ export function writeCliConfig(dir: string, identity: ManagerIdentity, address: 
  */
 export function writeCliManagers(dir: string, managers: readonly string[]): void {
   const config = new StateDir(dir);
-  config.write('managers.new', managers.map((m) => `${m}\n`).join(''));
-  renameSync(config.file('managers.new'), config.file('managers'));
+  // A name of its own: two managers sharing a configuration directory never rename each other's half-written file.
+  const draft = `managers.${process.pid}.${randomBytes(4).toString('hex')}`;
+  config.write(draft, managers.map((m) => `${m}\n`).join(''));
+  renameSync(config.file(draft), config.file('managers'));
 }

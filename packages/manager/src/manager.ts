@@ -210,7 +210,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     }
   });
   // A read that needs etcd's quorum, as writes do: whether this manager can change anything now.
-  const storeProbe = new StoreProbe({ check: () => store.get('clusters', CLUSTER_KEY), log });
+  // Through an uninstrumented store: the probe's reads would skew the etcd call latency metric.
+  const probeStore = new Store(client);
+  const storeProbe = new StoreProbe({ check: () => probeStore.get('clusters', CLUSTER_KEY), log });
   metrics.watch(
     () => dispatcher,
     stats,
@@ -220,8 +222,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   plane.start();
   storeProbe.start();
 
+  // The list of managers follows when the election first reads the candidates (onManagersChanged).
   writeCliConfig(cliDir, identity, address);
-  writeCliManagers(cliDir, plane.managers());
   // Unhealthy (503) while etcd does not answer: the manager can change nothing then.
   const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', metrics.registry, () => ({
     ok: storeProbe.up,

@@ -146,7 +146,9 @@ describe('rolling updates on hollow nodes', () => {
         ts.filter((t) => t.specVersion === s.specVersion && t.status?.state === TaskState.TASK_STATE_FAILED).length >=
         6,
     );
-    expect(state(seen.service)).toBe(UpdateStatus_State.STATE_UPDATING);
+    // Neither paused nor rolled back: still updating, or already completed (every slot has moved, and with
+    // `continue` a moment with no new task in motion ends the update).
+    expect([UpdateStatus_State.STATE_UPDATING, UpdateStatus_State.STATE_COMPLETED]).toContain(state(seen.service));
   });
 
   it('a scale-only change restarts nothing and starts no update', async () => {

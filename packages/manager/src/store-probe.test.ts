@@ -34,7 +34,7 @@ describe('StoreProbe', () => {
     await probe.probe();
     expect(probe.up).toBe(false);
     clock = 3_500;
-    expect(probe.downForMs()).toBe(2_500);
+    expect(probe.downForMs()).toBe(3_500);
     answer = 'hang';
     await probe.probe();
     expect(probe.up).toBe(false);
@@ -44,7 +44,7 @@ describe('StoreProbe', () => {
     expect(probe.downForMs()).toBe(0);
     // pino's levels: 40 warn, 30 info.
     expect(lines.map((l) => l.level)).toEqual([40, 30]);
-    expect(lines[1]).toMatchObject({ msg: 'etcd answers again', awayMs: 2_500 });
+    expect(lines[1]).toMatchObject({ msg: 'etcd answers again', awayMs: 3_500 });
   });
 
   it('a check that never settles counts as no answer', async () => {
@@ -55,5 +55,27 @@ describe('StoreProbe', () => {
     });
     await probe.probe();
     expect(probe.up).toBe(false);
+  });
+
+  it('checks on its own every interval, and stops even with a check hanging', async () => {
+    let checks = 0;
+    let hang = false;
+    const probe = new StoreProbe({
+      check: () => {
+        checks++;
+        return hang ? new Promise(() => undefined) : Promise.resolve();
+      },
+      log: createLogger('test', { level: 'silent' }),
+      intervalMs: 5,
+      timeoutMs: 50,
+    });
+    probe.start();
+    await expect.poll(() => checks, { timeout: 2_000, interval: 5 }).toBeGreaterThanOrEqual(3);
+    hang = true;
+    await expect.poll(() => probe.up, { timeout: 2_000, interval: 5 }).toBe(false);
+    await probe.stop();
+    const after = checks;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(checks).toBe(after);
   });
 });

@@ -16,14 +16,15 @@ export interface StoreProbeOptions {
  */
 export class StoreProbe {
   private answering = true;
-  private since: number;
+  /** When etcd last answered. */
+  private lastAnswer: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: StoreProbeOptions) {
     this.now = options.now ?? Date.now;
-    this.since = this.now();
+    this.lastAnswer = this.now();
   }
 
   /** Whether etcd answered the last check. */
@@ -31,9 +32,9 @@ export class StoreProbe {
     return this.answering;
   }
 
-  /** Milliseconds since etcd last stopped answering (0 while it answers). */
+  /** Milliseconds since etcd last answered, while it does not (0 while it answers). */
   downForMs(): number {
-    return this.answering ? 0 : this.now() - this.since;
+    return this.answering ? 0 : this.now() - this.lastAnswer;
   }
 
   start(): void {
@@ -62,11 +63,9 @@ export class StoreProbe {
           timeout = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
-      if (!this.answering) {
-        this.options.log.info({ awayMs: this.now() - this.since }, 'etcd answers again');
-        this.answering = true;
-        this.since = this.now();
-      }
+      if (!this.answering) this.options.log.info({ awayMs: this.now() - this.lastAnswer }, 'etcd answers again');
+      this.answering = true;
+      this.lastAnswer = this.now();
     } catch (err) {
       if (this.answering) {
         this.options.log.warn(
@@ -74,7 +73,6 @@ export class StoreProbe {
           'etcd does not answer: writes (deploys, scaling, task status) fail until it does; running containers carry on',
         );
         this.answering = false;
-        this.since = this.now();
       }
     } finally {
       clearTimeout(timeout);
