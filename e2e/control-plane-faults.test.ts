@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type ClusterManager, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
 import { httpGet } from './http-get.js';
+import { clusterLeftovers } from './netns-leftovers.js';
 
 // Three namespace hosts (each its own containerd and agent) and three managers on one etcd, with Flotilla's
 // default timings. What goes wrong in the control plane — a bad release, the leader dying in the middle of a
@@ -173,9 +174,8 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!cluster) return;
   await cluster.close();
-  const ours = new Set([...cluster.hosts.hosts.map((h) => h.netns), ...[...seenTasks].map((id) => `flt-${id}`)]);
-  const left = (existsSync('/run/netns') ? readdirSync('/run/netns') : []).filter((n) => ours.has(n));
-  expect(left).toEqual([]);
+  // Nothing of the cluster is left: no namespace (hosts' or tasks'), no link of the underlay.
+  expect(clusterLeftovers(cluster, seenTasks)).toEqual({ netns: [], bridge: false });
 });
 
 describe.skipIf(!isRoot)('control-plane faults on three hosts with three managers', () => {

@@ -5,6 +5,7 @@ import { type ClusterNode, type NetnsCluster, startNetnsCluster } from '@flotill
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
 import { httpGet } from './http-get.js';
+import { clusterLeftovers } from './netns-leftovers.js';
 
 // Three namespace hosts on a 198.18.x.0/24 underlay, each with its own containerd and the built agent; the
 // manager and the registry on the underlay's gateway. Containers talk across hosts over VXLAN, find services by
@@ -184,10 +185,7 @@ afterAll(async () => {
   if (!cluster) return;
   await cluster.close();
   // Nothing of the cluster is left: no namespace (hosts' or tasks'), no link of the underlay.
-  const ours = new Set([...cluster.hosts.hosts.map((h) => h.netns), ...[...seenTasks].map((id) => `flt-${id}`)]);
-  const left = (existsSync('/run/netns') ? readdirSync('/run/netns') : []).filter((n) => ours.has(n));
-  expect(left).toEqual([]);
-  expect(await exec('ip', ['-o', 'link', 'show'])).not.toContain(cluster.hosts.bridge);
+  expect(clusterLeftovers(cluster, seenTasks)).toEqual({ netns: [], bridge: false });
 });
 
 describe.skipIf(!isRoot)('overlay networks across three hosts', () => {
