@@ -119,7 +119,7 @@ async function leader(): Promise<ClusterManager> {
     .poll(
       async () => {
         const live = cluster.managers.filter((m) => m.daemon.child.exitCode === null && !m.daemon.child.signalCode);
-        const leading = (await Promise.all(live.map(async (m) => ((await m.leads()) ? m : undefined)))).filter(
+        const leading = (await Promise.all(live.map(async (m) => ((await m.health())?.leader ? m : undefined)))).filter(
           (m) => m !== undefined,
         );
         found = leading[0];
@@ -133,12 +133,8 @@ async function leader(): Promise<ClusterManager> {
 
 /** What a manager's /healthz says of etcd, with its HTTP status. */
 async function storeHealth(m: ClusterManager): Promise<string> {
-  try {
-    const res = await fetch(`http://${m.http}/healthz`, { signal: AbortSignal.timeout(2_000) });
-    return `${res.status} ${((await res.json()) as { store?: string }).store}`;
-  } catch (err) {
-    return `no answer: ${(err as Error).message}`;
-  }
+  const h = await m.health();
+  return h ? `${h.status} ${h.store}` : 'no answer';
 }
 
 async function readyNodes(via?: ClusterManager): Promise<number> {

@@ -6,7 +6,7 @@ export type { HollowNode, HollowOptions } from './hollow-nodes.js';
 export { HollowNodes } from './hollow-nodes.js';
 export type { ProcessSpec } from './managed-process.js';
 export { freePort, ManagedProcess } from './managed-process.js';
-export type { ClusterManager, ClusterNode, NetnsCluster, NetnsClusterOptions } from './netns-cluster.js';
+export type { ClusterManager, ClusterNode, ManagerHealth, NetnsCluster, NetnsClusterOptions } from './netns-cluster.js';
 export { startNetnsCluster } from './netns-cluster.js';
 export type { NetnsExecOptions, NetnsHost, NetnsHosts, NetnsHostsOptions } from './netns-hosts.js';
 export { createNetnsHosts, sweepNetnsHosts } from './netns-hosts.js';

@@ -37,6 +37,14 @@ export interface ClusterNode {
   readonly killed: boolean;
 }
 
+/** A manager's /healthz: its HTTP status and what it says of itself. */
+export interface ManagerHealth {
+  status: number;
+  leader: boolean;
+  /** Whether etcd answers it ("answering", or how long it has not). */
+  store: string;
+}
+
 /** One manager process of a test cluster. */
 export interface ClusterManager {
   /** The running process (a new one after `start()`). */
@@ -47,8 +55,8 @@ export interface ClusterManager {
   http: string;
   /** Environment for the built CLI talking to this manager (every manager forwards writes to the leader). */
   env: NodeJS.ProcessEnv;
-  /** Whether it leads now, by its /healthz (false when it does not answer). */
-  leads(): Promise<boolean>;
+  /** What its /healthz answers now (undefined when it does not answer). */
+  health(): Promise<ManagerHealth | undefined>;
   /** A crash: SIGKILL, no goodbye; resolves once the process is gone. */
   kill(): Promise<void>;
   /** Starts it again from its state directory on the same address (no join); resolves once it answers. */
@@ -165,7 +173,7 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
       const manager: ClusterManager = {
         ...launched,
         env: managerEnvVars,
-        leads: () => leads(manager.http),
+        health: () => health(manager.http),
         async kill() {
           manager.daemon.child.kill('SIGKILL');
           await manager.daemon.exited;
@@ -290,12 +298,13 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
   }
 }
 
-async function leads(http: string): Promise<boolean> {
+async function health(http: string): Promise<ManagerHealth | undefined> {
   try {
     const res = await fetch(`http://${http}/healthz`, { signal: AbortSignal.timeout(2_000) });
-    return ((await res.json()) as { leader?: boolean }).leader === true;
+    const body = (await res.json()) as { leader?: boolean; store?: string };
+    return { status: res.status, leader: body.leader === true, store: String(body.store) };
   } catch {
-    return false;
+    return undefined;
   }
 }
 
