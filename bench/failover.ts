@@ -14,13 +14,11 @@
 // Needs root. Prints one JSON line of figures last.
 // Run: npm run bench -- failover [--runs 10] [--poll-ms 100]
 
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ControlServiceClient, type Node, NodeStatus_State, type Task, TaskState } from '@flotilla/api';
 import { call as callControl, controlClient } from '@flotilla/cli';
-import { type ClusterNode, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
-import { cleanUpOnInterrupt, log, percentile, seconds, sleep } from './lib.js';
+import type { ClusterNode, NetnsCluster } from '@flotilla/testing';
+import { cleanUpOnInterrupt, deployBenchStack, log, percentile, seconds, sleep, startBenchCluster } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,9 +41,6 @@ if (process.getuid?.() !== 0) {
   console.error('the failover bench makes namespace hosts and runs containers: run it as root');
   process.exit(2);
 }
-
-const root = path.resolve(import.meta.dirname, '..');
-const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
 
 let cluster: NetnsCluster | undefined;
 let control: ControlServiceClient | undefined;
@@ -172,26 +167,16 @@ async function cleanup(): Promise<void> {
 cleanUpOnInterrupt(cleanup);
 
 try {
-  log('starting three namespace hosts (etcd, registry, manager; containerd and an agent per host)');
-  cluster = await startNetnsCluster({ bin, cwd: root, hosts: HOSTS, agentArgs: ['--dns-upstream', 'none'] });
-  const stackFile = path.join(cluster.env.FLOTILLA_CONFIG_DIR as string, `${STACK}.yml`);
-  writeFileSync(
-    stackFile,
-    [
-      'services:',
-      '  web:',
-      `    image: ${cluster.images.busybox.tag}`,
-      '    command: ["httpd", "-f", "-p", "80"]',
-      '    init: true',
-      '    deploy:',
-      `      replicas: ${REPLICAS}`,
-      '',
-    ].join('\n'),
-  );
-  const deployed = await cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stackFile, STACK]);
-  if (deployed.code !== 0) {
-    throw new Error(`deploy failed:\n${deployed.output}\n${cluster.nodes.map((n) => n.agent.output()).join('\n')}`);
-  }
+  cluster = await startBenchCluster(HOSTS);
+  await deployBenchStack(cluster, STACK, [
+    'services:',
+    '  web:',
+    `    image: ${cluster.images.busybox.tag}`,
+    '    command: ["httpd", "-f", "-p", "80"]',
+    '    init: true',
+    '    deploy:',
+    `      replicas: ${REPLICAS}`,
+  ]);
   control = controlClient(cluster.env.FLOTILLA_CONFIG_DIR as string);
   const watch = new DuplicateWatch();
   const nodes = cluster.nodes;

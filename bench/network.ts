@@ -9,11 +9,10 @@
 // Run: npm run bench -- network [--seconds 10] [--runs 3] [--queries 2000] [--inflight 8]
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type ClusterNode, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
-import { cleanUpOnInterrupt, log, sleep } from './lib.js';
+import type { ClusterNode, NetnsCluster } from '@flotilla/testing';
+import { cleanUpOnInterrupt, deployBenchStack, log, sleep, startBenchCluster } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,8 +39,6 @@ if (!existsSync('/usr/bin/iperf3')) {
   process.exit(2);
 }
 
-const root = path.resolve(import.meta.dirname, '..');
-const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
 const round = (n: number, digits: number) => Math.round(n * 10 ** digits) / 10 ** digits;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0;
 
@@ -292,25 +289,15 @@ async function cleanup(): Promise<void> {
 cleanUpOnInterrupt(cleanup);
 
 try {
-  log('starting three namespace hosts (etcd, registry, manager; containerd and an agent per host)');
-  cluster = await startNetnsCluster({ bin, cwd: root, hosts: 3, agentArgs: ['--dns-upstream', 'none'] });
-  const stackFile = path.join(cluster.env.FLOTILLA_CONFIG_DIR as string, `${STACK}.yml`);
-  writeFileSync(
-    stackFile,
-    [
-      'services:',
-      '  box:',
-      `    image: ${cluster.images.busybox.tag}`,
-      '    command: ["sh", "-c", "while true; do sleep 1; done"]',
-      '    deploy:',
-      '      mode: global',
-      '',
-    ].join('\n'),
-  );
-  const deployed = await cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stackFile, STACK]);
-  if (deployed.code !== 0) {
-    throw new Error(`deploy failed:\n${deployed.output}\n${cluster.nodes.map((n) => n.agent.output()).join('\n')}`);
-  }
+  cluster = await startBenchCluster(3);
+  await deployBenchStack(cluster, STACK, [
+    'services:',
+    '  box:',
+    `    image: ${cluster.images.busybox.tag}`,
+    '    command: ["sh", "-c", "while true; do sleep 1; done"]',
+    '    deploy:',
+    '      mode: global',
+  ]);
   let tasks: PsTask[] = [];
   for (let deadline = Date.now() + 60_000; ; await sleep(500)) {
     tasks = await runningTasks(SERVICE);

@@ -22,14 +22,12 @@
 // Needs root. Prints one JSON line of figures last.
 // Run: npm run bench -- rollout [--concurrency 4] [--parallelism 2] [--order start-first|stop-first]
 
-import { writeFileSync } from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type ControlServiceClient, type Task, TaskHealth, TaskState } from '@flotilla/api';
 import { call as callControl, controlClient } from '@flotilla/cli';
-import { type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
-import { cleanUpOnInterrupt, log, seconds, sleep } from './lib.js';
+import type { NetnsCluster } from '@flotilla/testing';
+import { cleanUpOnInterrupt, deployBenchStack, log, seconds, sleep, startBenchCluster } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -59,9 +57,6 @@ if (ORDER !== 'start-first' && ORDER !== 'stop-first') {
   console.error(`--order is start-first or stop-first, got ${ORDER}`);
   process.exit(2);
 }
-
-const root = path.resolve(import.meta.dirname, '..');
-const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
 
 let cluster: NetnsCluster | undefined;
 let control: ControlServiceClient | undefined;
@@ -143,31 +138,21 @@ cleanUpOnInterrupt(cleanup);
 
 let load: Load | undefined;
 try {
-  log('starting three namespace hosts (etcd, registry, manager; containerd and an agent per host)');
-  cluster = await startNetnsCluster({ bin, cwd: root, hosts: 3, agentArgs: ['--dns-upstream', 'none'] });
-  const stackFile = path.join(cluster.env.FLOTILLA_CONFIG_DIR as string, `${STACK}.yml`);
-  writeFileSync(
-    stackFile,
-    [
-      'services:',
-      '  web:',
-      `    image: ${cluster.images.busybox.tag}`,
-      '    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]',
-      '    init: true',
-      `    ports: ["${PORT}:80"]`,
-      '    healthcheck:',
-      '      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1/ || exit 1"]',
-      '      interval: 1s',
-      '    deploy:',
-      `      replicas: ${REPLICAS}`,
-      `      update_config: { parallelism: ${PARALLELISM}, order: ${ORDER} }`,
-      '',
-    ].join('\n'),
-  );
-  const deployed = await cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stackFile, STACK]);
-  if (deployed.code !== 0) {
-    throw new Error(`deploy failed:\n${deployed.output}\n${cluster.nodes.map((n) => n.agent.output()).join('\n')}`);
-  }
+  cluster = await startBenchCluster(3);
+  await deployBenchStack(cluster, STACK, [
+    'services:',
+    '  web:',
+    `    image: ${cluster.images.busybox.tag}`,
+    '    command: ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"]',
+    '    init: true',
+    `    ports: ["${PORT}:80"]`,
+    '    healthcheck:',
+    '      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1/ || exit 1"]',
+    '      interval: 1s',
+    '    deploy:',
+    `      replicas: ${REPLICAS}`,
+    `      update_config: { parallelism: ${PARALLELISM}, order: ${ORDER} }`,
+  ]);
   control = controlClient(cluster.env.FLOTILLA_CONFIG_DIR as string);
   // Every task healthy, so every host balances over all six, before the load starts.
   for (const deadline = performance.now() + 60_000; ; await sleep(250)) {

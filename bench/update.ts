@@ -4,7 +4,6 @@
 // until the service's update status says completed, against the theoretical minimum: batches × (task start +
 // monitor). Prints one JSON line of figures last. Run: npm run bench -- update
 
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   type ControlServiceClient,
@@ -18,6 +17,7 @@ import {
 import { controlClient } from '@flotilla/cli';
 import { HollowNodes, ManagedProcess, startDaemon, startEtcd, tempDir } from '@flotilla/testing';
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { bin, log, root } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -34,9 +34,6 @@ const PARALLELISM = Number(args.parallelism);
 const MONITOR_MS = Number(args['monitor-ms']);
 const START_MS = Number(args['start-ms']);
 
-const root = path.resolve(import.meta.dirname, '..');
-const bin = path.join(root, 'node_modules', '.bin', 'flotilla');
-const log = (message: string) => process.stderr.write(`${message}\n`);
 const etcd = await startEtcd();
 const dirs = [tempDir('bench-update-manager'), tempDir('bench-update-cli')];
 const cliDir = dirs[1]?.path as string;
