@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { NodeNetwork, type NodeNetworkLogger } from '@flotilla/overlay';
+import type { Logger } from '@flotilla/observability';
+import { NodeNetwork } from '@flotilla/overlay';
 import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
 import { ContainerdExecutor } from './containerd/containerd-executor.js';
 import { RegistrySource } from './containerd/registry-source.js';
 import type { Executor, TaskOutput } from './executor.js';
-import { ProcessExecutor } from './process-executor.js';
+import { ProcessExecutor } from './process/process-executor.js';
 
 export type ExecutorKind = 'auto' | 'containerd' | 'process';
 
@@ -55,7 +56,7 @@ export async function chooseExecutor(
     nodeId: string;
     output: TaskOutput;
     warn?: (message: string) => void;
-    logger?: NodeNetworkLogger;
+    logger?: Logger;
   },
 ): Promise<ChosenExecutor> {
   const kind = options.executor ?? 'auto';
@@ -89,6 +90,7 @@ export async function chooseExecutor(
     nodeId: ctx.nodeId,
     images: new RegistrySource(client),
     output: ctx.output,
+    ...(ctx.logger ? { logger: ctx.logger } : {}),
   });
   try {
     const version = await executor.runtimeVersion();
@@ -130,6 +132,7 @@ function hostResolvers(): string[] {
       .map((line) => /^\s*nameserver\s+(\S+)/.exec(line)?.[1])
       .filter((ns): ns is string => !!ns);
   } catch {
+    // No resolv.conf on the node: no upstreams, so containers resolve cluster names only.
     return [];
   }
 }

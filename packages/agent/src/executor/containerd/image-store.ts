@@ -11,7 +11,7 @@ import {
   writeContent,
 } from '@flotilla/containerd';
 import type { Progress } from '../executor.js';
-import type { ImageConfig } from './runtime-spec.js';
+import type { ImageConfig } from './image-config.js';
 
 /** An image manifest as found in a registry, for one platform. */
 export interface RegistryImage {
@@ -121,6 +121,8 @@ export class ImageStore {
           this.c.images.delete(imagesApi.DeleteImageRequest.fromPartial({ name: image.name, sync: true }), md, o, cb),
         )
         .then(() => deleted.push(image.name))
+        // Not deleted (gone already, or containerd refused): not reported, and one still there is tried again
+        // at the next gc.
         .catch(() => undefined);
     }
     return deleted;
@@ -168,10 +170,6 @@ export class ImageStore {
     progress?.(`resolving ${name}`);
     const resolved = await this.source.resolve(name, this.platform);
     return withLease(this.c, async (lease) => {
-      const total = resolved.layers.reduce((sum, l) => sum + Number(l.size), 0);
-      let done = 0;
-      const layerDone = new Map<string, number>();
-      const report = () => progress?.(`pulling ${name}: ${mb(done + sum(layerDone))} of ${mb(total)}`);
       // Config first (small), then layers in parallel.
       const configBytes = resolved.configBytes ?? (await this.fetchSmall(name, resolved.config));
       const config = JSON.parse(configBytes.toString()) as OciConfig;
@@ -186,27 +184,7 @@ export class ImageStore {
         lease,
         labels: { [`containerd.io/gc.ref.snapshot.${this.snapshotter}`]: top },
       });
-      await Promise.all(
-        resolved.layers.map(async (layer) => {
-          if (await hasContent(this.c, layer.digest)) {
-            await leaseResource(this.c, lease, 'content', layer.digest);
-            done += Number(layer.size);
-            return;
-          }
-          await writeContent(this.c, this.source.blob(name, layer), {
-            digest: layer.digest,
-            size: layer.size,
-            lease,
-            onProgress: (n) => {
-              layerDone.set(layer.digest, n);
-              report();
-            },
-          });
-          layerDone.delete(layer.digest);
-          done += Number(layer.size);
-          report();
-        }),
-      );
+      await this.fetchLayers(name, resolved.layers, lease, progress);
       // The manifest references config and layers, so they stay when the lease ends.
       const labels: Record<string, string> = { 'containerd.io/gc.ref.content.config': resolved.config.digest };
       resolved.layers.forEach((l, i) => {
@@ -237,6 +215,35 @@ export class ImageStore {
       }
       return { name, manifestDigest: resolved.digest, config: config.config ?? {}, chainId: top };
     });
+  }
+
+  /** The layers containerd does not have yet, in parallel, with the bytes so far reported as progress. */
+  private async fetchLayers(name: string, layers: Descriptor[], lease: string, progress?: Progress): Promise<void> {
+    const total = layers.reduce((sum, l) => sum + Number(l.size), 0);
+    let done = 0;
+    const layerDone = new Map<string, number>();
+    const report = () => progress?.(`pulling ${name}: ${mb(done + sum(layerDone))} of ${mb(total)}`);
+    await Promise.all(
+      layers.map(async (layer) => {
+        if (await hasContent(this.c, layer.digest)) {
+          await leaseResource(this.c, lease, 'content', layer.digest);
+          done += Number(layer.size);
+          return;
+        }
+        await writeContent(this.c, this.source.blob(name, layer), {
+          digest: layer.digest,
+          size: layer.size,
+          lease,
+          onProgress: (n) => {
+            layerDone.set(layer.digest, n);
+            report();
+          },
+        });
+        layerDone.delete(layer.digest);
+        done += Number(layer.size);
+        report();
+      }),
+    );
   }
 
   private async fetchSmall(name: string, d: Descriptor): Promise<Buffer> {

@@ -1,5 +1,6 @@
 import type { Descriptor } from '@flotilla/containerd';
-import { parseImageReference, type RegistryClient } from '@flotilla/registry';
+import { parseImageReference, type RegistryClient, RegistryError } from '@flotilla/registry';
+import { RejectedError } from '../executor.js';
 import type { ImageSource, RegistryImage } from './image-store.js';
 
 /** Images from OCI registries, through the registry client (auth, platform choice, digest checks). */
@@ -30,4 +31,22 @@ export class RegistrySource implements ImageSource {
 
 function toContainerd(d: { mediaType: string; digest: string; size: number }): Descriptor {
   return { mediaType: d.mediaType, digest: d.digest, size: BigInt(d.size), annotations: {} };
+}
+
+/** Pull errors the task cannot get past on any retry are rejections; the rest (registry down) are failures. */
+export function pullError(ref: string, err: unknown): Error {
+  // Only the registry's answers are final (containerd's not-found means something went missing locally).
+  const code = err instanceof RegistryError ? err.code : undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  if (
+    err instanceof RejectedError ||
+    code === 'not-found' ||
+    code === 'unauthorized' ||
+    code === 'no-matching-platform' ||
+    code === 'invalid-reference' ||
+    code === 'unsupported-media-type'
+  ) {
+    return new RejectedError(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
+  }
+  return new Error(message.includes(ref) ? message : `pulling ${ref}: ${message}`);
 }

@@ -1,6 +1,7 @@
 import { Mount_Type, Task } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { buildRuntimeSpec, containerArgs, containerEnv, resolveUser, type SpecContext } from './runtime-spec.js';
+import { buildRuntimeSpec, containerArgs, containerEnv, type SpecContext } from './runtime-spec.js';
+import { resolveUser } from './user-lookup.js';
 
 const ctx: SpecContext = {
   volumesDir: '/var/lib/flotilla/volumes',

@@ -44,6 +44,7 @@ export class TaskIo {
       const splitter = new LineSplitter((lines) => this.output?.(this.taskId, stream, lines));
       socket.on('data', (chunk: Buffer) => splitter.write(chunk));
       socket.on('close', () => splitter.end());
+      // A read error closes the socket, which ends its lines ('close' above): nothing else is owed to it.
       socket.on('error', () => undefined);
     }
   }

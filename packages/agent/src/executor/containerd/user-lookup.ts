@@ -15,6 +15,24 @@ export interface AccountFiles {
   group?: string;
 }
 
+/** The user IDs a `user:` setting names (numeric only: see resolveUser). */
+export interface ResolvedUser {
+  uid: number;
+  gid: number;
+}
+
+/** `user:` as uid[:gid] (names are resolved against the image's files first: see resolveContainerUser). */
+export function resolveUser(user: string): ResolvedUser {
+  if (user === '' || user === 'root' || user === 'root:root') return { uid: 0, gid: 0 };
+  const m = /^(\d+)(?::(\d+))?$/.exec(user);
+  // Without the image's passwd, a bare uid gets group 0, as Docker gives a uid it cannot look up.
+  if (!m) {
+    throw new RejectedError(`user "${user}": give a user name, or a numeric uid[:gid]`);
+  }
+  const uid = Number(m[1]);
+  return { uid, gid: m[2] !== undefined ? Number(m[2]) : 0 };
+}
+
 /**
  * Whether a `user:` setting needs the image's /etc/passwd or /etc/group: a name, or a uid without a numeric group
  * (Docker takes its group and home from passwd). Only an empty setting or both IDs numeric do without.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Task } from '@flotilla/api';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { DEFAULT_CGROUP_ROOT, detectCgroups } from './process-cgroup.js';
+import { DEFAULT_CGROUP_ROOT, detectCgroups } from './cgroup-layout.js';
 import { ProcessExecutor } from './process-executor.js';
 
 const layout = detectCgroups();

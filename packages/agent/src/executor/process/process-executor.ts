@@ -3,10 +3,11 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Task } from '@flotilla/api';
-import { type ExecResult, type Executor, type Exit, RejectedError, type TaskOutput } from './executor.js';
-import { LineSplitter } from './line-splitter.js';
-import { ProcessCgroups, type TaskCgroup } from './process-cgroup.js';
-import { runCommand } from './run-command.js';
+import { type ExecResult, type Executor, type Exit, RejectedError, type TaskOutput } from '../executor.js';
+import { LineSplitter } from '../line-splitter.js';
+import { runCommand } from '../run-command.js';
+import { ProcessCgroups } from './process-cgroup.js';
+import type { TaskCgroup } from './task-cgroup.js';
 
 interface Running {
   child: ChildProcess;
@@ -209,13 +210,12 @@ async function executable(file: string, path: string, cwd: string | undefined): 
         .filter(Boolean)
         .map((dir) => join(isAbsolute(dir) ? dir : resolvePath(cwd ?? process.cwd(), dir), file));
   for (const candidate of candidates) {
-    if (
-      await access(candidate, constants.X_OK).then(
-        () => true,
-        () => false,
-      )
-    )
-      return candidate;
+    // Not there or not executable: the next candidate, and in the end a rejection that says so.
+    const runnable = await access(candidate, constants.X_OK).then(
+      () => true,
+      () => false,
+    );
+    if (runnable) return candidate;
   }
   throw new RejectedError(
     `cannot run ${file}: ${file.includes('/') ? 'it is not an executable file' : `not found on the PATH (${path})`}; install it on the node or give the command's full path`,

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Task } from '@flotilla/api';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decideCgroups, detectCgroups, limitsOf, planLimits, requestedKinds } from './process-cgroup.js';
+import { limitsOf, requestedKinds } from '../task-limits.js';
+import { decideCgroups, detectCgroups, planLimits } from './cgroup-layout.js';
 
 const made: string[] = [];
 afterEach(() => {

@@ -1,0 +1,59 @@
+/** Docker's default capability set: what a container may do without `cap_add`. */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+const ALL_CAPABILITIES = [
+  ...DEFAULT_CAPABILITIES,
+  'CAP_DAC_READ_SEARCH',
+  'CAP_LINUX_IMMUTABLE',
+  'CAP_NET_BROADCAST',
+  'CAP_NET_ADMIN',
+  'CAP_IPC_LOCK',
+  'CAP_IPC_OWNER',
+  'CAP_SYS_MODULE',
+  'CAP_SYS_RAWIO',
+  'CAP_SYS_PTRACE',
+  'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN',
+  'CAP_SYS_BOOT',
+  'CAP_SYS_NICE',
+  'CAP_SYS_RESOURCE',
+  'CAP_SYS_TIME',
+  'CAP_SYS_TTY_CONFIG',
+  'CAP_LEASE',
+  'CAP_AUDIT_CONTROL',
+  'CAP_MAC_OVERRIDE',
+  'CAP_MAC_ADMIN',
+  'CAP_SYSLOG',
+  'CAP_WAKE_ALARM',
+  'CAP_BLOCK_SUSPEND',
+  'CAP_AUDIT_READ',
+];
+
+/** The container's capabilities: Docker's defaults with the service's `cap_drop` taken out and `cap_add` put in. */
+export function capabilities(add: string[], drop: string[]): string[] {
+  const norm = (c: string) => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`);
+  const dropAll = drop.some((c) => c.toUpperCase() === 'ALL');
+  const set = new Set(dropAll ? [] : DEFAULT_CAPABILITIES);
+  for (const c of drop) if (c.toUpperCase() !== 'ALL') set.delete(norm(c));
+  for (const c of add) {
+    // ALL in cap_add is honoured as asked, but only a privileged need should use it.
+    if (c.toUpperCase() === 'ALL') for (const all of ALL_CAPABILITIES) set.add(all);
+    else set.add(norm(c));
+  }
+  return [...set].sort();
+}
