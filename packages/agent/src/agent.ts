@@ -100,7 +100,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     log.info({ executor: executor.name, runtimeVersion: chosen.runtimeVersion }, chosen.reason);
   }
   let session: AgentSession | undefined;
-  const worker = new Worker({ executor, report: (updates) => session?.reportStatus(updates) ?? false });
+  const worker = new Worker({
+    executor,
+    report: (updates) => session?.reportStatus(updates) ?? false,
+    logger: log,
+  });
   // The list of managers is kept, so a restarted agent can reach any of them even if the one it joined is gone.
   session = new AgentSession(creds, {
     onManagers: (managers) => saveCredentials(options.stateDir, { ...creds, managers }),

@@ -1,4 +1,5 @@
 import { type Assignments, type Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
+import { createLogger, type Logger } from '@flotilla/observability';
 import { type Executor, type Progress, RejectedError } from './executor/executor.js';
 import { HealthMonitor, type HealthState, healthTiming } from './health-monitor.js';
 import { probeFor } from './health-probe.js';
@@ -16,6 +17,8 @@ export interface WorkerOptions {
   taskAddress?: (task: Task) => string;
   /** Progress messages of a long step (an image pull) are reported at most this often (default 500 ms). */
   progressIntervalMs?: number;
+  /** Where failures the worker gets past are logged (default: a logger of its own). */
+  logger?: Logger;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -38,6 +41,7 @@ export class Worker {
       executor: options.executor,
       address: options.taskAddress ?? (() => '127.0.0.1'),
       progressIntervalMs: options.progressIntervalMs ?? 500,
+      log: options.logger ?? createLogger('worker'),
     };
   }
 
@@ -76,7 +80,8 @@ export class Worker {
       const known = new Set(assignments.tasks.map((t) => t.id));
       void Promise.all(adoptions)
         .then(() => this.env.executor.reconcile?.(new Set([...known, ...this.tasks.keys()])))
-        .catch(() => undefined);
+        // What is left from before stays until the next full assignment set tries again.
+        .catch((err: unknown) => this.env.log.warn({ err: errorMessage(err) }, 'leftover tasks not cleared'));
     }
   }
 
@@ -123,6 +128,7 @@ interface RunEnv {
   executor: Executor;
   address: (task: Task) => string;
   progressIntervalMs: number;
+  log: Logger;
 }
 
 function status(state: TaskState, message: string, error = '', exitCode = 0): TaskStatus {
@@ -192,7 +198,19 @@ class TaskRun {
   private async shutdown(): Promise<void> {
     const graceNs = this.task.spec?.stopGracePeriodNs ?? 0n;
     const graceMs = graceNs > 0n ? Number(graceNs / 1_000_000n) : DEFAULT_GRACE_MS;
-    await this.env.executor.shutdown(this.task.id, this.task.spec?.stopSignal ?? '', graceMs).catch(() => undefined);
+    // How the task ends is still what its wait() says; a stop that failed leaves it running, which is logged.
+    await this.env.executor
+      .shutdown(this.task.id, this.task.spec?.stopSignal ?? '', graceMs)
+      .catch((err: unknown) => this.env.log.warn({ task: this.task.id, err: errorMessage(err) }, 'task not stopped'));
+  }
+
+  /** Frees what the task had on the node; what cannot be freed is logged (the runtime clears it as an orphan). */
+  private async removeFromNode(): Promise<void> {
+    await this.env.executor
+      .remove(this.task.id)
+      .catch((err: unknown) =>
+        this.env.log.warn({ task: this.task.id, err: errorMessage(err) }, 'what the task left on the node not removed'),
+      );
   }
 
   private set(next: TaskStatus): void {
@@ -217,7 +235,6 @@ class TaskRun {
   }
 
   private async run(): Promise<void> {
-    const id = this.task.id;
     try {
       this.set(status(TaskState.TASK_STATE_ACCEPTED, 'accepted'));
       this.set(status(TaskState.TASK_STATE_PREPARING, 'preparing'));
@@ -241,18 +258,17 @@ class TaskRun {
       this.fail(err);
     } finally {
       // A detached task keeps its container for the next agent to adopt.
-      if (!this.detached) await this.env.executor.remove(id).catch(() => undefined);
+      if (!this.detached) await this.removeFromNode();
     }
   }
 
   private async resume(decided: () => void): Promise<void> {
-    const id = this.task.id;
     let adopted = false;
     let why = '';
     try {
       adopted = await this.env.executor.adopt(this.task);
     } catch (err) {
-      why = `: ${err instanceof Error ? err.message : String(err)}`;
+      why = `: ${errorMessage(err)}`;
     }
     decided();
     try {
@@ -270,7 +286,7 @@ class TaskRun {
     } finally {
       // Also what a task that was not adopted left behind (a dead container).
       // A detached task keeps its container for the next agent to adopt.
-      if (!this.detached) await this.env.executor.remove(id).catch(() => undefined);
+      if (!this.detached) await this.removeFromNode();
     }
   }
 
@@ -298,7 +314,7 @@ class TaskRun {
   }
 
   private fail(err: unknown): void {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     const state = err instanceof RejectedError ? TaskState.TASK_STATE_REJECTED : TaskState.TASK_STATE_FAILED;
     this.set(status(state, state === TaskState.TASK_STATE_REJECTED ? 'rejected' : 'failed', message));
   }
@@ -353,4 +369,8 @@ class TaskRun {
       },
     };
   }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
