@@ -1,4 +1,5 @@
 import { type HealthCheck, TaskHealth } from '@flotilla/api';
+import { errorMessage } from './error-message.js';
 
 /** Docker's defaults for what a healthcheck leaves at zero (the stack file leaves them at zero too). */
 export const HEALTH_DEFAULTS = { intervalMs: 30_000, timeoutMs: 30_000, retries: 3 } as const;
@@ -160,7 +161,7 @@ export class HealthMonitor {
         },
         (err: unknown) => {
           this.clock.clearTimeout(timer);
-          resolve({ healthy: false, output: err instanceof Error ? err.message : String(err) });
+          resolve({ healthy: false, output: errorMessage(err) });
         },
       );
     });

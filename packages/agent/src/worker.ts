@@ -1,5 +1,6 @@
 import { type Assignments, type Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
 import { createLogger, type Logger } from '@flotilla/observability';
+import { errorMessage } from './error-message.js';
 import { type Executor, type Progress, RejectedError } from './executor/executor.js';
 import { HealthMonitor, type HealthState, healthTiming } from './health-monitor.js';
 import { probeFor } from './health-probe.js';
@@ -369,8 +370,4 @@ class TaskRun {
       },
     };
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

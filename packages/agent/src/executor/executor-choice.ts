@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Logger } from '@flotilla/observability';
 import { NodeNetwork } from '@flotilla/overlay';
 import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
+import { errorMessage } from '../error-message.js';
 import { ContainerdExecutor } from './containerd/containerd-executor.js';
 import { RegistrySource } from './containerd/registry-source.js';
 import type { Executor, TaskOutput } from './executor.js';
@@ -104,7 +105,7 @@ export async function chooseExecutor(
     };
   } catch (err) {
     executor.close();
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     if (kind === 'containerd') throw new Error(`cannot use containerd at ${socket}: ${why}`);
     return processExecutor(ctx, `containerd at ${socket} does not answer (${why}): tasks run as plain processes`);
   }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../../error-message.js';
 import type { ExecResult, NetworkProbe } from '../executor.js';
 import { runCommand } from '../run-command.js';
 import type { NodeContainers } from './node-containers.js';
@@ -45,7 +46,7 @@ export async function execInContainer(
     const waited = containers.wait(taskId, { execId, timeoutMs: timeoutMs + 5_000 });
     const exitStatus = await Promise.race([waited, sleep(timeoutMs).then(() => undefined)]);
     if (exitStatus === undefined) {
-      // Past its timeout: killed. Either may fail only because it has just ended, which the result ignores.
+      // Past its timeout: killed. A kill or wait that fails (it has just ended) changes nothing: it timed out.
       await containers.kill(taskId, 9, { execId }).catch(() => undefined);
       await waited.catch(() => undefined);
       await io.close(20);
@@ -54,7 +55,7 @@ export async function execInContainer(
     await io.close(20);
     return { exitCode: exitStatus, output: output.trimEnd() };
   } catch (err) {
-    return { exitCode: 126, output: err instanceof Error ? err.message : String(err) };
+    return { exitCode: 126, output: errorMessage(err) };
   } finally {
     // Fails when the exec was never made (the error is the result already); the task's delete takes any left.
     await containers.deleteExec(taskId, execId).catch(() => undefined);

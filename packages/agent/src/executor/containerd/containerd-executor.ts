@@ -5,6 +5,7 @@ import type { HealthCheck, Task } from '@flotilla/api';
 import { Containerd, type containersApi, isNotFound, type Mount, ProcessStatus } from '@flotilla/containerd';
 import { createLogger, type Logger } from '@flotilla/observability';
 import type { TaskAttachment } from '@flotilla/overlay';
+import { errorMessage } from '../../error-message.js';
 import {
   type ExecResult,
   type Executor,
@@ -338,8 +339,4 @@ export class ContainerdExecutor implements Executor {
   private taskDir(taskId: string): string {
     return path.join(this.options.stateDir, 'containers', taskId);
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

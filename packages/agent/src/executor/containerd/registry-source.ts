@@ -1,5 +1,6 @@
 import type { Descriptor } from '@flotilla/containerd';
 import { parseImageReference, type RegistryClient, RegistryError } from '@flotilla/registry';
+import { errorMessage } from '../../error-message.js';
 import { RejectedError } from '../executor.js';
 import type { ImageSource, RegistryImage } from './image-store.js';
 
@@ -37,7 +38,7 @@ function toContainerd(d: { mediaType: string; digest: string; size: number }): D
 export function pullError(ref: string, err: unknown): Error {
   // Only the registry's answers are final (containerd's not-found means something went missing locally).
   const code = err instanceof RegistryError ? err.code : undefined;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   if (
     err instanceof RejectedError ||
     code === 'not-found' ||

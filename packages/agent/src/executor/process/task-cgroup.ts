@@ -2,6 +2,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../../error-message.js';
 import { oomKillCount } from '../oom-kills.js';
 import { CFS_PERIOD_US, cfsQuotaUs, type LimitKind, type TaskLimits } from '../task-limits.js';
 import type { CgroupLayout, LimitNotApplied } from './cgroup-layout.js';
@@ -264,5 +265,5 @@ function cfsQuota(nanoCpus: number): number {
 
 function errorText(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return e?.code ? `${e.code}` : err instanceof Error ? err.message : String(err);
+  return e?.code ? `${e.code}` : errorMessage(err);
 }
