@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { detachedLauncher, pidAlive, stopPid } from './detached-process.js';
+import { detachedLauncher } from './detached-process.js';
+import { pidAlive, stopPid } from './pids.js';
 import { freePort } from './server-process.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'devhosts-detached-'));

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { stopPid } from './pids.js';
 import { awaitReadyPort, type Launch, type ProcessSpec, type ServerProcess } from './server-process.js';
 
 /** How much of a log file's end `log` reads, for error messages. */
@@ -60,36 +61,6 @@ export function detachedLauncher(dir: string, env: Record<string, string> = {}):
     await awaitReadyPort(proc, spec);
     return proc;
   };
-}
-
-/** Whether a process with this PID exists (ours or not: for PIDs kept in a state file). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    // ESRCH: no such process.
-    return false;
-  }
-}
-
-/** SIGTERM, then SIGKILL if it is still there after `graceMs`; nothing if the PID is 0 or gone. */
-export async function stopPid(pid: number, graceMs = 15_000): Promise<void> {
-  if (!pid || !signal(pid, 'SIGTERM')) return;
-  const deadline = Date.now() + graceMs;
-  while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  signal(pid, 'SIGKILL');
-}
-
-/** Sends a signal; false if the process is gone (so there is nothing to signal). */
-function signal(pid: number, name: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, name);
-    return true;
-  } catch {
-    // ESRCH: ended meanwhile, which is what stopping wants.
-    return false;
-  }
 }
 
 function readTail(file: string, bytes: number): string {

@@ -12,7 +12,7 @@ export {
   shimPids,
   unmountUnder,
 } from './containerd-instance.js';
-export { DetachedProcess, detachedLauncher, pidAlive, stopPid } from './detached-process.js';
+export { DetachedProcess, detachedLauncher } from './detached-process.js';
 export type { EtcdOptions } from './etcd.js';
 export { etcdServer } from './etcd.js';
 export { EXAMPLE_IMAGE, pushExampleImages, REDIS_IMAGE } from './example-images.js';
@@ -28,6 +28,7 @@ export {
 export { ManagedProcess } from './managed-process.js';
 export type { HostPlan, NamespaceHost } from './namespace-host.js';
 export { namespaceHost } from './namespace-host.js';
+export { pidAlive, signalPid, stopPid } from './pids.js';
 export type { RedisOptions } from './redis.js';
 export { redisServer } from './redis.js';
 export type { RegistryServerOptions } from './registry.js';

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { taskNamespacesOf } from '@flotilla/devhosts';
+import { signalPid, taskNamespacesOf } from '@flotilla/devhosts';
 import { shimPids, type TestContainerd } from '@flotilla/test-servers';
 import type { DaemonProcess } from './daemon-process.js';
 import type { NetnsHost } from './netns-hosts.js';
@@ -37,14 +37,6 @@ function runcContainers(namespace: string): RuncContainer[] {
   return found;
 }
 
-function sigkill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
 /** Whether a process has ended (gone, or a zombie nobody has reaped yet). */
 function ended(pid: number): boolean {
   try {
@@ -75,12 +67,12 @@ export async function killHost(node: {
   const { host, containerd, agent } = node;
   await host.cut();
   agent.child.kill('SIGKILL');
-  sigkill(containerd.process.pid);
-  for (const pid of shimPids(containerd.socket)) sigkill(pid);
+  signalPid(containerd.process.pid, 'SIGKILL');
+  for (const pid of shimPids(containerd.socket)) signalPid(pid, 'SIGKILL');
   // runc's record of the containers outlives them all (it is in /run/containerd/runc, cleared by `destroy()`).
   const containers = runcContainers(containerd.namespace);
   for (const c of containers) {
-    if (c.pid) sigkill(c.pid);
+    if (c.pid) signalPid(c.pid, 'SIGKILL');
     for (const cgroup of c.cgroups) {
       let procs = '';
       try {
@@ -89,7 +81,7 @@ export async function killHost(node: {
         // The cgroup is gone already, and its processes with it.
         continue;
       }
-      for (const pid of procs.split('\n').filter(Boolean)) sigkill(Number(pid));
+      for (const pid of procs.split('\n').filter(Boolean)) signalPid(Number(pid), 'SIGKILL');
     }
   }
   await Promise.all([

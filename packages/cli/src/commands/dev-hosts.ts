@@ -9,10 +9,10 @@ import {
   type HostPlan,
   hostAgentArgs,
   namespaceHost,
-  pidAlive,
   pushExampleImages,
   removeHostNetwork,
   serverBinary,
+  signalPid,
   startContainerd,
   stopPid,
   taskNamespacesOf,
@@ -157,7 +157,7 @@ export async function startNode(up: DevUp, node: DevNode, more: string[] = []): 
  */
 export async function killNode(node: DevNode): Promise<void> {
   await namespaceHost(node.host).cut();
-  if (pidAlive(node.agent.pid)) process.kill(node.agent.pid, 'SIGKILL');
+  signalPid(node.agent.pid, 'SIGKILL');
   await destroyContainerd({ ...node.containerd, pid: node.containerd.pid || undefined }, { keepDir: true });
 }
 
