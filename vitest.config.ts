@@ -16,6 +16,8 @@ const alias = {
   '@flotilla/agent': src('agent'),
   '@flotilla/containerd': src('containerd'),
   '@flotilla/testing': src('testing'),
+  '@flotilla/test-servers': src('test-servers'),
+  '@flotilla/devhosts': src('devhosts'),
   '@flotilla/scheduler': src('scheduler'),
   '@flotilla/orchestrator': src('orchestrator'),
   '@flotilla/registry': src('registry'),

@@ -37,10 +37,7 @@ export interface AgentOptions {
    * password still comes from the managers, and output is shipped only while they have a Redis.
    */
   redis?: string;
-  /**
-   * How to ship output to the Redis a session names: `(url, logger) => new LogSink(connectRedis({ url, logger }))`
-   * from @flotilla/events. Without it, task output is dropped (and counted).
-   */
+  /** How to ship output to the Redis a session names; default @flotilla/events' `redisLogShipper`. */
   logShipper?: LogShipperFactory;
 }
 

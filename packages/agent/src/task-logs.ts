@@ -1,4 +1,5 @@
 import { formatHostPort, type LogsConfig, parseHostPort } from '@flotilla/api';
+import { redisLogShipper } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { TaskOutput } from './executor/executor.js';
 
@@ -20,15 +21,11 @@ export interface LogShipper {
   close(): Promise<ShipperStats>;
 }
 
-/**
- * Makes a shipper for the Redis at `url` (`redis://[:password@]host:port`). It is passed in by whoever composes
- * the agent (the CLI, tests): the agent package cannot depend on @flotilla/events, whose tests use the harness
- * in @flotilla/testing, which depends on the agent.
- */
+/** Makes a shipper for the Redis at `url` (`redis://[:password@]host:port`). */
 export type LogShipperFactory = (url: string, logger: Logger | undefined) => LogShipper;
 
 export interface TaskLogsOptions {
-  /** How to reach the Redis a session names; without it, output is dropped (and counted) whatever the session says. */
+  /** How to reach the Redis a session names: @flotilla/events' `redisLogShipper` unless given (tests record). */
   connect?: LogShipperFactory;
   /**
    * HOST:PORT to reach the cluster's Redis at instead of the address the managers tell (another network path to
@@ -98,12 +95,9 @@ export class TaskLogs {
       return;
     }
     const logger = this.options.logger;
-    if (!this.options.connect) {
-      logger?.warn({ redis: address }, 'this agent was started without a log shipper: task output is dropped');
-      return;
-    }
+    const connect = this.options.connect ?? redisLogShipper;
     try {
-      this.sink = this.options.connect(redisUrl(address, password), logger);
+      this.sink = connect(redisUrl(address, password), logger);
       // The password stays out of the log: only the address and whether there is one.
       logger?.info({ redis: address, password: password !== '' }, 'shipping task output to Redis');
     } catch (err) {

@@ -15,8 +15,6 @@ export * as versionApi from './gen/github.com/containerd/containerd/api/services
 export type { Descriptor } from './gen/github.com/containerd/containerd/api/types/descriptor.js';
 export type { Mount } from './gen/github.com/containerd/containerd/api/types/mount.js';
 export { Status as ProcessStatus } from './gen/github.com/containerd/containerd/api/types/task/task.js';
-export type { ContainerdInstance } from './instance.js';
-export { destroyContainerd, killCgroupProcesses, privateContainerdConfig, shimPids, unmountUnder } from './instance.js';
 export { leaseResource, withLease } from './lease.js';
 export type { UnpackOptions } from './unpack.js';
 export { chainIds, unpackLayers } from './unpack.js';

@@ -1,4 +1,4 @@
-import { freePort, ManagedProcess, makeTestPki, type TestPki, tempDir } from '@flotilla/testing';
+import { freePort, ManagedProcess, makeTestPki, type TestPki, tempDir } from '@flotilla/test-servers';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis } from './connection.js';

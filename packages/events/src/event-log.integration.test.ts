@@ -1,4 +1,4 @@
-import { ManagedProcess, runPrefix, startRedis, type TestServer } from '@flotilla/testing';
+import { ManagedProcess, runPrefix, startRedis, type TestServer } from '@flotilla/test-servers';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis, type RedisConnectionOptions, whenReady } from './connection.js';

@@ -1,7 +1,7 @@
 import { Dependency_Condition, TaskHealth, TaskState } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
+import { service, task } from '../test/fixtures.js';
 import { dependencyState, unmetDependency } from './dependencies.js';
-import { service, task } from './test-fixtures.js';
 
 const running = (fields = {}) => task({ state: TaskState.TASK_STATE_RUNNING, ...fields });
 

@@ -1,7 +1,7 @@
 import { Constraint_Operator, NodeSpec_Availability, NodeStatus_State, ServiceMode, TaskState } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
+import { context, node, service, task } from '../test/fixtures.js';
 import { reconcileGlobal } from './global.js';
-import { context, node, service, task } from './test-fixtures.js';
 
 const global = (constraints: { field: string; operator: Constraint_Operator; value: string }[] = []) =>
   service({

@@ -1,7 +1,7 @@
 import { NodeStatus_State, TaskState } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
+import { context, node, service, task } from '../test/fixtures.js';
 import { rebalanceStep } from './rebalance.js';
-import { context, node, service, task } from './test-fixtures.js';
 
 describe('rebalancing', () => {
   const nodes = [node('a'), node('b'), node('c')];

@@ -7,8 +7,8 @@ import {
   UpdateConfig_Order,
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
+import { context, node, service, task } from '../test/fixtures.js';
 import { reconcileReplicated } from './replicated.js';
-import { context, node, service, task } from './test-fixtures.js';
 
 const nodes = [node('n1'), node('n2'), node('n3')];
 

@@ -7,7 +7,7 @@ import {
   UpdateStatus_State,
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { context, node, service, task } from './test-fixtures.js';
+import { context, node, service, task } from '../test/fixtures.js';
 import { newSpecVersion, rollback, SPEC_HISTORY_LIMIT, updateStep } from './update.js';
 
 const SECOND = 1_000_000_000n;

@@ -1,9 +1,9 @@
 import { NodeSpec_Availability, type Task } from '@flotilla/api';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { CPU, countsOf, GiB, node, replicas, task } from '../test/fixtures.js';
 import { ClusterSnapshot } from './cluster-snapshot.js';
 import { placeTasks } from './place-tasks.js';
-import { CPU, countsOf, GiB, node, replicas, task } from './test-fixtures.js';
 import type { PlacementInput } from './types.js';
 
 describe('ClusterSnapshot', () => {

@@ -1,7 +1,7 @@
 import { NodeSpec_Role } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
+import { node, replicas } from '../test/fixtures.js';
 import { placeTasks } from './place-tasks.js';
-import { node, replicas } from './test-fixtures.js';
 
 /** Three nodes that differ in every attribute a constraint can name. */
 const NODES = [

@@ -1,7 +1,7 @@
 import { NodeSpec_Availability, NodeStatus_State } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
+import { CPU, countsOf, GiB, node, nodesOf, replicas, task } from '../test/fixtures.js';
 import { placeTasks } from './place-tasks.js';
-import { CPU, countsOf, GiB, node, nodesOf, replicas, task } from './test-fixtures.js';
 
 const three = () => [node('n1'), node('n2'), node('n3')];
 

@@ -1,6 +1,6 @@
 import { AgentSession, joinCluster, type NodeCredentials } from '@flotilla/agent';
 import { type Assignments, type Task, TaskState, type TaskStatus } from '@flotilla/api';
-import { tempDir } from './temp-dir.js';
+import { tempDir } from '@flotilla/test-servers';
 
 export interface HollowOptions {
   /** A manager's HOST:PORT and a join token. */

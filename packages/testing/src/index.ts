@@ -1,22 +1,35 @@
-export type { TestContainerd } from './containerd-server.js';
-export { shimPids, startContainerd } from './containerd-server.js';
+// The servers tests run against, and how they are run: @flotilla/test-servers and @flotilla/devhosts, here too
+// so that one import serves a test.
+export type { ProcessSpec } from '@flotilla/devhosts';
+export { freePort, ManagedProcess } from '@flotilla/devhosts';
+export type {
+  RegistryLogin,
+  RegistryOptions,
+  TestContainerd,
+  TestImageRefs,
+  TestPki,
+  TestRegistry,
+  TestServer,
+} from '@flotilla/test-servers';
+export {
+  buildBusyboxImage,
+  makeTestPki,
+  pushTestImages,
+  runPrefix,
+  shimPids,
+  startContainerd,
+  startEtcd,
+  startRedis,
+  startRegistry,
+  tempDir,
+} from '@flotilla/test-servers';
 export type { DaemonProcess } from './daemon-process.js';
 export { startDaemon } from './daemon-process.js';
 export type { HollowNode, HollowOptions } from './hollow-nodes.js';
 export { HollowNodes } from './hollow-nodes.js';
-export type { ProcessSpec } from './managed-process.js';
-export { freePort, ManagedProcess } from './managed-process.js';
 export type { ClusterManager, ClusterNode, ManagerHealth, NetnsCluster, NetnsClusterOptions } from './netns-cluster.js';
 export { startNetnsCluster } from './netns-cluster.js';
 export type { NetnsExecOptions, NetnsHost, NetnsHosts, NetnsHostsOptions } from './netns-hosts.js';
 export { createNetnsHosts, sweepNetnsHosts } from './netns-hosts.js';
-export type { TestPki } from './pki.js';
-export { makeTestPki } from './pki.js';
-export type { RegistryLogin, RegistryOptions, TestImageRefs, TestRegistry } from './registry-server.js';
-export { buildBusyboxImage, pushTestImages, startRegistry } from './registry-server.js';
-export { runPrefix } from './run-prefix.js';
-export type { TestServer } from './servers.js';
-export { startEtcd, startRedis } from './servers.js';
 export { generateStackYaml } from './stack-builder.js';
 export { TcpProxy } from './tcp-proxy.js';
-export { tempDir } from './temp-dir.js';

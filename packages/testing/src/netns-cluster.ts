@@ -1,11 +1,20 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { shimPids, startContainerd, type TestContainerd } from './containerd-server.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { deleteNamespace, errorMessage, hostAgentArgs, taskNamespacesOf } from '@flotilla/devhosts';
+import {
+  pushTestImages,
+  startContainerd,
+  startEtcd,
+  startRegistry,
+  type TestContainerd,
+  type TestImageRefs,
+  type TestRegistry,
+  type TestServer,
+  tempDir,
+} from '@flotilla/test-servers';
 import { type DaemonProcess, startDaemon } from './daemon-process.js';
+import { type KilledRuntime, killHost } from './host-kill.js';
 import { createNetnsHosts, type NetnsHost, type NetnsHosts, sweepNetnsHosts } from './netns-hosts.js';
-import { pushTestImages, startRegistry, type TestImageRefs, type TestRegistry } from './registry-server.js';
-import { startEtcd, type TestServer } from './servers.js';
-import { tempDir } from './temp-dir.js';
 
 /** One namespace host of a test cluster: its containerd and the built agent running inside it. */
 export interface ClusterNode {
@@ -141,16 +150,15 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
     await Promise.all(containerds.map((c) => c.destroy()));
     // Task namespaces this cluster's agents made: only those wired into its hosts (other clusters on the machine
     // have theirs too), found before the hosts' namespaces, and the veths with them, go.
-    const ours = new Set([...deadTaskNetns, ...(await taskNetnsOf(hosts?.hosts ?? []))]);
-    for (const name of ours) {
-      if (!before.has(name) && existsSync(`${NETNS_DIR}/${name}`)) {
-        await exec('ip', ['netns', 'del', name]).catch(() => undefined);
-      }
-    }
+    const ours = new Set([...deadTaskNetns, ...(await taskNamespacesOf(hosts?.hosts ?? []))]);
+    for (const name of ours) if (!before.has(name)) await removeTaskNetns(name);
     await hosts?.close();
     await Promise.all([etcd?.destroy(), registry?.stop()]);
     for (const d of dirs) d.remove();
-    for (const dir of stateDirs) if (existsSync(dir)) await exec('rm', ['-rf', dir]).catch(() => undefined);
+    for (const dir of stateDirs) {
+      // Said, not thrown: the rest of the clean-up still runs.
+      if (existsSync(dir)) await exec('rm', ['-rf', dir]).catch((err) => warn(`could not remove ${dir}`, err));
+    }
   };
   const cli = (args: string[], via?: ClusterManager) => runCommand(options.bin, args, via?.env ?? env, options.cwd);
   try {
@@ -204,18 +212,9 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
         const stateDir = tempDir(`netns-cluster-${host.name}`).path;
         stateDirs.push(stateDir);
         const agentArgs = (runtime: TestContainerd) => [
-          '--state-dir',
-          stateDir,
+          ...hostAgentArgs({ stateDir, containerd: runtime, registry: registry?.address as string }),
           '--hostname',
           host.name,
-          '--executor',
-          'containerd',
-          '--containerd-socket',
-          runtime.socket,
-          '--containerd-namespace',
-          runtime.namespace,
-          '--insecure-registry',
-          registry?.address as string,
           '--http-listen',
           '127.0.0.1:0',
           ...(options.agentArgs ?? []),
@@ -260,7 +259,7 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
             await dead.containerd.destroy();
             containerds.splice(containerds.indexOf(dead.containerd), 1);
             for (const name of dead.taskNetns) {
-              if (existsSync(`${NETNS_DIR}/${name}`)) await exec('ip', ['netns', 'del', name]).catch(() => undefined);
+              await removeTaskNetns(name);
               deadTaskNetns.delete(name);
             }
             await host.restore();
@@ -304,114 +303,19 @@ async function health(http: string): Promise<ManagerHealth | undefined> {
     const body = (await res.json()) as { leader?: boolean; store?: string };
     return { status: res.status, leader: body.leader === true, store: String(body.store) };
   } catch {
+    // Not answering (down, or not up yet): what undefined says.
     return undefined;
   }
 }
 
-/** What a killed host left: its dead containerd (to clean up) and the namespaces of its dead tasks. */
-interface KilledRuntime {
-  containerd: TestContainerd;
-  taskNetns: string[];
+/** Removes a task's namespace if it is still there; a failure is said, not thrown, so clean-up goes on. */
+async function removeTaskNetns(name: string): Promise<void> {
+  if (!existsSync(`${NETNS_DIR}/${name}`)) return;
+  await deleteNamespace(name).catch((err) => warn(`could not remove namespace ${name}`, err));
 }
 
-/** A container in runc's state for a containerd namespace: its ID (the task's), init PID and cgroups. */
-interface RuncContainer {
-  id: string;
-  pid: number | undefined;
-  cgroups: string[];
-}
-
-function runcContainers(namespace: string): RuncContainer[] {
-  const dir = `/run/containerd/runc/${namespace}`;
-  if (!existsSync(dir)) return [];
-  const found: RuncContainer[] = [];
-  for (const id of readdirSync(dir)) {
-    try {
-      const state = JSON.parse(readFileSync(`${dir}/${id}/state.json`, 'utf8')) as {
-        init_process_pid?: number;
-        cgroup_paths?: Record<string, string>;
-      };
-      found.push({ id, pid: state.init_process_pid, cgroups: Object.values(state.cgroup_paths ?? {}) });
-    } catch {
-      // being created or removed
-    }
-  }
-  return found;
-}
-
-function sigkill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-/** Whether a process has ended (gone, or a zombie nobody has reaped yet). */
-function ended(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-async function waitGone(pid: number, timeoutMs: number): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !ended(pid) && Date.now() < deadline; ) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/**
- * Cuts the host's link, then SIGKILLs its agent, containerd, the shims and the containers. A shim's death does not
- * take its container with it (the container's init is re-parented to PID 1, not signalled), so the containers are
- * killed by the init PIDs runc recorded and by their cgroups. Returns what `restore()` or `close()` must clear.
- */
-async function killHost(node: ClusterNode): Promise<KilledRuntime> {
-  const { host, containerd, agent } = node;
-  await host.cut();
-  agent.child.kill('SIGKILL');
-  sigkill(containerd.process.pid);
-  for (const pid of shimPids(containerd.socket)) sigkill(pid);
-  // runc's record of the containers outlives them all (it is in /run/containerd/runc, cleared by `destroy()`).
-  const containers = runcContainers(containerd.namespace);
-  for (const c of containers) {
-    if (c.pid) sigkill(c.pid);
-    for (const cgroup of c.cgroups) {
-      let procs = '';
-      try {
-        procs = readFileSync(`${cgroup}/cgroup.procs`, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const pid of procs.split('\n').filter(Boolean)) sigkill(Number(pid));
-    }
-  }
-  await Promise.all([
-    agent.exited,
-    ...[containerd.process.pid, ...containers.map((c) => c.pid ?? 0)].filter(Boolean).map((p) => waitGone(p, 5_000)),
-  ]);
-  // The dead tasks' namespaces: those whose veth ends in this host, and those of the containers runc knew.
-  const taskNetns = new Set(await taskNetnsOf([host]));
-  for (const c of containers) if (existsSync(`${NETNS_DIR}/flt-${c.id}`)) taskNetns.add(`flt-${c.id}`);
-  return { containerd, taskNetns: [...taskNetns] };
-}
-
-/**
- * Task namespaces (`flt-<task>`) wired into these hosts: the host end of a task's first veth is
- * `fv<first 10 characters of the task ID>0`, in the host's namespace.
- */
-async function taskNetnsOf(hosts: readonly NetnsHost[]): Promise<string[]> {
-  const links = new Set<string>();
-  for (const host of hosts) {
-    const out = await host.exec('ip', ['-o', 'link', 'show']).catch(() => '');
-    for (const line of out.split('\n')) {
-      const name = /^\d+:\s+([^:@\s]+)/.exec(line)?.[1];
-      if (name) links.add(name);
-    }
-  }
-  return [...netnsNames()].filter((n) => n.startsWith('flt-') && links.has(`fv${n.slice(4, 14)}0`));
+function warn(what: string, err: unknown): void {
+  console.warn(`netns cluster: ${what}: ${errorMessage(err)}`);
 }
 
 function exec(command: string, args: string[], timeoutMs = 30_000): Promise<string> {

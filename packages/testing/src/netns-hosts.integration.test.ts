@@ -1,10 +1,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { ManagedProcess } from '@flotilla/devhosts';
+import { runPrefix } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManagedProcess } from './managed-process.js';
 import { createNetnsHosts, type NetnsHost, type NetnsHosts, sweepNetnsHosts } from './netns-hosts.js';
-import { runPrefix } from './run-prefix.js';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;

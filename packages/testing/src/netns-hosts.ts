@@ -1,11 +1,24 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { runPrefix } from './run-prefix.js';
+import {
+  createHostNetwork,
+  deleteLink,
+  deleteNamespace,
+  type ExecOptions,
+  errorMessage,
+  type HostNetwork,
+  ipJson,
+  listNamespaces,
+  type NamespaceHost,
+  removeHostNetwork,
+} from '@flotilla/devhosts';
+import { runPrefix } from '@flotilla/test-servers';
 
 /**
  * Test "hosts" made of Linux network namespaces on one machine, joined by an underlay bridge in the root
- * namespace, for multi-host tests and benches (overlay networks, VXLAN between hosts).
+ * namespace, for multi-host tests and benches (overlay networks, VXLAN between hosts). The hosts themselves are
+ * @flotilla/devhosts' (as `flotilla dev`'s are); what this adds is how parallel and crashed test runs share the
+ * machine: claimed subnets, names that carry the creating PID, records, and a sweep of what dead runs left.
  *
  * Everything lives in 198.18.0.0/15 (the benchmarking range): each set of hosts claims one /24 in it, the
  * bridge gets .1 (the gateway: services in the root namespace listen there) and the hosts .11, .12, ...
@@ -17,34 +30,11 @@ import { runPrefix } from './run-prefix.js';
  * against parallel test processes) until `close()`; `sweepNetnsHosts()` removes what dead processes left.
  */
 
-export interface NetnsHost {
-  /** e.g. "h1". */
-  readonly name: string;
-  /** The namespace name under /run/netns. */
-  readonly netns: string;
-  /** Underlay IPv4 address of the host's eth0, e.g. 198.18.0.11. */
-  readonly address: string;
-  /** The host-side veth in the root namespace (a port of the bridge), e.g. for `tc qdisc ... netem`. */
-  readonly veth: string;
-  /**
-   * Runs a command inside the host's network namespace (`nsenter --net=/run/netns/X`, same mount namespace as
-   * the caller, unlike `ip netns exec`) and returns its stdout; rejects with its stderr on a non-zero exit.
-   */
-  exec(cmd: string, args: string[], options?: NetnsExecOptions): Promise<string>;
-  /** argv prefix that starts a long-running process inside the host: `['nsenter', '--net=/run/netns/X', '--']`. */
-  readonly prefix: readonly string[];
-  /** Cuts the host's underlay link (a dead network): sets its host-side veth down. */
-  cut(): Promise<void>;
-  /** Restores the underlay link cut by `cut()`. */
-  restore(): Promise<void>;
-}
+/** One host of a set: see `NamespaceHost` in @flotilla/devhosts. */
+export type NetnsHost = NamespaceHost;
 
-export interface NetnsExecOptions {
-  /** Kill the command (SIGKILL) and reject after this long; default 30 s. */
-  timeoutMs?: number;
-  /** Written to the command's stdin (stdin is closed at once otherwise). */
-  input?: string;
-}
+/** Options of `NetnsHost.exec`. */
+export type NetnsExecOptions = ExecOptions;
 
 export interface NetnsHosts {
   /** The root namespace's address on the underlay bridge, e.g. 198.18.0.1 (managers, registry, redis listen here). */
@@ -114,34 +104,10 @@ export async function createNetnsHosts(options: NetnsHostsOptions): Promise<Netn
     throw new Error(`createNetnsHosts: mtu must be an integer from 68 to 65535, got ${mtu}`);
   }
   const { record, recordPath } = await claimSubnet(options.subnet, count);
-  const block = blockOf(record.subnet);
-  const gateway = intToIp(block + 1);
-  const mtuArgs = mtu === undefined ? [] : ['mtu', String(mtu)];
-  const hosts = record.namespaces.map((netns, i) =>
-    makeHost(`h${i + 1}`, netns, intToIp(block + FIRST_HOST_OFFSET + i + 1), record.veths[i] as string),
-  );
+  const network = networkOf(record, mtu);
+  let hosts: NetnsHost[];
   try {
-    await ip(['link', 'add', 'name', record.bridge, ...mtuArgs, 'type', 'bridge']);
-    await ip(['addr', 'add', `${gateway}/24`, 'dev', record.bridge]);
-    await ip(['link', 'set', record.bridge, 'up']);
-    const made = await Promise.allSettled(
-      hosts.map(async (host) => {
-        const ns = host.netns;
-        await ip(['netns', 'add', ns]);
-        // The peer is made inside the namespace, already named eth0.
-        const peer = ['peer', 'name', 'eth0', ...mtuArgs, 'netns', ns];
-        await ip(['link', 'add', 'name', host.veth, ...mtuArgs, 'type', 'veth', ...peer]);
-        await ip(['link', 'set', host.veth, 'master', record.bridge, 'up']);
-        await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-        await ip(['-n', ns, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0']);
-        await ip(['-n', ns, 'link', 'set', 'eth0', 'up']);
-        await ip(['-n', ns, 'route', 'add', 'default', 'via', gateway, 'dev', 'eth0']);
-        // Containers will be routed through the host: forwarding on in its namespace only.
-        await host.exec('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
-      }),
-    );
-    const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    hosts = await createHostNetwork(network);
   } catch (err) {
     let cleanup = '';
     try {
@@ -156,7 +122,7 @@ export async function createNetnsHosts(options: NetnsHostsOptions): Promise<Netn
 
   let closing: Promise<void> | undefined;
   return {
-    gateway,
+    gateway: network.gateway,
     subnet: record.subnet,
     bridge: record.bridge,
     mtu,
@@ -205,9 +171,9 @@ export async function sweepNetnsHosts(): Promise<void> {
 
   // Leftovers without a record (a record removed by hand, or a crash in teardown): by name and PID only.
   const deadPid = (pid: number) => pid !== process.pid && pid > 0 && pid <= pidMax() && !pidAlive(pid);
-  for (const ns of await listNetns()) {
+  for (const ns of await listNamespaces()) {
     const m = NETNS_NAME.exec(ns);
-    if (m && deadPid(Number(m[1]))) await attempt(`netns ${ns}`, () => deleteNetns(ns));
+    if (m && deadPid(Number(m[1]))) await attempt(`netns ${ns}`, () => deleteNamespace(ns));
   }
   const links = await ipJson<LinkInfo>(['-d', 'addr', 'show']);
   const ours = (link: LinkInfo, pattern: RegExp, kind: string) => {
@@ -224,24 +190,6 @@ export async function sweepNetnsHosts(): Promise<void> {
     if (!foreign) await attempt(`link ${link.ifname}`, () => deleteLink(link.ifname));
   }
   if (errors.length > 0) throw new Error(`sweepNetnsHosts: could not remove everything:\n${errors.join('\n')}`);
-}
-
-function makeHost(name: string, netns: string, address: string, veth: string): NetnsHost {
-  const prefix = Object.freeze(['nsenter', `--net=/run/netns/${netns}`, '--']);
-  return {
-    name,
-    netns,
-    address,
-    veth,
-    prefix,
-    exec: (cmd, args, options) => run(prefix[0] as string, [...prefix.slice(1), cmd, ...args], options),
-    async cut() {
-      await ip(['link', 'set', veth, 'down']);
-    },
-    async restore() {
-      await ip(['link', 'set', veth, 'up']);
-    },
-  };
 }
 
 /** Claims a /24 (the given one, or the first free one) by creating its record file, which cannot exist twice. */
@@ -353,34 +301,25 @@ function removeRecord(path: string, record: NetnsRecord): void {
   rmSync(aside, { force: true });
 }
 
+/** What a record lists, as the network devhosts makes and removes. */
+function networkOf(record: NetnsRecord, mtu?: number): HostNetwork {
+  const block = blockOf(record.subnet);
+  return {
+    bridge: record.bridge,
+    gateway: intToIp(block + 1),
+    ...(mtu === undefined ? {} : { mtu }),
+    hosts: record.namespaces.map((netns, i) => ({
+      name: `h${i + 1}`,
+      netns,
+      address: intToIp(block + FIRST_HOST_OFFSET + i + 1),
+      veth: record.veths[i] as string,
+    })),
+  };
+}
+
 /** Deletes the veths (each takes its peer with it), the namespaces, then the bridge; skips what is gone. */
-async function teardown(record: NetnsRecord): Promise<void> {
-  const links = new Set((await ipJson<LinkInfo>(['link', 'show'])).map((l) => l.ifname));
-  for (const veth of record.veths) if (links.has(veth)) await deleteLink(veth);
-  const namespaces = new Set(await listNetns());
-  for (const ns of record.namespaces) if (namespaces.has(ns)) await deleteNetns(ns);
-  if (links.has(record.bridge)) await deleteLink(record.bridge);
-}
-
-async function deleteLink(name: string): Promise<void> {
-  try {
-    await ip(['link', 'del', name]);
-  } catch (err) {
-    // Gone meanwhile (a veth goes with its peer's namespace): that is what we wanted.
-    if (!/Cannot find device|No such device/.test(errorMessage(err))) throw err;
-  }
-}
-
-async function deleteNetns(name: string): Promise<void> {
-  try {
-    await ip(['netns', 'del', name]);
-  } catch (err) {
-    if (!/No such file or directory/.test(errorMessage(err))) throw err;
-  }
-}
-
-async function listNetns(): Promise<string[]> {
-  return (await ipJson<{ name: string }>(['netns', 'list'])).map((n) => n.name);
+function teardown(record: NetnsRecord): Promise<void> {
+  return removeHostNetwork(networkOf(record));
 }
 
 interface LinkInfo {
@@ -440,6 +379,7 @@ function readRecord(path: string): NetnsRecord | undefined {
     if (!record.namespaces.every((n) => NETNS_NAME.test(n))) return undefined;
     return record;
   } catch {
+    // Gone, or not JSON: no record this harness can act on.
     return undefined;
   }
 }
@@ -470,56 +410,7 @@ function readTrimmed(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch {
+    // No such file (a process gone, a kernel without the setting): undefined says so.
     return undefined;
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-async function ip(args: string[]): Promise<string> {
-  return run('ip', args, { timeoutMs: 15_000 });
-}
-
-async function ipJson<T>(args: string[]): Promise<T[]> {
-  const out = await ip(['-json', ...args]);
-  return out.trim() === '' ? [] : (JSON.parse(out) as T[]);
-}
-
-/** Runs a command without a shell; resolves with stdout, rejects naming the command, its exit and its stderr. */
-function run(cmd: string, args: string[], options: NetnsExecOptions = {}): Promise<string> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const line = [cmd, ...args].join(' ');
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      cmd,
-      args,
-      { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (!err) {
-          resolve(stdout);
-          return;
-        }
-        const e = err as NodeJS.ErrnoException & { killed?: boolean; code?: number | string; signal?: string };
-        const why =
-          e.code === 'ENOENT'
-            ? `${cmd} not found`
-            : e.killed && e.signal === 'SIGKILL'
-              ? `timed out after ${timeoutMs} ms`
-              : typeof e.code === 'number'
-                ? `exit ${e.code}`
-                : (e.signal ?? e.message);
-        const error = new Error(`${line}: ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}`) as Error & {
-          stdout: string;
-          stderr: string;
-        };
-        error.stdout = stdout;
-        error.stderr = stderr;
-        reject(error);
-      },
-    );
-    child.stdin?.on('error', () => undefined); // the command may exit without reading its input
-    child.stdin?.end(options.input ?? '');
-  });
 }

@@ -1,5 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { freePort } from './managed-process.js';
+import { freePort } from '@flotilla/devhosts';
 
 /**
  * A loopback TCP proxy a test can cut and restore, to put a client on the far side of a network partition
@@ -32,6 +32,7 @@ export class TcpProxy {
       for (const s of [client, upstream]) {
         this.sockets.add(s);
         s.on('close', () => this.sockets.delete(s));
+        // A reset or refused side closes, and 'close' ends the other: nothing more to do.
         s.on('error', () => undefined);
       }
       client.pipe(upstream).pipe(client);

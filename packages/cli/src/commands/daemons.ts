@@ -184,10 +184,7 @@ export function agentCommand(io: Io): Command {
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw new CliError('--join and --token go together', EXIT.usage);
       }
-      const [{ startAgent }, { redisLogShipper }] = await Promise.all([
-        import('@flotilla/agent'),
-        import('@flotilla/events'),
-      ]);
+      const { startAgent } = await import('@flotilla/agent');
       const running = await startAgent({
         stateDir: opts.stateDir,
         httpListen: opts.httpListen,
@@ -202,7 +199,6 @@ export function agentCommand(io: Io): Command {
           drainMs: opts.drainMs,
           ...(opts.dnsUpstream.length > 0 ? { dnsUpstreams: opts.dnsUpstream.filter((u) => u !== 'none') } : {}),
         },
-        logShipper: redisLogShipper,
         ...(opts.redis ? { redis: opts.redis } : {}),
         ...(opts.join && opts.token ? { join: { manager: opts.join, token: opts.token } } : {}),
         ...(opts.hostname ? { hostname: opts.hostname } : {}),

@@ -1,8 +1,6 @@
-import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, ManagedProcess } from './managed-process.js';
-import { runPrefix } from './run-prefix.js';
-import { tempDir } from './temp-dir.js';
+import { ManagedProcess } from './managed-process.js';
+import { freePort } from './server-process.js';
 
 afterAll(() => ManagedProcess.stopAll());
 
@@ -49,15 +47,5 @@ describe('ManagedProcess', () => {
     await proc.stop(300);
     expect(proc.alive).toBe(false);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
-  });
-});
-
-describe('run prefix and temp dirs', () => {
-  it('names temp dirs with the run prefix and removes them', () => {
-    const dir = tempDir('t');
-    expect(dir.path).toContain(runPrefix());
-    expect(existsSync(dir.path)).toBe(true);
-    dir.remove();
-    expect(existsSync(dir.path)).toBe(false);
   });
 });

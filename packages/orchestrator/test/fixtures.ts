@@ -9,7 +9,7 @@ import {
   Task,
   TaskState,
 } from '@flotilla/api';
-import type { ReconcileContext } from './plan.js';
+import type { ReconcileContext } from '../src/plan.js';
 
 /** Builders for the orchestrator's tests: nodes, services and tasks as the store holds them. */
 export function node(

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, randomBytes, sign } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import path from 'node:path';
+import { freePort, ManagedProcess, registryServer } from '@flotilla/devhosts';
 import { buildImage, busyboxImageFiles, type OciImage, RegistryClient, RegistryCredentials } from '@flotilla/registry';
-import { freePort, ManagedProcess } from './managed-process.js';
 import { makeTestPki, type TestPki } from './pki.js';
+import { requireBinary } from './servers.js';
 import { tempDir } from './temp-dir.js';
 
 export interface RegistryLogin {
@@ -29,7 +30,7 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-// Applets the tests and the dev cluster use, linked to busybox like its own installer does.
+// Applets the tests use, linked to busybox like its own installer does.
 // biome-ignore format: a table of names reads better than one per line
 const APPLETS = [
   'cat', 'cp', 'date', 'echo', 'env', 'false', 'grep', 'head', 'hostname', 'httpd', 'id', 'ip', 'kill', 'ls',
@@ -57,36 +58,27 @@ export interface RegistryOptions {
 
 /** Starts a registry with its own config and storage in a temp dir, on a free loopback port. */
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
-  const binary = process.env.FLOTILLA_REGISTRY_BIN ?? '/usr/bin/docker-registry';
-  if (!existsSync(binary)) {
-    throw new Error(`${binary} is missing: install Debian's docker-registry (apt-get install docker-registry)`);
-  }
+  const binary = requireBinary('registry');
   const dir = tempDir('registry');
   let tokenService: { realm: string; close(): Promise<void> } | undefined;
   try {
     const port = await freePort();
     const address = `${options.host ?? '127.0.0.1'}:${port}`;
     const storage = path.join(dir.path, 'storage');
-    mkdirSync(storage);
-    const config: Record<string, unknown> = {
-      version: 0.1,
-      log: { level: 'warn', accesslog: { disabled: true } },
-      storage: { filesystem: { rootdirectory: storage }, delete: { enabled: true } },
-      // A fixed secret keeps the registry from warning, and from generating one per start.
-      http: { addr: address, secret: randomBytes(16).toString('hex') } as Record<string, unknown>,
-    };
     let caFile: string | undefined;
+    let tls: { certificate: string; key: string } | undefined;
     const needsPki = options.tls || (options.auth && options.authMode === 'token');
     const pki = needsPki ? makeTestPki(dir.path) : undefined;
     if (options.tls && pki) {
       caFile = pki.caFile;
-      (config.http as Record<string, unknown>).tls = { certificate: pki.serverCertFile, key: pki.serverKeyFile };
+      tls = { certificate: pki.serverCertFile, key: pki.serverKeyFile };
     }
     let credentialsFile: string | undefined;
+    let auth: Record<string, unknown> | undefined;
     if (options.auth) {
       if (options.authMode === 'token' && pki) {
         tokenService = await startTokenService(options.auth, pki);
-        config.auth = {
+        auth = {
           token: {
             realm: tokenService.realm,
             service: TOKEN_SERVICE,
@@ -99,23 +91,21 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
         // -i reads the password from stdin, so it never shows in a process listing.
         const line = execFileSync('htpasswd', ['-Bin', options.auth.username], { input: options.auth.password });
         writeFileSync(htpasswd, line, { mode: 0o600 });
-        config.auth = { htpasswd: { realm: 'flotilla-test', path: htpasswd } };
+        auth = { htpasswd: { realm: 'flotilla-test', path: htpasswd } };
       }
       credentialsFile = path.join(dir.path, 'docker-config.json');
       const login = Buffer.from(`${options.auth.username}:${options.auth.password}`).toString('base64');
       writeFileSync(credentialsFile, JSON.stringify({ auths: { [address]: { auth: login } } }), { mode: 0o600 });
     }
-    // JSON is YAML, and needs no quoting rules of its own.
-    const configFile = path.join(dir.path, 'config.yml');
-    writeFileSync(configFile, JSON.stringify(config, null, 2));
-    const proc = await ManagedProcess.start({
-      name: 'docker-registry',
-      command: binary,
-      args: ['serve', configFile],
-      readyPort: port,
-      ...(options.host ? { readyHost: options.host } : {}),
-      readyTimeoutMs: 30_000,
+    const spec = registryServer({
+      address,
+      configFile: path.join(dir.path, 'config.yml'),
+      storage,
+      binary,
+      ...(auth ? { auth } : {}),
+      ...(tls ? { tls } : {}),
     });
+    const proc = await ManagedProcess.start({ ...spec, name: 'docker-registry' });
     return {
       address,
       port,

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { freePort, ManagedProcess } from '@flotilla/devhosts';
 import {
   buildImage,
   type Descriptor,
@@ -13,7 +14,6 @@ import {
   RegistryError,
 } from '@flotilla/registry';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, ManagedProcess } from './managed-process.js';
 import {
   buildBusyboxImage,
   pushTestImages,

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { pidAlive, signalPid } from './pids.js';
 
 /**
  * Ending a containerd instance with everything it started: its containers (which outlive their shims), its
@@ -24,10 +25,10 @@ export async function destroyContainerd(
   options: { keepDir?: boolean } = {},
 ): Promise<void> {
   killCgroupProcesses(instance.namespace);
-  for (const pid of shimPids(instance.socket)) kill(pid);
+  for (const pid of shimPids(instance.socket)) signalPid(pid, 'SIGKILL');
   if (instance.pid !== undefined) {
-    kill(instance.pid);
-    for (let i = 0; i < 50 && alive(instance.pid); i++) await sleep(100);
+    signalPid(instance.pid, 'SIGKILL');
+    for (let i = 0; i < 50 && pidAlive(instance.pid); i++) await sleep(100);
   }
   unmountUnder(instance.dir);
   // runc keeps its state per containerd namespace, outside containerd's own state directory.
@@ -50,23 +51,6 @@ export function shimPids(socket: string): number[] {
     }
   }
   return pids;
-}
-
-function kill(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -114,9 +98,10 @@ export function killCgroupProcesses(namespace: string): void {
       try {
         procs = readFileSync(`${dir}/${child.name}/cgroup.procs`, 'utf8');
       } catch {
+        // The cgroup went meanwhile, and its processes with it.
         continue;
       }
-      for (const pid of procs.split('\n').filter(Boolean)) kill(Number(pid));
+      for (const pid of procs.split('\n').filter(Boolean)) signalPid(Number(pid), 'SIGKILL');
     }
   }
 }

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
+import { ManagedProcess } from '@flotilla/devhosts';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ManagedProcess } from './managed-process.js';
 import { startEtcd, startRedis } from './servers.js';
 
 afterAll(() => ManagedProcess.stopAll());

@@ -1,28 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { awaitReadyPort, type ProcessSpec, type ServerProcess } from './server-process.js';
 
 const SETPRIV = '/usr/bin/setpriv';
 
-export interface ProcessSpec {
-  /** Name used in errors. */
-  name: string;
-  command: string;
-  args: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  /** A TCP port that answers once the process is ready. */
-  readyPort?: number;
-  /** Where that port answers (default 127.0.0.1; a test host's underlay address for servers the hosts reach). */
-  readyHost?: string;
-  readyTimeoutMs?: number;
-}
-
 /**
- * A server process a test starts and must stop: tracked by PID, stopped with SIGTERM then SIGKILL, and its
- * output kept for the error message when it fails to come up. Only processes started here are ever signalled.
+ * A server process this process starts and must stop (a test's etcd, say): tracked by PID, stopped with SIGTERM
+ * then SIGKILL, and its output kept for the error message when it fails to come up. Only processes started here
+ * are ever signalled.
  */
-export class ManagedProcess {
+export class ManagedProcess implements ServerProcess {
   private static readonly running = new Set<ManagedProcess>();
   private output = '';
   private exited: Promise<number | null>;
@@ -54,14 +41,7 @@ export class ManagedProcess {
       child.once('spawn', resolve);
       child.once('error', (err) => reject(new Error(`${spec.name}: cannot start ${spec.command}: ${err.message}`)));
     });
-    if (spec.readyPort !== undefined) {
-      try {
-        await proc.waitForPort(spec.readyPort, spec.readyTimeoutMs ?? 15_000);
-      } catch (err) {
-        await proc.stop();
-        throw err;
-      }
-    }
+    await awaitReadyPort(proc, spec);
     return proc;
   }
 
@@ -82,18 +62,6 @@ export class ManagedProcess {
     this.output = (this.output + data.toString()).slice(-16_384);
   }
 
-  private async waitForPort(port: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (!this.alive) throw new Error(`${this.spec.name} exited before it was ready:\n${this.output}`);
-      if (await canConnect(port, this.spec.readyHost)) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(
-      `${this.spec.name} did not answer on ${this.spec.readyHost ?? '127.0.0.1'}:${port} within ${timeoutMs} ms:\n${this.output}`,
-    );
-  }
-
   /** SIGTERM, then SIGKILL after the grace period; resolves once the process is gone. */
   async stop(graceMs = 5_000): Promise<void> {
     if (!this.alive) return;
@@ -107,28 +75,4 @@ export class ManagedProcess {
   static async stopAll(): Promise<void> {
     await Promise.all([...ManagedProcess.running].map((p) => p.stop()));
   }
-}
-
-function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** A TCP port on loopback that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
