@@ -13,7 +13,7 @@ import {
   type TestImageRefs,
   type TestRegistry,
   tempDir,
-} from '@flotilla/testing';
+} from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerdExecutor } from './containerd-executor.js';
 import { RegistrySource } from './registry-source.js';
