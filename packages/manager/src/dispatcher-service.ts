@@ -8,6 +8,7 @@ import {
   type SessionResponse,
   type Task,
   TaskState,
+  taskHandedToNode,
 } from '@flotilla/api';
 import { NetworkViews } from '@flotilla/network';
 import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
@@ -214,7 +215,7 @@ export class Dispatcher {
     const assigned = this.tasks
       .list()
       .map((t) => t.value)
-      .filter((t) => t.nodeId === identity.nodeId && handedOver(t));
+      .filter((t) => t.nodeId === identity.nodeId && taskHandedToNode(t));
     call.write({ assignments: { full: true, tasks: assigned, removedTaskIds: [] } });
     await this.markReady(session);
 
@@ -279,9 +280,10 @@ export class Dispatcher {
         continue;
       }
       if (before && before !== change.value.nodeId) entry(before).removed.push(change.id);
-      if (!handedOver(change.value)) continue;
+      if (!taskHandedToNode(change.value)) continue;
       // A status report coming back from the node itself is not news to it; a task just handed over is.
-      const news = !change.previous || !handedOver(change.previous) || assignmentChanged(change.previous, change.value);
+      const news =
+        !change.previous || !taskHandedToNode(change.previous) || assignmentChanged(change.previous, change.value);
       if (news) entry(change.value.nodeId).tasks.push(change.value);
     }
     for (const [nodeId, e] of perNode) {
@@ -416,14 +418,6 @@ export function peerAddress(peer: string): string {
     .replace(/^\[|\]$/g, '')
     .replace(/^::ffff:/i, '');
   return /^\d+\.\d+\.\d+\.\d+$/.test(host) ? host : '';
-}
-
-/**
- * Whether a task is its node's to act on: assigned by the scheduler (a global task names its node from the start,
- * but waits for its addresses and for the scheduler's checks like any other).
- */
-function handedOver(t: Task): boolean {
-  return !!t.nodeId && (t.status?.state ?? 0) >= TaskState.TASK_STATE_ASSIGNED;
 }
 
 /** Whether a task changed in what its node must act on: anything but the observed status and timestamps. */

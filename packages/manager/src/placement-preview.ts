@@ -1,13 +1,13 @@
 import {
   type Node,
-  NodeSpec_Availability,
-  NodeStatus_State,
-  nodeMatches,
+  nodeEligible,
   PortConfig_PublishMode,
   type Service,
   ServiceMode,
   type Task,
   TaskState,
+  taskOccupiesNode,
+  taskPending,
 } from '@flotilla/api';
 import { placeTasks, type Strategy } from '@flotilla/scheduler';
 
@@ -37,8 +37,8 @@ export function previewPlacement(input: PreviewInput): Map<string, ServicePrevie
   const kept = input.tasks.filter((t) => !input.stopped(t));
   const result = placeTasks({
     nodes: [...input.nodes],
-    running: kept.filter((t) => t.nodeId && occupies(t)),
-    pending: [...kept.filter(isPending), ...input.added],
+    running: kept.filter((t) => t.nodeId && taskOccupiesNode(t)),
+    pending: [...kept.filter(taskPending), ...input.added],
     strategy: input.strategy,
     seed: 0,
   });
@@ -82,15 +82,7 @@ export function previewPlacement(input: PreviewInput): Map<string, ServicePrevie
  */
 export function newTasks(service: Service, from: bigint, nodes: readonly Node[]): Task[] {
   if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
-    return nodes
-      .filter(
-        (n) =>
-          nodeMatches(n, service.spec?.placement) &&
-          (n.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE) ===
-            NodeSpec_Availability.AVAILABILITY_ACTIVE &&
-          n.status?.state !== NodeStatus_State.STATE_DOWN,
-      )
-      .map((n) => previewTask(service, 0n, n.id));
+    return nodes.filter((n) => nodeEligible(n, service.spec?.placement)).map((n) => previewTask(service, 0n, n.id));
   }
   const out: Task[] = [];
   for (let slot = from + 1n; slot <= (service.spec?.replicas ?? 0n); slot++) out.push(previewTask(service, slot));
@@ -121,15 +113,4 @@ function previewTask(service: Service, slot: bigint, nodeId = ''): Task {
     restartHistoryMs: [],
     consecutiveFailures: 0,
   };
-}
-
-/** As the scheduler loop counts them: meant to run and waiting for a node. */
-function isPending(t: Task): boolean {
-  return t.desiredState === TaskState.TASK_STATE_RUNNING && t.status?.state === TaskState.TASK_STATE_PENDING;
-}
-
-/** As the scheduler loop counts them: assigned and not ended, so it holds resources and ports on its node. */
-function occupies(t: Task): boolean {
-  const state = t.status?.state ?? 0;
-  return state >= TaskState.TASK_STATE_ASSIGNED && state < TaskState.TASK_STATE_COMPLETE;
 }

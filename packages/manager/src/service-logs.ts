@@ -7,7 +7,7 @@ import {
   type ServiceLogsRequest,
   type ServiceLogsResponse,
   type Task,
-  TaskState,
+  taskEnded,
 } from '@flotilla/api';
 import { EventsError, type LogLine, type LogReader, type LogTailOptions } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
@@ -177,7 +177,7 @@ class LogSession {
     if (!this.request.follow) return;
     const now = Date.now();
     for (const task of initial) {
-      const endedAt = ended(task) ? Number(task.status?.timestampMs ?? 0n) : undefined;
+      const endedAt = taskEnded(task) ? Number(task.status?.timestampMs ?? 0n) : undefined;
       if (endedAt !== undefined && now - endedAt > this.graceMs) continue;
       const after = last.get(task.id);
       // After the last line sent; a task that sent none had none to send (or none wanted, with tail 0).
@@ -211,7 +211,7 @@ class LogSession {
       for (const task of current) {
         if (!this.followed.has(task.id) && !this.seen.has(task.id)) this.follow(task.id, this.window({}), undefined);
         const f = this.followed.get(task.id);
-        if (f && f.endedAt === undefined && ended(task)) f.endedAt = now;
+        if (f && f.endedAt === undefined && taskEnded(task)) f.endedAt = now;
       }
       for (const [id, f] of this.followed) {
         if (!present.has(id)) f.endedAt ??= now;
@@ -287,10 +287,6 @@ class LogSession {
       nodeName: this.nodeNames.get(nodeId) ?? '',
     };
   }
-}
-
-function ended(task: Task): boolean {
-  return (task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED) > TaskState.TASK_STATE_RUNNING;
 }
 
 /** A service (name, ID, ID prefix), else a task (ID, ID prefix): what `docker service logs` accepts. */

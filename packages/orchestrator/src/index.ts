@@ -2,7 +2,6 @@ export { reconcileGlobal } from './global.js';
 export type { OrchestratorOptions } from './orchestrator-loop.js';
 export { Orchestrator } from './orchestrator-loop.js';
 export type { Plan, ReconcileContext } from './plan.js';
-export { hasEnded, isLive } from './plan.js';
 export type { RebalanceOutcome } from './rebalance.js';
 export { rebalanceStep } from './rebalance.js';
 export { reconcileReplicated } from './replicated.js';

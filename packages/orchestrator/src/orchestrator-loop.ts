@@ -1,8 +1,17 @@
-import { type Node, NodeStatus_State, newId, type Service, ServiceMode, type Task, TaskState } from '@flotilla/api';
+import {
+  type Node,
+  NodeStatus_State,
+  newId,
+  type Service,
+  ServiceMode,
+  type Task,
+  TaskState,
+  taskEnded,
+} from '@flotilla/api';
 import { Debounce, Informer, type Store, type Write } from '@flotilla/store';
 import { dependencyState } from './dependencies.js';
 import { reconcileGlobal } from './global.js';
-import { emptyPlan, hasEnded, merge, nodeLost, type Plan, type ReconcileContext, serviceName, stop } from './plan.js';
+import { emptyPlan, merge, nodeLost, type Plan, type ReconcileContext, serviceName, stop } from './plan.js';
 import { rebalanceStep } from './rebalance.js';
 import { reconcileReplicated } from './replicated.js';
 import { TasksByService } from './tasks-by-service.js';
@@ -222,7 +231,7 @@ export class Orchestrator {
 function removeOrphans(tasks: Task[], ctx: ReconcileContext): Plan {
   const plan = emptyPlan();
   for (const t of tasks) {
-    if (!t.nodeId || hasEnded(t) || nodeLost(t, ctx.nodes)) plan.remove.push(t.id);
+    if (!t.nodeId || taskEnded(t) || nodeLost(t, ctx.nodes)) plan.remove.push(t.id);
     else if (t.desiredState !== TaskState.TASK_STATE_REMOVE) {
       plan.update.push(stop(t, ctx, 'service removed', TaskState.TASK_STATE_REMOVE));
     }

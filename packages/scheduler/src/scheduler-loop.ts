@@ -1,4 +1,4 @@
-import { ClusterSettings_Strategy, type Task, TaskState } from '@flotilla/api';
+import { ClusterSettings_Strategy, type Task, TaskState, taskOccupiesNode, taskPending } from '@flotilla/api';
 import { CLUSTER_KEY, Debounce, Informer, type Store, type Write } from '@flotilla/store';
 import { ClusterSnapshot } from './cluster-snapshot.js';
 
@@ -48,12 +48,12 @@ export class SchedulerLoop {
         if (c.type === 'delete') {
           this.snapshot.removeTask(c.id);
           this.pending.delete(c.id);
-          if (c.previous && occupies(c.previous)) wake = true;
+          if (c.previous && taskOccupiesNode(c.previous)) wake = true;
           continue;
         }
         // track() must run for every change, whatever came before.
         const waiting = this.track(c.value);
-        const freed = !!c.previous && occupies(c.previous) && !occupies(c.value);
+        const freed = !!c.previous && taskOccupiesNode(c.previous) && !taskOccupiesNode(c.value);
         if (waiting || freed) wake = true;
       }
       if (wake) this.debounce.poke();
@@ -81,11 +81,11 @@ export class SchedulerLoop {
 
   /** Keeps the snapshot and the pending set in step with one task; true if it is waiting for placement. */
   private track(task: Task): boolean {
-    if (task.nodeId && occupies(task)) this.snapshot.addTask(task);
+    if (task.nodeId && taskOccupiesNode(task)) this.snapshot.addTask(task);
     else this.snapshot.removeTask(task.id);
-    if (isPending(task)) this.pending.set(task.id, task);
+    if (taskPending(task)) this.pending.set(task.id, task);
     else this.pending.delete(task.id);
-    return isPending(task);
+    return taskPending(task);
   }
 
   private async place(): Promise<void> {
@@ -140,14 +140,4 @@ export class SchedulerLoop {
       this.debounce.wakeAt(Date.now() + 200);
     }
   }
-}
-
-function isPending(t: Task): boolean {
-  return t.desiredState === TaskState.TASK_STATE_RUNNING && t.status?.state === TaskState.TASK_STATE_PENDING;
-}
-
-/** Assigned and not ended: it holds resources and ports on its node. */
-function occupies(t: Task): boolean {
-  const state = t.status?.state ?? 0;
-  return state >= TaskState.TASK_STATE_ASSIGNED && state < TaskState.TASK_STATE_COMPLETE;
 }
