@@ -11,7 +11,7 @@ import type { LogReader } from '@flotilla/events';
 import { type CertificateAuthority, PkiError } from '@flotilla/pki';
 import { CLUSTER_KEY, type Store, StoreError, type Versioned } from '@flotilla/store';
 import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
-import type { JoinTokens } from './join-tokens.js';
+import type { JoinTokens } from './cluster/join-tokens.js';
 import { peerIdentity } from './peer-identity.js';
 import { serviceControl } from './service-control.js';
 import { type ServiceLogsOptions, serviceLogs } from './service-logs.js';

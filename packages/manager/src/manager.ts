@@ -12,20 +12,20 @@ import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { Orchestrator } from '@flotilla/orchestrator';
 import { cliConfigDir } from '@flotilla/pki';
 import { SchedulerLoop } from '@flotilla/scheduler';
-import { connectEtcd, type EtcdOptions, Informer, Store } from '@flotilla/store';
+import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Informer, Store } from '@flotilla/store';
 import { credentials, Metadata, Server, status } from '@grpc/grpc-js';
-import { writeCliConfig, writeCliManagers } from './cli-config.js';
-import { bootstrapCluster, CLUSTER_KEY, type ManagerIdentity } from './cluster-bootstrap.js';
-import { ControlPlane } from './control-plane.js';
+import { writeCliConfig, writeCliManagers } from './cluster/cli-config.js';
+import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
+import { ControlPlane } from './cluster/control-plane.js';
+import { joinService } from './cluster/join-service.js';
+import { JoinTokens } from './cluster/join-tokens.js';
+import { managerCredentials } from './cluster/server-credentials.js';
+import { StoreProbe } from './cluster/store-probe.js';
 import { controlService } from './control-service.js';
 import { Dispatcher } from './dispatcher-service.js';
 import { forwardWrites } from './forward-writes.js';
-import { joinService } from './join-service.js';
-import { JoinTokens } from './join-tokens.js';
 import { ManagerMetrics } from './metrics.js';
-import { managerCredentials } from './server-credentials.js';
 import type { BatcherStats } from './status-batcher.js';
-import { StoreProbe } from './store-probe.js';
 
 export interface ManagerOptions {
   etcd: EtcdOptions;
