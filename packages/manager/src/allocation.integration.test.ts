@@ -151,7 +151,7 @@ describe('the allocator across a leader failover', () => {
       20_000,
     );
     const { stack } = loadStackText(yaml(12));
-    const { deployStack } = await import('./service-control.js');
+    const { deployStack } = await import('./control-api/stacks.js');
     await deployStack(control.store, toStackSpec(stack, 'al'), false);
     const scaled = await until(
       '14 tasks addressed',

@@ -21,9 +21,9 @@ import { joinService } from './cluster/join-service.js';
 import { JoinTokens } from './cluster/join-tokens.js';
 import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
-import { controlService } from './control-service.js';
+import { controlService } from './control-api/control-service.js';
+import { forwardWrites } from './control-api/forward-writes.js';
 import { Dispatcher } from './dispatcher-service.js';
-import { forwardWrites } from './forward-writes.js';
 import { ManagerMetrics } from './metrics.js';
 import type { BatcherStats } from './status-batcher.js';
 
