@@ -1,11 +1,5 @@
-import { LEADER_METADATA_KEY, MAX_RECONNECT_BACKOFF_MS, redisUrl } from '@flotilla/agent';
-import {
-  ControlServiceService,
-  type DispatcherServiceServer,
-  DispatcherServiceService,
-  NodeCaServiceService,
-  parseHostPort,
-} from '@flotilla/api';
+import { MAX_RECONNECT_BACKOFF_MS, redisUrl } from '@flotilla/agent';
+import { ControlServiceService, DispatcherServiceService, NodeCaServiceService, parseHostPort } from '@flotilla/api';
 import { connectRedis, LogReader } from '@flotilla/events';
 import { AllocatorLoop } from '@flotilla/network';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
@@ -13,7 +7,7 @@ import { Orchestrator } from '@flotilla/orchestrator';
 import { cliConfigDir } from '@flotilla/pki';
 import { SchedulerLoop } from '@flotilla/scheduler';
 import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Informer, Store } from '@flotilla/store';
-import { credentials, Metadata, Server, status } from '@grpc/grpc-js';
+import { credentials, Server } from '@grpc/grpc-js';
 import { writeCliConfig, writeCliManagers } from './cluster/cli-config.js';
 import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
 import { ControlPlane } from './cluster/control-plane.js';
@@ -23,9 +17,10 @@ import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
 import { controlService } from './control-api/control-service.js';
 import { forwardWrites } from './control-api/forward-writes.js';
-import { Dispatcher } from './dispatcher-service.js';
+import { Dispatcher } from './dispatcher/dispatcher.js';
+import { sessionRouter } from './dispatcher/session-router.js';
+import type { BatcherStats } from './dispatcher/status-batcher.js';
 import { ManagerMetrics } from './metrics.js';
-import type { BatcherStats } from './status-batcher.js';
 
 export interface ManagerOptions {
   etcd: EtcdOptions;
@@ -101,22 +96,13 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const stats: BatcherStats = { written: 0, refused: 0, stale: 0, batches: 0 };
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
-  const sessions: DispatcherServiceServer = {
-    session: (call) => {
-      if (dispatcher) return dispatcher.service().session(call);
-      // Not the leader: the refusal names the leader, and the agent goes there.
-      const leader = plane.leader();
-      // Always set (empty while no leader is known): it tells the agent a manager answered.
-      const metadata = new Metadata();
-      metadata.set(LEADER_METADATA_KEY, leader?.address ?? '');
-      call.emit('error', {
-        code: status.UNAVAILABLE,
-        details: leader ? `this manager does not lead: the leader is ${leader.address}` : 'no leader elected yet',
-        metadata,
-      });
-    },
-  };
-  server.addService(DispatcherServiceService, sessions);
+  server.addService(
+    DispatcherServiceService,
+    sessionRouter(
+      () => dispatcher,
+      () => plane.leader()?.address,
+    ),
+  );
   // Any manager answers reads; writes reach the leader (a follower calls it with its own manager certificate).
   server.addService(
     ControlServiceService,
