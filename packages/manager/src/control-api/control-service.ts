@@ -2,8 +2,11 @@ import type { ControlServiceServer } from '@flotilla/api';
 import type { LogReader } from '@flotilla/events';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
-import type { JoinTokens } from '../cluster/join-tokens.js';
+import type { ManagerIdentity } from '../cluster/cluster-bootstrap.js';
+import { JoinTokens } from '../cluster/join-tokens.js';
+import { managerClientCredentials } from '../cluster/server-credentials.js';
 import { clusterControl } from './cluster.js';
+import { forwardWrites } from './forward-writes.js';
 import { handler } from './handler.js';
 import { type ServiceLogsOptions, serviceLogs } from './logs/service-logs.js';
 import { nodeControl } from './nodes.js';
@@ -32,4 +35,30 @@ export function controlService(
     ...clusterControl(store, tokens, handle),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
   };
+}
+
+/** Who leads, as the election last read it. */
+export interface Leadership {
+  leading(): boolean;
+  /** The leader's address, while one is known. */
+  leader(): string | undefined;
+}
+
+/**
+ * The control API as a manager serves it: any manager answers reads; writes reach the leader (a follower calls it
+ * with its own manager certificate).
+ */
+export function managerControlService(
+  store: Store,
+  identity: ManagerIdentity,
+  logs: ControlLogs,
+  leadership: Leadership,
+): ControlServiceServer {
+  const tokens = new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint);
+  return forwardWrites(controlService(store, identity.ca, tokens, logs), {
+    ca: identity.ca,
+    credentials: managerClientCredentials(identity),
+    leading: () => leadership.leading(),
+    leader: () => leadership.leader(),
+  });
 }

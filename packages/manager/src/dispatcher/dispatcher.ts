@@ -8,7 +8,7 @@ import {
   type Task,
 } from '@flotilla/api';
 import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
-import { type ChangeSet, Informer, type Kind, type Store } from '@flotilla/store';
+import { type ChangeSet, LoopInformers, type Store } from '@flotilla/store';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import { boundStatus, LIMITS } from '../input-limits.js';
 import { peerIdentity } from '../peer-identity.js';
@@ -69,7 +69,7 @@ export class Dispatcher {
   /** Tasks and nodes from watches: assignments and the liveness check read these caches, not etcd. */
   private readonly informers: ViewInformers;
   /** The informers this dispatcher made itself, and so stops. */
-  private readonly owned: { stop(): Promise<void> }[] = [];
+  private readonly owned: LoopInformers;
   private readonly views: NetworkViewSender;
   readonly statuses: StatusBatcher;
 
@@ -86,18 +86,13 @@ export class Dispatcher {
       ...(options.takeoverGraceMs === undefined ? {} : { takeoverGraceMs: options.takeoverGraceMs }),
     });
     this.nodeStatus = new NodeStatusWriter(store, now);
-    const own = <K extends Kind>(given: Informer<K> | undefined, kind: K): Informer<K> => {
-      if (given) return given;
-      const made = new Informer(store, kind);
-      this.owned.push(made);
-      return made;
-    };
+    this.owned = new LoopInformers(store);
     const shared = options.informers ?? {};
     this.informers = {
-      tasks: own(shared.tasks, 'tasks'),
-      nodes: own(shared.nodes, 'nodes'),
-      services: own(shared.services, 'services'),
-      networks: own(shared.networks, 'networks'),
+      tasks: this.owned.use('tasks', shared.tasks),
+      nodes: this.owned.use('nodes', shared.nodes),
+      services: this.owned.use('services', shared.services),
+      networks: this.owned.use('networks', shared.networks),
     };
     this.statuses = new StatusBatcher(store, this.informers.tasks, {}, options.stats);
     this.views = new NetworkViewSender(this.informers, this.sessions, options.logger);
@@ -127,7 +122,7 @@ export class Dispatcher {
     this.timer = undefined;
     this.statuses.stop();
     await this.views.stop();
-    for (const informer of this.owned) await informer.stop();
+    await this.owned.stop();
     this.sessions.endAll();
   }
 

@@ -1,5 +1,6 @@
+import { redisUrl } from '@flotilla/agent';
 import type { ControlServiceServer } from '@flotilla/api';
-import { EventsError, type LogReader } from '@flotilla/events';
+import { connectRedis, EventsError, LogReader } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
@@ -12,6 +13,15 @@ export interface ServiceLogsOptions extends LogSessionOptions {
   /** Aborted when the manager stops: open calls end (a follow would otherwise keep the server from shutting down). */
   stopping?: AbortSignal;
   logger?: Logger;
+}
+
+/**
+ * A reader of the Redis that holds container logs. Made at the manager's start: a mistyped address fails the
+ * start, not every later read.
+ */
+export function openLogReader(redis: { address: string; password?: string }, logger: Logger): LogReader {
+  const url = redisUrl(redis.address, redis.password);
+  return new LogReader(connectRedis({ url, name: 'flotilla-manager-logs', logger }), { logger });
 }
 
 /**
@@ -53,6 +63,7 @@ export function serviceLogs(
           call.end();
         },
         (err: unknown) => {
+          // A caller that went away is told nothing: what failed then is the reading it stopped.
           if (cancelled.signal.aborted) return;
           const failure = logStatus(options.stopping?.aborted ? stoppingError() : err);
           if (failure.code === status.INTERNAL) options.logger?.error({ err }, 'service logs failed');
