@@ -7,5 +7,6 @@ export { rebalanceStep } from './rebalance.js';
 export { reconcileReplicated } from './replicated.js';
 export type { RestartDecision } from './restart.js';
 export { restartDecision, restartDelayMs } from './restart.js';
+export { newTask } from './task-factory.js';
 export type { UpdateStep } from './update.js';
 export { newSpecVersion, rollback, SPEC_HISTORY_LIMIT, updateStep } from './update.js';

@@ -9,6 +9,7 @@ import type { Store, Versioned } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
 import { ControlError } from './control-error.js';
 import type { Handle } from './handler.js';
+import { byExactId } from './lookup.js';
 
 type NodeHandlers = Pick<ControlServiceServer, 'listNodes' | 'getNode' | 'updateNode' | 'removeNode'>;
 
@@ -52,7 +53,7 @@ export function nodeControl(store: Store, handle: Handle): NodeHandlers {
 
 /** A node by ID, unambiguous ID prefix, or hostname. */
 async function resolveNode(store: Store, ref: string): Promise<Versioned<Node>> {
-  const exact = ref ? await store.get('nodes', ref).catch(() => undefined) : undefined;
+  const exact = await byExactId(store, 'nodes', ref);
   if (exact) return exact;
   const { items } = await store.list('nodes');
   const matches = items.filter((n) => n.id.startsWith(ref) || n.value.description?.hostname === ref);

@@ -1,14 +1,13 @@
 import {
   type Node,
   nodeEligible,
-  PortConfig_PublishMode,
   type Service,
   ServiceMode,
   type Task,
-  TaskState,
   taskOccupiesNode,
   taskPending,
 } from '@flotilla/api';
+import { newTask } from '@flotilla/orchestrator';
 import { placeTasks, type Strategy } from '@flotilla/scheduler';
 
 /** Where one service's new tasks would go. */
@@ -89,28 +88,7 @@ export function newTasks(service: Service, from: bigint, nodes: readonly Node[])
   return out;
 }
 
-/** A task as the orchestrator's task factory makes it, with what placement reads; its ID is never stored. */
+/** A task as the orchestrator's task factory makes it; its ID (never stored) says what it previews. */
 function previewTask(service: Service, slot: bigint, nodeId = ''): Task {
-  const spec = service.spec;
-  return {
-    id: `preview/${service.id}/${slot}/${nodeId}`,
-    networks: [],
-    serviceId: service.id,
-    slot,
-    nodeId,
-    desiredState: TaskState.TASK_STATE_RUNNING,
-    status: { state: TaskState.TASK_STATE_PENDING, timestampMs: 0n, message: '', error: '', exitCode: 0 },
-    specVersion: service.specVersion,
-    spec: spec?.container,
-    createdAtMs: 0n,
-    updatedAtMs: 0n,
-    resources: spec?.resources,
-    placement: spec?.placement,
-    hostPorts: (spec?.endpoint?.ports ?? []).filter(
-      (p) => p.publishMode === PortConfig_PublishMode.PUBLISH_MODE_HOST && p.publishedPort > 0,
-    ),
-    serviceName: spec?.annotations?.name ?? service.id,
-    restartHistoryMs: [],
-    consecutiveFailures: 0,
-  };
+  return newTask(service, { now: 0, newId: () => `preview/${service.id}/${slot}/${nodeId}` }, { slot, nodeId });
 }

@@ -33,6 +33,7 @@ export class EntryWriter {
     if (this.timer || this.signal.aborted) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      // A send fails only when the call is gone: the session ends through its signal, with no one left to tell.
       this.flush().catch(() => undefined);
     }, FOLLOW_FLUSH_MS);
   }

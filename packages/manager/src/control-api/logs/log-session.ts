@@ -105,7 +105,7 @@ export class LogSession {
       try {
         await sleep(this.pollMs, undefined, { signal });
       } catch {
-        break;
+        break; // Aborted: the call ended, or a follow failed (thrown below).
       }
       let current: Task[];
       try {
@@ -145,6 +145,7 @@ export class LogSession {
           this.writer.soon();
         }
       } catch (err) {
+        // Let go of (the task ended, or the call did): what the reading says then is no failure.
         if (signal.aborted) return;
         this.failure ??= { err };
         this.failed.abort();
@@ -204,6 +205,7 @@ async function resolveTarget(store: Store, ref: string): Promise<Target> {
   try {
     return { serviceId: (await resolveService(store, ref)).id };
   } catch (err) {
+    // No such service: the ref may name a task.
     if (!(err instanceof ControlError) || err.status !== status.NOT_FOUND) throw err;
   }
   const exact = await byExactId(store, 'tasks', ref);
