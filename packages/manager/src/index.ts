@@ -1,6 +1,7 @@
 export { writeCliConfig } from './cluster/cli-config.js';
 export type { ManagerIdentity } from './cluster/cluster-bootstrap.js';
 export { bootstrapCluster, DEFAULT_SETTINGS } from './cluster/cluster-bootstrap.js';
+export type { ControlPlane, ManagerInfo } from './cluster/control-plane.js';
 export { joinService } from './cluster/join-service.js';
 export type { TokenRole } from './cluster/join-tokens.js';
 export { JoinTokens } from './cluster/join-tokens.js';
@@ -11,5 +12,6 @@ export type { ServiceLogsOptions } from './control-api/logs/service-logs.js';
 export type { DispatcherOptions } from './dispatcher/dispatcher.js';
 export { Dispatcher } from './dispatcher/dispatcher.js';
 export { expiredNodes } from './dispatcher/node-liveness.js';
+export type { BatcherStats } from './dispatcher/status-batcher.js';
 export type { ManagerOptions, RunningManager } from './manager.js';
 export { startManager } from './manager.js';
