@@ -55,23 +55,24 @@ export function previewPlacement(input: PreviewInput): Map<string, ServicePrevie
   for (const { taskId, nodeId } of result.assigned) {
     const task = added.get(taskId);
     if (!task) continue;
-    const placed = previewOf(task.serviceId).placed;
-    const entry = placed.find((p) => p.nodeId === nodeId);
-    if (entry) entry.tasks++;
-    else placed.push({ nodeId, hostname: hostnames.get(nodeId) ?? nodeId, tasks: 1 });
+    const hostname = hostnames.get(nodeId) ?? nodeId;
+    countOne(previewOf(task.serviceId).placed, (p) => p.nodeId === nodeId, { nodeId, hostname });
   }
   for (const { taskId, message } of result.unplaced) {
     const task = added.get(taskId);
-    if (!task) continue;
-    const pending = previewOf(task.serviceId).pending;
-    const entry = pending.find((p) => p.reason === message);
-    if (entry) entry.tasks++;
-    else pending.push({ tasks: 1, reason: message });
+    if (task) countOne(previewOf(task.serviceId).pending, (p) => p.reason === message, { reason: message });
   }
   for (const preview of previews.values()) {
     preview.placed.sort((a, b) => b.tasks - a.tasks || a.hostname.localeCompare(b.hostname));
   }
   return previews;
+}
+
+/** One more task in the entry that `same` finds, or in a new one. */
+function countOne<T extends { tasks: number }>(entries: T[], same: (entry: T) => boolean, fresh: Omit<T, 'tasks'>) {
+  const entry = entries.find(same);
+  if (entry) entry.tasks++;
+  else entries.push({ ...fresh, tasks: 1 } as T);
 }
 
 /**
