@@ -11,5 +11,14 @@ export { MAX_LOG_TAIL } from './limits.js';
 export { isValidObjectName, OBJECT_NAME_PATTERN, qualify } from './naming.js';
 export type { AttributeReader } from './node-attributes.js';
 export { attributeReader, equalFold, normalizeArch } from './node-attributes.js';
-export { firstFailedConstraint, nodeMatches, platformMatches } from './node-match.js';
+export { firstFailedConstraint, nodeActive, nodeEligible, nodeMatches, platformMatches } from './node-match.js';
 export { runsCurrentSpec } from './spec-version.js';
+export {
+  taskEnded,
+  taskFailed,
+  taskHandedToNode,
+  taskLive,
+  taskMeantToRun,
+  taskOccupiesNode,
+  taskPending,
+} from './task-rules.js';

@@ -1,4 +1,4 @@
-import type { Node } from './gen/flotilla/v1/objects.js';
+import { type Node, NodeSpec_Availability, NodeStatus_State } from './gen/flotilla/v1/objects.js';
 import { Constraint_Operator, type Placement } from './gen/flotilla/v1/service.js';
 import { attributeReader, equalFold, normalizeArch } from './node-attributes.js';
 
@@ -8,6 +8,26 @@ import { attributeReader, equalFold, normalizeArch } from './node-attributes.js'
  */
 export function nodeMatches(node: Node, placement: Placement | undefined): boolean {
   return firstFailedConstraint(node, placement) === undefined && platformMatches(node, placement);
+}
+
+/**
+ * Whether the node takes new tasks by its availability: pause and drain refuse them; a node whose availability was
+ * never set counts as active, Swarm's default.
+ */
+export function nodeActive(node: Node): boolean {
+  const availability = node.spec?.availability;
+  return (
+    availability !== NodeSpec_Availability.AVAILABILITY_PAUSE &&
+    availability !== NodeSpec_Availability.AVAILABILITY_DRAIN
+  );
+}
+
+/**
+ * Whether a global service's task belongs on this node: it is active, not marked down, and meets the placement.
+ * The global orchestrator, the rebalancer, the plan preview and `stack deploy --wait` all count nodes by it.
+ */
+export function nodeEligible(node: Node, placement: Placement | undefined): boolean {
+  return nodeActive(node) && node.status?.state !== NodeStatus_State.STATE_DOWN && nodeMatches(node, placement);
 }
 
 /** The first constraint the node fails, written as in the stack file (`node.labels.zone==b`). */

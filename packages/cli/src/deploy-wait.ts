@@ -1,15 +1,16 @@
 import {
   type HealthCheck,
   type Node,
-  NodeSpec_Availability,
-  NodeStatus_State,
-  nodeMatches,
+  nodeEligible,
   runsCurrentSpec,
   type Service,
   ServiceMode,
   type Task,
   TaskHealth,
   TaskState,
+  taskEnded,
+  taskFailed,
+  taskMeantToRun,
   UpdateStatus_State,
 } from '@flotilla/api';
 
@@ -135,19 +136,9 @@ interface TaskCount {
 function countTasks(service: Service, tasks: Task[], nodes: readonly Node[]): TaskCount {
   const global = service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL;
   const replicas = service.spec?.replicas ?? 0n;
-  const eligible = new Set(
-    nodes
-      .filter(
-        (n) =>
-          nodeMatches(n, service.spec?.placement) &&
-          (n.spec?.availability || NodeSpec_Availability.AVAILABILITY_ACTIVE) ===
-            NodeSpec_Availability.AVAILABILITY_ACTIVE &&
-          n.status?.state !== NodeStatus_State.STATE_DOWN,
-      )
-      .map((n) => n.id),
-  );
+  const eligible = new Set(nodes.filter((n) => nodeEligible(n, service.spec?.placement)).map((n) => n.id));
   const inScope = (t: Task) => (global ? eligible.has(t.nodeId) : t.slot >= 1n && t.slot <= replicas);
-  const live = tasks.filter((t) => meantToRun(t) && !ended(t));
+  const live = tasks.filter((t) => taskMeantToRun(t) && !taskEnded(t));
   const running = live.filter(
     (t) => runsCurrentSpec(service, t) && t.status?.state === TaskState.TASK_STATE_RUNNING && inScope(t),
   );
@@ -188,29 +179,16 @@ function failingSlot(service: Service, tasks: Task[]): Task | undefined {
     let run = 0;
     let newestFailed: Task | undefined;
     for (const t of newestFirst) {
-      if (isFailed(t)) {
+      if (taskFailed(t)) {
         run++;
         newestFailed ??= t;
-      } else if (ended(t) || t.status?.state === TaskState.TASK_STATE_RUNNING) {
+      } else if (taskEnded(t) || t.status?.state === TaskState.TASK_STATE_RUNNING) {
         break;
       }
       if (run >= FAILURES_IN_A_ROW) return newestFailed;
     }
   }
   return undefined;
-}
-
-function meantToRun(t: Task): boolean {
-  return t.desiredState <= TaskState.TASK_STATE_RUNNING;
-}
-
-function ended(t: Task): boolean {
-  const state = t.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
-  return state >= TaskState.TASK_STATE_COMPLETE && state !== TaskState.TASK_STATE_REMOVE;
-}
-
-function isFailed(t: Task): boolean {
-  return t.status?.state === TaskState.TASK_STATE_FAILED || t.status?.state === TaskState.TASK_STATE_REJECTED;
 }
 
 /** Healthy where the task has a healthcheck; a task without one is healthy unless its runtime says otherwise. */

@@ -3,8 +3,8 @@ import { loadStackText, toStackSpec } from '@flotilla/stack';
 import type { Store } from '@flotilla/store';
 import { HollowNodes } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { type RunningManager, startManager } from './manager.js';
-import { startTestCluster, type TestCluster } from './test-cluster.js';
 
 // Addresses, virtual IPs and published ports come from etcd keys created only if absent: a new leader carries
 // on from the store and never hands out a value twice, and what ended tasks held is released.
@@ -151,7 +151,7 @@ describe('the allocator across a leader failover', () => {
       20_000,
     );
     const { stack } = loadStackText(yaml(12));
-    const { deployStack } = await import('./service-control.js');
+    const { deployStack } = await import('./control-api/stacks.js');
     await deployStack(control.store, toStackSpec(stack, 'al'), false);
     const scaled = await until(
       '14 tasks addressed',

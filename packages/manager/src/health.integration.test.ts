@@ -3,7 +3,7 @@ import { type RunningAgent, startAgent } from '@flotilla/agent';
 import { type ControlServiceClient, type Task, TaskHealth, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from './test-cluster.js';
+import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
 
 // Healthchecks end to end: a real manager, and a real agent whose process executor runs the probes on the host.
 let cluster: TestCluster;

@@ -3,8 +3,8 @@ import { DispatcherServiceClient, TaskState, TaskStatusUpdate } from '@flotilla/
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { credentials, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import type { RunningManager } from './manager.js';
-import { startTestCluster, type TestCluster } from './test-cluster.js';
 
 let cluster: TestCluster;
 let manager: RunningManager;

@@ -1,31 +1,28 @@
-import { LEADER_METADATA_KEY, MAX_RECONNECT_BACKOFF_MS, redisUrl } from '@flotilla/agent';
 import {
+  type ClusterSettings,
   ControlServiceService,
-  type DispatcherServiceServer,
   DispatcherServiceService,
   NodeCaServiceService,
   parseHostPort,
 } from '@flotilla/api';
-import { connectRedis, LogReader } from '@flotilla/events';
-import { AllocatorLoop } from '@flotilla/network';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
-import { Orchestrator } from '@flotilla/orchestrator';
 import { cliConfigDir } from '@flotilla/pki';
-import { SchedulerLoop } from '@flotilla/scheduler';
-import { connectEtcd, type EtcdOptions, Informer, Store } from '@flotilla/store';
-import { credentials, Metadata, Server, status } from '@grpc/grpc-js';
-import { writeCliConfig, writeCliManagers } from './cli-config.js';
-import { bootstrapCluster, CLUSTER_KEY, type ManagerIdentity } from './cluster-bootstrap.js';
-import { ControlPlane } from './control-plane.js';
-import { controlService } from './control-service.js';
-import { Dispatcher } from './dispatcher-service.js';
-import { forwardWrites } from './forward-writes.js';
-import { joinService } from './join-service.js';
-import { JoinTokens } from './join-tokens.js';
+import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
+import { Server } from '@grpc/grpc-js';
+import type { Etcd3 } from 'etcd3';
+import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
+import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
+import { ControlPlane } from './cluster/control-plane.js';
+import { joinService } from './cluster/join-service.js';
+import { managerCredentials } from './cluster/server-credentials.js';
+import { StoreProbe } from './cluster/store-probe.js';
+import { type ControlLogs, managerControlService } from './control-api/control-service.js';
+import { openLogReader } from './control-api/logs/service-logs.js';
+import type { Dispatcher } from './dispatcher/dispatcher.js';
+import { sessionRouter } from './dispatcher/session-router.js';
+import type { BatcherStats } from './dispatcher/status-batcher.js';
+import { type LeaderTerm, startLeaderTerm } from './leader-term.js';
 import { ManagerMetrics } from './metrics.js';
-import { managerCredentials } from './server-credentials.js';
-import type { BatcherStats } from './status-batcher.js';
-import { StoreProbe } from './store-probe.js';
 
 export interface ManagerOptions {
   etcd: EtcdOptions;
@@ -65,8 +62,8 @@ export interface RunningManager {
 
 /**
  * The composition root: store, cluster identity, the gRPC server, and the election. Every manager answers joins
- * and the control API; the leader alone runs the dispatcher (sessions, liveness, status writes) with a fenced
- * store, and the others send agents to it.
+ * and the control API; the leader alone runs the dispatcher (sessions, liveness, status writes) and the control
+ * loops with a fenced store, and the others send agents to it.
  */
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const log = options.logger ?? createLogger('manager');
@@ -74,193 +71,165 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const client = connectEtcd(options.etcd);
   const store = new Store(client).observed((op, seconds) => metrics.storeCalls.observe({ op }, seconds));
   const [host] = splitHostPort(options.listen);
-  const advertise = options.advertise ?? defaultAdvertise(host);
-  let identity: ManagerIdentity;
+  const identity = await identify(client, store, options, host);
+  const settings = (await store.get('clusters', CLUSTER_KEY))?.value.settings;
+  // Checked before anything starts: a mistyped address should fail the start, not every later read.
+  const logs = options.redis ? openLogReader(options.redis, log) : undefined;
+  const stopping = new AbortController();
+  const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
+  const server = grpcServer(store, identity, election, {
+    ...(logs ? { reader: logs } : {}),
+    stopping: stopping.signal,
+    logger: log,
+  });
+  const address = `${host}:${await bind(server, options.listen, identity)}`;
+  const cliDir = options.cliConfigDir ?? cliConfigDir();
+  const plane = elect({ client, store, identity, settings, address, cliDir, election, options, metrics, log });
+  const probe = storeProbe(client, log);
+  plane.start();
+  probe.start();
+  // The list of managers follows when the election first reads the candidates (onManagersChanged).
+  writeCliConfig(cliDir, identity, address);
+  const http = await serveHealth(options.httpListen, { metrics, probe, plane, election });
+  // Where logs go, never the password.
+  const redis = options.redis?.address ?? null;
+  log.info(
+    { address, http: http.address, cluster: identity.clusterId, node: identity.nodeId, redis },
+    'manager started',
+  );
+  const stop = async () => {
+    // Open `service logs -f` calls end first: the server waits for every call before it shuts down.
+    stopping.abort();
+    await probe.stop();
+    await plane.stop();
+    await http.close();
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await logs?.close();
+    log.info('manager stopped');
+    client.close();
+  };
+  const dispatcher = () => election.term?.dispatcher;
+  return { identity, address, httpAddress: http.address, store, controlPlane: plane, dispatcher, stop };
+}
+
+/** The election as the gRPC services see it: made once the server has its address, and the leader's term. */
+interface ElectionState {
+  plane?: ControlPlane;
+  term?: LeaderTerm;
+  /** Counters of status batches, kept across terms. */
+  stats: BatcherStats;
+}
+
+/** This manager's identity in the cluster: loaded, joined, or a new cluster's. */
+async function identify(client: Etcd3, store: Store, options: ManagerOptions, host: string) {
   try {
-    identity = await bootstrapCluster(store, options.stateDir, {
-      advertise,
+    return await bootstrapCluster(store, options.stateDir, {
+      advertise: options.advertise ?? defaultAdvertise(host),
       ...(options.join ? { join: options.join } : {}),
     });
   } catch (err) {
     client.close();
     throw err;
   }
-  const cluster = await store.get('clusters', CLUSTER_KEY);
-  const settings = cluster?.value.settings;
-  const heartbeatPeriodMs = Number(settings?.heartbeatPeriodMs ?? 1_000n);
-  const gracePeriods = settings?.heartbeatGracePeriods ?? 3;
+}
 
-  // Checked before anything starts: a mistyped address should fail the start, not every later read.
-  const redisLocation = options.redis ? redisUrl(options.redis.address, options.redis.password) : undefined;
-  const logs = redisLocation
-    ? new LogReader(connectRedis({ url: redisLocation, name: 'flotilla-manager-logs', logger: log }), { logger: log })
-    : undefined;
-
-  const stopping = new AbortController();
-  let dispatcher: Dispatcher | undefined;
-  const stats: BatcherStats = { written: 0, refused: 0, stale: 0, batches: 0 };
+/** The manager's gRPC services: joins, agents' sessions (the leader's), and the control API. */
+function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionState, logs: ControlLogs): Server {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
-  const sessions: DispatcherServiceServer = {
-    session: (call) => {
-      if (dispatcher) return dispatcher.service().session(call);
-      // Not the leader: the refusal names the leader, and the agent goes there.
-      const leader = plane.leader();
-      // Always set (empty while no leader is known): it tells the agent a manager answered.
-      const metadata = new Metadata();
-      metadata.set(LEADER_METADATA_KEY, leader?.address ?? '');
-      call.emit('error', {
-        code: status.UNAVAILABLE,
-        details: leader ? `this manager does not lead: the leader is ${leader.address}` : 'no leader elected yet',
-        metadata,
-      });
-    },
-  };
-  server.addService(DispatcherServiceService, sessions);
-  // Any manager answers reads; writes reach the leader (a follower calls it with its own manager certificate).
+  const leader = () => election.plane?.leader()?.address;
   server.addService(
-    ControlServiceService,
-    forwardWrites(
-      controlService(store, identity.ca, new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint), {
-        ...(logs ? { reader: logs } : {}),
-        stopping: stopping.signal,
-        logger: log,
-      }),
-      {
-        ca: identity.ca,
-        credentials: credentials.createSsl(
-          Buffer.from(identity.ca.certPem),
-          Buffer.from(identity.keyPem),
-          Buffer.from(identity.certPem),
-        ),
-        leading: () => plane.leading(),
-        leader: () => plane.leader()?.address,
-      },
-    ),
+    DispatcherServiceService,
+    sessionRouter(() => election.term?.dispatcher, leader),
   );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(options.listen, managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  const address = `${host}:${port}`;
+  const leadership = { leading: () => election.plane?.leading() ?? false, leader };
+  server.addService(ControlServiceService, managerControlService(store, identity, logs, leadership));
+  return server;
+}
 
+function bind(server: Server, listen: string, identity: ManagerIdentity): Promise<number> {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(listen, managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+}
+
+interface ElectionInput {
+  client: Etcd3;
+  store: Store;
+  identity: ManagerIdentity;
+  settings: ClusterSettings | undefined;
+  address: string;
+  /** Where the CLI's configuration is written. */
+  cliDir: string;
+  election: ElectionState;
+  options: ManagerOptions;
+  metrics: ManagerMetrics;
+  log: Logger;
+}
+
+/** This manager's candidacy: while it leads, a term runs; the CLI's list of managers follows the candidates. */
+function elect(input: ElectionInput): ControlPlane {
+  const { client, store, identity, settings, address, election, options, metrics, log } = input;
   const plane: ControlPlane = new ControlPlane(client, store, {
     self: { id: identity.nodeId, address },
     ttlSeconds: options.electionTtlSeconds ?? 5,
     log,
     lead: async (fenced) => {
-      // One watch of tasks and one of nodes for the dispatcher and both loops: each change decoded once.
-      const informers = { tasks: new Informer(fenced, 'tasks'), nodes: new Informer(fenced, 'nodes') };
-      const stopInformers = () => Promise.all([informers.tasks.stop(), informers.nodes.stop()]);
-      const started = new Dispatcher(fenced, identity.ca, {
-        heartbeatPeriodMs,
-        gracePeriods,
-        selfFenceTimeoutMs: Number(settings?.selfFenceTimeoutMs ?? 0n),
-        takeoverGraceMs: heartbeatPeriodMs * gracePeriods + MAX_RECONNECT_BACKOFF_MS * 2,
+      const term = await startLeaderTerm(fenced, {
+        ca: identity.ca,
+        settings,
         managers: () => plane.managers(),
-        ...(options.redis
-          ? { logs: { redisAddress: options.redis.address, redisPassword: options.redis.password ?? '' } }
-          : {}),
-        stats,
-        informers,
-        logger: log,
-        onHeartbeat: () => metrics.heartbeats.inc(),
-        onSessionOpened: () => metrics.sessionsOpened.inc(),
+        ...(options.redis ? { redis: options.redis } : {}),
+        stats: election.stats,
+        metrics,
+        log,
       });
-      // The control loops: they meet only through the store, every write fenced by this leadership.
-      const orchestrator = new Orchestrator(fenced, {
-        historyLimit: settings?.taskHistoryLimit ?? 5,
-        rebalanceOnJoin: !settings?.rebalanceDisabled,
-        informers,
-        onRound: (round) =>
-          round.error ? log.warn(round, 'orchestrator round failed') : log.debug(round, 'orchestrated'),
-      });
-      const scheduler = new SchedulerLoop(fenced, {
-        informers,
-        onRound: (round) => (round.error ? log.warn(round, 'scheduler round failed') : log.debug(round, 'scheduled')),
-      });
-      const allocator = new AllocatorLoop(fenced, {
-        informers,
-        onPass: (pass) => (pass.error ? log.warn(pass, 'allocator pass failed') : log.debug(pass, 'allocated')),
-      });
-      try {
-        await started.start();
-        await Promise.all([orchestrator.start(), scheduler.start(), allocator.start()]);
-      } catch (err) {
-        await stopInformers();
-        throw err;
-      }
-      dispatcher = started;
+      election.term = term;
       return {
         stop: async () => {
-          dispatcher = undefined;
-          await Promise.all([orchestrator.stop(), scheduler.stop(), allocator.stop()]);
-          await started.stop();
-          await stopInformers();
+          election.term = undefined;
+          await term.stop();
         },
       };
     },
   });
-  const cliDir = options.cliConfigDir ?? cliConfigDir();
+  election.plane = plane;
+  const writeManagers = cliManagersWriter(input.cliDir, log);
   plane.onManagersChanged((managers) => {
-    dispatcher?.announceManagers();
-    try {
-      writeCliManagers(cliDir, managers);
-    } catch (err) {
-      log.warn({ err: (err as Error).message, dir: cliDir }, 'could not write the list of managers for the CLI');
-    }
+    election.term?.dispatcher.announceManagers();
+    writeManagers(managers);
   });
-  // A read that needs etcd's quorum, as writes do: whether this manager can change anything now.
-  // Through an uninstrumented store: the probe's reads would skew the etcd call latency metric.
-  const probeStore = new Store(client);
-  const storeProbe = new StoreProbe({ check: () => probeStore.get('clusters', CLUSTER_KEY), log });
-  metrics.watch(
-    () => dispatcher,
-    stats,
-    () => plane.leading(),
-    () => storeProbe.up,
-  );
-  plane.start();
-  storeProbe.start();
+  return plane;
+}
 
-  // The list of managers follows when the election first reads the candidates (onManagersChanged).
-  writeCliConfig(cliDir, identity, address);
-  // Unhealthy (503) while etcd does not answer: the manager can change nothing then.
-  const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', metrics.registry, () => ({
-    ok: storeProbe.up,
-    store: storeProbe.up ? 'answering' : `not answering for ${Math.round(storeProbe.downForMs() / 1000)} s`,
-    leader: plane.leading(),
-    sessions: dispatcher?.connectedNodes().length ?? 0,
-  }));
-  log.info(
-    {
-      address,
-      http: http.address,
-      cluster: identity.clusterId,
-      node: identity.nodeId,
-      // Where logs go, never the password.
-      redis: options.redis?.address ?? null,
-    },
-    'manager started',
+/**
+ * A read that needs etcd's quorum, as writes do: whether this manager can change anything now. Through an
+ * uninstrumented store: the probe's reads would skew the etcd call latency metric.
+ */
+function storeProbe(client: Etcd3, log: Logger): StoreProbe {
+  const probeStore = new Store(client);
+  return new StoreProbe({ check: () => probeStore.get('clusters', CLUSTER_KEY), log });
+}
+
+/** /healthz and /metrics. Unhealthy (503) while etcd does not answer: the manager can change nothing then. */
+function serveHealth(
+  listen: string | undefined,
+  parts: { metrics: ManagerMetrics; probe: StoreProbe; plane: ControlPlane; election: ElectionState },
+) {
+  const { metrics, probe, plane, election } = parts;
+  const dispatcher = () => election.term?.dispatcher;
+  metrics.watch(
+    dispatcher,
+    election.stats,
+    () => plane.leading(),
+    () => probe.up,
   );
-  return {
-    identity,
-    address,
-    httpAddress: http.address,
-    store,
-    controlPlane: plane,
-    dispatcher: () => dispatcher,
-    async stop() {
-      // Open `service logs -f` calls end first: the server waits for every call before it shuts down.
-      stopping.abort();
-      await storeProbe.stop();
-      await plane.stop();
-      await http.close();
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      await logs?.close();
-      log.info('manager stopped');
-      client.close();
-    },
-  };
+  return serveHttp(listen ?? '127.0.0.1:0', metrics.registry, () => ({
+    ok: probe.up,
+    store: probe.up ? 'answering' : `not answering for ${Math.round(probe.downForMs() / 1000)} s`,
+    leader: plane.leading(),
+    sessions: dispatcher()?.connectedNodes().length ?? 0,
+  }));
 }
 
 function splitHostPort(listen: string): [string, number] {

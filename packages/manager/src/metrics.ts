@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from '@flotilla/observability';
-import type { Dispatcher } from './dispatcher-service.js';
-import type { BatcherStats } from './status-batcher.js';
+import type { Dispatcher } from './dispatcher/dispatcher.js';
+import type { BatcherStats } from './dispatcher/status-batcher.js';
 
 /** The manager's Prometheus metrics: sessions, heartbeats, status-update batches, store call latency. */
 export class ManagerMetrics {

@@ -2,8 +2,8 @@ import { type ControlServiceClient, NodeStatus_State, type ServiceChange, type T
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { HollowNodes } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import type { RunningManager } from './manager.js';
-import { startTestCluster, type TestCluster } from './test-cluster.js';
 
 // The control loops end to end on hollow nodes: a real etcd, a real manager and its gRPC sessions; only the
 // container runtime is simulated.

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
 
-interface CallWithAuth {
+export interface CallWithAuth {
   getAuthContext(): { sslPeerCertificate?: { raw?: Buffer } };
 }
 

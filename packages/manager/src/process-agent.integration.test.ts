@@ -6,7 +6,7 @@ import { type ServiceLogsRequest, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from './test-cluster.js';
+import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
 
 // A real agent with the process executor: tasks are real child processes, started, stopped and restarted as
 // the orchestrator decides.

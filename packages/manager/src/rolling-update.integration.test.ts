@@ -2,8 +2,8 @@ import { type ControlServiceClient, type Service, type Task, TaskState, UpdateSt
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { HollowNodes } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import type { RunningManager } from './manager.js';
-import { startTestCluster, type TestCluster } from './test-cluster.js';
 
 // Rolling updates end to end on hollow nodes: a real etcd and manager; the runtime is simulated, and the image
 // `app:broken` never starts.

@@ -4,8 +4,8 @@ import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { HollowNodes } from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { type RunningManager, startManager } from './manager.js';
-import { startTestCluster, type TestCluster } from './test-cluster.js';
 
 // A rolling update survives the loss of the leader: the new leader reads the update status from the service
 // and the progress from the tasks, and carries on.

@@ -1,5 +1,5 @@
 import { newId } from '@flotilla/api';
-import { Debounce, Informer, type Store } from '@flotilla/store';
+import { Debounce, type Informer, LoopInformers, type Store } from '@flotilla/store';
 import { planAllocations } from './allocator.js';
 import type { Pools } from './pools.js';
 
@@ -11,7 +11,13 @@ export interface AllocatorLoopOptions {
    * Informers shared with the leader's other loops. This loop starts them if need be; whoever made them stops
    * them.
    */
-  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'>; services?: Informer<'services'> };
+  informers?: {
+    tasks?: Informer<'tasks'>;
+    nodes?: Informer<'nodes'>;
+    services?: Informer<'services'>;
+    networks?: Informer<'networks'>;
+    allocations?: Informer<'allocations'>;
+  };
 }
 
 /**
@@ -28,22 +34,19 @@ export class AllocatorLoop {
   readonly allocations: Informer<'allocations'>;
   private readonly debounce: Debounce;
   private readonly cursors = new Map<string, number>();
-  private readonly owned: { stop(): Promise<void> }[];
+  private readonly informers: LoopInformers;
 
   constructor(
     private readonly store: Store,
     private readonly options: AllocatorLoopOptions = {},
   ) {
-    this.tasks = options.informers?.tasks ?? new Informer(store, 'tasks');
-    this.nodes = options.informers?.nodes ?? new Informer(store, 'nodes');
-    this.services = options.informers?.services ?? new Informer(store, 'services');
-    this.networks = new Informer(store, 'networks');
-    this.allocations = new Informer(store, 'allocations');
-    const owned: { stop(): Promise<void> }[] = [this.networks, this.allocations];
-    if (!options.informers?.tasks) owned.push(this.tasks);
-    if (!options.informers?.nodes) owned.push(this.nodes);
-    if (!options.informers?.services) owned.push(this.services);
-    this.owned = owned;
+    this.informers = new LoopInformers(store);
+    const shared = options.informers ?? {};
+    this.tasks = this.informers.use('tasks', shared.tasks);
+    this.nodes = this.informers.use('nodes', shared.nodes);
+    this.services = this.informers.use('services', shared.services);
+    this.networks = this.informers.use('networks', shared.networks);
+    this.allocations = this.informers.use('allocations', shared.allocations);
     this.debounce = new Debounce(() => this.pass());
     const poke = () => this.debounce.poke();
     for (const informer of [this.tasks, this.nodes, this.services, this.networks, this.allocations]) {
@@ -64,7 +67,7 @@ export class AllocatorLoop {
 
   async stop(): Promise<void> {
     await this.debounce.stop();
-    await Promise.all(this.owned.map((i) => i.stop()));
+    await this.informers.stop();
   }
 
   private async pass(): Promise<void> {

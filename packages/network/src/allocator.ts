@@ -9,6 +9,7 @@ import {
   type Task,
   type TaskNetwork,
   TaskState,
+  taskEnded,
 } from '@flotilla/api';
 import {
   addressOf,
@@ -51,11 +52,6 @@ export interface PlanOptions {
    * handed out again at once (peers may still have it in their tables). Kept by the caller across plans.
    */
   cursors?: Map<string, number>;
-}
-
-/** A task that ended holds nothing: its container is gone. */
-export function taskEnded(t: Task): boolean {
-  return (t.status?.state ?? 0) >= TaskState.TASK_STATE_COMPLETE;
 }
 
 /** The ingress-published ports of a service spec (published by number or to be given one). */

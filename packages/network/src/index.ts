@@ -1,6 +1,6 @@
 export { allocationKey } from './allocation-keys.js';
 export type { AllocatorPlan, AllocatorState, PlanOptions } from './allocator.js';
-export { ingressPorts, planAllocations, taskEnded } from './allocator.js';
+export { ingressPorts, planAllocations } from './allocator.js';
 export type { AllocatorLoopOptions } from './allocator-loop.js';
 export { AllocatorLoop } from './allocator-loop.js';
 export type { Pools } from './pools.js';

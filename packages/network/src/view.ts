@@ -10,8 +10,9 @@ import {
   type TaskEndpoint,
   TaskHealth,
   TaskState,
+  taskEnded,
 } from '@flotilla/api';
-import { ingressPorts, taskEnded } from './allocator.js';
+import { ingressPorts } from './allocator.js';
 import { DEFAULT_POOLS, type Pools } from './pools.js';
 
 /**

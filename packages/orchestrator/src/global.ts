@@ -1,14 +1,15 @@
 import {
   NodeSpec_Availability,
-  NodeStatus_State,
+  nodeEligible,
   nodeMatches,
   type Service,
   type Task,
   TaskState,
+  taskLive,
   UpdateConfig_Order,
 } from '@flotilla/api';
 import { unmetDependency } from './dependencies.js';
-import { emptyPlan, isLive, merge, type Plan, type ReconcileContext, stop } from './plan.js';
+import { emptyPlan, merge, type Plan, type ReconcileContext, stop } from './plan.js';
 import { pruneHistory, reconcileSlot } from './slot.js';
 import { activeUpdateConfig, updateStep } from './update.js';
 
@@ -28,20 +29,14 @@ export function reconcileGlobal(service: Service, tasks: Task[], ctx: ReconcileC
   for (const id of [...ctx.nodes.keys()].sort()) if (!byNode.has(id)) byNode.set(id, []);
 
   const placement = service.spec?.placement;
-  const eligible = [...ctx.nodes.values()].filter(
-    (n) =>
-      nodeMatches(n, placement) &&
-      (n.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE) ===
-        NodeSpec_Availability.AVAILABILITY_ACTIVE &&
-      n.status?.state !== NodeStatus_State.STATE_DOWN,
-  ).length;
+  const eligible = [...ctx.nodes.values()].filter((n) => nodeEligible(n, placement)).length;
   // A new spec rolls out node by node, as update_config says (see update.ts).
   const step = updateStep(service, tasks, ctx, eligible);
   if (step.service) plan.services.push(step.service);
   if (step.wakeAt !== undefined) plan.wakeAt = step.wakeAt;
   let budget = step.budget;
   const order = activeUpdateConfig(step.service ?? service)?.order;
-  const waiting = !tasks.some((t) => isLive(t) && t.status?.state === TaskState.TASK_STATE_RUNNING)
+  const waiting = !tasks.some((t) => taskLive(t) && t.status?.state === TaskState.TASK_STATE_RUNNING)
     ? ctx.dependency && unmetDependency(service, ctx.dependency)
     : undefined;
   for (const [nodeId, nodeTasks] of [...byNode].sort(([a], [b]) => a.localeCompare(b))) {
@@ -54,13 +49,8 @@ export function reconcileGlobal(service: Service, tasks: Task[], ctx: ReconcileC
       plan.remove.push(...pruneHistory(nodeTasks, 0));
       continue;
     }
-    const availability = node.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE;
     const matches = nodeMatches(node, placement);
-    const mayCreate =
-      !waiting &&
-      matches &&
-      availability === NodeSpec_Availability.AVAILABILITY_ACTIVE &&
-      node.status?.state !== NodeStatus_State.STATE_DOWN;
+    const mayCreate = !waiting && nodeEligible(node, placement);
     merge(
       plan,
       reconcileSlot(service, nodeTasks, ctx, {
@@ -68,7 +58,7 @@ export function reconcileGlobal(service: Service, tasks: Task[], ctx: ReconcileC
         nodeId,
         mayCreate,
         evict: (task) => {
-          if (availability === NodeSpec_Availability.AVAILABILITY_DRAIN) return 'node drained';
+          if (node.spec?.availability === NodeSpec_Availability.AVAILABILITY_DRAIN) return 'node drained';
           if (!matches) return 'node no longer meets the placement constraints';
           // An outdated task moves only within the update's budget (leaving a node is never held back).
           if (!step.outdated(task) || budget <= 0) return undefined;

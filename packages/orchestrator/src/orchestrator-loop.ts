@@ -1,8 +1,17 @@
-import { type Node, NodeStatus_State, newId, type Service, ServiceMode, type Task, TaskState } from '@flotilla/api';
-import { Debounce, Informer, type Store, type Write } from '@flotilla/store';
+import {
+  type Node,
+  NodeStatus_State,
+  newId,
+  type Service,
+  ServiceMode,
+  type Task,
+  TaskState,
+  taskEnded,
+} from '@flotilla/api';
+import { Debounce, type Informer, LoopInformers, type Store, type Write } from '@flotilla/store';
 import { dependencyState } from './dependencies.js';
 import { reconcileGlobal } from './global.js';
-import { emptyPlan, hasEnded, merge, nodeLost, type Plan, type ReconcileContext, serviceName, stop } from './plan.js';
+import { emptyPlan, merge, nodeLost, type Plan, type ReconcileContext, serviceName, stop } from './plan.js';
 import { rebalanceStep } from './rebalance.js';
 import { reconcileReplicated } from './replicated.js';
 import { TasksByService } from './tasks-by-service.js';
@@ -17,7 +26,7 @@ export interface OrchestratorOptions {
    * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). This
    * loop starts them if need be; whoever made them stops them.
    */
-  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'> };
+  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'>; services?: Informer<'services'> };
   /** Told of each round's outcome (for logs and metrics). */
   onRound?: (round: { services: number; created: number; updated: number; removed: number; error?: string }) => void;
 }
@@ -42,20 +51,17 @@ export class Orchestrator {
   /** Services being rebalanced, one move at a time (in memory: a new leader starts with none). */
   private readonly rebalancing = new Set<string>();
   private readonly now: () => number;
-  /** The informers this loop made itself, and so stops. */
-  private readonly owned: { stop(): Promise<void> }[];
+  private readonly informers: LoopInformers;
 
   constructor(
     private readonly store: Store,
     private readonly options: OrchestratorOptions = {},
   ) {
     this.now = options.now ?? Date.now;
-    this.services = new Informer(store, 'services');
-    this.tasks = options.informers?.tasks ?? new Informer(store, 'tasks');
-    this.nodes = options.informers?.nodes ?? new Informer(store, 'nodes');
-    this.owned = [this.services];
-    if (!options.informers?.tasks) this.owned.push(this.tasks);
-    if (!options.informers?.nodes) this.owned.push(this.nodes);
+    this.informers = new LoopInformers(store);
+    this.services = this.informers.use('services', options.informers?.services);
+    this.tasks = this.informers.use('tasks', options.informers?.tasks);
+    this.nodes = this.informers.use('nodes', options.informers?.nodes);
     this.debounce = new Debounce(() => this.round());
     this.services.subscribe((set) => {
       for (const c of set.changes) {
@@ -104,7 +110,7 @@ export class Orchestrator {
 
   async stop(): Promise<void> {
     await this.debounce.stop();
-    await Promise.all(this.owned.map((i) => i.stop()));
+    await this.informers.stop();
   }
 
   /** Resolves when no round is running or waiting (tests). */
@@ -222,7 +228,7 @@ export class Orchestrator {
 function removeOrphans(tasks: Task[], ctx: ReconcileContext): Plan {
   const plan = emptyPlan();
   for (const t of tasks) {
-    if (!t.nodeId || hasEnded(t) || nodeLost(t, ctx.nodes)) plan.remove.push(t.id);
+    if (!t.nodeId || taskEnded(t) || nodeLost(t, ctx.nodes)) plan.remove.push(t.id);
     else if (t.desiredState !== TaskState.TASK_STATE_REMOVE) {
       plan.update.push(stop(t, ctx, 'service removed', TaskState.TASK_STATE_REMOVE));
     }

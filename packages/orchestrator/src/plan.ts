@@ -1,4 +1,12 @@
-import { type Node, NodeStatus_State, type Service, type Task, TaskState } from '@flotilla/api';
+import {
+  type Node,
+  NodeStatus_State,
+  type Service,
+  type Task,
+  TaskState,
+  taskEnded,
+  taskHandedToNode,
+} from '@flotilla/api';
 import type { DependencyState } from './dependencies.js';
 
 /** What a reconcile decided: tasks to create, tasks to write back changed, tasks to delete, and when to look again. */
@@ -34,22 +42,6 @@ export function merge(into: Plan, from: Plan): void {
   if (from.wakeAt !== undefined) into.wakeAt = Math.min(into.wakeAt ?? Number.POSITIVE_INFINITY, from.wakeAt);
 }
 
-/** Observed states after which a task does nothing more. */
-export function hasEnded(task: Task): boolean {
-  const state = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
-  return state >= TaskState.TASK_STATE_COMPLETE && state !== TaskState.TASK_STATE_REMOVE;
-}
-
-/** Meant to run and not ended: the task that fills its slot. */
-export function isLive(task: Task): boolean {
-  return task.desiredState <= TaskState.TASK_STATE_RUNNING && !hasEnded(task);
-}
-
-export function failed(task: Task): boolean {
-  const state = task.status?.state;
-  return state === TaskState.TASK_STATE_FAILED || state === TaskState.TASK_STATE_REJECTED;
-}
-
 /** The node is gone or marked down: nothing it runs can be relied on. */
 export function nodeLost(task: Task, nodes: ReadonlyMap<string, Node>): boolean {
   if (!task.nodeId) return false;
@@ -70,10 +62,10 @@ export function stop(
   const now = BigInt(ctx.now);
   const next: Task = { ...task, desiredState: desired, updatedAtMs: now };
   // Never handed to a node (unplaced, or still waiting for addresses): nothing runs, it ends here.
-  const handedOver = !!task.nodeId && (task.status?.state ?? 0) >= TaskState.TASK_STATE_ASSIGNED;
-  if (!handedOver && !hasEnded(task)) {
+  const handedOver = taskHandedToNode(task);
+  if (!handedOver && !taskEnded(task)) {
     next.status = { state: TaskState.TASK_STATE_SHUTDOWN, timestampMs: now, message, error: '', exitCode: 0 };
-  } else if (nodeLost(task, ctx.nodes) && !hasEnded(task)) {
+  } else if (nodeLost(task, ctx.nodes) && !taskEnded(task)) {
     next.status = { state: TaskState.TASK_STATE_ORPHANED, timestampMs: now, message, error: '', exitCode: 0 };
   }
   return next;

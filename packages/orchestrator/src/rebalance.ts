@@ -1,13 +1,15 @@
 import {
-  NodeSpec_Availability,
   NodeStatus_State,
-  nodeMatches,
+  nodeEligible,
   type Service,
   ServiceMode,
   type Task,
   TaskState,
+  taskEnded,
+  taskLive,
+  taskMeantToRun,
 } from '@flotilla/api';
-import { byAge, emptyPlan, hasEnded, isLive, type Plan, type ReconcileContext, stop } from './plan.js';
+import { byAge, emptyPlan, type Plan, type ReconcileContext, stop } from './plan.js';
 import { newTask } from './task-factory.js';
 
 export type RebalanceOutcome = { plan: Plan; done: boolean; reason: string };
@@ -22,7 +24,7 @@ export type RebalanceOutcome = { plan: Plan; done: boolean; reason: string };
 export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileContext): RebalanceOutcome {
   const plan = emptyPlan();
   if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) return { plan, done: true, reason: 'global service' };
-  const live = tasks.filter(isLive);
+  const live = tasks.filter(taskLive);
   const bySlot = new Map<bigint, Task[]>();
   for (const t of byAge(live)) bySlot.set(t.slot, [...(bySlot.get(t.slot) ?? []), t]);
 
@@ -39,7 +41,7 @@ export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileCon
   if (live.some((t) => t.status?.state !== TaskState.TASK_STATE_RUNNING)) {
     return { plan, done: false, reason: 'tasks are still starting' };
   }
-  if (tasks.some((t) => t.desiredState <= TaskState.TASK_STATE_RUNNING && hasEnded(t))) {
+  if (tasks.some((t) => taskMeantToRun(t) && taskEnded(t))) {
     return { plan, done: false, reason: 'a restart is pending' };
   }
 
@@ -47,12 +49,8 @@ export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileCon
   const perNode = Number(placement?.maxReplicasPerNode ?? 0n);
   const counts = new Map<string, Task[]>();
   for (const node of ctx.nodes.values()) {
-    const eligible =
-      node.status?.state === NodeStatus_State.STATE_READY &&
-      (node.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE) ===
-        NodeSpec_Availability.AVAILABILITY_ACTIVE &&
-      nodeMatches(node, placement);
-    if (eligible) counts.set(node.id, []);
+    // Only ready nodes: a node whose state is not known yet is no place to move a running task to.
+    if (node.status?.state === NodeStatus_State.STATE_READY && nodeEligible(node, placement)) counts.set(node.id, []);
   }
   for (const t of live) counts.get(t.nodeId)?.push(t);
   if (counts.size < 2) return { plan, done: true, reason: 'fewer than two eligible nodes' };

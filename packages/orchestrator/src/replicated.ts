@@ -1,6 +1,6 @@
-import { NodeSpec_Availability, type Service, type Task, TaskState, UpdateConfig_Order } from '@flotilla/api';
+import { NodeSpec_Availability, type Service, type Task, TaskState, taskLive, UpdateConfig_Order } from '@flotilla/api';
 import { unmetDependency } from './dependencies.js';
-import { emptyPlan, isLive, merge, type Plan, type ReconcileContext, stop } from './plan.js';
+import { emptyPlan, merge, type Plan, type ReconcileContext, stop } from './plan.js';
 import { pruneHistory, reconcileSlot } from './slot.js';
 import { activeUpdateConfig, updateStep } from './update.js';
 
@@ -26,11 +26,11 @@ export function reconcileReplicated(service: Service, tasks: Task[], ctx: Reconc
   const update = activeUpdateConfig(step.service ?? service);
   const parallelism = Number(update?.parallelism ?? 1n);
   const inMotion = tasks.filter(
-    (t) => t.slot <= replicas && isLive(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING,
+    (t) => t.slot <= replicas && taskLive(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING,
   ).length;
   let budget = Math.min(parallelism === 0 ? Number.POSITIVE_INFINITY : parallelism - inMotion, step.budget);
   // depends_on: a service none of whose tasks runs starts only once its dependencies are met.
-  const waiting = !tasks.some((t) => isLive(t) && t.status?.state === TaskState.TASK_STATE_RUNNING)
+  const waiting = !tasks.some((t) => taskLive(t) && t.status?.state === TaskState.TASK_STATE_RUNNING)
     ? ctx.dependency && unmetDependency(service, ctx.dependency)
     : undefined;
   const evict = (task: Task) => {

@@ -1,5 +1,4 @@
-import { type RestartPolicy, RestartPolicy_Condition, type Task } from '@flotilla/api';
-import { failed } from './plan.js';
+import { type RestartPolicy, RestartPolicy_Condition, type Task, taskFailed } from '@flotilla/api';
 
 export type RestartDecision =
   | { restart: false; reason: string }
@@ -18,7 +17,7 @@ const MAX_BACKOFF_MS = 60_000;
  */
 export function restartDecision(policy: RestartPolicy | undefined, ended: Task, now: number): RestartDecision {
   const condition = policy?.condition || RestartPolicy_Condition.CONDITION_ANY;
-  const didFail = failed(ended);
+  const didFail = taskFailed(ended);
   if (condition === RestartPolicy_Condition.CONDITION_NONE) return { restart: false, reason: 'restart condition none' };
   if (condition === RestartPolicy_Condition.CONDITION_ON_FAILURE && !didFail) {
     return { restart: false, reason: 'exited cleanly (restart condition on-failure)' };

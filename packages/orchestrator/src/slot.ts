@@ -1,5 +1,5 @@
-import { type Service, type Task, TaskHealth, TaskState } from '@flotilla/api';
-import { byAge, emptyPlan, hasEnded, isLive, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
+import { type Service, type Task, TaskHealth, TaskState, taskEnded, taskLive, taskMeantToRun } from '@flotilla/api';
+import { byAge, emptyPlan, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
 import { restartDecision } from './restart.js';
 import { newTask } from './task-factory.js';
 
@@ -30,9 +30,9 @@ export function reconcileSlot(service: Service, tasks: Task[], ctx: ReconcileCon
   const current = (t: Task) => changed.get(t.id) ?? t;
 
   // A lost node's tasks are replaced at once, carrying the slot's restart record (a node loss is not a failure).
-  const lost = ordered.filter((t) => isLive(t) && nodeLost(t, ctx.nodes));
+  const lost = ordered.filter((t) => taskLive(t) && nodeLost(t, ctx.nodes));
   for (const t of lost) put(stop(t, ctx, 'node down: task replaced elsewhere'));
-  let live = ordered.filter((t) => isLive(t) && !changed.has(t.id));
+  let live = ordered.filter((t) => taskLive(t) && !changed.has(t.id));
 
   // Duplicates: the newest task stays; until it is ready (running, and healthy when it reports health), the
   // newest older one that is ready (or at least running) stays too, so start-first never serves on fewer.
@@ -48,7 +48,7 @@ export function reconcileSlot(service: Service, tasks: Task[], ctx: ReconcileCon
     live = live.filter((t) => keep.has(t.id));
   }
 
-  const held = ordered.filter((t) => t.desiredState <= TaskState.TASK_STATE_RUNNING && hasEnded(t));
+  const held = ordered.filter((t) => taskMeantToRun(t) && taskEnded(t));
   const create = (from?: Task, restart?: { history: bigint[]; consecutiveFailures: number }) => {
     plan.create.push(
       newTask(
@@ -100,7 +100,7 @@ export function reconcileSlot(service: Service, tasks: Task[], ctx: ReconcileCon
 
 /** Ended, stopped tasks beyond the history limit (oldest first) are deleted. */
 export function pruneHistory(tasks: Task[], limit: number): string[] {
-  const done = byAge(tasks).filter((t) => t.desiredState > TaskState.TASK_STATE_RUNNING && hasEnded(t));
+  const done = byAge(tasks).filter((t) => t.desiredState > TaskState.TASK_STATE_RUNNING && taskEnded(t));
   return done.slice(0, Math.max(0, done.length - limit)).map((t) => t.id);
 }
 

@@ -1,10 +1,13 @@
 import { PortConfig_PublishMode, type Service, type Task, TaskState } from '@flotilla/api';
 import { type ReconcileContext, serviceName } from './plan.js';
 
-/** A new task for a slot (replicated) or a node (global), from the service's current spec, waiting for placement. */
+/**
+ * A new task for a slot (replicated) or a node (global), from the service's current spec, waiting for placement.
+ * Only the time and the ID come from the context: the plan preview makes its tasks here too.
+ */
 export function newTask(
   service: Service,
-  ctx: ReconcileContext,
+  ctx: Pick<ReconcileContext, 'now' | 'newId'>,
   where: { slot: bigint; nodeId?: string },
   restart: { history: bigint[]; consecutiveFailures: number } = { history: [], consecutiveFailures: 0 },
 ): Task {

@@ -6,11 +6,13 @@ import {
   type Task,
   TaskHealth,
   TaskState,
+  taskFailed,
+  taskLive,
   type UpdateConfig,
   UpdateConfig_FailureAction,
   UpdateStatus_State,
 } from '@flotilla/api';
-import { failed, isLive, type ReconcileContext } from './plan.js';
+import type { ReconcileContext } from './plan.js';
 
 const NS_PER_MS = 1_000_000n;
 
@@ -45,7 +47,7 @@ export function updateStep(service: Service, tasks: Task[], ctx: ReconcileContex
   // Replicated: the replicas; global: the nodes it runs on (its slots are all 0).
   const replicas = size ?? Number(service.spec?.replicas ?? 1n);
   // Tasks of an older version that a rollback brought back run what this version runs: they are not replaced.
-  const outdated = (t: Task) => isLive(t) && !runsCurrentSpec(service, t) && t.slot <= BigInt(replicas);
+  const outdated = (t: Task) => taskLive(t) && !runsCurrentSpec(service, t) && t.slot <= BigInt(replicas);
   const status = service.updateStatus;
   const rollingBack =
     status?.specVersion === version &&
@@ -73,7 +75,7 @@ export function updateStep(service: Service, tasks: Task[], ctx: ReconcileContex
   const current = tasks.filter((t) => t.specVersion === version && t.createdAtMs >= BigInt(startedAt));
 
   // Failures of the new version since the update began.
-  const failures = current.filter((t) => failed(t));
+  const failures = current.filter((t) => taskFailed(t));
   const ratio = replicas > 0 ? failures.length / replicas : 0;
   const action = config?.failureAction ?? UpdateConfig_FailureAction.FAILURE_ACTION_PAUSE;
   if (failures.length > 0 && ratio > (config?.maxFailureRatio ?? 0) && !continues(action)) {
@@ -95,7 +97,7 @@ export function updateStep(service: Service, tasks: Task[], ctx: ReconcileContex
   let lastSettled = startedAt;
   let inMotion = 0;
   for (const t of current) {
-    if (!isLive(t)) continue;
+    if (!taskLive(t)) continue;
     const runningSince = t.status?.state === TaskState.TASK_STATE_RUNNING ? Number(t.status.timestampMs) : undefined;
     const settledAt = runningSince === undefined ? undefined : runningSince + monitorMs;
     const healthy = !hasHealthcheck(t.spec?.healthcheck) || t.status?.health === TaskHealth.TASK_HEALTH_HEALTHY;

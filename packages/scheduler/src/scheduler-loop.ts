@@ -1,5 +1,5 @@
-import { ClusterSettings_Strategy, type Task, TaskState } from '@flotilla/api';
-import { CLUSTER_KEY, Debounce, Informer, type Store, type Write } from '@flotilla/store';
+import { ClusterSettings_Strategy, type Task, TaskState, taskOccupiesNode, taskPending } from '@flotilla/api';
+import { CLUSTER_KEY, Debounce, type Informer, LoopInformers, type Store, type Write } from '@flotilla/store';
 import { ClusterSnapshot } from './cluster-snapshot.js';
 
 export interface SchedulerLoopOptions {
@@ -10,7 +10,7 @@ export interface SchedulerLoopOptions {
    * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). This
    * loop starts them if need be; whoever made them stops them.
    */
-  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'> };
+  informers?: { tasks?: Informer<'tasks'>; nodes?: Informer<'nodes'>; clusters?: Informer<'clusters'> };
 }
 
 /**
@@ -28,19 +28,16 @@ export class SchedulerLoop {
   private readonly snapshot = new ClusterSnapshot();
   private readonly pending = new Map<string, Task>();
   private round = 0;
-  /** The informers this loop made itself, and so stops. */
-  private readonly owned: { stop(): Promise<void> }[];
+  private readonly informers: LoopInformers;
 
   constructor(
     private readonly store: Store,
     private readonly options: SchedulerLoopOptions = {},
   ) {
-    this.tasks = options.informers?.tasks ?? new Informer(store, 'tasks');
-    this.nodes = options.informers?.nodes ?? new Informer(store, 'nodes');
-    this.clusters = new Informer(store, 'clusters');
-    this.owned = [this.clusters];
-    if (!options.informers?.tasks) this.owned.push(this.tasks);
-    if (!options.informers?.nodes) this.owned.push(this.nodes);
+    this.informers = new LoopInformers(store);
+    this.tasks = this.informers.use('tasks', options.informers?.tasks);
+    this.nodes = this.informers.use('nodes', options.informers?.nodes);
+    this.clusters = this.informers.use('clusters', options.informers?.clusters);
     this.debounce = new Debounce(() => this.place());
     this.tasks.subscribe((set) => {
       let wake = false;
@@ -48,12 +45,12 @@ export class SchedulerLoop {
         if (c.type === 'delete') {
           this.snapshot.removeTask(c.id);
           this.pending.delete(c.id);
-          if (c.previous && occupies(c.previous)) wake = true;
+          if (c.previous && taskOccupiesNode(c.previous)) wake = true;
           continue;
         }
         // track() must run for every change, whatever came before.
         const waiting = this.track(c.value);
-        const freed = !!c.previous && occupies(c.previous) && !occupies(c.value);
+        const freed = !!c.previous && taskOccupiesNode(c.previous) && !taskOccupiesNode(c.value);
         if (waiting || freed) wake = true;
       }
       if (wake) this.debounce.poke();
@@ -76,16 +73,16 @@ export class SchedulerLoop {
 
   async stop(): Promise<void> {
     await this.debounce.stop();
-    await Promise.all(this.owned.map((i) => i.stop()));
+    await this.informers.stop();
   }
 
   /** Keeps the snapshot and the pending set in step with one task; true if it is waiting for placement. */
   private track(task: Task): boolean {
-    if (task.nodeId && occupies(task)) this.snapshot.addTask(task);
+    if (task.nodeId && taskOccupiesNode(task)) this.snapshot.addTask(task);
     else this.snapshot.removeTask(task.id);
-    if (isPending(task)) this.pending.set(task.id, task);
+    if (taskPending(task)) this.pending.set(task.id, task);
     else this.pending.delete(task.id);
-    return isPending(task);
+    return taskPending(task);
   }
 
   private async place(): Promise<void> {
@@ -140,14 +137,4 @@ export class SchedulerLoop {
       this.debounce.wakeAt(Date.now() + 200);
     }
   }
-}
-
-function isPending(t: Task): boolean {
-  return t.desiredState === TaskState.TASK_STATE_RUNNING && t.status?.state === TaskState.TASK_STATE_PENDING;
-}
-
-/** Assigned and not ended: it holds resources and ports on its node. */
-function occupies(t: Task): boolean {
-  const state = t.status?.state ?? 0;
-  return state >= TaskState.TASK_STATE_ASSIGNED && state < TaskState.TASK_STATE_COMPLETE;
 }

@@ -8,6 +8,7 @@ export type { Change, ChangeSet, InformerStatus } from './informer.js';
 export { Informer } from './informer.js';
 export type { Codec, Kind, ObjectOf } from './kinds.js';
 export { CLUSTER_KEY, KINDS, keyOf, prefixOf, ROOT } from './kinds.js';
+export { LoopInformers } from './loop-informers.js';
 export type { BatchOptions, BatchResult, Fence, Versioned, Write } from './store.js';
 export { prefixEnd, Store } from './store.js';
 export type { StoreErrorCode } from './store-error.js';

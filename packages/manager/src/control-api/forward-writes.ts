@@ -8,7 +8,7 @@ import {
   type sendUnaryData,
   status,
 } from '@grpc/grpc-js';
-import { peerIdentity } from './peer-identity.js';
+import { refuseWorkers } from './handler.js';
 
 /** Control calls that change the cluster: a manager that does not lead sends them on to the leader. */
 const WRITES = [
@@ -57,9 +57,7 @@ export function forwardWrites(local: ControlServiceServer, options: ForwardOptio
     wrapped[method] = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
       if (options.leading()) return handler(call, callback);
       try {
-        if (peerIdentity(call, options.ca).role === 'worker') {
-          return callback({ code: status.PERMISSION_DENIED, details: 'workers cannot use the control API' });
-        }
+        refuseWorkers(call, options.ca);
       } catch (err) {
         return callback({ code: status.PERMISSION_DENIED, details: (err as Error).message });
       }

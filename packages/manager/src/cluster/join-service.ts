@@ -9,10 +9,9 @@ import {
   newId,
 } from '@flotilla/api';
 import { type CertificateAuthority, PkiError, parseJoinToken, roleForToken } from '@flotilla/pki';
-import { type Store, StoreError } from '@flotilla/store';
+import { CLUSTER_KEY, type Store, StoreError } from '@flotilla/store';
 import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
-import { CLUSTER_KEY } from './cluster-bootstrap.js';
-import { checkDescription } from './input-limits.js';
+import { checkDescription } from '../input-limits.js';
 
 /** CSRs and descriptions are small; anything bigger is refused before it is parsed. */
 const MAX_CSR_BYTES = 16 * 1024;

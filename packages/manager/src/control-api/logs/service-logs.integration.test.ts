@@ -5,7 +5,7 @@ import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { ManagedProcess, startRedis, type TestServer } from '@flotilla/testing';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from './test-cluster.js';
+import { startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
 
 // Real etcd, Redis (with a password), a manager and an agent running the process executor: tasks print, the
 // agent ships their lines to Redis, and the control API reads them back.

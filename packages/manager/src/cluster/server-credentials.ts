@@ -1,4 +1,4 @@
-import { experimental, type ServerCredentials } from '@grpc/grpc-js';
+import { type ChannelCredentials, credentials, experimental, type ServerCredentials } from '@grpc/grpc-js';
 import type { ManagerIdentity } from './cluster-bootstrap.js';
 
 /** Hands fixed certificates to gRPC's certificate-provider credentials (the only ones with optional client certs). */
@@ -36,4 +36,13 @@ export function managerCredentials(identity: ManagerIdentity): ServerCredentials
     },
   );
   return experimental.createCertificateProviderServerCredentials(certificates, certificates, false);
+}
+
+/** This manager's own certificate as a client's: what a follower calls the leader with. */
+export function managerClientCredentials(identity: ManagerIdentity): ChannelCredentials {
+  return credentials.createSsl(
+    Buffer.from(identity.ca.certPem),
+    Buffer.from(identity.keyPem),
+    Buffer.from(identity.certPem),
+  );
 }

@@ -1,7 +1,6 @@
 import type { Cluster } from '@flotilla/api';
 import { generateJoinToken, PkiError, seal, unseal } from '@flotilla/pki';
-import { type Store, StoreError } from '@flotilla/store';
-import { CLUSTER_KEY } from './cluster-bootstrap.js';
+import { CLUSTER_KEY, type Store, StoreError } from '@flotilla/store';
 
 export type TokenRole = 'worker' | 'manager';
 

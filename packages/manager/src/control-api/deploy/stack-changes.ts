@@ -16,7 +16,7 @@ import { newSpecVersion } from '@flotilla/orchestrator';
 import { type Cidr, contains, overlaps, parseCidr, parseIp, protocolName, size } from '@flotilla/overlay';
 import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
-import { ControlError } from './control-service.js';
+import { ControlError } from '../control-error.js';
 
 /** What a deploy does to a service's running tasks. */
 export type TaskChange = 'none' | 'scaled' | 'replaced';

@@ -10,7 +10,7 @@ import {
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { HollowNodes } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from './test-cluster.js';
+import { startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
 
 // PlanStack against a real manager and etcd, with hollow nodes: the plan must match what a deploy then does, and
 // writing nothing means etcd's revision does not move.

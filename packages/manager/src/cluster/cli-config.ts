@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import type { Logger } from '@flotilla/observability';
 import { StateDir } from '@flotilla/pki';
 import type { ManagerIdentity } from './cluster-bootstrap.js';
 
@@ -27,4 +28,15 @@ export function writeCliManagers(dir: string, managers: readonly string[]): void
   const draft = `managers.${process.pid}.${randomBytes(4).toString('hex')}`;
   config.write(draft, managers.map((m) => `${m}\n`).join(''));
   renameSync(config.file(draft), config.file('managers'));
+}
+
+/** Keeps the CLI's list of managers as the election sees them; a list that cannot be written is said in the log. */
+export function cliManagersWriter(dir: string, log: Logger): (managers: readonly string[]) => void {
+  return (managers) => {
+    try {
+      writeCliManagers(dir, managers);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, dir }, 'could not write the list of managers for the CLI');
+    }
+  };
 }

@@ -58,6 +58,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     clearInterval(this.refresher);
     this.abort.abort(new StoreError('unavailable', 'the manager is stopping'));
+    // A resign that fails (etcd away) only leaves the lease to expire: another manager takes over after the TTL.
     await this.leadership?.resign().catch(() => undefined);
     await this.running;
   }
@@ -104,6 +105,7 @@ export class ControlPlane {
         await leadership.lost;
       } catch (err) {
         log.error({ err: (err as Error).message }, 'the leader could not start its work; resigning');
+        // As in stop(): a failed resign leaves the lease to expire.
         await leadership.resign().catch(() => undefined);
       } finally {
         this.leadership = undefined;
@@ -125,7 +127,7 @@ export class ControlPlane {
         const m = JSON.parse(value) as ManagerInfo;
         return typeof m.id === 'string' && typeof m.address === 'string' ? [m] : [];
       } catch {
-        return [];
+        return []; // Not a manager's candidacy (another version's, say): no manager to list.
       }
     });
     const changed = next.map((m) => m.address).join() !== this.known.map((m) => m.address).join();

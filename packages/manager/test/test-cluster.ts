@@ -2,7 +2,7 @@ import { ControlServiceClient } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { startEtcd, type TestServer, tempDir } from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { type ManagerOptions, type RunningManager, startManager } from './manager.js';
+import { type ManagerOptions, type RunningManager, startManager } from '../src/manager.js';
 
 type Unary<Req, Res> = (r: Req, m: Metadata, o: object, cb: (e: ServiceError | null, v: Res) => void) => unknown;
 

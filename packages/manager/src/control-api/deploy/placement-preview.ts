@@ -1,14 +1,13 @@
 import {
   type Node,
-  NodeSpec_Availability,
-  NodeStatus_State,
-  nodeMatches,
-  PortConfig_PublishMode,
+  nodeEligible,
   type Service,
   ServiceMode,
   type Task,
-  TaskState,
+  taskOccupiesNode,
+  taskPending,
 } from '@flotilla/api';
+import { newTask } from '@flotilla/orchestrator';
 import { placeTasks, type Strategy } from '@flotilla/scheduler';
 
 /** Where one service's new tasks would go. */
@@ -37,8 +36,8 @@ export function previewPlacement(input: PreviewInput): Map<string, ServicePrevie
   const kept = input.tasks.filter((t) => !input.stopped(t));
   const result = placeTasks({
     nodes: [...input.nodes],
-    running: kept.filter((t) => t.nodeId && occupies(t)),
-    pending: [...kept.filter(isPending), ...input.added],
+    running: kept.filter((t) => t.nodeId && taskOccupiesNode(t)),
+    pending: [...kept.filter(taskPending), ...input.added],
     strategy: input.strategy,
     seed: 0,
   });
@@ -56,23 +55,24 @@ export function previewPlacement(input: PreviewInput): Map<string, ServicePrevie
   for (const { taskId, nodeId } of result.assigned) {
     const task = added.get(taskId);
     if (!task) continue;
-    const placed = previewOf(task.serviceId).placed;
-    const entry = placed.find((p) => p.nodeId === nodeId);
-    if (entry) entry.tasks++;
-    else placed.push({ nodeId, hostname: hostnames.get(nodeId) ?? nodeId, tasks: 1 });
+    const hostname = hostnames.get(nodeId) ?? nodeId;
+    countOne(previewOf(task.serviceId).placed, (p) => p.nodeId === nodeId, { nodeId, hostname });
   }
   for (const { taskId, message } of result.unplaced) {
     const task = added.get(taskId);
-    if (!task) continue;
-    const pending = previewOf(task.serviceId).pending;
-    const entry = pending.find((p) => p.reason === message);
-    if (entry) entry.tasks++;
-    else pending.push({ tasks: 1, reason: message });
+    if (task) countOne(previewOf(task.serviceId).pending, (p) => p.reason === message, { reason: message });
   }
   for (const preview of previews.values()) {
     preview.placed.sort((a, b) => b.tasks - a.tasks || a.hostname.localeCompare(b.hostname));
   }
   return previews;
+}
+
+/** One more task in the entry that `same` finds, or in a new one. */
+function countOne<T extends { tasks: number }>(entries: T[], same: (entry: T) => boolean, fresh: Omit<T, 'tasks'>) {
+  const entry = entries.find(same);
+  if (entry) entry.tasks++;
+  else entries.push({ ...fresh, tasks: 1 } as T);
 }
 
 /**
@@ -82,54 +82,14 @@ export function previewPlacement(input: PreviewInput): Map<string, ServicePrevie
  */
 export function newTasks(service: Service, from: bigint, nodes: readonly Node[]): Task[] {
   if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
-    return nodes
-      .filter(
-        (n) =>
-          nodeMatches(n, service.spec?.placement) &&
-          (n.spec?.availability ?? NodeSpec_Availability.AVAILABILITY_ACTIVE) ===
-            NodeSpec_Availability.AVAILABILITY_ACTIVE &&
-          n.status?.state !== NodeStatus_State.STATE_DOWN,
-      )
-      .map((n) => previewTask(service, 0n, n.id));
+    return nodes.filter((n) => nodeEligible(n, service.spec?.placement)).map((n) => previewTask(service, 0n, n.id));
   }
   const out: Task[] = [];
   for (let slot = from + 1n; slot <= (service.spec?.replicas ?? 0n); slot++) out.push(previewTask(service, slot));
   return out;
 }
 
-/** A task as the orchestrator's task factory makes it, with what placement reads; its ID is never stored. */
+/** A task as the orchestrator's task factory makes it; its ID (never stored) says what it previews. */
 function previewTask(service: Service, slot: bigint, nodeId = ''): Task {
-  const spec = service.spec;
-  return {
-    id: `preview/${service.id}/${slot}/${nodeId}`,
-    networks: [],
-    serviceId: service.id,
-    slot,
-    nodeId,
-    desiredState: TaskState.TASK_STATE_RUNNING,
-    status: { state: TaskState.TASK_STATE_PENDING, timestampMs: 0n, message: '', error: '', exitCode: 0 },
-    specVersion: service.specVersion,
-    spec: spec?.container,
-    createdAtMs: 0n,
-    updatedAtMs: 0n,
-    resources: spec?.resources,
-    placement: spec?.placement,
-    hostPorts: (spec?.endpoint?.ports ?? []).filter(
-      (p) => p.publishMode === PortConfig_PublishMode.PUBLISH_MODE_HOST && p.publishedPort > 0,
-    ),
-    serviceName: spec?.annotations?.name ?? service.id,
-    restartHistoryMs: [],
-    consecutiveFailures: 0,
-  };
-}
-
-/** As the scheduler loop counts them: meant to run and waiting for a node. */
-function isPending(t: Task): boolean {
-  return t.desiredState === TaskState.TASK_STATE_RUNNING && t.status?.state === TaskState.TASK_STATE_PENDING;
-}
-
-/** As the scheduler loop counts them: assigned and not ended, so it holds resources and ports on its node. */
-function occupies(t: Task): boolean {
-  const state = t.status?.state ?? 0;
-  return state >= TaskState.TASK_STATE_ASSIGNED && state < TaskState.TASK_STATE_COMPLETE;
+  return newTask(service, { now: 0, newId: () => `preview/${service.id}/${slot}/${nodeId}` }, { slot, nodeId });
 }

@@ -5,8 +5,6 @@ import { CertificateAuthority, createKeyAndCsr, generateJoinToken, PkiError, Sta
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import { openTokens, TOKENS_PURPOSE } from './join-tokens.js';
 
-export { CLUSTER_KEY } from '@flotilla/store';
-
 export interface ManagerIdentity {
   ca: CertificateAuthority;
   /** The CA key (PEM): signs node certificates, seals the join tokens, and is handed to joining managers. */

@@ -1,121 +1,30 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  type ControlServiceServer,
   type LogEntry,
   LogEntry_Stream,
   MAX_LOG_TAIL,
   type ServiceLogsRequest,
   type ServiceLogsResponse,
   type Task,
-  TaskState,
+  taskEnded,
 } from '@flotilla/api';
-import { EventsError, type LogLine, type LogReader, type LogTailOptions } from '@flotilla/events';
-import type { Logger } from '@flotilla/observability';
-import type { CertificateAuthority } from '@flotilla/pki';
+import type { LogLine, LogReader, LogTailOptions } from '@flotilla/events';
 import type { Store } from '@flotilla/store';
 import { type ServerWritableStream, status } from '@grpc/grpc-js';
-import { ControlError, toStatus } from './control-service.js';
+import { ControlError } from '../control-error.js';
+import { byExactId } from '../lookup.js';
+import { resolveService } from '../services.js';
+import { EntryWriter } from './entry-writer.js';
 import { mergeByTime } from './log-merge.js';
-import { peerIdentity } from './peer-identity.js';
-import { resolveService } from './service-control.js';
 
-/** The most lines per task a caller may ask for with `tail`. */
-
-export interface ServiceLogsOptions {
+export interface LogSessionOptions {
   /** How often a follow looks for new tasks of the service (default 1 s). */
   pollMs?: number;
   /** How long a task that ended is still followed, for lines still on their way from its node (default 30 s). */
   endedGraceMs?: number;
-  /** Aborted when the manager stops: open calls end (a follow would otherwise keep the server from shutting down). */
-  stopping?: AbortSignal;
-  logger?: Logger;
 }
 
-type Call = ServerWritableStream<ServiceLogsRequest, ServiceLogsResponse>;
 type Target = { serviceId: string } | { taskId: string };
-
-// One message holds up to this many lines or bytes: lines are at most 16 KiB, so a message stays far below the
-// 4 MiB clients accept by default.
-const BATCH_LINES = 500;
-const BATCH_BYTES = 256 * 1024;
-// Followed lines wait this long for company before they are sent: one message per burst, not one per line.
-const FOLLOW_FLUSH_MS = 20;
-
-/**
- * `ServiceLogs`: what a service's tasks (or one task) printed, read from the per-task Redis streams the agents
- * write. Any manager serves it (it only reads etcd and Redis). Stored lines come first, merged across tasks by
- * time; with `follow`, new lines of every task then come as they arrive, tasks started meanwhile included, until
- * the caller goes away.
- */
-export function serviceLogs(
-  store: Store,
-  ca: CertificateAuthority,
-  reader: LogReader | undefined,
-  options: ServiceLogsOptions = {},
-): ControlServiceServer['serviceLogs'] {
-  return (call) => {
-    const cancelled = new AbortController();
-    const stop = () => cancelled.abort();
-    call.on('cancelled', stop);
-    const abort = new AbortController();
-    const end = () => abort.abort();
-    cancelled.signal.addEventListener('abort', end, { once: true });
-    options.stopping?.addEventListener('abort', end, { once: true });
-    if (options.stopping?.aborted) end();
-    Promise.resolve()
-      .then(() => {
-        if (peerIdentity(call, ca).role === 'worker') {
-          throw new ControlError(status.PERMISSION_DENIED, 'workers cannot use the control API');
-        }
-        if (!reader) {
-          throw new ControlError(
-            status.FAILED_PRECONDITION,
-            'container logs are off: start the managers with --redis HOST:PORT (the agents ship logs there)',
-          );
-        }
-        return new LogSession(store, reader, call, abort.signal, options).run();
-      })
-      .then(
-        () => {
-          if (cancelled.signal.aborted) return;
-          if (options.stopping?.aborted) throw stoppingError();
-          call.end();
-        },
-        (err: unknown) => {
-          if (cancelled.signal.aborted) return;
-          const failure = logStatus(options.stopping?.aborted ? stoppingError() : err);
-          if (failure.code === status.INTERNAL) options.logger?.error({ err }, 'service logs failed');
-          call.emit('error', failure);
-        },
-      )
-      .catch((err: unknown) => {
-        if (!cancelled.signal.aborted) call.emit('error', logStatus(err));
-      })
-      .finally(() => {
-        end();
-        call.off('cancelled', stop);
-        options.stopping?.removeEventListener('abort', end);
-      });
-  };
-}
-
-function stoppingError(): ControlError {
-  return new ControlError(status.UNAVAILABLE, 'the manager is stopping: run the command again to reach another one');
-}
-
-function logStatus(err: unknown): { code: status; details: string } {
-  if (err instanceof EventsError) {
-    if (err.code === 'invalid-argument') return { code: status.INVALID_ARGUMENT, details: err.message };
-    if (err.code === 'auth' || err.code === 'tls') {
-      return {
-        code: status.FAILED_PRECONDITION,
-        details: `the manager cannot read logs from Redis: ${err.message} (see the managers' --redis options)`,
-      };
-    }
-    return { code: status.UNAVAILABLE, details: `cannot read logs: ${err.message}` };
-  }
-  return toStatus(err);
-}
 
 interface Followed {
   abort: AbortController;
@@ -124,7 +33,7 @@ interface Followed {
 }
 
 /** One call: the target's tasks, their stored lines, then (with follow) their new lines and new tasks. */
-class LogSession {
+export class LogSession {
   private readonly request: ServiceLogsRequest;
   /** Every task of the target seen so far, by ID: what labels its lines. */
   private readonly tasks = new Map<string, Task>();
@@ -144,9 +53,9 @@ class LogSession {
   constructor(
     private readonly store: Store,
     private readonly reader: LogReader,
-    call: Call,
+    call: ServerWritableStream<ServiceLogsRequest, ServiceLogsResponse>,
     private readonly signal: AbortSignal,
-    options: ServiceLogsOptions,
+    options: LogSessionOptions,
   ) {
     const { tail, sinceMs } = call.request;
     if (tail !== undefined && (tail > MAX_LOG_TAIL || tail < 0)) {
@@ -177,7 +86,7 @@ class LogSession {
     if (!this.request.follow) return;
     const now = Date.now();
     for (const task of initial) {
-      const endedAt = ended(task) ? Number(task.status?.timestampMs ?? 0n) : undefined;
+      const endedAt = taskEnded(task) ? Number(task.status?.timestampMs ?? 0n) : undefined;
       if (endedAt !== undefined && now - endedAt > this.graceMs) continue;
       const after = last.get(task.id);
       // After the last line sent; a task that sent none had none to send (or none wanted, with tail 0).
@@ -196,7 +105,7 @@ class LogSession {
       try {
         await sleep(this.pollMs, undefined, { signal });
       } catch {
-        break;
+        break; // Aborted: the call ended, or a follow failed (thrown below).
       }
       let current: Task[];
       try {
@@ -211,7 +120,7 @@ class LogSession {
       for (const task of current) {
         if (!this.followed.has(task.id) && !this.seen.has(task.id)) this.follow(task.id, this.window({}), undefined);
         const f = this.followed.get(task.id);
-        if (f && f.endedAt === undefined && ended(task)) f.endedAt = now;
+        if (f && f.endedAt === undefined && taskEnded(task)) f.endedAt = now;
       }
       for (const [id, f] of this.followed) {
         if (!present.has(id)) f.endedAt ??= now;
@@ -236,6 +145,7 @@ class LogSession {
           this.writer.soon();
         }
       } catch (err) {
+        // Let go of (the task ended, or the call did): what the reading says then is no failure.
         if (signal.aborted) return;
         this.failure ??= { err };
         this.failed.abort();
@@ -289,19 +199,16 @@ class LogSession {
   }
 }
 
-function ended(task: Task): boolean {
-  return (task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED) > TaskState.TASK_STATE_RUNNING;
-}
-
 /** A service (name, ID, ID prefix), else a task (ID, ID prefix): what `docker service logs` accepts. */
 async function resolveTarget(store: Store, ref: string): Promise<Target> {
   if (!ref) throw new ControlError(status.INVALID_ARGUMENT, 'name a service or a task');
   try {
     return { serviceId: (await resolveService(store, ref)).id };
   } catch (err) {
+    // No such service: the ref may name a task.
     if (!(err instanceof ControlError) || err.status !== status.NOT_FOUND) throw err;
   }
-  const exact = await store.get('tasks', ref).catch(() => undefined);
+  const exact = await byExactId(store, 'tasks', ref);
   if (exact) return { taskId: exact.id };
   const matches = (await store.list('tasks')).items.filter((t) => t.id.startsWith(ref));
   if (matches.length === 1) return { taskId: (matches[0] as { id: string }).id };
@@ -312,59 +219,4 @@ async function resolveTarget(store: Store, ref: string): Promise<Target> {
     status.FAILED_PRECONDITION,
     `${JSON.stringify(ref)} matches ${matches.length} tasks: give more of the ID`,
   );
-}
-
-/** Sends entries in batches, waiting while the caller reads slower than the logs come (gRPC flow control). */
-class EntryWriter {
-  private batch: LogEntry[] = [];
-  private bytes = 0;
-  private sending: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly call: Call,
-    private readonly signal: AbortSignal,
-  ) {
-    signal.addEventListener('abort', () => clearTimeout(this.timer), { once: true });
-  }
-
-  async add(entry: LogEntry): Promise<void> {
-    this.batch.push(entry);
-    this.bytes += entry.line.length + 64;
-    if (this.batch.length >= BATCH_LINES || this.bytes >= BATCH_BYTES) await this.flush();
-  }
-
-  /** Sends what is waiting soon, with whatever else arrives meanwhile. */
-  soon(): void {
-    if (this.timer || this.signal.aborted) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.flush().catch(() => undefined);
-    }, FOLLOW_FLUSH_MS);
-  }
-
-  async flush(): Promise<void> {
-    while (this.sending) await this.sending;
-    if (this.batch.length === 0 || this.signal.aborted) return;
-    const entries = this.batch;
-    this.batch = [];
-    this.bytes = 0;
-    this.sending = this.send(entries).finally(() => {
-      this.sending = undefined;
-    });
-    await this.sending;
-  }
-
-  private send(entries: LogEntry[]): Promise<void> {
-    if (this.call.write({ entries })) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.call.off('drain', done);
-        this.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      this.call.once('drain', done);
-      this.signal.addEventListener('abort', done, { once: true });
-    });
-  }
 }

@@ -1,33 +1,22 @@
 import {
   type ControlServiceServer,
-  newId,
   type Service,
-  ServiceChange_Action,
   ServiceMode,
   ServiceSpec,
-  type StackSpec,
   type Task,
   TaskState,
   type UpdateServiceRequest,
 } from '@flotilla/api';
 import { newSpecVersion, rollback } from '@flotilla/orchestrator';
-import type { Store, Versioned, Write } from '@flotilla/store';
+import type { Store, Versioned } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
-import { ControlError, type Handle } from './control-service.js';
-import {
-  decideStack,
-  networkWrites,
-  type ServiceDecision,
-  STACK_LABEL,
-  serviceName,
-  taskChange,
-} from './stack-changes.js';
+import { ControlError } from './control-error.js';
+import { serviceName, taskChange } from './deploy/stack-changes.js';
+import type { Handle } from './handler.js';
+import { byExactId } from './lookup.js';
 
 type ServiceHandlers = Pick<
   ControlServiceServer,
-  | 'deployStack'
-  | 'listStacks'
-  | 'removeStack'
   | 'listServices'
   | 'getService'
   | 'scaleService'
@@ -35,40 +24,11 @@ type ServiceHandlers = Pick<
   | 'rollbackService'
   | 'removeService'
   | 'rebalanceService'
-  | 'listTasks'
 >;
 
-/** Stacks, services and tasks in the control API: the desired state the orchestrators work from. */
+/** Services in the control API: the desired state the orchestrators work from. */
 export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
   return {
-    deployStack: handle(async (request) => {
-      if (!request.stack) throw new ControlError(status.INVALID_ARGUMENT, 'no stack in the request');
-      return { changes: await deployStack(store, request.stack, request.prune) };
-    }),
-    listStacks: handle(async () => {
-      const counts = new Map<string, number>();
-      for (const { value } of (await store.list('services')).items) {
-        const stack = value.spec?.stack;
-        if (stack) counts.set(stack, (counts.get(stack) ?? 0) + 1);
-      }
-      const stacks = [...counts].sort(([a], [b]) => a.localeCompare(b));
-      return { stacks: stacks.map(([name, services]) => ({ name, services })) };
-    }),
-    removeStack: handle(async (request) => {
-      const services = (await store.list('services')).items.filter((s) => s.value.spec?.stack === request.name);
-      if (services.length === 0) {
-        throw new ControlError(status.NOT_FOUND, `nothing found in stack ${request.name}: see flotilla stack ls`);
-      }
-      // The stack's networks go with it: their addresses are released as the tasks end, then their subnets.
-      const networks = (await store.list('networks')).items.filter(
-        (n) => n.value.spec?.annotations?.labels[STACK_LABEL] === request.name && !n.value.ingress,
-      );
-      await store.batch([
-        ...services.map((s): Write => ({ op: 'delete', kind: 'services', id: s.id, version: s.version })),
-        ...networks.map((n): Write => ({ op: 'delete', kind: 'networks', id: n.id, version: n.version })),
-      ]);
-      return { removed: services.map((s) => s.value.spec?.annotations?.name ?? s.id) };
-    }),
     listServices: handle(async (request) => {
       const [services, tasks] = await Promise.all([store.list('services'), store.list('tasks')]);
       const byService = groupTasks(tasks.items.map((t) => t.value));
@@ -155,61 +115,12 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
       await store.delete('services', found.id, found.version);
       return { id: found.id };
     }),
-    listTasks: handle(async (request) => {
-      const [services, tasks, nodes] = await Promise.all([
-        store.list('services'),
-        store.list('tasks'),
-        store.list('nodes'),
-      ]);
-      const wanted = request.service ? new Set([(await resolveService(store, request.service)).id]) : undefined;
-      const inStack = request.stack
-        ? new Set(services.items.filter((s) => s.value.spec?.stack === request.stack).map((s) => s.id))
-        : undefined;
-      if (inStack?.size === 0) {
-        throw new ControlError(status.NOT_FOUND, `nothing found in stack ${request.stack}: see flotilla stack ls`);
-      }
-      const nodeNames = Object.fromEntries(nodes.items.map((n) => [n.id, n.value.description?.hostname ?? n.id]));
-      const nodeId = request.node
-        ? nodes.items.find((n) => n.id === request.node || n.value.description?.hostname === request.node)?.id
-        : undefined;
-      if (request.node && !nodeId) throw new ControlError(status.NOT_FOUND, `no node ${request.node}: see node ls`);
-      const selected = tasks.items
-        .map((t) => t.value)
-        .filter((t) => (!wanted || wanted.has(t.serviceId)) && (!inStack || inStack.has(t.serviceId)))
-        .filter((t) => !nodeId || t.nodeId === nodeId)
-        .sort(taskOrder);
-      return { tasks: selected, nodeNames };
-    }),
   };
-}
-
-const ACTIONS: Record<ServiceDecision['action'], ServiceChange_Action> = {
-  create: ServiceChange_Action.ACTION_CREATED,
-  update: ServiceChange_Action.ACTION_UPDATED,
-  unchanged: ServiceChange_Action.ACTION_UNCHANGED,
-  remove: ServiceChange_Action.ACTION_REMOVED,
-};
-
-/**
- * Creates and updates a stack's services in one transaction, so a deploy is applied whole or not at all. A
- * service's spec version goes up only when something its tasks run changes (not for a new replica count).
- */
-export async function deployStack(store: Store, stack: StackSpec, prune: boolean) {
-  const [existing, networks] = await Promise.all([store.list('services'), store.list('networks')]);
-  const make = { now: BigInt(Date.now()), newId };
-  const decisions = decideStack(existing.items, stack, prune, make);
-  // Networks first in the same transaction: the services' tasks wait for them to have subnets.
-  const writes = [
-    ...networkWrites(networks.items, stack, make),
-    ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
-  ];
-  if (writes.length > 0) await store.batch(writes);
-  return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
 }
 
 /** A service by ID, unambiguous ID prefix, or name. */
 export async function resolveService(store: Store, ref: string): Promise<Versioned<Service>> {
-  const exact = ref ? await store.get('services', ref).catch(() => undefined) : undefined;
+  const exact = await byExactId(store, 'services', ref);
   if (exact) return exact;
   const { items } = await store.list('services');
   const byName = items.find((s) => serviceName(s.value) === ref);
@@ -220,26 +131,6 @@ export async function resolveService(store: Store, ref: string): Promise<Version
     throw new ControlError(status.NOT_FOUND, `no service ${JSON.stringify(ref)}: see flotilla service ls`);
   }
   throw new ControlError(status.FAILED_PRECONDITION, `${JSON.stringify(ref)} matches ${matches.length} services`);
-}
-
-function groupTasks(tasks: Task[]): Map<string, Task[]> {
-  const out = new Map<string, Task[]>();
-  for (const t of tasks) {
-    const list = out.get(t.serviceId);
-    if (list) list.push(t);
-    else out.set(t.serviceId, [t]);
-  }
-  return out;
-}
-
-/** Service, then slot (or node), newest task first, as `docker service ps` lists them. */
-function taskOrder(a: Task, b: Task): number {
-  return (
-    a.serviceName.localeCompare(b.serviceName) ||
-    (a.slot === b.slot ? 0 : a.slot < b.slot ? -1 : 1) ||
-    a.nodeId.localeCompare(b.nodeId) * (a.slot === 0n ? 1 : 0) ||
-    (a.createdAtMs === b.createdAtMs ? 0 : a.createdAtMs > b.createdAtMs ? -1 : 1)
-  );
 }
 
 /** The spec `service update` asks for: the current one with only what the request sets changed. */
@@ -270,4 +161,14 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
     container,
     ...(request.replicas !== undefined ? { replicas: request.replicas } : {}),
   });
+}
+
+function groupTasks(tasks: Task[]): Map<string, Task[]> {
+  const out = new Map<string, Task[]>();
+  for (const t of tasks) {
+    const list = out.get(t.serviceId);
+    if (list) list.push(t);
+    else out.set(t.serviceId, [t]);
+  }
+  return out;
 }

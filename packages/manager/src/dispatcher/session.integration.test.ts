@@ -13,10 +13,10 @@ import { startEtcd, TcpProxy, type TestServer, tempDir } from '@flotilla/testing
 import { Server } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrapCluster, type ManagerIdentity } from './cluster-bootstrap.js';
-import { Dispatcher } from './dispatcher-service.js';
-import { joinService } from './join-service.js';
-import { managerCredentials } from './server-credentials.js';
+import { bootstrapCluster, type ManagerIdentity } from '../cluster/cluster-bootstrap.js';
+import { joinService } from '../cluster/join-service.js';
+import { managerCredentials } from '../cluster/server-credentials.js';
+import { Dispatcher } from './dispatcher.js';
 
 const PERIOD = 200;
 const GRACE = 3;

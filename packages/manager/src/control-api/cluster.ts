@@ -1,0 +1,45 @@
+import { ClusterSettings, type ControlServiceServer, NodeSpec_Role } from '@flotilla/api';
+import { CLUSTER_KEY, type Store } from '@flotilla/store';
+import { status } from '@grpc/grpc-js';
+import type { JoinTokens } from '../cluster/join-tokens.js';
+import { ControlError } from './control-error.js';
+import type { Handle } from './handler.js';
+
+type ClusterHandlers = Pick<ControlServiceServer, 'getCluster' | 'updateCluster' | 'getJoinToken'>;
+
+/** The cluster object in the control API: its settings, and the join tokens it keeps sealed. */
+export function clusterControl(store: Store, tokens: JoinTokens, handle: Handle): ClusterHandlers {
+  return {
+    getCluster: handle(async () => {
+      const cluster = await store.get('clusters', CLUSTER_KEY);
+      if (!cluster) throw new ControlError(status.NOT_FOUND, 'the cluster is not initialized');
+      return { id: cluster.value.id, settings: cluster.value.settings, createdAtMs: cluster.value.createdAtMs };
+    }),
+    updateCluster: handle(async (request) => {
+      const settings = await store.modify('clusters', CLUSTER_KEY, (c) => {
+        const current = ClusterSettings.fromPartial(c.settings ?? {});
+        const next: ClusterSettings = {
+          ...current,
+          ...(request.placementStrategy === undefined ? {} : { placementStrategy: request.placementStrategy }),
+          ...(request.selfFenceTimeoutMs === undefined ? {} : { selfFenceTimeoutMs: request.selfFenceTimeoutMs }),
+          ...(request.rebalanceDisabled === undefined ? {} : { rebalanceDisabled: request.rebalanceDisabled }),
+          ...(request.taskHistoryLimit === undefined ? {} : { taskHistoryLimit: request.taskHistoryLimit }),
+        };
+        const grace = next.heartbeatPeriodMs * BigInt(next.heartbeatGracePeriods);
+        if (next.selfFenceTimeoutMs >= grace) {
+          throw new ControlError(
+            status.INVALID_ARGUMENT,
+            `the self-fence timeout must stay below the heartbeat grace (${grace} ms), or a cut-off node's tasks could run twice`,
+          );
+        }
+        return { ...c, settings: next };
+      });
+      if (!settings) throw new ControlError(status.NOT_FOUND, 'the cluster is not initialized');
+      return { settings: settings.value.settings };
+    }),
+    getJoinToken: handle(async (request) => {
+      const role = request.role === NodeSpec_Role.ROLE_MANAGER ? 'manager' : 'worker';
+      return { token: request.rotate ? await tokens.rotate(role) : await tokens.get(role) };
+    }),
+  };
+}

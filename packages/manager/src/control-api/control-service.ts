@@ -1,0 +1,64 @@
+import type { ControlServiceServer } from '@flotilla/api';
+import type { LogReader } from '@flotilla/events';
+import type { CertificateAuthority } from '@flotilla/pki';
+import type { Store } from '@flotilla/store';
+import type { ManagerIdentity } from '../cluster/cluster-bootstrap.js';
+import { JoinTokens } from '../cluster/join-tokens.js';
+import { managerClientCredentials } from '../cluster/server-credentials.js';
+import { clusterControl } from './cluster.js';
+import { forwardWrites } from './forward-writes.js';
+import { handler } from './handler.js';
+import { type ServiceLogsOptions, serviceLogs } from './logs/service-logs.js';
+import { nodeControl } from './nodes.js';
+import { serviceControl } from './services.js';
+import { stackControl } from './stacks.js';
+import { taskControl } from './tasks.js';
+
+/** Where `ServiceLogs` reads container logs from: none when the managers were started without Redis. */
+export interface ControlLogs extends ServiceLogsOptions {
+  reader?: LogReader;
+}
+
+/** The control API the CLI uses, one part per resource. Only operator and manager certificates may call it. */
+export function controlService(
+  store: Store,
+  ca: CertificateAuthority,
+  tokens: JoinTokens,
+  logs: ControlLogs = {},
+): ControlServiceServer {
+  const handle = handler(ca);
+  return {
+    ...stackControl(store, handle),
+    ...serviceControl(store, handle),
+    ...taskControl(store, handle),
+    ...nodeControl(store, handle),
+    ...clusterControl(store, tokens, handle),
+    serviceLogs: serviceLogs(store, ca, logs.reader, logs),
+  };
+}
+
+/** Who leads, as the election last read it. */
+export interface Leadership {
+  leading(): boolean;
+  /** The leader's address, while one is known. */
+  leader(): string | undefined;
+}
+
+/**
+ * The control API as a manager serves it: any manager answers reads; writes reach the leader (a follower calls it
+ * with its own manager certificate).
+ */
+export function managerControlService(
+  store: Store,
+  identity: ManagerIdentity,
+  logs: ControlLogs,
+  leadership: Leadership,
+): ControlServiceServer {
+  const tokens = new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint);
+  return forwardWrites(controlService(store, identity.ca, tokens, logs), {
+    ca: identity.ca,
+    credentials: managerClientCredentials(identity),
+    leading: () => leadership.leading(),
+    leader: () => leadership.leader(),
+  });
+}

@@ -1,0 +1,100 @@
+import { redisUrl } from '@flotilla/agent';
+import type { ControlServiceServer } from '@flotilla/api';
+import { connectRedis, EventsError, LogReader } from '@flotilla/events';
+import type { Logger } from '@flotilla/observability';
+import type { CertificateAuthority } from '@flotilla/pki';
+import type { Store } from '@flotilla/store';
+import { status } from '@grpc/grpc-js';
+import { ControlError } from '../control-error.js';
+import { refuseWorkers, toStatus } from '../handler.js';
+import { LogSession, type LogSessionOptions } from './log-session.js';
+
+export interface ServiceLogsOptions extends LogSessionOptions {
+  /** Aborted when the manager stops: open calls end (a follow would otherwise keep the server from shutting down). */
+  stopping?: AbortSignal;
+  logger?: Logger;
+}
+
+/**
+ * A reader of the Redis that holds container logs. Made at the manager's start: a mistyped address fails the
+ * start, not every later read.
+ */
+export function openLogReader(redis: { address: string; password?: string }, logger: Logger): LogReader {
+  const url = redisUrl(redis.address, redis.password);
+  return new LogReader(connectRedis({ url, name: 'flotilla-manager-logs', logger }), { logger });
+}
+
+/**
+ * `ServiceLogs`: what a service's tasks (or one task) printed, read from the per-task Redis streams the agents
+ * write. Any manager serves it (it only reads etcd and Redis). Stored lines come first, merged across tasks by
+ * time; with `follow`, new lines of every task then come as they arrive, tasks started meanwhile included, until
+ * the caller goes away.
+ */
+export function serviceLogs(
+  store: Store,
+  ca: CertificateAuthority,
+  reader: LogReader | undefined,
+  options: ServiceLogsOptions = {},
+): ControlServiceServer['serviceLogs'] {
+  return (call) => {
+    const cancelled = new AbortController();
+    const stop = () => cancelled.abort();
+    call.on('cancelled', stop);
+    const abort = new AbortController();
+    const end = () => abort.abort();
+    cancelled.signal.addEventListener('abort', end, { once: true });
+    options.stopping?.addEventListener('abort', end, { once: true });
+    if (options.stopping?.aborted) end();
+    Promise.resolve()
+      .then(() => {
+        refuseWorkers(call, ca);
+        if (!reader) {
+          throw new ControlError(
+            status.FAILED_PRECONDITION,
+            'container logs are off: start the managers with --redis HOST:PORT (the agents ship logs there)',
+          );
+        }
+        return new LogSession(store, reader, call, abort.signal, options).run();
+      })
+      .then(
+        () => {
+          if (cancelled.signal.aborted) return;
+          if (options.stopping?.aborted) throw stoppingError();
+          call.end();
+        },
+        (err: unknown) => {
+          // A caller that went away is told nothing: what failed then is the reading it stopped.
+          if (cancelled.signal.aborted) return;
+          const failure = logStatus(options.stopping?.aborted ? stoppingError() : err);
+          if (failure.code === status.INTERNAL) options.logger?.error({ err }, 'service logs failed');
+          call.emit('error', failure);
+        },
+      )
+      .catch((err: unknown) => {
+        if (!cancelled.signal.aborted) call.emit('error', logStatus(err));
+      })
+      .finally(() => {
+        end();
+        call.off('cancelled', stop);
+        options.stopping?.removeEventListener('abort', end);
+      });
+  };
+}
+
+function stoppingError(): ControlError {
+  return new ControlError(status.UNAVAILABLE, 'the manager is stopping: run the command again to reach another one');
+}
+
+function logStatus(err: unknown): { code: status; details: string } {
+  if (err instanceof EventsError) {
+    if (err.code === 'invalid-argument') return { code: status.INVALID_ARGUMENT, details: err.message };
+    if (err.code === 'auth' || err.code === 'tls') {
+      return {
+        code: status.FAILED_PRECONDITION,
+        details: `the manager cannot read logs from Redis: ${err.message} (see the managers' --redis options)`,
+      };
+    }
+    return { code: status.UNAVAILABLE, details: `cannot read logs: ${err.message}` };
+  }
+  return toStatus(err);
+}

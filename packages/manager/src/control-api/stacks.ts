@@ -1,0 +1,78 @@
+import {
+  type ControlServiceServer,
+  newId,
+  type ServiceChange,
+  ServiceChange_Action,
+  type StackSpec,
+} from '@flotilla/api';
+import type { Store, Write } from '@flotilla/store';
+import { status } from '@grpc/grpc-js';
+import { ControlError } from './control-error.js';
+import { decideStack, networkWrites, type ServiceDecision, STACK_LABEL } from './deploy/stack-changes.js';
+import { planStack } from './deploy/stack-plan.js';
+import type { Handle } from './handler.js';
+
+type StackHandlers = Pick<ControlServiceServer, 'deployStack' | 'planStack' | 'listStacks' | 'removeStack'>;
+
+/** Stacks in the control API: deployed whole (or planned first), listed, removed with their networks. */
+export function stackControl(store: Store, handle: Handle): StackHandlers {
+  return {
+    deployStack: handle(async (request) => {
+      if (!request.stack) throw new ControlError(status.INVALID_ARGUMENT, 'no stack in the request');
+      return { changes: await deployStack(store, request.stack, request.prune) };
+    }),
+    // A read: any manager answers, and the plan is given only the store's read methods.
+    planStack: handle(async (request) => {
+      if (!request.stack) throw new ControlError(status.INVALID_ARGUMENT, 'no stack in the request');
+      return planStack({ list: store.list.bind(store), get: store.get.bind(store) }, request.stack, request.prune);
+    }),
+    listStacks: handle(async () => {
+      const counts = new Map<string, number>();
+      for (const { value } of (await store.list('services')).items) {
+        const stack = value.spec?.stack;
+        if (stack) counts.set(stack, (counts.get(stack) ?? 0) + 1);
+      }
+      const stacks = [...counts].sort(([a], [b]) => a.localeCompare(b));
+      return { stacks: stacks.map(([name, services]) => ({ name, services })) };
+    }),
+    removeStack: handle(async (request) => {
+      const services = (await store.list('services')).items.filter((s) => s.value.spec?.stack === request.name);
+      if (services.length === 0) {
+        throw new ControlError(status.NOT_FOUND, `nothing found in stack ${request.name}: see flotilla stack ls`);
+      }
+      // The stack's networks go with it: their addresses are released as the tasks end, then their subnets.
+      const networks = (await store.list('networks')).items.filter(
+        (n) => n.value.spec?.annotations?.labels[STACK_LABEL] === request.name && !n.value.ingress,
+      );
+      await store.batch([
+        ...services.map((s): Write => ({ op: 'delete', kind: 'services', id: s.id, version: s.version })),
+        ...networks.map((n): Write => ({ op: 'delete', kind: 'networks', id: n.id, version: n.version })),
+      ]);
+      return { removed: services.map((s) => s.value.spec?.annotations?.name ?? s.id) };
+    }),
+  };
+}
+
+const ACTIONS: Record<ServiceDecision['action'], ServiceChange_Action> = {
+  create: ServiceChange_Action.ACTION_CREATED,
+  update: ServiceChange_Action.ACTION_UPDATED,
+  unchanged: ServiceChange_Action.ACTION_UNCHANGED,
+  remove: ServiceChange_Action.ACTION_REMOVED,
+};
+
+/**
+ * Creates and updates a stack's services in one transaction, so a deploy is applied whole or not at all. A
+ * service's spec version goes up only when something its tasks run changes (not for a new replica count).
+ */
+export async function deployStack(store: Store, stack: StackSpec, prune: boolean): Promise<ServiceChange[]> {
+  const [existing, networks] = await Promise.all([store.list('services'), store.list('networks')]);
+  const make = { now: BigInt(Date.now()), newId };
+  const decisions = decideStack(existing.items, stack, prune, make);
+  // Networks first in the same transaction: the services' tasks wait for them to have subnets.
+  const writes = [
+    ...networkWrites(networks.items, stack, make),
+    ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
+  ];
+  if (writes.length > 0) await store.batch(writes);
+  return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
+}

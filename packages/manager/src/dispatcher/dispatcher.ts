@@ -1,0 +1,270 @@
+import {
+  type DispatcherServiceServer,
+  type LogsConfig,
+  NodeStatus_State,
+  newId,
+  type SessionRequest,
+  type SessionResponse,
+  type Task,
+} from '@flotilla/api';
+import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
+import { type ChangeSet, LoopInformers, type Store } from '@flotilla/store';
+import { type ServerDuplexStream, status } from '@grpc/grpc-js';
+import { boundStatus, LIMITS } from '../input-limits.js';
+import { peerIdentity } from '../peer-identity.js';
+import { assignedTo, assignmentsByNode } from './assignments.js';
+import { NetworkViewSender, type ViewInformers } from './network-views.js';
+import { Heartbeats } from './node-liveness.js';
+import { NodeStatusWriter } from './node-status.js';
+import { peerAddress, type Session, Sessions } from './session.js';
+import { type BatcherStats, StatusBatcher } from './status-batcher.js';
+
+export interface DispatcherOptions {
+  heartbeatPeriodMs: number;
+  /** Heartbeat periods a node may miss before it is marked down. */
+  gracePeriods: number;
+  /** Told to agents: how long without hearing from a manager before they stop their tasks (0: never). */
+  selfFenceTimeoutMs?: number;
+  /**
+   * After this dispatcher starts (a new leader), how long nodes it has not heard from yet have to find it before
+   * they are marked down: at least the grace, plus the agents' longest reconnect backoff.
+   */
+  takeoverGraceMs?: number;
+  /** Addresses of every manager, told to agents so they can reconnect to any. */
+  managers: () => string[];
+  /**
+   * Where agents ship container logs, password included: it goes only into sessions, which are mutual TLS with
+   * nodes the cluster admitted, and is never logged.
+   */
+  logs?: LogsConfig;
+  now?: () => number;
+  /** Counters of status batches, shared across leadership terms. */
+  stats?: BatcherStats;
+  /**
+   * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). The
+   * dispatcher starts them if need be; whoever made them stops them.
+   */
+  informers?: Partial<ViewInformers>;
+  /** Where problems that must not end a session are told (a network view that could not be made). */
+  logger?: { warn(obj: object, msg: string): void };
+  /** Hooks for metrics. */
+  onHeartbeat?: () => void;
+  onSessionOpened?: () => void;
+}
+
+/** Nodes that were up (ready, or their session just closed): the ones liveness watches. */
+const LIVE_STATES = new Set([NodeStatus_State.STATE_READY, NodeStatus_State.STATE_DISCONNECTED]);
+
+/**
+ * Sessions with agents: one per node, over mutual TLS, the node being whoever its certificate says it is. Tracks
+ * heartbeats, marks nodes ready when they hold a session and down when they go silent past the grace, tells each
+ * agent its heartbeat period and the managers, sends it its tasks and network view, and writes the status
+ * reports of its tasks.
+ */
+export class Dispatcher {
+  private readonly sessions = new Sessions();
+  private readonly heartbeats: Heartbeats;
+  private readonly nodeStatus: NodeStatusWriter;
+  private timer: NodeJS.Timeout | undefined;
+  /** Tasks and nodes from watches: assignments and the liveness check read these caches, not etcd. */
+  private readonly informers: ViewInformers;
+  /** The informers this dispatcher made itself, and so stops. */
+  private readonly owned: LoopInformers;
+  private readonly views: NetworkViewSender;
+  readonly statuses: StatusBatcher;
+
+  constructor(
+    private readonly store: Store,
+    private readonly ca: CertificateAuthority,
+    private readonly options: DispatcherOptions,
+  ) {
+    const now = options.now ?? Date.now;
+    this.heartbeats = new Heartbeats({
+      periodMs: options.heartbeatPeriodMs,
+      gracePeriods: options.gracePeriods,
+      now,
+      ...(options.takeoverGraceMs === undefined ? {} : { takeoverGraceMs: options.takeoverGraceMs }),
+    });
+    this.nodeStatus = new NodeStatusWriter(store, now);
+    this.owned = new LoopInformers(store);
+    const shared = options.informers ?? {};
+    this.informers = {
+      tasks: this.owned.use('tasks', shared.tasks),
+      nodes: this.owned.use('nodes', shared.nodes),
+      services: this.owned.use('services', shared.services),
+      networks: this.owned.use('networks', shared.networks),
+    };
+    this.statuses = new StatusBatcher(store, this.informers.tasks, {}, options.stats);
+    this.views = new NetworkViewSender(this.informers, this.sessions, options.logger);
+    this.informers.tasks.subscribe((set) => this.sendChanges(set));
+    // A removed node's session ends, whichever manager removed it; its certificate opens no new one.
+    this.informers.nodes.subscribe((set) => {
+      for (const change of set.changes) if (change.type === 'delete') this.sessions.end(change.id);
+    });
+  }
+
+  service(): DispatcherServiceServer {
+    return { session: (call) => void this.open(call) };
+  }
+
+  /** Starts following task assignments and checking heartbeats (every half period). */
+  async start(): Promise<void> {
+    const { tasks, nodes, services, networks } = this.informers;
+    await tasks.start();
+    await nodes.start();
+    await services.start();
+    await networks.start();
+    this.timer ??= setInterval(() => void this.checkLiveness(), Math.max(10, this.options.heartbeatPeriodMs / 2));
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.statuses.stop();
+    await this.views.stop();
+    await this.owned.stop();
+    this.sessions.endAll();
+  }
+
+  connectedNodes(): string[] {
+    return this.sessions.nodeIds();
+  }
+
+  /** Tells every connected agent the current list of managers (same session, new list). */
+  announceManagers(): void {
+    for (const s of this.sessions.all()) s.call.write({ session: this.sessionInfo(s) });
+  }
+
+  /** Ends a node's session (after it was removed: it cannot open another). */
+  disconnect(nodeId: string): void {
+    this.sessions.end(nodeId);
+  }
+
+  private sessionInfo(session: Session): SessionResponse['session'] {
+    return {
+      sessionId: session.id,
+      heartbeatPeriodMs: BigInt(this.options.heartbeatPeriodMs),
+      managers: this.options.managers(),
+      selfFenceTimeoutMs: BigInt(this.options.selfFenceTimeoutMs ?? 0),
+      ...(this.options.logs ? { logs: this.options.logs } : {}),
+    };
+  }
+
+  private async open(call: ServerDuplexStream<SessionRequest, SessionResponse>): Promise<void> {
+    const identity = await this.admit(call);
+    if (!identity) return;
+    const session: Session = {
+      id: newId(),
+      nodeId: identity.nodeId,
+      call,
+      writing: false,
+      address: peerAddress(call.getPeer()),
+      overlay: false,
+    };
+    this.sessions.add(session);
+    this.options.onSessionOpened?.();
+    this.heartbeats.opened(identity.nodeId);
+    call.write({ session: this.sessionInfo(session) });
+    const assigned = assignedTo(
+      this.informers.tasks.list().map((t) => t.value),
+      identity.nodeId,
+    );
+    call.write({ assignments: { full: true, tasks: assigned, removedTaskIds: [] } });
+    await this.markReady(session);
+
+    call.on('data', (message: SessionRequest) => this.receive(session, message));
+    const closed = () => this.closed(session);
+    call.on('end', () => {
+      closed();
+      call.end();
+    });
+    call.on('error', closed);
+    call.on('cancelled', closed);
+  }
+
+  /** The caller's node, if its certificate is this cluster's and the node was not removed; else refused. */
+  private async admit(call: ServerDuplexStream<SessionRequest, SessionResponse>): Promise<NodeIdentity | undefined> {
+    try {
+      const identity = peerIdentity(call, this.ca);
+      const node = await this.store.get('nodes', identity.nodeId);
+      if (!node) throw new PkiError('untrusted', `node ${identity.nodeId} was removed from the cluster: join it again`);
+      return identity;
+    } catch (err) {
+      const denied = err instanceof PkiError;
+      call.emit('error', {
+        code: denied ? status.PERMISSION_DENIED : status.UNAVAILABLE,
+        details: err instanceof Error ? err.message : String(err),
+      });
+      return undefined;
+    }
+  }
+
+  private receive(session: Session, message: SessionRequest): void {
+    const { nodeId, call } = session;
+    if (message.capabilities?.overlay && !session.overlay) {
+      session.overlay = true;
+      // The agent waits for its tasks' networks to be in a view before it starts them.
+      this.views.sendTo(session);
+    }
+    if (message.goodbye && !session.goodbye) session.goodbye = this.heartbeats.goodbye(message.goodbye.backWithinMs);
+    if (message.heartbeat) {
+      this.heartbeats.beat(nodeId);
+      call.write({ heartbeatAck: { sentAtMs: message.heartbeat.sentAtMs } });
+      this.options.onHeartbeat?.();
+      // A heartbeating node is alive: whatever was last written (not yet ready, or down after a stall of this
+      // manager), it is made ready again.
+      if (this.nodeStatus.last(nodeId) !== NodeStatus_State.STATE_READY) void this.markReady(session);
+    }
+    // The reporting node is the certificate's, whatever the message says: a node speaks only for itself.
+    for (const update of message.status?.updates ?? []) {
+      if (!update.status || update.taskId.length > LIMITS.taskId) continue;
+      this.statuses.report({ nodeId, taskId: update.taskId, status: boundStatus(update.status) });
+    }
+  }
+
+  private closed(session: Session): void {
+    if (!this.sessions.release(session)) return;
+    const restarting = this.heartbeats.closed(session.nodeId, session.goodbye);
+    const why = restarting ? 'agent restarting' : 'session closed';
+    void this.setStatus(session.nodeId, NodeStatus_State.STATE_DISCONNECTED, why);
+  }
+
+  /** Sends each connected node the changes to its own tasks from one store transaction. */
+  private sendChanges(set: ChangeSet<Task>): void {
+    if (set.relisted && set.changes.length === 0) return;
+    for (const [nodeId, e] of assignmentsByNode(set)) {
+      this.sessions
+        .get(nodeId)
+        ?.call.write({ assignments: { full: false, tasks: e.tasks, removedTaskIds: e.removed } });
+    }
+  }
+
+  private async checkLiveness(): Promise<void> {
+    // A node that joined but never opened a session stays unknown, and a down one stays down until it comes back.
+    const watched = this.informers.nodes
+      .list()
+      .filter((n) => LIVE_STATES.has(n.value.status?.state ?? NodeStatus_State.STATE_UNSPECIFIED))
+      .map((n) => n.id);
+    for (const nodeId of this.heartbeats.expired(watched)) {
+      // A node may have heartbeated while earlier ones were being marked: only one still silent is marked down.
+      if (this.heartbeats.expired([nodeId]).length === 0) continue;
+      this.sessions.end(nodeId);
+      await this.setStatus(nodeId, NodeStatus_State.STATE_DOWN, 'heartbeat failure');
+    }
+  }
+
+  private async markReady(session: Session): Promise<void> {
+    if (session.writing || !this.sessions.current(session)) return;
+    session.writing = true;
+    try {
+      await this.setStatus(session.nodeId, NodeStatus_State.STATE_READY, 'session established', session.address);
+    } finally {
+      session.writing = false;
+    }
+  }
+
+  private setStatus(nodeId: string, state: NodeStatus_State, message: string, address?: string): Promise<boolean> {
+    const lastHeartbeatMs = this.heartbeats.last(nodeId);
+    return this.nodeStatus.write(nodeId, { state, message, lastHeartbeatMs, ...(address ? { address } : {}) });
+  }
+}

@@ -1,0 +1,54 @@
+import type { NodeStatus_State } from '@flotilla/api';
+import type { Store } from '@flotilla/store';
+
+/** A node status to write: the state, why, and what the dispatcher knows of the node then. */
+export interface NodeStatusWrite {
+  state: NodeStatus_State;
+  message: string;
+  lastHeartbeatMs: number;
+  /** The node's address as its session shows it; kept as stored when absent. */
+  address?: string;
+}
+
+/** Writes nodes' statuses with compare-and-swap, and remembers what it last wrote (or found) for each. */
+export class NodeStatusWriter {
+  private readonly written = new Map<string, NodeStatus_State>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number,
+  ) {}
+
+  /** The state last written (or found already there) for a node. */
+  last(nodeId: string): NodeStatus_State | undefined {
+    return this.written.get(nodeId);
+  }
+
+  /** Writes a node's status, retrying on a concurrent change. True once it holds. */
+  async write(nodeId: string, next: NodeStatusWrite): Promise<boolean> {
+    const { state, message, address } = next;
+    try {
+      const written = await this.store.modify('nodes', nodeId, (node) =>
+        node.status?.state === state && (!address || node.status.address === address)
+          ? undefined
+          : {
+              ...node,
+              status: {
+                state,
+                message,
+                address: address || (node.status?.address ?? ''),
+                lastHeartbeatMs: BigInt(next.lastHeartbeatMs),
+              },
+              updatedAtMs: BigInt(this.now()),
+            },
+      );
+      if (!written) return false;
+      this.written.set(nodeId, state);
+      return true;
+    } catch {
+      // etcd away, the fence lost, or the node kept changing: the status stays as it was, and is written again
+      // when it matters (the next heartbeat of a node not yet ready, the next liveness check of one still silent).
+      return false;
+    }
+  }
+}

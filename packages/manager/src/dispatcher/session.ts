@@ -1,0 +1,76 @@
+import type { SessionRequest, SessionResponse } from '@flotilla/api';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+
+/** One agent's session, over mutual TLS: its stream and what the dispatcher keeps about it. */
+export interface Session {
+  id: string;
+  nodeId: string;
+  call: ServerDuplexStream<SessionRequest, SessionResponse>;
+  /** A ready status is being written for the node (one write at a time). */
+  writing: boolean;
+  /** The agent said it is restarting (at, and how long to wait for it); only the first goodbye counts. */
+  goodbye?: { at: number; waitMs: number };
+  /** The node's address as this manager sees the connection: its underlay address for the overlay. */
+  address: string;
+  /** The network view last sent (encoded), so an unchanged one is not sent again. */
+  lastView?: Buffer;
+  /** The agent wires overlay networks (said at the start of the session): only then is it sent views. */
+  overlay: boolean;
+}
+
+/** The open sessions, one per node. */
+export class Sessions {
+  private readonly byNode = new Map<string, Session>();
+
+  /** A node has one session: a newer one (after a reconnect) replaces the old, which ends. */
+  add(session: Session): void {
+    this.byNode.get(session.nodeId)?.call.end();
+    this.byNode.set(session.nodeId, session);
+  }
+
+  get(nodeId: string): Session | undefined {
+    return this.byNode.get(nodeId);
+  }
+
+  /** Whether the session is still its node's (not replaced, not ended by the dispatcher). */
+  current(session: Session): boolean {
+    return this.byNode.get(session.nodeId) === session;
+  }
+
+  /** Forgets a session that closed; false if it was no longer its node's. */
+  release(session: Session): boolean {
+    if (!this.current(session)) return false;
+    this.byNode.delete(session.nodeId);
+    return true;
+  }
+
+  /** Ends a node's session, if it has one. */
+  end(nodeId: string): void {
+    const session = this.byNode.get(nodeId);
+    this.byNode.delete(nodeId);
+    session?.call.end();
+  }
+
+  endAll(): void {
+    for (const s of this.byNode.values()) s.call.end();
+    this.byNode.clear();
+  }
+
+  nodeIds(): string[] {
+    return [...this.byNode.keys()];
+  }
+
+  all(): IterableIterator<Session> {
+    return this.byNode.values();
+  }
+}
+
+/** The IPv4 address of a gRPC peer ("198.18.0.11:43210", "[::ffff:198.18.0.11]:43210"), or "". */
+export function peerAddress(peer: string): string {
+  const host = peer
+    .replace(/^ipv[46]:/, '')
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '')
+    .replace(/^::ffff:/i, '');
+  return /^\d+\.\d+\.\d+\.\d+$/.test(host) ? host : '';
+}

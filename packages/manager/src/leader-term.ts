@@ -1,0 +1,119 @@
+import { MAX_RECONNECT_BACKOFF_MS } from '@flotilla/agent';
+import type { ClusterSettings } from '@flotilla/api';
+import { AllocatorLoop } from '@flotilla/network';
+import type { Logger } from '@flotilla/observability';
+import { Orchestrator } from '@flotilla/orchestrator';
+import type { CertificateAuthority } from '@flotilla/pki';
+import { SchedulerLoop } from '@flotilla/scheduler';
+import { Informer, type Store } from '@flotilla/store';
+import { Dispatcher, type DispatcherOptions } from './dispatcher/dispatcher.js';
+import type { BatcherStats } from './dispatcher/status-batcher.js';
+import type { ManagerMetrics } from './metrics.js';
+
+/** Every watch a leader's term keeps: one informer per kind, shared by the dispatcher and the control loops. */
+export interface LeaderInformers {
+  tasks: Informer<'tasks'>;
+  nodes: Informer<'nodes'>;
+  services: Informer<'services'>;
+  networks: Informer<'networks'>;
+  allocations: Informer<'allocations'>;
+  clusters: Informer<'clusters'>;
+}
+
+export interface LeaderTermOptions {
+  ca: CertificateAuthority;
+  /** The cluster's settings as this manager found them at its start. */
+  settings: ClusterSettings | undefined;
+  /** Addresses of every manager, the leader first. */
+  managers: () => string[];
+  /** The Redis agents ship container logs to, told to them in their sessions. */
+  redis?: { address: string; password?: string };
+  /** Counters of status batches, kept across terms. */
+  stats: BatcherStats;
+  metrics: ManagerMetrics;
+  log: Logger;
+}
+
+/** What runs while this manager leads. */
+export interface LeaderTerm {
+  dispatcher: Dispatcher;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a leader's term: one set of informers on the fenced store, the dispatcher (sessions, liveness, status
+ * writes), and the control loops (orchestrator, scheduler, allocator), which meet only through the store.
+ */
+export async function startLeaderTerm(fenced: Store, options: LeaderTermOptions): Promise<LeaderTerm> {
+  const informers = leaderInformers(fenced);
+  const stopInformers = () => Promise.all(Object.values(informers).map((i) => i.stop()));
+  const dispatcher = new Dispatcher(fenced, options.ca, dispatcherOptions(options, informers));
+  const loops = controlLoops(fenced, options, informers);
+  try {
+    await dispatcher.start();
+    await Promise.all(loops.map((loop) => loop.start()));
+  } catch (err) {
+    await stopInformers();
+    throw err;
+  }
+  return {
+    dispatcher,
+    stop: async () => {
+      await Promise.all(loops.map((loop) => loop.stop()));
+      await dispatcher.stop();
+      await stopInformers();
+    },
+  };
+}
+
+function leaderInformers(store: Store): LeaderInformers {
+  return {
+    tasks: new Informer(store, 'tasks'),
+    nodes: new Informer(store, 'nodes'),
+    services: new Informer(store, 'services'),
+    networks: new Informer(store, 'networks'),
+    allocations: new Informer(store, 'allocations'),
+    clusters: new Informer(store, 'clusters'),
+  };
+}
+
+function dispatcherOptions(options: LeaderTermOptions, informers: LeaderInformers): DispatcherOptions {
+  const { settings, redis, metrics } = options;
+  const heartbeatPeriodMs = Number(settings?.heartbeatPeriodMs ?? 1_000n);
+  const gracePeriods = settings?.heartbeatGracePeriods ?? 3;
+  return {
+    heartbeatPeriodMs,
+    gracePeriods,
+    selfFenceTimeoutMs: Number(settings?.selfFenceTimeoutMs ?? 0n),
+    takeoverGraceMs: heartbeatPeriodMs * gracePeriods + MAX_RECONNECT_BACKOFF_MS * 2,
+    managers: options.managers,
+    ...(redis ? { logs: { redisAddress: redis.address, redisPassword: redis.password ?? '' } } : {}),
+    stats: options.stats,
+    informers,
+    logger: options.log,
+    onHeartbeat: () => metrics.heartbeats.inc(),
+    onSessionOpened: () => metrics.sessionsOpened.inc(),
+  };
+}
+
+/** The control loops, every write fenced by this leadership. */
+function controlLoops(fenced: Store, options: LeaderTermOptions, informers: LeaderInformers) {
+  const { settings, log } = options;
+  return [
+    new Orchestrator(fenced, {
+      historyLimit: settings?.taskHistoryLimit ?? 5,
+      rebalanceOnJoin: !settings?.rebalanceDisabled,
+      informers,
+      onRound: (round) =>
+        round.error ? log.warn(round, 'orchestrator round failed') : log.debug(round, 'orchestrated'),
+    }),
+    new SchedulerLoop(fenced, {
+      informers,
+      onRound: (round) => (round.error ? log.warn(round, 'scheduler round failed') : log.debug(round, 'scheduled')),
+    }),
+    new AllocatorLoop(fenced, {
+      informers,
+      onPass: (pass) => (pass.error ? log.warn(pass, 'allocator pass failed') : log.debug(pass, 'allocated')),
+    }),
+  ];
+}
