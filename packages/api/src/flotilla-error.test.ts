@@ -39,6 +39,17 @@ describe('FlotillaError.from', () => {
     expect(FlotillaError.from(new DOMException('stop', 'AbortError')).code).toBe(Code.Canceled);
     expect(FlotillaError.from(new DOMException('late', 'TimeoutError')).code).toBe(Code.DeadlineExceeded);
   });
+
+  it('maps a Node system error by its errno name', () => {
+    const system = (code: string, syscall: string) =>
+      Object.assign(new Error(`${syscall} ${code}`), { code, syscall, errno: -1 });
+    expect(FlotillaError.from(system('ENOENT', 'open'))).toMatchObject({ code: Code.NotFound, message: 'open ENOENT' });
+    expect(FlotillaError.from(system('EADDRINUSE', 'listen')).code).toBe(Code.FailedPrecondition);
+    expect(FlotillaError.from(system('ECONNREFUSED', 'connect')).code).toBe(Code.Unavailable);
+    expect(FlotillaError.from(system('EWHATEVER', 'read'), Code.Internal).code).toBe(Code.Internal);
+    // A library's string code is not an errno.
+    expect(FlotillaError.from(Object.assign(new Error('x'), { code: 'ENOENT' })).code).toBe(Code.Unknown);
+  });
 });
 
 describe('toGrpcStatus', () => {

@@ -28,8 +28,8 @@ export class FlotillaError extends Error {
 
   /**
    * Any thrown value as a FlotillaError: a FlotillaError as it is; a gRPC error with its status mapped, the
-   * server's message and its reason; an abort as Canceled, a timeout as DeadlineExceeded; anything else
-   * wrapped with the `fallback` code and its own message.
+   * server's message and its reason; an abort as Canceled, a timeout as DeadlineExceeded; a Node system error
+   * (ENOENT, EADDRINUSE…) by its errno name; anything else wrapped with the `fallback` code and its own message.
    */
   static from(reason: unknown, fallback: Code = Code.Unknown): FlotillaError {
     if (reason instanceof FlotillaError) return reason;
@@ -46,7 +46,7 @@ export class FlotillaError extends Error {
           ? Code.Canceled
           : reason.name === 'TimeoutError'
             ? Code.DeadlineExceeded
-            : fallback;
+            : (SYSTEM_ERRORS[systemErrorName(reason)] ?? fallback);
       return new FlotillaError(code, reason.message, { cause: reason });
     }
     return new FlotillaError(fallback, String(reason), { cause: reason });
@@ -101,6 +101,34 @@ const CODE_OF_STATUS = new Map<number, Code>(
 /** A status a server sent; OK or a number gRPC does not define (no error should carry either) is Unknown. */
 function codeOfStatus(grpc: number): Code {
   return CODE_OF_STATUS.get(grpc) ?? Code.Unknown;
+}
+
+/** Node's system errors by errno name: the ones a command is likely to meet. */
+const SYSTEM_ERRORS: Partial<Record<string, Code>> = {
+  ENOENT: Code.NotFound,
+  EEXIST: Code.AlreadyExists,
+  EACCES: Code.PermissionDenied,
+  EPERM: Code.PermissionDenied,
+  EADDRINUSE: Code.FailedPrecondition,
+  ENOTDIR: Code.InvalidArgument,
+  EISDIR: Code.InvalidArgument,
+  ECONNREFUSED: Code.Unavailable,
+  ECONNRESET: Code.Unavailable,
+  EHOSTUNREACH: Code.Unavailable,
+  ENETUNREACH: Code.Unavailable,
+  ETIMEDOUT: Code.Unavailable,
+  EPIPE: Code.Unavailable,
+  EAI_AGAIN: Code.Unavailable,
+  ENOSPC: Code.ResourceExhausted,
+  EMFILE: Code.ResourceExhausted,
+  ENFILE: Code.ResourceExhausted,
+  ENOMEM: Code.ResourceExhausted,
+};
+
+/** The errno name of a Node system error (which carries `syscall` besides `code`), or '' for any other error. */
+function systemErrorName(err: Error): string {
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  return typeof code === 'string' && typeof syscall === 'string' ? code : '';
 }
 
 /** grpc-js rejects calls with a plain Error carrying the status: `code`, `details`, `metadata`. */

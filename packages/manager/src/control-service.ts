@@ -1,31 +1,24 @@
 import {
   ClusterSettings,
+  Code,
   type ControlServiceServer,
+  FlotillaError,
   type Node,
   NodeSpec_Availability,
   NodeSpec_Role,
   NodeStatus_State,
   type RemoveNodeResponse,
+  toGrpcStatus,
 } from '@flotilla/api';
 import type { LogReader } from '@flotilla/events';
-import { type CertificateAuthority, PkiError } from '@flotilla/pki';
-import { CLUSTER_KEY, type Store, StoreError, type Versioned } from '@flotilla/store';
-import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
+import type { CertificateAuthority } from '@flotilla/pki';
+import { CLUSTER_KEY, type Store, type Versioned } from '@flotilla/store';
+import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import type { JoinTokens } from './join-tokens.js';
 import { peerIdentity } from './peer-identity.js';
 import { serviceControl } from './service-control.js';
 import { type ServiceLogsOptions, serviceLogs } from './service-logs.js';
 import { planStack } from './stack-plan.js';
-
-/** A failure the caller can act on, with the gRPC status it maps to at the edge. */
-export class ControlError extends Error {
-  constructor(
-    readonly status: status,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Wraps a request handler: checks the caller's certificate, maps domain errors to gRPC statuses. */
 export type Handle = <Req, Res>(
@@ -51,12 +44,12 @@ export function controlService(
         .then(() => {
           const who = peerIdentity(call, ca);
           if (who.role === 'worker')
-            throw new ControlError(status.PERMISSION_DENIED, 'workers cannot use the control API');
+            throw new FlotillaError(Code.PermissionDenied, 'workers cannot use the control API');
           return fn(call.request);
         })
         .then(
           (response) => callback(null, response),
-          (err: unknown) => callback(toStatus(err)),
+          (err: unknown) => callback(toGrpcStatus(err)),
         );
     };
 
@@ -65,12 +58,12 @@ export function controlService(
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     // A read: any manager answers, and the plan is given only the store's read methods.
     planStack: handle(async (request) => {
-      if (!request.stack) throw new ControlError(status.INVALID_ARGUMENT, 'no stack in the request');
+      if (!request.stack) throw new FlotillaError(Code.InvalidArgument, 'no stack in the request');
       return planStack({ list: store.list.bind(store), get: store.get.bind(store) }, request.stack, request.prune);
     }),
     getCluster: handle(async () => {
       const cluster = await store.get('clusters', CLUSTER_KEY);
-      if (!cluster) throw new ControlError(status.NOT_FOUND, 'the cluster is not initialized');
+      if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
       return { id: cluster.value.id, settings: cluster.value.settings, createdAtMs: cluster.value.createdAtMs };
     }),
     updateCluster: handle(async (request) => {
@@ -85,14 +78,14 @@ export function controlService(
         };
         const grace = next.heartbeatPeriodMs * BigInt(next.heartbeatGracePeriods);
         if (next.selfFenceTimeoutMs >= grace) {
-          throw new ControlError(
-            status.INVALID_ARGUMENT,
+          throw new FlotillaError(
+            Code.InvalidArgument,
             `the self-fence timeout must stay below the heartbeat grace (${grace} ms), or a cut-off node's tasks could run twice`,
           );
         }
         return { ...c, settings: next };
       });
-      if (!settings) throw new ControlError(status.NOT_FOUND, 'the cluster is not initialized');
+      if (!settings) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
       return { settings: settings.value.settings };
     }),
     getJoinToken: handle(async (request) => {
@@ -116,14 +109,14 @@ export function controlService(
           updatedAtMs: BigInt(Date.now()),
         };
       });
-      if (!updated) throw new ControlError(status.NOT_FOUND, `node ${id} was removed meanwhile`);
+      if (!updated) throw new FlotillaError(Code.NotFound, `node ${id} was removed meanwhile`);
       return { node: updated.value };
     }),
     removeNode: handle(async (request): Promise<RemoveNodeResponse> => {
       const node = await resolveNode(store, request.node);
       if (node.value.status?.state === NodeStatus_State.STATE_READY && !request.force) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
+        throw new FlotillaError(
+          Code.FailedPrecondition,
           `node ${node.id} is ready: drain it (node update --availability drain) and stop its agent, or use --force`,
         );
       }
@@ -142,20 +135,9 @@ async function resolveNode(store: Store, ref: string): Promise<Versioned<Node>> 
   const matches = items.filter((n) => n.id.startsWith(ref) || n.value.description?.hostname === ref);
   if (matches.length === 1) return matches[0] as Versioned<Node>;
   if (matches.length === 0)
-    throw new ControlError(status.NOT_FOUND, `no node ${JSON.stringify(ref)}: see flotilla node ls`);
-  throw new ControlError(
-    status.FAILED_PRECONDITION,
+    throw new FlotillaError(Code.NotFound, `no node ${JSON.stringify(ref)}: see flotilla node ls`);
+  throw new FlotillaError(
+    Code.FailedPrecondition,
     `${JSON.stringify(ref)} matches ${matches.length} nodes: give more of the ID`,
   );
-}
-
-/** A domain error as the gRPC status the caller sees; anything unexpected is an internal error without details. */
-export function toStatus(err: unknown): { code: status; details: string } {
-  if (err instanceof ControlError) return { code: err.status, details: err.message };
-  if (err instanceof StoreError && err.code === 'conflict') return { code: status.ABORTED, details: err.message };
-  if (err instanceof PkiError) return { code: status.PERMISSION_DENIED, details: err.message };
-  if (err instanceof StoreError) {
-    return { code: err.code === 'unavailable' ? status.UNAVAILABLE : status.INTERNAL, details: err.message };
-  }
-  return { code: status.INTERNAL, details: 'internal error' };
 }

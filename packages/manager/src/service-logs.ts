@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  Code,
   type ControlServiceServer,
+  FlotillaError,
+  type GrpcStatus,
   type LogEntry,
   LogEntry_Stream,
   MAX_LOG_TAIL,
@@ -8,13 +11,13 @@ import {
   type ServiceLogsResponse,
   type Task,
   TaskState,
+  toGrpcStatus,
 } from '@flotilla/api';
-import { EventsError, type LogLine, type LogReader, type LogTailOptions } from '@flotilla/events';
+import { isEventsReason, type LogLine, type LogReader, type LogTailOptions } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
 import { type ServerWritableStream, status } from '@grpc/grpc-js';
-import { ControlError, toStatus } from './control-service.js';
 import { mergeByTime } from './log-merge.js';
 import { peerIdentity } from './peer-identity.js';
 import { resolveService } from './service-control.js';
@@ -65,11 +68,11 @@ export function serviceLogs(
     Promise.resolve()
       .then(() => {
         if (peerIdentity(call, ca).role === 'worker') {
-          throw new ControlError(status.PERMISSION_DENIED, 'workers cannot use the control API');
+          throw new FlotillaError(Code.PermissionDenied, 'workers cannot use the control API');
         }
         if (!reader) {
-          throw new ControlError(
-            status.FAILED_PRECONDITION,
+          throw new FlotillaError(
+            Code.FailedPrecondition,
             'container logs are off: start the managers with --redis HOST:PORT (the agents ship logs there)',
           );
         }
@@ -99,22 +102,24 @@ export function serviceLogs(
   };
 }
 
-function stoppingError(): ControlError {
-  return new ControlError(status.UNAVAILABLE, 'the manager is stopping: run the command again to reach another one');
+function stoppingError(): FlotillaError {
+  return new FlotillaError(Code.Unavailable, 'the manager is stopping: run the command again to reach another one');
 }
 
-function logStatus(err: unknown): { code: status; details: string } {
-  if (err instanceof EventsError) {
-    if (err.code === 'invalid-argument') return { code: status.INVALID_ARGUMENT, details: err.message };
-    if (err.code === 'auth' || err.code === 'tls') {
-      return {
-        code: status.FAILED_PRECONDITION,
-        details: `the manager cannot read logs from Redis: ${err.message} (see the managers' --redis options)`,
-      };
+function logStatus(err: unknown): GrpcStatus {
+  if (err instanceof FlotillaError && isEventsReason(err.reason)) {
+    if (err.reason === 'invalid-argument') return toGrpcStatus(err);
+    if (err.reason === 'auth' || err.reason === 'tls') {
+      return toGrpcStatus(
+        new FlotillaError(
+          Code.FailedPrecondition,
+          `the manager cannot read logs from Redis: ${err.message} (see the managers' --redis options)`,
+        ),
+      );
     }
-    return { code: status.UNAVAILABLE, details: `cannot read logs: ${err.message}` };
+    return toGrpcStatus(new FlotillaError(Code.Unavailable, `cannot read logs: ${err.message}`));
   }
-  return toStatus(err);
+  return toGrpcStatus(err);
 }
 
 interface Followed {
@@ -150,9 +155,9 @@ class LogSession {
   ) {
     const { tail, sinceMs } = call.request;
     if (tail !== undefined && (tail > MAX_LOG_TAIL || tail < 0)) {
-      throw new ControlError(status.INVALID_ARGUMENT, `tail is at most ${MAX_LOG_TAIL} lines per task, got ${tail}`);
+      throw new FlotillaError(Code.InvalidArgument, `tail is at most ${MAX_LOG_TAIL} lines per task, got ${tail}`);
     }
-    if (sinceMs < 0n) throw new ControlError(status.INVALID_ARGUMENT, 'since must be a time after 1970');
+    if (sinceMs < 0n) throw new FlotillaError(Code.InvalidArgument, 'since must be a time after 1970');
     this.tail = tail;
     this.since = sinceMs > 0n ? Number(sinceMs) : undefined;
     this.pollMs = options.pollMs ?? 1_000;
@@ -202,7 +207,7 @@ class LogSession {
       try {
         current = await this.refresh(target);
       } catch (err) {
-        if (err instanceof ControlError && err.status === status.NOT_FOUND) return;
+        if (err instanceof FlotillaError && err.code === Code.NotFound) return;
         // etcd away for a moment: the follows go on, the task list is looked at again next time.
         continue;
       }
@@ -262,7 +267,7 @@ class LogSession {
         this.store.get('services', target.serviceId),
         this.store.list('tasks'),
       ]);
-      if (!service) throw new ControlError(status.NOT_FOUND, 'the service was removed');
+      if (!service) throw new FlotillaError(Code.NotFound, 'the service was removed');
       tasks = all.items.map((t) => t.value).filter((t) => t.serviceId === target.serviceId);
     }
     for (const t of tasks) this.tasks.set(t.id, t);
@@ -295,21 +300,21 @@ function ended(task: Task): boolean {
 
 /** A service (name, ID, ID prefix), else a task (ID, ID prefix): what `docker service logs` accepts. */
 async function resolveTarget(store: Store, ref: string): Promise<Target> {
-  if (!ref) throw new ControlError(status.INVALID_ARGUMENT, 'name a service or a task');
+  if (!ref) throw new FlotillaError(Code.InvalidArgument, 'name a service or a task');
   try {
     return { serviceId: (await resolveService(store, ref)).id };
   } catch (err) {
-    if (!(err instanceof ControlError) || err.status !== status.NOT_FOUND) throw err;
+    if (!(err instanceof FlotillaError) || err.code !== Code.NotFound) throw err;
   }
   const exact = await store.get('tasks', ref).catch(() => undefined);
   if (exact) return { taskId: exact.id };
   const matches = (await store.list('tasks')).items.filter((t) => t.id.startsWith(ref));
   if (matches.length === 1) return { taskId: (matches[0] as { id: string }).id };
   if (matches.length === 0) {
-    throw new ControlError(status.NOT_FOUND, `no service or task ${JSON.stringify(ref)}: see flotilla service ls`);
+    throw new FlotillaError(Code.NotFound, `no service or task ${JSON.stringify(ref)}: see flotilla service ls`);
   }
-  throw new ControlError(
-    status.FAILED_PRECONDITION,
+  throw new FlotillaError(
+    Code.FailedPrecondition,
     `${JSON.stringify(ref)} matches ${matches.length} tasks: give more of the ID`,
   );
 }

@@ -1,4 +1,4 @@
-import { RegistryError } from './registry-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 /** A parsed image reference, normalized the way Docker does (`busybox` → `docker.io/library/busybox:latest`). */
 export interface ImageReference {
@@ -23,10 +23,11 @@ const HOST_NAME =
 const HOST_IPV6 = /^\[[a-fA-F0-9:.]+\](?::[0-9]+)?$/;
 const MAX_NAME = 255;
 
-function invalid(ref: string, why: string): RegistryError {
-  return new RegistryError(
-    'invalid-reference',
+function invalid(ref: string, why: string): FlotillaError {
+  return new FlotillaError(
+    Code.InvalidArgument,
     `invalid image reference "${ref}": ${why} (expected [registry/]repository[:tag][@sha256:digest], e.g. busybox:1.36)`,
+    { reason: 'invalid-reference' },
   );
 }
 
@@ -35,7 +36,7 @@ export function isDigest(value: string): boolean {
   return DIGEST.test(value);
 }
 
-/** Parses and normalizes an image reference; throws `RegistryError('invalid-reference')` with the reason. */
+/** Parses and normalizes an image reference; throws a FlotillaError (reason `invalid-reference`) that says why. */
 export function parseImageReference(ref: string): ImageReference {
   if (ref.length === 0) throw invalid(ref, 'it is empty');
   if (ref !== ref.trim()) throw invalid(ref, 'it has leading or trailing spaces');

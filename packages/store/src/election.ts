@@ -1,6 +1,7 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import type { Etcd3, Lease } from 'etcd3';
+import { etcdFailure } from './etcd-failure.js';
 import { type Fence, prefixEnd } from './store.js';
-import { StoreError } from './store-error.js';
 
 export interface ElectionOptions {
   /** Who is campaigning (a manager ID); stored as the value of its key. */
@@ -46,7 +47,7 @@ export class Election {
     try {
       leaseId = await lease.grant();
     } catch (err) {
-      throw StoreError.from(err);
+      throw etcdFailure(err);
     }
     const key = `${this.prefix}${BigInt(leaseId).toString(16)}`;
     const waiting = new AbortController();
@@ -60,12 +61,14 @@ export class Election {
       });
       const createRevision = BigInt(put.header.revision);
       const lost = this.watchLoss(key, lease);
-      void lost.then(() => waiting.abort(new StoreError('unavailable', 'lost the election candidacy while waiting')));
+      void lost.then(() =>
+        waiting.abort(new FlotillaError(Code.Unavailable, 'lost the election candidacy while waiting')),
+      );
       await this.waitForTurn(createRevision, waiting.signal);
       return { fence: { key, createRevision }, lost, resign: () => lease.revoke() };
     } catch (err) {
       await lease.revoke().catch(() => undefined);
-      throw err instanceof StoreError ? err : StoreError.from(err);
+      throw etcdFailure(err);
     } finally {
       signal?.removeEventListener('abort', abort);
     }

@@ -1,7 +1,7 @@
 import type { IWatchResponse, Watcher } from 'etcd3';
+import { etcdFailure } from './etcd-failure.js';
 import { KINDS, type Kind, type ObjectOf, prefixOf } from './kinds.js';
 import type { Store, Versioned } from './store.js';
-import { StoreError } from './store-error.js';
 
 export type Change<T> =
   | { type: 'put'; id: string; value: T; version: bigint; previous?: T }
@@ -145,7 +145,7 @@ export class Informer<K extends Kind> {
       .startRevision(from.toString())
       .create()
       .catch((err: unknown) => {
-        throw StoreError.from(err);
+        throw etcdFailure(err);
       });
     this.watcher = watcher;
     this.connected = true;

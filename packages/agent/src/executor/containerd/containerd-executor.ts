@@ -17,10 +17,9 @@ import {
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { HealthCheck, type Task } from '@flotilla/api';
+import { Code, FlotillaError, HealthCheck, type Task } from '@flotilla/api';
 import {
   Containerd,
-  ContainerdError,
   containersApi,
   eventsApi,
   ProcessStatus,
@@ -30,7 +29,6 @@ import {
   withLease,
 } from '@flotilla/containerd';
 import type { TaskAttachment } from '@flotilla/overlay';
-import { RegistryError } from '@flotilla/registry';
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import {
   type ExecResult,
@@ -268,7 +266,7 @@ export class ContainerdExecutor implements Executor {
     } catch (err) {
       // The image's layers went (garbage-collected meanwhile): look again next time, and fail (not reject)
       // so the task is retried.
-      if (err instanceof ContainerdError && err.code === 'not-found') this.images.forget(ref);
+      if (err instanceof FlotillaError && err.code === Code.NotFound) this.images.forget(ref);
       throw new Error(err instanceof Error ? err.message : String(err));
     }
     await io.open();
@@ -453,7 +451,7 @@ export class ContainerdExecutor implements Executor {
         this.c.containers.get(containersApi.GetContainerRequest.fromPartial({ id: task.id }), md, o, cb),
       ));
     } catch (err) {
-      if (err instanceof ContainerdError && err.code === 'not-found') return false;
+      if (err instanceof FlotillaError && err.code === Code.NotFound) return false;
       throw err;
     }
     let status: ProcessStatus | undefined;
@@ -465,7 +463,7 @@ export class ContainerdExecutor implements Executor {
       status = got.process?.status;
       pid = got.process?.pid;
     } catch (err) {
-      if (!(err instanceof ContainerdError && err.code === 'not-found')) throw err;
+      if (!(err instanceof FlotillaError && err.code === Code.NotFound)) throw err;
     }
     const io = new TaskIo(path.join(this.taskDir(task.id), 'io'), task.id, this.options.output);
     const run: Running = { task, io, image: container?.image, ...(pid ? { pid } : {}) };
@@ -611,7 +609,7 @@ export class ContainerdExecutor implements Executor {
           ...(code > 128 && code < 160 ? { signal: signalName(code - 128) } : {}),
         };
       } catch (err) {
-        if (err instanceof ContainerdError && err.code === 'not-found') return { exitCode: 255 };
+        if (err instanceof FlotillaError && err.code === Code.NotFound) return { exitCode: 255 };
         if (this.closed) return { exitCode: 255 };
         await sleep(1_000);
       }
@@ -684,8 +682,9 @@ function writeEtcFiles(
 
 /** Pull errors the task cannot get past on any retry are rejections; the rest (registry down) are failures. */
 function pullError(ref: string, err: unknown): Error {
-  // Only the registry's answers are final (containerd's not-found means something went missing locally).
-  const code = err instanceof RegistryError ? err.code : undefined;
+  // Only the registry's answers are final; they carry a reason (containerd's not-found, with none, means something
+  // went missing locally).
+  const code = err instanceof FlotillaError ? err.reason : undefined;
   const message = err instanceof Error ? err.message : String(err);
   if (
     err instanceof RejectedError ||
@@ -755,7 +754,7 @@ function readImageFile(root: string, name: string): string | undefined {
 }
 
 function ignoreNotFound(err: unknown): void {
-  if (err instanceof ContainerdError && err.code === 'not-found') return;
+  if (err instanceof FlotillaError && err.code === Code.NotFound) return;
   throw err;
 }
 
