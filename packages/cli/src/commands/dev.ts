@@ -5,10 +5,10 @@ import { connect, createServer } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
+import { Code, FlotillaError, NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
 import { destroyContainerd, privateContainerdConfig } from '@flotilla/containerd';
 import { call, controlClient } from '../control-client.js';
-import { CliError, EXIT } from '../exit-codes.js';
+import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import {
   createDevHosts,
@@ -81,7 +81,7 @@ function daemon(dir: string, name: string, file: string, args: string[], env: Re
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
   });
   child.unref();
-  if (!child.pid) throw new CliError(`could not start ${name} (${file})`);
+  if (!child.pid) throw new FlotillaError(Code.FailedPrecondition, `could not start ${name} (${file})`);
   return child.pid;
 }
 
@@ -135,7 +135,10 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
     const value = await Promise.resolve(probe()).catch(() => undefined);
     if (value !== undefined) return value;
     if (Date.now() > deadline)
-      throw new CliError(`${what} did not happen within ${ms / 1000} s: see the logs in ${devDir()}`);
+      throw new FlotillaError(
+        Code.DeadlineExceeded,
+        `${what} did not happen within ${ms / 1000} s: see the logs in ${devDir()}`,
+      );
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -159,7 +162,7 @@ export function devCommand(io: Io): Command {
     )
     .action(async (opts) => {
       const nodes = Number(opts.nodes);
-      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) throw new CliError('--nodes takes 1 to 50', EXIT.usage);
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) throw usageError('--nodes takes 1 to 50');
       const dir = devDir();
       if (existsSync(statePath(dir))) {
         const state = JSON.parse(readFileSync(statePath(dir), 'utf8')) as DevState;
@@ -169,17 +172,23 @@ export function devCommand(io: Io): Command {
           );
           return;
         }
-        throw new CliError(`a dev cluster in ${dir} is partly down: run flotilla dev down first`);
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `a dev cluster in ${dir} is partly down: run flotilla dev down first`,
+        );
       }
       const etcdBin = process.env.FLOTILLA_ETCD_BIN ?? '/usr/bin/etcd';
       if (!existsSync(etcdBin)) {
-        throw new CliError(`${etcdBin} is missing: install Debian's etcd-server (npm start does, as root)`);
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `${etcdBin} is missing: install Debian's etcd-server (npm start does, as root)`,
+        );
       }
       const managerCount = Number(opts.managers);
-      if (managerCount !== 1 && managerCount !== 3) throw new CliError('--managers takes 1 or 3', EXIT.usage);
+      if (managerCount !== 1 && managerCount !== 3) throw usageError('--managers takes 1 or 3');
       const missing = opts.loopback ? 'asked for with --loopback' : hostsModeMissing();
       if (missing && managerCount > 1) {
-        throw new CliError(`--managers 3 runs on namespace hosts, which cannot run here: ${missing}`, EXIT.usage);
+        throw usageError(`--managers 3 runs on namespace hosts, which cannot run here: ${missing}`);
       }
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       if (!missing) {
@@ -336,15 +345,18 @@ async function stop(pid: number): Promise<void> {
 
 function devNode(ref: string): { dir: string; state: DevState; node: DevNode } {
   const dir = devDir();
-  if (!existsSync(statePath(dir))) throw new CliError('no dev cluster is up: flotilla dev up starts one');
+  if (!existsSync(statePath(dir)))
+    throw new FlotillaError(Code.FailedPrecondition, 'no dev cluster is up: flotilla dev up starts one');
   const state = JSON.parse(readFileSync(statePath(dir), 'utf8')) as DevState;
   if (state.mode !== 'hosts' || !state.hosts) {
-    throw new CliError('this dev cluster runs on loopback: kill-node and restore-node need namespace hosts (root)');
+    throw new FlotillaError(
+      Code.FailedPrecondition,
+      'this dev cluster runs on loopback: kill-node and restore-node need namespace hosts (root)',
+    );
   }
   const name = /^\d+$/.test(ref) ? `dev-node-${ref}` : ref;
   const node = state.hosts.find((n) => n.host.name === name);
-  if (!node)
-    throw new CliError(`no ${name}: the nodes are ${state.hosts.map((n) => n.host.name).join(', ')}`, EXIT.usage);
+  if (!node) throw usageError(`no ${name}: the nodes are ${state.hosts.map((n) => n.host.name).join(', ')}`);
   return { dir, state, node };
 }
 
