@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Code, FlotillaError } from '@flotilla/api';
 
 /** A parsed image reference, normalized the way Docker does (`busybox` → `docker.io/library/busybox:latest`). */
@@ -14,6 +15,15 @@ export interface ImageReference {
 }
 
 export const DOCKER_HUB = 'docker.io';
+
+/** Whether a registry host is on loopback: localhost, 127.0.0.0/8 or ::1, with or without a port. */
+export function isLoopback(registry: string): boolean {
+  const host = registry.startsWith('[') ? registry.slice(1, registry.indexOf(']')) : registry.replace(/:\d+$/, '');
+  if (host.toLowerCase() === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  return false;
+}
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;

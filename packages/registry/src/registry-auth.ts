@@ -1,7 +1,7 @@
 import { Code, FlotillaError } from '@flotilla/api';
 import { describeNetworkError, discard, type HttpTransport, readBody } from './http-transport.js';
+import { isLoopback } from './image-reference.js';
 import type { RegistryCredentials } from './registry-credentials.js';
-import { isLoopback } from './registry-http.js';
 
 export interface Challenge {
   /** Lower case: `bearer`, `basic`. */

@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { Code, FlotillaError } from '@flotilla/api';
 import {
   describeNetworkError,
@@ -9,7 +8,7 @@ import {
   isCertificateError,
   readBody,
 } from './http-transport.js';
-import { DOCKER_HUB, type ImageReference } from './image-reference.js';
+import { DOCKER_HUB, type ImageReference, isLoopback } from './image-reference.js';
 import type { RegistryAuth } from './registry-auth.js';
 import { normalizeRegistryKey } from './registry-credentials.js';
 
@@ -170,13 +169,4 @@ export class RegistryHttp {
 /** Docker Hub's API is not served on docker.io itself. */
 function apiHost(registry: string): string {
   return registry === DOCKER_HUB ? 'registry-1.docker.io' : registry;
-}
-
-/** localhost, 127.0.0.0/8 and ::1, with or without a port. */
-export function isLoopback(registry: string): boolean {
-  const host = registry.startsWith('[') ? registry.slice(1, registry.indexOf(']')) : registry.replace(/:\d+$/, '');
-  if (host.toLowerCase() === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
-  return false;
 }
