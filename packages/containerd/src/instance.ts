@@ -65,6 +65,7 @@ function alive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch {
+    // ESRCH: no such process, which is the answer.
     return false;
   }
 }
@@ -114,6 +115,7 @@ export function killCgroupProcesses(namespace: string): void {
       try {
         procs = readFileSync(`${dir}/${child.name}/cgroup.procs`, 'utf8');
       } catch {
+        // The cgroup went away meanwhile: nothing left in it to kill.
         continue;
       }
       for (const pid of procs.split('\n').filter(Boolean)) kill(Number(pid));

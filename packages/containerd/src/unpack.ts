@@ -100,6 +100,7 @@ export async function unpackLayers(c: Containerd, options: UnpackOptions): Promi
         { lease, what: `committing layer ${i + 1}` },
       );
     } catch (err) {
+      // Best effort: the lease collects an active snapshot left behind, and err is the failure to report.
       await c
         .call((md, o, cb) => c.snapshots.remove(RemoveSnapshotRequest.fromPartial({ snapshotter, key }), md, o, cb))
         .catch(() => undefined);

@@ -56,7 +56,9 @@ export class Orchestrator {
     this.owned = [this.services];
     if (!options.informers?.tasks) this.owned.push(this.tasks);
     if (!options.informers?.nodes) this.owned.push(this.nodes);
-    this.debounce = new Debounce(() => this.round());
+    this.debounce = new Debounce(() => this.round(), {
+      onError: (err) => this.options.onRound?.({ services: 0, created: 0, updated: 0, removed: 0, error: String(err) }),
+    });
     this.services.subscribe((set) => {
       for (const c of set.changes) {
         this.dirty.add(c.id);

@@ -71,6 +71,7 @@ export class RegistryHttp {
         .filter(Boolean)
         .join('; ');
     } catch {
+      // No readable error body (not JSON, too large): the status alone says what failed.
       res.body.destroy();
     }
     const said = detail ? ` (${detail})` : '';
@@ -121,6 +122,7 @@ export class RegistryHttp {
       return res;
     } catch (err) {
       if (isCertificateError(err) || req.signal?.aborted) throw this.unreachable(registry, 'https', err);
+      // Otherwise HTTP is tried next; if it fails too, that failure is the one reported.
     }
     const res = await this.attempt(registry, 'http', at('http'));
     this.schemes.set(registry, 'http');

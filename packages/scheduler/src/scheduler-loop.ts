@@ -41,7 +41,10 @@ export class SchedulerLoop {
     this.owned = [this.clusters];
     if (!options.informers?.tasks) this.owned.push(this.tasks);
     if (!options.informers?.nodes) this.owned.push(this.nodes);
-    this.debounce = new Debounce(() => this.place());
+    this.debounce = new Debounce(() => this.place(), {
+      onError: (err) =>
+        this.options.onRound?.({ pending: this.pending.size, assigned: 0, unplaced: 0, ms: 0, error: String(err) }),
+    });
     this.tasks.subscribe((set) => {
       let wake = false;
       for (const c of set.changes) {

@@ -67,6 +67,7 @@ export class Election {
       await this.waitForTurn(createRevision, waiting.signal);
       return { fence: { key, createRevision }, lost, resign: () => lease.revoke() };
     } catch (err) {
+      // An unrevoked lease runs out by its TTL; err is the failure to report.
       await lease.revoke().catch(() => undefined);
       throw etcdFailure(err);
     } finally {
@@ -116,6 +117,7 @@ export class Election {
         signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
       });
     } finally {
+      // A watch that cannot be cancelled went with its connection.
       await watcher.cancel().catch(() => undefined);
     }
   }
@@ -129,10 +131,12 @@ export class Election {
         .create()
         .then((watcher) => {
           watcher.on('delete', () => {
+            // A watch that cannot be cancelled went with its connection.
             void watcher.cancel().catch(() => undefined);
             resolve();
           });
         })
+        // Without a watch nothing proves the key still stands: the candidacy counts as lost (campaign again).
         .catch(() => resolve());
     });
   }
