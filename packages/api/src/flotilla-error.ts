@@ -31,25 +31,25 @@ export class FlotillaError extends Error {
    * server's message and its reason; an abort as Canceled, a timeout as DeadlineExceeded; a Node system error
    * (ENOENT, EADDRINUSE…) by its errno name; anything else wrapped with the `fallback` code and its own message.
    */
-  static from(reason: unknown, fallback: Code = Code.Unknown): FlotillaError {
-    if (reason instanceof FlotillaError) return reason;
-    if (isServiceError(reason)) {
-      const [sent] = reason.metadata?.get(REASON_KEY) ?? [];
-      return new FlotillaError(codeOfStatus(reason.code), reason.details || reason.message, {
-        cause: reason,
+  static from(thrown: unknown, fallback: Code = Code.Unknown): FlotillaError {
+    if (thrown instanceof FlotillaError) return thrown;
+    if (isServiceError(thrown)) {
+      const [sent] = thrown.metadata?.get(REASON_KEY) ?? [];
+      return new FlotillaError(codeOfStatus(thrown.code), thrown.details || thrown.message, {
+        cause: thrown,
         reason: typeof sent === 'string' ? sent : undefined,
       });
     }
-    if (reason instanceof Error) {
+    if (thrown instanceof Error) {
       const code =
-        reason.name === 'AbortError'
+        thrown.name === 'AbortError'
           ? Code.Canceled
-          : reason.name === 'TimeoutError'
+          : thrown.name === 'TimeoutError'
             ? Code.DeadlineExceeded
-            : (SYSTEM_ERRORS[systemErrorName(reason)] ?? fallback);
-      return new FlotillaError(code, reason.message, { cause: reason });
+            : (SYSTEM_ERRORS[systemErrorName(thrown)] ?? fallback);
+      return new FlotillaError(code, thrown.message, { cause: thrown });
     }
-    return new FlotillaError(fallback, String(reason), { cause: reason });
+    return new FlotillaError(fallback, String(thrown), { cause: thrown });
   }
 }
 
@@ -65,8 +65,8 @@ export interface GrpcStatus {
  * else is a bug or a failure nobody classified: Internal with `hidden` as the message, so no internals leak to
  * the caller (log it where it is caught).
  */
-export function toGrpcStatus(reason: unknown, hidden = 'internal error'): GrpcStatus {
-  const err = reason instanceof FlotillaError ? reason : new FlotillaError(Code.Internal, hidden);
+export function toGrpcStatus(thrown: unknown, hidden = 'internal error'): GrpcStatus {
+  const err = thrown instanceof FlotillaError ? thrown : new FlotillaError(Code.Internal, hidden);
   const metadata = new Metadata();
   if (err.reason) metadata.set(REASON_KEY, err.reason);
   return { code: GRPC_STATUS[err.code], details: err.message, metadata };
