@@ -10,9 +10,10 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PACKAGES = path.join(ROOT, 'packages');
 
 /** Every .ts file under packages/*\/src, generated code included. */
