@@ -12,6 +12,8 @@ cd "$ROOT"
 say "lint and format check (biome, buf)"
 npx --no-install biome ci .
 (cd protos && npx --no-install buf lint)
+say "import cycles between modules"
+node --import tsx scripts/import-cycles.ts
 say "type check"
 npx --no-install turbo run typecheck --output-logs=errors-only
 npx --no-install tsc -p tsconfig.json --noEmit

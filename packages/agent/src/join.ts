@@ -1,7 +1,15 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { connect, type PeerCertificate } from 'node:tls';
-import { type JoinResponse, NodeCaServiceClient, NodeDescription, NodeSpec_Role, parseHostPort } from '@flotilla/api';
-import { createKeyAndCsr, MANAGER_SERVER_NAME, PkiError, parseJoinToken, StateDir } from '@flotilla/pki';
+import {
+  Code,
+  FlotillaError,
+  type JoinResponse,
+  NodeCaServiceClient,
+  NodeDescription,
+  NodeSpec_Role,
+  parseHostPort,
+} from '@flotilla/api';
+import { createKeyAndCsr, MANAGER_SERVER_NAME, parseJoinToken, StateDir } from '@flotilla/pki';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 
 export interface NodeCredentials {
@@ -89,11 +97,20 @@ export function fetchCaCertificate(address: string, fingerprint: string, timeout
     const socket = connect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'], servername: undefined });
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(new PkiError('wrong-ca', `no TLS answer from the manager at ${address} within ${timeoutMs} ms`));
+      reject(
+        new FlotillaError(Code.Unavailable, `no TLS answer from the manager at ${address} within ${timeoutMs} ms`, {
+          reason: 'wrong-ca',
+        }),
+      );
     }, timeoutMs);
     socket.once('error', (err) => {
       clearTimeout(timer);
-      reject(new PkiError('wrong-ca', `cannot reach the manager at ${address}: ${err.message}`, { cause: err }));
+      reject(
+        new FlotillaError(Code.Unavailable, `cannot reach the manager at ${address}: ${err.message}`, {
+          cause: err,
+          reason: 'wrong-ca',
+        }),
+      );
     });
     socket.once('secureConnect', () => {
       clearTimeout(timer);
@@ -102,9 +119,10 @@ export function fetchCaCertificate(address: string, fingerprint: string, timeout
       const ca = chain.find((der) => createHash('sha256').update(der).digest('hex') === fingerprint);
       if (!ca) {
         reject(
-          new PkiError(
-            'wrong-ca',
+          new FlotillaError(
+            Code.PermissionDenied,
             `the manager at ${address} does not hold the CA this token names: check the address, or get a token from this cluster`,
+            { reason: 'wrong-ca' },
           ),
         );
         return;
@@ -130,12 +148,13 @@ function splitAddress(address: string): [string, number] {
     const { host, port } = parseHostPort(address, 'manager address');
     return [host, port];
   } catch (err) {
-    throw new PkiError('invalid', (err as Error).message);
+    throw new FlotillaError(Code.InvalidArgument, (err as Error).message, { reason: 'invalid' });
   }
 }
 
 function joinError(err: ServiceError): Error {
-  return new PkiError(err.details?.startsWith('bad-token') ? 'bad-token' : 'invalid', `join refused: ${err.details}`, {
+  return new FlotillaError(FlotillaError.from(err).code, `join refused: ${err.details}`, {
     cause: err,
+    reason: err.details?.startsWith('bad-token') ? 'bad-token' : 'invalid',
   });
 }

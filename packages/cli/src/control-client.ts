@@ -1,15 +1,15 @@
 import { existsSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import path from 'node:path';
-import { ControlServiceClient } from '@flotilla/api';
+import { Code, ControlServiceClient, FlotillaError } from '@flotilla/api';
 import { cliConfigDir, MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { CliError } from './exit-codes.js';
 
 /** A control API client with the operator credentials the first manager wrote ($FLOTILLA_CONFIG_DIR or ~/.flotilla). */
 export function controlClient(configDir = cliConfigDir()): ControlServiceClient {
   if (!existsSync(path.join(configDir, 'operator.key')) || !existsSync(path.join(configDir, 'manager'))) {
-    throw new CliError(
+    throw new FlotillaError(
+      Code.FailedPrecondition,
       `no operator credentials in ${configDir}: run the CLI where a manager was started, or set FLOTILLA_CONFIG_DIR`,
     );
   }
@@ -55,11 +55,11 @@ type Unary<Req, Res> = (
   callback: (err: ServiceError | null, response: Res) => void,
 ) => unknown;
 
-/** Calls one control RPC with a deadline; a refusal becomes a CliError carrying the manager's message. */
+/** Calls one control RPC with a deadline; a refusal becomes a FlotillaError carrying the manager's message. */
 export function call<Req, Res>(client: ControlServiceClient, method: Unary<Req, Res>, request: Req): Promise<Res> {
   return new Promise((resolve, reject) => {
     method.call(client, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, response) => {
-      if (err) reject(new CliError(err.details || err.message));
+      if (err) reject(FlotillaError.from(err));
       else resolve(response);
     });
   });

@@ -1,5 +1,4 @@
-import type { Outcome } from './deploy-wait.js';
-import type { WatchResult } from './deploy-watch.js';
+import type { Outcome, WatchResult } from './deploy-wait.js';
 
 /** Shows how each service of a deploy is getting on while `stack deploy --wait` polls. */
 export interface DeployReporter {

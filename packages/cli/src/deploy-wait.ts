@@ -36,6 +36,14 @@ export type Outcome =
   | { kind: 'converged'; progress: string }
   | { kind: 'failed'; progress: string; reason: string };
 
+/** How a wait for a deploy ended: each service's outcome, and whether the time ran out first. */
+export interface WatchResult {
+  outcomes: Map<string, Outcome>;
+  timedOut: boolean;
+  /** The last poll's error, when polls were failing as the time ran out (a manager away, say). */
+  lastError?: string;
+}
+
 /** Failed or rejected tasks of the current version in a row, in one slot, before a service counts as failing. */
 export const FAILURES_IN_A_ROW = 3;
 

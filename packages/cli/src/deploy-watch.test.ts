@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CommanderError } from '@commander-js/extra-typings';
 import {
   type ControlServiceClient,
   type ListServicesResponse,
@@ -18,7 +17,7 @@ import { stackCommand } from './commands/stack.js';
 import { deployVerdict, plainReporter } from './deploy-progress.js';
 import type { Observation, Outcome, WatchedService } from './deploy-wait.js';
 import { watchDeploy } from './deploy-watch.js';
-import { CliError } from './exit-codes.js';
+import { exitOnError } from './exit-codes.js';
 import { buildProgram } from './index.js';
 import type { Io } from './io.js';
 
@@ -217,11 +216,7 @@ describe('stack deploy --wait', () => {
     try {
       await program.parseAsync(['node', 'flotilla', 'stack', 'deploy', '-c', file, 'web', ...args]);
     } catch (e) {
-      if (e instanceof CliError) {
-        code = e.exitCode;
-        err += `flotilla: ${e.message}\n`;
-      } else if (e instanceof CommanderError) code = 2;
-      else throw e;
+      code = exitOnError(e, io);
     }
     return { code, out, err };
   }

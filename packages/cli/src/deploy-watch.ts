@@ -1,5 +1,7 @@
 import {
+  Code,
   type ControlServiceClient,
+  FlotillaError,
   type Node,
   type ServiceChange,
   ServiceChange_Action,
@@ -8,8 +10,13 @@ import {
 } from '@flotilla/api';
 import { call } from './control-client.js';
 import { type DeployReporter, deployVerdict, listrReporter, plainReporter } from './deploy-progress.js';
-import { deployOutcomes, type Observation, type Outcome, type WatchedService } from './deploy-wait.js';
-import { CliError } from './exit-codes.js';
+import {
+  deployOutcomes,
+  type Observation,
+  type Outcome,
+  type WatchedService,
+  type WatchResult,
+} from './deploy-wait.js';
 
 export interface WatchOptions {
   watched: readonly WatchedService[];
@@ -22,13 +29,6 @@ export interface WatchOptions {
   onChange: (name: string, outcome: Outcome) => void;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-}
-
-export interface WatchResult {
-  outcomes: Map<string, Outcome>;
-  timedOut: boolean;
-  /** The last poll's error, when polls were failing as the time ran out (a manager away, say). */
-  lastError?: string;
 }
 
 /**
@@ -132,6 +132,7 @@ export async function waitForDeploy(
   });
   await reporter.finish(result, options.timeout);
   const verdict = deployVerdict(stack, names, result, options.timeout);
-  if (!verdict.ok) throw new CliError(verdict.error);
+  if (!verdict.ok)
+    throw new FlotillaError(result.timedOut ? Code.DeadlineExceeded : Code.FailedPrecondition, verdict.error);
   options.write(verdict.summary);
 }

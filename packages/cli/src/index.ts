@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from '@commander-js/extra-typings';
-import { CliError, EXIT, type ExitCode } from './exit-codes.js';
+import { Command } from '@commander-js/extra-typings';
+import { EXIT, type ExitCode, exitOnError } from './exit-codes.js';
 import { type Io, processIo } from './io.js';
 
 export { call, controlClient } from './control-client.js';
 export type { ExitCode } from './exit-codes.js';
-export { CliError, EXIT } from './exit-codes.js';
+export { EXIT, exitOnError, usageError } from './exit-codes.js';
 export type { Io } from './io.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -64,21 +64,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<ExitCode
     await program.parseAsync(argv);
     return EXIT.ok;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // --help and --version end through here too, successfully.
-      if (err.exitCode === 0) return EXIT.ok;
-      return EXIT.usage;
-    }
-    if (err instanceof CliError) {
-      io.err(`flotilla: ${err.message}\n`);
-      return err.exitCode;
-    }
-    // Domain errors (PkiError, StoreError, …) carry a typed code and a message meant for the user.
-    if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string') {
-      io.err(`flotilla: ${err.message}\n`);
-      return EXIT.failed;
-    }
-    io.err(`flotilla: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    return EXIT.failed;
+    return exitOnError(err, io);
   }
 }

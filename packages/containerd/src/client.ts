@@ -1,5 +1,6 @@
-import { type CallOptions, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
-import { ContainerdError } from './containerd-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
+import { type CallOptions, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { containerdFailure } from './containerd-failure.js';
 import { ContainersClient } from './gen/github.com/containerd/containerd/api/services/containers/v1/containers.js';
 import { ContentClient } from './gen/github.com/containerd/containerd/api/services/content/v1/content.js';
 import { DiffClient } from './gen/github.com/containerd/containerd/api/services/diff/v1/diff.js';
@@ -65,7 +66,7 @@ export class Containerd {
 
   /**
    * One unary call as a promise, with a deadline: `c.call((md, o, cb) => c.tasks.start(req, md, o, cb))`.
-   * Errors become ContainerdError with the gRPC status mapped to a code.
+   * Errors become FlotillaErrors with the gRPC status mapped to a code.
    */
   call<T>(
     invoke: (md: Metadata, options: Partial<CallOptions>, cb: Callback<T>) => unknown,
@@ -74,7 +75,7 @@ export class Containerd {
     const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_DEADLINE_MS);
     return new Promise<T>((resolve, reject) => {
       invoke(this.metadata(options.lease), { deadline }, (err, res) => {
-        if (err) reject(ContainerdError.from(err, options.what));
+        if (err) reject(containerdFailure(err, options.what));
         else resolve(res);
       });
     });
@@ -87,5 +88,5 @@ export class Containerd {
 }
 
 export function isNotFound(err: unknown): boolean {
-  return err instanceof ContainerdError ? err.code === 'not-found' : (err as ServiceError)?.code === status.NOT_FOUND;
+  return FlotillaError.from(err).code === Code.NotFound;
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { Code, FlotillaError } from '@flotilla/api';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Containerd } from './client.js';
-import { ContainerdError } from './containerd-error.js';
+import { containerdFailure } from './containerd-failure.js';
 import {
   InfoRequest,
   WriteAction,
@@ -18,7 +19,7 @@ export async function hasContent(c: Containerd, digest: string): Promise<boolean
     await c.call((md, o, cb) => c.content.info(InfoRequest.fromPartial({ digest }), md, o, cb));
     return true;
   } catch (err) {
-    if (err instanceof ContainerdError && err.code === 'not-found') return false;
+    if (err instanceof FlotillaError && err.code === Code.NotFound) return false;
     throw err;
   }
 }
@@ -96,8 +97,8 @@ export async function writeContent(
     await done;
   } catch (err) {
     stream.cancel();
-    const e = ContainerdError.from(err, `writing ${options.digest}`);
-    if (e.code === 'already-exists') return;
+    const e = containerdFailure(err, `writing ${options.digest}`);
+    if (e.code === Code.AlreadyExists) return;
     throw e;
   }
 }

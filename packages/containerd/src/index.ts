@@ -1,6 +1,5 @@
 export { Containerd, isNotFound } from './client.js';
-export type { ContainerdErrorCode } from './containerd-error.js';
-export { ContainerdError } from './containerd-error.js';
+export { containerdFailure } from './containerd-failure.js';
 export type { WriteOptions } from './content.js';
 export { hasContent, writeContent } from './content.js';
 export * as taskEvents from './gen/github.com/containerd/containerd/api/events/task.js';

@@ -27,6 +27,7 @@ export async function withLease<T>(c: Containerd, fn: (lease: string) => Promise
   try {
     return await fn(id);
   } finally {
+    // A lease that cannot be deleted now expires by itself (its gc.expire label): nothing to do about it here.
     await c.call((md, o, cb) => c.leases.delete(DeleteRequest.fromPartial({ id }), md, o, cb)).catch(() => undefined);
   }
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Code, FlotillaError } from '@flotilla/api';
 import type { Containerd } from './client.js';
-import { ContainerdError } from './containerd-error.js';
 import { ApplyRequest, type ApplyResponse } from './gen/github.com/containerd/containerd/api/services/diff/v1/diff.js';
 import {
   CommitSnapshotRequest,
@@ -31,7 +31,7 @@ async function snapshotExists(c: Containerd, snapshotter: string, key: string): 
     await c.call((md, o, cb) => c.snapshots.stat(StatSnapshotRequest.fromPartial({ snapshotter, key }), md, o, cb));
     return true;
   } catch (err) {
-    if (err instanceof ContainerdError && err.code === 'not-found') return false;
+    if (err instanceof FlotillaError && err.code === Code.NotFound) return false;
     throw err;
   }
 }
@@ -54,8 +54,8 @@ export interface UnpackOptions {
 export async function unpackLayers(c: Containerd, options: UnpackOptions): Promise<string> {
   const { snapshotter, layers, diffIds, lease } = options;
   if (layers.length !== diffIds.length || layers.length === 0) {
-    throw new ContainerdError(
-      'invalid-argument',
+    throw new FlotillaError(
+      Code.InvalidArgument,
       `the image has ${layers.length} layers but its config lists ${diffIds.length} diff IDs`,
     );
   }
@@ -90,8 +90,8 @@ export async function unpackLayers(c: Containerd, options: UnpackOptions): Promi
         { lease, timeoutMs: 10 * 60_000, what: `unpacking layer ${i + 1} (${layers[i]!.digest})` },
       );
       if (applied.applied?.digest !== diffIds[i]) {
-        throw new ContainerdError(
-          'invalid-argument',
+        throw new FlotillaError(
+          Code.InvalidArgument,
           `layer ${i + 1} unpacked to ${applied.applied?.digest}, but the image config says ${diffIds[i]}: the image is corrupt`,
         );
       }
@@ -100,11 +100,12 @@ export async function unpackLayers(c: Containerd, options: UnpackOptions): Promi
         { lease, what: `committing layer ${i + 1}` },
       );
     } catch (err) {
+      // Best effort: the lease collects an active snapshot left behind, and err is the failure to report.
       await c
         .call((md, o, cb) => c.snapshots.remove(RemoveSnapshotRequest.fromPartial({ snapshotter, key }), md, o, cb))
         .catch(() => undefined);
       // Another pull of an image with this layer committed it first: that is as good.
-      if (err instanceof ContainerdError && err.code === 'already-exists') continue;
+      if (err instanceof FlotillaError && err.code === Code.AlreadyExists) continue;
       throw err;
     }
   }

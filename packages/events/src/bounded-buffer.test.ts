@@ -1,7 +1,7 @@
+import { FlotillaError } from '@flotilla/api';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BoundedBuffer } from './bounded-buffer.js';
-import { EventsError } from './events-error.js';
 
 describe('BoundedBuffer', () => {
   it('keeps items in order within its bound', () => {
@@ -54,7 +54,7 @@ describe('BoundedBuffer', () => {
 
   it('refuses a capacity that is not a positive integer', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
-      expect(() => new BoundedBuffer(bad)).toThrow(EventsError);
+      expect(() => new BoundedBuffer(bad)).toThrow(FlotillaError);
     }
   });
 

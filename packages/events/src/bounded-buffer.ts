@@ -1,4 +1,4 @@
-import { EventsError } from './events-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 /**
  * A FIFO of at most `capacity` items that makes room by dropping the oldest, and counts every drop. Backed by a
@@ -12,7 +12,9 @@ export class BoundedBuffer<T> {
 
   constructor(readonly capacity: number) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) {
-      throw new EventsError('invalid-argument', `buffer capacity must be a positive integer, got ${capacity}`);
+      throw new FlotillaError(Code.InvalidArgument, `buffer capacity must be a positive integer, got ${capacity}`, {
+        reason: 'invalid-argument',
+      });
     }
     this.ring = new Array<T | undefined>(capacity);
   }

@@ -1,10 +1,10 @@
+import { FlotillaError } from '@flotilla/api';
 import { freePort, ManagedProcess, makeTestPki, type TestPki, tempDir } from '@flotilla/test-servers';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis } from './connection.js';
 import { EventLog } from './event-log.js';
 import { EventReader } from './event-reader.js';
-import { EventsError } from './events-error.js';
 
 const REDIS = process.env.FLOTILLA_REDIS_BIN ?? '/usr/bin/redis-server';
 const dir = tempDir('redis-tls');
@@ -81,8 +81,8 @@ describe('Redis over TLS', () => {
   it('fails as tls, not as a hang, when the server does not verify against the CA', async () => {
     const reader = new EventReader(connect(otherPki.caFile), { readyTimeoutMs: 1_000 });
     const err = await reader.lastId().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(EventsError);
-    expect((err as EventsError).code).toBe('tls');
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).reason).toBe('tls');
     await reader.close();
   });
 });

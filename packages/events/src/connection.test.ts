@@ -1,13 +1,13 @@
+import { FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { redact, redisOptions } from './connection.js';
-import { EventsError } from './events-error.js';
 
 function invalid(fn: () => unknown): void {
-  expect(fn).toThrow(EventsError);
+  expect(fn).toThrow(FlotillaError);
   try {
     fn();
   } catch (err) {
-    expect((err as EventsError).code).toBe('invalid-argument');
+    expect((err as FlotillaError).reason).toBe('invalid-argument');
   }
 }
 

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
+import { Code, FlotillaError } from '@flotilla/api';
 import { Redis, type RedisOptions } from 'ioredis';
-import { EventsError } from './events-error.js';
 import { type EventsLogger, silentLogger } from './logger.js';
+import { redisFailure } from './redis-failure.js';
 
 export interface RedisConnectionOptions {
   /**
@@ -35,21 +36,30 @@ export function redisOptions(options: RedisConnectionOptions): RedisOptions {
   try {
     url = new URL(options.url);
   } catch (err) {
-    throw new EventsError('invalid-argument', `invalid Redis URL ${redact(options.url)}: use redis://host:port`, {
+    throw new FlotillaError(Code.InvalidArgument, `invalid Redis URL ${redact(options.url)}: use redis://host:port`, {
       cause: err,
+      reason: 'invalid-argument',
     });
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new EventsError('invalid-argument', `Redis URL must start with redis:// or rediss://, got ${url.protocol}//`);
+    throw new FlotillaError(
+      Code.InvalidArgument,
+      `Redis URL must start with redis:// or rediss://, got ${url.protocol}//`,
+      { reason: 'invalid-argument' },
+    );
   }
   const secure = url.protocol === 'rediss:';
   if (options.tls && !secure) {
     // Refuse rather than silently sending the password in clear text.
-    throw new EventsError('invalid-argument', 'tls options were given with a redis:// URL: use rediss:// for TLS');
+    throw new FlotillaError(Code.InvalidArgument, 'tls options were given with a redis:// URL: use rediss:// for TLS', {
+      reason: 'invalid-argument',
+    });
   }
   const db = url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0;
   if (!Number.isSafeInteger(db) || db < 0) {
-    throw new EventsError('invalid-argument', `Redis URL database must be a number, got ${url.pathname.slice(1)}`);
+    throw new FlotillaError(Code.InvalidArgument, `Redis URL database must be a number, got ${url.pathname.slice(1)}`, {
+      reason: 'invalid-argument',
+    });
   }
   const first = options.reconnectDelayMs?.first ?? 100;
   const max = options.reconnectDelayMs?.max ?? 2_000;
@@ -81,8 +91,9 @@ function tlsOptions(tls: RedisConnectionOptions['tls']): ConnectionOptions {
     try {
       out.ca = readFileSync(tls.caFile);
     } catch (err) {
-      throw new EventsError('invalid-argument', `cannot read the Redis CA file ${tls.caFile}: ${String(err)}`, {
+      throw new FlotillaError(Code.InvalidArgument, `cannot read the Redis CA file ${tls.caFile}: ${String(err)}`, {
         cause: err,
+        reason: 'invalid-argument',
       });
     }
   }
@@ -114,7 +125,7 @@ export function watchConnection(redis: Redis, logger: EventsLogger, where: strin
   let lost = false;
   let warned: string | undefined;
   recordErrors(redis, (err) => {
-    const code = EventsError.from(err).code;
+    const code = redisFailure(err).reason;
     // A wrong password or CA does not fix itself: say so once, loudly; the rest is reconnect noise.
     if ((code === 'auth' || code === 'tls') && warned !== err.message) {
       warned = err.message;
@@ -166,10 +177,11 @@ function markClosed(redis: Redis): void {
  * what the last connection attempt ran into; fails as `closed` if the client is or gets closed.
  */
 export function whenReady(redis: Redis, timeoutMs: number): Promise<void> {
-  if (isClosed(redis)) return Promise.reject(new EventsError('closed', 'the Redis client was closed'));
+  if (isClosed(redis))
+    return Promise.reject(new FlotillaError(Code.Canceled, 'the Redis client was closed', { reason: 'closed' }));
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const done = (err?: EventsError) => {
+    const done = (err?: FlotillaError) => {
       clearTimeout(timer);
       redis.off('ready', onReady);
       offClosed();
@@ -177,19 +189,22 @@ export function whenReady(redis: Redis, timeoutMs: number): Promise<void> {
       else resolve();
     };
     const onReady = () => done();
-    const offClosed = onClosed(redis, () => done(new EventsError('closed', 'the Redis client was closed')));
+    const offClosed = onClosed(redis, () =>
+      done(new FlotillaError(Code.Canceled, 'the Redis client was closed', { reason: 'closed' })),
+    );
     const timer = setTimeout(() => done(notReady(redis, timeoutMs)), timeoutMs);
     redis.on('ready', onReady);
   });
 }
 
-function notReady(redis: Redis, timeoutMs: number): EventsError {
+function notReady(redis: Redis, timeoutMs: number): FlotillaError {
   const last = lastErrors.get(redis);
-  const cause = last ? EventsError.from(last) : undefined;
-  if (cause && cause.code !== 'unavailable' && cause.code !== 'internal') return cause;
+  const cause = last ? redisFailure(last) : undefined;
+  if (cause && cause.code !== Code.Unavailable && cause.code !== Code.Internal) return cause;
   const why = last ? ` (last error: ${last.message})` : '';
-  return new EventsError('unavailable', `Redis was not reachable within ${timeoutMs} ms${why}: retry later`, {
+  return new FlotillaError(Code.Unavailable, `Redis was not reachable within ${timeoutMs} ms${why}: retry later`, {
     cause: last,
+    reason: 'unavailable',
   });
 }
 

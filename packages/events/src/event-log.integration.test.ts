@@ -1,3 +1,4 @@
+import { FlotillaError } from '@flotilla/api';
 import { ManagedProcess, runPrefix, startRedis, type TestServer } from '@flotilla/test-servers';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,7 +6,6 @@ import { connectRedis, type RedisConnectionOptions, whenReady } from './connecti
 import type { EventInput, FlotillaEvent } from './event.js';
 import { EventLog } from './event-log.js';
 import { EventReader, type StoredEvent } from './event-reader.js';
-import { EventsError } from './events-error.js';
 
 let redis: TestServer;
 const servers: TestServer[] = [];
@@ -129,7 +129,7 @@ describe('event log on a real Redis', () => {
     expect(reasons(await collect(reader.replay({ limit: 4 })))).toEqual(['#0', '#1', '#2', '#3']);
     expect(await reader.lastId()).toBe(all[9]?.id);
     expect(await collect(new EventReader(connect(), { key: freshKey() }).replay())).toEqual([]);
-    await expect(collect(reader.replay({ after: 'yesterday' }))).rejects.toMatchObject({ code: 'invalid-argument' });
+    await expect(collect(reader.replay({ after: 'yesterday' }))).rejects.toMatchObject({ reason: 'invalid-argument' });
     await log.close();
     await reader.close();
   });
@@ -199,8 +199,8 @@ describe('event log on a real Redis', () => {
 
     const wrong = new EventReader(connect(secured.url.replace(/:[^:@/]*@/, ':wrong@')), { key, readyTimeoutMs: 1_000 });
     const err = await wrong.lastId().catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(EventsError);
-    expect((err as EventsError).code).toBe('auth');
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).reason).toBe('auth');
     await wrong.close();
   });
 

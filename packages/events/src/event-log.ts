@@ -1,6 +1,6 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import type { Redis } from 'ioredis';
 import { EVENT_FIELD, type EventInput, encodeEvent, type FlotillaEvent } from './event.js';
-import { EventsError } from './events-error.js';
 import { EVENTS_KEY } from './keys.js';
 import { type EventsLogger, silentLogger } from './logger.js';
 import { StreamWriter, type StreamWriterOptions, type WriterStats } from './stream-writer.js';
@@ -29,7 +29,9 @@ export class EventLog {
     this.key = options.key ?? EVENTS_KEY;
     this.maxLen = options.maxLen ?? 100_000;
     if (!Number.isSafeInteger(this.maxLen) || this.maxLen < 1) {
-      throw new EventsError('invalid-argument', `maxLen must be a positive integer, got ${options.maxLen}`);
+      throw new FlotillaError(Code.InvalidArgument, `maxLen must be a positive integer, got ${options.maxLen}`, {
+        reason: 'invalid-argument',
+      });
     }
     this.logger = options.logger ?? silentLogger;
     this.writer = new StreamWriter(redis, { ...options, logger: this.logger });

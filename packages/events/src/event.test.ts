@@ -1,6 +1,6 @@
+import { FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { decodeEntry, EVENT_FIELD, EVENT_TYPES, encodeEvent, type FlotillaEvent, validateEvent } from './event.js';
-import { EventsError } from './events-error.js';
 
 const at = 1_700_000_000_000;
 const samples: FlotillaEvent[] = [
@@ -21,13 +21,13 @@ const samples: FlotillaEvent[] = [
   { type: 'leader.changed', leaderId: 'm2', previousId: 'm1', at },
 ];
 
-function malformed(fn: () => unknown): EventsError {
+function malformed(fn: () => unknown): FlotillaError {
   try {
     fn();
   } catch (err) {
-    expect(err).toBeInstanceOf(EventsError);
-    expect((err as EventsError).code).toBe('malformed');
-    return err as EventsError;
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).reason).toBe('malformed');
+    return err as FlotillaError;
   }
   throw new Error('expected a malformed-event error');
 }

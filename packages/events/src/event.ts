@@ -1,4 +1,4 @@
-import { EventsError } from './events-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 /** Task states in the order they move (flotilla.v1.TaskState without the prefix, lower case). */
 export const TASK_STATES = [
@@ -163,12 +163,16 @@ function fits(kind: FieldKind, value: unknown): boolean {
  */
 export function validateEvent(value: unknown): FlotillaEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new EventsError('malformed', 'an event must be a JSON object');
+    throw new FlotillaError(Code.InvalidArgument, 'an event must be a JSON object', { reason: 'malformed' });
   }
   const record = value as Record<string, unknown>;
   const type = record.type;
   if (typeof type !== 'string' || !Object.hasOwn(SCHEMAS, type)) {
-    throw new EventsError('malformed', `unknown event type ${JSON.stringify(type)}: expected one of ${EVENT_TYPES}`);
+    throw new FlotillaError(
+      Code.InvalidArgument,
+      `unknown event type ${JSON.stringify(type)}: expected one of ${EVENT_TYPES}`,
+      { reason: 'malformed' },
+    );
   }
   const schema = SCHEMAS[type as FlotillaEventType] as Record<string, FieldKind>;
   const out: Record<string, unknown> = { type };
@@ -176,7 +180,11 @@ export function validateEvent(value: unknown): FlotillaEvent {
     const got = record[field];
     if (!fits(kind, got)) {
       const want = typeof kind === 'string' ? kind : kind.join('|');
-      throw new EventsError('malformed', `${type}: field ${field} is ${JSON.stringify(got)}, expected ${want}`);
+      throw new FlotillaError(
+        Code.InvalidArgument,
+        `${type}: field ${field} is ${JSON.stringify(got)}, expected ${want}`,
+        { reason: 'malformed' },
+      );
     }
     out[field] = got;
   }
@@ -194,13 +202,15 @@ export function decodeEntry(fields: readonly string[]): FlotillaEvent {
   for (let i = 0; i + 1 < fields.length; i += 2) {
     if (fields[i] === EVENT_FIELD) json = fields[i + 1];
   }
-  if (json === undefined) throw new EventsError('malformed', `the entry has no ${EVENT_FIELD} field`);
+  if (json === undefined)
+    throw new FlotillaError(Code.InvalidArgument, `the entry has no ${EVENT_FIELD} field`, { reason: 'malformed' });
   let parsed: unknown;
   try {
     parsed = JSON.parse(json);
   } catch (err) {
-    throw new EventsError('malformed', `the ${EVENT_FIELD} field is not JSON: ${(err as Error).message}`, {
+    throw new FlotillaError(Code.InvalidArgument, `the ${EVENT_FIELD} field is not JSON: ${(err as Error).message}`, {
       cause: err,
+      reason: 'malformed',
     });
   }
   return validateEvent(parsed);

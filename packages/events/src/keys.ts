@@ -1,4 +1,4 @@
-import { EventsError } from './events-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 /** The cluster event stream. */
 export const EVENTS_KEY = 'flotilla:events';
@@ -16,7 +16,11 @@ export function isTaskId(taskId: string): boolean {
 /** The log stream key of a task; throws `invalid-argument` for an ID that is not a task ID. */
 export function logKey(taskId: string, prefix = LOGS_KEY_PREFIX): string {
   if (!isTaskId(taskId)) {
-    throw new EventsError('invalid-argument', `${JSON.stringify(taskId)} is not a task ID (letters, digits, . _ -)`);
+    throw new FlotillaError(
+      Code.InvalidArgument,
+      `${JSON.stringify(taskId)} is not a task ID (letters, digits, . _ -)`,
+      { reason: 'invalid-argument' },
+    );
   }
   return `${prefix}${taskId}`;
 }

@@ -1,6 +1,6 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import type { Redis } from 'ioredis';
 import { disconnect, whenReady } from './connection.js';
-import { EventsError } from './events-error.js';
 import { LOGS_KEY_PREFIX, logKey } from './keys.js';
 import { LOG_FIELDS, type LogStream } from './log-sink.js';
 import type { EventsLogger } from './logger.js';
@@ -65,7 +65,9 @@ export class LogReader {
     const key = logKey(taskId, this.keyPrefix);
     const { sinceMs, lower } = bounds(options.since);
     if (options.lines !== undefined && (!Number.isSafeInteger(options.lines) || options.lines < 0)) {
-      throw new EventsError('invalid-argument', `lines must be a non-negative integer, got ${options.lines}`);
+      throw new FlotillaError(Code.InvalidArgument, `lines must be a non-negative integer, got ${options.lines}`, {
+        reason: 'invalid-argument',
+      });
     }
     await whenReady(this.redis, this.settings.readyTimeoutMs);
     // The newest entry now bounds the history part, so that it ends even while the container keeps writing.
@@ -132,7 +134,9 @@ function bounds(since: LogTailOptions['since']): { sinceMs?: number; lower: stri
   if (typeof since === 'string') return { lower: `(${parseStreamId(since)}` };
   const ms = since instanceof Date ? since.getTime() : since;
   if (!Number.isFinite(ms) || ms < 0) {
-    throw new EventsError('invalid-argument', `since must be a time after the epoch, got ${String(since)}`);
+    throw new FlotillaError(Code.InvalidArgument, `since must be a time after the epoch, got ${String(since)}`, {
+      reason: 'invalid-argument',
+    });
   }
   const whole = Math.floor(ms);
   return { sinceMs: whole, lower: `${whole}-0` };

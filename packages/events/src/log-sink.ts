@@ -1,5 +1,5 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import type { Redis } from 'ioredis';
-import { EventsError } from './events-error.js';
 import { isTaskId, LOGS_KEY_PREFIX, logKey } from './keys.js';
 import { type EventsLogger, silentLogger } from './logger.js';
 import { StreamWriter, type StreamWriterOptions, type WriterStats } from './stream-writer.js';
@@ -38,7 +38,9 @@ export class LogSink {
     this.maxLen = options.maxLen ?? 10_000;
     this.maxLineLength = options.maxLineLength ?? 16_384;
     if (!Number.isSafeInteger(this.maxLen) || this.maxLen < 1) {
-      throw new EventsError('invalid-argument', `maxLen must be a positive integer, got ${options.maxLen}`);
+      throw new FlotillaError(Code.InvalidArgument, `maxLen must be a positive integer, got ${options.maxLen}`, {
+        reason: 'invalid-argument',
+      });
     }
     this.logger = options.logger ?? silentLogger;
     this.writer = new StreamWriter(redis, {

@@ -116,7 +116,7 @@ describe('per-task log streams on a real Redis', () => {
     expect((await collect(reader.tail(task, { since: new Date(cut) }))).map((l) => l.line)).toEqual(['d', 'e']);
     expect((await collect(reader.tail(task, { lines: 2 }))).map((l) => l.line)).toEqual(['d', 'e']);
     expect(await collect(reader.tail(task, { lines: 0 }))).toEqual([]);
-    await expect(collect(reader.tail('no:such task'))).rejects.toMatchObject({ code: 'invalid-argument' });
+    await expect(collect(reader.tail('no:such task'))).rejects.toMatchObject({ reason: 'invalid-argument' });
     await sink.close();
     await reader.close();
   });

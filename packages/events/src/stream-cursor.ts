@@ -1,7 +1,8 @@
+import { Code } from '@flotilla/api';
 import type { Redis } from 'ioredis';
 import { disconnectNow, recordErrors, whenReady } from './connection.js';
-import { EventsError } from './events-error.js';
 import type { EventsLogger } from './logger.js';
+import { redisFailure } from './redis-failure.js';
 
 /** A stream entry as XRANGE and XREAD return it: its ID and its fields as name/value pairs. */
 export type RawEntry = [id: string, fields: string[]];
@@ -78,9 +79,9 @@ export async function* followEntries(
         failingSince = undefined;
       } catch (err) {
         if (signal?.aborted) return;
-        const error = EventsError.from(err);
+        const error = redisFailure(err);
         failingSince ??= Date.now();
-        if (error.code !== 'unavailable' || Date.now() - failingSince > options.readyTimeoutMs) throw error;
+        if (error.code !== Code.Unavailable || Date.now() - failingSince > options.readyTimeoutMs) throw error;
         options.logger.debug({ err: error, key }, 'follow interrupted: resuming from the last entry seen');
         // A short pause so that a reply error that repeats while connected cannot spin.
         await new Promise((resolve) => setTimeout(resolve, 100));

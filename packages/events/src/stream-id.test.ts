@@ -1,5 +1,5 @@
+import { FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { EventsError } from './events-error.js';
 import { compareStreamIds, parseStreamId, previousStreamId, streamIdTime } from './stream-id.js';
 
 describe('stream IDs', () => {
@@ -10,7 +10,7 @@ describe('stream IDs', () => {
   });
 
   it.each(['', '$', '-', '+', '(5-0', '5-', 'a-1', '1-2-3'])('rejects %j', (id) => {
-    expect(() => parseStreamId(id)).toThrow(EventsError);
+    expect(() => parseStreamId(id)).toThrow(FlotillaError);
   });
 
   it('finds the ID just before another, across a millisecond', () => {

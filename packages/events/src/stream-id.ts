@@ -1,4 +1,4 @@
-import { EventsError } from './events-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 const MAX_SEQ = 18_446_744_073_709_551_615n; // 2^64 - 1, the largest sequence part Redis accepts
 const ID = /^(\d+)(?:-(\d+))?$/;
@@ -7,7 +7,11 @@ const ID = /^(\d+)(?:-(\d+))?$/;
 export function parseStreamId(id: string): string {
   const match = ID.exec(id);
   if (!match) {
-    throw new EventsError('invalid-argument', `${JSON.stringify(id)} is not a stream ID: expected ms-seq, e.g. 0-0`);
+    throw new FlotillaError(
+      Code.InvalidArgument,
+      `${JSON.stringify(id)} is not a stream ID: expected ms-seq, e.g. 0-0`,
+      { reason: 'invalid-argument' },
+    );
   }
   return `${BigInt(match[1] as string)}-${BigInt(match[2] ?? '0')}`;
 }

@@ -1,8 +1,9 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import type { Redis } from 'ioredis';
 import { BoundedBuffer } from './bounded-buffer.js';
 import { disconnect, disconnectNow, isClosed } from './connection.js';
-import { EventsError } from './events-error.js';
 import { type EventsLogger, silentLogger } from './logger.js';
+import { redisFailure } from './redis-failure.js';
 
 /** One XADD to make: the stream key, its approximate cap, and the entry's fields as name/value pairs. */
 export interface StreamEntry {
@@ -186,11 +187,11 @@ export class StreamWriter {
       }
       return true;
     } catch (err) {
-      const error = EventsError.from(err);
-      if (error.code !== 'internal') {
+      const error = redisFailure(err);
+      if (error.code !== Code.Internal) {
         // Redis is away or refuses us for now: keep the batch (the buffer's bound still holds) and retry.
         const dropped = this.buffer.putBack(batch);
-        const log = error.code === 'unavailable' ? this.logger.debug : this.logger.warn;
+        const log = error.code === Code.Unavailable ? this.logger.debug : this.logger.warn;
         log.call(this.logger, { err: error, batch: batch.length, dropped }, 'stream write failed: will retry');
         return false;
       }
@@ -222,7 +223,9 @@ export class StreamWriter {
 
 function positive(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) {
-    throw new EventsError('invalid-argument', `${name} must be a positive integer, got ${value}`);
+    throw new FlotillaError(Code.InvalidArgument, `${name} must be a positive integer, got ${value}`, {
+      reason: 'invalid-argument',
+    });
   }
   return value;
 }

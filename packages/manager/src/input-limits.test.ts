@@ -1,5 +1,4 @@
-import { NodeDescription, TaskStatus } from '@flotilla/api';
-import { PkiError } from '@flotilla/pki';
+import { FlotillaError, NodeDescription, TaskStatus } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { boundStatus, checkDescription, LIMITS } from './input-limits.js';
 
@@ -19,7 +18,7 @@ describe('limits on what nodes send', () => {
     ];
     for (const [partial, message] of cases) {
       const run = () => checkDescription(NodeDescription.fromPartial(partial));
-      expect(run).toThrow(PkiError);
+      expect(run).toThrow(FlotillaError);
       expect(run).toThrow(message);
     }
   });

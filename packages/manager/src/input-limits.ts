@@ -1,5 +1,4 @@
-import type { NodeDescription, TaskStatus } from '@flotilla/api';
-import { PkiError } from '@flotilla/pki';
+import { Code, FlotillaError, type NodeDescription, type TaskStatus } from '@flotilla/api';
 
 /** Per-field limits on what nodes send, on top of gRPC's 4 MiB per message. */
 export const LIMITS = {
@@ -18,7 +17,9 @@ export const LIMITS = {
 export function checkDescription(d: NodeDescription | undefined): void {
   if (!d) return;
   const over = (field: string, limit: number, what = 'characters') => {
-    throw new PkiError('invalid', `node description: ${field} is over the limit of ${limit} ${what}`);
+    throw new FlotillaError(Code.InvalidArgument, `node description: ${field} is over the limit of ${limit} ${what}`, {
+      reason: 'invalid',
+    });
   };
   if (d.hostname.length > LIMITS.hostname) over('hostname', LIMITS.hostname);
   for (const [field, value] of Object.entries({

@@ -47,7 +47,9 @@ export class AllocatorLoop {
     this.services = this.informers.use('services', shared.services);
     this.networks = this.informers.use('networks', shared.networks);
     this.allocations = this.informers.use('allocations', shared.allocations);
-    this.debounce = new Debounce(() => this.pass());
+    this.debounce = new Debounce(() => this.pass(), {
+      onError: (err) => this.options.onPass?.({ writes: 0, problems: [], ms: 0, error: String(err) }),
+    });
     const poke = () => this.debounce.poke();
     for (const informer of [this.tasks, this.nodes, this.services, this.networks, this.allocations]) {
       (informer as Informer<'tasks'>).subscribe(poke);
@@ -128,6 +130,7 @@ export class AllocatorLoop {
         .get('\u0000')
         .exec()
         .then((r) => BigInt(r.header.revision))
+        // etcd away as well: no revision to wait for; err, reported below, says what failed.
         .catch(() => 0n);
       if (revision > 0n) {
         await Promise.all(

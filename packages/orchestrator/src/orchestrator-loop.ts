@@ -62,7 +62,9 @@ export class Orchestrator {
     this.services = this.informers.use('services', options.informers?.services);
     this.tasks = this.informers.use('tasks', options.informers?.tasks);
     this.nodes = this.informers.use('nodes', options.informers?.nodes);
-    this.debounce = new Debounce(() => this.round());
+    this.debounce = new Debounce(() => this.round(), {
+      onError: (err) => this.options.onRound?.({ services: 0, created: 0, updated: 0, removed: 0, error: String(err) }),
+    });
     this.services.subscribe((set) => {
       for (const c of set.changes) {
         this.dirty.add(c.id);

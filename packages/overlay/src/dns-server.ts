@@ -154,6 +154,7 @@ export class DnsServer {
     if (!listener) {
       listener = this.openListener(address);
       this.listeners.set(address, listener);
+      // The caller gets the failure from the promise returned below; here the map only forgets the listener.
       listener.catch(() => {
         if (this.listeners.get(address) === listener) this.listeners.delete(address);
       });
@@ -166,6 +167,7 @@ export class DnsServer {
     const listener = this.listeners.get(address);
     if (!listener) return;
     this.listeners.delete(address);
+    // A listener that never opened has nothing to close (its failure went to whoever called listen).
     const opened = await listener.catch(() => undefined);
     if (opened) await closeListener(opened);
   }
@@ -452,6 +454,7 @@ function parseQuery(raw: Buffer): ParsedQuery | undefined {
   try {
     packet = dnsPacket.decode(raw);
   } catch {
+    // Not a DNS message: the caller answers FORMERR, as it does for any malformed query.
     return undefined;
   }
   const question = packet.questions?.[0];
@@ -631,6 +634,7 @@ async function closeListener(listener: Listener): Promise<void> {
       try {
         listener.udp.close(() => resolve());
       } catch {
+        // Already closed (ERR_SOCKET_DGRAM_NOT_RUNNING): nothing to wait for.
         resolve();
       }
     }),

@@ -131,7 +131,9 @@ export class NodeNetwork {
       this.attached.delete(taskId);
       this.containerRules.delete(taskId);
       if (existsSync(`${NETNS_DIR}/${names.netns(taskId)}`)) {
-        await run('ip', ['netns', 'del', names.netns(taskId)]).catch(() => undefined);
+        await run('ip', ['netns', 'del', names.netns(taskId)]).catch((err: Error) =>
+          this.options.logger?.warn({ task: taskId, err: err.message }, 'network namespace not deleted'),
+        );
       }
     });
   }
@@ -146,6 +148,8 @@ export class NodeNetwork {
   /** Removes everything this driver made on the node (bridges, VXLAN devices, rules). */
   async teardown(): Promise<void> {
     await this.close();
+    // Best effort, each step on its own: whatever is already gone is as good, and this node's networking is
+    // being taken down entirely, so nothing waits on what is left.
     await this.serial(async () => {
       for (const taskId of [...this.attached]) {
         await run('ip', ['netns', 'del', names.netns(taskId)]).catch(() => undefined);
@@ -167,6 +171,7 @@ export class NodeNetwork {
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.queue.then(work, work);
+    // The caller gets the failure from `next`; the queue only has to go on.
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -263,6 +268,7 @@ export class NodeNetwork {
       // No IPv6 link-local address on the bridge: the overlay is IPv4 and would only flood its chatter.
       if (!links.has(bridge)) {
         await run('ip', ['link', 'add', bridge, 'type', 'bridge']);
+        // A kernel without addrgenmode gives the bridge a link-local address: chatter, not harm.
         await run('ip', ['link', 'set', 'dev', bridge, 'addrgenmode', 'none']).catch(() => undefined);
       }
       await run('ip', ['link', 'set', bridge, 'mtu', String(mtu), 'up']);
@@ -292,7 +298,7 @@ export class NodeNetwork {
       }
       await run('ip', ['link', 'set', vxlan, 'master', bridge, 'mtu', String(mtu), 'up']);
       // Multicast the bridge itself sends (IGMP, say) has nowhere to go across hosts; broadcast must still reach
-      // the VXLAN port, which answers ARP from its neighbour entries.
+      // the VXLAN port, which answers ARP from its neighbour entries. Where that cannot be set, it floods: it works.
       await run('bridge', ['link', 'set', 'dev', vxlan, 'mcast_flood', 'off']).catch(() => undefined);
       state = { local: view.nodeAddress, mtu, address, fdb: await currentFdb(vxlan), neigh: await currentNeigh(vxlan) };
       this.programmed.set(n.vni, state);
@@ -351,6 +357,7 @@ export class NodeNetwork {
       // The VXLAN device is enslaved too: a bridge with anything but it still serves a task.
       const ports = links.filter((x) => x.master === l.ifname && x.ifname !== names.vxlan(vni));
       if (ports.length > 0) continue;
+      // Already gone is as good; a device that stays is found again, and deleted, with the next view.
       await run('ip', ['link', 'del', names.vxlan(vni)]).catch(() => undefined);
       await run('ip', ['link', 'del', l.ifname]).catch(() => undefined);
       this.programmed.delete(vni);
@@ -389,7 +396,9 @@ export class NodeNetwork {
     }
     for (const g of [...this.listening]) {
       if (gateways.has(g)) continue;
-      await this.dns.unlisten(g).catch(() => undefined);
+      await this.dns
+        .unlisten(g)
+        .catch((err: Error) => this.options.logger?.warn({ address: g, err: err.message }, 'DNS server not closed'));
       this.listening.delete(g);
     }
   }
@@ -398,7 +407,8 @@ export class NodeNetwork {
     const view = this.view as NetworkView;
     const netns = names.netns(task.id);
     const path = `${NETNS_DIR}/${netns}`;
-    // A namespace left by an attempt that failed half-way is made again from scratch.
+    // A namespace left by an attempt that failed half-way is made again from scratch (a delete that fails shows
+    // as the add's failure, just below).
     if (existsSync(path)) await run('ip', ['netns', 'del', netns]).catch(() => undefined);
     await run('ip', ['netns', 'add', netns]);
     try {
@@ -411,6 +421,7 @@ export class NodeNetwork {
         const n = this.network(attachment.networkId) as OverlayNetwork;
         const veth = names.veth(task.id, i);
         const dev = names.containerInterface(i);
+        // `ip link show` fails for a device that does not exist: none to delete.
         if ((await ipJson(['link', 'show', 'dev', veth]).catch(() => [])).length > 0) {
           await run('ip', ['link', 'del', veth]);
         }
@@ -453,6 +464,7 @@ export class NodeNetwork {
         hostsLines,
       };
     } catch (err) {
+      // err is the failure to report; a namespace that stays is made again by the next attempt.
       await run('ip', ['netns', 'del', netns]).catch(() => undefined);
       throw err;
     }
@@ -461,12 +473,14 @@ export class NodeNetwork {
 
 /** The MTU of the device that holds the node's underlay address (1500 when not found). */
 async function underlayMtu(address: string): Promise<number> {
+  // Unreadable is not found: 1500 is the usual underlay MTU.
   const links = await ipJson<{ mtu: number; addr_info?: { local: string }[] }>(['addr', 'show']).catch(() => []);
   return links.find((l) => l.addr_info?.some((a) => a.local === address))?.mtu ?? 1500;
 }
 
 /** The local address of an existing VXLAN device, or undefined when there is none. */
 async function vxlanLocal(name: string): Promise<string | undefined> {
+  // `ip link show` fails for a device that does not exist.
   const links = await ipJson<{ linkinfo?: { info_data?: { local?: string } } }>([
     '-details',
     'link',
@@ -478,6 +492,7 @@ async function vxlanLocal(name: string): Promise<string | undefined> {
   return links[0]?.linkinfo?.info_data?.local ?? '';
 }
 
+// Unreadable is empty (here and in currentNeigh): every entry is then programmed again, which `-force` makes harmless.
 async function currentFdb(vxlan: string): Promise<Map<string, string>> {
   const entries = await run('bridge', ['-json', 'fdb', 'show', 'dev', vxlan])
     .then((out) => (out.trim() ? (JSON.parse(out) as { mac: string; dst?: string }[]) : []))

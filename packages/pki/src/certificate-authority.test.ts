@@ -1,15 +1,15 @@
 import { X509Certificate } from 'node:crypto';
+import { FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { CertificateAuthority, caFingerprint } from './certificate-authority.js';
 import { createKeyAndCsr } from './csr.js';
-import { PkiError } from './pki-error.js';
 
 async function code(fn: () => unknown): Promise<string> {
   try {
     await fn();
     return 'ok';
   } catch (err) {
-    return err instanceof PkiError ? err.code : `unexpected ${String(err)}`;
+    return err instanceof FlotillaError ? String(err.reason) : `unexpected ${String(err)}`;
   }
 }
 

@@ -1,8 +1,8 @@
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { Code, FlotillaError } from '@flotilla/api';
 import type * as X509 from '@peculiar/x509';
 import { ALGORITHM, type CryptoKey, generateKeys, importPrivateKey, loadX509, privateKeyPem } from './crypto.js';
 import { type NodeIdentity, type NodeRole, readIdentity } from './node-identity.js';
-import { PkiError } from './pki-error.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 /** Node certificates live 90 days, as swarm's do; agents renew them well before. */
@@ -66,7 +66,10 @@ export class CertificateAuthority {
   static async load(certPem: string, keyPem: string): Promise<CertificateAuthority> {
     const cert = new X509Certificate(certPem);
     const clusterId = /(?:^|\n)O=([^\n]+)/.exec(cert.subject)?.[1];
-    if (!clusterId || !cert.ca) throw new PkiError('invalid', 'the CA certificate is not a Flotilla cluster CA');
+    if (!clusterId || !cert.ca)
+      throw new FlotillaError(Code.InvalidArgument, 'the CA certificate is not a Flotilla cluster CA', {
+        reason: 'invalid',
+      });
     return new CertificateAuthority(clusterId, certPem, cert, await importPrivateKey(keyPem));
   }
 
@@ -81,10 +84,17 @@ export class CertificateAuthority {
     try {
       csr = new x509.Pkcs10CertificateRequest(request.csrPem);
     } catch (err) {
-      throw new PkiError('bad-csr', 'the certificate request does not parse as PEM PKCS#10', { cause: err });
+      throw new FlotillaError(Code.InvalidArgument, 'the certificate request does not parse as PEM PKCS#10', {
+        cause: err,
+        reason: 'bad-csr',
+      });
     }
-    if (!(await csr.verify())) throw new PkiError('bad-csr', 'the certificate request is not signed by its own key');
-    if (!/^[a-z0-9]{1,64}$/.test(request.nodeId)) throw new PkiError('invalid', `invalid node id ${request.nodeId}`);
+    if (!(await csr.verify()))
+      throw new FlotillaError(Code.InvalidArgument, 'the certificate request is not signed by its own key', {
+        reason: 'bad-csr',
+      });
+    if (!/^[a-z0-9]{1,64}$/.test(request.nodeId))
+      throw new FlotillaError(Code.InvalidArgument, `invalid node id ${request.nodeId}`, { reason: 'invalid' });
     const notBefore = request.notBefore ?? new Date(Date.now() - 60_000);
     const names = [
       { type: 'dns' as const, value: request.nodeId },
@@ -116,14 +126,24 @@ export class CertificateAuthority {
   verify(certPem: string | X509Certificate, now = new Date()): NodeIdentity {
     const cert = typeof certPem === 'string' ? new X509Certificate(certPem) : certPem;
     if (!cert.checkIssued(this.cert) || !cert.verify(this.cert.publicKey)) {
-      throw new PkiError('untrusted', "the certificate was not issued by this cluster's CA");
+      throw new FlotillaError(Code.PermissionDenied, "the certificate was not issued by this cluster's CA", {
+        reason: 'untrusted',
+      });
     }
     if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) {
-      throw new PkiError('untrusted', `the certificate is not valid now (valid ${cert.validFrom} to ${cert.validTo})`);
+      throw new FlotillaError(
+        Code.PermissionDenied,
+        `the certificate is not valid now (valid ${cert.validFrom} to ${cert.validTo})`,
+        { reason: 'untrusted' },
+      );
     }
     const identity = readIdentity(cert);
     if (identity.clusterId !== this.clusterId) {
-      throw new PkiError('untrusted', `the certificate belongs to cluster ${identity.clusterId}, not this one`);
+      throw new FlotillaError(
+        Code.PermissionDenied,
+        `the certificate belongs to cluster ${identity.clusterId}, not this one`,
+        { reason: 'untrusted' },
+      );
     }
     return identity;
   }

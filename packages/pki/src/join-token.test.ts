@@ -1,6 +1,6 @@
+import { FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { generateJoinToken, parseJoinToken, roleForToken } from './join-token.js';
-import { PkiError } from './pki-error.js';
 
 const FP = 'a'.repeat(64);
 
@@ -9,7 +9,7 @@ function code(fn: () => unknown): string {
     fn();
     return 'ok';
   } catch (err) {
-    return err instanceof PkiError ? err.code : 'unexpected';
+    return err instanceof FlotillaError ? String(err.reason) : 'unexpected';
   }
 }
 

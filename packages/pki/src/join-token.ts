@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { PkiError } from './pki-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 const PREFIX = 'FLTKN-1';
 const SECRET = /^[0-9a-z]{32}$/;
@@ -31,9 +31,10 @@ export function parseJoinToken(token: string): ParsedToken {
     !/^[0-9a-f]{64}$/.test(fingerprint ?? '') ||
     !SECRET.test(secret ?? '')
   ) {
-    throw new PkiError(
-      'malformed-token',
+    throw new FlotillaError(
+      Code.InvalidArgument,
       'this is not a Flotilla join token (FLTKN-1-<fingerprint>-<secret>): copy it again from `flotilla join-token worker`',
+      { reason: 'malformed-token' },
     );
   }
   return { caFingerprint: fingerprint as string, secret: secret as string };
@@ -53,7 +54,11 @@ export function roleForToken(
   secretHashes: { worker: string; manager: string },
 ): 'worker' | 'manager' {
   if (token.caFingerprint !== caFingerprint) {
-    throw new PkiError('wrong-ca', "the token was made for another cluster's CA: check the address you joined");
+    throw new FlotillaError(
+      Code.PermissionDenied,
+      "the token was made for another cluster's CA: check the address you joined",
+      { reason: 'wrong-ca' },
+    );
   }
   const hash = Buffer.from(hashSecret(token.secret), 'hex');
   const matches = (expected: string) => {
@@ -62,8 +67,9 @@ export function roleForToken(
   };
   if (matches(secretHashes.manager)) return 'manager';
   if (matches(secretHashes.worker)) return 'worker';
-  throw new PkiError(
-    'bad-token',
+  throw new FlotillaError(
+    Code.PermissionDenied,
     'the join token is not valid (rotated or mistyped): get the current one with `flotilla join-token`',
+    { reason: 'bad-token' },
   );
 }

@@ -1,5 +1,5 @@
 import type { X509Certificate } from 'node:crypto';
-import { PkiError } from './pki-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 export type NodeRole = 'worker' | 'manager' | 'operator';
 
@@ -21,7 +21,11 @@ export function readIdentity(cert: X509Certificate): NodeIdentity {
   const role = fields.get('OU')?.replace(/^flotilla-/, '');
   const clusterId = fields.get('O');
   if (!nodeId || !clusterId || (role !== 'worker' && role !== 'manager' && role !== 'operator')) {
-    throw new PkiError('untrusted', `the certificate does not name a Flotilla node (subject ${cert.subject})`);
+    throw new FlotillaError(
+      Code.PermissionDenied,
+      `the certificate does not name a Flotilla node (subject ${cert.subject})`,
+      { reason: 'untrusted' },
+    );
   }
   return { nodeId, role, clusterId };
 }

@@ -1,6 +1,6 @@
+import { FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { CertificateAuthority } from './certificate-authority.js';
-import { PkiError } from './pki-error.js';
 import { seal, unseal } from './sealing.js';
 
 describe('sealing secrets with the CA key', () => {
@@ -10,8 +10,8 @@ describe('sealing secrets with the CA key', () => {
     const sealed = seal(keyPem, 'join tokens', 'FLTKN-secret');
     expect(Buffer.from(sealed).toString('latin1')).not.toContain('FLTKN');
     expect(unseal(keyPem, 'join tokens', sealed)).toBe('FLTKN-secret');
-    expect(() => unseal(other, 'join tokens', sealed)).toThrow(PkiError);
-    expect(() => unseal(keyPem, 'something else', sealed)).toThrow(PkiError);
+    expect(() => unseal(other, 'join tokens', sealed)).toThrow(FlotillaError);
+    expect(() => unseal(keyPem, 'something else', sealed)).toThrow(FlotillaError);
     const tampered = Buffer.from(sealed);
     tampered[tampered.length - 1] = (tampered.at(-1) ?? 0) ^ 1;
     expect(() => unseal(keyPem, 'join tokens', tampered)).toThrow(/do not open/);

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { PkiError } from './pki-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 const VERSION = 1;
 const IV_BYTES = 12;
@@ -22,7 +22,9 @@ export function seal(caKeyPem: string, purpose: string, plaintext: string): Buff
 export function unseal(caKeyPem: string, purpose: string, sealed: Uint8Array): string {
   const data = Buffer.from(sealed);
   if (data.length < 1 + IV_BYTES + TAG_BYTES || data[0] !== VERSION) {
-    throw new PkiError('untrusted', `the sealed ${purpose} are missing or in an unknown format`);
+    throw new FlotillaError(Code.PermissionDenied, `the sealed ${purpose} are missing or in an unknown format`, {
+      reason: 'untrusted',
+    });
   }
   const iv = data.subarray(1, 1 + IV_BYTES);
   const tag = data.subarray(1 + IV_BYTES, 1 + IV_BYTES + TAG_BYTES);
@@ -31,6 +33,9 @@ export function unseal(caKeyPem: string, purpose: string, sealed: Uint8Array): s
   try {
     return Buffer.concat([decipher.update(data.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]).toString();
   } catch (err) {
-    throw new PkiError('untrusted', `the sealed ${purpose} do not open with this CA key`, { cause: err });
+    throw new FlotillaError(Code.PermissionDenied, `the sealed ${purpose} do not open with this CA key`, {
+      cause: err,
+      reason: 'untrusted',
+    });
   }
 }

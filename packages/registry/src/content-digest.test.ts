@@ -1,6 +1,6 @@
+import { FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { sha256Digest, verifyStream } from './content-digest.js';
-import { RegistryError } from './registry-error.js';
 
 async function drain(source: AsyncIterable<Buffer>): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -26,9 +26,9 @@ describe('verifyStream', () => {
     ['too many bytes', ['hello, layer', '!'], 'longer than the 12 bytes'],
   ])('fails with digest-mismatch on %s', async (_, parts, message) => {
     const err = await drain(verifyStream(chunks(...parts), good, 'blob x')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RegistryError);
-    expect((err as RegistryError).code).toBe('digest-mismatch');
-    expect((err as RegistryError).message).toContain(message);
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).reason).toBe('digest-mismatch');
+    expect((err as FlotillaError).message).toContain(message);
   });
 
   it('releases the source when the consumer stops early, and reports a source that breaks off', async () => {
@@ -49,7 +49,7 @@ describe('verifyStream', () => {
       throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
     }
     const err = await drain(verifyStream(broken(), good, 'blob y')).catch((e: unknown) => e);
-    expect((err as RegistryError).code).toBe('unavailable');
-    expect((err as RegistryError).message).toContain('the download of blob y broke off');
+    expect((err as FlotillaError).reason).toBe('unavailable');
+    expect((err as FlotillaError).message).toContain('the download of blob y broke off');
   });
 });

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { RegistryError } from './registry-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 /** `sha256:<hex>` of some bytes. */
 export function sha256Digest(bytes: Uint8Array): string {
@@ -10,7 +10,9 @@ export function sha256Digest(bytes: Uint8Array): string {
 export function hasherFor(digest: string): Hash {
   const algorithm = digest.slice(0, digest.indexOf(':'));
   if (algorithm !== 'sha256' && algorithm !== 'sha512') {
-    throw new RegistryError('unsupported-media-type', `digest algorithm "${algorithm}" is not supported: use sha256`);
+    throw new FlotillaError(Code.Unimplemented, `digest algorithm "${algorithm}" is not supported: use sha256`, {
+      reason: 'unsupported-media-type',
+    });
   }
   return createHash(algorithm);
 }
@@ -43,9 +45,10 @@ export async function* verifyStream(
         next = await iterator.next();
       } catch (err) {
         drained = true;
-        if (err instanceof RegistryError) throw err;
-        throw new RegistryError('unavailable', `the download of ${what} broke off (${String(err)}): pull again`, {
+        if (err instanceof FlotillaError) throw err;
+        throw new FlotillaError(Code.Unavailable, `the download of ${what} broke off (${String(err)}): pull again`, {
           cause: err,
+          reason: 'unavailable',
         });
       }
       if (next.done) {
@@ -55,10 +58,11 @@ export async function* verifyStream(
       const chunk = next.value;
       seen += chunk.byteLength;
       if (seen > expected.size) {
-        throw new RegistryError(
-          'digest-mismatch',
+        throw new FlotillaError(
+          Code.DataLoss,
           `${what} is longer than the ${expected.size} bytes its descriptor says: the registry served different ` +
             'content; pull again, and if it persists the image on the registry is corrupt',
+          { reason: 'digest-mismatch' },
         );
       }
       hash.update(chunk);
@@ -69,17 +73,19 @@ export async function* verifyStream(
     if (!drained) await iterator.return?.();
   }
   if (seen !== expected.size) {
-    throw new RegistryError(
-      'digest-mismatch',
+    throw new FlotillaError(
+      Code.DataLoss,
       `${what} ended after ${seen} of ${expected.size} bytes: the download was cut short; pull again`,
+      { reason: 'digest-mismatch' },
     );
   }
   const actual = `${expected.digest.slice(0, expected.digest.indexOf(':'))}:${hash.digest('hex')}`;
   if (actual !== expected.digest) {
-    throw new RegistryError(
-      'digest-mismatch',
+    throw new FlotillaError(
+      Code.DataLoss,
       `${what} hashes to ${actual}, not ${expected.digest}: the registry served different content; pull again, and ` +
         'if it persists the image on the registry is corrupt',
+      { reason: 'digest-mismatch' },
     );
   }
 }

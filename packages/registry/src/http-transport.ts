@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { RegistryError } from './registry-error.js';
+import { Code, FlotillaError } from '@flotilla/api';
 
 export interface HttpRequest {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT';
@@ -96,16 +96,20 @@ export function discard(res: HttpResponse): void {
   res.body.resume();
 }
 
-/** A body that stopped arriving (connection reset, timeout) as a RegistryError; RegistryErrors pass through. */
-export function brokenOff(err: unknown, what: string): RegistryError {
-  if (err instanceof RegistryError) return err;
-  return new RegistryError('unavailable', `${what} broke off (${describeNetworkError(err)}): retry`, { cause: err });
+/** A body that stopped arriving (connection reset, timeout) as a FlotillaError; FlotillaErrors pass through. */
+export function brokenOff(err: unknown, what: string): FlotillaError {
+  if (err instanceof FlotillaError) return err;
+  return new FlotillaError(Code.Unavailable, `${what} broke off (${describeNetworkError(err)}): retry`, {
+    cause: err,
+    reason: 'unavailable',
+  });
 }
 
-function tooLarge(what: string, limit: number): RegistryError {
-  return new RegistryError(
-    'too-large',
+function tooLarge(what: string, limit: number): FlotillaError {
+  return new FlotillaError(
+    Code.ResourceExhausted,
     `${what} is larger than ${limit} bytes, more than this client accepts: check that the registry address is right`,
+    { reason: 'too-large' },
   );
 }
 

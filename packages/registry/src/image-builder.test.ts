@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
+import { FlotillaError } from '@flotilla/api';
 import { extract, type Headers } from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sha256Digest } from './content-digest.js';
 import { buildImage, buildImageIndex, type OciImage } from './image-builder.js';
 import type { ImageFile } from './layer-archive.js';
 import { MediaType } from './media-types.js';
-import { RegistryError } from './registry-error.js';
 
 interface TarEntry {
   header: Headers;
@@ -145,9 +145,9 @@ describe('buildImage', () => {
     ],
   ] as [ImageFile[], string][])('refuses input that cannot become an image (%#)', async (bad, message) => {
     const err = await buildImage({ files: bad, platform }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RegistryError);
-    expect((err as RegistryError).code).toBe('invalid-image');
-    expect((err as RegistryError).message).toContain(message);
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).reason).toBe('invalid-image');
+    expect((err as FlotillaError).message).toContain(message);
   });
 
   it('makes an index that labels each image with its platform', async () => {

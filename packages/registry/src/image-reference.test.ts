@@ -1,6 +1,6 @@
+import { FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { parseImageReference } from './image-reference.js';
-import { RegistryError } from './registry-error.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 
@@ -44,9 +44,9 @@ describe('parseImageReference', () => {
         return e;
       }
     })();
-    expect(err).toBeInstanceOf(RegistryError);
-    expect((err as RegistryError).code).toBe('invalid-reference');
-    expect((err as RegistryError).message).toContain(why);
-    expect((err as RegistryError).message).toContain('expected [registry/]repository[:tag]');
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).reason).toBe('invalid-reference');
+    expect((err as FlotillaError).message).toContain(why);
+    expect((err as FlotillaError).message).toContain('expected [registry/]repository[:tag]');
   });
 });

@@ -1,4 +1,5 @@
-import { RegistryError } from './registry-error.js';
+import { isIP } from 'node:net';
+import { Code, FlotillaError } from '@flotilla/api';
 
 /** A parsed image reference, normalized the way Docker does (`busybox` → `docker.io/library/busybox:latest`). */
 export interface ImageReference {
@@ -15,6 +16,15 @@ export interface ImageReference {
 
 export const DOCKER_HUB = 'docker.io';
 
+/** Whether a registry host is on loopback: localhost, 127.0.0.0/8 or ::1, with or without a port. */
+export function isLoopback(registry: string): boolean {
+  const host = registry.startsWith('[') ? registry.slice(1, registry.indexOf(']')) : registry.replace(/:\d+$/, '');
+  if (host.toLowerCase() === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
@@ -23,10 +33,11 @@ const HOST_NAME =
 const HOST_IPV6 = /^\[[a-fA-F0-9:.]+\](?::[0-9]+)?$/;
 const MAX_NAME = 255;
 
-function invalid(ref: string, why: string): RegistryError {
-  return new RegistryError(
-    'invalid-reference',
+function invalid(ref: string, why: string): FlotillaError {
+  return new FlotillaError(
+    Code.InvalidArgument,
     `invalid image reference "${ref}": ${why} (expected [registry/]repository[:tag][@sha256:digest], e.g. busybox:1.36)`,
+    { reason: 'invalid-reference' },
   );
 }
 
@@ -35,7 +46,7 @@ export function isDigest(value: string): boolean {
   return DIGEST.test(value);
 }
 
-/** Parses and normalizes an image reference; throws `RegistryError('invalid-reference')` with the reason. */
+/** Parses and normalizes an image reference; throws a FlotillaError (reason `invalid-reference`) that says why. */
 export function parseImageReference(ref: string): ImageReference {
   if (ref.length === 0) throw invalid(ref, 'it is empty');
   if (ref !== ref.trim()) throw invalid(ref, 'it has leading or trailing spaces');

@@ -14,5 +14,4 @@ export type { CallOptions, RegistryClientOptions, ResolvedImage } from './regist
 export { RegistryClient } from './registry-client.js';
 export type { Credential } from './registry-credentials.js';
 export { loadRegistryCredentials, RegistryCredentials } from './registry-credentials.js';
-export type { RegistryErrorCode } from './registry-error.js';
-export { RegistryError } from './registry-error.js';
+export type { RegistryReason } from './registry-reason.js';

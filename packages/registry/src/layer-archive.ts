@@ -2,9 +2,9 @@ import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { Code, FlotillaError } from '@flotilla/api';
 import { pack } from 'tar-stream';
 import { sha256Digest } from './content-digest.js';
-import { RegistryError } from './registry-error.js';
 
 /** One entry of an image's filesystem. Paths are absolute in the image (`/bin/sh`); owners default to root. */
 export type ImageFile =
@@ -88,9 +88,10 @@ export async function buildLayer(options: { rootfs?: string; files?: readonly Im
 function imagePath(path: string): string {
   const normalized = posix.normalize(`/${path}`).replace(/^\/+|\/+$/g, '');
   if (normalized.length === 0 || path.split('/').includes('..')) {
-    throw new RegistryError(
-      'invalid-image',
+    throw new FlotillaError(
+      Code.InvalidArgument,
       `image path "${path}" is not usable: give an absolute path inside the image, without ".."`,
+      { reason: 'invalid-image' },
     );
   }
   return normalized;
@@ -105,16 +106,17 @@ async function toEntry(file: ImageFile): Promise<Entry> {
     }
     case 'host-file': {
       const info = await stat(file.hostPath).catch((err: unknown) => {
-        throw new RegistryError(
-          'invalid-image',
+        throw new FlotillaError(
+          Code.InvalidArgument,
           `cannot add ${file.hostPath} to the image as ${file.path}: ${(err as Error).message}; check that it exists`,
-          { cause: err },
+          { cause: err, reason: 'invalid-image' },
         );
       });
       if (!info.isFile()) {
-        throw new RegistryError(
-          'invalid-image',
+        throw new FlotillaError(
+          Code.InvalidArgument,
           `${file.hostPath} is not a regular file: give a file for ${file.path}`,
+          { reason: 'invalid-image' },
         );
       }
       return { kind: 'file', mode: file.mode ?? info.mode & 0o7777, ...owner, content: () => readFile(file.hostPath) };
@@ -133,12 +135,10 @@ async function addDirectory(entries: Map<string, Entry>, root: string, relative:
   try {
     names = await readdir(here);
   } catch (err) {
-    throw new RegistryError(
-      'invalid-image',
+    throw new FlotillaError(
+      Code.InvalidArgument,
       `cannot read root filesystem directory ${here}: ${(err as Error).message}`,
-      {
-        cause: err,
-      },
+      { cause: err, reason: 'invalid-image' },
     );
   }
   for (const name of names.sort()) {
@@ -154,9 +154,10 @@ async function addDirectory(entries: Map<string, Entry>, root: string, relative:
     } else if (info.isFile()) {
       entries.set(rel, { kind: 'file', mode, uid: 0, gid: 0, content: () => readFile(hostPath) });
     } else {
-      throw new RegistryError(
-        'invalid-image',
+      throw new FlotillaError(
+        Code.InvalidArgument,
         `${hostPath} is a device, socket or FIFO, which the image builder does not copy: remove it from the root filesystem`,
+        { reason: 'invalid-image' },
       );
     }
   }
@@ -169,9 +170,10 @@ function addParents(entries: Map<string, Entry>): void {
       if (existing === undefined) {
         entries.set(parent, { kind: 'directory', mode: 0o755, uid: 0, gid: 0 });
       } else if (existing.kind !== 'directory') {
-        throw new RegistryError(
-          'invalid-image',
+        throw new FlotillaError(
+          Code.InvalidArgument,
           `/${name} is inside /${parent}, which is a ${existing.kind}, not a directory: fix the image's file list`,
+          { reason: 'invalid-image' },
         );
       }
     }

@@ -1,5 +1,5 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import { isDigest } from './image-reference.js';
-import { RegistryError } from './registry-error.js';
 
 export const MediaType = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
@@ -76,10 +76,11 @@ export function manifestKind(contentType: string | undefined, document: unknown,
   }
   const type = field ?? header ?? 'unknown';
   const schema1 = isObject(document) && document.schemaVersion === 1;
-  throw new RegistryError(
-    'unsupported-media-type',
+  throw new FlotillaError(
+    Code.Unimplemented,
     `${what} is ${schema1 ? 'a Docker schema 1 manifest' : `of type "${type}"`}, which Flotilla cannot pull: ` +
       'push the image again with a current build tool (OCI or Docker schema 2 manifests)',
+    { reason: 'unsupported-media-type' },
   );
 }
 
@@ -87,9 +88,11 @@ export function parseJson(bytes: Uint8Array, what: string): unknown {
   try {
     return JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch (err) {
-    throw new RegistryError('rejected', `${what} is not valid JSON: the registry returned something else`, {
-      cause: err,
-    });
+    throw new FlotillaError(
+      Code.FailedPrecondition,
+      `${what} is not valid JSON: the registry returned something else`,
+      { cause: err, reason: 'rejected' },
+    );
   }
 }
 
@@ -120,8 +123,12 @@ export function toDescriptor(value: unknown, what: string): Descriptor {
   return value as unknown as Descriptor;
 }
 
-function malformed(what: string, why: string): RegistryError {
-  return new RegistryError('rejected', `${what} is malformed (${why}): the image on the registry is broken`);
+function malformed(what: string, why: string): FlotillaError {
+  return new FlotillaError(
+    Code.FailedPrecondition,
+    `${what} is malformed (${why}): the image on the registry is broken`,
+    { reason: 'rejected' },
+  );
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

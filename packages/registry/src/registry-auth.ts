@@ -1,7 +1,7 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import { describeNetworkError, discard, type HttpTransport, readBody } from './http-transport.js';
+import { isLoopback } from './image-reference.js';
 import type { RegistryCredentials } from './registry-credentials.js';
-import { RegistryError } from './registry-error.js';
-import { isLoopback } from './registry-http.js';
 
 export interface Challenge {
   /** Lower case: `bearer`, `basic`. */
@@ -76,28 +76,31 @@ export class RegistryAuth {
       this.basic.add(registry);
       return header;
     }
-    throw new RegistryError(
-      'unauthorized',
+    throw new FlotillaError(
+      Code.Unauthenticated,
       `registry ${registry} asked for authentication with a scheme this client does not speak ` +
         `(${challenges.map((c) => c.scheme).join(', ') || 'none given'}): use Basic or Bearer token auth`,
+      { reason: 'unauthorized' },
     );
   }
 
   /** The error for a registry that still says 401 (or 403): names the registry and where credentials go. */
-  unauthorized(registry: string, refused = false, repository?: string): RegistryError {
+  unauthorized(registry: string, refused = false, repository?: string): FlotillaError {
     const credential = this.credentials?.get(registry);
     const file = this.credentials?.source ?? 'a Docker-style config file (such as ~/.docker/config.json)';
     if (credential && refused) {
-      return new RegistryError(
-        'unauthorized',
+      return new FlotillaError(
+        Code.Unauthenticated,
         `registry ${registry} refused the credentials of user "${credential.username}" from ${file}` +
           `${repository ? ` for ${repository}` : ''}: check the password there, and that this user may access the repository`,
+        { reason: 'unauthorized' },
       );
     }
-    return new RegistryError(
-      'unauthorized',
+    return new FlotillaError(
+      Code.Unauthenticated,
       `registry ${registry} requires a login${repository ? ` for ${repository}` : ''}: add credentials for ` +
         `"${registry}" to ${file}, as {"auths": {"${registry}": {"auth": "<base64 of user:password>"}}}`,
+      { reason: 'unauthorized' },
     );
   }
 
@@ -118,9 +121,10 @@ export class RegistryAuth {
       url = new URL(params.realm ?? '');
       if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http(s)');
     } catch {
-      throw new RegistryError(
-        'unauthorized',
+      throw new FlotillaError(
+        Code.Unauthenticated,
         `registry ${registry} sent a Bearer challenge without a usable realm URL: check the registry's auth setup`,
+        { reason: 'unauthorized' },
       );
     }
     if (params.service) url.searchParams.set('service', params.service);
@@ -141,10 +145,10 @@ export class RegistryAuth {
         signal,
       });
     } catch (err) {
-      throw new RegistryError(
-        'unavailable',
+      throw new FlotillaError(
+        Code.Unavailable,
         `cannot reach the token service of ${registry} at ${url.origin} (${describeNetworkError(err)}): retry later`,
-        { cause: err },
+        { cause: err, reason: 'unavailable' },
       );
     }
     if (res.status === 401 || res.status === 403) {
@@ -153,9 +157,10 @@ export class RegistryAuth {
     }
     if (res.status !== 200) {
       discard(res);
-      throw new RegistryError(
-        'unavailable',
+      throw new FlotillaError(
+        Code.Unavailable,
         `the token service of ${registry} at ${url.origin} answered HTTP ${res.status}: retry later`,
+        { reason: 'unavailable' },
       );
     }
     const body = await readBody(res, MAX_TOKEN_RESPONSE, `the token response of ${registry}`);
@@ -169,9 +174,10 @@ export class RegistryAuth {
       // Never quote the body: it may hold a token.
     }
     if (typeof token !== 'string' || token.length === 0) {
-      throw new RegistryError(
-        'unauthorized',
+      throw new FlotillaError(
+        Code.Unauthenticated,
         `the token service of ${registry} at ${url.origin} returned no token: check the registry's auth setup`,
+        { reason: 'unauthorized' },
       );
     }
     const seconds = typeof expiresIn === 'number' && expiresIn > 0 ? expiresIn : DEFAULT_TOKEN_SECONDS;

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { Code, FlotillaError } from '@flotilla/api';
 import { matchesDigest, sha256Digest, verifyStream } from './content-digest.js';
 import { type HttpResponse, HttpTransport, readBody } from './http-transport.js';
 import { buildImageIndex, type ContentBlob, type OciImage } from './image-builder.js';
@@ -16,7 +17,6 @@ import {
 import { formatPlatform, normalizePlatform, platformMatches } from './platform.js';
 import { RegistryAuth } from './registry-auth.js';
 import type { RegistryCredentials } from './registry-credentials.js';
-import { RegistryError } from './registry-error.js';
 import { RegistryHttp } from './registry-http.js';
 
 export interface RegistryClientOptions {
@@ -112,10 +112,11 @@ export class RegistryClient {
       }
       chosen = await this.fetchManifest(ref, match.digest, options);
       if (chosen.kind !== 'manifest') {
-        throw new RegistryError(
-          'unsupported-media-type',
+        throw new FlotillaError(
+          Code.Unimplemented,
           `the ${formatPlatform(wanted)} entry of ${ref.name} is another index, not an image manifest: ` +
             'push the image with a flat index',
+          { reason: 'unsupported-media-type' },
         );
       }
     }
@@ -159,12 +160,16 @@ export class RegistryClient {
       const location = res.headers.location;
       res.body.resume();
       if (!location || hops >= MAX_REDIRECTS) {
-        throw new RegistryError('unavailable', `${what}: too many or broken redirects from the registry; retry later`);
+        throw new FlotillaError(
+          Code.Unavailable,
+          `${what}: too many or broken redirects from the registry; retry later`,
+          { reason: 'unavailable' },
+        );
       }
       const url = new URL(location, res.url);
       res = await this.transport
         .send({ method: 'GET', url, signal: options.signal })
-        .catch((err: unknown) => Promise.reject(RegistryError.from(err)));
+        .catch((err: unknown) => Promise.reject(redirectFailure(err)));
     }
     if (res.status !== 200) {
       throw await this.http.failure(res, what, 'the image on the registry is incomplete; push it again');
@@ -176,10 +181,11 @@ export class RegistryClient {
   async fetchBlobBytes(input: RefInput, descriptor: Descriptor, options: CallOptions = {}): Promise<Buffer> {
     const ref = toReference(input);
     if (descriptor.size > this.maxConfigBytes) {
-      throw new RegistryError(
-        'too-large',
+      throw new FlotillaError(
+        Code.ResourceExhausted,
         `blob ${descriptor.digest} of ${ref.name} is ${descriptor.size} bytes, more than the ${this.maxConfigBytes} ` +
           'this client holds in memory: stream it with fetchBlob',
+        { reason: 'too-large' },
       );
     }
     const chunks: Buffer[] = [];
@@ -305,10 +311,11 @@ function checkManifestDigest(res: HttpResponse, bytes: Buffer, expected: string 
   const claimed = expected ?? header(res, 'docker-content-digest');
   if (claimed !== undefined && /^sha(256|512):[a-f0-9]+$/.test(claimed)) {
     if (!matchesDigest(bytes, claimed)) {
-      throw new RegistryError(
-        'digest-mismatch',
+      throw new FlotillaError(
+        Code.DataLoss,
         `the manifest of ${name} does not hash to ${claimed}: the registry served different content; pull again, ` +
           'and if it persists the image on the registry is corrupt',
+        { reason: 'digest-mismatch' },
       );
     }
     return claimed;
@@ -335,11 +342,22 @@ function withDigest(ref: ImageReference, digest: string): ImageReference {
   return { ...parts, name: formatImageReference(parts) };
 }
 
-function noPlatform(ref: ImageReference, wanted: Platform, available: Platform[]): RegistryError {
+function noPlatform(ref: ImageReference, wanted: Platform, available: Platform[]): FlotillaError {
   const list = available.map(formatPlatform).join(', ') || 'none declared';
-  return new RegistryError(
-    'no-matching-platform',
+  return new FlotillaError(
+    Code.NotFound,
     `image ${ref.name} has no build for ${formatPlatform(wanted)} (it has: ${list}): use an image built for ` +
       'this platform, or place the service on nodes of a platform it has',
+    { reason: 'no-matching-platform' },
   );
+}
+
+/** A redirect that could not be followed: a FlotillaError as it is, anything else as a registry that is away. */
+function redirectFailure(err: unknown): FlotillaError {
+  if (err instanceof FlotillaError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new FlotillaError(Code.Unavailable, `registry request failed (${message}): retry later`, {
+    cause: err,
+    reason: 'unavailable',
+  });
 }

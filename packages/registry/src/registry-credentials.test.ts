@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
+import { FlotillaError } from '@flotilla/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadRegistryCredentials } from './registry-credentials.js';
-import { RegistryError } from './registry-error.js';
 
 describe('loadRegistryCredentials', () => {
   let dir: string;
@@ -49,11 +49,11 @@ describe('loadRegistryCredentials', () => {
   it('refuses a malformed file without quoting its content', async () => {
     const bad = write('{"auths": {"h": {"auth": "secretsecret"');
     const err = await loadRegistryCredentials(bad).catch((e: unknown) => e);
-    expect((err as RegistryError).code).toBe('invalid-config');
-    expect((err as RegistryError).message).not.toContain('secretsecret');
+    expect((err as FlotillaError).reason).toBe('invalid-config');
+    expect((err as FlotillaError).message).not.toContain('secretsecret');
     const noColon = write(JSON.stringify({ auths: { h: { auth: Buffer.from('nocolon').toString('base64') } } }));
     const err2 = await loadRegistryCredentials(noColon).catch((e: unknown) => e);
-    expect(err2).toBeInstanceOf(RegistryError);
-    expect((err2 as RegistryError).message).toContain('"h" needs "auth"');
+    expect(err2).toBeInstanceOf(FlotillaError);
+    expect((err2 as FlotillaError).message).toContain('"h" needs "auth"');
   });
 });

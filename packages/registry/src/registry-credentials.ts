@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { Code, FlotillaError } from '@flotilla/api';
 import { DOCKER_HUB } from './image-reference.js';
-import { RegistryError } from './registry-error.js';
 
 export interface Credential {
   username: string;
@@ -47,29 +47,36 @@ export async function loadRegistryCredentials(path: string): Promise<RegistryCre
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new RegistryCredentials({}, path);
-    throw new RegistryError('invalid-config', `cannot read registry credentials from ${path}: check its permissions`, {
-      cause: err,
-    });
+    throw new FlotillaError(
+      Code.InvalidArgument,
+      `cannot read registry credentials from ${path}: check its permissions`,
+      { cause: err, reason: 'invalid-config' },
+    );
   }
   let document: unknown;
   try {
     document = JSON.parse(text);
   } catch {
     // The parser's message may quote the file's content, which holds secrets: do not pass it on.
-    throw new RegistryError('invalid-config', `${path} is not valid JSON: fix it (Docker config.json format)`);
+    throw new FlotillaError(Code.InvalidArgument, `${path} is not valid JSON: fix it (Docker config.json format)`, {
+      reason: 'invalid-config',
+    });
   }
   const auths = (document as { auths?: unknown } | null)?.auths;
   if (auths === undefined) return new RegistryCredentials({}, path);
   if (typeof auths !== 'object' || auths === null) {
-    throw new RegistryError('invalid-config', `${path}: "auths" must be an object of registry host → credentials`);
+    throw new FlotillaError(Code.InvalidArgument, `${path}: "auths" must be an object of registry host → credentials`, {
+      reason: 'invalid-config',
+    });
   }
   const entries: Record<string, Credential> = {};
   for (const [host, value] of Object.entries(auths)) {
     const credential = toCredential(value);
     if (credential === 'invalid') {
-      throw new RegistryError(
-        'invalid-config',
+      throw new FlotillaError(
+        Code.InvalidArgument,
         `${path}: the entry for "${host}" needs "auth" (base64 of user:password) or "username" and "password"`,
+        { reason: 'invalid-config' },
       );
     }
     if (credential) entries[host] = credential;

@@ -1,4 +1,4 @@
-import { isIP } from 'node:net';
+import { Code, FlotillaError } from '@flotilla/api';
 import {
   describeNetworkError,
   discard,
@@ -8,10 +8,9 @@ import {
   isCertificateError,
   readBody,
 } from './http-transport.js';
-import { DOCKER_HUB, type ImageReference } from './image-reference.js';
+import { DOCKER_HUB, type ImageReference, isLoopback } from './image-reference.js';
 import type { RegistryAuth } from './registry-auth.js';
 import { normalizeRegistryKey } from './registry-credentials.js';
-import { RegistryError } from './registry-error.js';
 
 export interface RegistryRequest {
   method: HttpRequest['method'];
@@ -28,7 +27,7 @@ const MAX_ERROR_BODY = 64 * 1024;
 
 /**
  * One registry request with the parts every call needs: the scheme (HTTPS, or plain HTTP for insecure and
- * loopback registries), the auth challenge-and-retry, and HTTP failures turned into RegistryErrors.
+ * loopback registries), the auth challenge-and-retry, and HTTP failures turned into FlotillaErrors.
  */
 export class RegistryHttp {
   private readonly schemes = new Map<string, 'https' | 'http'>();
@@ -62,7 +61,7 @@ export class RegistryHttp {
   }
 
   /** The error for an unexpected answer, with the registry's own error code and message when it sent them. */
-  async failure(res: HttpResponse, what: string, notFound: string): Promise<RegistryError> {
+  async failure(res: HttpResponse, what: string, notFound: string): Promise<FlotillaError> {
     let detail = '';
     try {
       const body = await readBody(res, MAX_ERROR_BODY, 'error body');
@@ -72,19 +71,30 @@ export class RegistryHttp {
         .filter(Boolean)
         .join('; ');
     } catch {
+      // No readable error body (not JSON, too large): the status alone says what failed.
       res.body.destroy();
     }
     const said = detail ? ` (${detail})` : '';
-    if (res.status === 404) return new RegistryError('not-found', `${what} was not found${said}: ${notFound}`);
+    if (res.status === 404)
+      return new FlotillaError(Code.NotFound, `${what} was not found${said}: ${notFound}`, { reason: 'not-found' });
     if (res.status === 429 || res.status >= 500) {
-      return new RegistryError('unavailable', `${what}: the registry answered HTTP ${res.status}${said}; retry later`);
+      return new FlotillaError(
+        Code.Unavailable,
+        `${what}: the registry answered HTTP ${res.status}${said}; retry later`,
+        { reason: 'unavailable' },
+      );
     }
     if (res.status === 413) {
-      return new RegistryError('too-large', `${what}: the registry refused it as too large (HTTP 413)${said}`);
+      return new FlotillaError(
+        Code.ResourceExhausted,
+        `${what}: the registry refused it as too large (HTTP 413)${said}`,
+        { reason: 'too-large' },
+      );
     }
-    return new RegistryError(
-      'rejected',
+    return new FlotillaError(
+      Code.FailedPrecondition,
       `${what}: the registry refused the request with HTTP ${res.status}${said}; check the image and the registry's logs`,
+      { reason: 'rejected' },
     );
   }
 
@@ -112,6 +122,7 @@ export class RegistryHttp {
       return res;
     } catch (err) {
       if (isCertificateError(err) || req.signal?.aborted) throw this.unreachable(registry, 'https', err);
+      // Otherwise HTTP is tried next; if it fails too, that failure is the one reported.
     }
     const res = await this.attempt(registry, 'http', at('http'));
     this.schemes.set(registry, 'http');
@@ -130,25 +141,25 @@ export class RegistryHttp {
     }
   }
 
-  private unreachable(registry: string, scheme: 'https' | 'http', err: unknown): RegistryError {
-    if (err instanceof RegistryError) return err;
+  private unreachable(registry: string, scheme: 'https' | 'http', err: unknown): FlotillaError {
+    if (err instanceof FlotillaError) return err;
     const reason = describeNetworkError(err);
     if (isCertificateError(err)) {
-      return new RegistryError(
-        'unavailable',
+      return new FlotillaError(
+        Code.Unavailable,
         `the TLS certificate of registry ${registry} is not trusted (${reason}): give the client the registry's CA ` +
           'certificate (the ca option)',
-        { cause: err },
+        { cause: err, reason: 'unavailable' },
       );
     }
     const hint =
       scheme === 'https' && !this.allowsHttp(registry)
         ? `; if it serves plain HTTP, list "${registry}" as an insecure registry`
         : '';
-    return new RegistryError(
-      'unavailable',
+    return new FlotillaError(
+      Code.Unavailable,
       `cannot reach registry ${registry} over ${scheme} (${reason}): check the address and that it is running${hint}`,
-      { cause: err },
+      { cause: err, reason: 'unavailable' },
     );
   }
 
@@ -160,13 +171,4 @@ export class RegistryHttp {
 /** Docker Hub's API is not served on docker.io itself. */
 function apiHost(registry: string): string {
   return registry === DOCKER_HUB ? 'registry-1.docker.io' : registry;
-}
-
-/** localhost, 127.0.0.0/8 and ::1, with or without a port. */
-export function isLoopback(registry: string): boolean {
-  const host = registry.startsWith('[') ? registry.slice(1, registry.indexOf(']')) : registry.replace(/:\d+$/, '');
-  if (host.toLowerCase() === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
-  return false;
 }

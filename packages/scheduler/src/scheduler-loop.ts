@@ -38,7 +38,10 @@ export class SchedulerLoop {
     this.tasks = this.informers.use('tasks', options.informers?.tasks);
     this.nodes = this.informers.use('nodes', options.informers?.nodes);
     this.clusters = this.informers.use('clusters', options.informers?.clusters);
-    this.debounce = new Debounce(() => this.place());
+    this.debounce = new Debounce(() => this.place(), {
+      onError: (err) =>
+        this.options.onRound?.({ pending: this.pending.size, assigned: 0, unplaced: 0, ms: 0, error: String(err) }),
+    });
     this.tasks.subscribe((set) => {
       let wake = false;
       for (const c of set.changes) {

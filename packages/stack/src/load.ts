@@ -48,6 +48,7 @@ export const fsSource: FileSource = {
     try {
       return statSync(file).isFile();
     } catch {
+      // Missing (or unreadable, which reading it says later): not there.
       return false;
     }
   },
@@ -65,7 +66,8 @@ export function loadStack(options: LoadOptions, source: FileSource = fsSource): 
     if (quick.warnings.length === 0) return quick;
   } catch (err) {
     if (!(err instanceof StackError)) throw err;
-    // Problems found while parsing already carry their places (the parser fell back to a located front end).
+    // Problems found while parsing already carry their places (the parser fell back to a located front end);
+    // the others are found again, with their places, by the pass below.
     if (err.diagnostics.every((d) => d.location === undefined || d.location.line > 0)) throw err;
   }
   return load(options, source, 'located');

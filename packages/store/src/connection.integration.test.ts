@@ -1,8 +1,8 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import { ManagedProcess, makeTestPki, startEtcd, tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connectEtcd } from './connection.js';
 import { Store } from './store.js';
-import { StoreError } from './store-error.js';
 
 const dirs: { remove(): void }[] = [];
 afterAll(async () => {
@@ -10,10 +10,10 @@ afterAll(async () => {
   for (const d of dirs) d.remove();
 });
 
-async function code(promise: Promise<unknown>): Promise<string> {
+async function code(promise: Promise<unknown>): Promise<Code | string> {
   return promise.then(
     () => 'ok',
-    (err: unknown) => (err instanceof StoreError ? err.code : `unexpected ${String(err)}`),
+    (err: unknown) => (err instanceof FlotillaError ? err.code : `unexpected ${String(err)}`),
   );
 }
 
@@ -33,7 +33,7 @@ describe('etcd connection settings', () => {
       expect(etcd.url.startsWith('https://')).toBe(true);
       await good.put('/tls-check').value('ok');
       expect(await good.get('/tls-check').string()).toBe('ok');
-      expect(await code(new Store(noClientCert).get('tasks', 'x'))).toBe('unavailable');
+      expect(await code(new Store(noClientCert).get('tasks', 'x'))).toBe(Code.Unavailable);
     } finally {
       good.close();
       noClientCert.close();
@@ -52,7 +52,7 @@ describe('etcd connection settings', () => {
       await admin.auth.authEnable({});
       await user.put('/auth-check').value('ok');
       expect(await user.get('/auth-check').string()).toBe('ok');
-      expect(await code(new Store(wrong).get('tasks', 'x'))).toBe('denied');
+      expect(await code(new Store(wrong).get('tasks', 'x'))).toBe(Code.PermissionDenied);
     } finally {
       for (const c of [admin, user, wrong]) c.close();
       await etcd.destroy();

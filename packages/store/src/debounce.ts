@@ -14,7 +14,15 @@ export class Debounce {
 
   constructor(
     private readonly work: () => Promise<void>,
-    private readonly options: { quietMs?: number; maxDelayMs?: number } = {},
+    private readonly options: {
+      quietMs?: number;
+      maxDelayMs?: number;
+      /**
+       * A run that throws (its own failures a loop handles itself; this is for what gets past it, a bug). The
+       * next poke runs again. Without it, the error becomes a process warning on stderr.
+       */
+      onError?: (err: unknown) => void;
+    } = {},
   ) {}
 
   /** Something changed: run soon. */
@@ -62,7 +70,7 @@ export class Debounce {
     this.cap = undefined;
     if (this.stopped || this.running) return;
     this.running = this.work()
-      .catch(() => undefined)
+      .catch(this.options.onError ?? ((err: unknown) => process.emitWarning(err instanceof Error ? err : String(err))))
       .finally(() => {
         this.running = undefined;
         if (this.again) {

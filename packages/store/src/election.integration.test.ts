@@ -1,13 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { Task } from '@flotilla/api';
+import { FlotillaError, Task } from '@flotilla/api';
 import { startEtcd, type TestServer } from '@flotilla/testing';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEtcd } from './connection.js';
 import { Election } from './election.js';
 import { Store } from './store.js';
-import { StoreError } from './store-error.js';
 
 let etcd: TestServer;
 const clients: Etcd3[] = [];
@@ -104,8 +103,8 @@ describe('leader election with fencing', () => {
     await oldStore.create('tasks', 'after', Task.fromPartial({ id: 'after' })).catch((e) => {
       err = e;
     });
-    expect(err).toBeInstanceOf(StoreError);
-    expect((err as StoreError).code).toBe('fenced');
+    expect(err).toBeInstanceOf(FlotillaError);
+    expect((err as FlotillaError).reason).toBe('fenced');
     expect(await new Store(connect()).get('tasks', 'after')).toBeUndefined();
     old.child.kill('SIGKILL');
     await next.resign();

@@ -1,6 +1,7 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import type { Etcd3, Lease } from 'etcd3';
+import { etcdFailure } from './etcd-failure.js';
 import { type Fence, prefixEnd } from './store.js';
-import { StoreError } from './store-error.js';
 
 export interface ElectionOptions {
   /** Who is campaigning (a manager ID); stored as the value of its key. */
@@ -46,7 +47,7 @@ export class Election {
     try {
       leaseId = await lease.grant();
     } catch (err) {
-      throw StoreError.from(err);
+      throw etcdFailure(err);
     }
     const key = `${this.prefix}${BigInt(leaseId).toString(16)}`;
     const waiting = new AbortController();
@@ -60,12 +61,15 @@ export class Election {
       });
       const createRevision = BigInt(put.header.revision);
       const lost = this.watchLoss(key, lease);
-      void lost.then(() => waiting.abort(new StoreError('unavailable', 'lost the election candidacy while waiting')));
+      void lost.then(() =>
+        waiting.abort(new FlotillaError(Code.Unavailable, 'lost the election candidacy while waiting')),
+      );
       await this.waitForTurn(createRevision, waiting.signal);
       return { fence: { key, createRevision }, lost, resign: () => lease.revoke() };
     } catch (err) {
+      // An unrevoked lease runs out by its TTL; err is the failure to report.
       await lease.revoke().catch(() => undefined);
-      throw err instanceof StoreError ? err : StoreError.from(err);
+      throw etcdFailure(err);
     } finally {
       signal?.removeEventListener('abort', abort);
     }
@@ -113,6 +117,7 @@ export class Election {
         signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
       });
     } finally {
+      // A watch that cannot be cancelled went with its connection.
       await watcher.cancel().catch(() => undefined);
     }
   }
@@ -126,10 +131,12 @@ export class Election {
         .create()
         .then((watcher) => {
           watcher.on('delete', () => {
+            // A watch that cannot be cancelled went with its connection.
             void watcher.cancel().catch(() => undefined);
             resolve();
           });
         })
+        // Without a watch nothing proves the key still stands: the candidacy counts as lost (campaign again).
         .catch(() => resolve());
     });
   }

@@ -1,7 +1,7 @@
 import type { IWatchResponse, Watcher } from 'etcd3';
+import { etcdFailure } from './etcd-failure.js';
 import { KINDS, type Kind, type ObjectOf, prefixOf } from './kinds.js';
 import type { Store, Versioned } from './store.js';
-import { StoreError } from './store-error.js';
 
 export type Change<T> =
   | { type: 'put'; id: string; value: T; version: bigint; previous?: T }
@@ -67,6 +67,7 @@ export class Informer<K extends Kind> {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    // A watch that cannot be cancelled went with its connection.
     await this.watcher?.cancel().catch(() => undefined);
   }
 
@@ -145,7 +146,7 @@ export class Informer<K extends Kind> {
       .startRevision(from.toString())
       .create()
       .catch((err: unknown) => {
-        throw StoreError.from(err);
+        throw etcdFailure(err);
       });
     this.watcher = watcher;
     this.connected = true;
@@ -161,6 +162,7 @@ export class Informer<K extends Kind> {
     watcher.on('error', () => {
       if (this.connected) this.disconnectedAt = Date.now();
       this.connected = false;
+      // Dead already, most likely; the watch that replaces it is what matters.
       void watcher.cancel().catch(() => undefined);
       void this.recover();
     });
@@ -173,6 +175,7 @@ export class Informer<K extends Kind> {
         await this.relist();
         return;
       } catch {
+        // etcd still away: the informer shows as stale (staleForMs) until a relist works.
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
@@ -210,6 +213,7 @@ export class Informer<K extends Kind> {
     try {
       return KINDS[this.kind].decode(bytes) as ObjectOf<K>;
     } catch {
+      // Counted (undecodable in the stats) and left out: one bad value must not stop the cache.
       this.undecodable++;
       return undefined;
     }

@@ -1,11 +1,10 @@
-import { Task, TaskState } from '@flotilla/api';
+import { Code, FlotillaError, Task, TaskState } from '@flotilla/api';
 import { startEtcd, type TestServer } from '@flotilla/testing';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEtcd } from './connection.js';
 import { keyOf } from './kinds.js';
 import { Store, type Write } from './store.js';
-import { StoreError } from './store-error.js';
 
 let etcd: TestServer;
 let client: Etcd3;
@@ -25,14 +24,14 @@ afterAll(async () => {
 const task = (id: string, slot: number) =>
   Task.fromPartial({ id, serviceId: 'svc', slot: BigInt(slot), desiredState: TaskState.TASK_STATE_RUNNING });
 
-async function storeError(promise: Promise<unknown>): Promise<StoreError> {
+async function storeError(promise: Promise<unknown>): Promise<FlotillaError> {
   try {
     await promise;
   } catch (err) {
-    if (err instanceof StoreError) return err;
+    if (err instanceof FlotillaError) return err;
     throw err;
   }
-  throw new Error('expected a StoreError');
+  throw new Error('expected a FlotillaError');
 }
 
 describe('Store on a real etcd', () => {
@@ -51,9 +50,9 @@ describe('Store on a real etcd', () => {
   it('refuses a stale update, a duplicate create and an update of a missing object as conflicts', async () => {
     const v1 = await store.create('tasks', 't2', task('t2', 2));
     await store.update('tasks', 't2', task('t2', 3), v1);
-    expect((await storeError(store.update('tasks', 't2', task('t2', 4), v1))).code).toBe('conflict');
-    expect((await storeError(store.create('tasks', 't2', task('t2', 5)))).code).toBe('conflict');
-    expect((await storeError(store.update('tasks', 'missing', task('missing', 1), 1n))).code).toBe('conflict');
+    expect((await storeError(store.update('tasks', 't2', task('t2', 4), v1))).reason).toBe('conflict');
+    expect((await storeError(store.create('tasks', 't2', task('t2', 5)))).reason).toBe('conflict');
+    expect((await storeError(store.update('tasks', 'missing', task('missing', 1), 1n))).reason).toBe('conflict');
     expect((await store.get('tasks', 't2'))?.value.slot).toBe(3n);
   });
 
@@ -85,7 +84,7 @@ describe('Store on a real etcd', () => {
     expect((await store.list('tasks')).items.filter((t) => t.id.startsWith('p'))).toHaveLength(2000);
     // Creating them again conflicts in every transaction: nothing lands and the error says so.
     const err = await storeError(store.batch(writes.slice(0, 300), { inFlight: 4 }));
-    expect(err.code).toBe('conflict');
+    expect(err.reason).toBe('conflict');
     expect(err.message).toContain('(0 of 300 writes landed)');
   });
 
@@ -100,7 +99,7 @@ describe('Store on a real etcd', () => {
     await lease.revoke();
     await client.put('/flotilla/v1/leader').value('manager-b');
     const err = await storeError(leader.create('tasks', 'f2', task('f2', 1)));
-    expect(err.code).toBe('fenced');
+    expect(err.reason).toBe('fenced');
     expect(await store.get('tasks', 'f2')).toBeUndefined();
     expect(await client.get(keyOf('tasks', 'f1')).buffer()).not.toBeNull();
   });
@@ -108,7 +107,7 @@ describe('Store on a real etcd', () => {
   it('fails fast with unavailable when etcd is down, and works again when it returns', async () => {
     await etcd.stop();
     const started = Date.now();
-    expect((await storeError(store.get('tasks', 't2'))).code).toBe('unavailable');
+    expect((await storeError(store.get('tasks', 't2'))).code).toBe(Code.Unavailable);
     expect(Date.now() - started).toBeLessThan(5_000);
     await etcd.restart();
     await expect

@@ -1,7 +1,8 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
 import { chunks, MAX_TXN_OPS } from './chunks.js';
+import { etcdFailure } from './etcd-failure.js';
 import { KINDS, type Kind, keyOf, type ObjectOf, prefixOf } from './kinds.js';
-import { StoreError } from './store-error.js';
 
 /** An object with its version: the etcd mod revision of its key, used for compare-and-swap. */
 export interface Versioned<T> {
@@ -116,10 +117,12 @@ export class Store {
       try {
         return { id, value: next, version: await this.update(kind, id, next, current.version) };
       } catch (err) {
-        if (!(err instanceof StoreError) || err.code !== 'conflict') throw err;
+        if (!(err instanceof FlotillaError) || err.reason !== 'conflict') throw err;
       }
     }
-    throw new StoreError('conflict', `${kind}/${id} kept changing while it was updated: try again`);
+    throw new FlotillaError(Code.Aborted, `${kind}/${id} kept changing while it was updated: try again`, {
+      reason: 'conflict',
+    });
   }
 
   async delete(kind: Kind, id: string, version?: bigint): Promise<void> {
@@ -143,7 +146,7 @@ export class Store {
     let revision = 0n;
     let landed = 0;
     let transactions = 0;
-    let failure: StoreError | undefined;
+    let failure: FlotillaError | undefined;
     let unencodable: unknown;
     const worker = async () => {
       while (!failure && unencodable === undefined) {
@@ -164,7 +167,7 @@ export class Store {
           landed += part.length;
           options.onCommit?.(committed, part.length);
         } catch (err) {
-          failure ??= StoreError.from(err);
+          failure ??= etcdFailure(err);
         }
       }
     };
@@ -172,8 +175,10 @@ export class Store {
     await Promise.all(Array.from({ length: width }, worker));
     if (unencodable !== undefined && !failure) throw unencodable;
     if (failure) {
-      if (failure.code !== 'conflict') throw failure;
-      throw new StoreError('conflict', `${failure.message} (${landed} of ${writes.length} writes landed)`);
+      if (failure.reason !== 'conflict') throw failure;
+      throw new FlotillaError(Code.Aborted, `${failure.message} (${landed} of ${writes.length} writes landed)`, {
+        reason: 'conflict',
+      });
     }
     return { revision, transactions };
   }
@@ -205,13 +210,18 @@ export class Store {
     if (response.succeeded) return BigInt(response.header.revision);
     const fenceKv = response.responses[0]?.response_range?.kvs[0];
     if (this.fence && (!fenceKv || BigInt(fenceKv.create_revision) !== this.fence.createRevision)) {
-      throw new StoreError('fenced', `write refused: this manager no longer holds ${this.fence.key} (leadership lost)`);
+      throw new FlotillaError(
+        Code.Aborted,
+        `write refused: this manager no longer holds ${this.fence.key} (leadership lost)`,
+        { reason: 'fenced' },
+      );
     }
     const keys = part.slice(0, 3).map((p) => p.key.toString());
-    throw new StoreError(
-      'conflict',
+    throw new FlotillaError(
+      Code.Aborted,
       `write conflict: one of ${keys.join(', ')}${part.length > 3 ? ', …' : ''} changed since it was read; ` +
         'read it again and retry',
+      { reason: 'conflict' },
     );
   }
 }
@@ -226,7 +236,7 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    throw StoreError.from(err);
+    throw etcdFailure(err);
   }
 }
 

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { FlotillaError } from '@flotilla/api';
 import { freePort, ManagedProcess } from '@flotilla/devhosts';
 import {
   buildImage,
@@ -11,7 +12,6 @@ import {
   loadRegistryCredentials,
   type OciImage,
   RegistryClient,
-  RegistryError,
 } from '@flotilla/registry';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -35,13 +35,13 @@ function client(options: ConstructorParameters<typeof RegistryClient>[0] = {}): 
   return c;
 }
 
-async function failure(promise: Promise<unknown>): Promise<RegistryError> {
+async function failure(promise: Promise<unknown>): Promise<FlotillaError> {
   const err = await promise.then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(err).toBeInstanceOf(RegistryError);
-  return err as RegistryError;
+  expect(err).toBeInstanceOf(FlotillaError);
+  return err as FlotillaError;
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {
@@ -130,7 +130,7 @@ describe('registry without auth', () => {
     expect(onArm.config).toEqual(arm64.config.descriptor);
 
     const err = await failure(registryClient.resolve(ref, { os: 'linux', architecture: 'riscv64' }));
-    expect(err.code).toBe('no-matching-platform');
+    expect(err.reason).toBe('no-matching-platform');
     expect(err.message).toContain('linux/riscv64');
     expect(err.message).toContain('linux/amd64, linux/arm64');
 
@@ -139,7 +139,7 @@ describe('registry without auth', () => {
     const single = await failure(
       registryClient.resolve(`${registry.address}/flotilla-test/arm-only:1`, { os: 'linux', architecture: 'amd64' }),
     );
-    expect(single.code).toBe('no-matching-platform');
+    expect(single.reason).toBe('no-matching-platform');
     expect(single.message).toContain('(it has: linux/arm64)');
   });
 
@@ -155,34 +155,34 @@ describe('registry without auth', () => {
 
     const short: Descriptor = { ...layer, size: layer.size - 1 };
     const tooLong = await failure(readAll(await registryClient.fetchBlob(`${repository}:1`, short)));
-    expect(tooLong.code).toBe('digest-mismatch');
+    expect(tooLong.reason).toBe('digest-mismatch');
 
     corruptBlob(registry.storageDir, layer.digest);
     const stream = await registryClient.fetchBlob(`${repository}:1`, layer);
     const err = await failure(readAll(stream));
-    expect(err.code).toBe('digest-mismatch');
+    expect(err.reason).toBe('digest-mismatch');
     expect(err.message).toContain(`not ${layer.digest}`);
 
     corruptBlob(registry.storageDir, digest);
     const manifest = await failure(registryClient.resolve(`${repository}@${digest}`, platform));
-    expect(manifest.code).toBe('digest-mismatch');
+    expect(manifest.reason).toBe('digest-mismatch');
   });
 
   it('says not-found, naming the reference, for a missing tag or repository', async () => {
     const registryClient = client();
     const missingTag = `${registry.address}/flotilla-test/busybox:no-such-tag`;
     const err = await failure(registryClient.resolve(missingTag, platform));
-    expect(err.code).toBe('not-found');
+    expect(err.reason).toBe('not-found');
     expect(err.message).toContain(missingTag);
     const missingRepo = await failure(registryClient.resolve(`${registry.address}/nobody/here:1`, platform));
-    expect(missingRepo.code).toBe('not-found');
+    expect(missingRepo.reason).toBe('not-found');
     expect(missingRepo.message).toContain(`${registry.address}/nobody/here:1`);
   });
 
   it('says unavailable when nothing listens at the address', async () => {
     const port = await freePort();
     const err = await failure(client().resolve(`127.0.0.1:${port}/x:1`, platform));
-    expect(err.code).toBe('unavailable');
+    expect(err.reason).toBe('unavailable');
     expect(err.message).toContain(`127.0.0.1:${port}`);
     expect(err.message).toContain('ECONNREFUSED');
   });
@@ -206,7 +206,7 @@ describe.each(['basic', 'token'] as const)('registry with logins (%s auth)', (au
   it('refuses a client without credentials, saying where to add them', async () => {
     const credentials = await loadRegistryCredentials(path.join(files.path, 'absent.json'));
     const err = await failure(client({ credentials }).resolve(images.busybox.tag, platform));
-    expect(err.code).toBe('unauthorized');
+    expect(err.reason).toBe('unauthorized');
     expect(err.message).toContain(`registry ${registry.address} requires a login`);
     expect(err.message).toContain(path.join(files.path, 'absent.json'));
     const none = await failure(client().resolve(images.busybox.tag, platform));
@@ -232,7 +232,7 @@ describe.each(['basic', 'token'] as const)('registry with logins (%s auth)', (au
     const err = await failure(
       client({ credentials: await loadRegistryCredentials(file) }).resolve(images.busybox.tag, platform),
     );
-    expect(err.code).toBe('unauthorized');
+    expect(err.reason).toBe('unauthorized');
     expect(err.message).toContain(`refused the credentials of user "${login.username}" from ${file}`);
     for (const text of [err.message, String(err.stack), JSON.stringify(err)]) {
       expect(text).not.toContain(wrong);
@@ -255,7 +255,7 @@ describe('registry over HTTPS', () => {
     const resolved = await client({ ca }).resolve(images.busybox.tag, platform);
     expect(resolved.digest).toBe(images.busybox.digest);
     const err = await failure(client().resolve(images.busybox.tag, platform));
-    expect(err.code).toBe('unavailable');
+    expect(err.reason).toBe('unavailable');
     expect(err.message).toContain('not trusted');
     expect(err.message).toContain('ca option');
   });

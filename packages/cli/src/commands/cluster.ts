@@ -2,7 +2,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { ClusterSettings, ClusterSettings_Strategy, type ControlServiceClient } from '@flotilla/api';
 import { parseDuration } from '@flotilla/stack';
 import { call, controlClient } from '../control-client.js';
-import { CliError, EXIT } from '../exit-codes.js';
+import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 
 /** `cluster inspect|update`: the settings every manager works from, like `docker swarm update`. */
@@ -51,16 +51,13 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
         try {
           request.selfFenceTimeoutMs = parseDuration(opts.selfFenceTimeout) / 1_000_000n;
         } catch {
-          throw new CliError(
-            `--self-fence-timeout: "${opts.selfFenceTimeout}" is not a duration such as 2s`,
-            EXIT.usage,
-          );
+          throw usageError(`--self-fence-timeout: "${opts.selfFenceTimeout}" is not a duration such as 2s`);
         }
       }
       if (opts.rebalance) request.rebalanceDisabled = opts.rebalance === 'off';
       if (opts.taskHistoryLimit !== undefined) {
         const n = Number(opts.taskHistoryLimit);
-        if (!Number.isInteger(n) || n < 0) throw new CliError('--task-history-limit takes a whole number', EXIT.usage);
+        if (!Number.isInteger(n) || n < 0) throw usageError('--task-history-limit takes a whole number');
         request.taskHistoryLimit = n;
       }
       const c = client();

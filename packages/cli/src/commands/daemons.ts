@@ -1,16 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
-import { type ControlServiceClient, formatHostPort, NodeSpec_Role, parseHostPort } from '@flotilla/api';
+import {
+  Code,
+  type ControlServiceClient,
+  FlotillaError,
+  formatHostPort,
+  NodeSpec_Role,
+  parseHostPort,
+} from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
-import { CliError, EXIT } from '../exit-codes.js';
+import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new CliError(`expected a whole number of seconds, got "${value}"`, EXIT.usage);
+  if (!Number.isInteger(n) || n < 1) throw usageError(`expected a whole number of seconds, got "${value}"`);
   return n;
 }
 
@@ -18,7 +24,7 @@ function redisAddress(value: string): string {
   try {
     return formatHostPort(parseHostPort(value, 'Redis address', { example: '127.0.0.1:6379' }));
   } catch (err) {
-    throw new CliError(`--redis: ${(err as Error).message}`, EXIT.usage);
+    throw usageError(`--redis: ${(err as Error).message}`);
   }
 }
 
@@ -28,10 +34,17 @@ function readPassword(file: string): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CliError(`cannot read --redis-password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    throw new FlotillaError(
+      Code.FailedPrecondition,
+      `cannot read --redis-password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+    );
   }
   const password = text.split(/\r?\n/)[0] ?? '';
-  if (!password) throw new CliError(`--redis-password-file ${file} is empty: put the password on its first line`);
+  if (!password)
+    throw new FlotillaError(
+      Code.InvalidArgument,
+      `--redis-password-file ${file} is empty: put the password on its first line`,
+    );
   return password;
 }
 
@@ -98,12 +111,12 @@ export function managerCommand(io: Io): Command {
       "file whose first line is Redis's password; it is handed to agents in their (mutual TLS) sessions",
     )
     .action(async (opts) => {
-      if (opts.etcd.length === 0) throw new CliError('pass at least one --etcd URL', EXIT.usage);
+      if (opts.etcd.length === 0) throw usageError('pass at least one --etcd URL');
       if (opts.redisPasswordFile && !opts.redis) {
-        throw new CliError('--redis-password-file goes with --redis HOST:PORT', EXIT.usage);
+        throw usageError('--redis-password-file goes with --redis HOST:PORT');
       }
       if ((opts.join === undefined) !== (opts.token === undefined)) {
-        throw new CliError('--join and --token go together', EXIT.usage);
+        throw usageError('--join and --token go together');
       }
       const tls = opts.etcdCa ? { caFile: opts.etcdCa, certFile: opts.etcdCert, keyFile: opts.etcdKey } : undefined;
       // Loaded here, not at the top: each daemon's process then holds only its own code.
@@ -182,7 +195,7 @@ export function agentCommand(io: Io): Command {
     )
     .action(async (opts) => {
       if ((opts.join === undefined) !== (opts.token === undefined)) {
-        throw new CliError('--join and --token go together', EXIT.usage);
+        throw usageError('--join and --token go together');
       }
       const { startAgent } = await import('@flotilla/agent');
       const running = await startAgent({
@@ -219,7 +232,7 @@ export function joinTokenCommand(io: Io, client: () => ControlServiceClient = ()
     .option('--rotate', 'replace the token: the old one stops working, joined nodes are not affected')
     .option('-q, --quiet', 'print the token only')
     .action(async (role, opts) => {
-      if (role !== 'worker' && role !== 'manager') throw new CliError('ROLE is worker or manager', EXIT.usage);
+      if (role !== 'worker' && role !== 'manager') throw usageError('ROLE is worker or manager');
       const c = client();
       const { token } = await call(c, c.getJoinToken, {
         role: role === 'manager' ? NodeSpec_Role.ROLE_MANAGER : NodeSpec_Role.ROLE_WORKER,
@@ -234,8 +247,7 @@ export function joinTokenCommand(io: Io, client: () => ControlServiceClient = ()
 /** A commander parser for a whole number ≥ 0, naming the option in its error. */
 function nonNegativeInt(option: string) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value))
-      throw new CliError(`${option} takes a whole number of milliseconds, got "${value}"`, EXIT.usage);
+    if (!/^\d+$/.test(value)) throw usageError(`${option} takes a whole number of milliseconds, got "${value}"`);
     return Number(value);
   };
 }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NodeSpec_Role } from '@flotilla/api';
+import { Code, FlotillaError, NodeSpec_Role } from '@flotilla/api';
 import {
   createHostNetwork,
   deleteNamespace,
@@ -17,7 +17,6 @@ import {
   stopPid,
   taskNamespacesOf,
 } from '@flotilla/devhosts';
-import { CliError } from '../exit-codes.js';
 import type { DevNode } from './dev-state.js';
 import { type DevUp, self } from './dev-up.js';
 
@@ -72,7 +71,10 @@ export async function upOnHosts(
   const { io, dir, state } = up;
   state.mode = 'hosts';
   if (existsSync(`/sys/class/net/${DEV_BRIDGE}`)) {
-    throw new CliError(`${DEV_BRIDGE} exists already: a dev cluster is up (flotilla dev down removes it)`);
+    throw new FlotillaError(
+      Code.FailedPrecondition,
+      `${DEV_BRIDGE} exists already: a dev cluster is up (flotilla dev down removes it)`,
+    );
   }
   const plans = Array.from({ length: nodes }, (_, i) => devHost(i + 1));
   // Recorded before they are made: `dev down` removes them even if what follows fails.

@@ -1,8 +1,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { Code, FlotillaError } from '@flotilla/api';
 import type { HostPlan } from '@flotilla/devhosts';
-import { CliError, EXIT } from '../exit-codes.js';
+import { usageError } from '../exit-codes.js';
 
 /** One node of a dev cluster on namespace hosts: its host, containerd and agent. */
 export interface DevNode {
@@ -51,14 +52,17 @@ export function writeDevState(dir: string, state: DevState): void {
 export function devNode(ref: string): { dir: string; state: DevState; node: DevNode } {
   const dir = devDir();
   const state = readDevState(dir);
-  if (!state) throw new CliError('no dev cluster is up: flotilla dev up starts one');
+  if (!state) throw new FlotillaError(Code.FailedPrecondition, 'no dev cluster is up: flotilla dev up starts one');
   if (state.mode !== 'hosts' || !state.hosts) {
-    throw new CliError('this dev cluster runs on loopback: kill-node and restore-node need namespace hosts (root)');
+    throw new FlotillaError(
+      Code.FailedPrecondition,
+      'this dev cluster runs on loopback: kill-node and restore-node need namespace hosts (root)',
+    );
   }
   const name = /^\d+$/.test(ref) ? `dev-node-${ref}` : ref;
   const node = state.hosts.find((n) => n.host.name === name);
   if (!node) {
-    throw new CliError(`no ${name}: the nodes are ${state.hosts.map((n) => n.host.name).join(', ')}`, EXIT.usage);
+    throw usageError(`no ${name}: the nodes are ${state.hosts.map((n) => n.host.name).join(', ')}`);
   }
   return { dir, state, node };
 }

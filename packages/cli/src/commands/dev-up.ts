@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
+import { Code, FlotillaError, NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
 import {
   awaitReadyPort,
   type DetachedProcess,
@@ -16,7 +16,6 @@ import {
   serverBinary,
 } from '@flotilla/devhosts';
 import { call, controlClient } from '../control-client.js';
-import { CliError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { type DevState, writeDevState } from './dev-state.js';
 
@@ -55,10 +54,10 @@ export class DevUp {
     };
   }
 
-  /** A failure as the user sees it: what went wrong, and where to read more (a CliError says so already). */
+  /** A failure as the user sees it: what went wrong, and where to read more (a FlotillaError says so already). */
   fail(err: unknown): never {
-    if (err instanceof CliError) throw err;
-    throw new CliError(`${errorMessage(err).trim()}\nsee the logs in ${this.dir}`);
+    if (err instanceof FlotillaError) throw err;
+    throw new FlotillaError(Code.FailedPrecondition, `${errorMessage(err).trim()}\nsee the logs in ${this.dir}`);
   }
 
   /** Polls `probe` until it gives a value; fails after `ms`, pointing at the logs. */
@@ -69,7 +68,10 @@ export class DevUp {
       const value = await Promise.resolve(probe()).catch(() => undefined);
       if (value !== undefined) return value;
       if (Date.now() > deadline) {
-        throw new CliError(`${what} did not happen within ${ms / 1000} s: see the logs in ${this.dir}`);
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `${what} did not happen within ${ms / 1000} s: see the logs in ${this.dir}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { Command } from '@commander-js/extra-typings';
+import { Code, FlotillaError } from '@flotilla/api';
 import { pidAlive, serverBinary, stopPid } from '@flotilla/devhosts';
-import { CliError, EXIT } from '../exit-codes.js';
+import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { hostsModeMissing, killNode, removeNodes, restoreNode, upOnHosts } from './dev-hosts.js';
 import { upOnLoopback } from './dev-loopback.js';
@@ -27,7 +28,7 @@ export function devCommand(io: Io): Command {
     )
     .action(async (opts) => {
       const nodes = Number(opts.nodes);
-      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) throw new CliError('--nodes takes 1 to 50', EXIT.usage);
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) throw usageError('--nodes takes 1 to 50');
       const dir = devDir();
       const running = readDevState(dir);
       if (running) {
@@ -37,17 +38,23 @@ export function devCommand(io: Io): Command {
           );
           return;
         }
-        throw new CliError(`a dev cluster in ${dir} is partly down: run flotilla dev down first`);
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `a dev cluster in ${dir} is partly down: run flotilla dev down first`,
+        );
       }
       const etcdBin = serverBinary('etcd');
       if (!existsSync(etcdBin)) {
-        throw new CliError(`${etcdBin} is missing: install Debian's etcd-server (npm start does, as root)`);
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `${etcdBin} is missing: install Debian's etcd-server (npm start does, as root)`,
+        );
       }
       const managers = Number(opts.managers);
-      if (managers !== 1 && managers !== 3) throw new CliError('--managers takes 1 or 3', EXIT.usage);
+      if (managers !== 1 && managers !== 3) throw usageError('--managers takes 1 or 3');
       const missing = opts.loopback ? 'asked for with --loopback' : hostsModeMissing();
       if (missing && managers > 1) {
-        throw new CliError(`--managers 3 runs on namespace hosts, which cannot run here: ${missing}`, EXIT.usage);
+        throw usageError(`--managers 3 runs on namespace hosts, which cannot run here: ${missing}`);
       }
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const up = new DevUp(io, dir, { pids: [], etcd: '', manager: '', nodes });

@@ -1,7 +1,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { type ControlServiceClient, Node, NodeSpec_Availability, NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
-import { CliError, EXIT } from '../exit-codes.js';
+import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { listingFormatOption, table } from '../table.js';
 
@@ -71,7 +71,7 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
       const labelAdd: Record<string, string> = {};
       for (const pair of opts.labelAdd) {
         const eq = pair.indexOf('=');
-        if (eq <= 0) throw new CliError(`--label-add takes KEY=VALUE, got ${JSON.stringify(pair)}`, EXIT.usage);
+        if (eq <= 0) throw usageError(`--label-add takes KEY=VALUE, got ${JSON.stringify(pair)}`);
         labelAdd[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
       const wanted = {

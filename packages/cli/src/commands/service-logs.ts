@@ -1,13 +1,15 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import {
+  Code,
   type ControlServiceClient,
+  FlotillaError,
   type LogEntry,
   LogEntry_Stream,
   MAX_LOG_TAIL,
   type ServiceLogsRequest,
 } from '@flotilla/api';
-import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
-import { CliError, EXIT } from '../exit-codes.js';
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -30,9 +32,8 @@ export function parseSince(text: string, now = Date.now()): number {
     const at = Date.parse(value.replace(' ', 'T'));
     if (Number.isFinite(at)) return at;
   }
-  throw new CliError(
+  throw usageError(
     `--since takes a time (2024-05-01T10:00:00Z), Unix seconds, or a duration before now (10m, 1h), got "${text}"`,
-    EXIT.usage,
   );
 }
 
@@ -40,7 +41,7 @@ function parseTail(text: string): number | undefined {
   if (text === 'all') return undefined;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > MAX_LOG_TAIL) {
-    throw new CliError(`--tail takes 0 to ${MAX_LOG_TAIL} lines (per task), or all; got "${text}"`, EXIT.usage);
+    throw usageError(`--tail takes 0 to ${MAX_LOG_TAIL} lines (per task), or all; got "${text}"`);
   }
   return n;
 }
@@ -119,8 +120,9 @@ function streamLogs(c: ControlServiceClient, request: ServiceLogsRequest, printe
       finished = true;
       process.off('SIGINT', interrupt);
       process.off('SIGTERM', interrupt);
-      if (!err || (interrupted && err.code === status.CANCELLED)) resolve();
-      else reject(new CliError(err.details || err.message));
+      const failure = err && FlotillaError.from(err);
+      if (!failure || (interrupted && failure.code === Code.Canceled)) resolve();
+      else reject(failure);
     };
     process.once('SIGINT', interrupt);
     process.once('SIGTERM', interrupt);

@@ -1,7 +1,7 @@
 import { Command } from '@commander-js/extra-typings';
 import { type ControlServiceClient, Service, ServiceMode } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
-import { CliError, EXIT } from '../exit-codes.js';
+import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { listingFormatOption, table } from '../table.js';
 import { formatTasks } from '../task-table.js';
@@ -81,7 +81,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .action(async (pairs) => {
       const requests = pairs.map((pair) => {
         const m = /^(.+)=(\d+)$/.exec(pair);
-        if (!m) throw new CliError(`"${pair}" is not SERVICE=REPLICAS (for example web=3)`, EXIT.usage);
+        if (!m) throw usageError(`"${pair}" is not SERVICE=REPLICAS (for example web=3)`);
         return { service: m[1] as string, replicas: BigInt(m[2] as string) };
       });
       const c = client();
@@ -108,8 +108,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .action(async (ref, opts) => {
       let replicas: bigint | undefined;
       if (opts.replicas !== undefined) {
-        if (!/^\d+$/.test(opts.replicas))
-          throw new CliError(`--replicas takes a number, got "${opts.replicas}"`, EXIT.usage);
+        if (!/^\d+$/.test(opts.replicas)) throw usageError(`--replicas takes a number, got "${opts.replicas}"`);
         replicas = BigInt(opts.replicas);
       }
       const c = client();

@@ -1,5 +1,12 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { type ControlServiceClient, DeployStackResponse, isValidObjectName, ServiceChange_Action } from '@flotilla/api';
+import {
+  Code,
+  type ControlServiceClient,
+  DeployStackResponse,
+  FlotillaError,
+  isValidObjectName,
+  ServiceChange_Action,
+} from '@flotilla/api';
 import {
   formatCompose,
   formatDiagnostics,
@@ -11,7 +18,7 @@ import {
 } from '@flotilla/stack';
 import { call, controlClient } from '../control-client.js';
 import { versionsBefore, waitForDeploy, watchedServices } from '../deploy-watch.js';
-import { CliError, EXIT } from '../exit-codes.js';
+import { usageError } from '../exit-codes.js';
 import { type Io, processIo } from '../io.js';
 import { formatPlan } from '../stack-plan-output.js';
 import { listingFormatOption, table } from '../table.js';
@@ -31,7 +38,7 @@ function envFileOption() {
 
 /** Loads the stack or prints every problem with its file:line:col and fails. Warnings always go to stderr. */
 function load(io: Io, files: string[], envFile: string | undefined): LoadedStack {
-  if (files.length === 0) throw new CliError('no stack file given: pass one with -c FILE', EXIT.usage);
+  if (files.length === 0) throw usageError('no stack file given: pass one with -c FILE');
   try {
     const loaded = loadStack({ files, env: io.env, ...(envFile ? { envFile } : {}) });
     if (loaded.warnings.length > 0) io.err(`${formatDiagnostics(loaded.warnings)}\n`);
@@ -40,7 +47,8 @@ function load(io: Io, files: string[], envFile: string | undefined): LoadedStack
     if (!(err instanceof StackError)) throw err;
     const errors = err.diagnostics.filter((d) => d.severity === 'error').length;
     io.err(`${err.format()}\n`);
-    throw new CliError(
+    throw new FlotillaError(
+      Code.InvalidArgument,
       `the stack is invalid (${errors} error${errors === 1 ? '' : 's'}): fix the lines above and retry`,
     );
   }
@@ -58,9 +66,9 @@ function parseTimeout(text: string): number {
   try {
     ns = parseDuration(text);
   } catch {
-    throw new CliError(`--timeout: "${text}" is not a duration such as 5m or 90s`, EXIT.usage);
+    throw usageError(`--timeout: "${text}" is not a duration such as 5m or 90s`);
   }
-  if (ns <= 0n) throw new CliError('--timeout must be longer than 0s', EXIT.usage);
+  if (ns <= 0n) throw usageError('--timeout must be longer than 0s');
   return Number(ns / 1_000_000n);
 }
 
@@ -107,7 +115,7 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .option('--timeout <DURATION>', 'with --wait: fail if the services have not converged after this long', '5m')
     .action(async (name, opts) => {
       if (!isValidObjectName(name)) {
-        throw new CliError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`, EXIT.usage);
+        throw usageError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`);
       }
       const timeoutMs = parseTimeout(opts.timeout);
       const { stack: normalized } = load(io, opts.composeFile, opts.envFile);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { joinCluster } from '@flotilla/agent';
-import { Cluster, ClusterSettings_Strategy, newId } from '@flotilla/api';
-import { CertificateAuthority, createKeyAndCsr, generateJoinToken, PkiError, StateDir, seal } from '@flotilla/pki';
+import { Cluster, ClusterSettings_Strategy, Code, FlotillaError, newId } from '@flotilla/api';
+import { CertificateAuthority, createKeyAndCsr, generateJoinToken, StateDir, seal } from '@flotilla/pki';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import { openTokens, TOKENS_PURPOSE } from './join-tokens.js';
 
@@ -53,10 +53,11 @@ export async function bootstrapCluster(
   if (options.join) return joinAsManager(store, dir, options.join);
   const existing = await store.get('clusters', CLUSTER_KEY);
   if (existing) {
-    throw new PkiError(
-      'invalid',
+    throw new FlotillaError(
+      Code.FailedPrecondition,
       `etcd already holds cluster ${existing.value.id}: to add a manager to it, start with --join MANAGER:PORT ` +
         '--token TOKEN (flotilla join-token manager); to start a new cluster, use another etcd',
+      { reason: 'invalid' },
     );
   }
 
@@ -107,7 +108,10 @@ async function joinAsManager(
     asManager: true,
     description: { hostname: hostname(), os: process.platform, architecture: process.arch },
   });
-  if (!joined.caKeyPem) throw new PkiError('untrusted', `the manager at ${join.manager} did not send the CA key`);
+  if (!joined.caKeyPem)
+    throw new FlotillaError(Code.PermissionDenied, `the manager at ${join.manager} did not send the CA key`, {
+      reason: 'untrusted',
+    });
   const ca = await CertificateAuthority.load(joined.caCertPem, joined.caKeyPem);
   dir.write('ca.key', joined.caKeyPem, true);
   dir.write('node.json', `${JSON.stringify({ nodeId: joined.nodeId, clusterId: ca.clusterId })}\n`);
@@ -143,7 +147,11 @@ async function load(store: Store, dir: StateDir): Promise<ManagerIdentity> {
 async function currentTokens(store: Store, caKeyPem: string): Promise<ManagerIdentity['tokens']> {
   const cluster = await store.get('clusters', CLUSTER_KEY);
   if (!cluster) {
-    throw new PkiError('invalid', 'etcd holds no cluster for this state directory: is --etcd the right one?');
+    throw new FlotillaError(
+      Code.FailedPrecondition,
+      'etcd holds no cluster for this state directory: is --etcd the right one?',
+      { reason: 'invalid' },
+    );
   }
   return openTokens(cluster.value, caKeyPem);
 }

@@ -1,5 +1,6 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
-import { Election, type Leadership, type Store, StoreError } from '@flotilla/store';
+import { Election, type Leadership, type Store } from '@flotilla/store';
 import type { Etcd3 } from 'etcd3';
 
 /** A manager as its election candidacy shows it. */
@@ -57,7 +58,7 @@ export class ControlPlane {
   /** Resigns (another manager takes over at once) and stops the term's work. */
   async stop(): Promise<void> {
     clearInterval(this.refresher);
-    this.abort.abort(new StoreError('unavailable', 'the manager is stopping'));
+    this.abort.abort(new FlotillaError(Code.Unavailable, 'the manager is stopping'));
     // A resign that fails (etcd away) only leaves the lease to expire: another manager takes over after the TTL.
     await this.leadership?.resign().catch(() => undefined);
     await this.running;

@@ -1,4 +1,7 @@
 import {
+  Code,
+  FlotillaError,
+  type GrpcStatus,
   type JoinRequest,
   type JoinResponse,
   Node,
@@ -7,10 +10,11 @@ import {
   NodeSpec_Role,
   NodeStatus_State,
   newId,
+  toGrpcStatus,
 } from '@flotilla/api';
-import { type CertificateAuthority, PkiError, parseJoinToken, roleForToken } from '@flotilla/pki';
-import { CLUSTER_KEY, type Store, StoreError } from '@flotilla/store';
-import { type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
+import { type CertificateAuthority, isPkiReason, parseJoinToken, roleForToken } from '@flotilla/pki';
+import { CLUSTER_KEY, type Store } from '@flotilla/store';
+import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { checkDescription } from '../input-limits.js';
 
 /** CSRs and descriptions are small; anything bigger is refused before it is parsed. */
@@ -38,16 +42,21 @@ async function join(
   caKeyPem: string,
   request: JoinRequest,
 ): Promise<JoinResponse> {
-  if (request.csrPem.length > MAX_CSR_BYTES) throw new PkiError('bad-csr', 'the certificate request is too large');
+  if (request.csrPem.length > MAX_CSR_BYTES)
+    throw new FlotillaError(Code.InvalidArgument, 'the certificate request is too large', { reason: 'bad-csr' });
   checkDescription(request.description);
   const cluster = await store.get('clusters', CLUSTER_KEY);
-  if (!cluster) throw new StoreError('not-found', 'the cluster is not initialized');
+  if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
   const role = roleForToken(parseJoinToken(request.token), ca.fingerprint, {
     worker: cluster.value.workerTokenHash,
     manager: cluster.value.managerTokenHash,
   });
   if (request.manager && role !== 'manager') {
-    throw new PkiError('bad-token', 'a manager joins with the manager token: see flotilla join-token manager');
+    throw new FlotillaError(
+      Code.PermissionDenied,
+      'a manager joins with the manager token: see flotilla join-token manager',
+      { reason: 'bad-token' },
+    );
   }
   const nodeId = newId();
   const certPem = await ca.issue({ csrPem: request.csrPem, nodeId, role });
@@ -81,17 +90,9 @@ async function join(
   };
 }
 
-/** Domain errors become gRPC statuses here, at the transport edge, with the message kept for the user. */
-function toStatus(err: unknown): { code: status; message: string } {
-  if (err instanceof PkiError) {
-    const code =
-      err.code === 'bad-token' || err.code === 'wrong-ca' || err.code === 'untrusted'
-        ? status.PERMISSION_DENIED
-        : status.INVALID_ARGUMENT;
-    return { code, message: `${err.code}: ${err.message}` };
-  }
-  if (err instanceof StoreError) {
-    return { code: err.code === 'unavailable' ? status.UNAVAILABLE : status.INTERNAL, message: err.message };
-  }
-  return { code: status.INTERNAL, message: 'internal error while joining' };
+/** Errors become gRPC statuses here, at the transport edge; a refusal of cluster security leads with its reason. */
+function toStatus(err: unknown): GrpcStatus {
+  const sent = toGrpcStatus(err, 'internal error while joining');
+  if (err instanceof FlotillaError && isPkiReason(err.reason)) sent.details = `${err.reason}: ${err.message}`;
+  return sent;
 }

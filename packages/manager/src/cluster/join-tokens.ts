@@ -1,6 +1,6 @@
-import type { Cluster } from '@flotilla/api';
-import { generateJoinToken, PkiError, seal, unseal } from '@flotilla/pki';
-import { CLUSTER_KEY, type Store, StoreError } from '@flotilla/store';
+import { type Cluster, Code, FlotillaError } from '@flotilla/api';
+import { generateJoinToken, seal, unseal } from '@flotilla/pki';
+import { CLUSTER_KEY, type Store } from '@flotilla/store';
 
 export type TokenRole = 'worker' | 'manager';
 
@@ -10,7 +10,9 @@ export const TOKENS_PURPOSE = 'join tokens';
 export function openTokens(cluster: Cluster, caKeyPem: string): Record<TokenRole, string> {
   const tokens = JSON.parse(unseal(caKeyPem, TOKENS_PURPOSE, cluster.sealedJoinTokens)) as Record<TokenRole, string>;
   if (typeof tokens.worker !== 'string' || typeof tokens.manager !== 'string') {
-    throw new PkiError('untrusted', 'the sealed join tokens are incomplete: rotate both');
+    throw new FlotillaError(Code.PermissionDenied, 'the sealed join tokens are incomplete: rotate both', {
+      reason: 'untrusted',
+    });
   }
   return tokens;
 }
@@ -38,13 +40,13 @@ export class JoinTokens {
       const tokens = { ...openTokens(c, this.caKeyPem), [role]: fresh.token };
       return { ...c, ...hash, sealedJoinTokens: seal(this.caKeyPem, TOKENS_PURPOSE, JSON.stringify(tokens)) };
     });
-    if (!cluster) throw new StoreError('not-found', 'the cluster is not initialized');
+    if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
     return fresh.token;
   }
 
   private async cluster(): Promise<Cluster> {
     const cluster = await this.store.get('clusters', CLUSTER_KEY);
-    if (!cluster) throw new StoreError('not-found', 'the cluster is not initialized');
+    if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
     return cluster.value;
   }
 }

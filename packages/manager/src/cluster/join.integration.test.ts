@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { joinCluster, loadCredentials } from '@flotilla/agent';
-import { Cluster, NodeCaServiceService, NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
-import { generateJoinToken, PkiError } from '@flotilla/pki';
+import { Cluster, FlotillaError, NodeCaServiceService, NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
+import { generateJoinToken } from '@flotilla/pki';
 import { connectEtcd, Store } from '@flotilla/store';
 import { startEtcd, type TestServer, tempDir } from '@flotilla/testing';
 import { Server } from '@grpc/grpc-js';
@@ -46,13 +46,13 @@ afterAll(async () => {
   for (const d of dirs) d.remove();
 });
 
-async function failure(promise: Promise<unknown>): Promise<PkiError> {
+async function failure(promise: Promise<unknown>): Promise<FlotillaError> {
   const err = await promise.then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(err).toBeInstanceOf(PkiError);
-  return err as PkiError;
+  expect(err).toBeInstanceOf(FlotillaError);
+  return err as FlotillaError;
 }
 
 describe('joining a cluster', () => {
@@ -100,7 +100,7 @@ describe('joining a cluster', () => {
     const err = await failure(
       joinCluster({ manager: address, token: identity.tokens.worker, stateDir: dir('mgr-bad'), asManager: true }),
     );
-    expect(err.code).toBe('bad-token');
+    expect(err.reason).toBe('bad-token');
     expect(err.message).toContain('join-token manager');
     const nodesBefore = (await store.list('nodes')).items.length;
     const stateDir = dir('manager-2');
@@ -131,14 +131,14 @@ describe('joining a cluster', () => {
   it('refuses a token this cluster did not issue, and says so', async () => {
     const forged = generateJoinToken(identity.ca.fingerprint).token;
     const err = await failure(joinCluster({ manager: address, token: forged, stateDir: dir('agent-bad') }));
-    expect(err.code).toBe('bad-token');
+    expect(err.reason).toBe('bad-token');
     expect(err.message).toContain('flotilla join-token');
   });
 
   it('does not talk to a manager that lacks the CA the token names', async () => {
     const other = generateJoinToken('f'.repeat(64)).token;
     const err = await failure(joinCluster({ manager: address, token: other, stateDir: dir('agent-wrong') }));
-    expect(err.code).toBe('wrong-ca');
+    expect(err.reason).toBe('wrong-ca');
     const nodes = await store.list('nodes');
     expect(nodes.items).toHaveLength(2);
   });
@@ -159,6 +159,6 @@ describe('joining a cluster', () => {
 
   it('refuses a malformed token before connecting', async () => {
     const err = await failure(joinCluster({ manager: address, token: 'SWMTKN-1-abc', stateDir: dir('agent-mal') }));
-    expect(err.code).toBe('malformed-token');
+    expect(err.reason).toBe('malformed-token');
   });
 });

@@ -1,8 +1,6 @@
-import { ClusterSettings, type ControlServiceServer, NodeSpec_Role } from '@flotilla/api';
+import { ClusterSettings, Code, type ControlServiceServer, FlotillaError, NodeSpec_Role } from '@flotilla/api';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
-import { status } from '@grpc/grpc-js';
 import type { JoinTokens } from '../cluster/join-tokens.js';
-import { ControlError } from './control-error.js';
 import type { Handle } from './handler.js';
 
 type ClusterHandlers = Pick<ControlServiceServer, 'getCluster' | 'updateCluster' | 'getJoinToken'>;
@@ -12,7 +10,7 @@ export function clusterControl(store: Store, tokens: JoinTokens, handle: Handle)
   return {
     getCluster: handle(async () => {
       const cluster = await store.get('clusters', CLUSTER_KEY);
-      if (!cluster) throw new ControlError(status.NOT_FOUND, 'the cluster is not initialized');
+      if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
       return { id: cluster.value.id, settings: cluster.value.settings, createdAtMs: cluster.value.createdAtMs };
     }),
     updateCluster: handle(async (request) => {
@@ -27,14 +25,14 @@ export function clusterControl(store: Store, tokens: JoinTokens, handle: Handle)
         };
         const grace = next.heartbeatPeriodMs * BigInt(next.heartbeatGracePeriods);
         if (next.selfFenceTimeoutMs >= grace) {
-          throw new ControlError(
-            status.INVALID_ARGUMENT,
+          throw new FlotillaError(
+            Code.InvalidArgument,
             `the self-fence timeout must stay below the heartbeat grace (${grace} ms), or a cut-off node's tasks could run twice`,
           );
         }
         return { ...c, settings: next };
       });
-      if (!settings) throw new ControlError(status.NOT_FOUND, 'the cluster is not initialized');
+      if (!settings) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
       return { settings: settings.value.settings };
     }),
     getJoinToken: handle(async (request) => {

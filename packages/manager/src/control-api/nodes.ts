@@ -1,13 +1,13 @@
 import {
+  Code,
   type ControlServiceServer,
+  FlotillaError,
   type Node,
   NodeSpec_Availability,
   NodeStatus_State,
   type RemoveNodeResponse,
 } from '@flotilla/api';
 import type { Store, Versioned } from '@flotilla/store';
-import { status } from '@grpc/grpc-js';
-import { ControlError } from './control-error.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
 
@@ -33,14 +33,14 @@ export function nodeControl(store: Store, handle: Handle): NodeHandlers {
           updatedAtMs: BigInt(Date.now()),
         };
       });
-      if (!updated) throw new ControlError(status.NOT_FOUND, `node ${id} was removed meanwhile`);
+      if (!updated) throw new FlotillaError(Code.NotFound, `node ${id} was removed meanwhile`);
       return { node: updated.value };
     }),
     removeNode: handle(async (request): Promise<RemoveNodeResponse> => {
       const node = await resolveNode(store, request.node);
       if (node.value.status?.state === NodeStatus_State.STATE_READY && !request.force) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
+        throw new FlotillaError(
+          Code.FailedPrecondition,
           `node ${node.id} is ready: drain it (node update --availability drain) and stop its agent, or use --force`,
         );
       }
@@ -59,9 +59,9 @@ async function resolveNode(store: Store, ref: string): Promise<Versioned<Node>> 
   const matches = items.filter((n) => n.id.startsWith(ref) || n.value.description?.hostname === ref);
   if (matches.length === 1) return matches[0] as Versioned<Node>;
   if (matches.length === 0)
-    throw new ControlError(status.NOT_FOUND, `no node ${JSON.stringify(ref)}: see flotilla node ls`);
-  throw new ControlError(
-    status.FAILED_PRECONDITION,
+    throw new FlotillaError(Code.NotFound, `no node ${JSON.stringify(ref)}: see flotilla node ls`);
+  throw new FlotillaError(
+    Code.FailedPrecondition,
     `${JSON.stringify(ref)} matches ${matches.length} nodes: give more of the ID`,
   );
 }

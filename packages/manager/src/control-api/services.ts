@@ -1,5 +1,7 @@
 import {
+  Code,
   type ControlServiceServer,
+  FlotillaError,
   type Service,
   ServiceMode,
   ServiceSpec,
@@ -9,8 +11,6 @@ import {
 } from '@flotilla/api';
 import { newSpecVersion, rollback } from '@flotilla/orchestrator';
 import type { Store, Versioned } from '@flotilla/store';
-import { status } from '@grpc/grpc-js';
-import { ControlError } from './control-error.js';
 import { serviceName, taskChange } from './deploy/stack-changes.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
@@ -52,8 +52,8 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
     scaleService: handle(async (request) => {
       const found = await resolveService(store, request.service);
       if (found.value.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
+        throw new FlotillaError(
+          Code.FailedPrecondition,
           `${serviceName(found.value)} is a global service: it runs one task per node and cannot be scaled`,
         );
       }
@@ -63,7 +63,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
         spec: ServiceSpec.fromPartial({ ...s.spec, replicas: request.replicas }),
         updatedAtMs: BigInt(Date.now()),
       }));
-      if (!scaled) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
+      if (!scaled) throw new FlotillaError(Code.NotFound, `service ${request.service} was removed meanwhile`);
       return { service: scaled.value };
     }),
     updateService: handle(async (request) => {
@@ -77,28 +77,28 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
         // A new version rolls out (update_config); the one it replaces is what `service rollback` returns to.
         return replaced ? newSpecVersion(s, after, Number(now)) : { ...s, spec: after, updatedAtMs: now };
       });
-      if (!updated) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
+      if (!updated) throw new FlotillaError(Code.NotFound, `service ${request.service} was removed meanwhile`);
       return { service: updated.value, tasksReplaced: replaced };
     }),
     rollbackService: handle(async (request) => {
       const found = await resolveService(store, request.service);
       if (!found.value.previousSpec) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
+        throw new FlotillaError(
+          Code.FailedPrecondition,
           `${serviceName(found.value)} has no previous spec to roll back to: it was never updated`,
         );
       }
       const rolled = await store.modify('services', found.id, (s) =>
         rollback(s, Date.now(), 'rollback requested by the operator'),
       );
-      if (!rolled) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
+      if (!rolled) throw new FlotillaError(Code.NotFound, `service ${request.service} was removed meanwhile`);
       return { service: rolled.value };
     }),
     rebalanceService: handle(async (request) => {
       const found = await resolveService(store, request.service);
       if (found.value.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
+        throw new FlotillaError(
+          Code.FailedPrecondition,
           `${serviceName(found.value)} is global: it has one task per node`,
         );
       }
@@ -107,7 +107,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
         ...s,
         rebalanceRequestedAtMs: BigInt(Date.now()),
       }));
-      if (!asked) throw new ControlError(status.NOT_FOUND, `service ${request.service} was removed meanwhile`);
+      if (!asked) throw new FlotillaError(Code.NotFound, `service ${request.service} was removed meanwhile`);
       return { service: asked.value };
     }),
     removeService: handle(async (request) => {
@@ -128,9 +128,9 @@ export async function resolveService(store: Store, ref: string): Promise<Version
   const matches = items.filter((s) => ref && s.id.startsWith(ref));
   if (matches.length === 1) return matches[0] as Versioned<Service>;
   if (matches.length === 0) {
-    throw new ControlError(status.NOT_FOUND, `no service ${JSON.stringify(ref)}: see flotilla service ls`);
+    throw new FlotillaError(Code.NotFound, `no service ${JSON.stringify(ref)}: see flotilla service ls`);
   }
-  throw new ControlError(status.FAILED_PRECONDITION, `${JSON.stringify(ref)} matches ${matches.length} services`);
+  throw new FlotillaError(Code.FailedPrecondition, `${JSON.stringify(ref)} matches ${matches.length} services`);
 }
 
 /** The spec `service update` asks for: the current one with only what the request sets changed. */
@@ -138,7 +138,7 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
   const spec = ServiceSpec.fromPartial(service.spec ?? {});
   const container = { ...spec.container! };
   if (request.image !== undefined) {
-    if (!request.image.trim()) throw new ControlError(status.INVALID_ARGUMENT, '--image needs an image reference');
+    if (!request.image.trim()) throw new FlotillaError(Code.InvalidArgument, '--image needs an image reference');
     container.image = request.image;
   }
   if (request.envAdd.length > 0 || request.envRm.length > 0) {
@@ -147,14 +147,14 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
     for (const entry of request.envAdd) {
       const key = entry.split('=')[0] ?? '';
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || !entry.includes('=')) {
-        throw new ControlError(status.INVALID_ARGUMENT, `--env-add takes KEY=VALUE, got "${entry}"`);
+        throw new FlotillaError(Code.InvalidArgument, `--env-add takes KEY=VALUE, got "${entry}"`);
       }
       env.set(key, entry);
     }
     container.env = [...env.values()].sort();
   }
   if (request.replicas !== undefined && spec.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
-    throw new ControlError(status.FAILED_PRECONDITION, `${serviceName(service)} is global: it cannot be scaled`);
+    throw new FlotillaError(Code.FailedPrecondition, `${serviceName(service)} is global: it cannot be scaled`);
   }
   return ServiceSpec.fromPartial({
     ...spec,

@@ -1,13 +1,13 @@
 import {
+  Code,
   type ControlServiceServer,
+  FlotillaError,
   newId,
   type ServiceChange,
   ServiceChange_Action,
   type StackSpec,
 } from '@flotilla/api';
 import type { Store, Write } from '@flotilla/store';
-import { status } from '@grpc/grpc-js';
-import { ControlError } from './control-error.js';
 import { decideStack, networkWrites, type ServiceDecision, STACK_LABEL } from './deploy/stack-changes.js';
 import { planStack } from './deploy/stack-plan.js';
 import type { Handle } from './handler.js';
@@ -18,12 +18,12 @@ type StackHandlers = Pick<ControlServiceServer, 'deployStack' | 'planStack' | 'l
 export function stackControl(store: Store, handle: Handle): StackHandlers {
   return {
     deployStack: handle(async (request) => {
-      if (!request.stack) throw new ControlError(status.INVALID_ARGUMENT, 'no stack in the request');
+      if (!request.stack) throw new FlotillaError(Code.InvalidArgument, 'no stack in the request');
       return { changes: await deployStack(store, request.stack, request.prune) };
     }),
     // A read: any manager answers, and the plan is given only the store's read methods.
     planStack: handle(async (request) => {
-      if (!request.stack) throw new ControlError(status.INVALID_ARGUMENT, 'no stack in the request');
+      if (!request.stack) throw new FlotillaError(Code.InvalidArgument, 'no stack in the request');
       return planStack({ list: store.list.bind(store), get: store.get.bind(store) }, request.stack, request.prune);
     }),
     listStacks: handle(async () => {
@@ -38,7 +38,7 @@ export function stackControl(store: Store, handle: Handle): StackHandlers {
     removeStack: handle(async (request) => {
       const services = (await store.list('services')).items.filter((s) => s.value.spec?.stack === request.name);
       if (services.length === 0) {
-        throw new ControlError(status.NOT_FOUND, `nothing found in stack ${request.name}: see flotilla stack ls`);
+        throw new FlotillaError(Code.NotFound, `nothing found in stack ${request.name}: see flotilla stack ls`);
       }
       // The stack's networks go with it: their addresses are released as the tasks end, then their subnets.
       const networks = (await store.list('networks')).items.filter(

@@ -1,7 +1,5 @@
-import type { ControlServiceServer, Task } from '@flotilla/api';
+import { Code, type ControlServiceServer, FlotillaError, type Task } from '@flotilla/api';
 import type { Store } from '@flotilla/store';
-import { status } from '@grpc/grpc-js';
-import { ControlError } from './control-error.js';
 import type { Handle } from './handler.js';
 import { resolveService } from './services.js';
 
@@ -19,13 +17,13 @@ export function taskControl(store: Store, handle: Handle): Pick<ControlServiceSe
         ? new Set(services.items.filter((s) => s.value.spec?.stack === request.stack).map((s) => s.id))
         : undefined;
       if (inStack?.size === 0) {
-        throw new ControlError(status.NOT_FOUND, `nothing found in stack ${request.stack}: see flotilla stack ls`);
+        throw new FlotillaError(Code.NotFound, `nothing found in stack ${request.stack}: see flotilla stack ls`);
       }
       const nodeNames = Object.fromEntries(nodes.items.map((n) => [n.id, n.value.description?.hostname ?? n.id]));
       const nodeId = request.node
         ? nodes.items.find((n) => n.id === request.node || n.value.description?.hostname === request.node)?.id
         : undefined;
-      if (request.node && !nodeId) throw new ControlError(status.NOT_FOUND, `no node ${request.node}: see node ls`);
+      if (request.node && !nodeId) throw new FlotillaError(Code.NotFound, `no node ${request.node}: see node ls`);
       const selected = tasks.items
         .map((t) => t.value)
         .filter((t) => (!wanted || wanted.has(t.serviceId)) && (!inStack || inStack.has(t.serviceId)))

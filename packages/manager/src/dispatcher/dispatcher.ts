@@ -1,5 +1,7 @@
 import {
+  Code,
   type DispatcherServiceServer,
+  FlotillaError,
   type LogsConfig,
   NodeStatus_State,
   newId,
@@ -7,7 +9,7 @@ import {
   type SessionResponse,
   type Task,
 } from '@flotilla/api';
-import { type CertificateAuthority, type NodeIdentity, PkiError } from '@flotilla/pki';
+import { type CertificateAuthority, isPkiReason, type NodeIdentity } from '@flotilla/pki';
 import { type ChangeSet, LoopInformers, type Store } from '@flotilla/store';
 import { type ServerDuplexStream, status } from '@grpc/grpc-js';
 import { boundStatus, LIMITS } from '../input-limits.js';
@@ -187,10 +189,16 @@ export class Dispatcher {
     try {
       const identity = peerIdentity(call, this.ca);
       const node = await this.store.get('nodes', identity.nodeId);
-      if (!node) throw new PkiError('untrusted', `node ${identity.nodeId} was removed from the cluster: join it again`);
+      if (!node) {
+        throw new FlotillaError(
+          Code.PermissionDenied,
+          `node ${identity.nodeId} was removed from the cluster: join it again`,
+          { reason: 'untrusted' },
+        );
+      }
       return identity;
     } catch (err) {
-      const denied = err instanceof PkiError;
+      const denied = err instanceof FlotillaError && isPkiReason(err.reason);
       call.emit('error', {
         code: denied ? status.PERMISSION_DENIED : status.UNAVAILABLE,
         details: err instanceof Error ? err.message : String(err),

@@ -77,6 +77,7 @@ function collect(text: string): { root: Frame; anchors: Map<string, Frame> } | u
       },
     });
   } catch {
+    // A syntax error: the `yaml` package reports it, with its place.
     return undefined;
   }
   const root = roots[0];

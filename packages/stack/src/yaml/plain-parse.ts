@@ -16,6 +16,7 @@ export function plainParse(text: string, file: string): LNode | undefined {
   try {
     value = yaml.load(text, { schema: SCHEMA });
   } catch {
+    // A syntax error: the located front end reports it, with its place.
     return undefined;
   }
   if (value === undefined) return undefined;

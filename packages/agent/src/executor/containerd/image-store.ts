@@ -1,6 +1,6 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import {
   type Containerd,
-  ContainerdError,
   chainIds,
   type Descriptor,
   hasContent,
@@ -147,7 +147,7 @@ export class ImageStore {
         this.c.images.get(imagesApi.GetImageRequest.fromPartial({ name }), md, o, cb),
       ));
     } catch (err) {
-      if (err instanceof ContainerdError && err.code === 'not-found') return undefined;
+      if (err instanceof FlotillaError && err.code === Code.NotFound) return undefined;
       throw err;
     }
     if (!image?.target) return undefined;
@@ -176,7 +176,7 @@ export class ImageStore {
       const diffIds = config.rootfs?.diff_ids ?? [];
       const top = chainIds(diffIds).at(-1);
       if (!top || diffIds.length !== resolved.layers.length) {
-        throw new ContainerdError('invalid-argument', `image ${name} has a config that does not match its layers`);
+        throw new FlotillaError(Code.InvalidArgument, `image ${name} has a config that does not match its layers`);
       }
       await writeContent(this.c, once(configBytes), {
         digest: resolved.config.digest,
@@ -207,7 +207,7 @@ export class ImageStore {
           this.c.images.create(imagesApi.CreateImageRequest.fromPartial({ image: record }), md, o, cb),
         );
       } catch (err) {
-        if (!(err instanceof ContainerdError && err.code === 'already-exists')) throw err;
+        if (!(err instanceof FlotillaError && err.code === Code.AlreadyExists)) throw err;
         // The tag moved to a new digest since this node last pulled it.
         await this.c.call((md, o, cb) =>
           this.c.images.update(imagesApi.UpdateImageRequest.fromPartial({ image: record }), md, o, cb),
@@ -248,7 +248,7 @@ export class ImageStore {
 
   private async fetchSmall(name: string, d: Descriptor): Promise<Buffer> {
     if (Number(d.size) > MANIFEST_MAX) {
-      throw new ContainerdError('invalid-argument', `image ${name}: its config is larger than ${MANIFEST_MAX} bytes`);
+      throw new FlotillaError(Code.InvalidArgument, `image ${name}: its config is larger than ${MANIFEST_MAX} bytes`);
     }
     const parts: Buffer[] = [];
     for await (const chunk of this.source.blob(name, d)) parts.push(Buffer.from(chunk));
@@ -265,7 +265,7 @@ export class ImageStore {
       size += res.data.length;
       if (size > max) {
         stream.cancel();
-        throw new ContainerdError('invalid-argument', `${digest} is larger than ${max} bytes`);
+        throw new FlotillaError(Code.InvalidArgument, `${digest} is larger than ${max} bytes`);
       }
       parts.push(res.data);
     }

@@ -1,5 +1,6 @@
+import { FlotillaError } from '@flotilla/api';
 import type { Descriptor } from '@flotilla/containerd';
-import { parseImageReference, type RegistryClient, RegistryError } from '@flotilla/registry';
+import { parseImageReference, type RegistryClient } from '@flotilla/registry';
 import { errorMessage } from '../../error-message.js';
 import { RejectedError } from '../executor.js';
 import type { ImageSource, RegistryImage } from './image-store.js';
@@ -36,8 +37,9 @@ function toContainerd(d: { mediaType: string; digest: string; size: number }): D
 
 /** Pull errors the task cannot get past on any retry are rejections; the rest (registry down) are failures. */
 export function pullError(ref: string, err: unknown): Error {
-  // Only the registry's answers are final (containerd's not-found means something went missing locally).
-  const code = err instanceof RegistryError ? err.code : undefined;
+  // Only the registry's answers are final: they carry a reason (containerd's not-found, with none, means something
+  // went missing locally).
+  const code = err instanceof FlotillaError ? err.reason : undefined;
   const message = errorMessage(err);
   if (
     err instanceof RejectedError ||

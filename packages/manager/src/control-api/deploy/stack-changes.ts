@@ -1,5 +1,7 @@
 import { isIPv4 } from 'node:net';
 import {
+  Code,
+  FlotillaError,
   isValidObjectName,
   Network,
   type NetworkSpec,
@@ -15,8 +17,6 @@ import {
 import { newSpecVersion } from '@flotilla/orchestrator';
 import { type Cidr, contains, overlaps, parseCidr, parseIp, protocolName, size } from '@flotilla/overlay';
 import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
-import { status } from '@grpc/grpc-js';
-import { ControlError } from '../control-error.js';
 
 /** What a deploy does to a service's running tasks. */
 export type TaskChange = 'none' | 'scaled' | 'replaced';
@@ -38,7 +38,7 @@ export interface ServiceDecision {
 /**
  * Decides what deploying `stack` over the `existing` services does, service by service, in the order the stack
  * declares them and then the services a prune removes. Pure: DeployStack writes these decisions in one
- * transaction and PlanStack only shows them, so the two cannot disagree. Refuses (ControlError) what the deploy
+ * transaction and PlanStack only shows them, so the two cannot disagree. Refuses (FlotillaError) what the deploy
  * would refuse.
  */
 export function decideStack(
@@ -48,7 +48,7 @@ export function decideStack(
   make: { now: bigint; newId: () => string },
 ): ServiceDecision[] {
   if (!isValidObjectName(stack.name)) {
-    throw new ControlError(status.INVALID_ARGUMENT, `invalid stack name "${stack.name}": use letters, digits, _ . -`);
+    throw new FlotillaError(Code.InvalidArgument, `invalid stack name "${stack.name}": use letters, digits, _ . -`);
   }
   checkPublishedPorts(existing, stack, prune);
   checkAddresses(stack);
@@ -61,12 +61,12 @@ export function decideStack(
   for (const spec of stack.services) {
     const name = spec.annotations?.name ?? '';
     if (!name.startsWith(`${stack.name}_`) || spec.stack !== stack.name || !isValidObjectName(name)) {
-      throw new ControlError(
-        status.INVALID_ARGUMENT,
+      throw new FlotillaError(
+        Code.InvalidArgument,
         `service "${name}" is not named for stack ${stack.name}: expected ${qualify(stack.name, 'SERVICE')}`,
       );
     }
-    if (declared.has(name)) throw new ControlError(status.INVALID_ARGUMENT, `service ${name} is declared twice`);
+    if (declared.has(name)) throw new FlotillaError(Code.InvalidArgument, `service ${name} is declared twice`);
     declared.add(name);
     const current = byName.get(name);
     if (!current) {
@@ -83,8 +83,8 @@ export function decideStack(
       continue;
     }
     if (current.value.spec?.stack !== stack.name) {
-      throw new ControlError(
-        status.FAILED_PRECONDITION,
+      throw new FlotillaError(
+        Code.FailedPrecondition,
         `a service named ${name} already exists outside stack ${stack.name}: remove it or rename the stack`,
       );
     }
@@ -125,8 +125,8 @@ export function decideStack(
   // One transaction (the fence or leader compare takes one more slot).
   const writes = decisions.filter((d) => d.write).length;
   if (writes > MAX_TXN_OPS - 1) {
-    throw new ControlError(
-      status.INVALID_ARGUMENT,
+    throw new FlotillaError(
+      Code.InvalidArgument,
       `a stack deploys in one transaction of at most ${MAX_TXN_OPS - 1} services; this one changes ${writes}: split it into several stacks`,
     );
   }
@@ -184,8 +184,8 @@ export function networkWrites(
     const current = byName.get(name);
     if (spec.external) {
       if (!current) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
+        throw new FlotillaError(
+          Code.FailedPrecondition,
           `network ${name} is declared external but does not exist: create it first or drop "external: true"`,
         );
       }
@@ -194,8 +194,8 @@ export function networkWrites(
     if (current) {
       const owner = current.spec?.annotations?.labels[STACK_LABEL];
       if (current.ingress || (owner && owner !== stack.name)) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
+        throw new FlotillaError(
+          Code.FailedPrecondition,
           `a network named ${name} already exists${owner ? ` in stack ${owner}` : ''}: rename this stack's network`,
         );
       }
@@ -231,8 +231,8 @@ export function checkPublishedPorts(existing: readonly Versioned<Service>[], sta
     for (const p of ingress(spec.endpoint?.ports ?? [])) {
       const holder = taken.get(key(p));
       if (holder && holder !== name) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
+        throw new FlotillaError(
+          Code.FailedPrecondition,
           `port ${key(p)} of ${name} is already published by service ${holder}: publish another port, or use mode: host`,
         );
       }
@@ -249,18 +249,18 @@ function checkSubnets(name: string, spec: NetworkSpec, existing: readonly Versio
     try {
       subnet = parseCidr(config.subnet);
     } catch (err) {
-      throw new ControlError(status.INVALID_ARGUMENT, `network ${name}: ${(err as Error).message}`);
+      throw new FlotillaError(Code.InvalidArgument, `network ${name}: ${(err as Error).message}`);
     }
     if (subnet.bits > 29) {
-      throw new ControlError(
-        status.INVALID_ARGUMENT,
+      throw new FlotillaError(
+        Code.InvalidArgument,
         `network ${name}: subnet ${config.subnet} is too small: use a /29 or larger`,
       );
     }
     for (const other of existing) {
       if (other.value.subnet && overlaps(parseCidr(other.value.subnet), subnet)) {
-        throw new ControlError(
-          status.FAILED_PRECONDITION,
+        throw new FlotillaError(
+          Code.FailedPrecondition,
           `network ${name}: subnet ${config.subnet} overlaps ${other.value.subnet} of network ${other.value.spec?.annotations?.name}: choose another`,
         );
       }
@@ -270,7 +270,7 @@ function checkSubnets(name: string, spec: NetworkSpec, existing: readonly Versio
         if (!contains(subnet, parseIp(config.gateway)))
           throw new Error(`gateway ${config.gateway} is not in ${config.subnet}`);
       } catch (err) {
-        throw new ControlError(status.INVALID_ARGUMENT, `network ${name}: ${(err as Error).message}`);
+        throw new FlotillaError(Code.InvalidArgument, `network ${name}: ${(err as Error).message}`);
       }
     }
   }
@@ -287,8 +287,8 @@ export function checkAddresses(stack: StackSpec): void {
     const name = spec.annotations?.name ?? '';
     for (const port of spec.endpoint?.ports ?? []) {
       if (port.hostIp && !isIPv4(port.hostIp)) {
-        throw new ControlError(
-          status.INVALID_ARGUMENT,
+        throw new FlotillaError(
+          Code.InvalidArgument,
           `service ${name}: host_ip ${port.hostIp} is not an IPv4 address (the overlay publishes IPv4 only)`,
         );
       }
@@ -297,11 +297,11 @@ export function checkAddresses(stack: StackSpec): void {
       const address = attachment.ipv4Address;
       if (!address) continue;
       const where = `service ${name}: ipv4_address ${address} on ${attachment.target}`;
-      if (!isIPv4(address)) throw new ControlError(status.INVALID_ARGUMENT, `${where} is not an IPv4 address`);
+      if (!isIPv4(address)) throw new FlotillaError(Code.InvalidArgument, `${where} is not an IPv4 address`);
       const subnet = networks.get(attachment.target)?.ipam.find((c) => c.subnet);
       if (!subnet) {
-        throw new ControlError(
-          status.INVALID_ARGUMENT,
+        throw new FlotillaError(
+          Code.InvalidArgument,
           `${where} needs the network to name its subnet (ipam.config.subnet)`,
         );
       }
@@ -309,17 +309,17 @@ export function checkAddresses(stack: StackSpec): void {
       const ip = parseIp(address);
       const gateway = subnet.gateway ? parseIp(subnet.gateway) : cidr.base + 1;
       if (!contains(cidr, ip) || ip === cidr.base || ip === cidr.base + size(cidr) - 1 || ip === gateway) {
-        throw new ControlError(
-          status.INVALID_ARGUMENT,
+        throw new FlotillaError(
+          Code.InvalidArgument,
           `${where} is not a host address of ${subnet.subnet} (nor its gateway)`,
         );
       }
       if (spec.mode === ServiceMode.SERVICE_MODE_GLOBAL || spec.replicas > 1n) {
-        throw new ControlError(status.INVALID_ARGUMENT, `${where} fits one task: run one replica`);
+        throw new FlotillaError(Code.InvalidArgument, `${where} fits one task: run one replica`);
       }
       if (spec.updateConfig?.order === UpdateConfig_Order.ORDER_START_FIRST) {
-        throw new ControlError(
-          status.INVALID_ARGUMENT,
+        throw new FlotillaError(
+          Code.InvalidArgument,
           `${where} fits one task: update with order: stop-first, so the old task frees it first`,
         );
       }
@@ -356,8 +356,8 @@ export function checkNetworkRoom(stack: StackSpec): void {
       if (spec.networks.some((n) => n.target === name)) needed += spec.replicas;
     }
     if (needed > BigInt(room)) {
-      throw new ControlError(
-        status.INVALID_ARGUMENT,
+      throw new FlotillaError(
+        Code.InvalidArgument,
         `network ${name} holds ${room} tasks and this stack runs ${needed} on it: give it a larger subnet ` +
           '(networks: NAME: ipam: config: [{ subnet: 10.50.0.0/16 }])',
       );

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  Code,
+  FlotillaError,
   type LogEntry,
   LogEntry_Stream,
   MAX_LOG_TAIL,
@@ -10,8 +12,7 @@ import {
 } from '@flotilla/api';
 import type { LogLine, LogReader, LogTailOptions } from '@flotilla/events';
 import type { Store } from '@flotilla/store';
-import { type ServerWritableStream, status } from '@grpc/grpc-js';
-import { ControlError } from '../control-error.js';
+import type { ServerWritableStream } from '@grpc/grpc-js';
 import { byExactId } from '../lookup.js';
 import { resolveService } from '../services.js';
 import { EntryWriter } from './entry-writer.js';
@@ -59,9 +60,9 @@ export class LogSession {
   ) {
     const { tail, sinceMs } = call.request;
     if (tail !== undefined && (tail > MAX_LOG_TAIL || tail < 0)) {
-      throw new ControlError(status.INVALID_ARGUMENT, `tail is at most ${MAX_LOG_TAIL} lines per task, got ${tail}`);
+      throw new FlotillaError(Code.InvalidArgument, `tail is at most ${MAX_LOG_TAIL} lines per task, got ${tail}`);
     }
-    if (sinceMs < 0n) throw new ControlError(status.INVALID_ARGUMENT, 'since must be a time after 1970');
+    if (sinceMs < 0n) throw new FlotillaError(Code.InvalidArgument, 'since must be a time after 1970');
     this.tail = tail;
     this.since = sinceMs > 0n ? Number(sinceMs) : undefined;
     this.pollMs = options.pollMs ?? 1_000;
@@ -111,7 +112,7 @@ export class LogSession {
       try {
         current = await this.refresh(target);
       } catch (err) {
-        if (err instanceof ControlError && err.status === status.NOT_FOUND) return;
+        if (err instanceof FlotillaError && err.code === Code.NotFound) return;
         // etcd away for a moment: the follows go on, the task list is looked at again next time.
         continue;
       }
@@ -172,7 +173,7 @@ export class LogSession {
         this.store.get('services', target.serviceId),
         this.store.list('tasks'),
       ]);
-      if (!service) throw new ControlError(status.NOT_FOUND, 'the service was removed');
+      if (!service) throw new FlotillaError(Code.NotFound, 'the service was removed');
       tasks = all.items.map((t) => t.value).filter((t) => t.serviceId === target.serviceId);
     }
     for (const t of tasks) this.tasks.set(t.id, t);
@@ -201,22 +202,22 @@ export class LogSession {
 
 /** A service (name, ID, ID prefix), else a task (ID, ID prefix): what `docker service logs` accepts. */
 async function resolveTarget(store: Store, ref: string): Promise<Target> {
-  if (!ref) throw new ControlError(status.INVALID_ARGUMENT, 'name a service or a task');
+  if (!ref) throw new FlotillaError(Code.InvalidArgument, 'name a service or a task');
   try {
     return { serviceId: (await resolveService(store, ref)).id };
   } catch (err) {
     // No such service: the ref may name a task.
-    if (!(err instanceof ControlError) || err.status !== status.NOT_FOUND) throw err;
+    if (!(err instanceof FlotillaError) || err.code !== Code.NotFound) throw err;
   }
   const exact = await byExactId(store, 'tasks', ref);
   if (exact) return { taskId: exact.id };
   const matches = (await store.list('tasks')).items.filter((t) => t.id.startsWith(ref));
   if (matches.length === 1) return { taskId: (matches[0] as { id: string }).id };
   if (matches.length === 0) {
-    throw new ControlError(status.NOT_FOUND, `no service or task ${JSON.stringify(ref)}: see flotilla service ls`);
+    throw new FlotillaError(Code.NotFound, `no service or task ${JSON.stringify(ref)}: see flotilla service ls`);
   }
-  throw new ControlError(
-    status.FAILED_PRECONDITION,
+  throw new FlotillaError(
+    Code.FailedPrecondition,
     `${JSON.stringify(ref)} matches ${matches.length} tasks: give more of the ID`,
   );
 }

@@ -1,12 +1,11 @@
 import { redisUrl } from '@flotilla/agent';
-import type { ControlServiceServer } from '@flotilla/api';
-import { connectRedis, EventsError, LogReader } from '@flotilla/events';
+import { Code, type ControlServiceServer, FlotillaError, type GrpcStatus, toGrpcStatus } from '@flotilla/api';
+import { connectRedis, isEventsReason, LogReader } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
 import { status } from '@grpc/grpc-js';
-import { ControlError } from '../control-error.js';
-import { refuseWorkers, toStatus } from '../handler.js';
+import { refuseWorkers } from '../handler.js';
 import { LogSession, type LogSessionOptions } from './log-session.js';
 
 export interface ServiceLogsOptions extends LogSessionOptions {
@@ -49,8 +48,8 @@ export function serviceLogs(
       .then(() => {
         refuseWorkers(call, ca);
         if (!reader) {
-          throw new ControlError(
-            status.FAILED_PRECONDITION,
+          throw new FlotillaError(
+            Code.FailedPrecondition,
             'container logs are off: start the managers with --redis HOST:PORT (the agents ship logs there)',
           );
         }
@@ -81,20 +80,22 @@ export function serviceLogs(
   };
 }
 
-function stoppingError(): ControlError {
-  return new ControlError(status.UNAVAILABLE, 'the manager is stopping: run the command again to reach another one');
+function stoppingError(): FlotillaError {
+  return new FlotillaError(Code.Unavailable, 'the manager is stopping: run the command again to reach another one');
 }
 
-function logStatus(err: unknown): { code: status; details: string } {
-  if (err instanceof EventsError) {
-    if (err.code === 'invalid-argument') return { code: status.INVALID_ARGUMENT, details: err.message };
-    if (err.code === 'auth' || err.code === 'tls') {
-      return {
-        code: status.FAILED_PRECONDITION,
-        details: `the manager cannot read logs from Redis: ${err.message} (see the managers' --redis options)`,
-      };
+function logStatus(err: unknown): GrpcStatus {
+  if (err instanceof FlotillaError && isEventsReason(err.reason)) {
+    if (err.reason === 'invalid-argument') return toGrpcStatus(err);
+    if (err.reason === 'auth' || err.reason === 'tls') {
+      return toGrpcStatus(
+        new FlotillaError(
+          Code.FailedPrecondition,
+          `the manager cannot read logs from Redis: ${err.message} (see the managers' --redis options)`,
+        ),
+      );
     }
-    return { code: status.UNAVAILABLE, details: `cannot read logs: ${err.message}` };
+    return toGrpcStatus(new FlotillaError(Code.Unavailable, `cannot read logs: ${err.message}`));
   }
-  return toStatus(err);
+  return toGrpcStatus(err);
 }

@@ -1,10 +1,11 @@
+import { Code, FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { EventsError } from './events-error.js';
+import { redisFailure } from './redis-failure.js';
 
-describe('EventsError.from', () => {
-  it('keeps an EventsError as it is', () => {
-    const err = new EventsError('closed', 'closed');
-    expect(EventsError.from(err)).toBe(err);
+describe('redisFailure', () => {
+  it('keeps a FlotillaError as it is', () => {
+    const err = new FlotillaError(Code.Canceled, 'closed', { reason: 'closed' });
+    expect(redisFailure(err)).toBe(err);
   });
 
   it.each([
@@ -42,10 +43,10 @@ describe('EventsError.from', () => {
     [Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'tls'],
     [new Error('WRONGTYPE Operation against a key holding the wrong kind of value'), 'internal'],
     ['a string', 'internal'],
-  ])('maps %s to %s', (err, code) => {
-    const mapped = EventsError.from(err);
-    expect(mapped).toBeInstanceOf(EventsError);
-    expect(mapped.code).toBe(code);
+  ])('maps %s to %s', (err, reason) => {
+    const mapped = redisFailure(err);
+    expect(mapped).toBeInstanceOf(FlotillaError);
+    expect(mapped.reason).toBe(reason);
     if (err instanceof Error) expect(mapped.cause).toBe(err);
   });
 });
