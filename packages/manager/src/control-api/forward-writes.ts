@@ -1,4 +1,4 @@
-import { ControlServiceClient, type ControlServiceServer } from '@flotilla/api';
+import { Code, ControlServiceClient, type ControlServiceServer, FlotillaError, toGrpcStatus } from '@flotilla/api';
 import { type CertificateAuthority, MANAGER_SERVER_NAME } from '@flotilla/pki';
 import {
   type ChannelCredentials,
@@ -6,7 +6,6 @@ import {
   type ServerUnaryCall,
   type ServiceError,
   type sendUnaryData,
-  status,
 } from '@grpc/grpc-js';
 import { refuseWorkers } from './handler.js';
 
@@ -59,21 +58,20 @@ export function forwardWrites(local: ControlServiceServer, options: ForwardOptio
       try {
         refuseWorkers(call, options.ca);
       } catch (err) {
-        return callback({ code: status.PERMISSION_DENIED, details: (err as Error).message });
+        return callback(toGrpcStatus(err));
       }
       const leader = options.leader();
       if (!leader) {
-        return callback({
-          code: status.UNAVAILABLE,
-          details: 'no leader is elected right now: retry in a few seconds',
-        });
+        return callback(
+          toGrpcStatus(new FlotillaError(Code.Unavailable, 'no leader is elected right now: retry in a few seconds')),
+        );
       }
       const client = clientFor(leader) as unknown as Record<
         string,
         (r: unknown, m: Metadata, o: object, cb: (e: ServiceError | null, v: unknown) => void) => void
       >;
       client[method]?.call(client, call.request, new Metadata(), { deadline: Date.now() + 30_000 }, (err, value) =>
-        err ? callback({ code: err.code, details: err.details }) : callback(null, value),
+        err ? callback(toGrpcStatus(FlotillaError.from(err))) : callback(null, value),
       );
     };
   }

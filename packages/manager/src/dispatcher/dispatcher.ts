@@ -8,10 +8,11 @@ import {
   type SessionRequest,
   type SessionResponse,
   type Task,
+  toGrpcStatus,
 } from '@flotilla/api';
 import { type CertificateAuthority, isPkiReason, type NodeIdentity } from '@flotilla/pki';
 import { type ChangeSet, LoopInformers, type Store } from '@flotilla/store';
-import { type ServerDuplexStream, status } from '@grpc/grpc-js';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { boundStatus, LIMITS } from '../input-limits.js';
 import { peerIdentity } from '../peer-identity.js';
 import { assignedTo, assignmentsByNode } from './assignments.js';
@@ -198,11 +199,10 @@ export class Dispatcher {
       }
       return identity;
     } catch (err) {
+      // A refusal of the node's identity is final; anything else (etcd away) is worth a retry.
       const denied = err instanceof FlotillaError && isPkiReason(err.reason);
-      call.emit('error', {
-        code: denied ? status.PERMISSION_DENIED : status.UNAVAILABLE,
-        details: err instanceof Error ? err.message : String(err),
-      });
+      const message = err instanceof Error ? err.message : String(err);
+      call.emit('error', toGrpcStatus(new FlotillaError(denied ? Code.PermissionDenied : Code.Unavailable, message)));
       return undefined;
     }
   }

@@ -1,6 +1,5 @@
 import { LEADER_METADATA_KEY } from '@flotilla/agent';
-import type { DispatcherServiceServer } from '@flotilla/api';
-import { Metadata, status } from '@grpc/grpc-js';
+import { Code, type DispatcherServiceServer, FlotillaError, toGrpcStatus } from '@flotilla/api';
 import type { Dispatcher } from './dispatcher.js';
 
 /**
@@ -17,13 +16,14 @@ export function sessionRouter(
       if (leading) return leading.service().session(call);
       const leader = leaderAddress();
       // Always set (empty while no leader is known): it tells the agent a manager answered.
-      const metadata = new Metadata();
-      metadata.set(LEADER_METADATA_KEY, leader ?? '');
-      call.emit('error', {
-        code: status.UNAVAILABLE,
-        details: leader ? `this manager does not lead: the leader is ${leader}` : 'no leader elected yet',
-        metadata,
-      });
+      const refusal = toGrpcStatus(
+        new FlotillaError(
+          Code.Unavailable,
+          leader ? `this manager does not lead: the leader is ${leader}` : 'no leader elected yet',
+        ),
+      );
+      refusal.metadata.set(LEADER_METADATA_KEY, leader ?? '');
+      call.emit('error', refusal);
     },
   };
 }

@@ -4,7 +4,6 @@ import { connectRedis, isEventsReason, LogReader } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
-import { status } from '@grpc/grpc-js';
 import { refuseWorkers } from '../handler.js';
 import { LogSession, type LogSessionOptions } from './log-session.js';
 
@@ -65,7 +64,7 @@ export function serviceLogs(
           // A caller that went away is told nothing: what failed then is the reading it stopped.
           if (cancelled.signal.aborted) return;
           const failure = logStatus(options.stopping?.aborted ? stoppingError() : err);
-          if (failure.code === status.INTERNAL) options.logger?.error({ err }, 'service logs failed');
+          if (!(err instanceof FlotillaError)) options.logger?.error({ err }, 'service logs failed');
           call.emit('error', failure);
         },
       )
