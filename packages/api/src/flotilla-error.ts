@@ -72,6 +72,16 @@ export function toGrpcStatus(thrown: unknown, hidden = 'internal error'): GrpcSt
   return { code: GRPC_STATUS[err.code], details: err.message, metadata };
 }
 
+/**
+ * A test for one package's reasons (the store's, cluster security's, the event log's), from the list that
+ * declares them: whether an error's reason came from that package.
+ */
+export function reasonGuard<const T extends readonly string[]>(
+  reasons: T,
+): (reason: string | undefined) => reason is T[number] {
+  return (reason): reason is T[number] => reason !== undefined && reasons.includes(reason);
+}
+
 /** The trailer that carries a FlotillaError's reason, so the client's error has it too. */
 const REASON_KEY = 'flotilla-reason';
 

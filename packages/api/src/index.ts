@@ -1,6 +1,6 @@
 export { Code } from './code.js';
 export type { FlotillaErrorOptions, GrpcStatus } from './flotilla-error.js';
-export { FlotillaError, toGrpcStatus } from './flotilla-error.js';
+export { FlotillaError, reasonGuard, toGrpcStatus } from './flotilla-error.js';
 export * from './gen/flotilla/v1/common.js';
 export * from './gen/flotilla/v1/control.js';
 export * from './gen/flotilla/v1/dispatcher.js';

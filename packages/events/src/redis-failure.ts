@@ -1,4 +1,4 @@
-import { Code, FlotillaError } from '@flotilla/api';
+import { Code, FlotillaError, reasonGuard } from '@flotilla/api';
 
 /**
  * The reasons the events package puts on every FlotillaError it makes, so a caller can tell a Redis failure from
@@ -24,9 +24,7 @@ export const EVENTS_REASONS = [
 export type EventsReason = (typeof EVENTS_REASONS)[number];
 
 /** Whether a FlotillaError's reason is one of the events package's. */
-export function isEventsReason(reason: string | undefined): reason is EventsReason {
-  return (EVENTS_REASONS as readonly (string | undefined)[]).includes(reason);
-}
+export const isEventsReason = reasonGuard(EVENTS_REASONS);
 
 // Replies with these prefixes mean "not now" (loading, full, failing over) rather than "never".
 const TRANSIENT_REPLIES = /^(OOM|LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN)\b/;

@@ -1,3 +1,4 @@
+import { reasonGuard } from '@flotilla/api';
 /** The reasons cluster security puts on its FlotillaErrors, for callers that branch on more than the code. */
 export const PKI_REASONS = [
   // A join token that is not in Flotilla's format at all (InvalidArgument).
@@ -17,6 +18,4 @@ export const PKI_REASONS = [
 export type PkiReason = (typeof PKI_REASONS)[number];
 
 /** Whether a FlotillaError's reason is one of cluster security's. */
-export function isPkiReason(reason: string | undefined): reason is PkiReason {
-  return (PKI_REASONS as readonly (string | undefined)[]).includes(reason);
-}
+export const isPkiReason = reasonGuard(PKI_REASONS);
