@@ -121,6 +121,7 @@ export class Orchestrator {
   }
 
   private async round(): Promise<void> {
+    await this.tasksHoldServicesRevision();
     const all = this.allDirty;
     const dirty = new Set(this.dirty);
     this.allDirty = false;
@@ -192,6 +193,21 @@ export class Orchestrator {
       this.allDirty ||= all;
       this.options.onRound?.({ ...result, error: (err as Error).message });
       this.debounce.wakeAt(this.now() + 200);
+    }
+  }
+
+  /**
+   * Services and tasks come through two watches, so the services cache can be ahead: a round that read a service
+   * before the tasks written in the same transaction would create its tasks again (and a new leader's first round
+   * likewise, its lists taken at two revisions). A round decides only once the task cache holds everything up to
+   * the revision of the services it reads; what it reads after this is read without waiting, so it is one state.
+   */
+  private async tasksHoldServicesRevision(): Promise<void> {
+    for (let tries = 0; tries < 5; tries++) {
+      const target = this.services.status().revision;
+      if (this.tasks.status().revision >= target) return;
+      if (!(await this.tasks.holdsUpTo(target))) return;
+      if (this.services.status().revision === target) return;
     }
   }
 

@@ -96,6 +96,18 @@ export class Informer<K extends Kind> {
     });
   }
 
+  /**
+   * Resolves once the cache holds every object of its kind created or changed up to `revision`, which another
+   * informer has reached: at once when this one is there, or when etcd says nothing of this kind changed since
+   * (its watch may then not reach that revision for a while), else when the watch brings the changes, or after the
+   * timeout (false).
+   */
+  async holdsUpTo(revision: bigint, timeoutMs = 5_000): Promise<boolean> {
+    if (this.revision >= revision) return true;
+    if (!(await this.store.changedBetween(this.kind, this.revision, revision))) return true;
+    return this.caughtUp(revision, timeoutMs);
+  }
+
   get(id: string): Versioned<ObjectOf<K>> | undefined {
     return this.cache.get(id);
   }

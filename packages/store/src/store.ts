@@ -90,6 +90,25 @@ export class Store {
     return { items, revision: BigInt(response.header.revision) };
   }
 
+  /**
+   * Whether an object of this kind was created or changed after revision `after`, up to `upTo` (deletions are not
+   * seen). Reads keys only.
+   */
+  async changedBetween(kind: Kind, after: bigint, upTo: bigint): Promise<boolean> {
+    if (upTo <= after) return false;
+    const prefix = prefixOf(kind);
+    const response = await this.timed('list', () =>
+      this.client.kv.range({
+        key: Buffer.from(prefix),
+        range_end: Buffer.from(prefixEnd(prefix)),
+        keys_only: true,
+        min_mod_revision: String(after + 1n),
+        max_mod_revision: String(upTo),
+      }),
+    );
+    return response.kvs.length > 0;
+  }
+
   async create<K extends Kind>(kind: K, id: string, value: ObjectOf<K>): Promise<bigint> {
     return (await this.batch([{ op: 'create', kind, id, value }])).revision;
   }
