@@ -15,6 +15,14 @@ export { isValidObjectName, OBJECT_NAME_PATTERN, qualify } from './naming.js';
 export type { AttributeReader } from './node-attributes.js';
 export { attributeReader, equalFold, normalizeArch } from './node-attributes.js';
 export { firstFailedConstraint, nodeActive, nodeEligible, nodeMatches, platformMatches } from './node-match.js';
+export type {
+  DisconnectPolicy,
+  LeaderQuorumInput,
+  NodeQuorumInput,
+  NodeQuorumVerdict,
+  PeerProbe,
+} from './quorum.js';
+export { fenceAfterMs, leaderMayReplace, MIN_SAMPLE, nodeQuorum, probeSample } from './quorum.js';
 export { runsCurrentSpec } from './spec-version.js';
 export {
   taskEnded,

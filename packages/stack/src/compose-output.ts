@@ -7,6 +7,7 @@ import type {
   ResourceSettings,
   UpdateSettings,
 } from './normalize.js';
+import { FLOTILLA_KEY } from './schema/flotilla.js';
 import { PROBE_KEY } from './schema/healthcheck.js';
 import { formatBytes, formatCpus, formatDuration } from './values/index.js';
 
@@ -80,6 +81,15 @@ function service(s: NormalizedService): Record<string, unknown> {
   if (s.logging) out.logging = s.logging;
   out.deploy = deploy(s.deploy);
   Object.assign(out, s.extensions);
+  // Written as validated, durations in the canonical form.
+  if (s.disconnect) out[FLOTILLA_KEY] = { disconnect: disconnectOut(s.disconnect) };
+  return out;
+}
+
+function disconnectOut(d: NonNullable<NormalizedService['disconnect']>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (d.stop_after !== undefined) out.stop_after = d.stop_after === 'never' ? 'never' : formatDuration(d.stop_after);
+  if (d.replace !== undefined) out.replace = d.replace;
   return out;
 }
 

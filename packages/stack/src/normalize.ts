@@ -75,6 +75,8 @@ export interface NormalizedService {
   configs: FileRef[];
   secrets: FileRef[];
   logging?: { driver?: string; options: Record<string, string> };
+  /** `x-flotilla: disconnect:`, as written (absent: the cluster's self-fence timeout, tasks replaced). */
+  disconnect?: { stop_after?: bigint | 'never'; replace?: boolean };
   deploy: {
     mode: 'replicated' | 'global';
     replicas: number;
@@ -231,6 +233,8 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
     },
     extensions,
   };
+  const disconnect = s['x-flotilla']?.disconnect;
+  if (disconnect && Object.keys(disconnect).length > 0) out.disconnect = disconnect;
   if (s.command) out.command = s.command;
   if (s.entrypoint) out.entrypoint = s.entrypoint;
   if (s.user !== undefined) out.user = s.user;

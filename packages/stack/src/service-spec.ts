@@ -1,6 +1,7 @@
 import {
   Constraint_Operator,
   Dependency_Condition,
+  type Disconnect,
   EndpointSpec_Mode,
   type FileObjectSpec,
   type Mount,
@@ -193,6 +194,7 @@ function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Na
       required: settings.required,
     })),
     logDriver: s.logging ? { name: s.logging.driver ?? '', options: s.logging.options } : undefined,
+    disconnect: s.disconnect ? disconnectSpec(s.disconnect) : undefined,
   };
 }
 
@@ -258,4 +260,14 @@ function mount(m: MountModel, names: Names): Mount {
 function tmpfsMount(spec: string): Mount {
   const [target = spec] = spec.split(':');
   return mount({ type: 'tmpfs', target }, { network: String, volume: String, config: String, secret: String });
+}
+
+/** `x-flotilla: disconnect:` as the service spec carries it (durations in milliseconds). */
+function disconnectSpec(d: NonNullable<NormalizedService['disconnect']>): Disconnect {
+  const stopAfter = d.stop_after;
+  return {
+    stopAfterMs: stopAfter === undefined || stopAfter === 'never' ? 0n : stopAfter / 1_000_000n,
+    neverStop: stopAfter === 'never',
+    ...(d.replace === undefined ? {} : { replace: d.replace }),
+  };
 }

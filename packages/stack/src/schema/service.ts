@@ -11,6 +11,7 @@ import {
 } from '../values/index.js';
 import { ValueError } from '../values/value-error.js';
 import { deploySchema } from './deploy.js';
+import { FLOTILLA_KEY, flotillaServiceSchema } from './flotilla.js';
 import { healthcheckSchema } from './healthcheck.js';
 import { serviceVolume, tmpfsList } from './mounts.js';
 import { bool, int, keyValues, namedMap, oneOf, parsed, strictObject, text } from './primitives.js';
@@ -173,6 +174,7 @@ export const serviceSchema = strictObject({
   secrets: z.array(fileReference).optional(),
   logging: strictObject({ driver: text.optional(), options: keyValues.optional() }).optional(),
   deploy: deploySchema.optional(),
+  [FLOTILLA_KEY]: flotillaServiceSchema.optional(),
   ...ignoredServiceKeys,
 });
 
