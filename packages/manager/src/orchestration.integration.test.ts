@@ -1,13 +1,5 @@
-import {
-  type ControlServiceClient,
-  NodeStatus_State,
-  Service,
-  type ServiceChange,
-  Task,
-  TaskState,
-} from '@flotilla/api';
+import { type ControlServiceClient, NodeStatus_State, type ServiceChange, type Task, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
-import type { Write } from '@flotilla/store';
 import { HollowNodes } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
@@ -320,63 +312,6 @@ describe('orchestration on hollow nodes', () => {
     await expect.poll(spread, { timeout: 20_000, interval: 200 }).toBeLessThanOrEqual(1);
     expect(running(await tasks('bal_api')).filter((t) => t.nodeId === freshId).length).toBeGreaterThanOrEqual(1);
     await expect.poll(async () => live(await tasks('bal_api')).length, { timeout: 10_000 }).toBe(10);
-  });
-
-  it('a service written in one transaction with its tasks gets no tasks of its own: a round waits for its tasks', async () => {
-    // Written as the dispatcher bench writes them, several transactions in flight: before rounds waited for the
-    // task view to reach the services' revision, a round could see a service before its tasks and fill every
-    // slot again (hundreds of extra tasks in the bench).
-    const nodeIds = (await nodes()).filter((n) => n.status?.state === NodeStatus_State.STATE_READY).map((n) => n.id);
-    const SERVICES = 40;
-    const REPLICAS = 25;
-    const perService = Array.from({ length: SERVICES }, (_, s): Write[] => {
-      const id = `race-svc-${s}`;
-      const service: Write = {
-        op: 'create',
-        kind: 'services',
-        id,
-        value: Service.fromPartial({
-          id,
-          specVersion: 1n,
-          spec: { annotations: { name: `race_s${s}` }, replicas: BigInt(REPLICAS), container: { image: 'app' } },
-        }),
-      };
-      const own = Array.from(
-        { length: REPLICAS },
-        (_, r): Write => ({
-          op: 'create',
-          kind: 'tasks',
-          id: `race-t-${s}-${r}`,
-          value: Task.fromPartial({
-            id: `race-t-${s}-${r}`,
-            serviceId: id,
-            serviceName: `race_s${s}`,
-            slot: BigInt(r + 1),
-            nodeId: nodeIds[r % nodeIds.length] ?? '',
-            desiredState: TaskState.TASK_STATE_RUNNING,
-            status: { state: TaskState.TASK_STATE_ASSIGNED },
-            specVersion: 1n,
-            spec: { image: 'app' },
-          }),
-        }),
-      );
-      return [service, ...own];
-    });
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        for (let s = next++; s < SERVICES; s = next++) await manager.store.batch(perService[s] as Write[]);
-      }),
-    );
-    // Two debounce caps: every round the writes woke has run.
-    await new Promise((r) => setTimeout(r, 2_500));
-    const all = (await manager.store.list('tasks')).items.map((t) => t.value);
-    const ours = all.filter((t) => t.serviceId.startsWith('race-svc-'));
-    expect(ours.filter((t) => !t.id.startsWith('race-t-')).map((t) => t.id)).toEqual([]);
-    expect(ours).toHaveLength(SERVICES * REPLICAS);
-    await manager.store.batch(
-      Array.from({ length: SERVICES }, (_, s): Write => ({ op: 'delete', kind: 'services', id: `race-svc-${s}` })),
-    );
   });
 
   it('removing a stack stops and deletes its tasks', async () => {
