@@ -14,7 +14,18 @@ export { MAX_LOG_TAIL } from './limits.js';
 export { isValidObjectName, OBJECT_NAME_PATTERN, qualify } from './naming.js';
 export type { AttributeReader } from './node-attributes.js';
 export { attributeReader, equalFold, normalizeArch } from './node-attributes.js';
-export { firstFailedConstraint, nodeActive, nodeEligible, nodeMatches, platformMatches } from './node-match.js';
+export type { CompiledConstraint, CompiledPlatform } from './node-match.js';
+export {
+  compileConstraints,
+  compilePlatforms,
+  failedConstraint,
+  firstFailedConstraint,
+  nodeActive,
+  nodeEligible,
+  nodeMatches,
+  platformFits,
+  platformMatches,
+} from './node-match.js';
 export type {
   DisconnectPolicy,
   LeaderQuorumInput,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Node, NodeSpec_Availability, NodeStatus_State, type Task, TaskState } from './gen/flotilla/v1/objects.js';
 import { Constraint_Operator } from './gen/flotilla/v1/service.js';
-import { nodeActive, nodeEligible } from './node-match.js';
+import { firstFailedConstraint, nodeActive, nodeEligible } from './node-match.js';
 import { taskEnded, taskHandedToNode, taskLive, taskOccupiesNode, taskPending } from './task-rules.js';
 
 const task = (state: TaskState, desired = TaskState.TASK_STATE_RUNNING, nodeId = 'n1'): Task =>
@@ -44,6 +44,19 @@ describe('node rules', () => {
     expect(nodeActive(node(NodeSpec_Availability.AVAILABILITY_ACTIVE))).toBe(true);
     expect(nodeActive(node(NodeSpec_Availability.AVAILABILITY_PAUSE))).toBe(false);
     expect(nodeActive(node(NodeSpec_Availability.AVAILABILITY_DRAIN))).toBe(false);
+  });
+
+  it('a constraint reads the same for the global orchestrator as for the scheduler (trimmed, case-insensitive)', () => {
+    const spaced = {
+      constraints: [{ field: ' node.labels.zone ', operator: Constraint_Operator.OPERATOR_EQ, value: ' A ' }],
+    };
+    const active = NodeSpec_Availability.AVAILABILITY_ACTIVE;
+    expect(firstFailedConstraint(node(active, NodeStatus_State.STATE_READY, { zone: 'a' }), spaced as never)).toBe(
+      undefined,
+    );
+    expect(firstFailedConstraint(node(active, NodeStatus_State.STATE_READY, { zone: 'b' }), spaced as never)).toBe(
+      'node.labels.zone==A',
+    );
   });
 
   it('a global task belongs on an active node that is not down and meets the constraints', () => {

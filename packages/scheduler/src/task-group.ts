@@ -1,22 +1,15 @@
-import { type AttributeReader, attributeReader, Constraint_Operator, normalizeArch, type Task } from '@flotilla/api';
+import {
+  type AttributeReader,
+  attributeReader,
+  type CompiledConstraint,
+  type CompiledPlatform,
+  compileConstraints,
+  compilePlatforms,
+  type Task,
+} from '@flotilla/api';
 import { portLabel } from './host-port.js';
 import { type TaskUsage, usageOf } from './task-usage.js';
 import { compareStrings } from './tie-break.js';
-
-export interface GroupConstraint {
-  /** undefined for an attribute placement does not know: no node satisfies it. */
-  readonly read: AttributeReader | undefined;
-  readonly equal: boolean;
-  readonly value: string;
-  /** As users write it: `node.labels.zone==b`. */
-  readonly text: string;
-}
-
-export interface GroupPlatform {
-  /** Lower case, architecture normalized; '' matches any. */
-  readonly os: string;
-  readonly arch: string;
-}
 
 /**
  * Pending tasks of one service spec version. They were made from the same spec, so they share placement,
@@ -32,8 +25,8 @@ export class TaskGroup {
   readonly free: Task[] = [];
   readonly usage: TaskUsage;
   readonly portLabels: readonly string[];
-  readonly constraints: readonly GroupConstraint[];
-  readonly platforms: readonly GroupPlatform[];
+  readonly constraints: readonly CompiledConstraint[];
+  readonly platforms: readonly CompiledPlatform[];
   /** Platforms as users write them, for messages: `linux/arm64`. */
   readonly platformText: string;
   /** Zero: no limit. */
@@ -48,17 +41,8 @@ export class TaskGroup {
     this.usage = usageOf(first);
     this.portLabels = this.usage.ports.map(portLabel);
     const placement = first.placement;
-    this.constraints = (placement?.constraints ?? []).map((c) => {
-      const field = c.field.trim();
-      // The proto default (unspecified) reads as ==, the operator a constraint without one would mean.
-      const equal = c.operator !== Constraint_Operator.OPERATOR_NEQ;
-      const value = c.value.trim();
-      return { read: attributeReader(field), equal, value, text: `${field}${equal ? '==' : '!='}${value}` };
-    });
-    this.platforms = (placement?.platforms ?? []).map((p) => ({
-      os: p.os.trim().toLowerCase(),
-      arch: normalizeArch(p.architecture.trim()),
-    }));
+    this.constraints = compileConstraints(placement);
+    this.platforms = compilePlatforms(placement);
     this.platformText = (placement?.platforms ?? []).map((p) => `${p.os || '*'}/${p.architecture || '*'}`).join(', ');
     this.maxReplicas = Number(placement?.maxReplicasPerNode ?? 0n);
     this.preferences = (placement?.spread ?? []).map((name) => attributeReader(name) ?? (() => undefined));

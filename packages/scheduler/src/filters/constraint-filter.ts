@@ -1,23 +1,16 @@
-import { equalFold } from '@flotilla/api';
+import { failedConstraint } from '@flotilla/api';
 import { countNodes, type Filter } from '../filter.js';
 
 /**
- * Every constraint must hold. As in Docker, a missing label reads as the empty string: `node.labels.x==v` fails
- * on a node without the label and `node.labels.x!=v` passes. Values compare case-insensitively (see
- * node-attributes.ts); an attribute placement does not know satisfies neither operator.
+ * Every constraint must hold, by the one rule of @flotilla/api (`failedConstraint`), compiled once per group.
  */
 export const constraintFilter: Filter = {
   name: 'constraint',
   isStatic: true,
   appliesTo: (group) => group.constraints.length > 0,
   check(state, group) {
-    const node = state.node;
-    for (const c of group.constraints) {
-      if (c.read === undefined || node === undefined) return c.text;
-      const matches = equalFold(c.read(node) ?? '', c.value);
-      if (matches !== c.equal) return c.text;
-    }
-    return undefined;
+    if (state.node === undefined) return group.constraints[0]?.text;
+    return failedConstraint(state.node, group.constraints);
   },
   explain: (detail, count) => `constraint ${detail} on ${countNodes(count)}`,
   describe: (detail) => `constraint ${detail} not satisfied`,

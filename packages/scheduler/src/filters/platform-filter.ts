@@ -1,4 +1,4 @@
-import { normalizeArch } from '@flotilla/api';
+import { platformFits } from '@flotilla/api';
 import { countNodes, type Filter } from '../filter.js';
 
 /** A task that names platforms (its image's) runs only on a node whose OS and architecture match one of them. */
@@ -7,12 +7,7 @@ export const platformFilter: Filter = {
   isStatic: true,
   appliesTo: (group) => group.platforms.length > 0,
   check(state, group) {
-    const os = (state.node?.description?.os ?? '').toLowerCase();
-    const arch = normalizeArch(state.node?.description?.architecture ?? '');
-    for (const p of group.platforms) {
-      if ((p.os === '' || p.os === os) && (p.arch === '' || p.arch === arch)) return undefined;
-    }
-    return group.platformText;
+    return state.node !== undefined && platformFits(state.node, group.platforms) ? undefined : group.platformText;
   },
   explain: (detail, count) => `platform ${detail} not supported on ${countNodes(count)}`,
   describe: (detail) => `platform ${detail} not supported`,
