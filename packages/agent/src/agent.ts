@@ -4,7 +4,9 @@ import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla
 import type { NodeNetwork } from '@flotilla/overlay';
 import type { Executor, TaskOutput } from './executor/executor.js';
 import { chooseExecutor, type RuntimeOptions } from './executor/executor-choice.js';
+import { FENCE_VERDICTS } from './fencing.js';
 import { joinCluster, loadCredentials, type NodeCredentials, saveCredentials } from './join.js';
+import { QuorumWatch } from './quorum-watch.js';
 import { AgentSession } from './session.js';
 import { type LogShipperFactory, parseRedisAddress, TaskLogs } from './task-logs.js';
 import { Worker } from './worker.js';
@@ -39,6 +41,11 @@ export interface AgentOptions {
   redis?: string;
   /** How to ship output to the Redis a session names; default @flotilla/events' `redisLogShipper`. */
   logShipper?: LogShipperFactory;
+  /**
+   * HOST:PORT of this node's PeerService, where peers ask whether it hears a leader (default 0.0.0.0 on a free
+   * port; the managers learn the port from each session and tell the other nodes).
+   */
+  probeListen?: string;
 }
 
 /** What an executor needs from the agent that makes it. */
@@ -52,6 +59,8 @@ export interface RunningAgent {
   credentials: NodeCredentials;
   session: AgentSession;
   worker: Worker;
+  /** The quorum rule on this node: its PeerService (`probePort`), its probes, its fencing verdict. */
+  quorum: QuorumWatch;
   /** Where /healthz and /metrics answer. */
   httpAddress: string;
   stop(): Promise<void>;
@@ -102,8 +111,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     report: (updates) => session?.reportStatus(updates) ?? false,
     logger: log,
   });
+  const quorum = await QuorumWatch.start({
+    certificates: creds,
+    listen: options.probeListen ?? '0.0.0.0:0',
+    session: () => session,
+    worker,
+    logger: log,
+  });
   // The list of managers is kept, so a restarted agent can reach any of them even if the one it joined is gone.
   session = new AgentSession(creds, {
+    probePort: quorum.probePort,
     onManagers: (managers) => saveCredentials(options.stateDir, { ...creds, managers }),
     onAssignments: (assignments) => worker.apply(assignments),
     ...(network
@@ -114,20 +131,26 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
               .catch((err) => log.warn({ err: (err as Error).message }, 'network view not applied')),
         }
       : {}),
-    onSessionInfo: (info) => logs.configure(info.logs),
-    onFence: () => {
-      log.warn('no manager heard from within the self-fence timeout: stopping every task');
-      worker.fence();
+    onSessionInfo: (info) => {
+      logs.configure(info.logs);
+      quorum.setVoters(info.voters);
     },
   });
   session.start();
-  const registry = agentMetrics(session, logs);
+  const registry = agentMetrics(session, logs, quorum);
   const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', registry, () => ({
     ok: session.state === 'connected',
     session: session.state,
+    quorum: { verdict: quorum.fence.verdict, reason: quorum.fence.reason },
   }));
   log.info(
-    { node: credentials.nodeId, role: credentials.role, http: http.address, executor: executor.name },
+    {
+      node: credentials.nodeId,
+      role: credentials.role,
+      http: http.address,
+      probePort: quorum.probePort,
+      executor: executor.name,
+    },
     'agent started',
   );
   return {
@@ -135,7 +158,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     session,
     httpAddress: http.address,
     worker,
+    quorum,
     async stop() {
+      // First: a stopping session falls silent, and no fencing should read that as being cut off.
+      await quorum.close();
       // A runtime that keeps containers running lets them run on: the next agent adopts them (live restore),
       // and the managers are told to wait for it rather than replace the tasks.
       if (executor.liveRestore) {
@@ -157,8 +183,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   };
 }
 
-function agentMetrics(session: AgentSession, logs: TaskLogs): Registry {
+function agentMetrics(session: AgentSession, logs: TaskLogs, quorum: QuorumWatch): Registry {
   const registry = new Registry();
+  new Gauge({
+    name: 'flotilla_agent_fence_verdict',
+    help: 'The quorum rule on this node (1 for the current verdict): in-touch, carry-on (no leader, tasks run on) or cut-off',
+    labelNames: ['verdict'],
+    registers: [registry],
+    collect() {
+      for (const verdict of FENCE_VERDICTS) this.set({ verdict }, quorum.fence.verdict === verdict ? 1 : 0);
+    },
+  });
   for (const [name, help, read] of [
     [
       'flotilla_agent_connected',
@@ -167,6 +202,16 @@ function agentMetrics(session: AgentSession, logs: TaskLogs): Registry {
     ],
     ['flotilla_agent_sessions_total', 'Sessions established (reconnects included)', () => session.sessions],
     ['flotilla_agent_heartbeats_sent_total', 'Heartbeats sent', () => session.heartbeatsSent],
+    [
+      'flotilla_agent_peer_probes_total',
+      'Probes sent to peers while no leader was heard',
+      () => quorum.prober.probesSent,
+    ],
+    [
+      'flotilla_agent_tasks_fenced_total',
+      'Tasks stopped because the node was cut off from the managers',
+      () => quorum.fence.tasksFenced,
+    ],
     ['flotilla_agent_log_lines_shipped_total', 'Lines of task output stored in Redis', () => logs.stats().shipped],
     [
       'flotilla_agent_log_lines_dropped_total',

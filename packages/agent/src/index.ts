@@ -11,8 +11,16 @@ export { chooseExecutor } from './executor/executor-choice.js';
 export { LineSplitter, MAX_LINE_LENGTH } from './executor/line-splitter.js';
 export type { ProcessExecutorOptions } from './executor/process/process-executor.js';
 export { ProcessExecutor } from './executor/process/process-executor.js';
+export type { FenceDecision, FenceInput, FenceTask, FenceVerdict, NodeFenceOptions, SilenceInput } from './fencing.js';
+export { disconnectPolicy, FENCE_VERDICTS, fenceDecision, hearsNoLeader, NodeFence, PROBE_LEAD_MS } from './fencing.js';
 export type { NodeCredentials } from './join.js';
 export { fetchCaCertificate, joinCluster, loadCredentials, saveCredentials } from './join.js';
+export type { PeerProberOptions } from './peer-prober.js';
+export { PeerProber } from './peer-prober.js';
+export type { PeerCertificates, PeerServer, ProbeCall } from './peer-service.js';
+export { PeerCaller, servePeers } from './peer-service.js';
+export type { QuorumWatchOptions, SessionView } from './quorum-watch.js';
+export { QuorumWatch } from './quorum-watch.js';
 export type { SessionOptions } from './session.js';
 export { AgentSession, LEADER_METADATA_KEY, MAX_RECONNECT_BACKOFF_MS } from './session.js';
 export type {

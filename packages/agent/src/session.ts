@@ -25,10 +25,13 @@ export interface SessionOptions {
   /** Called when the managers tell a new list of managers (to keep it for restarts). */
   onManagers?: (managers: string[]) => void;
   /**
-   * Called once when no manager has been heard from for the self-fence timeout the managers set: the node must
-   * stop its tasks, which are being replaced elsewhere. Contact again (any manager answering) ends the episode.
+   * Called once when no manager has been heard from for the self-fence timeout the managers set, for a caller
+   * that stops every task then. Contact again (any manager answering) ends the episode. The agent itself decides
+   * by the quorum rule instead (fencing.ts), from `silentForMs()` and the voters each session names.
    */
   onFence?: () => void;
+  /** The port this node's PeerService listens on, told to the managers at the start of each session (0: none). */
+  probePort?: number;
   /** Called with what each session (or a manager's later update of it) says: managers, logs, timeouts. */
   onSessionInfo?: (info: SessionInfo) => void;
   now?: () => number;
@@ -63,9 +66,9 @@ export class AgentSession {
   private selfFenceMs = 0;
   private periodMs = 1_000;
   private suspended = false;
-  /** True from a self-fence until a manager is heard again. */
+  /** True from the self-fence timeout until a manager is heard again. */
   fenced = false;
-  /** Self-fences so far. */
+  /** Episodes of silence past the self-fence timeout so far. */
   fences = 0;
   state: SessionState = 'connecting';
   /** The managers this agent knows, in the order it tries them. */
@@ -116,6 +119,28 @@ export class AgentSession {
 
   private now(): number {
     return this.options.now?.() ?? Date.now();
+  }
+
+  /** How long since a manager last answered. */
+  silentForMs(): number {
+    return this.now() - this.lastContact;
+  }
+
+  /** The self-fence timeout the managers set (0: none, or no session yet). */
+  get selfFenceTimeoutMs(): number {
+    return this.selfFenceMs;
+  }
+
+  get heartbeatPeriodMs(): number {
+    return this.periodMs;
+  }
+
+  /**
+   * What this node answers a peer's probe: it is in a session and a manager answered within three heartbeat
+   * periods (as long as a leader counts it as heard).
+   */
+  hearsLeader(): boolean {
+    return this.state === 'connected' && this.silentForMs() <= 3 * this.periodMs;
   }
 
   /** A manager answered: the node is in touch with the control plane. */
@@ -179,7 +204,9 @@ export class AgentSession {
     this.client = new DispatcherServiceClient(address, tls, { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME });
     const stream = this.client.session();
     this.stream = stream;
-    if (this.options.onNetwork) stream.write({ capabilities: { overlay: true } });
+    stream.write({
+      capabilities: { overlay: this.options.onNetwork !== undefined, probePort: this.options.probePort ?? 0 },
+    });
     stream.on('data', (message: SessionResponse) => this.receive(message));
     const broken = (err?: ServiceError) => {
       if (this.stream !== stream) return;

@@ -334,4 +334,19 @@ describe('worker', () => {
     expect(executor.shutdowns.sort()).toEqual(['a', 'b']);
     await worker.stop();
   });
+
+  it('a fence by the quorum rule stops only the tasks named, and tells each task’s disconnect policy', async () => {
+    const { executor, worker } = setup();
+    const patient = task('b', { disconnect: { stopAfterMs: 60_000n, neverStop: false } });
+    worker.apply({ full: true, tasks: [task('a'), patient], removedTaskIds: [] });
+    await settle();
+    expect(worker.disconnectPolicies()).toEqual([
+      { id: 'a', disconnect: undefined },
+      { id: 'b', disconnect: { stopAfterMs: 60_000n, neverStop: false } },
+    ]);
+    worker.fence(['a', 'gone']);
+    await settle();
+    expect(executor.shutdowns).toEqual(['a']);
+    await worker.stop();
+  });
 });

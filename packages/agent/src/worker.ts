@@ -1,4 +1,4 @@
-import { type Assignments, type Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
+import { type Assignments, type Disconnect, type Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { errorMessage } from './error-message.js';
 import { type Executor, type Progress, RejectedError } from './executor/executor.js';
@@ -86,9 +86,17 @@ export class Worker {
     }
   }
 
-  /** Cut off from every manager: stop everything (the managers are replacing these tasks elsewhere). */
-  fence(): void {
-    for (const run of this.tasks.values()) void run.stop('the node was cut off from the managers');
+  /**
+   * Cut off from the managers: stops these tasks, or every task (the managers are replacing them elsewhere).
+   */
+  fence(ids?: Iterable<string>): void {
+    const runs = ids ? [...ids].flatMap((id) => this.tasks.get(id) ?? []) : this.tasks.values();
+    for (const run of runs) void run.stop('the node was cut off from the managers');
+  }
+
+  /** The tasks known here, each with what its service says about a node cut off (for fencing). */
+  disconnectPolicies(): { id: string; disconnect: Disconnect | undefined }[] {
+    return [...this.tasks].map(([id, run]) => ({ id, disconnect: run.disconnect }));
   }
 
   /** Tasks known here, with their state (for metrics and tests). */
@@ -160,6 +168,10 @@ class TaskRun {
     private readonly env: RunEnv,
     private readonly onStatus: (s: TaskStatus) => void,
   ) {}
+
+  get disconnect(): Disconnect | undefined {
+    return this.task.disconnect;
+  }
 
   update(task: Task): void {
     this.task = task;

@@ -41,6 +41,7 @@ export function newTask(
     restartHistoryMs: restart.history,
     consecutiveFailures: restart.consecutiveFailures,
     networks: [],
+    disconnect: spec?.disconnect,
   };
 }
 

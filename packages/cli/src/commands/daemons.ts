@@ -157,6 +157,11 @@ export function agentCommand(io: Io): Command {
     .option('--token <TOKEN>', 'the join token (first start only)')
     .option('--hostname <NAME>', "the node's name in the cluster (first start only; default: this host's name)")
     .option('--http-listen <HOST:PORT>', 'where /healthz and /metrics answer', '127.0.0.1:0')
+    .option(
+      '--probe-listen <HOST:PORT>',
+      'where peers ask this node whether it hears a leader (mutual TLS; port 0: any free port)',
+      '0.0.0.0:0',
+    )
     .addOption(
       new Option(
         '--redis <HOST:PORT>',
@@ -201,6 +206,7 @@ export function agentCommand(io: Io): Command {
       const running = await startAgent({
         stateDir: opts.stateDir,
         httpListen: opts.httpListen,
+        probeListen: opts.probeListen,
         runtime: {
           executor: opts.executor,
           containerdSocket: opts.containerdSocket,

@@ -1,0 +1,166 @@
+import { type Disconnect, type DisconnectPolicy, fenceAfterMs, nodeQuorum, type PeerProbe } from '@flotilla/api';
+import type { Logger } from '@flotilla/observability';
+
+/**
+ * Where the node stands with the control plane: a manager was heard within the self-fence timeout (or there is
+ * none yet); silent past it but the quorum rule says the control plane is away, so every task runs on; or silent
+ * past it and cut off, so tasks stop as their disconnect policy says.
+ */
+export type FenceVerdict = 'in-touch' | 'carry-on' | 'cut-off';
+
+export const FENCE_VERDICTS: readonly FenceVerdict[] = ['in-touch', 'carry-on', 'cut-off'];
+
+/** A task on this node, as fencing sees it. */
+export interface FenceTask {
+  id: string;
+  disconnect?: DisconnectPolicy | undefined;
+}
+
+export interface FenceInput {
+  /** How long since a manager last answered. */
+  silentForMs: number;
+  /** The cluster's self-fence timeout (0: never, or no session yet). */
+  selfFenceTimeoutMs: number;
+  /** Every voter the last session named, this node included; 0 when the managers named none. */
+  voters: number;
+  /** Fresh answers of the peers probed (this node excluded). */
+  probes: readonly PeerProbe[];
+  tasks: readonly FenceTask[];
+}
+
+export interface FenceDecision {
+  verdict: FenceVerdict;
+  reason: string;
+  /** Tasks to stop now (those already stopped are named again: stopping is idempotent). */
+  stop: string[];
+}
+
+/**
+ * The node's fencing rule, at one moment. Past the self-fence timeout, the quorum rule decides: carry on (keep
+ * every task) or cut off (stop each task once its policy's time has passed; tasks that never stop run on). With
+ * no voters known (managers that do not send them), every task stops at the timeout, as before the rule.
+ */
+export function fenceDecision(input: FenceInput): FenceDecision {
+  const timeout = input.selfFenceTimeoutMs;
+  if (timeout <= 0) return { verdict: 'in-touch', reason: 'self-fencing is off (no timeout set)', stop: [] };
+  if (input.silentForMs <= timeout) {
+    return { verdict: 'in-touch', reason: 'a manager was heard within the self-fence timeout', stop: [] };
+  }
+  if (input.voters === 0) {
+    return {
+      verdict: 'cut-off',
+      reason: 'no manager heard from within the self-fence timeout, and no voters known to ask',
+      stop: input.tasks.map((t) => t.id),
+    };
+  }
+  const quorum = nodeQuorum({ voters: input.voters, probes: input.probes });
+  if (quorum.verdict === 'carry-on') return { verdict: 'carry-on', reason: quorum.reason, stop: [] };
+  const stop = input.tasks
+    .filter((t) => {
+      const after = fenceAfterMs(t.disconnect, timeout);
+      return after !== undefined && input.silentForMs >= after;
+    })
+    .map((t) => t.id);
+  return { verdict: 'cut-off', reason: quorum.reason, stop };
+}
+
+/** A task's disconnect policy from its wire form (stop_after_ms 0: the cluster's self-fence timeout). */
+export function disconnectPolicy(disconnect: Disconnect | undefined): DisconnectPolicy | undefined {
+  if (!disconnect) return undefined;
+  return {
+    ...(disconnect.stopAfterMs > 0n ? { stopAfterMs: Number(disconnect.stopAfterMs) } : {}),
+    ...(disconnect.neverStop ? { neverStop: true } : {}),
+    ...(disconnect.replace === undefined ? {} : { replace: disconnect.replace }),
+  };
+}
+
+export interface SilenceInput {
+  connected: boolean;
+  silentForMs: number;
+  heartbeatPeriodMs: number;
+  selfFenceTimeoutMs: number;
+}
+
+/** How long before the self-fence timeout probing starts: one probe round, so answers are in at the timeout. */
+export const PROBE_LEAD_MS = 500;
+
+/**
+ * Whether the node hears no leader and should probe its peers: its stream is down, or no manager answered for
+ * two heartbeat periods, or for the self-fence timeout less one probe round when that comes first (the answers
+ * must be in when the timeout passes, or the node would fence for want of them). Never while fencing is off.
+ */
+export function hearsNoLeader(input: SilenceInput): boolean {
+  if (input.selfFenceTimeoutMs <= 0) return false;
+  if (!input.connected) return true;
+  const after = Math.min(
+    2 * input.heartbeatPeriodMs,
+    Math.max(input.heartbeatPeriodMs, input.selfFenceTimeoutMs - PROBE_LEAD_MS),
+  );
+  return input.silentForMs > after;
+}
+
+export interface NodeFenceOptions {
+  /** What the session says now. */
+  silence: () => { silentForMs: number; selfFenceTimeoutMs: number };
+  /** The voters of the last session (this node included), and the fresh answers of those probed. */
+  quorum: () => { voters: number; probes: readonly PeerProbe[] };
+  tasks: () => readonly FenceTask[];
+  /** Stops these tasks (each named once per episode). */
+  stop: (ids: string[]) => void;
+  logger?: Logger;
+}
+
+/**
+ * The fencing rule applied over time: one decision per tick, each task stopped once per episode of silence, and
+ * the verdict logged when it changes (carrying on once per episode). A manager heard again ends the episode.
+ */
+export class NodeFence {
+  verdict: FenceVerdict = 'in-touch';
+  reason = '';
+  /** Tasks stopped because the node was cut off, over all episodes. */
+  tasksFenced = 0;
+  private stopped = new Set<string>();
+  private carriedOn = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: NodeFenceOptions) {}
+
+  start(intervalMs = 100): void {
+    clearInterval(this.timer);
+    this.timer = setInterval(() => this.tick(), intervalMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  tick(): FenceDecision {
+    const decision = fenceDecision({
+      ...this.options.silence(),
+      ...this.options.quorum(),
+      tasks: this.options.tasks(),
+    });
+    const log = this.options.logger;
+    if (decision.verdict === 'in-touch') {
+      if (this.verdict !== 'in-touch') log?.info('a manager is heard again: the fencing episode ends');
+      this.stopped.clear();
+      this.carriedOn = false;
+    } else if (decision.verdict === 'carry-on' && !this.carriedOn) {
+      this.carriedOn = true;
+      log?.warn({ reason: decision.reason }, 'no manager heard within the self-fence timeout: every task carries on');
+    } else if (decision.verdict === 'cut-off' && this.verdict !== 'cut-off') {
+      log?.warn({ reason: decision.reason }, 'no manager heard within the self-fence timeout: this node is cut off');
+    }
+    const fresh = decision.stop.filter((id) => !this.stopped.has(id));
+    if (fresh.length > 0) {
+      for (const id of fresh) this.stopped.add(id);
+      this.tasksFenced += fresh.length;
+      log?.warn({ reason: decision.reason, tasks: fresh }, 'cut off from the managers: stopping tasks');
+      this.options.stop(fresh);
+    }
+    this.verdict = decision.verdict;
+    this.reason = decision.reason;
+    return decision;
+  }
+}

@@ -1,0 +1,117 @@
+import { type PeerProbe, probeSample, type Voter } from '@flotilla/api';
+import type { ProbeCall } from './peer-service.js';
+
+export interface PeerProberOptions {
+  /** This node's ID: it is a voter, but is not probed. */
+  selfId: string;
+  call: ProbeCall;
+  /** While this says so, a round of probes every interval; when it stops saying so, the answers are forgotten. */
+  active?: () => boolean;
+  /** Peers probed per round, at most (24). */
+  sample?: number;
+  intervalMs?: number;
+  /** Each probe's deadline (400 ms: within a round). */
+  deadlineMs?: number;
+  /** How long an answer counts (3 s). */
+  freshMs?: number;
+  /**
+   * Called with the addresses still worth a channel: the voters' after each round, none once probing stops (so
+   * the caller can close the rest).
+   */
+  release?: (keep: ReadonlySet<string>) => void;
+  now?: () => number;
+  random?: () => number;
+}
+
+const UNREACHABLE: PeerProbe = { reachable: false, hearsLeader: false };
+
+/**
+ * Asks a sample of the voters, a round at a time, whether they hear a leader, and keeps the freshest answer of
+ * each. A voter without a probe address, or that does not answer within the deadline, is not reachable.
+ */
+export class PeerProber {
+  private voters: Voter[] = [];
+  private readonly answers = new Map<string, { probe: PeerProbe; at: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  /** Probes sent so far. */
+  probesSent = 0;
+
+  constructor(private readonly options: PeerProberOptions) {}
+
+  /** The voters of the last session: every node and manager, this node included. */
+  setVoters(voters: readonly Voter[]): void {
+    this.voters = [...new Map(voters.map((v) => [v.id, v])).values()];
+    const ids = new Set(this.voters.map((v) => v.id));
+    for (const id of this.answers.keys()) if (!ids.has(id)) this.answers.delete(id);
+  }
+
+  /** How many voters there are (this node counted even if the list left it out); 0 when none are known. */
+  voterCount(): number {
+    if (this.voters.length === 0) return 0;
+    return this.voters.length + (this.voters.some((v) => v.id === this.options.selfId) ? 0 : 1);
+  }
+
+  /** The answers still fresh, one per voter probed. */
+  fresh(): PeerProbe[] {
+    const oldest = this.now() - (this.options.freshMs ?? 3_000);
+    return [...this.answers.values()].filter((a) => a.at > oldest).map((a) => a.probe);
+  }
+
+  /** Drops every answer (a manager is heard again: the next episode starts afresh). */
+  forget(): void {
+    this.answers.clear();
+  }
+
+  start(): void {
+    clearInterval(this.timer);
+    this.timer = setInterval(() => {
+      if (this.options.active?.() ?? true) void this.round();
+      else if (this.answers.size > 0) {
+        this.forget();
+        this.options.release?.(new Set());
+      }
+    }, this.options.intervalMs ?? 500);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One round: a fresh sample of the peers, probed at once; a round still under way is not overlapped. */
+  async round(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      const peers = this.voters.filter((v) => v.id !== this.options.selfId);
+      const sample = probeSample(peers, this.options.sample ?? 24, this.options.random ?? Math.random);
+      await Promise.all(sample.map((voter) => this.probe(voter)));
+      this.options.release?.(new Set(this.voters.map((v) => v.probeAddress).filter((a) => a !== '')));
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async probe(voter: Voter): Promise<void> {
+    let probe = UNREACHABLE;
+    if (voter.probeAddress !== '') {
+      this.probesSent++;
+      try {
+        probe = { reachable: true, hearsLeader: await this.options.call(voter.probeAddress, this.deadline()) };
+      } catch {
+        // No answer in time, refused, or a peer whose certificate is not the cluster's: not reachable.
+      }
+    }
+    // A voter that left while the probe was out is not counted.
+    if (this.voters.some((v) => v.id === voter.id)) this.answers.set(voter.id, { probe, at: this.now() });
+  }
+
+  private deadline(): number {
+    return this.options.deadlineMs ?? 400;
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+}

@@ -1,0 +1,118 @@
+import { PeerServiceClient, type PeerServiceServer, PeerServiceService } from '@flotilla/api';
+import { type ChannelCredentials, credentials, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
+
+/** The node's own certificate and the cluster CA's: what both ends of a probe show and trust. */
+export interface PeerCertificates {
+  caCertPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export interface PeerServer {
+  /** The port it listens on (the one asked for, or the one the system gave for port 0). */
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * The node's PeerService: tells a peer that probes it whether this node hears a leader. Mutual TLS with the
+ * node's certificate; a caller must show a certificate of the cluster CA, or the handshake fails.
+ */
+export async function servePeers(
+  listen: string,
+  certificates: PeerCertificates,
+  hearsLeader: () => boolean,
+): Promise<PeerServer> {
+  const server = new Server();
+  const service: PeerServiceServer = {
+    probe: (_call, callback) => callback(null, { hearsLeader: hearsLeader() }),
+  };
+  server.addService(PeerServiceService, service);
+  const tls = ServerCredentials.createSsl(
+    Buffer.from(certificates.caCertPem),
+    [{ private_key: Buffer.from(certificates.keyPem), cert_chain: Buffer.from(certificates.certPem) }],
+    true,
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(listen, tls, (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        // A probe lasts a few hundred milliseconds at most: wait that long, then cut what is left.
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 500);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
+
+const PEER_SERVER_NAME = 'flotilla-peer';
+
+/** Asks the peer at an address whether it hears a leader; rejects when it does not answer within the deadline. */
+export type ProbeCall = (address: string, deadlineMs: number) => Promise<boolean>;
+
+/**
+ * Probes peers with the node's certificate. A peer must show a certificate of the cluster CA, but any name in it
+ * will do: peers are dialled by address and named by node ID, and only this cluster's CA issues certificates
+ * its nodes trust. One channel per address is kept (and closed by `forget` or `close`), so that a round of
+ * probes does not pay for a TLS handshake each.
+ */
+export class PeerCaller {
+  private readonly clients = new Map<string, PeerServiceClient>();
+  private readonly tls: ChannelCredentials;
+
+  constructor(certificates: PeerCertificates) {
+    this.tls = credentials.createSsl(
+      Buffer.from(certificates.caCertPem),
+      Buffer.from(certificates.keyPem),
+      Buffer.from(certificates.certPem),
+      // The chain is still checked against the cluster CA (and only it); the name is not.
+      { checkServerIdentity: () => undefined },
+    );
+  }
+
+  readonly call: ProbeCall = (address, deadlineMs) => {
+    const client = this.client(address);
+    return new Promise<boolean>((resolve, reject) =>
+      client.probe({}, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, response) =>
+        err ? reject(err) : resolve(response.hearsLeader),
+      ),
+    );
+  };
+
+  /** Closes the channels to every address but these (the voters that remain). */
+  forget(keep: ReadonlySet<string> = new Set()): void {
+    for (const [address, client] of this.clients) {
+      if (keep.has(address)) continue;
+      client.close();
+      this.clients.delete(address);
+    }
+  }
+
+  close(): void {
+    this.forget();
+  }
+
+  private client(address: string): PeerServiceClient {
+    let client = this.clients.get(address);
+    if (!client) {
+      client = new PeerServiceClient(address, this.tls, {
+        // A peer that comes back must be seen within a probe round or two, not after gRPC's long backoff.
+        'grpc.initial_reconnect_backoff_ms': 200,
+        'grpc.max_reconnect_backoff_ms': 1_000,
+        'grpc.client_idle_timeout_ms': 10_000,
+        // Any name will do (it is not checked); a fixed one keeps an IP address out of the TLS server name.
+        'grpc.ssl_target_name_override': PEER_SERVER_NAME,
+      });
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+}

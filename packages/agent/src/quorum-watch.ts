@@ -1,0 +1,98 @@
+import type { Voter } from '@flotilla/api';
+import type { Logger } from '@flotilla/observability';
+import { disconnectPolicy, hearsNoLeader, NodeFence } from './fencing.js';
+import { PeerProber } from './peer-prober.js';
+import { PeerCaller, type PeerCertificates, type PeerServer, servePeers } from './peer-service.js';
+import type { Worker } from './worker.js';
+
+/** What the quorum watch reads of the session with the managers. */
+export interface SessionView {
+  state: string;
+  silentForMs(): number;
+  hearsLeader(): boolean;
+  readonly selfFenceTimeoutMs: number;
+  readonly heartbeatPeriodMs: number;
+}
+
+export interface QuorumWatchOptions {
+  certificates: PeerCertificates & { nodeId: string };
+  /** HOST:PORT for the PeerService (port 0: any free port). */
+  listen: string;
+  /** The session, once there is one (the PeerService is up before it, to tell the managers its port). */
+  session: () => SessionView | undefined;
+  worker: Pick<Worker, 'disconnectPolicies' | 'fence'>;
+  logger?: Logger;
+}
+
+/**
+ * The node's side of the quorum rule: answers peers' probes, probes the voters while it hears no leader, and
+ * past the self-fence timeout stops the tasks the rule says to stop (see fencing.ts).
+ */
+export class QuorumWatch {
+  readonly fence: NodeFence;
+  readonly prober: PeerProber;
+
+  private constructor(
+    private readonly server: PeerServer,
+    private readonly caller: PeerCaller,
+    options: QuorumWatchOptions,
+  ) {
+    const { session, worker } = options;
+    this.prober = new PeerProber({
+      selfId: options.certificates.nodeId,
+      call: caller.call,
+      active: () => {
+        const s = session();
+        if (!s || s.state === 'stopped') return false;
+        return hearsNoLeader({
+          connected: s.state === 'connected',
+          silentForMs: s.silentForMs(),
+          heartbeatPeriodMs: s.heartbeatPeriodMs,
+          selfFenceTimeoutMs: s.selfFenceTimeoutMs,
+        });
+      },
+      release: (keep) => caller.forget(keep),
+    });
+    this.fence = new NodeFence({
+      silence: () => {
+        const s = session();
+        // A stopped session is not a silent one: the agent is leaving, and nothing is fenced (as before the rule).
+        if (!s || s.state === 'stopped') return { silentForMs: 0, selfFenceTimeoutMs: 0 };
+        return { silentForMs: s.silentForMs(), selfFenceTimeoutMs: s.selfFenceTimeoutMs };
+      },
+      quorum: () => ({ voters: this.prober.voterCount(), probes: this.prober.fresh() }),
+      tasks: () => worker.disconnectPolicies().map((t) => ({ id: t.id, disconnect: disconnectPolicy(t.disconnect) })),
+      stop: (ids) => worker.fence(ids),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+  }
+
+  static async start(options: QuorumWatchOptions): Promise<QuorumWatch> {
+    const server = await servePeers(
+      options.listen,
+      options.certificates,
+      () => options.session()?.hearsLeader() ?? false,
+    );
+    const watch = new QuorumWatch(server, new PeerCaller(options.certificates), options);
+    watch.prober.start();
+    watch.fence.start();
+    return watch;
+  }
+
+  /** The port the PeerService listens on. */
+  get probePort(): number {
+    return this.server.port;
+  }
+
+  /** The voters each session names (every node and manager of the cluster). */
+  setVoters(voters: readonly Voter[]): void {
+    this.prober.setVoters(voters);
+  }
+
+  async close(): Promise<void> {
+    this.fence.stop();
+    this.prober.stop();
+    this.caller.close();
+    await this.server.close();
+  }
+}
