@@ -13,5 +13,6 @@ export type { DispatcherOptions } from './dispatcher/dispatcher.js';
 export { Dispatcher } from './dispatcher/dispatcher.js';
 export { expiredNodes } from './dispatcher/node-liveness.js';
 export type { BatcherStats } from './dispatcher/status-batcher.js';
+export type { ManagerVoter } from './dispatcher/voters.js';
 export type { ManagerOptions, RunningManager } from './manager.js';
 export { startManager } from './manager.js';

@@ -8,6 +8,7 @@ import { SchedulerLoop } from '@flotilla/scheduler';
 import { Informer, type Store } from '@flotilla/store';
 import { Dispatcher, type DispatcherOptions } from './dispatcher/dispatcher.js';
 import type { BatcherStats } from './dispatcher/status-batcher.js';
+import type { ManagerVoter } from './dispatcher/voters.js';
 import type { ManagerMetrics } from './metrics.js';
 
 /** Every watch a leader's term keeps: one informer per kind, shared by the dispatcher and the control loops. */
@@ -26,6 +27,8 @@ export interface LeaderTermOptions {
   settings: ClusterSettings | undefined;
   /** Addresses of every manager, the leader first. */
   managers: () => string[];
+  /** The live managers (IDs and addresses), voters of the quorum rule with the nodes. */
+  managerVoters: () => ManagerVoter[];
   /** The Redis agents ship container logs to, told to them in their sessions. */
   redis?: { address: string; password?: string };
   /** Counters of status batches, kept across terms. */
@@ -87,6 +90,7 @@ function dispatcherOptions(options: LeaderTermOptions, informers: LeaderInformer
     selfFenceTimeoutMs: Number(settings?.selfFenceTimeoutMs ?? 0n),
     takeoverGraceMs: heartbeatPeriodMs * gracePeriods + MAX_RECONNECT_BACKOFF_MS * 2,
     managers: options.managers,
+    managerVoters: options.managerVoters,
     ...(redis ? { logs: { redisAddress: redis.address, redisPassword: redis.password ?? '' } } : {}),
     stats: options.stats,
     informers,

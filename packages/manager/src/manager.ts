@@ -3,6 +3,7 @@ import {
   ControlServiceService,
   DispatcherServiceService,
   NodeCaServiceService,
+  PeerServiceService,
   parseHostPort,
 } from '@flotilla/api';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
@@ -14,6 +15,7 @@ import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
 import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
 import { ControlPlane } from './cluster/control-plane.js';
 import { joinService } from './cluster/join-service.js';
+import { peerService } from './cluster/peer-service.js';
 import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
 import { type ControlLogs, managerControlService } from './control-api/control-service.js';
@@ -133,7 +135,7 @@ async function identify(client: Etcd3, store: Store, options: ManagerOptions, ho
   }
 }
 
-/** The manager's gRPC services: joins, agents' sessions (the leader's), and the control API. */
+/** The manager's gRPC services: joins, agents' sessions (the leader's), the quorum rule's probes, the control API. */
 function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionState, logs: ControlLogs): Server {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
@@ -141,6 +143,10 @@ function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionS
   server.addService(
     DispatcherServiceService,
     sessionRouter(() => election.term?.dispatcher, leader),
+  );
+  server.addService(
+    PeerServiceService,
+    peerService(identity.ca, () => election.plane?.hearsLeader() ?? false),
   );
   const leadership = { leading: () => election.plane?.leading() ?? false, leader };
   server.addService(ControlServiceService, managerControlService(store, identity, logs, leadership));
@@ -179,6 +185,7 @@ function elect(input: ElectionInput): ControlPlane {
         ca: identity.ca,
         settings,
         managers: () => plane.managers(),
+        managerVoters: () => plane.members(),
         ...(options.redis ? { redis: options.redis } : {}),
         stats: election.stats,
         metrics,

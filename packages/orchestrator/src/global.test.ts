@@ -44,6 +44,43 @@ describe('global services', () => {
     });
   });
 
+  it('keeps the task of an unknown node, and of a down node when the service says replace: false, until drained', () => {
+    const keep = { stopAfterMs: 0n, neverStop: false, replace: false };
+    const nodes = [
+      node('unknown', { state: NodeStatus_State.STATE_UNKNOWN }),
+      node('held', { state: NodeStatus_State.STATE_DOWN }),
+      node('down', { state: NodeStatus_State.STATE_DOWN }),
+      node('gone', {
+        state: NodeStatus_State.STATE_UNKNOWN,
+        availability: NodeSpec_Availability.AVAILABILITY_DRAIN,
+      }),
+      node('heldDrained', {
+        state: NodeStatus_State.STATE_DOWN,
+        availability: NodeSpec_Availability.AVAILABILITY_DRAIN,
+      }),
+    ];
+    const tasks = [
+      task({ nodeId: 'unknown' }),
+      task({ nodeId: 'held', disconnect: keep }),
+      task({ nodeId: 'down' }),
+      task({ nodeId: 'gone' }),
+      task({ nodeId: 'heldDrained', disconnect: keep }),
+    ];
+    const plan = reconcileGlobal(global(), tasks, context(nodes));
+    expect(plan.create).toEqual([]);
+    const updates = Object.fromEntries(plan.update.map((t) => [t.nodeId, [t.desiredState, t.status?.state]]));
+    expect(updates).toEqual({
+      down: [TaskState.TASK_STATE_SHUTDOWN, TaskState.TASK_STATE_ORPHANED],
+      gone: [TaskState.TASK_STATE_SHUTDOWN, TaskState.TASK_STATE_ORPHANED],
+      heldDrained: [TaskState.TASK_STATE_SHUTDOWN, TaskState.TASK_STATE_ORPHANED],
+    });
+    // A removed node's task stops, whatever its service says.
+    const removed = reconcileGlobal(global(), [task({ nodeId: 'x', disconnect: keep })], context([]));
+    expect(removed.update.map((t) => [t.desiredState, t.status?.state])).toEqual([
+      [TaskState.TASK_STATE_SHUTDOWN, TaskState.TASK_STATE_ORPHANED],
+    ]);
+  });
+
   it('stops the task of a node whose labels no longer meet the constraints, and of a removed node', () => {
     const nodes = [node('a', { labels: { zone: 'y' } })];
     const tasks = [task({ nodeId: 'a' }), task({ nodeId: 'gone' })];

@@ -1,5 +1,6 @@
 import {
   type Node,
+  NodeSpec_Availability,
   NodeStatus_State,
   type Service,
   type Task,
@@ -42,11 +43,36 @@ export function merge(into: Plan, from: Plan): void {
   if (from.wakeAt !== undefined) into.wakeAt = Math.min(into.wakeAt ?? Number.POSITIVE_INFINITY, from.wakeAt);
 }
 
-/** The node is gone or marked down: nothing it runs can be relied on. */
+/**
+ * Nothing the task's node runs can be relied on: the node was removed, marked down, or drained while unknown (the
+ * operator's word that it is gone).
+ */
 export function nodeLost(task: Task, nodes: ReadonlyMap<string, Node>): boolean {
   if (!task.nodeId) return false;
   const node = nodes.get(task.nodeId);
-  return !node || node.status?.state === NodeStatus_State.STATE_DOWN;
+  if (!node) return true;
+  const state = node.status?.state;
+  return state === NodeStatus_State.STATE_DOWN || (state === NodeStatus_State.STATE_UNKNOWN && drained(node));
+}
+
+/**
+ * The task's node may still run it, and it is neither replaced nor moved until the node is back, drained or
+ * removed: the node is unknown (the leader heard too few voters to know it is gone), or down while the task's
+ * service said `replace: false` (a stateful service waits for its node).
+ */
+export function nodeHolds(task: Task, nodes: ReadonlyMap<string, Node>): boolean {
+  if (!taskHandedToNode(task)) return false;
+  const node = nodes.get(task.nodeId);
+  if (!node || drained(node)) return false;
+  const state = node.status?.state;
+  return (
+    state === NodeStatus_State.STATE_UNKNOWN ||
+    (state === NodeStatus_State.STATE_DOWN && task.disconnect?.replace === false)
+  );
+}
+
+function drained(node: Node): boolean {
+  return node.spec?.availability === NodeSpec_Availability.AVAILABILITY_DRAIN;
 }
 
 /**

@@ -48,6 +48,53 @@ describe('replicated services', () => {
     expect(plan.wakeAt).toBeUndefined();
   });
 
+  it('keeps the tasks of an unknown node: neither replaced nor moved by an update, until the node is drained', () => {
+    const unknown = [node('n1', { state: NodeStatus_State.STATE_UNKNOWN }), node('n2'), node('n3')];
+    const tasks = [1n, 2n, 3n].map((slot, i) => task({ slot, nodeId: `n${i + 1}` }));
+    expect(reconcileReplicated(service(), tasks, context(unknown))).toEqual({
+      create: [],
+      update: [],
+      remove: [],
+      services: [],
+    });
+    // An update moves the reachable nodes' tasks, never the unknown node's.
+    const started = reconcileReplicated({ ...service(), specVersion: 2n }, tasks, context(unknown)).services[0];
+    const step = reconcileReplicated(started!, tasks, context(unknown));
+    expect(step.update.map((t) => [t.nodeId, t.desiredState])).toEqual([['n2', TaskState.TASK_STATE_SHUTDOWN]]);
+    // Drained: the operator's word that the node is gone, and its task is replaced.
+    const drained = [
+      node('n1', { state: NodeStatus_State.STATE_UNKNOWN, availability: NodeSpec_Availability.AVAILABILITY_DRAIN }),
+      node('n2'),
+      node('n3'),
+    ];
+    const plan = reconcileReplicated(service(), tasks, context(drained));
+    expect(plan.update.map((t) => [t.nodeId, t.desiredState, t.status?.state])).toEqual([
+      ['n1', TaskState.TASK_STATE_SHUTDOWN, TaskState.TASK_STATE_ORPHANED],
+    ]);
+    expect(plan.create.map((t) => t.slot)).toEqual([1n]);
+  });
+
+  it('replace: false: a down node keeps its task; drained or removed, the task is replaced', () => {
+    const held = task({ slot: 1n, nodeId: 'n1', disconnect: { stopAfterMs: 0n, neverStop: false, replace: false } });
+    const others = [2n, 3n].map((slot, i) => task({ slot, nodeId: `n${i + 2}` }));
+    const down = [node('n1', { state: NodeStatus_State.STATE_DOWN }), node('n2'), node('n3')];
+    const waiting = reconcileReplicated(service(), [held, ...others], context(down));
+    expect([waiting.create, waiting.update]).toEqual([[], []]);
+    // A service that says nothing (or replace: true) is replaced as before.
+    const plain = { ...held, disconnect: { stopAfterMs: 0n, neverStop: false, replace: true } };
+    expect(reconcileReplicated(service(), [plain, ...others], context(down)).create.map((t) => t.slot)).toEqual([1n]);
+    const drainedDown = [
+      node('n1', { state: NodeStatus_State.STATE_DOWN, availability: NodeSpec_Availability.AVAILABILITY_DRAIN }),
+      node('n2'),
+      node('n3'),
+    ];
+    for (const nodes of [drainedDown, [node('n2'), node('n3')]]) {
+      const plan = reconcileReplicated(service(), [held, ...others], context(nodes));
+      expect(plan.update.map((t) => [t.id, t.status?.state])).toEqual([[held.id, TaskState.TASK_STATE_ORPHANED]]);
+      expect(plan.create.map((t) => t.slot)).toEqual([1n]);
+    }
+  });
+
   it('restarts a failed task after the delay, counting attempts and backing off', () => {
     const failed = task({
       slot: 1n,

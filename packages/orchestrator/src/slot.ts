@@ -1,5 +1,5 @@
 import { type Service, type Task, TaskHealth, TaskState, taskEnded, taskLive, taskMeantToRun } from '@flotilla/api';
-import { byAge, emptyPlan, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
+import { byAge, emptyPlan, nodeHolds, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
 import { restartDecision } from './restart.js';
 import { newTask } from './task-factory.js';
 
@@ -18,9 +18,9 @@ export interface SlotOptions {
 }
 
 /**
- * One slot of a service: at most one task meant to run. Replaces a task whose node is lost at once, restarts a
- * task that ended under the restart policy, moves tasks off nodes they must leave, and stops duplicates (keeping
- * the newest running one).
+ * One slot of a service: at most one task meant to run. Replaces a task whose node is lost at once (unless the
+ * node holds it: see nodeHolds), restarts a task that ended under the restart policy, moves tasks off nodes they
+ * must leave, and stops duplicates (keeping the newest running one).
  */
 export function reconcileSlot(service: Service, tasks: Task[], ctx: ReconcileContext, options: SlotOptions): Plan {
   const plan = emptyPlan();
@@ -29,8 +29,9 @@ export function reconcileSlot(service: Service, tasks: Task[], ctx: ReconcileCon
   const put = (t: Task) => changed.set(t.id, t);
   const current = (t: Task) => changed.get(t.id) ?? t;
 
-  // A lost node's tasks are replaced at once, carrying the slot's restart record (a node loss is not a failure).
-  const lost = ordered.filter((t) => taskLive(t) && nodeLost(t, ctx.nodes));
+  // A lost node's tasks are replaced at once, carrying the slot's restart record (a node loss is not a failure);
+  // a task its node holds stays, and is not moved either.
+  const lost = ordered.filter((t) => taskLive(t) && nodeLost(t, ctx.nodes) && !nodeHolds(t, ctx.nodes));
   for (const t of lost) put(stop(t, ctx, 'node down: task replaced elsewhere'));
   let live = ordered.filter((t) => taskLive(t) && !changed.has(t.id));
 
@@ -84,7 +85,7 @@ export function reconcileSlot(service: Service, tasks: Task[], ctx: ReconcileCon
     for (const t of held) put(stop(t, ctx, 'superseded'));
     // Eviction: only the slot's newest live task is moved, one slot at a time within the service's budget.
     const task = live.at(-1) as Task;
-    const reason = options.evict?.(task);
+    const reason = nodeHolds(task, ctx.nodes) ? undefined : options.evict?.(task);
     if (reason && live.length === 1 && (options.mayMove?.() ?? true)) {
       if (options.startFirst) {
         if (options.mayCreate) create(task);

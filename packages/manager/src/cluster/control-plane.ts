@@ -37,6 +37,8 @@ export class ControlPlane {
   private running: Promise<void> | undefined;
   private refresher: NodeJS.Timeout | undefined;
   private known: ManagerInfo[] = [];
+  /** When the list of managers was last read (0: never). */
+  private readAt = 0;
   private listeners = new Set<(managers: string[]) => void>();
   /** Times this manager took the lead. */
   terms = 0;
@@ -75,8 +77,26 @@ export class ControlPlane {
 
   /** Addresses of the live managers, the leader first. */
   managers(): string[] {
-    const addresses = this.known.map((m) => m.address);
-    return addresses.includes(this.options.self.address) ? addresses : [...addresses, this.options.self.address];
+    return this.members().map((m) => m.address);
+  }
+
+  /** The live managers, the leader first, this one included. */
+  members(): ManagerInfo[] {
+    const self = this.options.self;
+    return this.known.some((m) => m.address === self.address) ? [...this.known] : [...this.known, self];
+  }
+
+  /**
+   * Whether this manager hears a leader: it leads, or it read a leader's candidacy within the lease TTL (a
+   * manager cut off from etcd soon stops saying so). What it answers to probes (PeerService).
+   */
+  hearsLeader(now = Date.now()): boolean {
+    if (this.leading()) return true;
+    // The first candidate leads (or is about to); this one first and not leading is no leader yet.
+    const first = this.known[0];
+    return (
+      !!first && first.address !== this.options.self.address && now - this.readAt <= this.options.ttlSeconds * 1_000
+    );
   }
 
   /** Called whenever the list of managers changes. */
@@ -133,6 +153,7 @@ export class ControlPlane {
     });
     const changed = next.map((m) => m.address).join() !== this.known.map((m) => m.address).join();
     this.known = next;
+    this.readAt = Date.now();
     if (changed) for (const listener of this.listeners) listener(this.managers());
   }
 }

@@ -1,4 +1,5 @@
 import {
+  type Capabilities,
   Code,
   type DispatcherServiceServer,
   FlotillaError,
@@ -19,8 +20,9 @@ import { assignedTo, assignmentsByNode } from './assignments.js';
 import { NetworkViewSender, type ViewInformers } from './network-views.js';
 import { Heartbeats } from './node-liveness.js';
 import { NodeStatusWriter } from './node-status.js';
-import { peerAddress, type Session, Sessions } from './session.js';
+import { peerAddress, probeAddress, type Session, Sessions } from './session.js';
 import { type BatcherStats, StatusBatcher } from './status-batcher.js';
+import { type ManagerVoter, VoterRoll } from './voters.js';
 
 export interface DispatcherOptions {
   heartbeatPeriodMs: number;
@@ -35,6 +37,11 @@ export interface DispatcherOptions {
   takeoverGraceMs?: number;
   /** Addresses of every manager, told to agents so they can reconnect to any. */
   managers: () => string[];
+  /**
+   * The live managers (this one included) as voters of the quorum rule: told to agents with the nodes, and counted
+   * before silent nodes are marked down. Absent: no managers are told, and silent nodes are always down.
+   */
+  managerVoters?: () => ManagerVoter[];
   /**
    * Where agents ship container logs, password included: it goes only into sessions, which are mutual TLS with
    * nodes the cluster admitted, and is never logged.
@@ -55,14 +62,11 @@ export interface DispatcherOptions {
   onSessionOpened?: () => void;
 }
 
-/** Nodes that were up (ready, or their session just closed): the ones liveness watches. */
-const LIVE_STATES = new Set([NodeStatus_State.STATE_READY, NodeStatus_State.STATE_DISCONNECTED]);
-
 /**
  * Sessions with agents: one per node, over mutual TLS, the node being whoever its certificate says it is. Tracks
- * heartbeats, marks nodes ready when they hold a session and down when they go silent past the grace, tells each
- * agent its heartbeat period and the managers, sends it its tasks and network view, and writes the status
- * reports of its tasks.
+ * heartbeats, marks nodes ready when they hold a session and down when they go silent past the grace (unknown
+ * while this leader hears too few voters: see lostNodes), tells each agent its heartbeat period, the managers and
+ * the voters, sends it its tasks and network view, and writes the status reports of its tasks.
  */
 export class Dispatcher {
   private readonly sessions = new Sessions();
@@ -74,6 +78,7 @@ export class Dispatcher {
   /** The informers this dispatcher made itself, and so stops. */
   private readonly owned: LoopInformers;
   private readonly views: NetworkViewSender;
+  private readonly voters: VoterRoll;
   readonly statuses: StatusBatcher;
 
   constructor(
@@ -99,10 +104,16 @@ export class Dispatcher {
     };
     this.statuses = new StatusBatcher(store, this.informers.tasks, {}, options.stats);
     this.views = new NetworkViewSender(this.informers, this.sessions, options.logger);
+    this.voters = new VoterRoll({
+      nodes: () => this.informers.nodes.list().map((n) => n.value),
+      managers: () => options.managerVoters?.() ?? [],
+      send: () => this.announce(),
+    });
     this.informers.tasks.subscribe((set) => this.sendChanges(set));
-    // A removed node's session ends, whichever manager removed it; its certificate opens no new one.
     this.informers.nodes.subscribe((set) => {
+      // A removed node's session ends, whichever manager removed it; its certificate opens no new one.
       for (const change of set.changes) if (change.type === 'delete') this.sessions.end(change.id);
+      this.voters.changed();
     });
   }
 
@@ -123,6 +134,7 @@ export class Dispatcher {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.voters.stop();
     this.statuses.stop();
     await this.views.stop();
     await this.owned.stop();
@@ -133,14 +145,20 @@ export class Dispatcher {
     return this.sessions.nodeIds();
   }
 
-  /** Tells every connected agent the current list of managers (same session, new list). */
+  /** Tells every connected agent the current list of managers and the voters (same session, new lists). */
   announceManagers(): void {
-    for (const s of this.sessions.all()) s.call.write({ session: this.sessionInfo(s) });
+    this.voters.changed();
+    this.announce();
   }
 
   /** Ends a node's session (after it was removed: it cannot open another). */
   disconnect(nodeId: string): void {
     this.sessions.end(nodeId);
+  }
+
+  private announce(): void {
+    for (const s of this.sessions.all()) s.call.write({ session: this.sessionInfo(s) });
+    this.voters.sent();
   }
 
   private sessionInfo(session: Session): SessionResponse['session'] {
@@ -150,6 +168,7 @@ export class Dispatcher {
       managers: this.options.managers(),
       selfFenceTimeoutMs: BigInt(this.options.selfFenceTimeoutMs ?? 0),
       ...(this.options.logs ? { logs: this.options.logs } : {}),
+      voters: this.voters.list(),
     };
   }
 
@@ -209,11 +228,7 @@ export class Dispatcher {
 
   private receive(session: Session, message: SessionRequest): void {
     const { nodeId, call } = session;
-    if (message.capabilities?.overlay && !session.overlay) {
-      session.overlay = true;
-      // The agent waits for its tasks' networks to be in a view before it starts them.
-      this.views.sendTo(session);
-    }
+    if (message.capabilities) this.capabilities(session, message.capabilities);
     if (message.goodbye && !session.goodbye) session.goodbye = this.heartbeats.goodbye(message.goodbye.backWithinMs);
     if (message.heartbeat) {
       this.heartbeats.beat(nodeId);
@@ -227,6 +242,20 @@ export class Dispatcher {
     for (const update of message.status?.updates ?? []) {
       if (!update.status || update.taskId.length > LIMITS.taskId) continue;
       this.statuses.report({ nodeId, taskId: update.taskId, status: boundStatus(update.status) });
+    }
+  }
+
+  private capabilities(session: Session, capabilities: Capabilities): void {
+    if (capabilities.overlay && !session.overlay) {
+      session.overlay = true;
+      // The agent waits for its tasks' networks to be in a view before it starts them.
+      this.views.sendTo(session);
+    }
+    const probe = probeAddress(session.call.getPeer(), capabilities.probePort);
+    if (probe && probe !== session.probeAddress) {
+      // Kept with the node's status, so that the voters (and a new leader) know where to probe it.
+      session.probeAddress = probe;
+      void this.markReady(session);
     }
   }
 
@@ -248,16 +277,17 @@ export class Dispatcher {
   }
 
   private async checkLiveness(): Promise<void> {
-    // A node that joined but never opened a session stays unknown, and a down one stays down until it comes back.
-    const watched = this.informers.nodes
-      .list()
-      .filter((n) => LIVE_STATES.has(n.value.status?.state ?? NodeStatus_State.STATE_UNSPECIFIED))
-      .map((n) => n.id);
-    for (const nodeId of this.heartbeats.expired(watched)) {
-      // A node may have heartbeated while earlier ones were being marked: only one still silent is marked down.
+    const nodes = this.informers.nodes.list().map((n) => ({
+      id: n.id,
+      state: n.value.status?.state ?? NodeStatus_State.STATE_UNSPECIFIED,
+      lastHeartbeatMs: n.value.status?.lastHeartbeatMs ?? 0n,
+    }));
+    const lost = this.heartbeats.lost(nodes, this.options.managerVoters?.().length);
+    for (const nodeId of lost.nodeIds) {
+      // A node may have heartbeated while earlier ones were being marked: only one still silent is marked.
       if (this.heartbeats.expired([nodeId]).length === 0) continue;
       this.sessions.end(nodeId);
-      await this.setStatus(nodeId, NodeStatus_State.STATE_DOWN, 'heartbeat failure');
+      await this.setStatus(nodeId, lost.state, lost.message);
     }
   }
 
@@ -265,14 +295,27 @@ export class Dispatcher {
     if (session.writing || !this.sessions.current(session)) return;
     session.writing = true;
     try {
-      await this.setStatus(session.nodeId, NodeStatus_State.STATE_READY, 'session established', session.address);
+      // Again if the agent said its probe port while the first write was under way.
+      let written: string | undefined;
+      do {
+        written = session.probeAddress;
+        await this.setStatus(session.nodeId, NodeStatus_State.STATE_READY, 'session established', {
+          address: session.address,
+          probeAddress: written ?? '',
+        });
+      } while (written !== session.probeAddress && this.sessions.current(session));
     } finally {
       session.writing = false;
     }
   }
 
-  private setStatus(nodeId: string, state: NodeStatus_State, message: string, address?: string): Promise<boolean> {
+  private setStatus(
+    nodeId: string,
+    state: NodeStatus_State,
+    message: string,
+    where: { address: string; probeAddress: string } = { address: '', probeAddress: '' },
+  ): Promise<boolean> {
     const lastHeartbeatMs = this.heartbeats.last(nodeId);
-    return this.nodeStatus.write(nodeId, { state, message, lastHeartbeatMs, ...(address ? { address } : {}) });
+    return this.nodeStatus.write(nodeId, { state, message, lastHeartbeatMs, ...where });
   }
 }

@@ -1,3 +1,14 @@
+import { leaderMayReplace, NodeStatus_State } from '@flotilla/api';
+
+export interface ExpiryOptions {
+  periodMs: number;
+  gracePeriods: number;
+  startedAt: number;
+  takeoverGraceMs?: number;
+  /** Nodes that said they are restarting are not down before this time (ms), whatever their silence. */
+  holdUntil?: ReadonlyMap<string, number> | undefined;
+}
+
 /**
  * Which nodes have missed their heartbeats: a pure decision over the last beat of each node. A node is down
  * once it has been silent for `gracePeriods` heartbeat periods. Nodes the monitor has not heard from since it
@@ -8,14 +19,7 @@ export function expiredNodes(
   lastBeat: ReadonlyMap<string, number>,
   watched: Iterable<string>,
   now: number,
-  options: {
-    periodMs: number;
-    gracePeriods: number;
-    startedAt: number;
-    takeoverGraceMs?: number;
-    /** Nodes that said they are restarting are not down before this time (ms), whatever their silence. */
-    holdUntil?: ReadonlyMap<string, number>;
-  },
+  options: ExpiryOptions,
 ): string[] {
   const limit = options.periodMs * options.gracePeriods;
   const takeover = Math.max(limit, options.takeoverGraceMs ?? 0);
@@ -27,6 +31,70 @@ export function expiredNodes(
     if (silent ? now - options.startedAt > takeover : now - last > limit) out.push(nodeId);
   }
   return out;
+}
+
+/** A node as the liveness check reads it from the store: its state and whether it ever heartbeat. */
+export interface WatchedNode {
+  id: string;
+  state: NodeStatus_State;
+  /** The last heartbeat written with its status (0: it never held a session). */
+  lastHeartbeatMs: bigint;
+}
+
+/** Which silent nodes to mark, and as what. */
+export interface LostNodes {
+  nodeIds: string[];
+  state: NodeStatus_State.STATE_DOWN | NodeStatus_State.STATE_UNKNOWN;
+  message: string;
+}
+
+/**
+ * The leader's verdict on the nodes that went silent past the grace (the quorum rule, see leaderMayReplace): down,
+ * so that their tasks are replaced, while the voters it hears are a strict majority; otherwise unknown, because
+ * it may itself be on the side that is cut off, and it replaces nothing. The voters are every node in the store
+ * and the live managers; it hears the managers (itself included) and the nodes that beat within the last
+ * `gracePeriods - 1` periods (at least one). That is shorter than the grace on purpose: nodes cut off together
+ * fall silent within one period of each other, and when the first of them expires the others must already count
+ * as not heard. A node not heard since this leader started is not heard either. A node marked unknown is watched
+ * still, and becomes down once a majority is heard again. `managers` undefined: the rule is off, silent nodes are
+ * down.
+ */
+export function lostNodes(
+  lastBeat: ReadonlyMap<string, number>,
+  nodes: readonly WatchedNode[],
+  now: number,
+  options: ExpiryOptions & { managers?: number },
+): LostNodes {
+  const watched = nodes.filter(watchedByLiveness).map((n) => n.id);
+  const expired = expiredNodes(lastBeat, watched, now, options);
+  const down = { nodeIds: expired, state: NodeStatus_State.STATE_DOWN, message: 'heartbeat failure' } as const;
+  if (options.managers === undefined || expired.length === 0) return down;
+  const heardWithin = options.periodMs * Math.max(1, options.gracePeriods - 1);
+  const heardNodes = nodes.filter((n) => {
+    const last = lastBeat.get(n.id);
+    return last !== undefined && last >= options.startedAt && now - last <= heardWithin;
+  }).length;
+  const voters = nodes.length + options.managers;
+  const heard = heardNodes + options.managers;
+  if (leaderMayReplace({ voters, heard }).replace) return down;
+  const unknown = new Set(nodes.filter((n) => n.state === NodeStatus_State.STATE_UNKNOWN).map((n) => n.id));
+  return {
+    nodeIds: expired.filter((id) => !unknown.has(id)),
+    state: NodeStatus_State.STATE_UNKNOWN,
+    message: `not replaced: only ${heard} of ${voters} voters heard`,
+  };
+}
+
+/**
+ * Nodes that were up (ready, or their session just closed) or were marked unknown after they went silent. A node
+ * that joined but never opened a session stays unknown, and a down one stays down until it comes back.
+ */
+function watchedByLiveness(node: WatchedNode): boolean {
+  return (
+    node.state === NodeStatus_State.STATE_READY ||
+    node.state === NodeStatus_State.STATE_DISCONNECTED ||
+    (node.state === NodeStatus_State.STATE_UNKNOWN && node.lastHeartbeatMs > 0n)
+  );
 }
 
 /** The longest an agent that said it is restarting keeps its node from being marked down. */
@@ -86,12 +154,24 @@ export class Heartbeats {
 
   /** The nodes among `nodeIds` that have been silent past the grace. */
   expired(nodeIds: Iterable<string>): string[] {
-    return expiredNodes(this.lastBeat, nodeIds, this.options.now(), {
+    return expiredNodes(this.lastBeat, nodeIds, this.options.now(), this.expiry());
+  }
+
+  /** The silent nodes to mark, and as what, given every node in the store and the live managers (see lostNodes). */
+  lost(nodes: readonly WatchedNode[], managers: number | undefined): LostNodes {
+    return lostNodes(this.lastBeat, nodes, this.options.now(), {
+      ...this.expiry(),
+      ...(managers === undefined ? {} : { managers }),
+    });
+  }
+
+  private expiry(): ExpiryOptions {
+    return {
       periodMs: this.options.periodMs,
       gracePeriods: this.options.gracePeriods,
       startedAt: this.startedAt,
       holdUntil: this.restarting,
       ...(this.options.takeoverGraceMs === undefined ? {} : { takeoverGraceMs: this.options.takeoverGraceMs }),
-    });
+    };
   }
 }

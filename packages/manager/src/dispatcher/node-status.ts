@@ -6,8 +6,10 @@ export interface NodeStatusWrite {
   state: NodeStatus_State;
   message: string;
   lastHeartbeatMs: number;
-  /** The node's address as its session shows it; kept as stored when absent. */
+  /** The node's address as its session shows it; kept as stored when absent (or empty). */
   address?: string;
+  /** HOST:PORT of the node's PeerService (see probeAddress); kept as stored when absent (or empty). */
+  probeAddress?: string;
 }
 
 /** Writes nodes' statuses with compare-and-swap, and remembers what it last wrote (or found) for each. */
@@ -26,10 +28,12 @@ export class NodeStatusWriter {
 
   /** Writes a node's status, retrying on a concurrent change. True once it holds. */
   async write(nodeId: string, next: NodeStatusWrite): Promise<boolean> {
-    const { state, message, address } = next;
+    const { state, message, address, probeAddress } = next;
     try {
       const written = await this.store.modify('nodes', nodeId, (node) =>
-        node.status?.state === state && (!address || node.status.address === address)
+        node.status?.state === state &&
+        (!address || node.status.address === address) &&
+        (!probeAddress || node.status.probeAddress === probeAddress)
           ? undefined
           : {
               ...node,
@@ -37,7 +41,10 @@ export class NodeStatusWriter {
                 state,
                 message,
                 address: address || (node.status?.address ?? ''),
-                lastHeartbeatMs: BigInt(next.lastHeartbeatMs),
+                probeAddress: probeAddress || (node.status?.probeAddress ?? ''),
+                // A manager that has not heard the node yet (a new leader) keeps the last heartbeat stored: it
+                // tells a node that once held a session from one that never did.
+                lastHeartbeatMs: BigInt(next.lastHeartbeatMs) || (node.status?.lastHeartbeatMs ?? 0n),
               },
               updatedAtMs: BigInt(this.now()),
             },

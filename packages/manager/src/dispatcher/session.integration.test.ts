@@ -1,16 +1,19 @@
 import { AgentSession, joinCluster, type NodeCredentials } from '@flotilla/agent';
 import {
   type Assignments,
+  DispatcherServiceClient,
   DispatcherServiceService,
   NodeCaServiceService,
   NodeStatus_State,
+  type SessionInfo,
+  type SessionResponse,
   Task,
   TaskState,
 } from '@flotilla/api';
-import { CertificateAuthority, createKeyAndCsr } from '@flotilla/pki';
+import { CertificateAuthority, createKeyAndCsr, MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { connectEtcd, Store } from '@flotilla/store';
 import { startEtcd, TcpProxy, type TestServer, tempDir } from '@flotilla/testing';
-import { Server } from '@grpc/grpc-js';
+import { credentials, Server } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootstrapCluster, type ManagerIdentity } from '../cluster/cluster-bootstrap.js';
@@ -170,6 +173,45 @@ describe('agent sessions and liveness', () => {
     const after = received.length;
     await new Promise((r) => setTimeout(r, 300));
     expect(received.slice(after).flatMap((r) => r.tasks.map((t) => t.id))).not.toContain('ta1');
+  });
+
+  it('keeps the probe address an agent says with its node status, and tells its session the voters again', async () => {
+    const { creds } = await joinedNode();
+    const client = new DispatcherServiceClient(
+      `127.0.0.1:${port}`,
+      credentials.createSsl(Buffer.from(creds.caCertPem), Buffer.from(creds.keyPem), Buffer.from(creds.certPem)),
+      { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
+    );
+    const stream = client.session();
+    const infos: SessionInfo[] = [];
+    stream.on('data', (m: SessionResponse) => {
+      if (m.session) infos.push(m.session);
+    });
+    stream.on('error', () => undefined); // ended below
+    // A node that did not heartbeat would be marked down, and its session ended.
+    const beat = setInterval(() => stream.write({ heartbeat: { sentAtMs: BigInt(Date.now()) } }), 100);
+    try {
+      stream.write({ capabilities: { overlay: false, probePort: 7001 } });
+      await expect
+        .poll(async () => (await store.get('nodes', creds.nodeId))?.value.status?.probeAddress, { timeout: 5_000 })
+        .toBe('127.0.0.1:7001');
+      // Told at the start (its address not known yet), then again once it is.
+      expect(infos[0]?.voters.find((v) => v.id === creds.nodeId)).toEqual({
+        id: creds.nodeId,
+        probeAddress: '',
+        manager: false,
+      });
+      await expect
+        .poll(() => infos.at(-1)?.voters.find((v) => v.id === creds.nodeId), { timeout: 5_000 })
+        .toEqual({ id: creds.nodeId, probeAddress: '127.0.0.1:7001', manager: false });
+      // Every node of the store is a voter; this dispatcher was given no managers.
+      const stored = (await store.list('nodes')).items.map((n) => n.id).sort();
+      expect(infos.at(-1)?.voters.map((v) => v.id)).toEqual(stored);
+    } finally {
+      clearInterval(beat);
+      stream.end();
+      client.close();
+    }
   });
 
   it('refuses a session for a node removed from the cluster', async () => {

@@ -16,6 +16,8 @@ export interface Session {
   lastView?: Buffer;
   /** The agent wires overlay networks (said at the start of the session): only then is it sent views. */
   overlay: boolean;
+  /** HOST:PORT of the node's PeerService: where the connection comes from, and the port the agent said. */
+  probeAddress?: string;
 }
 
 /** The open sessions, one per node. */
@@ -73,4 +75,16 @@ export function peerAddress(peer: string): string {
     .replace(/^\[|\]$/g, '')
     .replace(/^::ffff:/i, '');
   return /^\d+\.\d+\.\d+\.\d+$/.test(host) ? host : '';
+}
+
+/**
+ * Where a node's PeerService answers: the host its session comes from (IPv4, or IPv6 in brackets) and the port
+ * its agent said; "" without a port or a host.
+ */
+export function probeAddress(peer: string, port: number): string {
+  if (!Number.isInteger(port) || port <= 0 || port > 65_535) return '';
+  const v4 = peerAddress(peer);
+  if (v4) return `${v4}:${port}`;
+  const v6 = /^(?:ipv6:)?\[([^\]]+)\]:\d+$/.exec(peer)?.[1];
+  return v6 ? `[${v6}]:${port}` : '';
 }
