@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
 import { httpGet } from './http-get.js';
 import { clusterLeftovers } from './netns-leftovers.js';
+import { underLoad as load } from './published-load.js';
 
 // Three namespace hosts (each its own containerd and agent) and three managers on one etcd, with Flotilla's
 // default timings. What goes wrong in the control plane — a bad release, the leader dying in the middle of a
@@ -85,31 +86,13 @@ async function answers(): Promise<string[]> {
   );
 }
 
-/**
- * A load of separate clients on every host's published port while `during` runs: how many requests were made
- * and which failed.
- */
-async function underLoad<T>(during: () => Promise<T>): Promise<{ result: T; requests: number; failed: string[] }> {
-  let stop = false;
-  let requests = 0;
-  const failed: string[] = [];
-  const clients = cluster.hosts.hosts.map(async (h) => {
-    while (!stop) {
-      requests++;
-      const r = await httpGet(`http://${h.address}:8080/`, true).catch((err: Error) => ({
-        status: 0,
-        body: err.message,
-      }));
-      if (r.status !== 200) failed.push(`${h.address}: ${r.status} ${r.body}`);
-      await new Promise((res) => setTimeout(res, 20));
-    }
-  });
-  try {
-    return { result: await during(), requests, failed };
-  } finally {
-    stop = true;
-    await Promise.all(clients);
-  }
+/** A load on every host's published port 8080 while `during` runs. */
+function underLoad<T>(during: () => Promise<T>): Promise<{ result: T; requests: number; failed: string[] }> {
+  return load(
+    cluster.hosts.hosts.map((h) => h.address),
+    8080,
+    during,
+  );
 }
 
 /** The managers that say they lead, once exactly one does. */

@@ -68,6 +68,9 @@ export interface ClusterManager {
   health(): Promise<ManagerHealth | undefined>;
   /** A crash: SIGKILL, no goodbye; resolves once the process is gone. */
   kill(): Promise<void>;
+  /** A long pause (a GC pause, a hung disk): SIGSTOP, until resume() (SIGCONT). */
+  pause(): void;
+  resume(): void;
   /** Starts it again from its state directory on the same address (no join); resolves once it answers. */
   start(): Promise<void>;
 }
@@ -185,6 +188,12 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
         async kill() {
           manager.daemon.child.kill('SIGKILL');
           await manager.daemon.exited;
+        },
+        pause() {
+          manager.daemon.child.kill('SIGSTOP');
+        },
+        resume() {
+          manager.daemon.child.kill('SIGCONT');
         },
         async start() {
           Object.assign(manager, await launch(manager.address, []));
