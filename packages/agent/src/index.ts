@@ -17,7 +17,7 @@ export type { NodeCredentials } from './join.js';
 export { fetchCaCertificate, joinCluster, loadCredentials, saveCredentials } from './join.js';
 export type { PeerProberOptions } from './peer-prober.js';
 export { PeerProber } from './peer-prober.js';
-export type { PeerCertificates, PeerServer, ProbeCall } from './peer-service.js';
+export type { PeerCertificates, PeerServer, ProbeAnswer, ProbeCall } from './peer-service.js';
 export { PeerCaller, servePeers } from './peer-service.js';
 export type { QuorumWatchOptions, SessionView } from './quorum-watch.js';
 export { QuorumWatch } from './quorum-watch.js';

@@ -16,7 +16,7 @@ function setup(answers: Record<string, boolean | 'silent'>, options: { sample?: 
       called.push(address);
       const answer = answers[address];
       if (answer === undefined || answer === 'silent') throw new Error('deadline exceeded');
-      return answer;
+      return { hearsLeader: answer, silentMs: 0 };
     },
   });
   return { clock, called, prober };
@@ -88,6 +88,29 @@ describe('probing the voters', () => {
     expect(prober.fresh()).toEqual([]);
   });
 
+  it('a node peer that lost the leader about when this node did is no proof of a leader; a manager is', async () => {
+    const clock = { now: 10_000 };
+    const prober = new PeerProber({
+      selfId: 'self',
+      now: () => clock.now,
+      call: async (address) => {
+        // b lost the leader 1 s after this node (a paused manager); c heard it 300 ms ago (still in touch).
+        if (address === 'b:1') return { hearsLeader: true, silentMs: 1_000 };
+        if (address === 'c:1') return { hearsLeader: true, silentMs: 300 };
+        return { hearsLeader: true, silentMs: 0 };
+      },
+    });
+    prober.setVoters([voter('self'), voter('b'), voter('c'), voter('m', 'm:1', true)]);
+    await prober.round();
+    const hearing = (own: number) =>
+      prober.fresh({ silentForMs: own, periodMs: 1_000 }).filter((p) => p.hearsLeader).length;
+    // This node silent 2 s: b (1 s) is within 1.25 periods of it, c (0.3 s) is not, the manager always counts.
+    expect(hearing(2_000)).toBe(2);
+    // Silent 1.5 s: only the manager's answer proves a leader.
+    expect(hearing(1_500)).toBe(1);
+    expect(prober.fresh().filter((p) => p.hearsLeader)).toHaveLength(3);
+  });
+
   it('does not overlap rounds', async () => {
     let release: () => void = () => undefined;
     const calls: string[] = [];
@@ -95,8 +118,8 @@ describe('probing the voters', () => {
       selfId: 'self',
       call: (address) => {
         calls.push(address);
-        return new Promise<boolean>((resolve) => {
-          release = () => resolve(false);
+        return new Promise<{ hearsLeader: boolean; silentMs: number }>((resolve) => {
+          release = () => resolve({ hearsLeader: false, silentMs: 0 });
         });
       },
     });

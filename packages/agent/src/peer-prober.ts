@@ -23,7 +23,21 @@ export interface PeerProberOptions {
   random?: () => number;
 }
 
-const UNREACHABLE: PeerProbe = { reachable: false, hearsLeader: false };
+/** A probe's outcome as kept: the answer, if any, and whether the voter is a manager. */
+interface Answer {
+  reachable: boolean;
+  hearsLeader: boolean;
+  silentMs: number;
+  manager: boolean;
+  at: number;
+}
+
+/**
+ * A node peer counts as hearing a leader only if it heard one this much more recently than this node did (in
+ * heartbeat periods). When the control plane pauses, every node loses it within one period of the others; a
+ * node that alone is cut off sees its connected peers hear the leader every period.
+ */
+const LATER_BY_PERIODS = 1.25;
 
 /**
  * Asks a sample of the voters, a round at a time, whether they hear a leader, and keeps the freshest answer of
@@ -31,7 +45,7 @@ const UNREACHABLE: PeerProbe = { reachable: false, hearsLeader: false };
  */
 export class PeerProber {
   private voters: Voter[] = [];
-  private readonly answers = new Map<string, { probe: PeerProbe; at: number }>();
+  private readonly answers = new Map<string, Answer>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   /** Probes sent so far. */
@@ -52,10 +66,22 @@ export class PeerProber {
     return this.voters.length + (this.voters.some((v) => v.id === this.options.selfId) ? 0 : 1);
   }
 
-  /** The answers still fresh, one per voter probed. */
-  fresh(): PeerProbe[] {
-    const oldest = this.now() - (this.options.freshMs ?? 3_000);
-    return [...this.answers.values()].filter((a) => a.at > oldest).map((a) => a.probe);
+  /**
+   * The answers still fresh, one per voter probed. Given this node's own silence, a node peer hears a leader only
+   * if it heard one clearly later than this node did (a manager that sees a leader always does).
+   */
+  fresh(own?: { silentForMs: number; periodMs: number }): PeerProbe[] {
+    const now = this.now();
+    const oldest = now - (this.options.freshMs ?? 3_000);
+    return [...this.answers.values()]
+      .filter((a) => a.at > oldest)
+      .map((a) => {
+        const later =
+          a.manager ||
+          own === undefined ||
+          a.silentMs + (now - a.at) + LATER_BY_PERIODS * own.periodMs < own.silentForMs;
+        return { reachable: a.reachable, hearsLeader: a.reachable && a.hearsLeader && later };
+      });
   }
 
   /** Drops every answer (a manager is heard again: the next episode starts afresh). */
@@ -94,17 +120,19 @@ export class PeerProber {
   }
 
   private async probe(voter: Voter): Promise<void> {
-    let probe = UNREACHABLE;
+    let answer = { reachable: false, hearsLeader: false, silentMs: 0 };
     if (voter.probeAddress !== '') {
       this.probesSent++;
       try {
-        probe = { reachable: true, hearsLeader: await this.options.call(voter.probeAddress, this.deadline()) };
+        answer = { reachable: true, ...(await this.options.call(voter.probeAddress, this.deadline())) };
       } catch {
         // No answer in time, refused, or a peer whose certificate is not the cluster's: not reachable.
       }
     }
     // A voter that left while the probe was out is not counted.
-    if (this.voters.some((v) => v.id === voter.id)) this.answers.set(voter.id, { probe, at: this.now() });
+    if (this.voters.some((v) => v.id === voter.id)) {
+      this.answers.set(voter.id, { ...answer, manager: voter.manager, at: this.now() });
+    }
   }
 
   private deadline(): number {

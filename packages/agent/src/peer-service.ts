@@ -21,11 +21,14 @@ export interface PeerServer {
 export async function servePeers(
   listen: string,
   certificates: PeerCertificates,
-  hearsLeader: () => boolean,
+  answer: () => ProbeAnswer,
 ): Promise<PeerServer> {
   const server = new Server();
   const service: PeerServiceServer = {
-    probe: (_call, callback) => callback(null, { hearsLeader: hearsLeader() }),
+    probe: (_call, callback) => {
+      const { hearsLeader, silentMs } = answer();
+      callback(null, { hearsLeader, silentMs: BigInt(Math.max(0, Math.round(silentMs))) });
+    },
   };
   server.addService(PeerServiceService, service);
   const tls = ServerCredentials.createSsl(
@@ -56,7 +59,13 @@ export async function servePeers(
 const PEER_SERVER_NAME = 'flotilla-peer';
 
 /** Asks the peer at an address whether it hears a leader; rejects when it does not answer within the deadline. */
-export type ProbeCall = (address: string, deadlineMs: number) => Promise<boolean>;
+/** What a peer answered: whether it hears a leader, and how long since it last heard one. */
+export interface ProbeAnswer {
+  hearsLeader: boolean;
+  silentMs: number;
+}
+
+export type ProbeCall = (address: string, deadlineMs: number) => Promise<ProbeAnswer>;
 
 /**
  * Probes peers with the node's certificate. A peer must show a certificate of the cluster CA, but any name in it
@@ -80,9 +89,9 @@ export class PeerCaller {
 
   readonly call: ProbeCall = (address, deadlineMs) => {
     const client = this.client(address);
-    return new Promise<boolean>((resolve, reject) =>
+    return new Promise<ProbeAnswer>((resolve, reject) =>
       client.probe({}, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, response) =>
-        err ? reject(err) : resolve(response.hearsLeader),
+        err ? reject(err) : resolve({ hearsLeader: response.hearsLeader, silentMs: Number(response.silentMs) }),
       ),
     );
   };

@@ -60,7 +60,11 @@ export class QuorumWatch {
         if (!s || s.state === 'stopped') return { silentForMs: 0, selfFenceTimeoutMs: 0 };
         return { silentForMs: s.silentForMs(), selfFenceTimeoutMs: s.selfFenceTimeoutMs };
       },
-      quorum: () => ({ voters: this.prober.voterCount(), probes: this.prober.fresh() }),
+      quorum: () => {
+        const s = session();
+        const own = s ? { silentForMs: s.silentForMs(), periodMs: s.heartbeatPeriodMs } : undefined;
+        return { voters: this.prober.voterCount(), probes: this.prober.fresh(own) };
+      },
       tasks: () => worker.disconnectPolicies().map((t) => ({ id: t.id, disconnect: disconnectPolicy(t.disconnect) })),
       stop: (ids) => worker.fence(ids),
       ...(options.logger ? { logger: options.logger } : {}),
@@ -68,11 +72,10 @@ export class QuorumWatch {
   }
 
   static async start(options: QuorumWatchOptions): Promise<QuorumWatch> {
-    const server = await servePeers(
-      options.listen,
-      options.certificates,
-      () => options.session()?.hearsLeader() ?? false,
-    );
+    const server = await servePeers(options.listen, options.certificates, () => {
+      const s = options.session();
+      return { hearsLeader: s?.hearsLeader() ?? false, silentMs: s?.silentForMs() ?? 0 };
+    });
     const watch = new QuorumWatch(server, new PeerCaller(options.certificates), options);
     watch.prober.start();
     watch.fence.start();

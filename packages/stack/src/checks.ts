@@ -95,16 +95,6 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
         report('warning', 'unsupported-key', at(key), UNSUPPORTED_SERVICE_KEYS[key] as string, true);
       }
     }
-    if (s['x-flotilla']?.disconnect) {
-      // Until nodes and leaders apply it, say so rather than let the setting look honoured.
-      report(
-        'warning',
-        'unsupported-key',
-        at('x-flotilla', 'disconnect'),
-        "x-flotilla.disconnect is checked and stored but not applied yet: tasks follow the cluster's self-fence timeout",
-        true,
-      );
-    }
     const reservations = (s.deploy?.resources?.reservations ?? {}) as Record<string, unknown>;
     for (const key of Object.keys(UNSUPPORTED_RESERVATION_KEYS)) {
       if (reservations[key] !== undefined) {

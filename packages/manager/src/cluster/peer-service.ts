@@ -15,7 +15,7 @@ export function peerService(ca: CertificateAuthority, hearsLeader: () => boolean
         callback(toGrpcStatus(err));
         return;
       }
-      callback(null, { hearsLeader: hearsLeader() });
+      callback(null, { hearsLeader: hearsLeader(), silentMs: 0n });
     },
   };
 }
