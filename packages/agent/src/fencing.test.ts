@@ -36,6 +36,16 @@ describe('the fencing rule', () => {
     });
   });
 
+  it('a manager that answers a probe and hears a leader is contact: nothing stops while the session comes back', () => {
+    const d = fenceDecision(input({ silentForMs: 30_000, probes: [up(true), down, down], managersAnswering: 1 }));
+    expect(d).toMatchObject({ verdict: 'in-touch', stop: [] });
+  });
+
+  it('waits up to a second past the timeout for the first probe answers, then decides on what it has', () => {
+    expect(fenceDecision(input({ silentForMs: TIMEOUT + 500 }))).toMatchObject({ verdict: 'carry-on', stop: [] });
+    expect(fenceDecision(input({ silentForMs: TIMEOUT + 1_001 })).verdict).toBe('cut-off');
+  });
+
   it('with no voters known, stops every task at the timeout, whatever its policy (as before the rule)', () => {
     const d = fenceDecision(input({ silentForMs: TIMEOUT + 1, voters: 0 }));
     expect(d.verdict).toBe('cut-off');
@@ -65,8 +75,8 @@ describe('the fencing rule', () => {
     expect(d.reason).toContain('still hear a leader');
   });
 
-  it('with no answers yet, a small cluster node is cut off (it cannot show it is not alone)', () => {
-    expect(fenceDecision(input({ silentForMs: TIMEOUT + 1, probes: [] })).verdict).toBe('cut-off');
+  it('with still no answers a second past the timeout, a node is cut off (it cannot show it is not alone)', () => {
+    expect(fenceDecision(input({ silentForMs: TIMEOUT + 1_001, probes: [] })).verdict).toBe('cut-off');
   });
 
   it('reads a task’s wire policy: 0 ms is the cluster timeout, never and replace carried over', () => {

@@ -25,6 +25,11 @@ export interface FenceInput {
   voters: number;
   /** Fresh answers of the peers probed (this node excluded). */
   probes: readonly PeerProbe[];
+  /**
+   * Managers that answered a probe and hear a leader: the control plane is there and reachable, and the session
+   * is being made again (a restarted manager), as a follower's refusal of a session counts as contact.
+   */
+  managersAnswering?: number;
   tasks: readonly FenceTask[];
 }
 
@@ -40,6 +45,9 @@ export interface FenceDecision {
  * every task) or cut off (stop each task once its policy's time has passed; tasks that never stop run on). With
  * no voters known (managers that do not send them), every task stops at the timeout, as before the rule.
  */
+/** How long past the timeout a node waits for its first probe answers (a round: 500 ms, each probe 400 ms). */
+const FIRST_ANSWERS_MS = 1_000;
+
 export function fenceDecision(input: FenceInput): FenceDecision {
   const timeout = input.selfFenceTimeoutMs;
   if (timeout <= 0) return { verdict: 'in-touch', reason: 'self-fencing is off (no timeout set)', stop: [] };
@@ -52,6 +60,18 @@ export function fenceDecision(input: FenceInput): FenceDecision {
       reason: 'no manager heard from within the self-fence timeout, and no voters known to ask',
       stop: input.tasks.map((t) => t.id),
     };
+  }
+  if ((input.managersAnswering ?? 0) > 0) {
+    return {
+      verdict: 'in-touch',
+      reason: 'a manager answers a probe and hears a leader: the session is being made again',
+      stop: [],
+    };
+  }
+  if (input.probes.length === 0 && input.silentForMs <= timeout + FIRST_ANSWERS_MS) {
+    // Probing starts before the timeout, but its first answers may not be in yet: deciding now would fence on
+    // no evidence. A node really cut off gets its answers (no answer at all) within the probe deadline.
+    return { verdict: 'carry-on', reason: 'waiting for the first answers of the peers', stop: [] };
   }
   const quorum = nodeQuorum({ voters: input.voters, probes: input.probes });
   if (quorum.verdict === 'carry-on') return { verdict: 'carry-on', reason: quorum.reason, stop: [] };
@@ -103,7 +123,7 @@ export interface NodeFenceOptions {
   /** What the session says now. */
   silence: () => { silentForMs: number; selfFenceTimeoutMs: number };
   /** The voters of the last session (this node included), and the fresh answers of those probed. */
-  quorum: () => { voters: number; probes: readonly PeerProbe[] };
+  quorum: () => { voters: number; probes: readonly PeerProbe[]; managersAnswering?: number };
   tasks: () => readonly FenceTask[];
   /** Stops these tasks (each named once per episode). */
   stop: (ids: string[]) => void;

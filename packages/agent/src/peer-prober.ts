@@ -84,6 +84,12 @@ export class PeerProber {
       });
   }
 
+  /** Managers whose fresh answer says they hear a leader (one leads, or they see it). */
+  managersAnswering(): number {
+    const oldest = this.now() - (this.options.freshMs ?? 3_000);
+    return [...this.answers.values()].filter((a) => a.at > oldest && a.manager && a.reachable && a.hearsLeader).length;
+  }
+
   /** Drops every answer (a manager is heard again: the next episode starts afresh). */
   forget(): void {
     this.answers.clear();

@@ -63,7 +63,11 @@ export class QuorumWatch {
       quorum: () => {
         const s = session();
         const own = s ? { silentForMs: s.silentForMs(), periodMs: s.heartbeatPeriodMs } : undefined;
-        return { voters: this.prober.voterCount(), probes: this.prober.fresh(own) };
+        return {
+          voters: this.prober.voterCount(),
+          probes: this.prober.fresh(own),
+          managersAnswering: this.prober.managersAnswering(),
+        };
       },
       tasks: () => worker.disconnectPolicies().map((t) => ({ id: t.id, disconnect: disconnectPolicy(t.disconnect) })),
       stop: (ids) => worker.fence(ids),

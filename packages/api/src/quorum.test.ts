@@ -37,6 +37,12 @@ describe('the quorum rule', () => {
     expect(nodeQuorum({ voters: 6, probes: [up(), up(), down, down, down] }).verdict).toBe('carry-on');
   });
 
+  it('decides before every answer is in when those in already make half (the rest can only add)', () => {
+    // 3 nodes + a paused manager whose probe has not timed out yet: 2 peers answered, 1 is pending.
+    expect(nodeQuorum({ voters: 4, probes: [up(), up()] }).verdict).toBe('carry-on');
+    expect(nodeQuorum({ voters: 6, probes: [up(), down] }).verdict).toBe('cut-off');
+  });
+
   it('never lets a lost node carry on while the leader replaces it (every split, full probing)', () => {
     fc.assert(
       fc.property(

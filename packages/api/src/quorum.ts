@@ -46,20 +46,27 @@ export function nodeQuorum(input: NodeQuorumInput): NodeQuorumVerdict {
     };
   }
   const answered = input.probes.filter((p) => p.reachable).length;
+  // Peers not probed yet count as unreachable: what is counted is a lower bound, enough when it is half already.
+  if (2 * (1 + answered) >= input.voters) {
+    return {
+      verdict: 'carry-on',
+      reason: `${answered + 1} of ${input.voters} voters reachable and none hears a leader: the control plane is away`,
+    };
+  }
   const sampled = Math.min(input.probes.length, others);
-  if (sampled < others && sampled < MIN_SAMPLE) {
+  if (sampled >= others) {
+    return { verdict: 'cut-off', reason: `${answered + 1} of ${input.voters} voters reachable: fewer than half` };
+  }
+  if (sampled < MIN_SAMPLE) {
     return { verdict: 'cut-off', reason: `only ${sampled} of ${others} peers probed yet` };
   }
-  const share = sampled === 0 ? 0 : answered / sampled;
-  const low = sampled >= others ? share : Math.max(0, share - 2 * Math.sqrt((share * (1 - share) + 1e-9) / sampled));
+  const share = answered / sampled;
+  const low = Math.max(0, share - 2 * Math.sqrt((share * (1 - share) + 1e-9) / sampled));
   const reach = 1 + low * others;
-  const what =
-    sampled >= others
-      ? `${answered + 1} of ${input.voters} voters`
-      : `about ${Math.round(reach)} of ${input.voters} voters (sampled)`;
+  const what = `about ${Math.round(reach)} of ${input.voters} voters reachable (sampled)`;
   return 2 * reach >= input.voters
-    ? { verdict: 'carry-on', reason: `${what} reachable and none hears a leader: the control plane is away` }
-    : { verdict: 'cut-off', reason: `${what} reachable: fewer than half` };
+    ? { verdict: 'carry-on', reason: `${what} and none hears a leader: the control plane is away` }
+    : { verdict: 'cut-off', reason: `${what}: fewer than half` };
 }
 
 export interface LeaderQuorumInput {
