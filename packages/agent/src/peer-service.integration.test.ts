@@ -92,9 +92,13 @@ describe('the PeerService between nodes', () => {
   it('answers a caller with a certificate of the cluster CA: whether this node hears a leader', async () => {
     const caller = new PeerCaller(node(0).certificates);
     try {
-      expect(await caller.call(node(1).address, 2_000)).toBe(true);
+      expect(await caller.call(node(1).address, 2_000)).toMatchObject({ hearsLeader: true });
       node(1).session.fallSilent();
-      expect(await caller.call(node(1).address, 2_000)).toBe(false);
+      await new Promise((r) => setTimeout(r, 100));
+      const silent = await caller.call(node(1).address, 2_000);
+      // It says it hears no leader, and for how long it has not (the asking node compares with its own silence).
+      expect(silent.hearsLeader).toBe(false);
+      expect(silent.silentMs).toBeGreaterThanOrEqual(90);
     } finally {
       node(1).session.contact();
       caller.close();

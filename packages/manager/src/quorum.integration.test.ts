@@ -122,7 +122,7 @@ describe('the quorum rule on the leader', () => {
       opts,
     );
     try {
-      expect(await probe(member)).toEqual({ hearsLeader: true });
+      expect(await probe(member)).toEqual({ hearsLeader: true, silentMs: 0n });
       await expect(probe(anonymous)).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
       // A certificate of another CA is refused at the handshake already (the connection drops).
       const refused = await probe(rogue).then(
