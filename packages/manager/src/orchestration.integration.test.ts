@@ -1,8 +1,8 @@
 import { type ControlServiceClient, NodeStatus_State, type ServiceChange, type Task, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
-import { HollowNodes } from '@flotilla/testing';
+import type { HollowNodes } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { readyHollowNodes, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import type { RunningManager } from './manager.js';
 
 // The control loops end to end on hollow nodes: a real etcd, a real manager and its gRPC sessions; only the
@@ -30,23 +30,11 @@ async function hollow(
   name: string,
   extra: { failureRate?: number } = {},
 ): Promise<HollowNodes> {
-  const group = await HollowNodes.start({
-    manager: manager.address,
-    token: manager.identity.tokens.worker,
-    count,
-    hostname: (i) => `${name}-${i}`,
+  const group = await readyHollowNodes(manager, count, name, {
     engineLabels: (i) => ({ zone: labels.zone(i), group: name }),
     ...extra,
   });
   groups.push(group);
-  const ids = group.nodes.map((n) => n.credentials.nodeId);
-  const deadline = Date.now() + 10_000;
-  const ready = async () =>
-    (await nodes()).filter((n) => ids.includes(n.id) && n.status?.state === NodeStatus_State.STATE_READY).length;
-  while ((await ready()) < count) {
-    if (Date.now() > deadline) throw new Error(`hollow nodes ${name} did not become ready`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return group;
 }
 

@@ -12,10 +12,10 @@ import {
 } from '@flotilla/api';
 import { CertificateAuthority, createKeyAndCsr, MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
-import { HollowNodes } from '@flotilla/testing';
+import type { HollowNodes } from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { readyHollowNodes, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import type { RunningManager } from './manager.js';
 
 // The quorum rule on the leader's side, end to end on hollow nodes: a lost node's tasks are replaced only while
@@ -39,21 +39,8 @@ afterAll(async () => {
 });
 
 async function hollow(count: number, name: string): Promise<HollowNodes> {
-  const group = await HollowNodes.start({
-    manager: manager.address,
-    token: manager.identity.tokens.worker,
-    count,
-    hostname: (i) => `${name}-${i}`,
-  });
+  const group = await readyHollowNodes(manager, count, name);
   groups.push(group);
-  const ids = group.nodes.map((n) => n.credentials.nodeId);
-  const deadline = Date.now() + 10_000;
-  const ready = async () =>
-    (await nodes()).filter((n) => ids.includes(n.id) && n.status?.state === NodeStatus_State.STATE_READY).length;
-  while ((await ready()) < count) {
-    if (Date.now() > deadline) throw new Error(`hollow nodes ${name} did not become ready`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return group;
 }
 

@@ -1,6 +1,6 @@
-import { ControlServiceClient } from '@flotilla/api';
+import { ControlServiceClient, NodeStatus_State } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/testing';
+import { HollowNodes, type HollowOptions, startEtcd, type TestServer, tempDir } from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { type ManagerOptions, type RunningManager, startManager } from '../src/manager.js';
 
@@ -61,4 +61,37 @@ export async function startTestCluster(
       for (const d of dirs) d.remove();
     },
   };
+}
+
+/**
+ * `count` hollow nodes named `NAME-i` joined to the manager as workers, resolved once every one of them is ready
+ * (10 s at most). `options` go to HollowNodes (labels, a failure rate).
+ */
+export async function readyHollowNodes(
+  manager: RunningManager,
+  count: number,
+  name: string,
+  options: Partial<Omit<HollowOptions, 'manager' | 'token' | 'count' | 'hostname'>> = {},
+): Promise<HollowNodes> {
+  const group = await HollowNodes.start({
+    manager: manager.address,
+    token: manager.identity.tokens.worker,
+    count,
+    hostname: (i) => `${name}-${i}`,
+    ...options,
+  });
+  const ids = new Set(group.nodes.map((n) => n.credentials.nodeId));
+  const deadline = Date.now() + 10_000;
+  const ready = async () =>
+    (await manager.store.list('nodes')).items.filter(
+      (n) => ids.has(n.id) && n.value.status?.state === NodeStatus_State.STATE_READY,
+    ).length;
+  while ((await ready()) < count) {
+    if (Date.now() > deadline) {
+      group.stop();
+      throw new Error(`hollow nodes ${name} did not become ready`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return group;
 }
