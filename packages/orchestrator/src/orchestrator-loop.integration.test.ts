@@ -71,14 +71,25 @@ async function tasksOf(serviceId: string): Promise<Task[]> {
   return (await store.list('tasks')).items.map((t) => t.value).filter((t) => t.serviceId === serviceId);
 }
 
+/** An orchestrator on its own task informer, whose watch is held back from the start, for the length of `test`. */
+async function withHeldTaskWatch(test: (hold: { release(): void }, orchestrator: Orchestrator) => Promise<void>) {
+  const tasks = new Informer(store, 'tasks');
+  const orchestrator = new Orchestrator(store, { informers: { tasks } });
+  await orchestrator.start();
+  await tasks.start();
+  const hold = holdWatch(tasks);
+  try {
+    await test(hold, orchestrator);
+  } finally {
+    hold.release();
+    await orchestrator.stop();
+    await tasks.stop();
+  }
+}
+
 describe('a reconcile round and the revision of what it reads', () => {
   it('does not act on a service before it sees the tasks written with it in one transaction', async () => {
-    const tasks = new Informer(store, 'tasks');
-    const orchestrator = new Orchestrator(store, { informers: { tasks } });
-    await orchestrator.start();
-    await tasks.start();
-    const hold = holdWatch(tasks);
-    try {
+    await withHeldTaskWatch(async (hold, orchestrator) => {
       await store.batch([serviceWrite('svc-a', 3), ...[1, 2, 3].map((slot) => taskWrite('svc-a', slot))]);
       // Well past the debounce cap: the services watch has delivered, the tasks watch has not.
       await new Promise((r) => setTimeout(r, 1_500));
@@ -87,29 +98,16 @@ describe('a reconcile round and the revision of what it reads', () => {
       await new Promise((r) => setTimeout(r, 1_500));
       await orchestrator.settled();
       expect(await tasksOf('svc-a')).toHaveLength(3);
-    } finally {
-      hold.release();
-      await orchestrator.stop();
-      await tasks.stop();
-    }
+    });
   });
 
   it('does not wait for tasks when the transaction wrote none: a new service gets its tasks at once', async () => {
-    const tasks = new Informer(store, 'tasks');
-    const orchestrator = new Orchestrator(store, { informers: { tasks } });
-    await orchestrator.start();
-    await tasks.start();
-    const hold = holdWatch(tasks);
-    try {
+    await withHeldTaskWatch(async () => {
       const started = Date.now();
       await store.batch([serviceWrite('svc-b', 2)]);
       await expect.poll(async () => (await tasksOf('svc-b')).length, { timeout: 3_000, interval: 50 }).toBe(2);
       // Created within a debounce cap or two, not after the 5 s a wait for the held watch would take.
       expect(Date.now() - started).toBeLessThan(2_500);
-    } finally {
-      hold.release();
-      await orchestrator.stop();
-      await tasks.stop();
-    }
+    });
   });
 });
