@@ -72,22 +72,22 @@ export class PeerProber {
    */
   fresh(own?: { silentForMs: number; periodMs: number }): PeerProbe[] {
     const now = this.now();
-    const oldest = now - (this.options.freshMs ?? 3_000);
-    return [...this.answers.values()]
-      .filter((a) => a.at > oldest)
-      .map((a) => {
-        const later =
-          a.manager ||
-          own === undefined ||
-          a.silentMs + (now - a.at) + LATER_BY_PERIODS * own.periodMs < own.silentForMs;
-        return { reachable: a.reachable, hearsLeader: a.reachable && a.hearsLeader && later };
-      });
+    return this.freshAnswers(now).map((a) => {
+      const later =
+        a.manager || own === undefined || a.silentMs + (now - a.at) + LATER_BY_PERIODS * own.periodMs < own.silentForMs;
+      return { reachable: a.reachable, hearsLeader: a.reachable && a.hearsLeader && later };
+    });
   }
 
   /** Managers whose fresh answer says they hear a leader (one leads, or they see it). */
   managersAnswering(): number {
-    const oldest = this.now() - (this.options.freshMs ?? 3_000);
-    return [...this.answers.values()].filter((a) => a.at > oldest && a.manager && a.reachable && a.hearsLeader).length;
+    return this.freshAnswers(this.now()).filter((a) => a.manager && a.reachable && a.hearsLeader).length;
+  }
+
+  /** The answers younger than `freshMs` (3 s). */
+  private freshAnswers(now: number): Answer[] {
+    const oldest = now - (this.options.freshMs ?? 3_000);
+    return [...this.answers.values()].filter((a) => a.at > oldest);
   }
 
   /** Drops every answer (a manager is heard again: the next episode starts afresh). */
