@@ -72,7 +72,19 @@ describe('the fencing rule', () => {
   it('a peer that still hears a leader means this node is the one cut off', () => {
     const d = fenceDecision(input({ silentForMs: TIMEOUT + 1, probes: [up(true), up(), up()] }));
     expect(d).toMatchObject({ verdict: 'cut-off', stop: ['plain'] });
-    expect(d.reason).toContain('still hear a leader');
+    expect(d.reason).toContain('hears a leader');
+  });
+
+  it('after an outage, counts the time cut off from when the new leader was first heard, not from its silence', () => {
+    // The only manager was away a minute and is back: one peer found it 500 ms ago, this node is still reconnecting.
+    const found = (ms: number): PeerProbe => ({ reachable: true, hearsLeader: true, leaderForMs: ms });
+    const at = (ms: number) => fenceDecision(input({ silentForMs: 60_000, probes: [found(ms), up(), down] }));
+    expect(at(500)).toMatchObject({ verdict: 'cut-off', stop: [] });
+    expect(at(TIMEOUT - 1).stop).toEqual([]);
+    expect(at(TIMEOUT).stop).toEqual(['plain']);
+    // A leader heard for longer than this node has been silent: its silence is the time cut off (as before).
+    const cut = fenceDecision(input({ silentForMs: TIMEOUT + 1, probes: [found(3_600_000), down, down] }));
+    expect(cut.stop).toEqual(['plain']);
   });
 
   it('with still no answers a second past the timeout, a node is cut off (it cannot show it is not alone)', () => {

@@ -75,10 +75,14 @@ export function fenceDecision(input: FenceInput): FenceDecision {
   }
   const quorum = nodeQuorum({ voters: input.voters, probes: input.probes });
   if (quorum.verdict === 'carry-on') return { verdict: 'carry-on', reason: quorum.reason, stop: [] };
+  // Cut off since the node fell silent, or, when the peers that hear a leader say since when, since that leader
+  // was first heard (a node that carried on through an outage is not cut off from the leader that ends it until
+  // that leader is there).
+  const cutOffForMs = Math.min(input.silentForMs, quorum.leaderForMs ?? Number.POSITIVE_INFINITY);
   const stop = input.tasks
     .filter((t) => {
       const after = fenceAfterMs(t.disconnect, timeout);
-      return after !== undefined && input.silentForMs >= after;
+      return after !== undefined && cutOffForMs >= after;
     })
     .map((t) => t.id);
   return { verdict: 'cut-off', reason: quorum.reason, stop };

@@ -16,7 +16,7 @@ function setup(answers: Record<string, boolean | 'silent'>, options: { sample?: 
       called.push(address);
       const answer = answers[address];
       if (answer === undefined || answer === 'silent') throw new Error('deadline exceeded');
-      return { hearsLeader: answer, silentMs: 0 };
+      return { hearsLeader: answer, silentMs: 0, leaderHeardForMs: answer ? 5_000 : 0 };
     },
   });
   return { clock, called, prober };
@@ -34,7 +34,7 @@ describe('probing the voters', () => {
     expect(fresh).toHaveLength(4);
     expect(fresh.filter((p) => p.reachable)).toEqual(
       expect.arrayContaining([
-        { reachable: true, hearsLeader: true },
+        { reachable: true, hearsLeader: true, leaderForMs: 5_000 },
         { reachable: true, hearsLeader: false },
       ]),
     );
@@ -95,9 +95,9 @@ describe('probing the voters', () => {
       now: () => clock.now,
       call: async (address) => {
         // b lost the leader 1 s after this node (a paused manager); c heard it 300 ms ago (still in touch).
-        if (address === 'b:1') return { hearsLeader: true, silentMs: 1_000 };
-        if (address === 'c:1') return { hearsLeader: true, silentMs: 300 };
-        return { hearsLeader: true, silentMs: 0 };
+        if (address === 'b:1') return { hearsLeader: true, silentMs: 1_000, leaderHeardForMs: 60_000 };
+        if (address === 'c:1') return { hearsLeader: true, silentMs: 300, leaderHeardForMs: 60_000 };
+        return { hearsLeader: true, silentMs: 0, leaderHeardForMs: 60_000 };
       },
     });
     prober.setVoters([voter('self'), voter('b'), voter('c'), voter('m', 'm:1', true)]);
@@ -111,6 +111,26 @@ describe('probing the voters', () => {
     expect(prober.fresh().filter((p) => p.hearsLeader)).toHaveLength(3);
   });
 
+  it('says how long, by now, a peer has heard its leader, and calls back after a round in which one was heard', async () => {
+    const answers: Record<string, boolean> = { 'a:1': false };
+    const clock = { now: 0 };
+    let heard = 0;
+    const watching = new PeerProber({
+      selfId: 'self',
+      now: () => clock.now,
+      call: async (address) => ({ hearsLeader: answers[address] ?? false, silentMs: 0, leaderHeardForMs: 700 }),
+      onLeaderHeard: () => heard++,
+    });
+    watching.setVoters([voter('self'), voter('a')]);
+    await watching.round();
+    expect(heard).toBe(0);
+    answers['a:1'] = true;
+    await watching.round();
+    expect(heard).toBe(1);
+    clock.now = 300;
+    expect(watching.fresh()).toEqual([{ reachable: true, hearsLeader: true, leaderForMs: 1_000 }]);
+  });
+
   it('does not overlap rounds', async () => {
     let release: () => void = () => undefined;
     const calls: string[] = [];
@@ -118,8 +138,8 @@ describe('probing the voters', () => {
       selfId: 'self',
       call: (address) => {
         calls.push(address);
-        return new Promise<{ hearsLeader: boolean; silentMs: number }>((resolve) => {
-          release = () => resolve({ hearsLeader: false, silentMs: 0 });
+        return new Promise<{ hearsLeader: boolean; silentMs: number; leaderHeardForMs: number }>((resolve) => {
+          release = () => resolve({ hearsLeader: false, silentMs: 0, leaderHeardForMs: 0 });
         });
       },
     });

@@ -19,6 +19,8 @@ export interface PeerProberOptions {
    * the caller can close the rest).
    */
   release?: (keep: ReadonlySet<string>) => void;
+  /** Called after a round in which some voter answered that it hears a leader. */
+  onLeaderHeard?: () => void;
   now?: () => number;
   random?: () => number;
 }
@@ -28,6 +30,7 @@ interface Answer {
   reachable: boolean;
   hearsLeader: boolean;
   silentMs: number;
+  leaderHeardForMs: number;
   manager: boolean;
   at: number;
 }
@@ -75,7 +78,10 @@ export class PeerProber {
     return this.freshAnswers(now).map((a) => {
       const later =
         a.manager || own === undefined || a.silentMs + (now - a.at) + LATER_BY_PERIODS * own.periodMs < own.silentForMs;
-      return { reachable: a.reachable, hearsLeader: a.reachable && a.hearsLeader && later };
+      const hearsLeader = a.reachable && a.hearsLeader && later;
+      // How long, by now, the peer has heard its leader (unknown from a peer that does not say).
+      const leaderForMs = hearsLeader && a.leaderHeardForMs > 0 ? a.leaderHeardForMs + (now - a.at) : undefined;
+      return { reachable: a.reachable, hearsLeader, ...(leaderForMs === undefined ? {} : { leaderForMs }) };
     });
   }
 
@@ -118,15 +124,17 @@ export class PeerProber {
     try {
       const peers = this.voters.filter((v) => v.id !== this.options.selfId);
       const sample = probeSample(peers, this.options.sample ?? 24, this.options.random ?? Math.random);
-      await Promise.all(sample.map((voter) => this.probe(voter)));
+      const heard = await Promise.all(sample.map((voter) => this.probe(voter)));
       this.options.release?.(new Set(this.voters.map((v) => v.probeAddress).filter((a) => a !== '')));
+      if (heard.some((h) => h)) this.options.onLeaderHeard?.();
     } finally {
       this.running = false;
     }
   }
 
-  private async probe(voter: Voter): Promise<void> {
-    let answer = { reachable: false, hearsLeader: false, silentMs: 0 };
+  /** Probes one voter and keeps its answer; true when it hears a leader. */
+  private async probe(voter: Voter): Promise<boolean> {
+    let answer = { reachable: false, hearsLeader: false, silentMs: 0, leaderHeardForMs: 0 };
     if (voter.probeAddress !== '') {
       this.probesSent++;
       try {
@@ -139,6 +147,7 @@ export class PeerProber {
     if (this.voters.some((v) => v.id === voter.id)) {
       this.answers.set(voter.id, { ...answer, manager: voter.manager, at: this.now() });
     }
+    return answer.hearsLeader;
   }
 
   private deadline(): number {

@@ -15,6 +15,10 @@ class FakeSession implements SessionView {
   state = 'connected';
   /** Since when no manager has answered; undefined: one just did. */
   silentSince: number | undefined;
+  /** When a manager was last heard again after a silence (the session's start). */
+  connectedAt = Date.now();
+  /** Times the quorum watch asked it to try the managers now. */
+  reconnects = 0;
   selfFenceTimeoutMs = 2_000;
   heartbeatPeriodMs = 1_000;
   silentForMs(): number {
@@ -25,11 +29,18 @@ class FakeSession implements SessionView {
     this.silentSince = Date.now();
   }
   contact(): void {
+    if (this.state !== 'connected') this.connectedAt = Date.now();
     this.state = 'connected';
     this.silentSince = undefined;
   }
   hearsLeader(): boolean {
     return this.state === 'connected' && this.silentForMs() <= 3 * this.heartbeatPeriodMs;
+  }
+  leaderHeardForMs(): number {
+    return this.hearsLeader() ? Date.now() - this.connectedAt : 0;
+  }
+  reconnectNow(): void {
+    this.reconnects++;
   }
 }
 
@@ -164,10 +175,18 @@ describe('the PeerService between nodes', () => {
     await expect.poll(() => lost.watch.fence.verdict, { timeout: 5_000, interval: 50 }).toBe('carry-on');
     expect(lost.watch.prober.probesSent).toBeGreaterThan(0);
     expect(stopped.filter((s) => s.id === lost.id)).toEqual([]);
-    // One peer is back in a session with a leader this node does not reach: this node is the one cut off.
+    // One peer is back in a session with a leader this node does not reach (a manager came back, and this node
+    // cannot reach it): this node is the one cut off. It tries the managers at once, and stops its task only once
+    // that leader has been there for the self-fence timeout, not at once for its own minute of silence.
+    const back = Date.now();
     node(1).session.contact();
     await expect.poll(() => lost.watch.fence.verdict, { timeout: 5_000, interval: 50 }).toBe('cut-off');
-    expect(stopped.filter((s) => s.id === lost.id)).toEqual([{ id: lost.id, tasks: [`${lost.id}-task`] }]);
+    expect(lost.session.reconnects).toBeGreaterThan(0);
+    expect(stopped.filter((s) => s.id === lost.id)).toEqual([]);
+    await expect
+      .poll(() => stopped.filter((s) => s.id === lost.id), { timeout: 5_000, interval: 50 })
+      .toEqual([{ id: lost.id, tasks: [`${lost.id}-task`] }]);
+    expect(Date.now() - back).toBeGreaterThanOrEqual(2_000);
     // Contact again: the episode ends, and the probing stops.
     lost.session.contact();
     await expect.poll(() => lost.watch.fence.verdict, { timeout: 5_000, interval: 50 }).toBe('in-touch');

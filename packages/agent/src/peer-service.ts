@@ -26,8 +26,12 @@ export async function servePeers(
   const server = new Server();
   const service: PeerServiceServer = {
     probe: (_call, callback) => {
-      const { hearsLeader, silentMs } = answer();
-      callback(null, { hearsLeader, silentMs: BigInt(Math.max(0, Math.round(silentMs))) });
+      const { hearsLeader, silentMs, leaderHeardForMs } = answer();
+      callback(null, {
+        hearsLeader,
+        silentMs: wholeMs(silentMs),
+        leaderHeardForMs: hearsLeader ? wholeMs(Math.max(1, leaderHeardForMs)) : 0n,
+      });
     },
   };
   server.addService(PeerServiceService, service);
@@ -56,14 +60,21 @@ export async function servePeers(
   };
 }
 
+const wholeMs = (ms: number) => BigInt(Math.max(0, Math.round(ms)));
+
 const PEER_SERVER_NAME = 'flotilla-peer';
 
-/** Asks the peer at an address whether it hears a leader; rejects when it does not answer within the deadline. */
-/** What a peer answered: whether it hears a leader, and how long since it last heard one. */
+/**
+ * What a peer answered: whether it hears a leader, how long since it last heard one, and how long it has heard
+ * the one it hears now without a break (0: none, or a peer that does not say).
+ */
 export interface ProbeAnswer {
   hearsLeader: boolean;
   silentMs: number;
+  leaderHeardForMs: number;
 }
+
+/** Asks the peer at an address whether it hears a leader; rejects when it does not answer within the deadline. */
 
 export type ProbeCall = (address: string, deadlineMs: number) => Promise<ProbeAnswer>;
 
@@ -91,7 +102,13 @@ export class PeerCaller {
     const client = this.client(address);
     return new Promise<ProbeAnswer>((resolve, reject) =>
       client.probe({}, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, response) =>
-        err ? reject(err) : resolve({ hearsLeader: response.hearsLeader, silentMs: Number(response.silentMs) }),
+        err
+          ? reject(err)
+          : resolve({
+              hearsLeader: response.hearsLeader,
+              silentMs: Number(response.silentMs),
+              leaderHeardForMs: Number(response.leaderHeardForMs),
+            }),
       ),
     );
   };

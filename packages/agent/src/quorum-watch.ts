@@ -10,6 +10,9 @@ export interface SessionView {
   state: string;
   silentForMs(): number;
   hearsLeader(): boolean;
+  leaderHeardForMs(): number;
+  /** Tries the managers now rather than after the backoff (a peer hears a leader). */
+  reconnectNow(): void;
   readonly selfFenceTimeoutMs: number;
   readonly heartbeatPeriodMs: number;
 }
@@ -52,6 +55,7 @@ export class QuorumWatch {
         });
       },
       release: (keep) => caller.forget(keep),
+      onLeaderHeard: () => session()?.reconnectNow(),
     });
     this.fence = new NodeFence({
       silence: () => {
@@ -78,7 +82,11 @@ export class QuorumWatch {
   static async start(options: QuorumWatchOptions): Promise<QuorumWatch> {
     const server = await servePeers(options.listen, options.certificates, () => {
       const s = options.session();
-      return { hearsLeader: s?.hearsLeader() ?? false, silentMs: s?.silentForMs() ?? 0 };
+      return {
+        hearsLeader: s?.hearsLeader() ?? false,
+        silentMs: s?.silentForMs() ?? 0,
+        leaderHeardForMs: s?.leaderHeardForMs() ?? 0,
+      };
     });
     const watch = new QuorumWatch(server, new PeerCaller(options.certificates), options);
     watch.prober.start();

@@ -63,6 +63,8 @@ export class AgentSession {
   private sessionId = '';
   private watchdog: NodeJS.Timeout | undefined;
   private lastContact = 0;
+  /** When the session in place now was opened (0: none). */
+  private connectedAt = 0;
   private selfFenceMs = 0;
   private periodMs = 1_000;
   private suspended = false;
@@ -141,6 +143,23 @@ export class AgentSession {
    */
   hearsLeader(): boolean {
     return this.state === 'connected' && this.silentForMs() <= 3 * this.periodMs;
+  }
+
+  /** How long this node has heard the leader it hears now without a break: its session's age (0: none). */
+  leaderHeardForMs(): number {
+    return this.hearsLeader() ? this.now() - this.connectedAt : 0;
+  }
+
+  /**
+   * A peer hears a leader while this node is still backing off between attempts: try now, and again from the
+   * shortest backoff. A restarted manager is then found within a probe round, not after the longest backoff.
+   */
+  reconnectNow(): void {
+    if (this.state !== 'connecting' || this.suspended || this.stream !== undefined) return;
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.delay = this.options.backoffMs?.first ?? 100;
+    this.connect();
   }
 
   /** A manager answered: the node is in touch with the control plane. */
@@ -245,6 +264,7 @@ export class AgentSession {
       if (message.session.sessionId === this.sessionId && this.state === 'connected') return;
       this.sessionId = message.session.sessionId;
       this.state = 'connected';
+      this.connectedAt = this.now();
       this.sessions++;
       this.delay = this.options.backoffMs?.first ?? 100;
       clearInterval(this.heartbeat);

@@ -25,7 +25,21 @@ describe('the quorum rule', () => {
   it('a node that reaches a peer still in session with a leader is the one cut off', () => {
     const v = nodeQuorum({ voters: 6, probes: [up(true), up(), up(), up(), up()] });
     expect(v).toMatchObject({ verdict: 'cut-off' });
-    expect(v.reason).toContain('1 peer still hear');
+    expect(v.reason).toContain('1 peer hears a leader');
+    expect(v).not.toHaveProperty('leaderForMs');
+  });
+
+  it('says how long the leader those peers hear has been heard: the longest any says, if all say', () => {
+    const since = (ms?: number): PeerProbe => ({
+      reachable: true,
+      hearsLeader: true,
+      ...(ms ? { leaderForMs: ms } : {}),
+    });
+    const v = nodeQuorum({ voters: 4, probes: [since(800), since(1_500), up()] });
+    expect(v).toMatchObject({ verdict: 'cut-off', leaderForMs: 1_500 });
+    expect(v.reason).toContain('2 peers hear a leader');
+    // A peer that does not say (an older agent): the node counts from its own silence, as before.
+    expect(nodeQuorum({ voters: 4, probes: [since(800), since()] })).not.toHaveProperty('leaderForMs');
   });
 
   it('5 nodes split 3 + 2 with one manager: the leader replaces only on the majority side', () => {

@@ -16,6 +16,8 @@ export interface PeerProbe {
   reachable: boolean;
   /** The peer is in a session with a leader (or is the leader). */
   hearsLeader: boolean;
+  /** How long, by now, the peer has heard that leader without a break, when it says. */
+  leaderForMs?: number;
 }
 
 export interface NodeQuorumInput {
@@ -25,7 +27,15 @@ export interface NodeQuorumInput {
   probes: readonly PeerProbe[];
 }
 
-export type NodeQuorumVerdict = { verdict: 'carry-on'; reason: string } | { verdict: 'cut-off'; reason: string };
+/**
+ * The verdict, and for a node cut off because peers hear a leader, how long at most that leader has been heard
+ * (the longest any of those peers says; absent when none says). A node cut off for longer than its own silence
+ * counts from its silence; one that was carrying on while the control plane was away counts from this: it was
+ * not cut off before there was a leader to be cut off from.
+ */
+export type NodeQuorumVerdict =
+  | { verdict: 'carry-on'; reason: string }
+  | { verdict: 'cut-off'; reason: string; leaderForMs?: number };
 
 /** Below this many answers a sample says too little about a large cluster: the node fences, as it would alone. */
 export const MIN_SAMPLE = 8;
@@ -38,11 +48,14 @@ export const MIN_SAMPLE = 8;
  */
 export function nodeQuorum(input: NodeQuorumInput): NodeQuorumVerdict {
   const others = Math.max(0, input.voters - 1);
-  const leaderHeard = input.probes.filter((p) => p.reachable && p.hearsLeader).length;
-  if (leaderHeard > 0) {
+  const hearing = input.probes.filter((p) => p.reachable && p.hearsLeader);
+  if (hearing.length > 0) {
+    const said = hearing.map((p) => p.leaderForMs);
+    const known = said.every((ms) => ms !== undefined && ms > 0);
     return {
       verdict: 'cut-off',
-      reason: `${plural(leaderHeard, 'peer')} still hear a leader: this node alone is cut off`,
+      reason: `${plural(hearing.length, 'peer')} ${hearing.length === 1 ? 'hears' : 'hear'} a leader: this node alone is cut off`,
+      ...(known ? { leaderForMs: Math.max(...(said as number[])) } : {}),
     };
   }
   const answered = input.probes.filter((p) => p.reachable).length;

@@ -146,7 +146,10 @@ function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionS
   );
   server.addService(
     PeerServiceService,
-    peerService(identity.ca, () => election.plane?.hearsLeader() ?? false),
+    peerService(identity.ca, () => ({
+      hearsLeader: election.plane?.hearsLeader() ?? false,
+      forMs: election.plane?.leaderHeardForMs() ?? 0,
+    })),
   );
   const leadership = { leading: () => election.plane?.leading() ?? false, leader };
   server.addService(ControlServiceService, managerControlService(store, identity, logs, leadership));

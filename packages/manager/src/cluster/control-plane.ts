@@ -39,6 +39,9 @@ export class ControlPlane {
   private known: ManagerInfo[] = [];
   /** When the list of managers was last read (0: never). */
   private readAt = 0;
+  /** When this manager started to lead, and when it first saw the leader it sees now (as a follower). */
+  private leadingSince = 0;
+  private leaderSeenSince = 0;
   private listeners = new Set<(managers: string[]) => void>();
   /** Times this manager took the lead. */
   terms = 0;
@@ -99,6 +102,12 @@ export class ControlPlane {
     );
   }
 
+  /** How long this manager has heard the leader it hears now (0: none); what it answers to probes too. */
+  leaderHeardForMs(now = Date.now()): number {
+    if (!this.hearsLeader(now)) return 0;
+    return now - (this.leading() ? this.leadingSince : this.leaderSeenSince);
+  }
+
   /** Called whenever the list of managers changes. */
   onManagersChanged(listener: (managers: string[]) => void): void {
     this.listeners.add(listener);
@@ -117,6 +126,7 @@ export class ControlPlane {
         continue;
       }
       this.leadership = leadership;
+      this.leadingSince = Date.now();
       this.terms++;
       log.info({ fence: leadership.fence.createRevision.toString() }, 'leading the cluster');
       let term: Term | undefined;
@@ -152,6 +162,7 @@ export class ControlPlane {
       }
     });
     const changed = next.map((m) => m.address).join() !== this.known.map((m) => m.address).join();
+    if (next[0]?.address !== this.known[0]?.address || !this.hearsLeader()) this.leaderSeenSince = Date.now();
     this.known = next;
     this.readAt = Date.now();
     if (changed) for (const listener of this.listeners) listener(this.managers());

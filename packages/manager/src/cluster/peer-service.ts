@@ -6,7 +6,10 @@ import { peerIdentity } from '../peer-identity.js';
  * The quorum rule's probe, as a manager answers it on its gRPC port: whether it hears a leader (see
  * ControlPlane.hearsLeader). Only callers with a certificate of this cluster (nodes, managers) get an answer.
  */
-export function peerService(ca: CertificateAuthority, hearsLeader: () => boolean): PeerServiceServer {
+export function peerService(
+  ca: CertificateAuthority,
+  leaderHeard: () => { hearsLeader: boolean; forMs: number },
+): PeerServiceServer {
   return {
     probe: (call, callback) => {
       try {
@@ -15,7 +18,12 @@ export function peerService(ca: CertificateAuthority, hearsLeader: () => boolean
         callback(toGrpcStatus(err));
         return;
       }
-      callback(null, { hearsLeader: hearsLeader(), silentMs: 0n });
+      const { hearsLeader, forMs } = leaderHeard();
+      callback(null, {
+        hearsLeader,
+        silentMs: 0n,
+        leaderHeardForMs: hearsLeader ? BigInt(Math.max(1, Math.round(forMs))) : 0n,
+      });
     },
   };
 }

@@ -1,6 +1,6 @@
 import { NodeStatus_State } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { expiredNodes, lostNodes, type WatchedNode } from './node-liveness.js';
+import { expiredNodes, Heartbeats, lostNodes, type WatchedNode } from './node-liveness.js';
 
 describe('expiredNodes', () => {
   const options = { periodMs: 1_000, gracePeriods: 3, startedAt: 10_000 };
@@ -41,7 +41,8 @@ describe('expiredNodes for a restarting agent', () => {
 });
 
 describe('lostNodes: down only while the leader hears a strict majority of the voters', () => {
-  const options = { periodMs: 1_000, gracePeriods: 3, startedAt: 0 };
+  // A majority heard since the start, unless a case says otherwise.
+  const options = { periodMs: 1_000, gracePeriods: 3, startedAt: 0, majoritySince: 0 };
   const READY = NodeStatus_State.STATE_READY;
   const UNKNOWN = NodeStatus_State.STATE_UNKNOWN;
   const DOWN = NodeStatus_State.STATE_DOWN;
@@ -112,7 +113,17 @@ describe('lostNodes: down only while the leader hears a strict majority of the v
       ['b', 21_500],
       ['c', 21_900],
     ]);
-    expect(lostNodes(found, all, 22_000, { ...takeover, managers: 1 }).state).toBe(DOWN);
+    // A majority since 21_900 (c's session): a node cut off learns it from b or c and fences within its timeout,
+    // so it is given the grace from then before it is down.
+    const soon = lostNodes(found, all, 22_000, { ...takeover, managers: 1, majoritySince: 21_900 });
+    expect(soon).toEqual({
+      nodeIds: ['a'],
+      state: UNKNOWN,
+      message: 'not replaced yet: a majority (3 of 4 voters) heard only just now',
+    });
+    const beating = new Map([...found, ['b', 24_900], ['c', 24_900]]);
+    expect(lostNodes(beating, all, 24_900, { ...takeover, managers: 1, majoritySince: 21_900 }).state).toBe(UNKNOWN);
+    expect(lostNodes(beating, all, 24_901, { ...takeover, managers: 1, majoritySince: 21_900 }).state).toBe(DOWN);
   });
 
   it('nodes cut off together expire one by one, but the first already finds the others not heard', () => {
@@ -138,5 +149,36 @@ describe('lostNodes: down only while the leader hears a strict majority of the v
   it('without managers to count, the rule is off: silent nodes are down', () => {
     const all = nodes(['a', READY], ['b', READY], ['c', READY]);
     expect(lostNodes(beats(['a', 'b', 'c'], ['a', 'b', 'c']), all, at, options).state).toBe(DOWN);
+  });
+});
+
+describe('Heartbeats: a majority regained counts from when it was regained', () => {
+  it('keeps a silent node unknown for the grace after the leader hears a majority again, then marks it down', () => {
+    let now = 10_000;
+    const hb = new Heartbeats({ periodMs: 1_000, gracePeriods: 3, now: () => now });
+    const ids = ['a', 'b', 'c', 'd'];
+    for (const id of ids) hb.opened(id);
+    const watched = (...unknown: string[]): WatchedNode[] =>
+      ids.map((id) => ({
+        id,
+        state: unknown.includes(id) ? NodeStatus_State.STATE_UNKNOWN : NodeStatus_State.STATE_READY,
+        lastHeartbeatMs: 1n,
+      }));
+    // a alone beats on: 2 of 5 voters heard (a and the manager), the others are unknown.
+    for (now = 11_000; now <= 20_000; now += 1_000) hb.beat('a');
+    expect(hb.lost(watched(), 1)).toMatchObject({ nodeIds: ['b', 'c', 'd'], state: NodeStatus_State.STATE_UNKNOWN });
+    // b and c come back at 21_000: a majority (4 of 5) from then, d is still silent.
+    for (now = 21_000; now <= 24_000; now += 1_000) {
+      for (const id of ['a', 'b', 'c']) hb.beat(id);
+      const lost = hb.lost(watched('d'), 1);
+      expect(lost.nodeIds, `at ${now}`).toEqual([]);
+    }
+    for (const id of ['a', 'b', 'c']) hb.beat(id);
+    now = 24_001;
+    expect(hb.lost(watched('d'), 1)).toEqual({
+      nodeIds: ['d'],
+      state: NodeStatus_State.STATE_DOWN,
+      message: 'heartbeat failure',
+    });
   });
 });

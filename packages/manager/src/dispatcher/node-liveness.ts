@@ -63,26 +63,43 @@ export function lostNodes(
   lastBeat: ReadonlyMap<string, number>,
   nodes: readonly WatchedNode[],
   now: number,
-  options: ExpiryOptions & { managers?: number },
+  options: ExpiryOptions & { managers?: number; majoritySince?: number | undefined },
 ): LostNodes {
   const watched = nodes.filter(watchedByLiveness).map((n) => n.id);
   const expired = expiredNodes(lastBeat, watched, now, options);
   const down = { nodeIds: expired, state: NodeStatus_State.STATE_DOWN, message: 'heartbeat failure' } as const;
   if (options.managers === undefined || expired.length === 0) return down;
+  const { voters, heard } = heardVoters(lastBeat, nodes, now, { ...options, managers: options.managers });
+  let message = `not replaced: only ${heard} of ${voters} voters heard`;
+  if (leaderMayReplace({ voters, heard }).replace) {
+    // A majority heard only just now (a new leader's first sessions, a partition healing) may not have reached the
+    // nodes cut off yet: those learn it from their peers within a probe round and fence within their timeout, and
+    // the grace gives them that, as it does to a node that falls silent under a leader.
+    const settled =
+      options.majoritySince !== undefined && now - options.majoritySince > options.periodMs * options.gracePeriods;
+    if (settled) return down;
+    message = `not replaced yet: a majority (${heard} of ${voters} voters) heard only just now`;
+  }
+  const unknown = new Set(nodes.filter((n) => n.state === NodeStatus_State.STATE_UNKNOWN).map((n) => n.id));
+  return { nodeIds: expired.filter((id) => !unknown.has(id)), state: NodeStatus_State.STATE_UNKNOWN, message };
+}
+
+/**
+ * How many voters there are (every node in the store and the live managers) and how many the leader hears: the
+ * managers (itself included) and the nodes that beat within the last `gracePeriods - 1` periods this term.
+ */
+export function heardVoters(
+  lastBeat: ReadonlyMap<string, number>,
+  nodes: readonly WatchedNode[],
+  now: number,
+  options: Pick<ExpiryOptions, 'periodMs' | 'gracePeriods' | 'startedAt'> & { managers: number },
+): { voters: number; heard: number } {
   const heardWithin = options.periodMs * Math.max(1, options.gracePeriods - 1);
   const heardNodes = nodes.filter((n) => {
     const last = lastBeat.get(n.id);
     return last !== undefined && last >= options.startedAt && now - last <= heardWithin;
   }).length;
-  const voters = nodes.length + options.managers;
-  const heard = heardNodes + options.managers;
-  if (leaderMayReplace({ voters, heard }).replace) return down;
-  const unknown = new Set(nodes.filter((n) => n.state === NodeStatus_State.STATE_UNKNOWN).map((n) => n.id));
-  return {
-    nodeIds: expired.filter((id) => !unknown.has(id)),
-    state: NodeStatus_State.STATE_UNKNOWN,
-    message: `not replaced: only ${heard} of ${voters} voters heard`,
-  };
+  return { voters: nodes.length + options.managers, heard: heardNodes + options.managers };
 }
 
 /**
@@ -115,6 +132,8 @@ export class Heartbeats {
   /** Nodes whose agent said goodbye to restart: not marked down before this time. */
   private readonly restarting = new Map<string, number>();
   private readonly startedAt: number;
+  /** Since when this leader has heard a strict majority of the voters without a break (undefined: it does not). */
+  private majoritySince: number | undefined;
 
   constructor(private readonly options: HeartbeatOptions) {
     this.startedAt = options.now();
@@ -157,11 +176,20 @@ export class Heartbeats {
     return expiredNodes(this.lastBeat, nodeIds, this.options.now(), this.expiry());
   }
 
-  /** The silent nodes to mark, and as what, given every node in the store and the live managers (see lostNodes). */
+  /**
+   * The silent nodes to mark, and as what, given every node in the store and the live managers (see lostNodes).
+   * Called each liveness round, it also notes since when the leader has heard a majority without a break.
+   */
   lost(nodes: readonly WatchedNode[], managers: number | undefined): LostNodes {
-    return lostNodes(this.lastBeat, nodes, this.options.now(), {
+    const now = this.options.now();
+    if (managers !== undefined) {
+      const count = heardVoters(this.lastBeat, nodes, now, { ...this.expiry(), managers });
+      if (!leaderMayReplace(count).replace) this.majoritySince = undefined;
+      else this.majoritySince ??= now;
+    }
+    return lostNodes(this.lastBeat, nodes, now, {
       ...this.expiry(),
-      ...(managers === undefined ? {} : { managers }),
+      ...(managers === undefined ? {} : { managers, majoritySince: this.majoritySince }),
     });
   }
 
