@@ -1,12 +1,19 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ClusterManager, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
+import {
+  type ClusterManager,
+  gapsIn,
+  httpGet,
+  underLoad as load,
+  type NetnsCluster,
+  type RuntimeSample,
+  sampled,
+  slotsRunTwice,
+  startNetnsCluster,
+} from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
-import { httpGet } from './http-get.js';
 import { clusterLeftovers } from './netns-leftovers.js';
-import { underLoad as load } from './published-load.js';
-import { mostPerSlot, type RuntimeSample, sampled } from './runtime-samples.js';
 
 // Three namespace hosts (each its own containerd and agent) and three managers on one etcd, with Flotilla's
 // default timings. What goes wrong in the control plane — a bad release, the leader dying in the middle of a
@@ -103,8 +110,8 @@ async function slots(): Promise<Map<string, string>> {
 
 /** Every sample of the runtimes ran each of `before`, and no slot ever ran twice. */
 async function ranThroughout(samples: readonly RuntimeSample[], before: readonly string[]): Promise<void> {
-  for (const sample of samples) expect(sample.running.filter((id) => before.includes(id)).sort()).toEqual(before);
-  expect(mostPerSlot(samples, await slots())).toBe(1);
+  expect(gapsIn(samples, before)).toEqual([]);
+  expect(slotsRunTwice(samples, await slots())).toEqual([]);
 }
 
 /** The managers that say they lead, once exactly one does. */

@@ -1,10 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { tempDir } from '@flotilla/testing';
+import { httpGet, tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { root, runFlotilla } from './flotilla-command.js';
-import { httpGet } from './http-get.js';
 
 // `flotilla dev up` as `npm start` runs it (as root), with three managers: three namespace hosts, each with its own containerd,
 // the example image built from Debian's busybox and pulled from a local registry; the web example deployed;

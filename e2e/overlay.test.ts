@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ClusterNode, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
+import { type ClusterNode, httpGet, type NetnsCluster, startNetnsCluster } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
-import { httpGet } from './http-get.js';
 import { clusterLeftovers } from './netns-leftovers.js';
 
 // Three namespace hosts on a 198.18.x.0/24 underlay, each with its own containerd and the built agent; the

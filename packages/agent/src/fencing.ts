@@ -105,7 +105,10 @@ export interface SilenceInput {
   selfFenceTimeoutMs: number;
 }
 
-/** How long before the self-fence timeout probing starts: one probe round, so answers are in at the timeout. */
+/**
+ * How long before the self-fence timeout probing starts: the first round goes out within 100 ms and its answers
+ * are in within the probe deadline (400 ms), so they are there when the timeout passes.
+ */
 export const PROBE_LEAD_MS = 500;
 
 /**

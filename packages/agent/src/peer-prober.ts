@@ -101,15 +101,27 @@ export class PeerProber {
     this.answers.clear();
   }
 
+  /**
+   * Looks every 100 ms whether to probe: the first round goes out as soon as the node hears no leader (its answers
+   * must be in by the self-fence timeout), then one round per interval while that lasts.
+   */
   start(): void {
     clearInterval(this.timer);
+    let lastRound = Number.NEGATIVE_INFINITY;
     this.timer = setInterval(() => {
-      if (this.options.active?.() ?? true) void this.round();
-      else if (this.answers.size > 0) {
-        this.forget();
-        this.options.release?.(new Set());
+      if (this.options.active?.() ?? true) {
+        const now = this.now();
+        if (now - lastRound < (this.options.intervalMs ?? 500)) return;
+        lastRound = now;
+        void this.round();
+      } else {
+        lastRound = Number.NEGATIVE_INFINITY;
+        if (this.answers.size > 0) {
+          this.forget();
+          this.options.release?.(new Set());
+        }
       }
-    }, this.options.intervalMs ?? 500);
+    }, 100);
   }
 
   stop(): void {

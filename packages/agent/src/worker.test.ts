@@ -1,7 +1,7 @@
 import { HealthCheck, Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { type ExecResult, type Executor, type Exit, type Progress, RejectedError } from './executor/executor.js';
-import { Worker } from './worker.js';
+import { FENCE_GRACE_MS, Worker } from './worker.js';
 
 /** An executor whose processes end when the test says so. */
 class FakeExecutor implements Executor {
@@ -31,8 +31,14 @@ class FakeExecutor implements Executor {
   wait(taskId: string): Promise<Exit> {
     return this.waits.get(taskId) ?? Promise.resolve({ exitCode: 0 });
   }
-  async shutdown(taskId: string): Promise<void> {
+  /** The grace each shutdown was given (ms), by task. */
+  readonly graces = new Map<string, number>();
+  /** Whether each shutdown drained first (the executor's default) or not (a fence). */
+  readonly drains = new Map<string, boolean>();
+  async shutdown(taskId: string, _signal: string, graceMs: number, options?: { drain?: boolean }): Promise<void> {
     this.shutdowns.push(taskId);
+    this.graces.set(taskId, graceMs);
+    this.drains.set(taskId, options?.drain ?? true);
     this.exits.get(taskId)?.({ exitCode: 143, signal: 'SIGTERM' });
   }
   async remove(taskId: string): Promise<void> {
@@ -332,6 +338,24 @@ describe('worker', () => {
     worker.fence();
     await settle();
     expect(executor.shutdowns.sort()).toEqual(['a', 'b']);
+    await worker.stop();
+  });
+
+  it('a fenced task is signalled at once and gets at most FENCE_GRACE_MS before SIGKILL; a plain stop drains and gets its own', async () => {
+    const { executor, worker } = setup();
+    const slow = (id: string) => task(id, { spec: { image: 'app', stopGracePeriodNs: 30_000_000_000n } });
+    worker.apply({ full: true, tasks: [slow('fenced'), slow('asked')], removedTaskIds: [] });
+    await settle();
+    worker.fence(['fenced']);
+    worker.apply({
+      full: false,
+      tasks: [{ ...slow('asked'), desiredState: TaskState.TASK_STATE_SHUTDOWN }],
+      removedTaskIds: [],
+    });
+    await settle();
+    expect(Object.fromEntries(executor.graces)).toEqual({ fenced: FENCE_GRACE_MS, asked: 30_000 });
+    // And no drain before the signal for the fenced one: its replacement may start a second later.
+    expect(Object.fromEntries(executor.drains)).toEqual({ fenced: false, asked: true });
     await worker.stop();
   });
 

@@ -23,6 +23,12 @@ export interface WorkerOptions {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+/**
+ * The most a fenced task is given between its stop signal and SIGKILL. The leader replaces it one heartbeat grace
+ * after the node fell silent, about a second after the node fenced: the task must be gone by then, whatever its
+ * own stop grace period says.
+ */
+export const FENCE_GRACE_MS = 250;
 
 /**
  * The node's side of orchestration: reconciles the assignment set with what the executor runs. It starts what
@@ -91,7 +97,7 @@ export class Worker {
    */
   fence(ids?: Iterable<string>): void {
     const runs = ids ? [...ids].flatMap((id) => this.tasks.get(id) ?? []) : this.tasks.values();
-    for (const run of runs) void run.stop('the node was cut off from the managers');
+    for (const run of runs) void run.stop('the node was cut off from the managers', FENCE_GRACE_MS);
   }
 
   /** The tasks known here, each with what its service says about a node cut off (for fencing). */
@@ -196,7 +202,11 @@ class TaskRun {
     this.monitor?.stop();
   }
 
-  async stop(reason: string): Promise<void> {
+  /**
+   * Stops the task: its stop signal, then SIGKILL after its grace period. `maxGraceMs` (a fence): no drain before
+   * the signal, and SIGKILL after that long if it is shorter.
+   */
+  async stop(reason: string, maxGraceMs?: number): Promise<void> {
     if (this.stopping !== undefined) return;
     this.stopping = reason;
     this.monitor?.stop();
@@ -204,16 +214,17 @@ class TaskRun {
       this.set(status(TaskState.TASK_STATE_SHUTDOWN, reason));
       return;
     }
-    if (this.started) await this.shutdown();
+    if (this.started) await this.shutdown(maxGraceMs);
     await this.running;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(maxGraceMs = Number.POSITIVE_INFINITY): Promise<void> {
     const graceNs = this.task.spec?.stopGracePeriodNs ?? 0n;
-    const graceMs = graceNs > 0n ? Number(graceNs / 1_000_000n) : DEFAULT_GRACE_MS;
+    const graceMs = Math.min(maxGraceMs, graceNs > 0n ? Number(graceNs / 1_000_000n) : DEFAULT_GRACE_MS);
+    const urgent = maxGraceMs !== Number.POSITIVE_INFINITY;
     // How the task ends is still what its wait() says; a stop that failed leaves it running, which is logged.
     await this.env.executor
-      .shutdown(this.task.id, this.task.spec?.stopSignal ?? '', graceMs)
+      .shutdown(this.task.id, this.task.spec?.stopSignal ?? '', graceMs, urgent ? { drain: false } : undefined)
       .catch((err: unknown) => this.env.log.warn({ task: this.task.id, err: errorMessage(err) }, 'task not stopped'));
   }
 

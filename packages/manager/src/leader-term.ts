@@ -5,7 +5,7 @@ import type { Logger } from '@flotilla/observability';
 import { Orchestrator } from '@flotilla/orchestrator';
 import type { CertificateAuthority } from '@flotilla/pki';
 import { SchedulerLoop } from '@flotilla/scheduler';
-import { Informer, type Store } from '@flotilla/store';
+import { CLUSTER_KEY, Informer, type Store } from '@flotilla/store';
 import { Dispatcher, type DispatcherOptions } from './dispatcher/dispatcher.js';
 import type { BatcherStats } from './dispatcher/status-batcher.js';
 import type { ManagerVoter } from './dispatcher/voters.js';
@@ -106,7 +106,7 @@ function controlLoops(fenced: Store, options: LeaderTermOptions, informers: Lead
   return [
     new Orchestrator(fenced, {
       historyLimit: settings?.taskHistoryLimit ?? 5,
-      rebalanceOnJoin: !settings?.rebalanceDisabled,
+      rebalanceOnJoin: () => !(informers.clusters.get(CLUSTER_KEY)?.value.settings ?? settings)?.rebalanceDisabled,
       informers,
       onRound: (round) =>
         round.error ? log.warn(round, 'orchestrator round failed') : log.debug(round, 'orchestrated'),

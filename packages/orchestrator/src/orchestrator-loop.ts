@@ -20,8 +20,11 @@ export interface OrchestratorOptions {
   /** Ended tasks kept per slot (the cluster's task history limit). */
   historyLimit?: number;
   now?: () => number;
-  /** Even out services' spread when a node joins or comes back (the cluster setting; default on). */
-  rebalanceOnJoin?: boolean;
+  /**
+   * Even out services' spread when a node joins or comes back (the cluster setting; default on): a value, or a
+   * function asked each time a node arrives, so that `cluster update --rebalance` applies at once.
+   */
+  rebalanceOnJoin?: boolean | (() => boolean);
   /**
    * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). This
    * loop starts them if need be; whoever made them stops them.
@@ -95,7 +98,8 @@ export class Orchestrator {
           c.value.status?.state === NodeStatus_State.STATE_READY &&
           c.previous?.status?.state !== NodeStatus_State.STATE_READY,
       );
-      if (arrived && (options.rebalanceOnJoin ?? true)) {
+      const rebalance = options.rebalanceOnJoin ?? true;
+      if (arrived && (typeof rebalance === 'function' ? rebalance() : rebalance)) {
         for (const s of this.services.list()) this.rebalancing.add(s.id);
       }
       this.debounce.poke();

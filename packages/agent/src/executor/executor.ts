@@ -44,8 +44,12 @@ export interface Executor {
   start(task: Task): Promise<void>;
   /** Resolves when the task's process ends (at once if it already has). */
   wait(taskId: string): Promise<Exit>;
-  /** Sends the stop signal, waits up to the grace period, then kills. Resolves once it has ended. */
-  shutdown(taskId: string, signal: string, graceMs: number): Promise<void>;
+  /**
+   * Sends the stop signal, waits up to the grace period, then kills. Resolves once it has ended. Before the signal
+   * a task on an overlay network is given time to finish its open connections (it already left every node's load
+   * balancing), unless `drain` is false: a fenced task must be gone before its replacement starts.
+   */
+  shutdown(taskId: string, signal: string, graceMs: number, options?: { drain?: boolean }): Promise<void>;
   /** Frees what prepare() made. */
   remove(taskId: string): Promise<void>;
   /** Runs a command inside the task's container (health checks); killed after timeoutMs. */

@@ -185,11 +185,11 @@ export class ContainerdExecutor implements Executor {
     return this.tasks.get(taskId)?.exited ?? Promise.resolve({ exitCode: 0 });
   }
 
-  async shutdown(taskId: string, signal: string, graceMs: number): Promise<void> {
+  async shutdown(taskId: string, signal: string, graceMs: number, options?: { drain?: boolean }): Promise<void> {
     const run = this.tasks.get(taskId);
     if (!run?.exited) return;
     const ended = run.exited.then(() => true);
-    const drainMs = this.options.drainMs ?? 0;
+    const drainMs = options?.drain === false ? 0 : (this.options.drainMs ?? 0);
     if (drainMs > 0 && this.options.network && run.task.networks.length > 0 && !run.task.spec?.hostNetwork) {
       // Out of every node's load balancing already (a task told to stop is not ready): open connections finish.
       await Promise.race([ended, sleep(drainMs)]);
