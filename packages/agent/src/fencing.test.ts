@@ -128,16 +128,17 @@ describe('when a node starts to probe', () => {
 describe('fencing over time (fake clock, fake probes)', () => {
   function setup() {
     const clock = { now: 0, lastContact: 0 };
-    const probes: { list: PeerProbe[] } = { list: [] };
+    const probes: { list: PeerProbe[]; voters?: number } = { list: [] };
     const stopped: string[][] = [];
     const logged: string[] = [];
     const log = (msg: string) => logged.push(msg);
     const fence = new NodeFence({
       silence: () => ({ silentForMs: clock.now - clock.lastContact, selfFenceTimeoutMs: TIMEOUT }),
-      quorum: () => ({ voters: 4, probes: probes.list }),
+      quorum: () => ({ voters: probes.voters ?? 4, probes: probes.list }),
       tasks: () => tasks,
       stop: (ids) => stopped.push(ids),
       logger: { info: log, warn: (_o: unknown, msg: string) => log(msg) } as never,
+      now: () => clock.now,
     });
     return { clock, probes, stopped, logged, fence };
   }
@@ -149,12 +150,47 @@ describe('fencing over time (fake clock, fake probes)', () => {
     expect(fence.verdict).toBe('carry-on');
     expect(stopped).toEqual([]);
     expect(logged.filter((m) => m.includes('carries on'))).toHaveLength(1);
-    // The other nodes come back into a session with a leader this node does not reach: it is cut off.
+    // The other nodes come back into a session with a leader this node does not reach: it is cut off, from now
+    // (it last carried on at 8 s), not from its last contact: each task stops once its own time has passed since.
     probes.list = [up(true), up(true), down];
-    for (; clock.now <= 12_000; clock.now += 100) fence.tick();
+    const since = clock.now - 100;
+    const stoppedAt: number[] = [];
+    for (; clock.now <= 20_000; clock.now += 100) {
+      const before = stopped.length;
+      fence.tick();
+      if (stopped.length > before) stoppedAt.push(clock.now - since);
+    }
     expect(fence.verdict).toBe('cut-off');
     expect(stopped).toEqual([['plain'], ['patient']]);
+    expect(stoppedAt).toEqual([TIMEOUT, 10_000]);
     expect(fence.tasksFenced).toBe(2);
+  });
+
+  it('a partition healing: a node that carried on and then finds itself in a minority fences after the timeout', () => {
+    const { clock, probes, stopped, fence } = setup();
+    // Half reached (3 of 6 with the node), no leader: carry on for a minute.
+    probes.voters = 6;
+    probes.list = [up(), up(), down, down, down];
+    for (clock.now = 0; clock.now <= 60_000; clock.now += 100) fence.tick();
+    expect(fence.verdict).toBe('carry-on');
+    // One peer goes over to the leader's side: this node reaches less than half now.
+    probes.list = [up(), down, down, down, down];
+    const since = clock.now - 100;
+    for (; clock.now < since + TIMEOUT; clock.now += 100) fence.tick();
+    expect(fence.verdict).toBe('cut-off');
+    expect(stopped).toEqual([]);
+    fence.tick();
+    expect(stopped).toEqual([['plain']]);
+  });
+
+  it('waiting for the first answers is not carrying on: a node cut off counts from its last contact', () => {
+    const { clock, probes, stopped, fence } = setup();
+    // No answers yet past the timeout (it waits up to a second), then nobody answers.
+    for (clock.now = 0; clock.now <= TIMEOUT + 500; clock.now += 100) fence.tick();
+    expect(fence.verdict).toBe('carry-on');
+    probes.list = [down, down, down];
+    fence.tick();
+    expect(stopped).toEqual([['plain']]);
   });
 
   it('stops each task once per episode, at its own time; contact again ends the episode', () => {

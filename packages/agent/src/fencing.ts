@@ -30,6 +30,12 @@ export interface FenceInput {
    * is being made again (a restarted manager), as a follower's refusal of a session counts as contact.
    */
   managersAnswering?: number;
+  /**
+   * How long ago this node last carried on by the quorum rule in this episode of silence (absent: it has not). A
+   * node that carried on was not cut off then: its time cut off starts when that ended (a partition healing, a
+   * new leader found by its peers first), not when it last heard a manager.
+   */
+  sinceCarryOnMs?: number;
   tasks: readonly FenceTask[];
 }
 
@@ -38,6 +44,8 @@ export interface FenceDecision {
   reason: string;
   /** Tasks to stop now (those already stopped are named again: stopping is idempotent). */
   stop: string[];
+  /** Carrying on only while the first probe answers are awaited (not the quorum rule's carry-on). */
+  waiting?: boolean;
 }
 
 /**
@@ -71,14 +79,18 @@ export function fenceDecision(input: FenceInput): FenceDecision {
   if (input.probes.length === 0 && input.silentForMs <= timeout + FIRST_ANSWERS_MS) {
     // Probing starts before the timeout, but its first answers may not be in yet: deciding now would fence on
     // no evidence. A node really cut off gets its answers (no answer at all) within the probe deadline.
-    return { verdict: 'carry-on', reason: 'waiting for the first answers of the peers', stop: [] };
+    return { verdict: 'carry-on', reason: 'waiting for the first answers of the peers', stop: [], waiting: true };
   }
   const quorum = nodeQuorum({ voters: input.voters, probes: input.probes });
   if (quorum.verdict === 'carry-on') return { verdict: 'carry-on', reason: quorum.reason, stop: [] };
-  // Cut off since the node fell silent, or, when the peers that hear a leader say since when, since that leader
-  // was first heard (a node that carried on through an outage is not cut off from the leader that ends it until
-  // that leader is there).
-  const cutOffForMs = Math.min(input.silentForMs, quorum.leaderForMs ?? Number.POSITIVE_INFINITY);
+  // Cut off since the node fell silent; or since it stopped carrying on; or, when the peers that hear a leader say
+  // since when, since that leader was first heard: a node that carried on through an outage or a partition was
+  // not cut off from the leader that ends it until that leader was there.
+  const cutOffForMs = Math.min(
+    input.silentForMs,
+    quorum.leaderForMs ?? Number.POSITIVE_INFINITY,
+    input.sinceCarryOnMs ?? Number.POSITIVE_INFINITY,
+  );
   const stop = input.tasks
     .filter((t) => {
       const after = fenceAfterMs(t.disconnect, timeout);
@@ -135,6 +147,7 @@ export interface NodeFenceOptions {
   /** Stops these tasks (each named once per episode). */
   stop: (ids: string[]) => void;
   logger?: Logger;
+  now?: () => number;
 }
 
 /**
@@ -148,6 +161,8 @@ export class NodeFence {
   tasksFenced = 0;
   private stopped = new Set<string>();
   private carriedOn = false;
+  /** When this node last carried on by the quorum rule in this episode (undefined: not in this one). */
+  private lastCarryOn: number | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: NodeFenceOptions) {}
@@ -163,16 +178,20 @@ export class NodeFence {
   }
 
   tick(): FenceDecision {
+    const now = this.options.now?.() ?? Date.now();
     const decision = fenceDecision({
       ...this.options.silence(),
       ...this.options.quorum(),
+      ...(this.lastCarryOn === undefined ? {} : { sinceCarryOnMs: now - this.lastCarryOn }),
       tasks: this.options.tasks(),
     });
     const log = this.options.logger;
+    if (decision.verdict === 'carry-on' && !decision.waiting) this.lastCarryOn = now;
     if (decision.verdict === 'in-touch') {
       if (this.verdict !== 'in-touch') log?.info('a manager is heard again: the fencing episode ends');
       this.stopped.clear();
       this.carriedOn = false;
+      this.lastCarryOn = undefined;
     } else if (decision.verdict === 'carry-on' && !this.carriedOn) {
       this.carriedOn = true;
       log?.warn({ reason: decision.reason }, 'no manager heard within the self-fence timeout: every task carries on');

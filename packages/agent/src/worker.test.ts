@@ -343,7 +343,8 @@ describe('worker', () => {
 
   it('a fenced task is signalled at once and gets at most FENCE_GRACE_MS before SIGKILL; a plain stop drains and gets its own', async () => {
     const { executor, worker } = setup();
-    const slow = (id: string) => task(id, { spec: { image: 'app', stopGracePeriodNs: 30_000_000_000n } });
+    const slow = (id: string) =>
+      Task.fromPartial({ ...task(id), spec: { image: 'app', stopGracePeriodNs: 30_000_000_000n } });
     worker.apply({ full: true, tasks: [slow('fenced'), slow('asked')], removedTaskIds: [] });
     await settle();
     worker.fence(['fenced']);

@@ -73,10 +73,10 @@ export function lostNodes(
   let message = `not replaced: only ${heard} of ${voters} voters heard`;
   if (leaderMayReplace({ voters, heard }).replace) {
     // A majority heard only just now (a new leader's first sessions, a partition healing) may not have reached the
-    // nodes cut off yet: those learn it from their peers within a probe round and fence within their timeout, and
-    // the grace gives them that, as it does to a node that falls silent under a leader.
-    const settled =
-      options.majoritySince !== undefined && now - options.majoritySince > options.periodMs * options.gracePeriods;
+    // nodes cut off yet: those learn it from their peers within a probe round (under a second) and fence within
+    // their timeout (below the grace); the grace and one period more give them that.
+    const settleMs = options.periodMs * (options.gracePeriods + 1);
+    const settled = options.majoritySince !== undefined && now - options.majoritySince > settleMs;
     if (settled) return down;
     message = `not replaced yet: a majority (${heard} of ${voters} voters) heard only just now`;
   }
