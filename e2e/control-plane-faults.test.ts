@@ -8,12 +8,12 @@ import {
   type NetnsCluster,
   type RuntimeSample,
   sampled,
-  slotsRunTwice,
   startNetnsCluster,
 } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
 import { clusterLeftovers } from './netns-leftovers.js';
+import { expectNeverTwice, live, readyNodeCount, serviceTasks } from './service-tasks.js';
 
 // Three namespace hosts (each its own containerd and agent) and three managers on one etcd, with Flotilla's
 // default timings. What goes wrong in the control plane — a bad release, the leader dying in the middle of a
@@ -24,14 +24,6 @@ const isRoot = process.getuid?.() === 0;
 let cluster: NetnsCluster;
 let stackFile = '';
 const seenTasks = new Set<string>();
-
-interface PsTask {
-  id: string;
-  nodeId: string;
-  slot: string;
-  desiredState: string;
-  status: { state: string; health?: string };
-}
 
 /** The web service: busybox httpd answering "version N", healthy unless BROKEN is set. */
 function writeStack(options: { version: number; replicas: number; broken?: boolean }): void {
@@ -63,18 +55,8 @@ function writeStack(options: { version: number; replicas: number; broken?: boole
   );
 }
 
-async function tasks(via?: ClusterManager): Promise<PsTask[]> {
-  const ps = await cluster.cli(['service', 'ps', '--format', 'json', 'app_web'], via);
-  const all = ps.code === 0 ? (JSON.parse(ps.stdout) as PsTask[]) : [];
-  for (const t of all) seenTasks.add(t.id);
-  return all;
-}
-
-async function running(via?: ClusterManager): Promise<PsTask[]> {
-  return (await tasks(via)).filter(
-    (t) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING',
-  );
-}
+const tasks = (via?: ClusterManager) => serviceTasks(cluster, 'app_web', seenTasks, via);
+const running = async (via?: ClusterManager) => (await tasks(via)).filter(live);
 
 async function inspect(
   via?: ClusterManager,
@@ -103,15 +85,10 @@ function underLoad<T>(during: () => Promise<T>): Promise<{ result: T; requests: 
   );
 }
 
-/** Each task's slot, as the cluster knows them now. */
-async function slots(): Promise<Map<string, string>> {
-  return new Map((await tasks()).map((t) => [t.id, t.slot] as [string, string]));
-}
-
 /** Every sample of the runtimes ran each of `before`, and no slot ever ran twice. */
 async function ranThroughout(samples: readonly RuntimeSample[], before: readonly string[]): Promise<void> {
   expect(gapsIn(samples, before)).toEqual([]);
-  expect(slotsRunTwice(samples, await slots())).toEqual([]);
+  expectNeverTwice(cluster, samples, await tasks());
 }
 
 /** The managers that say they lead, once exactly one does. */
@@ -120,8 +97,8 @@ async function leader(): Promise<ClusterManager> {
   await expect
     .poll(
       async () => {
-        const live = cluster.managers.filter((m) => m.daemon.child.exitCode === null && !m.daemon.child.signalCode);
-        const leading = (await Promise.all(live.map(async (m) => ((await m.health())?.leader ? m : undefined)))).filter(
+        const up = cluster.managers.filter((m) => m.daemon.child.exitCode === null && !m.daemon.child.signalCode);
+        const leading = (await Promise.all(up.map(async (m) => ((await m.health())?.leader ? m : undefined)))).filter(
           (m) => m !== undefined,
         );
         found = leading[0];
@@ -137,13 +114,6 @@ async function leader(): Promise<ClusterManager> {
 async function storeHealth(m: ClusterManager): Promise<string> {
   const h = await m.health();
   return h ? `${h.status} ${h.store}` : 'no answer';
-}
-
-async function readyNodes(via?: ClusterManager): Promise<number> {
-  const ls = await cluster.cli(['node', 'ls', '--format', 'json'], via);
-  if (ls.code !== 0) return -1;
-  const nodes = JSON.parse(ls.stdout) as { status?: { state: string } }[];
-  return nodes.filter((n) => n.status?.state === 'STATE_READY').length;
 }
 
 /** Running tasks of the current spec version, one per slot, each answering with `version`. */
@@ -221,7 +191,7 @@ describe.skipIf(!isRoot)('control-plane faults on three hosts with three manager
     await settledOn(3, 6, old);
     // No task ran twice: six running tasks, one per slot, on three ready nodes.
     expect(await running(next)).toHaveLength(6);
-    expect(await readyNodes(next)).toBe(3);
+    expect(await readyNodeCount(cluster, next)).toBe(3);
 
     // The old leader comes back as a follower; the cluster still has one leader.
     await old.start();
@@ -259,7 +229,7 @@ describe.skipIf(!isRoot)('control-plane faults on three hosts with three manager
         await new Promise((r) => setTimeout(r, 60_000));
         await Promise.all(cluster.managers.map((m) => m.start()));
         await leader();
-        await expect.poll(() => readyNodes(), { timeout: 60_000, interval: 500 }).toBe(3);
+        await expect.poll(() => readyNodeCount(cluster), { timeout: 60_000, interval: 500 }).toBe(3);
       }),
     );
     expect(result.requests).toBeGreaterThan(500);
@@ -291,6 +261,6 @@ function etcdOutage(): ReturnType<typeof underLoad<void>> {
     await expect
       .poll(async () => (await Promise.all(cluster.managers.map(storeHealth))).join(), { timeout: 10_000 })
       .toBe('200 answering,200 answering,200 answering');
-    await expect.poll(() => readyNodes(), { timeout: 60_000, interval: 500 }).toBe(3);
+    await expect.poll(() => readyNodeCount(cluster), { timeout: 60_000, interval: 500 }).toBe(3);
   });
 }

@@ -1,9 +1,8 @@
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { gapsIn, type NetnsCluster, sampled, slotsRunTwice, startNetnsCluster, underLoad } from '@flotilla/testing';
+import { gapsIn, type NetnsCluster, sampled, startNetnsCluster, underLoad } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
 import { clusterLeftovers } from './netns-leftovers.js';
+import { deployWeb, expectNeverTwice, live, readyNodeCount, serviceTasks } from './service-tasks.js';
 
 // Three namespace hosts and the only manager, with Flotilla's default timings (1 s heartbeats, 2 s self-fence
 // timeout). The control plane goes away for a minute — paused, then killed — and comes back: no task stops, no
@@ -15,33 +14,8 @@ const OUTAGE_MS = 60_000;
 let cluster: NetnsCluster;
 const seenTasks = new Set<string>();
 
-interface PsTask {
-  id: string;
-  nodeId: string;
-  slot: string;
-  desiredState: string;
-  status: { state: string };
-}
-
-async function running(): Promise<PsTask[]> {
-  const ps = await cluster.cli(['service', 'ps', '--format', 'json', 'app_web']);
-  const all = ps.code === 0 ? (JSON.parse(ps.stdout) as PsTask[]) : [];
-  for (const t of all) seenTasks.add(t.id);
-  return all.filter((t) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING');
-}
-
-/** Each task's slot, as the cluster knows them now. */
-async function slots(): Promise<Map<string, string>> {
-  const ps = await cluster.cli(['service', 'ps', '--format', 'json', 'app_web']);
-  return new Map((JSON.parse(ps.stdout) as PsTask[]).map((t) => [t.id, t.slot] as [string, string]));
-}
-
-async function readyNodes(): Promise<number> {
-  const ls = await cluster.cli(['node', 'ls', '--format', 'json']);
-  if (ls.code !== 0) return -1;
-  return (JSON.parse(ls.stdout) as { status?: { state: string } }[]).filter((n) => n.status?.state === 'STATE_READY')
-    .length;
-}
+const tasks = () => serviceTasks(cluster, 'app_web', seenTasks);
+const running = async () => (await tasks()).filter(live);
 
 /** The outage under load and sampling; what ran before must run after, the same task IDs, each slot once. */
 async function survives(outage: () => Promise<void>): Promise<void> {
@@ -51,7 +25,7 @@ async function survives(outage: () => Promise<void>): Promise<void> {
   const { result, samples } = await sampled(cluster, () =>
     underLoad(addresses, 8080, async () => {
       await outage();
-      await expect.poll(() => readyNodes(), { timeout: 60_000, interval: 500 }).toBe(3);
+      await expect.poll(() => readyNodeCount(cluster), { timeout: 60_000, interval: 500 }).toBe(3);
     }),
   );
   expect(result.requests).toBeGreaterThan(500);
@@ -59,7 +33,7 @@ async function survives(outage: () => Promise<void>): Promise<void> {
   // Every sample of the runtimes showed the three containers, and never two for one slot.
   expect(samples.length).toBeGreaterThan(OUTAGE_MS / 1_500);
   expect(gapsIn(samples, before)).toEqual([]);
-  expect(slotsRunTwice(samples, await slots())).toEqual([]);
+  expectNeverTwice(cluster, samples, await tasks());
   // The same tasks run on: none was stopped, none replaced.
   await new Promise((r) => setTimeout(r, 3_000));
   expect((await running()).map((t) => t.id).sort()).toEqual(before);
@@ -68,24 +42,12 @@ async function survives(outage: () => Promise<void>): Promise<void> {
 beforeAll(async () => {
   if (!isRoot) return;
   cluster = await startNetnsCluster({ bin, cwd: root, hosts: 3, agentArgs: ['--dns-upstream', 'none'] });
-  const stackFile = path.join(cluster.env.FLOTILLA_CONFIG_DIR as string, 'app.yml');
-  writeFileSync(
-    stackFile,
-    [
-      'services:',
-      '  web:',
-      `    image: ${cluster.images.busybox.tag}`,
-      '    command: ["sh", "-c", "mkdir -p /www && echo up > /www/index.html && exec httpd -f -p 80 -h /www"]',
-      '    init: true',
-      '    ports: ["8080:80"]',
-      '    deploy:',
-      '      replicas: 3',
-      '      placement: { max_replicas_per_node: 1 }',
-      '',
-    ].join('\n'),
-  );
-  const deployed = await cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stackFile, 'app']);
-  if (deployed.code !== 0) throw new Error(`deploy failed:\n${deployed.output}`);
+  await deployWeb(cluster, [
+    'ports: ["8080:80"]',
+    'deploy:',
+    '  replicas: 3',
+    '  placement: { max_replicas_per_node: 1 }',
+  ]);
 }, 300_000);
 
 afterAll(async () => {

@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
 import {
   completeSamples,
   gapsIn,
@@ -7,12 +5,12 @@ import {
   type NetnsHost,
   type RuntimeSample,
   sampled,
-  slotsRunTwice,
   startNetnsCluster,
 } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
 import { clusterLeftovers } from './netns-leftovers.js';
+import { deployWeb, expectNeverTwice, live, type PsTask, serviceTasks } from './service-tasks.js';
 
 // Five namespace hosts and the only manager (on the underlay's gateway), with Flotilla's default timings (1 s
 // heartbeats, a node down after 3 missed, 2 s self-fence timeout): 6 voters. Network faults that leave agents
@@ -24,43 +22,11 @@ const REPLICAS = 5;
 let cluster: NetnsCluster;
 const seenTasks = new Set<string>();
 
-interface PsTask {
-  id: string;
-  nodeId: string;
-  slot: string;
-  desiredState: string;
-  status: { state: string };
-}
+const tasks = () => serviceTasks(cluster, 'app_web', seenTasks);
+const running = async () => (await tasks()).filter(live);
 
-async function tasks(): Promise<PsTask[]> {
-  const ps = await cluster.cli(['service', 'ps', '--format', 'json', 'app_web']);
-  const all = ps.code === 0 ? (JSON.parse(ps.stdout) as PsTask[]) : [];
-  for (const t of all) seenTasks.add(t.id);
-  return all;
-}
-
-async function running(): Promise<PsTask[]> {
-  return (await tasks()).filter(
-    (t) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING',
-  );
-}
-
-async function slots(): Promise<Map<string, string>> {
-  return new Map((await tasks()).map((t) => [t.id, t.slot] as [string, string]));
-}
-
-/** No slot ran twice in the samples; when one did, the message shows the tasks as the cluster tells them. */
-async function neverTwice(samples: readonly RuntimeSample[]): Promise<void> {
-  const twice = slotsRunTwice(samples, await slots());
-  if (twice.length === 0) return;
-  const hostOf = (id: string) => cluster.nodes.find((n) => n.nodeId === id)?.host.name ?? id;
-  const all = (await tasks()) as (PsTask & { createdAtMs?: string; status: { message?: string } })[];
-  const table = all.map(
-    (t) =>
-      `${t.id} slot ${t.slot} on ${hostOf(t.nodeId)} created ${t.createdAtMs} desired ${t.desiredState} ${t.status.state} ${t.status.message ?? ''}`,
-  );
-  expect(twice, `first sample at ${samples[0]?.at}\n${table.join('\n')}`).toEqual([]);
-}
+/** No slot ran twice in the samples (the tasks as the cluster tells them now, if one did). */
+const neverTwice = async (samples: readonly RuntimeSample[]) => expectNeverTwice(cluster, samples, await tasks());
 
 /** Node states by host name, e.g. {h1: 'STATE_READY', ...}. */
 async function nodeStates(): Promise<Record<string, string>> {
@@ -82,15 +48,15 @@ async function settled(): Promise<PsTask[]> {
     .poll(
       async () => {
         const all = await tasks();
-        const live = all.filter((t) => t.desiredState === 'TASK_STATE_RUNNING');
-        const now = live
+        const meant = all.filter((t) => t.desiredState === 'TASK_STATE_RUNNING');
+        const now = meant
           .map((t) => `${t.id}:${t.status.state}`)
           .sort()
           .join();
         const steady =
-          live.length === REPLICAS &&
-          live.every((t) => t.status.state === 'TASK_STATE_RUNNING') &&
-          new Set(live.map((t) => t.slot)).size === REPLICAS &&
+          meant.length === REPLICAS &&
+          meant.every((t) => t.status.state === 'TASK_STATE_RUNNING') &&
+          new Set(meant.map((t) => t.slot)).size === REPLICAS &&
           now === last;
         last = now;
         return steady;
@@ -137,29 +103,12 @@ beforeAll(async () => {
     cwd: root,
     hosts: 5,
     agentArgs: ['--dns-upstream', 'none'],
-    logLevel: 'info',
   });
-  const stackFile = path.join(cluster.env.FLOTILLA_CONFIG_DIR as string, 'app.yml');
-  writeFileSync(
-    stackFile,
-    [
-      'services:',
-      '  web:',
-      `    image: ${cluster.images.busybox.tag}`,
-      '    command: ["sh", "-c", "mkdir -p /www && echo up > /www/index.html && exec httpd -f -p 80 -h /www"]',
-      '    init: true',
-      '    deploy:',
-      `      replicas: ${REPLICAS}`,
-      '      placement: { max_replicas_per_node: 2 }',
-      '',
-    ].join('\n'),
-  );
   // Rebalancing onto a returned host moves a task start-first (its slot has two tasks until the old one stops, by
   // design, as a start-first update does): off here, so that every second task of a slot in a sample is a fault.
   const off = await cluster.cli(['cluster', 'update', '--rebalance', 'off']);
   if (off.code !== 0) throw new Error(`cluster update failed:\n${off.output}`);
-  const deployed = await cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stackFile, 'app']);
-  if (deployed.code !== 0) throw new Error(`deploy failed:\n${deployed.output}`);
+  await deployWeb(cluster, ['deploy:', `  replicas: ${REPLICAS}`, '  placement: { max_replicas_per_node: 2 }']);
 }, 300_000);
 
 afterAll(async () => {
