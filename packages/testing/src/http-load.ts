@@ -21,7 +21,7 @@ export function httpGet(url: string, fresh = false): Promise<{ status: number; b
 
 /**
  * A load of separate clients on a published port of every host while `during` runs: how many requests were
- * made and which failed (a new connection each, 20 ms apart per host).
+ * made and which failed, when (ms after the start) and why (a new connection each, 20 ms apart per host).
  */
 export async function underLoad<T>(
   addresses: readonly string[],
@@ -30,6 +30,7 @@ export async function underLoad<T>(
 ): Promise<{ result: T; requests: number; failed: string[] }> {
   let stop = false;
   let requests = 0;
+  const start = Date.now();
   const failed: string[] = [];
   const clients = addresses.map(async (address) => {
     while (!stop) {
@@ -38,7 +39,7 @@ export async function underLoad<T>(
         status: 0,
         body: err.message,
       }));
-      if (r.status !== 200) failed.push(`${address}: ${r.status} ${r.body}`);
+      if (r.status !== 200) failed.push(`+${Date.now() - start} ms ${address}: ${r.status} ${r.body}`);
       await new Promise((res) => setTimeout(res, 20));
     }
   });
