@@ -80,7 +80,8 @@ export function clusterEvent({ id, event }: StoredEvent): ClusterEvent {
           service: event.serviceName,
           serviceId: event.serviceId,
           node: event.nodeId,
-          from: event.from,
+          // A task just made is new from new: nothing to say.
+          from: event.from === event.to ? undefined : event.from,
           exitCode: event.exitCode,
           message: event.message,
         }),
