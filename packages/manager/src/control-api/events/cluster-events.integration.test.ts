@@ -158,6 +158,24 @@ describe('events through the control API', () => {
     expect((await reading.ended)?.code).toBe(status.CANCELLED);
   });
 
+  it('says a service was updated to a new version, then rolled back', async () => {
+    await cluster.rpc(cluster.control.updateService, {
+      service: 'events_web',
+      image: 'nginx:2',
+      envAdd: [],
+      envRm: [],
+      force: false,
+    });
+    await cluster.rpc(cluster.control.rollbackService, { service: 'events_web' });
+    const changes = async () =>
+      (await stored({ services: ['events_web'], types: ['service'] })).map(
+        (e) => `${e.action} ${e.attributes.version}`,
+      );
+    await expect.poll(changes, { timeout: 10_000 }).toEqual(expect.arrayContaining(['update 2', 'rollback 3']));
+    const list = await changes();
+    expect(list.indexOf('update 2')).toBeLessThan(list.indexOf('rollback 3'));
+  });
+
   it('stops at until, and refuses filters it does not know', async () => {
     const reading = read(cluster.control, { sinceMs: BigInt(Date.now() - 60_000), untilMs: BigInt(Date.now() + 300) });
     expect(await reading.ended).toBeUndefined();
