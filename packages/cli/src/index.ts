@@ -20,15 +20,15 @@ type CommandFactory = (io: Io) => Command<any, any, any>;
 async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
   const daemons = await import('./commands/daemons.js');
   if (argv[2] === 'agent') return [daemons.agentCommand];
-  const [{ stackCommand }, { nodeCommand }, { serviceCommand }, { clusterCommand }, { devCommand }] = await Promise.all(
-    [
+  const [{ stackCommand }, { nodeCommand }, { serviceCommand }, { clusterCommand }, { devCommand }, { eventsCommand }] =
+    await Promise.all([
       import('./commands/stack.js'),
       import('./commands/node.js'),
       import('./commands/service.js'),
       import('./commands/cluster.js'),
       import('./commands/dev.js'),
-    ],
-  );
+      import('./commands/events.js'),
+    ]);
   return [
     stackCommand,
     daemons.managerCommand,
@@ -37,6 +37,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     nodeCommand,
     serviceCommand,
     clusterCommand,
+    eventsCommand,
     devCommand,
   ];
 }

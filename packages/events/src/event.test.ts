@@ -19,6 +19,21 @@ const samples: FlotillaEvent[] = [
   { type: 'node.up', nodeId: 'n1', hostname: 'host-1', address: '198.18.0.2', at },
   { type: 'node.down', nodeId: 'n1', hostname: 'host-1', reason: 'heartbeat missed', at },
   { type: 'leader.changed', leaderId: 'm2', previousId: 'm1', at },
+  { type: 'node.availability', nodeId: 'n1', hostname: 'host-1', availability: 'drain', at },
+  {
+    type: 'task.state',
+    taskId: 't2',
+    serviceId: 's1',
+    nodeId: 'n1',
+    from: 'running',
+    to: 'failed',
+    message: 'exited',
+    serviceName: 'web',
+    slot: 2,
+    exitCode: -1,
+    at,
+  },
+  { type: 'node.down', nodeId: 'n1', hostname: 'host-1', reason: 'no heartbeat', state: 'unknown', at },
 ];
 
 function malformed(fn: () => unknown): FlotillaError {
@@ -71,6 +86,14 @@ describe('event encoding', () => {
     ['a time as a string', [EVENT_FIELD, JSON.stringify({ ...samples[5], at: '2024-01-01' })]],
   ])('rejects an entry with %s', (_name, fields) => {
     malformed(() => decodeEntry(fields as string[]));
+  });
+
+  it('decodes entries written before the optional fields existed, and checks those that are there', () => {
+    const old = { type: 'service.update', serviceId: 's1', state: 'updating', message: '', at };
+    expect(decodeEntry([EVENT_FIELD, JSON.stringify(old)])).toEqual(old);
+    malformed(() => decodeEntry([EVENT_FIELD, JSON.stringify({ ...samples[7], exitCode: 1.5 })]));
+    malformed(() => decodeEntry([EVENT_FIELD, JSON.stringify({ ...samples[8], state: 'exploded' })]));
+    malformed(() => decodeEntry([EVENT_FIELD, JSON.stringify({ ...samples[7], serviceName: null })]));
   });
 
   it('says which field is wrong', () => {

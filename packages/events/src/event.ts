@@ -30,7 +30,7 @@ export const UPDATE_STATES = [
 ] as const;
 export type UpdateStateName = (typeof UPDATE_STATES)[number];
 
-export const SERVICE_ACTIONS = ['created', 'updated', 'removed'] as const;
+export const SERVICE_ACTIONS = ['created', 'updated', 'rolled_back', 'removed'] as const;
 export type ServiceAction = (typeof SERVICE_ACTIONS)[number];
 
 /** A task moved from one state to the next. `nodeId` is '' while the task is not assigned. */
@@ -42,11 +42,16 @@ export interface TaskStateEvent {
   from: TaskStateName;
   to: TaskStateName;
   message: string;
+  /** The service's name and the task's slot (replicated services; 0 for global ones). */
+  serviceName?: string;
+  slot?: number;
+  /** The container's exit code, once the task ended. */
+  exitCode?: number;
   /** Milliseconds since the epoch, when the manager saw the transition (not when Redis stored it). */
   at: number;
 }
 
-/** A service spec was created, changed or removed through the control API. */
+/** A service spec was created, changed, rolled back or removed. */
 export interface ServiceChangedEvent {
   type: 'service.changed';
   serviceId: string;
@@ -54,16 +59,21 @@ export interface ServiceChangedEvent {
   action: ServiceAction;
   /** The service's spec version after the change. */
   version: number;
+  /** Replicas after the change (replicated services). */
+  replicas?: number;
   at: number;
 }
 
-/** Progress of a rolling update or rollback: `updated` of `total` tasks are on the new spec. */
+/** Progress of a rolling update or rollback: `updated` of `total` tasks are on the new spec, when known. */
 export interface ServiceUpdateEvent {
   type: 'service.update';
   serviceId: string;
+  serviceName?: string;
   state: UpdateStateName;
-  updated: number;
-  total: number;
+  /** The spec version being rolled out. */
+  version?: number;
+  updated?: number;
+  total?: number;
   message: string;
   at: number;
 }
@@ -76,11 +86,28 @@ export interface NodeUpEvent {
   at: number;
 }
 
+/** How a node stopped being ready; `removed` when it left the cluster. */
+export const NODE_DOWN_STATES = ['down', 'unknown', 'disconnected', 'removed'] as const;
+export type NodeDownState = (typeof NODE_DOWN_STATES)[number];
+
 export interface NodeDownEvent {
   type: 'node.down';
   nodeId: string;
   hostname: string;
   reason: string;
+  state?: NodeDownState;
+  at: number;
+}
+
+export const NODE_AVAILABILITIES = ['active', 'pause', 'drain'] as const;
+export type NodeAvailabilityName = (typeof NODE_AVAILABILITIES)[number];
+
+/** An operator changed whether a node takes tasks (`node update --availability`). */
+export interface NodeAvailabilityEvent {
+  type: 'node.availability';
+  nodeId: string;
+  hostname: string;
+  availability: NodeAvailabilityName;
   at: number;
 }
 
@@ -98,6 +125,7 @@ export type FlotillaEvent =
   | ServiceUpdateEvent
   | NodeUpEvent
   | NodeDownEvent
+  | NodeAvailabilityEvent
   | LeaderChangedEvent;
 
 export type FlotillaEventType = FlotillaEvent['type'];
@@ -110,10 +138,12 @@ export type EventInput = DistributiveOmit<FlotillaEvent, 'at'> & { at?: number }
 /** The stream entry field that holds the JSON-encoded event. */
 export const EVENT_FIELD = 'event';
 
-type FieldKind = 'id' | 'text' | 'count' | 'time' | readonly string[];
+type RequiredKind = 'id' | 'text' | 'count' | 'int' | 'time' | readonly string[];
+type FieldKind = RequiredKind | { optional: RequiredKind };
 
 // One table drives both directions, so an encoder and a decoder can never disagree about a type's fields.
-// 'id' is a non-empty string, 'text' any string (may be empty), 'count' a non-negative integer.
+// 'id' is a non-empty string, 'text' any string (may be empty), 'count' a non-negative integer, 'int' any
+// integer. Fields added after the first release are optional, so entries written before them still decode.
 const SCHEMAS: {
   [T in FlotillaEventType]: Record<Exclude<keyof Extract<FlotillaEvent, { type: T }>, 'type'>, FieldKind>;
 } = {
@@ -124,25 +154,38 @@ const SCHEMAS: {
     from: TASK_STATES,
     to: TASK_STATES,
     message: 'text',
+    serviceName: { optional: 'text' },
+    slot: { optional: 'count' },
+    exitCode: { optional: 'int' },
     at: 'time',
   },
-  'service.changed': { serviceId: 'id', serviceName: 'text', action: SERVICE_ACTIONS, version: 'count', at: 'time' },
+  'service.changed': {
+    serviceId: 'id',
+    serviceName: 'text',
+    action: SERVICE_ACTIONS,
+    version: 'count',
+    replicas: { optional: 'count' },
+    at: 'time',
+  },
   'service.update': {
     serviceId: 'id',
+    serviceName: { optional: 'text' },
     state: UPDATE_STATES,
-    updated: 'count',
-    total: 'count',
+    version: { optional: 'count' },
+    updated: { optional: 'count' },
+    total: { optional: 'count' },
     message: 'text',
     at: 'time',
   },
   'node.up': { nodeId: 'id', hostname: 'text', address: 'text', at: 'time' },
-  'node.down': { nodeId: 'id', hostname: 'text', reason: 'text', at: 'time' },
+  'node.down': { nodeId: 'id', hostname: 'text', reason: 'text', state: { optional: NODE_DOWN_STATES }, at: 'time' },
+  'node.availability': { nodeId: 'id', hostname: 'text', availability: NODE_AVAILABILITIES, at: 'time' },
   'leader.changed': { leaderId: 'text', previousId: 'text', at: 'time' },
 };
 
 export const EVENT_TYPES = Object.keys(SCHEMAS) as FlotillaEventType[];
 
-function fits(kind: FieldKind, value: unknown): boolean {
+function fits(kind: RequiredKind, value: unknown): boolean {
   switch (kind) {
     case 'id':
       return typeof value === 'string' && value.length > 0;
@@ -150,6 +193,8 @@ function fits(kind: FieldKind, value: unknown): boolean {
       return typeof value === 'string';
     case 'count':
       return Number.isSafeInteger(value) && (value as number) >= 0;
+    case 'int':
+      return Number.isSafeInteger(value);
     case 'time':
       return typeof value === 'number' && Number.isFinite(value) && value >= 0;
     default:
@@ -176,10 +221,13 @@ export function validateEvent(value: unknown): FlotillaEvent {
   }
   const schema = SCHEMAS[type as FlotillaEventType] as Record<string, FieldKind>;
   const out: Record<string, unknown> = { type };
-  for (const [field, kind] of Object.entries(schema)) {
+  for (const [field, declared] of Object.entries(schema)) {
     const got = record[field];
+    const optional = typeof declared === 'object' && 'optional' in declared;
+    if (optional && got === undefined) continue;
+    const kind = optional ? declared.optional : (declared as RequiredKind);
     if (!fits(kind, got)) {
-      const want = typeof kind === 'string' ? kind : kind.join('|');
+      const want = (typeof kind === 'string' ? kind : kind.join('|')) + (optional ? ' or nothing' : '');
       throw new FlotillaError(
         Code.InvalidArgument,
         `${type}: field ${field} is ${JSON.stringify(got)}, expected ${want}`,

@@ -6,7 +6,10 @@ export type {
   FlotillaEvent,
   FlotillaEventType,
   LeaderChangedEvent,
+  NodeAvailabilityEvent,
+  NodeAvailabilityName,
   NodeDownEvent,
+  NodeDownState,
   NodeUpEvent,
   ServiceAction,
   ServiceChangedEvent,
@@ -20,6 +23,8 @@ export {
   EVENT_FIELD,
   EVENT_TYPES,
   encodeEvent,
+  NODE_AVAILABILITIES,
+  NODE_DOWN_STATES,
   SERVICE_ACTIONS,
   TASK_STATES,
   UPDATE_STATES,
@@ -38,5 +43,5 @@ export { LOG_FIELDS, LogSink } from './log-sink.js';
 export type { EventsLogger } from './logger.js';
 export type { EventsReason } from './redis-failure.js';
 export { EVENTS_REASONS, isEventsReason, redisFailure } from './redis-failure.js';
-export { compareStreamIds, parseStreamId } from './stream-id.js';
+export { compareStreamIds, parseStreamId, previousStreamId } from './stream-id.js';
 export type { StreamWriterOptions, WriterStats } from './stream-writer.js';

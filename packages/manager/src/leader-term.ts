@@ -1,5 +1,6 @@
 import { MAX_RECONNECT_BACKOFF_MS } from '@flotilla/agent';
 import type { ClusterSettings } from '@flotilla/api';
+import type { EventLog } from '@flotilla/events';
 import { AllocatorLoop } from '@flotilla/network';
 import type { Logger } from '@flotilla/observability';
 import { Orchestrator } from '@flotilla/orchestrator';
@@ -9,6 +10,7 @@ import { CLUSTER_KEY, Informer, type Store } from '@flotilla/store';
 import { Dispatcher, type DispatcherOptions } from './dispatcher/dispatcher.js';
 import type { BatcherStats } from './dispatcher/status-batcher.js';
 import type { ManagerVoter } from './dispatcher/voters.js';
+import { EventPublisher } from './events/event-publisher.js';
 import type { ManagerMetrics } from './metrics.js';
 
 /** Every watch a leader's term keeps: one informer per kind, shared by the dispatcher and the control loops. */
@@ -31,6 +33,8 @@ export interface LeaderTermOptions {
   managerVoters: () => ManagerVoter[];
   /** The Redis agents ship container logs to, told to them in their sessions. */
   redis?: { address: string; password?: string };
+  /** The event log the leader writes the cluster's events to (managers started with Redis), and who led before. */
+  events?: { log: EventLog; leaderId: string; previousLeaderId: string };
   /** Counters of status batches, kept across terms. */
   stats: BatcherStats;
   metrics: ManagerMetrics;
@@ -59,9 +63,12 @@ export async function startLeaderTerm(fenced: Store, options: LeaderTermOptions)
     await stopInformers();
     throw err;
   }
+  const publisher = options.events && new EventPublisher(informers, { ...options.events, logger: options.log });
+  publisher?.start();
   return {
     dispatcher,
     stop: async () => {
+      publisher?.stop();
       await Promise.all(loops.map((loop) => loop.stop()));
       await dispatcher.stop();
       await stopInformers();

@@ -6,6 +6,7 @@ import {
   PeerServiceService,
   parseHostPort,
 } from '@flotilla/api';
+import type { EventLog, EventReader, LogReader } from '@flotilla/events';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { cliConfigDir } from '@flotilla/pki';
 import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
@@ -19,10 +20,12 @@ import { peerService } from './cluster/peer-service.js';
 import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
 import { type ControlLogs, managerControlService } from './control-api/control-service.js';
+import { openEventReader } from './control-api/events/cluster-events.js';
 import { openLogReader } from './control-api/logs/service-logs.js';
 import type { Dispatcher } from './dispatcher/dispatcher.js';
 import { sessionRouter } from './dispatcher/session-router.js';
 import type { BatcherStats } from './dispatcher/status-batcher.js';
+import { openEventLog } from './events/event-log-connection.js';
 import { type LeaderTerm, startLeaderTerm } from './leader-term.js';
 import { ManagerMetrics } from './metrics.js';
 
@@ -47,6 +50,13 @@ export interface ManagerOptions {
    */
   redis?: { address: string; password?: string };
   logger?: Logger;
+}
+
+/** The Redis parts a manager started with --redis holds: container logs and the event log, read and written. */
+interface RedisParts {
+  logs: LogReader;
+  events: EventReader;
+  eventLog: EventLog;
 }
 
 export interface RunningManager {
@@ -76,17 +86,30 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const identity = await identify(client, store, options, host);
   const settings = (await store.get('clusters', CLUSTER_KEY))?.value.settings;
   // Checked before anything starts: a mistyped address should fail the start, not every later read.
-  const logs = options.redis ? openLogReader(options.redis, log) : undefined;
+  const redisParts = options.redis ? openRedisParts(options.redis, log) : undefined;
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
   const server = grpcServer(store, identity, election, {
-    ...(logs ? { reader: logs } : {}),
+    ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
     stopping: stopping.signal,
     logger: log,
   });
   const address = `${host}:${await bind(server, options.listen, identity)}`;
   const cliDir = options.cliConfigDir ?? cliConfigDir();
-  const plane = elect({ client, store, identity, settings, address, cliDir, election, options, metrics, log });
+  const eventLog = redisParts?.eventLog;
+  const plane = elect({
+    client,
+    store,
+    identity,
+    settings,
+    address,
+    cliDir,
+    election,
+    options,
+    eventLog,
+    metrics,
+    log,
+  });
   const probe = storeProbe(client, log);
   plane.start();
   probe.start();
@@ -106,12 +129,25 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     await plane.stop();
     await http.close();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-    await logs?.close();
+    await closeRedisParts(redisParts);
     log.info('manager stopped');
     client.close();
   };
   const dispatcher = () => election.term?.dispatcher;
   return { identity, address, httpAddress: http.address, store, controlPlane: plane, dispatcher, stop };
+}
+
+function openRedisParts(redis: { address: string; password?: string }, log: Logger): RedisParts {
+  return {
+    logs: openLogReader(redis, log),
+    events: openEventReader(redis, log),
+    eventLog: openEventLog(redis, log),
+  };
+}
+
+async function closeRedisParts(parts: RedisParts | undefined): Promise<void> {
+  if (!parts) return;
+  await Promise.all([parts.logs.close(), parts.events.close(), parts.eventLog.close({ timeoutMs: 1_000 })]);
 }
 
 /** The election as the gRPC services see it: made once the server has its address, and the leader's term. */
@@ -172,13 +208,15 @@ interface ElectionInput {
   cliDir: string;
   election: ElectionState;
   options: ManagerOptions;
+  /** Where the leader writes the cluster's events (managers started with Redis). */
+  eventLog: EventLog | undefined;
   metrics: ManagerMetrics;
   log: Logger;
 }
 
 /** This manager's candidacy: while it leads, a term runs; the CLI's list of managers follows the candidates. */
 function elect(input: ElectionInput): ControlPlane {
-  const { client, store, identity, settings, address, election, options, metrics, log } = input;
+  const { client, store, identity, settings, address, election, options, eventLog, metrics, log } = input;
   const plane: ControlPlane = new ControlPlane(client, store, {
     self: { id: identity.nodeId, address },
     ttlSeconds: options.electionTtlSeconds ?? 5,
@@ -190,6 +228,7 @@ function elect(input: ElectionInput): ControlPlane {
         managers: () => plane.managers(),
         managerVoters: () => plane.members(),
         ...(options.redis ? { redis: options.redis } : {}),
+        ...(eventLog ? { events: leaderEvents(eventLog, identity, plane) } : {}),
         stats: election.stats,
         metrics,
         log,
@@ -210,6 +249,12 @@ function elect(input: ElectionInput): ControlPlane {
     writeManagers(managers);
   });
   return plane;
+}
+
+/** The event log as a new term writes to it: this manager leads now, after the leader it last read. */
+function leaderEvents(log: EventLog, identity: ManagerIdentity, plane: ControlPlane) {
+  const previous = plane.lastReadLeader()?.id;
+  return { log, leaderId: identity.nodeId, previousLeaderId: previous && previous !== identity.nodeId ? previous : '' };
 }
 
 /**

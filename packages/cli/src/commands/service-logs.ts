@@ -15,10 +15,10 @@ import type { Io } from '../io.js';
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
- * `--since`: an RFC 3339 time (2024-05-01T10:00:00Z, or a date), Unix seconds, or a duration before now
- * (10m, 1h30m, 2d). Returns Unix ms.
+ * `--since` (and `events --until`): an RFC 3339 time (2024-05-01T10:00:00Z, or a date), Unix seconds, or a duration
+ * before now (10m, 1h30m, 2d). Returns Unix ms.
  */
-export function parseSince(text: string, now = Date.now()): number {
+export function parseSince(text: string, now = Date.now(), flag = '--since'): number {
   const value = text.trim();
   if (/^\d+(\.\d+)?$/.test(value)) return Math.floor(Number(value) * 1000);
   if (/^(\d+(\.\d+)?(ms|s|m|h|d))+$/.test(value)) {
@@ -33,7 +33,7 @@ export function parseSince(text: string, now = Date.now()): number {
     if (Number.isFinite(at)) return at;
   }
   throw usageError(
-    `--since takes a time (2024-05-01T10:00:00Z), Unix seconds, or a duration before now (10m, 1h), got "${text}"`,
+    `${flag} takes a time (2024-05-01T10:00:00Z), Unix seconds, or a duration before now (10m, 1h), got "${text}"`,
   );
 }
 

@@ -78,6 +78,11 @@ export class ControlPlane {
     return this.leading() ? this.options.self : this.known[0];
   }
 
+  /** The leader as last read from the candidates, even while this manager leads (who led before it took over). */
+  lastReadLeader(): ManagerInfo | undefined {
+    return this.known[0];
+  }
+
   /** Addresses of the live managers, the leader first. */
   managers(): string[] {
     return this.members().map((m) => m.address);

@@ -1,11 +1,12 @@
 import type { ControlServiceServer } from '@flotilla/api';
-import type { LogReader } from '@flotilla/events';
+import type { EventReader, LogReader } from '@flotilla/events';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
 import type { ManagerIdentity } from '../cluster/cluster-bootstrap.js';
 import { JoinTokens } from '../cluster/join-tokens.js';
 import { managerClientCredentials } from '../cluster/server-credentials.js';
 import { clusterControl } from './cluster.js';
+import { clusterEvents } from './events/cluster-events.js';
 import { forwardWrites } from './forward-writes.js';
 import { handler } from './handler.js';
 import { type ServiceLogsOptions, serviceLogs } from './logs/service-logs.js';
@@ -14,9 +15,13 @@ import { serviceControl } from './services.js';
 import { stackControl } from './stacks.js';
 import { taskControl } from './tasks.js';
 
-/** Where `ServiceLogs` reads container logs from: none when the managers were started without Redis. */
+/**
+ * Where `ServiceLogs` reads container logs from and `Events` the event log: none when the managers were started
+ * without Redis.
+ */
 export interface ControlLogs extends ServiceLogsOptions {
   reader?: LogReader;
+  events?: EventReader;
 }
 
 /** The control API the CLI uses, one part per resource. Only operator and manager certificates may call it. */
@@ -34,6 +39,7 @@ export function controlService(
     ...nodeControl(store, handle),
     ...clusterControl(store, tokens, handle),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
+    events: clusterEvents(store, ca, logs.events, logs),
   };
 }
 

@@ -1,0 +1,201 @@
+import { type ClusterEvent, type EventsRequest, NodeSpec_Availability, type Task, TaskState } from '@flotilla/api';
+import { loadStackText, toStackSpec } from '@flotilla/stack';
+import { type HollowNodes, ManagedProcess, startRedis, type TestServer } from '@flotilla/testing';
+import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readyHollowNodes, startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
+
+// Real etcd and Redis, a manager started with --redis and hollow nodes: the leader writes what happens to the
+// event log, and the Events RPC reads it back (stored, then followed), filtered.
+let redis: TestServer;
+let cluster: TestCluster;
+let hollow: HollowNodes;
+
+const STACK = `
+services:
+  web:
+    image: nginx:1
+    environment:
+      API_TOKEN: not-for-events
+    deploy:
+      replicas: 2
+  broken:
+    image: broken:1
+    deploy:
+      replicas: 1
+      restart_policy:
+        condition: none
+`;
+
+beforeAll(async () => {
+  redis = await startRedis({ password: 'events-s3cret' });
+  cluster = await startTestCluster('events', {
+    redis: { address: `127.0.0.1:${redis.port}`, password: 'events-s3cret' },
+  });
+  hollow = await readyHollowNodes(cluster.manager, 2, 'ev', { failImages: ['broken:1'] });
+});
+
+afterAll(async () => {
+  hollow?.stop();
+  await cluster?.stop();
+  await redis?.destroy();
+  await ManagedProcess.stopAll();
+});
+
+interface Reading {
+  events: ClusterEvent[];
+  /** Resolves when the stream ends: with undefined, or the error it ended with. */
+  ended: Promise<ServiceError | undefined>;
+  cancel(): void;
+}
+
+function read(control: TestCluster['control'], request: Partial<EventsRequest>): Reading {
+  const call = control.events(
+    { sinceMs: 0n, untilMs: 0n, types: [], services: [], nodes: [], ...request },
+    new Metadata(),
+  );
+  const events: ClusterEvent[] = [];
+  call.on('data', (response: { events: ClusterEvent[] }) => events.push(...response.events));
+  const ended = new Promise<ServiceError | undefined>((resolve) => {
+    call.on('error', (err: ServiceError) => resolve(err));
+    call.on('end', () => resolve(undefined));
+  });
+  return { events, ended, cancel: () => call.cancel() };
+}
+
+/** Every stored event up to now that matches, read to the end of the call (until in the past). */
+async function stored(request: Partial<EventsRequest> = {}): Promise<ClusterEvent[]> {
+  const reading = read(cluster.control, { untilMs: BigInt(Date.now() - 600), ...request });
+  const err = await reading.ended;
+  if (err) throw new Error(err.details);
+  return reading.events;
+}
+
+async function tasks(service: string): Promise<Task[]> {
+  return (await cluster.rpc(cluster.control.listTasks, { service, stack: '', node: '' })).tasks;
+}
+
+async function running(service: string): Promise<number> {
+  return (await tasks(service)).filter((t) => t.status?.state === TaskState.TASK_STATE_RUNNING).length;
+}
+
+const summary = (e: ClusterEvent) => `${e.type} ${e.action} ${e.actorName}`;
+
+describe('events through the control API', () => {
+  it('reads back what a deploy and a scale did: services, tasks with nodes and exit codes, nodes, the leader', async () => {
+    await cluster.rpc(cluster.control.deployStack, {
+      stack: toStackSpec(loadStackText(STACK).stack, 'events'),
+      prune: false,
+    });
+    await expect.poll(() => running('events_web'), { timeout: 15_000 }).toBe(2);
+    await cluster.rpc(cluster.control.scaleService, { service: 'events_web', replicas: 3n });
+    await expect.poll(() => running('events_web'), { timeout: 15_000 }).toBe(3);
+    const webTasks = await tasks('events_web');
+
+    // Events reach Redis through the leader's buffer: wait until the last one is there.
+    await expect
+      .poll(
+        async () =>
+          (await stored({ types: ['task'], services: ['events_web'] })).filter((e) => e.action === 'running').length,
+        {
+          timeout: 10_000,
+        },
+      )
+      .toBe(3);
+    const all = await stored();
+    const lines = all.map(summary);
+    expect(lines).toContain(`leader change `);
+    expect(lines).toEqual(expect.arrayContaining(['node ready ev-0', 'node ready ev-1']));
+    const created = all.find((e) => e.type === 'service' && e.action === 'create' && e.actorName === 'events_web');
+    expect(created?.attributes).toMatchObject({ version: '1', replicas: '2' });
+    const scaled = all.find((e) => e.type === 'service' && e.action === 'update' && e.actorName === 'events_web');
+    expect(scaled?.attributes).toMatchObject({ version: '1', replicas: '3' });
+    expect(all.indexOf(created as ClusterEvent)).toBeLessThan(all.indexOf(scaled as ClusterEvent));
+
+    // Each web task ran on a node of the cluster, named by service and slot.
+    const nodeIds = new Set(hollow.nodes.map((n) => n.credentials.nodeId));
+    const runningEvents = all.filter(
+      (e) => e.type === 'task' && e.action === 'running' && e.actorName.startsWith('events_web.'),
+    );
+    expect(new Set(runningEvents.map((e) => e.actorId))).toEqual(new Set(webTasks.map((t) => t.id)));
+    for (const e of runningEvents) expect(nodeIds.has(e.attributes.node ?? '')).toBe(true);
+
+    // The broken task failed with the runtime's exit code.
+    const failed = all.find((e) => e.type === 'task' && e.action === 'failed' && e.actorName === 'events_broken.1');
+    expect(failed?.attributes).toMatchObject({ exitCode: '1', from: expect.any(String) });
+    expect(nodeIds.has(failed?.attributes.node ?? '')).toBe(true);
+
+    // Nothing from the spec's environment goes into an event.
+    expect(JSON.stringify(all, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain('not-for-events');
+  });
+
+  it('filters by type, service and node', async () => {
+    const services = await stored({ types: ['service'] });
+    expect(services.length).toBeGreaterThan(0);
+    expect(services.every((e) => e.type === 'service')).toBe(true);
+    const web = await stored({ services: ['events_web'] });
+    expect(new Set(web.map((e) => e.type))).toEqual(new Set(['service', 'task']));
+    expect(web.every((e) => e.actorName.startsWith('events_web'))).toBe(true);
+    const onNode = await stored({ nodes: ['ev-0'] });
+    const ev0 = hollow.nodes[0]?.credentials.nodeId;
+    expect(onNode.length).toBeGreaterThan(0);
+    expect(onNode.every((e) => e.actorId === ev0 || e.attributes.node === ev0)).toBe(true);
+  });
+
+  it('follows new events until the caller cancels: a drain comes as it happens', async () => {
+    const reading = read(cluster.control, { types: ['node'] });
+    // The follow starts at the newest event: give it a moment to be reading before the change.
+    await new Promise((r) => setTimeout(r, 300));
+    await cluster.rpc(cluster.control.updateNode, {
+      node: 'ev-1',
+      availability: NodeSpec_Availability.AVAILABILITY_DRAIN,
+      labelAdd: {},
+      labelRm: [],
+    });
+    await expect.poll(() => reading.events.map(summary), { timeout: 10_000 }).toContain('node drain ev-1');
+    expect(reading.events.every((e) => e.type === 'node')).toBe(true);
+    reading.cancel();
+    expect((await reading.ended)?.code).toBe(status.CANCELLED);
+  });
+
+  it('says a service was updated to a new version, then rolled back', async () => {
+    await cluster.rpc(cluster.control.updateService, {
+      service: 'events_web',
+      image: 'nginx:2',
+      envAdd: [],
+      envRm: [],
+      force: false,
+    });
+    await cluster.rpc(cluster.control.rollbackService, { service: 'events_web' });
+    const changes = async () =>
+      (await stored({ services: ['events_web'], types: ['service'] })).map(
+        (e) => `${e.action} ${e.attributes.version}`,
+      );
+    await expect.poll(changes, { timeout: 10_000 }).toEqual(expect.arrayContaining(['update 2', 'rollback 3']));
+    const list = await changes();
+    expect(list.indexOf('update 2')).toBeLessThan(list.indexOf('rollback 3'));
+  });
+
+  it('stops at until, and refuses filters it does not know', async () => {
+    const reading = read(cluster.control, { sinceMs: BigInt(Date.now() - 60_000), untilMs: BigInt(Date.now() + 300) });
+    expect(await reading.ended).toBeUndefined();
+    const bad = read(cluster.control, { types: ['container'] });
+    expect(await bad.ended).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining('container'),
+    });
+  });
+});
+
+describe('events without Redis', () => {
+  it('says to start the managers with --redis', async () => {
+    const plain = await startTestCluster('events-off');
+    try {
+      const err = await read(plain.control, {}).ended;
+      expect(err?.code).toBe(status.FAILED_PRECONDITION);
+      expect(err?.details).toContain('--redis');
+    } finally {
+      await plain.stop();
+    }
+  });
+});
