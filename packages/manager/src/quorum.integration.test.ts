@@ -109,7 +109,10 @@ describe('the quorum rule on the leader', () => {
       opts,
     );
     try {
-      expect(await probe(member)).toEqual({ hearsLeader: true, silentMs: 0n });
+      const answer = await probe(member);
+      expect(answer).toMatchObject({ hearsLeader: true, silentMs: 0n });
+      // It has led since it started (well before this probe): how long it has heard the leader it hears.
+      expect(answer.leaderHeardForMs).toBeGreaterThan(0n);
       await expect(probe(anonymous)).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
       // A certificate of another CA is refused at the handshake already (the connection drops).
       const refused = await probe(rogue).then(

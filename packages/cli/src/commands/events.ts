@@ -1,8 +1,9 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { type ClusterEvent, Code, type ControlServiceClient, type EventsRequest, FlotillaError } from '@flotilla/api';
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { ClusterEvent, ControlServiceClient, EventsRequest } from '@flotilla/api';
+import { Metadata } from '@grpc/grpc-js';
 import { controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
+import { followStream } from '../follow-stream.js';
 import type { Io } from '../io.js';
 import { parseSince } from './service-logs.js';
 
@@ -115,35 +116,13 @@ export function eventsCommand(io: Io, client: () => ControlServiceClient = () =>
     });
 }
 
-/** Prints events until the stream ends; Ctrl-C (or SIGTERM) ends it cleanly, as the end of a follow should. */
+/** Prints events until the stream ends (or Ctrl-C). */
 function streamEvents(
   c: ControlServiceClient,
   request: EventsRequest,
   print: (e: ClusterEvent) => void,
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const call = c.events(request, new Metadata());
-    let interrupted = false;
-    const interrupt = () => {
-      interrupted = true;
-      call.cancel();
-    };
-    let finished = false;
-    const done = (err?: ServiceError) => {
-      if (finished) return;
-      finished = true;
-      process.off('SIGINT', interrupt);
-      process.off('SIGTERM', interrupt);
-      const failure = err && FlotillaError.from(err);
-      if (!failure || (interrupted && failure.code === Code.Canceled)) resolve();
-      else reject(failure);
-    };
-    process.once('SIGINT', interrupt);
-    process.once('SIGTERM', interrupt);
-    call.on('data', (response: { events: ClusterEvent[] }) => {
-      for (const event of response.events) print(event);
-    });
-    call.on('error', (err: ServiceError) => done(err));
-    call.on('end', () => done());
+  return followStream(c.events(request, new Metadata()), (response: { events: ClusterEvent[] }) => {
+    for (const event of response.events) print(event);
   });
 }

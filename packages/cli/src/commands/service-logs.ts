@@ -1,15 +1,14 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import {
-  Code,
   type ControlServiceClient,
-  FlotillaError,
   type LogEntry,
   LogEntry_Stream,
   MAX_LOG_TAIL,
   type ServiceLogsRequest,
 } from '@flotilla/api';
-import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata } from '@grpc/grpc-js';
 import { usageError } from '../exit-codes.js';
+import { followStream } from '../follow-stream.js';
 import type { Io } from '../io.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -105,31 +104,9 @@ export function serviceLogsCommand(io: Io, client: () => ControlServiceClient) {
     });
 }
 
-/** Prints the stream until it ends; Ctrl-C (or SIGTERM) ends it cleanly, as the end of a follow should. */
+/** Prints the stream until it ends (or Ctrl-C). */
 function streamLogs(c: ControlServiceClient, request: ServiceLogsRequest, printer: LogPrinter): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const call = c.serviceLogs(request, new Metadata());
-    let interrupted = false;
-    const interrupt = () => {
-      interrupted = true;
-      call.cancel();
-    };
-    let finished = false;
-    const done = (err?: ServiceError) => {
-      if (finished) return;
-      finished = true;
-      process.off('SIGINT', interrupt);
-      process.off('SIGTERM', interrupt);
-      const failure = err && FlotillaError.from(err);
-      if (!failure || (interrupted && failure.code === Code.Canceled)) resolve();
-      else reject(failure);
-    };
-    process.once('SIGINT', interrupt);
-    process.once('SIGTERM', interrupt);
-    call.on('data', (response: { entries: LogEntry[] }) => {
-      for (const entry of response.entries) printer.print(entry);
-    });
-    call.on('error', (err: ServiceError) => done(err));
-    call.on('end', () => done());
+  return followStream(c.serviceLogs(request, new Metadata()), (response: { entries: LogEntry[] }) => {
+    for (const entry of response.entries) printer.print(entry);
   });
 }
