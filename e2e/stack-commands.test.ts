@@ -94,8 +94,12 @@ describe('stack and service commands', () => {
   });
 
   it('shows and changes cluster settings, refusing a self-fence timeout past the heartbeat grace', async () => {
-    const before = JSON.parse((await capture(['cluster', 'inspect'])).stdout);
+    const inspected = await capture(['cluster', 'inspect']);
+    const before = JSON.parse(inspected.stdout);
     expect(before.settings).toMatchObject({ placementStrategy: 'STRATEGY_SPREAD', selfFenceTimeoutMs: '2000' });
+    // The test's etcd is plaintext: the manager says so, and what to do, on stderr and in the JSON.
+    expect(before.warnings).toEqual([expect.stringContaining(`plaintext (${etcd.url})`)]);
+    expect(inspected.output).toContain('warning: etcd is reached in plaintext');
     const updated = await capture(['cluster', 'update', '--placement-strategy', 'binpack', '--rebalance', 'off']);
     expect(updated.code).toBe(0);
     expect(JSON.parse(updated.stdout)).toMatchObject({

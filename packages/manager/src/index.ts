@@ -6,7 +6,7 @@ export { joinService } from './cluster/join-service.js';
 export type { TokenRole } from './cluster/join-tokens.js';
 export { JoinTokens } from './cluster/join-tokens.js';
 export { managerCredentials } from './cluster/server-credentials.js';
-export type { ControlLogs } from './control-api/control-service.js';
+export type { ControlOptions } from './control-api/control-service.js';
 export { controlService } from './control-api/control-service.js';
 export type { ServiceLogsOptions } from './control-api/logs/service-logs.js';
 export type { DispatcherOptions } from './dispatcher/dispatcher.js';

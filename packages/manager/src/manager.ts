@@ -15,11 +15,12 @@ import type { Etcd3 } from 'etcd3';
 import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
 import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
 import { ControlPlane } from './cluster/control-plane.js';
+import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
 import { peerService } from './cluster/peer-service.js';
 import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
-import { type ControlLogs, managerControlService } from './control-api/control-service.js';
+import { type ControlOptions, managerControlService } from './control-api/control-service.js';
 import { openEventReader } from './control-api/events/cluster-events.js';
 import { openLogReader } from './control-api/logs/service-logs.js';
 import type { Dispatcher } from './dispatcher/dispatcher.js';
@@ -87,10 +88,13 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const settings = (await store.get('clusters', CLUSTER_KEY))?.value.settings;
   // Checked before anything starts: a mistyped address should fail the start, not every later read.
   const redisParts = options.redis ? openRedisParts(options.redis, log) : undefined;
+  const warnings = etcdWarnings(options.etcd);
+  for (const warning of warnings) log.warn(warning);
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
   const server = grpcServer(store, identity, election, {
     ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
+    warnings,
     stopping: stopping.signal,
     logger: log,
   });
@@ -172,7 +176,7 @@ async function identify(client: Etcd3, store: Store, options: ManagerOptions, ho
 }
 
 /** The manager's gRPC services: joins, agents' sessions (the leader's), the quorum rule's probes, the control API. */
-function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionState, logs: ControlLogs): Server {
+function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionState, logs: ControlOptions): Server {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
   const leader = () => election.plane?.leader()?.address;

@@ -16,7 +16,9 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
       const c = client();
       const found = await call(c, c.getCluster, {}).finally(() => c.close());
       const settings = found.settings ? ClusterSettings.toJSON(found.settings) : {};
-      io.out(`${JSON.stringify({ id: found.id, createdAtMs: Number(found.createdAtMs), settings }, null, 2)}\n`);
+      const shown = { id: found.id, createdAtMs: Number(found.createdAtMs), settings, warnings: found.warnings };
+      io.out(`${JSON.stringify(shown, null, 2)}\n`);
+      for (const warning of found.warnings) io.err(`warning: ${warning}\n`);
     });
 
   cluster

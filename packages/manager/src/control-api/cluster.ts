@@ -6,12 +6,22 @@ import type { Handle } from './handler.js';
 type ClusterHandlers = Pick<ControlServiceServer, 'getCluster' | 'updateCluster' | 'getJoinToken'>;
 
 /** The cluster object in the control API: its settings, and the join tokens it keeps sealed. */
-export function clusterControl(store: Store, tokens: JoinTokens, handle: Handle): ClusterHandlers {
+export function clusterControl(
+  store: Store,
+  tokens: JoinTokens,
+  handle: Handle,
+  warnings: readonly string[] = [],
+): ClusterHandlers {
   return {
     getCluster: handle(async () => {
       const cluster = await store.get('clusters', CLUSTER_KEY);
       if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
-      return { id: cluster.value.id, settings: cluster.value.settings, createdAtMs: cluster.value.createdAtMs };
+      return {
+        id: cluster.value.id,
+        settings: cluster.value.settings,
+        createdAtMs: cluster.value.createdAtMs,
+        warnings: [...warnings],
+      };
     }),
     updateCluster: handle(async (request) => {
       const settings = await store.modify('clusters', CLUSTER_KEY, (c) => {

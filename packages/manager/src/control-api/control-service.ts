@@ -16,12 +16,14 @@ import { stackControl } from './stacks.js';
 import { taskControl } from './tasks.js';
 
 /**
- * Where `ServiceLogs` reads container logs from and `Events` the event log: none when the managers were started
- * without Redis.
+ * What the control API needs beyond the store: where `ServiceLogs` reads container logs from and `Events` the event
+ * log (none when the managers were started without Redis), and this manager's warnings.
  */
-export interface ControlLogs extends ServiceLogsOptions {
+export interface ControlOptions extends ServiceLogsOptions {
   reader?: LogReader;
   events?: EventReader;
+  /** What this manager sees wrong with how it runs (`cluster inspect` shows it), e.g. a plaintext etcd. */
+  warnings?: readonly string[];
 }
 
 /** The control API the CLI uses, one part per resource. Only operator and manager certificates may call it. */
@@ -29,7 +31,7 @@ export function controlService(
   store: Store,
   ca: CertificateAuthority,
   tokens: JoinTokens,
-  logs: ControlLogs = {},
+  logs: ControlOptions = {},
 ): ControlServiceServer {
   const handle = handler(ca);
   return {
@@ -37,7 +39,7 @@ export function controlService(
     ...serviceControl(store, handle),
     ...taskControl(store, handle),
     ...nodeControl(store, handle),
-    ...clusterControl(store, tokens, handle),
+    ...clusterControl(store, tokens, handle, logs.warnings ?? []),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),
   };
@@ -57,7 +59,7 @@ export interface Leadership {
 export function managerControlService(
   store: Store,
   identity: ManagerIdentity,
-  logs: ControlLogs,
+  logs: ControlOptions,
   leadership: Leadership,
 ): ControlServiceServer {
   const tokens = new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint);
