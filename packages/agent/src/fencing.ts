@@ -48,14 +48,14 @@ export interface FenceDecision {
   waiting?: boolean;
 }
 
+/** How long past the timeout a node waits for its first probe answers (a round: 500 ms, each probe 400 ms). */
+const FIRST_ANSWERS_MS = 1_000;
+
 /**
  * The node's fencing rule, at one moment. Past the self-fence timeout, the quorum rule decides: carry on (keep
  * every task) or cut off (stop each task once its policy's time has passed; tasks that never stop run on). With
  * no voters known (managers that do not send them), every task stops at the timeout, as before the rule.
  */
-/** How long past the timeout a node waits for its first probe answers (a round: 500 ms, each probe 400 ms). */
-const FIRST_ANSWERS_MS = 1_000;
-
 export function fenceDecision(input: FenceInput): FenceDecision {
   const timeout = input.selfFenceTimeoutMs;
   if (timeout <= 0) return { verdict: 'in-touch', reason: 'self-fencing is off (no timeout set)', stop: [] };

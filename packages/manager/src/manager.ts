@@ -1,3 +1,4 @@
+import { redisUrl } from '@flotilla/agent';
 import {
   type ClusterSettings,
   ControlServiceService,
@@ -6,7 +7,7 @@ import {
   PeerServiceService,
   parseHostPort,
 } from '@flotilla/api';
-import type { EventLog, EventReader, LogReader } from '@flotilla/events';
+import { connectRedis, EventLog, EventReader, LogReader } from '@flotilla/events';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { cliConfigDir } from '@flotilla/pki';
 import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
@@ -21,12 +22,9 @@ import { peerService } from './cluster/peer-service.js';
 import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
 import { type ControlOptions, managerControlService } from './control-api/control-service.js';
-import { openEventReader } from './control-api/events/cluster-events.js';
-import { openLogReader } from './control-api/logs/service-logs.js';
 import type { Dispatcher } from './dispatcher/dispatcher.js';
 import { sessionRouter } from './dispatcher/session-router.js';
 import type { BatcherStats } from './dispatcher/status-batcher.js';
-import { openEventLog } from './events/event-log-connection.js';
 import { type LeaderTerm, startLeaderTerm } from './leader-term.js';
 import { ManagerMetrics } from './metrics.js';
 
@@ -141,11 +139,18 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   return { identity, address, httpAddress: http.address, store, controlPlane: plane, dispatcher, stop };
 }
 
-function openRedisParts(redis: { address: string; password?: string }, log: Logger): RedisParts {
+/**
+ * The Redis parts, each on a connection of its own, made at the manager's start: a mistyped address fails the
+ * start, not every later read. The event log (every manager may come to lead) connects in the background and,
+ * while Redis is away, holds events in its bounded buffer.
+ */
+function openRedisParts(redis: { address: string; password?: string }, logger: Logger): RedisParts {
+  const url = redisUrl(redis.address, redis.password);
+  const connect = (name: string) => connectRedis({ url, name, logger });
   return {
-    logs: openLogReader(redis, log),
-    events: openEventReader(redis, log),
-    eventLog: openEventLog(redis, log),
+    logs: new LogReader(connect('flotilla-manager-logs'), { logger }),
+    events: new EventReader(connect('flotilla-manager-events'), { logger }),
+    eventLog: new EventLog(connect('flotilla-manager-event-log'), { logger }),
   };
 }
 

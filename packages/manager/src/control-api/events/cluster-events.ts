@@ -1,4 +1,3 @@
-import { redisUrl } from '@flotilla/agent';
 import {
   Code,
   type ControlServiceServer,
@@ -8,7 +7,7 @@ import {
   type GrpcStatus,
   toGrpcStatus,
 } from '@flotilla/api';
-import { connectRedis, EventReader, isEventsReason, previousStreamId, type StoredEvent } from '@flotilla/events';
+import { type EventReader, isEventsReason, previousStreamId, type StoredEvent } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
@@ -25,12 +24,6 @@ export interface ClusterEventsOptions {
   /** Aborted when the manager stops: open calls end. */
   stopping?: AbortSignal;
   logger?: Logger;
-}
-
-/** A reader of the event log in the managers' Redis, made at the manager's start. */
-export function openEventReader(redis: { address: string; password?: string }, logger: Logger): EventReader {
-  const url = redisUrl(redis.address, redis.password);
-  return new EventReader(connectRedis({ url, name: 'flotilla-manager-events', logger }), { logger });
 }
 
 /**

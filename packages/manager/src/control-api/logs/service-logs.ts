@@ -1,6 +1,5 @@
-import { redisUrl } from '@flotilla/agent';
 import { Code, type ControlServiceServer, FlotillaError, type GrpcStatus, toGrpcStatus } from '@flotilla/api';
-import { connectRedis, isEventsReason, LogReader } from '@flotilla/events';
+import { isEventsReason, type LogReader } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
@@ -11,15 +10,6 @@ export interface ServiceLogsOptions extends LogSessionOptions {
   /** Aborted when the manager stops: open calls end (a follow would otherwise keep the server from shutting down). */
   stopping?: AbortSignal;
   logger?: Logger;
-}
-
-/**
- * A reader of the Redis that holds container logs. Made at the manager's start: a mistyped address fails the
- * start, not every later read.
- */
-export function openLogReader(redis: { address: string; password?: string }, logger: Logger): LogReader {
-  const url = redisUrl(redis.address, redis.password);
-  return new LogReader(connectRedis({ url, name: 'flotilla-manager-logs', logger }), { logger });
 }
 
 /**
