@@ -1,4 +1,4 @@
-import { PeerServiceClient, type PeerServiceServer, PeerServiceService } from '@flotilla/api';
+import { PeerServiceClient, type PeerServiceServer, PeerServiceService, probeResponse } from '@flotilla/api';
 import { type ChannelCredentials, credentials, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
 
 /** The node's own certificate and the cluster CA's: what both ends of a probe show and trust. */
@@ -26,12 +26,7 @@ export async function servePeers(
   const server = new Server();
   const service: PeerServiceServer = {
     probe: (_call, callback) => {
-      const { hearsLeader, silentMs, leaderHeardForMs } = answer();
-      callback(null, {
-        hearsLeader,
-        silentMs: wholeMs(silentMs),
-        leaderHeardForMs: hearsLeader ? wholeMs(Math.max(1, leaderHeardForMs)) : 0n,
-      });
+      callback(null, probeResponse(answer()));
     },
   };
   server.addService(PeerServiceService, service);
@@ -59,8 +54,6 @@ export async function servePeers(
       }),
   };
 }
-
-const wholeMs = (ms: number) => BigInt(Math.max(0, Math.round(ms)));
 
 const PEER_SERVER_NAME = 'flotilla-peer';
 

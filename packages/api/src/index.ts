@@ -33,7 +33,7 @@ export type {
   NodeQuorumVerdict,
   PeerProbe,
 } from './quorum.js';
-export { fenceAfterMs, leaderMayReplace, MIN_SAMPLE, nodeQuorum, probeSample } from './quorum.js';
+export { fenceAfterMs, leaderMayReplace, MIN_SAMPLE, nodeQuorum, probeResponse, probeSample } from './quorum.js';
 export { runsCurrentSpec } from './spec-version.js';
 export {
   taskEnded,

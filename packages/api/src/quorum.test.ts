@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fenceAfterMs, leaderMayReplace, MIN_SAMPLE, nodeQuorum, type PeerProbe, probeSample } from './quorum.js';
+import {
+  fenceAfterMs,
+  leaderMayReplace,
+  MIN_SAMPLE,
+  nodeQuorum,
+  type PeerProbe,
+  probeResponse,
+  probeSample,
+} from './quorum.js';
 
 const up = (hearsLeader = false): PeerProbe => ({ reachable: true, hearsLeader });
 const down: PeerProbe = { reachable: false, hearsLeader: false };
@@ -116,5 +124,20 @@ describe('the quorum rule', () => {
     expect(sample).toHaveLength(24);
     expect(new Set(sample).size).toBe(24);
     expect(probeSample([1, 2], 24, random).sort()).toEqual([1, 2]);
+  });
+});
+
+describe('a probe answer on the wire', () => {
+  it('is in whole milliseconds; the leader heard for at least 1 ms while one is, 0 when none is', () => {
+    expect(probeResponse({ hearsLeader: true, silentMs: 12.6, leaderHeardForMs: 0.2 })).toEqual({
+      hearsLeader: true,
+      silentMs: 13n,
+      leaderHeardForMs: 1n,
+    });
+    expect(probeResponse({ hearsLeader: false, silentMs: -3, leaderHeardForMs: 5_000 })).toEqual({
+      hearsLeader: false,
+      silentMs: 0n,
+      leaderHeardForMs: 0n,
+    });
   });
 });

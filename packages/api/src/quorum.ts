@@ -1,3 +1,5 @@
+import type { ProbeResponse } from './gen/flotilla/v1/dispatcher.js';
+
 // The rule both sides of a control-plane fault apply, so that no slot runs twice and no outage of the control
 // plane stops a task. The voters are the cluster's nodes and its managers.
 //
@@ -120,6 +122,23 @@ export interface DisconnectPolicy {
 export function fenceAfterMs(policy: DisconnectPolicy | undefined, selfFenceTimeoutMs: number): number | undefined {
   if (policy?.neverStop || policy?.replace === false) return undefined;
   return policy?.stopAfterMs ?? selfFenceTimeoutMs;
+}
+
+/**
+ * A probe's answer on the wire, as nodes and managers send it: whole milliseconds, and how long the leader has been
+ * heard at least 1 while one is (0 says none, or a peer too old to tell).
+ */
+export function probeResponse(answer: {
+  hearsLeader: boolean;
+  silentMs: number;
+  leaderHeardForMs: number;
+}): ProbeResponse {
+  const wholeMs = (ms: number) => BigInt(Math.max(0, Math.round(ms)));
+  return {
+    hearsLeader: answer.hearsLeader,
+    silentMs: wholeMs(answer.silentMs),
+    leaderHeardForMs: answer.hearsLeader ? wholeMs(Math.max(1, answer.leaderHeardForMs)) : 0n,
+  };
 }
 
 /** Up to `count` distinct peers drawn at random (`random` in [0,1)), for one probe round. */

@@ -1,4 +1,4 @@
-import { type PeerServiceServer, toGrpcStatus } from '@flotilla/api';
+import { type PeerServiceServer, probeResponse, toGrpcStatus } from '@flotilla/api';
 import type { CertificateAuthority } from '@flotilla/pki';
 import { peerIdentity } from '../peer-identity.js';
 
@@ -19,11 +19,7 @@ export function peerService(
         return;
       }
       const { hearsLeader, forMs } = leaderHeard();
-      callback(null, {
-        hearsLeader,
-        silentMs: 0n,
-        leaderHeardForMs: hearsLeader ? BigInt(Math.max(1, Math.round(forMs))) : 0n,
-      });
+      callback(null, probeResponse({ hearsLeader, silentMs: 0, leaderHeardForMs: forMs }));
     },
   };
 }
