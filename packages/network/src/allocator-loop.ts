@@ -48,6 +48,7 @@ export class AllocatorLoop {
     this.networks = this.informers.use('networks', shared.networks);
     this.allocations = this.informers.use('allocations', shared.allocations);
     this.debounce = new Debounce(() => this.pass(), {
+      held: true,
       onError: (err) => this.options.onPass?.({ writes: 0, problems: [], ms: 0, error: String(err) }),
     });
     const poke = () => this.debounce.poke();
@@ -64,6 +65,7 @@ export class AllocatorLoop {
       this.networks.start(),
       this.allocations.start(),
     ]);
+    this.debounce.release();
     this.debounce.poke();
   }
 

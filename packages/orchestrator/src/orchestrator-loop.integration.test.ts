@@ -111,3 +111,30 @@ describe('a reconcile round and the revision of what it reads', () => {
     });
   });
 });
+
+describe("a new leader's orchestrator and the caches it shares", () => {
+  it('decides nothing while the tasks cache is listed and the services cache is not: no task is taken for an orphan', async () => {
+    // A service with its tasks running, as a restarted leader finds them.
+    await store.batch([serviceWrite('svc-c', 2), ...[1, 2].map((slot) => taskWrite('svc-c', slot))]);
+    const before = (await tasksOf('svc-c')).map((t) => `${t.id}:${t.desiredState}`).sort();
+    const tasks = new Informer(store, 'tasks');
+    const services = new Informer(store, 'services');
+    const orchestrator = new Orchestrator(store, { informers: { tasks, services } });
+    try {
+      // The leader's dispatcher lists the tasks first; the list reaches the orchestrator's subscription.
+      await tasks.start();
+      // Well past the debounce's cap, with the services not listed yet.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect((await tasksOf('svc-c')).map((t) => `${t.id}:${t.desiredState}`).sort()).toEqual(before);
+      await services.start();
+      await orchestrator.start();
+      await new Promise((r) => setTimeout(r, 300));
+      await orchestrator.settled();
+      // Once it has every cache, the service is seen with its two tasks: nothing to change.
+      expect((await tasksOf('svc-c')).map((t) => `${t.id}:${t.desiredState}`).sort()).toEqual(before);
+    } finally {
+      await orchestrator.stop();
+      await Promise.all([tasks.stop(), services.stop()]);
+    }
+  });
+});

@@ -66,6 +66,7 @@ export class Orchestrator {
     this.tasks = this.informers.use('tasks', options.informers?.tasks);
     this.nodes = this.informers.use('nodes', options.informers?.nodes);
     this.debounce = new Debounce(() => this.round(), {
+      held: true,
       onError: (err) => this.options.onRound?.({ services: 0, created: 0, updated: 0, removed: 0, error: String(err) }),
     });
     this.services.subscribe((set) => {
@@ -111,6 +112,7 @@ export class Orchestrator {
     // A shared informer may have been started (and have delivered its list) before this loop subscribed.
     this.byService.reset(this.tasks.list().map((t) => t.value));
     this.allDirty = true;
+    this.debounce.release();
     this.debounce.poke();
   }
 

@@ -39,6 +39,7 @@ export class SchedulerLoop {
     this.nodes = this.informers.use('nodes', options.informers?.nodes);
     this.clusters = this.informers.use('clusters', options.informers?.clusters);
     this.debounce = new Debounce(() => this.place(), {
+      held: true,
       onError: (err) =>
         this.options.onRound?.({ pending: this.pending.size, assigned: 0, unplaced: 0, ms: 0, error: String(err) }),
     });
@@ -71,6 +72,7 @@ export class SchedulerLoop {
     await Promise.all([this.tasks.start(), this.nodes.start(), this.clusters.start()]);
     for (const { value } of this.nodes.list()) this.snapshot.upsertNode(value);
     for (const { value } of this.tasks.list()) this.track(value);
+    this.debounce.release();
     this.debounce.poke();
   }
 

@@ -11,6 +11,8 @@ export class Debounce {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private held: boolean;
+  private pokedWhileHeld = false;
 
   constructor(
     private readonly work: () => Promise<void>,
@@ -22,12 +24,34 @@ export class Debounce {
        * next poke runs again. Without it, the error becomes a process warning on stderr.
        */
       onError?: (err: unknown) => void;
+      /**
+       * Pokes wait for `release()`. A loop subscribes to shared caches when it is made, and they may deliver
+       * before it has listed the others it reads: a run then would decide from half the state (a new leader's
+       * orchestrator, its tasks listed and its services not yet, took every task for an orphan and stopped it).
+       */
+      held?: boolean;
     } = {},
-  ) {}
+  ) {
+    this.held = options.held ?? false;
+  }
+
+  /** Lets pokes run from now on; one that came while held runs now. */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    if (this.pokedWhileHeld) {
+      this.pokedWhileHeld = false;
+      this.poke();
+    }
+  }
 
   /** Something changed: run soon. */
   poke(): void {
     if (this.stopped) return;
+    if (this.held) {
+      this.pokedWhileHeld = true;
+      return;
+    }
     if (this.running) {
       this.again = true;
       return;
