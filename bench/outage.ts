@@ -45,8 +45,9 @@ const live = (t: PsTask) => t.status.state === 'TASK_STATE_RUNNING' && t.desired
 async function readyNodes(c: NetnsCluster): Promise<number> {
   const ls = await c.cli(['node', 'ls', '--format', 'json']);
   if (ls.code !== 0) return -1;
-  return (JSON.parse(ls.stdout) as { status?: { state: string } }[]).filter((n) => n.status?.state === 'STATE_READY')
-    .length;
+  return (JSON.parse(ls.stdout) as { status?: { state: string }; managerStatus?: object }[]).filter(
+    (n) => !n.managerStatus && n.status?.state === 'STATE_READY',
+  ).length;
 }
 
 async function until(what: string, check: () => Promise<boolean>, limitMs: number): Promise<void> {

@@ -121,10 +121,19 @@ describe('flotilla manager and agent processes', () => {
     // The operator sees and manages the node through the control API.
     const listed = await capture(['node', 'ls', '--format', 'json']);
     expect(listed.code).toBe(0);
-    expect(JSON.parse(listed.stdout)).toMatchObject([{ id: nodeId, status: { state: 'STATE_READY' } }]);
+    const managerId = /manager (\w+) of cluster/.exec(manager.output())?.[1] as string;
+    // The manager is listed with the nodes, as the leader, told apart by its managerStatus.
+    expect(JSON.parse(listed.stdout)).toMatchObject([
+      { id: nodeId, status: { state: 'STATE_READY' } },
+      { id: managerId, status: { state: 'STATE_READY' }, managerStatus: { leader: true, reachability: 'reachable' } },
+    ]);
     const table = await capture(['node', 'ls']);
-    expect(table.output).toMatch(/^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+ROLE/m);
+    expect(table.output).toMatch(/^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+ROLE\s+MANAGER STATUS/m);
     expect(table.output).toMatch(new RegExp(`${nodeId}\\s+\\S+\\s+ready\\s+active\\s+worker`));
+    expect(table.output).toMatch(new RegExp(`${managerId}\\s+\\S+\\s+ready\\s+-\\s+manager\\s+Leader`));
+    // One manager: the warning says it tolerates no failure (on stderr, not in the table).
+    expect(table.stdout).not.toContain('warning');
+    expect(table.output).toMatch(/warning: the cluster has one manager/);
     expect(
       (await capture(['node', 'update', '--availability', 'drain', '--label-add', 'zone=a', nodeId.slice(0, 8)])).code,
     ).toBe(0);
@@ -160,7 +169,8 @@ describe('flotilla manager and agent processes', () => {
     expect(late.output).toContain('not valid');
     // Removed, the node's certificate no longer opens a session.
     expect((await capture(['node', 'rm', '--force', nodeId])).code).toBe(0);
-    expect(JSON.parse((await capture(['node', 'ls', '--format', 'json'])).stdout)).toEqual([]);
+    const left = JSON.parse((await capture(['node', 'ls', '--format', 'json'])).stdout) as { managerStatus?: object }[];
+    expect(left.filter((n) => !n.managerStatus)).toEqual([]);
     manager.child.kill('SIGTERM');
     expect(await manager.exited).toBe(0);
   });

@@ -71,8 +71,9 @@ describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', (
     const nodes = JSON.parse((await cli(['node', 'ls', '--format', 'json'])).stdout) as {
       id: string;
       description: { hostname: string };
+      managerStatus?: object;
     }[];
-    const first = nodes.find((n) => n.description.hostname === 'dev-node-1')?.id;
+    const first = nodes.find((n) => !n.managerStatus && n.description.hostname === 'dev-node-1')?.id;
     const killed = await cli(['dev', 'kill-node', '1']);
     expect(killed.code, killed.output).toBe(0);
     await expect

@@ -46,11 +46,14 @@ describe('flotilla dev on loopback', () => {
     await expect
       .poll(async () => (await capture(['service', 'ls'])).stdout, { timeout: 30_000, interval: 500 })
       .toMatch(/hello_hello\s+replicated\s+3\/3/);
-    const nodes = JSON.parse((await capture(['node', 'ls', '--format', 'json'])).stdout);
-    expect(nodes.map((n: { description: { hostname: string } }) => n.description.hostname).sort()).toEqual([
-      'dev-node-1',
-      'dev-node-2',
-    ]);
+    const listed = JSON.parse((await capture(['node', 'ls', '--format', 'json'])).stdout) as {
+      description: { hostname: string };
+      managerStatus?: { leader: boolean };
+    }[];
+    // The manager is listed too, as the leader.
+    expect(listed.filter((n) => n.managerStatus).map((n) => n.managerStatus?.leader)).toEqual([true]);
+    const nodes = listed.filter((n) => !n.managerStatus);
+    expect(nodes.map((n) => n.description.hostname).sort()).toEqual(['dev-node-1', 'dev-node-2']);
 
     await checkLogs();
 

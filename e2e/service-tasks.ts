@@ -32,12 +32,13 @@ export async function serviceTasks(
   return all;
 }
 
-/** How many nodes the managers say are ready (-1: no answer). */
+/** How many nodes (not managers) the managers say are ready (-1: no answer). */
 export async function readyNodeCount(cluster: NetnsCluster, via?: ClusterManager): Promise<number> {
   const ls = await cluster.cli(['node', 'ls', '--format', 'json'], via);
   if (ls.code !== 0) return -1;
-  return (JSON.parse(ls.stdout) as { status?: { state: string } }[]).filter((n) => n.status?.state === 'STATE_READY')
-    .length;
+  return (JSON.parse(ls.stdout) as { status?: { state: string }; managerStatus?: object }[]).filter(
+    (n) => !n.managerStatus && n.status?.state === 'STATE_READY',
+  ).length;
 }
 
 /**

@@ -98,7 +98,11 @@ describe('stack and service commands', () => {
     const before = JSON.parse(inspected.stdout);
     expect(before.settings).toMatchObject({ placementStrategy: 'STRATEGY_SPREAD', selfFenceTimeoutMs: '2000' });
     // The test's etcd is plaintext: the manager says so, and what to do, on stderr and in the JSON.
-    expect(before.warnings).toEqual([expect.stringContaining(`plaintext (${etcd.url})`)]);
+    // One manager: it tolerates no failure, and says what to add.
+    expect(before.warnings).toEqual([
+      expect.stringContaining(`plaintext (${etcd.url})`),
+      expect.stringMatching(/one manager.*add two more/),
+    ]);
     expect(inspected.output).toContain('warning: etcd is reached in plaintext');
     const updated = await capture(['cluster', 'update', '--placement-strategy', 'binpack', '--rebalance', 'off']);
     expect(updated.code).toBe(0);

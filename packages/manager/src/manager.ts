@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { redisUrl } from '@flotilla/agent';
 import {
   type ClusterSettings,
@@ -18,6 +19,7 @@ import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootst
 import { ControlPlane } from './cluster/control-plane.js';
 import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
+import { recordManager } from './cluster/manager-records.js';
 import { peerService } from './cluster/peer-service.js';
 import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
@@ -68,6 +70,8 @@ export interface RunningManager {
   controlPlane: ControlPlane;
   /** The dispatcher while this manager leads. */
   dispatcher(): Dispatcher | undefined;
+  /** Resolves when this manager is demoted (`node demote`): whoever runs it then stops it. */
+  demoted: Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -95,8 +99,20 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     warnings,
     stopping: stopping.signal,
     logger: log,
+    managers: () => ({
+      leaderId: election.plane?.leader()?.id,
+      candidateIds: new Set(election.plane?.members().map((m) => m.id)),
+    }),
   });
   const address = `${host}:${await bind(server, options.listen, identity)}`;
+  await recordManager(store, { id: identity.nodeId, hostname: hostname(), address, etcdMember: false }).catch(
+    (err: unknown) => {
+      server.forceShutdown();
+      client.close();
+      throw err;
+    },
+  );
+  const demotion = watchDemotion(store, identity.nodeId, stopping.signal);
   const cliDir = options.cliConfigDir ?? cliConfigDir();
   const eventLog = redisParts?.eventLog;
   const plane = elect({
@@ -136,7 +152,37 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     client.close();
   };
   const dispatcher = () => election.term?.dispatcher;
-  return { identity, address, httpAddress: http.address, store, controlPlane: plane, dispatcher, stop };
+  void demotion.then(() => log.warn('this manager was demoted: it leaves the control plane'));
+  return {
+    identity,
+    address,
+    httpAddress: http.address,
+    store,
+    controlPlane: plane,
+    dispatcher,
+    demoted: demotion,
+    stop,
+  };
+}
+
+/**
+ * Resolves once this manager's record says it was demoted (read every second; a read that fails, etcd away, is
+ * tried again), never after the manager stops.
+ */
+function watchDemotion(store: Store, id: string, stopping: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      void store.get('managers', id).then(
+        (record) => {
+          if (!record?.value.demoted || stopping.aborted) return;
+          clearInterval(timer);
+          resolve();
+        },
+        () => undefined,
+      );
+    }, 1_000);
+    stopping.addEventListener('abort', () => clearInterval(timer), { once: true });
+  });
 }
 
 /**

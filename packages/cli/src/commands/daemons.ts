@@ -142,7 +142,19 @@ export function managerCommand(io: Io): Command {
           `health and metrics on http://${running.httpAddress}/healthz and /metrics\n` +
           'join tokens: flotilla join-token worker|manager\n',
       );
-      await untilSignal(() => running.stop(), io);
+      let stopped = false;
+      const stop = () => {
+        if (stopped) return;
+        stopped = true;
+        return running.stop();
+      };
+      await Promise.race([
+        untilSignal(stop, io),
+        running.demoted.then(async () => {
+          io.err(`manager ${running.identity.nodeId} was demoted: it leaves the control plane and stops\n`);
+          await stop();
+        }),
+      ]);
     });
   return manager;
 }

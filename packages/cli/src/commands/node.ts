@@ -1,5 +1,12 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { type ControlServiceClient, Node, NodeSpec_Availability, NodeSpec_Role, NodeStatus_State } from '@flotilla/api';
+import {
+  type ControlServiceClient,
+  type ManagerView,
+  Node,
+  NodeSpec_Availability,
+  NodeSpec_Role,
+  NodeStatus_State,
+} from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
@@ -21,15 +28,24 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
     .addOption(listingFormatOption())
     .action(async (opts) => {
       const c = client();
-      const { nodes } = await call(c, c.listNodes, {}).finally(() => c.close());
+      const { nodes, managers, warnings } = await call(c, c.listNodes, {}).finally(() => c.close());
+      for (const warning of warnings) io.err(`warning: ${warning}\n`);
       if (opts.format === 'json') {
-        io.out(
-          `${JSON.stringify(
-            nodes.map((n) => Node.toJSON(n)),
-            null,
-            2,
-          )}\n`,
-        );
+        // Managers in the shape of a node (as `docker node ls` lists them), told apart by their managerStatus.
+        const managerJson = managers.map((m) => ({
+          id: m.manager?.id ?? '',
+          description: { hostname: m.manager?.hostname ?? '' },
+          spec: { role: 'ROLE_MANAGER' },
+          status: { state: m.reachable ? 'STATE_READY' : 'STATE_DOWN', address: m.manager?.address ?? '' },
+          createdAtMs: String(m.manager?.createdAtMs ?? 0n),
+          managerStatus: {
+            leader: m.leader,
+            reachability: m.reachable ? 'reachable' : 'unreachable',
+            addr: m.manager?.address ?? '',
+            etcdMember: m.manager?.etcdMember ?? false,
+          },
+        }));
+        io.out(`${JSON.stringify([...nodes.map((n) => Node.toJSON(n)), ...managerJson], null, 2)}\n`);
         return;
       }
       const rows = nodes.map((n) => [
@@ -38,10 +54,27 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
         status(n),
         availability(n),
         role(n),
+        '',
         n.description?.addresses[0] ?? n.status?.address ?? '',
         n.description?.runtime ? `${n.description.runtime} ${n.description.runtimeVersion}` : '',
       ]);
-      io.out(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS', 'ENGINE'], rows));
+      // Managers run no tasks: they have no availability or engine.
+      const managerRows = managers.map((m) => [
+        m.manager?.id ?? '',
+        m.manager?.hostname ?? '',
+        m.reachable ? 'ready' : 'down',
+        '-',
+        'manager',
+        managerStatus(m),
+        m.manager?.address ?? '',
+        '-',
+      ]);
+      io.out(
+        table(
+          ['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'MANAGER STATUS', 'ADDRESS', 'ENGINE'],
+          [...managerRows, ...rows],
+        ),
+      );
     });
 
   node
@@ -100,5 +133,20 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
       io.out(`${ref}\n`);
     });
 
+  node
+    .command('demote')
+    .description('make a manager leave the control plane: it resigns if it leads, and stops')
+    .argument('<MANAGER>', 'manager ID, ID prefix or hostname')
+    .action(async (ref) => {
+      const c = client();
+      const { manager } = await call(c, c.demoteNode, { node: ref }).finally(() => c.close());
+      io.out(`${manager?.id ?? ref}\n`);
+    });
+
   return node;
+}
+
+/** Docker's words: Leader, Reachable, Unreachable. */
+function managerStatus(m: ManagerView): string {
+  return m.leader ? 'Leader' : m.reachable ? 'Reachable' : 'Unreachable';
 }

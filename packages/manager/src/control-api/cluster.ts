@@ -1,6 +1,7 @@
 import { ClusterSettings, Code, type ControlServiceServer, FlotillaError, NodeSpec_Role } from '@flotilla/api';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import type { JoinTokens } from '../cluster/join-tokens.js';
+import { managerCountWarnings } from '../cluster/manager-records.js';
 import type { Handle } from './handler.js';
 
 type ClusterHandlers = Pick<ControlServiceServer, 'getCluster' | 'updateCluster' | 'getJoinToken'>;
@@ -14,13 +15,13 @@ export function clusterControl(
 ): ClusterHandlers {
   return {
     getCluster: handle(async () => {
-      const cluster = await store.get('clusters', CLUSTER_KEY);
+      const [cluster, managers] = await Promise.all([store.get('clusters', CLUSTER_KEY), store.list('managers')]);
       if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
       return {
         id: cluster.value.id,
         settings: cluster.value.settings,
         createdAtMs: cluster.value.createdAtMs,
-        warnings: [...warnings],
+        warnings: [...warnings, ...managerCountWarnings(managers.items.map((m) => m.value))],
       };
     }),
     updateCluster: handle(async (request) => {

@@ -10,7 +10,7 @@ import { clusterEvents } from './events/cluster-events.js';
 import { forwardWrites } from './forward-writes.js';
 import { handler } from './handler.js';
 import { type ServiceLogsOptions, serviceLogs } from './logs/service-logs.js';
-import { nodeControl } from './nodes.js';
+import { type LiveManagers, nodeControl } from './nodes.js';
 import { serviceControl } from './services.js';
 import { stackControl } from './stacks.js';
 import { taskControl } from './tasks.js';
@@ -24,6 +24,8 @@ export interface ControlOptions extends ServiceLogsOptions {
   events?: EventReader;
   /** What this manager sees wrong with how it runs (`cluster inspect` shows it), e.g. a plaintext etcd. */
   warnings?: readonly string[];
+  /** Who leads and which managers are candidates now (`node ls`). */
+  managers?: LiveManagers;
 }
 
 /** The control API the CLI uses, one part per resource. Only operator and manager certificates may call it. */
@@ -38,7 +40,7 @@ export function controlService(
     ...stackControl(store, handle),
     ...serviceControl(store, handle),
     ...taskControl(store, handle),
-    ...nodeControl(store, handle),
+    ...nodeControl(store, handle, logs.managers),
     ...clusterControl(store, tokens, handle, logs.warnings ?? []),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),

@@ -20,6 +20,7 @@ const WRITES = [
   'rebalanceService',
   'updateNode',
   'removeNode',
+  'demoteNode',
   'updateCluster',
   'getJoinToken',
 ] as const satisfies readonly (keyof ControlServiceServer)[];
