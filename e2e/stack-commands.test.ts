@@ -6,7 +6,12 @@ import { bin, root, runFlotilla } from './flotilla-command.js';
 
 // The operator's commands for stacks and services, through the built `flotilla` command against a manager
 // process, with hollow nodes running the tasks.
-const dirs = [tempDir('stack-cmd-manager'), tempDir('stack-cmd-cli')];
+const dirs = [
+  tempDir('stack-cmd-manager'),
+  tempDir('stack-cmd-cli'),
+  tempDir('stack-cmd-restored'),
+  tempDir('stack-cmd-restored-cli'),
+];
 const env = { ...process.env, FLOTILLA_CONFIG_DIR: dirs[1]?.path as string, LOG_LEVEL: 'warn' };
 let etcd: TestServer;
 let manager: ChildProcess;
@@ -271,5 +276,61 @@ describe('stack and service commands', () => {
     expect(result.code).toBe(1);
     expect(result.output).toMatch(/bad\.yml:3:5: services\.web\.imgae: unknown key "imgae"/);
     expect((await capture(['service', 'ls', '--format', 'json'])).stdout).toBe('[]\n');
+  });
+
+  it('cluster backup writes an encrypted file; cluster restore brings the services back on a new etcd', async () => {
+    const deployed = await capture(['stack', 'deploy', '-c', 'examples/web/stack.yml', 'kept']);
+    expect(deployed.code, deployed.output).toBe(0);
+    await expect
+      .poll(async () => (await capture(['service', 'ls'])).stdout, { timeout: 20_000, interval: 300 })
+      .toMatch(/kept_web\s+replicated\s+3\/3/);
+    const file = path.join(dirs[2]?.path as string, 'cluster.backup');
+    // No passphrase: a usage error that says where to give it.
+    const bare = await runFlotilla(['cluster', 'backup', file], { ...env, FLOTILLA_BACKUP_PASSPHRASE: '' });
+    expect(bare.code).toBe(2);
+    expect(bare.output).toMatch(/--passphrase-file FILE or \$FLOTILLA_BACKUP_PASSPHRASE/);
+    const secretEnv = { ...env, FLOTILLA_BACKUP_PASSPHRASE: 'a passphrase for the e2e test' };
+    const backup = await runFlotilla(['cluster', 'backup', file], secretEnv);
+    expect(backup.code, backup.output).toBe(0);
+    expect(backup.output).toMatch(/backup of cluster \w+: \d+ objects/);
+
+    const fresh = await startEtcd();
+    const stateDir = path.join(dirs[2]?.path as string, 'state');
+    try {
+      const restored = await runFlotilla(
+        ['cluster', 'restore', file, '--state-dir', stateDir, '--etcd', fresh.url],
+        secretEnv,
+      );
+      expect(restored.code, restored.output).toBe(0);
+      expect(restored.output).toContain(`flotilla manager start --state-dir ${stateDir} --etcd ${fresh.url}`);
+      // The restored cluster is the same cluster: its manager starts on the new etcd and lists the same service.
+      const restoredEnv = { ...env, FLOTILLA_CONFIG_DIR: dirs[3]?.path as string };
+      const started = spawn(
+        bin,
+        ['manager', 'start', '--etcd', fresh.url, '--listen', '127.0.0.1:0', '--state-dir', stateDir],
+        { cwd: root, env: restoredEnv, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      let output = '';
+      started.stderr?.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      const exited = new Promise((r) => started.once('exit', r));
+      try {
+        await expect
+          .poll(async () => (await runFlotilla(['service', 'ls'], restoredEnv)).stdout, {
+            timeout: 20_000,
+            interval: 300,
+          })
+          .toMatch(/kept_web\s+replicated/);
+        const inspected = JSON.parse((await runFlotilla(['cluster', 'inspect'], restoredEnv)).stdout);
+        expect(inspected.id, output).toBe(JSON.parse((await capture(['cluster', 'inspect'])).stdout).id);
+      } finally {
+        if (started.exitCode === null) started.kill('SIGTERM');
+        await exited;
+      }
+    } finally {
+      await fresh.destroy();
+    }
+    expect((await capture(['stack', 'rm', 'kept'])).code).toBe(0);
   });
 });

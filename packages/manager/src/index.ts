@@ -1,6 +1,10 @@
 export { writeCliConfig } from './cluster/cli-config.js';
+export type { BackupFile } from './cluster/cluster-backup.js';
+export { makeBackup, readBackupHeader } from './cluster/cluster-backup.js';
 export type { ManagerIdentity } from './cluster/cluster-bootstrap.js';
 export { bootstrapCluster, DEFAULT_SETTINGS } from './cluster/cluster-bootstrap.js';
+export type { RestoreOptions, RestoreResult } from './cluster/cluster-restore.js';
+export { restoreCluster } from './cluster/cluster-restore.js';
 export type { ControlPlane, ManagerInfo } from './cluster/control-plane.js';
 export { joinService } from './cluster/join-service.js';
 export type { TokenRole } from './cluster/join-tokens.js';

@@ -11,6 +11,8 @@ export type { ParsedToken } from './join-token.js';
 export { generateJoinToken, hashSecret, parseJoinToken, roleForToken } from './join-token.js';
 export type { NodeIdentity, NodeRole } from './node-identity.js';
 export { readIdentity } from './node-identity.js';
+export type { PassphraseBox } from './passphrase-box.js';
+export { checkPassphrase, lockWithPassphrase, MIN_PASSPHRASE_LENGTH, openWithPassphrase } from './passphrase-box.js';
 export type { PkiReason } from './pki-reason.js';
 export { isPkiReason, PKI_REASONS } from './pki-reason.js';
 export { seal, unseal } from './sealing.js';

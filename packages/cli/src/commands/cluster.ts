@@ -4,6 +4,7 @@ import { parseDuration } from '@flotilla/stack';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { addBackupCommands } from './cluster-backup.js';
 
 /** `cluster inspect|update`: the settings every manager works from, like `docker swarm update`. */
 export function clusterCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
@@ -67,5 +68,6 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
       io.out(`${JSON.stringify(settings ? ClusterSettings.toJSON(settings) : {}, null, 2)}\n`);
     });
 
+  addBackupCommands(cluster, io, client);
   return cluster;
 }

@@ -88,13 +88,53 @@ export async function bootstrapCluster(
       sealedJoinTokens: seal(caKeyPem, TOKENS_PURPOSE, JSON.stringify(tokens)),
     }),
   );
+  return { ...(await writeIdentity(dir, ca, caKeyPem, { nodeId, certPem, keyPem: own.keyPem })), tokens };
+}
+
+/**
+ * A new manager of a cluster whose CA it was given (a restore from a backup): its own key and certificate, and
+ * the CLI's, written to a new state directory the way the manager that creates a cluster writes them.
+ */
+export async function adoptCluster(
+  stateDir: string,
+  ca: CertificateAuthority,
+  caKeyPem: string,
+  advertise: BootstrapOptions['advertise'],
+): Promise<Omit<ManagerIdentity, 'tokens'>> {
+  const dir = new StateDir(stateDir);
+  if (dir.has('ca.key')) {
+    throw new FlotillaError(
+      Code.FailedPrecondition,
+      `${stateDir} already holds a manager's state: restore into a new, empty state directory`,
+      { reason: 'invalid' },
+    );
+  }
+  const nodeId = newId();
+  const own = await createKeyAndCsr();
+  const certPem = await ca.issue({
+    csrPem: own.csrPem,
+    nodeId,
+    role: 'manager',
+    dnsNames: advertise.hosts,
+    ipAddresses: advertise.ips,
+  });
+  return writeIdentity(dir, ca, caKeyPem, { nodeId, certPem, keyPem: own.keyPem });
+}
+
+/** The state directory of a manager that holds the CA: the CA, its own certificate and key, and the CLI's. */
+async function writeIdentity(
+  dir: StateDir,
+  ca: CertificateAuthority,
+  caKeyPem: string,
+  own: { nodeId: string; certPem: string; keyPem: string },
+): Promise<Omit<ManagerIdentity, 'tokens'>> {
   dir.write('ca.crt', ca.certPem);
   dir.write('ca.key', caKeyPem, true);
-  dir.write('node.crt', certPem);
+  dir.write('node.crt', own.certPem);
   dir.write('node.key', own.keyPem, true);
-  dir.write('node.json', `${JSON.stringify({ nodeId, clusterId })}\n`);
+  dir.write('node.json', `${JSON.stringify({ nodeId: own.nodeId, clusterId: ca.clusterId })}\n`);
   const operator = await issueOperator(ca, dir);
-  return { ca, caKeyPem, clusterId, nodeId, certPem, keyPem: own.keyPem, tokens, operator };
+  return { ca, caKeyPem, clusterId: ca.clusterId, ...own, operator };
 }
 
 async function joinAsManager(

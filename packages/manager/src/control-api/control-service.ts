@@ -1,10 +1,11 @@
-import type { ControlServiceServer } from '@flotilla/api';
+import { Code, type ControlServiceServer, FlotillaError, toGrpcStatus } from '@flotilla/api';
 import type { EventReader, LogReader } from '@flotilla/events';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
 import type { ManagerIdentity } from '../cluster/cluster-bootstrap.js';
 import { JoinTokens } from '../cluster/join-tokens.js';
 import { managerClientCredentials } from '../cluster/server-credentials.js';
+import { clusterBackup } from './backup.js';
 import { clusterControl } from './cluster.js';
 import { clusterEvents } from './events/cluster-events.js';
 import { forwardWrites } from './forward-writes.js';
@@ -26,7 +27,16 @@ export interface ControlOptions extends ServiceLogsOptions {
   warnings?: readonly string[];
   /** Who leads and which managers are candidates now (`node ls`). */
   managers?: LiveManagers;
+  /** Backups, made by a manager that holds the CA key. */
+  backupCluster?: ControlServiceServer['backupCluster'];
 }
+
+/** Without the CA key there is no whole backup to make. */
+const noBackups: ControlServiceServer['backupCluster'] = (call) =>
+  call.emit(
+    'error',
+    toGrpcStatus(new FlotillaError(Code.FailedPrecondition, 'this server makes no backups: ask a manager')),
+  );
 
 /** The control API the CLI uses, one part per resource. Only operator and manager certificates may call it. */
 export function controlService(
@@ -44,6 +54,7 @@ export function controlService(
     ...clusterControl(store, tokens, handle, logs.warnings ?? []),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),
+    backupCluster: logs.backupCluster ?? noBackups,
   };
 }
 
@@ -65,7 +76,11 @@ export function managerControlService(
   leadership: Leadership,
 ): ControlServiceServer {
   const tokens = new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint);
-  return forwardWrites(controlService(store, identity.ca, tokens, logs), {
+  const service = controlService(store, identity.ca, tokens, {
+    ...logs,
+    backupCluster: clusterBackup(store, identity),
+  });
+  return forwardWrites(service, {
     ca: identity.ca,
     credentials: managerClientCredentials(identity),
     leading: () => leadership.leading(),

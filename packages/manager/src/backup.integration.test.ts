@@ -1,0 +1,128 @@
+import { readFileSync, statSync } from 'node:fs';
+import { type Task, TaskState } from '@flotilla/api';
+import { loadStackText, toStackSpec } from '@flotilla/stack';
+import { connectEtcd, Store } from '@flotilla/store';
+import { HollowNodes, startEtcd, type TestServer } from '@flotilla/testing';
+import { Metadata } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { readBackupHeader } from './cluster/cluster-backup.js';
+import { restoreCluster } from './cluster/cluster-restore.js';
+import { type RunningManager, startManager } from './manager.js';
+
+// A backup taken from a running cluster, restored into an empty etcd and a new state directory: the manager that
+// starts on it has the same services, the same tasks in the same slots on the same nodes, and the same tokens.
+let cluster: TestCluster;
+let group: HollowNodes;
+let target: TestServer;
+let restored: RunningManager | undefined;
+const PASSPHRASE = 'correct horse battery staple';
+
+beforeAll(async () => {
+  cluster = await startTestCluster('backup');
+  group = await HollowNodes.start({
+    manager: cluster.manager.address,
+    token: cluster.manager.identity.tokens.worker,
+    count: 3,
+    startDelayMs: 20,
+  });
+  target = await startEtcd();
+});
+
+afterAll(async () => {
+  await restored?.stop();
+  group?.stop();
+  await target?.destroy();
+  await cluster?.stop();
+});
+
+const running = (ts: Task[]) =>
+  ts
+    .filter((t) => t.desiredState === TaskState.TASK_STATE_RUNNING && t.status?.state === TaskState.TASK_STATE_RUNNING)
+    .map((t) => `${t.id} slot ${t.slot} on ${t.nodeId}`)
+    .sort();
+
+function backup(passphrase: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const call = cluster.control.backupCluster({ passphrase }, new Metadata());
+  return new Promise((resolve, reject) => {
+    call.on('data', (m: { chunk: Uint8Array }) => parts.push(Buffer.from(m.chunk)));
+    call.on('error', (err: Error & { details?: string }) => reject(new Error(err.details ?? err.message)));
+    call.on('end', () => resolve(Buffer.concat(parts)));
+  });
+}
+
+describe('backup and restore', () => {
+  it('restores services, tasks in their slots on their nodes, and the join tokens, into a new cluster', async () => {
+    const yaml = 'services:\n  web:\n    image: web:1\n    deploy:\n      replicas: 5\n';
+    await cluster.rpc(cluster.control.deployStack, {
+      stack: toStackSpec(loadStackText(yaml).stack, 'b'),
+      prune: false,
+    });
+    const tasks = () => cluster.rpc(cluster.control.listTasks, { service: 'b_web', stack: '', node: '' });
+    await expect.poll(async () => running((await tasks()).tasks).length, { timeout: 20_000 }).toBe(5);
+    const before = running((await tasks()).tasks);
+
+    const bytes = await backup(PASSPHRASE);
+    const header = readBackupHeader(bytes, 'backup');
+    expect(header).toMatchObject({ clusterId: cluster.manager.identity.clusterId, format: 'flotilla-backup' });
+    // Nothing secret in the clear: not the CA key, not a join token.
+    const text = bytes.toString();
+    expect(text).not.toContain('PRIVATE KEY');
+    expect(text).not.toContain(cluster.manager.identity.tokens.worker.split('-').at(-1));
+
+    const client = connectEtcd({ endpoints: [target.url] });
+    try {
+      await expect(
+        restoreCluster({
+          backup: { bytes, name: 'backup' },
+          passphrase: 'not the passphrase at all',
+          client,
+          stateDir: cluster.dir('wrong'),
+          advertise: { hosts: [], ips: [] },
+        }),
+      ).rejects.toThrow(/passphrase does not open it/);
+      const stateDir = cluster.dir('restored');
+      const result = await restoreCluster({
+        backup: { bytes, name: 'backup' },
+        passphrase: PASSPHRASE,
+        client,
+        stateDir,
+        advertise: { hosts: [], ips: [] },
+      });
+      expect(result.clusterId).toBe(header.clusterId);
+      expect(statSync(`${stateDir}/ca.key`).mode & 0o777).toBe(0o600);
+      expect(readFileSync(`${stateDir}/ca.crt`, 'utf8')).toBe(cluster.manager.identity.ca.certPem);
+      // A second restore into the same etcd is refused, and changes nothing.
+      await expect(
+        restoreCluster({
+          backup: { bytes, name: 'backup' },
+          passphrase: PASSPHRASE,
+          client,
+          stateDir: cluster.dir('again'),
+          advertise: { hosts: [], ips: [] },
+        }),
+      ).rejects.toThrow(/already holds Flotilla data/);
+
+      restored = await startManager({
+        etcd: { endpoints: [target.url] },
+        listen: '127.0.0.1:0',
+        stateDir,
+        cliConfigDir: cluster.dir('restored-cli'),
+      });
+      expect(restored.identity.clusterId).toBe(header.clusterId);
+      expect(restored.identity.tokens).toEqual(cluster.manager.identity.tokens);
+      const store = new Store(client);
+      const after = running((await store.list('tasks')).items.map((t) => t.value).filter((t) => t.serviceId));
+      expect(after).toEqual(before);
+      // Only the restored manager is a member of the new cluster.
+      expect((await store.list('managers')).items.map((m) => m.id)).toEqual([restored.identity.nodeId]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('refuses a passphrase too short to protect the CA key', async () => {
+    await expect(backup('short')).rejects.toThrow(/at least 12 characters/);
+  });
+});
