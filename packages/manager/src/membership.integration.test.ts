@@ -1,9 +1,7 @@
-import { ControlServiceClient, type ListNodesResponse, NodeStatus_State } from '@flotilla/api';
-import { MANAGER_SERVER_NAME } from '@flotilla/pki';
+import { type ListNodesResponse, NodeStatus_State } from '@flotilla/api';
 import { HollowNodes } from '@flotilla/testing';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { type RunningManager, startManager } from './manager.js';
 
 // The managers as members: listed with the nodes, warned about when they tolerate no failure, not removed while
@@ -29,23 +27,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-function client(address: string): ControlServiceClient {
-  const { operator, ca } = cluster.manager.identity;
-  return new ControlServiceClient(
-    address,
-    credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(operator.keyPem), Buffer.from(operator.certPem)),
-    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
-  );
-}
-
-type Unary<Req, Res> = (r: Req, m: Metadata, o: object, cb: (e: ServiceError | null, v: Res) => void) => unknown;
-function rpc<Req, Res>(c: ControlServiceClient, method: Unary<Req, Res>, request: Req): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method.call(c, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, value) =>
-      err ? reject(new Error(err.details)) : resolve(value),
-    ),
-  );
-}
+const client = (address: string) => operatorClient(cluster.manager, address);
 
 const listed = (r: ListNodesResponse) =>
   r.managers.map((m) => `${m.manager?.id}:${m.leader ? 'leader' : m.reachable ? 'reachable' : 'unreachable'}`);

@@ -1,10 +1,8 @@
-import { ControlServiceClient, type Service, type Task, TaskState, UpdateStatus_State } from '@flotilla/api';
-import { MANAGER_SERVER_NAME } from '@flotilla/pki';
+import { type ControlServiceClient, type Service, type Task, TaskState, UpdateStatus_State } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { HollowNodes } from '@flotilla/testing';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { type RunningManager, startManager } from './manager.js';
 
 // A rolling update survives the loss of the leader: the new leader reads the update status from the service
@@ -37,23 +35,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-function client(address: string): ControlServiceClient {
-  const { operator, ca } = cluster.manager.identity;
-  return new ControlServiceClient(
-    address,
-    credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(operator.keyPem), Buffer.from(operator.certPem)),
-    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
-  );
-}
-
-type Unary<Req, Res> = (r: Req, m: Metadata, o: object, cb: (e: ServiceError | null, v: Res) => void) => unknown;
-function rpc<Req, Res>(c: ControlServiceClient, method: Unary<Req, Res>, request: Req): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method.call(c, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, value) =>
-      err ? reject(new Error(err.details)) : resolve(value),
-    ),
-  );
-}
+const client = (address: string) => operatorClient(cluster.manager, address);
 
 const yaml = (image: string) =>
   [

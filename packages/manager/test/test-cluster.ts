@@ -18,6 +18,25 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
+/** A control client with the operator certificate `manager` wrote, to the manager at `address`. */
+export function operatorClient(manager: RunningManager, address: string): ControlServiceClient {
+  const { operator, ca } = manager.identity;
+  return new ControlServiceClient(
+    address,
+    credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(operator.keyPem), Buffer.from(operator.certPem)),
+    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
+  );
+}
+
+/** Calls a control RPC with a 10 s deadline; a refusal rejects with the manager's message. */
+export function rpc<Req, Res>(client: ControlServiceClient, method: Unary<Req, Res>, request: Req): Promise<Res> {
+  return new Promise((resolve, reject) =>
+    method.call(client, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, value) =>
+      err ? reject(new Error(err.details)) : resolve(value),
+    ),
+  );
+}
+
 /** `options` go to the manager (Redis for logs, say) on top of the test's etcd, address and directories. */
 export async function startTestCluster(
   label: string,
@@ -37,23 +56,13 @@ export async function startTestCluster(
     stateDir: dir('manager'),
     cliConfigDir: dir('cli'),
   });
-  const { operator, ca } = manager.identity;
-  const control = new ControlServiceClient(
-    manager.address,
-    credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(operator.keyPem), Buffer.from(operator.certPem)),
-    { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
-  );
+  const control = operatorClient(manager, manager.address);
   return {
     etcd,
     manager,
     control,
     dir,
-    rpc: (method, request) =>
-      new Promise((resolve, reject) =>
-        method.call(control, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, value) =>
-          err ? reject(new Error(err.details)) : resolve(value),
-        ),
-      ),
+    rpc: (method, request) => rpc(control, method, request),
     async stop() {
       control.close();
       await manager.stop();

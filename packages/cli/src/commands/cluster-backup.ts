@@ -6,23 +6,13 @@ import { Metadata } from '@grpc/grpc-js';
 import { usageError } from '../exit-codes.js';
 import { followStream } from '../follow-stream.js';
 import type { Io } from '../io.js';
+import { readSecretFile } from '../secret-file.js';
 
 const PASSPHRASE_ENV = 'FLOTILLA_BACKUP_PASSPHRASE';
 
 /** The passphrase: the first line of --passphrase-file, else $FLOTILLA_BACKUP_PASSPHRASE (never an argument). */
 function passphrase(file: string | undefined): string {
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new FlotillaError(
-        Code.FailedPrecondition,
-        `cannot read --passphrase-file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-      );
-    }
-    return text.split(/\r?\n/)[0] ?? '';
-  }
+  if (file) return readSecretFile(file, '--passphrase-file');
   const fromEnv = process.env[PASSPHRASE_ENV];
   if (!fromEnv) throw usageError(`give the passphrase with --passphrase-file FILE or $${PASSPHRASE_ENV}`);
   return fromEnv;

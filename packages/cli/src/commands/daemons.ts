@@ -1,16 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
-import {
-  Code,
-  type ControlServiceClient,
-  FlotillaError,
-  formatHostPort,
-  NodeSpec_Role,
-  parseHostPort,
-} from '@flotilla/api';
+import { type ControlServiceClient, formatHostPort, NodeSpec_Role, parseHostPort } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { readSecretFile } from '../secret-file.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -26,26 +20,6 @@ function redisAddress(value: string): string {
   } catch (err) {
     throw usageError(`--redis: ${(err as Error).message}`);
   }
-}
-
-/** The first line of a password file (a trailing newline is not part of the password). */
-function readPassword(file: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new FlotillaError(
-      Code.FailedPrecondition,
-      `cannot read --redis-password-file ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-    );
-  }
-  const password = text.split(/\r?\n/)[0] ?? '';
-  if (!password)
-    throw new FlotillaError(
-      Code.InvalidArgument,
-      `--redis-password-file ${file} is empty: put the password on its first line`,
-    );
-  return password;
 }
 
 /**
@@ -132,7 +106,9 @@ export function managerCommand(io: Io): Command {
           ? {
               redis: {
                 address: opts.redis,
-                ...(opts.redisPasswordFile ? { password: readPassword(opts.redisPasswordFile) } : {}),
+                ...(opts.redisPasswordFile
+                  ? { password: readSecretFile(opts.redisPasswordFile, '--redis-password-file') }
+                  : {}),
               },
             }
           : {}),
