@@ -1,4 +1,4 @@
-import { redisUrl } from '@flotilla/agent';
+import { type CertificateRenewer, type NodeCertificates, redisUrl } from '@flotilla/agent';
 import {
   type ClusterSettings,
   ControlServiceService,
@@ -18,8 +18,10 @@ import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootst
 import { ControlPlane } from './cluster/control-plane.js';
 import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
+import { managerRenewer } from './cluster/manager-renewal.js';
 import { peerService } from './cluster/peer-service.js';
-import { managerCredentials } from './cluster/server-credentials.js';
+import { RevocationWatch } from './cluster/revocations.js';
+import { managerCertificates, managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
 import { type ControlOptions, managerControlService } from './control-api/control-service.js';
 import type { Dispatcher } from './dispatcher/dispatcher.js';
@@ -68,6 +70,10 @@ export interface RunningManager {
   controlPlane: ControlPlane;
   /** The dispatcher while this manager leads. */
   dispatcher(): Dispatcher | undefined;
+  /** Renews this manager's certificate (at 50-80 % of its life); new connections get the new one. */
+  renewer: CertificateRenewer;
+  /** The revocations this manager refuses certificates by (watched in etcd). */
+  revocations: RevocationWatch;
   stop(): Promise<void>;
 }
 
@@ -90,13 +96,28 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   for (const warning of warnings) log.warn(warning);
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
-  const server = grpcServer(store, identity, election, {
+  const certificates = managerCertificates(identity);
+  // Before the port opens: no call is answered with a certificate that etcd says is revoked.
+  const revocations = new RevocationWatch(store, identity.ca, {
+    // Operators hold no session; a revoked node's or manager's session ends at once (it cannot open another).
+    onRevoked: (r) => (r.role === 'operator' ? undefined : election.term?.dispatcher.disconnect(r.subjectId)),
+    logger: log,
+  });
+  await revocations.start();
+  const server = grpcServer(store, identity, election, certificates, {
     ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
     warnings,
     stopping: stopping.signal,
     logger: log,
   });
-  const address = `${host}:${await bind(server, options.listen, identity)}`;
+  const address = `${host}:${await bind(server, options.listen, identity, certificates)}`;
+  const renewer = managerRenewer({ identity, certificates, store, stateDir: options.stateDir, log });
+  certificates.onChange(({ certPem, keyPem }) => {
+    // Whoever reads the identity later (a restart of a client, the CLI's files) gets the renewed pair.
+    identity.certPem = certPem;
+    identity.keyPem = keyPem;
+  });
+  renewer.start();
   const cliDir = options.cliConfigDir ?? cliConfigDir();
   const eventLog = redisParts?.eventLog;
   const plane = elect({
@@ -127,6 +148,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const stop = async () => {
     // Open `service logs -f` calls end first: the server waits for every call before it shuts down.
     stopping.abort();
+    renewer.stop();
+    await revocations.stop();
     await probe.stop();
     await plane.stop();
     await http.close();
@@ -136,7 +159,17 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     client.close();
   };
   const dispatcher = () => election.term?.dispatcher;
-  return { identity, address, httpAddress: http.address, store, controlPlane: plane, dispatcher, stop };
+  return {
+    identity,
+    address,
+    httpAddress: http.address,
+    store,
+    controlPlane: plane,
+    dispatcher,
+    renewer,
+    revocations,
+    stop,
+  };
 }
 
 /**
@@ -181,7 +214,13 @@ async function identify(client: Etcd3, store: Store, options: ManagerOptions, ho
 }
 
 /** The manager's gRPC services: joins, agents' sessions (the leader's), the quorum rule's probes, the control API. */
-function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionState, logs: ControlOptions): Server {
+function grpcServer(
+  store: Store,
+  identity: ManagerIdentity,
+  election: ElectionState,
+  certificates: NodeCertificates,
+  logs: ControlOptions,
+): Server {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
   const leader = () => election.plane?.leader()?.address;
@@ -197,13 +236,18 @@ function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionS
     })),
   );
   const leadership = { leading: () => election.plane?.leading() ?? false, leader };
-  server.addService(ControlServiceService, managerControlService(store, identity, logs, leadership));
+  server.addService(ControlServiceService, managerControlService(store, identity, logs, leadership, certificates));
   return server;
 }
 
-function bind(server: Server, listen: string, identity: ManagerIdentity): Promise<number> {
+function bind(
+  server: Server,
+  listen: string,
+  identity: ManagerIdentity,
+  certificates: NodeCertificates,
+): Promise<number> {
   return new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(listen, managerCredentials(identity, certificates), (err, p) => (err ? reject(err) : resolve(p))),
   );
 }
 

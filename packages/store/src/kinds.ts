@@ -1,4 +1,4 @@
-import { Allocation, Cluster, Network, Node, Service, Task } from '@flotilla/api';
+import { Allocation, Cluster, Network, Node, Revocation, Service, Task } from '@flotilla/api';
 
 /** The protobuf codec of each kind of object. */
 export interface Codec<T> {
@@ -13,6 +13,8 @@ export const KINDS = {
   networks: Network as Codec<Network>,
   clusters: Cluster as Codec<Cluster>,
   allocations: Allocation as Codec<Allocation>,
+  /** Revoked identities (revocationKey in @flotilla/pki): every manager watches them. */
+  revocations: Revocation as Codec<Revocation>,
 } as const;
 
 export type Kind = keyof typeof KINDS;

@@ -1,3 +1,4 @@
+import type { NodeCertificates } from '@flotilla/agent';
 import type { ControlServiceServer } from '@flotilla/api';
 import type { EventReader, LogReader } from '@flotilla/events';
 import type { CertificateAuthority } from '@flotilla/pki';
@@ -61,11 +62,13 @@ export function managerControlService(
   identity: ManagerIdentity,
   logs: ControlOptions,
   leadership: Leadership,
+  /** This manager's renewable certificates (default: those of `identity`, fixed). */
+  certificates?: NodeCertificates,
 ): ControlServiceServer {
   const tokens = new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint);
   return forwardWrites(controlService(store, identity.ca, tokens, logs), {
     ca: identity.ca,
-    credentials: managerClientCredentials(identity),
+    credentials: managerClientCredentials(identity, certificates),
     leading: () => leadership.leading(),
     leader: () => leadership.leader(),
   });

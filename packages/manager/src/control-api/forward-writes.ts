@@ -22,6 +22,7 @@ const WRITES = [
   'removeNode',
   'updateCluster',
   'getJoinToken',
+  'revokeOperator',
 ] as const satisfies readonly (keyof ControlServiceServer)[];
 
 export interface ForwardOptions {

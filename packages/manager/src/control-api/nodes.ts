@@ -8,6 +8,7 @@ import {
   type RemoveNodeResponse,
 } from '@flotilla/api';
 import type { Store, Versioned } from '@flotilla/store';
+import { revocationWrites } from '../cluster/revocations.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
 
@@ -44,8 +45,10 @@ export function nodeControl(store: Store, handle: Handle): NodeHandlers {
           `node ${node.id} is ready: drain it (node update --availability drain) and stop its agent, or use --force`,
         );
       }
-      // The leader's dispatcher sees the delete and ends the node's session.
-      await store.delete('nodes', node.id);
+      // Removed and revoked in one transaction: every manager refuses its certificates from the next call, and
+      // the leader's dispatcher sees the delete and ends the node's session.
+      const revoke = await revocationWrites(store, { subjectId: node.id, reason: 'node removed' });
+      await store.batch([{ op: 'delete', kind: 'nodes', id: node.id }, ...revoke]);
       return {};
     }),
   };
