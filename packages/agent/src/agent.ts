@@ -112,6 +112,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     log.info({ executor: executor.name, runtimeVersion: chosen.runtimeVersion }, chosen.reason);
   }
   let session: AgentSession | undefined;
+  let renewer: CertificateRenewer | undefined;
   const worker = new Worker({
     executor,
     report: (updates) => session?.reportStatus(updates) ?? false,
@@ -144,16 +145,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     onSessionInfo: (info) => {
       logs.configure(info.logs);
       quorum.setVoters(info.voters);
+      renewer?.clusterLife(Number(info.certExpiryMs));
     },
   });
-  session.start();
-  const renewer = certificateRenewer(certificates, session, options.stateDir, log);
+  const renewal = certificateRenewer(certificates, session, options.stateDir, log);
+  renewer = renewal;
   certificates.onChange(({ certPem, keyPem }) => {
     creds = { ...creds, certPem, keyPem };
     session.useCertificate(certPem, keyPem);
   });
-  renewer.start();
-  const registry = agentMetrics(session, logs, quorum, renewer);
+  renewal.start();
+  session.start();
+  const registry = agentMetrics(session, logs, quorum, renewal);
   const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', registry, () => ({
     ok: session.state === 'connected',
     session: session.state,
@@ -173,13 +176,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     get credentials() {
       return creds;
     },
-    renewer,
+    renewer: renewal,
     session,
     httpAddress: http.address,
     worker,
     quorum,
     async stop() {
-      renewer.stop();
+      renewal.stop();
       // First: a stopping session falls silent, and no fencing should read that as being cut off.
       await quorum.close();
       // A runtime that keeps containers running lets them run on: the next agent adopts them (live restore),

@@ -47,6 +47,18 @@ export class CertificateRenewer {
     this.nextAt = 0;
   }
 
+  /**
+   * The cluster's certificate life (from the session). A certificate that would outlive a fresh one is renewed
+   * as if it had been issued now with that life: at 50-80 % of it, not at 50-80 % of its own.
+   */
+  clusterLife(lifeMs: number): void {
+    if (this.stopped || lifeMs <= 0) return;
+    const now = this.now();
+    if (this.life().notAfterMs <= now + lifeMs) return;
+    const at = renewalTime({ notBeforeMs: now, notAfterMs: now + lifeMs }, this.options.random);
+    if (this.nextAt === 0 || at < this.nextAt) this.schedule(at);
+  }
+
   /** Renews now (not waiting for the time the life says), and resolves when it is done. */
   async renewNow(): Promise<void> {
     clearTimeout(this.timer);

@@ -13,15 +13,15 @@ import { cliConfigDir } from '@flotilla/pki';
 import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
 import { Server } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
+import { certificateUpkeep } from './cluster/certificate-upkeep.js';
 import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
 import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
 import { ControlPlane } from './cluster/control-plane.js';
 import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
-import { managerRenewer } from './cluster/manager-renewal.js';
 import { peerService } from './cluster/peer-service.js';
-import { RevocationWatch } from './cluster/revocations.js';
-import { managerCertificates, managerCredentials } from './cluster/server-credentials.js';
+import type { RevocationWatch } from './cluster/revocations.js';
+import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
 import { type ControlOptions, managerControlService } from './control-api/control-service.js';
 import type { Dispatcher } from './dispatcher/dispatcher.js';
@@ -96,14 +96,15 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   for (const warning of warnings) log.warn(warning);
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
-  const certificates = managerCertificates(identity);
   // Before the port opens: no call is answered with a certificate that etcd says is revoked.
-  const revocations = new RevocationWatch(store, identity.ca, {
-    // Operators hold no session; a revoked node's or manager's session ends at once (it cannot open another).
-    onRevoked: (r) => (r.role === 'operator' ? undefined : election.term?.dispatcher.disconnect(r.subjectId)),
-    logger: log,
+  const upkeep = await certificateUpkeep({
+    identity,
+    store,
+    stateDir: options.stateDir,
+    log,
+    disconnect: (nodeId) => election.term?.dispatcher.disconnect(nodeId),
   });
-  await revocations.start();
+  const { certificates, renewer, revocations } = upkeep;
   const server = grpcServer(store, identity, election, certificates, {
     ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
     warnings,
@@ -111,13 +112,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     logger: log,
   });
   const address = `${host}:${await bind(server, options.listen, identity, certificates)}`;
-  const renewer = managerRenewer({ identity, certificates, store, stateDir: options.stateDir, log });
-  certificates.onChange(({ certPem, keyPem }) => {
-    // Whoever reads the identity later (a restart of a client, the CLI's files) gets the renewed pair.
-    identity.certPem = certPem;
-    identity.keyPem = keyPem;
-  });
-  renewer.start();
+  upkeep.startRenewing();
   const cliDir = options.cliConfigDir ?? cliConfigDir();
   const eventLog = redisParts?.eventLog;
   const plane = elect({
@@ -148,8 +143,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const stop = async () => {
     // Open `service logs -f` calls end first: the server waits for every call before it shuts down.
     stopping.abort();
-    renewer.stop();
-    await revocations.stop();
+    await upkeep.stop();
     await probe.stop();
     await plane.stop();
     await http.close();

@@ -155,6 +155,25 @@ describe('certificate renewal', () => {
     }
   });
 
+  it('a shorter certificate life reaches agents through their sessions: they renew within it', async () => {
+    const agent = await join('shortened');
+    try {
+      const first = certificateLife(agent.credentials.certPem);
+      expect(first.notAfterMs - first.notBeforeMs).toBe(90 * 86_400_000);
+      await expect.poll(() => agent.session.state).toBe('connected');
+      const changedAt = Date.now();
+      await setCertLife(SHORT_LIFE_MS);
+      await expect.poll(() => agent.renewer.renewals, { timeout: 6_000, interval: 50 }).toBe(1);
+      // Within 50-80 % of the new life (and the session's announcement), not 45 days on.
+      expect(Date.now() - changedAt).toBeLessThan(Number(SHORT_LIFE_MS));
+      const renewed = certificateLife(agent.credentials.certPem);
+      expect(renewed.notAfterMs - renewed.notBeforeMs).toBe(Number(SHORT_LIFE_MS));
+    } finally {
+      await agent.stop();
+      await setCertLife(0n);
+    }
+  });
+
   it('keeps the renewed pair in the state directory (key 0600), where a restart finds it', async () => {
     await setCertLife(SHORT_LIFE_MS);
     const stateDir = cluster.dir('restarted');

@@ -7,6 +7,21 @@ import { currentCertExpiryMs } from './cert-expiry.js';
 import { subjectAltNames } from './certificate-renewal.js';
 import type { ManagerIdentity } from './cluster-bootstrap.js';
 
+/**
+ * Reads the cluster's certificate life every so often: when the operator shortens it, this manager renews within
+ * the new life (as agents do when their session tells them). Returns what stops it.
+ */
+export function followClusterLife(store: Store, renewer: CertificateRenewer, everyMs = 10_000): () => void {
+  const check = () =>
+    void currentCertExpiryMs(store).then(
+      (ms) => renewer.clusterLife(ms),
+      () => undefined, // etcd away: the next round reads it.
+    );
+  const timer = setInterval(check, everyMs);
+  check();
+  return () => clearInterval(timer);
+}
+
 export interface ManagerRenewalOptions {
   identity: ManagerIdentity;
   certificates: NodeCertificates;
