@@ -13,6 +13,7 @@ import { cliConfigDir } from '@flotilla/pki';
 import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
 import { Server } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
+import { type CertificateEvents, certificateEvents } from './cluster/certificate-events.js';
 import { certificateUpkeep } from './cluster/certificate-upkeep.js';
 import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
 import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
@@ -96,6 +97,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   for (const warning of warnings) log.warn(warning);
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
+  const events = certificateEvents(redisParts?.eventLog, () => election.plane?.leading() ?? false);
   // Before the port opens: no call is answered with a certificate that etcd says is revoked.
   const upkeep = await certificateUpkeep({
     identity,
@@ -103,14 +105,22 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     stateDir: options.stateDir,
     log,
     disconnect: (nodeId) => election.term?.dispatcher.disconnect(nodeId),
+    onRevoked: (r) => events.revoked(r),
+    onRenewed: (certPem) => events.renewed(certPem),
   });
   const { certificates, renewer, revocations } = upkeep;
-  const server = grpcServer(store, identity, election, certificates, {
-    ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
-    warnings,
-    stopping: stopping.signal,
-    logger: log,
-  });
+  const server = grpcServer(
+    store,
+    identity,
+    election,
+    { certificates, events },
+    {
+      ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
+      warnings,
+      stopping: stopping.signal,
+      logger: log,
+    },
+  );
   const address = `${host}:${await bind(server, options.listen, identity, certificates)}`;
   upkeep.startRenewing();
   const cliDir = options.cliConfigDir ?? cliConfigDir();
@@ -212,11 +222,14 @@ function grpcServer(
   store: Store,
   identity: ManagerIdentity,
   election: ElectionState,
-  certificates: NodeCertificates,
+  { certificates, events }: { certificates: NodeCertificates; events: CertificateEvents },
   logs: ControlOptions,
 ): Server {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
+  server.addService(
+    NodeCaServiceService,
+    joinService(store, identity.ca, identity.caKeyPem, (renewed) => events.renewed(renewed.certPem)),
+  );
   const leader = () => election.plane?.leader()?.address;
   server.addService(
     DispatcherServiceService,

@@ -1,4 +1,5 @@
 import type { CertificateRenewer, NodeCertificates } from '@flotilla/agent';
+import type { Revocation } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
 import type { Store } from '@flotilla/store';
 import type { ManagerIdentity } from './cluster-bootstrap.js';
@@ -24,6 +25,9 @@ export interface CertificateUpkeepOptions {
   log: Logger;
   /** Ends a node's session (the leader's dispatcher, while this manager leads). */
   disconnect(nodeId: string): void;
+  /** Told each revocation seen, and each renewal of this manager's own certificate (events). */
+  onRevoked?: (revocation: Revocation) => void;
+  onRenewed?: (certPem: string) => void;
 }
 
 /**
@@ -36,11 +40,21 @@ export async function certificateUpkeep(options: CertificateUpkeepOptions): Prom
   const certificates = managerCertificates(identity);
   const revocations = new RevocationWatch(store, identity.ca, {
     // Operators hold no session; a revoked node's or manager's session ends at once (it cannot open another).
-    onRevoked: (r) => (r.role === 'operator' ? undefined : options.disconnect(r.subjectId)),
+    onRevoked: (r) => {
+      if (r.role !== 'operator') options.disconnect(r.subjectId);
+      options.onRevoked?.(r);
+    },
     logger: log,
   });
   await revocations.start();
-  const renewer = managerRenewer({ identity, certificates, store, stateDir: options.stateDir, log });
+  const renewer = managerRenewer({
+    identity,
+    certificates,
+    store,
+    stateDir: options.stateDir,
+    log,
+    ...(options.onRenewed ? { onRenewed: options.onRenewed } : {}),
+  });
   certificates.onChange(({ certPem, keyPem }) => {
     identity.certPem = certPem;
     identity.keyPem = keyPem;
