@@ -28,6 +28,7 @@ export class CertificateRenewer {
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private failures = 0;
+  private running: Promise<void> | undefined;
   /** Renewals so far. */
   renewals = 0;
   /** When the next attempt is due (ms since the epoch; 0 while stopped). */
@@ -89,7 +90,15 @@ export class CertificateRenewer {
     }, delay);
   }
 
-  private async attempt(): Promise<void> {
+  /** One attempt at a time: a renewal asked for while one runs waits for it instead of making a second key. */
+  private attempt(): Promise<void> {
+    this.running ??= this.renewOnce().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async renewOnce(): Promise<void> {
     const { certificates, logger } = this.options;
     const before = certificates.current();
     try {
