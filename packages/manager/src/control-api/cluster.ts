@@ -56,7 +56,7 @@ export function clusterControl(
       if (!/^[a-z0-9]{1,64}$/.test(id)) {
         throw new FlotillaError(
           Code.InvalidArgument,
-          `${JSON.stringify(request.operatorId)} is not an operator ID: see operatorId in flotilla cluster inspect`,
+          `${JSON.stringify(request.operatorId)} is not an operator ID: cluster inspect shows this CLI's as operator.id`,
         );
       }
       await revokeIdentity(store, { subjectId: id, role: 'operator', reason: 'operator revoked' });
