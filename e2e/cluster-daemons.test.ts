@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NodeStatus_State } from '@flotilla/api';
+import { CertificateAuthority, certificateLife, createKeyAndCsr, readIdentity } from '@flotilla/pki';
 import { connectEtcd, Store } from '@flotilla/store';
 import { ManagedProcess, startEtcd, type TestServer, tempDir } from '@flotilla/testing';
 import type { Etcd3 } from 'etcd3';
@@ -33,7 +36,10 @@ afterAll(async () => {
 const configDir = tempDir('e2e-cli-config');
 dirs.push(configDir);
 
-function run(args: string[]): {
+function run(
+  args: string[],
+  config = configDir.path,
+): {
   child: ChildProcess;
   output: () => string;
   stdout: () => string;
@@ -42,7 +48,7 @@ function run(args: string[]): {
   const child = spawn(bin, args, {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FLOTILLA_CONFIG_DIR: configDir.path },
+    env: { ...process.env, FLOTILLA_CONFIG_DIR: config },
   });
   children.push(child);
   let output = '';
@@ -58,8 +64,11 @@ function run(args: string[]): {
   return { child, output: () => output, stdout: () => stdout, exited };
 }
 
-async function capture(args: string[]): Promise<{ code: number | null; output: string; stdout: string }> {
-  const r = run(args);
+async function capture(
+  args: string[],
+  config = configDir.path,
+): Promise<{ code: number | null; output: string; stdout: string }> {
+  const r = run(args, config);
   const code = await r.exited;
   return { code, output: r.output(), stdout: r.stdout() };
 }
@@ -191,5 +200,65 @@ describe('flotilla manager and agent processes', () => {
     ]);
     expect(badToken.code).toBe(1);
     expect(badToken.output).toContain('not a Flotilla join token');
+  });
+
+  it('operator certificates: --cert-expiry, the CLI renews its certificate past half its life, revoke-operator', async () => {
+    const ownEtcd = await startEtcd();
+    const managerDir = tempDir('e2e-certs-manager');
+    const config = tempDir('e2e-certs-cli');
+    const short = tempDir('e2e-certs-short');
+    dirs.push(managerDir, config, short);
+    try {
+      const manager = run(
+        ['manager', 'start', '--etcd', ownEtcd.url, '--listen', '127.0.0.1:0', '--state-dir', managerDir.path],
+        config.path,
+      );
+      await expect.poll(() => manager.output(), { timeout: 20_000 }).toMatch(/listening on 127\.0\.0\.1:\d+/);
+      const tooShort = await capture(['cluster', 'update', '--cert-expiry', '30s'], config.path);
+      expect(tooShort.code).toBe(2);
+      expect(tooShort.output).toContain('give at least 1m');
+      expect((await capture(['cluster', 'update', '--cert-expiry', '1m'], config.path)).code).toBe(0);
+      const inspected = JSON.parse((await capture(['cluster', 'inspect'], config.path)).stdout);
+      expect(inspected.certExpiry).toBe('1m');
+      const ownId = readIdentity(new X509Certificate(readFileSync(path.join(config.path, 'operator.crt')))).nodeId;
+      expect(inspected.operator.id).toBe(ownId);
+
+      // A CLI whose certificate is 40 s into a 60 s life: its next command renews it, same operator ID.
+      const ca = await CertificateAuthority.load(
+        readFileSync(path.join(managerDir.path, 'ca.crt'), 'utf8'),
+        readFileSync(path.join(managerDir.path, 'ca.key'), 'utf8'),
+      );
+      const keys = await createKeyAndCsr();
+      const oldCert = await ca.issue({
+        csrPem: keys.csrPem,
+        nodeId: 'opshort1',
+        role: 'operator',
+        validityMs: 60_000,
+        notBefore: new Date(Date.now() - 40_000),
+      });
+      for (const f of ['ca.crt', 'manager']) copyFileSync(path.join(config.path, f), path.join(short.path, f));
+      writeFileSync(path.join(short.path, 'operator.crt'), oldCert);
+      writeFileSync(path.join(short.path, 'operator.key'), keys.keyPem, { mode: 0o600 });
+      const used = await capture(['cluster', 'inspect'], short.path);
+      expect(used.code).toBe(0);
+      expect(JSON.parse(used.stdout).operator.id).toBe('opshort1');
+      const renewed = readFileSync(path.join(short.path, 'operator.crt'), 'utf8');
+      expect(renewed).not.toBe(oldCert);
+      expect(readIdentity(new X509Certificate(renewed))).toMatchObject({ nodeId: 'opshort1', role: 'operator' });
+      expect(certificateLife(renewed).notAfterMs).toBeGreaterThan(certificateLife(oldCert).notAfterMs);
+      expect(readFileSync(path.join(short.path, 'operator.key'), 'utf8')).not.toBe(keys.keyPem);
+      expect(statSync(path.join(short.path, 'operator.key')).mode & 0o777).toBe(0o600);
+
+      // Revoked, the renewed certificate is refused; the other operator goes on.
+      expect((await capture(['cluster', 'revoke-operator', 'opshort1'], config.path)).code).toBe(0);
+      const refused = await capture(['cluster', 'inspect'], short.path);
+      expect(refused.code).toBe(1);
+      expect(refused.output).toContain('was revoked');
+      expect((await capture(['cluster', 'inspect'], config.path)).code).toBe(0);
+      manager.child.kill('SIGTERM');
+      expect(await manager.exited).toBe(0);
+    } finally {
+      await ownEtcd.destroy();
+    }
   });
 });

@@ -2,10 +2,12 @@ import { hostname } from 'node:os';
 import type { NetworkView } from '@flotilla/api';
 import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
 import type { NodeNetwork } from '@flotilla/overlay';
+import { CertificateRenewer } from './certificate-renewer.js';
 import type { Executor, TaskOutput } from './executor/executor.js';
 import { chooseExecutor, type RuntimeOptions } from './executor/executor-choice.js';
 import { FENCE_VERDICTS } from './fencing.js';
-import { joinCluster, loadCredentials, type NodeCredentials, saveCredentials } from './join.js';
+import { joinCluster, loadCredentials, type NodeCredentials, saveCertificate, saveCredentials } from './join.js';
+import { NodeCertificates } from './node-certificates.js';
 import { QuorumWatch } from './quorum-watch.js';
 import { AgentSession } from './session.js';
 import { type LogShipperFactory, parseRedisAddress, TaskLogs } from './task-logs.js';
@@ -56,7 +58,10 @@ export interface ExecutorContext {
 }
 
 export interface RunningAgent {
-  credentials: NodeCredentials;
+  /** The node's credentials as they are now (after renewals, the new certificate). */
+  readonly credentials: NodeCredentials;
+  /** Renews the node's certificate over the session, at 50-80 % of its life. */
+  renewer: CertificateRenewer;
   session: AgentSession;
   worker: Worker;
   /** The quorum rule on this node: its PeerService (`probePort`), its probes, its fencing verdict. */
@@ -83,7 +88,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     });
   }
   const log = options.logger ?? createLogger('agent');
-  const creds = credentials;
+  let creds = credentials;
+  const certificates = new NodeCertificates(creds);
   // Before the executor, so that it can be handed the output function; a session tells where Redis is later.
   const logs = new TaskLogs({
     logger: log,
@@ -106,6 +112,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     log.info({ executor: executor.name, runtimeVersion: chosen.runtimeVersion }, chosen.reason);
   }
   let session: AgentSession | undefined;
+  let renewer: CertificateRenewer | undefined;
   const worker = new Worker({
     executor,
     report: (updates) => session?.reportStatus(updates) ?? false,
@@ -113,6 +120,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   });
   const quorum = await QuorumWatch.start({
     certificates: creds,
+    renewable: certificates,
     listen: options.probeListen ?? '0.0.0.0:0',
     session: () => session,
     worker,
@@ -121,7 +129,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // The list of managers is kept, so a restarted agent can reach any of them even if the one it joined is gone.
   session = new AgentSession(creds, {
     probePort: quorum.probePort,
-    onManagers: (managers) => saveCredentials(options.stateDir, { ...creds, managers }),
+    onManagers: (managers) => {
+      creds = { ...creds, managers };
+      saveCredentials(options.stateDir, creds);
+    },
     onAssignments: (assignments) => worker.apply(assignments),
     ...(network
       ? {
@@ -134,10 +145,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     onSessionInfo: (info) => {
       logs.configure(info.logs);
       quorum.setVoters(info.voters);
+      renewer?.clusterLife(Number(info.certExpiryMs));
     },
   });
+  const renewal = certificateRenewer(certificates, session, options.stateDir, log);
+  renewer = renewal;
+  certificates.onChange(({ certPem, keyPem }) => {
+    creds = { ...creds, certPem, keyPem };
+    session.useCertificate(certPem, keyPem);
+  });
+  renewal.start();
   session.start();
-  const registry = agentMetrics(session, logs, quorum);
+  const registry = agentMetrics(session, logs, quorum, renewal);
   const http = await serveHttp(options.httpListen ?? '127.0.0.1:0', registry, () => ({
     ok: session.state === 'connected',
     session: session.state,
@@ -154,12 +173,16 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     'agent started',
   );
   return {
-    credentials,
+    get credentials() {
+      return creds;
+    },
+    renewer: renewal,
     session,
     httpAddress: http.address,
     worker,
     quorum,
     async stop() {
+      renewal.stop();
       // First: a stopping session falls silent, and no fencing should read that as being cut off.
       await quorum.close();
       // A runtime that keeps containers running lets them run on: the next agent adopts them (live restore),
@@ -183,7 +206,29 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   };
 }
 
-function agentMetrics(session: AgentSession, logs: TaskLogs, quorum: QuorumWatch): Registry {
+/** Renewal over the session; the new pair is saved (key 0600) before any connection uses it. */
+function certificateRenewer(
+  certificates: NodeCertificates,
+  session: AgentSession,
+  stateDir: string,
+  log: Logger,
+): CertificateRenewer {
+  return new CertificateRenewer({
+    certificates,
+    renew: (csrPem) => session.renewCertificate(csrPem),
+    save: (certPem, keyPem) => saveCertificate(stateDir, certPem, keyPem),
+    // While no session is up, it waits for one: a short backoff, so a renewal follows soon after a reconnect.
+    backoffMs: { first: 1_000, max: 30_000 },
+    logger: log,
+  });
+}
+
+function agentMetrics(
+  session: AgentSession,
+  logs: TaskLogs,
+  quorum: QuorumWatch,
+  renewer: CertificateRenewer,
+): Registry {
   const registry = new Registry();
   new Gauge({
     name: 'flotilla_agent_fence_verdict',
@@ -202,6 +247,7 @@ function agentMetrics(session: AgentSession, logs: TaskLogs, quorum: QuorumWatch
     ],
     ['flotilla_agent_sessions_total', 'Sessions established (reconnects included)', () => session.sessions],
     ['flotilla_agent_heartbeats_sent_total', 'Heartbeats sent', () => session.heartbeatsSent],
+    ['flotilla_agent_certificate_renewals_total', "Renewals of the node's certificate", () => renewer.renewals],
     [
       'flotilla_agent_peer_probes_total',
       'Probes sent to peers while no leader was heard',

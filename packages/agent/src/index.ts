@@ -1,5 +1,7 @@
 export type { AgentOptions, ExecutorContext, RunningAgent } from './agent.js';
 export { startAgent } from './agent.js';
+export type { CertificateRenewerOptions } from './certificate-renewer.js';
+export { CertificateRenewer } from './certificate-renewer.js';
 export type { ContainerdExecutorOptions } from './executor/containerd/containerd-executor.js';
 export { ContainerdExecutor } from './executor/containerd/containerd-executor.js';
 export type { ImageSource, LocalImage, RegistryImage } from './executor/containerd/image-store.js';
@@ -14,7 +16,8 @@ export { ProcessExecutor } from './executor/process/process-executor.js';
 export type { FenceDecision, FenceInput, FenceTask, FenceVerdict, NodeFenceOptions, SilenceInput } from './fencing.js';
 export { disconnectPolicy, FENCE_VERDICTS, fenceDecision, hearsNoLeader, NodeFence, PROBE_LEAD_MS } from './fencing.js';
 export type { NodeCredentials } from './join.js';
-export { fetchCaCertificate, joinCluster, loadCredentials, saveCredentials } from './join.js';
+export { fetchCaCertificate, joinCluster, loadCredentials, saveCertificate, saveCredentials } from './join.js';
+export { NodeCertificates } from './node-certificates.js';
 export type { PeerProberOptions } from './peer-prober.js';
 export { PeerProber } from './peer-prober.js';
 export type { PeerCertificates, PeerServer, ProbeAnswer, ProbeCall } from './peer-service.js';

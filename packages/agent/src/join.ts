@@ -71,12 +71,19 @@ export async function joinCluster(options: {
   return response.caKeyPem ? { ...creds, caKeyPem: response.caKeyPem } : creds;
 }
 
+/** Each file written whole (temp file and rename), so a crash never leaves half a key or certificate. */
 export function saveCredentials(stateDir: string, creds: NodeCredentials): void {
   const dir = new StateDir(stateDir);
-  dir.write('node.key', creds.keyPem, true);
-  dir.write('node.crt', creds.certPem);
-  dir.write('ca.crt', creds.caCertPem);
-  dir.write('node.json', `${JSON.stringify({ nodeId: creds.nodeId, role: creds.role, managers: creds.managers })}\n`);
+  saveCertificate(stateDir, creds.certPem, creds.keyPem);
+  dir.replace('ca.crt', creds.caCertPem);
+  dir.replace('node.json', `${JSON.stringify({ nodeId: creds.nodeId, role: creds.role, managers: creds.managers })}\n`);
+}
+
+/** A renewed certificate and its key (0600), each written whole. */
+export function saveCertificate(stateDir: string, certPem: string, keyPem: string): void {
+  const dir = new StateDir(stateDir);
+  dir.replace('node.key', keyPem, true);
+  dir.replace('node.crt', certPem);
 }
 
 /** Credentials kept by an earlier join, if any. */

@@ -1,12 +1,8 @@
 import { PeerServiceClient, type PeerServiceServer, PeerServiceService, probeResponse } from '@flotilla/api';
-import { type ChannelCredentials, credentials, Metadata, Server, ServerCredentials } from '@grpc/grpc-js';
+import { type ChannelCredentials, Metadata, Server } from '@grpc/grpc-js';
+import { NodeCertificates, type PeerCertificates } from './node-certificates.js';
 
-/** The node's own certificate and the cluster CA's: what both ends of a probe show and trust. */
-export interface PeerCertificates {
-  caCertPem: string;
-  certPem: string;
-  keyPem: string;
-}
+export type { PeerCertificates } from './node-certificates.js';
 
 export interface PeerServer {
   /** The port it listens on (the one asked for, or the one the system gave for port 0). */
@@ -14,13 +10,19 @@ export interface PeerServer {
   close(): Promise<void>;
 }
 
+/** Fixed certificates, or the node's renewable ones (renewals then reach new connections). */
+function renewable(certificates: PeerCertificates | NodeCertificates): NodeCertificates {
+  return certificates instanceof NodeCertificates ? certificates : new NodeCertificates(certificates);
+}
+
 /**
  * The node's PeerService: tells a peer that probes it whether this node hears a leader. Mutual TLS with the
- * node's certificate; a caller must show a certificate of the cluster CA, or the handshake fails.
+ * node's certificate (the one it holds when a connection opens); a caller must show a certificate of the cluster
+ * CA, or the handshake fails.
  */
 export async function servePeers(
   listen: string,
-  certificates: PeerCertificates,
+  certificates: PeerCertificates | NodeCertificates,
   answer: () => ProbeAnswer,
 ): Promise<PeerServer> {
   const server = new Server();
@@ -30,11 +32,7 @@ export async function servePeers(
     },
   };
   server.addService(PeerServiceService, service);
-  const tls = ServerCredentials.createSsl(
-    Buffer.from(certificates.caCertPem),
-    [{ private_key: Buffer.from(certificates.keyPem), cert_chain: Buffer.from(certificates.certPem) }],
-    true,
-  );
+  const tls = renewable(certificates).serverCredentials(true);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(listen, tls, (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -81,14 +79,10 @@ export class PeerCaller {
   private readonly clients = new Map<string, PeerServiceClient>();
   private readonly tls: ChannelCredentials;
 
-  constructor(certificates: PeerCertificates) {
-    this.tls = credentials.createSsl(
-      Buffer.from(certificates.caCertPem),
-      Buffer.from(certificates.keyPem),
-      Buffer.from(certificates.certPem),
-      // The chain is still checked against the cluster CA (and only it); the name is not.
-      { checkServerIdentity: () => undefined },
-    );
+  constructor(certificates: PeerCertificates | NodeCertificates) {
+    // The chain is still checked against the cluster CA (and only it); the name is not. New connections present
+    // the node's certificate as it is then (after a renewal, the new one).
+    this.tls = renewable(certificates).channelCredentials({ checkServerIdentity: () => undefined });
   }
 
   readonly call: ProbeCall = (address, deadlineMs) => {

@@ -1,6 +1,7 @@
 import type { Voter } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
 import { disconnectPolicy, hearsNoLeader, NodeFence } from './fencing.js';
+import type { NodeCertificates } from './node-certificates.js';
 import { PeerProber } from './peer-prober.js';
 import { PeerCaller, type PeerCertificates, type PeerServer, servePeers } from './peer-service.js';
 import type { Worker } from './worker.js';
@@ -19,6 +20,8 @@ export interface SessionView {
 
 export interface QuorumWatchOptions {
   certificates: PeerCertificates & { nodeId: string };
+  /** The node's renewable certificates: the PeerService and probes follow renewals (default: `certificates`, fixed). */
+  renewable?: NodeCertificates;
   /** HOST:PORT for the PeerService (port 0: any free port). */
   listen: string;
   /** The session, once there is one (the PeerService is up before it, to tell the managers its port). */
@@ -80,7 +83,8 @@ export class QuorumWatch {
   }
 
   static async start(options: QuorumWatchOptions): Promise<QuorumWatch> {
-    const server = await servePeers(options.listen, options.certificates, () => {
+    const certificates = options.renewable ?? options.certificates;
+    const server = await servePeers(options.listen, certificates, () => {
       const s = options.session();
       return {
         hearsLeader: s?.hearsLeader() ?? false,
@@ -88,7 +92,7 @@ export class QuorumWatch {
         leaderHeardForMs: s?.leaderHeardForMs() ?? 0,
       };
     });
-    const watch = new QuorumWatch(server, new PeerCaller(options.certificates), options);
+    const watch = new QuorumWatch(server, new PeerCaller(certificates), options);
     watch.prober.start();
     watch.fence.start();
     return watch;

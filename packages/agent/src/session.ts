@@ -1,7 +1,10 @@
 import {
   type Assignments,
+  Code,
   DispatcherServiceClient,
+  FlotillaError,
   type NetworkView,
+  NodeCaServiceClient,
   type SessionInfo,
   type SessionRequest,
   type SessionResponse,
@@ -9,7 +12,7 @@ import {
   TaskStatusUpdate,
 } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
-import { type ClientDuplexStream, credentials, type ServiceError } from '@grpc/grpc-js';
+import { type ClientDuplexStream, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { NodeCredentials } from './join.js';
 
 export interface SessionOptions {
@@ -61,6 +64,8 @@ export class AgentSession {
   /** A manager to try next, ahead of the rotation (the leader a follower pointed to). */
   private preferred: string | undefined;
   private sessionId = '';
+  /** The manager the current (or last) connection went to. */
+  private address: string | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private lastContact = 0;
   /** When the session in place now was opened (0: none). */
@@ -83,7 +88,7 @@ export class AgentSession {
   heartbeatsSent = 0;
 
   constructor(
-    private readonly creds: NodeCredentials,
+    private creds: NodeCredentials,
     private readonly options: SessionOptions = {},
   ) {
     this.managers = [...creds.managers];
@@ -204,6 +209,36 @@ export class AgentSession {
     this.stop();
   }
 
+  /** A renewed certificate and key: the next connection presents them (the session open now carries on). */
+  useCertificate(certPem: string, keyPem: string): void {
+    this.creds = { ...this.creds, certPem, keyPem };
+  }
+
+  /**
+   * Asks the manager this session is connected to for a certificate for the key behind `csrPem`. On a connection of
+   * its own, made with the certificate the node holds now: the session's connection still carries the certificate
+   * it was opened with, which may have expired since (the session goes on; a renewal must not rest on it).
+   */
+  renewCertificate(csrPem: string, timeoutMs = 10_000): Promise<string> {
+    const address = this.state === 'connected' ? this.address : undefined;
+    if (!address) {
+      return Promise.reject(
+        new FlotillaError(Code.Unavailable, 'no session with a manager to renew the certificate with'),
+      );
+    }
+    const tls = credentials.createSsl(
+      Buffer.from(this.creds.caCertPem),
+      Buffer.from(this.creds.keyPem),
+      Buffer.from(this.creds.certPem),
+    );
+    const client = new NodeCaServiceClient(address, tls, { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME });
+    return new Promise<string>((resolve, reject) =>
+      client.renew({ csrPem }, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, response) =>
+        err ? reject(FlotillaError.from(err)) : resolve(response.certPem),
+      ),
+    ).finally(() => client.close());
+  }
+
   /** Sends task status updates; returns false when there is no session to carry them (the caller keeps them). */
   reportStatus(updates: { taskId: string; status: Partial<TaskStatus> }[]): boolean {
     if (this.state !== 'connected' || !this.stream) return false;
@@ -215,6 +250,7 @@ export class AgentSession {
     if (this.state === 'stopped' || this.suspended) return;
     const address = this.preferred ?? (this.managers[this.next++ % this.managers.length] as string);
     this.preferred = undefined;
+    this.address = address;
     const tls = credentials.createSsl(
       Buffer.from(this.creds.caCertPem),
       Buffer.from(this.creds.keyPem),

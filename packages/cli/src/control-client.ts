@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Code, ControlServiceClient, FlotillaError } from '@flotilla/api';
 import { cliConfigDir, MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { renewOperatorIfDue } from './operator-certificate.js';
 
 /** A control API client with the operator credentials the first manager wrote ($FLOTILLA_CONFIG_DIR or ~/.flotilla). */
 export function controlClient(configDir = cliConfigDir()): ControlServiceClient {
@@ -20,7 +21,7 @@ export function controlClient(configDir = cliConfigDir()): ControlServiceClient 
     Buffer.from(dir.read('operator.crt')),
   );
   const known = dir.has('managers') ? dir.read('managers') : '';
-  return new ControlServiceClient(managersTarget(dir.read('manager'), known), tls, {
+  const client = new ControlServiceClient(managersTarget(dir.read('manager'), known), tls, {
     'grpc.ssl_target_name_override': MANAGER_SERVER_NAME,
     // A manager whose host died sends no reset: pings find out within seconds, and the channel moves on to the
     // next manager (reconnecting soon) instead of waiting for TCP to give up.
@@ -29,6 +30,14 @@ export function controlClient(configDir = cliConfigDir()): ControlServiceClient 
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.max_reconnect_backoff_ms': 2_000,
   });
+  // Past half its life, the operator certificate is renewed alongside the command's own call; the channel is
+  // closed once both are done.
+  const renewal = renewOperatorIfDue(client, dir);
+  if (renewal) {
+    const close = client.close.bind(client);
+    client.close = () => void renewal.finally(close);
+  }
+  return client;
 }
 
 function ipv4HostPort(address: string): boolean {

@@ -119,7 +119,33 @@ export interface LeaderChangedEvent {
   at: number;
 }
 
+/** Whose certificate: a node's (worker), a manager's, or an operator's (the CLI). */
+export const CERTIFICATE_ROLES = ['worker', 'manager', 'operator'] as const;
+export type CertificateRole = (typeof CERTIFICATE_ROLES)[number];
+
+/** A node, manager or operator renewed its certificate (same ID and role, a new key). */
+export interface CertificateRenewedEvent {
+  type: 'certificate.renewed';
+  nodeId: string;
+  role: CertificateRole;
+  /** When the new certificate expires (ms since the epoch). */
+  expiresAt: number;
+  at: number;
+}
+
+/** An identity's certificates were revoked (a removed node, a demoted manager, an operator). */
+export interface CertificateRevokedEvent {
+  type: 'certificate.revoked';
+  subjectId: string;
+  /** Only this role's certificates; absent: every role. */
+  role?: CertificateRole;
+  reason: string;
+  at: number;
+}
+
 export type FlotillaEvent =
+  | CertificateRenewedEvent
+  | CertificateRevokedEvent
   | TaskStateEvent
   | ServiceChangedEvent
   | ServiceUpdateEvent
@@ -181,6 +207,8 @@ const SCHEMAS: {
   'node.down': { nodeId: 'id', hostname: 'text', reason: 'text', state: { optional: NODE_DOWN_STATES }, at: 'time' },
   'node.availability': { nodeId: 'id', hostname: 'text', availability: NODE_AVAILABILITIES, at: 'time' },
   'leader.changed': { leaderId: 'text', previousId: 'text', at: 'time' },
+  'certificate.renewed': { nodeId: 'id', role: CERTIFICATE_ROLES, expiresAt: 'time', at: 'time' },
+  'certificate.revoked': { subjectId: 'id', role: { optional: CERTIFICATE_ROLES }, reason: 'text', at: 'time' },
 };
 
 export const EVENT_TYPES = Object.keys(SCHEMAS) as FlotillaEventType[];

@@ -2,6 +2,9 @@ export { BoundedBuffer } from './bounded-buffer.js';
 export type { RedisConnectionOptions } from './connection.js';
 export { connectRedis, redisOptions, whenReady } from './connection.js';
 export type {
+  CertificateRenewedEvent,
+  CertificateRevokedEvent,
+  CertificateRole,
   EventInput,
   FlotillaEvent,
   FlotillaEventType,
@@ -19,6 +22,7 @@ export type {
   UpdateStateName,
 } from './event.js';
 export {
+  CERTIFICATE_ROLES,
   decodeEntry,
   EVENT_FIELD,
   EVENT_TYPES,

@@ -1,3 +1,5 @@
+export { certExpiryMs } from './cluster/cert-expiry.js';
+export type { RenewedCertificate } from './cluster/certificate-renewal.js';
 export { writeCliConfig } from './cluster/cli-config.js';
 export type { BackupFile } from './cluster/cluster-backup.js';
 export { makeBackup, readBackupHeader } from './cluster/cluster-backup.js';
@@ -9,7 +11,9 @@ export type { ControlPlane, ManagerInfo } from './cluster/control-plane.js';
 export { joinService } from './cluster/join-service.js';
 export type { TokenRole } from './cluster/join-tokens.js';
 export { JoinTokens } from './cluster/join-tokens.js';
-export { managerCredentials } from './cluster/server-credentials.js';
+export type { RevocationWatchOptions, RevokeRequest } from './cluster/revocations.js';
+export { RevocationWatch, revocationWrites, revokeIdentity } from './cluster/revocations.js';
+export { managerCertificates, managerCredentials } from './cluster/server-credentials.js';
 export type { ControlOptions } from './control-api/control-service.js';
 export { controlService } from './control-api/control-service.js';
 export type { ServiceLogsOptions } from './control-api/logs/service-logs.js';

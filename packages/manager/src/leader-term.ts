@@ -7,6 +7,7 @@ import { Orchestrator } from '@flotilla/orchestrator';
 import type { CertificateAuthority } from '@flotilla/pki';
 import { SchedulerLoop } from '@flotilla/scheduler';
 import { CLUSTER_KEY, Informer, type Store } from '@flotilla/store';
+import { certExpiryMs } from './cluster/cert-expiry.js';
 import { Dispatcher, type DispatcherOptions } from './dispatcher/dispatcher.js';
 import type { BatcherStats } from './dispatcher/status-batcher.js';
 import type { ManagerVoter } from './dispatcher/voters.js';
@@ -59,10 +60,18 @@ export async function startLeaderTerm(fenced: Store, options: LeaderTermOptions)
   try {
     await dispatcher.start();
     await Promise.all(loops.map((loop) => loop.start()));
+    await informers.clusters.start();
   } catch (err) {
     await stopInformers();
     throw err;
   }
+  // A new certificate life reaches every agent at once (a shorter one makes them renew within it).
+  let expiry = certExpiryMs(informers.clusters.get(CLUSTER_KEY)?.value.settings ?? options.settings);
+  informers.clusters.subscribe(() => {
+    const now = certExpiryMs(informers.clusters.get(CLUSTER_KEY)?.value.settings ?? options.settings);
+    if (now !== expiry) dispatcher.announceManagers();
+    expiry = now;
+  });
   const publisher = options.events && new EventPublisher(informers, { ...options.events, logger: options.log });
   publisher?.start();
   return {
@@ -102,6 +111,7 @@ function dispatcherOptions(options: LeaderTermOptions, informers: LeaderInformer
     stats: options.stats,
     informers,
     logger: options.log,
+    certExpiryMs: () => certExpiryMs(informers.clusters.get(CLUSTER_KEY)?.value.settings ?? settings),
     onHeartbeat: () => metrics.heartbeats.inc(),
     onSessionOpened: () => metrics.sessionsOpened.inc(),
   };

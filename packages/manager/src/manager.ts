@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { redisUrl } from '@flotilla/agent';
+import { type CertificateRenewer, type NodeCertificates, redisUrl } from '@flotilla/agent';
 import {
   type ClusterSettings,
   ControlServiceService,
@@ -14,6 +14,8 @@ import { cliConfigDir } from '@flotilla/pki';
 import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
 import { Server } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
+import { type CertificateEvents, certificateEvents } from './cluster/certificate-events.js';
+import { certificateUpkeep } from './cluster/certificate-upkeep.js';
 import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
 import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
 import { ControlPlane } from './cluster/control-plane.js';
@@ -21,6 +23,7 @@ import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
 import { recordManager } from './cluster/manager-records.js';
 import { peerService } from './cluster/peer-service.js';
+import type { RevocationWatch } from './cluster/revocations.js';
 import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
 import { type ControlOptions, managerControlService } from './control-api/control-service.js';
@@ -72,6 +75,10 @@ export interface RunningManager {
   dispatcher(): Dispatcher | undefined;
   /** Resolves when this manager is demoted (`node demote`): whoever runs it then stops it. */
   demoted: Promise<void>;
+  /** Renews this manager's certificate (at 50-80 % of its life); new connections get the new one. */
+  renewer: CertificateRenewer;
+  /** The revocations this manager refuses certificates by (watched in etcd). */
+  revocations: RevocationWatch;
   stop(): Promise<void>;
 }
 
@@ -94,25 +101,45 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   for (const warning of warnings) log.warn(warning);
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
-  const server = grpcServer(store, identity, election, {
-    ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
-    warnings,
-    stopping: stopping.signal,
-    logger: log,
-    managers: () => ({
-      leaderId: election.plane?.leader()?.id,
-      candidateIds: new Set(election.plane?.members().map((m) => m.id)),
-    }),
+  const events = certificateEvents(redisParts?.eventLog, () => election.plane?.leading() ?? false);
+  // Before the port opens: no call is answered with a certificate that etcd says is revoked.
+  const upkeep = await certificateUpkeep({
+    identity,
+    store,
+    stateDir: options.stateDir,
+    log,
+    disconnect: (nodeId) => election.term?.dispatcher.disconnect(nodeId),
+    onRevoked: (r) => events.revoked(r),
+    onRenewed: (certPem) => events.renewed(certPem),
   });
-  const address = `${host}:${await bind(server, options.listen, identity)}`;
+  const { certificates, renewer, revocations } = upkeep;
+  const server = grpcServer(
+    store,
+    identity,
+    election,
+    { certificates, events },
+    {
+      ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
+      warnings,
+      stopping: stopping.signal,
+      logger: log,
+      managers: () => ({
+        leaderId: election.plane?.leader()?.id,
+        candidateIds: new Set(election.plane?.members().map((m) => m.id)),
+      }),
+    },
+  );
+  const address = `${host}:${await bind(server, options.listen, identity, certificates)}`;
   await recordManager(store, { id: identity.nodeId, hostname: hostname(), address, etcdMember: false }).catch(
-    (err: unknown) => {
+    async (err: unknown) => {
       server.forceShutdown();
+      await upkeep.stop();
       client.close();
       throw err;
     },
   );
   const demotion = watchDemotion(store, identity.nodeId, stopping.signal);
+  upkeep.startRenewing();
   const cliDir = options.cliConfigDir ?? cliConfigDir();
   const eventLog = redisParts?.eventLog;
   const plane = elect({
@@ -143,6 +170,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const stop = async () => {
     // Open `service logs -f` calls end first: the server waits for every call before it shuts down.
     stopping.abort();
+    await upkeep.stop();
     await probe.stop();
     await plane.stop();
     await http.close();
@@ -161,6 +189,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     controlPlane: plane,
     dispatcher,
     demoted: demotion,
+    renewer,
+    revocations,
     stop,
   };
 }
@@ -227,9 +257,18 @@ async function identify(client: Etcd3, store: Store, options: ManagerOptions, ho
 }
 
 /** The manager's gRPC services: joins, agents' sessions (the leader's), the quorum rule's probes, the control API. */
-function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionState, logs: ControlOptions): Server {
+function grpcServer(
+  store: Store,
+  identity: ManagerIdentity,
+  election: ElectionState,
+  { certificates, events }: { certificates: NodeCertificates; events: CertificateEvents },
+  logs: ControlOptions,
+): Server {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
+  server.addService(
+    NodeCaServiceService,
+    joinService(store, identity.ca, identity.caKeyPem, (renewed) => events.renewed(renewed.certPem)),
+  );
   const leader = () => election.plane?.leader()?.address;
   server.addService(
     DispatcherServiceService,
@@ -243,13 +282,18 @@ function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionS
     })),
   );
   const leadership = { leading: () => election.plane?.leading() ?? false, leader };
-  server.addService(ControlServiceService, managerControlService(store, identity, logs, leadership));
+  server.addService(ControlServiceService, managerControlService(store, identity, logs, leadership, certificates));
   return server;
 }
 
-function bind(server: Server, listen: string, identity: ManagerIdentity): Promise<number> {
+function bind(
+  server: Server,
+  listen: string,
+  identity: ManagerIdentity,
+  certificates: NodeCertificates,
+): Promise<number> {
   return new Promise<number>((resolve, reject) =>
-    server.bindAsync(listen, managerCredentials(identity), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(listen, managerCredentials(identity, certificates), (err, p) => (err ? reject(err) : resolve(p))),
   );
 }
 

@@ -1,5 +1,7 @@
-import { type ListNodesResponse, NodeStatus_State } from '@flotilla/api';
+import { ControlServiceClient, type ListNodesResponse, NodeStatus_State } from '@flotilla/api';
+import { MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { HollowNodes } from '@flotilla/testing';
+import { credentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { type RunningManager, startManager } from './manager.js';
@@ -82,6 +84,18 @@ describe('managers as members of the cluster', () => {
     expect(learnt).toBe(true);
     await demoted.stop();
     second = undefined;
+    // Its manager certificate is revoked: the managers left refuse it.
+    const asDemoted = new ControlServiceClient(
+      cluster.manager.address,
+      credentials.createSsl(
+        Buffer.from(demoted.identity.ca.certPem),
+        Buffer.from(demoted.identity.keyPem),
+        Buffer.from(demoted.identity.certPem),
+      ),
+      { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
+    );
+    await expect(rpc(asDemoted, asDemoted.listNodes, {})).rejects.toThrow(/revoked/);
+    asDemoted.close();
     // No longer listed; the nodes stay ready under the leader that stayed.
     const after = await rpc(c, c.listNodes, {});
     expect(listed(after)).toEqual([`${cluster.manager.identity.nodeId}:leader`]);

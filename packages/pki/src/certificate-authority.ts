@@ -3,6 +3,7 @@ import { Code, FlotillaError } from '@flotilla/api';
 import type * as X509 from '@peculiar/x509';
 import { ALGORITHM, type CryptoKey, generateKeys, importPrivateKey, loadX509, privateKeyPem } from './crypto.js';
 import { type NodeIdentity, type NodeRole, readIdentity } from './node-identity.js';
+import type { RevocationList } from './revocation-list.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 /** Node certificates live 90 days, as swarm's do; agents renew them well before. */
@@ -34,6 +35,8 @@ export interface IssueRequest {
  * created the cluster, in a file only its user can read.
  */
 export class CertificateAuthority {
+  private revocations: RevocationList | undefined;
+
   private constructor(
     readonly clusterId: string,
     readonly certPem: string,
@@ -78,6 +81,11 @@ export class CertificateAuthority {
     return caFingerprint(this.certPem);
   }
 
+  /** From now on, verify() refuses the certificates this list revokes (a manager keeps it as etcd has it). */
+  useRevocations(list: RevocationList): void {
+    this.revocations = list;
+  }
+
   async issue(request: IssueRequest): Promise<string> {
     const x509 = await loadX509();
     let csr: X509.Pkcs10CertificateRequest;
@@ -95,7 +103,10 @@ export class CertificateAuthority {
       });
     if (!/^[a-z0-9]{1,64}$/.test(request.nodeId))
       throw new FlotillaError(Code.InvalidArgument, `invalid node id ${request.nodeId}`, { reason: 'invalid' });
-    const notBefore = request.notBefore ?? new Date(Date.now() - 60_000);
+    const validityMs = request.validityMs ?? NODE_CERT_VALIDITY_MS;
+    // Backdated for peers whose clocks are a little behind: a minute, or a twentieth of a short life (a one-minute
+    // certificate must not be born half expired).
+    const notBefore = request.notBefore ?? new Date(Date.now() - Math.min(60_000, Math.floor(validityMs / 20)));
     const names = [
       { type: 'dns' as const, value: request.nodeId },
       ...(request.role === 'manager' ? [{ type: 'dns' as const, value: MANAGER_SERVER_NAME }] : []),
@@ -108,7 +119,7 @@ export class CertificateAuthority {
       subject: `CN=${request.nodeId},OU=flotilla-${request.role},O=${this.clusterId}`,
       issuer: this.cert.subject.replaceAll('\n', ','),
       notBefore,
-      notAfter: new Date(notBefore.getTime() + (request.validityMs ?? NODE_CERT_VALIDITY_MS)),
+      notAfter: new Date(notBefore.getTime() + validityMs),
       signingKey: this.key,
       publicKey: csr.publicKey,
       signingAlgorithm: ALGORITHM,
@@ -143,6 +154,13 @@ export class CertificateAuthority {
         Code.PermissionDenied,
         `the certificate belongs to cluster ${identity.clusterId}, not this one`,
         { reason: 'untrusted' },
+      );
+    }
+    if (this.revocations?.covering(identity, Date.parse(cert.validFrom), now.getTime())) {
+      throw new FlotillaError(
+        Code.PermissionDenied,
+        `the certificate of ${identity.role} ${identity.nodeId} was revoked: it must join the cluster again`,
+        { reason: 'revoked' },
       );
     }
     return identity;

@@ -11,6 +11,8 @@ export const PKI_REASONS = [
   'bad-csr',
   // A certificate that this cluster's CA did not issue, or that is not valid now (PermissionDenied).
   'untrusted',
+  // A certificate of this cluster whose identity was revoked (a removed node, a revoked operator).
+  'revoked',
   // Any other input that cluster security cannot take.
   'invalid',
 ] as const;

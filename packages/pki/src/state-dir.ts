@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
@@ -28,6 +29,21 @@ export class StateDir {
     const file = this.file(name);
     writeFileSync(file, content, { mode: secret ? 0o600 : 0o644 });
     chmodSync(file, secret ? 0o600 : 0o644);
+  }
+
+  /**
+   * Writes a file whole or not at all: a draft of its own (mode set before any byte is written), then a rename. A
+   * crash meanwhile leaves the old file, never half a certificate or key.
+   */
+  replace(name: string, content: string, secret = false): void {
+    const draft = `.${name}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    try {
+      this.write(draft, content, secret);
+      renameSync(this.file(draft), this.file(name));
+    } catch (err) {
+      rmSync(this.file(draft), { force: true });
+      throw err;
+    }
   }
 }
 

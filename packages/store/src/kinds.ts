@@ -1,4 +1,4 @@
-import { Allocation, Cluster, Manager, Network, Node, Service, Task } from '@flotilla/api';
+import { Allocation, Cluster, Manager, Network, Node, Revocation, Service, Task } from '@flotilla/api';
 
 /** The protobuf codec of each kind of object. */
 export interface Codec<T> {
@@ -14,6 +14,8 @@ export const KINDS = {
   clusters: Cluster as Codec<Cluster>,
   allocations: Allocation as Codec<Allocation>,
   managers: Manager as Codec<Manager>,
+  /** Revoked identities (revocationKey in @flotilla/pki): every manager watches them. */
+  revocations: Revocation as Codec<Revocation>,
 } as const;
 
 export type Kind = keyof typeof KINDS;

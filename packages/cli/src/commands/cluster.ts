@@ -1,9 +1,12 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { ClusterSettings, ClusterSettings_Strategy, type ControlServiceClient } from '@flotilla/api';
+import { cliConfigDir, StateDir } from '@flotilla/pki';
 import { parseDuration } from '@flotilla/stack';
+import { formatCertExpiry, parseCertExpiry } from '../cert-expiry.js';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { operatorCertificate } from '../operator-certificate.js';
 import { addBackupCommands } from './cluster-backup.js';
 
 /** `cluster inspect|update`: the settings every manager works from, like `docker swarm update`. */
@@ -17,7 +20,15 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
       const c = client();
       const found = await call(c, c.getCluster, {}).finally(() => c.close());
       const settings = found.settings ? ClusterSettings.toJSON(found.settings) : {};
-      const shown = { id: found.id, createdAtMs: Number(found.createdAtMs), settings, warnings: found.warnings };
+      const certExpiry = formatCertExpiry(Number(found.settings?.certExpiryMs || 90n * 86_400_000n));
+      const shown = {
+        id: found.id,
+        createdAtMs: Number(found.createdAtMs),
+        settings,
+        certExpiry,
+        operator: ownOperator(),
+        warnings: found.warnings,
+      };
       io.out(`${JSON.stringify(shown, null, 2)}\n`);
       for (const warning of found.warnings) io.err(`warning: ${warning}\n`);
     });
@@ -42,6 +53,7 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
       ] as const),
     )
     .option('--task-history-limit <N>', 'ended tasks kept per slot')
+    .option('--cert-expiry <DURATION>', 'life of new and renewed certificates, e.g. 90d, 2160h (at least 1m)')
     .action(async (opts) => {
       const request: Parameters<ControlServiceClient['updateCluster']>[0] = {};
       if (opts.placementStrategy) {
@@ -63,11 +75,31 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
         if (!Number.isInteger(n) || n < 0) throw usageError('--task-history-limit takes a whole number');
         request.taskHistoryLimit = n;
       }
+      if (opts.certExpiry !== undefined) request.certExpiryMs = parseCertExpiry(opts.certExpiry);
       const c = client();
       const { settings } = await call(c, c.updateCluster, request).finally(() => c.close());
       io.out(`${JSON.stringify(settings ? ClusterSettings.toJSON(settings) : {}, null, 2)}\n`);
     });
 
   addBackupCommands(cluster, io, client);
+  cluster
+    .command('revoke-operator')
+    .description("revoke an operator (CLI) certificate by its ID (cluster inspect shows this CLI's)")
+    .argument('<ID>', 'the operator ID')
+    .action(async (id) => {
+      const c = client();
+      await call(c, c.revokeOperator, { operatorId: id }).finally(() => c.close());
+      io.out(`${id}\n`);
+    });
+
   return cluster;
+}
+
+/** This CLI's own operator certificate (its ID, for revoke-operator), when its configuration holds one. */
+function ownOperator(): { id: string; expiresAt: string } | undefined {
+  try {
+    return operatorCertificate(new StateDir(cliConfigDir()));
+  } catch {
+    return undefined;
+  }
 }

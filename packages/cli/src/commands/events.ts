@@ -8,7 +8,7 @@ import type { Io } from '../io.js';
 import { parseSince } from './service-logs.js';
 
 /** The kinds `--filter type=` takes, as the managers know them. */
-export const EVENT_TYPES = ['service', 'task', 'node', 'leader'] as const;
+export const EVENT_TYPES = ['service', 'task', 'node', 'leader', 'certificate'] as const;
 const FILTER_KEYS = ['type', 'service', 'node'] as const;
 
 export interface EventFilters {
@@ -17,7 +17,7 @@ export interface EventFilters {
   nodes: string[];
 }
 
-/** `--filter key=value`, repeatable, as docker takes it: type=service|task|node|leader, service=NAME, node=NAME. */
+/** `--filter key=value`, repeatable, as docker takes it: type=service|task|node|leader|certificate, service=NAME, node=NAME. */
 export function parseFilters(values: readonly string[]): EventFilters {
   const filters: EventFilters = { types: [], services: [], nodes: [] };
   for (const text of values) {
@@ -93,7 +93,7 @@ export function eventsCommand(io: Io, client: () => ControlServiceClient = () =>
     .option('--until <TIME>', 'stop after the events up to a time or a duration ago (default: follow until Ctrl-C)')
     .option(
       '-f, --filter <KEY=VALUE>',
-      'only matching events: type=service|task|node|leader, service=NAME, node=NAME (repeatable)',
+      'only matching events: type=service|task|node|leader|certificate, service=NAME, node=NAME (repeatable)',
       collect,
     )
     .addOption(

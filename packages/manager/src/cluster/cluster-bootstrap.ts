@@ -1,8 +1,20 @@
+import { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { joinCluster } from '@flotilla/agent';
 import { Cluster, ClusterSettings_Strategy, Code, FlotillaError, newId } from '@flotilla/api';
-import { CertificateAuthority, createKeyAndCsr, generateJoinToken, StateDir, seal } from '@flotilla/pki';
+import {
+  CertificateAuthority,
+  certificateLife,
+  createKeyAndCsr,
+  generateJoinToken,
+  pastHalfLife,
+  readIdentity,
+  revocationKey,
+  StateDir,
+  seal,
+} from '@flotilla/pki';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
+import { currentCertExpiryMs } from './cert-expiry.js';
 import { openTokens, TOKENS_PURPOSE } from './join-tokens.js';
 
 export interface ManagerIdentity {
@@ -155,7 +167,7 @@ async function joinAsManager(
   const ca = await CertificateAuthority.load(joined.caCertPem, joined.caKeyPem);
   dir.write('ca.key', joined.caKeyPem, true);
   dir.write('node.json', `${JSON.stringify({ nodeId: joined.nodeId, clusterId: ca.clusterId })}\n`);
-  const operator = await issueOperator(ca, dir);
+  const operator = await issueOperator(ca, dir, await currentCertExpiryMs(store));
   return {
     ca,
     caKeyPem: joined.caKeyPem,
@@ -180,8 +192,25 @@ async function load(store: Store, dir: StateDir): Promise<ManagerIdentity> {
     certPem: dir.read('node.crt'),
     keyPem: dir.read('node.key'),
     tokens: await currentTokens(store, caKeyPem),
-    operator: { certPem: dir.read('operator.crt'), keyPem: dir.read('operator.key') },
+    operator: await freshOperator(store, ca, dir),
   };
+}
+
+/**
+ * The CLI's certificate as this manager keeps it, renewed at start once past half its life (the CLI renews its
+ * own copy as it talks to the managers); a revoked one is replaced by a certificate with a new operator ID.
+ */
+async function freshOperator(
+  store: Store,
+  ca: CertificateAuthority,
+  dir: StateDir,
+): Promise<ManagerIdentity['operator']> {
+  const kept = { certPem: dir.read('operator.crt'), keyPem: dir.read('operator.key') };
+  const cert = new X509Certificate(kept.certPem);
+  if (!pastHalfLife(certificateLife(cert))) return kept;
+  const operatorId = readIdentity(cert).nodeId;
+  const revoked = await store.get('revocations', revocationKey(operatorId, 'operator'));
+  return issueOperator(ca, dir, await currentCertExpiryMs(store), revoked ? undefined : operatorId);
 }
 
 async function currentTokens(store: Store, caKeyPem: string): Promise<ManagerIdentity['tokens']> {
@@ -196,11 +225,21 @@ async function currentTokens(store: Store, caKeyPem: string): Promise<ManagerIde
   return openTokens(cluster.value, caKeyPem);
 }
 
-/** The CLI's certificate (role operator), made by each manager for its own host's CLI. */
-async function issueOperator(ca: CertificateAuthority, dir: StateDir): Promise<ManagerIdentity['operator']> {
+/** The CLI's certificate (role operator), made by each manager for its own host's CLI; its CN is its operator ID. */
+async function issueOperator(
+  ca: CertificateAuthority,
+  dir: StateDir,
+  validityMs?: number,
+  operatorId = newId(),
+): Promise<ManagerIdentity['operator']> {
   const keys = await createKeyAndCsr();
-  const certPem = await ca.issue({ csrPem: keys.csrPem, nodeId: newId(), role: 'operator' });
-  dir.write('operator.crt', certPem);
-  dir.write('operator.key', keys.keyPem, true);
+  const certPem = await ca.issue({
+    csrPem: keys.csrPem,
+    nodeId: operatorId,
+    role: 'operator',
+    ...(validityMs ? { validityMs } : {}),
+  });
+  dir.replace('operator.key', keys.keyPem, true);
+  dir.replace('operator.crt', certPem);
   return { certPem, keyPem: keys.keyPem };
 }

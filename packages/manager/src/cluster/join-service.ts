@@ -10,12 +10,16 @@ import {
   NodeSpec_Role,
   NodeStatus_State,
   newId,
+  type RenewRequest,
+  type RenewResponse,
   toGrpcStatus,
 } from '@flotilla/api';
 import { type CertificateAuthority, isPkiReason, parseJoinToken, roleForToken } from '@flotilla/pki';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { checkDescription } from '../input-limits.js';
+import { certExpiryMs } from './cert-expiry.js';
+import { type RenewedCertificate, renewCertificate } from './certificate-renewal.js';
 
 /** CSRs and descriptions are small; anything bigger is refused before it is parsed. */
 const MAX_CSR_BYTES = 16 * 1024;
@@ -25,8 +29,22 @@ const MAX_CSR_BYTES = 16 * 1024;
  * issues a certificate for a new node ID with the token's role, and records the node. The node's identity is
  * decided here, never taken from the request.
  */
-export function joinService(store: Store, ca: CertificateAuthority, caKeyPem: string): NodeCaServiceServer {
+export function joinService(
+  store: Store,
+  ca: CertificateAuthority,
+  caKeyPem: string,
+  onRenewed?: (renewed: RenewedCertificate) => void,
+): NodeCaServiceServer {
   return {
+    renew: (call: ServerUnaryCall<RenewRequest, RenewResponse>, callback: sendUnaryData<RenewResponse>) => {
+      renewCertificate(store, ca, call, MAX_CSR_BYTES).then(
+        (renewed) => {
+          onRenewed?.(renewed);
+          callback(null, { certPem: renewed.certPem, caCertPem: ca.certPem });
+        },
+        (err: unknown) => callback(toStatus(err)),
+      );
+    },
     join: (call: ServerUnaryCall<JoinRequest, JoinResponse>, callback: sendUnaryData<JoinResponse>) => {
       join(store, ca, caKeyPem, call.request).then(
         (response) => callback(null, response),
@@ -59,7 +77,8 @@ async function join(
     );
   }
   const nodeId = newId();
-  const certPem = await ca.issue({ csrPem: request.csrPem, nodeId, role });
+  const validityMs = certExpiryMs(cluster.value.settings);
+  const certPem = await ca.issue({ csrPem: request.csrPem, nodeId, role, validityMs });
   if (request.manager) {
     // A manager of the control plane, not a node that runs tasks: it is known by its election candidacy.
     return { nodeId, certPem, caCertPem: ca.certPem, role: NodeSpec_Role.ROLE_MANAGER, caKeyPem };
@@ -92,7 +111,7 @@ async function join(
 
 /** Errors become gRPC statuses here, at the transport edge; a refusal of cluster security leads with its reason. */
 function toStatus(err: unknown): GrpcStatus {
-  const sent = toGrpcStatus(err, 'internal error while joining');
+  const sent = toGrpcStatus(err, 'internal error while issuing a certificate');
   if (err instanceof FlotillaError && isPkiReason(err.reason)) sent.details = `${err.reason}: ${err.message}`;
   return sent;
 }

@@ -1,10 +1,12 @@
 import { ClusterSettings, Code, type ControlServiceServer, FlotillaError, NodeSpec_Role } from '@flotilla/api';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
+import { checkCertExpiry } from '../cluster/cert-expiry.js';
 import type { JoinTokens } from '../cluster/join-tokens.js';
 import { managerCountWarnings } from '../cluster/manager-records.js';
+import { revokeIdentity } from '../cluster/revocations.js';
 import type { Handle } from './handler.js';
 
-type ClusterHandlers = Pick<ControlServiceServer, 'getCluster' | 'updateCluster' | 'getJoinToken'>;
+type ClusterHandlers = Pick<ControlServiceServer, 'getCluster' | 'updateCluster' | 'getJoinToken' | 'revokeOperator'>;
 
 /** The cluster object in the control API: its settings, and the join tokens it keeps sealed. */
 export function clusterControl(
@@ -25,6 +27,7 @@ export function clusterControl(
       };
     }),
     updateCluster: handle(async (request) => {
+      if (request.certExpiryMs !== undefined) checkCertExpiry(request.certExpiryMs);
       const settings = await store.modify('clusters', CLUSTER_KEY, (c) => {
         const current = ClusterSettings.fromPartial(c.settings ?? {});
         const next: ClusterSettings = {
@@ -33,6 +36,7 @@ export function clusterControl(
           ...(request.selfFenceTimeoutMs === undefined ? {} : { selfFenceTimeoutMs: request.selfFenceTimeoutMs }),
           ...(request.rebalanceDisabled === undefined ? {} : { rebalanceDisabled: request.rebalanceDisabled }),
           ...(request.taskHistoryLimit === undefined ? {} : { taskHistoryLimit: request.taskHistoryLimit }),
+          ...(request.certExpiryMs === undefined ? {} : { certExpiryMs: request.certExpiryMs }),
         };
         const grace = next.heartbeatPeriodMs * BigInt(next.heartbeatGracePeriods);
         if (next.selfFenceTimeoutMs >= grace) {
@@ -41,10 +45,23 @@ export function clusterControl(
             `the self-fence timeout must stay below the heartbeat grace (${grace} ms), or a cut-off node's tasks could run twice`,
           );
         }
-        return { ...c, settings: next };
+        // Revocations are kept as long as the longest certificate the cluster may have issued.
+        const longest = BigInt(Math.max(Number(next.certExpiryMs), Number(c.longestCertExpiryMs)));
+        return { ...c, settings: next, longestCertExpiryMs: longest };
       });
       if (!settings) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
       return { settings: settings.value.settings };
+    }),
+    revokeOperator: handle(async (request) => {
+      const id = request.operatorId.trim();
+      if (!/^[a-z0-9]{1,64}$/.test(id)) {
+        throw new FlotillaError(
+          Code.InvalidArgument,
+          `${JSON.stringify(request.operatorId)} is not an operator ID: cluster inspect shows this CLI's as operator.id`,
+        );
+      }
+      await revokeIdentity(store, { subjectId: id, role: 'operator', reason: 'operator revoked' });
+      return {};
     }),
     getJoinToken: handle(async (request) => {
       const role = request.role === NodeSpec_Role.ROLE_MANAGER ? 'manager' : 'worker';

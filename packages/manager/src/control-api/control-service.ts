@@ -1,3 +1,4 @@
+import type { NodeCertificates } from '@flotilla/agent';
 import { Code, type ControlServiceServer, FlotillaError, toGrpcStatus } from '@flotilla/api';
 import type { EventReader, LogReader } from '@flotilla/events';
 import type { CertificateAuthority } from '@flotilla/pki';
@@ -74,6 +75,8 @@ export function managerControlService(
   identity: ManagerIdentity,
   logs: ControlOptions,
   leadership: Leadership,
+  /** This manager's renewable certificates (default: those of `identity`, fixed). */
+  certificates?: NodeCertificates,
 ): ControlServiceServer {
   const tokens = new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint);
   const service = controlService(store, identity.ca, tokens, {
@@ -82,7 +85,7 @@ export function managerControlService(
   });
   return forwardWrites(service, {
     ca: identity.ca,
-    credentials: managerClientCredentials(identity),
+    credentials: managerClientCredentials(identity, certificates),
     leading: () => leadership.leading(),
     leader: () => leadership.leader(),
   });

@@ -23,6 +23,7 @@ const WRITES = [
   'demoteNode',
   'updateCluster',
   'getJoinToken',
+  'revokeOperator',
 ] as const satisfies readonly (keyof ControlServiceServer)[];
 
 export interface ForwardOptions {

@@ -10,6 +10,7 @@ import {
 } from '@flotilla/api';
 import type { Store, Versioned } from '@flotilla/store';
 import { managerCountWarnings, managerStates } from '../cluster/manager-records.js';
+import { revocationWrites } from '../cluster/revocations.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
 
@@ -68,7 +69,11 @@ export function nodeControl(store: Store, handle: Handle, live: LiveManagers = n
               'forget it (a manager that is still running keeps running)',
           );
         }
-        await store.delete('managers', manager.id);
+        // Forgotten and, unless demotion did it already, its manager certificate revoked in one transaction.
+        const revoke = manager.value.demoted
+          ? []
+          : await revocationWrites(store, { subjectId: manager.id, role: 'manager', reason: 'manager removed' });
+        await store.batch([{ op: 'delete', kind: 'managers', id: manager.id, version: manager.version }, ...revoke]);
         return {};
       }
       const node = worker ?? (await resolveNode(store, request.node));
@@ -78,8 +83,10 @@ export function nodeControl(store: Store, handle: Handle, live: LiveManagers = n
           `node ${node.id} is ready: drain it (node update --availability drain) and stop its agent, or use --force`,
         );
       }
-      // The leader's dispatcher sees the delete and ends the node's session.
-      await store.delete('nodes', node.id);
+      // Removed and revoked in one transaction: every manager refuses its certificates from the next call, and
+      // the leader's dispatcher sees the delete and ends the node's session.
+      const revoke = await revocationWrites(store, { subjectId: node.id, reason: 'node removed' });
+      await store.batch([{ op: 'delete', kind: 'nodes', id: node.id }, ...revoke]);
       return {};
     }),
     demoteNode: handle(async (request) => ({ manager: await demote(store, request.node) })),
@@ -110,13 +117,12 @@ async function demote(store: Store, ref: string): Promise<Manager> {
         'manager first (flotilla join-token manager)',
     );
   }
-  const updated = await store.modify('managers', manager.id, (m) => ({
-    ...m,
-    demoted: true,
-    updatedAtMs: BigInt(Date.now()),
-  }));
-  if (!updated) throw new FlotillaError(Code.NotFound, `manager ${manager.id} was removed meanwhile`);
-  return updated.value;
+  // Demoted and its manager certificate revoked in one transaction: every manager refuses that certificate from
+  // the next call (the demoted one stops within a second of reading its record).
+  const value: Manager = { ...manager.value, demoted: true, updatedAtMs: BigInt(Date.now()) };
+  const revoke = await revocationWrites(store, { subjectId: manager.id, role: 'manager', reason: 'manager demoted' });
+  await store.batch([{ op: 'update', kind: 'managers', id: manager.id, value, version: manager.version }, ...revoke]);
+  return value;
 }
 
 /** A manager by ID, unambiguous ID prefix, or hostname; undefined when none matches. */

@@ -57,6 +57,8 @@ export interface DispatcherOptions {
   informers?: Partial<ViewInformers>;
   /** Where problems that must not end a session are told (a network view that could not be made). */
   logger?: { warn(obj: object, msg: string): void };
+  /** The cluster's certificate life now, told to agents in their sessions (they renew sooner when it shrinks). */
+  certExpiryMs?: () => number;
   /** Hooks for metrics. */
   onHeartbeat?: () => void;
   onSessionOpened?: () => void;
@@ -169,6 +171,7 @@ export class Dispatcher {
       selfFenceTimeoutMs: BigInt(this.options.selfFenceTimeoutMs ?? 0),
       ...(this.options.logs ? { logs: this.options.logs } : {}),
       voters: this.voters.list(),
+      certExpiryMs: BigInt(this.options.certExpiryMs?.() ?? 0),
     };
   }
 

@@ -129,6 +129,20 @@ describe('events through the control API', () => {
     expect(JSON.stringify(all, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain('not-for-events');
   });
 
+  it('reads back certificate renewals and revocations, with no key in them', async () => {
+    await cluster.manager.renewer.renewNow();
+    await cluster.rpc(cluster.control.revokeOperator, { operatorId: 'opevents1' });
+    await expect
+      .poll(async () => (await stored({ types: ['certificate'] })).map((e) => `${e.action} ${e.actorId}`), {
+        timeout: 10_000,
+      })
+      .toEqual([`renew ${cluster.manager.identity.nodeId}`, 'revoke opevents1']);
+    const [renewed, revoked] = await stored({ types: ['certificate'] });
+    expect(renewed?.attributes).toMatchObject({ role: 'manager', expires: expect.stringMatching(/^\d{4}-/) });
+    expect(revoked?.attributes).toEqual({ role: 'operator', reason: 'operator revoked' });
+    expect(JSON.stringify(renewed?.attributes)).not.toContain('PRIVATE');
+  });
+
   it('filters by type, service and node', async () => {
     const services = await stored({ types: ['service'] });
     expect(services.length).toBeGreaterThan(0);

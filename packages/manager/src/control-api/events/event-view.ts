@@ -2,7 +2,7 @@ import type { ClusterEvent } from '@flotilla/api';
 import type { FlotillaEvent, StoredEvent } from '@flotilla/events';
 
 /** The kinds of object events are about, as `--filter type=` names them. */
-export const EVENT_KINDS = ['service', 'task', 'node', 'leader'] as const;
+export const EVENT_KINDS = ['service', 'task', 'node', 'leader', 'certificate'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 export function eventKind(event: FlotillaEvent): EventKind {
@@ -85,6 +85,22 @@ export function clusterEvent({ id, event }: StoredEvent): ClusterEvent {
           exitCode: event.exitCode,
           message: event.message,
         }),
+      };
+    case 'certificate.renewed':
+      return {
+        ...base,
+        action: 'renew',
+        actorId: event.nodeId,
+        actorName: '',
+        attributes: attributes({ role: event.role, expires: new Date(event.expiresAt).toISOString() }),
+      };
+    case 'certificate.revoked':
+      return {
+        ...base,
+        action: 'revoke',
+        actorId: event.subjectId,
+        actorName: '',
+        attributes: attributes({ role: event.role, reason: event.reason }),
       };
     default:
       return nodeOrLeader(base, event);
