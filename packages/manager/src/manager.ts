@@ -1,8 +1,11 @@
 import { redisUrl } from '@flotilla/agent';
 import {
   type ClusterSettings,
+  Code,
   ControlServiceService,
   DispatcherServiceService,
+  FlotillaError,
+  formatHostPort,
   NodeCaServiceService,
   PeerServiceService,
   parseHostPort,
@@ -16,6 +19,8 @@ import type { Etcd3 } from 'etcd3';
 import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
 import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
 import { ControlPlane } from './cluster/control-plane.js';
+import { EmbeddedEtcd, type MemberIdentity } from './cluster/embedded-etcd.js';
+import { memberClientUrls } from './cluster/etcd-membership.js';
 import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
 import { peerService } from './cluster/peer-service.js';
@@ -29,7 +34,13 @@ import { type LeaderTerm, startLeaderTerm } from './leader-term.js';
 import { ManagerMetrics } from './metrics.js';
 
 export interface ManagerOptions {
-  etcd: EtcdOptions;
+  /** An external etcd. Without it, the manager runs its own etcd member (embedded, with `embeddedEtcd`). */
+  etcd?: EtcdOptions;
+  /**
+   * The manager's own etcd member, when `etcd` is not given: HOST:PORT it serves clients and peers on (default
+   * ports 2379 and 2380 on the host of `listen`), and its binary (default $FLOTILLA_ETCD_BIN or /usr/bin/etcd).
+   */
+  embeddedEtcd?: { listenClient?: string; listenPeer?: string; binary?: string };
   /** HOST:PORT to serve agents and the CLI on. */
   listen: string;
   stateDir: string;
@@ -68,6 +79,8 @@ export interface RunningManager {
   controlPlane: ControlPlane;
   /** The dispatcher while this manager leads. */
   dispatcher(): Dispatcher | undefined;
+  /** This manager's own etcd member (started without an external etcd). */
+  embeddedEtcd: EmbeddedEtcd | undefined;
   stop(): Promise<void>;
 }
 
@@ -79,23 +92,25 @@ export interface RunningManager {
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const log = options.logger ?? createLogger('manager');
   const metrics = new ManagerMetrics();
-  const client = connectEtcd(options.etcd);
-  const store = new Store(client).observed((op, seconds) => metrics.storeCalls.observe({ op }, seconds));
   const [host] = splitHostPort(options.listen);
-  const identity = await identify(client, store, options, host);
+  const embedded = options.etcd ? undefined : embeddedEtcd(options, host, log);
+  const { identity, client, store } = await identify(options, host, embedded, metrics);
   const settings = (await store.get('clusters', CLUSTER_KEY))?.value.settings;
   // Checked before anything starts: a mistyped address should fail the start, not every later read.
   const redisParts = options.redis ? openRedisParts(options.redis, log) : undefined;
-  const warnings = etcdWarnings(options.etcd);
+  // An embedded member is reached over mutual TLS with a certificate of the cluster CA: nothing to warn of.
+  const warnings = options.etcd ? etcdWarnings(options.etcd) : [];
   for (const warning of warnings) log.warn(warning);
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
-  const server = grpcServer(store, identity, election, {
+  const etcdUrls = async () => (embedded ? memberClientUrls(client) : []);
+  const logs = {
     ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
     warnings,
     stopping: stopping.signal,
     logger: log,
-  });
+  };
+  const server = grpcServer(store, identity, election, logs, etcdUrls);
   const address = `${host}:${await bind(server, options.listen, identity)}`;
   const cliDir = options.cliConfigDir ?? cliConfigDir();
   const eventLog = redisParts?.eventLog;
@@ -132,11 +147,13 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     await http.close();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     await closeRedisParts(redisParts);
-    log.info('manager stopped');
     client.close();
+    await embedded?.stop();
+    log.info('manager stopped');
   };
   const dispatcher = () => election.term?.dispatcher;
-  return { identity, address, httpAddress: http.address, store, controlPlane: plane, dispatcher, stop };
+  const httpAddress = http.address;
+  return { identity, address, httpAddress, store, controlPlane: plane, dispatcher, embeddedEtcd: embedded, stop };
 }
 
 /**
@@ -167,23 +184,74 @@ interface ElectionState {
   stats: BatcherStats;
 }
 
-/** This manager's identity in the cluster: loaded, joined, or a new cluster's. */
-async function identify(client: Etcd3, store: Store, options: ManagerOptions, host: string) {
+/**
+ * This manager's identity in the cluster (loaded, joined, or a new cluster's) and its store: the external etcd,
+ * or its own member, started once the identity has a CA to issue the member's certificate.
+ */
+async function identify(
+  options: ManagerOptions,
+  host: string,
+  embedded: EmbeddedEtcd | undefined,
+  metrics: ManagerMetrics,
+) {
+  let client: Etcd3 | undefined;
+  let store: Store | undefined;
+  const connect = async (member: MemberIdentity) => {
+    const etcd = embedded ? await embedded.start(member) : (options.etcd as EtcdOptions);
+    client = connectEtcd(etcd);
+    store = new Store(client).observed((op, seconds) => metrics.storeCalls.observe({ op }, seconds));
+    return store;
+  };
   try {
-    return await bootstrapCluster(store, options.stateDir, {
+    const identity = await bootstrapCluster(connect, options.stateDir, {
       advertise: options.advertise ?? defaultAdvertise(host),
       ...(options.join ? { join: options.join } : {}),
     });
+    return { identity, client: client as Etcd3, store: store as Store };
   } catch (err) {
-    client.close();
+    client?.close();
+    // A first start that failed leaves no etcd data behind: the next start makes (or joins) the cluster afresh.
+    await embedded?.stop({ discard: true });
     throw err;
   }
 }
 
+/** The manager's own etcd member, on the ports asked for or 2379 and 2380 on the manager's host. */
+function embeddedEtcd(options: ManagerOptions, host: string, log: Logger): EmbeddedEtcd {
+  const asked = options.embeddedEtcd ?? {};
+  const address = (flag: string, value: string | undefined, port: number) => {
+    if (value === undefined && (host === '0.0.0.0' || host === '::')) {
+      throw new FlotillaError(
+        Code.InvalidArgument,
+        `the manager listens on every address (${host}): give its etcd member an address other managers reach with ${flag} HOST:PORT`,
+      );
+    }
+    try {
+      return parseHostPort(value ?? formatHostPort({ host, port }), `${flag} address`, { example: `${host}:${port}` });
+    } catch (err) {
+      throw new FlotillaError(Code.InvalidArgument, `${flag}: ${(err as Error).message}`);
+    }
+  };
+  return new EmbeddedEtcd({
+    stateDir: options.stateDir,
+    client: address('--etcd-listen-client', asked.listenClient, 2379),
+    peer: address('--etcd-listen-peer', asked.listenPeer, 2380),
+    binary: asked.binary ?? process.env.FLOTILLA_ETCD_BIN ?? '/usr/bin/etcd',
+    log: log.child({ component: 'etcd' }),
+  });
+}
+
 /** The manager's gRPC services: joins, agents' sessions (the leader's), the quorum rule's probes, the control API. */
-function grpcServer(store: Store, identity: ManagerIdentity, election: ElectionState, logs: ControlOptions): Server {
+function grpcServer(
+  store: Store,
+  identity: ManagerIdentity,
+  election: ElectionState,
+  logs: ControlOptions,
+  /** The etcd client URLs a joining manager adds its member through (none: an external etcd). */
+  etcdUrls: () => Promise<string[]>,
+): Server {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
-  server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem));
+  server.addService(NodeCaServiceService, joinService(store, identity.ca, identity.caKeyPem, etcdUrls));
   const leader = () => election.plane?.leader()?.address;
   server.addService(
     DispatcherServiceService,

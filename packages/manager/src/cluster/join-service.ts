@@ -25,10 +25,15 @@ const MAX_CSR_BYTES = 16 * 1024;
  * issues a certificate for a new node ID with the token's role, and records the node. The node's identity is
  * decided here, never taken from the request.
  */
-export function joinService(store: Store, ca: CertificateAuthority, caKeyPem: string): NodeCaServiceServer {
+export function joinService(
+  store: Store,
+  ca: CertificateAuthority,
+  caKeyPem: string,
+  etcdClientUrls: () => Promise<string[]> = async () => [],
+): NodeCaServiceServer {
   return {
     join: (call: ServerUnaryCall<JoinRequest, JoinResponse>, callback: sendUnaryData<JoinResponse>) => {
-      join(store, ca, caKeyPem, call.request).then(
+      join(store, ca, caKeyPem, call.request, etcdClientUrls).then(
         (response) => callback(null, response),
         (err: unknown) => callback(toStatus(err)),
       );
@@ -41,6 +46,7 @@ async function join(
   ca: CertificateAuthority,
   caKeyPem: string,
   request: JoinRequest,
+  etcdClientUrls: () => Promise<string[]>,
 ): Promise<JoinResponse> {
   if (request.csrPem.length > MAX_CSR_BYTES)
     throw new FlotillaError(Code.InvalidArgument, 'the certificate request is too large', { reason: 'bad-csr' });
@@ -62,7 +68,8 @@ async function join(
   const certPem = await ca.issue({ csrPem: request.csrPem, nodeId, role });
   if (request.manager) {
     // A manager of the control plane, not a node that runs tasks: it is known by its election candidacy.
-    return { nodeId, certPem, caCertPem: ca.certPem, role: NodeSpec_Role.ROLE_MANAGER, caKeyPem };
+    const urls = await etcdClientUrls();
+    return { nodeId, certPem, caCertPem: ca.certPem, role: NodeSpec_Role.ROLE_MANAGER, caKeyPem, etcdClientUrls: urls };
   }
   const now = BigInt(Date.now());
   await store.create(
@@ -87,6 +94,7 @@ async function join(
     caCertPem: ca.certPem,
     role: role === 'manager' ? NodeSpec_Role.ROLE_MANAGER : NodeSpec_Role.ROLE_WORKER,
     caKeyPem: '',
+    etcdClientUrls: [],
   };
 }
 

@@ -1,0 +1,41 @@
+import { isIP } from 'node:net';
+import { type CertificateAuthority, createKeyAndCsr, type StateDir } from '@flotilla/pki';
+
+/** Where an embedded member's TLS files are: its certificate and key (mode 0600), and the CA it trusts. */
+export interface EtcdTlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/**
+ * A certificate from the cluster CA for this manager's etcd member, for every side of it: the server clients and
+ * peers dial (so it names the member's client and peer hosts), and the client it is when it dials peers, and when
+ * the manager reads and writes (etcd's peers check that a peer's certificate names the address it comes from).
+ * Made anew at each start, with a key that never leaves the state directory.
+ */
+export async function issueEtcdCertificate(
+  ca: CertificateAuthority,
+  nodeId: string,
+  hosts: string[],
+  dir: StateDir,
+): Promise<EtcdTlsFiles> {
+  const unique = [...new Set(hosts)];
+  const keys = await createKeyAndCsr();
+  const certPem = await ca.issue({
+    csrPem: keys.csrPem,
+    nodeId,
+    role: 'manager',
+    ipAddresses: unique.filter((h) => isIP(h) !== 0),
+    dnsNames: unique.filter((h) => isIP(h) === 0),
+  });
+  dir.write('ca.crt', ca.certPem);
+  dir.write('member.key', keys.keyPem, true);
+  dir.write('member.crt', certPem);
+  return { certFile: dir.file('member.crt'), keyFile: dir.file('member.key'), caFile: dir.file('ca.crt') };
+}
+
+/** The files of a certificate made earlier, when a manager reads another member's settings. */
+export function etcdTlsFiles(dir: StateDir): EtcdTlsFiles {
+  return { certFile: dir.file('member.crt'), keyFile: dir.file('member.key'), caFile: dir.file('ca.crt') };
+}
