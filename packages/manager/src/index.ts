@@ -2,6 +2,8 @@ export { writeCliConfig } from './cluster/cli-config.js';
 export type { ManagerIdentity } from './cluster/cluster-bootstrap.js';
 export { bootstrapCluster, DEFAULT_SETTINGS } from './cluster/cluster-bootstrap.js';
 export type { ControlPlane, ManagerInfo } from './cluster/control-plane.js';
+export type { EmbeddedEtcd } from './cluster/embedded-etcd.js';
+export { removeManagerMember } from './cluster/etcd-membership.js';
 export { joinService } from './cluster/join-service.js';
 export type { TokenRole } from './cluster/join-tokens.js';
 export { JoinTokens } from './cluster/join-tokens.js';
