@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { deleteNamespace, errorMessage, hostAgentArgs, taskNamespacesOf } from '@flotilla/devhosts';
+import { deleteNamespace, errorMessage, freePort, hostAgentArgs, taskNamespacesOf } from '@flotilla/devhosts';
 import {
   pushTestImages,
   startContainerd,
@@ -84,8 +84,11 @@ export interface NetnsCluster {
   managerAddress: string;
   /** Every manager, the first one first. */
   managers: ClusterManager[];
-  /** The cluster's etcd, on loopback: `stop()` and `restart()` keep its data. */
-  etcd: TestServer;
+  /**
+   * The cluster's etcd, on loopback: `stop()` and `restart()` keep its data. Undefined with `embeddedEtcd`
+   * (each manager runs its own member then).
+   */
+  etcd: TestServer | undefined;
   registry: TestRegistry;
   images: { busybox: TestImageRefs };
   /** Environment for the built CLI (its config directory points at this cluster). */
@@ -103,6 +106,11 @@ export interface NetnsClusterOptions {
   hosts: number;
   /** How many managers (default 1); further ones join through the first with the manager token. */
   managers?: number;
+  /**
+   * Managers run their own etcd members (no `--etcd`), on the underlay gateway, instead of sharing one etcd the
+   * harness starts (which tests that stop etcd on purpose need).
+   */
+  embeddedEtcd?: boolean;
   /** More `manager start` arguments for every manager (e.g. `--election-ttl`). */
   managerArgs?: string[];
   /** More `agent start` arguments for every agent. */
@@ -167,12 +175,24 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
   try {
     hosts = await createNetnsHosts({ count: options.hosts });
     const gateway = hosts.gateway;
-    [etcd, registry] = await Promise.all([startEtcd(), startRegistry({ host: gateway })]);
+    [etcd, registry] = await Promise.all([
+      options.embeddedEtcd ? undefined : startEtcd(),
+      startRegistry({ host: gateway }),
+    ]);
     const images = await pushTestImages(registry.address, undefined, { insecure: true });
     const startManager = async (managerEnvVars: NodeJS.ProcessEnv, join: string[]): Promise<ClusterManager> => {
       const stateDir = dir('netns-cluster-manager');
+      // Its own member's addresses stay the same across restarts: its data names them.
+      const member = options.embeddedEtcd
+        ? [
+            '--etcd-listen-client',
+            `${gateway}:${await freePort()}`,
+            '--etcd-listen-peer',
+            `${gateway}:${await freePort()}`,
+          ]
+        : ['--etcd', (etcd as TestServer).url];
       const launch = async (listen: string, more: string[]) => {
-        const args = ['manager', 'start', '--etcd', (etcd as TestServer).url, '--listen', listen];
+        const args = ['manager', 'start', ...member, '--listen', listen];
         args.push('--state-dir', stateDir, ...(options.managerArgs ?? []), ...more);
         const daemon = startDaemon(options.bin, args, { cwd: options.cwd, env: managerEnvVars });
         daemons.push(daemon);
