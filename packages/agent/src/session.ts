@@ -63,6 +63,8 @@ export class AgentSession {
   private sessionId = '';
   private watchdog: NodeJS.Timeout | undefined;
   private lastContact = 0;
+  /** When the latest attempt to open a session began. */
+  private attemptAt = 0;
   /** When the session in place now was opened (0: none). */
   private connectedAt = 0;
   private selfFenceMs = 0;
@@ -181,6 +183,11 @@ export class AgentSession {
       this.options.onFence?.();
     }
     if (this.state === 'connected' && silentFor > 3 * this.periodMs) this.stream?.emit('error', new Error('no ack'));
+    // A manager whose host is gone (no answer, not even a refusal) would hold the attempt for gRPC's connect
+    // timeout (20 s): the next manager is tried after three heartbeat periods instead.
+    if (this.state === 'connecting' && this.stream && this.now() - this.attemptAt > 3 * this.periodMs) {
+      this.stream.emit('error', new Error('no answer'));
+    }
   }
 
   /**
@@ -215,6 +222,7 @@ export class AgentSession {
     if (this.state === 'stopped' || this.suspended) return;
     const address = this.preferred ?? (this.managers[this.next++ % this.managers.length] as string);
     this.preferred = undefined;
+    this.attemptAt = this.now();
     const tls = credentials.createSsl(
       Buffer.from(this.creds.caCertPem),
       Buffer.from(this.creds.keyPem),
