@@ -81,6 +81,8 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>, 
 describe('a manager with its own etcd member', () => {
   let at: Spot;
   let first: RunningManager;
+  /** A worker node's state directory: its certificate is of the cluster CA too. */
+  let nodeDir = '';
 
   it('creates the cluster on it, admits a node, and keeps its data across a restart', async () => {
     at = await spot('single');
@@ -88,10 +90,11 @@ describe('a manager with its own etcd member', () => {
     const member = first.embeddedEtcd?.process;
     expect(member?.pid).toBeGreaterThan(0);
     expect(first.embeddedEtcd?.clientUrl).toBe(`https://${at.client}`);
+    nodeDir = dir('node');
     const joined = await joinCluster({
       manager: first.address,
       token: first.identity.tokens.worker,
-      stateDir: dir('node'),
+      stateDir: nodeDir,
     });
     expect(await first.store.get('nodes', joined.nodeId)).toBeDefined();
     // The member's key and the data are the manager user's only.
@@ -107,7 +110,7 @@ describe('a manager with its own etcd member', () => {
     expect((await first.store.get('nodes', joined.nodeId))?.value.id).toBe(joined.nodeId);
   });
 
-  it('etcd refuses a client without a certificate of the cluster CA', async () => {
+  it("etcd refuses a client without a manager's certificate of the cluster CA", async () => {
     const url = first.embeddedEtcd?.clientUrl as string;
     const etcd = path.join(at.stateDir, 'etcd');
     // The CA alone (TLS, no client certificate), and a certificate of another CA: both refused.
@@ -119,10 +122,22 @@ describe('a manager with its own etcd member', () => {
       callTimeoutMs: 2_000,
     });
     const plain = connectEtcd({ endpoints: [url.replace('https:', 'http:')], callTimeoutMs: 2_000 });
+    // A worker's certificate is of the cluster CA, but names no etcd user: refused too.
+    const node = connectEtcd({
+      endpoints: [url],
+      tls: {
+        caFile: path.join(nodeDir, 'ca.crt'),
+        certFile: path.join(nodeDir, 'node.crt'),
+        keyFile: path.join(nodeDir, 'node.key'),
+      },
+      callTimeoutMs: 2_000,
+    });
+    const refused = [noCert, foreign, plain, node];
     try {
-      for (const client of [noCert, foreign, plain]) await expect(client.get(CLUSTER_KEY).string()).rejects.toThrow();
+      for (const client of refused) await expect(client.getAll().keys()).rejects.toThrow();
+      await expect(node.put('/flotilla/x').value('y')).rejects.toThrow(/permission denied|user name/i);
     } finally {
-      for (const client of [noCert, foreign, plain]) client.close();
+      for (const client of refused) client.close();
     }
     // The member's own certificate is let in, and reads the cluster.
     const own = connectEtcd({

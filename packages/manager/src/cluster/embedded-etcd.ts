@@ -5,7 +5,7 @@ import { Code, FlotillaError, formatHostPort, type HostPort } from '@flotilla/ap
 import type { Logger } from '@flotilla/observability';
 import { type CertificateAuthority, StateDir } from '@flotilla/pki';
 import { connectEtcd, type EtcdOptions } from '@flotilla/store';
-import { type EtcdTlsFiles, issueEtcdCertificate } from './etcd-certificates.js';
+import { ETCD_USER, type EtcdTlsFiles, issueEtcdCertificate } from './etcd-certificates.js';
 import { EtcdMember, httpsUrl } from './etcd-member.js';
 import { addLearner, promoteLearner } from './etcd-membership.js';
 
@@ -68,7 +68,7 @@ export class EmbeddedEtcd {
     await portFree(this.options.client, '--etcd-listen-client');
     await portFree(this.options.peer, '--etcd-listen-peer');
     const { client, peer } = this.options;
-    const tls = await issueEtcdCertificate(ca, nodeId, [client.host, peer.host], this.dir);
+    const tls = await issueEtcdCertificate(ca, [client.host, peer.host], this.dir);
     const peerUrl = httpsUrl(peer);
     this.madeData = start.kind !== 'restart';
     const member = (initialCluster: string, state: 'new' | 'existing') =>
@@ -91,6 +91,7 @@ export class EmbeddedEtcd {
     } else {
       this.member = member(`${nodeId}=${peerUrl}`, 'new');
       await this.member.start();
+      if (start.kind === 'new') await this.authenticate(tls);
     }
     // This member only: it runs beside the manager (and dies with it), and forwards to the raft leader. (etcd3's
     // client picks a member at random per call and does not fail over, so a list of members would fail a share
@@ -103,6 +104,31 @@ export class EmbeddedEtcd {
     await this.member?.stop();
     this.member = undefined;
     if (options.discard && this.madeData) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /**
+   * A new etcd cluster's authentication: the managers' user (their certificates' CN) with the root role, then
+   * authentication on, so etcd takes only certificates of that name (no password: none is ever used).
+   */
+  private async authenticate(tls: EtcdTlsFiles): Promise<void> {
+    const client = connectEtcd({ endpoints: [this.clientUrl], tls });
+    try {
+      for (const deadline = Date.now() + 20_000; ; ) {
+        try {
+          await client.auth.userAdd({ name: ETCD_USER, options: { no_password: true } });
+          break;
+        } catch (err) {
+          // A member that has just started elects itself first.
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      await client.auth.roleAdd({ name: 'root' });
+      await client.auth.userGrantRole({ user: ETCD_USER, role: 'root' });
+      await client.auth.authEnable();
+    } finally {
+      client.close();
+    }
   }
 
   private checkDataDir(start: ManagerStart): void {

@@ -9,6 +9,13 @@ export interface EtcdTlsFiles {
 }
 
 /**
+ * The etcd user every manager's certificate names (its CN): etcd, with authentication on, takes a client
+ * certificate's CN as the user, and only this one has a role. Node certificates are of the same CA but name
+ * their node IDs (random, never this), so etcd refuses them: an agent's key opens no door to the store.
+ */
+export const ETCD_USER = 'root';
+
+/**
  * A certificate from the cluster CA for this manager's etcd member, for every side of it: the server clients and
  * peers dial (so it names the member's client and peer hosts), and the client it is when it dials peers, and when
  * the manager reads and writes (etcd's peers check that a peer's certificate names the address it comes from).
@@ -16,7 +23,6 @@ export interface EtcdTlsFiles {
  */
 export async function issueEtcdCertificate(
   ca: CertificateAuthority,
-  nodeId: string,
   hosts: string[],
   dir: StateDir,
 ): Promise<EtcdTlsFiles> {
@@ -24,7 +30,7 @@ export async function issueEtcdCertificate(
   const keys = await createKeyAndCsr();
   const certPem = await ca.issue({
     csrPem: keys.csrPem,
-    nodeId,
+    nodeId: ETCD_USER,
     role: 'manager',
     ipAddresses: unique.filter((h) => isIP(h) !== 0),
     dnsNames: unique.filter((h) => isIP(h) === 0),
@@ -32,10 +38,5 @@ export async function issueEtcdCertificate(
   dir.write('ca.crt', ca.certPem);
   dir.write('member.key', keys.keyPem, true);
   dir.write('member.crt', certPem);
-  return { certFile: dir.file('member.crt'), keyFile: dir.file('member.key'), caFile: dir.file('ca.crt') };
-}
-
-/** The files of a certificate made earlier, when a manager reads another member's settings. */
-export function etcdTlsFiles(dir: StateDir): EtcdTlsFiles {
   return { certFile: dir.file('member.crt'), keyFile: dir.file('member.key'), caFile: dir.file('ca.crt') };
 }
