@@ -9,7 +9,7 @@ import {
   TaskStatusUpdate,
 } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
-import { type ClientDuplexStream, credentials, type ServiceError } from '@grpc/grpc-js';
+import { type ClientDuplexStream, connectivityState, credentials, type ServiceError } from '@grpc/grpc-js';
 import type { NodeCredentials } from './join.js';
 
 export interface SessionOptions {
@@ -183,11 +183,17 @@ export class AgentSession {
       this.options.onFence?.();
     }
     if (this.state === 'connected' && silentFor > 3 * this.periodMs) this.stream?.emit('error', new Error('no ack'));
-    // A manager whose host is gone (no answer, not even a refusal) would hold the attempt for gRPC's connect
-    // timeout (20 s): the next manager is tried after three heartbeat periods instead.
-    if (this.state === 'connecting' && this.stream && this.now() - this.attemptAt > 3 * this.periodMs) {
-      this.stream.emit('error', new Error('no answer'));
+    // A manager whose host is gone (no connection, not even a refusal) would hold the attempt for gRPC's connect
+    // timeout (20 s): the next manager is tried after three heartbeat periods instead. A manager that is connected
+    // but slow to answer (a leader starting its term) is waited for.
+    const stalled = this.now() - this.attemptAt > 3 * this.periodMs;
+    if (this.state === 'connecting' && this.stream && stalled && !this.transportUp()) {
+      this.stream.emit('error', new Error('no connection'));
     }
+  }
+
+  private transportUp(): boolean {
+    return this.client?.getChannel().getConnectivityState(false) === connectivityState.READY;
   }
 
   /**
