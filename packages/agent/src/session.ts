@@ -9,7 +9,7 @@ import {
   TaskStatusUpdate,
 } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
-import { type ClientDuplexStream, connectivityState, credentials, type ServiceError } from '@grpc/grpc-js';
+import { type ClientDuplexStream, credentials, type ServiceError } from '@grpc/grpc-js';
 import type { NodeCredentials } from './join.js';
 
 export interface SessionOptions {
@@ -63,8 +63,6 @@ export class AgentSession {
   private sessionId = '';
   private watchdog: NodeJS.Timeout | undefined;
   private lastContact = 0;
-  /** When the latest attempt to open a session began. */
-  private attemptAt = 0;
   /** When the session in place now was opened (0: none). */
   private connectedAt = 0;
   private selfFenceMs = 0;
@@ -183,17 +181,6 @@ export class AgentSession {
       this.options.onFence?.();
     }
     if (this.state === 'connected' && silentFor > 3 * this.periodMs) this.stream?.emit('error', new Error('no ack'));
-    // A manager whose host is gone (no connection, not even a refusal) would hold the attempt for gRPC's connect
-    // timeout (20 s): the next manager is tried after three heartbeat periods instead. A manager that is connected
-    // but slow to answer (a leader starting its term) is waited for.
-    const stalled = this.now() - this.attemptAt > 3 * this.periodMs;
-    if (this.state === 'connecting' && this.stream && stalled && !this.transportUp()) {
-      this.stream.emit('error', new Error('no connection'));
-    }
-  }
-
-  private transportUp(): boolean {
-    return this.client?.getChannel().getConnectivityState(false) === connectivityState.READY;
   }
 
   /**
@@ -228,7 +215,6 @@ export class AgentSession {
     if (this.state === 'stopped' || this.suspended) return;
     const address = this.preferred ?? (this.managers[this.next++ % this.managers.length] as string);
     this.preferred = undefined;
-    this.attemptAt = this.now();
     const tls = credentials.createSsl(
       Buffer.from(this.creds.caCertPem),
       Buffer.from(this.creds.keyPem),
