@@ -75,7 +75,7 @@ describe.skipIf(!isRoot)('a backup restored after the control plane is lost', ()
         expect(backup.code, backup.output).toBe(0);
         // The control plane is lost for good: the manager killed, its etcd gone with its data.
         await old.kill();
-        await cluster.etcd.stop();
+        await (cluster.etcd as TestServer).stop();
         fresh = await startEtcd();
         const restore = await runFlotilla(
           ['cluster', 'restore', file, '--state-dir', stateDir, '--etcd', fresh.url],

@@ -9,6 +9,7 @@ import {
   type RuntimeSample,
   sampled,
   startNetnsCluster,
+  type TestServer,
 } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root } from './flotilla-command.js';
@@ -244,7 +245,7 @@ describe.skipIf(!isRoot)('control-plane faults on three hosts with three manager
 /** etcd stopped longer than a leader's lease, under load; what the managers say meanwhile is checked. */
 function etcdOutage(): ReturnType<typeof underLoad<void>> {
   return underLoad(async () => {
-    await cluster.etcd.stop();
+    await (cluster.etcd as TestServer).stop();
     const outageEnds = Date.now() + 8_000;
     // A write while the store is away fails with an error, in time, and changes nothing.
     const refused = await cluster.cli(['service', 'scale', 'app_web=5']);
@@ -256,7 +257,7 @@ function etcdOutage(): ReturnType<typeof underLoad<void>> {
       .toMatch(/^(503 not answering for \d+ s,?){3}$/);
     // Longer than a leader's lease: every manager loses touch with the store.
     await new Promise((r) => setTimeout(r, Math.max(0, outageEnds - Date.now())));
-    await cluster.etcd.restart();
+    await (cluster.etcd as TestServer).restart();
     await leader();
     await expect
       .poll(async () => (await Promise.all(cluster.managers.map(storeHealth))).join(), { timeout: 10_000 })

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { portAnswers } from '@flotilla/devhosts';
 import { tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bin, root, runFlotilla } from './flotilla-command.js';
 
-// `flotilla dev up` as `npm start` runs it without root (or with --loopback): etcd, Redis, a manager and agents
-// as background processes on loopback, then a deploy and its logs, then `dev down`, which must leave nothing
+// `flotilla dev up` as `npm start` runs it without root (or with --loopback): Redis, a manager (with its own etcd
+// member, a child of it) and agents as background processes on loopback, then a deploy and its logs, then `dev down`, which must leave nothing
 // running.
 const devDir = tempDir('dev-cluster');
 const configDir = tempDir('dev-cli');
@@ -38,8 +39,11 @@ describe('flotilla dev on loopback', () => {
     expect(up.stdout).toContain('the dev cluster is up: 1 manager, 2 nodes (process executor');
     const state = JSON.parse(readFileSync(path.join(env.FLOTILLA_DEV_DIR, 'state.json'), 'utf8'));
     pids = state.pids.map((p: { pid: number }) => p.pid);
-    expect(pids).toHaveLength(5);
+    expect(pids).toHaveLength(4);
     expect(state.redis).toMatch(/^127\.0\.0\.1:\d+$/);
+    // The manager's own etcd member, on mutual TLS.
+    const etcdPort = Number(/^https:\/\/127\.0\.0\.1:(\d+)$/.exec(state.etcd)?.[1]);
+    expect(await portAnswers(etcdPort)).toBe(true);
     expect((await capture(['dev', 'up'])).stdout).toContain('already up');
 
     expect((await capture(['stack', 'deploy', '-c', 'examples/hello/stack.yml', 'hello'])).code).toBe(0);
@@ -58,8 +62,9 @@ describe('flotilla dev on loopback', () => {
     await checkLogs();
 
     const down = await capture(['dev', 'down']);
-    expect(down.stdout).toContain('the dev cluster is down (5 processes stopped');
+    expect(down.stdout).toContain('the dev cluster is down (4 processes stopped');
     expect(pids.filter(alive)).toEqual([]);
+    expect(await portAnswers(etcdPort)).toBe(false);
     expect(existsSync(env.FLOTILLA_DEV_DIR)).toBe(false);
     expect((await capture(['dev', 'down'])).stdout).toBe('no dev cluster is up\n');
   });

@@ -34,7 +34,7 @@ export async function joinCluster(options: {
   timeoutMs?: number;
   /** A manager joining the control plane: it needs a manager token and is sent the CA key (not saved here). */
   asManager?: boolean;
-}): Promise<NodeCredentials & { caKeyPem?: string }> {
+}): Promise<NodeCredentials & { caKeyPem?: string; etcdClientUrls?: string[] }> {
   const token = parseJoinToken(options.token);
   const caCertPem = await fetchCaCertificate(options.manager, token.caFingerprint, options.timeoutMs ?? 10_000);
   const { keyPem, csrPem } = await createKeyAndCsr();
@@ -68,7 +68,8 @@ export async function joinCluster(options: {
     managers: [options.manager],
   };
   saveCredentials(options.stateDir, creds);
-  return response.caKeyPem ? { ...creds, caKeyPem: response.caKeyPem } : creds;
+  if (!response.caKeyPem) return creds;
+  return { ...creds, caKeyPem: response.caKeyPem, etcdClientUrls: response.etcdClientUrls };
 }
 
 /** Each file written whole (temp file and rename), so a crash never leaves half a key or certificate. */

@@ -8,6 +8,8 @@ export { bootstrapCluster, DEFAULT_SETTINGS } from './cluster/cluster-bootstrap.
 export type { RestoreOptions, RestoreResult } from './cluster/cluster-restore.js';
 export { restoreCluster } from './cluster/cluster-restore.js';
 export type { ControlPlane, ManagerInfo } from './cluster/control-plane.js';
+export type { EmbeddedEtcd } from './cluster/embedded-etcd.js';
+export { removeManagerMember } from './cluster/etcd-membership.js';
 export { joinService } from './cluster/join-service.js';
 export type { TokenRole } from './cluster/join-tokens.js';
 export { JoinTokens } from './cluster/join-tokens.js';

@@ -2,8 +2,11 @@ import { hostname } from 'node:os';
 import { type CertificateRenewer, type NodeCertificates, redisUrl } from '@flotilla/agent';
 import {
   type ClusterSettings,
+  Code,
   ControlServiceService,
   DispatcherServiceService,
+  FlotillaError,
+  formatHostPort,
   NodeCaServiceService,
   PeerServiceService,
   parseHostPort,
@@ -19,6 +22,8 @@ import { certificateUpkeep } from './cluster/certificate-upkeep.js';
 import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
 import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
 import { ControlPlane } from './cluster/control-plane.js';
+import { EmbeddedEtcd, type MemberIdentity } from './cluster/embedded-etcd.js';
+import { memberClientUrls } from './cluster/etcd-membership.js';
 import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
 import { recordManager } from './cluster/manager-records.js';
@@ -34,7 +39,13 @@ import { type LeaderTerm, startLeaderTerm } from './leader-term.js';
 import { ManagerMetrics } from './metrics.js';
 
 export interface ManagerOptions {
-  etcd: EtcdOptions;
+  /** An external etcd. Without it, the manager runs its own etcd member (embedded, with `embeddedEtcd`). */
+  etcd?: EtcdOptions;
+  /**
+   * The manager's own etcd member, when `etcd` is not given: HOST:PORT it serves clients and peers on (default
+   * ports 2379 and 2380 on the host of `listen`), and its binary (default $FLOTILLA_ETCD_BIN or /usr/bin/etcd).
+   */
+  embeddedEtcd?: { listenClient?: string; listenPeer?: string; binary?: string };
   /** HOST:PORT to serve agents and the CLI on. */
   listen: string;
   stateDir: string;
@@ -79,6 +90,8 @@ export interface RunningManager {
   renewer: CertificateRenewer;
   /** The revocations this manager refuses certificates by (watched in etcd). */
   revocations: RevocationWatch;
+  /** This manager's own etcd member (started without an external etcd). */
+  embeddedEtcd: EmbeddedEtcd | undefined;
   stop(): Promise<void>;
 }
 
@@ -90,14 +103,14 @@ export interface RunningManager {
 export async function startManager(options: ManagerOptions): Promise<RunningManager> {
   const log = options.logger ?? createLogger('manager');
   const metrics = new ManagerMetrics();
-  const client = connectEtcd(options.etcd);
-  const store = new Store(client).observed((op, seconds) => metrics.storeCalls.observe({ op }, seconds));
   const [host] = splitHostPort(options.listen);
-  const identity = await identify(client, store, options, host);
+  const embedded = options.etcd ? undefined : embeddedEtcd(options, host, log);
+  const { identity, client, store } = await identify(options, host, embedded, metrics);
   const settings = (await store.get('clusters', CLUSTER_KEY))?.value.settings;
   // Checked before anything starts: a mistyped address should fail the start, not every later read.
   const redisParts = options.redis ? openRedisParts(options.redis, log) : undefined;
-  const warnings = etcdWarnings(options.etcd);
+  // An embedded member is reached over mutual TLS with a certificate of the cluster CA: nothing to warn of.
+  const warnings = options.etcd ? etcdWarnings(options.etcd) : [];
   for (const warning of warnings) log.warn(warning);
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
@@ -113,11 +126,12 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     onRenewed: (certPem) => events.renewed(certPem),
   });
   const { certificates, renewer, revocations } = upkeep;
+  const etcdUrls = async () => (embedded ? memberClientUrls(client) : []);
   const server = grpcServer(
     store,
     identity,
     election,
-    { certificates, events },
+    { certificates, events, etcdUrls },
     {
       ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
       warnings,
@@ -130,14 +144,18 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     },
   );
   const address = `${host}:${await bind(server, options.listen, identity, certificates)}`;
-  await recordManager(store, { id: identity.nodeId, hostname: hostname(), address, etcdMember: false }).catch(
-    async (err: unknown) => {
-      server.forceShutdown();
-      await upkeep.stop();
-      client.close();
-      throw err;
-    },
-  );
+  await recordManager(store, {
+    id: identity.nodeId,
+    hostname: hostname(),
+    address,
+    etcdMember: embedded !== undefined,
+  }).catch(async (err: unknown) => {
+    server.forceShutdown();
+    await upkeep.stop();
+    client.close();
+    await embedded?.stop();
+    throw err;
+  });
   const demotion = watchDemotion(store, identity.nodeId, stopping.signal);
   upkeep.startRenewing();
   const cliDir = options.cliConfigDir ?? cliConfigDir();
@@ -176,8 +194,9 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     await http.close();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     await closeRedisParts(redisParts);
-    log.info('manager stopped');
     client.close();
+    await embedded?.stop();
+    log.info('manager stopped');
   };
   const dispatcher = () => election.term?.dispatcher;
   void demotion.then(() => log.warn('this manager was demoted: it leaves the control plane'));
@@ -189,6 +208,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     controlPlane: plane,
     dispatcher,
     demoted: demotion,
+    embeddedEtcd: embedded,
     renewer,
     revocations,
     stop,
@@ -243,17 +263,61 @@ interface ElectionState {
   stats: BatcherStats;
 }
 
-/** This manager's identity in the cluster: loaded, joined, or a new cluster's. */
-async function identify(client: Etcd3, store: Store, options: ManagerOptions, host: string) {
+/**
+ * This manager's identity in the cluster (loaded, joined, or a new cluster's) and its store: the external etcd,
+ * or its own member, started once the identity has a CA to issue the member's certificate.
+ */
+async function identify(
+  options: ManagerOptions,
+  host: string,
+  embedded: EmbeddedEtcd | undefined,
+  metrics: ManagerMetrics,
+) {
+  let client: Etcd3 | undefined;
+  let store: Store | undefined;
+  const connect = async (member: MemberIdentity) => {
+    const etcd = embedded ? await embedded.start(member) : (options.etcd as EtcdOptions);
+    client = connectEtcd(etcd);
+    store = new Store(client).observed((op, seconds) => metrics.storeCalls.observe({ op }, seconds));
+    return store;
+  };
   try {
-    return await bootstrapCluster(store, options.stateDir, {
+    const identity = await bootstrapCluster(connect, options.stateDir, {
       advertise: options.advertise ?? defaultAdvertise(host),
       ...(options.join ? { join: options.join } : {}),
     });
+    return { identity, client: client as Etcd3, store: store as Store };
   } catch (err) {
-    client.close();
+    client?.close();
+    // A first start that failed leaves no etcd data behind: the next start makes (or joins) the cluster afresh.
+    await embedded?.stop({ discard: true });
     throw err;
   }
+}
+
+/** The manager's own etcd member, on the ports asked for or 2379 and 2380 on the manager's host. */
+function embeddedEtcd(options: ManagerOptions, host: string, log: Logger): EmbeddedEtcd {
+  const asked = options.embeddedEtcd ?? {};
+  const address = (flag: string, value: string | undefined, port: number) => {
+    if (value === undefined && (host === '0.0.0.0' || host === '::')) {
+      throw new FlotillaError(
+        Code.InvalidArgument,
+        `the manager listens on every address (${host}): give its etcd member an address other managers reach with ${flag} HOST:PORT`,
+      );
+    }
+    try {
+      return parseHostPort(value ?? formatHostPort({ host, port }), `${flag} address`, { example: `${host}:${port}` });
+    } catch (err) {
+      throw new FlotillaError(Code.InvalidArgument, `${flag}: ${(err as Error).message}`);
+    }
+  };
+  return new EmbeddedEtcd({
+    stateDir: options.stateDir,
+    client: address('--etcd-listen-client', asked.listenClient, 2379),
+    peer: address('--etcd-listen-peer', asked.listenPeer, 2380),
+    binary: asked.binary ?? process.env.FLOTILLA_ETCD_BIN ?? '/usr/bin/etcd',
+    log: log.child({ component: 'etcd' }),
+  });
 }
 
 /** The manager's gRPC services: joins, agents' sessions (the leader's), the quorum rule's probes, the control API. */
@@ -261,13 +325,22 @@ function grpcServer(
   store: Store,
   identity: ManagerIdentity,
   election: ElectionState,
-  { certificates, events }: { certificates: NodeCertificates; events: CertificateEvents },
+  {
+    certificates,
+    events,
+    etcdUrls,
+  }: {
+    certificates: NodeCertificates;
+    events: CertificateEvents;
+    /** The etcd client URLs a joining manager adds its member through (none: an external etcd). */
+    etcdUrls: () => Promise<string[]>;
+  },
   logs: ControlOptions,
 ): Server {
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(
     NodeCaServiceService,
-    joinService(store, identity.ca, identity.caKeyPem, (renewed) => events.renewed(renewed.certPem)),
+    joinService(store, identity.ca, identity.caKeyPem, (renewed) => events.renewed(renewed.certPem), etcdUrls),
   );
   const leader = () => election.plane?.leader()?.address;
   server.addService(

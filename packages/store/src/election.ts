@@ -114,6 +114,8 @@ export class Election {
     try {
       await new Promise<void>((resolve, reject) => {
         watcher.on('delete', () => resolve());
+        // Aborted while the watch was being made (a manager stopped just after it started): no event comes now.
+        if (signal?.aborted) reject(signal.reason);
         signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
       });
     } finally {

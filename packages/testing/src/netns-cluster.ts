@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { deleteNamespace, errorMessage, hostAgentArgs, taskNamespacesOf } from '@flotilla/devhosts';
+import { deleteNamespace, errorMessage, freePort, hostAgentArgs, taskNamespacesOf } from '@flotilla/devhosts';
 import {
   pushTestImages,
   startContainerd,
@@ -84,8 +84,11 @@ export interface NetnsCluster {
   managerAddress: string;
   /** Every manager, the first one first. */
   managers: ClusterManager[];
-  /** The cluster's etcd, on loopback: `stop()` and `restart()` keep its data. */
-  etcd: TestServer;
+  /**
+   * The cluster's etcd, on loopback: `stop()` and `restart()` keep its data. Undefined with `embeddedEtcd`
+   * (each manager runs its own member then).
+   */
+  etcd: TestServer | undefined;
   registry: TestRegistry;
   images: { busybox: TestImageRefs };
   /** Environment for the built CLI (its config directory points at this cluster). */
@@ -103,6 +106,17 @@ export interface NetnsClusterOptions {
   hosts: number;
   /** How many managers (default 1); further ones join through the first with the manager token. */
   managers?: number;
+  /**
+   * Managers run their own etcd members (no `--etcd`), on the underlay gateway, instead of sharing one etcd the
+   * harness starts (which tests that stop etcd on purpose need).
+   */
+  embeddedEtcd?: boolean;
+  /**
+   * Manager i runs inside host i (on its address, with its own etcd member there under `embeddedEtcd`), so the
+   * host's `kill()` and the manager's `kill()` together are the loss of that host; otherwise every manager runs
+   * on the underlay gateway.
+   */
+  managersOnHosts?: boolean;
   /** More `manager start` arguments for every manager (e.g. `--election-ttl`). */
   managerArgs?: string[];
   /** More `agent start` arguments for every agent. */
@@ -167,20 +181,36 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
   try {
     hosts = await createNetnsHosts({ count: options.hosts });
     const gateway = hosts.gateway;
-    [etcd, registry] = await Promise.all([startEtcd(), startRegistry({ host: gateway })]);
+    [etcd, registry] = await Promise.all([
+      options.embeddedEtcd ? undefined : startEtcd(),
+      startRegistry({ host: gateway }),
+    ]);
     const images = await pushTestImages(registry.address, undefined, { insecure: true });
-    const startManager = async (managerEnvVars: NodeJS.ProcessEnv, join: string[]): Promise<ClusterManager> => {
+    const startManager = async (
+      managerEnvVars: NodeJS.ProcessEnv,
+      join: string[],
+      on?: NetnsHost,
+    ): Promise<ClusterManager> => {
       const stateDir = dir('netns-cluster-manager');
+      const where = on?.address ?? gateway;
+      // Its own member's addresses stay the same across restarts: its data names them.
+      const [client, peer] = [`${where}:${await freePort()}`, `${where}:${await freePort()}`];
+      const member = options.embeddedEtcd
+        ? ['--etcd-listen-client', client, '--etcd-listen-peer', peer]
+        : ['--etcd', (etcd as TestServer).url];
+      // Inside a host, /healthz listens on the host's address: the host's loopback is out of this test's reach.
+      const httpListen = on ? ['--http-listen', `${on.address}:0`] : [];
       const launch = async (listen: string, more: string[]) => {
-        const args = ['manager', 'start', '--etcd', (etcd as TestServer).url, '--listen', listen];
+        const args = ['manager', 'start', ...member, '--listen', listen, ...httpListen];
         args.push('--state-dir', stateDir, ...(options.managerArgs ?? []), ...more);
-        const daemon = startDaemon(options.bin, args, { cwd: options.cwd, env: managerEnvVars });
+        const [command, ...argv] = [...(on?.prefix ?? []), options.bin, ...args] as [string, ...string[]];
+        const daemon = startDaemon(command, argv, { cwd: options.cwd, env: managerEnvVars });
         daemons.push(daemon);
-        const http = (await daemon.waitFor(/http:\/\/(127\.0\.0\.1:\d+)\/healthz/, 30_000))[1] as string;
+        const http = (await daemon.waitFor(/http:\/\/(\d+\.\d+\.\d+\.\d+:\d+)\/healthz/, 30_000))[1] as string;
         const address = (await daemon.waitFor(/listening on (\d+\.\d+\.\d+\.\d+:\d+)/))[1] as string;
         return { daemon, http, address };
       };
-      const launched = await launch(`${gateway}:0`, join);
+      const launched = await launch(`${where}:0`, join);
       const manager: ClusterManager = {
         ...launched,
         env: managerEnvVars,
@@ -201,7 +231,8 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
       };
       return manager;
     };
-    const first = await startManager(env, []);
+    const managerHost = (i: number) => (options.managersOnHosts ? hosts?.hosts[i] : undefined);
+    const first = await startManager(env, [], managerHost(0));
     const managers = [first];
     const managerAddress = first.address;
     if ((options.managers ?? 1) > 1) {
@@ -209,7 +240,8 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
       if (!managerToken) throw new Error('no manager join token from the first manager');
       for (let m = 2; m <= (options.managers ?? 1); m++) {
         // A manager that joins writes CLI credentials too, aside in its own directory, pointing at itself.
-        managers.push(await startManager(managerEnv(), ['--join', managerAddress, '--token', managerToken]));
+        const join = ['--join', managerAddress, '--token', managerToken];
+        managers.push(await startManager(managerEnv(), join, managerHost(m - 1)));
       }
     }
     const token = (await cli(['join-token', 'worker', '-q'])).stdout.trim();

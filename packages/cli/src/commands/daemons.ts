@@ -14,6 +14,17 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** A commander parser for HOST:PORT that names the option in its error. */
+function hostPort(option: string, example: string) {
+  return (value: string): string => {
+    try {
+      return formatHostPort(parseHostPort(value, `${option} address`, { example }));
+    } catch (err) {
+      throw usageError(`${option}: ${(err as Error).message}`);
+    }
+  };
+}
+
 function redisAddress(value: string): string {
   try {
     return formatHostPort(parseHostPort(value, 'Redis address', { example: '127.0.0.1:6379' }));
@@ -56,7 +67,24 @@ export function managerCommand(io: Io): Command {
       'start a manager; the first one creates the cluster, further ones join it with --join and the manager token',
     )
     .addOption(
-      new Option('--etcd <URL>', 'etcd client URL; repeat for several').argParser(collect).default([] as string[]),
+      new Option(
+        '--etcd <URL>',
+        'an external etcd: a client URL (repeat for several); without it the manager runs its own etcd member',
+      )
+        .argParser(collect)
+        .default([] as string[]),
+    )
+    .addOption(
+      new Option(
+        '--etcd-listen-client <HOST:PORT>',
+        "where this manager's own etcd member serves clients (default: port 2379 on the --listen host)",
+      ).argParser(hostPort('--etcd-listen-client', '10.0.0.1:2379')),
+    )
+    .addOption(
+      new Option(
+        '--etcd-listen-peer <HOST:PORT>',
+        "where this manager's own etcd member talks to the others (default: port 2380 on the --listen host)",
+      ).argParser(hostPort('--etcd-listen-peer', '10.0.0.1:2380')),
     )
     .requiredOption('--listen <HOST:PORT>', 'address to serve agents on')
     .requiredOption(
@@ -71,7 +99,8 @@ export function managerCommand(io: Io): Command {
         .argParser(positiveInt)
         .default(5),
     )
-    .option('--etcd-ca <FILE>', 'CA certificate to verify etcd with (TLS)')
+    .option('--etcd-cacert <FILE>', 'CA certificate to verify the external etcd with (TLS)')
+    .addOption(new Option('--etcd-ca <FILE>', 'the same as --etcd-cacert').hideHelp())
     .option('--etcd-cert <FILE>', 'client certificate for etcd')
     .option('--etcd-key <FILE>', 'client key for etcd')
     .addOption(
@@ -85,18 +114,31 @@ export function managerCommand(io: Io): Command {
       "file whose first line is Redis's password; it is handed to agents in their (mutual TLS) sessions",
     )
     .action(async (opts) => {
-      if (opts.etcd.length === 0) throw usageError('pass at least one --etcd URL');
+      const caFile = opts.etcdCacert ?? opts.etcdCa;
+      const external = opts.etcd.length > 0;
+      if (!external && (caFile || opts.etcdCert || opts.etcdKey)) {
+        throw usageError('--etcd-cacert, --etcd-cert and --etcd-key are for an external etcd: give its --etcd URL');
+      }
+      if (external && (opts.etcdListenClient || opts.etcdListenPeer)) {
+        throw usageError(
+          "--etcd-listen-client and --etcd-listen-peer are for the manager's own etcd member: drop them, or --etcd",
+        );
+      }
       if (opts.redisPasswordFile && !opts.redis) {
         throw usageError('--redis-password-file goes with --redis HOST:PORT');
       }
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw usageError('--join and --token go together');
       }
-      const tls = opts.etcdCa ? { caFile: opts.etcdCa, certFile: opts.etcdCert, keyFile: opts.etcdKey } : undefined;
+      const tls = caFile ? { caFile, certFile: opts.etcdCert, keyFile: opts.etcdKey } : undefined;
+      const embeddedEtcd = {
+        ...(opts.etcdListenClient ? { listenClient: opts.etcdListenClient } : {}),
+        ...(opts.etcdListenPeer ? { listenPeer: opts.etcdListenPeer } : {}),
+      };
       // Loaded here, not at the top: each daemon's process then holds only its own code.
       const { startManager } = await import('@flotilla/manager');
       const running = await startManager({
-        etcd: { endpoints: opts.etcd, ...(tls ? { tls } : {}) },
+        ...(external ? { etcd: { endpoints: opts.etcd, ...(tls ? { tls } : {}) } } : { embeddedEtcd }),
         listen: opts.listen,
         stateDir: opts.stateDir,
         httpListen: opts.httpListen,
@@ -115,6 +157,7 @@ export function managerCommand(io: Io): Command {
       });
       io.err(
         `manager ${running.identity.nodeId} of cluster ${running.identity.clusterId} listening on ${running.address}\n` +
+          (running.embeddedEtcd ? `its etcd member serves clients on ${running.embeddedEtcd.clientUrl}\n` : '') +
           `health and metrics on http://${running.httpAddress}/healthz and /metrics\n` +
           'join tokens: flotilla join-token worker|manager\n',
       );

@@ -61,13 +61,7 @@ export function hostsModeMissing(): string {
 }
 
 /** A dev cluster on namespace hosts: every node with its own containerd, pulling from a registry. */
-export async function upOnHosts(
-  up: DevUp,
-  nodes: number,
-  managers: number,
-  etcdBin: string,
-  dnsUpstream?: string,
-): Promise<void> {
+export async function upOnHosts(up: DevUp, nodes: number, managers: number, dnsUpstream?: string): Promise<void> {
   const { io, dir, state } = up;
   state.mode = 'hosts';
   if (existsSync(`/sys/class/net/${DEV_BRIDGE}`)) {
@@ -81,7 +75,6 @@ export async function upOnHosts(
   state.hosts = plans.map((host) => devNode(dir, host));
   up.save();
   await createHostNetwork(devNetwork(plans));
-  await up.startEtcd(etcdBin);
   // Redis, the registry and the manager listen on the hosts' bridge, where the agents reach them.
   const redisArgs = await up.startLogs({ host: DEV_GATEWAY, port: 6379 });
   await up.startRegistry(`${DEV_GATEWAY}:5000`);

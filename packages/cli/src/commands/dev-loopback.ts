@@ -4,15 +4,14 @@ import { freePort } from '@flotilla/devhosts';
 import { type DevUp, self } from './dev-up.js';
 
 /** A dev cluster on loopback: no isolation, and agents that run tasks' commands as plain processes. */
-export async function upOnLoopback(up: DevUp, nodes: number, etcdBin: string): Promise<void> {
+export async function upOnLoopback(up: DevUp, nodes: number): Promise<void> {
   const { io, dir, state } = up;
   state.mode = 'loopback';
   // The manager's address is fixed before it starts, so the CLI and agents know it at once.
   state.manager = `127.0.0.1:${await freePort()}`;
-  await up.startEtcd(etcdBin);
   const redisArgs = await up.startLogs({ host: '127.0.0.1', port: await freePort() });
   io.err(
-    `etcd on ${state.etcd}${state.redis ? `, Redis on ${state.redis}` : ''}, manager on ${state.manager}; ` +
+    `${state.redis ? `Redis on ${state.redis}, ` : ''}manager on ${state.manager} (with its own etcd member); ` +
       'waiting for the manager…\n',
   );
   await up.startManager('manager', state.manager, redisArgs);

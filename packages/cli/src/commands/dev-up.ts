@@ -7,7 +7,6 @@ import {
   type DetachedProcess,
   detachedLauncher,
   errorMessage,
-  etcdServer,
   freePort,
   type Launch,
   type ProcessSpec,
@@ -77,15 +76,6 @@ export class DevUp {
     }
   }
 
-  /** A single-member etcd on loopback, with its data in the dev directory. */
-  async startEtcd(binary: string): Promise<void> {
-    const [clientPort, peerPort] = [await freePort(), await freePort()];
-    const dataDir = path.join(this.dir, 'etcd');
-    const { spec, url } = etcdServer({ name: 'dev', dataDir, clientPort, peerPort, binary });
-    this.state.etcd = url;
-    await this.launcher()(spec);
-  }
-
   /**
    * Redis for the tasks' output (service logs), on `host:port` with a password; returns the managers' arguments
    * for it. Without redis-server the cluster still runs, without logs, and says so.
@@ -122,8 +112,9 @@ export class DevUp {
   }
 
   /**
-   * A manager (`flotilla manager start`): on the dev etcd, listening where agents reach it, logs to Redis. The
-   * first one (no `join`) creates the cluster.
+   * A manager (`flotilla manager start`) with its own etcd member (on free ports of its host, data in its state
+   * directory), listening where agents reach it, logs to Redis. The first one (no `join`) creates the cluster;
+   * the others add their members to its etcd.
    */
   async startManager(
     name: string,
@@ -132,19 +123,23 @@ export class DevUp {
     join?: { manager: string; token: string },
   ): Promise<void> {
     const stateDir = path.join(this.dir, name);
-    const args = [self(), 'manager', 'start', '--etcd', this.state.etcd, '--listen', listen, '--state-dir', stateDir];
+    const colon = listen.lastIndexOf(':');
+    const host = listen.slice(0, colon);
+    const etcdClient = `${host}:${await freePort()}`;
+    const args = [self(), 'manager', 'start', '--listen', listen, '--state-dir', stateDir];
+    args.push('--etcd-listen-client', etcdClient, '--etcd-listen-peer', `${host}:${await freePort()}`);
     args.push(...redisArgs, ...(join ? ['--join', join.manager, '--token', join.token] : []));
+    if (!join) this.state.etcd = `https://${etcdClient}`;
     // The CLI keeps talking to the first manager (any forwards writes to the leader): the others write their CLI
     // configuration aside.
     const env = join ? { FLOTILLA_CONFIG_DIR: path.join(stateDir, 'cli') } : undefined;
-    const colon = listen.lastIndexOf(':');
     await this.launcher()({
       name,
       command: process.execPath,
       args,
       ...(env ? { env } : {}),
       readyPort: Number(listen.slice(colon + 1)),
-      readyHost: listen.slice(0, colon),
+      readyHost: host,
       readyTimeoutMs: 30_000,
     });
   }

@@ -59,11 +59,11 @@ export function devCommand(io: Io): Command {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const up = new DevUp(io, dir, { pids: [], etcd: '', manager: '', nodes });
       if (!missing) {
-        await upOnHosts(up, nodes, managers, etcdBin, opts.dnsUpstream);
+        await upOnHosts(up, nodes, managers, opts.dnsUpstream);
         return;
       }
       io.err(`nodes share this machine's network and run tasks as plain processes: ${missing}\n`);
-      await upOnLoopback(up, nodes, etcdBin);
+      await upOnLoopback(up, nodes);
     });
 
   dev
@@ -76,8 +76,8 @@ export function devCommand(io: Io): Command {
         io.out('no dev cluster is up\n');
         return;
       }
-      // Agents first (and, on hosts, their containerds with every container), then the manager, then the
-      // registry, Redis and etcd: each stops cleanly while what it talks to is still there.
+      // Agents first (and, on hosts, their containerds with every container), then the managers (each stops its
+      // etcd member), then the registry and Redis: each stops cleanly while what it talks to is still there.
       const nodes = state.hosts ?? [];
       const stopServers = async () => {
         for (const p of [...state.pids].reverse()) await stopPid(p.pid);

@@ -15,6 +15,7 @@ import {
 } from '@flotilla/pki';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import { currentCertExpiryMs } from './cert-expiry.js';
+import type { MemberIdentity } from './embedded-etcd.js';
 import { openTokens, TOKENS_PURPOSE } from './join-tokens.js';
 
 export interface ManagerIdentity {
@@ -41,6 +42,12 @@ export const DEFAULT_SETTINGS = {
   taskHistoryLimit: 5,
 };
 
+/**
+ * Reaches the store once the manager knows its CA and node ID, before the store is first read: a manager that
+ * brings its own etcd member starts it there, with a certificate from that CA.
+ */
+export type StoreConnector = (member: MemberIdentity) => Promise<Store>;
+
 export interface BootstrapOptions {
   /** Names and addresses clients may dial this manager by (they go into its certificate when it makes one). */
   advertise: { hosts: string[]; ips: string[] };
@@ -56,13 +63,23 @@ export interface BootstrapOptions {
  * with the CA key) and the Cluster object; an etcd that already holds a cluster is refused.
  */
 export async function bootstrapCluster(
-  store: Store,
+  store: Store | StoreConnector,
   stateDir: string,
   options: BootstrapOptions,
 ): Promise<ManagerIdentity> {
+  const connect: StoreConnector = typeof store === 'function' ? store : async () => store;
   const dir = new StateDir(stateDir);
-  if (dir.has('ca.key')) return load(store, dir);
-  if (options.join) return joinAsManager(store, dir, options.join);
+  if (dir.has('ca.key')) return load(connect, dir);
+  if (options.join) return joinAsManager(connect, dir, options.join);
+  return create(connect, dir, options);
+}
+
+/** A new cluster: its CA first (an embedded etcd member needs a certificate from it), then the Cluster object. */
+async function create(connect: StoreConnector, dir: StateDir, options: BootstrapOptions): Promise<ManagerIdentity> {
+  const clusterId = newId();
+  const { ca, keyPem: caKeyPem } = await CertificateAuthority.create(clusterId);
+  const nodeId = newId();
+  const store = await connect({ ca, nodeId, start: { kind: 'new' } });
   const existing = await store.get('clusters', CLUSTER_KEY);
   if (existing) {
     throw new FlotillaError(
@@ -72,13 +89,9 @@ export async function bootstrapCluster(
       { reason: 'invalid' },
     );
   }
-
-  const clusterId = newId();
-  const { ca, keyPem: caKeyPem } = await CertificateAuthority.create(clusterId);
   const worker = generateJoinToken(ca.fingerprint);
   const manager = generateJoinToken(ca.fingerprint);
   const tokens = { worker: worker.token, manager: manager.token };
-  const nodeId = newId();
   const own = await createKeyAndCsr();
   const certPem = await ca.issue({
     csrPem: own.csrPem,
@@ -150,7 +163,7 @@ async function writeIdentity(
 }
 
 async function joinAsManager(
-  store: Store,
+  connect: StoreConnector,
   dir: StateDir,
   join: { manager: string; token: string },
 ): Promise<ManagerIdentity> {
@@ -165,6 +178,9 @@ async function joinAsManager(
       reason: 'untrusted',
     });
   const ca = await CertificateAuthority.load(joined.caCertPem, joined.caKeyPem);
+  const etcdClientUrls = joined.etcdClientUrls ?? [];
+  const store = await connect({ ca, nodeId: joined.nodeId, start: { kind: 'join', etcdClientUrls } });
+  // Written once the store is reached: a join that failed before is tried afresh at the next start.
   dir.write('ca.key', joined.caKeyPem, true);
   dir.write('node.json', `${JSON.stringify({ nodeId: joined.nodeId, clusterId: ca.clusterId })}\n`);
   const operator = await issueOperator(ca, dir, await currentCertExpiryMs(store));
@@ -180,10 +196,11 @@ async function joinAsManager(
   };
 }
 
-async function load(store: Store, dir: StateDir): Promise<ManagerIdentity> {
+async function load(connect: StoreConnector, dir: StateDir): Promise<ManagerIdentity> {
   const caKeyPem = dir.read('ca.key');
   const ca = await CertificateAuthority.load(dir.read('ca.crt'), caKeyPem);
   const { nodeId } = JSON.parse(dir.read('node.json')) as { nodeId: string };
+  const store = await connect({ ca, nodeId, start: { kind: 'restart' } });
   return {
     ca,
     caKeyPem,

@@ -34,6 +34,7 @@ export function joinService(
   ca: CertificateAuthority,
   caKeyPem: string,
   onRenewed?: (renewed: RenewedCertificate) => void,
+  etcdClientUrls: () => Promise<string[]> = async () => [],
 ): NodeCaServiceServer {
   return {
     renew: (call: ServerUnaryCall<RenewRequest, RenewResponse>, callback: sendUnaryData<RenewResponse>) => {
@@ -46,7 +47,7 @@ export function joinService(
       );
     },
     join: (call: ServerUnaryCall<JoinRequest, JoinResponse>, callback: sendUnaryData<JoinResponse>) => {
-      join(store, ca, caKeyPem, call.request).then(
+      join(store, ca, caKeyPem, call.request, etcdClientUrls).then(
         (response) => callback(null, response),
         (err: unknown) => callback(toStatus(err)),
       );
@@ -59,6 +60,7 @@ async function join(
   ca: CertificateAuthority,
   caKeyPem: string,
   request: JoinRequest,
+  etcdClientUrls: () => Promise<string[]>,
 ): Promise<JoinResponse> {
   if (request.csrPem.length > MAX_CSR_BYTES)
     throw new FlotillaError(Code.InvalidArgument, 'the certificate request is too large', { reason: 'bad-csr' });
@@ -81,7 +83,8 @@ async function join(
   const certPem = await ca.issue({ csrPem: request.csrPem, nodeId, role, validityMs });
   if (request.manager) {
     // A manager of the control plane, not a node that runs tasks: it is known by its election candidacy.
-    return { nodeId, certPem, caCertPem: ca.certPem, role: NodeSpec_Role.ROLE_MANAGER, caKeyPem };
+    const urls = await etcdClientUrls();
+    return { nodeId, certPem, caCertPem: ca.certPem, role: NodeSpec_Role.ROLE_MANAGER, caKeyPem, etcdClientUrls: urls };
   }
   const now = BigInt(Date.now());
   await store.create(
@@ -106,6 +109,7 @@ async function join(
     caCertPem: ca.certPem,
     role: role === 'manager' ? NodeSpec_Role.ROLE_MANAGER : NodeSpec_Role.ROLE_WORKER,
     caKeyPem: '',
+    etcdClientUrls: [],
   };
 }
 

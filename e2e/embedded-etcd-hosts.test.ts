@@ -1,0 +1,102 @@
+import { type ClusterManager, httpGet, type NetnsCluster, sampled, startNetnsCluster } from '@flotilla/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bin, root } from './flotilla-command.js';
+import { clusterLeftovers } from './netns-leftovers.js';
+import { deployWeb, expectNeverTwice, live, serviceTasks } from './service-tasks.js';
+
+// Three namespace hosts, each with a node and a manager, and no etcd but the managers' own members (one per
+// host). The leader's host dies as in a power cut (link cut, every process killed, its etcd member with it): the
+// two members left keep a quorum, another manager leads and takes writes, the tasks left run on, no slot runs twice.
+const isRoot = process.getuid?.() === 0;
+
+let cluster: NetnsCluster;
+const seenTasks = new Set<string>();
+
+const tasks = (via?: ClusterManager) => serviceTasks(cluster, 'app_web', seenTasks, via);
+
+async function leader(among: readonly ClusterManager[]): Promise<ClusterManager> {
+  let found: ClusterManager | undefined;
+  await expect
+    .poll(
+      async () => {
+        const leading = (
+          await Promise.all(among.map(async (m) => ((await m.health())?.leader ? m : undefined)))
+        ).filter((m) => m !== undefined);
+        found = leading[0];
+        return leading.length;
+      },
+      { timeout: 30_000, interval: 200 },
+    )
+    .toBe(1);
+  return found as ClusterManager;
+}
+
+beforeAll(async () => {
+  if (!isRoot) return;
+  cluster = await startNetnsCluster({
+    bin,
+    cwd: root,
+    hosts: 3,
+    managers: 3,
+    embeddedEtcd: true,
+    managersOnHosts: true,
+    agentArgs: ['--dns-upstream', 'none'],
+  });
+  await deployWeb(cluster, ['ports: ["8080:80"]', 'deploy:', '  replicas: 3']);
+}, 300_000);
+
+afterAll(async () => {
+  if (!cluster) return;
+  await cluster.close();
+  expect(clusterLeftovers(cluster, seenTasks)).toEqual({ netns: [], bridge: false });
+});
+
+describe.skipIf(!isRoot)('three managers with their own etcd members on three hosts', () => {
+  it("the leader's host is killed: another manager leads and takes writes, the tasks left run on, no slot runs twice", async () => {
+    expect(cluster.etcd).toBeUndefined();
+    const old = await leader(cluster.managers);
+    const index = cluster.managers.indexOf(old);
+    const host = cluster.nodes[index];
+    if (!host) throw new Error(`no node on the leader's host ${index}`);
+    const survivors = cluster.managers.filter((m) => m !== old);
+    // Answering on every host before the fault.
+    const body = (address: string) =>
+      httpGet(`http://${address}:8080/`, true).then(
+        (r) => r.body,
+        (e: Error) => e.message,
+      );
+    await expect
+      .poll(async () => (await Promise.all(cluster.hosts.hosts.map((h) => body(h.address)))).join(','), {
+        timeout: 20_000,
+      })
+      .toBe('up,up,up');
+    // The tasks on the hosts left run on through the fault: the same ones, not stopped and replaced.
+    const kept = (await tasks()).filter((t) => live(t) && t.nodeId !== host.nodeId).map((t) => t.id);
+    expect(kept).toHaveLength(2);
+    let next: ClusterManager | undefined;
+    const { samples } = await sampled(cluster, async () => {
+      await Promise.all([host.kill(), old.kill()]);
+      next = await leader(survivors);
+      // Both members left answer their managers (a quorum of two of three), and writes go through the new leader.
+      for (const m of survivors) expect((await m.health())?.store).toBe('answering');
+      const scaled = await cluster.cli(['service', 'scale', 'app_web=4'], next);
+      expect(scaled.code, scaled.output).toBe(0);
+      await new Promise((r) => setTimeout(r, 5_000));
+    });
+    expect(survivors).toContain(next);
+    // The tasks on the hosts left ran through it all (in every sample of their runtimes), and no slot ran twice.
+    expect(samples.length).toBeGreaterThan(5);
+    for (const sample of samples) {
+      expect(
+        kept.filter((id) => !sample.running.includes(id)),
+        `sample at ${sample.at}`,
+      ).toEqual([]);
+    }
+    expectNeverTwice(cluster, samples, await tasks(next));
+    const after = (await tasks(next)).filter(live).map((t) => t.id);
+    for (const id of kept) expect(after).toContain(id);
+    // What this test does not ask (seen while it was written): agents whose manager's host vanished (its link cut,
+    // no refusal) wait out gRPC's connect timeout on its address, and may take longer than a minute to find the
+    // new leader, so the dead host's task is replaced late. That is the agents' session, not etcd.
+  });
+});

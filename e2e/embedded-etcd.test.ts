@@ -1,0 +1,167 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { connectEtcd } from '@flotilla/store';
+import { type DaemonProcess, freePort, startDaemon, tempDir } from '@flotilla/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bin, root, runFlotilla } from './flotilla-command.js';
+
+// Managers as an operator runs them, with no etcd of their own making: each `flotilla manager start` brings its
+// etcd member (a child process), the first makes the cluster, two more join it. On loopback, distinct ports.
+const dirs: { path: string; remove(): void }[] = [];
+const daemons: DaemonProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(daemons.map((d) => d.stop(10_000)));
+  for (const d of dirs) d.remove();
+});
+
+function dir(label: string): string {
+  const d = tempDir(`e2e-embedded-etcd-${label}`);
+  dirs.push(d);
+  return d.path;
+}
+
+interface Manager {
+  daemon: DaemonProcess;
+  address: string;
+  http: string;
+  stateDir: string;
+  env: NodeJS.ProcessEnv;
+  /** Its etcd member's process, and where it serves clients. */
+  etcdPid: number;
+  etcdClient: string;
+}
+
+async function startManager(label: string, join: string[] = []): Promise<Manager> {
+  const stateDir = dir(label);
+  const env = { ...process.env, FLOTILLA_CONFIG_DIR: dir(`${label}-cli`), LOG_LEVEL: 'warn' };
+  const etcdClient = `127.0.0.1:${await freePort()}`;
+  const etcd = ['--etcd-listen-client', etcdClient, '--etcd-listen-peer', `127.0.0.1:${await freePort()}`];
+  const args = ['manager', 'start', '--listen', '127.0.0.1:0', '--state-dir', stateDir, '--election-ttl', '2'];
+  const daemon = startDaemon(bin, [...args, ...etcd, ...join], { cwd: root, env });
+  daemons.push(daemon);
+  const address = (await daemon.waitFor(/listening on (\d+\.\d+\.\d+\.\d+:\d+)/, 60_000))[1] as string;
+  const http = (await daemon.waitFor(/http:\/\/(127\.0\.0\.1:\d+)\/healthz/))[1] as string;
+  const etcdPid = childrenOf(daemon.child.pid as number).find((p) => comm(p) === 'etcd');
+  if (!etcdPid) throw new Error(`no etcd process under manager ${daemon.child.pid}`);
+  return { daemon, address, http, stateDir, env, etcdPid, etcdClient };
+}
+
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+function comm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+async function leading(m: Manager): Promise<boolean> {
+  try {
+    const res = await fetch(`http://${m.http}/healthz`, { signal: AbortSignal.timeout(2_000) });
+    return ((await res.json()) as { leader?: boolean }).leader === true;
+  } catch {
+    return false;
+  }
+}
+
+describe('managers with their own etcd members', () => {
+  it('three managers make a three-member etcd; the leader killed with SIGKILL takes its member along, and the other two elect a leader and take writes', async () => {
+    const first = await startManager('m1');
+    const token = (await runFlotilla(['join-token', 'manager', '-q'], first.env)).stdout.trim();
+    expect(token).not.toBe('');
+    const others = [
+      await startManager('m2', ['--join', first.address, '--token', token]),
+      await startManager('m3', ['--join', first.address, '--token', token]),
+    ];
+    const managers = [first, ...others];
+
+    const etcd = path.join(first.stateDir, 'etcd');
+    const client = connectEtcd({
+      endpoints: [`https://${first.etcdClient}`],
+      tls: {
+        caFile: path.join(etcd, 'ca.crt'),
+        certFile: path.join(etcd, 'member.crt'),
+        keyFile: path.join(etcd, 'member.key'),
+      },
+    });
+    try {
+      const { members } = await client.cluster.memberList({});
+      expect(members.filter((m) => m.name !== '' && !m.isLearner)).toHaveLength(3);
+    } finally {
+      client.close();
+    }
+    // An embedded member is reached over mutual TLS: no plaintext warning.
+    const inspect = await runFlotilla(['cluster', 'inspect'], first.env);
+    expect(inspect.code, inspect.output).toBe(0);
+    expect(inspect.output).not.toContain('plaintext');
+
+    await expect.poll(async () => (await Promise.all(managers.map(leading))).filter(Boolean).length).toBe(1);
+    const flags = await Promise.all(managers.map(leading));
+    const killed = managers[flags.indexOf(true)] as Manager;
+    const survivors = managers.filter((m) => m !== killed);
+
+    killed.daemon.child.kill('SIGKILL');
+    await killed.daemon.exited;
+    // No orphan: the member dies with its manager.
+    await expect.poll(() => comm(killed.etcdPid), { timeout: 5_000 }).toBe('');
+
+    await expect
+      .poll(async () => (await Promise.all(survivors.map(leading))).filter(Boolean).length, { timeout: 30_000 })
+      .toBe(1);
+    // A write through either survivor: the token rotates, so the old one stops working.
+    const via = survivors[0] as Manager;
+    const before = (await runFlotilla(['join-token', 'worker', '-q'], via.env)).stdout.trim();
+    const rotated = await runFlotilla(['join-token', 'worker', '--rotate', '-q'], via.env);
+    expect(rotated.code, rotated.output).toBe(0);
+    expect(rotated.stdout.trim()).not.toBe(before);
+    for (const m of survivors) expect(comm(m.etcdPid)).toBe('etcd');
+  });
+
+  it('says which flag is wrong: a malformed address, a port in use, TLS files without --etcd', async () => {
+    const stateDir = dir('bad');
+    const start = (more: string[]) =>
+      runFlotilla(['manager', 'start', '--listen', '127.0.0.1:0', '--state-dir', stateDir, ...more], process.env);
+    const malformed = await start(['--etcd-listen-client', 'nowhere']);
+    expect(malformed.code).toBe(2);
+    expect(malformed.output).toContain('--etcd-listen-client');
+
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      // Port 0 is no address to give other members.
+      const portZero = await start(['--etcd-listen-client', '127.0.0.1:0']);
+      expect(portZero.code).toBe(2);
+      expect(portZero.output).toContain('--etcd-listen-client');
+      const inUse = await start([
+        '--etcd-listen-client',
+        `127.0.0.1:${await freePort()}`,
+        '--etcd-listen-peer',
+        `127.0.0.1:${port}`,
+      ]);
+      expect(inUse.code).toBe(1);
+      expect(inUse.output).toContain(`--etcd-listen-peer 127.0.0.1:${port}: the port is in use`);
+    } finally {
+      holder.close();
+    }
+    const tlsAlone = await start(['--etcd-cacert', '/nonexistent/ca.crt']);
+    expect(tlsAlone.code).toBe(2);
+    expect(tlsAlone.output).toContain('--etcd-cacert');
+  });
+});

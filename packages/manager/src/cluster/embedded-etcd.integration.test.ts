@@ -1,0 +1,207 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { joinCluster } from '@flotilla/agent';
+import { Node, newId } from '@flotilla/api';
+import { CLUSTER_KEY, connectEtcd } from '@flotilla/store';
+import { freePort, makeTestPki, tempDir } from '@flotilla/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type RunningManager, startManager } from '../manager.js';
+import { removeManagerMember } from './etcd-membership.js';
+
+// Managers that bring their own etcd member, in this process, on loopback: real etcd processes started and
+// supervised by the managers, client and peer TLS from the cluster CA.
+const dirs: { path: string; remove(): void }[] = [];
+const running: RunningManager[] = [];
+
+afterAll(async () => {
+  // Together, while their members still make a quorum: a manager's stop waits for etcd to resign its candidacy.
+  const pids = running.map((m) => m.embeddedEtcd?.process?.pid);
+  const stops = running.map((m) => m.stop().catch(() => undefined));
+  await Promise.race([Promise.all(stops), new Promise((r) => setTimeout(r, 20_000))]);
+  for (const pid of pids) if (alive(pid)) process.kill(pid as number, 'SIGKILL');
+  for (const d of dirs) d.remove();
+});
+
+function dir(label: string): string {
+  const d = tempDir(`embedded-etcd-${label}`);
+  dirs.push(d);
+  return d.path;
+}
+
+interface Spot {
+  stateDir: string;
+  client: string;
+  peer: string;
+  cli: string;
+}
+
+async function spot(label: string): Promise<Spot> {
+  const [client, peer] = [await freePort(), await freePort()];
+  return { stateDir: dir(label), client: `127.0.0.1:${client}`, peer: `127.0.0.1:${peer}`, cli: dir(`${label}-cli`) };
+}
+
+async function start(at: Spot, join?: { manager: string; token: string }): Promise<RunningManager> {
+  const manager = await startManager({
+    listen: '127.0.0.1:0',
+    stateDir: at.stateDir,
+    cliConfigDir: at.cli,
+    embeddedEtcd: { listenClient: at.client, listenPeer: at.peer },
+    electionTtlSeconds: 2,
+    ...(join ? { join } : {}),
+  });
+  running.push(manager);
+  return manager;
+}
+
+async function stop(manager: RunningManager): Promise<void> {
+  await manager.stop();
+  running.splice(running.indexOf(manager), 1);
+}
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('a manager with its own etcd member', () => {
+  let at: Spot;
+  let first: RunningManager;
+  /** A worker node's state directory: its certificate is of the cluster CA too. */
+  let nodeDir = '';
+
+  it('creates the cluster on it, admits a node, and keeps its data across a restart', async () => {
+    at = await spot('single');
+    first = await start(at);
+    const member = first.embeddedEtcd?.process;
+    expect(member?.pid).toBeGreaterThan(0);
+    expect(first.embeddedEtcd?.clientUrl).toBe(`https://${at.client}`);
+    nodeDir = dir('node');
+    const joined = await joinCluster({
+      manager: first.address,
+      token: first.identity.tokens.worker,
+      stateDir: nodeDir,
+    });
+    expect(await first.store.get('nodes', joined.nodeId)).toBeDefined();
+    // The member's key and the data are the manager user's only.
+    expect(statSync(path.join(at.stateDir, 'etcd', 'member.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(path.join(at.stateDir, 'etcd')).mode & 0o777).toBe(0o700);
+
+    const pid = member?.pid;
+    const clusterId = first.identity.clusterId;
+    await stop(first);
+    expect(alive(pid)).toBe(false);
+    first = await start(at);
+    expect(first.identity.clusterId).toBe(clusterId);
+    expect((await first.store.get('nodes', joined.nodeId))?.value.id).toBe(joined.nodeId);
+  });
+
+  it("etcd refuses a client without a manager's certificate of the cluster CA", async () => {
+    const url = first.embeddedEtcd?.clientUrl as string;
+    const etcd = path.join(at.stateDir, 'etcd');
+    // The CA alone (TLS, no client certificate), and a certificate of another CA: both refused.
+    const noCert = connectEtcd({ endpoints: [url], tls: { caFile: path.join(etcd, 'ca.crt') }, callTimeoutMs: 2_000 });
+    const other = makeTestPki(dir('other-ca'));
+    const foreign = connectEtcd({
+      endpoints: [url],
+      tls: { caFile: path.join(etcd, 'ca.crt'), certFile: other.clientCertFile, keyFile: other.clientKeyFile },
+      callTimeoutMs: 2_000,
+    });
+    const plain = connectEtcd({ endpoints: [url.replace('https:', 'http:')], callTimeoutMs: 2_000 });
+    // A worker's certificate is of the cluster CA, but names no etcd user: refused too.
+    const node = connectEtcd({
+      endpoints: [url],
+      tls: {
+        caFile: path.join(nodeDir, 'ca.crt'),
+        certFile: path.join(nodeDir, 'node.crt'),
+        keyFile: path.join(nodeDir, 'node.key'),
+      },
+      callTimeoutMs: 2_000,
+    });
+    const refused = [noCert, foreign, plain, node];
+    try {
+      for (const client of refused) await expect(client.getAll().keys()).rejects.toThrow();
+      await expect(node.put('/flotilla/x').value('y')).rejects.toThrow(/permission denied|user name/i);
+    } finally {
+      for (const client of refused) client.close();
+    }
+    // The member's own certificate is let in, and reads the cluster.
+    const own = connectEtcd({
+      endpoints: [url],
+      tls: {
+        caFile: path.join(etcd, 'ca.crt'),
+        certFile: path.join(etcd, 'member.crt'),
+        keyFile: path.join(etcd, 'member.key'),
+      },
+    });
+    try {
+      expect((await own.getAll().keys()).length).toBeGreaterThan(0);
+    } finally {
+      own.close();
+    }
+  });
+
+  it('starts its member again when it dies, and goes on serving', async () => {
+    const member = first.embeddedEtcd?.process;
+    const pid = member?.pid as number;
+    process.kill(pid, 'SIGKILL');
+    await eventually('a new etcd process', async () => (member?.restarts ? true : undefined));
+    expect(member?.pid).not.toBe(pid);
+    // Writes go through the new process, and the node joins through the same manager.
+    const joined = await eventually('a join', () =>
+      joinCluster({ manager: first.address, token: first.identity.tokens.worker, stateDir: dir('node-2') }),
+    );
+    expect(await first.store.get('nodes', joined.nodeId)).toBeDefined();
+    expect((await first.store.get('clusters', CLUSTER_KEY))?.value).toBeInstanceOf(Object);
+  });
+
+  it('three managers make a three-member etcd through --join; removing one leaves two that take writes', async () => {
+    const spots = [await spot('m2'), await spot('m3')];
+    const token = first.identity.tokens.manager;
+    const others: RunningManager[] = [];
+    for (const s of spots) others.push(await start(s, { manager: first.address, token }));
+    const client = connectEtcd({ endpoints: [first.embeddedEtcd?.clientUrl as string], tls: etcdTls(at) });
+    try {
+      const { members } = await client.cluster.memberList({});
+      expect(members.map((m) => m.name).sort()).toEqual([first, ...others].map((m) => m.identity.nodeId).sort());
+      expect(members.every((m) => !m.isLearner)).toBe(true);
+      // Each manager's store reads through its own member.
+      for (const m of others)
+        expect((await m.store.get('clusters', CLUSTER_KEY))?.value.id).toBe(first.identity.clusterId);
+
+      const [second, third] = others as [RunningManager, RunningManager];
+      await stop(third);
+      expect(await removeManagerMember(client, third.identity.nodeId)).toBe(true);
+      expect((await client.cluster.memberList({})).members).toHaveLength(2);
+      // The two left have a quorum: a write through either goes through.
+      const id = newId();
+      await second.store.create('nodes', id, Node.fromPartial({ id }));
+      expect((await first.store.get('nodes', id))?.value.id).toBe(id);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+function etcdTls(at: Spot) {
+  const etcd = path.join(at.stateDir, 'etcd');
+  return {
+    caFile: path.join(etcd, 'ca.crt'),
+    certFile: path.join(etcd, 'member.crt'),
+    keyFile: path.join(etcd, 'member.key'),
+  };
+}

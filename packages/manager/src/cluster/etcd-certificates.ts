@@ -1,0 +1,42 @@
+import { isIP } from 'node:net';
+import { type CertificateAuthority, createKeyAndCsr, type StateDir } from '@flotilla/pki';
+
+/** Where an embedded member's TLS files are: its certificate and key (mode 0600), and the CA it trusts. */
+export interface EtcdTlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/**
+ * The etcd user every manager's certificate names (its CN): etcd, with authentication on, takes a client
+ * certificate's CN as the user, and only this one has a role. Node certificates are of the same CA but name
+ * their node IDs (random, never this), so etcd refuses them: an agent's key opens no door to the store.
+ */
+export const ETCD_USER = 'root';
+
+/**
+ * A certificate from the cluster CA for this manager's etcd member, for every side of it: the server clients and
+ * peers dial (so it names the member's client and peer hosts), and the client it is when it dials peers, and when
+ * the manager reads and writes (etcd's peers check that a peer's certificate names the address it comes from).
+ * Made anew at each start, with a key that never leaves the state directory.
+ */
+export async function issueEtcdCertificate(
+  ca: CertificateAuthority,
+  hosts: string[],
+  dir: StateDir,
+): Promise<EtcdTlsFiles> {
+  const unique = [...new Set(hosts)];
+  const keys = await createKeyAndCsr();
+  const certPem = await ca.issue({
+    csrPem: keys.csrPem,
+    nodeId: ETCD_USER,
+    role: 'manager',
+    ipAddresses: unique.filter((h) => isIP(h) !== 0),
+    dnsNames: unique.filter((h) => isIP(h) === 0),
+  });
+  dir.write('ca.crt', ca.certPem);
+  dir.write('member.key', keys.keyPem, true);
+  dir.write('member.crt', certPem);
+  return { certFile: dir.file('member.crt'), keyFile: dir.file('member.key'), caFile: dir.file('ca.crt') };
+}
