@@ -1,14 +1,14 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { type Task, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { connectEtcd, Store } from '@flotilla/store';
-import { HollowNodes, startEtcd, type TestServer } from '@flotilla/testing';
+import { freePort, HollowNodes, startEtcd, type TestServer } from '@flotilla/testing';
 import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { readBackupHeader } from './cluster/cluster-backup.js';
 import { restoreCluster } from './cluster/cluster-restore.js';
-import { type RunningManager, startManager } from './manager.js';
+import { embeddedEtcd as embeddedEtcdOf, type RunningManager, startManager } from './manager.js';
 
 // A backup taken from a running cluster, restored into an empty etcd and a new state directory: the manager that
 // starts on it has the same services, the same tasks in the same slots on the same nodes, and the same tokens.
@@ -71,13 +71,14 @@ describe('backup and restore', () => {
     expect(text).not.toContain('PRIVATE KEY');
     expect(text).not.toContain(cluster.manager.identity.tokens.worker.split('-').at(-1));
 
-    const client = connectEtcd({ endpoints: [target.url] });
+    const etcd = { endpoints: [target.url] };
+    const client = connectEtcd(etcd);
     try {
       await expect(
         restoreCluster({
           backup: { bytes, name: 'backup' },
           passphrase: 'not the passphrase at all',
-          client,
+          etcd,
           stateDir: cluster.dir('wrong'),
           advertise: { hosts: [], ips: [] },
         }),
@@ -86,7 +87,7 @@ describe('backup and restore', () => {
       const result = await restoreCluster({
         backup: { bytes, name: 'backup' },
         passphrase: PASSPHRASE,
-        client,
+        etcd,
         stateDir,
         advertise: { hosts: [], ips: [] },
       });
@@ -94,15 +95,18 @@ describe('backup and restore', () => {
       expect(statSync(`${stateDir}/ca.key`).mode & 0o777).toBe(0o600);
       expect(readFileSync(`${stateDir}/ca.crt`, 'utf8')).toBe(cluster.manager.identity.ca.certPem);
       // A second restore into the same etcd is refused, and changes nothing.
+      const again = cluster.dir('again');
       await expect(
         restoreCluster({
           backup: { bytes, name: 'backup' },
           passphrase: PASSPHRASE,
-          client,
-          stateDir: cluster.dir('again'),
+          etcd,
+          stateDir: again,
           advertise: { hosts: [], ips: [] },
         }),
       ).rejects.toThrow(/already holds Flotilla data/);
+      // ... and leaves no state directory a manager would start on.
+      expect(existsSync(`${again}/ca.key`)).toBe(false);
 
       restored = await startManager({
         etcd: { endpoints: [target.url] },
@@ -119,6 +123,33 @@ describe('backup and restore', () => {
       expect((await store.list('managers')).items.map((m) => m.id)).toEqual([restored.identity.nodeId]);
     } finally {
       client.close();
+    }
+  });
+
+  it("restores into the new manager's own etcd member, which the manager then starts on", async () => {
+    const bytes = await backup(PASSPHRASE);
+    const stateDir = `${cluster.dir('embedded')}/state`;
+    const [clientPort, peerPort] = [await freePort(), await freePort()];
+    const embeddedEtcd = { listenClient: `127.0.0.1:${clientPort}`, listenPeer: `127.0.0.1:${peerPort}` };
+    await restoreCluster({
+      backup: { bytes, name: 'backup' },
+      passphrase: PASSPHRASE,
+      etcd: { embedded: embeddedEtcdOf({ stateDir, embeddedEtcd }, '127.0.0.1') },
+      stateDir,
+      advertise: { hosts: [], ips: [] },
+    });
+    const own = await startManager({
+      embeddedEtcd,
+      listen: '127.0.0.1:0',
+      stateDir,
+      cliConfigDir: cluster.dir('embedded-cli'),
+    });
+    try {
+      expect(own.identity.clusterId).toBe(cluster.manager.identity.clusterId);
+      expect(own.identity.tokens).toEqual(cluster.manager.identity.tokens);
+      expect((await own.store.list('services')).items.map((s) => s.value.spec?.annotations?.name)).toEqual(['b_web']);
+    } finally {
+      await own.stop();
     }
   });
 

@@ -25,4 +25,4 @@ export { expiredNodes } from './dispatcher/node-liveness.js';
 export type { BatcherStats } from './dispatcher/status-batcher.js';
 export type { ManagerVoter } from './dispatcher/voters.js';
 export type { ManagerOptions, RunningManager } from './manager.js';
-export { startManager } from './manager.js';
+export { embeddedEtcd, startManager } from './manager.js';

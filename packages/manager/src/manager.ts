@@ -295,8 +295,15 @@ async function identify(
   }
 }
 
-/** The manager's own etcd member, on the ports asked for or 2379 and 2380 on the manager's host. */
-function embeddedEtcd(options: ManagerOptions, host: string, log: Logger): EmbeddedEtcd {
+/**
+ * The manager's own etcd member, on the ports asked for or 2379 and 2380 on the manager's host (`cluster restore`
+ * makes one too, on the addresses the manager will give it).
+ */
+export function embeddedEtcd(
+  options: Pick<ManagerOptions, 'stateDir' | 'embeddedEtcd'>,
+  host: string,
+  log: Logger = createLogger('manager'),
+): EmbeddedEtcd {
   const asked = options.embeddedEtcd ?? {};
   const address = (flag: string, value: string | undefined, port: number) => {
     if (value === undefined && (host === '0.0.0.0' || host === '::')) {

@@ -7,6 +7,7 @@ import { usageError } from '../exit-codes.js';
 import { followStream } from '../follow-stream.js';
 import type { Io } from '../io.js';
 import { readSecretFile } from '../secret-file.js';
+import { hostPort } from './daemons.js';
 
 const PASSPHRASE_ENV = 'FLOTILLA_BACKUP_PASSPHRASE';
 
@@ -63,21 +64,39 @@ export function addBackupCommands(cluster: Command, io: Io, client: () => Contro
   cluster
     .command('restore')
     .description(
-      'bring a cluster back from a backup as a new single-manager cluster: fills an empty etcd and a new state directory',
+      'bring a cluster back from a backup as a new single-manager cluster, in a new state directory and its own etcd member (or an empty external etcd)',
     )
     .argument('<FILE>', 'a backup made by `cluster backup`')
     .requiredOption('--state-dir <DIR>', 'a new, empty state directory for the manager that will run it')
+    .option('--listen <HOST:PORT>', 'the address its manager will listen on (its etcd member goes beside it)')
     .addOption(
-      new Option('--etcd <URL>', 'an empty etcd to restore into; repeat for several')
+      new Option(
+        '--etcd-listen-client <HOST:PORT>',
+        "its etcd member's client address (default: port 2379 on --listen's host)",
+      ).argParser(hostPort('--etcd-listen-client', '10.0.0.1:2379')),
+    )
+    .addOption(
+      new Option(
+        '--etcd-listen-peer <HOST:PORT>',
+        "its etcd member's peer address (default: port 2380 on --listen's host)",
+      ).argParser(hostPort('--etcd-listen-peer', '10.0.0.1:2380')),
+    )
+    .addOption(
+      new Option('--etcd <URL>', 'an empty external etcd to restore into instead; repeat for several')
         .argParser(collect)
         .default([] as string[]),
     )
-    .option('--etcd-cacert <FILE>', 'CA certificate to verify etcd with (TLS)')
-    .option('--etcd-cert <FILE>', 'client certificate for etcd')
-    .option('--etcd-key <FILE>', 'client key for etcd')
+    .option('--etcd-cacert <FILE>', 'CA certificate to verify the external etcd with (TLS)')
+    .option('--etcd-cert <FILE>', 'client certificate for the external etcd')
+    .option('--etcd-key <FILE>', 'client key for the external etcd')
     .addOption(passphraseOption())
     .action(async (file, opts) => {
-      if (opts.etcd.length === 0) throw usageError('pass the etcd to restore into with --etcd URL');
+      const external = opts.etcd.length > 0;
+      if (!external && !opts.listen) {
+        throw usageError(
+          'give --listen HOST:PORT (where the restored manager will listen), or --etcd URL for an external etcd',
+        );
+      }
       const secret = passphrase(opts.passphraseFile);
       let bytes: Buffer;
       try {
@@ -85,29 +104,40 @@ export function addBackupCommands(cluster: Command, io: Io, client: () => Contro
       } catch (err) {
         throw new FlotillaError(Code.NotFound, `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
       }
-      const { restoreCluster } = await import('@flotilla/manager');
-      const { connectEtcd } = await import('@flotilla/store');
+      const { embeddedEtcd, restoreCluster } = await import('@flotilla/manager');
       const tls = opts.etcdCacert
         ? { caFile: opts.etcdCacert, certFile: opts.etcdCert, keyFile: opts.etcdKey }
         : undefined;
-      const etcd = connectEtcd({ endpoints: opts.etcd, ...(tls ? { tls } : {}) });
-      try {
-        const restored = await restoreCluster({
-          backup: { bytes, name: file },
-          passphrase: secret,
-          client: etcd,
-          stateDir: opts.stateDir,
-          // Agents and the CLI ask for the manager by its role's name (flotilla-manager), whatever address they dial.
-          advertise: { hosts: [], ips: [] },
-        });
-        io.out(`${restored.clusterId}\n`);
-        io.err(
-          `restored cluster ${restored.clusterId} (${restored.objects} objects, backup of ${restored.takenAt}); ` +
-            `start its manager: flotilla manager start --state-dir ${opts.stateDir} --etcd ${opts.etcd.join(' --etcd ')} ` +
-            '--listen HOST:PORT (where the agents reach it)\n',
-        );
-      } finally {
-        etcd.close();
-      }
+      const listen = opts.listen ?? '';
+      const etcd = external
+        ? { endpoints: opts.etcd, ...(tls ? { tls } : {}) }
+        : {
+            embedded: embeddedEtcd(
+              {
+                stateDir: opts.stateDir,
+                embeddedEtcd: {
+                  ...(opts.etcdListenClient ? { listenClient: opts.etcdListenClient } : {}),
+                  ...(opts.etcdListenPeer ? { listenPeer: opts.etcdListenPeer } : {}),
+                },
+              },
+              listen.slice(0, listen.lastIndexOf(':')),
+            ),
+          };
+      const restored = await restoreCluster({
+        backup: { bytes, name: file },
+        passphrase: secret,
+        etcd,
+        stateDir: opts.stateDir,
+        // Agents and the CLI ask for the manager by its role's name (flotilla-manager), whatever address they dial.
+        advertise: { hosts: [], ips: [] },
+      });
+      const start = external
+        ? `--etcd ${opts.etcd.join(' --etcd ')} --listen HOST:PORT`
+        : `--listen ${listen}${opts.etcdListenClient ? ` --etcd-listen-client ${opts.etcdListenClient}` : ''}${opts.etcdListenPeer ? ` --etcd-listen-peer ${opts.etcdListenPeer}` : ''}`;
+      io.out(`${restored.clusterId}\n`);
+      io.err(
+        `restored cluster ${restored.clusterId} (${restored.objects} objects, backup of ${restored.takenAt}); ` +
+          `start its manager: flotilla manager start --state-dir ${opts.stateDir} ${start}\n`,
+      );
     });
 }

@@ -15,7 +15,7 @@ function positiveInt(value: string): number {
 }
 
 /** A commander parser for HOST:PORT that names the option in its error. */
-function hostPort(option: string, example: string) {
+export function hostPort(option: string, example: string) {
   return (value: string): string => {
     try {
       return formatHostPort(parseHostPort(value, `${option} address`, { example }));
