@@ -17,6 +17,8 @@ type IdentityListener = experimental.IdentityCertificateUpdateListener;
  */
 export class NodeCertificates implements experimental.CertificateProvider {
   private pair: PeerCertificates;
+  /** What follows the certificate when `chainCa` (the cluster's CA, while caCertPem may hold more during a rotation). */
+  private chainTail: string | undefined;
   private readonly caListeners = new Set<CaListener>();
   private readonly identityListeners = new Set<IdentityListener>();
   private readonly changeListeners = new Set<(pair: PeerCertificates) => void>();
@@ -37,6 +39,18 @@ export class NodeCertificates implements experimental.CertificateProvider {
   /** A renewed certificate and its key: new connections use them from now on. */
   replace(certPem: string, keyPem: string): void {
     this.pair = { ...this.pair, certPem, keyPem };
+    for (const listener of this.identityListeners) listener(this.identity());
+    for (const listener of this.changeListeners) listener(this.current());
+  }
+
+  /**
+   * The CA certificates to trust from now on (old and new during a CA rotation, then the new one alone), and for a
+   * manager's port the CA to present after its certificate (what joining nodes pin). New connections use them.
+   */
+  replaceCa(caCertPem: string, chainCaPem?: string): void {
+    this.pair = { ...this.pair, caCertPem };
+    this.chainTail = chainCaPem;
+    for (const listener of this.caListeners) listener({ caCertificate: Buffer.from(caCertPem) });
     for (const listener of this.identityListeners) listener(this.identity());
     for (const listener of this.changeListeners) listener(this.current());
   }
@@ -81,7 +95,8 @@ export class NodeCertificates implements experimental.CertificateProvider {
   }
 
   private identity(): experimental.IdentityCertificateUpdate {
-    const chain = this.chainCa ? `${this.pair.certPem.trim()}\n${this.pair.caCertPem.trim()}\n` : this.pair.certPem;
+    const tail = this.chainTail ?? this.pair.caCertPem;
+    const chain = this.chainCa ? `${this.pair.certPem.trim()}\n${tail.trim()}\n` : this.pair.certPem;
     return { certificate: Buffer.from(chain), privateKey: Buffer.from(this.pair.keyPem) };
   }
 }

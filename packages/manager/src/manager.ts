@@ -14,10 +14,12 @@ import { cliConfigDir } from '@flotilla/pki';
 import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
 import { Server } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
+import { CaRotationFollower } from './cluster/ca-rotation-follower.js';
+import { currentCertExpiryMs } from './cluster/cert-expiry.js';
 import { type CertificateEvents, certificateEvents } from './cluster/certificate-events.js';
-import { certificateUpkeep } from './cluster/certificate-upkeep.js';
+import { type CertificateUpkeep, certificateUpkeep } from './cluster/certificate-upkeep.js';
 import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
-import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
+import { bootstrapCluster, type ManagerIdentity, reissueOperator } from './cluster/cluster-bootstrap.js';
 import { ControlPlane } from './cluster/control-plane.js';
 import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
@@ -156,8 +158,10 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     log,
   });
   const probe = storeProbe(client, log);
+  const rotation = caRotationFollower({ store, identity, options, upkeep, plane, election, cliDir, address, log });
   plane.start();
   probe.start();
+  rotation.start();
   // The list of managers follows when the election first reads the candidates (onManagersChanged).
   writeCliConfig(cliDir, identity, address);
   const http = await serveHealth(options.httpListen, { metrics, probe, plane, election });
@@ -170,6 +174,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const stop = async () => {
     // Open `service logs -f` calls end first: the server waits for every call before it shuts down.
     stopping.abort();
+    await rotation.stop();
     await upkeep.stop();
     await probe.stop();
     await plane.stop();
@@ -193,6 +198,41 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     revocations,
     stop,
   };
+}
+
+/**
+ * This manager's part in CA rotations; when its CA changes, the agents' sessions are told (the leader's), and the
+ * CLI's certificate is issued again by the CA that issues now, with the CLI's configuration rewritten.
+ */
+function caRotationFollower(parts: {
+  store: Store;
+  identity: ManagerIdentity;
+  options: ManagerOptions;
+  upkeep: CertificateUpkeep;
+  plane: ControlPlane;
+  election: ElectionState;
+  cliDir: string;
+  address: string;
+  log: Logger;
+}): CaRotationFollower {
+  const { store, identity, options, upkeep, plane, election, cliDir, address, log } = parts;
+  return new CaRotationFollower({
+    store,
+    identity,
+    stateDir: options.stateDir,
+    certificates: upkeep.certificates,
+    renewer: upkeep.renewer,
+    leading: () => plane.leading(),
+    liveManagerIds: () => plane.members().map((m) => m.id),
+    log,
+    onPhase: () => {
+      election.term?.dispatcher.announceManagers();
+      void currentCertExpiryMs(store)
+        .then((ms) => reissueOperator(identity, options.stateDir, ms))
+        .then(() => writeCliConfig(cliDir, identity, address))
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'CLI certificate not issued again'));
+    },
+  });
 }
 
 /**
@@ -267,7 +307,12 @@ function grpcServer(
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(
     NodeCaServiceService,
-    joinService(store, identity.ca, identity.caKeyPem, (renewed) => events.renewed(renewed.certPem)),
+    joinService(
+      store,
+      identity.ca,
+      () => identity.caKeyPem,
+      (renewed) => events.renewed(renewed.certPem),
+    ),
   );
   const leader = () => election.plane?.leader()?.address;
   server.addService(
