@@ -158,7 +158,18 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     log,
   });
   const probe = storeProbe(client, log);
-  const rotation = caRotationFollower({ store, identity, options, upkeep, plane, election, cliDir, address, log });
+  const rotation = caRotationFollower({
+    store,
+    identity,
+    options,
+    upkeep,
+    plane,
+    election,
+    cliDir,
+    address,
+    log,
+    events,
+  });
   plane.start();
   probe.start();
   rotation.start();
@@ -214,8 +225,9 @@ function caRotationFollower(parts: {
   cliDir: string;
   address: string;
   log: Logger;
+  events: CertificateEvents;
 }): CaRotationFollower {
-  const { store, identity, options, upkeep, plane, election, cliDir, address, log } = parts;
+  const { store, identity, options, upkeep, plane, election, cliDir, address, log, events } = parts;
   return new CaRotationFollower({
     store,
     identity,
@@ -225,7 +237,8 @@ function caRotationFollower(parts: {
     leading: () => plane.leading(),
     liveManagerIds: () => plane.members().map((m) => m.id),
     log,
-    onPhase: () => {
+    onPhase: (phase, fingerprint) => {
+      events.caRotation(phase, fingerprint);
       election.term?.dispatcher.announceManagers();
       void currentCertExpiryMs(store)
         .then((ms) => reissueOperator(identity, options.stateDir, ms))
