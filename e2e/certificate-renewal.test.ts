@@ -91,7 +91,7 @@ describe.skipIf(!isRoot)('certificates with a one-minute life, on three hosts', 
     for (const certs of kept) expect(certs.size).toBeGreaterThanOrEqual(4);
     expect(renewals(cluster.manager.output())).toBeGreaterThanOrEqual(1);
     // Every node was ready at every look, and the load never failed.
-    expect(readiness.length).toBeGreaterThan(30);
+    expect(readiness.length).toBeGreaterThan(20);
     expect(readiness.filter((n) => n !== 3)).toEqual([]);
     expect(result.requests).toBeGreaterThan(1_000);
     expect(result.failed).toEqual([]);

@@ -45,7 +45,8 @@ export class NodeCertificates implements experimental.CertificateProvider {
 
   /**
    * The CA certificates to trust from now on (old and new during a CA rotation, then the new one alone), and for a
-   * manager's port the CA to present after its certificate (what joining nodes pin). New connections use them.
+   * manager's port what to present after its own certificate (the cross-signed CA during a rotation, then the
+   * cluster's CA, which joining nodes pin). New connections use them.
    */
   replaceCa(caCertPem: string, chainCaPem?: string): void {
     this.pair = { ...this.pair, caCertPem };
@@ -95,8 +96,18 @@ export class NodeCertificates implements experimental.CertificateProvider {
   }
 
   private identity(): experimental.IdentityCertificateUpdate {
-    const tail = this.chainTail ?? this.pair.caCertPem;
-    const chain = this.chainCa ? `${this.pair.certPem.trim()}\n${tail.trim()}\n` : this.pair.certPem;
+    const { certPem, caCertPem } = this.pair;
+    // With a chain given (a CA rotation): the node's own certificate, then that chain, whatever else it came with.
+    const head = this.chainTail === undefined ? certPem : firstCertificate(certPem);
+    const tail = this.chainTail ?? caCertPem;
+    const chain = this.chainCa ? `${head.trim()}\n${tail.trim()}\n` : certPem;
     return { certificate: Buffer.from(chain), privateKey: Buffer.from(this.pair.keyPem) };
   }
+}
+
+const END = '-----END CERTIFICATE-----';
+
+function firstCertificate(pem: string): string {
+  const end = pem.indexOf(END);
+  return end < 0 ? pem : pem.slice(0, end + END.length);
 }

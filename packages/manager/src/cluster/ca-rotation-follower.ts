@@ -73,8 +73,11 @@ export class CaRotationFollower {
     if (!this.options.leading()) return;
     const progress = await rotationProgress(store, rotation, this.options.liveManagerIds());
     if (progress.renewed < progress.total) return;
-    if (await finishRotation(store, rotation.newCaCertPem, this.next.keyPem))
-      this.options.log.info({ fingerprint: progress.newFingerprint }, 'CA rotation finished');
+    if (!(await finishRotation(store, rotation.newCaCertPem, this.next.keyPem))) return;
+    this.options.log.info({ fingerprint: progress.newFingerprint }, 'CA rotation finished');
+    // This manager (the leader, where sessions open) refuses the old CA at once; the others within a look.
+    const ended = (await store.get('clusters', CLUSTER_KEY))?.value;
+    if (ended && !ended.caRotation && ended.caCertPem === this.next.certPem) await this.end(ended);
   }
 
   private async begin(rotation: CaRotation): Promise<void> {
@@ -82,7 +85,7 @@ export class CaRotationFollower {
     const { ca: next, keyPem } = await openRotation(rotation, identity.caKeyPem);
     identity.ca.beginRotation(next, rotation.crossSignedPem);
     this.next = { certPem: rotation.newCaCertPem, keyPem };
-    certificates.replaceCa(identity.ca.trustPem, identity.ca.certPem);
+    certificates.replaceCa(identity.ca.trustPem, servedChain(identity));
     const fingerprint = caFingerprint(rotation.newCaCertPem);
     log.info({ fingerprint }, 'CA rotation under way: issuing with the new CA, trusting both');
     this.options.onPhase?.('started', fingerprint);
@@ -99,11 +102,17 @@ export class CaRotationFollower {
     dir.replace('ca.crt', next.certPem);
     identity.tokens = openTokens(cluster, next.keyPem);
     this.next = undefined;
-    certificates.replaceCa(identity.ca.trustPem, identity.ca.certPem);
+    certificates.replaceCa(identity.ca.trustPem, servedChain(identity));
     const fingerprint = caFingerprint(next.certPem);
     log.info({ fingerprint }, 'CA rotation ended: only the new CA is trusted');
     this.options.onPhase?.('finished', fingerprint);
     // Its own certificate without the cross-signed CA, which only peers of the old CA needed.
     await this.options.renewer.renewNow();
   }
+}
+
+/** What a manager's port presents after its own certificate: the cross-signed CA during a rotation, and the CA. */
+function servedChain(identity: ManagerIdentity): string {
+  const { intermediatePem, certPem } = identity.ca;
+  return intermediatePem ? `${intermediatePem.trim()}\n${certPem.trim()}\n` : certPem;
 }

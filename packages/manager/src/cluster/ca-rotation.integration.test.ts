@@ -1,7 +1,14 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
-import { NodeCaServiceClient, NodeStatus_State, type Task, TaskState } from '@flotilla/api';
+import {
+  type ControlServiceClient,
+  Node,
+  NodeCaServiceClient,
+  NodeStatus_State,
+  type Task,
+  TaskState,
+} from '@flotilla/api';
 import {
   CertificateAuthority,
   caFingerprint,
@@ -27,6 +34,7 @@ const agents: RunningAgent[] = [];
 beforeAll(async () => {
   cluster = await startTestCluster('carot', { electionTtlSeconds: 2 });
   secondDir = cluster.dir('m2');
+  control = cluster.control;
   second = await startManager({
     etcd: { endpoints: [cluster.etcd.url] },
     listen: '127.0.0.1:0',
@@ -47,13 +55,27 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (control !== cluster?.control) control?.close();
   for (const agent of agents) await agent.stop();
   await second?.stop();
   await cluster?.stop();
 });
 
+/** The control client: the test cluster's, then (its certificate refused after a rotation) one made anew. */
+let control: ControlServiceClient;
+
+/** A control client with the CLI certificate the manager holds now, once the CA that issues now issued it. */
+async function freshControl(manager: RunningManager): Promise<ControlServiceClient> {
+  await expect
+    .poll(() => issuedBy(manager.identity.operator.certPem, manager.identity.ca.issuerPem), { timeout: 5_000 })
+    .toBe(true);
+  control?.close();
+  control = operatorClient(manager, manager.address);
+  return control;
+}
+
 async function running(service: string): Promise<Task[]> {
-  const { tasks } = await cluster.rpc(cluster.control.listTasks, { service, stack: '', node: '' });
+  const { tasks } = await rpc(control, control.listTasks, { service, stack: '', node: '' });
   return tasks.filter((t) => t.status?.state === TaskState.TASK_STATE_RUNNING);
 }
 
@@ -81,6 +103,8 @@ describe('CA rotation', () => {
     const oldKey = manager.identity.caKeyPem;
     const oldTokens = { ...manager.identity.tokens };
     await expect.poll(() => agents.every((a) => a.session.state === 'connected'), { timeout: 10_000 }).toBe(true);
+    // Both managers are candidates: the rotation waits for each.
+    await expect.poll(() => manager.controlPlane.members().length, { timeout: 10_000 }).toBe(2);
     await cluster.rpc(cluster.control.deployStack, {
       stack: toStackSpec(
         loadStackText(
@@ -111,8 +135,9 @@ describe('CA rotation', () => {
     while (Date.now() < deadline) {
       const current = await manager.store.get('clusters', CLUSTER_KEY);
       if (current?.value.caRotation) {
-        const inspected = await cluster.rpc(cluster.control.getCluster, {});
-        seen.add(`${inspected.caRotation?.renewed} of ${inspected.caRotation?.total}`);
+        // With the first CA's operator certificate: refused once the rotation has ended.
+        const inspected = await cluster.rpc(cluster.control.getCluster, {}).catch(() => undefined);
+        if (inspected?.caRotation) seen.add(`${inspected.caRotation.renewed} of ${inspected.caRotation.total}`);
       } else if (current && caFingerprint(current.value.caCertPem) === newFingerprint) break;
       for (const agent of agents) {
         states.add(agent.session.state);
@@ -127,6 +152,7 @@ describe('CA rotation', () => {
     expect([...states].sort()).toEqual(['STATE_READY', 'connected']);
     expect([...seen].some((s) => s.endsWith('of 4'))).toBe(true);
     expect(agents.map((a) => a.session.sessions)).toEqual(sessions);
+    await freshControl(manager);
     expect((await running('rot_sleeper')).map((t) => t.id).sort()).toEqual(taskIds);
 
     // Every node and manager holds a certificate of the new CA, and trusts only it once the managers follow.
@@ -159,13 +185,64 @@ describe('CA rotation', () => {
       undefined,
     );
     // The CLI's certificate was issued again by the new CA: a client made from it works.
-    const control = operatorClient(manager, manager.address);
+    const inspected = await rpc(control, control.getCluster, {});
+    expect(inspected.caFingerprint).toBe(newFingerprint);
+    expect(inspected.caRotation).toBeUndefined();
+  }, 60_000);
+
+  it('waits for no node marked down (it is refused afterwards); --force ends a rotation that waits on a node', async () => {
+    const { manager } = cluster;
+    const stray = await startAgent({
+      stateDir: cluster.dir('stray'),
+      join: { manager: manager.address, token: second.identity.tokens.worker },
+      hostname: 'stray',
+    });
+    agents.push(stray);
+    const nodeId = stray.credentials.nodeId;
+    await expect.poll(() => stray.session.state, { timeout: 10_000 }).toBe('connected');
+    // Cut off: marked down after the heartbeat grace; a rotation then goes on without it.
+    stray.session.suspend();
+    await expect
+      .poll(async () => (await manager.store.get('nodes', nodeId))?.value.status?.state, { timeout: 10_000 })
+      .toBe(NodeStatus_State.STATE_DOWN);
+    const { rotation } = await rpc(control, control.rotateCa, { force: false });
+    expect(rotation?.pendingIds).not.toContain(nodeId);
+    await expect
+      .poll(async () => caFingerprint((await manager.store.get('clusters', CLUSTER_KEY))?.value.caCertPem ?? ''), {
+        timeout: 20_000,
+      })
+      .toBe(rotation?.newFingerprint);
+    for (const m of [manager, second])
+      await expect.poll(() => m.identity.ca.fingerprint, { timeout: 5_000 }).toBe(rotation?.newFingerprint);
+    // Back after the end: its certificate of the old CA is refused, so it never gets a session again.
+    const sessions = stray.session.sessions;
+    stray.session.resume();
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(stray.session.sessions).toBe(sessions);
+    expect(stray.session.state).toBe('connecting');
+    // The other nodes carried on.
+    for (const agent of agents.slice(0, 2)) expect(agent.session.state).toBe('connected');
+
+    // A rotation that waits on a node (a record that no agent renews) ends only with --force; --force with no
+    // rotation under way is refused.
+    const renewed = await freshControl(manager);
     try {
-      const inspected = await rpc(control, control.getCluster, {});
-      expect(inspected.caFingerprint).toBe(newFingerprint);
-      expect(inspected.caRotation).toBeUndefined();
+      await expect(rpc(renewed, renewed.rotateCa, { force: true })).rejects.toThrow(/no CA rotation is under way/);
+      const waiting = 'waitingnode1';
+      await manager.store.create(
+        'nodes',
+        waiting,
+        Node.fromPartial({ id: waiting, status: { state: NodeStatus_State.STATE_READY } }),
+      );
+      const started = await rpc(renewed, renewed.rotateCa, { force: false });
+      expect(started.rotation?.pendingIds).toContain(waiting);
+      const ended = await rpc(renewed, renewed.rotateCa, { force: true });
+      expect(ended.rotation?.pendingIds).toContain(waiting);
+      const now = (await manager.store.get('clusters', CLUSTER_KEY))?.value;
+      expect(now?.caRotation).toBeUndefined();
+      expect(caFingerprint(now?.caCertPem ?? '')).toBe(started.rotation?.newFingerprint);
     } finally {
-      control.close();
+      await manager.store.delete('nodes', 'waitingnode1').catch(() => undefined);
     }
   }, 60_000);
 });

@@ -26,7 +26,7 @@ export async function caStatus(
 
 /**
  * RotateCa: starts a rotation (refused while one is under way), or with `force` ends the one under way now (nodes
- * that have not renewed yet must join again). Answers with the progress.
+ * that have not renewed yet must join again; refused when none is). Answers with the progress.
  */
 export function caControl(
   store: Store,
@@ -38,6 +38,11 @@ export function caControl(
       if (!control) throw new FlotillaError(Code.FailedPrecondition, 'only a manager rotates the CA');
       const cluster = (await store.get('clusters', CLUSTER_KEY))?.value;
       if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
+      if (request.force && !cluster.caRotation)
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          'no CA rotation is under way: start one with cluster ca --rotate',
+        );
       if (request.force && cluster.caRotation) {
         const progress = await rotationProgress(store, cluster.caRotation, control.liveManagerIds());
         const { keyPem } = await openRotation(cluster.caRotation, control.identity.caKeyPem);
