@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
-import type { NetworkView } from '@flotilla/api';
+import type { NetworkView, SessionInfo } from '@flotilla/api';
 import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
 import type { NodeNetwork } from '@flotilla/overlay';
+import { issuedBy, StateDir } from '@flotilla/pki';
 import { CertificateRenewer } from './certificate-renewer.js';
 import type { Executor, TaskOutput } from './executor/executor.js';
 import { chooseExecutor, type RuntimeOptions } from './executor/executor-choice.js';
@@ -146,13 +147,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       logs.configure(info.logs);
       quorum.setVoters(info.voters);
       renewer?.clusterLife(Number(info.certExpiryMs));
+      if (renewer) followCa(info, certificates, renewer, options.stateDir);
     },
   });
   const renewal = certificateRenewer(certificates, session, options.stateDir, log);
   renewer = renewal;
-  certificates.onChange(({ certPem, keyPem }) => {
-    creds = { ...creds, certPem, keyPem };
-    session.useCertificate(certPem, keyPem);
+  certificates.onChange(({ certPem, keyPem, caCertPem }) => {
+    creds = { ...creds, certPem, keyPem, caCertPem };
+    session.useCertificate(certPem, keyPem, caCertPem);
   });
   renewal.start();
   session.start();
@@ -204,6 +206,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       log.info('agent stopped');
     },
   };
+}
+
+/**
+ * A CA rotation as the session tells it: the CAs to trust (kept in ca.crt, written whole), and a renewal at once
+ * when this node's certificate is not of the CA that issues now.
+ */
+function followCa(info: SessionInfo, certificates: NodeCertificates, renewer: CertificateRenewer, stateDir: string) {
+  if (info.caTrustPem && info.caTrustPem !== certificates.current().caCertPem) {
+    new StateDir(stateDir).replace('ca.crt', info.caTrustPem);
+    certificates.replaceCa(info.caTrustPem);
+  }
+  if (info.caIssuerPem && !issuedBy(certificates.current().certPem, info.caIssuerPem)) void renewer.renewNow();
 }
 
 /** Renewal over the session; the new pair is saved (key 0600) before any connection uses it. */

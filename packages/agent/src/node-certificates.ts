@@ -17,6 +17,8 @@ type IdentityListener = experimental.IdentityCertificateUpdateListener;
  */
 export class NodeCertificates implements experimental.CertificateProvider {
   private pair: PeerCertificates;
+  /** What follows the certificate when `chainCa` (the cluster's CA, while caCertPem may hold more during a rotation). */
+  private chainTail: string | undefined;
   private readonly caListeners = new Set<CaListener>();
   private readonly identityListeners = new Set<IdentityListener>();
   private readonly changeListeners = new Set<(pair: PeerCertificates) => void>();
@@ -37,6 +39,19 @@ export class NodeCertificates implements experimental.CertificateProvider {
   /** A renewed certificate and its key: new connections use them from now on. */
   replace(certPem: string, keyPem: string): void {
     this.pair = { ...this.pair, certPem, keyPem };
+    for (const listener of this.identityListeners) listener(this.identity());
+    for (const listener of this.changeListeners) listener(this.current());
+  }
+
+  /**
+   * The CA certificates to trust from now on (old and new during a CA rotation, then the new one alone), and for a
+   * manager's port what to present after its own certificate (the cross-signed CA during a rotation, then the
+   * cluster's CA, which joining nodes pin). New connections use them.
+   */
+  replaceCa(caCertPem: string, chainCaPem?: string): void {
+    this.pair = { ...this.pair, caCertPem };
+    this.chainTail = chainCaPem;
+    for (const listener of this.caListeners) listener({ caCertificate: Buffer.from(caCertPem) });
     for (const listener of this.identityListeners) listener(this.identity());
     for (const listener of this.changeListeners) listener(this.current());
   }
@@ -81,7 +96,18 @@ export class NodeCertificates implements experimental.CertificateProvider {
   }
 
   private identity(): experimental.IdentityCertificateUpdate {
-    const chain = this.chainCa ? `${this.pair.certPem.trim()}\n${this.pair.caCertPem.trim()}\n` : this.pair.certPem;
+    const { certPem, caCertPem } = this.pair;
+    // With a chain given (a CA rotation): the node's own certificate, then that chain, whatever else it came with.
+    const head = this.chainTail === undefined ? certPem : firstCertificate(certPem);
+    const tail = this.chainTail ?? caCertPem;
+    const chain = this.chainCa ? `${head.trim()}\n${tail.trim()}\n` : certPem;
     return { certificate: Buffer.from(chain), privateKey: Buffer.from(this.pair.keyPem) };
   }
+}
+
+const END = '-----END CERTIFICATE-----';
+
+function firstCertificate(pem: string): string {
+  const end = pem.indexOf(END);
+  return end < 0 ? pem : pem.slice(0, end + END.length);
 }

@@ -210,8 +210,8 @@ export class AgentSession {
   }
 
   /** A renewed certificate and key: the next connection presents them (the session open now carries on). */
-  useCertificate(certPem: string, keyPem: string): void {
-    this.creds = { ...this.creds, certPem, keyPem };
+  useCertificate(certPem: string, keyPem: string, caCertPem = this.creds.caCertPem): void {
+    this.creds = { ...this.creds, certPem, keyPem, caCertPem };
   }
 
   /**

@@ -3,8 +3,8 @@ import { isIPv4 } from 'node:net';
 import path from 'node:path';
 import { Code, ControlServiceClient, FlotillaError } from '@flotilla/api';
 import { cliConfigDir, MANAGER_SERVER_NAME, StateDir } from '@flotilla/pki';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { renewOperatorIfDue } from './operator-certificate.js';
+import { credentials, Metadata, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { renewOperatorForRotation, renewOperatorIfDue } from './operator-certificate.js';
 
 /** A control API client with the operator credentials the first manager wrote ($FLOTILLA_CONFIG_DIR or ~/.flotilla). */
 export function controlClient(configDir = cliConfigDir()): ControlServiceClient {
@@ -33,10 +33,13 @@ export function controlClient(configDir = cliConfigDir()): ControlServiceClient 
   // Past half its life, the operator certificate is renewed alongside the command's own call; the channel is
   // closed once both are done.
   const renewal = renewOperatorIfDue(client, dir);
-  if (renewal) {
-    const close = client.close.bind(client);
-    client.close = () => void renewal.finally(close);
-  }
+  const close = client.close.bind(client);
+  // A call that told of a CA rotation: the certificate is renewed (from the new CA) before the channel closes.
+  client.close = () => {
+    const renewing = renewal ?? (rotating.has(client) ? renewOperatorForRotation(client, dir) : undefined);
+    if (renewing) void renewing.finally(close);
+    else close();
+  };
   return client;
 }
 
@@ -67,9 +70,18 @@ type Unary<Req, Res> = (
 /** Calls one control RPC with a deadline; a refusal becomes a FlotillaError carrying the manager's message. */
 export function call<Req, Res>(client: ControlServiceClient, method: Unary<Req, Res>, request: Req): Promise<Res> {
   return new Promise((resolve, reject) => {
-    method.call(client, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, response) => {
+    const pending = method.call(client, request, new Metadata(), { deadline: Date.now() + 10_000 }, (err, response) => {
       if (err) reject(FlotillaError.from(err));
       else resolve(response);
+    }) as { on?: (event: 'status', listener: (status: StatusObject) => void) => void } | undefined;
+    pending?.on?.('status', (status) => {
+      if (status.metadata?.get(CA_ROTATING_METADATA_KEY).length) rotating.add(client);
     });
   });
 }
+
+/** Trailing metadata a manager sends during a CA rotation. */
+const CA_ROTATING_METADATA_KEY = 'flotilla-ca-rotating';
+
+/** Clients whose calls told of a CA rotation. */
+const rotating = new WeakSet<ControlServiceClient>();

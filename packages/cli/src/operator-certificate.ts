@@ -30,14 +30,28 @@ export function renewOperatorIfDue(
   return renew(client, dir).catch(() => undefined);
 }
 
+/**
+ * During a CA rotation (a manager said so): renews the CLI's certificate unless it already came from the new CA
+ * (followed by the cross-signed CA), and keeps the CAs the manager trusts, so the CLI still trusts the managers
+ * once the old CA is dropped. Resolves whether or not it worked.
+ */
+export function renewOperatorForRotation(client: ControlServiceClient, dir: StateDir): Promise<void> | undefined {
+  try {
+    if ((dir.read('operator.crt').match(/BEGIN CERTIFICATE/g)?.length ?? 0) > 1) return undefined;
+  } catch {
+    return undefined;
+  }
+  return renew(client, dir).catch(() => undefined);
+}
+
 async function renew(client: ControlServiceClient, dir: StateDir): Promise<void> {
   const { keyPem, csrPem } = await createKeyAndCsr();
   // The control client's channel, shared: this client is never closed (the command closes the channel).
   const channel = client.getChannel();
   const ca = new NodeCaServiceClient(channel.getTarget(), credentials.createInsecure(), { channelOverride: channel });
-  const certPem = await new Promise<string>((resolve, reject) =>
+  const { certPem, caCertPem } = await new Promise<{ certPem: string; caCertPem: string }>((resolve, reject) =>
     ca.renew({ csrPem }, new Metadata(), { deadline: Date.now() + 4_000 }, (err, response) =>
-      err ? reject(err) : resolve(response.certPem),
+      err ? reject(err) : resolve(response),
     ),
   );
   const before = readIdentity(new X509Certificate(dir.read('operator.crt')));
@@ -45,4 +59,6 @@ async function renew(client: ControlServiceClient, dir: StateDir): Promise<void>
   if (after.nodeId !== before.nodeId || after.role !== 'operator') return;
   dir.replace('operator.key', keyPem, true);
   dir.replace('operator.crt', certPem);
+  // The CAs the managers trust now (both during a CA rotation): the CLI keeps trusting them after it.
+  if (caCertPem.includes('BEGIN CERTIFICATE')) dir.replace('ca.crt', caCertPem);
 }

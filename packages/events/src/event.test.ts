@@ -36,6 +36,7 @@ const samples: FlotillaEvent[] = [
   { type: 'node.down', nodeId: 'n1', hostname: 'host-1', reason: 'no heartbeat', state: 'unknown', at },
   { type: 'certificate.renewed', nodeId: 'n1', role: 'worker', expiresAt: at + 60_000, at },
   { type: 'certificate.revoked', subjectId: 'op1', role: 'operator', reason: 'operator revoked', at },
+  { type: 'certificate.ca-rotation', phase: 'started', fingerprint: 'ab12', at },
 ];
 
 function malformed(fn: () => unknown): FlotillaError {

@@ -143,9 +143,20 @@ export interface CertificateRevokedEvent {
   at: number;
 }
 
+/** A CA rotation started or ended (`cluster ca --rotate`): the fingerprint of the CA it moves to. */
+export interface CaRotationEvent {
+  type: 'certificate.ca-rotation';
+  phase: (typeof CA_ROTATION_PHASES)[number];
+  fingerprint: string;
+  at: number;
+}
+
+export const CA_ROTATION_PHASES = ['started', 'finished'] as const;
+
 export type FlotillaEvent =
   | CertificateRenewedEvent
   | CertificateRevokedEvent
+  | CaRotationEvent
   | TaskStateEvent
   | ServiceChangedEvent
   | ServiceUpdateEvent
@@ -209,6 +220,7 @@ const SCHEMAS: {
   'leader.changed': { leaderId: 'text', previousId: 'text', at: 'time' },
   'certificate.renewed': { nodeId: 'id', role: CERTIFICATE_ROLES, expiresAt: 'time', at: 'time' },
   'certificate.revoked': { subjectId: 'id', role: { optional: CERTIFICATE_ROLES }, reason: 'text', at: 'time' },
+  'certificate.ca-rotation': { phase: CA_ROTATION_PHASES, fingerprint: 'id', at: 'time' },
 };
 
 export const EVENT_TYPES = Object.keys(SCHEMAS) as FlotillaEventType[];

@@ -2,6 +2,7 @@ export { BoundedBuffer } from './bounded-buffer.js';
 export type { RedisConnectionOptions } from './connection.js';
 export { connectRedis, redisOptions, whenReady } from './connection.js';
 export type {
+  CaRotationEvent,
   CertificateRenewedEvent,
   CertificateRevokedEvent,
   CertificateRole,
@@ -22,6 +23,7 @@ export type {
   UpdateStateName,
 } from './event.js';
 export {
+  CA_ROTATION_PHASES,
   CERTIFICATE_ROLES,
   decodeEntry,
   EVENT_FIELD,

@@ -17,10 +17,12 @@ import { cliConfigDir } from '@flotilla/pki';
 import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
 import { Server } from '@grpc/grpc-js';
 import type { Etcd3 } from 'etcd3';
+import { CaRotationFollower } from './cluster/ca-rotation-follower.js';
+import { currentCertExpiryMs } from './cluster/cert-expiry.js';
 import { type CertificateEvents, certificateEvents } from './cluster/certificate-events.js';
-import { certificateUpkeep } from './cluster/certificate-upkeep.js';
+import { type CertificateUpkeep, certificateUpkeep } from './cluster/certificate-upkeep.js';
 import { cliManagersWriter, writeCliConfig } from './cluster/cli-config.js';
-import { bootstrapCluster, type ManagerIdentity } from './cluster/cluster-bootstrap.js';
+import { bootstrapCluster, type ManagerIdentity, reissueOperator } from './cluster/cluster-bootstrap.js';
 import { ControlPlane } from './cluster/control-plane.js';
 import { EmbeddedEtcd, type MemberIdentity } from './cluster/embedded-etcd.js';
 import { memberClientUrls } from './cluster/etcd-membership.js';
@@ -174,8 +176,21 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     log,
   });
   const probe = storeProbe(client, log);
+  const rotation = caRotationFollower({
+    store,
+    identity,
+    options,
+    upkeep,
+    plane,
+    election,
+    cliDir,
+    address,
+    log,
+    events,
+  });
   plane.start();
   probe.start();
+  rotation.start();
   // The list of managers follows when the election first reads the candidates (onManagersChanged).
   writeCliConfig(cliDir, identity, address);
   const http = await serveHealth(options.httpListen, { metrics, probe, plane, election });
@@ -188,6 +203,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const stop = async () => {
     // Open `service logs -f` calls end first: the server waits for every call before it shuts down.
     stopping.abort();
+    await rotation.stop();
     await upkeep.stop();
     await probe.stop();
     await plane.stop();
@@ -213,6 +229,43 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     revocations,
     stop,
   };
+}
+
+/**
+ * This manager's part in CA rotations; when its CA changes, the agents' sessions are told (the leader's), and the
+ * CLI's certificate is issued again by the CA that issues now, with the CLI's configuration rewritten.
+ */
+function caRotationFollower(parts: {
+  store: Store;
+  identity: ManagerIdentity;
+  options: ManagerOptions;
+  upkeep: CertificateUpkeep;
+  plane: ControlPlane;
+  election: ElectionState;
+  cliDir: string;
+  address: string;
+  log: Logger;
+  events: CertificateEvents;
+}): CaRotationFollower {
+  const { store, identity, options, upkeep, plane, election, cliDir, address, log, events } = parts;
+  return new CaRotationFollower({
+    store,
+    identity,
+    stateDir: options.stateDir,
+    certificates: upkeep.certificates,
+    renewer: upkeep.renewer,
+    leading: () => plane.leading(),
+    liveManagerIds: () => plane.members().map((m) => m.id),
+    log,
+    onPhase: (phase, fingerprint) => {
+      events.caRotation(phase, fingerprint);
+      election.term?.dispatcher.announceManagers();
+      void currentCertExpiryMs(store)
+        .then((ms) => reissueOperator(identity, options.stateDir, ms))
+        .then(() => writeCliConfig(cliDir, identity, address))
+        .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'CLI certificate not issued again'));
+    },
+  });
 }
 
 /**
@@ -347,7 +400,13 @@ function grpcServer(
   const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(
     NodeCaServiceService,
-    joinService(store, identity.ca, identity.caKeyPem, (renewed) => events.renewed(renewed.certPem), etcdUrls),
+    joinService(
+      store,
+      identity.ca,
+      () => identity.caKeyPem,
+      (renewed) => events.renewed(renewed.certPem),
+      etcdUrls,
+    ),
   );
   const leader = () => election.plane?.leader()?.address;
   server.addService(

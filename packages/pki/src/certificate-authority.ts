@@ -1,4 +1,4 @@
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { Code, FlotillaError } from '@flotilla/api';
 import type * as X509 from '@peculiar/x509';
 import { ALGORITHM, type CryptoKey, generateKeys, importPrivateKey, loadX509, privateKeyPem } from './crypto.js';
@@ -29,21 +29,119 @@ export interface IssueRequest {
   notBefore?: Date;
 }
 
+/** A CA certificate and its key: what signs. */
+interface Signer {
+  certPem: string;
+  cert: X509Certificate;
+  key: CryptoKey;
+}
+
 /**
  * The cluster's certificate authority. A node's certificate names it (CN = node ID), its role (OU) and the
  * cluster (O); that certificate is its identity on every mutual-TLS call. The CA key is kept by the manager that
  * created the cluster, in a file only its user can read.
+ *
+ * During a CA rotation (`cluster ca --rotate`) it holds two CAs: it issues with the new one (each certificate
+ * followed by the new CA cross-signed by the old, so a peer that trusts only the old root accepts it) and accepts
+ * certificates of either; at the end, only the new one.
  */
 export class CertificateAuthority {
   private revocations: RevocationList | undefined;
+  /** The CA the Cluster object names (the old one during a rotation). */
+  private root: Signer;
+  /** The CA that signs (the new one during a rotation). */
+  private signer: Signer;
+  /** Certificates accepted when issued by these. */
+  private trusted: Signer[];
+  /** Sent after each certificate issued (the cross-signed new CA during a rotation). */
+  private chainPem = '';
 
   private constructor(
     readonly clusterId: string,
-    readonly certPem: string,
-    private readonly cert: X509Certificate,
-    private readonly key: CryptoKey,
-  ) {}
+    certPem: string,
+    cert: X509Certificate,
+    key: CryptoKey,
+  ) {
+    this.root = { certPem, cert, key };
+    this.signer = this.root;
+    this.trusted = [this.root];
+  }
 
+  /** The cluster's CA certificate (PEM): the old one until a rotation ends. */
+  get certPem(): string {
+    return this.root.certPem;
+  }
+
+  /** Every CA certificate a peer's certificate may be issued by now (PEM, one after the other). */
+  get trustPem(): string {
+    return this.trusted
+      .map((s) => s.certPem.trim())
+      .join('\n')
+      .concat('\n');
+  }
+
+  /** The CA certificate new certificates are issued by (the new one during a rotation). */
+  get issuerPem(): string {
+    return this.signer.certPem;
+  }
+
+  /** The cross-signed new CA during a rotation, else empty: what follows each issued certificate. */
+  get intermediatePem(): string {
+    return this.chainPem;
+  }
+
+  get rotating(): boolean {
+    return this.signer !== this.root;
+  }
+
+  /**
+   * A new CA's certificate signed by this one: the new CA's subject (the same name, which keeps it a self-issued
+   * link that path length limits do not count) and key, so a chain leaf → cross-signed → this CA verifies.
+   */
+  async crossSign(next: CertificateAuthority): Promise<string> {
+    const x509 = await loadX509();
+    const spki = next.root.cert.publicKey.export({ type: 'spki', format: 'der' });
+    const publicKey = await webcrypto.subtle.importKey('spki', spki, ALGORITHM, true, ['verify']);
+    const notAfter = Math.min(Date.parse(next.root.cert.validTo), Date.parse(this.root.cert.validTo));
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: serial(),
+      subject: next.root.cert.subject.replaceAll('\n', ','),
+      issuer: this.root.cert.subject.replaceAll('\n', ','),
+      notBefore: new Date(Date.parse(next.root.cert.validFrom)),
+      notAfter: new Date(notAfter),
+      signingKey: this.root.key,
+      publicKey,
+      signingAlgorithm: ALGORITHM,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        await x509.SubjectKeyIdentifierExtension.create(publicKey),
+        await authorityKeyId(this.root.cert),
+      ],
+    });
+    return cert.toString('pem');
+  }
+
+  /**
+   * From now on issues with `next` (each certificate followed by `crossSignedPem`) and accepts certificates of this
+   * CA and of `next`.
+   */
+  beginRotation(next: CertificateAuthority, crossSignedPem: string): void {
+    if (next.clusterId !== this.clusterId)
+      throw new FlotillaError(Code.InvalidArgument, 'the new CA belongs to another cluster', { reason: 'invalid' });
+    this.signer = next.root;
+    this.trusted = [this.root, next.root];
+    this.chainPem = crossSignedPem;
+  }
+
+  /** The rotation is over: only the new CA issues and is trusted; certificates of the old one are refused. */
+  finishRotation(): void {
+    this.root = this.signer;
+    this.trusted = [this.signer];
+    this.chainPem = '';
+  }
+
+  /** A new CA; every CA of a cluster has the same name (a rotation's cross-signed link stays self-issued). */
   static async create(clusterId: string): Promise<{ ca: CertificateAuthority; keyPem: string }> {
     const x509 = await loadX509();
     const keys = await generateKeys();
@@ -117,10 +215,10 @@ export class CertificateAuthority {
       serialNumber: serial(),
       // The subject comes from the cluster, never from the request: a node cannot choose who it is.
       subject: `CN=${request.nodeId},OU=flotilla-${request.role},O=${this.clusterId}`,
-      issuer: this.cert.subject.replaceAll('\n', ','),
+      issuer: this.signer.cert.subject.replaceAll('\n', ','),
       notBefore,
       notAfter: new Date(notBefore.getTime() + validityMs),
-      signingKey: this.key,
+      signingKey: this.signer.key,
       publicKey: csr.publicKey,
       signingAlgorithm: ALGORITHM,
       extensions: [
@@ -128,15 +226,17 @@ export class CertificateAuthority {
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
         new x509.SubjectAlternativeNameExtension(names),
+        // Which CA key signed it: two CAs of one cluster share a name during a rotation.
+        await authorityKeyId(this.signer.cert),
       ],
     });
-    return cert.toString('pem');
+    return this.chainPem ? `${cert.toString('pem').trim()}\n${this.chainPem.trim()}\n` : cert.toString('pem');
   }
 
   /** The identity a certificate carries, once it is shown to be this CA's and valid now. */
   verify(certPem: string | X509Certificate, now = new Date()): NodeIdentity {
     const cert = typeof certPem === 'string' ? new X509Certificate(certPem) : certPem;
-    if (!cert.checkIssued(this.cert) || !cert.verify(this.cert.publicKey)) {
+    if (!this.trusted.some((ca) => issuedBy(cert, ca.cert))) {
       throw new FlotillaError(Code.PermissionDenied, "the certificate was not issued by this cluster's CA", {
         reason: 'untrusted',
       });
@@ -165,6 +265,20 @@ export class CertificateAuthority {
     }
     return identity;
   }
+}
+
+/** Whether a certificate was signed by this CA's key (PEM: the first certificate of a chain is the one checked). */
+export function issuedBy(cert: string | X509Certificate, ca: string | X509Certificate): boolean {
+  const leaf = typeof cert === 'string' ? new X509Certificate(cert) : cert;
+  const issuer = typeof ca === 'string' ? new X509Certificate(ca) : ca;
+  return leaf.checkIssued(issuer) && leaf.verify(issuer.publicKey);
+}
+
+async function authorityKeyId(ca: X509Certificate): Promise<X509.AuthorityKeyIdentifierExtension> {
+  const x509 = await loadX509();
+  const spki = ca.publicKey.export({ type: 'spki', format: 'der' });
+  const key = await webcrypto.subtle.importKey('spki', spki, ALGORITHM, true, ['verify']);
+  return x509.AuthorityKeyIdentifierExtension.create(key as unknown as X509.PublicKeyType);
 }
 
 export function caFingerprint(certPem: string): string {

@@ -3,6 +3,7 @@ export {
   CA_VALIDITY_MS,
   CertificateAuthority,
   caFingerprint,
+  issuedBy,
   MANAGER_SERVER_NAME,
   NODE_CERT_VALIDITY_MS,
 } from './certificate-authority.js';

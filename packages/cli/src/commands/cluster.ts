@@ -1,5 +1,11 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { ClusterSettings, ClusterSettings_Strategy, type ControlServiceClient } from '@flotilla/api';
+import {
+  type CaRotationProgress,
+  ClusterSettings,
+  ClusterSettings_Strategy,
+  type ControlServiceClient,
+  type GetClusterResponse,
+} from '@flotilla/api';
 import { cliConfigDir, StateDir } from '@flotilla/pki';
 import { parseDuration } from '@flotilla/stack';
 import { formatCertExpiry, parseCertExpiry } from '../cert-expiry.js';
@@ -28,6 +34,7 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
         certExpiry,
         operator: ownOperator(),
         warnings: found.warnings,
+        ca: caShown(found),
       };
       io.out(`${JSON.stringify(shown, null, 2)}\n`);
       for (const warning of found.warnings) io.err(`warning: ${warning}\n`);
@@ -92,7 +99,37 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
       io.out(`${id}\n`);
     });
 
+  cluster
+    .command('ca')
+    .description('rotate the cluster CA: every node and manager moves to a new CA, no task stopped')
+    .option('--rotate', 'start a rotation (cluster inspect shows its progress)')
+    .option('--force', 'with --rotate: end the rotation under way now (nodes not renewed yet must join again)')
+    .action(async (opts) => {
+      if (!opts.rotate) throw usageError('cluster ca takes --rotate (and --force to end a rotation under way)');
+      const c = client();
+      const { rotation } = await call(c, c.rotateCa, { force: opts.force === true }).finally(() => c.close());
+      const shown = rotation ? caRotationShown(rotation) : {};
+      io.out(`${JSON.stringify(opts.force ? { ended: shown } : { rotating: shown }, null, 2)}\n`);
+    });
+
   return cluster;
+}
+
+/** The CA part of `cluster inspect`: its fingerprint and, during a rotation, where it stands. */
+function caShown(found: Pick<GetClusterResponse, 'caFingerprint' | 'caRotation'>) {
+  return {
+    fingerprint: found.caFingerprint,
+    ...(found.caRotation ? { rotation: caRotationShown(found.caRotation) } : {}),
+  };
+}
+
+function caRotationShown(rotation: CaRotationProgress) {
+  return {
+    newFingerprint: rotation.newFingerprint,
+    startedAt: new Date(Number(rotation.startedAtMs)).toISOString(),
+    progress: `${rotation.renewed} of ${rotation.total} renewed`,
+    pending: rotation.pendingIds,
+  };
 }
 
 /** This CLI's own operator certificate (its ID, for revoke-operator), when its configuration holds one. */

@@ -9,6 +9,8 @@ export interface CertificateEvents {
   renewed(certPem: string): void;
   /** A revocation as this manager saw it in etcd; only the leader writes it, so it is written once. */
   revoked(revocation: Revocation): void;
+  /** A CA rotation started or ended, as this manager followed it; only the leader writes it. */
+  caRotation(phase: 'started' | 'finished', fingerprint: string): void;
 }
 
 export function certificateEvents(log: EventLog | undefined, leading: () => boolean): CertificateEvents {
@@ -28,6 +30,10 @@ export function certificateEvents(log: EventLog | undefined, leading: () => bool
         ...(known ? { role: role as CertificateRole } : {}),
         reason,
       });
+    },
+    caRotation(phase, fingerprint) {
+      if (!log || !leading()) return;
+      log.emit({ type: 'certificate.ca-rotation', phase, fingerprint });
     },
   };
 }

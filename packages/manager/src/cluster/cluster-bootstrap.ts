@@ -230,6 +230,15 @@ async function freshOperator(
   return issueOperator(ca, dir, await currentCertExpiryMs(store), revoked ? undefined : operatorId);
 }
 
+/**
+ * The CLI's certificate issued again by the CA that issues now (a CA rotation began or ended), with the same
+ * operator ID, and kept in the state directory.
+ */
+export async function reissueOperator(identity: ManagerIdentity, stateDir: string, validityMs?: number): Promise<void> {
+  const operatorId = readIdentity(new X509Certificate(identity.operator.certPem)).nodeId;
+  identity.operator = await issueOperator(identity.ca, new StateDir(stateDir), validityMs, operatorId);
+}
+
 async function currentTokens(store: Store, caKeyPem: string): Promise<ManagerIdentity['tokens']> {
   const cluster = await store.get('clusters', CLUSTER_KEY);
   if (!cluster) {

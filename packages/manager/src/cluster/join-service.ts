@@ -18,6 +18,7 @@ import { type CertificateAuthority, isPkiReason, parseJoinToken, roleForToken } 
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { checkDescription } from '../input-limits.js';
+import { recordRenewed } from './ca-rotation.js';
 import { certExpiryMs } from './cert-expiry.js';
 import { type RenewedCertificate, renewCertificate } from './certificate-renewal.js';
 
@@ -32,22 +33,31 @@ const MAX_CSR_BYTES = 16 * 1024;
 export function joinService(
   store: Store,
   ca: CertificateAuthority,
-  caKeyPem: string,
+  caKeyPem: string | (() => string),
   onRenewed?: (renewed: RenewedCertificate) => void,
   etcdClientUrls: () => Promise<string[]> = async () => [],
 ): NodeCaServiceServer {
+  const key = () => (typeof caKeyPem === 'string' ? caKeyPem : caKeyPem());
   return {
     renew: (call: ServerUnaryCall<RenewRequest, RenewResponse>, callback: sendUnaryData<RenewResponse>) => {
-      renewCertificate(store, ca, call, MAX_CSR_BYTES).then(
-        (renewed) => {
-          onRenewed?.(renewed);
-          callback(null, { certPem: renewed.certPem, caCertPem: ca.certPem });
-        },
-        (err: unknown) => callback(toStatus(err)),
-      );
+      renewCertificate(store, ca, call, MAX_CSR_BYTES)
+        .then(async (renewed) => {
+          // During a CA rotation: one more node or manager holds a certificate of the new CA (not written: the
+          // renewal fails, and the node's next attempt writes it).
+          if (ca.rotating && renewed.identity.role !== 'operator')
+            await recordRenewed(store, ca.issuerPem, renewed.identity.nodeId);
+          return renewed;
+        })
+        .then(
+          (renewed) => {
+            onRenewed?.(renewed);
+            callback(null, { certPem: renewed.certPem, caCertPem: ca.trustPem });
+          },
+          (err: unknown) => callback(toStatus(err)),
+        );
     },
     join: (call: ServerUnaryCall<JoinRequest, JoinResponse>, callback: sendUnaryData<JoinResponse>) => {
-      join(store, ca, caKeyPem, call.request, etcdClientUrls).then(
+      join(store, ca, key(), call.request, etcdClientUrls).then(
         (response) => callback(null, response),
         (err: unknown) => callback(toStatus(err)),
       );
@@ -81,6 +91,8 @@ async function join(
   const nodeId = newId();
   const validityMs = certExpiryMs(cluster.value.settings);
   const certPem = await ca.issue({ csrPem: request.csrPem, nodeId, role, validityMs });
+  // Joined during a CA rotation: it holds a certificate of the new CA already.
+  if (ca.rotating) await recordRenewed(store, ca.issuerPem, nodeId);
   if (request.manager) {
     // A manager of the control plane, not a node that runs tasks: it is known by its election candidacy.
     const urls = await etcdClientUrls();
@@ -106,7 +118,8 @@ async function join(
   return {
     nodeId,
     certPem,
-    caCertPem: ca.certPem,
+    // Both CAs during a rotation (a manager that joins reads the rotation from etcd instead).
+    caCertPem: ca.trustPem,
     role: role === 'manager' ? NodeSpec_Role.ROLE_MANAGER : NodeSpec_Role.ROLE_WORKER,
     caKeyPem: '',
     etcdClientUrls: [],

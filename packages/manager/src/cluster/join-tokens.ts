@@ -25,9 +25,18 @@ export function openTokens(cluster: Cluster, caKeyPem: string): Record<TokenRole
 export class JoinTokens {
   constructor(
     private readonly store: Store,
-    private readonly caKeyPem: string,
-    private readonly caFingerprint: string,
+    /** The CA key and its fingerprint (functions: they change when a CA rotation ends). */
+    private readonly key: string | (() => string),
+    private readonly fingerprint: string | (() => string),
   ) {}
+
+  private get caKeyPem(): string {
+    return typeof this.key === 'string' ? this.key : this.key();
+  }
+
+  private get caFingerprint(): string {
+    return typeof this.fingerprint === 'string' ? this.fingerprint : this.fingerprint();
+  }
 
   async get(role: TokenRole): Promise<string> {
     return openTokens(await this.cluster(), this.caKeyPem)[role];

@@ -4,9 +4,13 @@ import { checkCertExpiry } from '../cluster/cert-expiry.js';
 import type { JoinTokens } from '../cluster/join-tokens.js';
 import { managerCountWarnings } from '../cluster/manager-records.js';
 import { revokeIdentity } from '../cluster/revocations.js';
+import { type CaControl, caControl, caStatus } from './ca-control.js';
 import type { Handle } from './handler.js';
 
-type ClusterHandlers = Pick<ControlServiceServer, 'getCluster' | 'updateCluster' | 'getJoinToken' | 'revokeOperator'>;
+type ClusterHandlers = Pick<
+  ControlServiceServer,
+  'getCluster' | 'updateCluster' | 'getJoinToken' | 'revokeOperator' | 'rotateCa'
+>;
 
 /** The cluster object in the control API: its settings, and the join tokens it keeps sealed. */
 export function clusterControl(
@@ -14,8 +18,10 @@ export function clusterControl(
   tokens: JoinTokens,
   handle: Handle,
   warnings: readonly string[] = [],
+  ca?: CaControl,
 ): ClusterHandlers {
   return {
+    ...caControl(store, handle, ca),
     getCluster: handle(async () => {
       const [cluster, managers] = await Promise.all([store.get('clusters', CLUSTER_KEY), store.list('managers')]);
       if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
@@ -24,6 +30,7 @@ export function clusterControl(
         settings: cluster.value.settings,
         createdAtMs: cluster.value.createdAtMs,
         warnings: [...warnings, ...managerCountWarnings(managers.items.map((m) => m.value))],
+        ...(await caStatus(store, cluster.value, ca)),
       };
     }),
     updateCluster: handle(async (request) => {

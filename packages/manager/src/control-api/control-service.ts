@@ -7,6 +7,7 @@ import type { ManagerIdentity } from '../cluster/cluster-bootstrap.js';
 import { JoinTokens } from '../cluster/join-tokens.js';
 import { managerClientCredentials } from '../cluster/server-credentials.js';
 import { clusterBackup } from './backup.js';
+import type { CaControl } from './ca-control.js';
 import { clusterControl } from './cluster.js';
 import { clusterEvents } from './events/cluster-events.js';
 import { forwardWrites } from './forward-writes.js';
@@ -28,6 +29,8 @@ export interface ControlOptions extends ServiceLogsOptions {
   warnings?: readonly string[];
   /** Who leads and which managers are candidates now (`node ls`). */
   managers?: LiveManagers;
+  /** CA rotation (`cluster ca --rotate`), by a manager that holds the CA key. */
+  caRotation?: CaControl;
   /** Backups, made by a manager that holds the CA key. */
   backupCluster?: ControlServiceServer['backupCluster'];
 }
@@ -52,7 +55,7 @@ export function controlService(
     ...serviceControl(store, handle),
     ...taskControl(store, handle),
     ...nodeControl(store, handle, logs.managers),
-    ...clusterControl(store, tokens, handle, logs.warnings ?? []),
+    ...clusterControl(store, tokens, handle, logs.warnings ?? [], logs.caRotation),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),
     backupCluster: logs.backupCluster ?? noBackups,
@@ -78,8 +81,13 @@ export function managerControlService(
   /** This manager's renewable certificates (default: those of `identity`, fixed). */
   certificates?: NodeCertificates,
 ): ControlServiceServer {
-  const tokens = new JoinTokens(store, identity.caKeyPem, identity.ca.fingerprint);
+  const tokens = new JoinTokens(
+    store,
+    () => identity.caKeyPem,
+    () => identity.ca.fingerprint,
+  );
   const service = controlService(store, identity.ca, tokens, {
+    caRotation: { identity, liveManagerIds: () => logs.managers?.().candidateIds ?? [] },
     ...logs,
     backupCluster: clusterBackup(store, identity),
   });

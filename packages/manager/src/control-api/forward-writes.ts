@@ -24,6 +24,7 @@ const WRITES = [
   'updateCluster',
   'getJoinToken',
   'revokeOperator',
+  'rotateCa',
 ] as const satisfies readonly (keyof ControlServiceServer)[];
 
 export interface ForwardOptions {

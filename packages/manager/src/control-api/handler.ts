@@ -1,6 +1,6 @@
 import { Code, FlotillaError, toGrpcStatus } from '@flotilla/api';
 import type { CertificateAuthority } from '@flotilla/pki';
-import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
+import { Metadata, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { type CallWithAuth, peerIdentity } from '../peer-identity.js';
 
 /** Wraps a request handler: checks the caller's certificate, maps domain errors to gRPC statuses. */
@@ -18,7 +18,7 @@ export function handler(ca: CertificateAuthority): Handle {
           return fn(call.request);
         })
         .then(
-          (response) => callback(null, response),
+          (response) => callback(null, response, rotationTrailer(ca)),
           (err: unknown) => callback(toGrpcStatus(err)),
         );
     };
@@ -29,4 +29,14 @@ export function refuseWorkers(call: CallWithAuth, ca: CertificateAuthority): voi
   if (peerIdentity(call, ca).role === 'worker') {
     throw new FlotillaError(Code.PermissionDenied, 'workers cannot use the control API');
   }
+}
+
+/** Trailing metadata that tells the CLI a CA rotation is under way (it then renews its certificate). */
+export const CA_ROTATING_METADATA_KEY = 'flotilla-ca-rotating';
+
+function rotationTrailer(ca: CertificateAuthority): Metadata | undefined {
+  if (!ca.rotating) return undefined;
+  const trailer = new Metadata();
+  trailer.set(CA_ROTATING_METADATA_KEY, '1');
+  return trailer;
 }

@@ -172,6 +172,9 @@ export class Dispatcher {
       ...(this.options.logs ? { logs: this.options.logs } : {}),
       voters: this.voters.list(),
       certExpiryMs: BigInt(this.options.certExpiryMs?.() ?? 0),
+      // A CA rotation: the CA that issues now (a node of another renews at once) and the CAs to trust.
+      caIssuerPem: this.ca.issuerPem,
+      caTrustPem: this.ca.trustPem,
     };
   }
 

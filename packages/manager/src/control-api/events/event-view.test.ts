@@ -80,6 +80,18 @@ describe('clusterEvent', () => {
       attributes: { state: 'rollback_completed' },
     });
   });
+
+  it('shows a CA rotation as a certificate event with the new CA fingerprint', () => {
+    const started: FlotillaEvent = { type: 'certificate.ca-rotation', phase: 'started', fingerprint: 'ab12', at };
+    expect(clusterEvent({ id: '2-0', event: started })).toMatchObject({
+      type: 'certificate',
+      action: 'ca-rotate',
+      actorId: 'ab12',
+      attributes: { phase: 'started' },
+    });
+    const finished: FlotillaEvent = { ...started, phase: 'finished' };
+    expect(clusterEvent({ id: '2-1', event: finished })).toMatchObject({ action: 'ca-rotated' });
+  });
 });
 
 describe('matchesFilter', () => {

@@ -102,6 +102,14 @@ export function clusterEvent({ id, event }: StoredEvent): ClusterEvent {
         actorName: '',
         attributes: attributes({ role: event.role, reason: event.reason }),
       };
+    case 'certificate.ca-rotation':
+      return {
+        ...base,
+        action: event.phase === 'started' ? 'ca-rotate' : 'ca-rotated',
+        actorId: event.fingerprint,
+        actorName: '',
+        attributes: attributes({ phase: event.phase }),
+      };
     default:
       return nodeOrLeader(base, event);
   }

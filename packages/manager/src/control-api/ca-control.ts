@@ -1,0 +1,68 @@
+import { type CaRotationProgress, type Cluster, Code, type ControlServiceServer, FlotillaError } from '@flotilla/api';
+import { caFingerprint } from '@flotilla/pki';
+import { CLUSTER_KEY, type Store } from '@flotilla/store';
+import { finishRotation, openRotation, rotationProgress, startRotation } from '../cluster/ca-rotation.js';
+import type { ManagerIdentity } from '../cluster/cluster-bootstrap.js';
+import type { Handle } from './handler.js';
+
+/** What the control API needs for `cluster ca --rotate` and the CA part of `cluster inspect`. */
+export interface CaControl {
+  identity: ManagerIdentity;
+  /** The live managers (they must renew before a rotation ends). */
+  liveManagerIds: () => Iterable<string>;
+}
+
+/** The CA as `cluster inspect` shows it: its fingerprint and, during a rotation, its progress. */
+export async function caStatus(
+  store: Store,
+  cluster: Cluster,
+  control: CaControl | undefined,
+): Promise<{ caFingerprint: string; caRotation?: CaRotationProgress }> {
+  const fingerprint = cluster.caCertPem ? caFingerprint(cluster.caCertPem) : '';
+  if (!cluster.caRotation) return { caFingerprint: fingerprint };
+  const live = control?.liveManagerIds() ?? [];
+  return { caFingerprint: fingerprint, caRotation: await rotationProgress(store, cluster.caRotation, live) };
+}
+
+/**
+ * RotateCa: starts a rotation (refused while one is under way), or with `force` ends the one under way now (nodes
+ * that have not renewed yet must join again; refused when none is). Answers with the progress.
+ */
+export function caControl(
+  store: Store,
+  handle: Handle,
+  control: CaControl | undefined,
+): Pick<ControlServiceServer, 'rotateCa'> {
+  return {
+    rotateCa: handle(async (request) => {
+      if (!control) throw new FlotillaError(Code.FailedPrecondition, 'only a manager rotates the CA');
+      const cluster = (await store.get('clusters', CLUSTER_KEY))?.value;
+      if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
+      if (request.force && !cluster.caRotation)
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          'no CA rotation is under way: start one with cluster ca --rotate',
+        );
+      if (request.force && cluster.caRotation) {
+        const progress = await rotationProgress(store, cluster.caRotation, control.liveManagerIds());
+        const { keyPem } = await openRotation(cluster.caRotation, control.identity.caKeyPem);
+        await finishRotation(store, cluster.caRotation.newCaCertPem, keyPem);
+        return { rotation: progress };
+      }
+      // The managers' own etcd members hold certificates of the cluster CA, read when a member starts: a member
+      // started after a rotation would present a certificate its peers (still trusting the old CA) refuse. Until
+      // etcd follows a rotation, it is refused rather than left as a trap for the next restart.
+      const members = (await store.list('managers')).items.filter((m) => !m.value.demoted && m.value.etcdMember);
+      if (members.length > 0) {
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `the CA cannot be rotated yet while managers run their own etcd members (${members.length}): their etcd ` +
+            'certificates come from the cluster CA and would not follow it; rotate on managers with an external ' +
+            'etcd (--etcd), or rely on certificate renewal, which works with either',
+        );
+      }
+      const rotation = await startRotation(store, control.identity);
+      return { rotation: await rotationProgress(store, rotation, control.liveManagerIds()) };
+    }),
+  };
+}
