@@ -92,14 +92,7 @@ async function create(connect: StoreConnector, dir: StateDir, options: Bootstrap
   const worker = generateJoinToken(ca.fingerprint);
   const manager = generateJoinToken(ca.fingerprint);
   const tokens = { worker: worker.token, manager: manager.token };
-  const own = await createKeyAndCsr();
-  const certPem = await ca.issue({
-    csrPem: own.csrPem,
-    nodeId,
-    role: 'manager',
-    dnsNames: options.advertise.hosts,
-    ipAddresses: options.advertise.ips,
-  });
+  const own = await issueOwnCertificate(ca, nodeId, options.advertise);
   await store.create(
     'clusters',
     CLUSTER_KEY,
@@ -113,7 +106,7 @@ async function create(connect: StoreConnector, dir: StateDir, options: Bootstrap
       sealedJoinTokens: seal(caKeyPem, TOKENS_PURPOSE, JSON.stringify(tokens)),
     }),
   );
-  return { ...(await writeIdentity(dir, ca, caKeyPem, { nodeId, certPem, keyPem: own.keyPem })), tokens };
+  return { ...(await writeIdentity(dir, ca, caKeyPem, { nodeId, ...own })), tokens };
 }
 
 /**
@@ -135,6 +128,15 @@ export async function adoptCluster(
     );
   }
   const nodeId = newId();
+  return writeIdentity(dir, ca, caKeyPem, { nodeId, ...(await issueOwnCertificate(ca, nodeId, advertise)) });
+}
+
+/** A manager's own key and certificate (named for its advertised hosts and addresses), from the CA it holds. */
+async function issueOwnCertificate(
+  ca: CertificateAuthority,
+  nodeId: string,
+  advertise: BootstrapOptions['advertise'],
+): Promise<{ certPem: string; keyPem: string }> {
   const own = await createKeyAndCsr();
   const certPem = await ca.issue({
     csrPem: own.csrPem,
@@ -143,7 +145,7 @@ export async function adoptCluster(
     dnsNames: advertise.hosts,
     ipAddresses: advertise.ips,
   });
-  return writeIdentity(dir, ca, caKeyPem, { nodeId, certPem, keyPem: own.keyPem });
+  return { certPem, keyPem: own.keyPem };
 }
 
 /** The state directory of a manager that holds the CA: the CA, its own certificate and key, and the CLI's. */

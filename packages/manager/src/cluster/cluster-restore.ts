@@ -1,5 +1,4 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { Code, FlotillaError } from '@flotilla/api';
 import { CertificateAuthority } from '@flotilla/pki';
 import { CLUSTER_KEY, chunk, connectEtcd, type EtcdOptions, keyOf, prefixEnd, ROOT } from '@flotilla/store';
@@ -68,11 +67,9 @@ export async function restoreCluster(options: RestoreOptions): Promise<RestoreRe
   }
 }
 
-/** Absent or empty; an `etcd` directory with no data in it (the member about to be made) does not count. */
+/** Absent or empty. */
 function unused(dir: string): boolean {
-  if (!existsSync(dir)) return true;
-  const etcdDir = path.join(dir, 'etcd');
-  return readdirSync(dir).every((name) => name === 'etcd' && !existsSync(path.join(etcdDir, 'data')));
+  return !existsSync(dir) || readdirSync(dir).length === 0;
 }
 
 /** The backup's keys into an etcd that holds none of Flotilla's, every put a create, the Cluster object last. */

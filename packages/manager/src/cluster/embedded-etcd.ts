@@ -42,15 +42,16 @@ export interface MemberIdentity {
  * the member's client certificate.
  */
 export class EmbeddedEtcd {
-  private readonly dir: StateDir;
+  private readonly dirPath: string;
   private readonly dataDir: string;
   private member: EtcdMember | undefined;
   /** The data directory was made by this start (a new cluster or a join): a failed start removes it. */
   private madeData = false;
 
   constructor(private readonly options: EmbeddedEtcdOptions) {
-    this.dir = new StateDir(path.join(options.stateDir, 'etcd'));
-    this.dataDir = this.dir.file('data');
+    // Made when the member starts, not here: a manager (or a restore) that fails earlier leaves no trace of it.
+    this.dirPath = path.join(options.stateDir, 'etcd');
+    this.dataDir = path.join(this.dirPath, 'data');
   }
 
   get clientUrl(): string {
@@ -68,7 +69,7 @@ export class EmbeddedEtcd {
     await portFree(this.options.client, '--etcd-listen-client');
     await portFree(this.options.peer, '--etcd-listen-peer');
     const { client, peer } = this.options;
-    const tls = await issueEtcdCertificate(ca, [client.host, peer.host], this.dir);
+    const tls = await issueEtcdCertificate(ca, [client.host, peer.host], new StateDir(this.dirPath));
     const peerUrl = httpsUrl(peer);
     this.madeData = start.kind !== 'restart';
     const member = (initialCluster: string, state: 'new' | 'existing') =>
