@@ -7,15 +7,20 @@ import {
   sampled,
   startDaemon,
   startEtcd,
-  startNetnsCluster,
   type TestServer,
   tempDir,
   underLoad,
 } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root, runFlotilla } from './flotilla-command.js';
-import { clusterLeftovers } from './netns-leftovers.js';
-import { deployWeb, expectNeverTwice, live, readyNodeCount, serviceTasks } from './service-tasks.js';
+import {
+  closeCluster,
+  expectNeverTwice,
+  live,
+  readyNodeCount,
+  serviceTasks,
+  startWebCluster,
+} from './service-tasks.js';
 
 // Three namespace hosts and their only manager. A backup is taken under load; then the manager and its etcd are
 // lost for good. The backup, restored into a new etcd and a new state directory, brings up a manager where the
@@ -32,8 +37,7 @@ const seenTasks = new Set<string>();
 
 beforeAll(async () => {
   if (!isRoot) return;
-  cluster = await startNetnsCluster({ bin, cwd: root, hosts: 3, agentArgs: ['--dns-upstream', 'none'] });
-  await deployWeb(cluster, [
+  cluster = await startWebCluster({ hosts: 3 }, [
     'ports: ["8080:80"]',
     'deploy:',
     '  replicas: 4',
@@ -44,10 +48,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await restored?.stop(5_000);
   await fresh?.destroy();
-  if (cluster) {
-    await cluster.close();
-    expect(clusterLeftovers(cluster, seenTasks)).toEqual({ netns: [], bridge: false });
-  }
+  await closeCluster(cluster, seenTasks);
   for (const d of dirs) d.remove();
 });
 

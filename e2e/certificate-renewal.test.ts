@@ -2,11 +2,16 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { caFingerprint, certificateLife, issuedBy, readIdentity } from '@flotilla/pki';
-import { gapsIn, type NetnsCluster, sampled, startNetnsCluster, underLoad } from '@flotilla/testing';
+import { gapsIn, type NetnsCluster, sampled, underLoad } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, root } from './flotilla-command.js';
-import { clusterLeftovers } from './netns-leftovers.js';
-import { deployWeb, expectNeverTwice, live, readyNodeCount, serviceTasks } from './service-tasks.js';
+import {
+  closeCluster,
+  expectNeverTwice,
+  live,
+  readyNodeCount,
+  serviceTasks,
+  startWebCluster,
+} from './service-tasks.js';
 
 // Three namespace hosts and their manager with `cluster update --cert-expiry 1m`: every agent renews its
 // certificate over its session (new key, same node) three times, and the manager its own, and the cluster moves to
@@ -26,14 +31,7 @@ const inspect = async () => JSON.parse((await cluster.cli(['cluster', 'inspect']
 beforeAll(async () => {
   if (!isRoot) return;
   // At info, the daemons log each renewal.
-  cluster = await startNetnsCluster({
-    bin,
-    cwd: root,
-    hosts: 3,
-    agentArgs: ['--dns-upstream', 'none'],
-    logLevel: 'info',
-  });
-  await deployWeb(cluster, [
+  cluster = await startWebCluster({ hosts: 3, logLevel: 'info' }, [
     'ports: ["8080:80"]',
     'deploy:',
     '  replicas: 3',
@@ -41,11 +39,7 @@ beforeAll(async () => {
   ]);
 }, 300_000);
 
-afterAll(async () => {
-  if (!cluster) return;
-  await cluster.close();
-  expect(clusterLeftovers(cluster, seenTasks)).toEqual({ netns: [], bridge: false });
-});
+afterAll(() => closeCluster(cluster, seenTasks));
 
 describe.skipIf(!isRoot)('certificates with a one-minute life, on three hosts', () => {
   it('every node renews three times and the CA rotates under load: no task stops, no request fails, no node goes down', async () => {

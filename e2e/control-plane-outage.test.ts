@@ -1,8 +1,13 @@
-import { gapsIn, type NetnsCluster, sampled, startNetnsCluster, underLoad } from '@flotilla/testing';
+import { gapsIn, type NetnsCluster, sampled, underLoad } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, root } from './flotilla-command.js';
-import { clusterLeftovers } from './netns-leftovers.js';
-import { deployWeb, expectNeverTwice, live, readyNodeCount, serviceTasks } from './service-tasks.js';
+import {
+  closeCluster,
+  expectNeverTwice,
+  live,
+  readyNodeCount,
+  serviceTasks,
+  startWebCluster,
+} from './service-tasks.js';
 
 // Three namespace hosts and the only manager, with Flotilla's default timings (1 s heartbeats, 2 s self-fence
 // timeout). The control plane goes away for a minute — paused, then killed — and comes back: no task stops, no
@@ -41,8 +46,7 @@ async function survives(outage: () => Promise<void>): Promise<void> {
 
 beforeAll(async () => {
   if (!isRoot) return;
-  cluster = await startNetnsCluster({ bin, cwd: root, hosts: 3, agentArgs: ['--dns-upstream', 'none'] });
-  await deployWeb(cluster, [
+  cluster = await startWebCluster({ hosts: 3 }, [
     'ports: ["8080:80"]',
     'deploy:',
     '  replicas: 3',
@@ -51,10 +55,8 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  if (!cluster) return;
-  cluster.managers[0]?.resume();
-  await cluster.close();
-  expect(clusterLeftovers(cluster, seenTasks)).toEqual({ netns: [], bridge: false });
+  cluster?.managers[0]?.resume();
+  await closeCluster(cluster, seenTasks);
 });
 
 describe.skipIf(!isRoot)('the only manager away for a minute, on three hosts', () => {

@@ -1,8 +1,6 @@
-import { type ClusterManager, httpGet, type NetnsCluster, sampled, startNetnsCluster } from '@flotilla/testing';
+import { type ClusterManager, httpGet, type NetnsCluster, sampled } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, root } from './flotilla-command.js';
-import { clusterLeftovers } from './netns-leftovers.js';
-import { deployWeb, expectNeverTwice, live, serviceTasks } from './service-tasks.js';
+import { closeCluster, expectNeverTwice, live, serviceTasks, startWebCluster } from './service-tasks.js';
 
 // Three namespace hosts, each with a node and a manager, and no etcd but the managers' own members (one per
 // host). The leader's host dies as in a power cut (link cut, every process killed, its etcd member with it): the
@@ -33,23 +31,14 @@ async function leader(among: readonly ClusterManager[]): Promise<ClusterManager>
 
 beforeAll(async () => {
   if (!isRoot) return;
-  cluster = await startNetnsCluster({
-    bin,
-    cwd: root,
-    hosts: 3,
-    managers: 3,
-    embeddedEtcd: true,
-    managersOnHosts: true,
-    agentArgs: ['--dns-upstream', 'none'],
-  });
-  await deployWeb(cluster, ['ports: ["8080:80"]', 'deploy:', '  replicas: 3']);
+  cluster = await startWebCluster({ hosts: 3, managers: 3, embeddedEtcd: true, managersOnHosts: true }, [
+    'ports: ["8080:80"]',
+    'deploy:',
+    '  replicas: 3',
+  ]);
 }, 300_000);
 
-afterAll(async () => {
-  if (!cluster) return;
-  await cluster.close();
-  expect(clusterLeftovers(cluster, seenTasks)).toEqual({ netns: [], bridge: false });
-});
+afterAll(() => closeCluster(cluster, seenTasks));
 
 describe.skipIf(!isRoot)('three managers with their own etcd members on three hosts', () => {
   it("the leader's host is killed: another manager leads and takes writes, the tasks left run on, no slot runs twice", async () => {

@@ -5,12 +5,9 @@ import {
   type NetnsHost,
   type RuntimeSample,
   sampled,
-  startNetnsCluster,
 } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bin, root } from './flotilla-command.js';
-import { clusterLeftovers } from './netns-leftovers.js';
-import { deployWeb, expectNeverTwice, live, type PsTask, serviceTasks } from './service-tasks.js';
+import { closeCluster, expectNeverTwice, live, type PsTask, serviceTasks, startWebCluster } from './service-tasks.js';
 
 // Five namespace hosts and the only manager (on the underlay's gateway), with Flotilla's default timings (1 s
 // heartbeats, a node down after 3 missed, 2 s self-fence timeout): 6 voters. Network faults that leave agents
@@ -98,24 +95,20 @@ function runningOn(sample: RuntimeSample, hosts: readonly NetnsHost[]): string[]
 
 beforeAll(async () => {
   if (!isRoot) return;
-  cluster = await startNetnsCluster({
-    bin,
-    cwd: root,
-    hosts: 5,
-    agentArgs: ['--dns-upstream', 'none'],
-  });
   // Rebalancing onto a returned host moves a task start-first (its slot has two tasks until the old one stops, by
   // design, as a start-first update does): off here, so that every second task of a slot in a sample is a fault.
-  const off = await cluster.cli(['cluster', 'update', '--rebalance', 'off']);
-  if (off.code !== 0) throw new Error(`cluster update failed:\n${off.output}`);
-  await deployWeb(cluster, ['deploy:', `  replicas: ${REPLICAS}`, '  placement: { max_replicas_per_node: 2 }']);
+  const rebalanceOff = async (c: NetnsCluster) => {
+    const off = await c.cli(['cluster', 'update', '--rebalance', 'off']);
+    if (off.code !== 0) throw new Error(`cluster update failed:\n${off.output}`);
+  };
+  cluster = await startWebCluster(
+    { hosts: 5 },
+    ['deploy:', `  replicas: ${REPLICAS}`, '  placement: { max_replicas_per_node: 2 }'],
+    rebalanceOff,
+  );
 }, 300_000);
 
-afterAll(async () => {
-  if (!cluster) return;
-  await cluster.close();
-  expect(clusterLeftovers(cluster, seenTasks)).toEqual({ netns: [], bridge: false });
-});
+afterAll(() => closeCluster(cluster, seenTasks));
 
 describe.skipIf(!isRoot)('network faults with agents alive, on five hosts', () => {
   it('one host’s link cut: it stops its tasks within the fence timeout, they run elsewhere, nothing twice when it returns', async () => {

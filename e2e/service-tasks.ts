@@ -1,7 +1,16 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type ClusterManager, type NetnsCluster, type RuntimeSample, slotsRunTwice } from '@flotilla/testing';
+import {
+  type ClusterManager,
+  type NetnsCluster,
+  type NetnsClusterOptions,
+  type RuntimeSample,
+  slotsRunTwice,
+  startNetnsCluster,
+} from '@flotilla/testing';
 import { expect } from 'vitest';
+import { bin, root } from './flotilla-command.js';
+import { clusterLeftovers } from './netns-leftovers.js';
 
 /** A task as `service ps --format json` shows it (the fields the e2e tests read). */
 export interface PsTask {
@@ -73,4 +82,26 @@ export async function deployWeb(cluster: NetnsCluster, more: string[]): Promise<
   writeFileSync(stackFile, lines.join('\n'));
   const deployed = await cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stackFile, 'app']);
   if (deployed.code !== 0) throw new Error(`deploy failed:\n${deployed.output}`);
+}
+
+/**
+ * A namespace cluster of the built CLI (agents without upstream DNS, so no test traffic leaves the hosts), made
+ * ready by `prepare` if given, with the web service of deployWeb deployed on it with the lines given.
+ */
+export async function startWebCluster(
+  options: Omit<NetnsClusterOptions, 'bin' | 'cwd'>,
+  web: string[],
+  prepare?: (cluster: NetnsCluster) => Promise<void>,
+): Promise<NetnsCluster> {
+  const cluster = await startNetnsCluster({ bin, cwd: root, agentArgs: ['--dns-upstream', 'none'], ...options });
+  await prepare?.(cluster);
+  await deployWeb(cluster, web);
+  return cluster;
+}
+
+/** Closes a namespace cluster and checks that nothing of it is left: no namespace of its hosts or tasks, no bridge. */
+export async function closeCluster(cluster: NetnsCluster | undefined, taskIds: Iterable<string>): Promise<void> {
+  if (!cluster) return;
+  await cluster.close();
+  expect(clusterLeftovers(cluster, taskIds)).toEqual({ netns: [], bridge: false });
 }

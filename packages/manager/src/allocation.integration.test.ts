@@ -1,10 +1,10 @@
 import { TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import type { Store } from '@flotilla/store';
-import { HollowNodes } from '@flotilla/testing';
+import type { HollowNodes } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
-import { type RunningManager, startManager } from './manager.js';
+import { readyHollowNodes, startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import type { RunningManager } from './manager.js';
 
 // Addresses, virtual IPs and published ports come from etcd keys created only if absent: a new leader carries
 // on from the store and never hands out a value twice, and what ended tasks held is released.
@@ -14,20 +14,8 @@ let group: HollowNodes;
 
 beforeAll(async () => {
   cluster = await startTestCluster('alloc', { electionTtlSeconds: 2 });
-  second = await startManager({
-    etcd: { endpoints: [cluster.etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir: cluster.dir('m2'),
-    cliConfigDir: cluster.dir('cli2'),
-    electionTtlSeconds: 2,
-    join: { manager: cluster.manager.address, token: cluster.manager.identity.tokens.manager },
-  });
-  group = await HollowNodes.start({
-    manager: cluster.manager.address,
-    token: cluster.manager.identity.tokens.worker,
-    count: 3,
-    startDelayMs: 30,
-  });
+  second = await cluster.joinManager('m2');
+  group = await readyHollowNodes(cluster.manager, 3, 'alloc', { startDelayMs: 30 });
 });
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { ControlServiceClient, type ListNodesResponse, NodeStatus_State } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
-import { HollowNodes } from '@flotilla/testing';
+import type { HollowNodes } from '@flotilla/testing';
 import { credentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { operatorClient, readyHollowNodes, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { type RunningManager, startManager } from './manager.js';
 
 // The managers as members: listed with the nodes, warned about when they tolerate no failure, not removed while
@@ -15,12 +15,7 @@ let group: HollowNodes;
 
 beforeAll(async () => {
   cluster = await startTestCluster('members', { electionTtlSeconds: 2 });
-  group = await HollowNodes.start({
-    manager: cluster.manager.address,
-    token: cluster.manager.identity.tokens.worker,
-    count: 2,
-    startDelayMs: 30,
-  });
+  group = await readyHollowNodes(cluster.manager, 2, 'members', { startDelayMs: 30 });
 });
 
 afterAll(async () => {
@@ -51,14 +46,7 @@ describe('managers as members of the cluster', () => {
 
   it('a second manager joins: both listed, the leader first; removing it is refused until it is demoted', async () => {
     secondDir = cluster.dir('m2');
-    second = await startManager({
-      etcd: { endpoints: [cluster.etcd.url] },
-      listen: '127.0.0.1:0',
-      stateDir: secondDir,
-      cliConfigDir: cluster.dir('cli2'),
-      electionTtlSeconds: 2,
-      join: { manager: cluster.manager.address, token: cluster.manager.identity.tokens.manager },
-    });
+    second = await cluster.joinManager('m2');
     const c = client(second.address);
     const first = cluster.manager.identity.nodeId;
     const other = second.identity.nodeId;

@@ -1,9 +1,9 @@
 import { type ControlServiceClient, type Service, type Task, TaskState, UpdateStatus_State } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
-import { HollowNodes } from '@flotilla/testing';
+import type { HollowNodes } from '@flotilla/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
-import { type RunningManager, startManager } from './manager.js';
+import { operatorClient, readyHollowNodes, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import type { RunningManager } from './manager.js';
 
 // A rolling update survives the loss of the leader: the new leader reads the update status from the service
 // and the progress from the tasks, and carries on.
@@ -13,20 +13,8 @@ let group: HollowNodes;
 
 beforeAll(async () => {
   cluster = await startTestCluster('upfail', { electionTtlSeconds: 2 });
-  second = await startManager({
-    etcd: { endpoints: [cluster.etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir: cluster.dir('m2'),
-    cliConfigDir: cluster.dir('cli2'),
-    electionTtlSeconds: 2,
-    join: { manager: cluster.manager.address, token: cluster.manager.identity.tokens.manager },
-  });
-  group = await HollowNodes.start({
-    manager: cluster.manager.address,
-    token: cluster.manager.identity.tokens.worker,
-    count: 3,
-    startDelayMs: 30,
-  });
+  second = await cluster.joinManager('m2');
+  group = await readyHollowNodes(cluster.manager, 3, 'upfail', { startDelayMs: 30 });
 });
 
 afterAll(async () => {

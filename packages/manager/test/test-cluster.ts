@@ -13,8 +13,13 @@ export interface TestCluster {
   control: ControlServiceClient;
   /** Calls a control RPC; a refusal rejects with the manager's message. */
   rpc<Req, Res>(method: Unary<Req, Res>, request: Req): Promise<Res>;
-  /** A temporary directory, removed by stop(). */
+  /** A temporary directory, the same for the same label, removed by stop(). */
   dir(label: string): string;
+  /**
+   * A further manager on the same etcd, joined with the manager token, with the first one's options (its election
+   * TTL, say) and state under dir(label). The caller stops it (before stop()).
+   */
+  joinManager(label: string): Promise<RunningManager>;
   stop(): Promise<void>;
 }
 
@@ -42,10 +47,10 @@ export async function startTestCluster(
   label: string,
   options: Partial<Omit<ManagerOptions, 'etcd' | 'stateDir' | 'cliConfigDir'>> = {},
 ): Promise<TestCluster> {
-  const dirs: { path: string; remove(): void }[] = [];
+  const dirs = new Map<string, { path: string; remove(): void }>();
   const dir = (name: string) => {
-    const d = tempDir(`${label}-${name}`);
-    dirs.push(d);
+    const d = dirs.get(name) ?? tempDir(`${label}-${name}`);
+    dirs.set(name, d);
     return d.path;
   };
   const etcd = await startEtcd();
@@ -63,11 +68,20 @@ export async function startTestCluster(
     control,
     dir,
     rpc: (method, request) => rpc(control, method, request),
+    joinManager: (name) =>
+      startManager({
+        etcd: { endpoints: [etcd.url] },
+        listen: '127.0.0.1:0',
+        ...options,
+        stateDir: dir(name),
+        cliConfigDir: dir(`${name}-cli`),
+        join: { manager: manager.address, token: manager.identity.tokens.manager },
+      }),
     async stop() {
       control.close();
       await manager.stop();
       await etcd.destroy();
-      for (const d of dirs) d.remove();
+      for (const d of dirs.values()) d.remove();
     },
   };
 }

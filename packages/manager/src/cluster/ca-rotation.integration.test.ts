@@ -22,7 +22,7 @@ import { CLUSTER_KEY } from '@flotilla/store';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorClient, rpc, startTestCluster, type TestCluster } from '../../test/test-cluster.js';
-import { type RunningManager, startManager } from '../manager.js';
+import type { RunningManager } from '../manager.js';
 
 // A CA rotation on a real etcd with two managers and two agents (process executor) over loopback: every node and
 // manager moves to the new CA while its session, its tasks and its readiness carry on.
@@ -35,14 +35,7 @@ beforeAll(async () => {
   cluster = await startTestCluster('carot', { electionTtlSeconds: 2 });
   secondDir = cluster.dir('m2');
   control = cluster.control;
-  second = await startManager({
-    etcd: { endpoints: [cluster.etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir: secondDir,
-    cliConfigDir: cluster.dir('cli2'),
-    electionTtlSeconds: 2,
-    join: { manager: cluster.manager.address, token: cluster.manager.identity.tokens.manager },
-  });
+  second = await cluster.joinManager('m2');
   for (const label of ['rot1', 'rot2']) {
     agents.push(
       await startAgent({

@@ -19,7 +19,7 @@ import { CLUSTER_KEY } from '@flotilla/store';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../test/test-cluster.js';
-import { type RunningManager, startManager } from '../manager.js';
+import type { RunningManager } from '../manager.js';
 import { revokeIdentity } from './revocations.js';
 
 // Certificates that renew over the session and revocations every manager applies, on a real etcd and real agents
@@ -32,14 +32,7 @@ const SHORT_LIFE_MS = 4_000n;
 
 beforeAll(async () => {
   cluster = await startTestCluster('certs', { electionTtlSeconds: 2 });
-  second = await startManager({
-    etcd: { endpoints: [cluster.etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir: cluster.dir('m2'),
-    cliConfigDir: cluster.dir('cli2'),
-    electionTtlSeconds: 2,
-    join: { manager: cluster.manager.address, token: cluster.manager.identity.tokens.manager },
-  });
+  second = await cluster.joinManager('m2');
 });
 
 afterAll(async () => {

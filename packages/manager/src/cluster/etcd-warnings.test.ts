@@ -6,7 +6,7 @@ describe('etcdWarnings', () => {
     const [warning, ...more] = etcdWarnings({ endpoints: ['http://127.0.0.1:2379', 'https://10.0.0.2:2379'] });
     expect(more).toEqual([]);
     expect(warning).toContain('plaintext (http://127.0.0.1:2379)');
-    expect(warning).toContain('--etcd-ca, --etcd-cert and --etcd-key');
+    expect(warning).toContain('--etcd-cacert, --etcd-cert and --etcd-key');
   });
 
   it('warns of TLS without a client certificate', () => {

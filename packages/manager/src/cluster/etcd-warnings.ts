@@ -10,7 +10,7 @@ export function etcdWarnings(options: Pick<EtcdOptions, 'endpoints' | 'tls'>): s
   const plain = options.endpoints.filter((e) => !e.toLowerCase().startsWith('https://'));
   if (plain.length > 0) {
     return [
-      `etcd is reached in plaintext (${plain.join(', ')}): anyone who reaches it can read the cluster and take it over; give the managers https:// endpoints with --etcd-ca, --etcd-cert and --etcd-key, and turn on client certificate authentication in etcd`,
+      `etcd is reached in plaintext (${plain.join(', ')}): anyone who reaches it can read the cluster and take it over; give the managers https:// endpoints with --etcd-cacert, --etcd-cert and --etcd-key, and turn on client certificate authentication in etcd`,
     ];
   }
   if (!options.tls?.certFile) {
