@@ -1,3 +1,4 @@
+import type { PeerCertificate } from 'node:tls';
 import { type ChannelCredentials, experimental, type ServerCredentials } from '@grpc/grpc-js';
 
 /** The node's own certificate and the cluster CA's: what both ends of a probe show and trust. */
@@ -68,7 +69,9 @@ export class NodeCertificates implements experimental.CertificateProvider {
   }
 
   /** Client TLS (mutual) that follows renewals. */
-  channelCredentials(verify?: { checkServerIdentity?: () => undefined }): ChannelCredentials {
+  channelCredentials(verify?: {
+    checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
+  }): ChannelCredentials {
     return experimental.createCertificateProviderChannelCredentials(this, this, verify);
   }
 

@@ -63,6 +63,11 @@ export class PeerProber {
     for (const id of this.answers.keys()) if (!ids.has(id)) this.answers.delete(id);
   }
 
+  /** Whether a node is among the voters (any is while none are known yet: no session has named them). */
+  isVoter(id: string): boolean {
+    return this.voters.length === 0 || this.voters.some((v) => v.id === id);
+  }
+
   /** How many voters there are (this node counted even if the list left it out); 0 when none are known. */
   voterCount(): number {
     if (this.voters.length === 0) return 0;
@@ -150,7 +155,7 @@ export class PeerProber {
     if (voter.probeAddress !== '') {
       this.probesSent++;
       try {
-        answer = { reachable: true, ...(await this.options.call(voter.probeAddress, this.deadline())) };
+        answer = { reachable: true, ...(await this.options.call(voter.probeAddress, this.deadline(), voter.id)) };
       } catch {
         // No answer in time, refused, or a peer whose certificate is not the cluster's: not reachable.
       }

@@ -46,7 +46,7 @@ class FakeSession implements SessionView {
 
 async function nodeCertificates(ca: CertificateAuthority, nodeId: string): Promise<PeerCertificates> {
   const { keyPem, csrPem } = await createKeyAndCsr();
-  // No address in the certificate: peers are not checked by name.
+  // No address in the certificate: peers are checked by node ID (the subject's CN), not by address.
   const certPem = await ca.issue({ csrPem, nodeId, role: 'worker' });
   return { caCertPem: ca.certPem, certPem, keyPem };
 }
@@ -103,10 +103,10 @@ describe('the PeerService between nodes', () => {
   it('answers a caller with a certificate of the cluster CA: whether this node hears a leader', async () => {
     const caller = new PeerCaller(node(0).certificates);
     try {
-      expect(await caller.call(node(1).address, 2_000)).toMatchObject({ hearsLeader: true });
+      expect(await caller.call(node(1).address, 2_000, node(1).id)).toMatchObject({ hearsLeader: true });
       node(1).session.fallSilent();
       await new Promise((r) => setTimeout(r, 100));
-      const silent = await caller.call(node(1).address, 2_000);
+      const silent = await caller.call(node(1).address, 2_000, node(1).id);
       // It says it hears no leader, and for how long it has not (the asking node compares with its own silence).
       expect(silent.hearsLeader).toBe(false);
       expect(silent.silentMs).toBeGreaterThanOrEqual(90);
@@ -121,7 +121,36 @@ describe('the PeerService between nodes', () => {
     const caller = new PeerCaller({ ...otherCa, caCertPem: ca.certPem });
     try {
       // Refused in the handshake, well before the deadline.
-      await expect(caller.call(node(1).address, 2_000)).rejects.toMatchObject({ code: status.UNAVAILABLE });
+      await expect(caller.call(node(1).address, 2_000, node(1).id)).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    } finally {
+      caller.close();
+    }
+  });
+
+  it('refuses a caller of the cluster that is not a voter (a removed node), and answers the voters', async () => {
+    const removed = new PeerCaller(await nodeCertificates(ca, 'node9'));
+    const voter = new PeerCaller(node(0).certificates);
+    try {
+      await expect(removed.call(node(1).address, 2_000, node(1).id)).rejects.toMatchObject({
+        code: status.PERMISSION_DENIED,
+        details: expect.stringContaining('not a voter'),
+      });
+      expect(await voter.call(node(1).address, 2_000, node(1).id)).toMatchObject({ hearsLeader: true });
+    } finally {
+      removed.close();
+      voter.close();
+    }
+  });
+
+  it('does not believe a node of the cluster that answers for another voter', async () => {
+    const caller = new PeerCaller(node(0).certificates);
+    try {
+      // node2 listens at that address, not node3: the certificate it shows names node2.
+      await expect(caller.call(node(1).address, 2_000, node(2).id)).rejects.toMatchObject({
+        code: status.UNAVAILABLE,
+      });
+      // Asked for the voter it is, the same address answers.
+      expect(await caller.call(node(1).address, 2_000, node(1).id)).toMatchObject({ hearsLeader: true });
     } finally {
       caller.close();
     }
@@ -155,7 +184,7 @@ describe('the PeerService between nodes', () => {
     });
     const caller = new PeerCaller(node(0).certificates);
     try {
-      await expect(caller.call(`127.0.0.1:${rogue.probePort}`, 2_000)).rejects.toMatchObject({
+      await expect(caller.call(`127.0.0.1:${rogue.probePort}`, 2_000, 'rogue')).rejects.toMatchObject({
         code: status.UNAVAILABLE,
       });
     } finally {

@@ -1,5 +1,7 @@
+import { X509Certificate } from 'node:crypto';
 import { PeerServiceClient, type PeerServiceServer, PeerServiceService, probeResponse } from '@flotilla/api';
-import { type ChannelCredentials, Metadata, Server } from '@grpc/grpc-js';
+import { readIdentity } from '@flotilla/pki';
+import { Metadata, Server, status } from '@grpc/grpc-js';
 import { NodeCertificates, type PeerCertificates } from './node-certificates.js';
 
 export type { PeerCertificates } from './node-certificates.js';
@@ -18,16 +20,24 @@ function renewable(certificates: PeerCertificates | NodeCertificates): NodeCerti
 /**
  * The node's PeerService: tells a peer that probes it whether this node hears a leader. Mutual TLS with the
  * node's certificate (the one it holds when a connection opens); a caller must show a certificate of the cluster
- * CA, or the handshake fails.
+ * CA, or the handshake fails, and be one of the voters `admits` (a removed node, whose certificate is revoked, is
+ * no longer one: nodes hold no revocation list, but they hold the voters).
  */
 export async function servePeers(
   listen: string,
   certificates: PeerCertificates | NodeCertificates,
   answer: () => ProbeAnswer,
+  admits: (nodeId: string) => boolean = () => true,
 ): Promise<PeerServer> {
   const server = new Server();
   const service: PeerServiceServer = {
-    probe: (_call, callback) => {
+    probe: (call, callback) => {
+      const raw = call.getAuthContext().sslPeerCertificate?.raw;
+      const caller = raw ? readIdentity(new X509Certificate(raw)).nodeId : undefined;
+      if (caller === undefined || !admits(caller)) {
+        callback({ code: status.PERMISSION_DENIED, details: 'not a voter of this cluster (removed, or revoked)' });
+        return;
+      }
       callback(null, probeResponse(answer()));
     },
   };
@@ -65,28 +75,29 @@ export interface ProbeAnswer {
   leaderHeardForMs: number;
 }
 
-/** Asks the peer at an address whether it hears a leader; rejects when it does not answer within the deadline. */
-
-export type ProbeCall = (address: string, deadlineMs: number) => Promise<ProbeAnswer>;
+/**
+ * Asks the peer at an address whether it hears a leader; rejects when it does not answer within the deadline, or
+ * when the certificate it shows is not voter `peerId`'s.
+ */
+export type ProbeCall = (address: string, deadlineMs: number, peerId: string) => Promise<ProbeAnswer>;
 
 /**
- * Probes peers with the node's certificate. A peer must show a certificate of the cluster CA, but any name in it
- * will do: peers are dialled by address and named by node ID, and only this cluster's CA issues certificates
- * its nodes trust. One channel per address is kept (and closed by `forget` or `close`), so that a round of
- * probes does not pay for a TLS handshake each.
+ * Probes peers with the node's certificate. A peer must show a certificate of the cluster CA issued to the voter
+ * dialled (its node ID as the subject's CN): an address taken over by another node of the cluster does not answer
+ * for the voter that had it. One channel per address is kept (and closed by `forget` or `close`), so that a round
+ * of probes does not pay for a TLS handshake each.
  */
 export class PeerCaller {
-  private readonly clients = new Map<string, PeerServiceClient>();
-  private readonly tls: ChannelCredentials;
+  private readonly clients = new Map<string, { client: PeerServiceClient; peerId: string }>();
+  private readonly certificates: NodeCertificates;
 
   constructor(certificates: PeerCertificates | NodeCertificates) {
-    // The chain is still checked against the cluster CA (and only it); the name is not. New connections present
-    // the node's certificate as it is then (after a renewal, the new one).
-    this.tls = renewable(certificates).channelCredentials({ checkServerIdentity: () => undefined });
+    // New connections present the node's certificate as it is then (after a renewal, the new one).
+    this.certificates = renewable(certificates);
   }
 
-  readonly call: ProbeCall = (address, deadlineMs) => {
-    const client = this.client(address);
+  readonly call: ProbeCall = (address, deadlineMs, peerId) => {
+    const client = this.client(address, peerId);
     return new Promise<ProbeAnswer>((resolve, reject) =>
       client.probe({}, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, response) =>
         err
@@ -102,7 +113,7 @@ export class PeerCaller {
 
   /** Closes the channels to every address but these (the voters that remain). */
   forget(keep: ReadonlySet<string> = new Set()): void {
-    for (const [address, client] of this.clients) {
+    for (const [address, { client }] of this.clients) {
       if (keep.has(address)) continue;
       client.close();
       this.clients.delete(address);
@@ -113,19 +124,24 @@ export class PeerCaller {
     this.forget();
   }
 
-  private client(address: string): PeerServiceClient {
-    let client = this.clients.get(address);
-    if (!client) {
-      client = new PeerServiceClient(address, this.tls, {
-        // A peer that comes back must be seen within a probe round or two, not after gRPC's long backoff.
-        'grpc.initial_reconnect_backoff_ms': 200,
-        'grpc.max_reconnect_backoff_ms': 1_000,
-        'grpc.client_idle_timeout_ms': 10_000,
-        // Any name will do (it is not checked); a fixed one keeps an IP address out of the TLS server name.
-        'grpc.ssl_target_name_override': PEER_SERVER_NAME,
-      });
-      this.clients.set(address, client);
-    }
+  private client(address: string, peerId: string): PeerServiceClient {
+    const known = this.clients.get(address);
+    if (known?.peerId === peerId) return known.client;
+    known?.client.close();
+    // The chain is checked against the cluster CA (and only it), the name against the voter's node ID.
+    const tls = this.certificates.channelCredentials({
+      checkServerIdentity: (_host, cert) =>
+        cert.subject?.CN === peerId ? undefined : new Error(`the peer at ${address} is not node ${peerId}`),
+    });
+    const client = new PeerServiceClient(address, tls, {
+      // A peer that comes back must be seen within a probe round or two, not after gRPC's long backoff.
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 1_000,
+      'grpc.client_idle_timeout_ms': 10_000,
+      // Any name will do (it is not checked); a fixed one keeps an IP address out of the TLS server name.
+      'grpc.ssl_target_name_override': PEER_SERVER_NAME,
+    });
+    this.clients.set(address, { client, peerId });
     return client;
   }
 }

@@ -84,15 +84,21 @@ export class QuorumWatch {
 
   static async start(options: QuorumWatchOptions): Promise<QuorumWatch> {
     const certificates = options.renewable ?? options.certificates;
-    const server = await servePeers(options.listen, certificates, () => {
-      const s = options.session();
-      return {
-        hearsLeader: s?.hearsLeader() ?? false,
-        silentMs: s?.silentForMs() ?? 0,
-        leaderHeardForMs: s?.leaderHeardForMs() ?? 0,
-      };
-    });
-    const watch = new QuorumWatch(server, new PeerCaller(certificates), options);
+    let watch: QuorumWatch | undefined;
+    const server = await servePeers(
+      options.listen,
+      certificates,
+      () => {
+        const s = options.session();
+        return {
+          hearsLeader: s?.hearsLeader() ?? false,
+          silentMs: s?.silentForMs() ?? 0,
+          leaderHeardForMs: s?.leaderHeardForMs() ?? 0,
+        };
+      },
+      (id) => watch?.prober.isVoter(id) ?? true,
+    );
+    watch = new QuorumWatch(server, new PeerCaller(certificates), options);
     watch.prober.start();
     watch.fence.start();
     return watch;

@@ -34,6 +34,7 @@ import type { RevocationWatch } from './cluster/revocations.js';
 import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
 import { type ControlOptions, managerControlService } from './control-api/control-service.js';
+import { OpenStreams } from './control-api/stream-call.js';
 import type { Dispatcher } from './dispatcher/dispatcher.js';
 import { sessionRouter } from './dispatcher/session-router.js';
 import type { BatcherStats } from './dispatcher/status-batcher.js';
@@ -117,6 +118,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
   const events = certificateEvents(redisParts?.eventLog, () => election.plane?.leading() ?? false);
+  // Long control calls (logs -f, events -f) end when their caller's certificate is revoked.
+  const streams = new OpenStreams(identity.ca);
   // Before the port opens: no call is answered with a certificate that etcd says is revoked.
   const upkeep = await certificateUpkeep({
     identity,
@@ -125,6 +128,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     log,
     disconnect: (nodeId) => election.term?.dispatcher.disconnect(nodeId),
     onRevoked: (r) => events.revoked(r),
+    onRevocationsChanged: () => streams.recheck(),
     onRenewed: (certPem) => events.renewed(certPem),
   });
   const { certificates, renewer, revocations } = upkeep;
@@ -138,6 +142,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
       warnings,
       stopping: stopping.signal,
+      streams,
       logger: log,
       managers: () => ({
         leaderId: election.plane?.leader()?.id,

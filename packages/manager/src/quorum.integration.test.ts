@@ -1,4 +1,4 @@
-import { joinCluster } from '@flotilla/agent';
+import { joinCluster, PeerCaller } from '@flotilla/agent';
 import {
   type ControlServiceClient,
   DispatcherServiceClient,
@@ -281,6 +281,18 @@ describe('the quorum rule on the leader', () => {
       ];
       await expect.poll(() => infos.at(-1)?.voters, { timeout: 5_000 }).toEqual(await expected());
       expect(infos.at(-1)?.voters.find((v) => v.id === creds.nodeId)?.probeAddress).toBe('127.0.0.1:7001');
+      // Probed as the voter it is named, the manager answers with a certificate of that name, and only so.
+      const caller = new PeerCaller(creds);
+      try {
+        expect(await caller.call(manager.address, 2_000, manager.identity.nodeId)).toMatchObject({
+          hearsLeader: true,
+        });
+        await expect(caller.call(manager.address, 2_000, creds.nodeId)).rejects.toMatchObject({
+          code: status.UNAVAILABLE,
+        });
+      } finally {
+        caller.close();
+      }
     } finally {
       clearInterval(beat);
       stream.end();

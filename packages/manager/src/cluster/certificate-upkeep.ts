@@ -27,6 +27,8 @@ export interface CertificateUpkeepOptions {
   disconnect(nodeId: string): void;
   /** Told each revocation seen, and each renewal of this manager's own certificate (events). */
   onRevoked?: (revocation: Revocation) => void;
+  /** Told after each change of the revocation list, relists included (open calls are checked again). */
+  onRevocationsChanged?: () => void;
   onRenewed?: (certPem: string) => void;
 }
 
@@ -44,6 +46,7 @@ export async function certificateUpkeep(options: CertificateUpkeepOptions): Prom
       if (r.role !== 'operator') options.disconnect(r.subjectId);
       options.onRevoked?.(r);
     },
+    ...(options.onRevocationsChanged ? { onChanged: options.onRevocationsChanged } : {}),
     logger: log,
   });
   await revocations.start();

@@ -50,6 +50,8 @@ export async function revokeIdentity(store: Store, request: RevokeRequest): Prom
 export interface RevocationWatchOptions {
   /** Told each new revocation (the leader ends that node's session; events). */
   onRevoked?: (revocation: Revocation) => void;
+  /** Told after each change of the list, relists included (what was checked before is checked again). */
+  onChanged?: () => void;
   logger?: Pick<Logger, 'info'>;
 }
 
@@ -78,6 +80,7 @@ export class RevocationWatch {
         this.list.add(change.value);
         if (!set.relisted) this.revoked(change.value);
       }
+      this.options.onChanged?.();
     });
   }
 

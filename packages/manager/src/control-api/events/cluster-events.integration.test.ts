@@ -1,7 +1,15 @@
-import { type ClusterEvent, type EventsRequest, NodeSpec_Availability, type Task, TaskState } from '@flotilla/api';
+import {
+  type ClusterEvent,
+  ControlServiceClient,
+  type EventsRequest,
+  NodeSpec_Availability,
+  type Task,
+  TaskState,
+} from '@flotilla/api';
+import { createKeyAndCsr, MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { type HollowNodes, ManagedProcess, startRedis, type TestServer } from '@flotilla/testing';
-import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readyHollowNodes, startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
 
@@ -170,6 +178,40 @@ describe('events through the control API', () => {
     expect(reading.events.every((e) => e.type === 'node')).toBe(true);
     reading.cancel();
     expect((await reading.ended)?.code).toBe(status.CANCELLED);
+  });
+
+  it('ends the follow of an operator revoked meanwhile, and only that one', async () => {
+    const { ca } = cluster.manager.identity;
+    const keys = await createKeyAndCsr();
+    const certPem = await ca.issue({ csrPem: keys.csrPem, nodeId: 'opfollow1', role: 'operator' });
+    const revokedClient = new ControlServiceClient(
+      cluster.manager.address,
+      credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(keys.keyPem), Buffer.from(certPem)),
+      { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME },
+    );
+    const theirs = read(revokedClient, { types: ['node'] });
+    const ours = read(cluster.control, { types: ['node'] });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      await cluster.rpc(cluster.control.revokeOperator, { operatorId: 'opfollow1' });
+      expect(await theirs.ended).toMatchObject({
+        code: status.PERMISSION_DENIED,
+        details: expect.stringContaining('revoked'),
+      });
+      // The other operator's follow goes on and still receives what happens.
+      await cluster.rpc(cluster.control.updateNode, {
+        node: 'ev-1',
+        availability: NodeSpec_Availability.AVAILABILITY_ACTIVE,
+        labelAdd: {},
+        labelRm: [],
+      });
+      await expect.poll(() => ours.events.map(summary), { timeout: 10_000 }).toContain('node active ev-1');
+    } finally {
+      ours.cancel();
+      theirs.cancel();
+      revokedClient.close();
+    }
+    expect((await ours.ended)?.code).toBe(status.CANCELLED);
   });
 
   it('says a service was updated to a new version, then rolled back', async () => {

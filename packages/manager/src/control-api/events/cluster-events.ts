@@ -1,18 +1,10 @@
-import {
-  Code,
-  type ControlServiceServer,
-  type EventsRequest,
-  type EventsResponse,
-  FlotillaError,
-  type GrpcStatus,
-  toGrpcStatus,
-} from '@flotilla/api';
-import { type EventReader, isEventsReason, previousStreamId, type StoredEvent } from '@flotilla/events';
+import { Code, type ControlServiceServer, type EventsRequest, type EventsResponse, FlotillaError } from '@flotilla/api';
+import { type EventReader, previousStreamId, type StoredEvent } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { CertificateAuthority } from '@flotilla/pki';
 import type { Store } from '@flotilla/store';
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import { refuseWorkers } from '../handler.js';
+import { type OpenStreams, streamCall } from '../stream-call.js';
 import { clusterEvent, EVENT_KINDS, type EventFilter, type EventKind, matchesFilter } from './event-view.js';
 
 /** What one call may ask for: filters are short lists of short names; few calls follow at once. */
@@ -23,6 +15,8 @@ const UNTIL_SLACK_MS = 500;
 export interface ClusterEventsOptions {
   /** Aborted when the manager stops: open calls end. */
   stopping?: AbortSignal;
+  /** The long calls open now: a revoked caller's follow ends. */
+  streams?: OpenStreams;
   logger?: Logger;
 }
 
@@ -37,17 +31,12 @@ export function clusterEvents(
   reader: EventReader | undefined,
   options: ClusterEventsOptions = {},
 ): ControlServiceServer['events'] {
+  const { stopping, streams, logger } = options;
   let following = 0;
-  return (call) => {
-    const abort = new AbortController();
-    const cancelled = () => abort.abort();
-    call.on('cancelled', cancelled);
-    options.stopping?.addEventListener('abort', cancelled, { once: true });
-    if (options.stopping?.aborted) abort.abort();
-    following++;
-    Promise.resolve()
-      .then(async () => {
-        refuseWorkers(call, ca);
+  return (call) =>
+    streamCall(call, { ca, what: 'events', stopping, streams, logger }, async (signal) => {
+      following++;
+      try {
         if (!reader) {
           throw new FlotillaError(
             Code.FailedPrecondition,
@@ -61,30 +50,11 @@ export function clusterEvents(
           );
         }
         const filter = await eventFilter(store, call.request);
-        await streamEvents(reader, call, filter, abort.signal);
-      })
-      .then(
-        () => {
-          if (call.cancelled) return;
-          if (options.stopping?.aborted) throw stoppingError();
-          call.end();
-        },
-        (err: unknown) => {
-          if (call.cancelled) return;
-          if (!(err instanceof FlotillaError)) options.logger?.error({ err }, 'events failed');
-          call.emit('error', eventsStatus(options.stopping?.aborted ? stoppingError() : err));
-        },
-      )
-      .catch((err: unknown) => {
-        if (!call.cancelled) call.emit('error', eventsStatus(err));
-      })
-      .finally(() => {
+        await streamEvents(reader, call, filter, signal);
+      } finally {
         following--;
-        abort.abort();
-        call.off('cancelled', cancelled);
-        options.stopping?.removeEventListener('abort', cancelled);
-      });
-  };
+      }
+    });
 }
 
 /** Checks the request's bounds and turns its filters into one the events are matched against. */
@@ -163,24 +133,4 @@ function send(call: EventsCall, message: EventsResponse, signal: AbortSignal): P
 
 function invalid(message: string): FlotillaError {
   return new FlotillaError(Code.InvalidArgument, message);
-}
-
-function stoppingError(): FlotillaError {
-  return new FlotillaError(Code.Unavailable, 'the manager is stopping: run the command again to reach another one');
-}
-
-function eventsStatus(err: unknown): GrpcStatus {
-  if (err instanceof FlotillaError && isEventsReason(err.reason)) {
-    if (err.reason === 'invalid-argument') return toGrpcStatus(err);
-    if (err.reason === 'auth' || err.reason === 'tls') {
-      return toGrpcStatus(
-        new FlotillaError(
-          Code.FailedPrecondition,
-          `the manager cannot read events from Redis: ${err.message} (see the managers' --redis options)`,
-        ),
-      );
-    }
-    return toGrpcStatus(new FlotillaError(Code.Unavailable, `cannot read events: ${err.message}`));
-  }
-  return toGrpcStatus(err);
 }
