@@ -10,7 +10,7 @@ setup >&2
 # Benches with real containers need the runtime and the servers the tests use; the network bench measures with
 # iperf3 inside namespace hosts and containers.
 case "$name" in
-  agent | network | failover | rollout | outage) need_debs etcd-server redis-server docker-registry busybox-static containerd runc tini iproute2 nftables >&2 ;;
+  agent | network | failover | rollout | outage) need_debs etcd-server redis-server docker-registry busybox-static containerd runc tini iproute2 nftables golang-github-containers-common >&2 ;;
 esac
 if [ "$name" = network ]; then need_debs iperf3 >&2; fi
 cd "$ROOT"

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 setup
 need_debs etcd-server redis-server
 if [ "$(id -u)" = 0 ]; then
-  need_debs containerd runc tini docker-registry busybox-static iproute2 nftables curl
+  need_debs containerd runc tini docker-registry busybox-static iproute2 nftables curl golang-github-containers-common
 fi
 cd "$ROOT"
 say "validating the example stacks"

@@ -6,8 +6,8 @@ setup
 # Integration tests run real etcd and Redis servers (started on loopback ports by the tests themselves).
 need_debs etcd-server redis-server openssl docker-registry apache2-utils busybox-static
 # The containerd executor's tests run a private containerd with runc, and tini for `init: true`; the overlay
-# tests (network-namespace hosts) drive iproute2 and nftables.
-need_debs containerd runc tini iproute2 nftables
+# tests (network-namespace hosts) drive iproute2 and nftables; containers get the seccomp profile of containers-common.
+need_debs containerd runc tini iproute2 nftables golang-github-containers-common
 cd "$ROOT"
 say "lint and format check (biome, buf)"
 npx --no-install biome ci .

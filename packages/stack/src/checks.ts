@@ -2,6 +2,7 @@ import type { Diagnostic, DiagnosticCode } from './diagnostics.js';
 import { suggest } from './schema/primitives.js';
 import type { StackModel } from './schema/stack.js';
 import { UNSUPPORTED_RESERVATION_KEYS, UNSUPPORTED_SERVICE_KEYS } from './unsupported.js';
+import { ignoredSecurityOpt } from './values/security-opt.js';
 import { diagnosticAt, type LNode, type PathSegment } from './yaml/located.js';
 
 /**
@@ -94,6 +95,10 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
       if ((s as Record<string, unknown>)[key] !== undefined) {
         report('warning', 'unsupported-key', at(key), UNSUPPORTED_SERVICE_KEYS[key] as string, true);
       }
+    }
+    for (const [i, opt] of (s.security_opt ?? []).entries()) {
+      if (opt.kind === 'ignored')
+        report('warning', 'unsupported-key', at('security_opt', i), ignoredSecurityOpt(opt.name));
     }
     const reservations = (s.deploy?.resources?.reservations ?? {}) as Record<string, unknown>;
     for (const key of Object.keys(UNSUPPORTED_RESERVATION_KEYS)) {

@@ -75,6 +75,7 @@ function service(s: NormalizedService): Record<string, unknown> {
   if (Object.keys(s.sysctls).length > 0) out.sysctls = s.sysctls;
   if (s.cap_add.length > 0) out.cap_add = s.cap_add;
   if (s.cap_drop.length > 0) out.cap_drop = s.cap_drop;
+  if (s.security_opt.length > 0) out.security_opt = s.security_opt;
   if (Object.keys(s.depends_on).length > 0) out.depends_on = s.depends_on;
   if (s.configs.length > 0) out.configs = s.configs.map(fileRef);
   if (s.secrets.length > 0) out.secrets = s.secrets.map(fileRef);

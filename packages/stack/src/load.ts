@@ -9,7 +9,7 @@ import { mergeTrees } from './merge.js';
 import { type NormalizedStack, normalizeStack } from './normalize.js';
 import { issuesToDiagnostics } from './schema/issues.js';
 import { type StackModel, stackSchema } from './schema/stack.js';
-import type { LMap, LNode } from './yaml/located.js';
+import type { LMap, LNode, PathSegment } from './yaml/located.js';
 import { diagnosticAt, toPlain } from './yaml/located.js';
 import { type ParseMode, parseYaml } from './yaml/parse.js';
 
@@ -97,12 +97,14 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
   diagnostics.push(...checkStack(model, merged));
   const envFiles = readEnvFiles(model, projectDir, merged, source, lookup, diagnostics);
   checkObjectFiles(model, projectDir, merged, source, diagnostics);
+  const seccompFiles = readSeccompFiles(model, projectDir, merged, source, diagnostics);
   if (hasErrors(diagnostics)) throw invalid(diagnostics);
 
   const stack = normalizeStack(model, {
     projectDir,
     lookup,
     envFiles,
+    seccompFiles,
     extensions: extensionsOf(merged),
     serviceExtensions: serviceExtensionsOf(merged),
   });
@@ -252,6 +254,53 @@ function readEnvFiles(
   return out;
 }
 
+/** A seccomp profile is sent with the spec to every node that runs the service: Docker's is about 16 KiB. */
+const MAX_SECCOMP_BYTES = 256 * 1024;
+
+/**
+ * Reads the seccomp profiles `security_opt: [seccomp=FILE]` names: each must be a JSON object with a
+ * `defaultAction` (Docker's format); the nodes check the rest when they convert it.
+ */
+function readSeccompFiles(
+  model: StackModel,
+  projectDir: string,
+  root: LNode,
+  source: FileSource,
+  diagnostics: Diagnostic[],
+): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, service] of Object.entries(model.services ?? {})) {
+    for (const [i, opt] of (service.security_opt ?? []).entries()) {
+      if (opt.kind !== 'seccomp' || opt.value === 'unconfined') continue;
+      const file = path.resolve(projectDir, opt.value);
+      if (out.has(file)) continue;
+      const at = ['services', name, 'security_opt', i];
+      if (!source.exists(file)) {
+        diagnostics.push(missingFile(root, at, opt.value, 'seccomp profile'));
+        continue;
+      }
+      const problem = (why: string) =>
+        diagnostics.push(diagnosticAt(root, at, 'file-error', `seccomp profile "${opt.value}": ${why}`));
+      try {
+        const text = source.read(file);
+        if (Buffer.byteLength(text) > MAX_SECCOMP_BYTES) {
+          problem(`larger than ${MAX_SECCOMP_BYTES / 1024} KiB`);
+          continue;
+        }
+        const profile = JSON.parse(text) as { defaultAction?: unknown } | null;
+        if (typeof profile?.defaultAction !== 'string') {
+          problem('not a seccomp profile: a JSON object with a defaultAction, as Docker reads it');
+          continue;
+        }
+        out.set(file, text);
+      } catch (err) {
+        problem((err as Error).message);
+      }
+    }
+  }
+  return out;
+}
+
 function checkObjectFiles(
   model: StackModel,
   projectDir: string,
@@ -268,7 +317,7 @@ function checkObjectFiles(
   }
 }
 
-function missingFile(root: LNode, at: string[], file: string, what: string): Diagnostic {
+function missingFile(root: LNode, at: PathSegment[], file: string, what: string): Diagnostic {
   const message = `${what} file "${file}" does not exist (paths are relative to the first stack file's directory)`;
   return diagnosticAt(root, at, 'file-error', message);
 }

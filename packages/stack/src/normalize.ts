@@ -5,7 +5,7 @@ import { PROBE_KEY, type ProbeModel } from './schema/healthcheck.js';
 import type { MountModel } from './schema/mounts.js';
 import type { ServiceModel } from './schema/service.js';
 import type { FileObjectModel, NetworkModel, StackModel, VolumeModel } from './schema/stack.js';
-import type { Constraint, PortMapping } from './values/index.js';
+import type { Constraint, PortMapping, SecurityOpt } from './values/index.js';
 
 export type RestartCondition = 'none' | 'on-failure' | 'any';
 export type FailureAction = 'continue' | 'rollback' | 'pause';
@@ -71,6 +71,11 @@ export interface NormalizedService {
   sysctls: Record<string, string>;
   cap_add: string[];
   cap_drop: string[];
+  /** As written (`stack config` shows it); what it asks for is in seccomp and no_new_privileges. */
+  security_opt: string[];
+  /** '' for the node's default profile, 'unconfined', or the JSON of the profile file named. */
+  seccomp: string;
+  no_new_privileges: boolean;
   depends_on: Record<string, { condition: DependencyCondition; required: boolean; restart?: boolean }>;
   configs: FileRef[];
   secrets: FileRef[];
@@ -120,6 +125,8 @@ export interface NormalizeContext {
   lookup: Lookup;
   /** Contents of the env_file files, by absolute path (absent: optional file that does not exist). */
   envFiles: Map<string, Map<string, string>>;
+  /** Contents of the seccomp profiles `security_opt` names, by absolute path. */
+  seccompFiles?: Map<string, string>;
   serviceExtensions: Record<string, Record<string, unknown>>;
   extensions: Record<string, unknown>;
 }
@@ -205,6 +212,7 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
     sysctls: strings(s.sysctls),
     cap_add: s.cap_add ?? [],
     cap_drop: s.cap_drop ?? [],
+    ...securityOpts(s.security_opt ?? [], ctx),
     depends_on: (s.depends_on ?? {}) as NormalizedService['depends_on'],
     configs: (s.configs ?? []).map((r) => ({ ...r, target: r.target ?? `/${r.source}` })),
     secrets: (s.secrets ?? []).map((r) => ({ ...r, target: secretTarget(r.source, r.target) })),
@@ -299,4 +307,23 @@ function environment(s: ServiceModel, ctx: NormalizeContext): Record<string, str
     else out[key] = resolved;
   }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** security_opt as written, and what it asks for; a later entry of the same kind wins, as in Docker. */
+function securityOpts(
+  opts: SecurityOpt[],
+  ctx: NormalizeContext,
+): Pick<NormalizedService, 'security_opt' | 'seccomp' | 'no_new_privileges'> {
+  let seccomp = '';
+  let noNewPrivileges = false;
+  for (const opt of opts) {
+    if (opt.kind === 'no-new-privileges') noNewPrivileges = opt.value;
+    if (opt.kind === 'seccomp') {
+      seccomp =
+        opt.value === 'unconfined'
+          ? 'unconfined'
+          : (ctx.seccompFiles?.get(path.resolve(ctx.projectDir, opt.value)) ?? '');
+    }
+  }
+  return { security_opt: opts.map((o) => o.raw), seccomp, no_new_privileges: noNewPrivileges };
 }

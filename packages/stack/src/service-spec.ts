@@ -148,6 +148,8 @@ function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Na
       sysctls: s.sysctls,
       capAdd: s.cap_add,
       capDrop: s.cap_drop,
+      seccompProfile: s.seccomp,
+      noNewPrivileges: s.no_new_privileges,
       configs: s.configs.map((r) => fileRef(r, names.config(r.source))),
       secrets: s.secrets.map((r) => fileRef(r, names.secret(r.source))),
     },

@@ -7,6 +7,7 @@ import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
 import { errorMessage } from '../error-message.js';
 import { ContainerdExecutor } from './containerd/containerd-executor.js';
 import { RegistrySource } from './containerd/registry-source.js';
+import { nodeSeccomp } from './containerd/seccomp-profile.js';
 import type { Executor, TaskOutput } from './executor.js';
 import { ProcessExecutor } from './process/process-executor.js';
 
@@ -31,6 +32,12 @@ export interface RuntimeOptions {
   dnsUpstreams?: string[];
   /** How long a task told to stop keeps running after it left the load balancing, before its signal (2 s). */
   drainMs?: number;
+  /**
+   * The containers' default seccomp profile, in Docker's format (default: Docker's as Debian ships it, or the
+   * containers-common one). Without one the containerd executor is not used: containers never run unfiltered
+   * unless a service asks for `seccomp=unconfined`.
+   */
+  seccompProfile?: string;
 }
 
 export interface ChosenExecutor {
@@ -69,6 +76,8 @@ export async function chooseExecutor(
     if (kind === 'containerd') throw new Error(`cannot use containerd: ${missing}`);
     return processExecutor(ctx, `containerd is not usable (${missing}): tasks run as plain processes, without images`);
   }
+  // Read now, so that a node without a profile says so at start, not per task.
+  const seccomp = nodeSeccomp(options.seccompProfile);
   const authFile = options.registryAuthFile ?? `${ctx.stateDir}/registry-auth.json`;
   const client = new RegistryClient({
     credentials: await loadRegistryCredentials(authFile),
@@ -91,6 +100,7 @@ export async function chooseExecutor(
     nodeId: ctx.nodeId,
     images: new RegistrySource(client),
     output: ctx.output,
+    seccomp,
     ...(ctx.logger ? { logger: ctx.logger } : {}),
   });
   try {

@@ -217,6 +217,10 @@ export function agentCommand(io: Io): Command {
       [] as string[],
     )
     .option('--registry-ca <FILE>', 'PEM CA certificate(s) to trust for registries')
+    .option(
+      '--seccomp-profile <FILE>',
+      "the containers' default seccomp profile, Docker's format (default: Debian's, from golang-github-containers-common)",
+    )
     .option('--no-overlay', "don't wire containers into the cluster's networks (each gets loopback only)")
     .option(
       '--dns-upstream <IP[:PORT]>',
@@ -247,6 +251,7 @@ export function agentCommand(io: Io): Command {
           ...(opts.registryCa ? { registryCa: readFileSync(opts.registryCa, 'utf8') } : {}),
           overlay: opts.overlay,
           drainMs: opts.drainMs,
+          ...(opts.seccompProfile ? { seccompProfile: opts.seccompProfile } : {}),
           ...(opts.dnsUpstream.length > 0 ? { dnsUpstreams: opts.dnsUpstream.filter((u) => u !== 'none') } : {}),
         },
         ...(opts.redis ? { redis: opts.redis } : {}),

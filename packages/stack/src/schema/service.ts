@@ -9,6 +9,7 @@ import {
   parsePortShort,
   parsePublished,
 } from '../values/index.js';
+import { parseSecurityOpt } from '../values/security-opt.js';
 import { ValueError } from '../values/value-error.js';
 import { deploySchema } from './deploy.js';
 import { FLOTILLA_KEY, flotillaServiceSchema } from './flotilla.js';
@@ -169,6 +170,7 @@ export const serviceSchema = strictObject({
   sysctls: keyValues.optional(),
   cap_add: z.array(text).optional(),
   cap_drop: z.array(text).optional(),
+  security_opt: z.array(parsed(parseSecurityOpt)).optional(),
   depends_on: dependsOn.optional(),
   configs: z.array(fileReference).optional(),
   secrets: z.array(fileReference).optional(),

@@ -9,6 +9,7 @@ describe('values index', () => {
       'formatCpus',
       'formatDuration',
       'formatImageRef',
+      'ignoredSecurityOpt',
       'normalizeImageRef',
       'parseBytes',
       'parseConstraint',
@@ -18,6 +19,7 @@ describe('values index', () => {
       'parsePortRange',
       'parsePortShort',
       'parsePublished',
+      'parseSecurityOpt',
       'parseSpread',
     ]);
   });

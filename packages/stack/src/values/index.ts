@@ -7,4 +7,6 @@ export type { ImageRef } from './image-ref.js';
 export { formatImageRef, normalizeImageRef, parseImageRef } from './image-ref.js';
 export type { PortMapping, PortProtocol, PortRange } from './port.js';
 export { parsePortRange, parsePortShort, parsePublished } from './port.js';
+export type { SecurityOpt } from './security-opt.js';
+export { ignoredSecurityOpt, parseSecurityOpt } from './security-opt.js';
 export { ValueError } from './value-error.js';

@@ -17,8 +17,11 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerdExecutor } from './containerd-executor.js';
 import { RegistrySource } from './registry-source.js';
+import { nodeSeccomp } from './seccomp-profile.js';
 
 const root = process.getuid?.() === 0;
+// The profile Debian ships (installed by the project's scripts), as an agent reads it at start.
+const seccomp = nodeSeccomp();
 
 function task(id: string, command: string[], extra: Partial<NonNullable<Task['spec']>> = {}, memory = 0n): Task {
   return Task.fromPartial({
@@ -55,6 +58,7 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
       nodeId: 'node1',
       output: (taskId, _stream, lines) => logs.set(taskId, [...(logs.get(taskId) ?? []), ...lines]),
       imageGcIntervalMs: 0,
+      seccomp,
     });
 
   beforeAll(async () => {
@@ -122,6 +126,7 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
         ),
         nodeId: 'node1',
         imageGcIntervalMs: 0,
+        seccomp,
       });
       const anonymous = task(id(), ['true'], { image: refs.busybox.tag });
       const err = await executor.prepare(anonymous).catch((e: Error) => e);
@@ -188,6 +193,34 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
     expect((await executor.wait(t.id)).exitCode).toBe(0);
     await executor.remove(t.id);
     expect(logs.get(t.id)).toEqual([String(48 * 1024 * 1024)]);
+  });
+
+  it('filters system calls with the default profile, unless the service asks otherwise; no-new-privileges as asked', async () => {
+    const status = ['sh', '-c', 'grep -E "^(Seccomp|NoNewPrivs):" /proc/self/status | tr -s "\t " " "'];
+    const run = async (extra: Partial<NonNullable<Task['spec']>>) => {
+      const t = task(id(), status, extra);
+      await executor.prepare(t);
+      await executor.start(t);
+      expect((await executor.wait(t.id)).exitCode).toBe(0);
+      await executor.remove(t.id);
+      return logs.get(t.id);
+    };
+    // 2: a filter is in force (seccomp mode "filter").
+    expect(await run({})).toEqual(['NoNewPrivs: 0', 'Seccomp: 2']);
+    expect(await run({ noNewPrivileges: true })).toEqual(['NoNewPrivs: 1', 'Seccomp: 2']);
+    expect(await run({ seccompProfile: 'unconfined' })).toEqual(['NoNewPrivs: 0', 'Seccomp: 0']);
+    // A call the service's own profile denies fails inside the container, which goes on.
+    const denied = task(id(), ['sh', '-c', 'unshare -r true 2>&1; echo done'], {
+      seccompProfile: JSON.stringify({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        syscalls: [{ names: ['unshare'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+      }),
+    });
+    await executor.prepare(denied);
+    await executor.start(denied);
+    expect((await executor.wait(denied.id)).exitCode).toBe(0);
+    await executor.remove(denied.id);
+    expect(logs.get(denied.id)?.join('\n')).toMatch(/Operation not permitted[\s\S]*done/);
   });
 
   it('reports an OOM kill', async () => {
@@ -317,6 +350,7 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
       images: source,
       nodeId: 'node1',
       imageGcIntervalMs: 0,
+      seccomp,
       imageTtlMs: 0,
     });
     const t = task(id(), ['sleep', '30']);

@@ -24,7 +24,7 @@ import { imageHealthcheck } from './image-config.js';
 import { type ImageSource, ImageStore, type LocalImage } from './image-store.js';
 import { NodeContainers, SNAPSHOTTER } from './node-containers.js';
 import { pullError } from './registry-source.js';
-import { buildRuntimeSpec } from './runtime-spec.js';
+import { buildRuntimeSpec, type SpecContext } from './runtime-spec.js';
 import { signalNumber } from './signals.js';
 import { TaskIo } from './task-io.js';
 import { needsAccountFiles, resolveContainerUser } from './user-lookup.js';
@@ -47,6 +47,8 @@ export interface ContainerdExecutorOptions {
   probeTool?: string;
   /** Images unused for this long are removed (default 30 minutes). */
   imageTtlMs?: number;
+  /** The node's default seccomp profile and what its rules depend on (see SpecContext.seccomp). */
+  seccomp?: SpecContext['seccomp'];
   /** How often unused images are looked for (default 5 minutes; 0: never). */
   imageGcIntervalMs?: number;
   /** The overlay driver: tasks with networks get a namespace wired into them. Without it, loopback only. */
@@ -296,6 +298,7 @@ export class ContainerdExecutor implements Executor {
       cgroupsPath: this.cgroupsPath(task.id),
       cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
       ...(user ? { user } : {}),
+      ...(this.options.seccomp ? { seccomp: this.options.seccomp } : {}),
       // Without networks (or without the overlay), a task has a namespace of its own with only loopback.
       ...(task.spec?.hostNetwork ? { netns: 'host' as const } : attachment ? { netns: attachment.netns } : {}),
     });

@@ -8,6 +8,19 @@ const ctx: SpecContext = {
   etcFiles: { hosts: '/s/hosts', hostname: '/s/hostname', resolvConf: '/s/resolv.conf' },
   initPath: '/usr/bin/tini-static',
   cgroupsPath: '/flotilla/ns/t1',
+  seccomp: {
+    profile: {
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 1,
+      archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86'] }],
+      syscalls: [
+        { names: ['read', 'write'], action: 'SCMP_ACT_ALLOW' },
+        { names: ['chroot'], action: 'SCMP_ACT_ALLOW', includes: { caps: ['CAP_SYS_CHROOT'] } },
+      ],
+    },
+    arch: 'x64',
+    kernel: '6.1.0',
+  },
 };
 
 // Loosely typed on purpose: ts-proto's exact-type checks reject spreads of partial specs.
@@ -29,6 +42,7 @@ type Spec = {
     user: { uid: number; gid: number };
     capabilities: { bounding: string[] };
     rlimits: unknown[];
+    noNewPrivileges: boolean;
   };
   root: { readonly: boolean };
   hostname: string;
@@ -37,6 +51,8 @@ type Spec = {
     namespaces: { type: string; path?: string }[];
     resources: Record<string, unknown>;
     sysctl: Record<string, string>;
+    maskedPaths: string[];
+    seccomp?: { defaultAction: string; architectures: string[]; syscalls: { names: string[]; action: string }[] };
   };
 };
 const build = (t: Task, image = {}, c: Partial<SpecContext> = {}) =>
@@ -150,5 +166,43 @@ describe('runtime spec', () => {
     expect(s.process.user).toEqual({ uid: 33, gid: 33 });
     expect(s.process.cwd).toBe('/app');
     expect(s.hostname).toBe('t1234567890a');
+  });
+});
+
+describe('seccomp and no-new-privileges', () => {
+  const run = (spec: SpecInput) => task({ command: ['app'], commandSet: true, ...spec });
+
+  it("filters with the node's default profile, for the container's capabilities", () => {
+    const spec = build(run({}));
+    expect(spec.linux.seccomp?.defaultAction).toBe('SCMP_ACT_ERRNO');
+    expect(spec.linux.seccomp?.architectures).toEqual(['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+    // CAP_SYS_CHROOT is among Docker's defaults, so chroot is allowed; dropped, it is not.
+    expect(spec.linux.seccomp?.syscalls.flatMap((r) => r.names)).toEqual(['read', 'write', 'chroot']);
+    const dropped = build(run({ capDrop: ['SYS_CHROOT'] }));
+    expect(dropped.linux.seccomp?.syscalls.flatMap((r) => r.names)).toEqual(['read', 'write']);
+    expect(spec.process.noNewPrivileges).toBe(false);
+    expect(spec.linux.maskedPaths).toContain('/sys/devices/virtual/powercap');
+  });
+
+  it('runs unconfined only when the service asks, and uses a profile the service sends', () => {
+    expect(build(run({ seccompProfile: 'unconfined' })).linux.seccomp).toBeUndefined();
+    const own = JSON.stringify({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [{ names: ['ptrace'], action: 'SCMP_ACT_ERRNO' }],
+    });
+    const spec = build(run({ seccompProfile: own }));
+    expect(spec.linux.seccomp).toMatchObject({
+      defaultAction: 'SCMP_ACT_ALLOW',
+      syscalls: [{ names: ['ptrace'], action: 'SCMP_ACT_ERRNO' }],
+    });
+  });
+
+  it('refuses a task rather than run it unconfined when the node has no profile, and a profile that is not one', () => {
+    expect(() => build(run({}), {}, { seccomp: undefined })).toThrow(/no default seccomp profile.*install/);
+    expect(() => build(run({ seccompProfile: '{"syscalls":[]}' }))).toThrow(/defaultAction/);
+  });
+
+  it('sets no-new-privileges when the service asks for it', () => {
+    expect(build(run({ noNewPrivileges: true })).process.noNewPrivileges).toBe(true);
   });
 });

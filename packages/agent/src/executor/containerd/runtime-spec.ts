@@ -5,6 +5,7 @@ import { CFS_PERIOD_US, cfsQuotaUs, limitsOf } from '../task-limits.js';
 import { capabilities } from './capabilities.js';
 import { type EtcFiles, standardMounts, userMount, type VolumeDirs } from './container-mounts.js';
 import type { ImageConfig } from './image-config.js';
+import { type OciSeccomp, ociSeccomp, parseSeccompProfile, type SeccompProfile } from './seccomp-profile.js';
 import { type ContainerUser, resolveUser } from './user-lookup.js';
 
 /** Where things live on the node, decided by the executor. */
@@ -21,6 +22,11 @@ export interface SpecContext extends VolumeDirs {
   cgroupV2?: boolean;
   /** The user, already resolved against the image's account files when `user:` names one. */
   user?: ContainerUser;
+  /**
+   * The node's default seccomp profile (Docker's) and what its rules depend on; without it, a task that does not
+   * ask for `seccomp=unconfined` is refused rather than run unconfined.
+   */
+  seccomp?: { profile: SeccompProfile; arch: string; kernel: string };
 }
 
 const INIT_IN_CONTAINER = '/sbin/flotilla-init';
@@ -38,6 +44,7 @@ const MASKED_PATHS = [
   '/proc/sched_debug',
   '/proc/scsi',
   '/sys/firmware',
+  '/sys/devices/virtual/powercap',
 ];
 const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
 
@@ -102,9 +109,11 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
   const user: ContainerUser = ctx.user ?? resolveUser(spec.user || image.User || '');
   const mountList = mounts(spec, ctx);
   const limits = rlimits(spec);
+  const caps = capabilities(spec.capAdd, spec.capDrop);
+  const seccomp = seccompOf(spec, ctx, caps);
   return {
     ociVersion: '1.0.2-dev',
-    process: processSpec(task, spec, image, { args, user, rlimits: limits }),
+    process: processSpec(task, spec, image, { args, user, rlimits: limits, caps }),
     root: { path: 'rootfs', readonly: spec.readOnly },
     hostname: spec.hostname || (ctx.netns === 'host' ? hostname() : task.id.slice(0, 12)),
     mounts: mountList,
@@ -115,8 +124,33 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
       sysctl: { ...spec.sysctls },
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
+      ...(seccomp ? { seccomp } : {}),
     },
   };
+}
+
+/** The container's seccomp filter: the node's default profile, the service's own, or none when it asks so. */
+function seccompOf(spec: ContainerSpec, ctx: SpecContext, caps: string[]): OciSeccomp | undefined {
+  if (spec.seccompProfile === 'unconfined') return undefined;
+  const node = ctx.seccomp;
+  let profile = node?.profile;
+  if (spec.seccompProfile !== '') {
+    try {
+      profile = parseSeccompProfile(spec.seccompProfile, "the service's seccomp profile");
+    } catch (err) {
+      throw new RejectedError((err as Error).message);
+    }
+  }
+  if (!profile) {
+    throw new RejectedError(
+      'this node has no default seccomp profile: install golang-github-containers-common on it (or give the service security_opt: [seccomp=unconfined])',
+    );
+  }
+  return ociSeccomp(profile, {
+    arch: node?.arch ?? process.arch,
+    kernel: node?.kernel ?? '0',
+    capabilities: caps,
+  });
 }
 
 /**
@@ -132,10 +166,9 @@ function processSpec(
   task: Task,
   spec: ContainerSpec,
   image: ImageConfig,
-  parts: { args: string[]; user: ContainerUser; rlimits: Rlimit[] },
+  parts: { args: string[]; user: ContainerUser; rlimits: Rlimit[]; caps: string[] },
 ): Record<string, unknown> {
-  const { args, user } = parts;
-  const caps = capabilities(spec.capAdd, spec.capDrop);
+  const { args, user, caps } = parts;
   return {
     terminal: false,
     user: { uid: user.uid, gid: user.gid, ...(user.additionalGids ? { additionalGids: user.additionalGids } : {}) },
@@ -144,8 +177,8 @@ function processSpec(
     cwd: spec.workingDir || image.WorkingDir || '/',
     capabilities: { bounding: caps, effective: caps, permitted: caps },
     rlimits: parts.rlimits,
-    // Docker's default: setuid programs (ping, su) work. security_opt is not honoured per service.
-    noNewPrivileges: false,
+    // Docker's default: setuid programs (ping, su) work, unless the service asks for no-new-privileges.
+    noNewPrivileges: spec.noNewPrivileges,
   };
 }
 
