@@ -104,6 +104,8 @@ describe('flotilla manager and agent processes', () => {
       token.stdout.trim(),
       '--state-dir',
       agentDir.path,
+      '--executor',
+      'process',
     ]);
     await expect.poll(() => agent.output(), { timeout: 20_000 }).toMatch(/node (\w+) \(worker\) started/);
     const nodeId = /node (\w+) \(worker\) started/.exec(agent.output())?.[1] as string;
@@ -155,7 +157,7 @@ describe('flotilla manager and agent processes', () => {
     agent.child.kill('SIGTERM');
     expect(await agent.exited).toBe(0);
     // Restarted without the token, the agent rejoins with the credentials it kept.
-    const again = run(['agent', 'start', '--state-dir', agentDir.path]);
+    const again = run(['agent', 'start', '--state-dir', agentDir.path, '--executor', 'process']);
     await expect.poll(() => again.output(), { timeout: 20_000 }).toContain(`node ${nodeId} (worker) started`);
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
@@ -173,6 +175,8 @@ describe('flotilla manager and agent processes', () => {
       token.stdout.trim(),
       '--state-dir',
       stale.path,
+      '--executor',
+      'process',
     ]);
     expect(late.code).toBe(1);
     expect(late.output).toContain('not valid');

@@ -14,7 +14,10 @@ import { ProcessExecutor } from './process/process-executor.js';
 export type ExecutorKind = 'auto' | 'containerd' | 'process';
 
 export interface RuntimeOptions {
-  /** auto (default): containerd when it answers on its socket and the agent runs as root, else processes. */
+  /**
+   * auto (default): containerd when the agent runs as root (and it must answer), plain processes when not root.
+   * A root agent never falls back to processes by itself: that would drop every container's isolation.
+   */
   executor?: ExecutorKind;
   /** containerd's socket (default /run/containerd/containerd.sock). */
   containerdSocket?: string;
@@ -54,8 +57,9 @@ export interface ChosenExecutor {
 const DEFAULT_SOCKET = '/run/containerd/containerd.sock';
 
 /**
- * Picks the node's executor. With `auto`, containerd is used when the agent can drive it (root, socket there and
- * answering); otherwise tasks run as plain processes, and the reason says what was missing.
+ * Picks the node's executor. With `auto`, an agent that is not root runs tasks as plain processes (and says so);
+ * one that is root uses containerd, and refuses to start when containerd is not usable, rather than run as host
+ * processes what was meant to run isolated: `--executor process` says so on purpose.
  */
 export async function chooseExecutor(
   options: RuntimeOptions,
@@ -70,12 +74,12 @@ export async function chooseExecutor(
   const kind = options.executor ?? 'auto';
   const socket = options.containerdSocket ?? DEFAULT_SOCKET;
   if (kind === 'process') return processExecutor(ctx, 'asked for with --executor process');
-  const missing =
-    process.getuid?.() !== 0 ? 'the agent is not running as root' : !existsSync(socket) ? `no socket at ${socket}` : '';
-  if (missing) {
-    if (kind === 'containerd') throw new Error(`cannot use containerd: ${missing}`);
-    return processExecutor(ctx, `containerd is not usable (${missing}): tasks run as plain processes, without images`);
+  const root = process.getuid?.() === 0;
+  if (!root) {
+    if (kind === 'containerd') throw new Error('cannot use containerd: the agent is not running as root');
+    return processExecutor(ctx, 'the agent is not running as root: tasks run as plain processes, without images');
   }
+  if (!existsSync(socket)) throw notUsable(socket, 'no socket there');
   // Read now, so that a node without a profile says so at start, not per task.
   const seccomp = nodeSeccomp(options.seccompProfile);
   const authFile = options.registryAuthFile ?? `${ctx.stateDir}/registry-auth.json`;
@@ -115,10 +119,15 @@ export async function chooseExecutor(
     };
   } catch (err) {
     executor.close();
-    const why = errorMessage(err);
-    if (kind === 'containerd') throw new Error(`cannot use containerd at ${socket}: ${why}`);
-    return processExecutor(ctx, `containerd at ${socket} does not answer (${why}): tasks run as plain processes`);
+    throw notUsable(socket, `it does not answer: ${errorMessage(err)}`);
   }
+}
+
+/** Why a root agent does not start: containers would lose their isolation without a word. */
+function notUsable(socket: string, why: string): Error {
+  return new Error(
+    `cannot use containerd at ${socket} (${why}): start containerd, or give --executor process to run tasks as plain host processes without images or isolation`,
+  );
 }
 
 function processExecutor(
