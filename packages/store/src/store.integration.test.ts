@@ -88,6 +88,35 @@ describe('Store on a real etcd', () => {
     expect(err.message).toContain('(0 of 300 writes landed)');
   });
 
+  it('writes an atomic batch in one transaction, or refuses one too large before writing anything', async () => {
+    const writes = (prefix: string, n: number, label = ''): Write[] =>
+      Array.from({ length: n }, (_, i) => ({
+        op: 'create',
+        kind: 'tasks',
+        id: `${prefix}${i}`,
+        value: Task.fromPartial({ ...task(`${prefix}${i}`, i), serviceName: label }),
+      }));
+    const whole = await store.batch(writes('a', 127), { atomic: { what: 'the test batch' } });
+    expect(whole.transactions).toBe(1);
+    const many = await storeError(store.batch(writes('m', 128), { atomic: { what: 'the test batch' } }));
+    expect(many.code).toBe(Code.ResourceExhausted);
+    expect(many.message).toMatch(/the test batch is written in one etcd transaction.*128 writes, over the 127/);
+    const big = await storeError(
+      store.batch(writes('g', 3, 'x'.repeat(400_000)), { atomic: { what: 'the test batch' } }),
+    );
+    expect(big.message).toMatch(/holds 1\.\d\d MiB, over the 1 MiB.*--max-request-bytes.*nothing was written/);
+    // Nothing of either was written.
+    const ids = (await store.list('tasks')).items.map((t) => t.id);
+    expect(ids.filter((id) => /^[mg]\d/.test(id))).toEqual([]);
+    expect(ids.filter((id) => /^a\d/.test(id))).toHaveLength(127);
+    // A conflict in an atomic batch leaves everything as it was, too.
+    const conflict = await storeError(
+      store.batch([...writes('c', 2), ...writes('a', 1)], { atomic: { what: 'the test batch' } }),
+    );
+    expect(conflict.reason).toBe('conflict');
+    expect((await store.list('tasks')).items.filter((t) => /^c\d/.test(t.id))).toEqual([]);
+  });
+
   it('fences writes on a leadership key: a deposed leader cannot write', async () => {
     const lease = client.lease(30);
     await lease.put('/flotilla/v1/leader').value('manager-a');

@@ -1,6 +1,6 @@
 import { Code, FlotillaError } from '@flotilla/api';
 import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
-import { chunks, MAX_TXN_OPS } from './chunks.js';
+import { chunks, MAX_TXN_BYTES, MAX_TXN_OPS } from './chunks.js';
 import { etcdFailure } from './etcd-failure.js';
 import { KINDS, type Kind, keyOf, type ObjectOf, prefixOf } from './kinds.js';
 
@@ -33,6 +33,11 @@ export interface BatchOptions {
   inFlight?: number;
   /** Called after each transaction commits, with its revision and how many writes it held. */
   onCommit?: (revision: bigint, writes: number) => void;
+  /**
+   * All in one transaction or nothing: writes that do not fit one (etcd's operation and request-size limits)
+   * are refused before anything is written, with an error that names the limit and `what` was too large.
+   */
+  atomic?: { what: string };
 }
 
 export interface BatchResult {
@@ -161,7 +166,9 @@ export class Store {
     const encoded = (function* () {
       for (const [i, write] of writes.entries()) yield { write, key: keys[i] as Buffer, bytes: encode(write) };
     })();
-    const parts = chunks(encoded, (e) => e.key.length + (e.bytes?.length ?? 0));
+    const size = (e: { key: Buffer; bytes: Buffer | undefined }) => e.key.length + (e.bytes?.length ?? 0);
+    if (options.atomic) return this.commitWhole([...encoded], size, options.atomic.what);
+    const parts = chunks(encoded, size);
     let revision = 0n;
     let landed = 0;
     let transactions = 0;
@@ -200,6 +207,36 @@ export class Store {
       });
     }
     return { revision, transactions };
+  }
+
+  /** Every write in one transaction, or none when they do not fit one. */
+  private async commitWhole(
+    part: { write: Write; key: Buffer; bytes: Buffer | undefined }[],
+    size: (e: (typeof part)[number]) => number,
+    what: string,
+  ): Promise<BatchResult> {
+    const bytes = part.reduce((sum, e) => sum + size(e), 0);
+    const tooLarge = (detail: string) =>
+      new FlotillaError(
+        Code.ResourceExhausted,
+        `${what} is written in one etcd transaction, and this one ${detail}: nothing was written; split it in parts`,
+      );
+    if (part.length > MAX_TXN_OPS - 1) {
+      throw tooLarge(
+        `has ${part.length} writes, over the ${MAX_TXN_OPS - 1} a transaction may hold (etcd's --max-txn-ops ${MAX_TXN_OPS}, one kept for the leader's fence)`,
+      );
+    }
+    if (bytes > MAX_TXN_BYTES) {
+      throw tooLarge(
+        `holds ${(bytes / 1024 / 1024).toFixed(2)} MiB, over the ${MAX_TXN_BYTES / 1024 / 1024} MiB kept under etcd's request limit (--max-request-bytes, 1.5 MiB by default)`,
+      );
+    }
+    if (part.length === 0) return { revision: 0n, transactions: 0 };
+    try {
+      return { revision: await this.commit(part), transactions: 1 };
+    } catch (err) {
+      throw etcdFailure(err);
+    }
   }
 
   /** One transaction: the writes with their compares, and the fence. Returns the revision it committed at. */

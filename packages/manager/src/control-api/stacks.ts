@@ -44,10 +44,13 @@ export function stackControl(store: Store, handle: Handle): StackHandlers {
       const networks = (await store.list('networks')).items.filter(
         (n) => n.value.spec?.annotations?.labels[STACK_LABEL] === request.name && !n.value.ingress,
       );
-      await store.batch([
-        ...services.map((s): Write => ({ op: 'delete', kind: 'services', id: s.id, version: s.version })),
-        ...networks.map((n): Write => ({ op: 'delete', kind: 'networks', id: n.id, version: n.version })),
-      ]);
+      await store.batch(
+        [
+          ...services.map((s): Write => ({ op: 'delete', kind: 'services', id: s.id, version: s.version })),
+          ...networks.map((n): Write => ({ op: 'delete', kind: 'networks', id: n.id, version: n.version })),
+        ],
+        { atomic: { what: `the removal of stack ${request.name}` } },
+      );
       return { removed: services.map((s) => s.value.spec?.annotations?.name ?? s.id) };
     }),
   };
@@ -73,6 +76,6 @@ export async function deployStack(store: Store, stack: StackSpec, prune: boolean
     ...networkWrites(networks.items, stack, make),
     ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
   ];
-  if (writes.length > 0) await store.batch(writes);
+  if (writes.length > 0) await store.batch(writes, { atomic: { what: `the deploy of stack ${stack.name}` } });
   return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
 }
