@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { connectEtcd } from '@flotilla/store';
 import { type DaemonProcess, freePort, startDaemon, tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bin, root, runFlotilla } from './flotilla-command.js';
@@ -89,6 +90,24 @@ function comm(pid: number): string {
 const tasksOf = (a: Agent) => descendants(a.daemon.child.pid as number).filter((p) => comm(p) === 'sleep');
 const etcdOf = (a: Agent) => descendants(a.daemon.child.pid as number).filter((p) => comm(p) === 'etcd');
 
+/** The etcd cluster's members, asked through the first manager's member with its certificate. */
+async function etcdMembers(stateDir: string, client: string): Promise<string[]> {
+  const etcd = path.join(stateDir, 'etcd');
+  const c = connectEtcd({
+    endpoints: [`https://${client}`],
+    tls: {
+      caFile: path.join(etcd, 'ca.crt'),
+      certFile: path.join(etcd, 'member.crt'),
+      keyFile: path.join(etcd, 'member.key'),
+    },
+  });
+  try {
+    return (await c.cluster.memberList({})).members.map((m) => m.name);
+  } finally {
+    c.close();
+  }
+}
+
 interface Listed {
   description?: { hostname?: string };
   spec?: { role?: string };
@@ -107,8 +126,10 @@ const statusOf = async (cliEnv: NodeJS.ProcessEnv, name: string) =>
 describe('node promote', () => {
   it('promotes agents to managers with their own etcd members; one leads when the original is killed; no task stops', async () => {
     const managerEnv = env(dir('m1-cli'));
-    const args = ['manager', 'start', '--listen', '127.0.0.1:0', '--state-dir', dir('m1'), '--election-ttl', '2'];
-    const m1 = startDaemon(bin, [...args, ...(await etcdFlags())], { cwd: root, env: managerEnv });
+    const m1Dir = dir('m1');
+    const args = ['manager', 'start', '--listen', '127.0.0.1:0', '--state-dir', m1Dir, '--election-ttl', '2'];
+    const m1Etcd = await etcdFlags();
+    const m1 = startDaemon(bin, [...args, ...m1Etcd], { cwd: root, env: managerEnv });
     daemons.push(m1);
     const address = (await m1.waitFor(/listening on (\d+\.\d+\.\d+\.\d+:\d+)/, 60_000))[1] as string;
     const token = (await runFlotilla(['join-token', 'worker', '-q'], managerEnv)).stdout.trim();
@@ -141,6 +162,7 @@ describe('node promote', () => {
     const again = await runFlotilla(['node', 'promote', 'node-a'], managerEnv);
     expect(again.code).toBe(1);
     expect(again.output).toMatch(/is a manager already.*flotilla node demote/);
+    expect(await etcdMembers(m1Dir, m1Etcd[1] as string)).toHaveLength(3);
     // Three etcd members now: the table shows the node as a manager, and no fault-tolerance warning.
     const table = await runFlotilla(['node', 'ls'], managerEnv);
     expect(table.output).toMatch(/node-a\s+ready\s+active\s+manager\s+Reachable/);
@@ -153,6 +175,8 @@ describe('node promote', () => {
     await expect
       .poll(async () => (await statusOf(managerEnv, 'node-b'))?.reachability, { timeout: 10_000 })
       .toBe(undefined);
+    // Out of etcd's membership (a member that is gone for good would count towards the quorum for ever).
+    expect(await etcdMembers(m1Dir, m1Etcd[1] as string)).toHaveLength(2);
     expect(b.daemon.child.exitCode).toBeNull();
     expect([...tasksOf(a), ...tasksOf(b)].sort()).toEqual(tasks);
     const repromoted = await runFlotilla(['node', 'promote', 'node-b'], managerEnv);

@@ -5,6 +5,7 @@ import { type ControlServiceClient, type ListNodesResponse, type Promotion, type
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { PROMOTION_TTL_MS, recordPromotion } from './cluster/promotions.js';
 import { PromotedManager } from './promoted-manager.js';
 
 // `node promote`: a node whose agent may run a manager (--manager-listen) is sent a one-time credential over its
@@ -196,6 +197,21 @@ describe('node promote', () => {
     const local = promotable.worker.states();
     for (const id of before) expect(local.get(id)).toBe(TaskState.TASK_STATE_RUNNING);
   }, 60_000);
+
+  it('refuses a credential past its time', async () => {
+    const store = (promoted.running as NonNullable<typeof promoted.running>).store;
+    const ca = (promoted.running as NonNullable<typeof promoted.running>).identity.ca;
+    const late = Date.now() - PROMOTION_TTL_MS - 1_000;
+    const { token } = await recordPromotion(
+      store,
+      { id: 'nodeless', hostname: 'gone', managerAddress: '127.0.0.1:1' },
+      ca.fingerprint,
+      late,
+    );
+    await expect(
+      joinCluster({ manager: leaderAddress(), token, stateDir: cluster.dir('late'), asManager: true }),
+    ).rejects.toThrow(/promotion has expired.*promote the node again/);
+  });
 
   it('is refused for a node that is down', async () => {
     const b = plain as RunningAgent;

@@ -128,7 +128,18 @@ export class EmbeddedEtcd {
     if (others.length === 0) return false;
     const client = connectEtcd({ endpoints: others, tls });
     try {
-      return await removeManagerMember(client, name);
+      for (const deadline = Date.now() + 30_000; ; ) {
+        try {
+          return await removeManagerMember(client, name);
+        } catch (err) {
+          // etcd takes out no voter until its leader has heard every member for a while (one that just joined).
+          const again = /unhealthy cluster|not enough started members|unavailable|deadline/i.test(
+            (err as Error).message,
+          );
+          if (!again || Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
     } finally {
       client.close();
     }
