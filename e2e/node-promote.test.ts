@@ -204,4 +204,15 @@ describe('node promote', () => {
     const now = [...tasksOf(a), ...tasksOf(b)];
     for (const pid of tasks) expect(now).toContain(pid);
   }, 300_000);
+
+  it('agent start says which flag is wrong: every address for a manager, etcd addresses without --manager-listen', async () => {
+    const start = (more: string[]) =>
+      runFlotilla(['agent', 'start', '--state-dir', dir('bad'), ...more], env(dir('bad-cli')));
+    const everywhere = await start(['--manager-listen', '0.0.0.0:4242']);
+    expect(everywhere.code).toBe(2);
+    expect(everywhere.output).toContain('--manager-listen: give an address the other nodes and managers reach');
+    const alone = await start(['--etcd-listen-peer', '127.0.0.1:2380']);
+    expect(alone.code).toBe(2);
+    expect(alone.output).toContain('add --manager-listen');
+  });
 });

@@ -67,7 +67,10 @@ export class PromotedManager {
     this.starting = this.run(promotion).catch((err: unknown) => {
       // What joined nothing leaves nothing: the next promotion starts afresh.
       rmSync(this.stateDir, { recursive: true, force: true });
-      this.log.error({ err: (err as Error).message }, 'the promoted manager did not start: promote the node again');
+      this.log.error(
+        { err: (err as Error).message },
+        'the promoted manager did not start: demote it (flotilla node demote NODE), then promote the node again',
+      );
     });
   }
 

@@ -29,11 +29,11 @@ function freePort(): Promise<number> {
   });
 }
 
-beforeAll(async () => {
-  cluster = await startTestCluster('promote', { electionTtlSeconds: 2 });
-  const join = { manager: cluster.manager.address, token: cluster.manager.identity.tokens.worker };
-  const managerAddress = `127.0.0.1:${await freePort()}`;
-  const agentDir = cluster.dir('agent-a');
+let agentDir: string;
+let managerAddress: string;
+
+/** Node A's agent, which may run a manager, and that manager (started again from its state, after a restart). */
+async function startPromotable(join?: { manager: string; token: string }): Promise<void> {
   promoted = new PromotedManager({
     agentStateDir: agentDir,
     listen: managerAddress,
@@ -43,7 +43,7 @@ beforeAll(async () => {
   });
   promotable = await startAgent({
     stateDir: agentDir,
-    join,
+    ...(join ? { join } : {}),
     hostname: 'node-a',
     promotion: {
       managerAddress,
@@ -53,6 +53,15 @@ beforeAll(async () => {
       },
     },
   });
+  await promoted.resume();
+}
+
+beforeAll(async () => {
+  cluster = await startTestCluster('promote', { electionTtlSeconds: 2 });
+  const join = { manager: cluster.manager.address, token: cluster.manager.identity.tokens.worker };
+  agentDir = cluster.dir('agent-a');
+  managerAddress = `127.0.0.1:${await freePort()}`;
+  await startPromotable(join);
   plain = await startAgent({ stateDir: cluster.dir('agent-b'), join, hostname: 'node-b' });
   await cluster.rpc(cluster.control.deployStack, {
     stack: toStackSpec(
@@ -212,6 +221,16 @@ describe('node promote', () => {
       joinCluster({ manager: leaderAddress(), token, stateDir: cluster.dir('late'), asManager: true }),
     ).rejects.toThrow(/promotion has expired.*promote the node again/);
   });
+
+  it("a promoted node's agent restarted: its manager starts again from its state and leads again", async () => {
+    const id = promoted.running?.identity.nodeId;
+    await promoted.stop();
+    await promotable.stop();
+    await startPromotable();
+    expect(promoted.running?.identity.nodeId).toBe(id);
+    await expect.poll(() => promoted.running?.controlPlane.leading() ?? false, { timeout: 20_000 }).toBe(true);
+    expect(managerOf(await listNodes(), promotable.credentials.nodeId)).toMatchObject({ leader: true });
+  }, 60_000);
 
   it('is refused for a node that is down', async () => {
     const b = plain as RunningAgent;

@@ -251,6 +251,9 @@ export function agentCommand(io: Io): Command {
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw usageError('--join and --token go together');
       }
+      if (opts.managerListen && /^(0\.0\.0\.0|\[::\]):/.test(opts.managerListen)) {
+        throw usageError('--manager-listen: give an address the other nodes and managers reach, not every address');
+      }
       if (!opts.managerListen && (opts.etcdListenClient || opts.etcdListenPeer)) {
         throw usageError(
           '--etcd-listen-client and --etcd-listen-peer are for a promoted manager: add --manager-listen',
