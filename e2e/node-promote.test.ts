@@ -165,7 +165,8 @@ describe('node promote', () => {
     expect(await etcdMembers(m1Dir, m1Etcd[1] as string)).toHaveLength(3);
     // Three etcd members now: the table shows the node as a manager, and no fault-tolerance warning.
     const table = await runFlotilla(['node', 'ls'], managerEnv);
-    expect(table.output).toMatch(/node-a\s+ready\s+active\s+manager\s+Reachable/);
+    // (Leader when etcd under this load let the first manager's election lease lapse: any manager may lead.)
+    expect(table.output).toMatch(/node-a\s+ready\s+active\s+manager\s+(Reachable|Leader)/);
     expect(table.output).not.toContain('warning');
 
     // Demoted: its manager and etcd member stop, the agent runs on with its tasks; then promoted again.
