@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { NetworkView, SessionInfo } from '@flotilla/api';
+import type { NetworkView, Promotion, SessionInfo } from '@flotilla/api';
 import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
 import type { NodeNetwork } from '@flotilla/overlay';
 import { issuedBy, StateDir } from '@flotilla/pki';
@@ -49,6 +49,11 @@ export interface AgentOptions {
    * port; the managers learn the port from each session and tell the other nodes).
    */
   probeListen?: string;
+  /**
+   * The node can be promoted to a manager (`node promote`): HOST:PORT that manager would serve on, told to the
+   * managers, and what starts it when the leader sends the promotion (the agent and its tasks run on meanwhile).
+   */
+  promotion?: { managerAddress: string; onPromotion: (promotion: Promotion) => void };
 }
 
 /** What an executor needs from the agent that makes it. */
@@ -135,6 +140,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       saveCredentials(options.stateDir, creds);
     },
     onAssignments: (assignments) => worker.apply(assignments),
+    ...(options.promotion
+      ? { managerAddress: options.promotion.managerAddress, onPromotion: options.promotion.onPromotion }
+      : {}),
     ...(network
       ? {
           onNetwork: (view: NetworkView) =>

@@ -5,6 +5,7 @@ import {
   FlotillaError,
   type NetworkView,
   NodeCaServiceClient,
+  type Promotion,
   type SessionInfo,
   type SessionRequest,
   type SessionResponse,
@@ -35,6 +36,13 @@ export interface SessionOptions {
   onFence?: () => void;
   /** The port this node's PeerService listens on, told to the managers at the start of each session (0: none). */
   probePort?: number;
+  /**
+   * HOST:PORT this agent's process would serve a manager on, told to the managers at the start of each session:
+   * the node can then be promoted (`node promote`), and `onPromotion` is called when it is.
+   */
+  managerAddress?: string;
+  /** Called when the leader promotes this node: what its manager joins with (a one-time credential). */
+  onPromotion?: (promotion: Promotion) => void;
   /** Called with what each session (or a manager's later update of it) says: managers, logs, timeouts. */
   onSessionInfo?: (info: SessionInfo) => void;
   now?: () => number;
@@ -260,7 +268,11 @@ export class AgentSession {
     const stream = this.client.session();
     this.stream = stream;
     stream.write({
-      capabilities: { overlay: this.options.onNetwork !== undefined, probePort: this.options.probePort ?? 0 },
+      capabilities: {
+        overlay: this.options.onNetwork !== undefined,
+        probePort: this.options.probePort ?? 0,
+        managerAddress: this.options.onPromotion ? (this.options.managerAddress ?? '') : '',
+      },
     });
     stream.on('data', (message: SessionResponse) => this.receive(message));
     const broken = (err?: ServiceError) => {
@@ -313,6 +325,7 @@ export class AgentSession {
     }
     if (message.network) this.options.onNetwork?.(message.network);
     if (message.assignments) this.options.onAssignments?.(message.assignments);
+    if (message.promotion) this.options.onPromotion?.(message.promotion);
   }
 
   private teardown(): void {

@@ -26,3 +26,5 @@ export type { BatcherStats } from './dispatcher/status-batcher.js';
 export type { ManagerVoter } from './dispatcher/voters.js';
 export type { ManagerOptions, RunningManager } from './manager.js';
 export { embeddedEtcd, startManager } from './manager.js';
+export type { PromotedManagerOptions } from './promoted-manager.js';
+export { PromotedManager } from './promoted-manager.js';

@@ -34,6 +34,7 @@ import type { RevocationWatch } from './cluster/revocations.js';
 import { managerCredentials } from './cluster/server-credentials.js';
 import { StoreProbe } from './cluster/store-probe.js';
 import { type ControlOptions, managerControlService } from './control-api/control-service.js';
+import type { NodePromotions } from './control-api/nodes.js';
 import { OpenStreams } from './control-api/stream-call.js';
 import type { Dispatcher } from './dispatcher/dispatcher.js';
 import { sessionRouter } from './dispatcher/session-router.js';
@@ -148,6 +149,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         leaderId: election.plane?.leader()?.id,
         candidateIds: new Set(election.plane?.members().map((m) => m.id)),
       }),
+      promotions: nodePromotions(election, identity),
     },
   );
   const address = `${host}:${await bind(server, options.listen, identity, certificates)}`;
@@ -233,6 +235,16 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     renewer,
     revocations,
     stop,
+  };
+}
+
+/** `node promote` as the leader serves it: through its dispatcher's sessions, joined through its own address. */
+function nodePromotions(election: ElectionState, identity: ManagerIdentity): NodePromotions {
+  return {
+    managerAddress: (nodeId) => election.term?.dispatcher.managerAddress(nodeId),
+    send: (nodeId, promotion) => election.term?.dispatcher.promote(nodeId, promotion) ?? false,
+    joinAddress: () => (election.plane?.leading() ? election.plane.leader()?.address : undefined),
+    caFingerprint: () => identity.ca.fingerprint,
   };
 }
 

@@ -267,7 +267,7 @@ describe('the quorum rule on the leader', () => {
     // A node that did not heartbeat would be marked down, and its session ended.
     const beat = setInterval(() => stream.write({ heartbeat: { sentAtMs: BigInt(Date.now()) } }), 100);
     try {
-      stream.write({ capabilities: { overlay: false, probePort: 7001 } });
+      stream.write({ capabilities: { overlay: false, probePort: 7001, managerAddress: '' } });
       await expect
         .poll(async () => (await manager.store.get('nodes', creds.nodeId))?.value.status?.probeAddress, {
           timeout: 5_000,

@@ -233,10 +233,39 @@ export function agentCommand(io: Io): Command {
         .argParser(nonNegativeInt('--drain-ms'))
         .default(2000),
     )
+    .addOption(
+      new Option(
+        '--manager-listen <HOST:PORT>',
+        'let this node be promoted (flotilla node promote): where its manager would serve agents and the CLI',
+      ).argParser(hostPort('--manager-listen', '10.0.0.1:4242')),
+    )
+    .addOption(
+      new Option(
+        '--etcd-listen-client <HOST:PORT>',
+        "with --manager-listen: where that manager's etcd member serves clients (default: port 2379 on its host)",
+      ).argParser(hostPort('--etcd-listen-client', '10.0.0.1:2379')),
+    )
+    .addOption(
+      new Option(
+        '--etcd-listen-peer <HOST:PORT>',
+        "with --manager-listen: where that manager's etcd member talks to the others (default: port 2380 on its host)",
+      ).argParser(hostPort('--etcd-listen-peer', '10.0.0.1:2380')),
+    )
     .action(async (opts) => {
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw usageError('--join and --token go together');
       }
+      if (opts.managerListen && /^(0\.0\.0\.0|\[::\]):/.test(opts.managerListen)) {
+        throw usageError('--manager-listen: give an address the other nodes and managers reach, not every address');
+      }
+      if (!opts.managerListen && (opts.etcdListenClient || opts.etcdListenPeer)) {
+        throw usageError(
+          '--etcd-listen-client and --etcd-listen-peer are for a promoted manager: add --manager-listen',
+        );
+      }
+      const promoted = opts.managerListen
+        ? await promotedManager(opts.stateDir, opts.managerListen, opts.etcdListenClient, opts.etcdListenPeer)
+        : undefined;
       const { startAgent } = await import('@flotilla/agent');
       const running = await startAgent({
         stateDir: opts.stateDir,
@@ -257,12 +286,23 @@ export function agentCommand(io: Io): Command {
         ...(opts.redis ? { redis: opts.redis } : {}),
         ...(opts.join && opts.token ? { join: { manager: opts.join, token: opts.token } } : {}),
         ...(opts.hostname ? { hostname: opts.hostname } : {}),
+        ...(promoted && opts.managerListen
+          ? { promotion: { managerAddress: opts.managerListen, onPromotion: (p) => promoted.promote(p) } }
+          : {}),
       });
       io.err(
         `node ${running.credentials.nodeId} (${running.credentials.role}) started; ` +
-          `health and metrics on http://${running.httpAddress}/healthz and /metrics\n`,
+          `health and metrics on http://${running.httpAddress}/healthz and /metrics\n` +
+          (promoted ? `it can be promoted: its manager would listen on ${opts.managerListen}\n` : ''),
       );
-      await untilSignal(() => running.stop(), io);
+      // A node promoted before this restart runs its manager again (the agent runs on if that fails).
+      await promoted
+        ?.resume()
+        .catch((err: unknown) => io.err(`its manager did not start: ${(err as Error).message}\n`));
+      await untilSignal(async () => {
+        await promoted?.stop();
+        await running.stop();
+      }, io);
     });
   return agent;
 }
@@ -284,6 +324,16 @@ export function joinTokenCommand(io: Io, client: () => ControlServiceClient = ()
         opts.quiet ? `${token}\n` : `flotilla agent start --join <MANAGER:PORT> --token ${token} --state-dir <DIR>\n`,
       );
     });
+}
+
+/** The manager a promoted node runs in the agent's process, loaded only when the agent may be promoted. */
+async function promotedManager(stateDir: string, listen: string, listenClient?: string, listenPeer?: string) {
+  const { PromotedManager } = await import('@flotilla/manager');
+  return new PromotedManager({
+    agentStateDir: stateDir,
+    listen,
+    embeddedEtcd: { ...(listenClient ? { listenClient } : {}), ...(listenPeer ? { listenPeer } : {}) },
+  });
 }
 
 /** A commander parser for a whole number ≥ 0, naming the option in its error. */

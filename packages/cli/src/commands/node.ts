@@ -30,9 +30,15 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
       const c = client();
       const { nodes, managers, warnings } = await call(c, c.listNodes, {}).finally(() => c.close());
       for (const warning of warnings) io.err(`warning: ${warning}\n`);
+      // A promoted node's manager is shown on the node's own row, as `docker node ls` shows a manager.
+      const nodeIds = new Set(nodes.map((n) => n.id));
+      const onNode = new Map(
+        managers.filter((m) => nodeIds.has(m.manager?.nodeId ?? '')).map((m) => [m.manager?.nodeId, m]),
+      );
+      const standalone = managers.filter((m) => !nodeIds.has(m.manager?.nodeId ?? ''));
       if (opts.format === 'json') {
         // Managers in the shape of a node (as `docker node ls` lists them), told apart by their managerStatus.
-        const managerJson = managers.map((m) => ({
+        const managerJson = standalone.map((m) => ({
           id: m.manager?.id ?? '',
           description: { hostname: m.manager?.hostname ?? '' },
           spec: { role: 'ROLE_MANAGER' },
@@ -45,7 +51,12 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
             etcdMember: m.manager?.etcdMember ?? false,
           },
         }));
-        io.out(`${JSON.stringify([...nodes.map((n) => Node.toJSON(n)), ...managerJson], null, 2)}\n`);
+        const nodeJson = nodes.map((n) => {
+          const m = onNode.get(n.id);
+          const json = Node.toJSON(n) as Record<string, unknown>;
+          return m ? { ...json, managerStatus: promotedStatus(m) } : json;
+        });
+        io.out(`${JSON.stringify([...nodeJson, ...managerJson], null, 2)}\n`);
         return;
       }
       const rows = nodes.map((n) => [
@@ -53,13 +64,13 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
         n.description?.hostname ?? '',
         status(n),
         availability(n),
-        role(n),
-        '',
+        onNode.has(n.id) ? 'manager' : role(n),
+        onNode.has(n.id) ? managerStatus(onNode.get(n.id) as ManagerView) : '',
         n.description?.addresses[0] ?? n.status?.address ?? '',
         n.description?.runtime ? `${n.description.runtime} ${n.description.runtimeVersion}` : '',
       ]);
       // Managers run no tasks: they have no availability or engine.
-      const managerRows = managers.map((m) => [
+      const managerRows = standalone.map((m) => [
         m.manager?.id ?? '',
         m.manager?.hostname ?? '',
         m.reachable ? 'ready' : 'down',
@@ -143,7 +154,28 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
       io.out(`${manager?.id ?? ref}\n`);
     });
 
+  node
+    .command('promote')
+    .description('make a node a manager too: its agent starts one (agent start --manager-listen); tasks run on')
+    .argument('<NODE>', 'node ID, ID prefix or hostname')
+    .action(async (ref) => {
+      const c = client();
+      const { manager } = await call(c, c.promoteNode, { node: ref }).finally(() => c.close());
+      io.out(`${manager?.id ?? ref}\n`);
+    });
+
   return node;
+}
+
+/** A promoted node's manager in `node ls --format json`: the managerStatus docker gives a node. */
+function promotedStatus(m: ManagerView) {
+  return {
+    leader: m.leader,
+    reachability: m.reachable ? 'reachable' : 'unreachable',
+    addr: m.manager?.address ?? '',
+    etcdMember: m.manager?.etcdMember ?? false,
+    managerId: m.manager?.id ?? '',
+  };
 }
 
 /** Docker's words: Leader, Reachable, Unreachable. */

@@ -7,7 +7,7 @@ import { type CertificateAuthority, StateDir } from '@flotilla/pki';
 import { connectEtcd, type EtcdOptions } from '@flotilla/store';
 import { ETCD_USER, type EtcdTlsFiles, issueEtcdCertificate } from './etcd-certificates.js';
 import { EtcdMember, httpsUrl } from './etcd-member.js';
-import { addLearner, promoteLearner } from './etcd-membership.js';
+import { addLearner, memberClientUrls, promoteLearner, removeManagerMember } from './etcd-membership.js';
 
 export interface EmbeddedEtcdOptions {
   /** The manager's state directory: the member keeps its data and TLS files in `etcd/` there. */
@@ -47,6 +47,8 @@ export class EmbeddedEtcd {
   private member: EtcdMember | undefined;
   /** The data directory was made by this start (a new cluster or a join): a failed start removes it. */
   private madeData = false;
+  /** The member's name and client TLS files, once started (leave() needs them). */
+  private joined: { name: string; tls: EtcdTlsFiles } | undefined;
 
   constructor(private readonly options: EmbeddedEtcdOptions) {
     // Made when the member starts, not here: a manager (or a restore) that fails earlier leaves no trace of it.
@@ -94,6 +96,7 @@ export class EmbeddedEtcd {
       await this.member.start();
       if (start.kind === 'new') await this.authenticate(tls);
     }
+    this.joined = { name: nodeId, tls };
     // This member only: it runs beside the manager (and dies with it), and forwards to the raft leader. (etcd3's
     // client picks a member at random per call and does not fail over, so a list of members would fail a share
     // of all calls, and stalled watches, while one of them is down.)
@@ -105,6 +108,41 @@ export class EmbeddedEtcd {
     await this.member?.stop();
     this.member = undefined;
     if (options.discard && this.madeData) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /**
+   * Takes this member out of the etcd cluster, through the other members (they decide it; this one would stop
+   * answering halfway), while it still runs: with two members, the one left could not make the change alone. A
+   * demoted manager does this before it stops. False when there was nothing to remove.
+   */
+  async leave(): Promise<boolean> {
+    if (!this.joined) return false;
+    const { name, tls } = this.joined;
+    const own = connectEtcd({ endpoints: [this.clientUrl], tls });
+    let others: string[];
+    try {
+      others = (await memberClientUrls(own)).filter((url) => url !== this.clientUrl);
+    } finally {
+      own.close();
+    }
+    if (others.length === 0) return false;
+    const client = connectEtcd({ endpoints: others, tls });
+    try {
+      for (const deadline = Date.now() + 30_000; ; ) {
+        try {
+          return await removeManagerMember(client, name);
+        } catch (err) {
+          // etcd takes out no voter until its leader has heard every member for a while (one that just joined).
+          const again = /unhealthy cluster|not enough started members|unavailable|deadline/i.test(
+            (err as Error).message,
+          );
+          if (!again || Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    } finally {
+      client.close();
+    }
   }
 
   /**

@@ -14,13 +14,14 @@ import {
   type RenewResponse,
   toGrpcStatus,
 } from '@flotilla/api';
-import { type CertificateAuthority, isPkiReason, parseJoinToken, roleForToken } from '@flotilla/pki';
+import { type CertificateAuthority, isPkiReason, type ParsedToken, parseJoinToken, roleForToken } from '@flotilla/pki';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { checkDescription } from '../input-limits.js';
 import { recordRenewed } from './ca-rotation.js';
 import { certExpiryMs } from './cert-expiry.js';
 import { type RenewedCertificate, renewCertificate } from './certificate-renewal.js';
+import { claimPromotion } from './promotions.js';
 
 /** CSRs and descriptions are small; anything bigger is refused before it is parsed. */
 const MAX_CSR_BYTES = 16 * 1024;
@@ -77,10 +78,15 @@ async function join(
   checkDescription(request.description);
   const cluster = await store.get('clusters', CLUSTER_KEY);
   if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
-  const role = roleForToken(parseJoinToken(request.token), ca.fingerprint, {
-    worker: cluster.value.workerTokenHash,
-    manager: cluster.value.managerTokenHash,
-  });
+  const parsed = parseJoinToken(request.token);
+  // A promoted node's manager joins with the one-time credential it was sent: its ID is the promotion's record.
+  const promoted = request.manager ? await promotionFor(store, parsed, ca.fingerprint) : undefined;
+  const role = promoted
+    ? 'manager'
+    : roleForToken(parsed, ca.fingerprint, {
+        worker: cluster.value.workerTokenHash,
+        manager: cluster.value.managerTokenHash,
+      });
   if (request.manager && role !== 'manager') {
     throw new FlotillaError(
       Code.PermissionDenied,
@@ -88,7 +94,7 @@ async function join(
       { reason: 'bad-token' },
     );
   }
-  const nodeId = newId();
+  const nodeId = promoted ?? newId();
   const validityMs = certExpiryMs(cluster.value.settings);
   const certPem = await ca.issue({ csrPem: request.csrPem, nodeId, role, validityMs });
   // Joined during a CA rotation: it holds a certificate of the new CA already.
@@ -124,6 +130,12 @@ async function join(
     caKeyPem: '',
     etcdClientUrls: [],
   };
+}
+
+/** The manager ID a promotion credential was made for (claimed now), if the token is one of this cluster's. */
+async function promotionFor(store: Store, token: ParsedToken, fingerprint: string): Promise<string | undefined> {
+  if (token.caFingerprint !== fingerprint) return undefined;
+  return claimPromotion(store, token);
 }
 
 /** Errors become gRPC statuses here, at the transport edge; a refusal of cluster security leads with its reason. */

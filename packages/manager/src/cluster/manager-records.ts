@@ -1,5 +1,6 @@
 import { Code, FlotillaError, type Manager } from '@flotilla/api';
 import type { Store, Versioned } from '@flotilla/store';
+import { withoutSecrets } from './promotions.js';
 
 /**
  * Records this manager in the store at its start (created, or its address and host name brought up to date), so
@@ -20,14 +21,19 @@ export async function recordManager(
         'a new --state-dir and --join MANAGER:PORT --token TOKEN (flotilla join-token manager)',
     );
   }
+  // A promoted node's manager keeps the node's link and name (its record was made by the promotion).
+  const nodeId = existing?.value.nodeId ?? '';
   const value: Manager = {
     id: self.id,
-    hostname: self.hostname,
+    hostname: nodeId ? (existing?.value.hostname ?? self.hostname) : self.hostname,
     address: self.address,
     createdAtMs: existing?.value.createdAtMs || at,
     updatedAtMs: at,
     demoted: false,
     etcdMember: self.etcdMember,
+    nodeId,
+    promotionSecretHash: '',
+    promotionExpiresAtMs: 0n,
   };
   if (!existing) {
     await store.create('managers', self.id, value);
@@ -52,7 +58,7 @@ export function managerStates(
   const states = records
     .filter((r) => !r.value.demoted)
     .map((r) => ({
-      manager: r.value,
+      manager: withoutSecrets(r.value),
       leader: r.id === live.leaderId,
       reachable: live.candidateIds.has(r.id),
     }));

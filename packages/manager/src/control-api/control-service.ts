@@ -13,7 +13,7 @@ import { clusterEvents } from './events/cluster-events.js';
 import { forwardWrites } from './forward-writes.js';
 import { handler } from './handler.js';
 import { type ServiceLogsOptions, serviceLogs } from './logs/service-logs.js';
-import { type LiveManagers, nodeControl } from './nodes.js';
+import { type LiveManagers, type NodePromotions, nodeControl } from './nodes.js';
 import { serviceControl } from './services.js';
 import { stackControl } from './stacks.js';
 import { taskControl } from './tasks.js';
@@ -29,6 +29,8 @@ export interface ControlOptions extends ServiceLogsOptions {
   warnings?: readonly string[];
   /** Who leads and which managers are candidates now (`node ls`). */
   managers?: LiveManagers;
+  /** `node promote`: the leader's sessions with the nodes. */
+  promotions?: NodePromotions;
   /** CA rotation (`cluster ca --rotate`), by a manager that holds the CA key. */
   caRotation?: CaControl;
   /** Backups, made by a manager that holds the CA key. */
@@ -54,7 +56,7 @@ export function controlService(
     ...stackControl(store, handle),
     ...serviceControl(store, handle),
     ...taskControl(store, handle),
-    ...nodeControl(store, handle, logs.managers),
+    ...nodeControl(store, handle, logs.managers, logs.promotions),
     ...clusterControl(store, tokens, handle, logs.warnings ?? [], logs.caRotation),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),

@@ -21,6 +21,7 @@ const WRITES = [
   'updateNode',
   'removeNode',
   'demoteNode',
+  'promoteNode',
   'updateCluster',
   'getJoinToken',
   'revokeOperator',

@@ -6,26 +6,47 @@ import {
   type Node,
   NodeSpec_Availability,
   NodeStatus_State,
+  type Promotion,
   type RemoveNodeResponse,
 } from '@flotilla/api';
 import type { Store, Versioned } from '@flotilla/store';
 import { managerCountWarnings, managerStates } from '../cluster/manager-records.js';
+import { recordPromotion, withoutSecrets } from '../cluster/promotions.js';
 import { revocationWrites } from '../cluster/revocations.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
 
-type NodeHandlers = Pick<ControlServiceServer, 'listNodes' | 'getNode' | 'updateNode' | 'removeNode' | 'demoteNode'>;
+type NodeHandlers = Pick<
+  ControlServiceServer,
+  'listNodes' | 'getNode' | 'updateNode' | 'removeNode' | 'demoteNode' | 'promoteNode'
+>;
 
 /** Who leads and which managers hold their candidacy now, as the answering manager's election last read it. */
 export type LiveManagers = () => { leaderId: string | undefined; candidateIds: ReadonlySet<string> };
 
 const noLiveManagers: LiveManagers = () => ({ leaderId: undefined, candidateIds: new Set() });
 
+/** What `node promote` needs of the leader: its sessions with the nodes, its address, the CA the token names. */
+export interface NodePromotions {
+  /** Where the node's agent would serve a manager; undefined: no session with this leader, "": it cannot. */
+  managerAddress(nodeId: string): string | undefined;
+  /** Sends the promotion over the node's session; false when it has none. */
+  send(nodeId: string, promotion: Omit<Promotion, 'logs'>): boolean;
+  /** This manager's address, while it leads: where the new manager joins through. */
+  joinAddress(): string | undefined;
+  caFingerprint(): string;
+}
+
 /**
  * Nodes in the control API: their availability and labels, and their removal from the cluster; the managers
  * listed with them, and demoted.
  */
-export function nodeControl(store: Store, handle: Handle, live: LiveManagers = noLiveManagers): NodeHandlers {
+export function nodeControl(
+  store: Store,
+  handle: Handle,
+  live: LiveManagers = noLiveManagers,
+  promotions?: NodePromotions,
+): NodeHandlers {
   return {
     listNodes: handle(async () => {
       const [nodes, managers] = await Promise.all([store.list('nodes'), store.list('managers')]);
@@ -89,8 +110,58 @@ export function nodeControl(store: Store, handle: Handle, live: LiveManagers = n
       await store.batch([{ op: 'delete', kind: 'nodes', id: node.id }, ...revoke]);
       return {};
     }),
-    demoteNode: handle(async (request) => ({ manager: await demote(store, request.node) })),
+    demoteNode: handle(async (request) => ({ manager: withoutSecrets(await demote(store, request.node)) })),
+    promoteNode: handle(async (request) => ({
+      manager: withoutSecrets(await promote(store, request.node, promotions)),
+    })),
   };
+}
+
+/**
+ * Promotion: a manager record for the node, with the hash of a one-time credential, then the credential sent over
+ * the node's session; its agent starts a manager that joins with it (its tasks run on). Refused, saying what to
+ * do, for a node that is not connected, whose agent cannot run a manager, or that is a manager already.
+ */
+async function promote(store: Store, ref: string, promotions: NodePromotions | undefined): Promise<Manager> {
+  const node = await resolveNode(store, ref);
+  const name = node.value.description?.hostname || node.id;
+  const managers = (await store.list('managers')).items;
+  const current = managers.find((m) => m.value.nodeId === node.id && !m.value.demoted);
+  if (current) {
+    throw new FlotillaError(
+      Code.AlreadyExists,
+      `node ${name} is a manager already (manager ${current.id}); to make it a worker again: flotilla node demote ${current.id}`,
+    );
+  }
+  const joinAddress = promotions?.joinAddress();
+  if (!promotions || !joinAddress) {
+    throw new FlotillaError(Code.Unavailable, 'no leader is elected right now: retry in a few seconds');
+  }
+  const managerAddress = promotions.managerAddress(node.id);
+  if (managerAddress === undefined || node.value.status?.state !== NodeStatus_State.STATE_READY) {
+    throw new FlotillaError(
+      Code.FailedPrecondition,
+      `node ${name} is down (no session with the leader): start its agent (with --manager-listen HOST:PORT) and promote it again`,
+    );
+  }
+  if (managerAddress === '') {
+    throw new FlotillaError(
+      Code.FailedPrecondition,
+      `node ${name}'s agent cannot run a manager: restart it with --manager-listen HOST:PORT (where that manager ` +
+        'serves; --etcd-listen-client and --etcd-listen-peer for its etcd member), then promote it again',
+    );
+  }
+  const hostname = node.value.description?.hostname ?? '';
+  const made = await recordPromotion(store, { id: node.id, hostname, managerAddress }, promotions.caFingerprint());
+  if (!promotions.send(node.id, { token: made.token, joinAddress, managerId: made.manager.id })) {
+    // The session ended meanwhile: no record of a promotion the node never heard of.
+    await store.batch([{ op: 'delete', kind: 'managers', id: made.manager.id }]);
+    throw new FlotillaError(
+      Code.Unavailable,
+      `node ${name} lost its session while being promoted: promote it again once it is ready`,
+    );
+  }
+  return made.manager;
 }
 
 /**
@@ -130,14 +201,20 @@ async function findManager(store: Store, ref: string): Promise<Versioned<Manager
   const exact = await byExactId(store, 'managers', ref);
   if (exact) return exact;
   const { items } = await store.list('managers');
-  const matches = items.filter((m) => m.id.startsWith(ref) || m.value.hostname === ref);
-  if (matches.length > 1) {
+  // A promoted node's manager also goes by its node's ID (the manager that is not demoted, if there are several).
+  const matches = items.filter(
+    (m) => m.id.startsWith(ref) || m.value.hostname === ref || (m.value.nodeId.startsWith(ref) && !m.value.demoted),
+  );
+  // A node promoted, demoted and promoted again: its name means the manager it has now.
+  const live = matches.filter((m) => !m.value.demoted);
+  const chosen = matches.length > 1 && live.length === 1 ? live : matches;
+  if (chosen.length > 1) {
     throw new FlotillaError(
       Code.FailedPrecondition,
-      `${JSON.stringify(ref)} matches ${matches.length} managers: give more of the ID`,
+      `${JSON.stringify(ref)} matches ${chosen.length} managers: give more of the ID`,
     );
   }
-  return matches[0];
+  return chosen[0];
 }
 
 /** A node by ID, unambiguous ID prefix, or hostname. */

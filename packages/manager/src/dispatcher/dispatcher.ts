@@ -6,6 +6,7 @@ import {
   type LogsConfig,
   NodeStatus_State,
   newId,
+  type Promotion,
   type SessionRequest,
   type SessionResponse,
   type Task,
@@ -153,6 +154,23 @@ export class Dispatcher {
     this.announce();
   }
 
+  /**
+   * Where a connected node's agent would serve a manager (said in its session's capabilities); undefined when the
+   * node has no session with this dispatcher, "" when its agent cannot run one.
+   */
+  managerAddress(nodeId: string): string | undefined {
+    const session = this.sessions.get(nodeId);
+    return session ? (session.managerAddress ?? '') : undefined;
+  }
+
+  /** Tells a connected node to start a manager (`node promote`); false when it has no session here. */
+  promote(nodeId: string, promotion: Omit<Promotion, 'logs'>): boolean {
+    const session = this.sessions.get(nodeId);
+    if (!session) return false;
+    session.call.write({ promotion: { ...promotion, ...(this.options.logs ? { logs: this.options.logs } : {}) } });
+    return true;
+  }
+
   /** Ends a node's session (after it was removed: it cannot open another). */
   disconnect(nodeId: string): void {
     this.sessions.end(nodeId);
@@ -252,6 +270,7 @@ export class Dispatcher {
   }
 
   private capabilities(session: Session, capabilities: Capabilities): void {
+    if (capabilities.managerAddress.length <= LIMITS.shortText) session.managerAddress = capabilities.managerAddress;
     if (capabilities.overlay && !session.overlay) {
       session.overlay = true;
       // The agent waits for its tasks' networks to be in a view before it starts them.

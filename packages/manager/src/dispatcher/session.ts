@@ -18,6 +18,8 @@ export interface Session {
   overlay: boolean;
   /** HOST:PORT of the node's PeerService: where the connection comes from, and the port the agent said. */
   probeAddress?: string;
+  /** HOST:PORT a manager of the node's own would serve on (agent start --manager-listen): it can be promoted. */
+  managerAddress?: string;
 }
 
 /** The open sessions, one per node. */
