@@ -49,18 +49,8 @@ export function caControl(
         await finishRotation(store, cluster.caRotation.newCaCertPem, keyPem);
         return { rotation: progress };
       }
-      // The managers' own etcd members hold certificates of the cluster CA, read when a member starts: a member
-      // started after a rotation would present a certificate its peers (still trusting the old CA) refuse. Until
-      // etcd follows a rotation, it is refused rather than left as a trap for the next restart.
-      const members = (await store.list('managers')).items.filter((m) => !m.value.demoted && m.value.etcdMember);
-      if (members.length > 0) {
-        throw new FlotillaError(
-          Code.FailedPrecondition,
-          `the CA cannot be rotated yet while managers run their own etcd members (${members.length}): their etcd ` +
-            'certificates come from the cluster CA and would not follow it; rotate on managers with an external ' +
-            'etcd (--etcd), or rely on certificate renewal, which works with either',
-        );
-      }
+      // The managers' own etcd members follow the rotation (see EtcdRotation); an external etcd's certificates are
+      // its operator's, and the rotation leaves them as they are.
       const rotation = await startRotation(store, control.identity);
       return { rotation: await rotationProgress(store, rotation, control.liveManagerIds()) };
     }),
