@@ -69,8 +69,9 @@ const etcdFile = (at: Spot, name: string) => readFileSync(path.join(at.stateDir,
  * each member's process is: what keeps running while the members restart in turn.
  */
 class Writer {
+  /** When a write went through, through any manager; and how many went through each manager. */
   readonly ok: number[] = [];
-  readonly failed = new Map<number, number>();
+  readonly okBy = new Map<number, number>();
   readonly pids = new Map<number, Set<number>>();
   private stopped = false;
   private done: Promise<void> | undefined;
@@ -78,12 +79,15 @@ class Writer {
   constructor(private readonly managers: RunningManager[]) {}
 
   start(): void {
-    this.done = (async () => {
-      for (let n = 0; !this.stopped; n++) {
-        await Promise.all(this.managers.map((m, i) => this.write(m, i, n)));
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+    // A loop per manager: a write waiting on a member that restarts holds up no other.
+    this.done = Promise.all(
+      this.managers.map(async (m, i) => {
+        for (let n = 0; !this.stopped; n++) {
+          await this.write(m, i, n);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }),
+    ).then(() => undefined);
   }
 
   async stop(): Promise<void> {
@@ -103,8 +107,9 @@ class Writer {
     try {
       await manager.store.client.put(`/flotilla-test/writer/${i}`).value(String(n));
       this.ok.push(Date.now());
+      this.okBy.set(i, (this.okBy.get(i) ?? 0) + 1);
     } catch {
-      this.failed.set(i, (this.failed.get(i) ?? 0) + 1);
+      // Through a manager whose own member is restarting: the others' writes show whether the cluster took it.
     }
   }
 }
@@ -147,20 +152,21 @@ describe('CA rotation with the managers’ own etcd members', () => {
       await expect
         .poll(() => managers.map((_, i) => writer.pids.get(i)?.size ?? 0), { timeout: 60_000, interval: 200 })
         .toEqual([3, 3, 3]);
-      // One more round of writes through each manager after the last restart.
-      const settled = writer.ok.length;
-      await expect.poll(() => writer.ok.length, { timeout: 10_000 }).toBeGreaterThan(settled + 6);
+      // Writes go through each manager again after the last restart (its client with its new certificate).
+      const settled = managers.map((_, i) => writer.okBy.get(i) ?? 0);
+      await expect
+        .poll(() => managers.every((_, i) => (writer.okBy.get(i) ?? 0) > (settled[i] as number) + 2), {
+          timeout: 10_000,
+        })
+        .toBe(true);
     } finally {
       control.close();
       await writer.stop();
     }
     for (const m of managers) expect(m.embeddedEtcd?.process?.restarts).toBe(0);
     expect(managers.map((m) => m.embeddedEtcd?.process?.pid)).not.toContain(firstPids[0]);
-    // Quorum kept: a write went through at least every 2 s (a restart hands the etcd lead over first), and every
-    // manager's writes went through once its own member was back.
+    // Quorum kept: a write went through at least every 2 s all along (a restart hands the etcd lead over first).
     expect(writer.longestGapMs()).toBeLessThan(2_000);
-    const failed = [...writer.failed.values()].reduce((a, b) => a + b, 0);
-    expect(failed).toBeLessThan(writer.ok.length / 4);
 
     // Every member's certificate (the manager's etcd client's too) chains to the new CA; the old one is trusted
     // no more.

@@ -39,12 +39,15 @@ export class EtcdRotation {
   /** The member's CA file says other than what the running member read at its start. */
   private restartDue = false;
   /** During a rotation (step 2 to come): the CA to issue the member's certificate with, and its fingerprint. */
-  private switchTo: { ca: CertificateAuthority; fingerprint: string; ended?: boolean } | undefined;
+  private switchTo: { ca: CertificateAuthority; fingerprint: string } | undefined;
+  /** The CAs to trust once the member holds its certificate of the new CA (a rotation ended before it did). */
+  private trustAfterSwitch: string | undefined;
 
   constructor(private readonly options: EtcdRotationOptions) {}
 
   /** The rotation starts: trust in both CAs (once the member starts again), the certificate of the old one. */
   begin(ca: CertificateAuthority): void {
+    this.trustAfterSwitch = undefined;
     this.options.etcd.trust(ca.trustPem);
     this.restartDue = true;
     this.switchTo = { ca, fingerprint: caFingerprint(ca.issuerPem) };
@@ -52,8 +55,12 @@ export class EtcdRotation {
 
   /** The rotation ended: trust in the new CA only, once the member starts again. */
   end(ca: CertificateAuthority): void {
-    // Ended (with --force) before this member took its new certificate: it takes it first, whatever the others.
-    if (this.switchTo) this.switchTo = { ca, fingerprint: caFingerprint(ca.issuerPem), ended: true };
+    // Ended (with --force) before this member took its certificate of the new CA: the steps go on (the old CA
+    // stays trusted by etcd until then), or members that still trust only the old CA would refuse it.
+    if (this.switchTo) {
+      this.trustAfterSwitch = ca.trustPem;
+      return;
+    }
     this.options.etcd.trust(ca.trustPem);
     this.restartDue = true;
   }
@@ -69,19 +76,18 @@ export class EtcdRotation {
    * quorum without this one, or some member does not trust both CAs yet.
    */
   async settle(): Promise<boolean> {
-    if (this.switchTo?.ended) await this.takeNewCertificate(this.switchTo.ca);
     if (this.restartDue && !(await this.restartInTurn())) return false;
     const switchTo = this.switchTo;
     if (!switchTo) return true;
     if (!(await this.everyMemberTrustsBoth(switchTo.fingerprint))) return false;
-    await this.takeNewCertificate(switchTo.ca);
-    return true;
-  }
-
-  private async takeNewCertificate(ca: CertificateAuthority): Promise<void> {
-    await this.options.etcd.issue(ca);
+    await this.options.etcd.issue(switchTo.ca);
     this.switchTo = undefined;
     this.options.log.info({ member: this.options.nodeId }, 'the etcd member holds a certificate of the new CA');
+    if (this.trustAfterSwitch === undefined) return true;
+    this.options.etcd.trust(this.trustAfterSwitch);
+    this.trustAfterSwitch = undefined;
+    this.restartDue = true;
+    return false;
   }
 
   private async restartInTurn(): Promise<boolean> {
