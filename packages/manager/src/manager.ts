@@ -26,7 +26,7 @@ import { bootstrapCluster, type ManagerIdentity, reissueOperator } from './clust
 import { ControlPlane } from './cluster/control-plane.js';
 import { EmbeddedEtcd, type MemberIdentity } from './cluster/embedded-etcd.js';
 import { memberClientUrls } from './cluster/etcd-membership.js';
-import { EtcdRotation } from './cluster/etcd-rotation.js';
+import { EtcdRotation, silentEtcdMembers } from './cluster/etcd-rotation.js';
 import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
 import { recordManager } from './cluster/manager-records.js';
@@ -138,6 +138,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     {
       ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
       warnings,
+      ...(embedded ? { silentEtcdMembers: () => silentEtcdMembers(client, embedded.tls) } : {}),
       stopping: stopping.signal,
       logger: log,
       managers: () => ({

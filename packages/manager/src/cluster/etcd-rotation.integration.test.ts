@@ -221,6 +221,23 @@ describe('CA rotation with the managers’ own etcd members', () => {
       )
       .toBe(true);
   }, 60_000);
+
+  it('refuses a rotation while a member does not answer (it could never move), saying which and what to do', async () => {
+    const [first, , third] = managers as [RunningManager, RunningManager, RunningManager];
+    await third.stop();
+    running.splice(running.indexOf(third), 1);
+    const control = operatorClient(first, first.address);
+    try {
+      await expect(rpc(control, control.rotateCa, { force: false })).rejects.toThrow(
+        new RegExp(`etcd members of managers ${third.identity.nodeId} do not answer.*node demote`),
+      );
+      expect((await first.store.get('clusters', CLUSTER_KEY))?.value.caRotation).toBeUndefined();
+      // The two members left hold the quorum: writes go on.
+      await first.store.client.put('/flotilla-test/refused').value('ok').exec();
+    } finally {
+      control.close();
+    }
+  }, 60_000);
 });
 
 /** A client of one member with a certificate `ca` issues for the managers' etcd user, trusting `trustPem`. */

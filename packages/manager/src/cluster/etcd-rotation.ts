@@ -1,6 +1,6 @@
 import type { Logger } from '@flotilla/observability';
 import { type CertificateAuthority, caFingerprint } from '@flotilla/pki';
-import { connectEtcd } from '@flotilla/store';
+import { connectEtcd, type TlsFiles } from '@flotilla/store';
 import type { Etcd3, IMember } from 'etcd3';
 import type { EmbeddedEtcd } from './embedded-etcd.js';
 
@@ -11,7 +11,7 @@ import type { EmbeddedEtcd } from './embedded-etcd.js';
  */
 const TURN_KEY = '/flotilla-etcd/restart-turn';
 const TRUSTS_BOTH = '/flotilla-etcd/trusts-both/';
-const TURN_TTL_SECONDS = 30;
+const TURN_TTL_SECONDS = 60;
 
 export interface EtcdRotationOptions {
   etcd: EmbeddedEtcd;
@@ -132,11 +132,9 @@ export class EtcdRotation {
    */
   private async healthyOthers(): Promise<IMember[] | undefined> {
     const { client, nodeId, log } = this.options;
-    const { members } = await client.cluster.memberList({});
-    const voters = members.filter((m) => !m.isLearner && m.name !== '');
+    const { voters, answering } = await votersAnswering(client, this.options.etcd.tls);
     const others = voters.filter((m) => m.name !== nodeId);
-    const healthy: IMember[] = [];
-    for (const member of others) if (await this.answers(member.clientURLs)) healthy.push(member);
+    const healthy = answering.filter((m) => m.name !== nodeId);
     const quorum = Math.floor(voters.length / 2) + 1;
     if (healthy.length >= quorum || healthy.length === others.length) return healthy;
     log.warn(
@@ -161,18 +159,6 @@ export class EtcdRotation {
     }
   }
 
-  private async answers(urls: string[]): Promise<boolean> {
-    const probe = connectEtcd({ endpoints: urls, tls: this.options.etcd.tls, callTimeoutMs: 2_000 });
-    try {
-      await probe.maintenance.status();
-      return true;
-    } catch {
-      return false;
-    } finally {
-      probe.close();
-    }
-  }
-
   /** Until the member serves a quorum read (it has caught up with the leader), with the files as they are now. */
   private async ready(): Promise<void> {
     const deadline = Date.now() + (this.options.readyMs ?? 30_000);
@@ -190,5 +176,31 @@ export class EtcdRotation {
     } finally {
       probe.close();
     }
+  }
+}
+
+/** The names of the voting etcd members (the managers' node IDs) that do not answer now. */
+export async function silentEtcdMembers(client: Etcd3, tls: TlsFiles): Promise<string[]> {
+  const { voters, answering } = await votersAnswering(client, tls);
+  return voters.filter((m) => !answering.includes(m)).map((m) => m.name);
+}
+
+/** The voting members that have started, and those of them that answer a status call within 2 s. */
+async function votersAnswering(client: Etcd3, tls: TlsFiles): Promise<{ voters: IMember[]; answering: IMember[] }> {
+  const { members } = await client.cluster.memberList({});
+  const voters = members.filter((m) => !m.isLearner && m.name !== '');
+  const answers = await Promise.all(voters.map((m) => answersAt(m.clientURLs, tls)));
+  return { voters, answering: voters.filter((_, i) => answers[i]) };
+}
+
+async function answersAt(urls: string[], tls: TlsFiles): Promise<boolean> {
+  const probe = connectEtcd({ endpoints: urls, tls, callTimeoutMs: 2_000 });
+  try {
+    await probe.maintenance.status();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.close();
   }
 }

@@ -10,6 +10,8 @@ export interface CaControl {
   identity: ManagerIdentity;
   /** The live managers (they must renew before a rotation ends). */
   liveManagerIds: () => Iterable<string>;
+  /** The managers' own etcd members that do not answer (by name: the manager's node ID); none with an external etcd. */
+  silentEtcdMembers?: () => Promise<string[]>;
 }
 
 /** The CA as `cluster inspect` shows it: its fingerprint and, during a rotation, its progress. */
@@ -49,8 +51,17 @@ export function caControl(
         await finishRotation(store, cluster.caRotation.newCaCertPem, keyPem);
         return { rotation: progress };
       }
-      // The managers' own etcd members follow the rotation (see EtcdRotation); an external etcd's certificates are
-      // its operator's, and the rotation leaves them as they are.
+      // The managers' own etcd members follow the rotation (see EtcdRotation), each started again in turn, which
+      // needs every member: with one silent, the rotation could never end. An external etcd's certificates are its
+      // operator's, and the rotation leaves them as they are.
+      const silent = (await control.silentEtcdMembers?.()) ?? [];
+      if (silent.length > 0) {
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `the etcd members of managers ${silent.join(', ')} do not answer, and a CA rotation moves every member in ` +
+            'turn: start those managers again, or remove them (node demote), then rotate',
+        );
+      }
       const rotation = await startRotation(store, control.identity);
       return { rotation: await rotationProgress(store, rotation, control.liveManagerIds()) };
     }),
