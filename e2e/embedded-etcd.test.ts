@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { caFingerprint, issuedBy } from '@flotilla/pki';
 import { connectEtcd } from '@flotilla/store';
 import { type DaemonProcess, freePort, startDaemon, tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -47,6 +48,8 @@ async function startManager(label: string, join: string[] = []): Promise<Manager
   if (!etcdPid) throw new Error(`no etcd process under manager ${daemon.child.pid}`);
   return { daemon, address, http, stateDir, env, etcdPid, etcdClient };
 }
+
+const pems = (text: string) => text.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
 
 function childrenOf(pid: number): number[] {
   const found: number[] = [];
@@ -132,6 +135,72 @@ describe('managers with their own etcd members', () => {
     expect(rotated.stdout.trim()).not.toBe(before);
     for (const m of survivors) expect(comm(m.etcdPid)).toBe('etcd');
   });
+
+  it('cluster ca --rotate moves the etcd members to the new CA one at a time; a member started after it is taken in', async () => {
+    // The first cluster's managers are done with: stopped, so that they take no share of the two cores.
+    await Promise.all(daemons.map((d) => d.stop(10_000)));
+    const first = await startManager('r1');
+    const token = (await runFlotilla(['join-token', 'manager', '-q'], first.env)).stdout.trim();
+    const join = ['--join', first.address, '--token', token];
+    const managers = [first, await startManager('r2', join), await startManager('r3', join)];
+    const inspect = async () => JSON.parse((await runFlotilla(['cluster', 'inspect'], first.env)).stdout || '{}');
+    const before = (await inspect()).ca.fingerprint as string;
+
+    const started = await runFlotilla(['cluster', 'ca', '--rotate'], first.env);
+    expect(started.code, started.output).toBe(0);
+    const fingerprint = JSON.parse(started.stdout).rotating.newFingerprint as string;
+    expect(fingerprint).not.toBe(before);
+    // Asked every half second (the CLI renews its certificate during the rotation), until it has ended.
+    await expect
+      .poll(async () => (await inspect()).ca?.fingerprint, { timeout: 120_000, interval: 500 })
+      .toBe(fingerprint);
+    // Then each member starts again trusting the new CA alone.
+    const trusted = (m: Manager) =>
+      pems(readFileSync(path.join(m.stateDir, 'etcd', 'ca.crt'), 'utf8')).map((pem) => caFingerprint(pem));
+    const etcdPid = (m: Manager) => childrenOf(m.daemon.child.pid as number).find((p) => comm(p) === 'etcd');
+    await expect
+      .poll(() => managers.map(trusted), { timeout: 30_000 })
+      .toEqual([[fingerprint], [fingerprint], [fingerprint]]);
+    // The same managers, each with an etcd process started again.
+    for (const m of managers) {
+      expect(comm(m.daemon.child.pid as number)).not.toBe('');
+      await expect.poll(() => etcdPid(m) !== undefined && etcdPid(m) !== m.etcdPid, { timeout: 30_000 }).toBe(true);
+    }
+
+    // A member killed after the rotation is started again by its manager with the new CA's certificate, and its
+    // peers take it: the cluster takes writes through every manager.
+    const victim = managers[1] as Manager;
+    process.kill(etcdPid(victim) as number, 'SIGKILL');
+    for (const m of managers) {
+      await expect
+        .poll(async () => (await runFlotilla(['join-token', 'worker', '--rotate', '-q'], m.env)).code, {
+          timeout: 30_000,
+          interval: 500,
+        })
+        .toBe(0);
+    }
+    const etcd = path.join(victim.stateDir, 'etcd');
+    expect(
+      issuedBy(
+        readFileSync(path.join(etcd, 'member.crt'), 'utf8'),
+        pems(readFileSync(path.join(etcd, 'ca.crt'), 'utf8'))[0] as string,
+      ),
+    ).toBe(true);
+    const client = connectEtcd({
+      endpoints: [`https://${victim.etcdClient}`],
+      tls: {
+        caFile: path.join(etcd, 'ca.crt'),
+        certFile: path.join(etcd, 'member.crt'),
+        keyFile: path.join(etcd, 'member.key'),
+      },
+    });
+    try {
+      const { members } = await client.cluster.memberList({});
+      expect(members.filter((m) => m.name !== '' && !m.isLearner)).toHaveLength(3);
+    } finally {
+      client.close();
+    }
+  }, 300_000);
 
   it('says which flag is wrong: a malformed address, a port in use, TLS files without --etcd', async () => {
     const stateDir = dir('bad');

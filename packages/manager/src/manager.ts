@@ -26,6 +26,7 @@ import { bootstrapCluster, type ManagerIdentity, reissueOperator } from './clust
 import { ControlPlane } from './cluster/control-plane.js';
 import { EmbeddedEtcd, type MemberIdentity } from './cluster/embedded-etcd.js';
 import { memberClientUrls } from './cluster/etcd-membership.js';
+import { EtcdRotation, silentEtcdMembers } from './cluster/etcd-rotation.js';
 import { etcdWarnings } from './cluster/etcd-warnings.js';
 import { joinService } from './cluster/join-service.js';
 import { recordManager } from './cluster/manager-records.js';
@@ -142,6 +143,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     {
       ...(redisParts ? { reader: redisParts.logs, events: redisParts.events } : {}),
       warnings,
+      ...(embedded ? { silentEtcdMembers: () => silentEtcdMembers(client, embedded.tls) } : {}),
       stopping: stopping.signal,
       streams,
       logger: log,
@@ -194,6 +196,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     address,
     log,
     events,
+    ...(embedded ? { etcd: new EtcdRotation({ etcd: embedded, client, nodeId: identity.nodeId, log }) } : {}),
   });
   plane.start();
   probe.start();
@@ -263,6 +266,8 @@ function caRotationFollower(parts: {
   address: string;
   log: Logger;
   events: CertificateEvents;
+  /** This manager's own etcd member, when it runs one. */
+  etcd?: EtcdRotation;
 }): CaRotationFollower {
   const { store, identity, options, upkeep, plane, election, cliDir, address, log, events } = parts;
   return new CaRotationFollower({
@@ -271,6 +276,7 @@ function caRotationFollower(parts: {
     stateDir: options.stateDir,
     certificates: upkeep.certificates,
     renewer: upkeep.renewer,
+    ...(parts.etcd ? { etcd: parts.etcd } : {}),
     leading: () => plane.leading(),
     liveManagerIds: () => plane.members().map((m) => m.id),
     log,

@@ -1,3 +1,5 @@
+import { copyFileSync } from 'node:fs';
+import path from 'node:path';
 import { Code, FlotillaError } from '@flotilla/api';
 import { ManagedProcess, makeTestPki, startEtcd, tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -37,6 +39,34 @@ describe('etcd connection settings', () => {
     } finally {
       good.close();
       noClientCert.close();
+      await etcd.destroy();
+    }
+  });
+
+  it('follows its TLS files: a certificate replaced on disk is used from the next connection, same client', async () => {
+    const [dir, otherDir] = [tempDir('pki-follow'), tempDir('pki-other')];
+    dirs.push(dir, otherDir);
+    const pki = makeTestPki(dir.path);
+    const other = makeTestPki(otherDir.path);
+    const etcd = await startEtcd({ tls: pki });
+    const file = (name: string) => path.join(dir.path, `follow-${name}`);
+    // First a certificate of another CA: etcd refuses it.
+    copyFileSync(pki.caFile, file('ca.crt'));
+    copyFileSync(other.clientCertFile, file('client.crt'));
+    copyFileSync(other.clientKeyFile, file('client.key'));
+    const client = connectEtcd({
+      endpoints: [etcd.url],
+      tls: { caFile: file('ca.crt'), certFile: file('client.crt'), keyFile: file('client.key') },
+      callTimeoutMs: 2_000,
+    });
+    try {
+      expect(await code(new Store(client).get('tasks', 'x'))).toBe(Code.Unavailable);
+      // The cluster's certificate and key in their place: the same client gets in.
+      copyFileSync(pki.clientKeyFile, file('client.key'));
+      copyFileSync(pki.clientCertFile, file('client.crt'));
+      await expect.poll(() => code(new Store(client).get('tasks', 'x')), { timeout: 10_000, interval: 200 }).toBe('ok');
+    } finally {
+      client.close();
       await etcd.destroy();
     }
   });

@@ -12,3 +12,5 @@ export { CLUSTER_KEY, KINDS, keyOf, prefixOf, ROOT } from './kinds.js';
 export { LoopInformers } from './loop-informers.js';
 export type { BatchOptions, BatchResult, Fence, Versioned, Write } from './store.js';
 export { prefixEnd, Store } from './store.js';
+export type { TlsFiles } from './tls-files.js';
+export { TlsFileCredentials } from './tls-files.js';

@@ -5,6 +5,7 @@ import { caFingerprint, issuedBy, StateDir } from '@flotilla/pki';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import { finishRotation, openRotation, recordRenewed, rotationProgress } from './ca-rotation.js';
 import type { ManagerIdentity } from './cluster-bootstrap.js';
+import type { EtcdRotation } from './etcd-rotation.js';
 import { openTokens } from './join-tokens.js';
 
 export type RotationPhase = 'started' | 'finished';
@@ -16,6 +17,11 @@ export interface CaRotationFollowerOptions {
   /** This manager's certificates: they trust the CAs of the rotation, and are renewed at its start and end. */
   certificates: NodeCertificates;
   renewer: CertificateRenewer;
+  /**
+   * This manager's own etcd member, when it runs one: its certificate and trust follow the rotation, and this
+   * manager counts as renewed only once its member (and its etcd client) hold a certificate of the new CA.
+   */
+  etcd?: EtcdRotation;
   leading: () => boolean;
   /** The managers the rotation waits for (the live candidates). */
   liveManagerIds: () => Iterable<string>;
@@ -65,10 +71,12 @@ export class CaRotationFollower {
     const rotation = cluster.caRotation;
     if (rotation && this.next?.certPem !== rotation.newCaCertPem) await this.begin(rotation);
     if (!rotation && this.next && cluster.caCertPem === this.next.certPem) await this.end(cluster);
+    // The member starts again (in its turn) to trust what its CA file says: both CAs, then the new one only.
+    const settled = (await this.options.etcd?.settle()) ?? true;
     if (!rotation || !this.next) return;
     const { identity, store } = this.options;
     const own = this.options.certificates.current().certPem;
-    if (issuedBy(own, this.next.certPem) && !rotation.renewedIds.includes(identity.nodeId))
+    if (settled && issuedBy(own, this.next.certPem) && !rotation.renewedIds.includes(identity.nodeId))
       await recordRenewed(store, rotation.newCaCertPem, identity.nodeId);
     if (!this.options.leading()) return;
     const progress = await rotationProgress(store, rotation, this.options.liveManagerIds());
@@ -84,6 +92,7 @@ export class CaRotationFollower {
     const { identity, certificates, log } = this.options;
     const { ca: next, keyPem } = await openRotation(rotation, identity.caKeyPem);
     identity.ca.beginRotation(next, rotation.crossSignedPem);
+    this.options.etcd?.begin(identity.ca);
     this.next = { certPem: rotation.newCaCertPem, keyPem };
     certificates.replaceCa(identity.ca.trustPem, servedChain(identity));
     const fingerprint = caFingerprint(rotation.newCaCertPem);
@@ -102,6 +111,7 @@ export class CaRotationFollower {
     dir.replace('ca.crt', next.certPem);
     identity.tokens = openTokens(cluster, next.keyPem);
     this.next = undefined;
+    this.options.etcd?.end(identity.ca);
     certificates.replaceCa(identity.ca.trustPem, servedChain(identity));
     const fingerprint = caFingerprint(next.certPem);
     log.info({ fingerprint }, 'CA rotation ended: only the new CA is trusted');

@@ -60,6 +60,12 @@ export class EmbeddedEtcd {
     return httpsUrl(this.options.client);
   }
 
+  /** The member's TLS files (also the manager's etcd client's). */
+  get tls(): EtcdTlsFiles {
+    const file = (name: string) => path.join(this.dirPath, name);
+    return { certFile: file('member.crt'), keyFile: file('member.key'), caFile: file('ca.crt') };
+  }
+
   /** The running member, for tests and metrics: its PID and how often it was started again. */
   get process(): EtcdMember | undefined {
     return this.member;
@@ -71,7 +77,7 @@ export class EmbeddedEtcd {
     await portFree(this.options.client, '--etcd-listen-client');
     await portFree(this.options.peer, '--etcd-listen-peer');
     const { client, peer } = this.options;
-    const tls = await issueEtcdCertificate(ca, [client.host, peer.host], new StateDir(this.dirPath));
+    const tls = await this.issue(ca);
     const peerUrl = httpsUrl(peer);
     this.madeData = start.kind !== 'restart';
     const member = (initialCluster: string, state: 'new' | 'existing') =>
@@ -101,6 +107,29 @@ export class EmbeddedEtcd {
     // client picks a member at random per call and does not fail over, so a list of members would fail a share
     // of all calls, and stalled watches, while one of them is down.)
     return { endpoints: [this.clientUrl], tls };
+  }
+
+  /**
+   * A certificate for the member from what `ca` issues now, and the CAs it trusts now, in its files: used from the
+   * member's next connection on (etcd reads its certificate at each), and by the manager's etcd client from its
+   * next connection. The CAs the running member trusts are the ones it read at its start (see restart).
+   */
+  issue(ca: CertificateAuthority): Promise<EtcdTlsFiles> {
+    const { client, peer } = this.options;
+    return issueEtcdCertificate(ca, [client.host, peer.host], new StateDir(this.dirPath));
+  }
+
+  /** Replaces the CAs the member trusts in its file (read when it starts). */
+  trust(trustPem: string): void {
+    new StateDir(this.dirPath).replace('ca.crt', trustPem);
+  }
+
+  /** Stops the running member and starts it again on the same data: it reads the CAs it trusts anew. */
+  async restart(): Promise<void> {
+    const member = this.member;
+    if (!member) throw new FlotillaError(Code.FailedPrecondition, 'the etcd member is not running');
+    await member.stop();
+    await member.start();
   }
 
   /** Stops the member; after a failed first start, also removes the data that start made. */

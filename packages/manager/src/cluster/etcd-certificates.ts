@@ -19,7 +19,10 @@ export const ETCD_USER = 'root';
  * A certificate from the cluster CA for this manager's etcd member, for every side of it: the server clients and
  * peers dial (so it names the member's client and peer hosts), and the client it is when it dials peers, and when
  * the manager reads and writes (etcd's peers check that a peer's certificate names the address it comes from).
- * Made anew at each start, with a key that never leaves the state directory.
+ * Made anew at each start, with a key that never leaves the state directory, and during a CA rotation (then by the
+ * new CA, followed by the new CA cross-signed by the old, so that peers that trust only the old CA accept it). The
+ * CA file holds every CA trusted now (both during a rotation). Each file is replaced whole: a running member and
+ * the manager's etcd client read them again at each new connection.
  */
 export async function issueEtcdCertificate(
   ca: CertificateAuthority,
@@ -35,8 +38,8 @@ export async function issueEtcdCertificate(
     ipAddresses: unique.filter((h) => isIP(h) !== 0),
     dnsNames: unique.filter((h) => isIP(h) === 0),
   });
-  dir.write('ca.crt', ca.certPem);
-  dir.write('member.key', keys.keyPem, true);
-  dir.write('member.crt', certPem);
+  dir.replace('ca.crt', ca.trustPem);
+  dir.replace('member.key', keys.keyPem, true);
+  dir.replace('member.crt', certPem);
   return { certFile: dir.file('member.crt'), keyFile: dir.file('member.key'), caFile: dir.file('ca.crt') };
 }

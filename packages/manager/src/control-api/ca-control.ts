@@ -10,6 +10,8 @@ export interface CaControl {
   identity: ManagerIdentity;
   /** The live managers (they must renew before a rotation ends). */
   liveManagerIds: () => Iterable<string>;
+  /** The managers' own etcd members that do not answer (by name: the manager's node ID); none with an external etcd. */
+  silentEtcdMembers?: () => Promise<string[]>;
 }
 
 /** The CA as `cluster inspect` shows it: its fingerprint and, during a rotation, its progress. */
@@ -49,16 +51,15 @@ export function caControl(
         await finishRotation(store, cluster.caRotation.newCaCertPem, keyPem);
         return { rotation: progress };
       }
-      // The managers' own etcd members hold certificates of the cluster CA, read when a member starts: a member
-      // started after a rotation would present a certificate its peers (still trusting the old CA) refuse. Until
-      // etcd follows a rotation, it is refused rather than left as a trap for the next restart.
-      const members = (await store.list('managers')).items.filter((m) => !m.value.demoted && m.value.etcdMember);
-      if (members.length > 0) {
+      // The managers' own etcd members follow the rotation (see EtcdRotation), each started again in turn, which
+      // needs every member: with one silent, the rotation could never end. An external etcd's certificates are its
+      // operator's, and the rotation leaves them as they are.
+      const silent = (await control.silentEtcdMembers?.()) ?? [];
+      if (silent.length > 0) {
         throw new FlotillaError(
           Code.FailedPrecondition,
-          `the CA cannot be rotated yet while managers run their own etcd members (${members.length}): their etcd ` +
-            'certificates come from the cluster CA and would not follow it; rotate on managers with an external ' +
-            'etcd (--etcd), or rely on certificate renewal, which works with either',
+          `the etcd members of managers ${silent.join(', ')} do not answer, and a CA rotation moves every member in ` +
+            'turn: start those managers again, or remove them (node demote), then rotate',
         );
       }
       const rotation = await startRotation(store, control.identity);

@@ -35,6 +35,8 @@ export interface ControlOptions extends ServiceLogsOptions {
   caRotation?: CaControl;
   /** Backups, made by a manager that holds the CA key. */
   backupCluster?: ControlServiceServer['backupCluster'];
+  /** The managers' own etcd members that do not answer now (a CA rotation is refused then). */
+  silentEtcdMembers?: () => Promise<string[]>;
 }
 
 /** Without the CA key there is no whole backup to make. */
@@ -89,7 +91,11 @@ export function managerControlService(
     () => identity.ca.fingerprint,
   );
   const service = controlService(store, identity.ca, tokens, {
-    caRotation: { identity, liveManagerIds: () => logs.managers?.().candidateIds ?? [] },
+    caRotation: {
+      identity,
+      liveManagerIds: () => logs.managers?.().candidateIds ?? [],
+      ...(logs.silentEtcdMembers ? { silentEtcdMembers: logs.silentEtcdMembers } : {}),
+    },
     ...logs,
     backupCluster: clusterBackup(store, identity),
   });
