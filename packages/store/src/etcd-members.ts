@@ -72,10 +72,16 @@ function hostPort(url: string): { host: string; port: number } {
   return { host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
-/** Hands a channel the member list its target names, and the list again whenever it changes. */
+/**
+ * Hands a channel the member list its target names once, and again whenever it changes. Not on every request
+ * for resolution: a channel whose members all fail asks again at once, and answering each time (as the IP
+ * resolver does not either) would spin.
+ */
 class MemberResolver implements Grpc.experimental.Resolver {
   private readonly members: EtcdMembers | undefined;
   private unfollow: (() => void) | undefined;
+  private reported = false;
+  private destroyed = false;
 
   constructor(
     target: Grpc.experimental.GrpcUri,
@@ -89,17 +95,26 @@ class MemberResolver implements Grpc.experimental.Resolver {
   }
 
   updateResolution(): void {
-    this.unfollow ??= this.members?.follow(() => this.report());
+    this.destroyed = false;
+    this.unfollow ??= this.members?.follow(() => {
+      // Never synchronously with a change: the listener may call back into the channel.
+      setImmediate(() => this.report());
+    });
+    if (this.reported) return;
+    this.reported = true;
     // Never synchronously with the call, as grpc-js asks of a resolver.
-    process.nextTick(() => this.report());
+    setImmediate(() => this.report());
   }
 
   destroy(): void {
+    this.destroyed = true;
     this.unfollow?.();
     this.unfollow = undefined;
+    this.reported = false;
   }
 
   private report(): void {
+    if (this.destroyed) return;
     const { statusOrFromValue, statusOrFromError } = grpc.experimental;
     this.listener(
       this.members
