@@ -12,6 +12,7 @@ import { NodeCertificates } from './node-certificates.js';
 import { QuorumWatch } from './quorum-watch.js';
 import { AgentSession } from './session.js';
 import { type LogShipperFactory, parseRedisAddress, TaskLogs } from './task-logs.js';
+import { withoutUnreachable } from './unreachable-peers.js';
 import { Worker } from './worker.js';
 
 export interface AgentOptions {
@@ -124,12 +125,27 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     report: (updates) => session?.reportStatus(updates) ?? false,
     logger: log,
   });
-  const quorum = await QuorumWatch.start({
+  // The managers' last network view, applied without the endpoints on peers found out of reach meanwhile.
+  let view: NetworkView | undefined;
+  const applyView = () => {
+    if (!network || !view) return;
+    void network
+      .apply(withoutUnreachable(view, quorum.unreachable.current(), creds.nodeId))
+      .catch((err) => log.warn({ err: (err as Error).message }, 'network view not applied'));
+  };
+  const quorum: QuorumWatch = await QuorumWatch.start({
     certificates: creds,
     renewable: certificates,
     listen: options.probeListen ?? '0.0.0.0:0',
     session: () => session,
     worker,
+    onUnreachable: () => {
+      log.warn(
+        { nodes: [...quorum.unreachable.current()] },
+        'peers held out of reach changed: endpoints on them are left out of the network view',
+      );
+      applyView();
+    },
     logger: log,
   });
   // The list of managers is kept, so a restarted agent can reach any of them even if the one it joined is gone.
@@ -145,10 +161,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       : {}),
     ...(network
       ? {
-          onNetwork: (view: NetworkView) =>
-            void network
-              ?.apply(view)
-              .catch((err) => log.warn({ err: (err as Error).message }, 'network view not applied')),
+          onNetwork: (next: NetworkView) => {
+            view = next;
+            quorum.unreachable.prune(next);
+            applyView();
+          },
         }
       : {}),
     onSessionInfo: (info) => {

@@ -21,6 +21,8 @@ export interface PeerProberOptions {
   release?: (keep: ReadonlySet<string>) => void;
   /** Called after a round in which some voter answered that it hears a leader. */
   onLeaderHeard?: () => void;
+  /** Called with each probe's outcome: whether the voter answered at all. */
+  onAnswer?: (voter: Voter, reachable: boolean) => void;
   now?: () => number;
   random?: () => number;
 }
@@ -163,6 +165,7 @@ export class PeerProber {
     // A voter that left while the probe was out is not counted.
     if (this.voters.some((v) => v.id === voter.id)) {
       this.answers.set(voter.id, { ...answer, manager: voter.manager, at: this.now() });
+      this.options.onAnswer?.(voter, answer.reachable);
     }
     return answer.hearsLeader;
   }

@@ -4,6 +4,7 @@ import { disconnectPolicy, hearsNoLeader, NodeFence } from './fencing.js';
 import type { NodeCertificates } from './node-certificates.js';
 import { PeerProber } from './peer-prober.js';
 import { PeerCaller, type PeerCertificates, type PeerServer, servePeers } from './peer-service.js';
+import { UnreachablePeers } from './unreachable-peers.js';
 import type { Worker } from './worker.js';
 
 /** What the quorum watch reads of the session with the managers. */
@@ -27,6 +28,8 @@ export interface QuorumWatchOptions {
   /** The session, once there is one (the PeerService is up before it, to tell the managers its port). */
   session: () => SessionView | undefined;
   worker: Pick<Worker, 'disconnectPolicies' | 'fence'>;
+  /** Called when the peers held unreachable change (see `unreachable`). */
+  onUnreachable?: () => void;
   logger?: Logger;
 }
 
@@ -37,6 +40,8 @@ export interface QuorumWatchOptions {
 export class QuorumWatch {
   readonly fence: NodeFence;
   readonly prober: PeerProber;
+  /** Nodes found out of reach by the probes: their endpoints are left out of the network view meanwhile. */
+  readonly unreachable: UnreachablePeers;
 
   private constructor(
     private readonly server: PeerServer,
@@ -44,6 +49,7 @@ export class QuorumWatch {
     options: QuorumWatchOptions,
   ) {
     const { session, worker } = options;
+    this.unreachable = new UnreachablePeers({ call: caller.call, onChange: () => options.onUnreachable?.() });
     this.prober = new PeerProber({
       selfId: options.certificates.nodeId,
       call: caller.call,
@@ -59,6 +65,7 @@ export class QuorumWatch {
       },
       release: (keep) => caller.forget(keep),
       onLeaderHeard: () => session()?.reconnectNow(),
+      onAnswer: (voter, reachable) => this.unreachable.answered(voter, reachable),
     });
     this.fence = new NodeFence({
       silence: () => {
@@ -117,6 +124,7 @@ export class QuorumWatch {
   async close(): Promise<void> {
     this.fence.stop();
     this.prober.stop();
+    this.unreachable.stop();
     this.caller.close();
     await this.server.close();
   }

@@ -13,8 +13,9 @@ import {
   TaskStatusUpdate,
 } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
-import { type ClientDuplexStream, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type ClientDuplexStream, connectivityState, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { NodeCredentials } from './join.js';
+import { leaderAttempt, nextAttempt } from './session-attempts.js';
 
 export interface SessionOptions {
   /** Called with the full assignment set on each new session, then with each change. */
@@ -45,7 +46,23 @@ export interface SessionOptions {
   onPromotion?: (promotion: Promotion) => void;
   /** Called with what each session (or a manager's later update of it) says: managers, logs, timeouts. */
   onSessionInfo?: (info: SessionInfo) => void;
+  /**
+   * How long an attempt to open a session waits alone while it has no connection before the next manager is
+   * tried beside it (1 s): a manager whose host is gone would hold it for gRPC's 20 s connect timeout.
+   */
+  attemptGraceMs?: number;
   now?: () => number;
+}
+
+/** By default, how long an attempt without a connection is waited for alone (see `attemptGraceMs`). */
+export const ATTEMPT_GRACE_MS = 1_000;
+
+/** An attempt to open a session with one manager, not answered yet. */
+interface Attempt {
+  address: string;
+  client: DispatcherServiceClient;
+  stream: ClientDuplexStream<SessionRequest, SessionResponse>;
+  startedAt: number;
 }
 
 /** The agents' longest wait between reconnects by default; a new leader's takeover grace allows for it. */
@@ -58,8 +75,9 @@ type SessionState = 'connecting' | 'connected' | 'stopped';
 
 /**
  * The agent's side of the session: mutual TLS with its node certificate, heartbeats at the period the manager
- * sets, and reconnection with backoff to any known manager when the stream breaks. Tasks keep running while it
- * reconnects; this class only carries the conversation.
+ * sets, and reconnection with backoff to any known manager when the stream breaks: to the leader a follower names
+ * at once, and to other managers beside an attempt that gets no connection (a manager whose host is gone). Tasks
+ * keep running while it reconnects; this class only carries the conversation.
  */
 export class AgentSession {
   private stream: ClientDuplexStream<SessionRequest, SessionResponse> | undefined;
@@ -69,10 +87,12 @@ export class AgentSession {
   private delay: number;
   private next = 0;
   private managers: string[];
+  /** Attempts to open a session under way, none answered yet (more than one while managers do not answer). */
+  private attempts: Attempt[] = [];
   /** A manager to try next, ahead of the rotation (the leader a follower pointed to). */
   private preferred: string | undefined;
   private sessionId = '';
-  /** The manager the current (or last) connection went to. */
+  /** The manager the current (or last) session went to. */
   private address: string | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private lastContact = 0;
@@ -168,7 +188,7 @@ export class AgentSession {
    * shortest backoff. A restarted manager is then found within a probe round, not after the longest backoff.
    */
   reconnectNow(): void {
-    if (this.state !== 'connecting' || this.suspended || this.stream !== undefined) return;
+    if (this.state !== 'connecting' || this.suspended || this.stream !== undefined || this.attempts.length > 0) return;
     clearTimeout(this.retry);
     this.retry = undefined;
     this.delay = this.options.backoffMs?.first ?? 100;
@@ -194,6 +214,7 @@ export class AgentSession {
       this.options.onFence?.();
     }
     if (this.state === 'connected' && silentFor > 3 * this.periodMs) this.stream?.emit('error', new Error('no ack'));
+    this.widen();
   }
 
   /**
@@ -254,19 +275,25 @@ export class AgentSession {
     return true;
   }
 
+  /** Opens a session attempt to the leader a manager named, or else to the next manager of the rotation. */
   private connect(): void {
     if (this.state === 'stopped' || this.suspended) return;
     const address = this.preferred ?? (this.managers[this.next++ % this.managers.length] as string);
     this.preferred = undefined;
-    this.address = address;
+    this.attempt(address);
+  }
+
+  /** One attempt to open a session with the manager at `address`, beside any others under way. */
+  private attempt(address: string): void {
     const tls = credentials.createSsl(
       Buffer.from(this.creds.caCertPem),
       Buffer.from(this.creds.keyPem),
       Buffer.from(this.creds.certPem),
     );
-    this.client = new DispatcherServiceClient(address, tls, { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME });
-    const stream = this.client.session();
-    this.stream = stream;
+    const client = new DispatcherServiceClient(address, tls, { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME });
+    const stream = client.session();
+    const attempt: Attempt = { address, client, stream, startedAt: this.now() };
+    this.attempts.push(attempt);
     stream.write({
       capabilities: {
         overlay: this.options.onNetwork !== undefined,
@@ -274,28 +301,85 @@ export class AgentSession {
         managerAddress: this.options.onPromotion ? (this.options.managerAddress ?? '') : '',
       },
     });
-    stream.on('data', (message: SessionResponse) => this.receive(message));
-    const broken = (err?: ServiceError) => {
-      if (this.stream !== stream) return;
+    stream.on('data', (message: SessionResponse) => this.answered(attempt, message));
+    stream.on('error', (err: ServiceError) => this.ended(attempt, err));
+    stream.on('end', () => this.ended(attempt));
+  }
+
+  /** A message on the session, or the first answer of an attempt: the first to open a session is the one kept. */
+  private answered(attempt: Attempt, message: SessionResponse): void {
+    if (attempt.stream !== this.stream) {
+      if (!this.attempts.includes(attempt) || !message.session) return;
+      this.attempts = this.attempts.filter((a) => a !== attempt);
+      this.dropAttempts();
+      this.stream = attempt.stream;
+      this.client = attempt.client;
+      this.address = attempt.address;
+    }
+    this.receive(message);
+  }
+
+  /** The session or an attempt ended: a refusal that names the leader is followed at once, else backoff. */
+  private ended(attempt: Attempt, err?: ServiceError): void {
+    if (attempt.stream === this.stream) {
       this.teardown();
-      if (this.state === 'stopped') return;
-      this.state = 'connecting';
-      const answered = err?.metadata?.get(LEADER_METADATA_KEY) ?? [];
-      // A follower's refusal is contact with the control plane (during a failover, nobody is marked down).
-      if (answered.length > 0) this.contact();
-      const leader = answered[0];
-      const first = this.options.backoffMs?.first ?? 100;
-      if (typeof leader === 'string' && leader !== '' && leader !== address) {
-        // A follower named the leader: go there next, without backing off further.
-        this.preferred = leader;
-        this.retry = setTimeout(() => this.connect(), first);
-        return;
-      }
-      this.retry = setTimeout(() => this.connect(), this.delay * (0.8 + Math.random() * 0.4));
-      this.delay = Math.min(this.options.backoffMs?.max ?? MAX_RECONNECT_BACKOFF_MS, this.delay * 2);
-    };
-    stream.on('error', broken);
-    stream.on('end', () => broken());
+    } else if (this.attempts.includes(attempt)) {
+      this.attempts = this.attempts.filter((a) => a !== attempt);
+      attempt.client.close();
+    } else {
+      return;
+    }
+    if (this.state === 'stopped') return;
+    this.state = 'connecting';
+    const answered = err?.metadata?.get(LEADER_METADATA_KEY) ?? [];
+    // A follower's refusal is contact with the control plane (during a failover, nobody is marked down).
+    if (answered.length > 0) this.contact();
+    const named = answered[0];
+    const leader = leaderAttempt(typeof named === 'string' ? named : undefined, attempt.address, this.attempts);
+    if (this.attempts.length > 0) {
+      // Others are still under way (a manager whose host is gone among them): the leader named is tried beside them.
+      if (leader && !this.suspended) this.attempt(leader);
+      return;
+    }
+    clearTimeout(this.retry);
+    const first = this.options.backoffMs?.first ?? 100;
+    if (leader) {
+      // A follower named the leader: go there next, without backing off further.
+      this.preferred = leader;
+      this.retry = setTimeout(() => this.connect(), first);
+      return;
+    }
+    this.retry = setTimeout(() => this.connect(), this.delay * (0.8 + Math.random() * 0.4));
+    this.delay = Math.min(this.options.backoffMs?.max ?? MAX_RECONNECT_BACKOFF_MS, this.delay * 2);
+  }
+
+  /** While attempts wait without a connection (a manager whose host is gone), another manager is tried beside. */
+  private widen(): void {
+    if (this.state !== 'connecting' || this.suspended || this.attempts.length === 0) return;
+    const now = this.now();
+    const chosen = nextAttempt({
+      attempts: this.attempts.map((a) => ({
+        address: a.address,
+        ageMs: now - a.startedAt,
+        transportUp: a.client.getChannel().getConnectivityState(false) === connectivityState.READY,
+      })),
+      managers: this.managers,
+      next: this.next,
+      graceMs: this.options.attemptGraceMs ?? ATTEMPT_GRACE_MS,
+    });
+    if (!chosen) return;
+    this.next = chosen.next;
+    this.attempt(chosen.address);
+  }
+
+  /** Cancels every attempt still under way (one opened the session, or the session stops). */
+  private dropAttempts(): void {
+    const attempts = this.attempts;
+    this.attempts = [];
+    for (const a of attempts) {
+      a.stream.cancel();
+      a.client.close();
+    }
   }
 
   private receive(message: SessionResponse): void {
@@ -329,6 +413,7 @@ export class AgentSession {
   }
 
   private teardown(): void {
+    this.dropAttempts();
     clearInterval(this.heartbeat);
     clearTimeout(this.retry);
     this.heartbeat = undefined;

@@ -5,6 +5,7 @@ export { Debounce } from './debounce.js';
 export type { ElectionOptions, Leadership } from './election.js';
 export { Election } from './election.js';
 export type { StoreReason } from './etcd-failure.js';
+export { EtcdMembers } from './etcd-members.js';
 export type { Change, ChangeSet, InformerStatus } from './informer.js';
 export { Informer } from './informer.js';
 export type { Codec, Kind, ObjectOf } from './kinds.js';

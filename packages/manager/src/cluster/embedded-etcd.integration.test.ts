@@ -201,6 +201,47 @@ describe('a manager with its own etcd member', () => {
   });
 });
 
+describe('a manager whose own etcd member hangs', () => {
+  it('goes on through the other members (its store knows them all), and comes back to its own', async () => {
+    const managers: RunningManager[] = [];
+    for (const label of ['hang-1', 'hang-2', 'hang-3']) {
+      const at = await spot(label);
+      const first = managers[0];
+      managers.push(
+        await start(at, first ? { manager: first.address, token: first.identity.tokens.manager } : undefined),
+      );
+    }
+    const [, second] = managers as [RunningManager, RunningManager, RunningManager];
+    // Its store tries its own member first, then the two others (learned from the member list).
+    await eventually('every member in the list', async () =>
+      second.embeddedEtcd?.memberUrls.length === 3 ? true : undefined,
+    );
+    expect(second.embeddedEtcd?.memberUrls[0]).toBe(second.embeddedEtcd?.clientUrl);
+    const pid = second.embeddedEtcd?.process?.pid as number;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // A stopped process keeps its connections open: keepalive lets go of it, and another member answers.
+      const started = Date.now();
+      const id = newId();
+      await eventually(
+        "a write through the hung member's manager",
+        () => second.store.create('nodes', id, Node.fromPartial({ id })),
+        30_000,
+      );
+      const tookMs = Date.now() - started;
+      expect((await managers[0]?.store.get('nodes', id))?.value.id).toBe(id);
+      expect(tookMs).toBeLessThan(25_000);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // Its own member back, it still reads and writes.
+    const id = newId();
+    await eventually('a write once the member is back', () =>
+      second.store.create('nodes', id, Node.fromPartial({ id })),
+    );
+  }, 120_000);
+});
+
 function etcdTls(at: Spot) {
   const etcd = path.join(at.stateDir, 'etcd');
   return {

@@ -4,10 +4,14 @@ import path from 'node:path';
 import { Code, FlotillaError, formatHostPort, type HostPort } from '@flotilla/api';
 import type { Logger } from '@flotilla/observability';
 import { type CertificateAuthority, StateDir } from '@flotilla/pki';
-import { connectEtcd, type EtcdOptions } from '@flotilla/store';
-import { ETCD_USER, type EtcdTlsFiles, issueEtcdCertificate } from './etcd-certificates.js';
+import { connectEtcd, EtcdMembers, type EtcdOptions } from '@flotilla/store';
+import type { Etcd3 } from 'etcd3';
+import { ETCD_SERVER_NAME, ETCD_USER, type EtcdTlsFiles, issueEtcdCertificate } from './etcd-certificates.js';
 import { EtcdMember, httpsUrl } from './etcd-member.js';
 import { addLearner, memberClientUrls, promoteLearner, removeManagerMember } from './etcd-membership.js';
+
+/** How often the list of members the store tries is read again. */
+const MEMBER_LIST_MS = 5_000;
 
 export interface EmbeddedEtcdOptions {
   /** The manager's state directory: the member keeps its data and TLS files in `etcd/` there. */
@@ -49,6 +53,10 @@ export class EmbeddedEtcd {
   private madeData = false;
   /** The member's name and client TLS files, once started (leave() needs them). */
   private joined: { name: string; tls: EtcdTlsFiles } | undefined;
+  /** The members the store tries, and what keeps the list current (see followMembers). */
+  private members: EtcdMembers | undefined;
+  private listing: Etcd3 | undefined;
+  private following: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: EmbeddedEtcdOptions) {
     // Made when the member starts, not here: a manager (or a restore) that fails earlier leaves no trace of it.
@@ -103,10 +111,38 @@ export class EmbeddedEtcd {
       if (start.kind === 'new') await this.authenticate(tls);
     }
     this.joined = { name: nodeId, tls };
-    // This member only: it runs beside the manager (and dies with it), and forwards to the raft leader. (etcd3's
-    // client picks a member at random per call and does not fail over, so a list of members would fail a share
-    // of all calls, and stalled watches, while one of them is down.)
-    return { endpoints: [this.clientUrl], tls };
+    // This member first (it runs beside the manager and forwards to the raft leader), then the others, kept
+    // current: when this member dies, hangs or cannot be reached, the store goes on through another.
+    const members = new EtcdMembers([this.clientUrl, ...(start.kind === 'join' ? start.etcdClientUrls : [])]);
+    this.followMembers(members, tls);
+    return { endpoints: [this.clientUrl], tls, members, serverName: ETCD_SERVER_NAME };
+  }
+
+  /** The members' client URLs the store tries, in order (this member's first). */
+  get memberUrls(): string[] {
+    return this.members?.current ?? [];
+  }
+
+  /**
+   * Keeps the list of members current from the members' own list (any member answers it, even without a
+   * quorum), at once and then every few seconds: members join and leave as managers do.
+   */
+  private followMembers(members: EtcdMembers, tls: EtcdTlsFiles): void {
+    this.members = members;
+    const client = connectEtcd({ endpoints: [], members, serverName: ETCD_SERVER_NAME, tls, callTimeoutMs: 2_000 });
+    this.listing = client;
+    const refresh = async () => {
+      try {
+        const urls = await memberClientUrls(client);
+        members.set([this.clientUrl, ...urls]);
+      } catch {
+        // No member answers now: the list stays as it was, and is asked for again at the next round.
+      }
+    };
+    void refresh();
+    clearInterval(this.following);
+    this.following = setInterval(() => void refresh(), MEMBER_LIST_MS);
+    this.following.unref();
   }
 
   /**
@@ -134,6 +170,10 @@ export class EmbeddedEtcd {
 
   /** Stops the member; after a failed first start, also removes the data that start made. */
   async stop(options: { discard?: boolean } = {}): Promise<void> {
+    clearInterval(this.following);
+    this.following = undefined;
+    this.listing?.close();
+    this.listing = undefined;
     await this.member?.stop();
     this.member = undefined;
     if (options.discard && this.madeData) rmSync(this.dataDir, { recursive: true, force: true });

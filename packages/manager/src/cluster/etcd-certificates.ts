@@ -16,6 +16,12 @@ export interface EtcdTlsFiles {
 export const ETCD_USER = 'root';
 
 /**
+ * A name every member's certificate carries besides its addresses: a manager's store holds one connection to
+ * whichever member answers, and checks this name on it (see EtcdMembers).
+ */
+export const ETCD_SERVER_NAME = 'etcd.flotilla.internal';
+
+/**
  * A certificate from the cluster CA for this manager's etcd member, for every side of it: the server clients and
  * peers dial (so it names the member's client and peer hosts), and the client it is when it dials peers, and when
  * the manager reads and writes (etcd's peers check that a peer's certificate names the address it comes from).
@@ -36,7 +42,7 @@ export async function issueEtcdCertificate(
     nodeId: ETCD_USER,
     role: 'manager',
     ipAddresses: unique.filter((h) => isIP(h) !== 0),
-    dnsNames: unique.filter((h) => isIP(h) === 0),
+    dnsNames: [...unique.filter((h) => isIP(h) === 0), ETCD_SERVER_NAME],
   });
   dir.replace('ca.crt', ca.trustPem);
   dir.replace('member.key', keys.keyPem, true);

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { AgentSession, joinCluster, type NodeCredentials } from '@flotilla/agent';
 import {
   type Assignments,
@@ -211,6 +212,27 @@ describe('agent sessions and liveness', () => {
       clearInterval(beat);
       stream.end();
       client.close();
+    }
+  });
+
+  it('a manager whose host is gone (connections taken, never answered) does not hold the agent: the next is tried beside it', async () => {
+    const { creds } = await joinedNode();
+    // What a vanished host looks like to gRPC: no refusal, no TLS handshake, only its 20 s connect timeout.
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentAddress = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const started = Date.now();
+      const agent = session({ ...creds, managers: [silentAddress, `127.0.0.1:${port}`] });
+      await expect.poll(() => agent.sessions, { timeout: 10_000, interval: 20 }).toBe(1);
+      // The grace (1 s) and the handshake, far from 20 s.
+      expect(Date.now() - started).toBeLessThan(3_000);
+      expect(held.length).toBeGreaterThan(0);
+      expect(await nodeState(creds.nodeId)).toBe(NodeStatus_State.STATE_READY);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
     }
   });
 
