@@ -72,6 +72,19 @@ describe('leader election with fencing', () => {
     await leaderB.resign();
   });
 
+  it('a campaign aborted while its lease is granted ends, and leaves no candidacy behind', async () => {
+    const a = new Election(connect(), { id: 'a', ttlSeconds: 5, prefix: '/t4/election/' });
+    const b = new Election(connect(), { id: 'b', ttlSeconds: 5, prefix: '/t4/election/' });
+    const leaderA = await a.campaign(AbortSignal.timeout(10_000));
+    // Aborted before the campaign listens for it (the abort event has passed): it must still end.
+    const stopping = new AbortController();
+    const pending = b.campaign(stopping.signal);
+    stopping.abort(new Error('stopping'));
+    await expect(pending).rejects.toThrow();
+    expect(await a.candidates()).toEqual(['a']);
+    await leaderA.resign();
+  });
+
   it('after kill -9 of the leader process, the other manager leads within the lease TTL', async () => {
     const ttl = 2;
     const { child } = await leaderProcess('child', ttl, '/t2/election/');

@@ -53,6 +53,8 @@ export class Election {
     const waiting = new AbortController();
     const abort = () => waiting.abort(signal?.reason);
     signal?.addEventListener('abort', abort, { once: true });
+    // Aborted while the lease was granted: the event has passed, so it is read here.
+    if (signal?.aborted) abort();
     try {
       const put = await this.client.kv.put({
         key: Buffer.from(key),

@@ -130,6 +130,11 @@ export class ControlPlane {
         await sleep(500, this.abort.signal);
         continue;
       }
+      if (this.abort.signal.aborted) {
+        // stop() came while the campaign ended: it resigned nothing then, so this leadership goes here.
+        await leadership.resign().catch(() => undefined);
+        return;
+      }
       this.leadership = leadership;
       this.leadingSince = Date.now();
       this.terms++;
