@@ -89,7 +89,7 @@ export interface RunningManager {
   controlPlane: ControlPlane;
   /** The dispatcher while this manager leads. */
   dispatcher(): Dispatcher | undefined;
-  /** Resolves when this manager is demoted (`node demote`): whoever runs it then stops it. */
+  /** Resolves when this manager is demoted (`node demote`) and its etcd member left: whoever runs it stops it. */
   demoted: Promise<void>;
   /** Renews this manager's certificate (at 50-80 % of its life); new connections get the new one. */
   renewer: CertificateRenewer;
@@ -167,7 +167,14 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     await embedded?.stop();
     throw err;
   });
-  const demotion = watchDemotion(store, identity.nodeId, stopping.signal);
+  // Demoted, its etcd member leaves first, while it still runs (with two members, the other could not make the
+  // change alone); whoever runs the manager stops it then.
+  const demotion = watchDemotion(store, identity.nodeId, stopping.signal).then(async () => {
+    log.warn('this manager was demoted: it leaves the control plane');
+    await embedded
+      ?.leave()
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'etcd member not removed'));
+  });
   upkeep.startRenewing();
   const cliDir = options.cliConfigDir ?? cliConfigDir();
   const eventLog = redisParts?.eventLog;
@@ -225,7 +232,6 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     log.info('manager stopped');
   };
   const dispatcher = () => election.term?.dispatcher;
-  void demotion.then(() => log.warn('this manager was demoted: it leaves the control plane'));
   return {
     identity,
     address,

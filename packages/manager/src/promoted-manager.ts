@@ -123,12 +123,9 @@ export class PromotedManager {
     return dir.has(REDIS_FILE) ? (JSON.parse(dir.read(REDIS_FILE)) as Promotion['logs']) : undefined;
   }
 
-  /** Demoted: its etcd member leaves first (while it still runs), then it stops and its state goes. */
+  /** Demoted (its etcd member has left by then, see RunningManager.demoted): it stops and its state goes. */
   private async demoted(running: RunningManager): Promise<void> {
     this.log.warn({ manager: running.identity.nodeId }, 'this node was demoted: its manager leaves the control plane');
-    await running.embeddedEtcd
-      ?.leave()
-      .catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'etcd member not removed'));
     // Its store may be gone with its member (a leader's resignation then waits for nothing): the stop is bounded.
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => {
