@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { joinCluster, type RunningAgent, startAgent } from '@flotilla/agent';
-import { type ControlServiceClient, type ListNodesResponse, type Promotion, type Task, TaskState } from '@flotilla/api';
+import {
+  type ControlServiceClient,
+  type ListNodesResponse,
+  NodeSpec_Role,
+  type Promotion,
+  type Task,
+  TaskState,
+} from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
@@ -147,6 +154,8 @@ describe('node promote', () => {
       .poll(async () => managerOf(await listNodes(), nodeId)?.reachable ?? false, { timeout: 20_000 })
       .toBe(true);
     expect(promoted.running?.identity.nodeId).toBe(manager?.id);
+    // Its role is a manager's now: `node.role == manager` constraints match it.
+    expect((await cluster.manager.store.get('nodes', nodeId))?.value.spec?.role).toBe(NodeSpec_Role.ROLE_MANAGER);
     expect(await runningOn(promotable)).toEqual(before);
     expect(promotable.session.state).toBe('connected');
     // Already a manager: refused, with the way back.
@@ -174,6 +183,7 @@ describe('node promote', () => {
     await expect.poll(() => promoted.running === undefined, { timeout: 20_000 }).toBe(true);
     await expect.poll(() => existsSync(promoted.stateDir), { timeout: 20_000 }).toBe(false);
     expect(managerOf(await listNodes(), nodeId)).toBeUndefined();
+    expect((await cluster.manager.store.get('nodes', nodeId))?.value.spec?.role).toBe(NodeSpec_Role.ROLE_WORKER);
     expect(await runningOn(promotable)).toEqual(before);
     expect(promotable.session.state).toBe('connected');
     for (const id of before) expect(promotable.worker.states().get(id)).toBe(TaskState.TASK_STATE_RUNNING);

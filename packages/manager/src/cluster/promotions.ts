@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Code, FlotillaError, type Manager, newId } from '@flotilla/api';
+import { Code, FlotillaError, type Manager, type Node, type NodeSpec_Role, newId } from '@flotilla/api';
 import { generateJoinToken, hashSecret, type ParsedToken } from '@flotilla/pki';
-import type { Store } from '@flotilla/store';
+import type { Store, Versioned, Write } from '@flotilla/store';
 
 /** How long a promoted node's agent has to start its manager and join with the credential it was sent. */
 export const PROMOTION_TTL_MS = 10 * 60_000;
@@ -16,6 +16,7 @@ export async function recordPromotion(
   node: { id: string; hostname: string; managerAddress: string },
   caFingerprint: string,
   now = Date.now(),
+  also: Write[] = [],
 ): Promise<{ manager: Manager; token: string }> {
   const { token, secretHash } = generateJoinToken(caFingerprint);
   const manager: Manager = {
@@ -30,8 +31,20 @@ export async function recordPromotion(
     promotionSecretHash: secretHash,
     promotionExpiresAtMs: BigInt(now + PROMOTION_TTL_MS),
   };
-  await store.create('managers', manager.id, manager);
+  await store.batch([{ op: 'create', kind: 'managers', id: manager.id, value: manager }, ...also], {
+    atomic: { what: 'a promotion' },
+  });
   return { manager, token };
+}
+
+/**
+ * The write that gives a node the role it has now (`node.role` in placement constraints, the ROLE column): a
+ * manager once promoted, a worker again once demoted. Compared on its version: a node changed meanwhile makes the
+ * caller's transaction fail, to be tried again.
+ */
+export function roleWrite(node: Versioned<Node>, role: NodeSpec_Role): Write {
+  const spec = { ...(node.value.spec ?? { availability: 0, labels: {}, role }), role };
+  return { op: 'update', kind: 'nodes', id: node.id, value: { ...node.value, spec }, version: node.version };
 }
 
 /**

@@ -5,13 +5,14 @@ import {
   type Manager,
   type Node,
   NodeSpec_Availability,
+  NodeSpec_Role,
   NodeStatus_State,
   type Promotion,
   type RemoveNodeResponse,
 } from '@flotilla/api';
 import type { Store, Versioned } from '@flotilla/store';
 import { managerCountWarnings, managerStates } from '../cluster/manager-records.js';
-import { recordPromotion, withoutSecrets } from '../cluster/promotions.js';
+import { recordPromotion, roleWrite, withoutSecrets } from '../cluster/promotions.js';
 import { revocationWrites } from '../cluster/revocations.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
@@ -152,10 +153,20 @@ async function promote(store: Store, ref: string, promotions: NodePromotions | u
     );
   }
   const hostname = node.value.description?.hostname ?? '';
-  const made = await recordPromotion(store, { id: node.id, hostname, managerAddress }, promotions.caFingerprint());
+  const made = await recordPromotion(
+    store,
+    { id: node.id, hostname, managerAddress },
+    promotions.caFingerprint(),
+    Date.now(),
+    [roleWrite(node, NodeSpec_Role.ROLE_MANAGER)],
+  );
   if (!promotions.send(node.id, { token: made.token, joinAddress, managerId: made.manager.id })) {
-    // The session ended meanwhile: no record of a promotion the node never heard of.
-    await store.batch([{ op: 'delete', kind: 'managers', id: made.manager.id }]);
+    // The session ended meanwhile: no record of a promotion the node never heard of, and its role as it was.
+    const now = await store.get('nodes', node.id);
+    await store.batch([
+      { op: 'delete', kind: 'managers', id: made.manager.id },
+      ...(now ? [roleWrite(now, node.value.spec?.role ?? NodeSpec_Role.ROLE_WORKER)] : []),
+    ]);
     throw new FlotillaError(
       Code.Unavailable,
       `node ${name} lost its session while being promoted: promote it again once it is ready`,
@@ -192,7 +203,13 @@ async function demote(store: Store, ref: string): Promise<Manager> {
   // the next call (the demoted one stops within a second of reading its record).
   const value: Manager = { ...manager.value, demoted: true, updatedAtMs: BigInt(Date.now()) };
   const revoke = await revocationWrites(store, { subjectId: manager.id, role: 'manager', reason: 'manager demoted' });
-  await store.batch([{ op: 'update', kind: 'managers', id: manager.id, value, version: manager.version }, ...revoke]);
+  // A promoted node is a worker again (its agent runs on).
+  const node = manager.value.nodeId ? await store.get('nodes', manager.value.nodeId) : undefined;
+  await store.batch([
+    { op: 'update', kind: 'managers', id: manager.id, value, version: manager.version },
+    ...revoke,
+    ...(node ? [roleWrite(node, NodeSpec_Role.ROLE_WORKER)] : []),
+  ]);
   return value;
 }
 
