@@ -250,4 +250,22 @@ describe('node promote', () => {
       .poll(() => promote('node-b').catch((err: Error) => err.message), { timeout: 20_000 })
       .toMatch(/node-b is down .*start its agent/);
   });
+
+  it('node rm of a node that runs a manager is refused; with --force its manager is demoted with it', async () => {
+    const running = promoted.running as NonNullable<typeof promoted.running>;
+    const nodeB = (await listNodes()).nodes.find((n) => n.description?.hostname === 'node-b');
+    const id = nodeB?.id as string;
+    // node-b's agent is down: a manager record as its promotion would have made it, never joined.
+    const { manager } = await recordPromotion(
+      running.store,
+      { id, hostname: 'node-b', managerAddress: '127.0.0.1:1' },
+      running.identity.ca.fingerprint,
+    );
+    await expect(control((c) => rpc(c, c.removeNode, { node: id, force: false }))).rejects.toThrow(
+      new RegExp(`runs manager ${manager.id}: demote it first`),
+    );
+    await control((c) => rpc(c, c.removeNode, { node: id, force: true }));
+    expect(await running.store.get('nodes', id)).toBeUndefined();
+    expect((await running.store.get('managers', manager.id))?.value.demoted).toBe(true);
+  });
 });

@@ -10,7 +10,7 @@ import {
   type Promotion,
   type RemoveNodeResponse,
 } from '@flotilla/api';
-import type { Store, Versioned } from '@flotilla/store';
+import type { Store, Versioned, Write } from '@flotilla/store';
 import { managerCountWarnings, managerStates } from '../cluster/manager-records.js';
 import { recordPromotion, roleWrite, withoutSecrets } from '../cluster/promotions.js';
 import { revocationWrites } from '../cluster/revocations.js';
@@ -99,16 +99,45 @@ export function nodeControl(
         return {};
       }
       const node = worker ?? (await resolveNode(store, request.node));
+      // A promoted node's manager goes with it: demoted and its certificate revoked, it stops itself.
+      const promoted = (await store.list('managers')).items.find((m) => m.value.nodeId === node.id && !m.value.demoted);
+      if (promoted && !request.force) {
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `node ${node.id} runs manager ${promoted.id}: demote it first (flotilla node demote ${node.id}), or use --force`,
+        );
+      }
       if (node.value.status?.state === NodeStatus_State.STATE_READY && !request.force) {
         throw new FlotillaError(
           Code.FailedPrecondition,
           `node ${node.id} is ready: drain it (node update --availability drain) and stop its agent, or use --force`,
         );
       }
+      const demoted = promoted
+        ? [
+            {
+              op: 'update',
+              kind: 'managers',
+              id: promoted.id,
+              value: { ...promoted.value, demoted: true, updatedAtMs: BigInt(Date.now()) },
+              version: promoted.version,
+            } satisfies Write,
+            ...(await revocationWrites(store, { subjectId: promoted.id, role: 'manager', reason: 'node removed' })),
+          ]
+        : [];
       // Removed and revoked in one transaction: every manager refuses its certificates from the next call, and
       // the leader's dispatcher sees the delete and ends the node's session.
       const revoke = await revocationWrites(store, { subjectId: node.id, reason: 'node removed' });
-      await store.batch([{ op: 'delete', kind: 'nodes', id: node.id }, ...revoke]);
+      // Both revocations may prune the same expired ones: each key once in the transaction.
+      const writes = [
+        ...new Map(
+          [{ op: 'delete', kind: 'nodes', id: node.id } as Write, ...revoke, ...demoted].map((w) => [
+            `${w.kind}/${w.id}`,
+            w,
+          ]),
+        ).values(),
+      ];
+      await store.batch(writes, { atomic: { what: 'a node removal' } });
       return {};
     }),
     demoteNode: handle(async (request) => ({ manager: withoutSecrets(await demote(store, request.node)) })),
