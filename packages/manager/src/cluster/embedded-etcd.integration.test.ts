@@ -3,71 +3,19 @@ import path from 'node:path';
 import { joinCluster } from '@flotilla/agent';
 import { Node, newId } from '@flotilla/api';
 import { CLUSTER_KEY, connectEtcd } from '@flotilla/store';
-import { freePort, makeTestPki, tempDir } from '@flotilla/testing';
+import { makeTestPki } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
+import { alive, EmbeddedManagers, type Spot } from '../../test/embedded-managers.js';
 import { operatorClient, rpc } from '../../test/test-cluster.js';
-import { type RunningManager, startManager } from '../manager.js';
+import type { RunningManager } from '../manager.js';
 import { removeManagerMember } from './etcd-membership.js';
 
 // Managers that bring their own etcd member, in this process, on loopback: real etcd processes started and
 // supervised by the managers, client and peer TLS from the cluster CA.
-const dirs: { path: string; remove(): void }[] = [];
-const running: RunningManager[] = [];
+const managers = new EmbeddedManagers('embedded-etcd');
+const { dir, spot, start, stop } = managers;
 
-afterAll(async () => {
-  // Together, while their members still make a quorum: a manager's stop waits for etcd to resign its candidacy.
-  const pids = running.map((m) => m.embeddedEtcd?.process?.pid);
-  const stops = running.map((m) => m.stop().catch(() => undefined));
-  await Promise.race([Promise.all(stops), new Promise((r) => setTimeout(r, 20_000))]);
-  for (const pid of pids) if (alive(pid)) process.kill(pid as number, 'SIGKILL');
-  for (const d of dirs) d.remove();
-});
-
-function dir(label: string): string {
-  const d = tempDir(`embedded-etcd-${label}`);
-  dirs.push(d);
-  return d.path;
-}
-
-interface Spot {
-  stateDir: string;
-  client: string;
-  peer: string;
-  cli: string;
-}
-
-async function spot(label: string): Promise<Spot> {
-  const [client, peer] = [await freePort(), await freePort()];
-  return { stateDir: dir(label), client: `127.0.0.1:${client}`, peer: `127.0.0.1:${peer}`, cli: dir(`${label}-cli`) };
-}
-
-async function start(at: Spot, join?: { manager: string; token: string }): Promise<RunningManager> {
-  const manager = await startManager({
-    listen: '127.0.0.1:0',
-    stateDir: at.stateDir,
-    cliConfigDir: at.cli,
-    embeddedEtcd: { listenClient: at.client, listenPeer: at.peer },
-    electionTtlSeconds: 2,
-    ...(join ? { join } : {}),
-  });
-  running.push(manager);
-  return manager;
-}
-
-async function stop(manager: RunningManager): Promise<void> {
-  await manager.stop();
-  running.splice(running.indexOf(manager), 1);
-}
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+afterAll(() => managers.close());
 
 async function eventually<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
   const deadline = Date.now() + ms;

@@ -2,65 +2,19 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CertificateAuthority, caFingerprint, createKeyAndCsr, issuedBy, StateDir } from '@flotilla/pki';
 import { CLUSTER_KEY, connectEtcd } from '@flotilla/store';
-import { freePort, tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
+import { EmbeddedManagers, type Spot } from '../../test/embedded-managers.js';
 import { operatorClient, rpc } from '../../test/test-cluster.js';
-import { type RunningManager, startManager } from '../manager.js';
+import type { RunningManager } from '../manager.js';
 import { ETCD_USER } from './etcd-certificates.js';
 
 // A CA rotation on three managers that each run their own etcd member (real etcd processes on loopback, client
 // and peer mutual TLS from the cluster CA): every member and every manager's etcd client moves to the new CA,
 // one member restarting at a time, while the etcd cluster keeps its quorum and takes writes throughout.
-const dirs: { path: string; remove(): void }[] = [];
-const running: RunningManager[] = [];
+const managers = new EmbeddedManagers('etcd-rotation');
+const { dir, spot, start, stop } = managers;
 
-afterAll(async () => {
-  const pids = running.map((m) => m.embeddedEtcd?.process?.pid);
-  const stops = running.map((m) => m.stop().catch(() => undefined));
-  await Promise.race([Promise.all(stops), new Promise((r) => setTimeout(r, 20_000))]);
-  for (const pid of pids) if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
-  for (const d of dirs) d.remove();
-});
-
-function dir(label: string): string {
-  const d = tempDir(`etcd-rotation-${label}`);
-  dirs.push(d);
-  return d.path;
-}
-
-interface Spot {
-  stateDir: string;
-  client: string;
-  peer: string;
-  cli: string;
-}
-
-async function spot(label: string): Promise<Spot> {
-  const [client, peer] = [await freePort(), await freePort()];
-  return { stateDir: dir(label), client: `127.0.0.1:${client}`, peer: `127.0.0.1:${peer}`, cli: dir(`${label}-cli`) };
-}
-
-async function start(at: Spot, join?: { manager: string; token: string }): Promise<RunningManager> {
-  const manager = await startManager({
-    listen: '127.0.0.1:0',
-    stateDir: at.stateDir,
-    cliConfigDir: at.cli,
-    embeddedEtcd: { listenClient: at.client, listenPeer: at.peer },
-    electionTtlSeconds: 2,
-    ...(join ? { join } : {}),
-  });
-  running.push(manager);
-  return manager;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+afterAll(() => managers.close());
 
 const etcdFile = (at: Spot, name: string) => readFileSync(path.join(at.stateDir, 'etcd', name), 'utf8');
 
@@ -191,8 +145,7 @@ describe('CA rotation with the managers’ own etcd members', () => {
   it('a member started again after the rotation is accepted by its peers; the cluster takes writes', async () => {
     const [, second] = managers as [RunningManager, RunningManager, RunningManager];
     const at = spots[1] as Spot;
-    await second.stop();
-    running.splice(running.indexOf(second), 1);
+    await stop(second);
     const again = await start(at);
     managers[1] = again;
     // Its new certificate is of the new CA alone (no cross-signed link): the peers trust the new CA.
@@ -224,8 +177,7 @@ describe('CA rotation with the managers’ own etcd members', () => {
 
   it('refuses a rotation while a member does not answer (it could never move), saying which and what to do', async () => {
     const [first, , third] = managers as [RunningManager, RunningManager, RunningManager];
-    await third.stop();
-    running.splice(running.indexOf(third), 1);
+    await stop(third);
     const control = operatorClient(first, first.address);
     try {
       await expect(rpc(control, control.rotateCa, { force: false })).rejects.toThrow(
