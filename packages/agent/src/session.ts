@@ -268,9 +268,12 @@ export class AgentSession {
     ).finally(() => client.close());
   }
 
-  /** Sends task status updates; returns false when there is no session to carry them (the caller keeps them). */
+  /**
+   * Sends task status updates; returns false when there is no session to carry them, or when the manager has not
+   * read what was sent before (the caller keeps them, one per task, and tries again): nothing queues up here.
+   */
   reportStatus(updates: { taskId: string; status: Partial<TaskStatus> }[]): boolean {
-    if (this.state !== 'connected' || !this.stream) return false;
+    if (this.state !== 'connected' || !this.stream || this.stream.writableNeedDrain) return false;
     this.stream.write({ status: { updates: updates.map((u) => TaskStatusUpdate.fromPartial(u)) } });
     return true;
   }
@@ -403,7 +406,9 @@ export class AgentSession {
       const period = Number(message.session.heartbeatPeriodMs) || 1_000;
       this.periodMs = period;
       this.heartbeat = setInterval(() => {
-        this.stream?.write({ heartbeat: { sentAtMs: BigInt(Date.now()) } });
+        // A manager that does not read gets no more: without acks, the watchdog drops the session (see check).
+        if (!this.stream || this.stream.writableNeedDrain) return;
+        this.stream.write({ heartbeat: { sentAtMs: BigInt(Date.now()) } });
         this.heartbeatsSent++;
       }, period);
     }

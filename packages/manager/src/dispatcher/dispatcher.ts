@@ -3,7 +3,6 @@ import {
   Code,
   type DispatcherServiceServer,
   FlotillaError,
-  type LogsConfig,
   NodeStatus_State,
   newId,
   type Promotion,
@@ -18,52 +17,17 @@ import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { boundStatus, LIMITS } from '../input-limits.js';
 import { peerIdentity } from '../peer-identity.js';
 import { assignedTo, assignmentsByNode } from './assignments.js';
+import type { DispatcherOptions, DispatcherStats } from './dispatcher-options.js';
+import { FloodGuard } from './flood-guard.js';
 import { NetworkViewSender, type ViewInformers } from './network-views.js';
 import { Heartbeats } from './node-liveness.js';
 import { NodeStatusWriter } from './node-status.js';
-import { peerAddress, probeAddress, type Session, Sessions } from './session.js';
-import { type BatcherStats, StatusBatcher } from './status-batcher.js';
-import { type ManagerVoter, VoterRoll } from './voters.js';
+import { endCall, peerAddress, probeAddress, type Session, Sessions } from './session.js';
+import { SessionWriter } from './session-writer.js';
+import { StatusBatcher } from './status-batcher.js';
+import { VoterRoll } from './voters.js';
 
-export interface DispatcherOptions {
-  heartbeatPeriodMs: number;
-  /** Heartbeat periods a node may miss before it is marked down. */
-  gracePeriods: number;
-  /** Told to agents: how long without hearing from a manager before they stop their tasks (0: never). */
-  selfFenceTimeoutMs?: number;
-  /**
-   * After this dispatcher starts (a new leader), how long nodes it has not heard from yet have to find it before
-   * they are marked down: at least the grace, plus the agents' longest reconnect backoff.
-   */
-  takeoverGraceMs?: number;
-  /** Addresses of every manager, told to agents so they can reconnect to any. */
-  managers: () => string[];
-  /**
-   * The live managers (this one included) as voters of the quorum rule: told to agents with the nodes, and counted
-   * before silent nodes are marked down. Absent: no managers are told, and silent nodes are always down.
-   */
-  managerVoters?: () => ManagerVoter[];
-  /**
-   * Where agents ship container logs, password included: it goes only into sessions, which are mutual TLS with
-   * nodes the cluster admitted, and is never logged.
-   */
-  logs?: LogsConfig;
-  now?: () => number;
-  /** Counters of status batches, shared across leadership terms. */
-  stats?: BatcherStats;
-  /**
-   * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). The
-   * dispatcher starts them if need be; whoever made them stops them.
-   */
-  informers?: Partial<ViewInformers>;
-  /** Where problems that must not end a session are told (a network view that could not be made). */
-  logger?: { warn(obj: object, msg: string): void };
-  /** The cluster's certificate life now, told to agents in their sessions (they renew sooner when it shrinks). */
-  certExpiryMs?: () => number;
-  /** Hooks for metrics. */
-  onHeartbeat?: () => void;
-  onSessionOpened?: () => void;
-}
+export type { DispatcherOptions, DispatcherStats } from './dispatcher-options.js';
 
 /**
  * Sessions with agents: one per node, over mutual TLS, the node being whoever its certificate says it is. Tracks
@@ -82,6 +46,8 @@ export class Dispatcher {
   private readonly owned: LoopInformers;
   private readonly views: NetworkViewSender;
   private readonly voters: VoterRoll;
+  private readonly guard: FloodGuard;
+  private readonly now: () => number;
   readonly statuses: StatusBatcher;
 
   constructor(
@@ -90,6 +56,13 @@ export class Dispatcher {
     private readonly options: DispatcherOptions,
   ) {
     const now = options.now ?? Date.now;
+    this.now = now;
+    this.guard = new FloodGuard({
+      heartbeatPeriodMs: options.heartbeatPeriodMs,
+      now,
+      ...(options.sessionLimits ? { limits: options.sessionLimits } : {}),
+      ...(options.cutOffBackoffMs === undefined ? {} : { firstBackoffMs: options.cutOffBackoffMs }),
+    });
     this.heartbeats = new Heartbeats({
       periodMs: options.heartbeatPeriodMs,
       gracePeriods: options.gracePeriods,
@@ -112,10 +85,14 @@ export class Dispatcher {
       managers: () => options.managerVoters?.() ?? [],
       send: () => this.announce(),
     });
-    this.informers.tasks.subscribe((set) => this.sendChanges(set));
+    this.informers.tasks.subscribe((set) => {
+      this.guard.tasksChanged(set);
+      this.sendChanges(set);
+    });
     this.informers.nodes.subscribe((set) => {
-      // A removed node's session ends, whichever manager removed it; its certificate opens no new one.
-      for (const change of set.changes) if (change.type === 'delete') this.sessions.end(change.id);
+      // A removed node's session ends, whichever manager removed it; its certificate opens no new one. Nothing
+      // is kept about it.
+      for (const change of set.changes) if (change.type === 'delete') this.forget(change.id);
       this.voters.changed();
     });
   }
@@ -131,6 +108,12 @@ export class Dispatcher {
     await nodes.start();
     await services.start();
     await networks.start();
+    // Tasks the shared informer delivered before this dispatcher subscribed (counted once however often seen).
+    this.guard.tasksChanged({
+      revision: 0n,
+      relisted: true,
+      changes: tasks.list().map((t) => ({ type: 'put', ...t })),
+    });
     this.timer ??= setInterval(() => void this.checkLiveness(), Math.max(10, this.options.heartbeatPeriodMs / 2));
   }
 
@@ -146,6 +129,20 @@ export class Dispatcher {
 
   connectedNodes(): string[] {
     return this.sessions.nodeIds();
+  }
+
+  /** The sizes of what the dispatcher keeps per node, session and task (tests and metrics). */
+  stats(): DispatcherStats {
+    let heldMessages = 0;
+    for (const s of this.sessions.all()) heldMessages += s.writer.holding;
+    return {
+      sessions: this.sessions.nodeIds().length,
+      heartbeats: this.heartbeats.size,
+      nodeStatuses: this.nodeStatus.size,
+      ...this.guard.stats(),
+      pendingStatuses: this.statuses.pendingCount,
+      heldMessages,
+    };
   }
 
   /** Tells every connected agent the current list of managers and the voters (same session, new lists). */
@@ -167,7 +164,9 @@ export class Dispatcher {
   promote(nodeId: string, promotion: Omit<Promotion, 'logs'>): boolean {
     const session = this.sessions.get(nodeId);
     if (!session) return false;
-    session.call.write({ promotion: { ...promotion, ...(this.options.logs ? { logs: this.options.logs } : {}) } });
+    session.writer.send('promotion', {
+      promotion: { ...promotion, ...(this.options.logs ? { logs: this.options.logs } : {}) },
+    });
     return true;
   }
 
@@ -176,8 +175,38 @@ export class Dispatcher {
     this.sessions.end(nodeId);
   }
 
+  /** A node removed: its session ends, and what was kept about it goes. */
+  private forget(nodeId: string): void {
+    this.sessions.end(nodeId);
+    this.heartbeats.forget(nodeId);
+    this.nodeStatus.forget(nodeId);
+    this.guard.forget(nodeId);
+  }
+
+  /**
+   * Closes a session the dispatcher will not carry on: a node that flooded it (its new sessions are refused for a
+   * while, see FloodGuard) or an agent that does not read it. Logged with the node and the reason; the reason is
+   * the node's status message, which makes a node.down event of it (disconnected). The node is not marked down
+   * for it: its tasks keep running, and it is marked down only if it stays away past the grace.
+   */
+  private cutOff(session: Session, reason: string, flood: boolean): void {
+    if (!this.sessions.current(session)) return;
+    const refusedForMs = flood ? this.guard.cut(session.nodeId, reason) : 0;
+    session.closedBecause = `${flood ? 'cut off' : 'session closed'}: it ${reason}`;
+    this.options.logger?.warn(
+      { node: session.nodeId, reason, ...(flood ? { refusedForMs } : {}) },
+      flood ? 'node cut off for flooding its session' : 'node session closed: the agent does not read it',
+    );
+    const error = new FlotillaError(
+      Code.ResourceExhausted,
+      `${session.closedBecause}; reconnect after ${refusedForMs} ms`,
+    );
+    endCall(session.call, error, session.writer.behind || !flood);
+    this.closed(session);
+  }
+
   private announce(): void {
-    for (const s of this.sessions.all()) s.call.write({ session: this.sessionInfo(s) });
+    for (const s of this.sessions.all()) s.writer.send('session', { session: this.sessionInfo(s) });
     this.voters.sent();
   }
 
@@ -199,10 +228,19 @@ export class Dispatcher {
   private async open(call: ServerDuplexStream<SessionRequest, SessionResponse>): Promise<void> {
     const identity = await this.admit(call);
     if (!identity) return;
+    const nodeId = identity.nodeId;
+    const writer = new SessionWriter(call, {
+      fullAssignments: () => this.fullAssignments(nodeId),
+      maxBehindMs: this.options.maxBehindMs ?? Math.max(10_000, 10 * this.options.heartbeatPeriodMs),
+      onBehind: (reason) => this.cutOff(session, reason, false),
+      now: this.now,
+    });
     const session: Session = {
       id: newId(),
-      nodeId: identity.nodeId,
+      nodeId,
       call,
+      writer,
+      budget: this.guard.budget(),
       writing: false,
       address: peerAddress(call.getPeer()),
       overlay: false,
@@ -210,12 +248,8 @@ export class Dispatcher {
     this.sessions.add(session);
     this.options.onSessionOpened?.();
     this.heartbeats.opened(identity.nodeId);
-    call.write({ session: this.sessionInfo(session) });
-    const assigned = assignedTo(
-      this.informers.tasks.list().map((t) => t.value),
-      identity.nodeId,
-    );
-    call.write({ assignments: { full: true, tasks: assigned, removedTaskIds: [] } });
+    writer.send('session', { session: this.sessionInfo(session) });
+    writer.send('assignments', this.fullAssignments(nodeId));
     await this.markReady(session);
 
     call.on('data', (message: SessionRequest) => this.receive(session, message));
@@ -232,6 +266,7 @@ export class Dispatcher {
   private async admit(call: ServerDuplexStream<SessionRequest, SessionResponse>): Promise<NodeIdentity | undefined> {
     try {
       const identity = peerIdentity(call, this.ca);
+      this.guard.admit(identity.nodeId);
       const node = await this.store.get('nodes', identity.nodeId);
       if (!node) {
         throw new FlotillaError(
@@ -244,19 +279,37 @@ export class Dispatcher {
     } catch (err) {
       // A refusal of the node's identity is final; anything else (etcd away) is worth a retry.
       const denied = err instanceof FlotillaError && isPkiReason(err.reason);
+      const cutOff = err instanceof FlotillaError && err.code === Code.ResourceExhausted;
       const message = err instanceof Error ? err.message : String(err);
-      call.emit('error', toGrpcStatus(new FlotillaError(denied ? Code.PermissionDenied : Code.Unavailable, message)));
+      const code = denied ? Code.PermissionDenied : cutOff ? Code.ResourceExhausted : Code.Unavailable;
+      call.emit('error', toGrpcStatus(new FlotillaError(code, message)));
       return undefined;
     }
   }
 
+  /** The node's whole assignment set, from the cache: a new session's first, or after its agent fell behind. */
+  private fullAssignments(nodeId: string): SessionResponse {
+    const tasks = assignedTo(
+      this.informers.tasks.list().map((t) => t.value),
+      nodeId,
+    );
+    return { assignments: { full: true, tasks, removedTaskIds: [] } };
+  }
+
   private receive(session: Session, message: SessionRequest): void {
-    const { nodeId, call } = session;
+    // Messages already on their way when the session was closed or replaced are not read.
+    if (!this.sessions.current(session)) return;
+    const { nodeId } = session;
+    const flood = this.guard.check(session.budget, nodeId, message);
+    if (flood) {
+      this.cutOff(session, flood, true);
+      return;
+    }
     if (message.capabilities) this.capabilities(session, message.capabilities);
     if (message.goodbye && !session.goodbye) session.goodbye = this.heartbeats.goodbye(message.goodbye.backWithinMs);
     if (message.heartbeat) {
       this.heartbeats.beat(nodeId);
-      call.write({ heartbeatAck: { sentAtMs: message.heartbeat.sentAtMs } });
+      session.writer.send('heartbeatAck', { heartbeatAck: { sentAtMs: message.heartbeat.sentAtMs } });
       this.options.onHeartbeat?.();
       // A heartbeating node is alive: whatever was last written (not yet ready, or down after a stall of this
       // manager), it is made ready again.
@@ -264,6 +317,7 @@ export class Dispatcher {
     }
     // The reporting node is the certificate's, whatever the message says: a node speaks only for itself.
     for (const update of message.status?.updates ?? []) {
+      // Reports about tasks not assigned to the node are refused here, never held (see StatusBatcher.report).
       if (!update.status || update.taskId.length > LIMITS.taskId) continue;
       this.statuses.report({ nodeId, taskId: update.taskId, status: boundStatus(update.status) });
     }
@@ -287,7 +341,7 @@ export class Dispatcher {
   private closed(session: Session): void {
     if (!this.sessions.release(session)) return;
     const restarting = this.heartbeats.closed(session.nodeId, session.goodbye);
-    const why = restarting ? 'agent restarting' : 'session closed';
+    const why = session.closedBecause ?? (restarting ? 'agent restarting' : 'session closed');
     void this.setStatus(session.nodeId, NodeStatus_State.STATE_DISCONNECTED, why);
   }
 
@@ -297,7 +351,7 @@ export class Dispatcher {
     for (const [nodeId, e] of assignmentsByNode(set)) {
       this.sessions
         .get(nodeId)
-        ?.call.write({ assignments: { full: false, tasks: e.tasks, removedTaskIds: e.removed } });
+        ?.writer.send('assignments', { assignments: { full: false, tasks: e.tasks, removedTaskIds: e.removed } });
     }
   }
 
@@ -307,6 +361,7 @@ export class Dispatcher {
       state: n.value.status?.state ?? NodeStatus_State.STATE_UNSPECIFIED,
       lastHeartbeatMs: n.value.status?.lastHeartbeatMs ?? 0n,
     }));
+    this.guard.prune();
     const lost = this.heartbeats.lost(nodes, this.options.managerVoters?.().length);
     for (const nodeId of lost.nodeIds) {
       // A node may have heartbeated while earlier ones were being marked: only one still silent is marked.

@@ -82,7 +82,7 @@ export class NetworkViewSender {
     const encoded = Buffer.from(NetworkView.encode(view).finish());
     if (session.lastView?.equals(encoded)) return;
     session.lastView = encoded;
-    session.call.write({ network: view });
+    session.writer.send('network', { network: view });
   }
 }
 

@@ -150,6 +150,17 @@ export class Heartbeats {
     this.restarting.delete(nodeId);
   }
 
+  /** A node removed from the cluster: nothing is kept about it. */
+  forget(nodeId: string): void {
+    this.lastBeat.delete(nodeId);
+    this.restarting.delete(nodeId);
+  }
+
+  /** Nodes something is kept about (at most every node of the store, once removed nodes are forgotten). */
+  get size(): number {
+    return new Set([...this.lastBeat.keys(), ...this.restarting.keys()]).size;
+  }
+
   /** When the node last heartbeat (0: never). */
   last(nodeId: string): number {
     return this.lastBeat.get(nodeId) ?? 0;

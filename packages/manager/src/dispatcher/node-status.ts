@@ -26,6 +26,15 @@ export class NodeStatusWriter {
     return this.written.get(nodeId);
   }
 
+  /** A node removed from the cluster: its last state is not kept. */
+  forget(nodeId: string): void {
+    this.written.delete(nodeId);
+  }
+
+  get size(): number {
+    return this.written.size;
+  }
+
   /** Writes a node's status, retrying on a concurrent change. True once it holds. */
   async write(nodeId: string, next: NodeStatusWrite): Promise<boolean> {
     const { state, message, address, probeAddress } = next;

@@ -1,11 +1,20 @@
-import type { SessionRequest, SessionResponse } from '@flotilla/api';
+import { constants as http2 } from 'node:http2';
+import { type FlotillaError, type SessionRequest, type SessionResponse, toGrpcStatus } from '@flotilla/api';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { SessionBudget } from './session-budget.js';
+import type { SessionWriter } from './session-writer.js';
 
 /** One agent's session, over mutual TLS: its stream and what the dispatcher keeps about it. */
 export interface Session {
   id: string;
   nodeId: string;
   call: ServerDuplexStream<SessionRequest, SessionResponse>;
+  /** Every message toward the agent goes through it: bounded while the agent does not read. */
+  writer: SessionWriter;
+  /** What the node may still send (messages, heartbeats, status updates) before it is cut off. */
+  budget: SessionBudget;
+  /** Why the dispatcher closed the session (cut off, or behind), said with the node's status. */
+  closedBecause?: string;
   /** A ready status is being written for the node (one write at a time). */
   writing: boolean;
   /** The agent said it is restarting (at, and how long to wait for it); only the first goodbye counts. */
@@ -28,7 +37,9 @@ export class Sessions {
 
   /** A node has one session: a newer one (after a reconnect) replaces the old, which ends. */
   add(session: Session): void {
-    this.byNode.get(session.nodeId)?.call.end();
+    const replaced = this.byNode.get(session.nodeId);
+    replaced?.writer.close();
+    replaced?.call.end();
     this.byNode.set(session.nodeId, session);
   }
 
@@ -45,6 +56,7 @@ export class Sessions {
   release(session: Session): boolean {
     if (!this.current(session)) return false;
     this.byNode.delete(session.nodeId);
+    session.writer.close();
     return true;
   }
 
@@ -52,11 +64,15 @@ export class Sessions {
   end(nodeId: string): void {
     const session = this.byNode.get(nodeId);
     this.byNode.delete(nodeId);
+    session?.writer.close();
     session?.call.end();
   }
 
   endAll(): void {
-    for (const s of this.byNode.values()) s.call.end();
+    for (const s of this.byNode.values()) {
+      s.writer.close();
+      s.call.end();
+    }
     this.byNode.clear();
   }
 
@@ -67,6 +83,28 @@ export class Sessions {
   all(): IterableIterator<Session> {
     return this.byNode.values();
   }
+}
+
+/** How long a call ended with a status has to send it before its HTTP/2 stream is reset. */
+const END_GRACE_MS = 1_000;
+
+/**
+ * Ends a session's call with a status the agent reads. A status goes out after what is queued before it, so for
+ * an agent that does not read, it would never go and the call would hold its queue: the call's HTTP/2 stream is
+ * then reset (at once when `behind`, else after a short grace). grpc-js has no public way to reset a server
+ * call; its stream is reached where grpc-js keeps it, and if it is not there the call is left to end itself.
+ */
+export function endCall(
+  call: ServerDuplexStream<SessionRequest, SessionResponse>,
+  error: FlotillaError,
+  behind: boolean,
+): void {
+  // grpc-js ends the call with this status; the session's error handler then runs.
+  call.emit('error', toGrpcStatus(error));
+  const stream = (call as unknown as { call?: { stream?: { close?: (code: number) => void } } }).call?.stream;
+  const reset = () => stream?.close?.(http2.NGHTTP2_CANCEL);
+  if (behind) reset();
+  else setTimeout(reset, END_GRACE_MS).unref();
 }
 
 /** The IPv4 address of a gRPC peer ("198.18.0.11:43210", "[::ffff:198.18.0.11]:43210"), or "". */

@@ -32,11 +32,25 @@ export class StatusBatcher {
     readonly stats: BatcherStats = { written: 0, refused: 0, stale: 0, batches: 0 },
   ) {}
 
-  report(report: StatusReport): void {
+  /**
+   * Takes a report to write with the next batch; a report about a task not assigned to its node (or unknown) is
+   * refused at once, so that what waits is one report per task of the cluster at most, whatever nodes send.
+   */
+  report(report: StatusReport): boolean {
+    if (this.tasks.get(report.taskId)?.value.nodeId !== report.nodeId) {
+      this.stats.refused++;
+      return false;
+    }
     // A newer report about the same task replaces an older one still waiting.
     this.pending.set(report.taskId, report);
     if (this.pending.size >= (this.options.maxBatch ?? 10_000)) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.options.intervalMs ?? 100);
+    return true;
+  }
+
+  /** Reports waiting for the next batch. */
+  get pendingCount(): number {
+    return this.pending.size;
   }
 
   /** Writes what is pending; concurrent calls wait for the same flush. */
