@@ -114,6 +114,7 @@ function dispatcherOptions(options: LeaderTermOptions, informers: LeaderInformer
     certExpiryMs: () => certExpiryMs(informers.clusters.get(CLUSTER_KEY)?.value.settings ?? settings),
     onHeartbeat: () => metrics.heartbeats.inc(),
     onSessionOpened: () => metrics.sessionsOpened.inc(),
+    onCutOff: (why) => metrics.sessionsCutOff.inc({ why }),
   };
 }
 

@@ -15,6 +15,12 @@ export class ManagerMetrics {
     help: 'Agent sessions established',
     registers: [this.registry],
   });
+  readonly sessionsCutOff = new Counter({
+    name: 'flotilla_sessions_cut_off_total',
+    help: 'Agent sessions the leader closed: the node flooded it (flood) or did not read it (behind)',
+    labelNames: ['why'],
+    registers: [this.registry],
+  });
   readonly storeCalls = new Histogram({
     name: 'flotilla_store_call_seconds',
     help: 'Duration of etcd calls by operation',

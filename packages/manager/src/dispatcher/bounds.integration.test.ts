@@ -35,6 +35,7 @@ let server: Server;
 let dispatcher: Dispatcher;
 let port: number;
 const warnings: { obj: Record<string, unknown>; msg: string }[] = [];
+const cutOffs: string[] = [];
 const agents: AgentSession[] = [];
 const clients: DispatcherServiceClient[] = [];
 const dirs: { path: string; remove(): void }[] = [];
@@ -53,6 +54,7 @@ beforeAll(async () => {
     managers: () => [],
     maxBehindMs: MAX_BEHIND_MS,
     cutOffBackoffMs: BACKOFF_MS,
+    onCutOff: (why) => cutOffs.push(why),
     logger: { warn: (obj, msg) => warnings.push({ obj: obj as Record<string, unknown>, msg }) },
   });
   server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
@@ -200,6 +202,7 @@ describe('bounded sessions', () => {
     expect(logged?.msg).toBe('node cut off for flooding its session');
     expect(logged?.obj).toMatchObject({ reason: expect.stringMatching(/^sent status updates over the limit of/) });
     expect(logged?.obj.refusedForMs).toBe(BACKOFF_MS);
+    expect(cutOffs).toEqual(['flood']);
     expect(sent).toBeGreaterThan(1);
     // Cut off, not down: its status says why (a node.down event, disconnected), and its tasks are left alone.
     await expect
@@ -283,6 +286,7 @@ describe('bounded sessions', () => {
         .poll(async () => (await nodeStatus(stuck.nodeId))?.message, { timeout: MAX_BEHIND_MS + 5_000 })
         .toMatch(/^session closed: it does not read its session: behind for \d+ ms \(limit 1500 ms\)/);
       expect(dispatcher.connectedNodes()).not.toContain(stuck.nodeId);
+      expect(cutOffs).toEqual(['flood', 'behind']);
       expect(warnings.some((w) => w.obj.node === stuck.nodeId && /does not read/.test(w.msg))).toBe(true);
       // The reading node got every task of its own, and keeps its session.
       const ids = () => received.flatMap((r) => r.tasks.map((t) => t.id));

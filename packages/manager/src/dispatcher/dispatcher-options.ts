@@ -42,6 +42,8 @@ export interface DispatcherOptions {
   /** Hooks for metrics. */
   onHeartbeat?: () => void;
   onSessionOpened?: () => void;
+  /** A session the dispatcher closed: its node flooded it, or its agent stayed behind. */
+  onCutOff?: (why: 'flood' | 'behind') => void;
   /** What a node may send before it is cut off (see SessionLimits); the defaults suit any well-behaved agent. */
   sessionLimits?: Partial<SessionLimits>;
   /** How long a node cut off for flooding is refused a new session at first (default: one heartbeat period). */

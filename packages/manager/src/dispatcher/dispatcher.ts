@@ -192,6 +192,7 @@ export class Dispatcher {
   private cutOff(session: Session, reason: string, flood: boolean): void {
     if (!this.sessions.current(session)) return;
     const refusedForMs = flood ? this.guard.cut(session.nodeId, reason) : 0;
+    this.options.onCutOff?.(flood ? 'flood' : 'behind');
     session.closedBecause = `${flood ? 'cut off' : 'session closed'}: it ${reason}`;
     this.options.logger?.warn(
       { node: session.nodeId, reason, ...(flood ? { refusedForMs } : {}) },
