@@ -302,10 +302,33 @@ describe('bounded sessions', () => {
     }
   });
 
+  it('an agent queues nothing toward a manager that has not read what it sent: the caller keeps its reports', async () => {
+    const creds = await join();
+    const a = agent(creds);
+    await expect.poll(() => a.state, { timeout: 5_000 }).toBe('connected');
+    const update = (i: number) => ({
+      taskId: `mine-${i}`,
+      status: { state: TaskState.TASK_STATE_RUNNING, message: 'm'.repeat(1024) },
+    });
+    // A thousand batches at once: the stream takes what fits in its buffer, the rest is refused, not queued.
+    let taken = 0;
+    for (let i = 0; i < 1_000; i++) if (a.reportStatus([update(i)])) taken++;
+    expect(taken).toBeGreaterThan(0);
+    expect(taken).toBeLessThanOrEqual(17);
+    // Once the manager has read them, the stream takes reports again, and the session is the same.
+    await expect.poll(() => a.reportStatus([update(0)]), { timeout: 5_000 }).toBe(true);
+    expect(a.sessions).toBe(1);
+  });
+
   it('keeps nothing about nodes once they are removed and their tasks gone', async () => {
     for (const a of agents.splice(0)) a.stop();
     for (const c of clients.splice(0)) c.close();
     const nodes = (await store.list('nodes')).items;
+    // Before: something kept for each node that held a session or tasks.
+    const before = dispatcher.stats();
+    expect(before.heartbeats).toBeGreaterThanOrEqual(6);
+    expect(before.nodeStatuses).toBeGreaterThanOrEqual(6);
+    expect(before.nodesWithTasks).toBeGreaterThanOrEqual(3);
     await store.batch([
       ...nodes.map((n) => ({ op: 'delete' as const, kind: 'nodes' as const, id: n.id })),
       ...created.map((id) => ({ op: 'delete' as const, kind: 'tasks' as const, id })),

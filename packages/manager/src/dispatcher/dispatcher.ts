@@ -363,6 +363,9 @@ export class Dispatcher {
       lastHeartbeatMs: n.value.status?.lastHeartbeatMs ?? 0n,
     }));
     this.guard.prune();
+    const stored = new Set(nodes.map((n) => n.id));
+    this.nodeStatus.retain(stored);
+    this.heartbeats.retain(stored);
     const lost = this.heartbeats.lost(nodes, this.options.managerVoters?.().length);
     for (const nodeId of lost.nodeIds) {
       // A node may have heartbeated while earlier ones were being marked: only one still silent is marked.

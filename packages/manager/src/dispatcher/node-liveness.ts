@@ -156,6 +156,14 @@ export class Heartbeats {
     this.restarting.delete(nodeId);
   }
 
+  /**
+   * Drops the restart holds of nodes not in `nodeIds` (removed while a goodbye was under way). Last heartbeats
+   * are dropped only by `forget`: a node the store's cache does not show yet may already beat.
+   */
+  retain(nodeIds: ReadonlySet<string>): void {
+    for (const nodeId of this.restarting.keys()) if (!nodeIds.has(nodeId)) this.restarting.delete(nodeId);
+  }
+
   /** Nodes something is kept about (at most every node of the store, once removed nodes are forgotten). */
   get size(): number {
     return new Set([...this.lastBeat.keys(), ...this.restarting.keys()]).size;

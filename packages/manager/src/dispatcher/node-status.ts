@@ -31,6 +31,14 @@ export class NodeStatusWriter {
     this.written.delete(nodeId);
   }
 
+  /**
+   * Keeps only the nodes in `nodeIds` (those in the store): a write under way when its node was removed records
+   * it after `forget`. Dropping a node still there costs one status write at most, on its next heartbeat.
+   */
+  retain(nodeIds: ReadonlySet<string>): void {
+    for (const nodeId of this.written.keys()) if (!nodeIds.has(nodeId)) this.written.delete(nodeId);
+  }
+
   get size(): number {
     return this.written.size;
   }

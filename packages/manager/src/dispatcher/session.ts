@@ -38,8 +38,7 @@ export class Sessions {
   /** A node has one session: a newer one (after a reconnect) replaces the old, which ends. */
   add(session: Session): void {
     const replaced = this.byNode.get(session.nodeId);
-    replaced?.writer.close();
-    replaced?.call.end();
+    if (replaced) finish(replaced);
     this.byNode.set(session.nodeId, session);
   }
 
@@ -64,15 +63,11 @@ export class Sessions {
   end(nodeId: string): void {
     const session = this.byNode.get(nodeId);
     this.byNode.delete(nodeId);
-    session?.writer.close();
-    session?.call.end();
+    if (session) finish(session);
   }
 
   endAll(): void {
-    for (const s of this.byNode.values()) {
-      s.writer.close();
-      s.call.end();
-    }
+    for (const s of this.byNode.values()) finish(s);
     this.byNode.clear();
   }
 
@@ -101,10 +96,21 @@ export function endCall(
 ): void {
   // grpc-js ends the call with this status; the session's error handler then runs.
   call.emit('error', toGrpcStatus(error));
+  if (behind) resetCall(call);
+  else setTimeout(() => resetCall(call), END_GRACE_MS).unref();
+}
+
+/** Ends a session the dispatcher lets go (replaced, removed, silent): at once if its agent does not read it. */
+function finish(session: Session): void {
+  const behind = session.writer.behind;
+  session.writer.close();
+  if (behind) resetCall(session.call);
+  else session.call.end();
+}
+
+function resetCall(call: ServerDuplexStream<SessionRequest, SessionResponse>): void {
   const stream = (call as unknown as { call?: { stream?: { close?: (code: number) => void } } }).call?.stream;
-  const reset = () => stream?.close?.(http2.NGHTTP2_CANCEL);
-  if (behind) reset();
-  else setTimeout(reset, END_GRACE_MS).unref();
+  stream?.close?.(http2.NGHTTP2_CANCEL);
 }
 
 /** The IPv4 address of a gRPC peer ("198.18.0.11:43210", "[::ffff:198.18.0.11]:43210"), or "". */
