@@ -156,6 +156,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       saveCredentials(options.stateDir, creds);
     },
     onAssignments: (assignments) => worker.apply(assignments),
+    onCutOff: (reason) => log.warn({ reason }, 'a manager cut this node off for too much traffic on its session'),
     ...(options.promotion
       ? { managerAddress: options.promotion.managerAddress, onPromotion: options.promotion.onPromotion }
       : {}),

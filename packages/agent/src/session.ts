@@ -13,7 +13,14 @@ import {
   TaskStatusUpdate,
 } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
-import { type ClientDuplexStream, connectivityState, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import {
+  type ClientDuplexStream,
+  connectivityState,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
 import type { NodeCredentials } from './join.js';
 import { leaderAttempt, nextAttempt } from './session-attempts.js';
 
@@ -51,6 +58,11 @@ export interface SessionOptions {
    * tried beside it (1 s): a manager whose host is gone would hold it for gRPC's 20 s connect timeout.
    */
   attemptGraceMs?: number;
+  /**
+   * Called when a manager closes the session or refuses a new one for too much traffic (it sent over its budget,
+   * or did not read): the manager's words, which say what was exceeded and when to come back.
+   */
+  onCutOff?: (reason: string) => void;
   now?: () => number;
 }
 
@@ -67,6 +79,12 @@ interface Attempt {
 
 /** The agents' longest wait between reconnects by default; a new leader's takeover grace allows for it. */
 export const MAX_RECONNECT_BACKOFF_MS = 2_000;
+
+/**
+ * Status batches the session holds while the manager has not read them, at most (a worker sends one per 50 ms, so
+ * this is seconds of reports): past it, reports stay with the caller, coalesced per task.
+ */
+export const MAX_UNREAD_BATCHES = 256;
 
 /** Trailing metadata a manager that does not lead sends with its refusal: where the leader is. */
 export const LEADER_METADATA_KEY = 'flotilla-leader';
@@ -269,11 +287,12 @@ export class AgentSession {
   }
 
   /**
-   * Sends task status updates; returns false when there is no session to carry them, or when the manager has not
-   * read what was sent before (the caller keeps them, one per task, and tries again): nothing queues up here.
+   * Sends task status updates; returns false when there is no session to carry them, or when the manager has left
+   * MAX_UNREAD_BATCHES unread (the caller keeps them, one per task, and tries again): the queue here is bounded.
    */
   reportStatus(updates: { taskId: string; status: Partial<TaskStatus> }[]): boolean {
-    if (this.state !== 'connected' || !this.stream || this.stream.writableNeedDrain) return false;
+    if (this.state !== 'connected' || !this.stream) return false;
+    if (this.stream.writableLength >= MAX_UNREAD_BATCHES) return false;
     this.stream.write({ status: { updates: updates.map((u) => TaskStatusUpdate.fromPartial(u)) } });
     return true;
   }
@@ -333,6 +352,7 @@ export class AgentSession {
       return;
     }
     if (this.state === 'stopped') return;
+    if (err?.code === status.RESOURCE_EXHAUSTED) this.options.onCutOff?.(err.details);
     this.state = 'connecting';
     const answered = err?.metadata?.get(LEADER_METADATA_KEY) ?? [];
     // A follower's refusal is contact with the control plane (during a failover, nobody is marked down).
@@ -407,7 +427,7 @@ export class AgentSession {
       this.periodMs = period;
       this.heartbeat = setInterval(() => {
         // A manager that does not read gets no more: without acks, the watchdog drops the session (see check).
-        if (!this.stream || this.stream.writableNeedDrain) return;
+        if (!this.stream || this.stream.writableLength >= MAX_UNREAD_BATCHES) return;
         this.stream.write({ heartbeat: { sentAtMs: BigInt(Date.now()) } });
         this.heartbeatsSent++;
       }, period);

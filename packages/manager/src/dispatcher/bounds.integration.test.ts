@@ -1,5 +1,5 @@
 import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
-import { AgentSession, joinCluster, type NodeCredentials } from '@flotilla/agent';
+import { AgentSession, joinCluster, MAX_UNREAD_BATCHES, type NodeCredentials } from '@flotilla/agent';
 import {
   type Assignments,
   DispatcherServiceClient,
@@ -219,19 +219,21 @@ describe('bounded sessions', () => {
     expect(goodAgent.hearsLeader()).toBe(true);
     expect((await nodeStatus(good.nodeId))?.state).toBe(NodeStatus_State.STATE_READY);
 
-    // Back at once: refused, saying when it may come back.
-    const early = rawSession(flooder);
-    const refused = await early.ended;
-    expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
-    expect(refused.details).toMatch(
-      /was cut off \(it sent status updates .*\): it may open a session again in \d+ ms$/,
+    // Its agent, back at once: refused, and told why and when it may come back; taken after the backoff (within the
+    // grace: it was never marked down).
+    const told: string[] = [];
+    const back = new AgentSession(
+      { ...flooder, managers: [`127.0.0.1:${port}`] },
+      { backoffMs: { first: 50, max: 200 }, onCutOff: (reason) => told.push(reason) },
     );
-    // After the backoff (within the grace: it was never marked down), a well-behaved session of it is taken.
-    await new Promise((r) => setTimeout(r, BACKOFF_MS));
-    agent(flooder);
+    agents.push(back);
+    back.start();
+    await expect.poll(() => told.length, { timeout: 5_000 }).toBeGreaterThan(0);
+    expect(told[0]).toMatch(/was cut off \(it sent status updates .*\): it may open a session again in \d+ ms$/);
     await expect
       .poll(async () => (await nodeStatus(flooder.nodeId))?.state, { timeout: 5_000 })
       .toBe(NodeStatus_State.STATE_READY);
+    expect(back.sessions).toBe(1);
   });
 
   it('ignores status reports about tasks not assigned to the sender: never written, never held', async () => {
@@ -302,7 +304,7 @@ describe('bounded sessions', () => {
     }
   });
 
-  it('an agent queues nothing toward a manager that has not read what it sent: the caller keeps its reports', async () => {
+  it('an agent holds a bounded number of unread batches toward the manager: the caller keeps the rest', async () => {
     const creds = await join();
     const a = agent(creds);
     await expect.poll(() => a.state, { timeout: 5_000 }).toBe('connected');
@@ -310,11 +312,11 @@ describe('bounded sessions', () => {
       taskId: `mine-${i}`,
       status: { state: TaskState.TASK_STATE_RUNNING, message: 'm'.repeat(1024) },
     });
-    // A thousand batches at once: the stream takes what fits in its buffer, the rest is refused, not queued.
+    // A thousand batches at once: the stream holds a bounded number unread, the rest is refused, not queued.
     let taken = 0;
     for (let i = 0; i < 1_000; i++) if (a.reportStatus([update(i)])) taken++;
     expect(taken).toBeGreaterThan(0);
-    expect(taken).toBeLessThanOrEqual(17);
+    expect(taken).toBeLessThanOrEqual(MAX_UNREAD_BATCHES + 1);
     // Once the manager has read them, the stream takes reports again, and the session is the same.
     await expect.poll(() => a.reportStatus([update(0)]), { timeout: 5_000 }).toBe(true);
     expect(a.sessions).toBe(1);

@@ -33,7 +33,9 @@ export type { DispatcherOptions, DispatcherStats } from './dispatcher-options.js
  * Sessions with agents: one per node, over mutual TLS, the node being whoever its certificate says it is. Tracks
  * heartbeats, marks nodes ready when they hold a session and down when they go silent past the grace (unknown
  * while this leader hears too few voters: see lostNodes), tells each agent its heartbeat period, the managers and
- * the voters, sends it its tasks and network view, and writes the status reports of its tasks.
+ * the voters, sends it its tasks and network view, and writes the status reports of its tasks. What it holds is
+ * bounded: a node over its session's budget is cut off (FloodGuard), writes toward an agent that does not read
+ * are coalesced and its session closed once behind too long (SessionWriter), and removed nodes are forgotten.
  */
 export class Dispatcher {
   private readonly sessions = new Sessions();
@@ -290,10 +292,9 @@ export class Dispatcher {
 
   /** The node's whole assignment set, from the cache: a new session's first, or after its agent fell behind. */
   private fullAssignments(nodeId: string): SessionResponse {
-    const tasks = assignedTo(
-      this.informers.tasks.list().map((t) => t.value),
-      nodeId,
-    );
+    // From the node's own tasks: made again each time a session behind drains, it must not scan every task.
+    const own = this.guard.handedTo(nodeId).flatMap((id) => this.informers.tasks.get(id)?.value ?? []);
+    const tasks = assignedTo(own, nodeId);
     return { assignments: { full: true, tasks, removedTaskIds: [] } };
   }
 

@@ -48,6 +48,11 @@ export class FloodGuard {
     this.handed.apply(set);
   }
 
+  /** The IDs of the tasks handed to a node now (its whole assignment set). */
+  handedTo(nodeId: string): string[] {
+    return this.handed.ids(nodeId);
+  }
+
   /** Takes a message from a node's budget: why the node is to be cut off, if it is. */
   check(budget: SessionBudget, nodeId: string, message: SessionRequest): string | undefined {
     const flood = budget.check(message, this.handed.count(nodeId), this.options.now());

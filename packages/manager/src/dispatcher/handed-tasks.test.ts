@@ -36,6 +36,8 @@ describe('tasks handed to each node', () => {
         for (let n = 0; n < 5; n++) {
           const expected = [...store.values()].filter((v) => v.nodeId === `n${n}` && n !== 4).length;
           expect(handed.count(`n${n}`)).toBe(expected);
+          const ids = [...store.values()].filter((v) => v.nodeId === `n${n}` && n !== 4).map((v) => v.id);
+          expect(handed.ids(`n${n}`)).toEqual(ids.sort());
         }
         expect(handed.nodes).toBe(
           new Set([...store.values()].filter((v) => v.nodeId !== 'n4').map((v) => v.nodeId)).size,

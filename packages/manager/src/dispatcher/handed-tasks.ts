@@ -2,12 +2,13 @@ import { type Task, taskHandedToNode } from '@flotilla/api';
 import type { ChangeSet } from '@flotilla/store';
 
 /**
- * How many tasks each node holds (handed to it), kept from the task changes: a node's status budget grows with
- * its tasks. Applying the same change twice changes nothing, and a node with no task has no entry.
+ * Which tasks each node holds (handed to it), kept from the task changes: a node's status budget grows with its
+ * tasks, and its whole assignment set is made from its own tasks, not from a scan of every task. Applying the
+ * same change twice changes nothing, and a node with no task has no entry.
  */
 export class HandedTasks {
   private readonly nodeOf = new Map<string, string>();
-  private readonly counts = new Map<string, number>();
+  private readonly byNode = new Map<string, Set<string>>();
 
   /** Applies one transaction's task changes. */
   apply(set: ChangeSet<Task>): void {
@@ -19,26 +20,33 @@ export class HandedTasks {
 
   /** Tasks handed to a node now. */
   count(nodeId: string): number {
-    return this.counts.get(nodeId) ?? 0;
+    return this.byNode.get(nodeId)?.size ?? 0;
+  }
+
+  /** The IDs of the tasks handed to a node now, in order. */
+  ids(nodeId: string): string[] {
+    return [...(this.byNode.get(nodeId) ?? [])].sort();
   }
 
   /** Nodes holding at least one task. */
   get nodes(): number {
-    return this.counts.size;
+    return this.byNode.size;
   }
 
   private place(taskId: string, nodeId: string | undefined): void {
     const before = this.nodeOf.get(taskId);
     if (before === nodeId) return;
     if (before !== undefined) {
-      const left = (this.counts.get(before) ?? 1) - 1;
-      if (left > 0) this.counts.set(before, left);
-      else this.counts.delete(before);
+      const held = this.byNode.get(before);
+      held?.delete(taskId);
+      if (held?.size === 0) this.byNode.delete(before);
       this.nodeOf.delete(taskId);
     }
     if (nodeId !== undefined) {
       this.nodeOf.set(taskId, nodeId);
-      this.counts.set(nodeId, (this.counts.get(nodeId) ?? 0) + 1);
+      const held = this.byNode.get(nodeId) ?? new Set<string>();
+      held.add(taskId);
+      this.byNode.set(nodeId, held);
     }
   }
 }
