@@ -48,7 +48,10 @@ export interface DispatcherOptions {
   sessionLimits?: Partial<SessionLimits>;
   /** How long a node cut off for flooding is refused a new session at first (default: one heartbeat period). */
   cutOffBackoffMs?: number;
-  /** How long a session may stay behind (its agent not reading) before it is closed (default: 10 periods, ≥ 10 s). */
+  /**
+   * How long a session may stay behind (its agent not reading) before it is closed (default: 30 periods, at least
+   * a minute). What it holds meanwhile is bounded anyway; an agent only slow under load is not cut off for it.
+   */
   maxBehindMs?: number;
 }
 

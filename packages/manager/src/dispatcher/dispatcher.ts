@@ -234,7 +234,7 @@ export class Dispatcher {
     const nodeId = identity.nodeId;
     const writer = new SessionWriter(call, {
       fullAssignments: () => this.fullAssignments(nodeId),
-      maxBehindMs: this.options.maxBehindMs ?? Math.max(10_000, 10 * this.options.heartbeatPeriodMs),
+      maxBehindMs: this.options.maxBehindMs ?? Math.max(60_000, 30 * this.options.heartbeatPeriodMs),
       onBehind: (reason) => this.cutOff(session, reason, false),
       now: this.now,
     });
