@@ -1,3 +1,6 @@
+export type { AdmissionRefusal } from './admission-refusal.js';
+export { ADMISSION_REFUSED, admissionError, admissionRefusals } from './admission-refusal.js';
+export { capabilityName, DEFAULT_CAPABILITIES } from './capabilities.js';
 export { Code } from './code.js';
 export type { FlotillaErrorOptions, GrpcStatus } from './flotilla-error.js';
 export { FlotillaError, reasonGuard, toGrpcStatus } from './flotilla-error.js';

@@ -66,6 +66,11 @@ export interface NormalizedService {
   init?: boolean;
   /** `host` only: the task shares the node's network (other modes are warned about and ignored). */
   network_mode?: 'host';
+  /** Admitted only under the privileged security profile: every capability, no seccomp, no masked paths. */
+  privileged?: boolean;
+  /** `host` only: the task shares the node's PID or IPC namespace (other modes are warned about and ignored). */
+  pid?: 'host';
+  ipc?: 'host';
   read_only?: boolean;
   ulimits: Record<string, { soft: number; hard: number }>;
   sysctls: Record<string, string>;
@@ -251,6 +256,9 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
   if (s.stop_signal !== undefined) out.stop_signal = s.stop_signal;
   if (s.init !== undefined) out.init = s.init;
   if (s.network_mode === 'host') out.network_mode = 'host';
+  if (s.privileged !== undefined) out.privileged = s.privileged;
+  if (s.pid === 'host') out.pid = 'host';
+  if (s.ipc === 'host') out.ipc = 'host';
   if (s.read_only !== undefined) out.read_only = s.read_only;
   const health = healthcheck(s.healthcheck);
   if (health) out.healthcheck = health;

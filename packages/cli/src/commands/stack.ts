@@ -16,6 +16,7 @@ import {
   StackError,
   toStackSpec,
 } from '@flotilla/stack';
+import { withAdmission } from '../admission-output.js';
 import { call, controlClient } from '../control-client.js';
 import { versionsBefore, waitForDeploy, watchedServices } from '../deploy-watch.js';
 import { usageError } from '../exit-codes.js';
@@ -118,11 +119,11 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
         throw usageError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`);
       }
       const timeoutMs = parseTimeout(opts.timeout);
-      const { stack: normalized } = load(io, opts.composeFile, opts.envFile);
-      const request = { stack: toStackSpec(normalized, name), prune: opts.prune ?? false };
+      const loaded = load(io, opts.composeFile, opts.envFile);
+      const request = { stack: toStackSpec(loaded.stack, name), prune: opts.prune ?? false };
       const c = client();
       if (opts.dryRun) {
-        const plan = await call(c, c.planStack, request).finally(() => c.close());
+        const plan = await withAdmission(io, loaded, () => call(c, c.planStack, request)).finally(() => c.close());
         io.out(formatPlan(name, plan, opts.format));
         return;
       }
@@ -131,7 +132,7 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
       try {
         // The versions before the deploy tell a new spec version (an update to follow) from a scale.
         const before = wait ? await versionsBefore(c, name) : new Map<string, bigint>();
-        const response = await call(c, c.deployStack, request);
+        const response = await withAdmission(io, loaded, () => call(c, c.deployStack, request));
         if (opts.format === 'json') io.out(`${JSON.stringify(DeployStackResponse.toJSON(response), null, 2)}\n`);
         else {
           for (const change of response.changes) io.out(`${ACTION_WORDS[change.action] ?? 'Service'} ${change.name}\n`);

@@ -11,6 +11,7 @@ import {
 } from '@flotilla/api';
 import { newSpecVersion, rollback } from '@flotilla/orchestrator';
 import type { Store, Versioned } from '@flotilla/store';
+import { checkAdmission } from './admission/admission-check.js';
 import { serviceName, taskChange } from './deploy/stack-changes.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
@@ -68,6 +69,8 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
     }),
     updateService: handle(async (request) => {
       const found = await resolveService(store, request.service);
+      // A service deployed under a looser profile is updated only once its spec passes the current one.
+      await checkAdmission(store, [updatedSpec(found.value, request)], `the update of ${serviceName(found.value)}`);
       const now = BigInt(Date.now());
       let replaced = false;
       const updated = await store.modify('services', found.id, (s) => {
@@ -88,6 +91,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
           `${serviceName(found.value)} has no previous spec to roll back to: it was never updated`,
         );
       }
+      await checkAdmission(store, [found.value.previousSpec], `the rollback of ${serviceName(found.value)}`);
       const rolled = await store.modify('services', found.id, (s) =>
         rollback(s, Date.now(), 'rollback requested by the operator'),
       );

@@ -1,22 +1,8 @@
-/** Docker's default capability set: what a container may do without `cap_add`. */
-export const DEFAULT_CAPABILITIES = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_FSETID',
-  'CAP_FOWNER',
-  'CAP_MKNOD',
-  'CAP_NET_RAW',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETFCAP',
-  'CAP_SETPCAP',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_SYS_CHROOT',
-  'CAP_KILL',
-  'CAP_AUDIT_WRITE',
-];
+import { capabilityName, DEFAULT_CAPABILITIES } from '@flotilla/api';
 
-const ALL_CAPABILITIES = [
+export { DEFAULT_CAPABILITIES };
+
+export const ALL_CAPABILITIES = [
   ...DEFAULT_CAPABILITIES,
   'CAP_DAC_READ_SEARCH',
   'CAP_LINUX_IMMUTABLE',
@@ -46,7 +32,7 @@ const ALL_CAPABILITIES = [
 
 /** The container's capabilities: Docker's defaults with the service's `cap_drop` taken out and `cap_add` put in. */
 export function capabilities(add: string[], drop: string[]): string[] {
-  const norm = (c: string) => (c.toUpperCase().startsWith('CAP_') ? c.toUpperCase() : `CAP_${c.toUpperCase()}`);
+  const norm = capabilityName;
   const dropAll = drop.some((c) => c.toUpperCase() === 'ALL');
   const set = new Set(dropAll ? [] : DEFAULT_CAPABILITIES);
   for (const c of drop) if (c.toUpperCase() !== 'ALL') set.delete(norm(c));

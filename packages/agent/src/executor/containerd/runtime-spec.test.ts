@@ -206,3 +206,34 @@ describe('seccomp and no-new-privileges', () => {
     expect(build(run({ noNewPrivileges: true })).process.noNewPrivileges).toBe(true);
   });
 });
+
+const run = { command: ['sleep', '1'], commandSet: true };
+
+describe('privileged, pid: host, ipc: host (admitted only under the privileged security profile)', () => {
+  it('privileged: every capability, no seccomp, nothing masked, /sys writable; host devices still out', () => {
+    const spec = build(task({ ...run, privileged: true }));
+    expect(spec.process.capabilities.bounding).toContain('CAP_SYS_ADMIN');
+    expect(spec.process.capabilities.bounding.length).toBeGreaterThan(35);
+    expect(spec.linux.seccomp).toBeUndefined();
+    expect(spec.linux.maskedPaths).toEqual([]);
+    expect(spec.mounts.find((m) => m.destination === '/sys')?.options).toContain('rw');
+    expect(spec.linux.resources.devices).toEqual([{ allow: false, access: 'rwm' }]);
+  });
+
+  it("not privileged: Docker's sandbox stays", () => {
+    const spec = build(task(run));
+    expect(spec.process.capabilities.bounding).not.toContain('CAP_SYS_ADMIN');
+    expect(spec.linux.seccomp).toBeDefined();
+    expect(spec.linux.maskedPaths.length).toBeGreaterThan(0);
+    expect(spec.mounts.find((m) => m.destination === '/sys')?.options).toContain('ro');
+  });
+
+  it('pid: host and ipc: host leave out their namespaces, and only theirs', () => {
+    const types = (s: SpecInput) => build(task({ ...run, ...s })).linux.namespaces.map((n) => n.type);
+    expect(types({})).toEqual(expect.arrayContaining(['pid', 'ipc', 'uts', 'mount']));
+    expect(types({ pidHost: true })).not.toContain('pid');
+    expect(types({ pidHost: true })).toContain('ipc');
+    expect(types({ ipcHost: true })).not.toContain('ipc');
+    expect(types({ ipcHost: true })).toContain('pid');
+  });
+});
