@@ -278,6 +278,44 @@ describe('stack and service commands', () => {
     expect((await capture(['service', 'ls', '--format', 'json'])).stdout).toBe('[]\n');
   });
 
+  it("refuses what the cluster's admission policy does not admit, at its file:line:col, and deploys nothing", async () => {
+    const file = path.join(dirs[1]?.path as string, 'risky.yml');
+    const yaml =
+      'services:\n  mon:\n    image: busybox\n    cap_add: [CHOWN, SYS_ADMIN]\n    volumes:\n      - /var/run:/run/host\n';
+    (await import('node:fs')).writeFileSync(file, yaml);
+    for (const dryRun of [[], ['--dry-run']]) {
+      const result = await capture(['stack', 'deploy', '-c', file, ...dryRun, 'risky']);
+      expect(result.code).toBe(1);
+      expect(result.output).toMatch(
+        /risky\.yml:4:22: services\.mon\.cap_add\[1\]: CAP_SYS_ADMIN, beyond Docker's default/,
+      );
+      expect(result.output).toMatch(
+        /risky\.yml:6:9: services\.mon\.volumes\[0\]: binding host path \/var\/run is refused/,
+      );
+      expect(result.output).toContain('--security-profile privileged');
+      expect(result.output).toContain('flotilla cluster update --allow-bind /var/run');
+    }
+    expect((await capture(['service', 'ls', '--format', 'json'])).stdout).toBe('[]\n');
+
+    const updated = await capture([
+      'cluster',
+      'update',
+      '--security-profile',
+      'restricted',
+      '--allow-bind',
+      '/srv/,/data',
+    ]);
+    expect(updated.code).toBe(0);
+    const inspected = JSON.parse((await capture(['cluster', 'inspect'])).stdout);
+    expect(inspected).toMatchObject({ securityProfile: 'restricted', allowedBindPrefixes: ['/data', '/srv'] });
+    expect((await capture(['cluster', 'update', '--allow-bind', 'srv'])).code).toBe(2);
+    await capture(['cluster', 'update', '--security-profile', 'baseline', '--allow-bind', '']);
+    expect(JSON.parse((await capture(['cluster', 'inspect'])).stdout)).toMatchObject({
+      securityProfile: 'baseline',
+      allowedBindPrefixes: [],
+    });
+  });
+
   it('cluster backup writes an encrypted file; cluster restore brings the services back on a new etcd', async () => {
     const deployed = await capture(['stack', 'deploy', '-c', 'examples/web/stack.yml', 'kept']);
     expect(deployed.code, deployed.output).toBe(0);
