@@ -1,5 +1,6 @@
 import { Mount_Type, Task } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
+import { boundingCapabilities } from './capabilities.js';
 import { buildRuntimeSpec, containerArgs, containerEnv, type SpecContext } from './runtime-spec.js';
 import { resolveUser } from './user-lookup.js';
 
@@ -211,9 +212,12 @@ const run = { command: ['sleep', '1'], commandSet: true };
 
 describe('privileged, pid: host, ipc: host (admitted only under the privileged security profile)', () => {
   it('privileged: every capability, no seccomp, nothing masked, /sys writable; host devices still out', () => {
-    const spec = build(task({ ...run, privileged: true }));
-    expect(spec.process.capabilities.bounding).toContain('CAP_SYS_ADMIN');
-    expect(spec.process.capabilities.bounding.length).toBeGreaterThan(35);
+    const spec = build(
+      task({ ...run, privileged: true }),
+      {},
+      { privilegedCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] },
+    );
+    expect(spec.process.capabilities.bounding).toEqual(['CAP_CHOWN', 'CAP_SYS_ADMIN']);
     expect(spec.linux.seccomp).toBeUndefined();
     expect(spec.linux.maskedPaths).toEqual([]);
     expect(spec.mounts.find((m) => m.destination === '/sys')?.options).toContain('rw');
@@ -235,5 +239,16 @@ describe('privileged, pid: host, ipc: host (admitted only under the privileged s
     expect(types({ pidHost: true })).toContain('ipc');
     expect(types({ ipcHost: true })).not.toContain('ipc');
     expect(types({ ipcHost: true })).toContain('pid');
+  });
+});
+
+describe('boundingCapabilities', () => {
+  it("reads a process's bounding set by capability number, leaving out what the mask lacks", () => {
+    // All of 0-40 but bit 24 (CAP_SYS_RESOURCE), as a node inside a container may have it.
+    const caps = boundingCapabilities('Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0\n');
+    expect(caps).toHaveLength(40);
+    expect(caps).toContain('CAP_SYS_ADMIN');
+    expect(caps).not.toContain('CAP_SYS_RESOURCE');
+    expect(boundingCapabilities('CapBnd:\t00000000a80425fb\n')).toHaveLength(14);
   });
 });

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { ContainerSpec, Task } from '@flotilla/api';
 import { RejectedError } from '../executor.js';
 import { CFS_PERIOD_US, cfsQuotaUs, limitsOf } from '../task-limits.js';
-import { ALL_CAPABILITIES, capabilities } from './capabilities.js';
+import { capabilities } from './capabilities.js';
 import { type EtcFiles, standardMounts, userMount, type VolumeDirs } from './container-mounts.js';
 import type { ImageConfig } from './image-config.js';
 import { type OciSeccomp, ociSeccomp, parseSeccompProfile, type SeccompProfile } from './seccomp-profile.js';
@@ -27,6 +27,8 @@ export interface SpecContext extends VolumeDirs {
    * ask for `seccomp=unconfined` is refused rather than run unconfined.
    */
   seccomp?: { profile: SeccompProfile; arch: string; kernel: string };
+  /** What `privileged: true` grants: every capability the agent may hand out (its own bounding set). */
+  privilegedCapabilities?: string[];
 }
 
 const INIT_IN_CONTAINER = '/sbin/flotilla-init';
@@ -111,7 +113,7 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
   const limits = rlimits(spec);
   // Privileged as Docker has it (the manager admits it only under the privileged security profile): every
   // capability, no seccomp filter, no masked or read-only paths, /sys writable. Host devices stay out.
-  const caps = spec.privileged ? [...ALL_CAPABILITIES].sort() : capabilities(spec.capAdd, spec.capDrop);
+  const caps = spec.privileged ? (ctx.privilegedCapabilities ?? []) : capabilities(spec.capAdd, spec.capDrop);
   const seccomp = spec.privileged ? undefined : seccompOf(spec, ctx, caps);
   return {
     ociVersion: '1.0.2-dev',
