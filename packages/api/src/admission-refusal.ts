@@ -14,13 +14,21 @@ export interface AdmissionRefusal {
 export const ADMISSION_REFUSED = 'admission-refused';
 
 const LINE_PREFIX = '  - ';
+const MAX_LISTED = 50;
+const MAX_LINE = 400;
+
+function clip(text: string): string {
+  return text.length > MAX_LINE ? `${text.slice(0, MAX_LINE)}…` : text;
+}
 
 /**
  * The error of a refused deploy. The refusals travel in the message, one `  - PATH: why` line each, so that any
  * gRPC client reads them as they are and the CLI can point each into the user's files.
  */
 export function admissionError(what: string, refusals: readonly AdmissionRefusal[]): FlotillaError {
-  const lines = refusals.map((r) => `${LINE_PREFIX}${r.path}: ${r.message}`);
+  // A gRPC status travels in a header: a hand-made request with thousands of refusals gets the first ones.
+  const lines = refusals.slice(0, MAX_LISTED).map((r) => `${LINE_PREFIX}${clip(r.path)}: ${clip(r.message)}`);
+  if (refusals.length > MAX_LISTED) lines.push(`  (and ${refusals.length - MAX_LISTED} more)`);
   const count = `${refusals.length} setting${refusals.length === 1 ? '' : 's'}`;
   return new FlotillaError(
     Code.PermissionDenied,
