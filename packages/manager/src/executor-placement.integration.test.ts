@@ -44,11 +44,12 @@ const stack = (marker: string, extra: string[] = []) =>
   ].join('\n');
 
 describe('a node that runs tasks as plain processes', () => {
-  it('reports its executor, with its ready status', async () => {
-    const { nodes } = await cluster.rpc(cluster.control.listNodes, {});
-    const node = nodes.find((n) => n.id === agent.credentials.nodeId);
-    expect(node?.status?.state).toBe(NodeStatus_State.STATE_READY);
-    expect(node?.description).toMatchObject({
+  it('reports its executor, written with its ready status', async () => {
+    const node = async () => (await cluster.rpc(cluster.control.getNode, { node: 'plain-node' })).node;
+    await expect
+      .poll(async () => (await node())?.status?.state, { timeout: 10_000 })
+      .toBe(NodeStatus_State.STATE_READY);
+    expect((await node())?.description).toMatchObject({
       hostname: 'plain-node',
       executor: 'process',
       runtime: 'process',
