@@ -21,11 +21,13 @@ export type { CompiledConstraint, CompiledPlatform } from './node-match.js';
 export {
   compileConstraints,
   compilePlatforms,
+  executorAllows,
   failedConstraint,
   firstFailedConstraint,
   nodeActive,
   nodeEligible,
   nodeMatches,
+  PROCESS_EXECUTOR,
   platformFits,
   platformMatches,
 } from './node-match.js';

@@ -86,7 +86,10 @@ function service(s: NormalizedService): Record<string, unknown> {
   out.deploy = deploy(s.deploy);
   Object.assign(out, s.extensions);
   // Written as validated, durations in the canonical form.
-  if (s.disconnect) out[FLOTILLA_KEY] = { disconnect: disconnectOut(s.disconnect) };
+  const flotilla: Record<string, unknown> = {};
+  if (s.disconnect) flotilla.disconnect = disconnectOut(s.disconnect);
+  if (s.allow_process_executor !== undefined) flotilla.allow_process_executor = s.allow_process_executor;
+  if (Object.keys(flotilla).length > 0) out[FLOTILLA_KEY] = flotilla;
   return out;
 }
 

@@ -87,6 +87,8 @@ export interface NormalizedService {
   logging?: { driver?: string; options: Record<string, string> };
   /** `x-flotilla: disconnect:`, as written (absent: the cluster's self-fence timeout, tasks replaced). */
   disconnect?: { stop_after?: bigint | 'never'; replace?: boolean };
+  /** `x-flotilla: allow_process_executor:` as written (absent: nodes that run plain processes are refused). */
+  allow_process_executor?: boolean;
   deploy: {
     mode: 'replicated' | 'global';
     replicas: number;
@@ -248,6 +250,8 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
   };
   const disconnect = s['x-flotilla']?.disconnect;
   if (disconnect && Object.keys(disconnect).length > 0) out.disconnect = disconnect;
+  const allowProcess = s['x-flotilla']?.allow_process_executor;
+  if (allowProcess !== undefined) out.allow_process_executor = allowProcess;
   if (s.command) out.command = s.command;
   if (s.entrypoint) out.entrypoint = s.entrypoint;
   if (s.user !== undefined) out.user = s.user;

@@ -165,6 +165,7 @@ function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Na
       spread: d.placement.preferences.map((p) => p.spread),
       maxReplicasPerNode: BigInt(d.placement.max_replicas_per_node),
       platforms: [],
+      allowProcessExecutor: s.allow_process_executor ?? false,
     },
     resources: { limits: resourceValues(d.resources.limits), reservations: resourceValues(d.resources.reservations) },
     restartPolicy: {

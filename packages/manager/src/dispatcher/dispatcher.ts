@@ -20,6 +20,7 @@ import { peerIdentity } from '../peer-identity.js';
 import { assignedTo, assignmentsByNode } from './assignments.js';
 import { NetworkViewSender, type ViewInformers } from './network-views.js';
 import { Heartbeats } from './node-liveness.js';
+import { type NodeRuntime, nodeRuntime } from './node-runtime.js';
 import { NodeStatusWriter } from './node-status.js';
 import { peerAddress, probeAddress, type Session, Sessions } from './session.js';
 import { type BatcherStats, StatusBatcher } from './status-batcher.js';
@@ -197,8 +198,9 @@ export class Dispatcher {
   }
 
   private async open(call: ServerDuplexStream<SessionRequest, SessionResponse>): Promise<void> {
-    const identity = await this.admit(call);
-    if (!identity) return;
+    const admitted = await this.admit(call);
+    if (!admitted) return;
+    const { identity, runtime } = admitted;
     const session: Session = {
       id: newId(),
       nodeId: identity.nodeId,
@@ -206,6 +208,7 @@ export class Dispatcher {
       writing: false,
       address: peerAddress(call.getPeer()),
       overlay: false,
+      ...(runtime ? { runtime } : {}),
     };
     this.sessions.add(session);
     this.options.onSessionOpened?.();
@@ -228,10 +231,16 @@ export class Dispatcher {
     call.on('cancelled', closed);
   }
 
-  /** The caller's node, if its certificate is this cluster's and the node was not removed; else refused. */
-  private async admit(call: ServerDuplexStream<SessionRequest, SessionResponse>): Promise<NodeIdentity | undefined> {
+  /**
+   * The caller's node, if its certificate is this cluster's and the node was not removed, and how it runs tasks
+   * (as its agent describes it); else refused.
+   */
+  private async admit(
+    call: ServerDuplexStream<SessionRequest, SessionResponse>,
+  ): Promise<{ identity: NodeIdentity; runtime: NodeRuntime | undefined } | undefined> {
     try {
       const identity = peerIdentity(call, this.ca);
+      const runtime = nodeRuntime(call.metadata);
       const node = await this.store.get('nodes', identity.nodeId);
       if (!node) {
         throw new FlotillaError(
@@ -240,12 +249,15 @@ export class Dispatcher {
           { reason: 'untrusted' },
         );
       }
-      return identity;
+      return { identity, runtime };
     } catch (err) {
-      // A refusal of the node's identity is final; anything else (etcd away) is worth a retry.
+      // A refusal of the node's identity is final, and so is a description that cannot be read; anything else
+      // (etcd away) is worth a retry.
       const denied = err instanceof FlotillaError && isPkiReason(err.reason);
+      const invalid = err instanceof FlotillaError && err.code === Code.InvalidArgument;
       const message = err instanceof Error ? err.message : String(err);
-      call.emit('error', toGrpcStatus(new FlotillaError(denied ? Code.PermissionDenied : Code.Unavailable, message)));
+      const code = denied ? Code.PermissionDenied : invalid ? Code.InvalidArgument : Code.Unavailable;
+      call.emit('error', toGrpcStatus(new FlotillaError(code, message)));
       return undefined;
     }
   }
@@ -327,6 +339,7 @@ export class Dispatcher {
         await this.setStatus(session.nodeId, NodeStatus_State.STATE_READY, 'session established', {
           address: session.address,
           probeAddress: written ?? '',
+          ...(session.runtime ? { runtime: session.runtime } : {}),
         });
       } while (written !== session.probeAddress && this.sessions.current(session));
     } finally {
@@ -338,7 +351,7 @@ export class Dispatcher {
     nodeId: string,
     state: NodeStatus_State,
     message: string,
-    where: { address: string; probeAddress: string } = { address: '', probeAddress: '' },
+    where: { address: string; probeAddress: string; runtime?: NodeRuntime } = { address: '', probeAddress: '' },
   ): Promise<boolean> {
     const lastHeartbeatMs = this.heartbeats.last(nodeId);
     return this.nodeStatus.write(nodeId, { state, message, lastHeartbeatMs, ...where });

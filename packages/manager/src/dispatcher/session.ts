@@ -1,5 +1,6 @@
 import type { SessionRequest, SessionResponse } from '@flotilla/api';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { NodeRuntime } from './node-runtime.js';
 
 /** One agent's session, over mutual TLS: its stream and what the dispatcher keeps about it. */
 export interface Session {
@@ -20,6 +21,8 @@ export interface Session {
   probeAddress?: string;
   /** HOST:PORT a manager of the node's own would serve on (agent start --manager-listen): it can be promoted. */
   managerAddress?: string;
+  /** How the node runs tasks, as its agent said when it opened the session (none from an older agent). */
+  runtime?: NodeRuntime;
 }
 
 /** The open sessions, one per node. */

@@ -1,11 +1,10 @@
 import { type RunningAgent, startAgent } from '@flotilla/agent';
 import { type LogEntry, LogEntry_Stream, type ServiceLogsRequest, type Task, TaskState } from '@flotilla/api';
 import { connectRedis, redisLogShipper, whenReady } from '@flotilla/events';
-import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { ManagedProcess, startRedis, type TestServer } from '@flotilla/testing';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
+import { processStack, startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
 
 // Real etcd, Redis (with a password), a manager and an agent running the process executor: tasks print, the
 // agent ships their lines to Redis, and the control API reads them back.
@@ -38,7 +37,7 @@ afterAll(async () => {
 
 async function deploy(yaml: string): Promise<void> {
   await cluster.rpc(cluster.control.deployStack, {
-    stack: toStackSpec(loadStackText(yaml).stack, 'logs'),
+    stack: processStack(yaml, 'logs'),
     prune: false,
   });
 }
