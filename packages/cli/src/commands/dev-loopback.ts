@@ -28,7 +28,8 @@ export async function upOnLoopback(up: DevUp, nodes: number): Promise<void> {
   io.out(
     `the dev cluster is up: 1 manager, ${nodes} nodes (process executor: tasks run their command as processes,\n` +
       `without images or isolation, until each dev node gets its own containerd). Logs: ${dir}\n` +
-      'Try: flotilla node ls · flotilla stack deploy -c examples/hello/stack.yml hello · flotilla service ps hello_hello' +
+      'Try: flotilla node ls · flotilla stack deploy --resolve-image never -c examples/hello/stack.yml hello · ' +
+      'flotilla service ps hello_hello' +
       ' · flotilla service logs -f hello_hello\n' +
       'Stop it: flotilla dev down\n',
   );

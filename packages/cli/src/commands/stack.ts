@@ -5,7 +5,9 @@ import {
   DeployStackResponse,
   FlotillaError,
   isValidObjectName,
+  PlanStackResponse,
   ServiceChange_Action,
+  type StackSpec,
 } from '@flotilla/api';
 import {
   formatCompose,
@@ -19,6 +21,14 @@ import {
 import { call, controlClient } from '../control-client.js';
 import { versionsBefore, waitForDeploy, watchedServices } from '../deploy-watch.js';
 import { usageError } from '../exit-codes.js';
+import {
+  formatPins,
+  pinStackImages,
+  RESOLVE_IMAGE_MODES,
+  type ResolveImage,
+  registryLookup,
+  unpinnedNotice,
+} from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
 import { formatPlan } from '../stack-plan-output.js';
 import { listingFormatOption, table } from '../table.js';
@@ -72,6 +82,43 @@ function parseTimeout(text: string): number {
   return Number(ns / 1_000_000n);
 }
 
+interface PinFlags {
+  resolveImage?: ResolveImage;
+  registryAuth?: string;
+  insecureRegistry: string[];
+}
+
+/**
+ * The stack with every image pinned to the digest its tag names now (`--resolve-image`, default `always` or
+ * FLOTILLA_RESOLVE_IMAGE), asked from this machine's registries with its logins before anything is sent.
+ */
+async function pinImages(io: Io, c: ControlServiceClient, stack: StackSpec, flags: PinFlags) {
+  const fromEnv = io.env.FLOTILLA_RESOLVE_IMAGE;
+  if (fromEnv && !RESOLVE_IMAGE_MODES.includes(fromEnv as ResolveImage)) {
+    throw usageError(`FLOTILLA_RESOLVE_IMAGE: "${fromEnv}" is not one of ${RESOLVE_IMAGE_MODES.join(', ')}`);
+  }
+  const mode = flags.resolveImage ?? (fromEnv as ResolveImage | undefined) ?? 'always';
+  const deployed = new Map<string, string>();
+  if (mode === 'changed') {
+    for (const { service } of (await call(c, c.listServices, { stack: stack.name })).services) {
+      const image = service?.spec?.container?.image;
+      if (service?.spec?.annotations?.name && image) deployed.set(service.spec.annotations.name, image);
+    }
+  }
+  const insecure = [
+    ...flags.insecureRegistry,
+    ...(io.env.FLOTILLA_INSECURE_REGISTRY ?? '').split(',').filter((r) => r.trim() !== ''),
+  ];
+  const registry =
+    mode === 'never' ? undefined : await registryLookup({ authFile: flags.registryAuth, insecure, env: io.env });
+  try {
+    const lookup = registry?.lookup ?? (() => Promise.reject(new Error('no registry lookups under never')));
+    return await pinStackImages(stack, { mode, deployed, lookup });
+  } finally {
+    registry?.close();
+  }
+}
+
 export function stackCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
   const stack = new Command('stack').description('work with stacks: groups of services declared in Compose files');
 
@@ -113,19 +160,52 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .option('--wait', 'wait until every service converged and is healthy (the default when stdout is a terminal)')
     .option('--no-wait', 'return as soon as the deploy is written')
     .option('--timeout <DURATION>', 'with --wait: fail if the services have not converged after this long', '5m')
+    .addOption(
+      new Option(
+        '--resolve-image <MODE>',
+        'pin images to the digests their tags name now: always (re-resolve every tag), changed (only images whose ' +
+          'reference changed since the last deploy), never (nodes pull the tags themselves); default always, or ' +
+          'FLOTILLA_RESOLVE_IMAGE',
+      ).choices(RESOLVE_IMAGE_MODES),
+    )
+    .option('--registry-auth <FILE>', "registry logins, Docker's config.json (default: ~/.docker/config.json)")
+    .addOption(
+      new Option(
+        '--insecure-registry <HOST:PORT>',
+        'a registry that may be reached over plain HTTP (repeatable; also FLOTILLA_INSECURE_REGISTRY, comma-separated)',
+      )
+        .argParser(collect)
+        .default([] as string[]),
+    )
     .action(async (name, opts) => {
       if (!isValidObjectName(name)) {
         throw usageError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`);
       }
       const timeoutMs = parseTimeout(opts.timeout);
       const { stack: normalized } = load(io, opts.composeFile, opts.envFile);
-      const request = { stack: toStackSpec(normalized, name), prune: opts.prune ?? false };
       const c = client();
+      let pinned: Awaited<ReturnType<typeof pinImages>>;
+      try {
+        pinned = await pinImages(io, c, toStackSpec(normalized, name), opts);
+      } catch (err) {
+        c.close();
+        throw err;
+      }
+      const request = { stack: pinned.stack, prune: opts.prune ?? false };
       if (opts.dryRun) {
         const plan = await call(c, c.planStack, request).finally(() => c.close());
-        io.out(formatPlan(name, plan, opts.format));
+        if (opts.format === 'json') {
+          const json = { ...(PlanStackResponse.toJSON(plan) as object), images: pinned.pins };
+          io.out(`${JSON.stringify(json, null, 2)}\n`);
+        } else {
+          io.out(formatPlan(name, plan, 'text') + formatPins(pinned.pins));
+          io.err(unpinnedNotice(pinned.pins));
+        }
         return;
       }
+      // Said when asked for on the command line; FLOTILLA_RESOLVE_IMAGE=never is a setup that knows already.
+      if (opts.resolveImage === 'never') io.err(unpinnedNotice(pinned.pins));
+      if (opts.format !== 'json') io.out(formatPins(pinned.pins));
       const tty = io === processIo && process.stdout.isTTY === true;
       const wait = opts.wait ?? tty;
       try {
