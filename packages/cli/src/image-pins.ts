@@ -1,7 +1,10 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { Code, FlotillaError, type StackSpec } from '@flotilla/api';
+import { Code, type ControlServiceClient, FlotillaError, type StackSpec } from '@flotilla/api';
 import { loadRegistryCredentials, parseImageReference, pinImage, RegistryClient, unpinImage } from '@flotilla/registry';
+import { call } from './control-client.js';
+import { usageError } from './exit-codes.js';
+import type { Io } from './io.js';
 
 /** `--resolve-image`, with Docker's meanings (`docker stack deploy --resolve-image`). */
 export const RESOLVE_IMAGE_MODES = ['always', 'changed', 'never'] as const;
@@ -166,4 +169,44 @@ export function unpinnedNotice(pins: readonly ImagePin[]): string {
 function pinnedDigest(image: string): string {
   const at = image.indexOf('@');
   return at >= 0 ? image.slice(at + 1) : 'its tag (deployed without a digest)';
+}
+
+export interface PinFlags {
+  resolveImage?: ResolveImage;
+  registryAuth?: string;
+  insecureRegistry: string[];
+}
+
+/**
+ * The stack with every image pinned to the digest its tag names now (`--resolve-image`, default `always` or
+ * FLOTILLA_RESOLVE_IMAGE), asked from this machine's registries with its logins before anything is sent.
+ */
+export async function pinImages(io: Io, c: ControlServiceClient, stack: StackSpec, flags: PinFlags) {
+  const fromEnv = io.env.FLOTILLA_RESOLVE_IMAGE;
+  if (fromEnv && !RESOLVE_IMAGE_MODES.includes(fromEnv as ResolveImage)) {
+    throw usageError(`FLOTILLA_RESOLVE_IMAGE: "${fromEnv}" is not one of ${RESOLVE_IMAGE_MODES.join(', ')}`);
+  }
+  const mode = flags.resolveImage ?? (fromEnv as ResolveImage | undefined) ?? 'always';
+  const deployed = new Map<string, string>();
+  if (mode === 'changed') {
+    for (const { service } of (await call(c, c.listServices, { stack: stack.name })).services) {
+      const image = service?.spec?.container?.image;
+      if (service?.spec?.annotations?.name && image) deployed.set(service.spec.annotations.name, image);
+    }
+  }
+  const insecure = [
+    ...flags.insecureRegistry,
+    ...(io.env.FLOTILLA_INSECURE_REGISTRY ?? '')
+      .split(',')
+      .map((r) => r.trim())
+      .filter((r) => r !== ''),
+  ];
+  const registry =
+    mode === 'never' ? undefined : await registryLookup({ authFile: flags.registryAuth, insecure, env: io.env });
+  try {
+    const lookup = registry?.lookup ?? (() => Promise.reject(new Error('no registry lookups under never')));
+    return await pinStackImages(stack, { mode, deployed, lookup });
+  } finally {
+    registry?.close();
+  }
 }

@@ -7,7 +7,6 @@ import {
   isValidObjectName,
   PlanStackResponse,
   ServiceChange_Action,
-  type StackSpec,
 } from '@flotilla/api';
 import {
   formatCompose,
@@ -21,14 +20,7 @@ import {
 import { call, controlClient } from '../control-client.js';
 import { versionsBefore, waitForDeploy, watchedServices } from '../deploy-watch.js';
 import { usageError } from '../exit-codes.js';
-import {
-  formatPins,
-  pinStackImages,
-  RESOLVE_IMAGE_MODES,
-  type ResolveImage,
-  registryLookup,
-  unpinnedNotice,
-} from '../image-pins.js';
+import { formatPins, pinImages, RESOLVE_IMAGE_MODES, unpinnedNotice } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
 import { formatPlan } from '../stack-plan-output.js';
 import { listingFormatOption, table } from '../table.js';
@@ -80,43 +72,6 @@ function parseTimeout(text: string): number {
   }
   if (ns <= 0n) throw usageError('--timeout must be longer than 0s');
   return Number(ns / 1_000_000n);
-}
-
-interface PinFlags {
-  resolveImage?: ResolveImage;
-  registryAuth?: string;
-  insecureRegistry: string[];
-}
-
-/**
- * The stack with every image pinned to the digest its tag names now (`--resolve-image`, default `always` or
- * FLOTILLA_RESOLVE_IMAGE), asked from this machine's registries with its logins before anything is sent.
- */
-async function pinImages(io: Io, c: ControlServiceClient, stack: StackSpec, flags: PinFlags) {
-  const fromEnv = io.env.FLOTILLA_RESOLVE_IMAGE;
-  if (fromEnv && !RESOLVE_IMAGE_MODES.includes(fromEnv as ResolveImage)) {
-    throw usageError(`FLOTILLA_RESOLVE_IMAGE: "${fromEnv}" is not one of ${RESOLVE_IMAGE_MODES.join(', ')}`);
-  }
-  const mode = flags.resolveImage ?? (fromEnv as ResolveImage | undefined) ?? 'always';
-  const deployed = new Map<string, string>();
-  if (mode === 'changed') {
-    for (const { service } of (await call(c, c.listServices, { stack: stack.name })).services) {
-      const image = service?.spec?.container?.image;
-      if (service?.spec?.annotations?.name && image) deployed.set(service.spec.annotations.name, image);
-    }
-  }
-  const insecure = [
-    ...flags.insecureRegistry,
-    ...(io.env.FLOTILLA_INSECURE_REGISTRY ?? '').split(',').filter((r) => r.trim() !== ''),
-  ];
-  const registry =
-    mode === 'never' ? undefined : await registryLookup({ authFile: flags.registryAuth, insecure, env: io.env });
-  try {
-    const lookup = registry?.lookup ?? (() => Promise.reject(new Error('no registry lookups under never')));
-    return await pinStackImages(stack, { mode, deployed, lookup });
-  } finally {
-    registry?.close();
-  }
 }
 
 export function stackCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
