@@ -11,7 +11,13 @@ import { bin, root, runFlotilla } from './flotilla-command.js';
 // running.
 const devDir = tempDir('dev-cluster');
 const configDir = tempDir('dev-cli');
-const env = { ...process.env, FLOTILLA_DEV_DIR: path.join(devDir.path, 'dev'), FLOTILLA_CONFIG_DIR: configDir.path };
+// The process executor runs no image: the hello example's is not pinned (Docker Hub is not asked).
+const env = {
+  ...process.env,
+  FLOTILLA_DEV_DIR: path.join(devDir.path, 'dev'),
+  FLOTILLA_CONFIG_DIR: configDir.path,
+  FLOTILLA_RESOLVE_IMAGE: 'never',
+};
 let pids: number[] = [];
 
 const capture = (args: string[]) => runFlotilla(args, env);

@@ -23,7 +23,13 @@ function dir(label: string): string {
   return d.path;
 }
 
-const env = (cliDir: string) => ({ ...process.env, FLOTILLA_CONFIG_DIR: cliDir, LOG_LEVEL: 'warn' });
+// The images are made up: deploys do not pin them to digests.
+const env = (cliDir: string) => ({
+  ...process.env,
+  FLOTILLA_CONFIG_DIR: cliDir,
+  LOG_LEVEL: 'warn',
+  FLOTILLA_RESOLVE_IMAGE: 'never',
+});
 
 async function etcdFlags(): Promise<string[]> {
   return [

@@ -12,7 +12,13 @@ const dirs = [
   tempDir('stack-cmd-restored'),
   tempDir('stack-cmd-restored-cli'),
 ];
-const env = { ...process.env, FLOTILLA_CONFIG_DIR: dirs[1]?.path as string, LOG_LEVEL: 'warn' };
+// The images are made up (hollow nodes pull nothing): deploys do not pin them to digests.
+const env = {
+  ...process.env,
+  FLOTILLA_CONFIG_DIR: dirs[1]?.path as string,
+  LOG_LEVEL: 'warn',
+  FLOTILLA_RESOLVE_IMAGE: 'never',
+};
 let etcd: TestServer;
 let manager: ChildProcess;
 let hollow: HollowNodes | undefined;

@@ -143,6 +143,17 @@ export class RegistryClient {
   }
 
   /**
+   * What a reference names on the registry now: the digest of the manifest or index its tag points to (the one
+   * the registry serves, checked against the bytes), not of one platform's manifest, so a reference pinned to it
+   * still lets every node pick its own platform. A reference that already has a digest is checked to exist.
+   */
+  async digest(input: RefInput, options: CallOptions = {}): Promise<{ digest: string; mediaType: string }> {
+    const ref = toReference(input);
+    const top = await this.fetchManifest(ref, ref.digest ?? ref.tag ?? 'latest', options);
+    return { digest: top.digest, mediaType: top.mediaType };
+  }
+
+  /**
    * Streams a blob, verifying size and digest as it goes; the stream fails with `digest-mismatch` at the end if
    * the content was wrong, so treat the bytes as unverified until it ends cleanly.
    */

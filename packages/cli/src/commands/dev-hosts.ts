@@ -106,7 +106,8 @@ export async function upOnHosts(up: DevUp, nodes: number, managers: number, dnsU
   io.out(
     `the dev cluster is up: ${managers} manager${managers > 1 ? 's' : ''}, ${nodes} nodes, each a network-namespace host (${plans.map((h) => h.address).join(', ')}) ` +
       `with its own containerd, pulling from the registry at ${state.registry}. Logs: ${dir}\n` +
-      `Try: FLOTILLA_REGISTRY=${state.registry} flotilla stack deploy -c examples/web/stack.yml web · ` +
+      `Try: FLOTILLA_REGISTRY=${state.registry} FLOTILLA_INSECURE_REGISTRY=${state.registry} ` +
+      'flotilla stack deploy -c examples/web/stack.yml web · ' +
       `curl http://${plans[0]?.address}:8080/ · flotilla dev kill-node 1 · flotilla dev restore-node 1\n` +
       'Stop it: flotilla dev down\n',
   );

@@ -30,7 +30,8 @@ export async function upOnLoopback(up: DevUp, nodes: number): Promise<void> {
       `without images or isolation, until each dev node gets its own containerd). Logs: ${dir}\n` +
       'A service runs on these nodes only if it allows it: x-flotilla: { allow_process_executor: true }, as\n' +
       'examples/hello/stack.yml does.\n' +
-      'Try: flotilla node ls · flotilla stack deploy -c examples/hello/stack.yml hello · flotilla service ps hello_hello' +
+      'Try: flotilla node ls · flotilla stack deploy --resolve-image never -c examples/hello/stack.yml hello · ' +
+      'flotilla service ps hello_hello' +
       ' · flotilla service logs -f hello_hello\n' +
       'Stop it: flotilla dev down\n',
   );

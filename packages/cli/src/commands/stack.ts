@@ -5,6 +5,7 @@ import {
   DeployStackResponse,
   FlotillaError,
   isValidObjectName,
+  PlanStackResponse,
   ServiceChange_Action,
 } from '@flotilla/api';
 import {
@@ -20,6 +21,7 @@ import { withAdmission } from '../admission-output.js';
 import { call, controlClient } from '../control-client.js';
 import { versionsBefore, waitForDeploy, watchedServices } from '../deploy-watch.js';
 import { usageError } from '../exit-codes.js';
+import { formatPins, pinImages, RESOLVE_IMAGE_MODES, unpinnedNotice } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
 import { formatPlan } from '../stack-plan-output.js';
 import { listingFormatOption, table } from '../table.js';
@@ -114,19 +116,52 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .option('--wait', 'wait until every service converged and is healthy (the default when stdout is a terminal)')
     .option('--no-wait', 'return as soon as the deploy is written')
     .option('--timeout <DURATION>', 'with --wait: fail if the services have not converged after this long', '5m')
+    .addOption(
+      new Option(
+        '--resolve-image <MODE>',
+        'pin images to the digests their tags name now: always (re-resolve every tag), changed (only images whose ' +
+          'reference changed since the last deploy), never (nodes pull the tags themselves); default always, or ' +
+          'FLOTILLA_RESOLVE_IMAGE',
+      ).choices(RESOLVE_IMAGE_MODES),
+    )
+    .option('--registry-auth <FILE>', "registry logins, Docker's config.json (default: ~/.docker/config.json)")
+    .addOption(
+      new Option(
+        '--insecure-registry <HOST:PORT>',
+        'a registry that may be reached over plain HTTP (repeatable; also FLOTILLA_INSECURE_REGISTRY, comma-separated)',
+      )
+        .argParser(collect)
+        .default([] as string[]),
+    )
     .action(async (name, opts) => {
       if (!isValidObjectName(name)) {
         throw usageError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`);
       }
       const timeoutMs = parseTimeout(opts.timeout);
       const loaded = load(io, opts.composeFile, opts.envFile);
-      const request = { stack: toStackSpec(loaded.stack, name), prune: opts.prune ?? false };
       const c = client();
+      let pinned: Awaited<ReturnType<typeof pinImages>>;
+      try {
+        pinned = await pinImages(io, c, toStackSpec(loaded.stack, name), opts);
+      } catch (err) {
+        c.close();
+        throw err;
+      }
+      const request = { stack: pinned.stack, prune: opts.prune ?? false };
       if (opts.dryRun) {
         const plan = await withAdmission(io, loaded, () => call(c, c.planStack, request)).finally(() => c.close());
-        io.out(formatPlan(name, plan, opts.format));
+        if (opts.format === 'json') {
+          const json = { ...(PlanStackResponse.toJSON(plan) as object), images: pinned.pins };
+          io.out(`${JSON.stringify(json, null, 2)}\n`);
+        } else {
+          io.out(formatPlan(name, plan, 'text') + formatPins(pinned.pins));
+          io.err(unpinnedNotice(pinned.pins));
+        }
         return;
       }
+      // Said when asked for on the command line; FLOTILLA_RESOLVE_IMAGE=never is a setup that knows already.
+      if (opts.resolveImage === 'never') io.err(unpinnedNotice(pinned.pins));
+      if (opts.format !== 'json') io.out(formatPins(pinned.pins));
       const tty = io === processIo && process.stdout.isTTY === true;
       const wait = opts.wait ?? tty;
       try {

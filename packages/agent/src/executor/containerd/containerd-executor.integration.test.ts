@@ -113,6 +113,20 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
     await executor.remove(missing.id);
   });
 
+  it('runs a pinned tag@digest (as stack deploy stores it) by its digest: a digest the tag does not have is refused', async () => {
+    const pinned = task(id(), ['echo', 'tag and digest'], { image: `${images.busybox.tag}@${images.busybox.digest}` });
+    await executor.prepare(pinned);
+    await executor.start(pinned);
+    expect((await executor.wait(pinned.id)).exitCode).toBe(0);
+    await executor.remove(pinned.id);
+    expect(logs.get(pinned.id)).toEqual(['tag and digest']);
+    // The tag exists, but the digest decides what runs: another digest is not pulled as the tag.
+    const other = `sha256:${'0'.repeat(64)}`;
+    const wrong = task(id(), ['true'], { image: `${images.busybox.tag}@${other}` });
+    await expect(executor.prepare(wrong)).rejects.toMatchObject({ code: 'rejected', message: /0{64}/ });
+    await executor.remove(wrong.id);
+  });
+
   it('pulls from a registry that needs a login: without one the task is rejected and says what to do', async () => {
     const secured = await startRegistry({ auth: { username: 'ci', password: 's3cret-pw' } });
     try {
