@@ -3,7 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Code, FlotillaError } from '@flotilla/api';
 import { Redis, type RedisOptions } from 'ioredis';
 import { type EventsLogger, silentLogger } from './logger.js';
-import { redisFailure } from './redis-failure.js';
+import { maskCredentials, redisFailure } from './redis-failure.js';
 
 export interface RedisConnectionOptions {
   /**
@@ -156,6 +156,7 @@ const lastErrors = new WeakMap<Redis, Error>();
 /** Remembers a client's latest connection error until it is ready again, and keeps ioredis from printing them. */
 export function recordErrors(redis: Redis, onError: (err: Error) => void = () => undefined): void {
   redis.on('error', (err: Error) => {
+    maskCredentials(err);
     lastErrors.set(redis, err);
     onError(err);
   });

@@ -1,6 +1,6 @@
 export { BoundedBuffer } from './bounded-buffer.js';
 export type { RedisConnectionOptions, RedisTlsOptions, TlsIdentity } from './connection.js';
-export { connectRedis, redisOptions, whenReady } from './connection.js';
+export { connectRedis, disconnect as disconnectRedis, redisOptions, whenReady } from './connection.js';
 export type {
   CaRotationEvent,
   CertificateRenewedEvent,

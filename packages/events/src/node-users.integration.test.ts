@@ -80,6 +80,12 @@ function refusedAuth(client: Redis): Promise<void> {
     const timer = setTimeout(() => reject(new Error('AUTH was not refused within 5 s')), 5_000);
     client.on('error', (err: Error) => {
       if (!/WRONGPASS/.test(err.message)) return;
+      // ioredis puts the refused AUTH on the error: its password must be masked before anything logs it.
+      const seen = JSON.stringify(err, Object.getOwnPropertyNames(err));
+      if (/nodeA|nodeB|nodeC/.test(seen) && !seen.includes('***')) reject(new Error(`AUTH unmasked: ${seen}`));
+      for (const id of ['nodeA', 'nodeB', 'nodeC']) {
+        if (seen.includes(nodePassword(ADMIN, id))) reject(new Error('a password is in the error'));
+      }
       clearTimeout(timer);
       resolve();
     });
