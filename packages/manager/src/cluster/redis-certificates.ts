@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { Code, FlotillaError } from '@flotilla/api';
 import { CertificateAuthority, createKeyAndCsr, StateDir } from '@flotilla/pki';
 
@@ -30,13 +32,14 @@ export async function writeRedisTlsFiles(
   outDir: string,
   hosts: string[],
 ): Promise<RedisTlsFiles> {
-  const state = new StateDir(managerStateDir);
-  if (!state.has('ca.key') || !state.has('ca.crt')) {
+  // Looked at before StateDir, which would make the directory (and tighten its mode).
+  if (!existsSync(path.join(managerStateDir, 'ca.key')) || !existsSync(path.join(managerStateDir, 'ca.crt'))) {
     throw new FlotillaError(
       Code.FailedPrecondition,
       `${managerStateDir} holds no cluster CA: give the state directory of a manager that has started (--state-dir)`,
     );
   }
+  const state = new StateDir(managerStateDir);
   const ca = await CertificateAuthority.load(state.read('ca.crt'), state.read('ca.key'));
   return issueRedisCertificate(ca, hosts, new StateDir(outDir));
 }
