@@ -47,6 +47,10 @@ describe('flotilla dev on loopback', () => {
     pids = state.pids.map((p: { pid: number }) => p.pid);
     expect(pids).toHaveLength(4);
     expect(state.redis).toMatch(/^127\.0\.0\.1:\d+$/);
+    // Redis serves TLS only, to clients with a certificate of the cluster CA, and the managers use --redis-tls.
+    const redisConf = readFileSync(path.join(env.FLOTILLA_DEV_DIR, 'redis.conf'), 'utf8');
+    expect(redisConf).toMatch(/^port 0$/m);
+    expect(redisConf).toMatch(/^tls-auth-clients yes$/m);
     // The manager's own etcd member, on mutual TLS.
     const etcdPort = Number(/^https:\/\/127\.0\.0\.1:(\d+)$/.exec(state.etcd)?.[1]);
     expect(await portAnswers(etcdPort)).toBe(true);

@@ -100,6 +100,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // Before the executor, so that it can be handed the output function; a session tells where Redis is later.
   const logs = new TaskLogs({
     logger: log,
+    nodeId: creds.nodeId,
+    tlsIdentity: () => {
+      const now = certificates.current();
+      return { certPem: now.certPem, keyPem: now.keyPem, caPem: now.caCertPem };
+    },
     ...(options.redis ? { redisAddress: options.redis } : {}),
     ...(options.logShipper ? { connect: options.logShipper } : {}),
   });

@@ -76,11 +76,12 @@ export async function upOnHosts(up: DevUp, nodes: number, managers: number, dnsU
   up.save();
   await createHostNetwork(devNetwork(plans));
   // Redis, the registry and the manager listen on the hosts' bridge, where the agents reach them.
-  const redisArgs = await up.startLogs({ host: DEV_GATEWAY, port: 6379 });
+  const redisArgs = up.planLogs({ host: DEV_GATEWAY, port: 6379 });
   await up.startRegistry(`${DEV_GATEWAY}:5000`);
   state.manager = `${DEV_GATEWAY}:4242`;
   io.err(`hosts ${plans.map((h) => `${h.name} ${h.address}`).join(', ')}; manager on ${state.manager}, waiting…\n`);
   await up.startManager('manager', state.manager, redisArgs);
+  await up.startLogs('manager');
   const token = await up.joinToken(NodeSpec_Role.ROLE_WORKER);
   // Further managers join through the first with the manager token; agents learn every manager.
   for (let m = 2; m <= managers; m++) {

@@ -49,6 +49,8 @@ export interface DispatcherOptions {
    * nodes the cluster admitted, and is never logged.
    */
   logs?: LogsConfig;
+  /** Where each node ships its logs, with a Redis user of its own (instead of `logs`, which promotions keep). */
+  nodeLogs?: (nodeId: string) => LogsConfig;
   now?: () => number;
   /** Counters of status batches, shared across leadership terms. */
   stats?: BatcherStats;
@@ -188,7 +190,11 @@ export class Dispatcher {
       heartbeatPeriodMs: BigInt(this.options.heartbeatPeriodMs),
       managers: this.options.managers(),
       selfFenceTimeoutMs: BigInt(this.options.selfFenceTimeoutMs ?? 0),
-      ...(this.options.logs ? { logs: this.options.logs } : {}),
+      ...(this.options.nodeLogs
+        ? { logs: this.options.nodeLogs(session.nodeId) }
+        : this.options.logs
+          ? { logs: this.options.logs }
+          : {}),
       voters: this.voters.list(),
       certExpiryMs: BigInt(this.options.certExpiryMs?.() ?? 0),
       // A CA rotation: the CA that issues now (a node of another renews at once) and the CAs to trust.
