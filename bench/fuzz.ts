@@ -17,10 +17,14 @@ import {
 } from '@flotilla/testing';
 import { log } from './lib.js';
 
+/** A FUZZ_* setting from the environment, read by name. */
+const setting = (name: string): string | undefined => process.env[name];
+const numeric = (name: string) => (setting(name) ? Number(setting(name)) : undefined);
+
 const budget: FuzzBudget = {
-  runs: Number(process.env.FUZZ_RUNS ?? 2_000),
-  seconds: process.env.FUZZ_SECONDS ? Number(process.env.FUZZ_SECONDS) : undefined,
-  seed: process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined,
+  runs: numeric('FUZZ_RUNS') ?? 2_000,
+  seconds: numeric('FUZZ_SECONDS'),
+  seed: numeric('FUZZ_SEED'),
 };
 const surfaces: Record<string, (b: FuzzBudget) => FuzzResult | Promise<FuzzResult>> = {
   'control-api': fuzzControlApi,
@@ -29,7 +33,7 @@ const surfaces: Record<string, (b: FuzzBudget) => FuzzResult | Promise<FuzzResul
   'registry-client': fuzzRegistryClient,
   'stack-files': fuzzStackFiles,
 };
-const chosen = process.env.FUZZ_SURFACES?.split(',') ?? Object.keys(surfaces);
+const chosen = setting('FUZZ_SURFACES')?.split(',') ?? Object.keys(surfaces);
 
 const results: FuzzResult[] = [];
 for (const name of chosen) {

@@ -24,6 +24,31 @@ function deploySeeds(): Uint8Array[] {
   return seeds;
 }
 
+/** The stack deployed before the run, so that requests naming its service reach a real one. */
+const SEED_STACK = 'services:\n  web:\n    image: nginx:1\n    deploy:\n      replicas: 2\n';
+
+/** Real requests for the methods that act on a service or the cluster, to mutate. */
+function seedsFor(method: MethodDefinition, deploys: Uint8Array[]): Uint8Array[] {
+  const s = ControlServiceService;
+  const encode = (m: MethodDefinition, value: object) => new Uint8Array(m.requestSerialize(value as never));
+  const empty = (m: MethodDefinition) => m.requestDeserialize(Buffer.alloc(0)) as object;
+  const seeds: Record<string, object[]> = {
+    [s.deployStack.path]: [],
+    [s.scaleService.path]: [{ service: 'fuzzseed_web', replicas: 3n }],
+    [s.updateService.path]: [
+      { service: 'fuzzseed_web', image: 'nginx:2', envAdd: ['A=1'], envRm: ['B'], replicas: 1n, force: true },
+    ],
+    [s.updateCluster.path]: [
+      { placementStrategy: 1, selfFenceTimeoutMs: 5_000n, taskHistoryLimit: 5, certExpiryMs: 86_400_000n },
+    ],
+    [s.listTasks.path]: [{ service: 'fuzzseed_web', stack: 'fuzzseed', node: '' }],
+    [s.rebalanceService.path]: [{ service: 'fuzzseed_web' }],
+    [s.rollbackService.path]: [{ service: 'fuzzseed_web' }],
+  };
+  if (method.path === s.deployStack.path || method.path === s.planStack.path) return deploys;
+  return (seeds[method.path] ?? []).map((v) => encode(method, { ...empty(method), ...v }));
+}
+
 /**
  * Whether sending these bytes would do what an operator may legitimately do but what would end the run: a
  * decodable RotateCa starts a real CA rotation (the operator certificate of the run would then need renewing).
@@ -53,14 +78,16 @@ export async function fuzzControlApi(options: ControlApiFuzzOptions): Promise<Fu
   const tally = new FuzzTally('control-api', options);
   const manager = options.manager ?? (await FuzzedManager.start());
   const client = manager.operatorClient();
-  const seeds = deploySeeds();
+  const deploys = deploySeeds();
   const arbitrary = fc.oneof(
-    ...METHODS.map((method) => {
-      const own = method.path.endsWith('/DeployStack') || method.path.endsWith('/PlanStack') ? seeds : [];
-      return requestBytes(method, own).map((bytes) => ({ method, bytes }));
-    }),
+    ...METHODS.map((method) => requestBytes(method, seedsFor(method, deploys)).map((bytes) => ({ method, bytes }))),
   );
   try {
+    const { stack } = loadStackText(SEED_STACK);
+    const seedDeploy = DeployStackRequest.encode({ stack: toStackSpec(stack, 'fuzzseed'), prune: false }).finish();
+    const deployed = await unaryCall(client, ControlServiceService.deployStack.path, seedDeploy, DEADLINE_MS);
+    if (deployed.kind !== 'status' || deployed.code !== 0)
+      throw new Error(`the seed deploy failed: ${JSON.stringify(deployed)}`);
     for (const { method, bytes } of inputs(arbitrary, tally)) {
       if (disruptive(method, bytes)) continue;
       tally.input();

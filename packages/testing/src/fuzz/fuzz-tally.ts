@@ -130,11 +130,12 @@ export function fuzzLine(result: FuzzResult): string {
   return JSON.stringify({ fuzz: surface, inputs: n, crashes, hangs, violations, accepted, seed: result.seed });
 }
 
-/** A short, printable form of an input: bytes as hex (cut), anything else as JSON (cut). */
+/** A printable form of an input: bytes as hex (cut at 4 KiB), anything else as JSON (cut). */
 function describeInput(input: unknown): string {
+  const hex = (b: Uint8Array) => `${b.length} bytes ${Buffer.from(b.subarray(0, 4096)).toString('hex')}`;
   const text =
     input instanceof Uint8Array
-      ? `${input.length} bytes ${Buffer.from(input.subarray(0, 48)).toString('hex')}`
-      : JSON.stringify(input, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
+      ? hex(input)
+      : JSON.stringify(input, (_k, v) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? hex(v) : v));
+  return text.length > 9_000 ? `${text.slice(0, 9_000)}…` : text;
 }

@@ -188,6 +188,63 @@ function wellFormed(method: MethodDefinition): fc.Arbitrary<Uint8Array> {
   });
 }
 
+/** Every leaf of a decoded message (scalars, and arrays as a whole), as a path of keys. */
+function leafPaths(
+  value: unknown,
+  at: (string | number)[] = [],
+  out: (string | number)[][] = [],
+): (string | number)[][] {
+  if (Array.isArray(value)) {
+    out.push(at);
+    value.forEach((v, i) => {
+      leafPaths(v, [...at, i], out);
+    });
+  } else if (value && typeof value === 'object' && !(value instanceof Uint8Array)) {
+    for (const [k, v] of Object.entries(value)) leafPaths(v, [...at, k], out);
+  } else {
+    out.push(at);
+  }
+  return out;
+}
+
+/** A hostile value of the same kind as `old`: extremes for numbers, odd strings, an array made huge or emptied. */
+function hostileLike(old: unknown, pick: number): unknown {
+  if (typeof old === 'bigint') return [0n, 1n, 2n ** 63n - 1n, 2n ** 32n, 10n ** 12n][pick % 5];
+  if (typeof old === 'number') return [0, -1, 2 ** 31 - 1, 4_294_967_295, 65_536, 1e9][pick % 6];
+  if (typeof old === 'boolean') return !old;
+  if (typeof old === 'string')
+    return ['', '..', '/', 'x'.repeat(100_000), '\u0000', '$(x)', '*', 'a b', old + old][pick % 9];
+  if (Array.isArray(old)) return pick % 3 === 0 ? [] : Array<unknown>(pick % 3 === 1 ? 1_000 : 20).fill(old[0]);
+  return old;
+}
+
+/**
+ * Real requests decoded, a few leaves set to hostile values of their own kind, encoded again: well-formed messages
+ * that reach the handlers' logic (huge replicas, ports out of range, names that are paths).
+ */
+function mutatedObjects(method: MethodDefinition, seeds: readonly Uint8Array[]): fc.Arbitrary<Uint8Array> {
+  return fc
+    .tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 1, maxLength: 3 }))
+    .map(([seed, edits]) => {
+      const message = method.requestDeserialize(Buffer.from(seed)) as Record<string, unknown>;
+      const leaves = leafPaths(message);
+      for (const [which, pick] of edits) {
+        const path = leaves[which % leaves.length] ?? [];
+        const key = path.at(-1);
+        if (key === undefined) continue;
+        let parent: unknown = message;
+        for (const k of path.slice(0, -1)) parent = (parent as Record<string | number, unknown>)[k];
+        const target = parent as Record<string | number, unknown>;
+        target[key] = hostileLike(target[key], pick);
+      }
+      try {
+        return new Uint8Array(method.requestSerialize(message as never));
+      } catch {
+        return seed;
+      }
+    });
+}
+
 /**
  * Request bytes for one method: well-formed requests with hostile values, seeds (real requests) mutated, random
  * protobuf, random bytes, huge repeated fields and deep nesting.
@@ -195,6 +252,7 @@ function wellFormed(method: MethodDefinition): fc.Arbitrary<Uint8Array> {
 export function requestBytes(method: MethodDefinition, seeds: readonly Uint8Array[] = []): fc.Arbitrary<Uint8Array> {
   const own = [new Uint8Array(0), ...seeds];
   return fc.oneof(
+    ...(seeds.length > 0 ? [{ arbitrary: mutatedObjects(method, seeds), weight: 4 }] : []),
     { arbitrary: wellFormed(method), weight: 4 },
     { arbitrary: mutated(own), weight: 4 },
     { arbitrary: wireMessage, weight: 3 },
