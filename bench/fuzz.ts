@@ -44,7 +44,21 @@ for (const name of chosen) {
   }
   log(`fuzzing ${name}: up to ${budget.runs} inputs${budget.seconds ? ` or ${budget.seconds} s` : ''}`);
   const started = Date.now();
-  const result = await fuzz(budget);
+  // A surface whose run itself throws (its harness, or an exception that escaped it) counts as one crash.
+  const result = await Promise.resolve()
+    .then(() => fuzz(budget))
+    .catch(
+      (err: unknown): FuzzResult => ({
+        surface: name,
+        inputs: 0,
+        accepted: 0,
+        crashes: 1,
+        hangs: 0,
+        violations: 0,
+        findings: [`crash: the run threw: ${err instanceof Error ? err.stack : String(err)}`],
+        seed: budget.seed ?? 0,
+      }),
+    );
   for (const finding of result.findings) log(`  ${finding}`);
   log(`  ${result.inputs} inputs in ${Math.round((Date.now() - started) / 100) / 10} s`);
   results.push(result);

@@ -18,7 +18,7 @@ import { type FuzzBudget, type FuzzResult, FuzzTally, inputs, within } from './f
 import { bidiCall, type CallOutcome, FuzzedManager, settleStream, statusProblem, unaryCall } from './fuzzed-manager.js';
 import { type MethodDefinition, requestBytes } from './protobuf-inputs.js';
 
-const DEADLINE_MS = 3_000;
+const DEADLINE_MS = 10_000;
 
 /** Real session messages, as an agent sends them, to mutate. */
 function sessionSeeds(): Uint8Array[] {

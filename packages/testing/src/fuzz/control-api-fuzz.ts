@@ -7,7 +7,7 @@ import { type CallOutcome, FuzzedManager, statusProblem, streamCall, unaryCall }
 import { type MethodDefinition, requestBytes } from './protobuf-inputs.js';
 import { stackSamples } from './stack-file-fuzz.js';
 
-const DEADLINE_MS = 5_000;
+const DEADLINE_MS = 10_000;
 const METHODS = Object.values(ControlServiceService) as MethodDefinition[];
 
 /** Real deploy requests (the fixture stacks as the CLI sends them), to mutate. */
@@ -88,13 +88,16 @@ export async function fuzzControlApi(options: ControlApiFuzzOptions): Promise<Fu
     const deployed = await unaryCall(client, ControlServiceService.deployStack.path, seedDeploy, DEADLINE_MS);
     if (deployed.kind !== 'status' || deployed.code !== 0)
       throw new Error(`the seed deploy failed: ${JSON.stringify(deployed)}`);
+    const recent: string[] = [];
     for (const { method, bytes } of inputs(arbitrary, tally)) {
       if (disruptive(method, bytes)) continue;
       tally.input();
+      recent.push(`${method.path} (${bytes.length} bytes)`);
+      if (recent.length > 5) recent.shift();
       const outcome = await (method.responseStream ? streamCall : unaryCall)(client, method.path, bytes, DEADLINE_MS);
       const input = { method: method.path, bytes };
       judge(tally, outcome, input);
-      if (!(await stillServes(manager, client, tally, input))) break;
+      if (!(await stillServes(manager, client, tally, { ...input, before: recent }))) break;
     }
     if (manager.alive()) await checkConsistent(client, tally);
   } finally {
@@ -119,7 +122,8 @@ async function stillServes(manager: FuzzedManager, client: Client, tally: FuzzTa
   }
   const probe = await unaryCall(client, ControlServiceService.listNodes.path, new Uint8Array(0), DEADLINE_MS);
   if (probe.kind !== 'status' || probe.code !== 0) {
-    tally.crash(`the manager no longer answers ListNodes: ${JSON.stringify(probe)}`, input);
+    const said = manager.daemon.output().slice(-1_500);
+    tally.crash(`the manager no longer answers ListNodes: ${JSON.stringify(probe)}; its last output:\n${said}`, input);
     return false;
   }
   return true;

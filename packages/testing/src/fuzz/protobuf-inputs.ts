@@ -233,7 +233,9 @@ function mutatedObjects(method: MethodDefinition, seeds: readonly Uint8Array[]):
         const key = path.at(-1);
         if (key === undefined) continue;
         let parent: unknown = message;
-        for (const k of path.slice(0, -1)) parent = (parent as Record<string | number, unknown>)[k];
+        for (const k of path.slice(0, -1)) parent = (parent as Record<string | number, unknown> | undefined)?.[k];
+        // An earlier edit may have replaced what held this leaf.
+        if (!parent || typeof parent !== 'object') continue;
         const target = parent as Record<string | number, unknown>;
         target[key] = hostileLike(target[key], pick);
       }
