@@ -13,7 +13,7 @@ export * from './gen/flotilla/v1/stack.js';
 export type { HostPort } from './host-port.js';
 export { formatHostPort, parseHostPort } from './host-port.js';
 export { isId, newId } from './ids.js';
-export { MAX_LOG_TAIL } from './limits.js';
+export { checkReplicas, MAX_LOG_TAIL, MAX_REPLICAS } from './limits.js';
 export { isValidObjectName, OBJECT_NAME_PATTERN, qualify } from './naming.js';
 export type { AttributeReader } from './node-attributes.js';
 export { attributeReader, equalFold, normalizeArch } from './node-attributes.js';

@@ -122,7 +122,14 @@ export class RegistryClient {
     }
     const manifest = toImageManifest(chosen.document, `the manifest of ${ref.name}`);
     const configBytes = await this.fetchBlobBytes(ref, manifest.config, options);
-    const config = parseJson(configBytes, `the config of ${ref.name}`) as Partial<Platform>;
+    const config = parseJson(configBytes, `the config of ${ref.name}`) as Partial<Platform> | null;
+    if (typeof config !== 'object' || config === null) {
+      throw new FlotillaError(
+        Code.FailedPrecondition,
+        `the config of ${ref.name} is not a JSON object: the image on the registry is broken`,
+        { reason: 'rejected' },
+      );
+    }
     const declared = normalizePlatform({
       os: String(config.os ?? 'unknown'),
       architecture: String(config.architecture ?? 'unknown'),
@@ -177,7 +184,7 @@ export class RegistryClient {
           { reason: 'unavailable' },
         );
       }
-      const url = new URL(location, res.url);
+      const url = redirectTarget(location, res.url, what);
       res = await this.transport
         .send({ method: 'GET', url, signal: options.signal })
         .catch((err: unknown) => Promise.reject(redirectFailure(err)));
@@ -361,6 +368,18 @@ function noPlatform(ref: ImageReference, wanted: Platform, available: Platform[]
       'this platform, or place the service on nodes of a platform it has',
     { reason: 'no-matching-platform' },
   );
+}
+
+/** Where a redirect points; a Location that is no URL is the registry's fault, said as such. */
+function redirectTarget(location: string, base: URL, what: string): URL {
+  try {
+    return new URL(location, base);
+  } catch (err) {
+    throw new FlotillaError(Code.Unavailable, `${what}: the registry redirected to an invalid URL; retry later`, {
+      cause: err,
+      reason: 'unavailable',
+    });
+  }
 }
 
 /** A redirect that could not be followed: a FlotillaError as it is, anything else as a registry that is away. */

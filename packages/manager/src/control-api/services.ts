@@ -1,6 +1,7 @@
 import {
   Code,
   type ControlServiceServer,
+  checkReplicas,
   FlotillaError,
   type Service,
   ServiceMode,
@@ -58,6 +59,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
           `${serviceName(found.value)} is a global service: it runs one task per node and cannot be scaled`,
         );
       }
+      checkReplicas(request.replicas, serviceName(found.value));
       // The number of replicas is not part of what a task runs: scaling does not touch running tasks.
       const scaled = await store.modify('services', found.id, (s) => ({
         ...s,
@@ -160,6 +162,7 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
   if (request.replicas !== undefined && spec.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
     throw new FlotillaError(Code.FailedPrecondition, `${serviceName(service)} is global: it cannot be scaled`);
   }
+  if (request.replicas !== undefined) checkReplicas(request.replicas, serviceName(service));
   return ServiceSpec.fromPartial({
     ...spec,
     container,
