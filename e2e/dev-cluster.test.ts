@@ -17,6 +17,8 @@ const env = {
   FLOTILLA_DEV_DIR: devDir,
   FLOTILLA_CONFIG_DIR: cliDir,
   FLOTILLA_REGISTRY: '198.19.0.1:5000',
+  // Deploys pin the examples' images through the dev registry, which serves plain HTTP.
+  FLOTILLA_INSECURE_REGISTRY: '198.19.0.1:5000',
   LOG_LEVEL: 'warn',
 };
 const cli = (args: string[]) => runFlotilla(args, env);

@@ -11,7 +11,13 @@ import { bin, root, runFlotilla } from './flotilla-command.js';
 // running.
 const devDir = tempDir('dev-cluster');
 const configDir = tempDir('dev-cli');
-const env = { ...process.env, FLOTILLA_DEV_DIR: path.join(devDir.path, 'dev'), FLOTILLA_CONFIG_DIR: configDir.path };
+// The process executor runs no image: the hello example's is not pinned (Docker Hub is not asked).
+const env = {
+  ...process.env,
+  FLOTILLA_DEV_DIR: path.join(devDir.path, 'dev'),
+  FLOTILLA_CONFIG_DIR: configDir.path,
+  FLOTILLA_RESOLVE_IMAGE: 'never',
+};
 let pids: number[] = [];
 
 const capture = (args: string[]) => runFlotilla(args, env);
@@ -41,6 +47,10 @@ describe('flotilla dev on loopback', () => {
     pids = state.pids.map((p: { pid: number }) => p.pid);
     expect(pids).toHaveLength(4);
     expect(state.redis).toMatch(/^127\.0\.0\.1:\d+$/);
+    // Redis serves TLS only, to clients with a certificate of the cluster CA, and the managers use --redis-tls.
+    const redisConf = readFileSync(path.join(env.FLOTILLA_DEV_DIR, 'redis.conf'), 'utf8');
+    expect(redisConf).toMatch(/^port 0$/m);
+    expect(redisConf).toMatch(/^tls-auth-clients yes$/m);
     // The manager's own etcd member, on mutual TLS.
     const etcdPort = Number(/^https:\/\/127\.0\.0\.1:(\d+)$/.exec(state.etcd)?.[1]);
     expect(await portAnswers(etcdPort)).toBe(true);

@@ -68,7 +68,9 @@ async function startManagerProcess(name: string, join?: { address: string; token
 }
 
 function cli(m: ManagerProcess, args: string[]): string {
-  return execFileSync(bin, args, { env: { ...process.env, FLOTILLA_CONFIG_DIR: m.configDir }, encoding: 'utf8' });
+  // The images are made up: deploys do not pin them to digests.
+  const env = { ...process.env, FLOTILLA_CONFIG_DIR: m.configDir, FLOTILLA_RESOLVE_IMAGE: 'never' };
+  return execFileSync(bin, args, { env, encoding: 'utf8' });
 }
 
 async function health(m: ManagerProcess): Promise<{ leader: boolean; sessions: number } | undefined> {

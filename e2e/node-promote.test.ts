@@ -23,7 +23,13 @@ function dir(label: string): string {
   return d.path;
 }
 
-const env = (cliDir: string) => ({ ...process.env, FLOTILLA_CONFIG_DIR: cliDir, LOG_LEVEL: 'warn' });
+// The images are made up: deploys do not pin them to digests.
+const env = (cliDir: string) => ({
+  ...process.env,
+  FLOTILLA_CONFIG_DIR: cliDir,
+  LOG_LEVEL: 'warn',
+  FLOTILLA_RESOLVE_IMAGE: 'never',
+});
 
 async function etcdFlags(): Promise<string[]> {
   return [
@@ -139,7 +145,9 @@ describe('node promote', () => {
     const stack = path.join(dir('stack'), 'stack.yml');
     writeFileSync(
       stack,
-      'services:\n  sleeper:\n    image: unused\n    command: ["sleep", "600"]\n    deploy:\n      replicas: 4\n',
+      // The agents run tasks as plain processes: the service allows it.
+      'services:\n  sleeper:\n    image: unused\n    command: ["sleep", "600"]\n    deploy:\n      replicas: 4\n' +
+        '    x-flotilla: { allow_process_executor: true }\n',
     );
     const deployed = await runFlotilla(['stack', 'deploy', '-c', stack, 'prom'], managerEnv);
     expect(deployed.code, deployed.output).toBe(0);

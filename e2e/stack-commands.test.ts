@@ -12,7 +12,13 @@ const dirs = [
   tempDir('stack-cmd-restored'),
   tempDir('stack-cmd-restored-cli'),
 ];
-const env = { ...process.env, FLOTILLA_CONFIG_DIR: dirs[1]?.path as string, LOG_LEVEL: 'warn' };
+// The images are made up (hollow nodes pull nothing): deploys do not pin them to digests.
+const env = {
+  ...process.env,
+  FLOTILLA_CONFIG_DIR: dirs[1]?.path as string,
+  LOG_LEVEL: 'warn',
+  FLOTILLA_RESOLVE_IMAGE: 'never',
+};
 let etcd: TestServer;
 let manager: ChildProcess;
 let hollow: HollowNodes | undefined;
@@ -276,6 +282,44 @@ describe('stack and service commands', () => {
     expect(result.code).toBe(1);
     expect(result.output).toMatch(/bad\.yml:3:5: services\.web\.imgae: unknown key "imgae"/);
     expect((await capture(['service', 'ls', '--format', 'json'])).stdout).toBe('[]\n');
+  });
+
+  it("refuses what the cluster's admission policy does not admit, at its file:line:col, and deploys nothing", async () => {
+    const file = path.join(dirs[1]?.path as string, 'risky.yml');
+    const yaml =
+      'services:\n  mon:\n    image: busybox\n    cap_add: [CHOWN, SYS_ADMIN]\n    volumes:\n      - /var/run:/run/host\n';
+    (await import('node:fs')).writeFileSync(file, yaml);
+    for (const dryRun of [[], ['--dry-run']]) {
+      const result = await capture(['stack', 'deploy', '-c', file, ...dryRun, 'risky']);
+      expect(result.code).toBe(1);
+      expect(result.output).toMatch(
+        /risky\.yml:4:22: services\.mon\.cap_add\[1\]: CAP_SYS_ADMIN, beyond Docker's default/,
+      );
+      expect(result.output).toMatch(
+        /risky\.yml:6:9: services\.mon\.volumes\[0\]: binding host path \/var\/run is refused/,
+      );
+      expect(result.output).toContain('--security-profile privileged');
+      expect(result.output).toContain('flotilla cluster update --allow-bind /var/run');
+    }
+    expect((await capture(['service', 'ls', '--format', 'json'])).stdout).toBe('[]\n');
+
+    const updated = await capture([
+      'cluster',
+      'update',
+      '--security-profile',
+      'restricted',
+      '--allow-bind',
+      '/srv/,/data',
+    ]);
+    expect(updated.code).toBe(0);
+    const inspected = JSON.parse((await capture(['cluster', 'inspect'])).stdout);
+    expect(inspected).toMatchObject({ securityProfile: 'restricted', allowedBindPrefixes: ['/data', '/srv'] });
+    expect((await capture(['cluster', 'update', '--allow-bind', 'srv'])).code).toBe(2);
+    await capture(['cluster', 'update', '--security-profile', 'baseline', '--allow-bind', '']);
+    expect(JSON.parse((await capture(['cluster', 'inspect'])).stdout)).toMatchObject({
+      securityProfile: 'baseline',
+      allowedBindPrefixes: [],
+    });
   });
 
   it('cluster backup writes an encrypted file; cluster restore brings the services back on a new etcd', async () => {

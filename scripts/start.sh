@@ -17,6 +17,8 @@ say "flotilla dev up --nodes 3"
 npx --no-install flotilla dev up --nodes 3
 if [ "$(id -u)" = 0 ]; then
   export FLOTILLA_REGISTRY=198.19.0.1:5000
+  # Deploys pin the images to digests through the dev registry, which serves plain HTTP.
+  export FLOTILLA_INSECURE_REGISTRY=198.19.0.1:5000
   say "flotilla stack deploy --wait -c examples/web/stack.yml web"
   npx --no-install flotilla stack deploy --wait -c examples/web/stack.yml web
   say "flotilla service ps web_web"
@@ -26,8 +28,9 @@ if [ "$(id -u)" = 0 ]; then
   say "the cluster keeps running in the background. Try: npx flotilla dev kill-node 1 (and watch npx flotilla service ps web_web), npx flotilla dev restore-node 1, npx flotilla service scale web_web=6, npx flotilla service logs web_web; stop it with: npx flotilla dev down"
   exit 0
 fi
-say "flotilla stack deploy -c examples/hello/stack.yml hello"
-npx --no-install flotilla stack deploy -c examples/hello/stack.yml hello
+# Process executor: no image runs, so none is pinned (no registry is asked).
+say "flotilla stack deploy --resolve-image never -c examples/hello/stack.yml hello"
+npx --no-install flotilla stack deploy --resolve-image never -c examples/hello/stack.yml hello
 for _ in $(seq 1 30); do
   npx --no-install flotilla service ls | grep -q ' 3/3 ' && break
   sleep 1

@@ -100,12 +100,19 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // Before the executor, so that it can be handed the output function; a session tells where Redis is later.
   const logs = new TaskLogs({
     logger: log,
+    nodeId: creds.nodeId,
+    tlsIdentity: () => {
+      const now = certificates.current();
+      return { certPem: now.certPem, keyPem: now.keyPem, caPem: now.caCertPem };
+    },
     ...(options.redis ? { redisAddress: options.redis } : {}),
     ...(options.logShipper ? { connect: options.logShipper } : {}),
   });
   const context: ExecutorContext = { output: logs.output, stateDir: options.stateDir };
   let executor = options.executorFactory?.(context) ?? options.executor;
   let network: NodeNetwork | undefined;
+  // What the node tells the managers of how it runs tasks: an executor given by the caller names itself.
+  let runtime = { executor: executor?.name ?? '', runtime: executor?.name ?? '', runtimeVersion: '' };
   if (!executor) {
     const chosen = await chooseExecutor(options.runtime ?? { executor: 'process' }, {
       stateDir: options.stateDir,
@@ -116,6 +123,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     });
     executor = chosen.executor;
     network = chosen.network;
+    runtime = { executor: executor.name, runtime: chosen.runtime, runtimeVersion: chosen.runtimeVersion };
     log.info({ executor: executor.name, runtimeVersion: chosen.runtimeVersion }, chosen.reason);
   }
   let session: AgentSession | undefined;
@@ -151,6 +159,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // The list of managers is kept, so a restarted agent can reach any of them even if the one it joined is gone.
   session = new AgentSession(creds, {
     probePort: quorum.probePort,
+    description: runtime,
     onManagers: (managers) => {
       creds = { ...creds, managers };
       saveCredentials(options.stateDir, creds);

@@ -25,7 +25,13 @@ export { PeerCaller, servePeers } from './peer-service.js';
 export type { QuorumWatchOptions, SessionView } from './quorum-watch.js';
 export { QuorumWatch } from './quorum-watch.js';
 export type { SessionOptions } from './session.js';
-export { AgentSession, LEADER_METADATA_KEY, MAX_RECONNECT_BACKOFF_MS, MAX_UNREAD_BATCHES } from './session.js';
+export {
+  AgentSession,
+  DESCRIPTION_METADATA_KEY,
+  LEADER_METADATA_KEY,
+  MAX_RECONNECT_BACKOFF_MS,
+  MAX_UNREAD_BATCHES,
+} from './session.js';
 export type {
   LogShipper,
   LogShipperFactory,

@@ -5,6 +5,7 @@ import {
   FlotillaError,
   type NetworkView,
   NodeCaServiceClient,
+  NodeDescription,
   type Promotion,
   type SessionInfo,
   type SessionRequest,
@@ -51,6 +52,11 @@ export interface SessionOptions {
   managerAddress?: string;
   /** Called when the leader promotes this node: what its manager joins with (a one-time credential). */
   onPromotion?: (promotion: Promotion) => void;
+  /**
+   * What the node says of itself at the start of each session (its executor and runtime), written with its ready
+   * status, so that no task is placed on it before the managers know how it runs them.
+   */
+  description?: Partial<NodeDescription>;
   /** Called with what each session (or a manager's later update of it) says: managers, logs, timeouts. */
   onSessionInfo?: (info: SessionInfo) => void;
   /**
@@ -88,6 +94,9 @@ export const MAX_UNREAD_BATCHES = 256;
 
 /** Trailing metadata a manager that does not lead sends with its refusal: where the leader is. */
 export const LEADER_METADATA_KEY = 'flotilla-leader';
+
+/** Metadata of a session call: the node's description (a NodeDescription, encoded), see `description`. */
+export const DESCRIPTION_METADATA_KEY = 'flotilla-node-description-bin';
 
 type SessionState = 'connecting' | 'connected' | 'stopped';
 
@@ -313,7 +322,7 @@ export class AgentSession {
       Buffer.from(this.creds.certPem),
     );
     const client = new DispatcherServiceClient(address, tls, { 'grpc.ssl_target_name_override': MANAGER_SERVER_NAME });
-    const stream = client.session();
+    const stream = client.session(this.describe());
     const attempt: Attempt = { address, client, stream, startedAt: this.now() };
     this.attempts.push(attempt);
     stream.write({
@@ -326,6 +335,17 @@ export class AgentSession {
     stream.on('data', (message: SessionResponse) => this.answered(attempt, message));
     stream.on('error', (err: ServiceError) => this.ended(attempt, err));
     stream.on('end', () => this.ended(attempt));
+  }
+
+  /** The session call's metadata: the node's description, when the agent gives one. */
+  private describe(): Metadata {
+    const metadata = new Metadata();
+    const description = this.options.description;
+    if (description) {
+      const encoded = NodeDescription.encode(NodeDescription.fromPartial(description)).finish();
+      metadata.set(DESCRIPTION_METADATA_KEY, Buffer.from(encoded));
+    }
+    return metadata;
   }
 
   /** A message on the session, or the first answer of an attempt: the first to open a session is the one kept. */

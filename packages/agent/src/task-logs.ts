@@ -1,5 +1,5 @@
 import { formatHostPort, type LogsConfig, parseHostPort } from '@flotilla/api';
-import { redisLogShipper } from '@flotilla/events';
+import { type LogShipperOptions, redisLogShipper, type TlsIdentity } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { TaskOutput } from './executor/executor.js';
 
@@ -21,8 +21,11 @@ export interface LogShipper {
   close(): Promise<ShipperStats>;
 }
 
-/** Makes a shipper for the Redis at `url` (`redis://[:password@]host:port`). */
-export type LogShipperFactory = (url: string, logger: Logger | undefined) => LogShipper;
+/**
+ * Makes a shipper for the Redis at `url` (`redis[s]://[user:password@]host:port`); `options` says which node's
+ * streams to write and, with `rediss://`, the TLS to use.
+ */
+export type LogShipperFactory = (url: string, logger: Logger | undefined, options?: LogShipperOptions) => LogShipper;
 
 export interface TaskLogsOptions {
   /** How to reach the Redis a session names: @flotilla/events' `redisLogShipper` unless given (tests record). */
@@ -32,6 +35,10 @@ export interface TaskLogsOptions {
    * the same server). The password still comes from the managers, and logs are shipped only while they have Redis.
    */
   redisAddress?: string;
+  /** This node: its tasks' lines go to its own streams, the only ones its Redis user may append to. */
+  nodeId?: string;
+  /** The node's certificate, key and CAs now (they are renewed), for a Redis reached over TLS. */
+  tlsIdentity?: () => TlsIdentity;
   logger?: Logger;
 }
 
@@ -49,10 +56,11 @@ export function parseRedisAddress(address: string): string {
   return formatHostPort(parseHostPort(address, 'Redis address', { example: '127.0.0.1:6379' }));
 }
 
-/** The URL `connectRedis` takes for an address and an optional password. */
-export function redisUrl(address: string, password = ''): string {
-  const auth = password ? `:${encodeURIComponent(password)}@` : '';
-  return `redis://${auth}${parseRedisAddress(address)}`;
+/** The URL `connectRedis` takes for an address, an optional password and user, over TLS or not. */
+export function redisUrl(address: string, password = '', options: { user?: string; tls?: boolean } = {}): string {
+  const user = options.user ? encodeURIComponent(options.user) : '';
+  const auth = password || user ? `${user}:${encodeURIComponent(password)}@` : '';
+  return `${options.tls ? 'rediss' : 'redis'}://${auth}${parseRedisAddress(address)}`;
 }
 
 /**
@@ -85,7 +93,9 @@ export class TaskLogs {
     if (this.closed) return;
     const address = config?.redisAddress ? (this.options.redisAddress ?? config.redisAddress) : undefined;
     const password = config?.redisPassword ?? '';
-    const target = address === undefined ? undefined : `${address}\n${password}`;
+    const user = config?.redisUser ?? '';
+    const tls = config?.redisTls ?? false;
+    const target = address === undefined ? undefined : `${address}\n${user}\n${password}\n${tls}`;
     if (this.configured && target === this.target) return;
     this.configured = true;
     this.target = target;
@@ -97,9 +107,22 @@ export class TaskLogs {
     const logger = this.options.logger;
     const connect = this.options.connect ?? redisLogShipper;
     try {
-      this.sink = connect(redisUrl(address, password), logger);
-      // The password stays out of the log: only the address and whether there is one.
-      logger?.info({ redis: address, password: password !== '' }, 'shipping task output to Redis');
+      if (tls && !this.options.tlsIdentity)
+        throw new Error('Redis is over TLS and this agent has no certificate for it');
+      const shipper: LogShipperOptions = {
+        ...(this.options.nodeId ? { nodeId: this.options.nodeId } : {}),
+        ...(tls && this.options.tlsIdentity
+          ? {
+              tls: {
+                identity: this.options.tlsIdentity,
+                ...(config?.redisServerName ? { serverName: config.redisServerName } : {}),
+              },
+            }
+          : {}),
+      };
+      this.sink = connect(redisUrl(address, password, { user, tls }), logger, shipper);
+      // The password stays out of the log: only the address, the user and whether there is one.
+      logger?.info({ redis: address, user, tls, password: password !== '' }, 'shipping task output to Redis');
     } catch (err) {
       logger?.error({ err, redis: address }, 'cannot ship task output to this Redis address');
     }

@@ -60,6 +60,12 @@ describe('toGrpcStatus', () => {
     expect(sent.metadata.get('flotilla-reason')).toEqual(['gone']);
   });
 
+  it('cuts a long message, so that the trailer carrying it stays small', () => {
+    const sent = toGrpcStatus(new FlotillaError(Code.NotFound, `no service "${'x'.repeat(100_000)}"`));
+    expect(sent.details).toHaveLength(4_096);
+    expect(sent.details).toMatch(/^no service "x+…$/);
+  });
+
   it('hides anything else as an internal error', () => {
     expect(toGrpcStatus(new Error('secret detail'))).toMatchObject({
       code: status.INTERNAL,

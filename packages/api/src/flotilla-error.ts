@@ -69,7 +69,17 @@ export function toGrpcStatus(thrown: unknown, hidden = 'internal error'): GrpcSt
   const err = thrown instanceof FlotillaError ? thrown : new FlotillaError(Code.Internal, hidden);
   const metadata = new Metadata();
   if (err.reason) metadata.set(REASON_KEY, err.reason);
-  return { code: GRPC_STATUS[err.code], details: err.message, metadata };
+  return { code: GRPC_STATUS[err.code], details: boundDetails(err.message), metadata };
+}
+
+/**
+ * The most characters of a message a status carries. It travels in an HTTP/2 trailer: one of 100 kB (a message
+ * quoting a huge name the caller sent) breaks the caller's whole connection instead of failing one call.
+ */
+export const MAX_STATUS_DETAILS = 4_096;
+
+function boundDetails(message: string): string {
+  return message.length > MAX_STATUS_DETAILS ? `${message.slice(0, MAX_STATUS_DETAILS - 1)}…` : message;
 }
 
 /**

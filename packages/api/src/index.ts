@@ -1,3 +1,6 @@
+export type { AdmissionRefusal } from './admission-refusal.js';
+export { ADMISSION_REFUSED, admissionError, admissionRefusals } from './admission-refusal.js';
+export { capabilityName, DEFAULT_CAPABILITIES } from './capabilities.js';
 export { Code } from './code.js';
 export type { FlotillaErrorOptions, GrpcStatus } from './flotilla-error.js';
 export { FlotillaError, reasonGuard, toGrpcStatus } from './flotilla-error.js';
@@ -10,7 +13,7 @@ export * from './gen/flotilla/v1/stack.js';
 export type { HostPort } from './host-port.js';
 export { formatHostPort, parseHostPort } from './host-port.js';
 export { isId, newId } from './ids.js';
-export { MAX_LOG_TAIL } from './limits.js';
+export { checkReplicas, MAX_LOG_TAIL, MAX_REPLICAS } from './limits.js';
 export { isValidObjectName, OBJECT_NAME_PATTERN, qualify } from './naming.js';
 export type { AttributeReader } from './node-attributes.js';
 export { attributeReader, equalFold, normalizeArch } from './node-attributes.js';
@@ -18,11 +21,13 @@ export type { CompiledConstraint, CompiledPlatform } from './node-match.js';
 export {
   compileConstraints,
   compilePlatforms,
+  executorAllows,
   failedConstraint,
   firstFailedConstraint,
   nodeActive,
   nodeEligible,
   nodeMatches,
+  PROCESS_EXECUTOR,
   platformFits,
   platformMatches,
 } from './node-match.js';

@@ -30,6 +30,18 @@ export function nodeEligible(node: Node, placement: Placement | undefined): bool
   return nodeActive(node) && node.status?.state !== NodeStatus_State.STATE_DOWN && nodeMatches(node, placement);
 }
 
+/** What a node reports as its executor when it runs tasks as plain host processes, without isolation. */
+export const PROCESS_EXECUTOR = 'process';
+
+/**
+ * Whether the node may run the placement's tasks by the isolation it gives: a node that runs tasks as plain
+ * processes takes them only when the service allows it. A node that reports no executor (an agent from before
+ * executors were reported) is taken as containerd, so that managers can be upgraded before their agents.
+ */
+export function executorAllows(node: Node, placement: Placement | undefined): boolean {
+  return node.description?.executor !== PROCESS_EXECUTOR || placement?.allowProcessExecutor === true;
+}
+
 /** A constraint ready to test against nodes: its attribute's reader, the operator, and how the file wrote it. */
 export interface CompiledConstraint {
   /** Undefined for an attribute placement does not know: it satisfies neither operator. */

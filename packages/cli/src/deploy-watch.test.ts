@@ -209,7 +209,8 @@ describe('stack deploy --wait', () => {
       err: (t) => {
         err += t;
       },
-      env: {},
+      // The client is a fake: no registry to pin the images with.
+      env: { FLOTILLA_RESOLVE_IMAGE: 'never' },
     };
     const program = buildProgram([(io) => stackCommand(io, () => client)], io);
     let code = 0;

@@ -1,6 +1,6 @@
 import { ListTasksResponse, Task, TaskHealth, TaskState } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { formatTasks } from './task-table.js';
+import { formatTasks, shortImage } from './task-table.js';
 
 const now = 1_000_000;
 const response = (health?: TaskHealth, state = TaskState.TASK_STATE_RUNNING) =>
@@ -48,5 +48,31 @@ describe('task table', () => {
       health: 'TASK_HEALTH_HEALTHY',
       healthOutput: 'GET /: 200',
     });
+  });
+});
+
+describe('pinned images', () => {
+  const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+  const pinned = ListTasksResponse.fromPartial({
+    tasks: [
+      Task.fromPartial({
+        id: 'abcdef0123456789',
+        serviceName: 'web_web',
+        slot: 1n,
+        spec: { image: `127.0.0.1:5000/app:1@${digest}` },
+        status: { state: TaskState.TASK_STATE_RUNNING, timestampMs: BigInt(now) },
+      }),
+    ],
+  });
+
+  it('shows the tag and a short digest in the table, the whole digest in JSON', () => {
+    expect(formatTasks(pinned, 'table', now)).toContain('127.0.0.1:5000/app:1@sha256:0123456789ab ');
+    expect(formatTasks(pinned, 'table', now)).not.toContain(digest);
+    expect(JSON.parse(formatTasks(pinned, 'json', now))[0].spec.image).toBe(`127.0.0.1:5000/app:1@${digest}`);
+  });
+
+  it('leaves an image without a digest as it is', () => {
+    expect(shortImage('nginx:1.27')).toBe('nginx:1.27');
+    expect(shortImage(`app@${digest}`)).toBe('app@sha256:0123456789ab');
   });
 });

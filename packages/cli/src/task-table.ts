@@ -41,5 +41,14 @@ function healthWord(status: TaskStatus | undefined): string {
 }
 
 function image(t: Task): string {
-  return t.spec?.image ?? '';
+  return shortImage(t.spec?.image ?? '');
+}
+
+/**
+ * A pinned image as a table shows it: the tag people read and the digest's first 12 hex digits
+ * (`app:1@sha256:0123456789ab`), enough to tell two digests apart; JSON and inspect give it whole.
+ */
+export function shortImage(image: string): string {
+  const pinned = /^(.*@sha(?:256|512):)([a-f0-9]{12})[a-f0-9]+$/.exec(image);
+  return pinned ? `${pinned[1]}${pinned[2]}` : image;
 }

@@ -35,3 +35,17 @@ describe('redisServer', () => {
     expect(url).toBe('redis://127.0.0.1:6391');
   });
 });
+
+describe('redisServer with TLS', () => {
+  it('serves TLS only and asks every client for a certificate of the given CA', () => {
+    const configFile = path.join(dir, 'tls.conf');
+    const tls = { certFile: '/s/redis.crt', keyFile: '/s/redis.key', caFile: '/s/ca.crt' };
+    const { spec, url } = redisServer({ configFile, dataDir: dir, port: 6392, binary: 'redis-server', tls });
+    const conf = readFileSync(configFile, 'utf8');
+    expect(conf).toContain('port 0\ntls-port 6392\n');
+    expect(conf).toContain('tls-cert-file "/s/redis.crt"\ntls-key-file "/s/redis.key"\ntls-ca-cert-file "/s/ca.crt"\n');
+    expect(conf).toContain('tls-auth-clients yes\n');
+    expect(spec.readyPort).toBe(6392);
+    expect(url).toBe('rediss://127.0.0.1:6392');
+  });
+});

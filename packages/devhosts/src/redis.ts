@@ -9,6 +9,11 @@ export interface RedisOptions {
   /** The address it listens on; default 127.0.0.1. */
   bind?: string;
   password?: string;
+  /**
+   * Serve TLS only (no plaintext port) with this certificate, and accept only clients that present a certificate
+   * of this CA: the cluster CA's, so that every connection is a node or manager of the cluster.
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string };
   binary: string;
 }
 
@@ -20,7 +25,18 @@ export interface RedisOptions {
 export function redisServer(options: RedisOptions): { spec: ProcessSpec; url: string } {
   const { port, password } = options;
   const bind = options.bind ?? '127.0.0.1';
-  const lines = [`bind ${bind}`, `port ${port}`, `dir ${options.dataDir}`, 'save ""', 'appendonly no'];
+  const { tls } = options;
+  const ports = tls
+    ? [
+        'port 0',
+        `tls-port ${port}`,
+        `tls-cert-file ${quoted(tls.certFile)}`,
+        `tls-key-file ${quoted(tls.keyFile)}`,
+        `tls-ca-cert-file ${quoted(tls.caFile)}`,
+        'tls-auth-clients yes',
+      ]
+    : [`port ${port}`];
+  const lines = [`bind ${bind}`, ...ports, `dir ${options.dataDir}`, 'save ""', 'appendonly no'];
   if (password) lines.push(`requirepass ${quoted(password)}`);
   writeFileSync(options.configFile, `${lines.join('\n')}\n`, { mode: 0o600 });
   const auth = password ? `:${encodeURIComponent(password)}@` : '';
@@ -33,7 +49,7 @@ export function redisServer(options: RedisOptions): { spec: ProcessSpec; url: st
       ...(bind === '127.0.0.1' ? {} : { readyHost: bind }),
       readyTimeoutMs: 30_000,
     },
-    url: `redis://${auth}${bind}:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://${auth}${bind}:${port}`,
   };
 }
 

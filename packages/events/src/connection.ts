@@ -3,7 +3,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Code, FlotillaError } from '@flotilla/api';
 import { Redis, type RedisOptions } from 'ioredis';
 import { type EventsLogger, silentLogger } from './logger.js';
-import { redisFailure } from './redis-failure.js';
+import { maskCredentials, redisFailure } from './redis-failure.js';
 
 export interface RedisConnectionOptions {
   /**
@@ -11,8 +11,13 @@ export interface RedisConnectionOptions {
    * the password.
    */
   url: string;
-  /** Only with `rediss://`: a PEM CA bundle to verify the server with (default: the system CAs). */
-  tls?: { caFile?: string; serverName?: string };
+  /** Only with `rediss://`: how to verify the server, and the client certificate to present. */
+  tls?: RedisTlsOptions;
+  /**
+   * Ask INFO whether the server is still loading before the first command (default true). A user whose ACL
+   * allows only appends (a node's log shipper) turns it off: INFO is refused to it.
+   */
+  readyCheck?: boolean;
   /** Deadline of each command; one that takes longer fails as `unavailable` (default 2 s). */
   commandTimeoutMs?: number;
   /** Deadline to open a connection (default 2 s). */
@@ -22,6 +27,26 @@ export interface RedisConnectionOptions {
   /** Shown in CLIENT LIST. */
   name?: string;
   logger?: EventsLogger;
+}
+
+/** The PEM certificates a client presents and trusts; read again at every connection (they are renewed). */
+export interface TlsIdentity {
+  certPem: string;
+  keyPem: string;
+  /** The CAs to verify the server with. */
+  caPem: string;
+}
+
+export interface RedisTlsOptions {
+  /** A PEM CA bundle to verify the server with (default: the system CAs). */
+  caFile?: string;
+  /** The name the server's certificate must carry (default: the host of the URL). */
+  serverName?: string;
+  /** A client certificate and its key (PEM files), for a server that asks clients for one. */
+  certFile?: string;
+  keyFile?: string;
+  /** A client certificate, key and CAs from memory, asked for at each (re)connection; overrides the files. */
+  identity?: () => TlsIdentity;
 }
 
 /**
@@ -80,24 +105,41 @@ export function redisOptions(options: RedisConnectionOptions): RedisOptions {
   if (url.username) result.username = decodeURIComponent(url.username);
   if (url.password) result.password = decodeURIComponent(url.password);
   if (options.name) result.connectionName = options.name;
+  if (options.readyCheck === false) result.enableReadyCheck = false;
   if (secure) result.tls = tlsOptions(options.tls);
   return result;
 }
 
-function tlsOptions(tls: RedisConnectionOptions['tls']): ConnectionOptions {
+function tlsOptions(tls: RedisTlsOptions | undefined): ConnectionOptions {
   // Node checks the certificate against the host (DNS name or IP) by itself; servername only overrides that.
   const out: ConnectionOptions = tls?.serverName ? { servername: tls.serverName } : {};
-  if (tls?.caFile) {
-    try {
-      out.ca = readFileSync(tls.caFile);
-    } catch (err) {
-      throw new FlotillaError(Code.InvalidArgument, `cannot read the Redis CA file ${tls.caFile}: ${String(err)}`, {
-        cause: err,
-        reason: 'invalid-argument',
-      });
+  if (tls?.caFile) out.ca = readTlsFile(tls.caFile, 'CA');
+  if (tls?.certFile) out.cert = readTlsFile(tls.certFile, 'client certificate');
+  if (tls?.keyFile) out.key = readTlsFile(tls.keyFile, 'client key');
+  const identity = tls?.identity;
+  if (identity) {
+    // ioredis copies these options (Object.assign) at every connection: getters hand it the current files, so a
+    // renewed certificate is used from the next reconnection on.
+    for (const [name, pick] of [
+      ['cert', (i: TlsIdentity) => i.certPem],
+      ['key', (i: TlsIdentity) => i.keyPem],
+      ['ca', (i: TlsIdentity) => i.caPem],
+    ] as const) {
+      Object.defineProperty(out, name, { enumerable: true, get: () => pick(identity()) });
     }
   }
   return out;
+}
+
+function readTlsFile(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new FlotillaError(Code.InvalidArgument, `cannot read the Redis ${what} file ${file}: ${String(err)}`, {
+      cause: err,
+      reason: 'invalid-argument',
+    });
+  }
 }
 
 /** A Redis client for this package: fails fast while Redis is away and reconnects with backoff in the background. */
@@ -114,6 +156,7 @@ const lastErrors = new WeakMap<Redis, Error>();
 /** Remembers a client's latest connection error until it is ready again, and keeps ioredis from printing them. */
 export function recordErrors(redis: Redis, onError: (err: Error) => void = () => undefined): void {
   redis.on('error', (err: Error) => {
+    maskCredentials(err);
     lastErrors.set(redis, err);
     onError(err);
   });

@@ -1,6 +1,6 @@
 export { BoundedBuffer } from './bounded-buffer.js';
-export type { RedisConnectionOptions } from './connection.js';
-export { connectRedis, redisOptions, whenReady } from './connection.js';
+export type { RedisConnectionOptions, RedisTlsOptions, TlsIdentity } from './connection.js';
+export { connectRedis, disconnect as disconnectRedis, redisOptions, whenReady } from './connection.js';
 export type {
   CaRotationEvent,
   CertificateRenewedEvent,
@@ -40,13 +40,22 @@ export type { EventLogOptions } from './event-log.js';
 export { EventLog } from './event-log.js';
 export type { EventReaderOptions, StoredEvent } from './event-reader.js';
 export { EventReader } from './event-reader.js';
-export { EVENTS_KEY, LOGS_KEY_PREFIX, logKey } from './keys.js';
+export { EVENTS_KEY, LOGS_KEY_PREFIX, logKey, nodeLogPattern } from './keys.js';
 export type { LogLine, LogReaderOptions, LogTailOptions } from './log-reader.js';
 export { LogReader } from './log-reader.js';
+export type { LogShipperOptions } from './log-shipper.js';
 export { redisLogShipper } from './log-shipper.js';
 export type { LogSinkOptions, LogStream } from './log-sink.js';
 export { LOG_FIELDS, LogSink } from './log-sink.js';
 export type { EventsLogger } from './logger.js';
+export {
+  deleteNodeUser,
+  NODE_USER_PREFIX,
+  nodePassword,
+  nodeUserIds,
+  nodeUserName,
+  setNodeUser,
+} from './node-users.js';
 export type { EventsReason } from './redis-failure.js';
 export { EVENTS_REASONS, isEventsReason, redisFailure } from './redis-failure.js';
 export { compareStreamIds, parseStreamId, previousStreamId } from './stream-id.js';

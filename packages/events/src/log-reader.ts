@@ -5,6 +5,7 @@ import { LOGS_KEY_PREFIX, logKey } from './keys.js';
 import { LOG_FIELDS, type LogStream } from './log-sink.js';
 import type { EventsLogger } from './logger.js';
 import { type ReaderSettings, readerSettings } from './reader-settings.js';
+import { redisFailure } from './redis-failure.js';
 import { followEntries, lastEntryId, type RawEntry, rangeEntries } from './stream-cursor.js';
 import { compareStreamIds, parseStreamId, previousStreamId } from './stream-id.js';
 
@@ -19,6 +20,8 @@ export interface LogLine {
 }
 
 export interface LogTailOptions {
+  /** The node the task runs on: its stream is `<prefix><nodeId>:<taskId>` (absent: the layout before nodes). */
+  nodeId?: string;
   /** Keep following new lines (like `docker logs -f`) until the signal aborts or the consumer stops. */
   follow?: boolean;
   /** A time (Date or ms since the epoch): lines appended at or after it; or a stream ID: lines after it. */
@@ -62,7 +65,7 @@ export class LogReader {
 
   /** A task's log lines, oldest first: the stored ones (filtered by `since` and `lines`), then new ones if `follow`. */
   async *tail(taskId: string, options: LogTailOptions = {}): AsyncGenerator<LogLine> {
-    const key = logKey(taskId, this.keyPrefix);
+    logKey(taskId, this.keyPrefix, options.nodeId); // bad IDs fail before any wait
     const { sinceMs, lower } = bounds(options.since);
     if (options.lines !== undefined && (!Number.isSafeInteger(options.lines) || options.lines < 0)) {
       throw new FlotillaError(Code.InvalidArgument, `lines must be a non-negative integer, got ${options.lines}`, {
@@ -70,6 +73,7 @@ export class LogReader {
       });
     }
     await whenReady(this.redis, this.settings.readyTimeoutMs);
+    const key = await this.streamKey(taskId, options.nodeId);
     // The newest entry now bounds the history part, so that it ends even while the container keeps writing.
     const end = await lastEntryId(this.redis, key);
     if (end !== '0-0') {
@@ -98,6 +102,22 @@ export class LogReader {
     for await (const entry of entries) {
       const line = this.decode(taskId, entry, sinceMs);
       if (line) yield line;
+    }
+  }
+
+  /**
+   * The node's stream of the task; the stream of the layout before node segments when only that one exists (a
+   * task that logged before the upgrade: those streams expire a week after their last line).
+   */
+  private async streamKey(taskId: string, nodeId: string | undefined): Promise<string> {
+    const legacy = logKey(taskId, this.keyPrefix);
+    if (nodeId === undefined) return legacy;
+    const key = logKey(taskId, this.keyPrefix, nodeId);
+    try {
+      const [current, old] = await Promise.all([this.redis.exists(key), this.redis.exists(legacy)]);
+      return current === 0 && old === 1 ? legacy : key;
+    } catch (err) {
+      throw redisFailure(err);
     }
   }
 

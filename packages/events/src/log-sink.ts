@@ -12,6 +12,11 @@ export const LOG_FIELDS = { stream: 'stream', line: 'line', at: 'at' } as const;
 export interface LogSinkOptions extends Omit<StreamWriterOptions, 'ttlSeconds'> {
   /** Key prefix of the per-task streams (default `flotilla:logs:`). */
   keyPrefix?: string;
+  /**
+   * The node whose tasks' output this is: streams are `<prefix><nodeId>:<taskId>`, the keys its Redis user may
+   * append to. Absent: `<prefix><taskId>`, the layout before node segments.
+   */
+  nodeId?: string;
   /** Approximate cap of each task's stream, in lines (default 10,000). */
   maxLen?: number;
   /** Each task's stream expires this long after its last line (default 7 days), so removed tasks leave nothing. */
@@ -21,13 +26,14 @@ export interface LogSinkOptions extends Omit<StreamWriterOptions, 'ttlSeconds'> 
 }
 
 /**
- * Container logs, one capped stream per task (`flotilla:logs:<taskId>`), one entry per line. Like the event log,
+ * Container logs, one capped stream per task (`flotilla:logs:<nodeId>:<taskId>`), one entry per line. Like the event log,
  * `append` only buffers: a slow or absent Redis costs log lines (counted), never a stalled container.
  *
  * The sink owns the client it is given: `close()` disconnects it.
  */
 export class LogSink {
   private readonly keyPrefix: string;
+  private readonly nodeId: string | undefined;
   private readonly maxLen: number;
   private readonly maxLineLength: number;
   private readonly writer: StreamWriter;
@@ -35,6 +41,8 @@ export class LogSink {
 
   constructor(redis: Redis, options: LogSinkOptions = {}) {
     this.keyPrefix = options.keyPrefix ?? LOGS_KEY_PREFIX;
+    if (options.nodeId !== undefined) logKey('probe', this.keyPrefix, options.nodeId);
+    this.nodeId = options.nodeId;
     this.maxLen = options.maxLen ?? 10_000;
     this.maxLineLength = options.maxLineLength ?? 16_384;
     if (!Number.isSafeInteger(this.maxLen) || this.maxLen < 1) {
@@ -57,7 +65,7 @@ export class LogSink {
       this.logger.error({ taskId, stream }, 'log lines with an invalid task ID or stream name were not appended');
       return;
     }
-    const key = logKey(taskId, this.keyPrefix);
+    const key = logKey(taskId, this.keyPrefix, this.nodeId);
     const at = String(Date.now());
     for (const line of lines) {
       const text = line.length > this.maxLineLength ? line.slice(0, this.maxLineLength) : line;

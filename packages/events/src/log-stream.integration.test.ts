@@ -146,4 +146,22 @@ describe('per-task log streams on a real Redis', () => {
     expect(sink.stats()).toMatchObject({ emitted: 2, rejected: 2, buffered: 0 });
     await sink.close();
   });
+
+  it("writes a node's lines under its own segment and reads them by node, or a stream of the old layout", async () => {
+    const [task, old] = [freshTask(), freshTask()];
+    const sink = new LogSink(connect(), { nodeId: 'nodeA' });
+    sink.append(task, 'stdout', ['new']);
+    const admin = connect();
+    await whenReady(admin, 5_000);
+    await admin.xadd(logKey(old), '*', 'stream', 'stdout', 'line', 'before', 'at', String(Date.now()));
+    const reader = new LogReader(connect());
+    await waitFor('the line is written', async () => (await admin.xlen(logKey(task, undefined, 'nodeA'))) === 1);
+    expect(await admin.exists(logKey(task))).toBe(0);
+    expect(text(await collect(reader.tail(task, { nodeId: 'nodeA' })))).toEqual(['stdout:new']);
+    // A task that logged before node segments: its stream is found until it expires.
+    expect(text(await collect(reader.tail(old, { nodeId: 'nodeA' })))).toEqual(['stdout:before']);
+    expect(() => new LogSink(connect(), { nodeId: 'a:b' })).toThrow(/not a node ID/);
+    await sink.close();
+    await reader.close();
+  });
 });

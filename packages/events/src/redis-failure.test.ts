@@ -1,6 +1,6 @@
 import { Code, FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { redisFailure } from './redis-failure.js';
+import { maskCredentials, redisFailure } from './redis-failure.js';
 
 describe('redisFailure', () => {
   it('keeps a FlotillaError as it is', () => {
@@ -48,5 +48,18 @@ describe('redisFailure', () => {
     expect(mapped).toBeInstanceOf(FlotillaError);
     expect(mapped.reason).toBe(reason);
     if (err instanceof Error) expect(mapped.cause).toBe(err);
+  });
+});
+
+describe('maskCredentials', () => {
+  it('masks the arguments of a refused AUTH, which hold the password, and leaves other commands alone', () => {
+    const auth = Object.assign(new Error('WRONGPASS invalid username-password pair'), {
+      command: { name: 'auth', args: ['flotilla-node-a', 'pw-s3cret'] },
+    });
+    expect(redisFailure(auth).message).not.toContain('pw-s3cret');
+    expect(auth.command.args).toEqual(['***', '***']);
+    const xadd = Object.assign(new Error('NOPERM'), { command: { name: 'xadd', args: ['k', '*', 'line', 'x'] } });
+    maskCredentials(xadd);
+    expect(xadd.command.args).toEqual(['k', '*', 'line', 'x']);
   });
 });

@@ -44,6 +44,7 @@ const TLS_CODES = new Set([
 /** A failed Redis call (an ioredis error, a reply error) as a FlotillaError with a message that says what to do. */
 export function redisFailure(err: unknown): FlotillaError {
   if (err instanceof FlotillaError) return err;
+  maskCredentials(err);
   const message = err instanceof Error ? err.message : String(err);
   const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
   const name = err instanceof Error ? err.name : '';
@@ -75,6 +76,17 @@ export function redisFailure(err: unknown): FlotillaError {
     });
   }
   return new FlotillaError(Code.Internal, `Redis request failed: ${message}`, { cause: err, reason: 'internal' });
+}
+
+/**
+ * ioredis puts the failed command on its errors (`err.command.args`): for a refused AUTH or HELLO, the password.
+ * Masked in place, before anything logs or keeps the error.
+ */
+export function maskCredentials(err: unknown): void {
+  if (typeof err !== 'object' || err === null || !('command' in err)) return;
+  const command = err.command as { name?: unknown; args?: unknown } | undefined;
+  if (!command || !/^(auth|hello|acl)$/i.test(String(command.name)) || !Array.isArray(command.args)) return;
+  command.args = command.args.map(() => '***');
 }
 
 /** A failed MULTI carries the errors that aborted it (a lost connection, OOM…); it is transient when they are. */

@@ -1,9 +1,8 @@
 import { createServer } from 'node:net';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
 import { type ControlServiceClient, type Task, TaskHealth, TaskState } from '@flotilla/api';
-import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { processStack, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 
 // Healthchecks end to end: a real manager, and a real agent whose process executor runs the probes on the host.
 let cluster: TestCluster;
@@ -26,7 +25,7 @@ afterAll(async () => {
 });
 
 async function deploy(yaml: string): Promise<void> {
-  await rpc(control.deployStack, { stack: toStackSpec(loadStackText(yaml).stack, 'hc'), prune: false });
+  await rpc(control.deployStack, { stack: processStack(yaml, 'hc'), prune: false });
 }
 
 async function tasks(service: string): Promise<Task[]> {

@@ -13,6 +13,8 @@ export { removeManagerMember } from './cluster/etcd-membership.js';
 export { joinService } from './cluster/join-service.js';
 export type { TokenRole } from './cluster/join-tokens.js';
 export { JoinTokens } from './cluster/join-tokens.js';
+export type { RedisTlsFiles } from './cluster/redis-certificates.js';
+export { issueRedisCertificate, REDIS_SERVER_NAME, writeRedisTlsFiles } from './cluster/redis-certificates.js';
 export type { RevocationWatchOptions, RevokeRequest } from './cluster/revocations.js';
 export { RevocationWatch, revocationWrites, revokeIdentity } from './cluster/revocations.js';
 export { managerCertificates, managerCredentials } from './cluster/server-credentials.js';

@@ -27,6 +27,7 @@ export function checkDescription(d: NodeDescription | undefined): void {
     architecture: d.architecture,
     runtime: d.runtime,
     runtime_version: d.runtimeVersion,
+    executor: d.executor,
   })) {
     if (value.length > LIMITS.shortText) over(field, LIMITS.shortText);
   }

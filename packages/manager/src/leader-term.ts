@@ -1,6 +1,6 @@
 import { MAX_RECONNECT_BACKOFF_MS } from '@flotilla/agent';
-import type { ClusterSettings } from '@flotilla/api';
-import type { EventLog } from '@flotilla/events';
+import type { ClusterSettings, LogsConfig } from '@flotilla/api';
+import { type connectRedis, type EventLog, nodePassword, nodeUserName } from '@flotilla/events';
 import { AllocatorLoop } from '@flotilla/network';
 import type { Logger } from '@flotilla/observability';
 import { Orchestrator } from '@flotilla/orchestrator';
@@ -8,10 +8,12 @@ import type { CertificateAuthority } from '@flotilla/pki';
 import { SchedulerLoop } from '@flotilla/scheduler';
 import { CLUSTER_KEY, Informer, type Store } from '@flotilla/store';
 import { certExpiryMs } from './cluster/cert-expiry.js';
+import { REDIS_SERVER_NAME } from './cluster/redis-certificates.js';
 import { Dispatcher, type DispatcherOptions } from './dispatcher/dispatcher.js';
 import type { BatcherStats } from './dispatcher/status-batcher.js';
 import type { ManagerVoter } from './dispatcher/voters.js';
 import { EventPublisher } from './events/event-publisher.js';
+import { NodeRedisUsers } from './events/node-redis-users.js';
 import type { ManagerMetrics } from './metrics.js';
 
 /** Every watch a leader's term keeps: one informer per kind, shared by the dispatcher and the control loops. */
@@ -33,7 +35,12 @@ export interface LeaderTermOptions {
   /** The live managers (IDs and addresses), voters of the quorum rule with the nodes. */
   managerVoters: () => ManagerVoter[];
   /** The Redis agents ship container logs to, told to them in their sessions. */
-  redis?: { address: string; password?: string };
+  redis?: { address: string; password?: string; tls?: boolean };
+  /**
+   * Redis over TLS with a user per node (--redis-tls): a connection as the managers' user to keep the nodes' users
+   * with, made at the term's start and closed at its end.
+   */
+  redisUsers?: { connect: () => ReturnType<typeof connectRedis>; secret: string };
   /** The event log the leader writes the cluster's events to (managers started with Redis), and who led before. */
   events?: { log: EventLog; leaderId: string; previousLeaderId: string };
   /** Counters of status batches, kept across terms. */
@@ -74,10 +81,20 @@ export async function startLeaderTerm(fenced: Store, options: LeaderTermOptions)
   });
   const publisher = options.events && new EventPublisher(informers, { ...options.events, logger: options.log });
   publisher?.start();
+  const redisUsers =
+    options.redisUsers &&
+    new NodeRedisUsers({
+      redis: options.redisUsers.connect(),
+      nodes: informers.nodes,
+      secret: options.redisUsers.secret,
+      logger: options.log,
+    });
+  redisUsers?.start();
   return {
     dispatcher,
     stop: async () => {
       publisher?.stop();
+      await redisUsers?.stop();
       await Promise.all(loops.map((loop) => loop.stop()));
       await dispatcher.stop();
       await stopInformers();
@@ -107,7 +124,8 @@ function dispatcherOptions(options: LeaderTermOptions, informers: LeaderInformer
     takeoverGraceMs: heartbeatPeriodMs * gracePeriods + MAX_RECONNECT_BACKOFF_MS * 2,
     managers: options.managers,
     managerVoters: options.managerVoters,
-    ...(redis ? { logs: { redisAddress: redis.address, redisPassword: redis.password ?? '' } } : {}),
+    ...(redis ? { logs: managersLogsConfig(redis) } : {}),
+    ...(redis && options.redisUsers ? { nodeLogs: nodeLogsConfig(redis.address, options.redisUsers.secret) } : {}),
     stats: options.stats,
     informers,
     logger: options.log,
@@ -138,4 +156,26 @@ function controlLoops(fenced: Store, options: LeaderTermOptions, informers: Lead
       onPass: (pass) => (pass.error ? log.warn(pass, 'allocator pass failed') : log.debug(pass, 'allocated')),
     }),
   ];
+}
+
+/** What the managers reach Redis with: told to a node promoted to manager, and to every node without TLS. */
+function managersLogsConfig(redis: NonNullable<LeaderTermOptions['redis']>): LogsConfig {
+  return {
+    redisAddress: redis.address,
+    redisPassword: redis.password ?? '',
+    redisTls: redis.tls ?? false,
+    redisUser: '',
+    redisServerName: redis.tls ? REDIS_SERVER_NAME : '',
+  };
+}
+
+/** With a user per node: each node's own user and password, over TLS. */
+function nodeLogsConfig(address: string, secret: string): (nodeId: string) => LogsConfig {
+  return (nodeId) => ({
+    redisAddress: address,
+    redisPassword: nodePassword(secret, nodeId),
+    redisTls: true,
+    redisUser: nodeUserName(nodeId),
+    redisServerName: REDIS_SERVER_NAME,
+  });
 }

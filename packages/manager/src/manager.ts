@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { type CertificateRenewer, type NodeCertificates, redisUrl } from '@flotilla/agent';
+import type { CertificateRenewer, NodeCertificates } from '@flotilla/agent';
 import {
   type ClusterSettings,
   Code,
@@ -11,7 +11,7 @@ import {
   PeerServiceService,
   parseHostPort,
 } from '@flotilla/api';
-import { connectRedis, EventLog, EventReader, LogReader } from '@flotilla/events';
+import { connectRedis, EventLog, EventReader, LogReader, type TlsIdentity } from '@flotilla/events';
 import { createLogger, type Logger, serveHttp } from '@flotilla/observability';
 import { cliConfigDir } from '@flotilla/pki';
 import { CLUSTER_KEY, connectEtcd, type EtcdOptions, Store } from '@flotilla/store';
@@ -40,7 +40,9 @@ import { OpenStreams } from './control-api/stream-call.js';
 import type { Dispatcher } from './dispatcher/dispatcher.js';
 import { sessionRouter } from './dispatcher/session-router.js';
 import type { BatcherStats } from './dispatcher/status-batcher.js';
-import { type LeaderTerm, startLeaderTerm } from './leader-term.js';
+import { type ManagerRedis, managerRedisConnection } from './events/redis-client.js';
+import { redisWarnings } from './events/redis-warnings.js';
+import { type LeaderTerm, type LeaderTermOptions, startLeaderTerm } from './leader-term.js';
 import { ManagerMetrics } from './metrics.js';
 
 export interface ManagerOptions {
@@ -66,14 +68,17 @@ export interface ManagerOptions {
   electionTtlSeconds?: number;
   /**
    * The Redis that holds container logs: agents ship to it (the leader tells them where, password included, in
-   * their sessions) and the control API reads from it. Without it, `service logs` says logs are off.
+   * their sessions) and the control API reads from it. Without it, `service logs` says logs are off. With `tls`,
+   * Redis is reached over TLS with this manager's certificate and each node gets a Redis user of its own.
    */
-  redis?: { address: string; password?: string };
+  redis?: ManagerRedis;
   logger?: Logger;
 }
 
 /** The Redis parts a manager started with --redis holds: container logs and the event log, read and written. */
 interface RedisParts {
+  /** Another connection as the managers' user (the leader keeps the nodes' Redis users with one). */
+  connect: (name: string) => ReturnType<typeof connectRedis>;
   logs: LogReader;
   events: EventReader;
   eventLog: EventLog;
@@ -113,9 +118,13 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const { identity, client, store } = await identify(options, host, embedded, metrics);
   const settings = (await store.get('clusters', CLUSTER_KEY))?.value.settings;
   // Checked before anything starts: a mistyped address should fail the start, not every later read.
-  const redisParts = options.redis ? openRedisParts(options.redis, log) : undefined;
+  // Redis is reached with this manager's certificate: the one it started with, then the renewed ones.
+  const redisTls = {
+    identity: (): TlsIdentity => tlsIdentity(identity.certPem, identity.keyPem, identity.ca.trustPem),
+  };
+  const redisParts = options.redis ? openRedisParts(options.redis, () => redisTls.identity(), log) : undefined;
   // An embedded member is reached over mutual TLS with a certificate of the cluster CA: nothing to warn of.
-  const warnings = options.etcd ? etcdWarnings(options.etcd) : [];
+  const warnings = [...(options.etcd ? etcdWarnings(options.etcd) : []), ...redisWarnings(options.redis)];
   for (const warning of warnings) log.warn(warning);
   const stopping = new AbortController();
   const election: ElectionState = { stats: { written: 0, refused: 0, stale: 0, batches: 0 } };
@@ -134,6 +143,10 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     onRenewed: (certPem) => events.renewed(certPem),
   });
   const { certificates, renewer, revocations } = upkeep;
+  redisTls.identity = () => {
+    const now = certificates.current();
+    return tlsIdentity(now.certPem, now.keyPem, now.caCertPem);
+  };
   const etcdUrls = async () => (embedded ? memberClientUrls(client) : []);
   const server = grpcServer(
     store,
@@ -188,6 +201,14 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     election,
     options,
     eventLog,
+    ...(redisParts && options.redis?.tls && options.redis.password
+      ? {
+          redisUsers: {
+            connect: () => redisParts.connect('flotilla-manager-redis-users'),
+            secret: options.redis.password,
+          },
+        }
+      : {}),
     metrics,
     log,
   });
@@ -322,10 +343,11 @@ function watchDemotion(store: Store, id: string, stopping: AbortSignal): Promise
  * start, not every later read. The event log (every manager may come to lead) connects in the background and,
  * while Redis is away, holds events in its bounded buffer.
  */
-function openRedisParts(redis: { address: string; password?: string }, logger: Logger): RedisParts {
-  const url = redisUrl(redis.address, redis.password);
-  const connect = (name: string) => connectRedis({ url, name, logger });
+function openRedisParts(redis: ManagerRedis, identity: () => TlsIdentity, logger: Logger): RedisParts {
+  const connection = managerRedisConnection(redis, identity);
+  const connect = (name: string) => connectRedis({ ...connection, name, logger });
   return {
+    connect,
     logs: new LogReader(connect('flotilla-manager-logs'), { logger }),
     events: new EventReader(connect('flotilla-manager-events'), { logger }),
     eventLog: new EventLog(connect('flotilla-manager-event-log'), { logger }),
@@ -477,6 +499,8 @@ interface ElectionInput {
   options: ManagerOptions;
   /** Where the leader writes the cluster's events (managers started with Redis). */
   eventLog: EventLog | undefined;
+  /** With --redis-tls: how the leader keeps one Redis user per node. */
+  redisUsers?: LeaderTermOptions['redisUsers'];
   metrics: ManagerMetrics;
   log: Logger;
 }
@@ -495,6 +519,7 @@ function elect(input: ElectionInput): ControlPlane {
         managers: () => plane.managers(),
         managerVoters: () => plane.members(),
         ...(options.redis ? { redis: options.redis } : {}),
+        ...(input.redisUsers ? { redisUsers: input.redisUsers } : {}),
         ...(eventLog ? { events: leaderEvents(eventLog, identity, plane) } : {}),
         stats: election.stats,
         metrics,
@@ -562,4 +587,8 @@ function splitHostPort(listen: string): [string, number] {
 function defaultAdvertise(host: string): { hosts: string[]; ips: string[] } {
   const isIp = /^[\d.]+$|:/.test(host);
   return isIp ? { hosts: ['localhost'], ips: [host] } : { hosts: [host], ips: ['127.0.0.1'] };
+}
+
+function tlsIdentity(certPem: string, keyPem: string, caPem: string): TlsIdentity {
+  return { certPem, keyPem, caPem };
 }

@@ -3,10 +3,9 @@ import path from 'node:path';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
 import type { ControlServiceClient, Task } from '@flotilla/api';
 import { type ServiceLogsRequest, TaskState } from '@flotilla/api';
-import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { processStack, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 
 // A real agent with the process executor: tasks are real child processes, started, stopped and restarted as
 // the orchestrator decides.
@@ -31,7 +30,7 @@ afterAll(async () => {
 });
 
 async function deploy(name: string, yaml: string): Promise<void> {
-  await rpc(control.deployStack, { stack: toStackSpec(loadStackText(yaml).stack, name), prune: true });
+  await rpc(control.deployStack, { stack: processStack(yaml, name), prune: true });
 }
 
 async function tasks(service: string): Promise<Task[]> {

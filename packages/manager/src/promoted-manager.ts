@@ -111,6 +111,7 @@ export class PromotedManager {
             redis: {
               address: logs.redisAddress,
               ...(logs.redisPassword ? { password: logs.redisPassword } : {}),
+              ...(logs.redisTls ? { tls: true } : {}),
             },
           }
         : {}),

@@ -9,9 +9,8 @@ import {
   type Task,
   TaskState,
 } from '@flotilla/api';
-import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { operatorClient, processStack, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { PROMOTION_TTL_MS, recordPromotion } from './cluster/promotions.js';
 import { PromotedManager } from './promoted-manager.js';
 
@@ -71,18 +70,16 @@ beforeAll(async () => {
   await startPromotable(join);
   plain = await startAgent({ stateDir: cluster.dir('agent-b'), join, hostname: 'node-b' });
   await cluster.rpc(cluster.control.deployStack, {
-    stack: toStackSpec(
-      loadStackText(
-        [
-          'services:',
-          '  sleeper:',
-          '    image: unused',
-          '    command: ["sleep", "600"]',
-          '    deploy:',
-          '      replicas: 4',
-          '',
-        ].join('\n'),
-      ).stack,
+    stack: processStack(
+      [
+        'services:',
+        '  sleeper:',
+        '    image: unused',
+        '    command: ["sleep", "600"]',
+        '    deploy:',
+        '      replicas: 4',
+        '',
+      ].join('\n'),
       'prom',
     ),
     prune: true,

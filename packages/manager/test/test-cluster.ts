@@ -1,5 +1,6 @@
-import { ControlServiceClient, NodeStatus_State } from '@flotilla/api';
+import { ControlServiceClient, NodeStatus_State, type StackSpec } from '@flotilla/api';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
+import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { HollowNodes, type HollowOptions, startEtcd, type TestServer, tempDir } from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { type ManagerOptions, type RunningManager, startManager } from '../src/manager.js';
@@ -117,4 +118,14 @@ export async function readyHollowNodes(
     await new Promise((r) => setTimeout(r, 50));
   }
   return group;
+}
+
+/**
+ * A stack file's spec for the agents of these tests, which run tasks as plain processes: every service allows
+ * such nodes, as `x-flotilla: { allow_process_executor: true }` says in a file; otherwise the scheduler refuses them.
+ */
+export function processStack(yaml: string, name: string): StackSpec {
+  const stack = toStackSpec(loadStackText(yaml).stack, name);
+  for (const service of stack.services) if (service.placement) service.placement.allowProcessExecutor = true;
+  return stack;
 }

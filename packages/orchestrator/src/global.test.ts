@@ -7,7 +7,7 @@ const global = (constraints: { field: string; operator: Constraint_Operator; val
   service({
     mode: ServiceMode.SERVICE_MODE_GLOBAL,
     replicas: 0n,
-    placement: { constraints, spread: [], maxReplicasPerNode: 0n, platforms: [] },
+    placement: { constraints, spread: [], maxReplicasPerNode: 0n, platforms: [], allowProcessExecutor: false },
   });
 
 describe('global services', () => {

@@ -2,9 +2,11 @@ import {
   NodeSpec_Availability,
   NodeStatus_State,
   RestartPolicy_Condition,
+  type Service,
   TaskHealth,
   TaskState,
   UpdateConfig_Order,
+  UpdateStatus_State,
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { context, node, service, task } from '../test/fixtures.js';
@@ -179,6 +181,19 @@ describe('replicated services', () => {
     // While slot 1's replacement is not running yet, nothing else moves.
     const moving = [task({ slot: 1n, nodeId: 'n2', state: TaskState.TASK_STATE_ASSIGNED }), ...tasks.slice(1)];
     expect(reconcileReplicated(service(), moving, context(drained)).create).toEqual([]);
+  });
+
+  it('replaces at once an outdated task no node took, so that a spec that makes it fit takes effect', () => {
+    const updating = {
+      ...service({ replicas: 2n }),
+      specVersion: 2n,
+      updateStatus: { state: UpdateStatus_State.STATE_UPDATING, startedAtMs: 5_000n, specVersion: 2n },
+    } as Service;
+    const unplaced = task({ slot: 1n, specVersion: 1n, state: TaskState.TASK_STATE_PENDING });
+    const starting = task({ slot: 2n, specVersion: 1n, nodeId: 'n1', state: TaskState.TASK_STATE_ASSIGNED });
+    const plan = reconcileReplicated(updating, [unplaced, starting], context(nodes));
+    expect(plan.update.map((t) => [t.id, t.desiredState])).toEqual([[unplaced.id, TaskState.TASK_STATE_SHUTDOWN]]);
+    expect(plan.create.map((t) => [t.slot, t.specVersion])).toEqual([[1n, 2n]]);
   });
 
   it('start-first: the replacement runs before the drained task stops', () => {

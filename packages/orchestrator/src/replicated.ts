@@ -25,8 +25,16 @@ export function reconcileReplicated(service: Service, tasks: Task[], ctx: Reconc
   if (step.wakeAt !== undefined) plan.wakeAt = step.wakeAt;
   const update = activeUpdateConfig(step.service ?? service);
   const parallelism = Number(update?.parallelism ?? 1n);
+  // An outdated task the scheduler never placed (no node fitted its old spec) holds nothing and is not in motion:
+  // it is replaced at once, or a new spec that makes it fit (a constraint fixed, process nodes allowed) would wait
+  // for it forever.
+  const unplacedOutdated = (t: Task) => !t.nodeId && step.outdated(t);
   const inMotion = tasks.filter(
-    (t) => t.slot <= replicas && taskLive(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING,
+    (t) =>
+      t.slot <= replicas &&
+      taskLive(t) &&
+      (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING &&
+      !unplacedOutdated(t),
   ).length;
   let budget = Math.min(parallelism === 0 ? Number.POSITIVE_INFINITY : parallelism - inMotion, step.budget);
   // depends_on: a service none of whose tasks runs starts only once its dependencies are met.
@@ -52,7 +60,8 @@ export function reconcileReplicated(service: Service, tasks: Task[], ctx: Reconc
           mayCreate: !waiting,
           evict,
           startFirst: update?.order === UpdateConfig_Order.ORDER_START_FIRST,
-          mayMove: () => budget-- > 0,
+          // Replacing a task no node took costs nothing: it is outside the budget.
+          mayMove: () => slotTasks.some(unplacedOutdated) || budget-- > 0,
         }),
       );
     }

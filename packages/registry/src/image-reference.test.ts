@@ -1,6 +1,6 @@
 import { FlotillaError } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { parseImageReference } from './image-reference.js';
+import { parseImageReference, pinImage, unpinImage } from './image-reference.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 
@@ -48,5 +48,25 @@ describe('parseImageReference', () => {
     expect((err as FlotillaError).reason).toBe('invalid-reference');
     expect((err as FlotillaError).message).toContain(why);
     expect((err as FlotillaError).message).toContain('expected [registry/]repository[:tag]');
+  });
+});
+
+describe('pinImage and unpinImage', () => {
+  const D = `sha256:${'ab'.repeat(32)}`;
+  it.each([
+    ['app:1', `app:1@${D}`],
+    ['busybox', `busybox:latest@${D}`],
+    ['127.0.0.1:5000/team/app', `127.0.0.1:5000/team/app:latest@${D}`],
+    ['127.0.0.1:5000/team/app:2', `127.0.0.1:5000/team/app:2@${D}`],
+    [`app:1@sha256:${'cd'.repeat(32)}`, `app:1@sha256:${'cd'.repeat(32)}`],
+  ])('%s → pinned keeps its written form', (image, pinned) => {
+    expect(pinImage(image, D)).toBe(pinned);
+    expect(unpinImage(pinned)).toBe(
+      image.includes('@') ? image.slice(0, image.indexOf('@')) : pinned.slice(0, pinned.indexOf('@')),
+    );
+  });
+
+  it('refuses a digest it could not verify', () => {
+    expect(() => pinImage('app:1', 'sha256:abc')).toThrow(/not a sha256 or sha512 digest/);
   });
 });

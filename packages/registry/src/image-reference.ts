@@ -112,3 +112,22 @@ export function formatImageReference(parts: {
 }): string {
   return `${parts.registry}/${parts.repository}${parts.tag ? `:${parts.tag}` : ''}${parts.digest ? `@${parts.digest}` : ''}`;
 }
+
+/**
+ * A reference pinned to a digest the way Swarm stores it, `app:1@sha256:…`: the tag stays for people to read,
+ * the digest decides what runs. The reference keeps the form it was written in; one without a tag gets the
+ * `:latest` it was resolved as. A reference that has a digest already is returned as it is.
+ */
+export function pinImage(image: string, digest: string): string {
+  const ref = parseImageReference(image);
+  if (ref.digest) return image;
+  if (!isDigest(digest)) throw invalid(`${image}@${digest}`, `"${digest}" is not a sha256 or sha512 digest`);
+  const tagged = image.lastIndexOf(':') > image.lastIndexOf('/') ? image : `${image}:${ref.tag ?? 'latest'}`;
+  return `${tagged}@${digest}`;
+}
+
+/** The reference without its digest, as written: `app:1@sha256:…` → `app:1`. */
+export function unpinImage(image: string): string {
+  const at = image.indexOf('@');
+  return at >= 0 ? image.slice(0, at) : image;
+}

@@ -3,7 +3,7 @@ export { hasherFor, matchesDigest, sha256Digest, verifyStream } from './content-
 export type { BuildImageOptions, ContentBlob, ImageConfigOptions, OciImage } from './image-builder.js';
 export { buildImage, buildImageIndex } from './image-builder.js';
 export type { ImageReference } from './image-reference.js';
-export { formatImageReference, isDigest, parseImageReference } from './image-reference.js';
+export { formatImageReference, isDigest, parseImageReference, pinImage, unpinImage } from './image-reference.js';
 export type { ImageFile } from './layer-archive.js';
 export type { Descriptor, ImageIndex, ImageManifest, Platform } from './media-types.js';
 export { MANIFEST_ACCEPT, MediaType } from './media-types.js';

@@ -122,7 +122,14 @@ export class RegistryClient {
     }
     const manifest = toImageManifest(chosen.document, `the manifest of ${ref.name}`);
     const configBytes = await this.fetchBlobBytes(ref, manifest.config, options);
-    const config = parseJson(configBytes, `the config of ${ref.name}`) as Partial<Platform>;
+    const config = parseJson(configBytes, `the config of ${ref.name}`) as Partial<Platform> | null;
+    if (typeof config !== 'object' || config === null) {
+      throw new FlotillaError(
+        Code.FailedPrecondition,
+        `the config of ${ref.name} is not a JSON object: the image on the registry is broken`,
+        { reason: 'rejected' },
+      );
+    }
     const declared = normalizePlatform({
       os: String(config.os ?? 'unknown'),
       architecture: String(config.architecture ?? 'unknown'),
@@ -140,6 +147,17 @@ export class RegistryClient {
       platform: declared,
       index,
     };
+  }
+
+  /**
+   * What a reference names on the registry now: the digest of the manifest or index its tag points to (the one
+   * the registry serves, checked against the bytes), not of one platform's manifest, so a reference pinned to it
+   * still lets every node pick its own platform. A reference that already has a digest is checked to exist.
+   */
+  async digest(input: RefInput, options: CallOptions = {}): Promise<{ digest: string; mediaType: string }> {
+    const ref = toReference(input);
+    const top = await this.fetchManifest(ref, ref.digest ?? ref.tag ?? 'latest', options);
+    return { digest: top.digest, mediaType: top.mediaType };
   }
 
   /**
@@ -166,7 +184,7 @@ export class RegistryClient {
           { reason: 'unavailable' },
         );
       }
-      const url = new URL(location, res.url);
+      const url = redirectTarget(location, res.url, what);
       res = await this.transport
         .send({ method: 'GET', url, signal: options.signal })
         .catch((err: unknown) => Promise.reject(redirectFailure(err)));
@@ -350,6 +368,18 @@ function noPlatform(ref: ImageReference, wanted: Platform, available: Platform[]
       'this platform, or place the service on nodes of a platform it has',
     { reason: 'no-matching-platform' },
   );
+}
+
+/** Where a redirect points; a Location that is no URL is the registry's fault, said as such. */
+function redirectTarget(location: string, base: URL, what: string): URL {
+  try {
+    return new URL(location, base);
+  } catch (err) {
+    throw new FlotillaError(Code.Unavailable, `${what}: the registry redirected to an invalid URL; retry later`, {
+      cause: err,
+      reason: 'unavailable',
+    });
+  }
 }
 
 /** A redirect that could not be followed: a FlotillaError as it is, anything else as a registry that is away. */

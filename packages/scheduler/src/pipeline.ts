@@ -1,5 +1,6 @@
 import type { Filter } from './filter.js';
 import { constraintFilter } from './filters/constraint-filter.js';
+import { executorFilter } from './filters/executor-filter.js';
 import { hostPortFilter } from './filters/host-port-filter.js';
 import { maxReplicasFilter } from './filters/max-replicas-filter.js';
 import { platformFilter } from './filters/platform-filter.js';
@@ -11,6 +12,7 @@ import type { TaskGroup } from './task-group.js';
 /** Every filter, in the order a node is checked: cheap static checks first, then what placement changes. */
 export const FILTERS: readonly Filter[] = [
   readyFilter,
+  executorFilter,
   platformFilter,
   constraintFilter,
   resourceFilter,

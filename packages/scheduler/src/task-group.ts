@@ -5,6 +5,7 @@ import {
   type CompiledPlatform,
   compileConstraints,
   compilePlatforms,
+  type Placement,
   type Task,
 } from '@flotilla/api';
 import { portLabel } from './host-port.js';
@@ -32,6 +33,10 @@ export class TaskGroup {
   /** Zero: no limit. */
   readonly maxReplicas: number;
   readonly preferences: readonly AttributeReader[];
+  /** As the service's spec version said it (absent: none). */
+  readonly placement: Placement | undefined;
+  /** The service allows nodes that run tasks as plain processes, without isolation. */
+  readonly allowProcessExecutor: boolean;
   /** Everything static filters read from the group: groups with the same signature share their verdicts. */
   readonly signature: string;
 
@@ -46,7 +51,9 @@ export class TaskGroup {
     this.platformText = (placement?.platforms ?? []).map((p) => `${p.os || '*'}/${p.architecture || '*'}`).join(', ');
     this.maxReplicas = Number(placement?.maxReplicasPerNode ?? 0n);
     this.preferences = (placement?.spread ?? []).map((name) => attributeReader(name) ?? (() => undefined));
-    this.signature = JSON.stringify([this.constraints.map((c) => c.text), this.platforms]);
+    this.placement = placement;
+    this.allowProcessExecutor = placement?.allowProcessExecutor === true;
+    this.signature = JSON.stringify([this.constraints.map((c) => c.text), this.platforms, this.allowProcessExecutor]);
   }
 }
 

@@ -26,6 +26,8 @@ export interface NodeOptions {
   arch?: string;
   cpus?: bigint;
   memory?: bigint;
+  /** What the node reports as its executor (absent: nothing, as an older agent). */
+  executor?: string;
 }
 
 export function node(id: string, o: NodeOptions = {}): Node {
@@ -38,6 +40,7 @@ export function node(id: string, o: NodeOptions = {}): Node {
       nanoCpus: o.cpus ?? 4n * CPU,
       memoryBytes: o.memory ?? 8n * GiB,
       engineLabels: o.engineLabels ?? {},
+      executor: o.executor ?? '',
     },
     spec: {
       role: o.role ?? NodeSpec_Role.ROLE_WORKER,
@@ -61,6 +64,8 @@ export interface TaskOptions {
   platforms?: { os?: string; architecture?: string }[];
   /** Published host ports, `8080` or `53/udp`. */
   hostPorts?: string[];
+  /** The service allows nodes that run tasks as plain processes. */
+  allowProcessExecutor?: boolean;
 }
 
 export function task(id: string, o: TaskOptions = {}): Task {
@@ -78,6 +83,7 @@ export function task(id: string, o: TaskOptions = {}): Task {
       spread: o.spread ?? [],
       maxReplicasPerNode: BigInt(o.maxReplicasPerNode ?? 0),
       platforms: o.platforms ?? [],
+      allowProcessExecutor: o.allowProcessExecutor ?? false,
     },
     hostPorts: (o.hostPorts ?? []).map((p) => {
       const [port, protocol] = p.split('/');

@@ -91,6 +91,23 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
         'network_mode: host and networks: cannot be combined: keep one',
       );
     }
+    if (s.privileged === true) {
+      const why =
+        'honoured only under the privileged security profile, and host devices are not passed (unlike Docker)';
+      report('warning', 'unsupported-key', at('privileged'), why, true);
+    }
+    for (const key of ['pid', 'ipc'] as const) {
+      if (s[key] !== undefined && s[key] !== 'host') {
+        const what = key === 'pid' ? 'PID' : 'IPC';
+        report(
+          'warning',
+          'unsupported-key',
+          at(key),
+          `ignored: only ${key}: host is honoured; tasks get their own ${what} namespace`,
+          true,
+        );
+      }
+    }
     for (const key of Object.keys(UNSUPPORTED_SERVICE_KEYS)) {
       if ((s as Record<string, unknown>)[key] !== undefined) {
         report('warning', 'unsupported-key', at(key), UNSUPPORTED_SERVICE_KEYS[key] as string, true);

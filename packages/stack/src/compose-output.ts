@@ -70,6 +70,9 @@ function service(s: NormalizedService): Record<string, unknown> {
   if (s.stop_signal) out.stop_signal = s.stop_signal;
   if (s.init !== undefined) out.init = s.init;
   if (s.network_mode) out.network_mode = s.network_mode;
+  if (s.privileged !== undefined) out.privileged = s.privileged;
+  if (s.pid) out.pid = s.pid;
+  if (s.ipc) out.ipc = s.ipc;
   if (s.read_only !== undefined) out.read_only = s.read_only;
   if (Object.keys(s.ulimits).length > 0) out.ulimits = s.ulimits;
   if (Object.keys(s.sysctls).length > 0) out.sysctls = s.sysctls;
@@ -83,7 +86,10 @@ function service(s: NormalizedService): Record<string, unknown> {
   out.deploy = deploy(s.deploy);
   Object.assign(out, s.extensions);
   // Written as validated, durations in the canonical form.
-  if (s.disconnect) out[FLOTILLA_KEY] = { disconnect: disconnectOut(s.disconnect) };
+  const flotilla: Record<string, unknown> = {};
+  if (s.disconnect) flotilla.disconnect = disconnectOut(s.disconnect);
+  if (s.allow_process_executor !== undefined) flotilla.allow_process_executor = s.allow_process_executor;
+  if (Object.keys(flotilla).length > 0) out[FLOTILLA_KEY] = flotilla;
   return out;
 }
 

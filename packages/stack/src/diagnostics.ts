@@ -17,7 +17,8 @@ export type DiagnosticCode =
   | 'dependency-cycle'
   | 'limit-exceeded'
   | 'file-error'
-  | 'unsupported-key';
+  | 'unsupported-key'
+  | 'admission-refused';
 
 export interface Diagnostic {
   severity: 'error' | 'warning';

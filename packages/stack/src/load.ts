@@ -1,9 +1,10 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { checkStack } from './checks.js';
-import { type Diagnostic, StackError } from './diagnostics.js';
+import { type Diagnostic, type Location, StackError } from './diagnostics.js';
 import { parseEnvFile } from './env-file.js';
 import { interpolateTree, type Lookup } from './interpolate.js';
+import { locateKeyPath } from './key-path.js';
 import { LIMITS } from './limits.js';
 import { mergeTrees } from './merge.js';
 import { type NormalizedStack, normalizeStack } from './normalize.js';
@@ -28,6 +29,11 @@ export interface LoadedStack {
   warnings: Diagnostic[];
   files: string[];
   projectDir: string;
+  /**
+   * Where a key path of the stack (`services.web.cap_add[1]`, as the manager names what it refuses) is in its
+   * files; undefined when no part of it is there.
+   */
+  locate(keyPath: string): Location | undefined;
 }
 
 /** Source of file contents: real files by default, anything in tests. */
@@ -108,7 +114,14 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
     extensions: extensionsOf(merged),
     serviceExtensions: serviceExtensionsOf(merged),
   });
-  return { stack, warnings: diagnostics, files, projectDir };
+  // A plain parse kept no places: the files are read again, with them, only when a place is asked for.
+  let located: LoadedStack | undefined;
+  const locate = (keyPath: string): Location | undefined => {
+    if (mode !== 'plain') return locateKeyPath(merged, keyPath);
+    located ??= load(options, source, 'located');
+    return located.locate(keyPath);
+  };
+  return { stack, warnings: diagnostics, files, projectDir, locate };
 }
 
 /** Loads one stack file given as text (what a control API receives); no other files are read. */

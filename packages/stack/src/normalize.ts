@@ -66,6 +66,11 @@ export interface NormalizedService {
   init?: boolean;
   /** `host` only: the task shares the node's network (other modes are warned about and ignored). */
   network_mode?: 'host';
+  /** Admitted only under the privileged security profile: every capability, no seccomp, no masked paths. */
+  privileged?: boolean;
+  /** `host` only: the task shares the node's PID or IPC namespace (other modes are warned about and ignored). */
+  pid?: 'host';
+  ipc?: 'host';
   read_only?: boolean;
   ulimits: Record<string, { soft: number; hard: number }>;
   sysctls: Record<string, string>;
@@ -82,6 +87,8 @@ export interface NormalizedService {
   logging?: { driver?: string; options: Record<string, string> };
   /** `x-flotilla: disconnect:`, as written (absent: the cluster's self-fence timeout, tasks replaced). */
   disconnect?: { stop_after?: bigint | 'never'; replace?: boolean };
+  /** `x-flotilla: allow_process_executor:` as written (absent: nodes that run plain processes are refused). */
+  allow_process_executor?: boolean;
   deploy: {
     mode: 'replicated' | 'global';
     replicas: number;
@@ -243,6 +250,8 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
   };
   const disconnect = s['x-flotilla']?.disconnect;
   if (disconnect && Object.keys(disconnect).length > 0) out.disconnect = disconnect;
+  const allowProcess = s['x-flotilla']?.allow_process_executor;
+  if (allowProcess !== undefined) out.allow_process_executor = allowProcess;
   if (s.command) out.command = s.command;
   if (s.entrypoint) out.entrypoint = s.entrypoint;
   if (s.user !== undefined) out.user = s.user;
@@ -251,6 +260,9 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
   if (s.stop_signal !== undefined) out.stop_signal = s.stop_signal;
   if (s.init !== undefined) out.init = s.init;
   if (s.network_mode === 'host') out.network_mode = 'host';
+  if (s.privileged !== undefined) out.privileged = s.privileged;
+  if (s.pid === 'host') out.pid = 'host';
+  if (s.ipc === 'host') out.ipc = 'host';
   if (s.read_only !== undefined) out.read_only = s.read_only;
   const health = healthcheck(s.healthcheck);
   if (health) out.healthcheck = health;

@@ -150,6 +150,9 @@ function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Na
       capDrop: s.cap_drop,
       seccompProfile: s.seccomp,
       noNewPrivileges: s.no_new_privileges,
+      privileged: s.privileged ?? false,
+      pidHost: s.pid === 'host',
+      ipcHost: s.ipc === 'host',
       configs: s.configs.map((r) => fileRef(r, names.config(r.source))),
       secrets: s.secrets.map((r) => fileRef(r, names.secret(r.source))),
     },
@@ -162,6 +165,7 @@ function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Na
       spread: d.placement.preferences.map((p) => p.spread),
       maxReplicasPerNode: BigInt(d.placement.max_replicas_per_node),
       platforms: [],
+      allowProcessExecutor: s.allow_process_executor ?? false,
     },
     resources: { limits: resourceValues(d.resources.limits), reservations: resourceValues(d.resources.reservations) },
     restartPolicy: {

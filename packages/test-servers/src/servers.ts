@@ -57,17 +57,24 @@ export async function startEtcd(options: { name?: string; tls?: TestPki } = {}):
   return managed(spec, clientPort, url, data);
 }
 
-/** A Redis server on a loopback port with a temporary directory, no persistence (Debian `redis-server`). */
-export async function startRedis(options: { password?: string } = {}): Promise<TestServer> {
+/**
+ * A Redis server on a loopback port with a temporary directory, no persistence (Debian `redis-server`). With
+ * `tls`, it serves TLS only and accepts only clients with a certificate of that CA (its URL is `rediss://`).
+ */
+export async function startRedis(
+  options: { password?: string; tls?: { certFile: string; keyFile: string; caFile: string }; port?: number } = {},
+): Promise<TestServer> {
   const binary = requireBinary('redis');
   const data = tempDir('redis');
-  const port = await freePort();
+  // A port chosen before: the managers are told where Redis will be before its certificate can be made.
+  const port = options.port ?? (await freePort());
   const { spec, url } = redisServer({
     configFile: path.join(data.path, 'redis.conf'),
     dataDir: data.path,
     port,
     binary,
     ...(options.password ? { password: options.password } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
   });
   return managed({ ...spec, name: 'redis-server' }, port, url, data);
 }

@@ -25,6 +25,14 @@ export {
 } from '@flotilla/test-servers';
 export type { DaemonProcess } from './daemon-process.js';
 export { startDaemon } from './daemon-process.js';
+export { fuzzAgentProtocol } from './fuzz/agent-protocol-fuzz.js';
+export type { ControlApiFuzzOptions } from './fuzz/control-api-fuzz.js';
+export { fuzzControlApi } from './fuzz/control-api-fuzz.js';
+export { fuzzDnsServer } from './fuzz/dns-server-fuzz.js';
+export type { FuzzBudget, FuzzResult } from './fuzz/fuzz-tally.js';
+export { fuzzLine, totalOf } from './fuzz/fuzz-tally.js';
+export { fuzzRegistryClient } from './fuzz/registry-client-fuzz.js';
+export { fuzzStackFiles, stackFileInputs, stackSamples } from './fuzz/stack-file-fuzz.js';
 export type { HollowNode, HollowOptions } from './hollow-nodes.js';
 export { HollowNodes } from './hollow-nodes.js';
 export { httpGet, underLoad } from './http-load.js';

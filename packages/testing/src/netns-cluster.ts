@@ -177,7 +177,14 @@ export async function startNetnsCluster(options: NetnsClusterOptions): Promise<N
       if (existsSync(dir)) await exec('rm', ['-rf', dir]).catch((err) => warn(`could not remove ${dir}`, err));
     }
   };
-  const cli = (args: string[], via?: ClusterManager) => runCommand(options.bin, args, via?.env ?? env, options.cwd);
+  // Deploys pin images through the test registry, which serves plain HTTP on the underlay's gateway.
+  const cli = (args: string[], via?: ClusterManager) =>
+    runCommand(
+      options.bin,
+      args,
+      { ...(via?.env ?? env), ...(registry ? { FLOTILLA_INSECURE_REGISTRY: registry.address } : {}) },
+      options.cwd,
+    );
   try {
     hosts = await createNetnsHosts({ count: options.hosts });
     const gateway = hosts.gateway;

@@ -2,6 +2,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import {
   type CaRotationProgress,
   ClusterSettings,
+  ClusterSettings_SecurityProfile,
   ClusterSettings_Strategy,
   type ControlServiceClient,
   type GetClusterResponse,
@@ -32,6 +33,8 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
         createdAtMs: Number(found.createdAtMs),
         settings,
         certExpiry,
+        securityProfile: PROFILE_NAMES[found.settings?.securityProfile ?? 0] ?? 'baseline',
+        allowedBindPrefixes: found.settings?.allowedBindPrefixes ?? [],
         operator: ownOperator(),
         warnings: found.warnings,
         ca: caShown(found),
@@ -61,6 +64,17 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
     )
     .option('--task-history-limit <N>', 'ended tasks kept per slot')
     .option('--cert-expiry <DURATION>', 'life of new and renewed certificates, e.g. 90d, 2160h (at least 1m)')
+    .addOption(
+      new Option('--security-profile <PROFILE>', 'what deploys may ask of the nodes (admission policy)').choices([
+        'privileged',
+        'baseline',
+        'restricted',
+      ] as const),
+    )
+    .option(
+      '--allow-bind <PREFIXES>',
+      "comma-separated absolute host paths binds may use despite the profile; replaces the list ('' clears it)",
+    )
     .action(async (opts) => {
       const request: Parameters<ControlServiceClient['updateCluster']>[0] = {};
       if (opts.placementStrategy) {
@@ -83,6 +97,8 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
         request.taskHistoryLimit = n;
       }
       if (opts.certExpiry !== undefined) request.certExpiryMs = parseCertExpiry(opts.certExpiry);
+      if (opts.securityProfile) request.securityProfile = PROFILES[opts.securityProfile];
+      if (opts.allowBind !== undefined) request.allowedBindPrefixes = { prefixes: parseAllowBind(opts.allowBind) };
       const c = client();
       const { settings } = await call(c, c.updateCluster, request).finally(() => c.close());
       io.out(`${JSON.stringify(settings ? ClusterSettings.toJSON(settings) : {}, null, 2)}\n`);
@@ -113,6 +129,29 @@ export function clusterCommand(io: Io, client: () => ControlServiceClient = () =
     });
 
   return cluster;
+}
+
+const PROFILES = {
+  privileged: ClusterSettings_SecurityProfile.SECURITY_PROFILE_PRIVILEGED,
+  baseline: ClusterSettings_SecurityProfile.SECURITY_PROFILE_BASELINE,
+  restricted: ClusterSettings_SecurityProfile.SECURITY_PROFILE_RESTRICTED,
+} as const;
+
+const PROFILE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(PROFILES).map(([name, value]) => [value, name]),
+);
+
+/** `--allow-bind /srv,/data`: absolute prefixes (the manager normalizes them); '' for none. */
+function parseAllowBind(text: string): string[] {
+  const prefixes = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  const relative = prefixes.find((p) => !p.startsWith('/'));
+  if (relative !== undefined) {
+    throw usageError(`--allow-bind: "${relative}" is not an absolute host path: give prefixes such as /srv,/data`);
+  }
+  return prefixes;
 }
 
 /** The CA part of `cluster inspect`: its fingerprint and, during a rotation, where it stands. */

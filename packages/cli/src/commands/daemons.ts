@@ -113,6 +113,11 @@ export function managerCommand(io: Io): Command {
       '--redis-password-file <FILE>',
       "file whose first line is Redis's password; it is handed to agents in their (mutual TLS) sessions",
     )
+    .option(
+      '--redis-tls',
+      'reach Redis over TLS with certificates of the cluster CA (see manager redis-tls), and give each node a Redis ' +
+        'user of its own that may only append to its own logs (needs --redis-password-file: the managers alone know it)',
+    )
     .action(async (opts) => {
       const caFile = opts.etcdCacert ?? opts.etcdCa;
       const external = opts.etcd.length > 0;
@@ -124,8 +129,11 @@ export function managerCommand(io: Io): Command {
           "--etcd-listen-client and --etcd-listen-peer are for the manager's own etcd member: drop them, or --etcd",
         );
       }
-      if (opts.redisPasswordFile && !opts.redis) {
-        throw usageError('--redis-password-file goes with --redis HOST:PORT');
+      if ((opts.redisPasswordFile || opts.redisTls) && !opts.redis) {
+        throw usageError('--redis-password-file and --redis-tls go with --redis HOST:PORT');
+      }
+      if (opts.redisTls && !opts.redisPasswordFile) {
+        throw usageError('--redis-tls needs --redis-password-file: it keeps the nodes out of the managers’ Redis user');
       }
       if ((opts.join === undefined) !== (opts.token === undefined)) {
         throw usageError('--join and --token go together');
@@ -151,6 +159,7 @@ export function managerCommand(io: Io): Command {
                 ...(opts.redisPasswordFile
                   ? { password: readSecretFile(opts.redisPasswordFile, '--redis-password-file') }
                   : {}),
+                ...(opts.redisTls ? { tls: true } : {}),
               },
             }
           : {}),
@@ -174,6 +183,27 @@ export function managerCommand(io: Io): Command {
           await stop();
         }),
       ]);
+    });
+  manager
+    .command('redis-tls')
+    .description(
+      "write Redis's TLS files (a server certificate of the cluster CA, its key, the CAs that issue nodes' " +
+        'certificates) from the CA in a started manager’s state directory; point redis.conf at them',
+    )
+    .requiredOption('--state-dir <DIR>', 'the state directory of a manager of the cluster (it holds the CA key)')
+    .requiredOption('--out <DIR>', 'where to write redis.crt, redis.key (mode 0600) and ca.crt')
+    .addOption(
+      new Option('--host <NAME|IP>', 'a name or address clients dial Redis by, besides redis.flotilla.internal')
+        .argParser(collect)
+        .default([] as string[]),
+    )
+    .action(async (opts) => {
+      const { writeRedisTlsFiles } = await import('@flotilla/manager');
+      const files = await writeRedisTlsFiles(opts.stateDir, opts.out, opts.host);
+      io.out(
+        `tls-port 6379\nport 0\ntls-cert-file ${files.certFile}\ntls-key-file ${files.keyFile}\n` +
+          `tls-ca-cert-file ${files.caFile}\ntls-auth-clients yes\n`,
+      );
     });
   return manager;
 }

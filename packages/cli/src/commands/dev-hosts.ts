@@ -76,11 +76,12 @@ export async function upOnHosts(up: DevUp, nodes: number, managers: number, dnsU
   up.save();
   await createHostNetwork(devNetwork(plans));
   // Redis, the registry and the manager listen on the hosts' bridge, where the agents reach them.
-  const redisArgs = await up.startLogs({ host: DEV_GATEWAY, port: 6379 });
+  const redisArgs = up.planLogs({ host: DEV_GATEWAY, port: 6379 });
   await up.startRegistry(`${DEV_GATEWAY}:5000`);
   state.manager = `${DEV_GATEWAY}:4242`;
   io.err(`hosts ${plans.map((h) => `${h.name} ${h.address}`).join(', ')}; manager on ${state.manager}, waiting…\n`);
   await up.startManager('manager', state.manager, redisArgs);
+  await up.startLogs('manager');
   const token = await up.joinToken(NodeSpec_Role.ROLE_WORKER);
   // Further managers join through the first with the manager token; agents learn every manager.
   for (let m = 2; m <= managers; m++) {
@@ -106,7 +107,8 @@ export async function upOnHosts(up: DevUp, nodes: number, managers: number, dnsU
   io.out(
     `the dev cluster is up: ${managers} manager${managers > 1 ? 's' : ''}, ${nodes} nodes, each a network-namespace host (${plans.map((h) => h.address).join(', ')}) ` +
       `with its own containerd, pulling from the registry at ${state.registry}. Logs: ${dir}\n` +
-      `Try: FLOTILLA_REGISTRY=${state.registry} flotilla stack deploy -c examples/web/stack.yml web · ` +
+      `Try: FLOTILLA_REGISTRY=${state.registry} FLOTILLA_INSECURE_REGISTRY=${state.registry} ` +
+      'flotilla stack deploy -c examples/web/stack.yml web · ' +
       `curl http://${plans[0]?.address}:8080/ · flotilla dev kill-node 1 · flotilla dev restore-node 1\n` +
       'Stop it: flotilla dev down\n',
   );

@@ -25,6 +25,8 @@ import { type DevState, writeDevState } from './dev-state.js';
  */
 export class DevUp {
   private readonly launch: Launch<DetachedProcess>;
+  /** The Redis `planLogs` planned and `startLogs` starts. */
+  private logs: { binary: string; where: { host: string; port: number }; password: string } | undefined;
 
   constructor(
     readonly io: Io,
@@ -77,26 +79,42 @@ export class DevUp {
   }
 
   /**
-   * Redis for the tasks' output (service logs), on `host:port` with a password; returns the managers' arguments
-   * for it. Without redis-server the cluster still runs, without logs, and says so.
+   * Redis for the tasks' output (service logs), on `host:port` with the managers' password, over TLS: where it will
+   * be and the managers' arguments for it (`startLogs` starts it once the first manager made the cluster CA).
+   * Without redis-server the cluster still runs, without logs, and says so.
    */
-  async startLogs(where: { host: string; port: number }): Promise<string[]> {
+  planLogs(where: { host: string; port: number }): string[] {
     const binary = serverBinary('redis');
     if (!existsSync(binary)) {
       this.io.err(`${binary} is missing: no container logs (install Debian's redis-server; npm start does, as root)\n`);
       return [];
     }
-    const dataDir = path.join(this.dir, 'redis');
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const password = randomBytes(24).toString('base64url');
     // The managers read it from a file (mode 0600), so it is on no command line.
     const passwordFile = path.join(this.dir, 'redis.password');
     writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-    const configFile = path.join(this.dir, 'redis.conf');
-    const { spec } = redisServer({ configFile, dataDir, port: where.port, bind: where.host, password, binary });
+    this.logs = { binary, where, password };
     this.state.redis = `${where.host}:${where.port}`;
-    await this.launcher()(spec);
-    return ['--redis', this.state.redis, '--redis-password-file', passwordFile];
+    return ['--redis', this.state.redis, '--redis-password-file', passwordFile, '--redis-tls'];
+  }
+
+  /**
+   * Starts the planned Redis: TLS only, with a certificate of the cluster CA (issued from the first manager's
+   * state directory), taking only clients with a certificate of that CA. The managers reconnect to it meanwhile.
+   */
+  async startLogs(managerName: string): Promise<void> {
+    if (!this.logs) return;
+    const { binary, where, password } = this.logs;
+    const dataDir = path.join(this.dir, 'redis');
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const { writeRedisTlsFiles } = await import('@flotilla/manager');
+    const tls = await writeRedisTlsFiles(path.join(this.dir, managerName), path.join(this.dir, 'redis-tls'), [
+      where.host,
+    ]);
+    const configFile = path.join(this.dir, 'redis.conf');
+    const { spec } = redisServer({ configFile, dataDir, port: where.port, bind: where.host, password, binary, tls });
+    // First in the list: `dev down` stops it last, after the managers and agents that write to it.
+    await this.launcher((pid) => this.state.pids.unshift({ name: spec.name, pid }))(spec);
   }
 
   /** Debian's docker-registry for the examples' images, its storage in the dev directory. */

@@ -4,7 +4,7 @@ import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { listingFormatOption, table } from '../table.js';
-import { formatTasks } from '../task-table.js';
+import { formatTasks, shortImage } from '../task-table.js';
 import { serviceLogsCommand } from './service-logs.js';
 
 /** `service ls|ps|inspect|logs|scale|rm`, as the docker CLI has them. */
@@ -38,7 +38,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
         s?.spec?.annotations?.name ?? '',
         s?.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL ? 'global' : 'replicated',
         `${running}/${desired}`,
-        s?.spec?.container?.image ?? '',
+        shortImage(s?.spec?.container?.image ?? ''),
       ]);
       io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], rows));
     });

@@ -5,6 +5,7 @@ import {
   DeployStackResponse,
   FlotillaError,
   isValidObjectName,
+  PlanStackResponse,
   ServiceChange_Action,
 } from '@flotilla/api';
 import {
@@ -16,9 +17,11 @@ import {
   StackError,
   toStackSpec,
 } from '@flotilla/stack';
+import { withAdmission } from '../admission-output.js';
 import { call, controlClient } from '../control-client.js';
 import { versionsBefore, waitForDeploy, watchedServices } from '../deploy-watch.js';
 import { usageError } from '../exit-codes.js';
+import { formatPins, pinImages, RESOLVE_IMAGE_MODES, unpinnedNotice } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
 import { formatPlan } from '../stack-plan-output.js';
 import { listingFormatOption, table } from '../table.js';
@@ -113,25 +116,58 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .option('--wait', 'wait until every service converged and is healthy (the default when stdout is a terminal)')
     .option('--no-wait', 'return as soon as the deploy is written')
     .option('--timeout <DURATION>', 'with --wait: fail if the services have not converged after this long', '5m')
+    .addOption(
+      new Option(
+        '--resolve-image <MODE>',
+        'pin images to the digests their tags name now: always (re-resolve every tag), changed (only images whose ' +
+          'reference changed since the last deploy), never (nodes pull the tags themselves); default always, or ' +
+          'FLOTILLA_RESOLVE_IMAGE',
+      ).choices(RESOLVE_IMAGE_MODES),
+    )
+    .option('--registry-auth <FILE>', "registry logins, Docker's config.json (default: ~/.docker/config.json)")
+    .addOption(
+      new Option(
+        '--insecure-registry <HOST:PORT>',
+        'a registry that may be reached over plain HTTP (repeatable; also FLOTILLA_INSECURE_REGISTRY, comma-separated)',
+      )
+        .argParser(collect)
+        .default([] as string[]),
+    )
     .action(async (name, opts) => {
       if (!isValidObjectName(name)) {
         throw usageError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`);
       }
       const timeoutMs = parseTimeout(opts.timeout);
-      const { stack: normalized } = load(io, opts.composeFile, opts.envFile);
-      const request = { stack: toStackSpec(normalized, name), prune: opts.prune ?? false };
+      const loaded = load(io, opts.composeFile, opts.envFile);
       const c = client();
+      let pinned: Awaited<ReturnType<typeof pinImages>>;
+      try {
+        pinned = await pinImages(io, c, toStackSpec(loaded.stack, name), opts);
+      } catch (err) {
+        c.close();
+        throw err;
+      }
+      const request = { stack: pinned.stack, prune: opts.prune ?? false };
       if (opts.dryRun) {
-        const plan = await call(c, c.planStack, request).finally(() => c.close());
-        io.out(formatPlan(name, plan, opts.format));
+        const plan = await withAdmission(io, loaded, () => call(c, c.planStack, request)).finally(() => c.close());
+        if (opts.format === 'json') {
+          const json = { ...(PlanStackResponse.toJSON(plan) as object), images: pinned.pins };
+          io.out(`${JSON.stringify(json, null, 2)}\n`);
+        } else {
+          io.out(formatPlan(name, plan, 'text') + formatPins(pinned.pins));
+          io.err(unpinnedNotice(pinned.pins));
+        }
         return;
       }
+      // Said when asked for on the command line; FLOTILLA_RESOLVE_IMAGE=never is a setup that knows already.
+      if (opts.resolveImage === 'never') io.err(unpinnedNotice(pinned.pins));
+      if (opts.format !== 'json') io.out(formatPins(pinned.pins));
       const tty = io === processIo && process.stdout.isTTY === true;
       const wait = opts.wait ?? tty;
       try {
         // The versions before the deploy tell a new spec version (an update to follow) from a scale.
         const before = wait ? await versionsBefore(c, name) : new Map<string, bigint>();
-        const response = await call(c, c.deployStack, request);
+        const response = await withAdmission(io, loaded, () => call(c, c.deployStack, request));
         if (opts.format === 'json') io.out(`${JSON.stringify(DeployStackResponse.toJSON(response), null, 2)}\n`);
         else {
           for (const change of response.changes) io.out(`${ACTION_WORDS[change.action] ?? 'Service'} ${change.name}\n`);

@@ -17,11 +17,10 @@ import {
   MANAGER_SERVER_NAME,
   parseJoinToken,
 } from '@flotilla/pki';
-import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { CLUSTER_KEY } from '@flotilla/store';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { operatorClient, rpc, startTestCluster, type TestCluster } from '../../test/test-cluster.js';
+import { operatorClient, processStack, rpc, startTestCluster, type TestCluster } from '../../test/test-cluster.js';
 import type { RunningManager } from '../manager.js';
 
 // A CA rotation on a real etcd with two managers and two agents (process executor) over loopback: every node and
@@ -99,10 +98,9 @@ describe('CA rotation', () => {
     // Both managers are candidates: the rotation waits for each.
     await expect.poll(() => manager.controlPlane.members().length, { timeout: 10_000 }).toBe(2);
     await cluster.rpc(cluster.control.deployStack, {
-      stack: toStackSpec(
-        loadStackText(
-          'services:\n  sleeper:\n    image: unused\n    command: ["sleep", "300"]\n    deploy:\n      replicas: 2\n',
-        ).stack,
+      stack: processStack(
+        'services:\n  sleeper:\n    image: unused\n    command: ["sleep", "300"]\n    deploy:\n      replicas: 2\n',
+
         'rot',
       ),
       prune: true,

@@ -14,11 +14,10 @@ import {
   TaskState,
 } from '@flotilla/api';
 import { certificateLife, createKeyAndCsr, MANAGER_SERVER_NAME, readIdentity } from '@flotilla/pki';
-import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { CLUSTER_KEY } from '@flotilla/store';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../../test/test-cluster.js';
+import { processStack, startTestCluster, type TestCluster } from '../../test/test-cluster.js';
 import type { RunningManager } from '../manager.js';
 import { revokeIdentity } from './revocations.js';
 
@@ -108,10 +107,7 @@ describe('certificate renewal', () => {
       const { notBeforeMs, notAfterMs } = certificateLife(first);
       expect(notAfterMs - notBeforeMs).toBe(Number(SHORT_LIFE_MS));
       await cluster.rpc(cluster.control.deployStack, {
-        stack: toStackSpec(
-          loadStackText('services:\n  sleeper:\n    image: unused\n    command: ["sleep", "300"]\n').stack,
-          'renew',
-        ),
+        stack: processStack('services:\n  sleeper:\n    image: unused\n    command: ["sleep", "300"]\n', 'renew'),
         prune: true,
       });
       await expect.poll(async () => (await running('renew_sleeper')).length, { timeout: 15_000 }).toBe(1);

@@ -1,11 +1,26 @@
-import { ClusterSettings, Code, type ControlServiceServer, FlotillaError, NodeSpec_Role } from '@flotilla/api';
+import {
+  ClusterSettings,
+  ClusterSettings_SecurityProfile,
+  Code,
+  type ControlServiceServer,
+  FlotillaError,
+  NodeSpec_Role,
+} from '@flotilla/api';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
 import { checkCertExpiry } from '../cluster/cert-expiry.js';
 import type { JoinTokens } from '../cluster/join-tokens.js';
 import { managerCountWarnings } from '../cluster/manager-records.js';
 import { revokeIdentity } from '../cluster/revocations.js';
+import { allowedBindPrefixes } from './admission/host-paths.js';
 import { type CaControl, caControl, caStatus } from './ca-control.js';
 import type { Handle } from './handler.js';
+
+const KNOWN_PROFILES = new Set<number>([
+  ClusterSettings_SecurityProfile.SECURITY_PROFILE_UNSPECIFIED,
+  ClusterSettings_SecurityProfile.SECURITY_PROFILE_PRIVILEGED,
+  ClusterSettings_SecurityProfile.SECURITY_PROFILE_BASELINE,
+  ClusterSettings_SecurityProfile.SECURITY_PROFILE_RESTRICTED,
+]);
 
 type ClusterHandlers = Pick<
   ControlServiceServer,
@@ -35,6 +50,13 @@ export function clusterControl(
     }),
     updateCluster: handle(async (request) => {
       if (request.certExpiryMs !== undefined) checkCertExpiry(request.certExpiryMs);
+      if (request.securityProfile !== undefined && !KNOWN_PROFILES.has(request.securityProfile)) {
+        throw new FlotillaError(
+          Code.InvalidArgument,
+          'unknown security profile: use privileged, baseline or restricted',
+        );
+      }
+      const allowBind = request.allowedBindPrefixes && allowedBindPrefixes(request.allowedBindPrefixes.prefixes);
       const settings = await store.modify('clusters', CLUSTER_KEY, (c) => {
         const current = ClusterSettings.fromPartial(c.settings ?? {});
         const next: ClusterSettings = {
@@ -44,6 +66,8 @@ export function clusterControl(
           ...(request.rebalanceDisabled === undefined ? {} : { rebalanceDisabled: request.rebalanceDisabled }),
           ...(request.taskHistoryLimit === undefined ? {} : { taskHistoryLimit: request.taskHistoryLimit }),
           ...(request.certExpiryMs === undefined ? {} : { certExpiryMs: request.certExpiryMs }),
+          ...(request.securityProfile === undefined ? {} : { securityProfile: request.securityProfile }),
+          ...(allowBind === undefined ? {} : { allowedBindPrefixes: allowBind }),
         };
         const grace = next.heartbeatPeriodMs * BigInt(next.heartbeatGracePeriods);
         if (next.selfFenceTimeoutMs >= grace) {

@@ -53,7 +53,7 @@ export function controlService(
   tokens: JoinTokens,
   logs: ControlOptions = {},
 ): ControlServiceServer {
-  const handle = handler(ca);
+  const handle = handler(ca, logs.logger);
   return {
     ...stackControl(store, handle),
     ...serviceControl(store, handle),

@@ -1,4 +1,5 @@
 import { Code, FlotillaError, toGrpcStatus } from '@flotilla/api';
+import type { Logger } from '@flotilla/observability';
 import type { CertificateAuthority } from '@flotilla/pki';
 import { Metadata, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { type CallWithAuth, peerIdentity } from '../peer-identity.js';
@@ -8,8 +9,11 @@ export type Handle = <Req, Res>(
   fn: (request: Req) => Promise<Res>,
 ) => (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void;
 
-/** The control API's wrapper for unary calls: only operator and manager certificates get through. */
-export function handler(ca: CertificateAuthority): Handle {
+/**
+ * The control API's wrapper for unary calls: only operator and manager certificates get through. An error that is
+ * not a FlotillaError is a bug: the caller gets "internal error" (no stack or paths), the manager's log the whole of it.
+ */
+export function handler(ca: CertificateAuthority, logger?: Logger): Handle {
   return <Req, Res>(fn: (request: Req) => Promise<Res>) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
       Promise.resolve()
@@ -19,7 +23,10 @@ export function handler(ca: CertificateAuthority): Handle {
         })
         .then(
           (response) => callback(null, response, rotationTrailer(ca)),
-          (err: unknown) => callback(toGrpcStatus(err)),
+          (err: unknown) => {
+            if (!(err instanceof FlotillaError)) logger?.error({ err, method: call.getPath() }, 'control call failed');
+            callback(toGrpcStatus(err));
+          },
         );
     };
 }

@@ -1,6 +1,7 @@
 import {
   Code,
   type ControlServiceServer,
+  checkReplicas,
   FlotillaError,
   type Service,
   ServiceMode,
@@ -11,6 +12,7 @@ import {
 } from '@flotilla/api';
 import { newSpecVersion, rollback } from '@flotilla/orchestrator';
 import type { Store, Versioned } from '@flotilla/store';
+import { checkAdmission } from './admission/admission-check.js';
 import { serviceName, taskChange } from './deploy/stack-changes.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
@@ -57,6 +59,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
           `${serviceName(found.value)} is a global service: it runs one task per node and cannot be scaled`,
         );
       }
+      checkReplicas(request.replicas, serviceName(found.value));
       // The number of replicas is not part of what a task runs: scaling does not touch running tasks.
       const scaled = await store.modify('services', found.id, (s) => ({
         ...s,
@@ -68,6 +71,8 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
     }),
     updateService: handle(async (request) => {
       const found = await resolveService(store, request.service);
+      // A service deployed under a looser profile is updated only once its spec passes the current one.
+      await checkAdmission(store, [updatedSpec(found.value, request)], `the update of ${serviceName(found.value)}`);
       const now = BigInt(Date.now());
       let replaced = false;
       const updated = await store.modify('services', found.id, (s) => {
@@ -88,6 +93,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
           `${serviceName(found.value)} has no previous spec to roll back to: it was never updated`,
         );
       }
+      await checkAdmission(store, [found.value.previousSpec], `the rollback of ${serviceName(found.value)}`);
       const rolled = await store.modify('services', found.id, (s) =>
         rollback(s, Date.now(), 'rollback requested by the operator'),
       );
@@ -156,6 +162,7 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
   if (request.replicas !== undefined && spec.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
     throw new FlotillaError(Code.FailedPrecondition, `${serviceName(service)} is global: it cannot be scaled`);
   }
+  if (request.replicas !== undefined) checkReplicas(request.replicas, serviceName(service));
   return ServiceSpec.fromPartial({
     ...spec,
     container,

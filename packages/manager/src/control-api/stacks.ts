@@ -8,6 +8,7 @@ import {
   type StackSpec,
 } from '@flotilla/api';
 import type { Store, Write } from '@flotilla/store';
+import { checkAdmission } from './admission/admission-check.js';
 import { decideStack, networkWrites, type ServiceDecision, STACK_LABEL } from './deploy/stack-changes.js';
 import { planStack } from './deploy/stack-plan.js';
 import type { Handle } from './handler.js';
@@ -68,6 +69,8 @@ const ACTIONS: Record<ServiceDecision['action'], ServiceChange_Action> = {
  * service's spec version goes up only when something its tasks run changes (not for a new replica count).
  */
 export async function deployStack(store: Store, stack: StackSpec, prune: boolean): Promise<ServiceChange[]> {
+  // Every service of the request, changed or not: the same files get the same answer under the same profile.
+  await checkAdmission(store, stack.services, `the deploy of stack ${stack.name}`);
   const [existing, networks] = await Promise.all([store.list('services'), store.list('networks')]);
   const make = { now: BigInt(Date.now()), newId };
   const decisions = decideStack(existing.items, stack, prune, make);

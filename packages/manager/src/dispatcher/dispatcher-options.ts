@@ -27,6 +27,8 @@ export interface DispatcherOptions {
    * nodes the cluster admitted, and is never logged.
    */
   logs?: LogsConfig;
+  /** Where each node ships its logs, with a Redis user of its own (instead of `logs`, which promotions keep). */
+  nodeLogs?: (nodeId: string) => LogsConfig;
   now?: () => number;
   /** Counters of status batches, shared across leadership terms. */
   stats?: BatcherStats;

@@ -21,6 +21,7 @@ import type { DispatcherOptions, DispatcherStats } from './dispatcher-options.js
 import { FloodGuard } from './flood-guard.js';
 import { NetworkViewSender, type ViewInformers } from './network-views.js';
 import { Heartbeats } from './node-liveness.js';
+import { type NodeRuntime, nodeRuntime } from './node-runtime.js';
 import { NodeStatusWriter } from './node-status.js';
 import { endCall, peerAddress, probeAddress, type Session, Sessions } from './session.js';
 import { SessionWriter } from './session-writer.js';
@@ -219,7 +220,11 @@ export class Dispatcher {
       heartbeatPeriodMs: BigInt(this.options.heartbeatPeriodMs),
       managers: this.options.managers(),
       selfFenceTimeoutMs: BigInt(this.options.selfFenceTimeoutMs ?? 0),
-      ...(this.options.logs ? { logs: this.options.logs } : {}),
+      ...(this.options.nodeLogs
+        ? { logs: this.options.nodeLogs(session.nodeId) }
+        : this.options.logs
+          ? { logs: this.options.logs }
+          : {}),
       voters: this.voters.list(),
       certExpiryMs: BigInt(this.options.certExpiryMs?.() ?? 0),
       // A CA rotation: the CA that issues now (a node of another renews at once) and the CAs to trust.
@@ -229,8 +234,9 @@ export class Dispatcher {
   }
 
   private async open(call: ServerDuplexStream<SessionRequest, SessionResponse>): Promise<void> {
-    const identity = await this.admit(call);
-    if (!identity) return;
+    const admitted = await this.admit(call);
+    if (!admitted) return;
+    const { identity, runtime } = admitted;
     const nodeId = identity.nodeId;
     const writer = new SessionWriter(call, {
       fullAssignments: () => this.fullAssignments(nodeId),
@@ -247,6 +253,7 @@ export class Dispatcher {
       writing: false,
       address: peerAddress(call.getPeer()),
       overlay: false,
+      ...(runtime ? { runtime } : {}),
     };
     this.sessions.add(session);
     this.options.onSessionOpened?.();
@@ -265,11 +272,17 @@ export class Dispatcher {
     call.on('cancelled', closed);
   }
 
-  /** The caller's node, if its certificate is this cluster's and the node was not removed; else refused. */
-  private async admit(call: ServerDuplexStream<SessionRequest, SessionResponse>): Promise<NodeIdentity | undefined> {
+  /**
+   * The caller's node, if its certificate is this cluster's and the node was not removed, and how it runs tasks
+   * (as its agent describes it); else refused.
+   */
+  private async admit(
+    call: ServerDuplexStream<SessionRequest, SessionResponse>,
+  ): Promise<{ identity: NodeIdentity; runtime: NodeRuntime | undefined } | undefined> {
     try {
       const identity = peerIdentity(call, this.ca);
       this.guard.admit(identity.nodeId);
+      const runtime = nodeRuntime(call.metadata);
       const node = await this.store.get('nodes', identity.nodeId);
       if (!node) {
         throw new FlotillaError(
@@ -278,13 +291,21 @@ export class Dispatcher {
           { reason: 'untrusted' },
         );
       }
-      return identity;
+      return { identity, runtime };
     } catch (err) {
-      // A refusal of the node's identity is final; anything else (etcd away) is worth a retry.
+      // A refusal of the node's identity is final, and so is a description that cannot be read; anything else
+      // (etcd away) is worth a retry.
       const denied = err instanceof FlotillaError && isPkiReason(err.reason);
       const cutOff = err instanceof FlotillaError && err.code === Code.ResourceExhausted;
+      const invalid = err instanceof FlotillaError && err.code === Code.InvalidArgument;
       const message = err instanceof Error ? err.message : String(err);
-      const code = denied ? Code.PermissionDenied : cutOff ? Code.ResourceExhausted : Code.Unavailable;
+      const code = denied
+        ? Code.PermissionDenied
+        : cutOff
+          ? Code.ResourceExhausted
+          : invalid
+            ? Code.InvalidArgument
+            : Code.Unavailable;
       call.emit('error', toGrpcStatus(new FlotillaError(code, message)));
       return undefined;
     }
@@ -387,6 +408,7 @@ export class Dispatcher {
         await this.setStatus(session.nodeId, NodeStatus_State.STATE_READY, 'session established', {
           address: session.address,
           probeAddress: written ?? '',
+          ...(session.runtime ? { runtime: session.runtime } : {}),
         });
       } while (written !== session.probeAddress && this.sessions.current(session));
     } finally {
@@ -398,7 +420,7 @@ export class Dispatcher {
     nodeId: string,
     state: NodeStatus_State,
     message: string,
-    where: { address: string; probeAddress: string } = { address: '', probeAddress: '' },
+    where: { address: string; probeAddress: string; runtime?: NodeRuntime } = { address: '', probeAddress: '' },
   ): Promise<boolean> {
     const lastHeartbeatMs = this.heartbeats.last(nodeId);
     return this.nodeStatus.write(nodeId, { state, message, lastHeartbeatMs, ...where });

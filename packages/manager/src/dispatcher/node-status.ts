@@ -1,5 +1,6 @@
-import type { NodeStatus_State } from '@flotilla/api';
+import { NodeDescription, type NodeStatus_State } from '@flotilla/api';
 import type { Store } from '@flotilla/store';
+import { type NodeRuntime, runtimeKnown } from './node-runtime.js';
 
 /** A node status to write: the state, why, and what the dispatcher knows of the node then. */
 export interface NodeStatusWrite {
@@ -10,6 +11,8 @@ export interface NodeStatusWrite {
   address?: string;
   /** HOST:PORT of the node's PeerService (see probeAddress); kept as stored when absent (or empty). */
   probeAddress?: string;
+  /** How the node runs tasks, as its agent said in its session; the description is kept as stored when absent. */
+  runtime?: NodeRuntime;
 }
 
 /** Writes nodes' statuses with compare-and-swap, and remembers what it last wrote (or found) for each. */
@@ -45,15 +48,21 @@ export class NodeStatusWriter {
 
   /** Writes a node's status, retrying on a concurrent change. True once it holds. */
   async write(nodeId: string, next: NodeStatusWrite): Promise<boolean> {
-    const { state, message, address, probeAddress } = next;
+    const { state, message, address, probeAddress, runtime } = next;
     try {
       const written = await this.store.modify('nodes', nodeId, (node) =>
         node.status?.state === state &&
         (!address || node.status.address === address) &&
-        (!probeAddress || node.status.probeAddress === probeAddress)
+        (!probeAddress || node.status.probeAddress === probeAddress) &&
+        (!runtime || runtimeKnown(node.description, runtime))
           ? undefined
           : {
               ...node,
+              // In the same write as the ready status: the scheduler never sees the node ready with an executor
+              // it no longer has.
+              ...(runtime
+                ? { description: { ...(node.description ?? NodeDescription.fromPartial({})), ...runtime } }
+                : {}),
               status: {
                 state,
                 message,

@@ -1,6 +1,7 @@
 import { constants as http2 } from 'node:http2';
 import { type FlotillaError, type SessionRequest, type SessionResponse, toGrpcStatus } from '@flotilla/api';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { NodeRuntime } from './node-runtime.js';
 import type { SessionBudget } from './session-budget.js';
 import type { SessionWriter } from './session-writer.js';
 
@@ -29,6 +30,8 @@ export interface Session {
   probeAddress?: string;
   /** HOST:PORT a manager of the node's own would serve on (agent start --manager-listen): it can be promoted. */
   managerAddress?: string;
+  /** How the node runs tasks, as its agent said when it opened the session (none from an older agent). */
+  runtime?: NodeRuntime;
 }
 
 /** The open sessions, one per node. */

@@ -1,3 +1,4 @@
+import { MAX_REPLICAS } from '@flotilla/api';
 import * as z from 'zod';
 import { UNSUPPORTED_RESERVATION_KEYS } from '../unsupported.js';
 import { parseBytes, parseConstraint, parseCpus, parseDuration, parseSpread } from '../values/index.js';
@@ -27,7 +28,7 @@ const updateConfig = strictObject({
 
 export const deploySchema = strictObject({
   mode: oneOf(['replicated', 'global', 'replicated-job', 'global-job']).optional(),
-  replicas: int(0, 1_000_000).optional(),
+  replicas: int(0, MAX_REPLICAS).optional(),
   endpoint_mode: oneOf(['vip', 'dnsrr']).optional(),
   labels: keyValues.optional(),
   placement: strictObject({

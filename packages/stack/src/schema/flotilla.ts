@@ -19,6 +19,11 @@ const disconnect = strictObject({
 
 export const flotillaServiceSchema = strictObject({
   disconnect: disconnect.optional(),
+  /**
+   * The service's tasks may run on nodes that run tasks as plain host processes (`agent start --executor
+   * process`), without a container's isolation; without it the scheduler refuses such nodes and says why.
+   */
+  allow_process_executor: bool.optional(),
 });
 
 export type FlotillaServiceModel = z.output<typeof flotillaServiceSchema>;

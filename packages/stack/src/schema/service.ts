@@ -165,6 +165,10 @@ export const serviceSchema = strictObject({
   stop_signal: text.optional(),
   init: bool.optional(),
   network_mode: text.optional(),
+  // Admitted only under the privileged security profile (the manager checks at deploy).
+  privileged: bool.optional(),
+  pid: text.optional(),
+  ipc: text.optional(),
   read_only: bool.optional(),
   ulimits: z.record(z.string(), ulimit).optional(),
   sysctls: keyValues.optional(),

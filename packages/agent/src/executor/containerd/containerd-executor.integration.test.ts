@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { Task, TaskState } from '@flotilla/api';
 import { loadRegistryCredentials, RegistryClient } from '@flotilla/registry';
@@ -111,6 +111,20 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
     const missing = task(id(), ['true'], { image: `${registry.address}/flotilla-test/nothing:1` });
     await expect(executor.prepare(missing)).rejects.toMatchObject({ code: 'rejected', message: /nothing:1/ });
     await executor.remove(missing.id);
+  });
+
+  it('runs a pinned tag@digest (as stack deploy stores it) by its digest: a digest the tag does not have is refused', async () => {
+    const pinned = task(id(), ['echo', 'tag and digest'], { image: `${images.busybox.tag}@${images.busybox.digest}` });
+    await executor.prepare(pinned);
+    await executor.start(pinned);
+    expect((await executor.wait(pinned.id)).exitCode).toBe(0);
+    await executor.remove(pinned.id);
+    expect(logs.get(pinned.id)).toEqual(['tag and digest']);
+    // The tag exists, but the digest decides what runs: another digest is not pulled as the tag.
+    const other = `sha256:${'0'.repeat(64)}`;
+    const wrong = task(id(), ['true'], { image: `${images.busybox.tag}@${other}` });
+    await expect(executor.prepare(wrong)).rejects.toMatchObject({ code: 'rejected', message: /0{64}/ });
+    await executor.remove(wrong.id);
   });
 
   it('pulls from a registry that needs a login: without one the task is rejected and says what to do', async () => {
@@ -285,6 +299,37 @@ describe.skipIf(!root)('containerd executor (real containerd + runc)', () => {
     expect(fromNode).toBe('refused');
     await executor.shutdown(t.id, 'SIGKILL', 1_000);
     await executor.remove(t.id);
+  });
+
+  it('runs privileged, and in the node PID or IPC namespace, when the spec asks (the manager admits it only under the privileged profile)', async () => {
+    const show = [
+      'sh',
+      '-c',
+      'grep -E "^(Seccomp|CapEff):" /proc/self/status | tr -s "\t " " "; for n in pid ipc; do readlink /proc/self/ns/$n; done',
+    ];
+    const run = async (extra: Partial<NonNullable<Task['spec']>>) => {
+      const t = task(id(), show, extra);
+      await executor.prepare(t);
+      await executor.start(t);
+      expect((await executor.wait(t.id)).exitCode).toBe(0);
+      await executor.remove(t.id);
+      return logs.get(t.id) ?? [];
+    };
+    const hostPid = readlinkSync('/proc/self/ns/pid');
+    const hostIpc = readlinkSync('/proc/self/ns/ipc');
+    const sandboxed = await run({});
+    expect(sandboxed).toContain('Seccomp: 2');
+    expect(sandboxed).not.toContain(hostPid);
+    expect(sandboxed).not.toContain(hostIpc);
+    const privileged = await run({ privileged: true });
+    expect(privileged).toContain('Seccomp: 0');
+    // Every capability: more bits than Docker's default set (CapEff 00000000a80425fb).
+    const capEff = BigInt(`0x${privileged.find((l) => l.startsWith('CapEff:'))?.split(' ')[1] ?? '0'}`);
+    expect(capEff > 0xa80425fbn).toBe(true);
+    expect(await run({ pidHost: true })).toEqual(expect.arrayContaining([hostPid]));
+    const ipc = await run({ ipcHost: true });
+    expect(ipc).toContain(hostIpc);
+    expect(ipc).not.toContain(hostPid);
   });
 
   it('shares the node network with network_mode: host', async () => {

@@ -15,6 +15,7 @@ import {
   RejectedError,
   type TaskOutput,
 } from '../executor.js';
+import { privilegedCapabilities } from './capabilities.js';
 import { type ExecBase, execInContainer, probeInNamespace } from './container-exec.js';
 import { OomEvents, waitForExit } from './container-exit.js';
 import { makeMountSources, type VolumeDirs } from './container-mounts.js';
@@ -299,6 +300,7 @@ export class ContainerdExecutor implements Executor {
       cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
       ...(user ? { user } : {}),
       ...(this.options.seccomp ? { seccomp: this.options.seccomp } : {}),
+      ...(task.spec?.privileged ? { privilegedCapabilities: privilegedCapabilities() } : {}),
       // Without networks (or without the overlay), a task has a namespace of its own with only loopback.
       ...(task.spec?.hostNetwork ? { netns: 'host' as const } : attachment ? { netns: attachment.netns } : {}),
     });

@@ -1,5 +1,6 @@
 import { Mount_Type, Task } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
+import { boundingCapabilities } from './capabilities.js';
 import { buildRuntimeSpec, containerArgs, containerEnv, type SpecContext } from './runtime-spec.js';
 import { resolveUser } from './user-lookup.js';
 
@@ -204,5 +205,50 @@ describe('seccomp and no-new-privileges', () => {
 
   it('sets no-new-privileges when the service asks for it', () => {
     expect(build(run({ noNewPrivileges: true })).process.noNewPrivileges).toBe(true);
+  });
+});
+
+const run = { command: ['sleep', '1'], commandSet: true };
+
+describe('privileged, pid: host, ipc: host (admitted only under the privileged security profile)', () => {
+  it('privileged: every capability, no seccomp, nothing masked, /sys writable; host devices still out', () => {
+    const spec = build(
+      task({ ...run, privileged: true }),
+      {},
+      { privilegedCapabilities: ['CAP_CHOWN', 'CAP_SYS_ADMIN'] },
+    );
+    expect(spec.process.capabilities.bounding).toEqual(['CAP_CHOWN', 'CAP_SYS_ADMIN']);
+    expect(spec.linux.seccomp).toBeUndefined();
+    expect(spec.linux.maskedPaths).toEqual([]);
+    expect(spec.mounts.find((m) => m.destination === '/sys')?.options).toContain('rw');
+    expect(spec.linux.resources.devices).toEqual([{ allow: false, access: 'rwm' }]);
+  });
+
+  it("not privileged: Docker's sandbox stays", () => {
+    const spec = build(task(run));
+    expect(spec.process.capabilities.bounding).not.toContain('CAP_SYS_ADMIN');
+    expect(spec.linux.seccomp).toBeDefined();
+    expect(spec.linux.maskedPaths.length).toBeGreaterThan(0);
+    expect(spec.mounts.find((m) => m.destination === '/sys')?.options).toContain('ro');
+  });
+
+  it('pid: host and ipc: host leave out their namespaces, and only theirs', () => {
+    const types = (s: SpecInput) => build(task({ ...run, ...s })).linux.namespaces.map((n) => n.type);
+    expect(types({})).toEqual(expect.arrayContaining(['pid', 'ipc', 'uts', 'mount']));
+    expect(types({ pidHost: true })).not.toContain('pid');
+    expect(types({ pidHost: true })).toContain('ipc');
+    expect(types({ ipcHost: true })).not.toContain('ipc');
+    expect(types({ ipcHost: true })).toContain('pid');
+  });
+});
+
+describe('boundingCapabilities', () => {
+  it("reads a process's bounding set by capability number, leaving out what the mask lacks", () => {
+    // All of 0-40 but bit 24 (CAP_SYS_RESOURCE), as a node inside a container may have it.
+    const caps = boundingCapabilities('Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0\n');
+    expect(caps).toHaveLength(40);
+    expect(caps).toContain('CAP_SYS_ADMIN');
+    expect(caps).not.toContain('CAP_SYS_RESOURCE');
+    expect(boundingCapabilities('CapBnd:\t00000000a80425fb\n')).toHaveLength(14);
   });
 });

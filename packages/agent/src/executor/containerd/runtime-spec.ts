@@ -27,6 +27,8 @@ export interface SpecContext extends VolumeDirs {
    * ask for `seccomp=unconfined` is refused rather than run unconfined.
    */
   seccomp?: { profile: SeccompProfile; arch: string; kernel: string };
+  /** What `privileged: true` grants: every capability the agent may hand out (its own bounding set). */
+  privilegedCapabilities?: string[];
 }
 
 const INIT_IN_CONTAINER = '/sbin/flotilla-init';
@@ -109,8 +111,10 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
   const user: ContainerUser = ctx.user ?? resolveUser(spec.user || image.User || '');
   const mountList = mounts(spec, ctx);
   const limits = rlimits(spec);
-  const caps = capabilities(spec.capAdd, spec.capDrop);
-  const seccomp = seccompOf(spec, ctx, caps);
+  // Privileged as Docker has it (the manager admits it only under the privileged security profile): every
+  // capability, no seccomp filter, no masked or read-only paths, /sys writable. Host devices stay out.
+  const caps = spec.privileged ? (ctx.privilegedCapabilities ?? []) : capabilities(spec.capAdd, spec.capDrop);
+  const seccomp = spec.privileged ? undefined : seccompOf(spec, ctx, caps);
   return {
     ociVersion: '1.0.2-dev',
     process: processSpec(task, spec, image, { args, user, rlimits: limits, caps }),
@@ -118,12 +122,12 @@ export function buildRuntimeSpec(task: Task, image: ImageConfig, ctx: SpecContex
     hostname: spec.hostname || (ctx.netns === 'host' ? hostname() : task.id.slice(0, 12)),
     mounts: mountList,
     linux: {
-      namespaces: namespaces(ctx),
+      namespaces: namespaces(spec, ctx),
       cgroupsPath: ctx.cgroupsPath,
       resources: resources(task),
       sysctl: { ...spec.sysctls },
-      maskedPaths: MASKED_PATHS,
-      readonlyPaths: READONLY_PATHS,
+      maskedPaths: spec.privileged ? [] : MASKED_PATHS,
+      readonlyPaths: spec.privileged ? [] : READONLY_PATHS,
       ...(seccomp ? { seccomp } : {}),
     },
   };
@@ -199,7 +203,9 @@ function rlimits(spec: ContainerSpec): Rlimit[] {
 
 /** The standard mounts, tini for `init: true`, then the service's own. */
 function mounts(spec: ContainerSpec, ctx: SpecContext): Record<string, unknown>[] {
-  const all = standardMounts(ctx.etcFiles);
+  const all = standardMounts(ctx.etcFiles).map((m) =>
+    spec.privileged && m.destination === '/sys' ? { ...m, options: ['nosuid', 'noexec', 'nodev', 'rw'] } : m,
+  );
   if (spec.init) {
     all.push({ destination: INIT_IN_CONTAINER, type: 'bind', source: ctx.initPath, options: ['rbind', 'ro'] });
   }
@@ -209,8 +215,14 @@ function mounts(spec: ContainerSpec, ctx: SpecContext): Record<string, unknown>[
   return all;
 }
 
-function namespaces(ctx: SpecContext): Record<string, string>[] {
-  const list: Record<string, string>[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+function namespaces(spec: ContainerSpec, ctx: SpecContext): Record<string, string>[] {
+  // `pid: host` / `ipc: host` (privileged security profile only): the node's own namespaces.
+  const list: Record<string, string>[] = [
+    ...(spec.pidHost ? [] : [{ type: 'pid' }]),
+    ...(spec.ipcHost ? [] : [{ type: 'ipc' }]),
+    { type: 'uts' },
+    { type: 'mount' },
+  ];
   // Under cgroup v2 a cgroup namespace makes the container's cgroup its root, as Docker does there.
   if (ctx.cgroupV2) list.push({ type: 'cgroup' });
   if (ctx.netns !== 'host') list.push(ctx.netns ? { type: 'network', path: ctx.netns } : { type: 'network' });

@@ -187,3 +187,17 @@ describe('checkNetworkRoom', () => {
     expect(() => checkNetworkRoom(stack(3000n, '10.96.0.0/16'))).not.toThrow();
   });
 });
+
+describe('replica counts', () => {
+  const stack = (replicas: bigint) =>
+    StackSpec.fromPartial({ name: 'st', services: [{ annotations: { name: 'st_web' }, stack: 'st', replicas }] });
+  const make = { now: 1n, newId: () => 'svc1' };
+
+  it('refuses more replicas than a service may have (the orchestrator would stall making them)', () => {
+    expect(() => decideStack([], stack(1_000_000n), false, make)).not.toThrow();
+    expect(() => decideStack([], stack(1_000_001n), false, make)).toThrow(
+      /service st_web: 1000001 replicas is more than the 1000000 a service may have/,
+    );
+    expect(() => decideStack([], stack(2n ** 63n - 1n), false, make)).toThrow(/more than the 1000000/);
+  });
+});

@@ -1,6 +1,7 @@
 import { isIPv4 } from 'node:net';
 import {
   Code,
+  checkReplicas,
   FlotillaError,
   isValidObjectName,
   Network,
@@ -67,6 +68,7 @@ export function decideStack(
       );
     }
     if (declared.has(name)) throw new FlotillaError(Code.InvalidArgument, `service ${name} is declared twice`);
+    checkReplicas(spec.replicas, `service ${name}`);
     declared.add(name);
     const current = byName.get(name);
     if (!current) {

@@ -13,6 +13,7 @@ import {
 } from '@flotilla/api';
 import type { Strategy } from '@flotilla/scheduler';
 import { CLUSTER_KEY, type Store, type Versioned } from '@flotilla/store';
+import { checkAdmission } from '../admission/admission-check.js';
 import { newTasks, previewPlacement } from './placement-preview.js';
 import { diffSpecs } from './spec-diff.js';
 import { decideStack, type ServiceDecision, type TaskChange } from './stack-changes.js';
@@ -33,6 +34,8 @@ export interface PlanInput {
  * answers (it reads what it needs from etcd); nothing is written.
  */
 export async function planStack(store: StoreReader, stack: StackSpec, prune: boolean): Promise<PlanStackResponse> {
+  // A dry run is refused as the deploy would be, with the same list.
+  await checkAdmission(store, stack.services, `the deploy of stack ${stack.name}`);
   const [services, nodes, tasks, cluster] = await Promise.all([
     store.list('services'),
     store.list('nodes'),

@@ -76,7 +76,9 @@ export class LogSession {
     const initial = await this.refresh(target);
     const last = new Map<string, string>();
     if (!(this.request.follow && this.tail === 0)) {
-      const sources = initial.map((t) => this.reader.tail(t.id, this.window({ lines: this.tail })));
+      const sources = initial.map((t) =>
+        this.reader.tail(t.id, { ...this.window({ lines: this.tail }), ...onNode(t) }),
+      );
       for await (const line of mergeByTime(sources, (l) => l.at)) {
         last.set(line.taskId, line.id);
         await this.writer.add(this.entry(line));
@@ -93,7 +95,7 @@ export class LogSession {
       // After the last line sent; a task that sent none had none to send (or none wanted, with tail 0).
       const from: LogTailOptions =
         after !== undefined ? { since: after } : this.tail === 0 ? this.window({ lines: 0 }) : this.window({});
-      this.follow(task.id, from, endedAt);
+      this.follow(task.id, { ...from, ...onNode(task) }, endedAt);
     }
     await this.watch(target);
   }
@@ -119,7 +121,8 @@ export class LogSession {
       const now = Date.now();
       const present = new Set(current.map((t) => t.id));
       for (const task of current) {
-        if (!this.followed.has(task.id) && !this.seen.has(task.id)) this.follow(task.id, this.window({}), undefined);
+        if (!this.followed.has(task.id) && !this.seen.has(task.id))
+          this.follow(task.id, { ...this.window({}), ...onNode(task) }, undefined);
         const f = this.followed.get(task.id);
         if (f && f.endedAt === undefined && taskEnded(task)) f.endedAt = now;
       }
@@ -220,4 +223,9 @@ async function resolveTarget(store: Store, ref: string): Promise<Target> {
     Code.FailedPrecondition,
     `${JSON.stringify(ref)} matches ${matches.length} tasks: give more of the ID`,
   );
+}
+
+/** Where a task's stream is: under the node it was assigned to (none yet: nothing was written). */
+function onNode(task: Task): LogTailOptions {
+  return task.nodeId ? { nodeId: task.nodeId } : {};
 }

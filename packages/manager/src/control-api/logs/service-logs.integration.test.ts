@@ -1,25 +1,30 @@
+import path from 'node:path';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
 import { type LogEntry, LogEntry_Stream, type ServiceLogsRequest, type Task, TaskState } from '@flotilla/api';
-import { connectRedis, redisLogShipper, whenReady } from '@flotilla/events';
-import { loadStackText, toStackSpec } from '@flotilla/stack';
-import { ManagedProcess, startRedis, type TestServer } from '@flotilla/testing';
+import { connectRedis, nodeUserName, redisLogShipper, whenReady } from '@flotilla/events';
+import { freePort, ManagedProcess, startRedis, type TestServer } from '@flotilla/testing';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
+import { processStack, startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
+import { REDIS_SERVER_NAME, type RedisTlsFiles, writeRedisTlsFiles } from '../../cluster/redis-certificates.js';
 
-// Real etcd, Redis (with a password), a manager and an agent running the process executor: tasks print, the
-// agent ships their lines to Redis, and the control API reads them back.
+// Real etcd, Redis as the cluster runs it (TLS only, certificates of the cluster CA, the managers' password, a user
+// per node), a manager and an agent running the process executor: tasks print, the agent ships their lines to
+// Redis as its own user, and the control API reads them back.
+const PASSWORD = 'logs-s3cret';
 let redis: TestServer;
+let redisTls: RedisTlsFiles;
 let cluster: TestCluster;
 let agent: RunningAgent;
+let agentStopped = false;
 /** A follow still open when the manager stops: it must end (a stop would otherwise wait for it forever). */
 let open: Reading | undefined;
 
 beforeAll(async () => {
-  redis = await startRedis({ password: 'logs-s3cret' });
-  cluster = await startTestCluster('logs', {
-    redis: { address: `127.0.0.1:${redis.port}`, password: 'logs-s3cret' },
-  });
+  const port = await freePort();
+  cluster = await startTestCluster('logs', { redis: { address: `127.0.0.1:${port}`, password: PASSWORD, tls: true } });
+  redisTls = await writeRedisTlsFiles(cluster.dir('manager'), cluster.dir('redis-tls'), ['127.0.0.1']);
+  redis = await startRedis({ password: PASSWORD, tls: redisTls, port });
   agent = await startAgent({
     stateDir: cluster.dir('agent'),
     hostname: 'logs-node',
@@ -28,8 +33,21 @@ beforeAll(async () => {
   });
 });
 
+/** A connection as the managers' user, with the manager's certificate. */
+function adminRedis() {
+  return connectRedis({
+    url: redis.url,
+    tls: {
+      caFile: redisTls.caFile,
+      serverName: REDIS_SERVER_NAME,
+      certFile: path.join(cluster.dir('manager'), 'node.crt'),
+      keyFile: path.join(cluster.dir('manager'), 'node.key'),
+    },
+  });
+}
+
 afterAll(async () => {
-  await agent?.stop();
+  if (!agentStopped) await agent?.stop();
   await cluster?.stop();
   expect((await open?.ended)?.details).toContain('the manager is stopping');
   await redis?.destroy();
@@ -38,7 +56,7 @@ afterAll(async () => {
 
 async function deploy(yaml: string): Promise<void> {
   await cluster.rpc(cluster.control.deployStack, {
-    stack: toStackSpec(loadStackText(yaml).stack, 'logs'),
+    stack: processStack(yaml, 'logs'),
     prune: false,
   });
 }
@@ -165,7 +183,7 @@ describe('service logs through the control API', () => {
       .poll(() => following.entries.some((e) => e.slot === 2n && e.line === 'tick 3'), { timeout: 20_000 })
       .toBe(true);
     // Each followed task holds a blocking Redis connection on the manager while the call lasts, and no longer.
-    const admin = connectRedis({ url: redis.url });
+    const admin = adminRedis();
     await whenReady(admin, 5_000);
     const readers = async () =>
       ((await admin.call('CLIENT', 'LIST')) as string)
@@ -202,5 +220,57 @@ describe('service logs through the control API', () => {
     );
     await expect(readAll({ target: 'logs_printer', tail: 10_001 })).rejects.toThrow(/tail is at most 10000/);
     open = read({ target: 'logs_printer', follow: true });
+  });
+});
+
+describe("the node's own Redis user", () => {
+  it('ships as a user of its own', async () => {
+    const admin = adminRedis();
+    await whenReady(admin, 5_000);
+    const user = nodeUserName(agent.credentials.nodeId);
+    const shippers = async () =>
+      ((await admin.call('CLIENT', 'LIST')) as string)
+        .split('\n')
+        .filter((l) => l.includes('name=flotilla-agent-logs'));
+    expect(await admin.call('ACL', 'USERS')).toContain(user);
+    const connected = await shippers();
+    expect(connected.length).toBeGreaterThan(0);
+    expect(connected.every((l) => l.includes(` user=${user} `))).toBe(true);
+    admin.disconnect();
+  });
+
+  it('makes the users again when Redis restarts (it keeps none), and logs flow again', async () => {
+    const user = nodeUserName(agent.credentials.nodeId);
+    await redis.restart();
+    const admin = adminRedis();
+    await whenReady(admin, 10_000);
+    await expect.poll(async () => (await admin.call('ACL', 'USERS')) as string[], { timeout: 15_000 }).toContain(user);
+    await deploy(
+      [
+        'services:',
+        '  echoer:',
+        '    image: unused',
+        '    command: ["sh", "-c", "while true; do echo alive; sleep 0.2; done"]',
+        '',
+      ].join('\n'),
+    );
+    await expect
+      .poll(async () => lines(await readAll({ target: 'logs_echoer' })).includes('alive'), { timeout: 20_000 })
+      .toBe(true);
+    await cluster.rpc(cluster.control.scaleService, { service: 'logs_echoer', replicas: 0n });
+    admin.disconnect();
+  });
+
+  it('deletes the user of a removed node', async () => {
+    const admin = adminRedis();
+    await whenReady(admin, 5_000);
+    const user = nodeUserName(agent.credentials.nodeId);
+    await agent.stop();
+    agentStopped = true;
+    await cluster.rpc(cluster.control.removeNode, { node: agent.credentials.nodeId, force: true });
+    await expect
+      .poll(async () => (await admin.call('ACL', 'USERS')) as string[], { timeout: 10_000 })
+      .not.toContain(user);
+    admin.disconnect();
   });
 });
