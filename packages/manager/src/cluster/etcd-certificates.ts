@@ -35,17 +35,49 @@ export async function issueEtcdCertificate(
   hosts: string[],
   dir: StateDir,
 ): Promise<EtcdTlsFiles> {
-  const unique = [...new Set(hosts)];
+  return issueServerCertificate(ca, dir, {
+    subject: ETCD_USER,
+    role: 'manager',
+    serverName: ETCD_SERVER_NAME,
+    hosts,
+    basename: 'member',
+  });
+}
+
+/** Who a server certificate (etcd's member, Redis) is for, and the files it is written to. */
+export interface ServerCertificate {
+  /** Its CN. */
+  subject: string;
+  role: 'manager' | 'worker';
+  /** The fixed name every client checks, besides the hosts. */
+  serverName: string;
+  /** Addresses and DNS names it is reached by. */
+  hosts: string[];
+  /** `<basename>.crt` and `<basename>.key` (mode 0600), beside `ca.crt`. */
+  basename: string;
+}
+
+/**
+ * A server certificate from the cluster CA with a key made here, written into `dir` with the CAs trusted now. Each
+ * file is replaced whole, so a server reading them at each new connection never sees half of one.
+ */
+export async function issueServerCertificate(
+  ca: CertificateAuthority,
+  dir: StateDir,
+  cert: ServerCertificate,
+): Promise<EtcdTlsFiles> {
+  const unique = [...new Set(cert.hosts)];
   const keys = await createKeyAndCsr();
   const certPem = await ca.issue({
     csrPem: keys.csrPem,
-    nodeId: ETCD_USER,
-    role: 'manager',
+    nodeId: cert.subject,
+    role: cert.role,
     ipAddresses: unique.filter((h) => isIP(h) !== 0),
-    dnsNames: [...unique.filter((h) => isIP(h) === 0), ETCD_SERVER_NAME],
+    dnsNames: [...unique.filter((h) => isIP(h) === 0), cert.serverName],
   });
+  const [crt, key] = [`${cert.basename}.crt`, `${cert.basename}.key`];
   dir.replace('ca.crt', ca.trustPem);
-  dir.replace('member.key', keys.keyPem, true);
-  dir.replace('member.crt', certPem);
-  return { certFile: dir.file('member.crt'), keyFile: dir.file('member.key'), caFile: dir.file('ca.crt') };
+  dir.replace(key, keys.keyPem, true);
+  dir.replace(crt, certPem);
+  return { certFile: dir.file(crt), keyFile: dir.file(key), caFile: dir.file('ca.crt') };
 }

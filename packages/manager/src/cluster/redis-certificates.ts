@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { isIP } from 'node:net';
 import path from 'node:path';
 import { Code, FlotillaError } from '@flotilla/api';
-import { CertificateAuthority, createKeyAndCsr, StateDir } from '@flotilla/pki';
+import { CertificateAuthority, StateDir } from '@flotilla/pki';
+import { issueServerCertificate } from './etcd-certificates.js';
 
 /**
  * The name Redis's certificate carries and every client checks, whatever address it dials (an agent may reach
@@ -50,17 +50,11 @@ export async function issueRedisCertificate(
   hosts: string[],
   dir: StateDir,
 ): Promise<RedisTlsFiles> {
-  const unique = [...new Set(hosts)];
-  const keys = await createKeyAndCsr();
-  const certPem = await ca.issue({
-    csrPem: keys.csrPem,
-    nodeId: REDIS_CERT_ID,
+  return issueServerCertificate(ca, dir, {
+    subject: REDIS_CERT_ID,
     role: 'worker',
-    ipAddresses: unique.filter((h) => isIP(h) !== 0),
-    dnsNames: [...unique.filter((h) => isIP(h) === 0), REDIS_SERVER_NAME],
+    serverName: REDIS_SERVER_NAME,
+    hosts,
+    basename: 'redis',
   });
-  dir.replace('ca.crt', ca.trustPem);
-  dir.replace('redis.key', keys.keyPem, true);
-  dir.replace('redis.crt', certPem);
-  return { certFile: dir.file('redis.crt'), keyFile: dir.file('redis.key'), caFile: dir.file('ca.crt') };
 }
