@@ -175,7 +175,12 @@ describe('managers with their own etcd members', () => {
     // A member killed after the rotation is started again by its manager with the new CA's certificate, and its
     // peers take it: the cluster takes writes through every manager.
     const victim = managers[1] as Manager;
-    process.kill(etcdPid(victim) as number, 'SIGKILL');
+    const killed = etcdPid(victim) as number;
+    process.kill(killed, 'SIGKILL');
+    // Its manager starts it again (after a backoff); until then the other managers' members serve the cluster.
+    await expect
+      .poll(() => etcdPid(victim) !== undefined && etcdPid(victim) !== killed, { timeout: 30_000 })
+      .toBe(true);
     for (const m of managers) {
       await expect
         .poll(async () => (await runFlotilla(['join-token', 'worker', '--rotate', '-q'], m.env)).code, {
@@ -191,7 +196,8 @@ describe('managers with their own etcd members', () => {
         pems(readFileSync(path.join(etcd, 'ca.crt'), 'utf8'))[0] as string,
       ),
     ).toBe(true);
-    expect(await voters(victim)).toBe(3);
+    // Asked of the member started again, once it serves clients.
+    await expect.poll(() => voters(victim).catch(() => -1), { timeout: 30_000, interval: 500 }).toBe(3);
   }, 300_000);
 
   it('says which flag is wrong: a malformed address, a port in use, TLS files without --etcd', async () => {

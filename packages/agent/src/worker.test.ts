@@ -89,7 +89,7 @@ const settle = () => new Promise((r) => setTimeout(r, 30));
 describe('worker', () => {
   it('runs an assigned task through its states to running, then reports how it ended', async () => {
     const { executor, worker, states, reports } = setup();
-    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [], files: [] });
     await settle();
     expect(states('a').at(-1)).toBe(TaskState.TASK_STATE_RUNNING);
     executor.exits.get('a')?.({ exitCode: 2 });
@@ -101,7 +101,7 @@ describe('worker', () => {
 
   it('lets go of its tasks without stopping them when detached (agent restart with live restore)', async () => {
     const { executor, worker, states } = setup();
-    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [], files: [] });
     await settle();
     expect(states('a').at(-1)).toBe(TaskState.TASK_STATE_RUNNING);
     worker.detach();
@@ -116,6 +116,7 @@ describe('worker', () => {
       full: true,
       tasks: [task('m', { spec: { image: 'missing' } as Task['spec'] })],
       removedTaskIds: [],
+      files: [],
     });
     await settle();
     expect(reports.at(-1)?.status).toMatchObject({ state: TaskState.TASK_STATE_REJECTED, error: 'no such image' });
@@ -124,17 +125,19 @@ describe('worker', () => {
 
   it('stops a task told to stop, and one no longer assigned', async () => {
     const { executor, worker, states } = setup();
-    worker.apply({ full: true, tasks: [task('a'), task('b')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('a'), task('b')], removedTaskIds: [], files: [] });
     await settle();
     worker.apply({
       full: false,
       tasks: [task('a', { desiredState: TaskState.TASK_STATE_SHUTDOWN })],
       removedTaskIds: [],
+      files: [],
     });
     worker.apply({
       full: true,
       tasks: [task('a', { desiredState: TaskState.TASK_STATE_SHUTDOWN })],
       removedTaskIds: [],
+      files: [],
     });
     await settle();
     expect(executor.shutdowns.sort()).toEqual(['a', 'b']);
@@ -145,14 +148,14 @@ describe('worker', () => {
   it('keeps reports while disconnected and says every state again on a new session', async () => {
     const { worker, reports, states, setConnected } = setup();
     setConnected(false);
-    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [], files: [] });
     await settle();
     expect(reports).toEqual([]);
     setConnected(true);
     await settle();
     expect(states('a')).toEqual([TaskState.TASK_STATE_RUNNING]);
     // A new session's full set (the manager still thinks it assigned): the state is reported again.
-    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [], files: [] });
     await settle();
     expect(states('a')).toEqual([TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_RUNNING]);
     await worker.stop();
@@ -164,6 +167,7 @@ describe('worker', () => {
       full: true,
       tasks: [task('ghost', { status: { state: TaskState.TASK_STATE_RUNNING } as Task['status'] })],
       removedTaskIds: [],
+      files: [],
     });
     await settle();
     expect(executor.adoptions).toEqual(['ghost']);
@@ -184,9 +188,9 @@ describe('worker', () => {
     });
     const ghost = task('ghost', { status: { state: TaskState.TASK_STATE_RUNNING } as Task['status'] });
     // A full set and a change arrive while the runtime is still looking for it.
-    worker.apply({ full: true, tasks: [ghost], removedTaskIds: [] });
-    worker.apply({ full: false, tasks: [ghost], removedTaskIds: [] });
-    worker.apply({ full: true, tasks: [ghost], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [ghost], removedTaskIds: [], files: [] });
+    worker.apply({ full: false, tasks: [ghost], removedTaskIds: [], files: [] });
+    worker.apply({ full: true, tasks: [ghost], removedTaskIds: [], files: [] });
     await settle();
     expect(of('ghost')).toEqual([]);
     answer();
@@ -200,6 +204,7 @@ describe('worker', () => {
       full: false,
       tasks: [task('ghost', { desiredState: TaskState.TASK_STATE_SHUTDOWN })],
       removedTaskIds: [],
+      files: [],
     });
     await settle();
     expect(executor.shutdowns).toEqual(['ghost']);
@@ -218,8 +223,9 @@ describe('worker', () => {
       full: true,
       tasks: [task('ghost', { status: { state: TaskState.TASK_STATE_STARTING } as Task['status'] })],
       removedTaskIds: [],
+      files: [],
     });
-    worker.apply({ full: true, tasks: [], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [], removedTaskIds: [], files: [] });
     answer();
     await settle();
     expect(executor.shutdowns).toEqual(['ghost']);
@@ -236,7 +242,7 @@ describe('worker', () => {
         healthcheck: { test: ['CMD-SHELL', 'check'], intervalNs: 10_000_000n, retries: 2 },
       } as Task['spec'],
     });
-    worker.apply({ full: true, tasks: [checked], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [checked], removedTaskIds: [], files: [] });
     await settle();
     await settle();
     expect(of('h').at(-1)).toMatchObject({
@@ -266,7 +272,7 @@ describe('worker', () => {
     const withImageCheck = Object.assign(executor, { imageHealthcheck: () => fromImage });
     expect(withImageCheck.imageHealthcheck()).toBe(fromImage);
     const disabled = task('n', { spec: { image: 'app', healthcheck: { test: ['NONE'] } } as Task['spec'] });
-    worker.apply({ full: true, tasks: [task('i'), disabled], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('i'), disabled], removedTaskIds: [], files: [] });
     await settle();
     await settle();
     expect(of('i').at(-1)).toMatchObject({
@@ -289,13 +295,13 @@ describe('worker', () => {
       reconcile: async (known: ReadonlySet<string>) => void reconciled.push([...known].sort()),
     });
     const running = task('r', { status: { state: TaskState.TASK_STATE_RUNNING } as Task['status'] });
-    worker.apply({ full: true, tasks: [running, task('new')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [running, task('new')], removedTaskIds: [], files: [] });
     await settle();
     expect(reconciled).toEqual([]);
     answer();
     await settle();
     expect(reconciled).toEqual([['new', 'r']]);
-    worker.apply({ full: false, tasks: [task('more')], removedTaskIds: [] });
+    worker.apply({ full: false, tasks: [task('more')], removedTaskIds: [], files: [] });
     await settle();
     expect(reconciled).toHaveLength(1);
     await worker.stop();
@@ -303,7 +309,7 @@ describe('worker', () => {
 
   it('a task without a healthcheck reports no health', async () => {
     const { worker, of } = setup();
-    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [], files: [] });
     await settle();
     expect(of('a').at(-1)).toMatchObject({ state: TaskState.TASK_STATE_RUNNING });
     expect(of('a').at(-1)?.health).toBeUndefined();
@@ -319,7 +325,7 @@ describe('worker', () => {
       [250, 'pulling app: done'],
       [250, 'pulling app: unpacking'],
     ];
-    worker.apply({ full: true, tasks: [task('p')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('p')], removedTaskIds: [], files: [] });
     await new Promise((r) => setTimeout(r, 700));
     const messages = of('p')
       .filter((st) => st.state === TaskState.TASK_STATE_PREPARING)
@@ -333,7 +339,7 @@ describe('worker', () => {
 
   it('a self-fence stops every task', async () => {
     const { executor, worker } = setup();
-    worker.apply({ full: true, tasks: [task('a'), task('b')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('a'), task('b')], removedTaskIds: [], files: [] });
     await settle();
     worker.fence();
     await settle();
@@ -345,13 +351,14 @@ describe('worker', () => {
     const { executor, worker } = setup();
     const slow = (id: string) =>
       Task.fromPartial({ ...task(id), spec: { image: 'app', stopGracePeriodNs: 30_000_000_000n } });
-    worker.apply({ full: true, tasks: [slow('fenced'), slow('asked')], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [slow('fenced'), slow('asked')], removedTaskIds: [], files: [] });
     await settle();
     worker.fence(['fenced']);
     worker.apply({
       full: false,
       tasks: [{ ...slow('asked'), desiredState: TaskState.TASK_STATE_SHUTDOWN }],
       removedTaskIds: [],
+      files: [],
     });
     await settle();
     expect(Object.fromEntries(executor.graces)).toEqual({ fenced: FENCE_GRACE_MS, asked: 30_000 });
@@ -363,7 +370,7 @@ describe('worker', () => {
   it('a fence by the quorum rule stops only the tasks named, and tells each task’s disconnect policy', async () => {
     const { executor, worker } = setup();
     const patient = task('b', { disconnect: { stopAfterMs: 60_000n, neverStop: false } });
-    worker.apply({ full: true, tasks: [task('a'), patient], removedTaskIds: [] });
+    worker.apply({ full: true, tasks: [task('a'), patient], removedTaskIds: [], files: [] });
     await settle();
     expect(worker.disconnectPolicies()).toEqual([
       { id: 'a', disconnect: undefined },

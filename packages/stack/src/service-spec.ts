@@ -4,6 +4,7 @@ import {
   type Disconnect,
   EndpointSpec_Mode,
   type FileObjectSpec,
+  type FileReference,
   type Mount,
   Mount_Type,
   type NetworkSpec,
@@ -242,8 +243,9 @@ function resourceValues(r: ResourceSettings) {
   return { nanoCpus: r.cpus ?? 0n, memoryBytes: r.memory ?? 0n, pids: BigInt(r.pids ?? 0) };
 }
 
-function fileRef(r: NormalizedService['configs'][number], source: string) {
-  return { source, target: r.target, uid: r.uid ?? '', gid: r.gid ?? '', mode: r.mode ?? 0o444 };
+/** The version (objectId) is the managers' to set at deploy. */
+function fileRef(r: NormalizedService['configs'][number], source: string): FileReference {
+  return { source, target: r.target, uid: r.uid ?? '', gid: r.gid ?? '', mode: r.mode ?? 0o444, objectId: '' };
 }
 
 function mount(m: MountModel, names: Names): Mount {

@@ -102,7 +102,15 @@ async function join(
   if (request.manager) {
     // A manager of the control plane, not a node that runs tasks: it is known by its election candidacy.
     const urls = await etcdClientUrls();
-    return { nodeId, certPem, caCertPem: ca.certPem, role: NodeSpec_Role.ROLE_MANAGER, caKeyPem, etcdClientUrls: urls };
+    return {
+      nodeId,
+      certPem,
+      caCertPem: ca.certPem,
+      role: NodeSpec_Role.ROLE_MANAGER,
+      caKeyPem,
+      etcdClientUrls: urls,
+      secretsKey: Buffer.alloc(0),
+    };
   }
   const now = BigInt(Date.now());
   await store.create(
@@ -128,6 +136,7 @@ async function join(
     caCertPem: ca.trustPem,
     role: role === 'manager' ? NodeSpec_Role.ROLE_MANAGER : NodeSpec_Role.ROLE_WORKER,
     caKeyPem: '',
+    secretsKey: Buffer.alloc(0),
     etcdClientUrls: [],
   };
 }

@@ -10,6 +10,7 @@ import { clusterBackup } from './backup.js';
 import type { CaControl } from './ca-control.js';
 import { clusterControl } from './cluster.js';
 import { clusterEvents } from './events/cluster-events.js';
+import { fileObjectControl } from './file-objects.js';
 import { forwardWrites } from './forward-writes.js';
 import { handler } from './handler.js';
 import { type ServiceLogsOptions, serviceLogs } from './logs/service-logs.js';
@@ -60,6 +61,7 @@ export function controlService(
     ...taskControl(store, handle),
     ...nodeControl(store, handle, logs.managers, logs.promotions),
     ...clusterControl(store, tokens, handle, logs.warnings ?? [], logs.caRotation),
+    ...fileObjectControl(handle),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),
     backupCluster: logs.backupCluster ?? noBackups,

@@ -26,6 +26,8 @@ const WRITES = [
   'getJoinToken',
   'revokeOperator',
   'rotateCa',
+  'createFileObject',
+  'removeFileObject',
 ] as const satisfies readonly (keyof ControlServiceServer)[];
 
 export interface ForwardOptions {

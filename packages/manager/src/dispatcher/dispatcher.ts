@@ -316,7 +316,7 @@ export class Dispatcher {
     // From the node's own tasks: made again each time a session behind drains, it must not scan every task.
     const own = this.guard.handedTo(nodeId).flatMap((id) => this.informers.tasks.get(id)?.value ?? []);
     const tasks = assignedTo(own, nodeId);
-    return { assignments: { full: true, tasks, removedTaskIds: [] } };
+    return { assignments: { full: true, tasks, removedTaskIds: [], files: [] } };
   }
 
   private receive(session: Session, message: SessionRequest): void {
@@ -372,9 +372,9 @@ export class Dispatcher {
   private sendChanges(set: ChangeSet<Task>): void {
     if (set.relisted && set.changes.length === 0) return;
     for (const [nodeId, e] of assignmentsByNode(set)) {
-      this.sessions
-        .get(nodeId)
-        ?.writer.send('assignments', { assignments: { full: false, tasks: e.tasks, removedTaskIds: e.removed } });
+      this.sessions.get(nodeId)?.writer.send('assignments', {
+        assignments: { full: false, tasks: e.tasks, removedTaskIds: e.removed, files: [] },
+      });
     }
   }
 

@@ -26,8 +26,12 @@ function slowStream(highWaterMark = 4) {
   return { stream, read, drain };
 }
 
-const full = (n: number): SessionResponse => ({ assignments: { full: true, tasks: [], removedTaskIds: [`full${n}`] } });
-const change = (id: string): SessionResponse => ({ assignments: { full: false, tasks: [], removedTaskIds: [id] } });
+const full = (n: number): SessionResponse => ({
+  assignments: { full: true, tasks: [], removedTaskIds: [`full${n}`], files: [] },
+});
+const change = (id: string): SessionResponse => ({
+  assignments: { full: false, tasks: [], removedTaskIds: [id], files: [] },
+});
 
 describe('writes toward an agent', () => {
   it('holds at most one message per kind while the agent does not read, and sends the whole set on a drain', async () => {
