@@ -1,4 +1,4 @@
-import { Allocation, Cluster, Manager, Network, Node, Revocation, Service, Task } from '@flotilla/api';
+import { Allocation, Cluster, FileObject, Manager, Network, Node, Revocation, Service, Task } from '@flotilla/api';
 
 /** The protobuf codec of each kind of object. */
 export interface Codec<T> {
@@ -16,6 +16,8 @@ export const KINDS = {
   managers: Manager as Codec<Manager>,
   /** Revoked identities (revocationKey in @flotilla/pki): every manager watches them. */
   revocations: Revocation as Codec<Revocation>,
+  /** Secrets and configs, one object per version, their content sealed (see DataKey in @flotilla/manager). */
+  files: FileObject as Codec<FileObject>,
 } as const;
 
 export type Kind = keyof typeof KINDS;

@@ -109,7 +109,6 @@ async function join(
       role: NodeSpec_Role.ROLE_MANAGER,
       caKeyPem,
       etcdClientUrls: urls,
-      secretsKey: Buffer.alloc(0),
     };
   }
   const now = BigInt(Date.now());
@@ -136,7 +135,6 @@ async function join(
     caCertPem: ca.trustPem,
     role: role === 'manager' ? NodeSpec_Role.ROLE_MANAGER : NodeSpec_Role.ROLE_WORKER,
     caKeyPem: '',
-    secretsKey: Buffer.alloc(0),
     etcdClientUrls: [],
   };
 }
