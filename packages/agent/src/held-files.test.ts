@@ -17,7 +17,7 @@ function task(id: string, secrets: string[], configs: string[] = []): Task {
   });
 }
 
-function message(m: Partial<Assignments> & { files?: Record<string, string> }): Assignments {
+function message(m: Partial<Omit<Assignments, 'files'>> & { files?: Record<string, string> }): Assignments {
   return {
     full: m.full ?? false,
     tasks: m.tasks ?? [],
