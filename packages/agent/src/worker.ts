@@ -3,8 +3,8 @@ import { createLogger, type Logger } from '@flotilla/observability';
 import { errorMessage } from './error-message.js';
 import { type Executor, type Progress, RejectedError } from './executor/executor.js';
 import { HealthMonitor, type HealthState, healthTiming } from './health-monitor.js';
-import { HeldFiles } from './held-files.js';
 import { probeFor } from './health-probe.js';
+import { HeldFiles } from './held-files.js';
 
 export interface WorkerOptions {
   executor: Executor;
