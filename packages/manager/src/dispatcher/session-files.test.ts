@@ -92,15 +92,20 @@ describe('the contents a session sends', () => {
     expect(files.heldBack()).toEqual([]);
   });
 
-  it('sends a task that is to stop, or already runs, without a content it cannot have (it needs none)', () => {
+  it('sends a task that is to stop, or already runs, without any content: it needs none, known or not', () => {
     const files = new SessionFiles();
-    const src = source({});
+    const src = source({ o1: 'one' });
     const stopping = task('s', ['gone'], [], { desiredState: TaskState.TASK_STATE_SHUTDOWN });
-    const running = task('r', ['gone'], [], { status: { state: TaskState.TASK_STATE_RUNNING } as Task['status'] });
+    const running = task('r', ['o1'], [], { status: { state: TaskState.TASK_STATE_RUNNING } as Task['status'] });
     const { messages, heldBack } = files.deliver({ full: true, tasks: [stopping, running], removed: [] }, src);
     expect(tasksOf(messages)).toEqual(['s', 'r']);
     expect(sent(messages)).toEqual([]);
+    expect(src.asked).toEqual([]);
     expect(heldBack).toEqual([]);
+    // A task that is to start gets it, as it would have without the others.
+    expect(sent(files.deliver({ full: false, tasks: [task('new', ['o1'])], removed: [] }, src).messages)).toEqual([
+      ['o1', 'one'],
+    ]);
   });
 
   it('a held-back task moved away or deleted is no longer waited for', () => {

@@ -38,9 +38,10 @@ export interface FileDelivery {
  * tasks that need it, to their node only. A full set starts from nothing, so a new session, or one whose agent
  * fell behind, is sent every content again.
  *
- * A runnable task that needs a version the dispatcher does not know yet (its informer has not seen it, or it
- * cannot be opened) is held back rather than sent without it: it is sent once the version is known. A task that is
- * to stop, or already runs, is sent without it: it needs no file to stop, and a running one has its files.
+ * Contents go only with tasks their node will still start (to run, not running yet): a task to stop needs no
+ * file, and a running one has its files already (an agent that restarted adopts it, never starts it again). A task
+ * to start that needs a version the dispatcher does not know yet (its informer has not seen it, or it cannot be
+ * opened) is held back rather than sent without it: it is sent once the version is known.
  */
 export class SessionFiles {
   private readonly uses = new Map<string, readonly string[]>();
@@ -66,9 +67,10 @@ export class SessionFiles {
       const ids = taskFileObjectIds(task);
       const known = (id: string) => this.held.has(id) || adding.has(id);
       const contents = new Map<string, Buffer | undefined>();
-      for (const id of ids) if (!known(id)) contents.set(id, source(id));
+      // Only a task its node will still start needs the contents: one to stop, or running, has what it needs.
+      if (needsFiles(task)) for (const id of ids) if (!known(id)) contents.set(id, source(id));
       const missing = [...contents].filter(([, c]) => c === undefined).map(([id]) => id);
-      if (missing.length > 0 && needsFiles(task)) {
+      if (missing.length > 0) {
         heldBack.push({ taskId: task.id, objectIds: missing });
         this.waiting.add(task.id);
         continue;
