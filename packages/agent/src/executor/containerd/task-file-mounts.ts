@@ -42,7 +42,8 @@ export class TaskFileMounts {
     mkdirSync(where, { recursive: true, mode: 0o700 });
     if (!this.mounted().has(where)) {
       const pages = files.reduce((n, f) => n + Math.ceil(f.data.length / PAGE), SLACK_PAGES + files.length);
-      const options = `size=${pages * PAGE},mode=0700,nosuid,nodev,noexec`;
+      // Not noexec: a config may be a script the service runs (mode 0555); each bind mount says for itself.
+      const options = `size=${pages * PAGE},mode=0700,nosuid,nodev`;
       await run('mount', ['-t', 'tmpfs', '-o', options, 'flotilla-files', where]);
       // Nothing mounted here spreads to other mount namespaces, nor comes back from them.
       await run('mount', ['--make-private', where]);
@@ -57,7 +58,7 @@ export class TaskFileMounts {
         destination: f.target,
         type: 'bind',
         source: file,
-        options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec'],
+        options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', ...(f.kind === 'secret' ? ['noexec'] : [])],
       };
     });
   }

@@ -106,9 +106,16 @@ describe.skipIf(!root)('secrets and configs in containers (real containerd + run
         'stat -c "mode %a %u %g %n" /run/secrets/db_pw /etc/app/app.conf',
         'grep -E " (/run/secrets/db_pw|/etc/app/app.conf) " /proc/mounts | while read -r _ where type _; do echo "fs $where $type"; done',
         'echo x 2>/dev/null > /run/secrets/db_pw && echo writable || echo read-only',
+        'hello-from-config',
       ].join('; '),
     ]);
-    await executor.prepare(t, undefined, files());
+    // A config may be a script the service runs (mode 0555).
+    const script: TaskFileContent = {
+      kind: 'config',
+      ref: { source: 'hello', target: '/bin/hello-from-config', uid: '', gid: '', mode: 0o555, objectId: 'o3' },
+      data: Buffer.from('#!/bin/sh\necho "config script ran"\n'),
+    };
+    await executor.prepare(t, undefined, [...files(), script]);
     // On the node: a tmpfs of the task's, under the agent's state directory, its files there and nowhere else.
     const where = path.join(stateDir(), 'files', t.id);
     expect(nodeMounts().some(([, at, type]) => at === where && type === 'tmpfs')).toBe(true);
@@ -125,6 +132,7 @@ describe.skipIf(!root)('secrets and configs in containers (real containerd + run
     expect(out).toContain('fs /etc/app/app.conf tmpfs');
     expect(out).toContain('read-only');
     expect(out).not.toContain('writable');
+    expect(out).toContain('config script ran');
 
     await executor.remove(t.id);
     expect(executor.files.tasks()).not.toContain(t.id);
