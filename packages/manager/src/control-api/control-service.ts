@@ -6,6 +6,7 @@ import type { Store } from '@flotilla/store';
 import type { ManagerIdentity } from '../cluster/cluster-bootstrap.js';
 import { JoinTokens } from '../cluster/join-tokens.js';
 import { managerClientCredentials } from '../cluster/server-credentials.js';
+import type { DataKey } from '../secrets/data-key.js';
 import { clusterBackup } from './backup.js';
 import type { CaControl } from './ca-control.js';
 import { clusterControl } from './cluster.js';
@@ -38,6 +39,8 @@ export interface ControlOptions extends ServiceLogsOptions {
   backupCluster?: ControlServiceServer['backupCluster'];
   /** The managers' own etcd members that do not answer now (a CA rotation is refused then). */
   silentEtcdMembers?: () => Promise<string[]>;
+  /** The cluster's data key, which seals secrets and configs (a manager's, held in memory). */
+  dataKey?: DataKey;
 }
 
 /** Without the CA key there is no whole backup to make. */
@@ -61,7 +64,7 @@ export function controlService(
     ...taskControl(store, handle),
     ...nodeControl(store, handle, logs.managers, logs.promotions),
     ...clusterControl(store, tokens, handle, logs.warnings ?? [], logs.caRotation),
-    ...fileObjectControl(handle),
+    ...fileObjectControl(store, handle, logs.dataKey),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),
     backupCluster: logs.backupCluster ?? noBackups,
@@ -99,6 +102,7 @@ export function managerControlService(
       ...(logs.silentEtcdMembers ? { silentEtcdMembers: logs.silentEtcdMembers } : {}),
     },
     ...logs,
+    dataKey: identity.dataKey,
     backupCluster: clusterBackup(store, identity),
   });
   return forwardWrites(service, {
