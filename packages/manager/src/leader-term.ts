@@ -15,6 +15,7 @@ import type { ManagerVoter } from './dispatcher/voters.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { NodeRedisUsers } from './events/node-redis-users.js';
 import type { ManagerMetrics } from './metrics.js';
+import type { DataKey } from './secrets/data-key.js';
 import { FileObjectCollector } from './secrets/file-collector.js';
 
 /** Every watch a leader's term keeps: one informer per kind, shared by the dispatcher and the control loops. */
@@ -29,6 +30,8 @@ export interface LeaderInformers {
 
 export interface LeaderTermOptions {
   ca: CertificateAuthority;
+  /** Opens secrets and configs, whose contents the dispatcher sends to the nodes of the tasks that use them. */
+  dataKey?: DataKey;
   /** The cluster's settings as this manager found them at its start. */
   settings: ClusterSettings | undefined;
   /** Addresses of every manager, the leader first. */
@@ -137,6 +140,7 @@ function dispatcherOptions(options: LeaderTermOptions, informers: LeaderInformer
     ...(redis && options.redisUsers ? { nodeLogs: nodeLogsConfig(redis.address, options.redisUsers.secret) } : {}),
     stats: options.stats,
     informers,
+    ...(options.dataKey ? { dataKey: options.dataKey } : {}),
     logger: options.log,
     certExpiryMs: () => certExpiryMs(informers.clusters.get(CLUSTER_KEY)?.value.settings ?? settings),
     onHeartbeat: () => metrics.heartbeats.inc(),

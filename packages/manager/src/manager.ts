@@ -515,6 +515,7 @@ function elect(input: ElectionInput): ControlPlane {
     lead: async (fenced) => {
       const term = await startLeaderTerm(fenced, {
         ca: identity.ca,
+        dataKey: identity.dataKey,
         settings,
         managers: () => plane.managers(),
         managerVoters: () => plane.members(),
