@@ -6,6 +6,7 @@ import type { Store } from '@flotilla/store';
 import type { ManagerIdentity } from '../cluster/cluster-bootstrap.js';
 import { JoinTokens } from '../cluster/join-tokens.js';
 import { managerClientCredentials } from '../cluster/server-credentials.js';
+import type { DataKey } from '../secrets/data-key.js';
 import { clusterBackup } from './backup.js';
 import type { CaControl } from './ca-control.js';
 import { clusterControl } from './cluster.js';
@@ -38,6 +39,8 @@ export interface ControlOptions extends ServiceLogsOptions {
   backupCluster?: ControlServiceServer['backupCluster'];
   /** The managers' own etcd members that do not answer now (a CA rotation is refused then). */
   silentEtcdMembers?: () => Promise<string[]>;
+  /** The cluster's data key (secrets and configs); without it a stack that declares any is refused. */
+  dataKey?: DataKey;
 }
 
 /** Without the CA key there is no whole backup to make. */
@@ -56,7 +59,7 @@ export function controlService(
 ): ControlServiceServer {
   const handle = handler(ca, logs.logger);
   return {
-    ...stackControl(store, handle),
+    ...stackControl(store, handle, logs.dataKey),
     ...serviceControl(store, handle),
     ...taskControl(store, handle),
     ...nodeControl(store, handle, logs.managers, logs.promotions),
