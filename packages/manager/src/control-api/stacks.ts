@@ -27,7 +27,12 @@ export function stackControl(store: Store, handle: Handle, dataKey?: DataKey): S
     // A read: any manager answers, and the plan is given only the store's read methods.
     planStack: handle(async (request) => {
       if (!request.stack) throw new FlotillaError(Code.InvalidArgument, 'no stack in the request');
-      return planStack({ list: store.list.bind(store), get: store.get.bind(store) }, request.stack, request.prune);
+      return planStack(
+        { list: store.list.bind(store), get: store.get.bind(store) },
+        request.stack,
+        request.prune,
+        dataKey,
+      );
     }),
     listStacks: handle(async () => {
       const counts = new Map<string, number>();

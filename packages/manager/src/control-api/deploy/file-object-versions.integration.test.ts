@@ -1,4 +1,10 @@
-import { FileObjectKind, type Service, type StackSpec } from '@flotilla/api';
+import {
+  FileObjectKind,
+  PlannedFileObject_Action,
+  PlanStackResponse,
+  type Service,
+  type StackSpec,
+} from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { connectEtcd, prefixOf, Store } from '@flotilla/store';
 import { startEtcd, type TestServer } from '@flotilla/testing';
@@ -6,6 +12,7 @@ import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataKey } from '../../secrets/data-key.js';
 import { deployStack } from '../stacks.js';
+import { planStack } from './stack-plan.js';
 
 // A stack's secrets and configs go into etcd with its services, in the deploy's one transaction, sealed; a
 // service names the version it uses, so only a content change makes a new version and rolls the service.
@@ -45,7 +52,15 @@ configs:
     content: "max_connections = 20"
 `;
 
-const PORTS: Record<string, number> = { one: 8081, two: 8082, three: 8083, four: 8084, five: 8085, six: 8086 };
+const PORTS: Record<string, number> = {
+  one: 8081,
+  two: 8082,
+  three: 8083,
+  four: 8084,
+  five: 8085,
+  six: 8086,
+  plan: 8087,
+};
 
 /** The stack file with these contents for its secret and config (what the CLI reads from the file and content:). */
 function stackWith(name: string, password: string, port = PORTS[name] ?? 0): StackSpec {
@@ -63,8 +78,6 @@ async function service(name: string): Promise<Service> {
   if (!found) throw new Error(`no service ${name}`);
   return found.value;
 }
-
-const secretOf = async (name: string) => (await service(name)).spec?.container?.secrets[0];
 
 describe('stack deploy with secrets and configs (etcd)', () => {
   it('stores version 1 and pins it, then changes nothing for the same files', async () => {
@@ -110,6 +123,35 @@ describe('stack deploy with secrets and configs (etcd)', () => {
     expect((await files('two')).filter((f) => f.name === 'two_db_conf')).toHaveLength(1);
   });
 
+  it('plans a content change without storing anything: which version, which services roll, no content', async () => {
+    await deployStack(store, stackWith('plan', 'before'), false, key);
+    const revision = (await store.list('files')).revision;
+    const reader = { list: store.list.bind(store), get: store.get.bind(store) };
+    const plan = await planStack(reader, stackWith('plan', 'after-secret-9f2'), false, key);
+    expect(plan.fileObjects.map((o) => [o.name, o.action, o.versionBefore, o.versionAfter, o.services])).toEqual([
+      ['plan_db_password', PlannedFileObject_Action.ACTION_NEW_VERSION, 1n, 2n, ['plan_db']],
+      ['plan_db_conf', PlannedFileObject_Action.ACTION_UNCHANGED, 1n, 1n, ['plan_db']],
+    ]);
+    const db = plan.services.find((s) => s.name === 'plan_db');
+    expect(db?.specVersionAfter).toBe((db?.specVersionBefore ?? 0n) + 1n);
+    expect(db?.changes).toEqual([
+      {
+        path: 'container.secrets[/run/secrets/db_password].object_id',
+        before: 'plan_db_password version 1',
+        after: 'plan_db_password version 2',
+      },
+    ]);
+    expect(plan.services.find((s) => s.name === 'plan_web')?.changes).toEqual([]);
+    expect(JSON.stringify(PlanStackResponse.toJSON(plan))).not.toContain('after-secret-9f2');
+    expect((await store.list('files')).revision).toBe(revision);
+    expect(await files('plan')).toHaveLength(2);
+    // The same content plans nothing for it; without the data key the plan is refused as the deploy is.
+    const same = await planStack(reader, stackWith('plan', 'before'), false, key);
+    expect(same.fileObjects.map((o) => o.action)).toEqual([2, 2]);
+    expect(same.services.every((s) => s.changes.length === 0)).toBe(true);
+    await expect(planStack(reader, stackWith('plan', 'before'), false)).rejects.toThrow(/holds no data key/);
+  });
+
   it('stores no object when the deploy is refused after deciding them, or loses its transaction', async () => {
     await deployStack(store, stackWith('three', 'a'), false, key);
     const stored = await files('three');
@@ -122,13 +164,15 @@ describe('stack deploy with secrets and configs (etcd)', () => {
     racing.list = (async (kind: Parameters<Store['list']>[0]) => {
       const listed = await store.list(kind);
       if (kind === 'services') {
-        const db = listed.items.find((s) => s.value.spec?.annotations?.name === 'three_db');
+        const db = (await store.list('services')).items.find((s) => s.value.spec?.annotations?.name === 'three_db');
         if (db)
           await store.batch([{ op: 'update', kind: 'services', id: db.id, value: db.value, version: db.version }]);
       }
       return listed;
     }) as Store['list'];
-    await expect(deployStack(racing, stackWith('three', 'changed'), false, key)).rejects.toThrow();
+    await expect(deployStack(racing, stackWith('three', 'changed'), false, key)).rejects.toMatchObject({
+      reason: 'conflict',
+    });
     expect((await files('three')).map((f) => f.id).sort()).toEqual(stored.map((f) => f.id).sort());
   });
 
