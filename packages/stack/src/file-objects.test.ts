@@ -2,6 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatCompose } from './compose-output.js';
 import { StackError } from './diagnostics.js';
+import { LIMITS } from './limits.js';
 import { type FileSource, type LoadedStack, loadStack, loadStackText } from './load.js';
 import { toStackSpec } from './service-spec.js';
 
@@ -16,6 +17,7 @@ function load(yaml: string, env: Record<string, string> = {}): LoadedStack {
     [path.join(DIR, 'stack.yml'), yaml],
     [path.join(DIR, 'db_password.txt'), 'hunter2\n'],
     [path.join(DIR, 'key.bin'), BINARY],
+    [path.join(DIR, 'huge.pem'), Buffer.alloc(LIMITS.maxFileObjectBytes + 1, 'x')],
   ]);
   const source: FileSource = {
     read: (f) => String(files.get(f) ?? ''),
@@ -109,12 +111,17 @@ describe('stack secrets and configs', () => {
   });
 
   it('shows the objects in stack config but never a value', () => {
-    const out = formatCompose(load(TOP, { API_TOKEN: 'tok-123' }).stack);
+    const loaded = load(TOP, { API_TOKEN: 'tok-123' });
+    const out = formatCompose(loaded.stack, 'yaml');
+    const json = formatCompose(loaded.stack, 'json');
     expect(out).toContain('api_token:\n    environment: API_TOKEN');
     expect(out).toContain('content: (20 bytes, not shown)');
     expect(out).toContain('name: shared_legacy');
     expect(out).toContain('mode: "0400"');
-    for (const value of ['tok-123', 'max_connections', 'hunter2']) expect(out).not.toContain(value);
+    for (const value of ['tok-123', 'max_connections', 'hunter2']) {
+      expect(out).not.toContain(value);
+      expect(json).not.toContain(value);
+    }
     // What it prints reads back the same (the modes as octal strings).
     const again = load(out.replace(/content: .*/, 'content: x'), { API_TOKEN: 't' });
     expect(again.stack.services.db?.secrets.map((s) => s.mode)).toEqual([undefined, 0o400, 0o440, 0o440]);
@@ -127,6 +134,20 @@ describe('stack secrets and configs', () => {
     expect(badMode).toMatch(/\/stack\.yml:6:\d+: .*invalid file mode "0948"/);
     const unset = errors('services:\n  a:\n    image: x\n    secrets: [s]\nsecrets:\n  s:\n    environment: NOPE\n');
     expect(unset).toMatch(/\/stack\.yml:7:\d+: secrets\.s\.environment: variable NOPE is not set/);
+  });
+
+  it('refuses a content over 500 KiB at its line, from a file or from content:', () => {
+    const big = `services:\n  a:\n    image: x\nsecrets:\n  tls:\n    file: ./huge.pem\n  ok:\n    file: ./key.bin\n`;
+    let message = '';
+    try {
+      load(big);
+    } catch (err) {
+      message = (err as StackError).format();
+    }
+    expect(message).toMatch(/stack\.yml:6:\d+: secrets\.tls\.file: the secret's content is 512001 bytes/);
+    expect(message).not.toContain('secrets.ok');
+    const inline = `services:\n  a:\n    image: x\nconfigs:\n  c:\n    content: ${'y'.repeat(LIMITS.maxFileObjectBytes + 1)}\n`;
+    expect(errors(inline)).toMatch(/stack\.yml:6:\d+: configs\.c\.content: the config's content is 512001 bytes/);
   });
 
   it('refuses a legacy external name that contradicts name:, and an object with two sources', () => {

@@ -342,8 +342,21 @@ function checkObjectFiles(
 ) {
   for (const kind of ['configs', 'secrets'] as const) {
     for (const [name, object] of Object.entries(model[kind] ?? {})) {
+      const what = kind.slice(0, -1);
       if (object?.file && !source.exists(path.resolve(projectDir, object.file))) {
-        diagnostics.push(missingFile(root, [kind, name, 'file'], object.file, kind.slice(0, -1)));
+        diagnostics.push(missingFile(root, [kind, name, 'file'], object.file, what));
+        continue;
+      }
+      // Refused here, at its line, rather than by the managers after the images were resolved.
+      const size = object?.file
+        ? source.readBytes?.(path.resolve(projectDir, object.file)).length
+        : object?.content === undefined
+          ? undefined
+          : Buffer.byteLength(object.content);
+      if (size !== undefined && size > LIMITS.maxFileObjectBytes) {
+        const at = object?.file ? 'file' : 'content';
+        const message = `the ${what}'s content is ${size} bytes: a ${what} holds at most ${LIMITS.maxFileObjectBytes} bytes (500 KiB)`;
+        diagnostics.push(diagnosticAt(root, [kind, name, at], 'limit-exceeded', message));
       }
     }
   }
