@@ -1,8 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { connectRedis, disconnectRedis, nodeUserName, whenReady } from '@flotilla/events';
+import { REDIS_SERVER_NAME } from '@flotilla/manager';
 import {
   type DaemonProcess,
+  freePort,
   pushTestImages,
   startContainerd,
   startDaemon,
@@ -18,7 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bin, root, runFlotilla } from './flotilla-command.js';
 
 // One real node: the built `flotilla` manager and agent processes, the agent driving a private containerd that
-// pulls from a local registry; logs through Redis. Build → push → deploy as in production.
+// pulls from a local registry; logs through Redis as production runs it (TLS only, a certificate from
+// `flotilla manager redis-tls`, the managers' password, a user per node). Build → push → deploy as in production.
 const isRoot = process.getuid?.() === 0;
 
 let etcd: TestServer;
@@ -26,8 +31,9 @@ let redis: TestServer;
 let registry: TestRegistry;
 let containerd: TestContainerd;
 let image = '';
-const dirs = [tempDir('e2e-ctr-manager'), tempDir('e2e-ctr-agent'), tempDir('e2e-ctr-cli')];
-const [managerDir, agentDir, cliDir] = dirs.map((d) => d.path) as [string, string, string];
+let redisCaFile = '';
+const dirs = [tempDir('e2e-ctr-manager'), tempDir('e2e-ctr-agent'), tempDir('e2e-ctr-cli'), tempDir('e2e-ctr-redis')];
+const [managerDir, agentDir, cliDir, redisDir] = dirs.map((d) => d.path) as [string, string, string, string];
 const env = { ...process.env, FLOTILLA_CONFIG_DIR: cliDir, LOG_LEVEL: 'warn' };
 const children: DaemonProcess[] = [];
 
@@ -79,13 +85,14 @@ function startAgentProcess(join?: string[]): ReturnType<typeof daemon> {
 
 beforeAll(async () => {
   if (!isRoot) return;
-  [etcd, redis, registry, containerd] = await Promise.all([
-    startEtcd(),
-    startRedis(),
-    startRegistry(),
-    startContainerd({ label: 'e2e' }),
-  ]);
+  [etcd, registry, containerd] = await Promise.all([startEtcd(), startRegistry(), startContainerd({ label: 'e2e' })]);
   image = (await pushTestImages(registry.address)).busybox.tag;
+  // Redis's certificate comes from the cluster CA, which the manager makes: the manager is told where Redis will
+  // be, and Redis starts there once the manager is up (the manager reconnects meanwhile).
+  const redisPort = await freePort();
+  const redisPassword = randomBytes(18).toString('base64url');
+  const passwordFile = path.join(redisDir, 'password');
+  writeFileSync(passwordFile, `${redisPassword}\n`, { mode: 0o600 });
   manager = daemon([
     'manager',
     'start',
@@ -96,7 +103,10 @@ beforeAll(async () => {
     '--state-dir',
     managerDir,
     '--redis',
-    `127.0.0.1:${redis.port}`,
+    `127.0.0.1:${redisPort}`,
+    '--redis-password-file',
+    passwordFile,
+    '--redis-tls',
   ]);
   await until(
     () => /listening on 127\.0\.0\.1:\d+/.test(manager.output()),
@@ -104,6 +114,25 @@ beforeAll(async () => {
     () => manager.output(),
   );
   managerAddress = /listening on (127\.0\.0\.1:\d+)/.exec(manager.output())?.[1] as string;
+  // As an operator does: the files from `manager redis-tls`, at the paths the redis.conf lines it prints name.
+  const issued = await cli([
+    'manager',
+    'redis-tls',
+    '--state-dir',
+    managerDir,
+    '--out',
+    redisDir,
+    '--host',
+    '127.0.0.1',
+  ]);
+  if (issued.code !== 0) throw new Error(`manager redis-tls failed:\n${issued.output}`);
+  const conf = (name: string) => new RegExp(`^${name} (.+)$`, 'm').exec(issued.stdout)?.[1] ?? '';
+  redis = await startRedis({
+    password: redisPassword,
+    port: redisPort,
+    tls: { certFile: conf('tls-cert-file'), keyFile: conf('tls-key-file'), caFile: conf('tls-ca-cert-file') },
+  });
+  redisCaFile = conf('tls-ca-cert-file');
   const token = (await cli(['join-token', 'worker', '-q'])).stdout.trim();
   agent = startAgentProcess(['--join', managerAddress, '--token', token]);
   await until(
@@ -112,6 +141,19 @@ beforeAll(async () => {
     () => agent.output(),
   );
 });
+
+/** A connection to Redis as the managers' user, with the manager's certificate. */
+function managersRedis() {
+  return connectRedis({
+    url: redis.url,
+    tls: {
+      caFile: redisCaFile,
+      serverName: REDIS_SERVER_NAME,
+      certFile: path.join(managerDir, 'node.crt'),
+      keyFile: path.join(managerDir, 'node.key'),
+    },
+  });
+}
 
 /** Polls outside a test (expect.poll works only inside one). */
 async function until(ok: () => boolean, timeoutMs: number, explain: () => string): Promise<void> {
@@ -184,6 +226,22 @@ describe.skipIf(!isRoot)('a node running containers with containerd', () => {
     await expect
       .poll(async () => (await cli(['service', 'logs', 'web_app'])).stdout, { timeout: 20_000, interval: 500 })
       .toMatch(/web_app\.[12]\.\w+@ctr-node\s+\| started in /);
+    // The manager read those lines as the managers' user; the agent shipped them as its node's own user, and as
+    // no other. Nothing warns of Redis.
+    const nodeId = /node (\w+) \(worker\) started/.exec(agent.output())?.[1] ?? '';
+    const admin = managersRedis();
+    try {
+      await whenReady(admin, 5_000);
+      const clients = ((await admin.call('CLIENT', 'LIST')) as string).split('\n');
+      const named = (name: string) => clients.filter((l) => l.includes(` name=${name} `));
+      expect(named('flotilla-agent-logs').length).toBeGreaterThan(0);
+      expect(named('flotilla-agent-logs').every((l) => l.includes(` user=${nodeUserName(nodeId)} `))).toBe(true);
+      expect(named('flotilla-manager-logs').length).toBeGreaterThan(0);
+      expect(named('flotilla-manager-logs').every((l) => l.includes(' user=default '))).toBe(true);
+    } finally {
+      await disconnectRedis(admin);
+    }
+    expect(manager.output()).not.toMatch(/Redis is reached in plaintext/);
 
     // Restarting the agent leaves the containers running; the new agent adopts them: same tasks, same PIDs.
     const pids = () =>

@@ -4,6 +4,7 @@ import { errorMessage } from './error-message.js';
 import { type Executor, type Progress, RejectedError } from './executor/executor.js';
 import { HealthMonitor, type HealthState, healthTiming } from './health-monitor.js';
 import { probeFor } from './health-probe.js';
+import { HeldFiles } from './held-files.js';
 
 export interface WorkerOptions {
   executor: Executor;
@@ -41,6 +42,8 @@ export class Worker {
   private readonly pending = new Map<string, TaskStatus>();
   private readonly timer: NodeJS.Timeout;
   private readonly env: RunEnv;
+  /** The secrets' and configs' contents the managers sent for this node's tasks (in memory only). */
+  private readonly files = new HeldFiles();
 
   constructor(private readonly options: WorkerOptions) {
     this.timer = setInterval(() => this.flush(), options.flushMs ?? 50);
@@ -49,10 +52,13 @@ export class Worker {
       address: options.taskAddress ?? (() => '127.0.0.1'),
       progressIntervalMs: options.progressIntervalMs ?? 500,
       log: options.logger ?? createLogger('worker'),
+      files: this.files,
     };
   }
 
   apply(assignments: Assignments): void {
+    // Before the tasks: those that start now find their files.
+    this.files.apply(assignments);
     if (assignments.full) {
       const assigned = new Set(assignments.tasks.map((t) => t.id));
       for (const [id, run] of this.tasks) {
@@ -110,10 +116,16 @@ export class Worker {
     return new Map([...this.tasks].map(([id, run]) => [id, run.status.state]));
   }
 
+  /** The secrets and configs held for this node's tasks (their version IDs: tests and metrics). */
+  heldFiles(): string[] {
+    return this.files.holding();
+  }
+
   /** Stops every task and the reporting (agent shutdown). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await Promise.all([...this.tasks.values()].map((run) => run.stop('the agent stopped')));
+    this.files.clear();
   }
 
   /**
@@ -124,6 +136,7 @@ export class Worker {
     clearInterval(this.timer);
     for (const run of this.tasks.values()) run.detach();
     this.tasks.clear();
+    this.files.clear();
   }
 
   flush(): void {
@@ -144,6 +157,7 @@ interface RunEnv {
   address: (task: Task) => string;
   progressIntervalMs: number;
   log: Logger;
+  files: HeldFiles;
 }
 
 function status(state: TaskState, message: string, error = '', exitCode = 0): TaskStatus {
@@ -264,7 +278,8 @@ class TaskRun {
       this.set(status(TaskState.TASK_STATE_PREPARING, 'preparing'));
       const progress = this.progressReporter();
       try {
-        await this.env.executor.prepare(this.task, progress.report);
+        const files = this.env.files.forTask(this.task, this.env.executor);
+        await this.env.executor.prepare(this.task, progress.report, files);
       } finally {
         progress.stop();
       }

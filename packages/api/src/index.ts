@@ -40,6 +40,8 @@ export type {
 } from './quorum.js';
 export { fenceAfterMs, leaderMayReplace, MIN_SAMPLE, nodeQuorum, probeResponse, probeSample } from './quorum.js';
 export { runsCurrentSpec } from './spec-version.js';
+export type { TaskFile } from './task-files.js';
+export { taskFileObjectIds, taskFiles } from './task-files.js';
 export {
   taskEnded,
   taskFailed,

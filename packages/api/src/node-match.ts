@@ -38,8 +38,9 @@ export const PROCESS_EXECUTOR = 'process';
  * processes takes them only when the service allows it. A node that reports no executor (an agent from before
  * executors were reported) is taken as containerd, so that managers can be upgraded before their agents.
  */
-export function executorAllows(node: Node, placement: Placement | undefined): boolean {
-  return node.description?.executor !== PROCESS_EXECUTOR || placement?.allowProcessExecutor === true;
+export function executorAllows(node: Node, placement: Placement | undefined, usesFiles = false): boolean {
+  // Secrets and configs are mounted into containers: plain processes cannot have them, whatever the service allows.
+  return node.description?.executor !== PROCESS_EXECUTOR || (placement?.allowProcessExecutor === true && !usesFiles);
 }
 
 /** A constraint ready to test against nodes: its attribute's reader, the operator, and how the file wrote it. */

@@ -20,15 +20,23 @@ type CommandFactory = (io: Io) => Command<any, any, any>;
 async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
   const daemons = await import('./commands/daemons.js');
   if (argv[2] === 'agent') return [daemons.agentCommand];
-  const [{ stackCommand }, { nodeCommand }, { serviceCommand }, { clusterCommand }, { devCommand }, { eventsCommand }] =
-    await Promise.all([
-      import('./commands/stack.js'),
-      import('./commands/node.js'),
-      import('./commands/service.js'),
-      import('./commands/cluster.js'),
-      import('./commands/dev.js'),
-      import('./commands/events.js'),
-    ]);
+  const [
+    { stackCommand },
+    { nodeCommand },
+    { serviceCommand },
+    { clusterCommand },
+    { devCommand },
+    { eventsCommand },
+    { secretCommand, configCommand },
+  ] = await Promise.all([
+    import('./commands/stack.js'),
+    import('./commands/node.js'),
+    import('./commands/service.js'),
+    import('./commands/cluster.js'),
+    import('./commands/dev.js'),
+    import('./commands/events.js'),
+    import('./commands/file-objects.js'),
+  ]);
   return [
     stackCommand,
     daemons.managerCommand,
@@ -36,6 +44,8 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     daemons.joinTokenCommand,
     nodeCommand,
     serviceCommand,
+    secretCommand,
+    configCommand,
     clusterCommand,
     eventsCommand,
     devCommand,

@@ -1,11 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { type Task, TaskState } from '@flotilla/api';
+import { FileObjectKind, type Task, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { connectEtcd, Store } from '@flotilla/store';
 import { freePort, HollowNodes, startEtcd, type TestServer } from '@flotilla/testing';
 import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { readBackupHeader } from './cluster/cluster-backup.js';
 import { restoreCluster } from './cluster/cluster-restore.js';
 import { embeddedEtcd as embeddedEtcdOf, type RunningManager, startManager } from './manager.js';
@@ -17,6 +18,8 @@ let group: HollowNodes;
 let target: TestServer;
 let restored: RunningManager | undefined;
 const PASSPHRASE = 'correct horse battery staple';
+const SECRET_TEXT = `secret-${randomBytes(8).toString('hex')}`;
+const CONFIG_TEXT = 'listen 8080\n';
 
 beforeAll(async () => {
   cluster = await startTestCluster('backup');
@@ -62,6 +65,19 @@ describe('backup and restore', () => {
     const tasks = () => cluster.rpc(cluster.control.listTasks, { service: 'b_web', stack: '', node: '' });
     await expect.poll(async () => running((await tasks()).tasks).length, { timeout: 20_000 }).toBe(5);
     const before = running((await tasks()).tasks);
+    // Secrets and configs: sealed with the data key, itself sealed with the CA key the backup carries.
+    await cluster.rpc(cluster.control.createFileObject, {
+      kind: FileObjectKind.FILE_OBJECT_KIND_CONFIG,
+      name: 'kept.conf',
+      labels: {},
+      data: Buffer.from(CONFIG_TEXT),
+    });
+    await cluster.rpc(cluster.control.createFileObject, {
+      kind: FileObjectKind.FILE_OBJECT_KIND_SECRET,
+      name: 'kept_secret',
+      labels: {},
+      data: Buffer.from(SECRET_TEXT),
+    });
 
     const bytes = await backup(PASSPHRASE);
     const header = readBackupHeader(bytes, 'backup');
@@ -70,6 +86,7 @@ describe('backup and restore', () => {
     const text = bytes.toString();
     expect(text).not.toContain('PRIVATE KEY');
     expect(text).not.toContain(cluster.manager.identity.tokens.worker.split('-').at(-1));
+    expect(text).not.toContain(SECRET_TEXT);
 
     const etcd = { endpoints: [target.url] };
     const client = connectEtcd(etcd);
@@ -119,6 +136,23 @@ describe('backup and restore', () => {
       const store = new Store(client);
       const after = running((await store.list('tasks')).items.map((t) => t.value).filter((t) => t.serviceId));
       expect(after).toEqual(before);
+      // The restored manager opens the secrets and configs of the backup, and shows the config's content.
+      const files = (await store.list('files')).items.map((f) => f.value);
+      const secret = files.find((f) => f.name === 'kept_secret');
+      expect(restored.identity.dataKey.open(secret?.id as string, secret?.sealed as Uint8Array).toString()).toBe(
+        SECRET_TEXT,
+      );
+      const restoredControl = operatorClient(restored, restored.address);
+      try {
+        const shown = await rpc(restoredControl, restoredControl.getFileObject, {
+          kind: FileObjectKind.FILE_OBJECT_KIND_CONFIG,
+          nameOrId: 'kept.conf',
+          reveal: true,
+        });
+        expect(Buffer.from(shown.data).toString()).toBe(CONFIG_TEXT);
+      } finally {
+        restoredControl.close();
+      }
       // Only the restored manager is a member of the new cluster.
       expect((await store.list('managers')).items.map((m) => m.id)).toEqual([restored.identity.nodeId]);
     } finally {

@@ -15,6 +15,7 @@ import type { ManagerVoter } from './dispatcher/voters.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { NodeRedisUsers } from './events/node-redis-users.js';
 import type { ManagerMetrics } from './metrics.js';
+import { FileObjectCollector } from './secrets/file-collector.js';
 
 /** Every watch a leader's term keeps: one informer per kind, shared by the dispatcher and the control loops. */
 export interface LeaderInformers {
@@ -57,7 +58,8 @@ export interface LeaderTerm {
 
 /**
  * Starts a leader's term: one set of informers on the fenced store, the dispatcher (sessions, liveness, status
- * writes), and the control loops (orchestrator, scheduler, allocator), which meet only through the store.
+ * writes), the control loops (orchestrator, scheduler, allocator), which meet only through the store, and the
+ * removal of unused versions of secrets and configs.
  */
 export async function startLeaderTerm(fenced: Store, options: LeaderTermOptions): Promise<LeaderTerm> {
   const informers = leaderInformers(fenced);
@@ -90,11 +92,18 @@ export async function startLeaderTerm(fenced: Store, options: LeaderTermOptions)
       logger: options.log,
     });
   redisUsers?.start();
+  const files = new FileObjectCollector(fenced, {
+    services: informers.services,
+    tasks: informers.tasks,
+    log: options.log,
+  });
+  files.start();
   return {
     dispatcher,
     stop: async () => {
       publisher?.stop();
       await redisUsers?.stop();
+      await files.stop();
       await Promise.all(loops.map((loop) => loop.stop()));
       await dispatcher.stop();
       await stopInformers();

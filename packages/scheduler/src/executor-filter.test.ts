@@ -58,4 +58,19 @@ describe('nodes that run tasks as plain processes', () => {
     const again = snapshot.place(replicas('c', 1));
     expect([refused.assigned.length, allowed.assigned.length, again.assigned.length]).toEqual([0, 1, 0]);
   });
+
+  it('are refused to a service that allows them but mounts secrets or configs, saying why', () => {
+    const nodes = [...processNodes, node('c1', { executor: 'containerd' })];
+    const pending = replicas('db', 3, { allowProcessExecutor: true, secrets: ['pw'] });
+    const result = placeTasks({ nodes, running: [], pending });
+    expect(countsOf(result)).toEqual({ c1: 3 });
+    const alone = placeTasks({
+      nodes: processNodes,
+      running: [],
+      pending: replicas('db', 1, { allowProcessExecutor: true, secrets: ['pw'] }),
+    });
+    expect(alone.unplaced[0]?.message).toBe(
+      'no suitable node (2 nodes run tasks as plain processes and cannot mount secrets or configs: those need a node with the containerd executor)',
+    );
+  });
 });

@@ -35,8 +35,10 @@ export class TaskGroup {
   readonly preferences: readonly AttributeReader[];
   /** As the service's spec version said it (absent: none). */
   readonly placement: Placement | undefined;
-  /** The service allows nodes that run tasks as plain processes, without isolation. */
+  /** The service allows nodes that run tasks as plain processes, without isolation, and uses no secret or config. */
   readonly allowProcessExecutor: boolean;
+  /** Its tasks mount secrets or configs, which only containers can. */
+  readonly usesFiles: boolean;
   /** Everything static filters read from the group: groups with the same signature share their verdicts. */
   readonly signature: string;
 
@@ -52,8 +54,15 @@ export class TaskGroup {
     this.maxReplicas = Number(placement?.maxReplicasPerNode ?? 0n);
     this.preferences = (placement?.spread ?? []).map((name) => attributeReader(name) ?? (() => undefined));
     this.placement = placement;
-    this.allowProcessExecutor = placement?.allowProcessExecutor === true;
-    this.signature = JSON.stringify([this.constraints.map((c) => c.text), this.platforms, this.allowProcessExecutor]);
+    // Secrets and configs are mounted into containers: a node that runs plain processes cannot deliver them.
+    this.usesFiles = (first.spec?.secrets.length ?? 0) + (first.spec?.configs.length ?? 0) > 0;
+    this.allowProcessExecutor = placement?.allowProcessExecutor === true && !this.usesFiles;
+    this.signature = JSON.stringify([
+      this.constraints.map((c) => c.text),
+      this.platforms,
+      this.allowProcessExecutor,
+      this.usesFiles,
+    ]);
   }
 }
 

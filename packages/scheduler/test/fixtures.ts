@@ -66,6 +66,8 @@ export interface TaskOptions {
   hostPorts?: string[];
   /** The service allows nodes that run tasks as plain processes. */
   allowProcessExecutor?: boolean;
+  /** Names of secrets its container mounts. */
+  secrets?: string[];
 }
 
 export function task(id: string, o: TaskOptions = {}): Task {
@@ -95,6 +97,9 @@ export function task(id: string, o: TaskOptions = {}): Task {
       };
     }),
     serviceName: o.service ?? 'svc',
+    ...(o.secrets
+      ? { spec: { secrets: o.secrets.map((source) => ({ source, target: `/run/secrets/${source}` })) } }
+      : {}),
   });
 }
 

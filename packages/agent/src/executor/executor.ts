@@ -1,4 +1,4 @@
-import type { HealthCheck, Task } from '@flotilla/api';
+import type { FileReference, HealthCheck, Task } from '@flotilla/api';
 
 /** How a task's process ended. */
 export interface Exit {
@@ -27,6 +27,13 @@ export type TaskOutput = (taskId: string, stream: 'stdout' | 'stderr', lines: st
 /** Progress a long step reports while it runs (an image pull), shown in the task's status message. */
 export type Progress = (message: string) => void;
 
+/** A secret or config a task's container gets as a file, with its content (held in memory only). */
+export interface TaskFileContent {
+  kind: 'secret' | 'config';
+  ref: FileReference;
+  data: Buffer;
+}
+
 /** A task the runtime cannot run at all (no image, no command): it is rejected, not retried on this node. */
 export class RejectedError extends Error {
   readonly code = 'rejected';
@@ -40,7 +47,13 @@ export interface Executor {
   readonly name: string;
   /** Tasks keep running when the agent stops, and the next agent adopts them (containerd); else they stop. */
   readonly liveRestore?: boolean;
-  prepare(task: Task, progress?: Progress): Promise<void>;
+  /**
+   * It can give a task's container its secrets and configs as files (without it, a task that uses any is
+   * rejected): never on the node's disk.
+   */
+  readonly deliversFiles?: boolean;
+  /** `files`: the task's secrets and configs with their contents, to be put where the task reads them. */
+  prepare(task: Task, progress?: Progress, files?: TaskFileContent[]): Promise<void>;
   start(task: Task): Promise<void>;
   /** Resolves when the task's process ends (at once if it already has). */
   wait(taskId: string): Promise<Exit>;

@@ -81,7 +81,7 @@ export class CaRotationFollower {
     if (!this.options.leading()) return;
     const progress = await rotationProgress(store, rotation, this.options.liveManagerIds());
     if (progress.renewed < progress.total) return;
-    if (!(await finishRotation(store, rotation.newCaCertPem, this.next.keyPem))) return;
+    if (!(await finishRotation(store, rotation.newCaCertPem, this.next.keyPem, identity.caKeyPem))) return;
     this.options.log.info({ fingerprint: progress.newFingerprint }, 'CA rotation finished');
     // This manager (the leader, where sessions open) refuses the old CA at once; the others within a look.
     const ended = (await store.get('clusters', CLUSTER_KEY))?.value;

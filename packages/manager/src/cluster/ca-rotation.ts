@@ -8,11 +8,9 @@ import {
 } from '@flotilla/api';
 import { CertificateAuthority, caFingerprint, generateJoinToken, seal, unseal } from '@flotilla/pki';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
+import { NEW_CA_KEY_PURPOSE, openDataKey } from '../secrets/cluster-data-key.js';
 import type { ManagerIdentity } from './cluster-bootstrap.js';
 import { TOKENS_PURPOSE } from './join-tokens.js';
-
-/** What the new CA key is sealed for in the Cluster object (with the old CA key). */
-export const NEW_CA_KEY_PURPOSE = 'new CA key';
 
 /**
  * Starts a CA rotation: a new CA of the same cluster, cross-signed by the current one, its key sealed with the
@@ -98,10 +96,18 @@ export async function rotationProgress(
 }
 
 /**
- * Ends the rotation to `newCaCertPem`: the new CA becomes the cluster's, the old one is no longer trusted, and the
- * join tokens are new ones that pin the new CA (as swarm does), sealed with the new key. One compare-and-swap.
+ * Ends the rotation to `newCaCertPem`: the new CA becomes the cluster's, the old one is no longer trusted, the
+ * join tokens are new ones that pin the new CA (as swarm does), sealed with the new key, and the data key of
+ * secrets and configs is sealed again with the new key (the same data key: no stored content changes). One
+ * compare-and-swap: no reader ever sees the new CA with a data key it would need the old key for.
  */
-export async function finishRotation(store: Store, newCaCertPem: string, newCaKeyPem: string): Promise<boolean> {
+export async function finishRotation(
+  store: Store,
+  newCaCertPem: string,
+  newCaKeyPem: string,
+  /** The CA key before the rotation, which the data key is sealed with until now. */
+  oldCaKeyPem: string,
+): Promise<boolean> {
   const workerToken = generateJoinToken(caFingerprint(newCaCertPem));
   const managerToken = generateJoinToken(caFingerprint(newCaCertPem));
   let finished = false;
@@ -116,6 +122,9 @@ export async function finishRotation(store: Store, newCaCertPem: string, newCaKe
       workerTokenHash: workerToken.secretHash,
       managerTokenHash: managerToken.secretHash,
       sealedJoinTokens: seal(newCaKeyPem, TOKENS_PURPOSE, JSON.stringify(tokens)),
+      sealedDataKey: rest.sealedDataKey.length
+        ? openDataKey(rest.sealedDataKey, [oldCaKeyPem, newCaKeyPem]).sealWith(newCaKeyPem)
+        : rest.sealedDataKey,
     };
   });
   return finished;

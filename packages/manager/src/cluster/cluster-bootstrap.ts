@@ -14,6 +14,8 @@ import {
   seal,
 } from '@flotilla/pki';
 import { CLUSTER_KEY, type Store } from '@flotilla/store';
+import { clusterDataKey } from '../secrets/cluster-data-key.js';
+import { DataKey } from '../secrets/data-key.js';
 import { currentCertExpiryMs } from './cert-expiry.js';
 import type { MemberIdentity } from './embedded-etcd.js';
 import { openTokens, TOKENS_PURPOSE } from './join-tokens.js';
@@ -31,7 +33,15 @@ export interface ManagerIdentity {
   tokens: { worker: string; manager: string };
   /** A certificate for the CLI (role operator), so the operator can use the control API. */
   operator: { certPem: string; keyPem: string };
+  /**
+   * The key every secret's and config's content is sealed with, opened from the Cluster object with the CA key and
+   * held in memory only. It stays the same through CA rotations (only its seal changes).
+   */
+  dataKey: DataKey;
 }
+
+/** What a state directory holds of an identity; the rest comes from the store. */
+type WrittenIdentity = Omit<ManagerIdentity, 'tokens' | 'dataKey'>;
 
 export const DEFAULT_SETTINGS = {
   heartbeatPeriodMs: 1_000n,
@@ -93,6 +103,7 @@ async function create(connect: StoreConnector, dir: StateDir, options: Bootstrap
   const manager = generateJoinToken(ca.fingerprint);
   const tokens = { worker: worker.token, manager: manager.token };
   const own = await issueOwnCertificate(ca, nodeId, options.advertise);
+  const dataKey = DataKey.generate();
   await store.create(
     'clusters',
     CLUSTER_KEY,
@@ -104,9 +115,10 @@ async function create(connect: StoreConnector, dir: StateDir, options: Bootstrap
       workerTokenHash: worker.secretHash,
       managerTokenHash: manager.secretHash,
       sealedJoinTokens: seal(caKeyPem, TOKENS_PURPOSE, JSON.stringify(tokens)),
+      sealedDataKey: dataKey.sealWith(caKeyPem),
     }),
   );
-  return { ...(await writeIdentity(dir, ca, caKeyPem, { nodeId, ...own })), tokens };
+  return { ...(await writeIdentity(dir, ca, caKeyPem, { nodeId, ...own })), tokens, dataKey };
 }
 
 /**
@@ -118,7 +130,7 @@ export async function adoptCluster(
   ca: CertificateAuthority,
   caKeyPem: string,
   advertise: BootstrapOptions['advertise'],
-): Promise<Omit<ManagerIdentity, 'tokens'>> {
+): Promise<WrittenIdentity> {
   const dir = new StateDir(stateDir);
   if (dir.has('ca.key')) {
     throw new FlotillaError(
@@ -154,7 +166,7 @@ async function writeIdentity(
   ca: CertificateAuthority,
   caKeyPem: string,
   own: { nodeId: string; certPem: string; keyPem: string },
-): Promise<Omit<ManagerIdentity, 'tokens'>> {
+): Promise<WrittenIdentity> {
   dir.write('ca.crt', ca.certPem);
   dir.write('ca.key', caKeyPem, true);
   dir.write('node.crt', own.certPem);
@@ -195,6 +207,7 @@ async function joinAsManager(
     keyPem: joined.keyPem,
     tokens: await currentTokens(store, joined.caKeyPem),
     operator,
+    dataKey: await clusterDataKey(store, { caKeyPem: joined.caKeyPem, caCertPem: ca.certPem }),
   };
 }
 
@@ -212,6 +225,7 @@ async function load(connect: StoreConnector, dir: StateDir): Promise<ManagerIden
     keyPem: dir.read('node.key'),
     tokens: await currentTokens(store, caKeyPem),
     operator: await freshOperator(store, ca, dir),
+    dataKey: await clusterDataKey(store, { caKeyPem, caCertPem: ca.certPem }),
   };
 }
 

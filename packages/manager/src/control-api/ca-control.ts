@@ -48,7 +48,7 @@ export function caControl(
       if (request.force && cluster.caRotation) {
         const progress = await rotationProgress(store, cluster.caRotation, control.liveManagerIds());
         const { keyPem } = await openRotation(cluster.caRotation, control.identity.caKeyPem);
-        await finishRotation(store, cluster.caRotation.newCaCertPem, keyPem);
+        await finishRotation(store, cluster.caRotation.newCaCertPem, keyPem, control.identity.caKeyPem);
         return { rotation: progress };
       }
       // The managers' own etcd members follow the rotation (see EtcdRotation), each started again in turn, which

@@ -39,7 +39,7 @@ export interface ControlOptions extends ServiceLogsOptions {
   backupCluster?: ControlServiceServer['backupCluster'];
   /** The managers' own etcd members that do not answer now (a CA rotation is refused then). */
   silentEtcdMembers?: () => Promise<string[]>;
-  /** The cluster's data key (secrets and configs); without it a stack that declares any is refused. */
+  /** The cluster's data key, which seals secrets and configs (a manager's, held in memory). */
   dataKey?: DataKey;
 }
 
@@ -64,7 +64,7 @@ export function controlService(
     ...taskControl(store, handle),
     ...nodeControl(store, handle, logs.managers, logs.promotions),
     ...clusterControl(store, tokens, handle, logs.warnings ?? [], logs.caRotation),
-    ...fileObjectControl(handle),
+    ...fileObjectControl(store, handle, logs.dataKey),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),
     backupCluster: logs.backupCluster ?? noBackups,
@@ -102,6 +102,7 @@ export function managerControlService(
       ...(logs.silentEtcdMembers ? { silentEtcdMembers: logs.silentEtcdMembers } : {}),
     },
     ...logs,
+    dataKey: identity.dataKey,
     backupCluster: clusterBackup(store, identity),
   });
   return forwardWrites(service, {

@@ -1,4 +1,6 @@
 import type { LogsConfig } from '@flotilla/api';
+import type { Informer } from '@flotilla/store';
+import type { DataKey } from '../secrets/data-key.js';
 import type { ViewInformers } from './network-views.js';
 import type { SessionLimits } from './session-budget.js';
 import type { BatcherStats } from './status-batcher.js';
@@ -36,7 +38,12 @@ export interface DispatcherOptions {
    * Informers shared with the leader's other loops (one watch and one decode per change, not one per loop). The
    * dispatcher starts them if need be; whoever made them stops them.
    */
-  informers?: Partial<ViewInformers>;
+  informers?: Partial<ViewInformers & { files: Informer<'files'> }>;
+  /**
+   * The cluster's data key: the contents of the secrets and configs a node's tasks use are opened with it and sent
+   * in its session. Without it no content can be sent, and tasks that use any are held back (see SessionFiles).
+   */
+  dataKey?: DataKey;
   /** Where problems that must not end a session are told (a network view that could not be made). */
   logger?: { warn(obj: object, msg: string): void };
   /** The cluster's certificate life now, told to agents in their sessions (they renew sooner when it shrinks). */

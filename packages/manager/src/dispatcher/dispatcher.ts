@@ -12,7 +12,7 @@ import {
   toGrpcStatus,
 } from '@flotilla/api';
 import { type CertificateAuthority, isPkiReason, type NodeIdentity } from '@flotilla/pki';
-import { type ChangeSet, LoopInformers, type Store } from '@flotilla/store';
+import { type ChangeSet, type Informer, LoopInformers, type Store } from '@flotilla/store';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { boundStatus, LIMITS } from '../input-limits.js';
 import { peerIdentity } from '../peer-identity.js';
@@ -24,6 +24,7 @@ import { Heartbeats } from './node-liveness.js';
 import { type NodeRuntime, nodeRuntime } from './node-runtime.js';
 import { NodeStatusWriter } from './node-status.js';
 import { endCall, peerAddress, probeAddress, type Session, Sessions } from './session.js';
+import { type AssignmentSet, type FileSource, SessionFiles } from './session-files.js';
 import { SessionWriter } from './session-writer.js';
 import { StatusBatcher } from './status-batcher.js';
 import { VoterRoll } from './voters.js';
@@ -45,6 +46,8 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | undefined;
   /** Tasks and nodes from watches: assignments and the liveness check read these caches, not etcd. */
   private readonly informers: ViewInformers;
+  /** Secrets' and configs' stored versions (sealed): what the tasks sent to a node use goes with them. */
+  private readonly files: Informer<'files'>;
   /** The informers this dispatcher made itself, and so stops. */
   private readonly owned: LoopInformers;
   private readonly views: NetworkViewSender;
@@ -81,6 +84,7 @@ export class Dispatcher {
       services: this.owned.use('services', shared.services),
       networks: this.owned.use('networks', shared.networks),
     };
+    this.files = this.owned.use('files', shared.files);
     this.statuses = new StatusBatcher(store, this.informers.tasks, {}, options.stats);
     this.views = new NetworkViewSender(this.informers, this.sessions, options.logger);
     this.voters = new VoterRoll({
@@ -98,6 +102,9 @@ export class Dispatcher {
       for (const change of set.changes) if (change.type === 'delete') this.forget(change.id);
       this.voters.changed();
     });
+    this.files.subscribe((set) => {
+      if (set.relisted || set.changes.some((c) => c.type === 'put')) this.sendHeldBack();
+    });
   }
 
   service(): DispatcherServiceServer {
@@ -107,6 +114,8 @@ export class Dispatcher {
   /** Starts following task assignments and checking heartbeats (every half period). */
   async start(): Promise<void> {
     const { tasks, nodes, services, networks } = this.informers;
+    // The files first: a session's first assignment set carries what its tasks use.
+    await this.files.start();
     await tasks.start();
     await nodes.start();
     await services.start();
@@ -239,7 +248,7 @@ export class Dispatcher {
     const { identity, runtime } = admitted;
     const nodeId = identity.nodeId;
     const writer = new SessionWriter(call, {
-      fullAssignments: () => this.fullAssignments(nodeId),
+      fullAssignments: () => this.fullAssignments(session),
       maxBehindMs: this.options.maxBehindMs ?? Math.max(60_000, 30 * this.options.heartbeatPeriodMs),
       onBehind: (reason) => this.cutOff(session, reason, false),
       now: this.now,
@@ -253,13 +262,14 @@ export class Dispatcher {
       writing: false,
       address: peerAddress(call.getPeer()),
       overlay: false,
+      files: new SessionFiles(),
       ...(runtime ? { runtime } : {}),
     };
     this.sessions.add(session);
     this.options.onSessionOpened?.();
     this.heartbeats.opened(identity.nodeId);
     writer.send('session', { session: this.sessionInfo(session) });
-    writer.send('assignments', this.fullAssignments(nodeId));
+    writer.send('assignments', this.fullAssignments(session));
     await this.markReady(session);
 
     call.on('data', (message: SessionRequest) => this.receive(session, message));
@@ -311,12 +321,58 @@ export class Dispatcher {
     }
   }
 
-  /** The node's whole assignment set, from the cache: a new session's first, or after its agent fell behind. */
-  private fullAssignments(nodeId: string): SessionResponse {
+  /**
+   * The node's whole assignment set, from the cache: a new session's first, or after its agent fell behind. It
+   * carries every content its tasks use (what the session sent before counts for nothing: it may not have gone).
+   */
+  private fullAssignments(session: Session): SessionResponse[] {
+    const { nodeId } = session;
     // From the node's own tasks: made again each time a session behind drains, it must not scan every task.
     const own = this.guard.handedTo(nodeId).flatMap((id) => this.informers.tasks.get(id)?.value ?? []);
     const tasks = assignedTo(own, nodeId);
-    return { assignments: { full: true, tasks, removedTaskIds: [], files: [] } };
+    return this.withFiles(session, { full: true, tasks, removed: [] });
+  }
+
+  /** The messages carrying an assignment set and the contents it needs that the session has not sent. */
+  private withFiles(session: Session, set: AssignmentSet): SessionResponse[] {
+    const before = new Set(session.files.heldBack());
+    const { messages, heldBack } = session.files.deliver(set, this.fileSource);
+    for (const held of heldBack) {
+      if (before.has(held.taskId)) continue;
+      // IDs only: never a content.
+      this.options.logger?.warn(
+        { node: session.nodeId, task: held.taskId, objects: held.objectIds },
+        'task held back until the secrets and configs it uses are known',
+      );
+    }
+    return messages;
+  }
+
+  /** A stored version's content, opened with the cluster's data key; undefined when not known or not opened. */
+  private readonly fileSource: FileSource = (objectId) => {
+    const object = this.files.get(objectId)?.value;
+    if (!object || !this.options.dataKey) return undefined;
+    try {
+      return this.options.dataKey.open(objectId, object.sealed);
+    } catch (err) {
+      // The error names the object only.
+      this.options.logger?.warn({ object: objectId, err: (err as Error).message }, 'stored content not opened');
+      return undefined;
+    }
+  };
+
+  /** Tasks held back for a version now known (or still not: held again) are sent to their nodes. */
+  private sendHeldBack(): void {
+    for (const session of this.sessions.all()) {
+      const waiting = session.files.heldBack();
+      if (waiting.length === 0) continue;
+      const tasks = assignedTo(
+        waiting.flatMap((id) => this.informers.tasks.get(id)?.value ?? []),
+        session.nodeId,
+      );
+      const messages = this.withFiles(session, { full: false, tasks, removed: [] });
+      if (messages.length > 0) session.writer.send('assignments', messages);
+    }
   }
 
   private receive(session: Session, message: SessionRequest): void {
@@ -372,9 +428,10 @@ export class Dispatcher {
   private sendChanges(set: ChangeSet<Task>): void {
     if (set.relisted && set.changes.length === 0) return;
     for (const [nodeId, e] of assignmentsByNode(set)) {
-      this.sessions.get(nodeId)?.writer.send('assignments', {
-        assignments: { full: false, tasks: e.tasks, removedTaskIds: e.removed, files: [] },
-      });
+      const session = this.sessions.get(nodeId);
+      if (!session) continue;
+      const messages = this.withFiles(session, { full: false, tasks: e.tasks, removed: e.removed });
+      if (messages.length > 0) session.writer.send('assignments', messages);
     }
   }
 

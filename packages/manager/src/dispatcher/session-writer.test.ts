@@ -60,6 +60,35 @@ describe('writes toward an agent', () => {
     writer.close();
   });
 
+  it('writes messages given together all at once, even past the mark: an agent never gets files without their tasks', async () => {
+    const { stream, read, drain } = slowStream(2);
+    const files = (n: number): SessionResponse => ({
+      assignments: {
+        full: false,
+        tasks: [],
+        removedTaskIds: [],
+        files: [{ objectId: `o${n}`, data: Buffer.from('x') }],
+      },
+    });
+    let fulls = 0;
+    const writer = new SessionWriter(stream, {
+      fullAssignments: () => [files(9), full(++fulls)],
+      maxBehindMs: 60_000,
+      onBehind: () => undefined,
+    });
+    writer.send('assignments', [files(1), files(2), files(3), change('c1')]);
+    // All four went to the stream, past its mark of two.
+    expect(stream.writableLength).toBe(4);
+    expect(writer.behind).toBe(true);
+    // Behind: what comes next is held as a note that the whole set is to be sent, made (with its files) on a drain.
+    writer.send('assignments', [files(4), change('c2')]);
+    expect(stream.writableLength).toBe(4);
+    await drain();
+    expect(read.slice(0, 4)).toEqual([files(1), files(2), files(3), change('c1')]);
+    expect(read.slice(4)).toEqual([files(9), full(1)]);
+    writer.close();
+  });
+
   it('closes the session of an agent that stays behind past the bound, and holds nothing after', async () => {
     const { stream } = slowStream(1);
     let reason = '';

@@ -13,8 +13,11 @@ const KINDS = ['session', 'assignments', 'network', 'promotion', 'heartbeatAck']
 export type MessageKind = (typeof KINDS)[number];
 
 export interface SessionWriterOptions {
-  /** The node's whole assignment set as it is now: sent after a drain in place of the changes held back. */
-  fullAssignments: () => SessionResponse;
+  /**
+   * The node's whole assignment set as it is now: sent after a drain in place of the changes held back. Several
+   * messages when the files its tasks use do not fit in one (they are written together).
+   */
+  fullAssignments: () => SessionResponse | SessionResponse[];
   /** How long the stream may stay behind (the agent not reading) before `onBehind` is called (ms). */
   maxBehindMs: number;
   /** The agent stayed behind past the bound: the session is to be closed, for this reason. */
@@ -30,7 +33,7 @@ export interface SessionWriterOptions {
  * An agent that stays behind past `maxBehindMs` has its session closed (`onBehind`).
  */
 export class SessionWriter {
-  private readonly held = new Map<MessageKind, () => SessionResponse>();
+  private readonly held = new Map<MessageKind, () => SessionResponse | SessionResponse[]>();
   private behindSince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
@@ -45,11 +48,15 @@ export class SessionWriter {
     this.now = options.now ?? Date.now;
   }
 
-  /** Sends a message now, or holds it (the latest of its kind) until the stream drains. */
-  send(kind: MessageKind, message: SessionResponse): void {
+  /**
+   * Sends a message now, or holds it (the latest of its kind) until the stream drains. Messages given together
+   * (an assignment set and the files ahead of it) are written together: once the first goes, the rest follow even
+   * if the stream pushes back meanwhile (they are one node's set, bounded), so the agent never gets half of them.
+   */
+  send(kind: MessageKind, message: SessionResponse | SessionResponse[]): void {
     if (this.closed) return;
     if (this.behindSince === undefined && !this.stream.writableNeedDrain) {
-      if (!this.stream.write(message)) this.fallBehind();
+      if (!this.writeAll(message)) this.fallBehind();
       return;
     }
     this.heldBack++;
@@ -75,6 +82,13 @@ export class SessionWriter {
     this.stream.removeListener('drain', this.drained);
   }
 
+  /** Writes every message given; false when the stream asked to wait (the last write, or any before it). */
+  private writeAll(message: SessionResponse | SessionResponse[]): boolean {
+    let ok = true;
+    for (const m of Array.isArray(message) ? message : [message]) ok = this.stream.write(m) && ok;
+    return ok;
+  }
+
   private fallBehind(): void {
     if (this.behindSince !== undefined) return;
     this.behindSince = this.now();
@@ -91,7 +105,7 @@ export class SessionWriter {
       const make = this.held.get(kind);
       if (!make) continue;
       this.held.delete(kind);
-      if (!this.stream.write(make())) {
+      if (!this.writeAll(make())) {
         this.fallBehind();
         return;
       }

@@ -3,6 +3,7 @@ import { type FlotillaError, type SessionRequest, type SessionResponse, toGrpcSt
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import type { NodeRuntime } from './node-runtime.js';
 import type { SessionBudget } from './session-budget.js';
+import type { SessionFiles } from './session-files.js';
 import type { SessionWriter } from './session-writer.js';
 
 /** One agent's session, over mutual TLS: its stream and what the dispatcher keeps about it. */
@@ -30,6 +31,8 @@ export interface Session {
   probeAddress?: string;
   /** HOST:PORT a manager of the node's own would serve on (agent start --manager-listen): it can be promoted. */
   managerAddress?: string;
+  /** The secrets' and configs' contents sent in this session that its agent holds, and the tasks held back. */
+  files: SessionFiles;
   /** How the node runs tasks, as its agent said when it opened the session (none from an older agent). */
   runtime?: NodeRuntime;
 }

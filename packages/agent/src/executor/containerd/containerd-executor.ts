@@ -13,6 +13,7 @@ import {
   type NetworkProbe,
   type Progress,
   RejectedError,
+  type TaskFileContent,
   type TaskOutput,
 } from '../executor.js';
 import { privilegedCapabilities } from './capabilities.js';
@@ -27,6 +28,7 @@ import { NodeContainers, SNAPSHOTTER } from './node-containers.js';
 import { pullError } from './registry-source.js';
 import { buildRuntimeSpec, type SpecContext } from './runtime-spec.js';
 import { signalNumber } from './signals.js';
+import { TaskFileMounts } from './task-file-mounts.js';
 import { TaskIo } from './task-io.js';
 import { needsAccountFiles, resolveContainerUser } from './user-lookup.js';
 
@@ -92,11 +94,16 @@ interface Running {
 export class ContainerdExecutor implements Executor {
   readonly name = 'containerd';
   readonly liveRestore = true;
+  readonly deliversFiles = true;
   readonly c: Containerd;
   readonly images: ImageStore;
   private readonly containers: NodeContainers;
   private readonly accounts: ImageAccounts;
   private readonly oom: OomEvents;
+  /** Each task's secrets and configs, on a tmpfs of its own. */
+  readonly files: TaskFileMounts;
+  /** Those left from before the agent started, cleared before a task gets any. */
+  private readonly leftovers: Promise<void>;
   private readonly log: Logger;
   private readonly tasks = new Map<string, Running>();
   private closed = false;
@@ -109,6 +116,13 @@ export class ContainerdExecutor implements Executor {
     this.accounts = new ImageAccounts(this.c, options.stateDir, SNAPSHOTTER);
     this.oom = new OomEvents(this.c);
     this.log = options.logger ?? createLogger('containerd-executor');
+    this.files = new TaskFileMounts(path.join(options.stateDir, 'files'));
+    this.leftovers = this.files
+      .clean()
+      .then(() => undefined)
+      .catch((err: unknown) =>
+        this.log.warn({ err: errorMessage(err) }, 'secrets and configs left from before not removed'),
+      );
     const every = options.imageGcIntervalMs ?? 5 * 60_000;
     if (every > 0) {
       this.gcTimer = setInterval(
@@ -125,6 +139,7 @@ export class ContainerdExecutor implements Executor {
   /** The worker has the managers' full assignment set and has adopted what it could: the rest are orphans. */
   async reconcile(known: ReadonlySet<string>): Promise<void> {
     await this.removeOrphans(known);
+    await this.files.clean(new Set([...known, ...this.tasks.keys()]));
   }
 
   /**
@@ -151,7 +166,7 @@ export class ContainerdExecutor implements Executor {
     return v.version;
   }
 
-  async prepare(task: Task, progress?: Progress): Promise<void> {
+  async prepare(task: Task, progress?: Progress, files: TaskFileContent[] = []): Promise<void> {
     const ref = task.spec?.image;
     if (!ref) throw new RejectedError('the service names no image: containers need one');
     let image: LocalImage;
@@ -160,7 +175,7 @@ export class ContainerdExecutor implements Executor {
     } catch (err) {
       throw pullError(ref, err);
     }
-    const spec = await this.runtimeSpec(task, image);
+    const spec = await this.runtimeSpec(task, image, files);
     const io = new TaskIo(path.join(this.taskDir(task.id), 'io'), task.id, this.options.output);
     this.tasks.set(task.id, {
       task,
@@ -210,6 +225,7 @@ export class ContainerdExecutor implements Executor {
     this.tasks.delete(taskId);
     await run?.io.close();
     await this.containers.remove(taskId);
+    await this.files.unmount(taskId);
     this.oom.forget(taskId);
     await this.options.network?.detach(taskId);
     rmSync(this.taskDir(taskId), { recursive: true, force: true });
@@ -280,7 +296,7 @@ export class ContainerdExecutor implements Executor {
    * The container's OCI runtime spec, once what it needs is on the node: its user resolved against the image,
    * its volume directories and bind sources (all checked before anything is made), its network and /etc files.
    */
-  private async runtimeSpec(task: Task, image: LocalImage): Promise<Record<string, unknown>> {
+  private async runtimeSpec(task: Task, image: LocalImage, files: TaskFileContent[]): Promise<Record<string, unknown>> {
     const dir = this.taskDir(task.id);
     const dirs: VolumeDirs = {
       volumesDir: path.join(this.options.stateDir, 'volumes'),
@@ -291,6 +307,8 @@ export class ContainerdExecutor implements Executor {
       ? resolveContainerUser(userSetting, await this.accounts.get(image))
       : undefined;
     makeMountSources(task, dirs);
+    await this.leftovers;
+    const fileMounts = await this.files.mount(task.id, files);
     const attachment = task.spec?.hostNetwork ? undefined : await this.options.network?.attach(task);
     return buildRuntimeSpec(task, image.config, {
       ...dirs,
@@ -299,6 +317,7 @@ export class ContainerdExecutor implements Executor {
       cgroupsPath: this.cgroupsPath(task.id),
       cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
       ...(user ? { user } : {}),
+      ...(fileMounts.length > 0 ? { fileMounts } : {}),
       ...(this.options.seccomp ? { seccomp: this.options.seccomp } : {}),
       ...(task.spec?.privileged ? { privilegedCapabilities: privilegedCapabilities() } : {}),
       // Without networks (or without the overlay), a task has a namespace of its own with only loopback.

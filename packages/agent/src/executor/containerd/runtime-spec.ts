@@ -29,6 +29,8 @@ export interface SpecContext extends VolumeDirs {
   seccomp?: { profile: SeccompProfile; arch: string; kernel: string };
   /** What `privileged: true` grants: every capability the agent may hand out (its own bounding set). */
   privilegedCapabilities?: string[];
+  /** The task's secrets and configs, bind-mounted from its tmpfs (see TaskFileMounts): mounted last. */
+  fileMounts?: Record<string, unknown>[];
 }
 
 const INIT_IN_CONTAINER = '/sbin/flotilla-init';
@@ -201,7 +203,7 @@ function rlimits(spec: ContainerSpec): Rlimit[] {
   });
 }
 
-/** The standard mounts, tini for `init: true`, then the service's own. */
+/** The standard mounts, tini for `init: true`, the service's own, then its secrets and configs. */
 function mounts(spec: ContainerSpec, ctx: SpecContext): Record<string, unknown>[] {
   const all = standardMounts(ctx.etcFiles).map((m) =>
     spec.privileged && m.destination === '/sys' ? { ...m, options: ['nosuid', 'noexec', 'nodev', 'rw'] } : m,
@@ -212,6 +214,8 @@ function mounts(spec: ContainerSpec, ctx: SpecContext): Record<string, unknown>[
   spec.mounts.forEach((m, i) => {
     all.push(userMount(m, i, ctx));
   });
+  // Last: a tmpfs or volume the service mounts at /run must not hide them.
+  all.push(...(ctx.fileMounts ?? []));
   return all;
 }
 

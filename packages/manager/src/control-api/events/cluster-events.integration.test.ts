@@ -6,17 +6,19 @@ import {
   type Task,
   TaskState,
 } from '@flotilla/api';
+import { EVENTS_KEY, nodeUserName, whenReady } from '@flotilla/events';
 import { createKeyAndCsr, MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
-import { type HollowNodes, ManagedProcess, startRedis, type TestServer } from '@flotilla/testing';
+import { type HollowNodes, ManagedProcess, startRedis } from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RedisTestCluster, startRedisTestCluster } from '../../../test/redis-test-cluster.js';
 import { readyHollowNodes, startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
 
-// Real etcd and Redis, a manager started with --redis and hollow nodes: the leader writes what happens to the
-// event log, and the Events RPC reads it back (stored, then followed), filtered.
-let redis: TestServer;
-let cluster: TestCluster;
+// Real etcd, Redis as the cluster runs it (TLS only, certificates of the cluster CA, the managers' password, a user
+// per node), a manager and hollow nodes: the leader writes what happens to the event log as the managers' user,
+// and the Events RPC reads it back (stored, then followed), filtered.
+let cluster: RedisTestCluster;
 let hollow: HollowNodes;
 
 const STACK = `
@@ -36,17 +38,13 @@ services:
 `;
 
 beforeAll(async () => {
-  redis = await startRedis({ password: 'events-s3cret' });
-  cluster = await startTestCluster('events', {
-    redis: { address: `127.0.0.1:${redis.port}`, password: 'events-s3cret' },
-  });
+  cluster = await startRedisTestCluster('events');
   hollow = await readyHollowNodes(cluster.manager, 2, 'ev', { failImages: ['broken:1'] });
 });
 
 afterAll(async () => {
   hollow?.stop();
   await cluster?.stop();
-  await redis?.destroy();
   await ManagedProcess.stopAll();
 });
 
@@ -72,8 +70,8 @@ function read(control: TestCluster['control'], request: Partial<EventsRequest>):
 }
 
 /** Every stored event up to now that matches, read to the end of the call (until in the past). */
-async function stored(request: Partial<EventsRequest> = {}): Promise<ClusterEvent[]> {
-  const reading = read(cluster.control, { untilMs: BigInt(Date.now() - 600), ...request });
+async function stored(request: Partial<EventsRequest> = {}, control = cluster.control): Promise<ClusterEvent[]> {
+  const reading = read(control, { untilMs: BigInt(Date.now() - 600), ...request });
   const err = await reading.ended;
   if (err) throw new Error(err.details);
   return reading.events;
@@ -240,6 +238,70 @@ describe('events through the control API', () => {
       code: status.INVALID_ARGUMENT,
       details: expect.stringContaining('container'),
     });
+  });
+});
+
+/** The message a command was refused with. */
+async function refusal(command: Promise<unknown>): Promise<string> {
+  const err = await command.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(Error);
+  return (err as Error).message;
+}
+
+describe('the event log in Redis as the cluster runs it', () => {
+  it("is written and read by the managers as the managers' user, and no Redis warning is given", async () => {
+    const managers = cluster.managersRedis();
+    await whenReady(managers, 5_000);
+    const clients = ((await managers.call('CLIENT', 'LIST')) as string).split('\n');
+    for (const name of ['flotilla-manager-event-log', 'flotilla-manager-events']) {
+      const connected = clients.filter((l) => l.includes(` name=${name} `));
+      expect(connected.length).toBeGreaterThan(0);
+      expect(connected.every((l) => l.includes(' user=default '))).toBe(true);
+    }
+    const { warnings } = await cluster.rpc(cluster.control.getCluster, {});
+    expect(warnings.filter((w) => /redis/i.test(w))).toEqual([]);
+  });
+
+  it('gives each node a Redis user of its own, which can neither read nor forge the event log', async () => {
+    const managers = cluster.managersRedis();
+    await whenReady(managers, 5_000);
+    const users = hollow.nodes.map((n) => nodeUserName(n.credentials.nodeId));
+    await expect
+      .poll(async () => (await managers.call('ACL', 'USERS')) as string[], { timeout: 10_000 })
+      .toEqual(expect.arrayContaining(users));
+    for (const node of hollow.nodes) {
+      const own = cluster.nodeRedis(node.credentials);
+      await whenReady(own, 5_000);
+      expect(await refusal(own.xrange(EVENTS_KEY, '-', '+'))).toMatch(/^NOPERM/);
+      expect(await refusal(own.xadd(EVENTS_KEY, '*', 'e', 'forged'))).toMatch(/^NOPERM/);
+    }
+    const entries = await managers.xrange(EVENTS_KEY, '-', '+');
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.some(([, fields]) => fields.includes('forged'))).toBe(false);
+  });
+});
+
+// The plaintext fallback is still supported: events flow as before, and the managers say what is unsafe.
+describe('events with Redis in plaintext', () => {
+  it('reads back what the leader wrote, and warns that any node can read and forge it', async () => {
+    const password = 'events-plain-s3cret';
+    const plainRedis = await startRedis({ password });
+    let plain: TestCluster | undefined;
+    try {
+      plain = await startTestCluster('events-plain', { redis: { address: `127.0.0.1:${plainRedis.port}`, password } });
+      const control = plain.control;
+      await expect
+        .poll(async () => (await stored({ types: ['leader'] }, control)).map(summary), { timeout: 10_000 })
+        .toEqual(['leader change ']);
+      const { warnings } = await plain.rpc(control.getCluster, {});
+      expect(warnings.join('\n')).toMatch(/Redis is reached in plaintext.*any node can read and forge.*--redis-tls/);
+    } finally {
+      await plain?.stop();
+      await plainRedis.destroy();
+    }
   });
 });
 

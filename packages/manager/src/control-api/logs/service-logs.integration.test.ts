@@ -1,30 +1,23 @@
-import path from 'node:path';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
 import { type LogEntry, LogEntry_Stream, type ServiceLogsRequest, type Task, TaskState } from '@flotilla/api';
-import { connectRedis, nodeUserName, redisLogShipper, whenReady } from '@flotilla/events';
-import { freePort, ManagedProcess, startRedis, type TestServer } from '@flotilla/testing';
+import { nodeUserName, redisLogShipper, whenReady } from '@flotilla/events';
+import { ManagedProcess } from '@flotilla/testing';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processStack, startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
-import { REDIS_SERVER_NAME, type RedisTlsFiles, writeRedisTlsFiles } from '../../cluster/redis-certificates.js';
+import { type RedisTestCluster, startRedisTestCluster } from '../../../test/redis-test-cluster.js';
+import { processStack } from '../../../test/test-cluster.js';
 
 // Real etcd, Redis as the cluster runs it (TLS only, certificates of the cluster CA, the managers' password, a user
 // per node), a manager and an agent running the process executor: tasks print, the agent ships their lines to
-// Redis as its own user, and the control API reads them back.
-const PASSWORD = 'logs-s3cret';
-let redis: TestServer;
-let redisTls: RedisTlsFiles;
-let cluster: TestCluster;
+// Redis as its own user, and the control API reads them back with the managers' user.
+let cluster: RedisTestCluster;
 let agent: RunningAgent;
 let agentStopped = false;
 /** A follow still open when the manager stops: it must end (a stop would otherwise wait for it forever). */
 let open: Reading | undefined;
 
 beforeAll(async () => {
-  const port = await freePort();
-  cluster = await startTestCluster('logs', { redis: { address: `127.0.0.1:${port}`, password: PASSWORD, tls: true } });
-  redisTls = await writeRedisTlsFiles(cluster.dir('manager'), cluster.dir('redis-tls'), ['127.0.0.1']);
-  redis = await startRedis({ password: PASSWORD, tls: redisTls, port });
+  cluster = await startRedisTestCluster('logs');
   agent = await startAgent({
     stateDir: cluster.dir('agent'),
     hostname: 'logs-node',
@@ -33,24 +26,10 @@ beforeAll(async () => {
   });
 });
 
-/** A connection as the managers' user, with the manager's certificate. */
-function adminRedis() {
-  return connectRedis({
-    url: redis.url,
-    tls: {
-      caFile: redisTls.caFile,
-      serverName: REDIS_SERVER_NAME,
-      certFile: path.join(cluster.dir('manager'), 'node.crt'),
-      keyFile: path.join(cluster.dir('manager'), 'node.key'),
-    },
-  });
-}
-
 afterAll(async () => {
   if (!agentStopped) await agent?.stop();
   await cluster?.stop();
   expect((await open?.ended)?.details).toContain('the manager is stopping');
-  await redis?.destroy();
   await ManagedProcess.stopAll();
 });
 
@@ -183,7 +162,7 @@ describe('service logs through the control API', () => {
       .poll(() => following.entries.some((e) => e.slot === 2n && e.line === 'tick 3'), { timeout: 20_000 })
       .toBe(true);
     // Each followed task holds a blocking Redis connection on the manager while the call lasts, and no longer.
-    const admin = adminRedis();
+    const admin = cluster.managersRedis();
     await whenReady(admin, 5_000);
     const readers = async () =>
       ((await admin.call('CLIENT', 'LIST')) as string)
@@ -225,7 +204,7 @@ describe('service logs through the control API', () => {
 
 describe("the node's own Redis user", () => {
   it('ships as a user of its own', async () => {
-    const admin = adminRedis();
+    const admin = cluster.managersRedis();
     await whenReady(admin, 5_000);
     const user = nodeUserName(agent.credentials.nodeId);
     const shippers = async () =>
@@ -241,8 +220,8 @@ describe("the node's own Redis user", () => {
 
   it('makes the users again when Redis restarts (it keeps none), and logs flow again', async () => {
     const user = nodeUserName(agent.credentials.nodeId);
-    await redis.restart();
-    const admin = adminRedis();
+    await cluster.redis.restart();
+    const admin = cluster.managersRedis();
     await whenReady(admin, 10_000);
     await expect.poll(async () => (await admin.call('ACL', 'USERS')) as string[], { timeout: 15_000 }).toContain(user);
     await deploy(
@@ -262,7 +241,7 @@ describe("the node's own Redis user", () => {
   });
 
   it('deletes the user of a removed node', async () => {
-    const admin = adminRedis();
+    const admin = cluster.managersRedis();
     await whenReady(admin, 5_000);
     const user = nodeUserName(agent.credentials.nodeId);
     await agent.stop();
