@@ -60,6 +60,7 @@ const PORTS: Record<string, number> = {
   five: 8085,
   six: 8086,
   plan: 8087,
+  seven: 8088,
 };
 
 /** The stack file with these contents for its secret and config (what the CLI reads from the file and content:). */
@@ -174,6 +175,35 @@ describe('stack deploy with secrets and configs (etcd)', () => {
       reason: 'conflict',
     });
     expect((await files('three')).map((f) => f.id).sort()).toEqual(stored.map((f) => f.id).sort());
+  });
+
+  it('fails rather than pin a kept version that is removed between its reads and its transaction', async () => {
+    await deployStack(store, stackWith('seven', 'kept'), false, key);
+    // The stack is removed: its versions stay until the collector takes them, which it does here meanwhile.
+    const services = (await store.list('services')).items.filter((s) => s.value.spec?.stack === 'seven');
+    await store.batch(services.map((s) => ({ op: 'delete' as const, kind: 'services' as const, id: s.id })));
+    const collecting = Object.create(store) as Store;
+    collecting.list = (async (kind: Parameters<Store['list']>[0]) => {
+      const listed = await store.list(kind);
+      if (kind === 'files') {
+        const versions = (await store.list('files')).items.filter((f) => f.value.stack === 'seven');
+        await store.batch(
+          versions.map((f) => ({ op: 'delete' as const, kind: 'files' as const, id: f.id, version: f.version })),
+        );
+      }
+      return listed;
+    }) as Store['list'];
+    await expect(deployStack(collecting, stackWith('seven', 'kept'), false, key)).rejects.toMatchObject({
+      reason: 'conflict',
+    });
+    expect((await store.list('services')).items.some((s) => s.value.spec?.stack === 'seven')).toBe(false);
+    // Tried again on fresh state, it stores version 1 anew.
+    await deployStack(store, stackWith('seven', 'kept'), false, key);
+    const pinned = (await service('seven_db')).spec?.container?.secrets[0]?.objectId;
+    expect((await files('seven')).find((f) => f.name === 'seven_db_password')).toMatchObject({
+      id: pinned,
+      version: 1n,
+    });
   });
 
   it('keeps no plaintext in etcd: the files kind holds sealed bytes only', async () => {

@@ -1,4 +1,4 @@
-import { type FileObject, FileObjectKind, FileObjectSpec, ServiceSpec, StackSpec } from '@flotilla/api';
+import { FileObjectKind, FileObjectSpec, ServiceSpec, StackSpec } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { DataKey, MAX_FILE_OBJECT_BYTES, sealFileObject } from '../../secrets/data-key.js';
 import { decideFileObjects, pinFileObjects, resolveFileObjects } from './file-object-versions.js';
@@ -30,15 +30,19 @@ const stack = (secrets: FileObjectSpec[], configs: FileObjectSpec[] = [], uses =
     ],
   });
 
-const stored = (name: string, version: bigint, content: string, owner = 'shop', kind = SECRET): FileObject =>
-  sealFileObject(key, {
+/** A stored version as the store lists it (its etcd version 7). */
+const stored = (name: string, version: bigint, content: string, owner = 'shop', kind = SECRET) => ({
+  id: `${name}-v${version}`,
+  version: 7n,
+  value: sealFileObject(key, {
     id: `${name}-v${version}`,
     kind,
     name,
     stack: owner,
     version,
     content: Buffer.from(content),
-  });
+  }),
+});
 
 describe('decideFileObjects', () => {
   it('stores version 1 of a name never seen, sealed, and says which', () => {
@@ -51,12 +55,22 @@ describe('decideFileObjects', () => {
     expect(Buffer.from(d?.version.sealed ?? []).includes('hunter2')).toBe(false);
   });
 
-  it('keeps the newest version when the content is the same: no write, no new ID', () => {
+  it('keeps the newest version when the content is the same: no new version, no write while a service uses it', () => {
     const existing = [stored('shop_db', 1n, 'old'), stored('shop_db', 2n, 'hunter2')];
-    const [d] = decideFileObjects(existing, stack([object('shop_db', 'hunter2')]), key, make);
+    const used = new Set(['shop_db-v2']);
+    const [d] = decideFileObjects(existing, stack([object('shop_db', 'hunter2')]), key, make, used);
     expect(d?.action).toBe('same');
     expect(d?.version.id).toBe('shop_db-v2');
     expect(d?.write).toBeUndefined();
+  });
+
+  it('rewrites a kept version nothing uses yet as it was read, so a removal meanwhile fails the deploy', () => {
+    const existing = [stored('shop_db', 2n, 'hunter2'), stored('db', 1n, 'x', '')];
+    const decisions = decideFileObjects(existing, stack([object('shop_db', 'hunter2'), object('db')]), key, make);
+    expect(decisions.map((d) => d.write)).toEqual([
+      { op: 'update', kind: 'files', id: 'shop_db-v2', value: existing[0]?.value, version: 7n },
+      { op: 'update', kind: 'files', id: 'db-v1', value: existing[1]?.value, version: 7n },
+    ]);
   });
 
   it('stores version N+1 with a new ID when the content changed, compared with the newest version only', () => {
@@ -70,9 +84,9 @@ describe('decideFileObjects', () => {
     expect(d?.write?.op).toBe('create');
   });
 
-  it('resolves an external object to the newest version of its name, and writes nothing', () => {
+  it('resolves an external object to the newest version of its name, and writes nothing while it is used', () => {
     const existing = [stored('db', 1n, 'a', ''), stored('db', 4n, 'b', ''), stored('db', 2n, 'c', '')];
-    const [d] = decideFileObjects(existing, stack([object('db')], [], ['db']), key, make);
+    const [d] = decideFileObjects(existing, stack([object('db')], [], ['db']), key, make, new Set(['db-v4']));
     expect(d?.action).toBe('external');
     expect(d?.version.id).toBe('db-v4');
     expect(d?.write).toBeUndefined();

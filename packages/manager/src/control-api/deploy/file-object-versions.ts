@@ -9,8 +9,9 @@ import {
   type ServiceSpec,
   type StackSpec,
 } from '@flotilla/api';
-import type { Write } from '@flotilla/store';
+import type { Versioned, Write } from '@flotilla/store';
 import { type DataKey, MAX_FILE_OBJECT_BYTES, sealFileObject } from '../../secrets/data-key.js';
+import { checkFileObjectName, kindWord } from '../../secrets/file-object-names.js';
 
 /** What a deploy does with one of the stack's secrets or configs. */
 export interface FileObjectDecision {
@@ -27,18 +28,12 @@ export interface FileObjectDecision {
   version: FileObject;
   /** The newest version before the deploy (absent for first). */
   previous?: FileObject;
-  /** The new version's write (first and changed only). */
+  /**
+   * The new version's write (first and changed); for a kept or external version that no service uses yet, a
+   * rewrite of it as it was read, so that the deploy fails rather than pins a version removed meanwhile (the
+   * collector and `secret rm` remove a version only as they read it).
+   */
   write?: Write;
-}
-
-const WORDS: Partial<Record<FileObjectKind, string>> = {
-  [FileObjectKind.FILE_OBJECT_KIND_SECRET]: 'secret',
-  [FileObjectKind.FILE_OBJECT_KIND_CONFIG]: 'config',
-};
-
-/** `secret` or `config`. */
-export function kindWord(kind: FileObjectKind): string {
-  return WORDS[kind] ?? 'object';
 }
 
 /**
@@ -46,13 +41,15 @@ export function kindWord(kind: FileObjectKind): string {
  * version (`existing`): a stack-made object gets a new version only when its content changed (told by the MAC
  * under the data key, without opening the stored one), an external object is the newest version of its name.
  * Pure but for the data key: DeployStack writes the decisions with the services, PlanStack only shows them.
- * Refuses (FlotillaError) what the deploy refuses; no message holds any content.
+ * `inUse`: the versions stored services name already (nothing can remove those meanwhile). Refuses
+ * (FlotillaError) what the deploy refuses; no message holds any content.
  */
 export function decideFileObjects(
-  existing: readonly FileObject[],
+  existing: readonly Versioned<FileObject>[],
   stack: StackSpec,
   key: DataKey | undefined,
   make: { now: bigint; newId: () => string },
+  inUse: ReadonlySet<string> = new Set(),
 ): FileObjectDecision[] {
   const declared = [
     ...stack.secrets.map((spec) => ({ kind: FileObjectKind.FILE_OBJECT_KIND_SECRET, spec })),
@@ -66,11 +63,11 @@ export function decideFileObjects(
         'deploy through a manager that holds the CA key',
     );
   }
-  const newest = new Map<string, FileObject>();
+  const newest = new Map<string, Versioned<FileObject>>();
   for (const o of existing) {
-    const at = `${o.kind}/${o.name}`;
+    const at = `${o.value.kind}/${o.value.name}`;
     const seen = newest.get(at);
-    if (!seen || o.version > seen.version) newest.set(at, o);
+    if (!seen || o.value.version > seen.value.version) newest.set(at, o);
   }
   const seen = new Set<string>();
   return declared.map(({ kind, spec }) => {
@@ -78,9 +75,14 @@ export function decideFileObjects(
     const what = `${kindWord(kind)} ${fileKey(stack.name, name)} of stack ${stack.name}`;
     if (seen.has(`${kind}/${name}`)) throw new FlotillaError(Code.InvalidArgument, `${what} is declared twice`);
     seen.add(`${kind}/${name}`);
-    const previous = newest.get(`${kind}/${name}`);
-    if (spec.external) return external(kind, name, what, previous);
-    return stackMade(kind, spec, what, stack.name, previous, key, make);
+    const stored = newest.get(`${kind}/${name}`);
+    const decision = spec.external
+      ? external(kind, name, what, stored?.value)
+      : stackMade(kind, spec, what, stack.name, stored?.value, key, make);
+    if (!decision.write && stored && !inUse.has(stored.id)) {
+      decision.write = { op: 'update', kind: 'files', id: stored.id, value: stored.value, version: stored.version };
+    }
+    return decision;
   });
 }
 
@@ -110,6 +112,7 @@ function stackMade(
   make: { now: bigint; newId: () => string },
 ): FileObjectDecision {
   const name = spec.annotations?.name ?? '';
+  checkFileObjectName(kind, name);
   if (spec.data.length > MAX_FILE_OBJECT_BYTES) {
     throw new FlotillaError(
       Code.InvalidArgument,
@@ -196,12 +199,13 @@ export function pinFileObjects(stack: StackSpec, decisions: readonly FileObjectD
 
 /** Decides the versions and pins them: the stack as the deploy stores it, and the objects' writes. */
 export function resolveFileObjects(
-  existing: readonly FileObject[],
+  existing: readonly Versioned<FileObject>[],
   stack: StackSpec,
   key: DataKey | undefined,
   make: { now: bigint; newId: () => string },
+  inUse: ReadonlySet<string> = new Set(),
 ): { stack: StackSpec; decisions: FileObjectDecision[]; writes: Write[] } {
-  const decisions = decideFileObjects(existing, stack, key, make);
+  const decisions = decideFileObjects(existing, stack, key, make, inUse);
   return {
     stack: pinFileObjects(stack, decisions),
     decisions,

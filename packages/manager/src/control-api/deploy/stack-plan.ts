@@ -34,7 +34,7 @@ export interface PlanInput {
   tasks: readonly Task[];
   strategy: Strategy;
   /** Every stored version of every secret and config. */
-  files?: readonly FileObject[];
+  files?: readonly Versioned<FileObject>[];
 }
 
 /**
@@ -64,7 +64,7 @@ export async function planStack(
       nodes: nodes.items.map((n) => n.value),
       tasks: tasks.items.map((t) => t.value),
       strategy: binpack ? 'binpack' : 'spread',
-      files: files.items.map((f) => f.value),
+      files: files.items,
     },
     stack,
     prune,
@@ -98,7 +98,7 @@ export function planFrom(
   const objects = resolveFileObjects(cluster.files ?? [], stack, dataKey, make);
   const decisions = decideStack(cluster.services, objects.stack, prune, make);
   const versionNames = new Map<string, string>();
-  for (const o of [...(cluster.files ?? []), ...objects.decisions.map((d) => d.version)]) {
+  for (const o of [...(cluster.files ?? []).map((f) => f.value), ...objects.decisions.map((d) => d.version)]) {
     versionNames.set(o.id, `${o.name} version ${o.version}`);
   }
   const added: Task[] = [];
