@@ -1,4 +1,10 @@
-import { PlannedService_Action as A, PlannedService, PlannedService_Tasks as T } from '@flotilla/api';
+import {
+  PlannedService_Action as A,
+  PlannedFileObject_Action as F,
+  FileObjectKind,
+  PlannedService,
+  PlannedService_Tasks as T,
+} from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { formatPlan } from './stack-plan-output.js';
 
@@ -45,6 +51,7 @@ const plan = {
     PlannedService.fromPartial({ name: 'web_old', id: 'o1', action: A.ACTION_REMOVE, tasks: T.TASKS_NONE }),
     PlannedService.fromPartial({ name: 'web_db', id: 'd1', action: A.ACTION_UNCHANGED, tasks: T.TASKS_NONE }),
   ],
+  fileObjects: [],
 };
 
 describe('formatPlan', () => {
@@ -81,6 +88,7 @@ describe('formatPlan', () => {
         }),
         PlannedService.fromPartial({ name: 'a_g', action: A.ACTION_CREATE, placed: [node('n1', 1)] }),
       ],
+      fileObjects: [],
     };
     expect(formatPlan('a', two, 'text')).toBe(
       [
@@ -90,6 +98,77 @@ describe('formatPlan', () => {
         '3 tasks would stay pending:',
         '  a_x ×1: r1',
         '  a_x ×2: r2',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('says which secrets and configs get a new version and which services that rolls, never a content', () => {
+    const SECRET = FileObjectKind.FILE_OBJECT_KIND_SECRET;
+    const CONFIG = FileObjectKind.FILE_OBJECT_KIND_CONFIG;
+    const objects = {
+      services: [
+        PlannedService.fromPartial({
+          name: 'shop_db',
+          id: 'd1',
+          action: A.ACTION_UPDATE,
+          tasks: T.TASKS_REPLACED,
+          specVersionBefore: 1n,
+          specVersionAfter: 2n,
+          changes: [
+            {
+              path: 'container.secrets[/run/secrets/db_password].object_id',
+              before: 'shop_db_password version 2',
+              after: 'shop_db_password version 3',
+            },
+          ],
+        }),
+      ],
+      fileObjects: [
+        {
+          kind: SECRET,
+          name: 'shop_db_password',
+          action: F.ACTION_NEW_VERSION,
+          versionBefore: 2n,
+          versionAfter: 3n,
+          services: ['shop_db'],
+        },
+        {
+          kind: CONFIG,
+          name: 'shop_db_conf',
+          action: F.ACTION_UNCHANGED,
+          versionBefore: 1n,
+          versionAfter: 1n,
+          services: ['shop_db'],
+        },
+        {
+          kind: SECRET,
+          name: 'shop_api_key',
+          action: F.ACTION_CREATE,
+          versionBefore: 0n,
+          versionAfter: 1n,
+          services: [],
+        },
+        {
+          kind: SECRET,
+          name: 'shared_tls',
+          action: F.ACTION_EXTERNAL,
+          versionBefore: 4n,
+          versionAfter: 4n,
+          services: ['shop_db'],
+        },
+      ],
+    };
+    expect(formatPlan('shop', objects, 'text')).toBe(
+      [
+        'Plan for stack shop (nothing was changed):',
+        '  ~ shop_db  update   tasks replaced (spec version 1 → 2)',
+        '      container.secrets[/run/secrets/db_password].object_id: shop_db_password version 2 → shop_db_password version 3',
+        'Secrets and configs:',
+        '  ~ secret db_password: new version 3 (content changed), rolls shop_db',
+        '  = config db_conf: version 1 (unchanged)',
+        '  + secret api_key: version 1 (new), used by no service',
+        '  = secret shared_tls: external, version 4, used by shop_db',
         '',
       ].join('\n'),
     );

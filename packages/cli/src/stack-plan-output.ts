@@ -1,5 +1,8 @@
 import {
   type FieldChange,
+  FileObjectKind,
+  type PlannedFileObject,
+  PlannedFileObject_Action,
   type PlannedService,
   PlannedService_Action,
   PlannedService_Tasks,
@@ -23,6 +26,10 @@ export function formatPlan(stack: string, plan: PlanStackResponse, format: 'text
     lines.push(`  ${mark} ${s.name.padEnd(width)}${word.padEnd(8)} ${summary(s)}`.trimEnd());
     for (const c of s.changes) lines.push(`      ${change(c)}`);
   }
+  if (plan.fileObjects.length > 0) {
+    lines.push('Secrets and configs:');
+    for (const o of plan.fileObjects) lines.push(`  ${fileObjectLine(stack, o)}`);
+  }
   const pending = plan.services.flatMap((s) => s.pending.map((p) => ({ service: s.name, ...p })));
   const total = pending.reduce((n, p) => n + p.tasks, 0);
   if (total > 0) {
@@ -32,6 +39,23 @@ export function formatPlan(stack: string, plan: PlanStackResponse, format: 'text
     else lines.push(head, ...pending.map((p) => `  ${p.service} ×${p.tasks}: ${p.reason}`));
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `~ secret db_password: new version 3 (content changed), rolls shop_db`: never the content. */
+function fileObjectLine(stack: string, o: PlannedFileObject): string {
+  const kind = o.kind === FileObjectKind.FILE_OBJECT_KIND_CONFIG ? 'config' : 'secret';
+  const name = o.name.startsWith(`${stack}_`) ? o.name.slice(stack.length + 1) : o.name;
+  const users = o.services.length > 0 ? o.services.join(', ') : 'no service';
+  switch (o.action) {
+    case PlannedFileObject_Action.ACTION_CREATE:
+      return `+ ${kind} ${name}: version 1 (new), used by ${users}`;
+    case PlannedFileObject_Action.ACTION_NEW_VERSION:
+      return `~ ${kind} ${name}: new version ${o.versionAfter} (content changed), rolls ${users}`;
+    case PlannedFileObject_Action.ACTION_EXTERNAL:
+      return `= ${kind} ${name}: external, version ${o.versionAfter}, used by ${users}`;
+    default:
+      return `= ${kind} ${name}: version ${o.versionAfter} (unchanged)`;
+  }
 }
 
 /** What happens to the service's tasks, and where new ones would go. */

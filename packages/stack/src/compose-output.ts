@@ -45,7 +45,8 @@ function fileObject(o: NormalizedStack['configs'][string]): Record<string, unkno
   if (o.external) out.external = true;
   if (o.file) out.file = o.file;
   if (o.environment) out.environment = o.environment;
-  if (o.content !== undefined) out.content = o.content;
+  // Never the value: `stack config` output is pasted into issues and CI logs.
+  if (o.content !== undefined) out.content = `(${Buffer.byteLength(o.content)} bytes, not shown)`;
   if (Object.keys(o.labels).length > 0) out.labels = o.labels;
   return out;
 }

@@ -8,4 +8,6 @@ export const LIMITS = {
   maxNodes: 250_000,
   /** Most files merged into one stack. */
   maxFiles: 32,
+  /** Largest secret or config content, as the managers (and Swarm) cap it. */
+  maxFileObjectBytes: 500 * 1024,
 } as const;

@@ -10,6 +10,7 @@ import { mergeTrees } from './merge.js';
 import { type NormalizedStack, normalizeStack } from './normalize.js';
 import { issuesToDiagnostics } from './schema/issues.js';
 import { type StackModel, stackSchema } from './schema/stack.js';
+import type { ObjectData } from './service-spec.js';
 import type { LMap, LNode, PathSegment } from './yaml/located.js';
 import { diagnosticAt, toPlain } from './yaml/located.js';
 import { type ParseMode, parseYaml } from './yaml/parse.js';
@@ -34,11 +35,18 @@ export interface LoadedStack {
    * files; undefined when no part of it is there.
    */
   locate(keyPath: string): Location | undefined;
+  /**
+   * The content of a secret or config the stack makes, for toStackSpec: its file's bytes, its variable's value or
+   * its `content:` (empty for an external one). Kept out of `stack` so that nothing that shows the stack holds it.
+   */
+  objectData: ObjectData;
 }
 
 /** Source of file contents: real files by default, anything in tests. */
 export interface FileSource {
   read(file: string): string;
+  /** A file's bytes as they are (a secret may be binary); default: read()'s text. */
+  readBytes?(file: string): Buffer;
   exists(file: string): boolean;
 }
 
@@ -49,6 +57,9 @@ export const fsSource: FileSource = {
       throw new Error(`${file} is ${size} bytes: stack files over ${LIMITS.maxFileBytes} bytes (1 MiB) are refused`);
     }
     return readFileSync(file, 'utf8');
+  },
+  readBytes(file) {
+    return readFileSync(file);
   },
   exists(file) {
     try {
@@ -103,6 +114,7 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
   diagnostics.push(...checkStack(model, merged));
   const envFiles = readEnvFiles(model, projectDir, merged, source, lookup, diagnostics);
   checkObjectFiles(model, projectDir, merged, source, diagnostics);
+  checkObjectVariables(model, merged, lookup, diagnostics);
   const seccompFiles = readSeccompFiles(model, projectDir, merged, source, diagnostics);
   if (hasErrors(diagnostics)) throw invalid(diagnostics);
 
@@ -121,7 +133,14 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
     located ??= load(options, source, 'located');
     return located.locate(keyPath);
   };
-  return { stack, warnings: diagnostics, files, projectDir, locate };
+  const objectData: ObjectData = (kind, name) => {
+    const o = stack[kind][name];
+    if (!o || o.external) return Buffer.alloc(0);
+    if (o.file) return source.readBytes ? source.readBytes(o.file) : Buffer.from(source.read(o.file));
+    if (o.environment) return Buffer.from(lookup(o.environment) ?? '');
+    return Buffer.from(o.content ?? '');
+  };
+  return { stack, warnings: diagnostics, files, projectDir, locate, objectData };
 }
 
 /** Loads one stack file given as text (what a control API receives); no other files are read. */
@@ -323,8 +342,35 @@ function checkObjectFiles(
 ) {
   for (const kind of ['configs', 'secrets'] as const) {
     for (const [name, object] of Object.entries(model[kind] ?? {})) {
+      const what = kind.slice(0, -1);
       if (object?.file && !source.exists(path.resolve(projectDir, object.file))) {
-        diagnostics.push(missingFile(root, [kind, name, 'file'], object.file, kind.slice(0, -1)));
+        diagnostics.push(missingFile(root, [kind, name, 'file'], object.file, what));
+        continue;
+      }
+      // Refused here, at its line, rather than by the managers after the images were resolved.
+      const size = object?.file
+        ? source.readBytes?.(path.resolve(projectDir, object.file)).length
+        : object?.content === undefined
+          ? undefined
+          : Buffer.byteLength(object.content);
+      if (size !== undefined && size > LIMITS.maxFileObjectBytes) {
+        const at = object?.file ? 'file' : 'content';
+        const message = `the ${what}'s content is ${size} bytes: a ${what} holds at most ${LIMITS.maxFileObjectBytes} bytes (500 KiB)`;
+        diagnostics.push(diagnosticAt(root, [kind, name, at], 'limit-exceeded', message));
+      }
+    }
+  }
+}
+
+/** A secret's or config's `environment:` names a variable that must be set where the stack is deployed. */
+function checkObjectVariables(model: StackModel, root: LNode, lookup: Lookup, diagnostics: Diagnostic[]) {
+  for (const kind of ['configs', 'secrets'] as const) {
+    for (const [name, object] of Object.entries(model[kind] ?? {})) {
+      if (object?.environment && lookup(object.environment) === undefined) {
+        const message =
+          `variable ${object.environment} is not set: the ${kind.slice(0, -1)}'s content comes from it ` +
+          '(set it in the environment or in the .env file)';
+        diagnostics.push(diagnosticAt(root, [kind, name, 'environment'], 'undefined-variable', message));
       }
     }
   }

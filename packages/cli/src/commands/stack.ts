@@ -142,7 +142,7 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
       const c = client();
       let pinned: Awaited<ReturnType<typeof pinImages>>;
       try {
-        pinned = await pinImages(io, c, toStackSpec(loaded.stack, name), opts);
+        pinned = await pinImages(io, c, toStackSpec(loaded.stack, name, loaded.objectData), opts);
       } catch (err) {
         c.close();
         throw err;

@@ -59,7 +59,7 @@ export function controlService(
 ): ControlServiceServer {
   const handle = handler(ca, logs.logger);
   return {
-    ...stackControl(store, handle),
+    ...stackControl(store, handle, logs.dataKey),
     ...serviceControl(store, handle),
     ...taskControl(store, handle),
     ...nodeControl(store, handle, logs.managers, logs.promotions),

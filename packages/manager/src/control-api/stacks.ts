@@ -8,7 +8,10 @@ import {
   type StackSpec,
 } from '@flotilla/api';
 import type { Store, Write } from '@flotilla/store';
+import type { DataKey } from '../secrets/data-key.js';
+import { referencedObjectIds } from '../secrets/file-references.js';
 import { checkAdmission } from './admission/admission-check.js';
+import { resolveFileObjects } from './deploy/file-object-versions.js';
 import { decideStack, networkWrites, type ServiceDecision, STACK_LABEL } from './deploy/stack-changes.js';
 import { planStack } from './deploy/stack-plan.js';
 import type { Handle } from './handler.js';
@@ -16,16 +19,21 @@ import type { Handle } from './handler.js';
 type StackHandlers = Pick<ControlServiceServer, 'deployStack' | 'planStack' | 'listStacks' | 'removeStack'>;
 
 /** Stacks in the control API: deployed whole (or planned first), listed, removed with their networks. */
-export function stackControl(store: Store, handle: Handle): StackHandlers {
+export function stackControl(store: Store, handle: Handle, dataKey?: DataKey): StackHandlers {
   return {
     deployStack: handle(async (request) => {
       if (!request.stack) throw new FlotillaError(Code.InvalidArgument, 'no stack in the request');
-      return { changes: await deployStack(store, request.stack, request.prune) };
+      return { changes: await deployStack(store, request.stack, request.prune, dataKey) };
     }),
     // A read: any manager answers, and the plan is given only the store's read methods.
     planStack: handle(async (request) => {
       if (!request.stack) throw new FlotillaError(Code.InvalidArgument, 'no stack in the request');
-      return planStack({ list: store.list.bind(store), get: store.get.bind(store) }, request.stack, request.prune);
+      return planStack(
+        { list: store.list.bind(store), get: store.get.bind(store) },
+        request.stack,
+        request.prune,
+        dataKey,
+      );
     }),
     listStacks: handle(async () => {
       const counts = new Map<string, number>();
@@ -66,17 +74,31 @@ const ACTIONS: Record<ServiceDecision['action'], ServiceChange_Action> = {
 
 /**
  * Creates and updates a stack's services in one transaction, so a deploy is applied whole or not at all. A
- * service's spec version goes up only when something its tasks run changes (not for a new replica count).
+ * service's spec version goes up only when something its tasks run changes (not for a new replica count). The
+ * stack's secrets and configs are stored in the same transaction (a new version, sealed with `dataKey`, only for a
+ * changed content), and each service names the version it uses: a changed content rolls the services using it.
  */
-export async function deployStack(store: Store, stack: StackSpec, prune: boolean): Promise<ServiceChange[]> {
+export async function deployStack(
+  store: Store,
+  stack: StackSpec,
+  prune: boolean,
+  dataKey?: DataKey,
+): Promise<ServiceChange[]> {
   // Every service of the request, changed or not: the same files get the same answer under the same profile.
   await checkAdmission(store, stack.services, `the deploy of stack ${stack.name}`);
-  const [existing, networks] = await Promise.all([store.list('services'), store.list('networks')]);
+  const [existing, networks, files] = await Promise.all([
+    store.list('services'),
+    store.list('networks'),
+    store.list('files'),
+  ]);
   const make = { now: BigInt(Date.now()), newId };
-  const decisions = decideStack(existing.items, stack, prune, make);
-  // Networks first in the same transaction: the services' tasks wait for them to have subnets.
+  const inUse = new Set(existing.items.flatMap((s) => referencedObjectIds(s.value.spec?.container)));
+  const objects = resolveFileObjects(files.items, stack, dataKey, make, inUse);
+  const decisions = decideStack(existing.items, objects.stack, prune, make);
+  // Networks and secrets/configs first in the same transaction: the services' tasks need them.
   const writes = [
     ...networkWrites(networks.items, stack, make),
+    ...objects.writes,
     ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
   ];
   if (writes.length > 0) await store.batch(writes, { atomic: { what: `the deploy of stack ${stack.name}` } });

@@ -103,6 +103,24 @@ export interface FileReferenceModel {
   mode?: number;
 }
 
+/**
+ * A secret's or config's file mode: a string is octal, as Compose reads it (`mode: "0440"`), a number is taken
+ * as given (YAML reads an unquoted 0440 as octal already, 288 as decimal).
+ */
+const fileMode = z.union([z.number(), z.string()]).transform((input, ctx): number => {
+  const octal = typeof input === 'string' ? /^\s*(?:0o)?([0-7]+)\s*$/i.exec(input) : undefined;
+  const n = typeof input === 'number' ? input : octal ? Number.parseInt(octal[1] as string, 8) : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 0o7777) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid file mode ${JSON.stringify(input)}: write it in octal as a string ("0440") or as a number up to 0o7777`,
+      params: { flotilla: 'invalid-value' },
+    });
+    return z.NEVER;
+  }
+  return n;
+});
+
 const fileReference = z.union([
   z.string().transform((source): FileReferenceModel => ({ source })),
   strictObject({
@@ -110,7 +128,7 @@ const fileReference = z.union([
     target: text.optional(),
     uid: text.optional(),
     gid: text.optional(),
-    mode: int(0, 0o7777).optional(),
+    mode: fileMode.optional(),
   }).transform((r): FileReferenceModel => r),
 ]);
 

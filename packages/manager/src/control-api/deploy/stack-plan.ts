@@ -1,7 +1,11 @@
 import {
   ClusterSettings_Strategy,
+  type FieldChange,
+  type FileObject,
   type Node,
   newId,
+  type PlannedFileObject,
+  PlannedFileObject_Action,
   type PlannedService,
   PlannedService_Action,
   PlannedService_Tasks,
@@ -13,7 +17,9 @@ import {
 } from '@flotilla/api';
 import type { Strategy } from '@flotilla/scheduler';
 import { CLUSTER_KEY, type Store, type Versioned } from '@flotilla/store';
+import type { DataKey } from '../../secrets/data-key.js';
 import { checkAdmission } from '../admission/admission-check.js';
+import { type FileObjectDecision, resolveFileObjects } from './file-object-versions.js';
 import { newTasks, previewPlacement } from './placement-preview.js';
 import { diffSpecs } from './spec-diff.js';
 import { decideStack, type ServiceDecision, type TaskChange } from './stack-changes.js';
@@ -27,20 +33,29 @@ export interface PlanInput {
   nodes: readonly Node[];
   tasks: readonly Task[];
   strategy: Strategy;
+  /** Every stored version of every secret and config. */
+  files?: readonly Versioned<FileObject>[];
 }
 
 /**
  * PlanStack: what DeployStack would do with the same request, and where the tasks it adds would go. Any manager
- * answers (it reads what it needs from etcd); nothing is written.
+ * answers (it reads what it needs from etcd); nothing is written. Telling a changed secret or config from the same
+ * one takes the data key.
  */
-export async function planStack(store: StoreReader, stack: StackSpec, prune: boolean): Promise<PlanStackResponse> {
+export async function planStack(
+  store: StoreReader,
+  stack: StackSpec,
+  prune: boolean,
+  dataKey?: DataKey,
+): Promise<PlanStackResponse> {
   // A dry run is refused as the deploy would be, with the same list.
   await checkAdmission(store, stack.services, `the deploy of stack ${stack.name}`);
-  const [services, nodes, tasks, cluster] = await Promise.all([
+  const [services, nodes, tasks, cluster, files] = await Promise.all([
     store.list('services'),
     store.list('nodes'),
     store.list('tasks'),
     store.get('clusters', CLUSTER_KEY),
+    store.list('files'),
   ]);
   const binpack = cluster?.value.settings?.placementStrategy === ClusterSettings_Strategy.STRATEGY_BINPACK;
   return planFrom(
@@ -49,10 +64,12 @@ export async function planStack(store: StoreReader, stack: StackSpec, prune: boo
       nodes: nodes.items.map((n) => n.value),
       tasks: tasks.items.map((t) => t.value),
       strategy: binpack ? 'binpack' : 'spread',
+      files: files.items,
     },
     stack,
     prune,
     { now: BigInt(Date.now()), newId },
+    dataKey,
   );
 }
 
@@ -75,8 +92,15 @@ export function planFrom(
   stack: StackSpec,
   prune: boolean,
   make: { now: bigint; newId: () => string },
+  dataKey?: DataKey,
 ): PlanStackResponse {
-  const decisions = decideStack(cluster.services, stack, prune, make);
+  // The deploy's own version decisions: its sealed new versions are made here too, and dropped.
+  const objects = resolveFileObjects(cluster.files ?? [], stack, dataKey, make);
+  const decisions = decideStack(cluster.services, objects.stack, prune, make);
+  const versionNames = new Map<string, string>();
+  for (const o of [...(cluster.files ?? []).map((f) => f.value), ...objects.decisions.map((d) => d.version)]) {
+    versionNames.set(o.id, `${o.name} version ${o.version}`);
+  }
   const added: Task[] = [];
   const removed = new Set<string>();
   /** Services scaled down: the replica count they keep. */
@@ -108,7 +132,8 @@ export function planFrom(
         id: d.action === 'create' ? '' : d.id,
         action: ACTIONS[d.action],
         tasks: TASKS[d.tasks],
-        changes: d.action === 'update' ? diffSpecs(d.current?.value.spec, d.next?.spec) : [],
+        changes:
+          d.action === 'update' ? readableVersions(diffSpecs(d.current?.value.spec, d.next?.spec), versionNames) : [],
         specVersionBefore: d.current?.value.specVersion ?? 0n,
         specVersionAfter: after?.specVersion ?? 0n,
         replicasBefore: d.current ? replicasOf(d.current.value) : undefined,
@@ -117,7 +142,40 @@ export function planFrom(
         pending: preview?.pending ?? [],
       };
     }),
+    fileObjects: objects.decisions.map((d) => plannedFileObject(d, objects.stack)),
   };
+}
+
+const FILE_ACTIONS: Record<FileObjectDecision['action'], PlannedFileObject_Action> = {
+  first: PlannedFileObject_Action.ACTION_CREATE,
+  same: PlannedFileObject_Action.ACTION_UNCHANGED,
+  changed: PlannedFileObject_Action.ACTION_NEW_VERSION,
+  external: PlannedFileObject_Action.ACTION_EXTERNAL,
+};
+
+function plannedFileObject(d: FileObjectDecision, stack: StackSpec): PlannedFileObject {
+  const users = stack.services.filter((s) =>
+    [...(s.container?.secrets ?? []), ...(s.container?.configs ?? [])].some((r) => r.objectId === d.version.id),
+  );
+  return {
+    kind: d.kind,
+    name: d.name,
+    action: FILE_ACTIONS[d.action],
+    versionBefore: d.previous?.version ?? 0n,
+    versionAfter: d.version.version,
+    services: users.map((s) => s.annotations?.name ?? ''),
+  };
+}
+
+/** A reference's version shown by name and number (`shop_db version 3`), not by its ID. */
+function readableVersions(changes: FieldChange[], names: ReadonlyMap<string, string>): FieldChange[] {
+  return changes.map((c) => {
+    if (!c.path.endsWith('.object_id')) return c;
+    const name = (v: string | undefined) => (v === undefined ? undefined : (names.get(v) ?? v));
+    const before = name(c.before);
+    const after = name(c.after);
+    return { path: c.path, ...(before === undefined ? {} : { before }), ...(after === undefined ? {} : { after }) };
+  });
 }
 
 /** A replicated service's replica count; undefined for a global service. */
