@@ -8,7 +8,7 @@ import {
   type StackSpec,
 } from '@flotilla/api';
 import type { Store, Write } from '@flotilla/store';
-import { checkAdmission } from './admission/admission-check.js';
+import { admittedWrite, checkAdmission } from './admission/admission-check.js';
 import { decideStack, networkWrites, type ServiceDecision, STACK_LABEL } from './deploy/stack-changes.js';
 import { planStack } from './deploy/stack-plan.js';
 import type { Handle } from './handler.js';
@@ -66,19 +66,24 @@ const ACTIONS: Record<ServiceDecision['action'], ServiceChange_Action> = {
 
 /**
  * Creates and updates a stack's services in one transaction, so a deploy is applied whole or not at all. A
- * service's spec version goes up only when something its tasks run changes (not for a new replica count).
+ * service's spec version goes up only when something its tasks run changes (not for a new replica count). The
+ * transaction also requires the admission policy unchanged since the deploy was judged: when it (or a service or
+ * network the deploy read) changed meanwhile, the deploy is read, judged and decided again.
  */
 export async function deployStack(store: Store, stack: StackSpec, prune: boolean): Promise<ServiceChange[]> {
-  // Every service of the request, changed or not: the same files get the same answer under the same profile.
-  await checkAdmission(store, stack.services, `the deploy of stack ${stack.name}`);
-  const [existing, networks] = await Promise.all([store.list('services'), store.list('networks')]);
-  const make = { now: BigInt(Date.now()), newId };
-  const decisions = decideStack(existing.items, stack, prune, make);
-  // Networks first in the same transaction: the services' tasks wait for them to have subnets.
-  const writes = [
-    ...networkWrites(networks.items, stack, make),
-    ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
-  ];
-  if (writes.length > 0) await store.batch(writes, { atomic: { what: `the deploy of stack ${stack.name}` } });
-  return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
+  const what = `the deploy of stack ${stack.name}`;
+  return admittedWrite(what, async () => {
+    // Every service of the request, changed or not: the same files get the same answer under the same profile.
+    const admitted = await checkAdmission(store, stack.services, what);
+    const [existing, networks] = await Promise.all([store.list('services'), store.list('networks')]);
+    const make = { now: BigInt(Date.now()), newId };
+    const decisions = decideStack(existing.items, stack, prune, make);
+    // Networks first in the same transaction: the services' tasks wait for them to have subnets.
+    const writes = [
+      ...networkWrites(networks.items, stack, make),
+      ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
+    ];
+    if (writes.length > 0) await store.batch(writes, { atomic: { what, unchanged: [admitted] } });
+    return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
+  });
 }
