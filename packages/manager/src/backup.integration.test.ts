@@ -1,13 +1,14 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { type Task, TaskState } from '@flotilla/api';
+import { ClusterSettings_SecurityProfile, ServiceSpec, type Task, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
-import { connectEtcd, Store } from '@flotilla/store';
+import { CLUSTER_KEY, connectEtcd, Store } from '@flotilla/store';
 import { freePort, HollowNodes, startEtcd, type TestServer } from '@flotilla/testing';
 import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../test/test-cluster.js';
+import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { readBackupHeader } from './cluster/cluster-backup.js';
 import { restoreCluster } from './cluster/cluster-restore.js';
+import { checkAdmission } from './control-api/admission/admission-check.js';
 import { embeddedEtcd as embeddedEtcdOf, type RunningManager, startManager } from './manager.js';
 
 // A backup taken from a running cluster, restored into an empty etcd and a new state directory: the manager that
@@ -17,6 +18,8 @@ let group: HollowNodes;
 let target: TestServer;
 let restored: RunningManager | undefined;
 const PASSPHRASE = 'correct horse battery staple';
+/** A service that runs as the image's user (root, as far as a deploy can tell): refused under restricted. */
+const rootService = ServiceSpec.fromPartial({ annotations: { name: 'r_app' }, stack: 'r', container: { image: 'x' } });
 
 beforeAll(async () => {
   cluster = await startTestCluster('backup');
@@ -62,6 +65,13 @@ describe('backup and restore', () => {
     const tasks = () => cluster.rpc(cluster.control.listTasks, { service: 'b_web', stack: '', node: '' });
     await expect.poll(async () => running((await tasks()).tasks).length, { timeout: 20_000 }).toBe(5);
     const before = running((await tasks()).tasks);
+    // The admission policy has a key of its own: it comes back with the rest.
+    await cluster.rpc(cluster.control.updateCluster, {
+      securityProfile: ClusterSettings_SecurityProfile.SECURITY_PROFILE_RESTRICTED,
+      allowedBindPrefixes: { prefixes: ['/srv/backup'] },
+    });
+    const policy = (await cluster.manager.store.get('admission', CLUSTER_KEY))?.value;
+    expect(policy?.securityProfile).toBe(ClusterSettings_SecurityProfile.SECURITY_PROFILE_RESTRICTED);
 
     const bytes = await backup(PASSPHRASE);
     const header = readBackupHeader(bytes, 'backup');
@@ -119,6 +129,19 @@ describe('backup and restore', () => {
       const store = new Store(client);
       const after = running((await store.list('tasks')).items.map((t) => t.value).filter((t) => t.serviceId));
       expect(after).toEqual(before);
+      // The restored cluster keeps the policy: as cluster inspect shows it, and as admission judges by it.
+      expect((await store.get('admission', CLUSTER_KEY))?.value).toEqual(policy);
+      const control = operatorClient(restored, restored.address);
+      try {
+        const { settings } = await rpc(control, control.getCluster, {});
+        expect(settings).toMatchObject({
+          securityProfile: ClusterSettings_SecurityProfile.SECURITY_PROFILE_RESTRICTED,
+          allowedBindPrefixes: ['/srv/backup'],
+        });
+      } finally {
+        control.close();
+      }
+      await expect(checkAdmission(store, [rootService], 'the deploy of stack r')).rejects.toThrow(/restricted/);
       // Only the restored manager is a member of the new cluster.
       expect((await store.list('managers')).items.map((m) => m.id)).toEqual([restored.identity.nodeId]);
     } finally {
