@@ -96,13 +96,9 @@ const update = (name: string, image: string): UpdateServiceRequest => ({
 
 beforeAll(async () => {
   cluster = await startTestCluster('admission-race');
-  // Settings are written by the leader: wait for one (10 s at most).
-  for (let waited = 0; ; waited += 100) {
-    const written = await profile(Profile.SECURITY_PROFILE_UNSPECIFIED).then(
-      () => true,
-      (err: Error) => (waited < 10_000 ? false : Promise.reject(err)),
-    );
-    if (written) break;
+  // Writes go to the leader, and the manager may be up before its first election is over: wait for it to lead.
+  for (const started = Date.now(); !cluster.manager.controlPlane.leading(); ) {
+    if (Date.now() - started > 20_000) throw new Error('the test manager did not lead within 20 s');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 });
