@@ -62,6 +62,12 @@ describe.skipIf(!isRoot)('a backup restored after the control plane is lost', ()
         .sort();
     await expect.poll(async () => (await slots()).length, { timeout: 60_000, interval: 500 }).toBe(4);
     const before = await slots();
+    // The admission policy set before the backup is the restored cluster's too.
+    const policy = await runFlotilla(
+      ['cluster', 'update', '--security-profile', 'restricted', '--allow-bind', '/srv/e2e'],
+      cluster.env,
+    );
+    expect(policy.code, policy.output).toBe(0);
     const file = path.join(dirs[0]?.path as string, 'cluster.backup');
     const stateDir = path.join(dirs[0]?.path as string, 'state');
     const secret = { ...cluster.env, FLOTILLA_BACKUP_PASSPHRASE: PASSPHRASE };
@@ -106,5 +112,11 @@ describe.skipIf(!isRoot)('a backup restored after the control plane is lost', ()
     // Converged on the restored cluster: the same tasks, in the same slots, still running a while later.
     await new Promise((r) => setTimeout(r, 5_000));
     expect(await slots(restoredManager)).toEqual(before);
+    const inspected = await runFlotilla(['cluster', 'inspect'], restoredManager.env);
+    expect(inspected.code, inspected.output).toBe(0);
+    expect(JSON.parse(inspected.stdout)).toMatchObject({
+      securityProfile: 'restricted',
+      allowedBindPrefixes: ['/srv/e2e'],
+    });
   });
 });

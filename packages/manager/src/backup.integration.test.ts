@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { FileObjectKind, type Task, TaskState } from '@flotilla/api';
+import { ClusterSettings_SecurityProfile, FileObjectKind, ServiceSpec, type Task, TaskState } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
-import { connectEtcd, Store } from '@flotilla/store';
+import { CLUSTER_KEY, connectEtcd, Store } from '@flotilla/store';
 import { freePort, HollowNodes, startEtcd, type TestServer } from '@flotilla/testing';
 import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operatorClient, rpc, startTestCluster, type TestCluster } from '../test/test-cluster.js';
 import { readBackupHeader } from './cluster/cluster-backup.js';
 import { restoreCluster } from './cluster/cluster-restore.js';
+import { checkAdmission } from './control-api/admission/admission-check.js';
 import { embeddedEtcd as embeddedEtcdOf, type RunningManager, startManager } from './manager.js';
 
 // A backup taken from a running cluster, restored into an empty etcd and a new state directory: the manager that
@@ -20,6 +21,8 @@ let restored: RunningManager | undefined;
 const PASSPHRASE = 'correct horse battery staple';
 const SECRET_TEXT = `secret-${randomBytes(8).toString('hex')}`;
 const CONFIG_TEXT = 'listen 8080\n';
+/** A service that runs as the image's user (root, as far as a deploy can tell): refused under restricted. */
+const rootService = ServiceSpec.fromPartial({ annotations: { name: 'r_app' }, stack: 'r', container: { image: 'x' } });
 
 beforeAll(async () => {
   cluster = await startTestCluster('backup');
@@ -78,6 +81,13 @@ describe('backup and restore', () => {
       labels: {},
       data: Buffer.from(SECRET_TEXT),
     });
+    // The admission policy has a key of its own: it comes back with the rest.
+    await cluster.rpc(cluster.control.updateCluster, {
+      securityProfile: ClusterSettings_SecurityProfile.SECURITY_PROFILE_RESTRICTED,
+      allowedBindPrefixes: { prefixes: ['/srv/backup'] },
+    });
+    const policy = (await cluster.manager.store.get('admission', CLUSTER_KEY))?.value;
+    expect(policy?.securityProfile).toBe(ClusterSettings_SecurityProfile.SECURITY_PROFILE_RESTRICTED);
 
     const bytes = await backup(PASSPHRASE);
     const header = readBackupHeader(bytes, 'backup');
@@ -153,6 +163,19 @@ describe('backup and restore', () => {
       } finally {
         restoredControl.close();
       }
+      // The restored cluster keeps the policy: as cluster inspect shows it, and as admission judges by it.
+      expect((await store.get('admission', CLUSTER_KEY))?.value).toEqual(policy);
+      const control = operatorClient(restored, restored.address);
+      try {
+        const { settings } = await rpc(control, control.getCluster, {});
+        expect(settings).toMatchObject({
+          securityProfile: ClusterSettings_SecurityProfile.SECURITY_PROFILE_RESTRICTED,
+          allowedBindPrefixes: ['/srv/backup'],
+        });
+      } finally {
+        control.close();
+      }
+      await expect(checkAdmission(store, [rootService], 'the deploy of stack r')).rejects.toThrow(/restricted/);
       // Only the restored manager is a member of the new cluster.
       expect((await store.list('managers')).items.map((m) => m.id)).toEqual([restored.identity.nodeId]);
     } finally {

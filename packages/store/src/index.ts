@@ -11,7 +11,7 @@ export { Informer } from './informer.js';
 export type { Codec, Kind, ObjectOf } from './kinds.js';
 export { CLUSTER_KEY, KINDS, keyOf, prefixOf, ROOT } from './kinds.js';
 export { LoopInformers } from './loop-informers.js';
-export type { BatchOptions, BatchResult, Fence, Versioned, Write } from './store.js';
+export type { BatchOptions, BatchResult, Fence, Unchanged, Versioned, Write } from './store.js';
 export { prefixEnd, Store } from './store.js';
 export type { TlsFiles } from './tls-files.js';
 export { TlsFileCredentials } from './tls-files.js';

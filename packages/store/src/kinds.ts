@@ -1,4 +1,15 @@
-import { Allocation, Cluster, FileObject, Manager, Network, Node, Revocation, Service, Task } from '@flotilla/api';
+import {
+  AdmissionPolicy,
+  Allocation,
+  Cluster,
+  FileObject,
+  Manager,
+  Network,
+  Node,
+  Revocation,
+  Service,
+  Task,
+} from '@flotilla/api';
 
 /** The protobuf codec of each kind of object. */
 export interface Codec<T> {
@@ -18,6 +29,8 @@ export const KINDS = {
   revocations: Revocation as Codec<Revocation>,
   /** Secrets and configs, one object per version, their content sealed (see DataKey in @flotilla/manager). */
   files: FileObject as Codec<FileObject>,
+  /** The admission policy, apart from the Cluster object so a deploy can require it unchanged (CLUSTER_KEY). */
+  admission: AdmissionPolicy as Codec<AdmissionPolicy>,
 } as const;
 
 export type Kind = keyof typeof KINDS;

@@ -117,6 +117,38 @@ describe('Store on a real etcd', () => {
     expect((await store.list('tasks')).items.filter((t) => /^c\d/.test(t.id))).toEqual([]);
   });
 
+  it('requires objects it does not write unchanged: the transaction lands only while they are as they were read', async () => {
+    const guard = await store.create('tasks', 'guard', task('guard', 1));
+    const atomic = (version: bigint, id = 'guard') => ({
+      atomic: { what: 'the test batch', unchanged: [{ kind: 'tasks' as const, id, version }] },
+    });
+    const create = (id: string): Write => ({ op: 'create', kind: 'tasks', id, value: task(id, 1) });
+    // Unchanged: the writes land, and the object checked is not written.
+    await store.batch([create('k1')], atomic(guard));
+    expect((await store.get('tasks', 'k1'))?.value.slot).toBe(1n);
+    expect((await store.get('tasks', 'guard'))?.version).toBe(guard);
+    // Moved on since it was read: nothing lands.
+    await store.update('tasks', 'guard', task('guard', 2), guard);
+    const moved = await storeError(store.batch([create('k2')], atomic(guard)));
+    expect(moved.reason).toBe('conflict');
+    expect(moved.message).toContain(keyOf('tasks', 'guard'));
+    expect(await store.get('tasks', 'k2')).toBeUndefined();
+    // Version 0: the object must still be absent; its creation in between refuses the transaction.
+    await store.batch([create('k3')], atomic(0n, 'late'));
+    expect(await store.get('tasks', 'late')).toBeUndefined();
+    await store.create('tasks', 'late', task('late', 1));
+    const created = await storeError(store.batch([create('k4')], atomic(0n, 'late')));
+    expect(created.reason).toBe('conflict');
+    expect(await store.get('tasks', 'k4')).toBeUndefined();
+    // The checks count against the transaction's compares: 126 writes and 1 check fit, 127 and 1 do not.
+    const many = (prefix: string, n: number): Write[] => Array.from({ length: n }, (_, i) => create(`${prefix}${i}`));
+    const late = (await store.get('tasks', 'late'))?.version ?? 0n;
+    expect((await store.batch(many('u', 126), atomic(late, 'late'))).transactions).toBe(1);
+    const over = await storeError(store.batch(many('o', 127), atomic(late, 'late')));
+    expect(over.message).toMatch(/127 writes and 1 checks, over the 127/);
+    expect((await store.list('tasks')).items.filter((t) => /^o\d/.test(t.id))).toEqual([]);
+  });
+
   it('fences writes on a leadership key: a deposed leader cannot write', async () => {
     const lease = client.lease(30);
     await lease.put('/flotilla/v1/leader').value('manager-a');

@@ -28,6 +28,13 @@ export interface Fence {
   createRevision: bigint;
 }
 
+/** An object a transaction requires as it was read, though it does not write it: at `version` (0: still absent). */
+export interface Unchanged {
+  kind: Kind;
+  id: string;
+  version: bigint;
+}
+
 export interface BatchOptions {
   /** Transactions committed at once (etcd takes most keys per second with about 16). Default 1, in order. */
   inFlight?: number;
@@ -37,7 +44,14 @@ export interface BatchOptions {
    * All in one transaction or nothing: writes that do not fit one (etcd's operation and request-size limits)
    * are refused before anything is written, with an error that names the limit and `what` was too large.
    */
-  atomic?: { what: string };
+  atomic?: {
+    what: string;
+    /**
+     * Objects the transaction requires unchanged since they were read (a conflict otherwise), so writes decided on
+     * them land only while they still stand. Each takes a compare of the transaction, as a write does.
+     */
+    unchanged?: readonly Unchanged[];
+  };
 }
 
 export interface BatchResult {
@@ -167,7 +181,7 @@ export class Store {
       for (const [i, write] of writes.entries()) yield { write, key: keys[i] as Buffer, bytes: encode(write) };
     })();
     const size = (e: { key: Buffer; bytes: Buffer | undefined }) => e.key.length + (e.bytes?.length ?? 0);
-    if (options.atomic) return this.commitWhole([...encoded], size, options.atomic.what);
+    if (options.atomic) return this.commitWhole([...encoded], size, options.atomic);
     const parts = chunks(encoded, size);
     let revision = 0n;
     let landed = 0;
@@ -213,7 +227,7 @@ export class Store {
   private async commitWhole(
     part: { write: Write; key: Buffer; bytes: Buffer | undefined }[],
     size: (e: (typeof part)[number]) => number,
-    what: string,
+    { what, unchanged = [] }: NonNullable<BatchOptions['atomic']>,
   ): Promise<BatchResult> {
     const bytes = part.reduce((sum, e) => sum + size(e), 0);
     const tooLarge = (detail: string) =>
@@ -221,9 +235,10 @@ export class Store {
         Code.ResourceExhausted,
         `${what} is written in one etcd transaction, and this one ${detail}: nothing was written; split it in parts`,
       );
-    if (part.length > MAX_TXN_OPS - 1) {
+    if (part.length + unchanged.length > MAX_TXN_OPS - 1) {
+      const checks = unchanged.length > 0 ? ` and ${unchanged.length} checks` : '';
       throw tooLarge(
-        `has ${part.length} writes, over the ${MAX_TXN_OPS - 1} a transaction may hold (etcd's --max-txn-ops ${MAX_TXN_OPS}, one kept for the leader's fence)`,
+        `has ${part.length} writes${checks}, over the ${MAX_TXN_OPS - 1} a transaction may hold (etcd's --max-txn-ops ${MAX_TXN_OPS}, one kept for the leader's fence)`,
       );
     }
     if (bytes > MAX_TXN_BYTES) {
@@ -232,16 +247,27 @@ export class Store {
       );
     }
     if (part.length === 0) return { revision: 0n, transactions: 0 };
+    // An invalid ID fails here, before anything is sent, as a write's does.
+    for (const u of unchanged) keyOf(u.kind, u.id);
     try {
-      return { revision: await this.commit(part), transactions: 1 };
+      return { revision: await this.commit(part, unchanged), transactions: 1 };
     } catch (err) {
       throw etcdFailure(err);
     }
   }
 
   /** One transaction: the writes with their compares, and the fence. Returns the revision it committed at. */
-  private async commit(part: { write: Write; key: Buffer; bytes: Buffer | undefined }[]): Promise<bigint> {
-    const compare: ICompare[] = [];
+  private async commit(
+    part: { write: Write; key: Buffer; bytes: Buffer | undefined }[],
+    unchanged: readonly Unchanged[] = [],
+  ): Promise<bigint> {
+    const compare: ICompare[] = unchanged.map((u) => ({
+      key: Buffer.from(keyOf(u.kind, u.id)),
+      target: 'Mod',
+      result: 'Equal',
+      // A missing key's mod revision is 0: version 0 requires the object still absent.
+      mod_revision: u.version.toString(),
+    }));
     const success: IRequestOp[] = [];
     for (const { write, key, bytes } of part) {
       // One compare per write at most, so a full transaction stays within etcd's 128 compares. A mod revision
@@ -272,10 +298,10 @@ export class Store {
         { reason: 'fenced' },
       );
     }
-    const keys = part.slice(0, 3).map((p) => p.key.toString());
+    const keys = [...unchanged.map((u) => keyOf(u.kind, u.id)), ...part.map((p) => p.key.toString())].slice(0, 3);
     throw new FlotillaError(
       Code.Aborted,
-      `write conflict: one of ${keys.join(', ')}${part.length > 3 ? ', …' : ''} changed since it was read; ` +
+      `write conflict: one of ${keys.join(', ')}${part.length + unchanged.length > 3 ? ', …' : ''} changed since it was read; ` +
         'read it again and retry',
       { reason: 'conflict' },
     );

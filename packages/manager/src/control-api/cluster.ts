@@ -6,13 +6,14 @@ import {
   FlotillaError,
   NodeSpec_Role,
 } from '@flotilla/api';
-import { CLUSTER_KEY, type Store } from '@flotilla/store';
+import type { Store } from '@flotilla/store';
 import { checkCertExpiry } from '../cluster/cert-expiry.js';
 import type { JoinTokens } from '../cluster/join-tokens.js';
 import { managerCountWarnings } from '../cluster/manager-records.js';
 import { revokeIdentity } from '../cluster/revocations.js';
 import { allowedBindPrefixes } from './admission/host-paths.js';
 import { type CaControl, caControl, caStatus } from './ca-control.js';
+import { modifySettings, readSettings } from './cluster-settings.js';
 import type { Handle } from './handler.js';
 
 const KNOWN_PROFILES = new Set<number>([
@@ -38,14 +39,14 @@ export function clusterControl(
   return {
     ...caControl(store, handle, ca),
     getCluster: handle(async () => {
-      const [cluster, managers] = await Promise.all([store.get('clusters', CLUSTER_KEY), store.list('managers')]);
+      const [cluster, managers] = await Promise.all([readSettings(store), store.list('managers')]);
       if (!cluster) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
       return {
-        id: cluster.value.id,
-        settings: cluster.value.settings,
-        createdAtMs: cluster.value.createdAtMs,
+        id: cluster.id,
+        settings: cluster.settings,
+        createdAtMs: cluster.createdAtMs,
         warnings: [...warnings, ...managerCountWarnings(managers.items.map((m) => m.value))],
-        ...(await caStatus(store, cluster.value, ca)),
+        ...(await caStatus(store, cluster, ca)),
       };
     }),
     updateCluster: handle(async (request) => {
@@ -57,7 +58,8 @@ export function clusterControl(
         );
       }
       const allowBind = request.allowedBindPrefixes && allowedBindPrefixes(request.allowedBindPrefixes.prefixes);
-      const settings = await store.modify('clusters', CLUSTER_KEY, (c) => {
+      // The admission policy's own key is written with the Cluster object, so deploys see a change of it.
+      const settings = await modifySettings(store, (c) => {
         const current = ClusterSettings.fromPartial(c.settings ?? {});
         const next: ClusterSettings = {
           ...current,
@@ -81,7 +83,7 @@ export function clusterControl(
         return { ...c, settings: next, longestCertExpiryMs: longest };
       });
       if (!settings) throw new FlotillaError(Code.NotFound, 'the cluster is not initialized');
-      return { settings: settings.value.settings };
+      return { settings: settings.settings };
     }),
     revokeOperator: handle(async (request) => {
       const id = request.operatorId.trim();

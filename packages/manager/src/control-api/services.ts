@@ -11,8 +11,8 @@ import {
   type UpdateServiceRequest,
 } from '@flotilla/api';
 import { newSpecVersion, rollback } from '@flotilla/orchestrator';
-import type { Store, Versioned } from '@flotilla/store';
-import { checkAdmission } from './admission/admission-check.js';
+import type { Store, Unchanged, Versioned } from '@flotilla/store';
+import { admittedWrite, checkAdmission } from './admission/admission-check.js';
 import { serviceName, taskChange } from './deploy/stack-changes.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
@@ -69,37 +69,42 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
       if (!scaled) throw new FlotillaError(Code.NotFound, `service ${request.service} was removed meanwhile`);
       return { service: scaled.value };
     }),
-    updateService: handle(async (request) => {
-      const found = await resolveService(store, request.service);
-      // A service deployed under a looser profile is updated only once its spec passes the current one.
-      await checkAdmission(store, [updatedSpec(found.value, request)], `the update of ${serviceName(found.value)}`);
-      const now = BigInt(Date.now());
-      let replaced = false;
-      const updated = await store.modify('services', found.id, (s) => {
-        const before = s.spec;
-        const after = updatedSpec(s, request);
-        replaced = request.force || taskChange(before, after) === 'replaced';
+    updateService: handle(async (request) =>
+      // The spec judged is the one written, under the policy as it stands when it is written.
+      admittedWrite(`the update of service ${request.service}`, async () => {
+        const found = await resolveService(store, request.service);
+        const after = updatedSpec(found.value, request);
+        // A service deployed under a looser profile is updated only once its spec passes the current one.
+        const admitted = await checkAdmission(store, [after], `the update of ${serviceName(found.value)}`);
+        const now = BigInt(Date.now());
+        const replaced = request.force || taskChange(found.value.spec, after) === 'replaced';
         // A new version rolls out (update_config); the one it replaces is what `service rollback` returns to.
-        return replaced ? newSpecVersion(s, after, Number(now)) : { ...s, spec: after, updatedAtMs: now };
-      });
-      if (!updated) throw new FlotillaError(Code.NotFound, `service ${request.service} was removed meanwhile`);
-      return { service: updated.value, tasksReplaced: replaced };
-    }),
-    rollbackService: handle(async (request) => {
-      const found = await resolveService(store, request.service);
-      if (!found.value.previousSpec) {
-        throw new FlotillaError(
-          Code.FailedPrecondition,
-          `${serviceName(found.value)} has no previous spec to roll back to: it was never updated`,
+        const next = replaced
+          ? newSpecVersion(found.value, after, Number(now))
+          : { ...found.value, spec: after, updatedAtMs: now };
+        await writeAdmitted(store, found, next, admitted);
+        return { service: next, tasksReplaced: replaced };
+      }),
+    ),
+    rollbackService: handle(async (request) =>
+      admittedWrite(`the rollback of service ${request.service}`, async () => {
+        const found = await resolveService(store, request.service);
+        if (!found.value.previousSpec) {
+          throw new FlotillaError(
+            Code.FailedPrecondition,
+            `${serviceName(found.value)} has no previous spec to roll back to: it was never updated`,
+          );
+        }
+        const admitted = await checkAdmission(
+          store,
+          [found.value.previousSpec],
+          `the rollback of ${serviceName(found.value)}`,
         );
-      }
-      await checkAdmission(store, [found.value.previousSpec], `the rollback of ${serviceName(found.value)}`);
-      const rolled = await store.modify('services', found.id, (s) =>
-        rollback(s, Date.now(), 'rollback requested by the operator'),
-      );
-      if (!rolled) throw new FlotillaError(Code.NotFound, `service ${request.service} was removed meanwhile`);
-      return { service: rolled.value };
-    }),
+        const next = rollback(found.value, Date.now(), 'rollback requested by the operator');
+        await writeAdmitted(store, found, next, admitted);
+        return { service: next };
+      }),
+    ),
     rebalanceService: handle(async (request) => {
       const found = await resolveService(store, request.service);
       if (found.value.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
@@ -122,6 +127,18 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
       return { id: found.id };
     }),
   };
+}
+
+/** The service as `next`, if it is still as it was read and the policy it was judged under still stands. */
+async function writeAdmitted(
+  store: Store,
+  found: Versioned<Service>,
+  next: Service,
+  admitted: Unchanged,
+): Promise<void> {
+  await store.batch([{ op: 'update', kind: 'services', id: found.id, value: next, version: found.version }], {
+    atomic: { what: `the write of ${serviceName(found.value)}`, unchanged: [admitted] },
+  });
 }
 
 /** A service by ID, unambiguous ID prefix, or name. */

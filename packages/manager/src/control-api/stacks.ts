@@ -10,7 +10,7 @@ import {
 import type { Store, Write } from '@flotilla/store';
 import type { DataKey } from '../secrets/data-key.js';
 import { referencedObjectIds } from '../secrets/file-references.js';
-import { checkAdmission } from './admission/admission-check.js';
+import { admittedWrite, checkAdmission } from './admission/admission-check.js';
 import { resolveFileObjects } from './deploy/file-object-versions.js';
 import { decideStack, networkWrites, type ServiceDecision, STACK_LABEL } from './deploy/stack-changes.js';
 import { planStack } from './deploy/stack-plan.js';
@@ -76,7 +76,9 @@ const ACTIONS: Record<ServiceDecision['action'], ServiceChange_Action> = {
  * Creates and updates a stack's services in one transaction, so a deploy is applied whole or not at all. A
  * service's spec version goes up only when something its tasks run changes (not for a new replica count). The
  * stack's secrets and configs are stored in the same transaction (a new version, sealed with `dataKey`, only for a
- * changed content), and each service names the version it uses: a changed content rolls the services using it.
+ * changed content), and each service names the version it uses: a changed content rolls the services using it. The
+ * transaction also requires the admission policy unchanged since the deploy was judged: when it (or a service,
+ * network or secret the deploy read) changed meanwhile, the deploy is read, judged and decided again.
  */
 export async function deployStack(
   store: Store,
@@ -84,23 +86,26 @@ export async function deployStack(
   prune: boolean,
   dataKey?: DataKey,
 ): Promise<ServiceChange[]> {
-  // Every service of the request, changed or not: the same files get the same answer under the same profile.
-  await checkAdmission(store, stack.services, `the deploy of stack ${stack.name}`);
-  const [existing, networks, files] = await Promise.all([
-    store.list('services'),
-    store.list('networks'),
-    store.list('files'),
-  ]);
-  const make = { now: BigInt(Date.now()), newId };
-  const inUse = new Set(existing.items.flatMap((s) => referencedObjectIds(s.value.spec?.container)));
-  const objects = resolveFileObjects(files.items, stack, dataKey, make, inUse);
-  const decisions = decideStack(existing.items, objects.stack, prune, make);
-  // Networks and secrets/configs first in the same transaction: the services' tasks need them.
-  const writes = [
-    ...networkWrites(networks.items, stack, make),
-    ...objects.writes,
-    ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
-  ];
-  if (writes.length > 0) await store.batch(writes, { atomic: { what: `the deploy of stack ${stack.name}` } });
-  return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
+  const what = `the deploy of stack ${stack.name}`;
+  return admittedWrite(what, async () => {
+    // Every service of the request, changed or not: the same files get the same answer under the same profile.
+    const admitted = await checkAdmission(store, stack.services, what);
+    const [existing, networks, files] = await Promise.all([
+      store.list('services'),
+      store.list('networks'),
+      store.list('files'),
+    ]);
+    const make = { now: BigInt(Date.now()), newId };
+    const inUse = new Set(existing.items.flatMap((s) => referencedObjectIds(s.value.spec?.container)));
+    const objects = resolveFileObjects(files.items, stack, dataKey, make, inUse);
+    const decisions = decideStack(existing.items, objects.stack, prune, make);
+    // Networks and secrets/configs first in the same transaction: the services' tasks need them.
+    const writes = [
+      ...networkWrites(networks.items, stack, make),
+      ...objects.writes,
+      ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
+    ];
+    if (writes.length > 0) await store.batch(writes, { atomic: { what, unchanged: [admitted] } });
+    return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
+  });
 }

@@ -1,18 +1,44 @@
-import { admissionError, type ServiceSpec } from '@flotilla/api';
-import { CLUSTER_KEY, type Store } from '@flotilla/store';
+import { admissionError, Code, FlotillaError, type ServiceSpec } from '@flotilla/api';
+import type { Store, Unchanged } from '@flotilla/store';
 import { admissionRefusals, admissionSettings } from './admission-policy.js';
+import { policyUnchanged, readPolicy } from './policy-store.js';
 
 /**
  * Refuses specs the cluster's security profile does not admit, before anything is written: the error lists each
  * refusal with its stack key path and the setting that would allow it. `what` names the write ("the deploy of
- * stack web").
+ * stack web"). Resolves with what the write's transaction must require unchanged (its `atomic.unchanged`), so the
+ * write lands only under the policy it was judged by (see `admittedWrite`).
  */
 export async function checkAdmission(
   store: Pick<Store, 'get'>,
   services: readonly ServiceSpec[],
   what: string,
-): Promise<void> {
-  const cluster = await store.get('clusters', CLUSTER_KEY);
-  const refusals = admissionRefusals(services, admissionSettings(cluster?.value.settings));
+): Promise<Unchanged> {
+  const policy = await readPolicy(store);
+  const refusals = admissionRefusals(services, admissionSettings(policy.value));
   if (refusals.length > 0) throw admissionError(what, refusals);
+  return policyUnchanged(policy);
+}
+
+/** How many times a write is judged and tried before it gives up on a policy (or objects) that keep changing. */
+export const ADMITTED_WRITE_ATTEMPTS = 5;
+
+/**
+ * Runs `attempt` (read, `checkAdmission`, then one transaction that requires the policy unchanged) again from the start each time
+ * its transaction meets a conflict: a policy changed since it was read is read again and the write judged again,
+ * so a write is never applied under a policy that was already replaced.
+ */
+export async function admittedWrite<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+  for (let i = 0; i < ADMITTED_WRITE_ATTEMPTS; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof FlotillaError) || err.reason !== 'conflict') throw err;
+    }
+  }
+  throw new FlotillaError(
+    Code.Aborted,
+    `${what} was not applied: the admission policy or the objects it writes changed each of the ${ADMITTED_WRITE_ATTEMPTS} times it was judged; nothing was written: run it again`,
+    { reason: 'conflict' },
+  );
 }

@@ -21,7 +21,9 @@ export interface AdmissionSettings {
   allowedBindPrefixes: readonly string[];
 }
 
-export function admissionSettings(settings: ClusterSettings | undefined): AdmissionSettings {
+export function admissionSettings(
+  settings: Pick<ClusterSettings, 'securityProfile' | 'allowedBindPrefixes'> | undefined,
+): AdmissionSettings {
   return {
     profile: profileName(settings?.securityProfile ?? Profile.SECURITY_PROFILE_UNSPECIFIED),
     allowedBindPrefixes: settings?.allowedBindPrefixes ?? [],

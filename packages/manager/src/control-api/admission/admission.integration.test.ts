@@ -69,6 +69,11 @@ async function stored() {
 
 beforeAll(async () => {
   cluster = await startTestCluster('admission');
+  // Writes go to the leader, and the manager may be up before its first election is over: wait for it to lead.
+  for (const started = Date.now(); !cluster.manager.controlPlane.leading(); ) {
+    if (Date.now() - started > 20_000) throw new Error('the test manager did not lead within 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   await call(cluster.control.deployStack, { stack: stackOf(FIRST), prune: false });
 });
 
