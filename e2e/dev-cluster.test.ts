@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { httpGet, tempDir } from '@flotilla/testing';
@@ -20,6 +21,8 @@ const env = {
   // Deploys pin the examples' images through the dev registry, which serves plain HTTP.
   FLOTILLA_INSECURE_REGISTRY: '198.19.0.1:5000',
   LOG_LEVEL: 'warn',
+  // The coins example's Redis password: a secret every service that speaks to Redis reads from /run/secrets.
+  COINS_REDIS_PASSWORD: randomBytes(12).toString('hex'),
 };
 const cli = (args: string[]) => runFlotilla(args, env);
 const hosts = ['198.19.0.11', '198.19.0.12', '198.19.0.13'];
@@ -68,6 +71,25 @@ describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', (
         interval: 1_000,
       })
       .toBeGreaterThan(0);
+    // Another password: a second version of the secret, and Redis, the workers and the web UI roll onto it. Mining
+    // goes on only if all three read the new one (Redis refuses the old).
+    const coinsFile = path.join(root, 'examples/coins/stack.yml');
+    const password = randomBytes(12).toString('hex');
+    const rolled = await runFlotilla(['stack', 'deploy', '--wait', '-c', coinsFile, 'coins'], {
+      ...env,
+      COINS_REDIS_PASSWORD: password,
+    });
+    expect(rolled.code, rolled.output).toBe(0);
+    expect(rolled.output).not.toContain(password);
+    const [secret] = JSON.parse((await cli(['secret', 'inspect', 'coins_redis_password'])).stdout);
+    expect(secret).toMatchObject({ version: '2' });
+    expect([...secret.usedBy].sort()).toEqual(['coins_redis', 'coins_webui', 'coins_worker']);
+    await expect
+      .poll(async () => JSON.parse((await get(`http://${hosts[2]}:8000/cgi-bin/speed`)).body).per_second, {
+        timeout: 30_000,
+        interval: 1_000,
+      })
+      .toBeGreaterThan(0);
     expect((await cli(['stack', 'rm', 'coins'])).code).toBe(0);
 
     const nodes = JSON.parse((await cli(['node', 'ls', '--format', 'json'])).stdout) as {
@@ -106,5 +128,6 @@ describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', (
     // The tasks' namespaces went with the hosts.
     expect(readdirSync('/run/netns').filter((n) => n.startsWith('flt-') && !before.has(n))).toEqual([]);
     expect(existsSync(devDir)).toBe(false);
-  });
+    // Three hosts with containers, two stacks, a secret's roll and a node's death: more than the e2e default.
+  }, 300_000);
 });
