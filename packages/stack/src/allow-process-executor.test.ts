@@ -1,24 +1,14 @@
 import type { ServiceSpec } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { formatCompose } from './compose-output.js';
-import { StackError } from './diagnostics.js';
 import { loadStackText } from './load.js';
+import { loadErrors } from './load-errors.test-helpers.js';
 import { toStackSpec } from './service-spec.js';
 
 const stack = (extra: string[]) => ['services:', '  app:', '    image: busybox:stable', ...extra, ''].join('\n');
 
 function spec(yaml: string): ServiceSpec | undefined {
   return toStackSpec(loadStackText(yaml).stack, 'st').services[0];
-}
-
-function errors(yaml: string): string {
-  try {
-    loadStackText(yaml, { file: '/stack.yml' });
-  } catch (err) {
-    if (err instanceof StackError) return err.format();
-    throw err;
-  }
-  return '';
 }
 
 describe('x-flotilla: allow_process_executor', () => {
@@ -47,10 +37,10 @@ describe('x-flotilla: allow_process_executor', () => {
   });
 
   it('reports a value that is not a boolean, and a misspelt key, where they are written', () => {
-    expect(errors(stack(['    x-flotilla:', '      allow_process_executor: yes please']))).toContain(
+    expect(loadErrors(stack(['    x-flotilla:', '      allow_process_executor: yes please']))).toContain(
       '/stack.yml:5:31: services.app.x-flotilla.allow_process_executor:',
     );
-    expect(errors(stack(['    x-flotilla:', '      allow_proces_executor: true']))).toContain(
+    expect(loadErrors(stack(['    x-flotilla:', '      allow_proces_executor: true']))).toContain(
       '/stack.yml:5:7: services.app.x-flotilla.allow_proces_executor: unknown key "allow_proces_executor" (did you mean "allow_process_executor"?)',
     );
   });

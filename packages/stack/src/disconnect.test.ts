@@ -1,24 +1,14 @@
 import type { ServiceSpec } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { formatCompose } from './compose-output.js';
-import { StackError } from './diagnostics.js';
 import { loadStackText } from './load.js';
+import { loadErrors } from './load-errors.test-helpers.js';
 import { toStackSpec } from './service-spec.js';
 
 const stack = (extra: string[]) => ['services:', '  db:', '    image: postgres:16', ...extra, ''].join('\n');
 
 function spec(yaml: string): ServiceSpec | undefined {
   return toStackSpec(loadStackText(yaml).stack, 'st').services[0];
-}
-
-function errors(yaml: string): string {
-  try {
-    loadStackText(yaml, { file: '/stack.yml' });
-  } catch (err) {
-    if (err instanceof StackError) return err.format();
-    throw err;
-  }
-  return '';
 }
 
 describe('x-flotilla: disconnect', () => {
@@ -44,7 +34,7 @@ describe('x-flotilla: disconnect', () => {
   });
 
   it('reports a bad duration and an unknown key where they are written', () => {
-    const out = errors(
+    const out = loadErrors(
       stack(['    x-flotilla:', '      disconnect:', '        stop_after: soon', '        replcae: false']),
     );
     expect(out).toContain('/stack.yml:6:21: services.db.x-flotilla.disconnect.stop_after:');
@@ -61,7 +51,7 @@ describe('x-flotilla: disconnect', () => {
   });
 
   it('refuses unknown settings under x-flotilla, so a typo is not dropped in silence', () => {
-    expect(errors(stack(['    x-flotilla: { disconect: {} }']))).toContain(
+    expect(loadErrors(stack(['    x-flotilla: { disconect: {} }']))).toContain(
       'services.db.x-flotilla.disconect: unknown key "disconect" (did you mean "disconnect"?)',
     );
   });

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatCompose } from './compose-output.js';
-import { StackError } from './diagnostics.js';
+import type { StackError } from './diagnostics.js';
 import { LIMITS } from './limits.js';
-import { type FileSource, type LoadedStack, loadStack, loadStackText } from './load.js';
+import { type FileSource, type LoadedStack, loadStack } from './load.js';
+import { loadErrors } from './load-errors.test-helpers.js';
 import { toStackSpec } from './service-spec.js';
 
 // Secrets and configs as a Compose file writes them: where their content comes from, how a service names them,
@@ -25,16 +26,6 @@ function load(yaml: string, env: Record<string, string> = {}): LoadedStack {
     exists: (f) => files.has(f),
   };
   return loadStack({ files: [path.join(DIR, 'stack.yml')], env, envFile: false }, source);
-}
-
-function errors(yaml: string): string {
-  try {
-    loadStackText(yaml, { file: '/stack.yml' });
-  } catch (err) {
-    if (err instanceof StackError) return err.format();
-    throw err;
-  }
-  return '';
 }
 
 const TOP = `
@@ -128,11 +119,13 @@ describe('stack secrets and configs', () => {
   });
 
   it('refuses a mode that is not octal, and a variable that is not set, at their lines', () => {
-    const badMode = errors(
+    const badMode = loadErrors(
       'services:\n  a:\n    image: x\n    secrets:\n      - source: s\n        mode: "0948"\nsecrets:\n  s:\n    external: true\n',
     );
     expect(badMode).toMatch(/\/stack\.yml:6:\d+: .*invalid file mode "0948"/);
-    const unset = errors('services:\n  a:\n    image: x\n    secrets: [s]\nsecrets:\n  s:\n    environment: NOPE\n');
+    const unset = loadErrors(
+      'services:\n  a:\n    image: x\n    secrets: [s]\nsecrets:\n  s:\n    environment: NOPE\n',
+    );
     expect(unset).toMatch(/\/stack\.yml:7:\d+: secrets\.s\.environment: variable NOPE is not set/);
   });
 
@@ -147,15 +140,15 @@ describe('stack secrets and configs', () => {
     expect(message).toMatch(/stack\.yml:6:\d+: secrets\.tls\.file: the secret's content is 512001 bytes/);
     expect(message).not.toContain('secrets.ok');
     const inline = `services:\n  a:\n    image: x\nconfigs:\n  c:\n    content: ${'y'.repeat(LIMITS.maxFileObjectBytes + 1)}\n`;
-    expect(errors(inline)).toMatch(/stack\.yml:6:\d+: configs\.c\.content: the config's content is 512001 bytes/);
+    expect(loadErrors(inline)).toMatch(/stack\.yml:6:\d+: configs\.c\.content: the config's content is 512001 bytes/);
   });
 
   it('refuses a legacy external name that contradicts name:, and an object with two sources', () => {
-    const both = errors(
+    const both = loadErrors(
       'services:\n  a:\n    image: x\nsecrets:\n  s:\n    name: one\n    external:\n      name: two\n',
     );
     expect(both).toMatch(/\/stack\.yml:\d+:\d+: .*external\.name \(two\) and name \(one\) differ/);
-    expect(errors('services:\n  a:\n    image: x\nconfigs:\n  c:\n    content: a\n    external: true\n')).toMatch(
+    expect(loadErrors('services:\n  a:\n    image: x\nconfigs:\n  c:\n    content: a\n    external: true\n')).toMatch(
       /\/stack\.yml:6:\d+: .*a config takes only one of external, content/,
     );
   });

@@ -1,24 +1,14 @@
 import type { ServiceSpec } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { formatCompose } from './compose-output.js';
-import { StackError } from './diagnostics.js';
 import { loadStackText } from './load.js';
+import { loadErrors } from './load-errors.test-helpers.js';
 import { toStackSpec } from './service-spec.js';
 
 const SECOND = 1_000_000_000n;
 
 function spec(yaml: string): ServiceSpec | undefined {
   return toStackSpec(loadStackText(yaml).stack, 'st').services[0];
-}
-
-function errors(yaml: string): string {
-  try {
-    loadStackText(yaml, { file: '/stack.yml' });
-  } catch (err) {
-    if (err instanceof StackError) return err.format();
-    throw err;
-  }
-  return '';
 }
 
 describe('healthcheck', () => {
@@ -84,7 +74,7 @@ describe('healthcheck', () => {
 
   it('points at the bad part of a probe', () => {
     const at = (probe: string) =>
-      errors(`services:\n  web:\n    image: nginx\n    healthcheck:\n      x-flotilla-probe: ${probe}\n`);
+      loadErrors(`services:\n  web:\n    image: nginx\n    healthcheck:\n      x-flotilla-probe: ${probe}\n`);
     expect(at('{ http: { port: 80, path: healthz } }')).toBe(
       '/stack.yml:5:51: services.web.healthcheck.x-flotilla-probe.http.path: an HTTP probe\'s path starts with "/", e.g. "/healthz"',
     );
