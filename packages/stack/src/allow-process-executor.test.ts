@@ -51,4 +51,24 @@ describe('x-flotilla: allow_process_executor', () => {
     });
     expect(warnings).toEqual([]);
   });
+
+  it('warns, at the key, that a service with secrets or configs still runs only in containers', () => {
+    const yaml = [
+      ...stack(['    x-flotilla: { allow_process_executor: true }', '    secrets: [pw]']).trimEnd().split('\n'),
+      'secrets:',
+      '  pw: { external: true }',
+      '',
+    ].join('\n');
+    const { warnings } = loadStackText(yaml, { file: '/stack.yml' });
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        severity: 'warning',
+        path: 'services.app.x-flotilla.allow_process_executor',
+        message: expect.stringContaining('only on nodes with the containerd executor'),
+        location: expect.objectContaining({ line: 4 }),
+      }),
+    ]);
+    // Without secrets or configs, nothing to say.
+    expect(loadStackText(stack(['    x-flotilla: { allow_process_executor: true }'])).warnings).toEqual([]);
+  });
 });

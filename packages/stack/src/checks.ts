@@ -54,6 +54,15 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
         }
       });
     }
+    if (s['x-flotilla']?.allow_process_executor === true && (s.secrets?.length || s.configs?.length)) {
+      report(
+        'warning',
+        'invalid-value',
+        at('x-flotilla', 'allow_process_executor'),
+        'secrets and configs are mounted into containers: its tasks run only on nodes with the containerd executor',
+        true,
+      );
+    }
     for (const [dep, settings] of Object.entries(s.depends_on ?? {})) {
       if (serviceNames.has(dep) || !settings.required) continue;
       report('error', 'undefined-reference', at('depends_on', dep), undeclared('service', dep, serviceNames), true);
