@@ -66,7 +66,9 @@ async function settled(): Promise<PsTask[]> {
 
 /**
  * Splits the underlay: each host reaches only the hosts of its own side, and the gateway (the manager, the
- * registry) only from `withManager`. Blackhole routes in the hosts' namespaces; returns the way to heal it.
+ * registry) only from `withManager`. Blackhole routes in the hosts' namespaces; returns the way to heal it. The
+ * gateway's side has none, so toward the hosts `without` the manager the cut is one-way: what the manager sends
+ * still reaches them, what they send does not reach it (their heartbeats go unacknowledged).
  */
 async function partition(
   withManager: readonly NetnsHost[],

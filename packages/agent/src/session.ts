@@ -98,6 +98,13 @@ export const LEADER_METADATA_KEY = 'flotilla-leader';
 /** Metadata of a session call: the node's description (a NodeDescription, encoded), see `description`. */
 export const DESCRIPTION_METADATA_KEY = 'flotilla-node-description-bin';
 
+/**
+ * A session whose heartbeats have gone unacknowledged for this many periods takes nothing more from the manager:
+ * the leader marks a node down after its grace (three periods by default) and replaces its tasks, so a task this
+ * node started from a late message could run twice. Under the grace, so the node stops listening first.
+ */
+export const UNACKED_PERIODS = 2;
+
 type SessionState = 'connecting' | 'connected' | 'stopped';
 
 /**
@@ -426,7 +433,19 @@ export class AgentSession {
   }
 
   private receive(message: SessionResponse): void {
-    this.contact();
+    // Only an answer to this node proves that the manager hears it: a heartbeat's acknowledgement, or a session it
+    // opened. Anything else may come down a link that no longer carries this node's words (a one-way partition):
+    // taken as contact, it would keep the node from fencing while the leader marks it down and replaces its tasks.
+    const opens =
+      message.session !== undefined && (message.session.sessionId !== this.sessionId || this.state !== 'connected');
+    if (message.heartbeatAck !== undefined || opens) {
+      this.contact();
+    } else if (this.state === 'connected' && this.silentForMs() > UNACKED_PERIODS * this.periodMs) {
+      // Heard, but not heard back: nothing more is taken from this session. The next one, which needs the leader
+      // to hear this node, brings the whole set again.
+      this.stream?.emit('error', new Error('heartbeats unacknowledged'));
+      return;
+    }
     if (message.session) {
       this.selfFenceMs = Number(message.session.selfFenceTimeoutMs);
       const managers = message.session.managers;
