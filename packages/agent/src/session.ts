@@ -99,9 +99,10 @@ export const LEADER_METADATA_KEY = 'flotilla-leader';
 export const DESCRIPTION_METADATA_KEY = 'flotilla-node-description-bin';
 
 /**
- * A session whose heartbeats have gone unacknowledged for this many periods takes nothing more from the manager:
- * the leader marks a node down after its grace (three periods by default) and replaces its tasks, so a task this
- * node started from a late message could run twice. Under the grace, so the node stops listening first.
+ * A session whose heartbeats have gone unacknowledged for this many periods holds back the assignments it gets
+ * until the next acknowledgement: the leader marks a node down after its grace (three periods by default) and
+ * replaces its tasks, so a task this node started from a late message could run twice. Under the grace, so the
+ * node stops taking work first; the watchdog drops the session at three periods, and what it held with it.
  */
 export const UNACKED_PERIODS = 2;
 
@@ -130,6 +131,8 @@ export class AgentSession {
   private address: string | undefined;
   private watchdog: NodeJS.Timeout | undefined;
   private lastContact = 0;
+  /** Assignments that came while this node's heartbeats went unacknowledged: applied at the next acknowledgement. */
+  private unacked: Assignments[] = [];
   /** When the session in place now was opened (0: none). */
   private connectedAt = 0;
   private selfFenceMs = 0;
@@ -438,12 +441,21 @@ export class AgentSession {
     // taken as contact, it would keep the node from fencing while the leader marks it down and replaces its tasks.
     const opens =
       message.session !== undefined && (message.session.sessionId !== this.sessionId || this.state !== 'connected');
+    if (opens) this.unacked = [];
     if (message.heartbeatAck !== undefined || opens) {
       this.contact();
-    } else if (this.state === 'connected' && this.silentForMs() > UNACKED_PERIODS * this.periodMs) {
-      // Heard, but not heard back: nothing more is taken from this session. The next one, which needs the leader
-      // to hear this node, brings the whole set again.
-      this.stream?.emit('error', new Error('heartbeats unacknowledged'));
+      // Held back while unacknowledged (a manager that fell behind writes them before the acknowledgement): the
+      // manager heard this node after all, so they apply now, in order.
+      const held = this.unacked;
+      this.unacked = [];
+      for (const a of held) this.options.onAssignments?.(a);
+    } else if (
+      message.assignments &&
+      (this.unacked.length > 0 || (this.state === 'connected' && this.silentForMs() > UNACKED_PERIODS * this.periodMs))
+    ) {
+      // Heard, but not heard back: a task started now could be one the leader is replacing elsewhere. Held until the
+      // manager is heard from; dropped with the session if it is not (the next session brings the whole set).
+      this.unacked.push(message.assignments);
       return;
     }
     if (message.session) {
@@ -477,6 +489,7 @@ export class AgentSession {
   }
 
   private teardown(): void {
+    this.unacked = [];
     this.dropAttempts();
     clearInterval(this.heartbeat);
     clearTimeout(this.retry);
