@@ -41,7 +41,7 @@ export type {
 export { fenceAfterMs, leaderMayReplace, MIN_SAMPLE, nodeQuorum, probeResponse, probeSample } from './quorum.js';
 export { runsCurrentSpec } from './spec-version.js';
 export type { TaskFile } from './task-files.js';
-export { taskFileObjectIds, taskFiles } from './task-files.js';
+export { fileObjectIds, taskFileObjectIds, taskFiles, usesFiles } from './task-files.js';
 export {
   taskEnded,
   taskFailed,

@@ -9,6 +9,7 @@ import {
   taskEnded,
   taskLive,
   taskMeantToRun,
+  usesFiles,
 } from '@flotilla/api';
 import { byAge, emptyPlan, type Plan, type ReconcileContext, stop } from './plan.js';
 import { newTask } from './task-factory.js';
@@ -47,15 +48,14 @@ export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileCon
   }
 
   const placement = service.spec?.placement;
-  const container = service.spec?.container;
-  const usesFiles = (container?.secrets.length ?? 0) + (container?.configs.length ?? 0) > 0;
+  const mountsFiles = usesFiles(service.spec?.container);
   const perNode = Number(placement?.maxReplicasPerNode ?? 0n);
   const counts = new Map<string, Task[]>();
   for (const node of ctx.nodes.values()) {
     // Only ready nodes: a node whose state is not known yet is no place to move a running task to. Nor one the
     // scheduler would refuse for its executor (plain processes, not allowed by the service).
     const ready = node.status?.state === NodeStatus_State.STATE_READY;
-    if (ready && nodeEligible(node, placement) && executorAllows(node, placement, usesFiles)) counts.set(node.id, []);
+    if (ready && nodeEligible(node, placement) && executorAllows(node, placement, mountsFiles)) counts.set(node.id, []);
   }
   for (const t of live) counts.get(t.nodeId)?.push(t);
   if (counts.size < 2) return { plan, done: true, reason: 'fewer than two eligible nodes' };

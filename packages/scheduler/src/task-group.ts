@@ -7,6 +7,7 @@ import {
   compilePlatforms,
   type Placement,
   type Task,
+  usesFiles,
 } from '@flotilla/api';
 import { portLabel } from './host-port.js';
 import { type TaskUsage, usageOf } from './task-usage.js';
@@ -55,7 +56,7 @@ export class TaskGroup {
     this.preferences = (placement?.spread ?? []).map((name) => attributeReader(name) ?? (() => undefined));
     this.placement = placement;
     // Secrets and configs are mounted into containers: a node that runs plain processes cannot deliver them.
-    this.usesFiles = (first.spec?.secrets.length ?? 0) + (first.spec?.configs.length ?? 0) > 0;
+    this.usesFiles = usesFiles(first.spec);
     this.allowProcessExecutor = placement?.allowProcessExecutor === true && !this.usesFiles;
     this.signature = JSON.stringify([
       this.constraints.map((c) => c.text),

@@ -2,6 +2,7 @@ import {
   Code,
   type ControlServiceServer,
   FlotillaError,
+  fileObjectIds,
   newId,
   type ServiceChange,
   ServiceChange_Action,
@@ -9,7 +10,6 @@ import {
 } from '@flotilla/api';
 import type { Store, Write } from '@flotilla/store';
 import type { DataKey } from '../secrets/data-key.js';
-import { referencedObjectIds } from '../secrets/file-references.js';
 import { admittedWrite, checkAdmission } from './admission/admission-check.js';
 import { resolveFileObjects } from './deploy/file-object-versions.js';
 import { decideStack, networkWrites, type ServiceDecision, STACK_LABEL } from './deploy/stack-changes.js';
@@ -96,7 +96,7 @@ export async function deployStack(
       store.list('files'),
     ]);
     const make = { now: BigInt(Date.now()), newId };
-    const inUse = new Set(existing.items.flatMap((s) => referencedObjectIds(s.value.spec?.container)));
+    const inUse = new Set(existing.items.flatMap((s) => fileObjectIds(s.value.spec?.container)));
     const objects = resolveFileObjects(files.items, stack, dataKey, make, inUse);
     const decisions = decideStack(existing.items, objects.stack, prune, make);
     // Networks and secrets/configs first in the same transaction: the services' tasks need them.

@@ -3,12 +3,13 @@ import {
   FileObject,
   FileObjectKind,
   type FileReference,
+  fileObjectIds,
   Service,
   Task,
   TaskState,
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { collectableFileObjects, FileObjectUse, referencedObjectIds } from './file-references.js';
+import { collectableFileObjects, FileObjectUse } from './file-references.js';
 
 const ref = (objectId: string): FileReference => ({ source: 'x', target: '', uid: '', gid: '', mode: 0o444, objectId });
 const container = (secrets: string[], configs: string[] = []): Partial<ContainerSpec> => ({
@@ -53,10 +54,10 @@ function file(id: string, name: string, version: bigint, stack: string, ageMs = 
   });
 }
 
-describe('referencedObjectIds', () => {
+describe('fileObjectIds', () => {
   it("names the versions of a spec's secrets and configs, and not references with no version yet", () => {
-    expect(referencedObjectIds(container(['s1', ''], ['c1']) as ContainerSpec).sort()).toEqual(['c1', 's1']);
-    expect(referencedObjectIds(undefined)).toEqual([]);
+    expect(fileObjectIds(container(['s1', ''], ['c1']) as ContainerSpec).sort()).toEqual(['c1', 's1']);
+    expect(fileObjectIds(undefined)).toEqual([]);
   });
 });
 

@@ -1,15 +1,10 @@
-import type { ContainerSpec, FileObject, Service, Task } from '@flotilla/api';
-import { taskEnded } from '@flotilla/api';
+import type { FileObject, Service, Task } from '@flotilla/api';
+import { fileObjectIds, taskEnded } from '@flotilla/api';
 
 // Who uses which version of a secret or config (FileReference.object_id), in one place: `secret rm` refuses a
 // version in use, `secret ls` shows who uses it, and the leader's collection removes a stack's old versions.
 
 /** The versions a container spec names (its secrets' and configs'). */
-export function referencedObjectIds(container: ContainerSpec | undefined): string[] {
-  if (!container) return [];
-  return [...container.secrets, ...container.configs].map((r) => r.objectId).filter((id) => id !== '');
-}
-
 /**
  * Which services use each version: through their spec, their previous spec (what a rollback brings back), or a
  * task that has not ended (it may run, or be about to run, with it).
@@ -21,14 +16,14 @@ export class FileObjectUse {
     for (const service of services) {
       const name = service.spec?.annotations?.name || service.id;
       for (const spec of [service.spec, service.previousSpec]) {
-        for (const id of referencedObjectIds(spec?.container)) this.add(id, name);
+        for (const id of fileObjectIds(spec?.container)) this.add(id, name);
       }
     }
     const names = new Map(services.map((s) => [s.id, s.spec?.annotations?.name || s.id]));
     for (const task of tasks) {
       if (taskEnded(task)) continue;
       const name = names.get(task.serviceId) ?? (task.serviceName || task.serviceId);
-      for (const id of referencedObjectIds(task.spec)) this.add(id, name);
+      for (const id of fileObjectIds(task.spec)) this.add(id, name);
     }
   }
 
