@@ -1,5 +1,6 @@
 import {
   executorAllows,
+  isJobMode,
   NodeStatus_State,
   nodeEligible,
   type Service,
@@ -26,6 +27,8 @@ export type RebalanceOutcome = { plan: Plan; done: boolean; reason: string };
 export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileContext): RebalanceOutcome {
   const plan = emptyPlan();
   if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) return { plan, done: true, reason: 'global service' };
+  // A job's tasks run to completion: moving one would run its work twice.
+  if (isJobMode(service.spec?.mode)) return { plan, done: true, reason: 'job' };
   const live = tasks.filter(taskLive);
   const bySlot = new Map<bigint, Task[]>();
   for (const t of byAge(live)) bySlot.set(t.slot, [...(bySlot.get(t.slot) ?? []), t]);
