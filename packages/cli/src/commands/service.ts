@@ -1,11 +1,19 @@
 import { Command } from '@commander-js/extra-typings';
-import { type ControlServiceClient, Service, ServiceMode } from '@flotilla/api';
+import { type ControlServiceClient, isJobMode, Service, ServiceMode } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { listingFormatOption, table } from '../table.js';
 import { formatTasks, shortImage } from '../task-table.js';
 import { serviceLogsCommand } from './service-logs.js';
+
+/** The MODE column of `service ls`, in docker's words. */
+const MODE_WORDS: Partial<Record<ServiceMode, string>> = {
+  [ServiceMode.SERVICE_MODE_REPLICATED]: 'replicated',
+  [ServiceMode.SERVICE_MODE_GLOBAL]: 'global',
+  [ServiceMode.SERVICE_MODE_REPLICATED_JOB]: 'replicated job',
+  [ServiceMode.SERVICE_MODE_GLOBAL_JOB]: 'global job',
+};
 
 /** `service ls|ps|inspect|logs|scale|rm`, as the docker CLI has them. */
 export function serviceCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
@@ -26,6 +34,9 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
               ...(s.service ? (Service.toJSON(s.service) as object) : {}),
               running: Number(s.running),
               desired: Number(s.desired),
+              ...(isJobMode(s.service?.spec?.mode)
+                ? { completed: Number(s.completed), completions: Number(s.completions) }
+                : {}),
             })),
             null,
             2,
@@ -33,11 +44,14 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
         );
         return;
       }
-      const rows = services.map(({ service: s, running, desired }) => [
+      const rows = services.map(({ service: s, running, desired, completed, completions }) => [
         s?.id.slice(0, 12) ?? '',
         s?.spec?.annotations?.name ?? '',
-        s?.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL ? 'global' : 'replicated',
-        `${running}/${desired}`,
+        MODE_WORDS[s?.spec?.mode ?? ServiceMode.SERVICE_MODE_REPLICATED] ?? 'replicated',
+        // Docker's form for jobs: running/max concurrent (completed/completions completed).
+        isJobMode(s?.spec?.mode)
+          ? `${running}/${desired} (${completed}/${completions} completed)`
+          : `${running}/${desired}`,
         shortImage(s?.spec?.container?.image ?? ''),
       ]);
       io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], rows));
