@@ -118,7 +118,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .option('--env-add <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [] as string[])
     .option('--env-rm <KEY>', 'remove an environment variable (repeatable)', collect, [] as string[])
     .option('--replicas <N>', 'number of replicas (scaling alone replaces no task)')
-    .option('--force', 'replace every task even when nothing changes')
+    .option('--force', 'replace every task even when nothing changes (a job: run it again)')
     .action(async (ref, opts) => {
       let replicas: bigint | undefined;
       if (opts.replicas !== undefined) {
@@ -135,6 +135,11 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
         ...(replicas !== undefined ? { replicas } : {}),
       }).finally(() => c.close());
       const name = res.service?.spec?.annotations?.name ?? ref;
+      if (isJobMode(res.service?.spec?.mode)) {
+        // A job is not rolled out: each new spec version is a new run, started at once.
+        io.out(`${name}: run ${res.service?.specVersion} of the job started (follow it with: flotilla service ps ${name})\n`);
+        return;
+      }
       io.out(
         res.tasksReplaced
           ? `${name}: spec version ${res.service?.specVersion} rolling out (follow it with: flotilla service inspect ${name})\n`
