@@ -40,7 +40,10 @@ beforeAll(async () => {
       const done = completedSlots.get(run) ?? new Set<string>();
       completedSlots.set(run, done);
       // A completed task never changes state again, and no new task is made for its slot in the same run.
-      if (c.previous?.status?.state === TaskState.TASK_STATE_COMPLETE && t.status?.state !== TaskState.TASK_STATE_COMPLETE) {
+      if (
+        c.previous?.status?.state === TaskState.TASK_STATE_COMPLETE &&
+        t.status?.state !== TaskState.TASK_STATE_COMPLETE
+      ) {
         violations.push(`task ${t.id} of ${run} left COMPLETE for ${TaskState[t.status?.state ?? 0]}`);
       }
       if (!c.previous && done.has(slot)) violations.push(`task ${t.id} started for completed slot ${slot} of ${run}`);
@@ -101,16 +104,16 @@ describe('jobs through the real manager and a process agent', () => {
         '',
       ].join('\n'),
     );
-    await expect.poll(() => progress('jobs_work'), { timeout: 30_000, interval: 200 }).toMatchObject({
-      completed: 5,
-      total: 5,
-      finished: true,
-    });
+    await expect
+      .poll(() => progress('jobs_work'), { timeout: 30_000, interval: 200 })
+      .toMatchObject({
+        completed: 5,
+        total: 5,
+        finished: true,
+      });
     const { tasks } = await service('jobs_work');
     expect(tasks.filter((t) => t.status?.state === TaskState.TASK_STATE_COMPLETE)).toHaveLength(5);
-    expect(tasks.every((t) => t.status?.state === TaskState.TASK_STATE_COMPLETE && t.status.exitCode === 0)).toBe(
-      true,
-    );
+    expect(tasks.every((t) => t.status?.state === TaskState.TASK_STATE_COMPLETE && t.status.exitCode === 0)).toBe(true);
     // Nothing more starts once the job is done.
     await sleep(1_500);
     expect(readdirSync(runs)).toHaveLength(5);
@@ -133,12 +136,17 @@ describe('jobs through the real manager and a process agent', () => {
   it('runs the job again on service update --force, leaving the first run as it was', async () => {
     const runs = dir('runs');
     const before = (await service('jobs_work')).tasks.map((t) => t.id);
-    const updated = await rpc(control.updateService, UpdateServiceRequest.fromPartial({ service: 'jobs_work', force: true }));
+    const updated = await rpc(
+      control.updateService,
+      UpdateServiceRequest.fromPartial({ service: 'jobs_work', force: true }),
+    );
     expect(updated.service?.specVersion).toBe(2n);
-    await expect.poll(() => progress('jobs_work'), { timeout: 30_000, interval: 200 }).toMatchObject({
-      completed: 5,
-      finished: true,
-    });
+    await expect
+      .poll(() => progress('jobs_work'), { timeout: 30_000, interval: 200 })
+      .toMatchObject({
+        completed: 5,
+        finished: true,
+      });
     await sleep(1_000);
     expect(readdirSync(runs)).toHaveLength(10);
     const { tasks } = await service('jobs_work');
@@ -178,5 +186,49 @@ describe('jobs through the real manager and a process agent', () => {
     expect((await service('jobs_broken')).tasks).toHaveLength(2);
     expect(await progress('jobs_broken')).toMatchObject({ completed: 0, finished: false });
     expect(violations).toEqual([]);
+  });
+
+  it('runs a global job once on every node, and once on a node that joins later', async () => {
+    const runs = dir('global-runs');
+    await deploy(
+      [
+        'services:',
+        '  everywhere:',
+        '    image: unused',
+        `    command: ["sh", "-c", "touch ${runs}/$$$$"]`,
+        '    deploy:',
+        '      mode: global-job',
+        '',
+      ].join('\n'),
+    );
+    await expect
+      .poll(() => progress('jobs_everywhere'), { timeout: 30_000, interval: 200 })
+      .toMatchObject({
+        completed: 1,
+        total: 1,
+        finished: true,
+      });
+    const late = await startAgent({
+      stateDir: dir('late-agent'),
+      join: { manager: cluster.manager.address, token: cluster.manager.identity.tokens.worker },
+    });
+    try {
+      await expect
+        .poll(() => progress('jobs_everywhere'), { timeout: 30_000, interval: 200 })
+        .toMatchObject({
+          completed: 2,
+          total: 2,
+          finished: true,
+        });
+      await sleep(1_000);
+      const { tasks } = await service('jobs_everywhere');
+      // One task per node, each complete; the first node did not run it again when the second joined.
+      expect(new Set(tasks.map((t) => t.nodeId)).size).toBe(2);
+      expect(tasks.map((t) => t.status?.state)).toEqual([TaskState.TASK_STATE_COMPLETE, TaskState.TASK_STATE_COMPLETE]);
+      expect(readdirSync(runs)).toHaveLength(2);
+      expect(violations).toEqual([]);
+    } finally {
+      await late.stop();
+    }
   });
 });

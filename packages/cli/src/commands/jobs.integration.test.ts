@@ -21,7 +21,12 @@ const [stateDir, cliDir, agentDir, filesDir] = dirs.map((d) => d.path) as [strin
 
 beforeAll(async () => {
   etcd = await startEtcd();
-  manager = await startManager({ etcd: { endpoints: [etcd.url] }, listen: '127.0.0.1:0', stateDir, cliConfigDir: cliDir });
+  manager = await startManager({
+    etcd: { endpoints: [etcd.url] },
+    listen: '127.0.0.1:0',
+    stateDir,
+    cliConfigDir: cliDir,
+  });
   const deadline = Date.now() + 10_000;
   while (!manager.controlPlane.leading()) {
     if (Date.now() > deadline) throw new Error('the manager was not elected');

@@ -137,7 +137,9 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
       const name = res.service?.spec?.annotations?.name ?? ref;
       if (isJobMode(res.service?.spec?.mode)) {
         // A job is not rolled out: each new spec version is a new run, started at once.
-        io.out(`${name}: run ${res.service?.specVersion} of the job started (follow it with: flotilla service ps ${name})\n`);
+        io.out(
+          `${name}: run ${res.service?.specVersion} of the job started (follow it with: flotilla service ps ${name})\n`,
+        );
         return;
       }
       io.out(
