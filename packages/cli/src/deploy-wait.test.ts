@@ -405,7 +405,13 @@ describe('deployOutcomes for jobs', () => {
       slot: 2n,
       serviceName: 'web_migrate',
       desiredState: TaskState.TASK_STATE_FAILED,
-      status: { state: TaskState.TASK_STATE_FAILED, timestampMs: 1n, error: 'exited with code 3', exitCode: 3 },
+      status: {
+        state: TaskState.TASK_STATE_FAILED,
+        timestampMs: 1n,
+        message: 'failed',
+        error: 'exited with code 3',
+        exitCode: 3,
+      },
     });
     const outcome = one(created1, { services: [job()], tasks: [done(1n), failed] });
     expect(outcome.kind).toBe('failed');

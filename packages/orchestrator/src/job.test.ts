@@ -19,6 +19,7 @@ const onFailure = (maxAttempts = 0n) => ({
   condition: RestartPolicy_Condition.CONDITION_ON_FAILURE,
   delayNs: 1_000_000_000n,
   maxAttempts,
+  windowNs: 0n,
 });
 
 function job(maxConcurrent: bigint, totalCompletions: bigint, maxAttempts = 0n): Service {
