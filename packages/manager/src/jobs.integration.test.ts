@@ -229,6 +229,62 @@ describe('jobs through the real manager and a process agent', () => {
       expect(violations).toEqual([]);
     } finally {
       await late.stop();
+      // Gone for good: a node left down would count as a voter that cannot be heard in the next test.
+      await rpc(control.removeNode, { node: late.credentials.nodeId, force: true });
+    }
+  });
+
+  it('runs a task lost with its node again elsewhere, not counting it as a completion', async () => {
+    const lossy = await startAgent({
+      stateDir: dir('lossy-agent'),
+      join: { manager: cluster.manager.address, token: cluster.manager.identity.tokens.worker },
+    });
+    const lossyId = lossy.credentials.nodeId;
+    let stopped = false;
+    try {
+      await deploy(
+        [
+          'services:',
+          '  long:',
+          '    image: unused',
+          '    command: ["sleep", "3"]',
+          '    deploy:',
+          '      mode: replicated-job',
+          '      replicas: 2',
+          '',
+        ].join('\n'),
+      );
+      // The scheduler spreads the two tasks: one runs on the node about to be cut off.
+      const onLossy = async () =>
+        (await service('jobs_long')).tasks.find(
+          (t) => t.nodeId === lossyId && t.status?.state === TaskState.TASK_STATE_RUNNING,
+        );
+      await expect.poll(onLossy, { timeout: 15_000, interval: 100 }).toBeDefined();
+      const lost = (await onLossy()) as Task;
+      // The agent goes away with its task (peers cannot reach it either): the node is lost, not just cut off.
+      await lossy.stop();
+      stopped = true;
+      await expect
+        .poll(async () => (await service('jobs_long')).tasks.find((t) => t.id === lost.id)?.status?.state, {
+          timeout: 20_000,
+          interval: 200,
+        })
+        .toBe(TaskState.TASK_STATE_ORPHANED);
+      await expect
+        .poll(() => progress('jobs_long'), { timeout: 30_000, interval: 200 })
+        .toMatchObject({
+          completed: 2,
+          finished: true,
+        });
+      const { tasks } = await service('jobs_long');
+      const again = tasks.filter((t) => t.slot === lost.slot && t.id !== lost.id);
+      expect(again.map((t) => [t.status?.state, t.nodeId !== lossyId])).toEqual([
+        [TaskState.TASK_STATE_COMPLETE, true],
+      ]);
+      expect(tasks.filter((t) => t.status?.state === TaskState.TASK_STATE_COMPLETE)).toHaveLength(2);
+      expect(violations).toEqual([]);
+    } finally {
+      if (!stopped) await lossy.stop();
     }
   });
 });
