@@ -160,6 +160,23 @@ describe('jobs through the real manager and a process agent', () => {
     expect(violations).toEqual([]);
   });
 
+  it('service update --replicas starts a new run whose parallelism follows the replicas', async () => {
+    const updated = await rpc(
+      control.updateService,
+      UpdateServiceRequest.fromPartial({ service: 'jobs_work', replicas: 3n }),
+    );
+    expect(updated.service?.spec?.job).toEqual({ maxConcurrent: 3n, totalCompletions: 5n });
+    expect(updated.service?.specVersion).toBe(3n);
+    await expect
+      .poll(() => progress('jobs_work'), { timeout: 30_000, interval: 200 })
+      .toMatchObject({
+        completed: 5,
+        finished: true,
+      });
+    expect(mostAtOnce.get('jobs_work@3')).toBe(3);
+    expect(violations).toEqual([]);
+  });
+
   it('retries a failing task up to max_attempts, then fails the run and starts nothing more', async () => {
     await deploy(
       [

@@ -193,8 +193,19 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
   return ServiceSpec.fromPartial({
     ...spec,
     container,
-    ...(request.replicas !== undefined ? { replicas: request.replicas } : {}),
+    ...(request.replicas !== undefined
+      ? { replicas: request.replicas, ...jobWithReplicas(spec, request.replicas) }
+      : {}),
   });
+}
+
+/** A job's limits that were its replica count (the stack file's defaults) follow a new one. */
+function jobWithReplicas(spec: ServiceSpec, replicas: bigint): Partial<ServiceSpec> {
+  if (!spec.job) return {};
+  const follow = (v: bigint) => (v === spec.replicas ? replicas : v);
+  return {
+    job: { maxConcurrent: follow(spec.job.maxConcurrent), totalCompletions: follow(spec.job.totalCompletions) },
+  };
 }
 
 /**
