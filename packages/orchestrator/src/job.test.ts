@@ -8,6 +8,7 @@ import {
   type Task,
   TaskState,
   taskEnded,
+  UpdateStatus_State,
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { context, node, service, task } from '../test/fixtures.js';
@@ -256,5 +257,26 @@ describe('a replicated job run, every state checked', () => {
     expect(maxSeen).toBe(3);
     expect(failFirst.get(2n)).toBe(0);
     expect(failFirst.get(7n)).toBe(0);
+  });
+});
+
+describe('a job and rollback', () => {
+  it('settles a rollback at once: the previous spec is just a new run, never left rolling back', () => {
+    const s: Service = {
+      ...job(1n, 1n),
+      specVersion: 2n,
+      updateStatus: {
+        state: UpdateStatus_State.STATE_ROLLBACK_STARTED,
+        startedAtMs: 1n,
+        completedAtMs: 0n,
+        message: 'rollback requested by the operator',
+        specVersion: 2n,
+      },
+    };
+    const plan = reconcileReplicatedJob(s, [], context(nodes));
+    expect(plan.services.map((x) => x.updateStatus?.state)).toEqual([UpdateStatus_State.STATE_ROLLBACK_COMPLETED]);
+    expect(plan.create.map((t) => t.specVersion)).toEqual([2n]);
+    // Settled: the next round writes nothing to the service.
+    expect(reconcileReplicatedJob(plan.services[0]!, plan.create, context(nodes)).services).toEqual([]);
   });
 });

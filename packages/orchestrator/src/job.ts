@@ -9,6 +9,7 @@ import {
   taskEnded,
   taskFailed,
   taskMeantToRun,
+  UpdateStatus_State,
 } from '@flotilla/api';
 import { unmetDependency } from './dependencies.js';
 import { byAge, emptyPlan, nodeHolds, nodeLost, type Plan, type ReconcileContext, stop } from './plan.js';
@@ -114,8 +115,25 @@ export function reconcileGlobalJob(service: Service, tasks: Task[], ctx: Reconci
   return plan;
 }
 
-/** The run's tasks, and the older runs' (those still meant to run are stopped: a new run replaces them). */
+/**
+ * The run's tasks, and the older runs' (those still meant to run are stopped: a new run replaces them). A job is
+ * never rolled out: a rollback (`service rollback`) is simply a run of the previous spec, so its status is
+ * settled at once rather than left "started" for ever.
+ */
 function byRun(service: Service, tasks: Task[], ctx: ReconcileContext, plan: Plan) {
+  const status = service.updateStatus;
+  if (status?.specVersion === service.specVersion && ROLLING.has(status.state)) {
+    const rollback = status.state === UpdateStatus_State.STATE_ROLLBACK_STARTED;
+    plan.services.push({
+      ...service,
+      updateStatus: {
+        ...status,
+        state: rollback ? UpdateStatus_State.STATE_ROLLBACK_COMPLETED : UpdateStatus_State.STATE_COMPLETED,
+        completedAtMs: BigInt(ctx.now),
+        message: `${status.message}; a job is not rolled out: the spec runs as a new run of the job`,
+      },
+    });
+  }
   const current: Task[] = [];
   const older: Task[] = [];
   for (const t of tasks) {
@@ -213,6 +231,8 @@ export function jobSlot(
   const supersedes = stop(newest, ctx, 'restarted');
   return { plan, complete: false, failed: false, occupying, want: { replacement: true, restart, supersedes } };
 }
+
+const ROLLING = new Set([UpdateStatus_State.STATE_UPDATING, UpdateStatus_State.STATE_ROLLBACK_STARTED]);
 
 function drainedNode(task: Task, ctx: ReconcileContext): string | undefined {
   const node = ctx.nodes.get(task.nodeId);
