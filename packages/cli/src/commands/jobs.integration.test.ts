@@ -98,8 +98,11 @@ describe('jobs from the command line', () => {
     expect(deployed.out).toContain('stack batch: 1 service converged');
     const ls = await flotilla(['service', 'ls', '--stack', 'batch']);
     expect(ls.out).toMatch(/batch_seed\s+replicated job\s+0\/2 \(3\/3 completed\)/);
+    // Desired state complete follows the task's own report in the orchestrator's next round.
+    await expect
+      .poll(async () => (await flotilla(['service', 'ps', 'batch_seed'])).out.match(/complete\s+complete \(exit 0\)/g))
+      .toHaveLength(3);
     const ps = await flotilla(['service', 'ps', 'batch_seed']);
-    expect(ps.out.match(/complete\s+complete \(exit 0\)/g)).toHaveLength(3);
     // Nothing was restarted after it succeeded.
     expect(ps.out).not.toMatch(/running|shutdown|failed/);
   });
