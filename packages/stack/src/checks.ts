@@ -1,7 +1,12 @@
 import type { Diagnostic, DiagnosticCode } from './diagnostics.js';
 import { suggest } from './schema/primitives.js';
 import type { StackModel } from './schema/stack.js';
-import { UNSUPPORTED_RESERVATION_KEYS, UNSUPPORTED_SERVICE_KEYS } from './unsupported.js';
+import {
+  UNSUPPORTED_CONFIG_KEYS,
+  UNSUPPORTED_RESERVATION_KEYS,
+  UNSUPPORTED_SECRET_KEYS,
+  UNSUPPORTED_SERVICE_KEYS,
+} from './unsupported.js';
 import { ignoredSecurityOpt } from './values/security-opt.js';
 import { diagnosticAt, type LNode, type PathSegment } from './yaml/located.js';
 
@@ -117,6 +122,10 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
         );
       }
     }
+    if (s.restart !== undefined && s.deploy?.restart_policy !== undefined) {
+      const why = 'ignored: deploy.restart_policy is also set, and it wins (as in docker stack deploy)';
+      report('warning', 'unsupported-key', at('restart'), why, true);
+    }
     for (const key of Object.keys(UNSUPPORTED_SERVICE_KEYS)) {
       if ((s as Record<string, unknown>)[key] !== undefined) {
         report('warning', 'unsupported-key', at(key), UNSUPPORTED_SERVICE_KEYS[key] as string, true);
@@ -136,6 +145,18 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
           UNSUPPORTED_RESERVATION_KEYS[key] as string,
           true,
         );
+      }
+    }
+  }
+  for (const [kind, keys] of [
+    ['configs', UNSUPPORTED_CONFIG_KEYS],
+    ['secrets', UNSUPPORTED_SECRET_KEYS],
+  ] as const) {
+    for (const [name, object] of Object.entries(model[kind] ?? {})) {
+      for (const key of Object.keys(keys)) {
+        if ((object as Record<string, unknown> | null)?.[key] !== undefined) {
+          report('warning', 'unsupported-key', [kind, name, key], keys[key] as string, true);
+        }
       }
     }
   }

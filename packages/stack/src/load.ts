@@ -5,6 +5,7 @@ import { type Diagnostic, type Location, StackError } from './diagnostics.js';
 import { parseEnvFile } from './env-file.js';
 import { interpolateTree, type Lookup } from './interpolate.js';
 import { locateKeyPath } from './key-path.js';
+import { readLabelFiles } from './label-files.js';
 import { LIMITS } from './limits.js';
 import { mergeTrees } from './merge.js';
 import { type NormalizedStack, normalizeStack } from './normalize.js';
@@ -113,6 +114,7 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
   if (!model) throw invalid(diagnostics);
   diagnostics.push(...checkStack(model, merged));
   const envFiles = readEnvFiles(model, projectDir, merged, source, lookup, diagnostics);
+  const labelFiles = readLabelFiles(model, projectDir, merged, source, diagnostics);
   checkObjectFiles(model, projectDir, merged, source, diagnostics);
   checkObjectVariables(model, merged, lookup, diagnostics);
   const seccompFiles = readSeccompFiles(model, projectDir, merged, source, diagnostics);
@@ -122,6 +124,7 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
     projectDir,
     lookup,
     envFiles,
+    labelFiles,
     seccompFiles,
     extensions: extensionsOf(merged),
     serviceExtensions: serviceExtensionsOf(merged),

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { bool, keyValues, strictObject, text } from './primitives.js';
+import { bool, type Extensions, keyValues, strictObject, strictObjectWithExtensions, text } from './primitives.js';
 import { serviceSchema } from './service.js';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -42,7 +42,7 @@ function liftExternalName<T extends z.ZodType>(object: T) {
 }
 
 const network = liftExternalName(
-  strictObject({
+  strictObjectWithExtensions({
     driver: text.optional(),
     driver_opts: keyValues.optional(),
     attachable: bool.optional(),
@@ -70,7 +70,7 @@ const network = liftExternalName(
 );
 
 const volume = liftExternalName(
-  strictObject({
+  strictObjectWithExtensions({
     driver: text.optional(),
     driver_opts: keyValues.optional(),
     external: external.optional(),
@@ -81,7 +81,7 @@ const volume = liftExternalName(
 
 const fileObject = (secret: boolean) =>
   liftExternalName(
-    strictObject({
+    strictObjectWithExtensions({
       file: text.optional(),
       external: external.optional(),
       name: text.optional(),
@@ -103,7 +103,10 @@ const fileObject = (secret: boolean) =>
       }
       return o as { file?: string; external?: boolean; name?: string; environment?: string; content?: string } & {
         labels?: Record<string, string | null>;
-      };
+        template_driver?: string;
+        driver?: string;
+        driver_opts?: Record<string, string | null>;
+      } & Extensions;
     }),
   );
 
