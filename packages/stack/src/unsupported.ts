@@ -85,3 +85,8 @@ export const UNSUPPORTED_SECRET_KEYS: Record<string, string> = {
   driver: 'ignored: secrets are kept by the managers, encrypted at rest; secret store plugins are not supported',
   driver_opts: 'ignored: secrets are kept by the managers, encrypted at rest; secret store plugins are not supported',
 };
+
+/** Top-level keys a cluster cannot honour. */
+export const UNSUPPORTED_TOP_LEVEL_KEYS: Record<string, string> = {
+  models: 'ignored: AI models apply to Docker Compose only',
+};

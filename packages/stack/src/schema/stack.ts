@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { UNSUPPORTED_TOP_LEVEL_KEYS } from '../unsupported.js';
 import { bool, type Extensions, keyValues, strictObject, strictObjectWithExtensions, text } from './primitives.js';
 import { serviceSchema } from './service.js';
 
@@ -124,6 +125,7 @@ export const stackSchema = strictObject({
   volumes: named(volume.nullable(), 'volume').optional(),
   configs: named(fileObject(false).nullable(), 'config').optional(),
   secrets: named(fileObject(true).nullable(), 'secret').optional(),
+  ...Object.fromEntries(Object.keys(UNSUPPORTED_TOP_LEVEL_KEYS).map((k) => [k, z.unknown().optional()])),
 });
 
 export type StackModel = z.output<typeof stackSchema>;
