@@ -232,7 +232,7 @@ describe('restart:', () => {
     ['on-failure', 'on-failure', 0],
     ['on-failure:3', 'on-failure', 3],
     ['"on-failure:12"', 'on-failure', 12],
-  ])('restart: %s becomes condition %s, max_attempts %d, as docker stack deploy maps it', (value, condition, max) => {
+  ])('restart: %s becomes condition %s, max_attempts %d', (value, condition, max) => {
     const { policy: p, warnings } = policy(value);
     expect(p.condition).toBe(condition);
     expect(p.max_attempts).toBe(max);

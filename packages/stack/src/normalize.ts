@@ -315,8 +315,9 @@ function resolveMount(m: MountModel, projectDir: string): MountModel {
 }
 
 /**
- * `restart:` as docker's stack loader maps it onto a restart policy: no → none, always and unless-stopped → any,
- * on-failure[:N] → on-failure with at most N attempts. The value is validated by the schema.
+ * `restart:` as docker's stack loader maps it onto a restart policy: always and unless-stopped → any,
+ * on-failure[:N] → on-failure with at most N attempts. `no` → none, where docker leaves swarm's default (any):
+ * a task the file says not to restart is not restarted. The value is validated by the schema.
  */
 function restartToPolicy(restart: RestartModel | undefined): DeployModel['restart_policy'] {
   if (restart === undefined) return undefined;
