@@ -1,3 +1,4 @@
+import { checkRuntimeKeys } from './checks-runtime.js';
 import type { Diagnostic, DiagnosticCode } from './diagnostics.js';
 import { suggest } from './schema/primitives.js';
 import type { StackModel } from './schema/stack.js';
@@ -140,6 +141,7 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
     }
   }
   out.push(...dependencyCycles(model, root));
+  out.push(...checkRuntimeKeys(model, root));
   return out;
 }
 
