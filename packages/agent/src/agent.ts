@@ -320,7 +320,11 @@ function agentMetrics(
       'Lines of task output not kept: their service logs with driver none',
       () => logs.stats().discarded,
     ],
-    ['flotilla_agent_syslog_lines_sent_total', 'Lines of task output sent to syslog servers', () => logs.stats().syslogSent],
+    [
+      'flotilla_agent_syslog_lines_sent_total',
+      'Lines of task output sent to syslog servers',
+      () => logs.stats().syslogSent,
+    ],
     [
       'flotilla_agent_syslog_lines_dropped_total',
       'Lines of task output not sent to their syslog server: out of reach, or over its buffer',

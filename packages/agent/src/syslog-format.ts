@@ -28,10 +28,7 @@ export function formatSyslog(target: Pick<SyslogTarget, 'facility' | 'format'>, 
 }
 
 /** Docker's {{.Name}}-style fields of a `tag`, filled for one task; other text is kept as written. */
-export function syslogTag(
-  template: string,
-  task: { id: string; name: string; image: string },
-): string {
+export function syslogTag(template: string, task: { id: string; name: string; image: string }): string {
   const fields: Record<string, string> = {
     ID: task.id.slice(0, 12),
     FullID: task.id,

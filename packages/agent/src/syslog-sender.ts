@@ -44,7 +44,9 @@ export class SyslogSender {
   /** Where it sends, for logs: never more than the address the stack file gave. */
   get address(): string {
     const t = this.target;
-    return t.protocol === 'unix' ? `unix://${t.path}` : `${t.protocol}://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
+    return t.protocol === 'unix'
+      ? `unix://${t.path}`
+      : `${t.protocol}://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
   }
 
   send(message: string): void {

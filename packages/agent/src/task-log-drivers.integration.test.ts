@@ -36,7 +36,13 @@ function task(name: string, options: Record<string, string> = {}): Task {
 function logs(): TaskLogs {
   const l = new TaskLogs({ nodeId: NODE });
   const { hostname, port } = new URL(redis.url);
-  l.configure({ redisAddress: `${hostname}:${port}`, redisPassword: '', redisUser: '', redisTls: false, redisServerName: '' });
+  l.configure({
+    redisAddress: `${hostname}:${port}`,
+    redisPassword: '',
+    redisUser: '',
+    redisTls: false,
+    redisServerName: '',
+  });
   return l;
 }
 
@@ -115,7 +121,11 @@ describe('syslog shipping (real listeners on 127.0.0.1)', () => {
     const { port } = server.address();
     try {
       const l = logs();
-      const t = task('syslog', { 'syslog-address': `udp://127.0.0.1:${port}`, 'syslog-facility': 'local0', tag: '{{.Name}}' });
+      const t = task('syslog', {
+        'syslog-address': `udp://127.0.0.1:${port}`,
+        'syslog-facility': 'local0',
+        tag: '{{.Name}}',
+      });
       l.bind(t);
       l.output(t.id, 'stdout', ['hello out']);
       l.output(t.id, 'stderr', ['hello err']);
@@ -124,7 +134,9 @@ describe('syslog shipping (real listeners on 127.0.0.1)', () => {
       await l.close();
       // local0 is facility 16: <16*8+6> for stdout (info), <16*8+3> for stderr (err).
       const name = `st_web.2.${t.id}`;
-      expect(got[0]).toMatch(new RegExp(`^<134>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\S+ ${name.slice(0, 48)} - - - hello out\\n$`));
+      expect(got[0]).toMatch(
+        new RegExp(`^<134>1 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ \\S+ ${name.slice(0, 48)} - - - hello out\\n$`),
+      );
       expect(got[1]).toMatch(/^<131>1 .* - - - hello err\n$/);
       expect(stats.syslogSent).toBe(2);
       expect(await kept(t.id)).toEqual(['hello out', 'hello err']);
