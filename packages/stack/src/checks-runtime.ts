@@ -3,6 +3,9 @@ import type { Diagnostic } from './diagnostics.js';
 import type { StackModel } from './schema/stack.js';
 import { diagnosticAt, type LNode, type PathSegment } from './yaml/located.js';
 
+/** containerd refuses a container label whose key and value together pass this. */
+const MAX_LABEL_BYTES = 4096;
+
 /**
  * What the nodes do with container labels, `logging:`, volume drivers and network settings: each key is honoured,
  * or warned about with what happens instead, never dropped in silence.
@@ -16,7 +19,13 @@ export function checkRuntimeKeys(model: StackModel, root: LNode): Diagnostic[] {
 
   for (const [name, s] of Object.entries(model.services ?? {})) {
     const at = (...rest: PathSegment[]): PathSegment[] => ['services', name, ...rest];
-    for (const key of Object.keys(s.labels ?? {})) {
+    for (const [key, value] of Object.entries(s.labels ?? {})) {
+      if (Buffer.byteLength(key) + Buffer.byteLength(value ?? '') > MAX_LABEL_BYTES) {
+        fail(
+          at('labels', key),
+          `too long: a container label holds at most ${MAX_LABEL_BYTES} bytes, key and value together`,
+        );
+      }
       if (key.startsWith('flotilla.')) {
         warn(at('labels', key), `not applied: flotilla.* container labels are the agent's own (task, service, node)`);
       }

@@ -19,6 +19,12 @@ describe('container labels', () => {
     ]);
   });
 
+  it('a label containerd would refuse is an error where it is written', () => {
+    const yaml = `services:\n  web:\n    image: nginx\n    labels:\n      big: ${'x'.repeat(4094)}\n`;
+    expect(loadErrors(yaml)).toMatch(/stack\.yml:5:\d+: services\.web\.labels\.big: too long: .*4096 bytes/);
+    expect(loadErrors(yaml.replace('x'.repeat(4094), 'x'.repeat(4093)))).toBe('');
+  });
+
   it('no warning for labels the agent leaves alone', () => {
     expect(warnings('services:\n  web:\n    image: nginx\n    labels: [team=web]\n')).toEqual([]);
   });

@@ -124,7 +124,7 @@ function driverVolumes(task: Task): { name: string; spec: VolumeMountSpec }[] {
 }
 
 /** The kernel's NFS client takes an address in addr=, not a name: a name is resolved first, as Docker does. */
-async function resolveNfsServer(name: string, spec: VolumeMountSpec): Promise<VolumeMountSpec> {
+export async function resolveNfsServer(name: string, spec: VolumeMountSpec): Promise<VolumeMountSpec> {
   const server = isNfs(spec.type) ? nfsServer(spec.options) : undefined;
   if (!server || isIP(server)) return spec;
   try {
