@@ -84,6 +84,10 @@ export function checkRuntimeKeys(model: StackModel, root: LNode): Diagnostic[] {
       );
     }
     if (n.enable_ipv6 === true) warn(at('enable_ipv6'), 'ignored: overlay networks are IPv4 only');
+    if (n.enable_ipv4 === false) warn(at('enable_ipv4'), 'ignored: overlay networks are IPv4 only, so IPv4 stays on');
+    if (n.ipam?.driver !== undefined && n.ipam.driver !== 'default') {
+      warn(at('ipam', 'driver'), `ignored: the managers give addresses themselves; ipam.config subnets are used`);
+    }
     if (n.attachable === true) {
       warn(
         at('attachable'),

@@ -183,4 +183,11 @@ describe('network keys', () => {
     expect(warnings(net('    driver: overlay\n    enable_ipv6: false\n'))).toEqual([]);
     expect(warnings(net('    driver: bridge\n'))).toEqual([]);
   });
+
+  it('IPv4 turned off and another IPAM driver are warned about too', () => {
+    expect(warnings(net('    enable_ipv4: false\n    ipam: {driver: custom}\n'))).toEqual([
+      expect.stringMatching(/^7:5 networks\.front\.enable_ipv4: ignored/),
+      expect.stringMatching(/^8:12 networks\.front\.ipam\.driver: ignored/),
+    ]);
+  });
 });
