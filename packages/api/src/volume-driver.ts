@@ -21,6 +21,8 @@ export interface VolumeDriverProblem {
 export const VOLUME_DRIVER_LIMITS = { maxOptions: 8, maxKeyLength: 64, maxValueLength: 1024 } as const;
 
 const KEYS = ['type', 'device', 'o'];
+// Options that would act on another mount than the volume's, or run mount(8)'s own helpers.
+const REFUSED_OPTION = /^(remount|move|rmove|make-.*|[xX]-.*)$/;
 
 /** Whether a volume's driver is the local one (the only driver a node has). */
 export function isLocalVolumeDriver(driver: string): boolean {
@@ -62,6 +64,14 @@ export function volumeMountSpec(opts: Record<string, string>): {
   else if (device === '') problems.push({ message: `driver_opts type ${type} needs device: (what to mount)` });
   if (type !== '' && !/^[a-z0-9][a-z0-9._-]*$/.test(type)) {
     problems.push({ key: 'type', message: `invalid filesystem type "${type}"` });
+  }
+  if (device.startsWith('-')) problems.push({ key: 'device', message: `invalid device "${device}"` });
+  const refused = options.split(',').filter((o) => REFUSED_OPTION.test(o));
+  if (refused.length > 0) {
+    problems.push({
+      key: 'o',
+      message: `${refused.join(', ')}: the volume's own mount takes no option that acts on other mounts (remount, move, make-*, X-*)`,
+    });
   }
   const bind = isBind(options);
   if (bind && !device.startsWith('/')) {

@@ -137,6 +137,12 @@ describe('volume driver and driver_opts', () => {
     );
     expect(loadErrors(vol('    driver_opts: {type: nfs, device: ":/x"}\n'))).toMatch(/needs the server in o:/);
     expect(loadErrors(vol('    driver_opts: {type: ext4}\n'))).toMatch(/type ext4 needs device:/);
+    expect(loadErrors(vol('    driver_opts: {type: none, o: "bind,remount", device: /srv}\n'))).toMatch(
+      /driver_opts\.o: remount: the volume's own mount takes no option that acts on other mounts/,
+    );
+    expect(loadErrors(vol('    driver_opts: {type: tmpfs, device: --bind}\n'))).toMatch(
+      /driver_opts\.device: invalid device/,
+    );
     expect(loadErrors(vol('    driver_opts: {type: tmpfs, size: 1g}\n'))).toMatch(
       /8:38: .*driver_opts\.size: unknown option "size"/,
     );

@@ -10,14 +10,18 @@ describe('driver_opts volume mounts', () => {
       'nfs',
       '-o',
       'addr=10.0.0.1,rw,nfsvers=4',
+      '--source',
       ':/export',
+      '--target',
       '/state/volumes/st_data',
     ]);
     expect(mountArgs({ type: 'tmpfs', device: 'tmpfs', options: '' }, '/v')).toEqual([
       '-i',
       '-t',
       'tmpfs',
+      '--source',
       'tmpfs',
+      '--target',
       '/v',
     ]);
   });

@@ -18,7 +18,8 @@ const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /** The mount(8) call for a volume: what Docker's local driver passes to mount(2), through util-linux. */
 export function mountArgs(v: VolumeMountSpec, dir: string): string[] {
   // -i: no /sbin/mount.<type> helper, the kernel reads the options itself (as mount(2) from Docker's driver does).
-  return ['-i', '-t', v.type, ...(v.options ? ['-o', v.options] : []), v.device, dir];
+  // --source and --target: a device is never read as an option of mount(8) itself.
+  return ['-i', '-t', v.type, ...(v.options ? ['-o', v.options] : []), '--source', v.device, '--target', dir];
 }
 
 /**
