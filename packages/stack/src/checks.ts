@@ -1,3 +1,4 @@
+import { checkRuntimeKeys } from './checks-runtime.js';
 import type { Diagnostic, DiagnosticCode } from './diagnostics.js';
 import { suggest } from './schema/primitives.js';
 import type { StackModel } from './schema/stack.js';
@@ -188,6 +189,7 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
     report('warning', 'unsupported-key', ['version'], why, true);
   }
   out.push(...dependencyCycles(model, root));
+  out.push(...checkRuntimeKeys(model, root));
   return out;
 }
 
