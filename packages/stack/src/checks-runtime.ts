@@ -1,7 +1,7 @@
 import { isLocalVolumeDriver, logPolicy, volumeMountSpec } from '@flotilla/api';
 import type { Diagnostic } from './diagnostics.js';
 import type { StackModel } from './schema/stack.js';
-import { diagnosticAt, type LNode, type PathSegment } from './yaml/located.js';
+import { diagnosticAt, type LNode, locate, type PathSegment } from './yaml/located.js';
 
 /** containerd refuses a container label whose key and value together pass this. */
 const MAX_LABEL_BYTES = 4096;
@@ -30,6 +30,25 @@ export function checkRuntimeKeys(model: StackModel, root: LNode): Diagnostic[] {
         warn(at('labels', key), `not applied: flotilla.* container labels are the agent's own (task, service, node)`);
       }
     }
+    for (const [net, settings] of Object.entries(s.networks ?? {})) {
+      for (const [key, why] of Object.entries(SERVICE_NETWORK_KEYS)) {
+        if (settings?.[key as keyof typeof settings] !== undefined) warn(at('networks', net, key), why);
+      }
+    }
+    (s.volumes ?? []).forEach((m, i) => {
+      // `consistency` is gone from the model (it never changes a mount): the file says whether it was written.
+      if (locate(root, at('volumes', i, 'consistency')).exact) {
+        warn(at('volumes', i, 'consistency'), 'ignored: consistency applies to Docker Desktop file sharing only');
+      }
+      if (m.bind?.selinux !== undefined) {
+        const where = m.type === 'bind' && locate(root, at('volumes', i, 'bind', 'selinux')).exact;
+        warn(
+          where ? at('volumes', i, 'bind', 'selinux') : at('volumes', i),
+          'ignored: nodes do not relabel bind mounts for SELinux (z/Z); label the host path yourself if SELinux enforces',
+          where,
+        );
+      }
+    });
     if (s.logging) {
       const options = strings(s.logging.options);
       const { problems } = logPolicy({ name: s.logging.driver ?? '', options });
@@ -88,6 +107,17 @@ export function checkRuntimeKeys(model: StackModel, root: LNode): Diagnostic[] {
     if (n.ipam?.driver !== undefined && n.ipam.driver !== 'default') {
       warn(at('ipam', 'driver'), `ignored: the managers give addresses themselves; ipam.config subnets are used`);
     }
+    if (n.ipam?.options !== undefined) {
+      warn(at('ipam', 'options'), 'ignored: the managers give addresses themselves and take no IPAM options');
+    }
+    (n.ipam?.config ?? []).forEach((c, i) => {
+      if (c.aux_addresses !== undefined) {
+        warn(
+          at('ipam', 'config', i, 'aux_addresses'),
+          'ignored: the managers do not keep addresses aside; give hosts outside the network addresses outside its subnet',
+        );
+      }
+    });
     if (n.attachable === true) {
       warn(
         at('attachable'),
@@ -97,6 +127,15 @@ export function checkRuntimeKeys(model: StackModel, root: LNode): Diagnostic[] {
   }
   return out;
 }
+
+/** A service's settings on one network that the overlay has no use for, with what happens instead. */
+const SERVICE_NETWORK_KEYS: Record<string, string> = {
+  link_local_ips: 'ignored: tasks get one address on each overlay network, from its subnet',
+  mac_address: 'ignored: the overlay network gives each task its own MAC address',
+  priority: 'ignored: the order in which a task joins its networks is not chosen per service',
+  gw_priority: "ignored: which network carries a task's default route is not chosen per service",
+  driver_opts: 'ignored: the overlay network takes no per-service driver options',
+};
 
 function strings(map: Record<string, string | null> | undefined): Record<string, string> {
   return Object.fromEntries(Object.entries(map ?? {}).map(([k, v]) => [k, v ?? '']));
