@@ -1,0 +1,61 @@
+import type { Diagnostic } from './diagnostics.js';
+import type { Lookup } from './interpolate.js';
+import type { StackModel } from './schema/stack.js';
+import { diagnosticAt, type LNode } from './yaml/located.js';
+
+/** The profiles asked for: `--profile` (repeatable), else COMPOSE_PROFILES (comma-separated), as Compose reads them. */
+export function enabledProfiles(given: readonly string[] | undefined, lookup: Lookup): Set<string> {
+  const names = given && given.length > 0 ? given : (lookup('COMPOSE_PROFILES') ?? '').split(',');
+  return new Set(names.map((n) => n.trim()).filter((n) => n !== ''));
+}
+
+export interface ProfileSelection {
+  /** The model with only the active services. */
+  model: StackModel;
+  /** The services left out, with their profiles. */
+  inactive: Map<string, string[]>;
+}
+
+/**
+ * Keeps the services that are active: those with no `profiles`, and those with a profile that is enabled (`*`
+ * enables every one). Networks, volumes, configs and secrets are kept whoever uses them: an unused one costs
+ * nothing, and a stack deployed with another profile later finds it there.
+ */
+export function selectProfiles(model: StackModel, enabled: Set<string>): ProfileSelection {
+  const inactive = new Map<string, string[]>();
+  const services: NonNullable<StackModel['services']> = {};
+  for (const [name, service] of Object.entries(model.services ?? {})) {
+    const profiles = service.profiles ?? [];
+    if (profiles.length === 0 || enabled.has('*') || profiles.some((p) => enabled.has(p))) services[name] = service;
+    else inactive.set(name, profiles);
+  }
+  return { model: inactive.size === 0 ? model : { ...model, services }, inactive };
+}
+
+/**
+ * Dependencies of active services on inactive ones. Compose enables a dependency's profile only for a service
+ * named on its command line; a deploy names none, so each is reported with the profile that would enable it.
+ */
+export function inactiveDependencies(selection: ProfileSelection, root: LNode): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const [name, service] of Object.entries(selection.model.services ?? {})) {
+    for (const [dep, settings] of Object.entries(service.depends_on ?? {})) {
+      const profiles = selection.inactive.get(dep);
+      if (!profiles || !settings.required) continue;
+      const which =
+        profiles.length === 1 ? `profile "${profiles[0]}"` : `profiles ${profiles.map((p) => `"${p}"`).join(', ')}`;
+      const message =
+        `service "${dep}" is not deployed: it is only in ${which}, which is not enabled; enable it with ` +
+        `--profile ${profiles[0]} (or COMPOSE_PROFILES=${profiles[0]}), or set required: false on this dependency`;
+      out.push(
+        diagnosticAt(root, ['services', name, 'depends_on', dep], 'undefined-reference', message, { atKey: true }),
+      );
+    }
+  }
+  if (selection.inactive.size > 0 && Object.keys(selection.model.services ?? {}).length === 0) {
+    const all = [...new Set([...selection.inactive.values()].flat())].sort();
+    const message = `no service is active: every service is in a profile that is not enabled (${all.join(', ')}); enable one with --profile NAME`;
+    out.push(diagnosticAt(root, ['services'], 'missing-key', message, { atKey: true }));
+  }
+  return out;
+}
