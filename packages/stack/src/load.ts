@@ -105,7 +105,9 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
   // Everything found from here on is reported together. Problems already said at a place (a variable that is
   // not set, in a value that then fails validation) are not said again there.
   const said = new Set(diagnostics.filter((d) => d.severity === 'error').map((d) => where(d.location)));
-  const validation = validateStack(merged, diagnostics);
+  const validated: Diagnostic[] = [];
+  const validation = validateStack(merged, validated);
+  diagnostics.push(...validated.filter((d) => !said.has(where(d.location))));
   if (!validation) throw invalid(diagnostics);
   const selection = selectProfiles(validation.model, enabledProfiles(options.profiles, lookup));
   const model = selection.model;

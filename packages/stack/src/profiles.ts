@@ -43,9 +43,11 @@ export function inactiveDependencies(selection: ProfileSelection, root: LNode): 
       const profiles = selection.inactive.get(dep);
       if (!profiles || !settings.required) continue;
       const which =
-        profiles.length === 1 ? `profile "${profiles[0]}"` : `profiles ${profiles.map((p) => `"${p}"`).join(', ')}`;
+        profiles.length === 1
+          ? `profile "${profiles[0]}", which is not enabled`
+          : `profiles ${profiles.map((p) => `"${p}"`).join(', ')}, none of which is enabled`;
       const message =
-        `service "${dep}" is not deployed: it is only in ${which}, which is not enabled; enable it with ` +
+        `service "${dep}" is not deployed: it is only in ${which}; enable it with ` +
         `--profile ${profiles[0]} (or COMPOSE_PROFILES=${profiles[0]}), or set required: false on this dependency`;
       out.push(
         diagnosticAt(root, ['services', name, 'depends_on', dep], 'undefined-reference', message, { atKey: true }),
