@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadStackText } from './load.js';
 import { loadIn, problemsIn, project, warningsIn } from './temp-project.test-helpers.js';
 
 describe('${COMPOSE_PROJECT_NAME}', () => {
@@ -22,6 +23,14 @@ describe('${COMPOSE_PROJECT_NAME}', () => {
       'env',
     );
     expect(projectOf({ 'app/stack.yml': stack }, { env: { COMPOSE_PROJECT_NAME: 'env' }, projectName: 'x' })).toBe('x');
+  });
+
+  it('and profiles are taken by loadStackText (the control API) as well', () => {
+    const text = `${stack}  dbg:\n    image: tools:1\n    profiles: [debug]\n`;
+    const loaded = loadStackText(text, { projectName: 'api', profiles: ['debug'] });
+    expect(loaded.stack.services.web?.environment.PROJECT).toBe('api');
+    expect(Object.keys(loaded.stack.services)).toEqual(['web', 'dbg']);
+    expect(Object.keys(loadStackText(text).stack.services)).toEqual(['web']);
   });
 
   it('is set in included files too, and never warned of as unset', () => {

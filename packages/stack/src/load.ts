@@ -155,7 +155,7 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
 /** Loads one stack file given as text (what a control API receives); no other files are read. */
 export function loadStackText(
   text: string,
-  options: { file?: string; env?: Record<string, string | undefined> } = {},
+  options: Pick<LoadOptions, 'env' | 'profiles' | 'projectName'> & { file?: string } = {},
 ): LoadedStack {
   const file = path.resolve(options.file ?? 'stack.yml');
   const source: FileSource = {
@@ -169,7 +169,8 @@ export function loadStackText(
     },
     exists: (f) => f === file,
   };
-  return loadStack({ files: [file], env: options.env ?? {}, envFile: false }, source);
+  const { file: _file, ...rest } = options;
+  return loadStack({ ...rest, files: [file], env: options.env ?? {}, envFile: false }, source);
 }
 
 function invalid(diagnostics: Diagnostic[]): StackError {
