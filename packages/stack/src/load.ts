@@ -104,10 +104,12 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
 
   // Everything found from here on is reported together. Problems already said at a place (a variable that is
   // not set, in a value that then fails validation) are not said again there.
-  const said = new Set(diagnostics.filter((d) => d.severity === 'error').map((d) => where(d.location)));
+  const errorPlace = (d: Diagnostic) => (d.severity === 'error' ? where(d.location) : undefined);
+  const said = new Set(diagnostics.map(errorPlace).filter((p) => p !== undefined));
+  const saidAlready = (d: Diagnostic) => said.has(errorPlace(d) ?? '');
   const validated: Diagnostic[] = [];
   const validation = validateStack(merged, validated);
-  diagnostics.push(...validated.filter((d) => !said.has(where(d.location))));
+  diagnostics.push(...validated.filter((d) => !saidAlready(d)));
   if (!validation) throw invalid(diagnostics);
   const selection = selectProfiles(validation.model, enabledProfiles(options.profiles, lookup));
   const model = selection.model;
@@ -122,7 +124,7 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
   const seccompFiles = readSeccompFiles(model, projectDir, merged, source, found);
   const hidden = hiddenBy(validation.pruned, ctx.incomplete);
   for (const d of found) {
-    if (hidden(d) || (d.severity === 'error' && said.has(where(d.location)))) continue;
+    if (hidden(d) || saidAlready(d)) continue;
     diagnostics.push(d);
   }
   if (hasErrors(diagnostics)) throw invalid(diagnostics);
@@ -266,8 +268,9 @@ function nameOf(files: ProjectFile[], lookup: Lookup, projectDir: string): strin
     .replace(/^[^a-z0-9]+/, '');
 }
 
-function where(location: Location | undefined): string {
-  return location ? `${location.file}:${location.line}:${location.col}` : '';
+/** A place as text, to compare places; nothing for a problem that has no place (it hides nothing). */
+function where(location: Location | undefined): string | undefined {
+  return location ? `${location.file}:${location.line}:${location.col}` : undefined;
 }
 
 /**
