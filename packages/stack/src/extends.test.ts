@@ -201,6 +201,19 @@ describe('extends from another file', () => {
     expect(text).not.toContain('image');
   });
 
+  it('reports a syntax error of the other file at its line, and the extends that needed it', () => {
+    const dir = project({
+      'stack.yml': 'services:\n  web:\n    extends: {file: broken.yml, service: base}\n',
+      'broken.yml': 'services:\n  base:\n    image: [a\n',
+    });
+    const lines = problemsIn(dir, ['stack.yml']).split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^broken\.yml:\d+:\d+: YAML syntax error: /);
+    expect(lines[1]).toBe(
+      'stack.yml:3:5: services.web.extends: extends: broken.yml has errors, reported at their lines',
+    );
+  });
+
   it('reads a bounded number of files', () => {
     const count = LIMITS.maxFiles + 5;
     const chain: Record<string, string> = {

@@ -135,6 +135,18 @@ services:
     expect(text).toContain('stack.yml:4:5: include[2]: include takes the path of a stack file');
   });
 
+  it('refuses an included file that is empty or not a mapping', () => {
+    const dir = project({
+      'stack.yml': 'include: [empty.yml, list.yml]\nservices:\n  web: {image: a}\n',
+      'empty.yml': '# nothing\n',
+      'list.yml': '- a\n',
+    });
+    expect(problemsIn(dir, ['stack.yml']).split('\n')).toEqual([
+      'stack.yml:1:11: include[0]: include: empty.yml is empty',
+      'stack.yml:1:22: include[1]: include: list.yml is not a stack file: it must be a mapping',
+    ]);
+  });
+
   it('is a clear error where only the stack file can be read (the control API)', () => {
     expect(loadErrors('include: [other.yml]\nservices:\n  web: {image: a}\n')).toBe(
       '/stack.yml:1:11: include[0]: include: cannot read /other.yml: only the stack file itself can be read here (the control API receives one file)',

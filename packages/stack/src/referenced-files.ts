@@ -58,7 +58,8 @@ function parseReferenced(ctx: ReadContext, file: string): Referenced {
   const name = displayName(file);
   const parsed = parseYaml(read.text, name, { mode: ctx.mode });
   ctx.diagnostics.push(...parsed.diagnostics);
-  if (parsed.diagnostics.some((d) => d.severity === 'error')) return { problem: `${name} has errors (reported above)` };
+  if (parsed.diagnostics.some((d) => d.severity === 'error'))
+    return { problem: `${name} has errors, reported at their lines` };
   if (!parsed.root || (parsed.root.kind === 'scalar' && parsed.root.value === null)) {
     return { problem: `${name} is empty` };
   }
