@@ -3,7 +3,7 @@ import type { Diagnostic, DiagnosticCode, Location } from './diagnostics.js';
 import { displayName } from './file-source.js';
 import { interpolateTree, type Lookup } from './interpolate.js';
 import { mergeTrees } from './merge.js';
-import { fromDir, rewriteServicePaths } from './paths.js';
+import { expandHome, fromDir, rewriteServicePaths } from './paths.js';
 import { type ReadContext, readReferenced } from './referenced-files.js';
 import { suggest } from './schema/primitives.js';
 import type { LEntry, LMap, LNode } from './yaml/located.js';
@@ -79,7 +79,7 @@ class Extender {
 
     let target = from;
     if (ref.file !== undefined) {
-      const loaded = this.load(path.resolve(from.dir, ref.file));
+      const loaded = this.load(path.resolve(from.dir, expandHome(ref.file)));
       if (typeof loaded === 'string') return fail('file-error', `extends: ${loaded}`);
       target = loaded;
     }

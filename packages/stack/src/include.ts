@@ -3,7 +3,7 @@ import type { Diagnostic, DiagnosticCode, Location } from './diagnostics.js';
 import { parseEnvFile } from './env-file.js';
 import { displayName } from './file-source.js';
 import type { Lookup } from './interpolate.js';
-import { fromDir, rewriteProjectPaths } from './paths.js';
+import { expandHome, fromDir, rewriteProjectPaths } from './paths.js';
 import { type ReadContext, readReferenced, readReferencedText } from './referenced-files.js';
 import { type LEntry, type LMap, type LNode, toPlain } from './yaml/located.js';
 
@@ -87,7 +87,7 @@ interface Entry {
 function parseEntry(item: LNode, projectDir: string): Entry | string {
   const pathOf = (node: LNode) =>
     node.kind === 'scalar' && typeof node.value === 'string' && node.value !== ''
-      ? { file: path.resolve(projectDir, node.value), at: node.loc }
+      ? { file: path.resolve(projectDir, expandHome(node.value)), at: node.loc }
       : undefined;
   const list = (node: LNode) => {
     const items = node.kind === 'seq' ? node.items : [node];

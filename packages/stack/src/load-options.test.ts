@@ -105,6 +105,19 @@ secrets:
     expect(loaded.stack.services.web?.volumes[0]?.source).toBe(path.join(dir, 'home/data'));
   });
 
+  it('is the home directory in extends.file and include', () => {
+    const dir = project({
+      'home/common.yml': 'services:\n  base:\n    image: app:1\n    env_file: base.env\n',
+      'home/base.env': 'FROM=home\n',
+      'home/db.yml': 'services:\n  db: {image: postgres:16}\n',
+      'stack.yml': 'include: [~/db.yml]\nservices:\n  web:\n    extends: {file: ~/common.yml, service: base}\n',
+    });
+    process.env.HOME = path.join(dir, 'home');
+    const { stack } = loadIn(dir, ['stack.yml']);
+    expect(stack.services.web?.environment).toEqual({ FROM: 'home' });
+    expect(stack.services.db?.image).toBe('postgres:16');
+  });
+
   it('says where a file under ~ is missing', () => {
     const dir = project({
       'stack.yml': 'services:\n  web: {image: a, configs: [c]}\nconfigs:\n  c:\n    file: ~/nope.conf\n',
