@@ -58,6 +58,27 @@ describe('profiles', () => {
     expect(problemsIn(dir, ['stack.yml'], { profiles: ['ci'] })).toBe('');
   });
 
+  it('reports network_mode: service:X and volumes_from naming a service whose profile is not enabled', () => {
+    const dir = project({
+      'stack.yml': `services:
+  app:
+    image: app:1
+    profiles: [app]
+  shipper:
+    image: shipper:1
+    network_mode: service:app
+    volumes_from: [app, "container:other"]
+`,
+    });
+    const lines = problemsIn(dir, ['stack.yml']).split('\n');
+    expect(lines.filter((l) => l.includes('service "app" is not deployed'))).toEqual([
+      expect.stringMatching(/^stack\.yml:7:19: services\.shipper\.network_mode: .*--profile app/),
+      expect.stringMatching(/^stack\.yml:8:20: services\.shipper\.volumes_from\[0\]: .*--profile app/),
+    ]);
+    expect(lines.join('\n')).not.toContain('"other"');
+    expect(problemsIn(dir, ['stack.yml'], { profiles: ['app'] })).not.toContain('is not deployed');
+  });
+
   it('accepts an optional dependency on an inactive service', () => {
     const dir = project({
       'stack.yml':

@@ -1,7 +1,7 @@
 import type { Diagnostic } from './diagnostics.js';
 import type { Lookup } from './interpolate.js';
 import type { StackModel } from './schema/stack.js';
-import { diagnosticAt, type LNode } from './yaml/located.js';
+import { diagnosticAt, type LNode, type PathSegment } from './yaml/located.js';
 
 /** The profiles asked for: `--profile` (repeatable), else COMPOSE_PROFILES (comma-separated), as Compose reads them. */
 export function enabledProfiles(given: readonly string[] | undefined, lookup: Lookup): Set<string> {
@@ -33,25 +33,36 @@ export function selectProfiles(model: StackModel, enabled: Set<string>): Profile
 }
 
 /**
- * Dependencies of active services on inactive ones. Compose enables a dependency's profile only for a service
- * named on its command line; a deploy names none, so each is reported with the profile that would enable it.
+ * References from active services to inactive ones (depends_on, network_mode: service:X, volumes_from). Compose
+ * enables a dependency's profile only for a service named on its command line; a deploy names none, so each is
+ * reported with the profile that would enable it.
  */
 export function inactiveDependencies(selection: ProfileSelection, root: LNode): Diagnostic[] {
   const out: Diagnostic[] = [];
+  const report = (dep: string, at: PathSegment[], atKey: boolean, remedy: string) => {
+    const profiles = selection.inactive.get(dep) ?? [];
+    const which =
+      profiles.length === 1
+        ? `profile "${profiles[0]}", which is not enabled`
+        : `profiles ${profiles.map((p) => `"${p}"`).join(', ')}, none of which is enabled`;
+    const message =
+      `service "${dep}" is not deployed: it is only in ${which}; enable it with ` +
+      `--profile ${profiles[0]} (or COMPOSE_PROFILES=${profiles[0]})${remedy}`;
+    out.push(diagnosticAt(root, at, 'undefined-reference', message, { atKey }));
+  };
   for (const [name, service] of Object.entries(selection.model.services ?? {})) {
     for (const [dep, settings] of Object.entries(service.depends_on ?? {})) {
-      const profiles = selection.inactive.get(dep);
-      if (!profiles || !settings.required) continue;
-      const which =
-        profiles.length === 1
-          ? `profile "${profiles[0]}", which is not enabled`
-          : `profiles ${profiles.map((p) => `"${p}"`).join(', ')}, none of which is enabled`;
-      const message =
-        `service "${dep}" is not deployed: it is only in ${which}; enable it with ` +
-        `--profile ${profiles[0]} (or COMPOSE_PROFILES=${profiles[0]}), or set required: false on this dependency`;
-      out.push(
-        diagnosticAt(root, ['services', name, 'depends_on', dep], 'undefined-reference', message, { atKey: true }),
-      );
+      if (!selection.inactive.has(dep) || !settings.required) continue;
+      report(dep, ['services', name, 'depends_on', dep], true, ', or set required: false on this dependency');
+    }
+    // The other ways a service names another: sharing its network namespace or its volumes.
+    const shared = /^service:(.+)$/.exec(service.network_mode ?? '')?.[1];
+    if (shared && selection.inactive.has(shared)) report(shared, ['services', name, 'network_mode'], false, '');
+    const volumesFrom = (service as { volumes_from?: unknown }).volumes_from;
+    for (const [i, entry] of (Array.isArray(volumesFrom) ? volumesFrom : []).entries()) {
+      // `NAME[:ro]` or `service:NAME[:ro]`; `container:NAME` is not a service of the stack.
+      const source = typeof entry === 'string' ? /^(?!container:)(?:service:)?([^:]+)/.exec(entry)?.[1] : undefined;
+      if (source && selection.inactive.has(source)) report(source, ['services', name, 'volumes_from', i], false, '');
     }
   }
   if (selection.inactive.size > 0 && Object.keys(selection.model.services ?? {}).length === 0) {
