@@ -297,6 +297,8 @@ function stackText(p: Parts = {}): string {
     ...(p.deploy ? ['    deploy:', ...p.deploy.map((l) => `      ${l}`)] : []),
     '  db:',
     '    image: postgres:16',
+    // Something for `extends: { service: db }` to carry over (the image is the service's own).
+    '    environment: { PGDATA: /data }',
     'networks:',
     '  net:',
     ...object(p.network, [OBJECT_BASE.network]),

@@ -14,8 +14,6 @@ export const UNSUPPORTED_SERVICE_KEYS: Record<string, string> = {
   userns_mode: 'ignored: user namespaces are set per node, not per service',
   cgroup: 'ignored: tasks always get their own cgroup namespace',
   cgroup_parent: 'ignored: the agent places tasks in its own cgroup',
-  extends: 'not supported: use YAML anchors and merge keys (<<) or several -c files instead',
-  profiles: 'ignored: every service of a stack is deployed',
   pull_policy: 'ignored: an agent pulls an image when it does not have the exact reference',
   pull_refresh_after: 'ignored: an agent pulls an image when it does not have the exact reference',
   scale: 'ignored: set deploy.replicas instead',

@@ -236,6 +236,8 @@ export const serviceSchema = strictObject({
   logging: strictObject({ driver: text.optional(), options: keyValues.optional() }).optional(),
   deploy: deploySchema.optional(),
   [FLOTILLA_KEY]: flotillaServiceSchema.optional(),
+  profiles: z.array(text).optional(),
+  extends: z.unknown().optional(), // resolved and removed by the loader (extends.ts) before validation
   ...ignoredServiceKeys,
 });
 
