@@ -21,6 +21,14 @@ export interface WorkerOptions {
   progressIntervalMs?: number;
   /** Where failures the worker gets past are logged (default: a logger of its own). */
   logger?: Logger;
+  /** Follows each task's `logging:` from before it runs (or is adopted) until it is removed (see TaskLogs). */
+  logs?: TaskLogRouting;
+}
+
+/** What the worker tells the node's task logs of each task's lifetime on the node. */
+export interface TaskLogRouting {
+  bind(task: Task): void;
+  unbind(taskId: string): void;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -53,6 +61,7 @@ export class Worker {
       progressIntervalMs: options.progressIntervalMs ?? 500,
       log: options.logger ?? createLogger('worker'),
       files: this.files,
+      ...(options.logs ? { logs: options.logs } : {}),
     };
   }
 
@@ -158,6 +167,7 @@ interface RunEnv {
   progressIntervalMs: number;
   log: Logger;
   files: HeldFiles;
+  logs?: TaskLogRouting;
 }
 
 function status(state: TaskState, message: string, error = '', exitCode = 0): TaskStatus {
@@ -249,6 +259,8 @@ class TaskRun {
       .catch((err: unknown) =>
         this.env.log.warn({ task: this.task.id, err: errorMessage(err) }, 'what the task left on the node not removed'),
       );
+    // After remove: the executor has drained the task's output by then.
+    this.env.logs?.unbind(this.task.id);
   }
 
   private set(next: TaskStatus): void {
@@ -274,6 +286,7 @@ class TaskRun {
 
   private async run(): Promise<void> {
     try {
+      this.env.logs?.bind(this.task);
       this.set(status(TaskState.TASK_STATE_ACCEPTED, 'accepted'));
       this.set(status(TaskState.TASK_STATE_PREPARING, 'preparing'));
       const progress = this.progressReporter();
@@ -305,6 +318,7 @@ class TaskRun {
     let adopted = false;
     let why = '';
     try {
+      this.env.logs?.bind(this.task);
       adopted = await this.env.executor.adopt(this.task);
     } catch (err) {
       why = `: ${errorMessage(err)}`;
