@@ -69,6 +69,16 @@ describe('deploy.mode: replicated-job and global-job', () => {
     expect(warnings.map((w) => w.message)).toEqual([expect.stringContaining('only a replicated-job has it')]);
   });
 
+  it('warns that update_config does nothing for a job, which is never rolled out', () => {
+    const { warnings } = loadStackText(
+      stack(['    deploy:', '      mode: replicated-job', '      update_config: { parallelism: 2 }']),
+      { file: '/stack.yml' },
+    );
+    expect(warnings.map((w) => `${w.location?.line}:${w.location?.col} ${w.path}: ${w.message}`)).toEqual([
+      '6:7 services.migrate.deploy.update_config: ignored: a job is not rolled out; each new spec version runs as a new run of the job',
+    ]);
+  });
+
   it('refuses a zero or negative count where it is written', () => {
     const out = loadErrors(
       stack(['    deploy: { mode: replicated-job }', '    x-flotilla:', '      total_completions: 0']),
