@@ -1,6 +1,7 @@
 import type { Diagnostic, DiagnosticCode } from './diagnostics.js';
 import { suggest } from './schema/primitives.js';
 import type { StackModel } from './schema/stack.js';
+import { checkSidecars } from './sidecars.js';
 import { UNSUPPORTED_RESERVATION_KEYS, UNSUPPORTED_SERVICE_KEYS } from './unsupported.js';
 import { ignoredSecurityOpt } from './values/security-opt.js';
 import { diagnosticAt, type LNode, type PathSegment } from './yaml/located.js';
@@ -83,12 +84,14 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
         'ignored: a global service runs one task on every eligible node',
       );
     }
-    if (s.network_mode !== undefined && s.network_mode !== 'host') {
+    // service: and container: are the sidecars' (see checkSidecars).
+    const paired = /^(service|container):/.test(s.network_mode ?? '');
+    if (s.network_mode !== undefined && s.network_mode !== 'host' && !paired) {
       report(
         'warning',
         'unsupported-key',
         at('network_mode'),
-        'ignored: only network_mode: host is honoured; tasks join the stack networks named under networks:',
+        'ignored: only network_mode: host and "service:NAME" are honoured; tasks join the stack networks named under networks:',
         true,
       );
     }
@@ -139,7 +142,7 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
       }
     }
   }
-  out.push(...dependencyCycles(model, root));
+  out.push(...dependencyCycles(model, root), ...checkSidecars(services, root));
   return out;
 }
 
