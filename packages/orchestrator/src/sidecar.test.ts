@@ -9,7 +9,7 @@ const SIDECAR = { service: 'st_web', shareNetwork: true, volumesFrom: [] };
 const proxy = (): Service =>
   service(
     {
-      annotations: { name: 'st_proxy' },
+      annotations: { name: 'st_proxy', labels: {} },
       sidecar: SIDECAR,
       restartPolicy: {
         condition: RestartPolicy_Condition.CONDITION_ANY,
@@ -103,7 +103,7 @@ describe('rebalancing with sidecars', () => {
   const labelled = [node('a', { labels: { edge: 'yes' } }), node('b'), node('c', { labels: { edge: 'yes' } })];
   const edgeOnly = service(
     {
-      annotations: { name: 'st_proxy' },
+      annotations: { name: 'st_proxy', labels: {} },
       sidecar: SIDECAR,
       placement: {
         constraints: [{ field: 'node.labels.edge', operator: Constraint_Operator.OPERATOR_EQ, value: 'yes' }],
