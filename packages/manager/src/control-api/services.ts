@@ -59,6 +59,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
           `${serviceName(found.value)} is a global service: it runs one task per node and cannot be scaled`,
         );
       }
+      refuseSidecarScale(found.value);
       checkReplicas(request.replicas, serviceName(found.value));
       // The number of replicas is not part of what a task runs: scaling does not touch running tasks.
       const scaled = await store.modify('services', found.id, (s) => ({
@@ -179,6 +180,7 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
   if (request.replicas !== undefined && spec.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
     throw new FlotillaError(Code.FailedPrecondition, `${serviceName(service)} is global: it cannot be scaled`);
   }
+  if (request.replicas !== undefined) refuseSidecarScale(service);
   if (request.replicas !== undefined) checkReplicas(request.replicas, serviceName(service));
   return ServiceSpec.fromPartial({
     ...spec,
@@ -195,4 +197,14 @@ function groupTasks(tasks: Task[]): Map<string, Task[]> {
     else out.set(t.serviceId, [t]);
   }
   return out;
+}
+
+/** A sidecar runs one task beside each task of its main service: its count is the main's. */
+function refuseSidecarScale(service: Service): void {
+  const main = service.spec?.sidecar?.service;
+  if (!main) return;
+  throw new FlotillaError(
+    Code.FailedPrecondition,
+    `${serviceName(service)} is a sidecar of ${main}: it runs one task beside each task of ${main}; scale ${main} instead`,
+  );
 }
