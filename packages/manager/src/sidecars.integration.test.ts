@@ -108,6 +108,16 @@ describe('sidecars on hollow nodes', () => {
     }
   });
 
+  it('follows its main service when that is scaled', async () => {
+    await rpc(control.scaleService, { service: 'pod_web', replicas: 4n });
+    await expect.poll(async () => running(await tasks('pod_side')).length, { timeout: 15_000 }).toBe(4);
+    const listed = (await rpc(control.listServices, { stack: 'pod' })).services;
+    const side = listed.find((s) => s.service?.spec?.annotations?.name === 'pod_side');
+    expect([side?.running, side?.desired]).toEqual([4n, 4n]);
+    await rpc(control.scaleService, { service: 'pod_web', replicas: 3n });
+    await expect.poll(pairedOnSameNodes, { timeout: 15_000 }).toBe(true);
+  });
+
   it('refuses to scale a sidecar: it follows its main service', async () => {
     await expect(rpc(control.scaleService, { service: 'pod_side', replicas: 5n })).rejects.toMatchObject({
       message: expect.stringMatching(/pod_side is a sidecar of pod_web.*scale pod_web instead/),

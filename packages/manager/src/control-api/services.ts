@@ -34,6 +34,12 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
     listServices: handle(async (request) => {
       const [services, tasks] = await Promise.all([store.list('services'), store.list('tasks')]);
       const byService = groupTasks(tasks.items.map((t) => t.value));
+      const byName = new Map(services.items.map((s) => [serviceName(s.value), s.value]));
+      // A sidecar runs as many tasks as its main service (scaling the main does not rewrite the sidecar).
+      const replicas = (s: Service) => {
+        const main = s.spec?.sidecar ? byName.get(s.spec.sidecar.service) : undefined;
+        return (main ?? s).spec?.replicas ?? 0n;
+      };
       return {
         services: services.items
           .filter((s) => !request.stack || s.value.spec?.stack === request.stack)
@@ -45,7 +51,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
             return {
               service: value,
               running: BigInt(meant.filter((t) => t.status?.state === TaskState.TASK_STATE_RUNNING).length),
-              desired: global ? BigInt(new Set(meant.map((t) => t.nodeId)).size) : (value.spec?.replicas ?? 0n),
+              desired: global ? BigInt(new Set(meant.map((t) => t.nodeId)).size) : replicas(value),
             };
           }),
       };
