@@ -90,6 +90,25 @@ describe('sidecar services', () => {
     expect(plan.create.map((t) => [t.nodeId, t.mainTaskId, t.specVersion])).toEqual([['n1', m.id, 2n]]);
   });
 
+  it('rolls a new spec out update_config.parallelism pairs at a time', () => {
+    const mains = [main(1n, 'n1'), main(2n, 'n2'), main(3n, 'n3')];
+    const old = mains.map((m) => side(m, { specVersion: 1n }));
+    const updated = { ...proxy(), specVersion: 2n };
+    const first = reconcileSidecar(updated, old, mains, context(nodes));
+    expect(first.create).toHaveLength(1);
+    expect(first.update).toHaveLength(1);
+    // While that one starts, nothing more moves.
+    const starting = side(mains[0] as Task, { specVersion: 2n, state: TaskState.TASK_STATE_STARTING });
+    const stopped = { ...(old[0] as Task), desiredState: TaskState.TASK_STATE_SHUTDOWN };
+    const second = reconcileSidecar(
+      updated,
+      [stopped, old[1] as Task, old[2] as Task, starting],
+      mains,
+      context(nodes),
+    );
+    expect(second.create).toEqual([]);
+  });
+
   it('stops every task when the main service is gone', () => {
     const m = main(1n, 'n1');
     const plan = reconcileSidecar(proxy(), [side(m)], undefined, context(nodes));

@@ -1,4 +1,12 @@
-import { type Service, type Task, taskEnded, taskHandedToNode, taskLive, taskMeantToRun } from '@flotilla/api';
+import {
+  type Service,
+  type Task,
+  TaskState,
+  taskEnded,
+  taskHandedToNode,
+  taskLive,
+  taskMeantToRun,
+} from '@flotilla/api';
 import { byAge, emptyPlan, type Plan, type ReconcileContext, stop } from './plan.js';
 import { restartDecision } from './restart.js';
 import { pruneHistory } from './slot.js';
@@ -32,7 +40,11 @@ export function reconcileSidecar(
     }
     byMain.set(main.id, [...(byMain.get(main.id) ?? []), t]);
   }
-  for (const main of mains.values()) reconcilePair(service, main, byMain.get(main.id) ?? [], ctx, plan);
+  // A new spec rolls out `update_config.parallelism` pairs at a time (0: all): sidecars still starting count.
+  const parallelism = Number(service.spec?.updateConfig?.parallelism ?? 1n);
+  const starting = tasks.filter((t) => taskLive(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING).length;
+  const budget = { left: parallelism === 0 ? Number.POSITIVE_INFINITY : parallelism - starting };
+  for (const main of mains.values()) reconcilePair(service, main, byMain.get(main.id) ?? [], ctx, plan, budget);
   // History: per slot, as for other services (a global sidecar's slot is 0: per node, through its tasks' nodes).
   const bySlot = new Map<string, Task[]>();
   for (const t of tasks) {
@@ -44,7 +56,14 @@ export function reconcileSidecar(
 }
 
 /** The sidecar tasks bound to one live main task: exactly one meant to run, of the current spec. */
-function reconcilePair(service: Service, main: Task, bound: Task[], ctx: ReconcileContext, plan: Plan): void {
+function reconcilePair(
+  service: Service,
+  main: Task,
+  bound: Task[],
+  ctx: ReconcileContext,
+  plan: Plan,
+  budget: { left: number },
+): void {
   const live = bound.filter(taskLive);
   const newest = live.at(-1);
   for (const t of live.slice(0, -1)) plan.update.push(stop(t, ctx, 'replaced by a newer task'));
@@ -59,8 +78,8 @@ function reconcilePair(service: Service, main: Task, bound: Task[], ctx: Reconci
       ),
     );
   if (newest) {
-    // A new spec of the sidecar: replaced beside the same main task (stop-first, each pair on its own).
-    if (newest.specVersion !== service.specVersion) {
+    // A new spec of the sidecar: replaced beside the same main task (stop-first), within the update's budget.
+    if (newest.specVersion !== service.specVersion && budget.left-- > 0) {
       plan.update.push(stop(newest, ctx, `replaced by spec version ${service.specVersion}`));
       create(newest);
     }
