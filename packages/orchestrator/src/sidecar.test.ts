@@ -107,6 +107,10 @@ describe('sidecar services', () => {
       context(nodes),
     );
     expect(second.create).toEqual([]);
+    // One its node never took (pending where the old spec did not fit) holds nothing: it is replaced at once.
+    const unplaced = side(mains[1] as Task, { specVersion: 1n, state: TaskState.TASK_STATE_PENDING });
+    const third = reconcileSidecar(updated, [stopped, unplaced, old[2] as Task, starting], mains, context(nodes));
+    expect(third.create.map((t) => t.mainTaskId)).toEqual([mains[1]?.id]);
   });
 
   it('stops every task when the main service is gone', () => {

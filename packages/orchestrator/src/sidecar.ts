@@ -40,9 +40,12 @@ export function reconcileSidecar(
     }
     byMain.set(main.id, [...(byMain.get(main.id) ?? []), t]);
   }
-  // A new spec rolls out `update_config.parallelism` pairs at a time (0: all): sidecars still starting count.
+  // A new spec rolls out `update_config.parallelism` pairs at a time (0: all): sidecars starting on their node
+  // count; one that waits for its node to take it holds nothing, and is replaced at once (its new spec may fit).
   const parallelism = Number(service.spec?.updateConfig?.parallelism ?? 1n);
-  const starting = tasks.filter((t) => taskLive(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING).length;
+  const starting = tasks.filter(
+    (t) => taskLive(t) && taskHandedToNode(t) && (t.status?.state ?? 0) < TaskState.TASK_STATE_RUNNING,
+  ).length;
   const budget = { left: parallelism === 0 ? Number.POSITIVE_INFINITY : parallelism - starting };
   for (const main of mains.values()) reconcilePair(service, main, byMain.get(main.id) ?? [], ctx, plan, budget);
   // History: per slot, as for other services (a global sidecar's slot is 0: per node, through its tasks' nodes).
@@ -79,7 +82,7 @@ function reconcilePair(
     );
   if (newest) {
     // A new spec of the sidecar: replaced beside the same main task (stop-first), within the update's budget.
-    if (newest.specVersion !== service.specVersion && budget.left-- > 0) {
+    if (newest.specVersion !== service.specVersion && (!taskHandedToNode(newest) || budget.left-- > 0)) {
       plan.update.push(stop(newest, ctx, `replaced by spec version ${service.specVersion}`));
       create(newest);
     }
