@@ -132,6 +132,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     executor,
     report: (updates) => session?.reportStatus(updates) ?? false,
     logger: log,
+    logs,
   });
   // The managers' last network view, applied without the endpoints on peers found out of reach meanwhile.
   let view: NetworkView | undefined;
@@ -314,6 +315,21 @@ function agentMetrics(
       () => logs.stats().dropped,
     ],
     ['flotilla_agent_log_lines_buffered', 'Lines of task output waiting for Redis', () => logs.stats().buffered],
+    [
+      'flotilla_agent_log_lines_discarded_total',
+      'Lines of task output not kept: their service logs with driver none',
+      () => logs.stats().discarded,
+    ],
+    [
+      'flotilla_agent_syslog_lines_sent_total',
+      'Lines of task output sent to syslog servers',
+      () => logs.stats().syslogSent,
+    ],
+    [
+      'flotilla_agent_syslog_lines_dropped_total',
+      'Lines of task output not sent to their syslog server: out of reach, or over its buffer',
+      () => logs.stats().syslogDropped,
+    ],
   ] as const) {
     new Gauge({
       name,

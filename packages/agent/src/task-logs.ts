@@ -1,7 +1,11 @@
-import { formatHostPort, type LogsConfig, parseHostPort } from '@flotilla/api';
+import { hostname } from 'node:os';
+import { formatHostPort, type LogsConfig, logPolicy, parseHostPort, type SyslogTarget, type Task } from '@flotilla/api';
 import { type LogShipperOptions, redisLogShipper, type TlsIdentity } from '@flotilla/events';
 import type { Logger } from '@flotilla/observability';
 import type { TaskOutput } from './executor/executor.js';
+import { ByteWindow } from './log-retention.js';
+import { formatSyslog, syslogTag } from './syslog-format.js';
+import { SyslogSender } from './syslog-sender.js';
 
 /** Counters a shipper keeps: every line handed to it is written, dropped, rejected or still buffered. */
 export interface ShipperStats {
@@ -16,7 +20,7 @@ export interface ShipperStats {
  * `close` writes what it can (bounded), disconnects, and resolves with the final counters.
  */
 export interface LogShipper {
-  append(taskId: string, stream: 'stdout' | 'stderr', lines: readonly string[]): void;
+  append(taskId: string, stream: 'stdout' | 'stderr', lines: readonly string[], cap?: { maxLen: number }): void;
   stats(): ShipperStats;
   close(): Promise<ShipperStats>;
 }
@@ -49,6 +53,18 @@ export interface TaskLogsStats {
   dropped: number;
   /** Lines waiting for Redis. */
   buffered: number;
+  /** Lines not kept on purpose: their service's logging driver is none. */
+  discarded: number;
+  /** Lines sent to syslog servers, and lost on the way there (no server reached, over its buffer). */
+  syslogSent: number;
+  syslogDropped: number;
+}
+
+/** What the node does with one task's output, from its service's `logging:` (see logPolicy). */
+interface TaskRoute {
+  keep: boolean;
+  window?: ByteWindow;
+  syslog?: { sender: SyslogSender; target: SyslogTarget; tag: string };
 }
 
 /** Checks a HOST:PORT (IPv6 in brackets) and returns it; throws a message that says what is expected. */
@@ -75,8 +91,14 @@ export class TaskLogs {
   private configured = false;
   private droppedWithoutRedis = 0;
   /** Final counters of sinks replaced or closed. */
-  private readonly retired = { shipped: 0, dropped: 0 };
+  private readonly retired = { shipped: 0, dropped: 0, syslogSent: 0, syslogDropped: 0 };
   private closed = false;
+  private discarded = 0;
+  /** Tasks whose logging says more than "keep everything", by task ID. */
+  private readonly routes = new Map<string, TaskRoute>();
+  /** One sender per syslog server, shared by the tasks that ship there. */
+  private readonly senders = new Map<string, { sender: SyslogSender; users: Set<string> }>();
+  private readonly hostname = hostname();
 
   constructor(private readonly options: TaskLogsOptions = {}) {
     if (options.redisAddress) parseRedisAddress(options.redisAddress);
@@ -84,9 +106,59 @@ export class TaskLogs {
 
   /** What executors call with their tasks' output. Synchronous; never throws. */
   readonly output: TaskOutput = (taskId, stream, lines) => {
-    if (this.sink) this.sink.append(taskId, stream, lines);
-    else this.droppedWithoutRedis += lines.length;
+    const route = this.routes.get(taskId);
+    if (route?.syslog) this.ship(route.syslog, stream, lines);
+    if (route && !route.keep) {
+      this.discarded += lines.length;
+      return;
+    }
+    const maxLen = route?.window?.add(lines);
+    if (!this.sink) this.droppedWithoutRedis += lines.length;
+    else if (maxLen === undefined) this.sink.append(taskId, stream, lines);
+    else this.sink.append(taskId, stream, lines, { maxLen });
   };
+
+  /**
+   * Follows a task's `logging:` from now until `unbind`: keep its lines or not, cap what its stream keeps by the
+   * driver's bytes, ship them to a syslog server. Called before the task runs (or is adopted).
+   */
+  bind(task: Task): void {
+    this.unbind(task.id);
+    if (this.closed || !task.logDriver) return;
+    const { policy } = logPolicy(task.logDriver);
+    const route: TaskRoute = { keep: policy.keep };
+    if (policy.maxBytes !== undefined) route.window = new ByteWindow(policy.maxBytes);
+    if (policy.syslog) {
+      const target = policy.syslog;
+      const key = JSON.stringify([target.protocol, target.host, target.port, target.path]);
+      let shared = this.senders.get(key);
+      if (!shared) {
+        shared = { sender: new SyslogSender(target, this.options.logger), users: new Set() };
+        this.senders.set(key, shared);
+      }
+      shared.users.add(task.id);
+      const name = `${task.serviceName}.${task.slot}.${task.id}`;
+      const tag = syslogTag(target.tag, { id: task.id, name, image: task.spec?.image ?? '' });
+      route.syslog = { sender: shared.sender, target, tag };
+    }
+    if (route.keep && !route.window && !route.syslog) return;
+    this.routes.set(task.id, route);
+  }
+
+  /** The task is gone from the node (its output drained): what was kept for it goes. */
+  unbind(taskId: string): void {
+    const route = this.routes.get(taskId);
+    this.routes.delete(taskId);
+    if (!route?.syslog) return;
+    for (const [key, shared] of this.senders) {
+      if (shared.sender !== route.syslog.sender) continue;
+      shared.users.delete(taskId);
+      if (shared.users.size === 0) {
+        this.senders.delete(key);
+        void this.retireSender(shared.sender);
+      }
+    }
+  }
 
   /** Follows what the current session says: a Redis to ship to, or none. */
   configure(config: LogsConfig | undefined): void {
@@ -130,17 +202,37 @@ export class TaskLogs {
 
   stats(): TaskLogsStats {
     const current = this.sink?.stats();
+    const syslog = [...this.senders.values()].map((s) => s.sender.stats());
     return {
       shipped: this.retired.shipped + (current?.written ?? 0),
       dropped: this.droppedWithoutRedis + this.retired.dropped + (current ? current.dropped + current.rejected : 0),
       buffered: current?.buffered ?? 0,
+      discarded: this.discarded,
+      syslogSent: this.retired.syslogSent + syslog.reduce((n, s) => n + s.sent, 0),
+      syslogDropped: this.retired.syslogDropped + syslog.reduce((n, s) => n + s.dropped, 0),
     };
   }
 
   /** Writes what it can of the buffered lines (bounded), then disconnects. Later output is dropped. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.retire();
+    const senders = [...this.senders.values()].map((s) => s.sender);
+    this.senders.clear();
+    this.routes.clear();
+    await Promise.all([this.retire(), ...senders.map((s) => this.retireSender(s))]);
+  }
+
+  private ship(route: NonNullable<TaskRoute['syslog']>, stream: 'stdout' | 'stderr', lines: readonly string[]): void {
+    const at = new Date();
+    for (const line of lines) {
+      route.sender.send(formatSyslog(route.target, { stream, line, at, hostname: this.hostname, tag: route.tag }));
+    }
+  }
+
+  private async retireSender(sender: SyslogSender): Promise<void> {
+    const final = await sender.close();
+    this.retired.syslogSent += final.sent;
+    this.retired.syslogDropped += final.dropped;
   }
 
   /** Closes the current sink in the background (it flushes what it can first) and keeps its final counters. */

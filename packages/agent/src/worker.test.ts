@@ -99,6 +99,35 @@ describe('worker', () => {
     await worker.stop();
   });
 
+  it("tells the node's task logs of each task before it is prepared and after it is removed, not while detached", async () => {
+    const executor = new FakeExecutor();
+    const events: string[] = [];
+    const prepare = executor.prepare.bind(executor);
+    executor.prepare = async (t, progress) => {
+      events.push(`prepare ${t.id}`);
+      await prepare(t, progress);
+    };
+    const remove = executor.remove.bind(executor);
+    executor.remove = async (id) => {
+      events.push(`remove ${id}`);
+      await remove(id);
+    };
+    const logs = {
+      bind: (t: Task) => events.push(`bind ${t.id}`),
+      unbind: (id: string) => events.push(`unbind ${id}`),
+    };
+    const worker = new Worker({ executor, report: () => true, flushMs: 5, logs });
+    worker.apply({ full: true, tasks: [task('a'), task('b')], removedTaskIds: [], files: [] });
+    await settle();
+    executor.exits.get('a')?.({ exitCode: 0 });
+    await settle();
+    expect(events.filter((e) => e.endsWith(' a'))).toEqual(['bind a', 'prepare a', 'remove a', 'unbind a']);
+    worker.detach();
+    await settle();
+    // Detached (live restore): b runs on, and its logging stays as it was until the agent is gone.
+    expect(events.filter((e) => e.endsWith(' b'))).toEqual(['bind b', 'prepare b']);
+  });
+
   it('lets go of its tasks without stopping them when detached (agent restart with live restore)', async () => {
     const { executor, worker, states } = setup();
     worker.apply({ full: true, tasks: [task('a')], removedTaskIds: [], files: [] });

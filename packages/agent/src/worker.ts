@@ -22,6 +22,14 @@ export interface WorkerOptions {
   progressIntervalMs?: number;
   /** Where failures the worker gets past are logged (default: a logger of its own). */
   logger?: Logger;
+  /** Follows each task's `logging:` from before it runs (or is adopted) until it is removed (see TaskLogs). */
+  logs?: TaskLogRouting;
+}
+
+/** What the worker tells the node's task logs of each task's lifetime on the node. */
+export interface TaskLogRouting {
+  bind(task: Task): void;
+  unbind(taskId: string): void;
 }
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -55,6 +63,7 @@ export class Worker {
       log: options.logger ?? createLogger('worker'),
       files: this.files,
       runOf: (id) => this.tasks.get(id),
+      ...(options.logs ? { logs: options.logs } : {}),
     };
   }
 
@@ -170,6 +179,7 @@ interface RunEnv {
   files: HeldFiles;
   /** Another task's run on this node (a sidecar's main task). */
   runOf: (taskId: string) => TaskRun | undefined;
+  logs?: TaskLogRouting;
 }
 
 /** How often a sidecar looks whether its main task runs yet, and how long it waits for one this node does not know. */
@@ -275,6 +285,8 @@ class TaskRun {
       .catch((err: unknown) =>
         this.env.log.warn({ task: this.task.id, err: errorMessage(err) }, 'what the task left on the node not removed'),
       );
+    // After remove: the executor has drained the task's output by then.
+    this.env.logs?.unbind(this.task.id);
   }
 
   private set(next: TaskStatus): void {
@@ -300,6 +312,7 @@ class TaskRun {
 
   private async run(): Promise<void> {
     try {
+      this.env.logs?.bind(this.task);
       this.set(status(TaskState.TASK_STATE_ACCEPTED, 'accepted'));
       this.set(status(TaskState.TASK_STATE_PREPARING, 'preparing'));
       if (this.task.mainTaskId && !(await this.mainRunning())) {
@@ -335,6 +348,7 @@ class TaskRun {
     let adopted = false;
     let why = '';
     try {
+      this.env.logs?.bind(this.task);
       adopted = await this.env.executor.adopt(this.task);
     } catch (err) {
       why = `: ${errorMessage(err)}`;

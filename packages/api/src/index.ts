@@ -14,6 +14,14 @@ export type { HostPort } from './host-port.js';
 export { formatHostPort, parseHostPort } from './host-port.js';
 export { isId, newId } from './ids.js';
 export { checkReplicas, MAX_LOG_TAIL, MAX_REPLICAS } from './limits.js';
+export type { LogDriverProblem, LogPolicy, SyslogTarget } from './log-driver.js';
+export {
+  HONOURED_LOG_DRIVERS,
+  logPolicy,
+  MAX_LOG_OPTION_LENGTH,
+  MAX_LOG_OPTIONS,
+  syslogAddress,
+} from './log-driver.js';
 export { isValidObjectName, OBJECT_NAME_PATTERN, qualify } from './naming.js';
 export type { AttributeReader } from './node-attributes.js';
 export { attributeReader, equalFold, normalizeArch } from './node-attributes.js';
@@ -51,3 +59,13 @@ export {
   taskOccupiesNode,
   taskPending,
 } from './task-rules.js';
+export type { VolumeDriverProblem, VolumeMountSpec } from './volume-driver.js';
+export {
+  isBind,
+  isLocalVolumeDriver,
+  isNfs,
+  mountVolumeSpec,
+  nfsServer,
+  VOLUME_DRIVER_LIMITS,
+  volumeMountSpec,
+} from './volume-driver.js';

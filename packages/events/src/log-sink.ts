@@ -58,8 +58,12 @@ export class LogSink {
     });
   }
 
-  /** Buffers lines of one task's output (without their newlines). Synchronous; never throws. */
-  append(taskId: string, stream: LogStream, lines: readonly string[]): void {
+  /**
+   * Buffers lines of one task's output (without their newlines). Synchronous; never throws. `cap.maxLen`: the
+   * task's stream keeps exactly that many lines at most (its logging driver's byte cap, counted by the caller),
+   * never more than the sink's own cap.
+   */
+  append(taskId: string, stream: LogStream, lines: readonly string[], cap?: { maxLen: number }): void {
     if (!isTaskId(taskId) || (stream !== 'stdout' && stream !== 'stderr')) {
       for (const _ of lines) this.writer.reject();
       this.logger.error({ taskId, stream }, 'log lines with an invalid task ID or stream name were not appended');
@@ -67,11 +71,14 @@ export class LogSink {
     }
     const key = logKey(taskId, this.keyPrefix, this.nodeId);
     const at = String(Date.now());
+    const exact = cap !== undefined && cap.maxLen < this.maxLen;
+    const maxLen = exact ? Math.max(1, Math.floor(cap.maxLen)) : this.maxLen;
     for (const line of lines) {
       const text = line.length > this.maxLineLength ? line.slice(0, this.maxLineLength) : line;
       this.writer.append({
         key,
-        maxLen: this.maxLen,
+        maxLen,
+        ...(exact ? { exact } : {}),
         fields: [LOG_FIELDS.stream, stream, LOG_FIELDS.line, text, LOG_FIELDS.at, at],
       });
     }

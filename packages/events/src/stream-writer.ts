@@ -9,6 +9,8 @@ import { redisFailure } from './redis-failure.js';
 export interface StreamEntry {
   key: string;
   maxLen: number;
+  /** Trim to exactly maxLen (`MAXLEN =`) rather than about it (`~`, which trims whole nodes of ~100 entries). */
+  exact?: boolean;
   fields: string[];
 }
 
@@ -171,7 +173,7 @@ export class StreamWriter {
     this.inFlight = batch.length;
     try {
       const multi = this.redis.multi();
-      for (const e of batch) multi.xadd(e.key, 'MAXLEN', '~', e.maxLen, '*', ...e.fields);
+      for (const e of batch) multi.xadd(e.key, 'MAXLEN', e.exact ? '=' : '~', e.maxLen, '*', ...e.fields);
       if (this.options.ttlSeconds !== undefined) {
         for (const key of new Set(batch.map((e) => e.key))) multi.expire(key, this.options.ttlSeconds);
       }

@@ -43,6 +43,7 @@ export function newTask(
     networks: [],
     disconnect: spec?.disconnect,
     mainTaskId: '',
+    logDriver: spec?.logDriver,
   };
 }
 

@@ -1,10 +1,17 @@
+import { checkRuntimeKeys } from './checks-runtime.js';
 import type { Diagnostic, DiagnosticCode } from './diagnostics.js';
 import { suggest } from './schema/primitives.js';
 import type { StackModel } from './schema/stack.js';
 import { checkSidecars } from './sidecars.js';
-import { UNSUPPORTED_RESERVATION_KEYS, UNSUPPORTED_SERVICE_KEYS } from './unsupported.js';
+import {
+  UNSUPPORTED_CONFIG_KEYS,
+  UNSUPPORTED_RESERVATION_KEYS,
+  UNSUPPORTED_SECRET_KEYS,
+  UNSUPPORTED_SERVICE_KEYS,
+  UNSUPPORTED_TOP_LEVEL_KEYS,
+} from './unsupported.js';
 import { ignoredSecurityOpt } from './values/security-opt.js';
-import { diagnosticAt, type LNode, type PathSegment } from './yaml/located.js';
+import { diagnosticAt, type LNode, locate, type PathSegment } from './yaml/located.js';
 
 /**
  * What validation of each value alone cannot see: references between objects (networks, volumes, configs,
@@ -65,6 +72,10 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
       );
     }
     for (const [dep, settings] of Object.entries(s.depends_on ?? {})) {
+      if (settings.restart !== undefined) {
+        const why = 'ignored: a service is not restarted when a service it depends on is updated';
+        report('warning', 'unsupported-key', at('depends_on', dep, 'restart'), why, true);
+      }
       if (serviceNames.has(dep) || !settings.required) continue;
       report('error', 'undefined-reference', at('depends_on', dep), undeclared('service', dep, serviceNames), true);
     }
@@ -120,6 +131,23 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
         );
       }
     }
+    // Long-syntax ports are found in the file: short ones may have expanded into several mappings.
+    const ports = locate(root, at('ports')).node;
+    for (const [i, port] of (ports?.kind === 'seq' ? ports.items : []).entries()) {
+      if (port.kind === 'map' && port.entries.has('app_protocol')) {
+        const why = 'ignored: ports are forwarded as plain tcp, udp or sctp; app_protocol is a hint for Docker Compose';
+        report('warning', 'unsupported-key', at('ports', i, 'app_protocol'), why, true);
+      }
+    }
+    if (s.expose !== undefined) {
+      const why =
+        'no effect on a cluster: tasks on a shared network reach every port of each other; publish with ports: to reach the service from outside';
+      report('warning', 'unsupported-key', at('expose'), why, true);
+    }
+    if (s.restart !== undefined && s.deploy?.restart_policy !== undefined) {
+      const why = 'ignored: deploy.restart_policy is also set, and it wins (as in docker stack deploy)';
+      report('warning', 'unsupported-key', at('restart'), why, true);
+    }
     for (const key of Object.keys(UNSUPPORTED_SERVICE_KEYS)) {
       if ((s as Record<string, unknown>)[key] !== undefined) {
         report('warning', 'unsupported-key', at(key), UNSUPPORTED_SERVICE_KEYS[key] as string, true);
@@ -142,7 +170,29 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
       }
     }
   }
+  for (const [kind, keys] of [
+    ['configs', UNSUPPORTED_CONFIG_KEYS],
+    ['secrets', UNSUPPORTED_SECRET_KEYS],
+  ] as const) {
+    for (const [name, object] of Object.entries(model[kind] ?? {})) {
+      for (const key of Object.keys(keys)) {
+        if ((object as Record<string, unknown> | null)?.[key] !== undefined) {
+          report('warning', 'unsupported-key', [kind, name, key], keys[key] as string, true);
+        }
+      }
+    }
+  }
+  for (const key of Object.keys(UNSUPPORTED_TOP_LEVEL_KEYS)) {
+    if ((model as Record<string, unknown>)[key] !== undefined) {
+      report('warning', 'unsupported-key', [key], UNSUPPORTED_TOP_LEVEL_KEYS[key] as string, true);
+    }
+  }
+  if (model.version !== undefined) {
+    const why = 'ignored: obsolete, as in Docker Compose; the file is read by the Compose Specification';
+    report('warning', 'unsupported-key', ['version'], why, true);
+  }
   out.push(...dependencyCycles(model, root), ...checkSidecars(services, root));
+  out.push(...checkRuntimeKeys(model, root));
   return out;
 }
 

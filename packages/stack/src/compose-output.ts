@@ -62,6 +62,7 @@ function fileObject(o: NormalizedStack['configs'][string]): Record<string, unkno
   // Never the value: `stack config` output is pasted into issues and CI logs.
   if (o.content !== undefined) out.content = `(${Buffer.byteLength(o.content)} bytes, not shown)`;
   if (Object.keys(o.labels).length > 0) out.labels = o.labels;
+  Object.assign(out, o.extensions);
   return out;
 }
 

@@ -87,12 +87,15 @@ describe('realistic stack files', () => {
   });
 
   it('nextcloud: keys a cluster ignores give warnings that say what happens instead', () => {
-    const { warnings } = loadStack({ files: fixtureFiles('nextcloud'), env: {} });
-    const restart = warnings.find((w) => w.path === 'services.db.restart');
-    expect(restart?.severity).toBe('warning');
-    expect(restart?.message).toContain('deploy.restart_policy');
-    expect(restart?.location?.line).toBeGreaterThan(1);
-    expect(warnings.some((w) => w.path === 'services.db.container_name')).toBe(true);
+    const { warnings, stack } = loadStack({ files: fixtureFiles('nextcloud'), env: {} });
+    const name = warnings.find((w) => w.path === 'services.db.container_name');
+    expect(name?.severity).toBe('warning');
+    expect(name?.message).toContain('<stack>_<service>');
+    expect(name?.location?.line).toBeGreaterThan(1);
+    // restart: always is mapped, as docker stack deploy maps it, when no deploy.restart_policy is set.
+    expect(warnings.some((w) => w.path === 'services.db.restart')).toBe(false);
+    expect(stack.services.db!.deploy.restart_policy.condition).toBe('any');
+    expect(stack.services.app!.deploy.restart_policy.condition).toBe('on-failure');
   });
 
   it('dockercoins: services without networks join the default network', () => {

@@ -6,7 +6,10 @@ export const LIMITS = {
   maxDepth: 64,
   /** Most nodes one file may expand to once aliases are resolved ("billion laughs" files blow past this). */
   maxNodes: 250_000,
-  /** Most files merged into one stack. */
+  /**
+   * Most files merged into one stack with -c; and, counted apart, most files one stack reads through `include`
+   * and `extends` (their env files included), so that a file cannot make the loader read thousands.
+   */
   maxFiles: 32,
   /** Largest secret or config content, as the managers (and Swarm) cap it. */
   maxFileObjectBytes: 500 * 1024,

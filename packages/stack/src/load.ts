@@ -1,19 +1,27 @@
-import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { assembleProject } from './assemble.js';
 import { checkStack } from './checks.js';
 import { type Diagnostic, type Location, StackError } from './diagnostics.js';
 import { parseEnvFile } from './env-file.js';
-import { interpolateTree, type Lookup } from './interpolate.js';
+import { displayName, type FileSource, fsSource } from './file-source.js';
+import type { ProjectFile } from './include.js';
+import { interpolateString, type Lookup } from './interpolate.js';
 import { locateKeyPath } from './key-path.js';
+import { readLabelFiles } from './label-files.js';
 import { LIMITS } from './limits.js';
-import { mergeTrees } from './merge.js';
 import { type NormalizedStack, normalizeStack } from './normalize.js';
-import { issuesToDiagnostics } from './schema/issues.js';
-import { type StackModel, stackSchema } from './schema/stack.js';
+import { expandHome, rewriteProjectPaths } from './paths.js';
+import { enabledProfiles, inactiveDependencies, selectProfiles } from './profiles.js';
+import type { ReadContext } from './referenced-files.js';
+import type { StackModel } from './schema/stack.js';
 import type { ObjectData } from './service-spec.js';
+import { validateStack } from './validate.js';
 import type { LMap, LNode, PathSegment } from './yaml/located.js';
 import { diagnosticAt, toPlain } from './yaml/located.js';
 import { type ParseMode, parseYaml } from './yaml/parse.js';
+
+export type { FileSource } from './file-source.js';
+export { fsSource } from './file-source.js';
 
 export interface LoadOptions {
   /** Stack files, merged in order: later files override earlier ones. */
@@ -22,6 +30,16 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
   /** A .env file to read variables from; default `.env` beside the first file, if it exists. false: none. */
   envFile?: string | false;
+  /**
+   * Profiles to enable (`--profile`); when none are given, COMPOSE_PROFILES (comma-separated) is read from the
+   * variables. Services with no profiles are always active.
+   */
+  profiles?: string[];
+  /**
+   * What `${COMPOSE_PROJECT_NAME}` stands for: the stack's name when deploying. Default: COMPOSE_PROJECT_NAME
+   * from the variables, else the top-level `name:`, else the project directory's name, as Compose takes it.
+   */
+  projectName?: string;
 }
 
 export interface LoadedStack {
@@ -41,35 +59,6 @@ export interface LoadedStack {
    */
   objectData: ObjectData;
 }
-
-/** Source of file contents: real files by default, anything in tests. */
-export interface FileSource {
-  read(file: string): string;
-  /** A file's bytes as they are (a secret may be binary); default: read()'s text. */
-  readBytes?(file: string): Buffer;
-  exists(file: string): boolean;
-}
-
-export const fsSource: FileSource = {
-  read(file) {
-    const size = statSync(file).size;
-    if (size > LIMITS.maxFileBytes) {
-      throw new Error(`${file} is ${size} bytes: stack files over ${LIMITS.maxFileBytes} bytes (1 MiB) are refused`);
-    }
-    return readFileSync(file, 'utf8');
-  },
-  readBytes(file) {
-    return readFileSync(file);
-  },
-  exists(file) {
-    try {
-      return statSync(file).isFile();
-    } catch {
-      // Missing (or unreadable, which reading it says later): not there.
-      return false;
-    }
-  },
-};
 
 /**
  * Reads, interpolates, merges, validates and normalizes a stack. Throws a StackError that lists every problem
@@ -98,30 +87,55 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
   const projectDir = path.dirname(files[0] as string);
   const diagnostics: Diagnostic[] = [];
 
-  const lookup = variables(options, projectDir, source, diagnostics);
-  const trees: LNode[] = [];
-  for (const file of files) {
+  const shell = variables(options, projectDir, source, diagnostics);
+  const parsed: ProjectFile[] = [];
+  for (const [i, file] of files.entries()) {
     const text = readText(file, source, diagnostics);
     if (text === undefined) continue;
-    const tree = parseTree(text, displayName(file), mode, diagnostics);
-    if (tree) trees.push(interpolated(tree, lookup, diagnostics));
+    const root = parseTree(text, displayName(file), mode, diagnostics, i > 0);
+    if (root) parsed.push({ file, root });
   }
-  if (hasErrors(diagnostics) || trees.length === 0) throw invalid(diagnostics);
+  // A file that cannot be read or parsed leaves nothing to check: its problems are what there is to say.
+  if (hasErrors(diagnostics) || parsed.length === 0) throw invalid(diagnostics);
 
-  const merged = trees.reduce((base, over) => mergeTrees(base, over));
-  const model = validate(merged, diagnostics);
-  if (!model) throw invalid(diagnostics);
-  diagnostics.push(...checkStack(model, merged));
-  const envFiles = readEnvFiles(model, projectDir, merged, source, lookup, diagnostics);
-  checkObjectFiles(model, projectDir, merged, source, diagnostics);
-  checkObjectVariables(model, merged, lookup, diagnostics);
-  const seccompFiles = readSeccompFiles(model, projectDir, merged, source, diagnostics);
+  const projectName = options.projectName ?? shell('COMPOSE_PROJECT_NAME') ?? nameOf(parsed, shell, projectDir);
+  const lookup: Lookup = (name) => (name === 'COMPOSE_PROJECT_NAME' ? projectName : shell(name));
+  const ctx: ReadContext = { source, mode, diagnostics, counted: new Set(), trees: new Map(), incomplete: new Set() };
+  const merged = rewriteProjectPaths(assembleProject(parsed, projectDir, lookup, ctx), expandHome);
+
+  // Everything found from here on is reported together. Problems already said at a place (a variable that is
+  // not set, in a value that then fails validation) are not said again there.
+  const errorPlace = (d: Diagnostic) => (d.severity === 'error' ? where(d.location) : undefined);
+  const said = new Set(diagnostics.map(errorPlace).filter((p) => p !== undefined));
+  const saidAlready = (d: Diagnostic) => said.has(errorPlace(d) ?? '');
+  const validated: Diagnostic[] = [];
+  const validation = validateStack(merged, validated);
+  diagnostics.push(...validated.filter((d) => !saidAlready(d)));
+  if (!validation) throw invalid(diagnostics);
+  const selection = selectProfiles(validation.model, enabledProfiles(options.profiles, lookup));
+  const model = selection.model;
+  const found: Diagnostic[] = [];
+  const profileProblems = inactiveDependencies(selection, merged);
+  const replaced = new Set(profileProblems.map((d) => d.path));
+  found.push(...checkStack(model, merged).filter((d) => !(d.code === 'undefined-reference' && replaced.has(d.path))));
+  found.push(...profileProblems);
+  const envFiles = readEnvFiles(model, projectDir, merged, source, lookup, found);
+  const labelFiles = readLabelFiles(model, projectDir, merged, source, found);
+  checkObjectFiles(model, projectDir, merged, source, found);
+  checkObjectVariables(model, merged, lookup, found);
+  const seccompFiles = readSeccompFiles(model, projectDir, merged, source, found);
+  const hidden = hiddenBy(validation.pruned, ctx.incomplete);
+  for (const d of found) {
+    if (hidden(d) || saidAlready(d)) continue;
+    diagnostics.push(d);
+  }
   if (hasErrors(diagnostics)) throw invalid(diagnostics);
 
   const stack = normalizeStack(model, {
     projectDir,
     lookup,
     envFiles,
+    labelFiles,
     seccompFiles,
     extensions: extensionsOf(merged),
     serviceExtensions: serviceExtensionsOf(merged),
@@ -146,12 +160,13 @@ function load(options: LoadOptions, source: FileSource, mode: ParseMode): Loaded
 /** Loads one stack file given as text (what a control API receives); no other files are read. */
 export function loadStackText(
   text: string,
-  options: { file?: string; env?: Record<string, string | undefined> } = {},
+  options: Pick<LoadOptions, 'env' | 'profiles' | 'projectName'> & { file?: string } = {},
 ): LoadedStack {
   const file = path.resolve(options.file ?? 'stack.yml');
   const source: FileSource = {
     read: (f) => {
-      if (f !== file) throw new Error(`${f}: only the stack file itself can be read here`);
+      if (f !== file)
+        throw new Error('only the stack file itself can be read here (the control API receives one file)');
       if (Buffer.byteLength(text) > LIMITS.maxFileBytes) {
         throw new Error(`stack files over ${LIMITS.maxFileBytes} bytes (1 MiB) are refused`);
       }
@@ -159,7 +174,8 @@ export function loadStackText(
     },
     exists: (f) => f === file,
   };
-  return loadStack({ files: [file], env: options.env ?? {}, envFile: false }, source);
+  const { file: _file, ...rest } = options;
+  return loadStack({ ...rest, files: [file], env: options.env ?? {}, envFile: false }, source);
 }
 
 function invalid(diagnostics: Diagnostic[]): StackError {
@@ -180,12 +196,6 @@ function fileError(file: string, message: string): Diagnostic {
   };
 }
 
-/** Paths in messages are relative to the working directory when that is shorter, as compilers print them. */
-function displayName(file: string): string {
-  const rel = path.relative(process.cwd(), file);
-  return rel && !rel.startsWith('..') && rel.length < file.length ? rel : file;
-}
-
 function readText(file: string, source: FileSource, diagnostics: Diagnostic[]): string | undefined {
   try {
     return source.read(file);
@@ -197,12 +207,21 @@ function readText(file: string, source: FileSource, diagnostics: Diagnostic[]): 
   }
 }
 
-function parseTree(text: string, file: string, mode: ParseMode, diagnostics: Diagnostic[]): LNode | undefined {
+function parseTree(
+  text: string,
+  file: string,
+  mode: ParseMode,
+  diagnostics: Diagnostic[],
+  override: boolean,
+): LMap | undefined {
   const parsed = parseYaml(text, file, { mode });
   diagnostics.push(...parsed.diagnostics);
   if (hasErrors(parsed.diagnostics)) return undefined;
   if (!parsed.root || (parsed.root.kind === 'scalar' && parsed.root.value === null)) {
-    diagnostics.push(fileError(file, 'the file is empty: a stack file is a mapping with at least services:'));
+    // An override left empty (or all comments) changes nothing, as in Compose; the stack's own file cannot be.
+    if (override)
+      diagnostics.push({ ...fileError(file, 'the file is empty: it changes nothing'), severity: 'warning' });
+    else diagnostics.push(fileError(file, 'the file is empty: a stack file is a mapping with at least services:'));
     return undefined;
   }
   if (parsed.root.kind !== 'map') {
@@ -216,12 +235,6 @@ function parseTree(text: string, file: string, mode: ParseMode, diagnostics: Dia
     return undefined;
   }
   return parsed.root;
-}
-
-function interpolated(tree: LNode, lookup: Lookup, diagnostics: Diagnostic[]): LNode {
-  const result = interpolateTree(tree, lookup);
-  diagnostics.push(...result.diagnostics);
-  return result.root;
 }
 
 function variables(options: LoadOptions, projectDir: string, source: FileSource, diagnostics: Diagnostic[]): Lookup {
@@ -240,23 +253,42 @@ function variables(options: LoadOptions, projectDir: string, source: FileSource,
   return (name) => env[name] ?? dotenv.get(name);
 }
 
-function validate(root: LNode, diagnostics: Diagnostic[]): StackModel | undefined {
-  const result = stackSchema.safeParse(toPlain(root), { reportInput: true });
-  if (!result.success) {
-    diagnostics.push(...issuesToDiagnostics(result.error.issues, root));
-    return undefined;
+/**
+ * The project name when none is given: the top-level `name:` (the last file's that has one, its variables
+ * expanded), else the project directory's name made a valid one, as Compose derives it.
+ */
+function nameOf(files: ProjectFile[], lookup: Lookup, projectDir: string): string {
+  let written: string | undefined;
+  for (const { root } of files) {
+    const name = root.entries.get('name')?.value;
+    if (name?.kind === 'scalar' && typeof name.value === 'string') written = name.value;
   }
-  if (!result.data.services || Object.keys(result.data.services).length === 0) {
-    diagnostics.push({
-      severity: 'error',
-      code: 'missing-key',
-      path: 'services',
-      message: 'a stack needs at least one service under services:',
-      location: root.loc,
-    });
-    return undefined;
-  }
-  return result.data;
+  if (written !== undefined) return interpolateString(written, lookup).value;
+  return path
+    .basename(projectDir)
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, '')
+    .replace(/^[^a-z0-9]+/, '');
+}
+
+/** A place as text, to compare places; nothing for a problem that has no place (it hides nothing). */
+function where(location: Location | undefined): string | undefined {
+  return location ? `${location.file}:${location.line}:${location.col}` : undefined;
+}
+
+/**
+ * Whether a later check's diagnostic is about something validation left out (its problem is reported already),
+ * or is a service's missing image when its `extends` could not be followed (the base would have given it).
+ */
+function hiddenBy(pruned: Set<string>, incomplete: Set<string>): (d: Diagnostic) => boolean {
+  return (d) => {
+    for (const p of pruned) {
+      if (d.path === p || d.path.startsWith(`${p}.`) || d.path.startsWith(`${p}[`)) return true;
+      if (d.code === 'missing-key' && p === `${d.path}.image`) return true;
+    }
+    const service = /^services\.(.+)$/.exec(d.path)?.[1];
+    return d.code === 'missing-key' && service !== undefined && incomplete.has(service);
+  };
 }
 
 function readEnvFiles(
@@ -269,17 +301,19 @@ function readEnvFiles(
 ): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>();
   for (const [name, service] of Object.entries(model.services ?? {})) {
-    for (const entry of service.env_file ?? []) {
+    for (const [i, entry] of (service.env_file ?? []).entries()) {
       const file = path.resolve(projectDir, entry.path);
       if (out.has(file)) continue;
+      // The entry itself (a list merged from an extended service's file holds entries of both files).
+      const at = ['services', name, 'env_file', i];
       if (!source.exists(file)) {
-        if (entry.required) diagnostics.push(missingFile(root, ['services', name, 'env_file'], entry.path, 'env_file'));
+        if (entry.required) diagnostics.push(missingFile(root, at, entry.path, 'env_file'));
         continue;
       }
       try {
         out.set(file, parseEnvFile(source.read(file), lookup));
       } catch (err) {
-        diagnostics.push(missingFile(root, ['services', name, 'env_file'], entry.path, (err as Error).message));
+        diagnostics.push(missingFile(root, at, entry.path, (err as Error).message));
       }
     }
   }
@@ -377,7 +411,9 @@ function checkObjectVariables(model: StackModel, root: LNode, lookup: Lookup, di
 }
 
 function missingFile(root: LNode, at: PathSegment[], file: string, what: string): Diagnostic {
-  const message = `${what} file "${file}" does not exist (paths are relative to the first stack file's directory)`;
+  // A path from an extended or included file is absolute by now: it was relative to that file's directory.
+  const relative = path.isAbsolute(file) ? '' : " (paths are relative to the first stack file's directory)";
+  const message = `${what} file "${file}" does not exist${relative}`;
   return diagnosticAt(root, at, 'file-error', message);
 }
 

@@ -30,6 +30,18 @@ describe('merging override files', () => {
     expect(out).toEqual({ services: { s: { environment: { A: '1', B: 3, C: 4 } } } });
   });
 
+  it('appends env_file, dns and tmpfs given as one value or a list, as Compose does', () => {
+    const out = merged(
+      'services: {s: {env_file: a.env, dns: 1.1.1.1, tmpfs: [/run]}}',
+      'services: {s: {env_file: [b.env], dns: 8.8.8.8, tmpfs: /tmp}}',
+    );
+    expect(out).toEqual({
+      services: { s: { env_file: ['a.env', 'b.env'], dns: ['1.1.1.1', '8.8.8.8'], tmpfs: ['/run', '/tmp'] } },
+    });
+    // Other scalars are still replaced, not turned into lists.
+    expect(merged('services: {s: {user: a}}', 'services: {s: {user: b}}')).toEqual({ services: { s: { user: 'b' } } });
+  });
+
   it('merges ports, volumes and secrets by identity', () => {
     const out = merged(
       'services: {s: {ports: ["80:80"], volumes: ["a:/data", "b:/logs"], secrets: [x]}}',

@@ -10,7 +10,7 @@ export function mergeTrees(base: LNode, override: LNode): LNode {
   return merge(base, override, []) ?? { kind: 'map', entries: new Map(), loc: base.loc };
 }
 
-type Rule = 'replace' | 'key-value' | 'unique' | 'named-map' | 'depends-on' | 'append';
+type Rule = 'replace' | 'key-value' | 'unique' | 'named-map' | 'depends-on' | 'append' | 'sequence';
 
 /** Path patterns (with `*` for any name) whose values need a rule other than the default. */
 const RULES: [string, Rule][] = [
@@ -34,6 +34,13 @@ const RULES: [string, Rule][] = [
   ['services.*.secrets', 'unique'],
   ['services.*.configs', 'unique'],
   ['services.*.networks', 'named-map'],
+  // One value or a list of them: one value is a list of one, and lists are appended.
+  ['services.*.env_file', 'sequence'],
+  ['services.*.label_file', 'sequence'],
+  ['services.*.dns', 'sequence'],
+  ['services.*.dns_search', 'sequence'],
+  ['services.*.dns_opt', 'sequence'],
+  ['services.*.tmpfs', 'sequence'],
   ['services.*.depends_on', 'depends-on'],
 ];
 
@@ -55,11 +62,16 @@ function merge(base: LNode | undefined, over: LNode, path: string[]): LNode | un
   if (rule === 'key-value') return mergeMaps(asKeyValueMap(base), asKeyValueMap(over), path);
   if (rule === 'named-map') return mergeMaps(asNamedMap(base), asNamedMap(over), path);
   if (rule === 'depends-on') return mergeMaps(asDependsOnMap(base), asDependsOnMap(over), path);
+  if (rule === 'sequence') return appendUnique(asSequence(base), asSequence(over));
   if (base.kind === 'map' && over.kind === 'map') return mergeMaps(base, over, path);
   if (base.kind === 'seq' && over.kind === 'seq') {
     return rule === 'unique' ? mergeUnique(base, over, path) : appendUnique(base, over);
   }
   return over;
+}
+
+function asSequence(node: LNode): LSeq {
+  return node.kind === 'seq' ? node : { kind: 'seq', items: [node], loc: node.loc };
 }
 
 function stripTag<T extends LNode>(node: T): T {

@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { DEFAULTS } from './defaults.js';
 import type { Lookup } from './interpolate.js';
+import type { DeployModel } from './schema/deploy.js';
 import { PROBE_KEY, type ProbeModel } from './schema/healthcheck.js';
 import type { MountModel } from './schema/mounts.js';
-import type { ServiceModel } from './schema/service.js';
+import type { RestartModel, ServiceModel } from './schema/service.js';
 import type { FileObjectModel, NetworkModel, StackModel, VolumeModel } from './schema/stack.js';
 import { resolveSidecars, type SidecarSettings, sidecarOf } from './sidecars.js';
 import type { Constraint, PortMapping, SecurityOpt } from './values/index.js';
@@ -118,6 +119,8 @@ export interface NormalizedFileObject {
   environment?: string;
   content?: string;
   labels: Record<string, string>;
+  /** `x-` keys of the object, kept as written, as Compose keeps them. */
+  extensions: Record<string, unknown>;
 }
 
 export interface NormalizedStack {
@@ -140,6 +143,8 @@ export interface NormalizeContext {
   envFiles: Map<string, Map<string, string>>;
   /** Contents of the seccomp profiles `security_opt` names, by absolute path. */
   seccompFiles?: Map<string, string>;
+  /** Labels read from the `label_file` files, by absolute path (see label-files.ts). */
+  labelFiles?: Map<string, Map<string, string>>;
   serviceExtensions: Record<string, Record<string, unknown>>;
   extensions: Record<string, unknown>;
 }
@@ -185,6 +190,7 @@ function fileObjects(
       ...(o?.environment ? { environment: o.environment } : {}),
       ...(o?.content !== undefined ? { content: o.content } : {}),
       labels: strings(o?.labels),
+      extensions: Object.fromEntries(Object.entries(o ?? {}).filter(([k]) => k.startsWith('x-'))),
     };
   }
   return out;
@@ -206,6 +212,8 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
     max_failure_ratio: u?.max_failure_ratio ?? DEFAULTS.updateConfig.maxFailureRatio,
     order: u?.order ?? DEFAULTS.updateConfig.order,
   });
+  // deploy.restart_policy wins over restart: as a whole, as in docker stack deploy (checks.ts warns).
+  const restartPolicy = d.restart_policy ?? restartToPolicy(s.restart) ?? {};
   const out: NormalizedService = {
     image: s.image ?? '',
     environment: environment(s, ctx),
@@ -220,7 +228,7 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
           : { default: null },
     volumes: (s.volumes ?? []).map((m) => resolveMount(m, ctx.projectDir)),
     tmpfs: s.tmpfs ?? [],
-    labels: strings(s.labels),
+    labels: labels(s, ctx),
     stop_grace_period: s.stop_grace_period ?? DEFAULTS.stopGracePeriodNs,
     ulimits: s.ulimits ?? {},
     sysctls: strings(s.sysctls),
@@ -245,10 +253,10 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
         reservations: resources(d.resources?.reservations),
       },
       restart_policy: {
-        condition: d.restart_policy?.condition ?? DEFAULTS.restartPolicy.condition,
-        delay: d.restart_policy?.delay ?? DEFAULTS.restartPolicy.delayNs,
-        max_attempts: d.restart_policy?.max_attempts ?? DEFAULTS.restartPolicy.maxAttempts,
-        window: d.restart_policy?.window ?? DEFAULTS.restartPolicy.windowNs,
+        condition: restartPolicy.condition ?? DEFAULTS.restartPolicy.condition,
+        delay: restartPolicy.delay ?? DEFAULTS.restartPolicy.delayNs,
+        max_attempts: restartPolicy.max_attempts ?? DEFAULTS.restartPolicy.maxAttempts,
+        window: restartPolicy.window ?? DEFAULTS.restartPolicy.windowNs,
       },
       update_config: update(d.update_config),
       rollback_config: update(d.rollback_config),
@@ -316,6 +324,31 @@ function resolveMount(m: MountModel, projectDir: string): MountModel {
     ? path.join(process.env.HOME ?? '/', m.source.slice(1))
     : path.resolve(projectDir, m.source);
   return { ...m, source };
+}
+
+/**
+ * `restart:` as docker's stack loader maps it onto a restart policy: always and unless-stopped → any,
+ * on-failure[:N] → on-failure with at most N attempts. `no` → none, where docker leaves swarm's default (any):
+ * a task the file says not to restart is not restarted. The value is validated by the schema.
+ */
+function restartToPolicy(restart: RestartModel | undefined): DeployModel['restart_policy'] {
+  if (restart === undefined) return undefined;
+  if (restart.policy === 'no') return { condition: 'none' };
+  if (restart.policy === 'on-failure') {
+    return restart.max_attempts === undefined
+      ? { condition: 'on-failure' }
+      : { condition: 'on-failure', max_attempts: restart.max_attempts };
+  }
+  return { condition: 'any' };
+}
+
+/** label_file entries first, in order, then labels: (which wins), as Compose does. */
+function labels(s: ServiceModel, ctx: NormalizeContext): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const file of s.label_file ?? []) {
+    for (const [k, v] of ctx.labelFiles?.get(path.resolve(ctx.projectDir, file)) ?? []) out[k] = v;
+  }
+  return { ...out, ...strings(s.labels) };
 }
 
 /** env_file entries first, then environment: (which wins), as Compose does; bare names come from the shell. */

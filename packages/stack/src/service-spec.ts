@@ -23,6 +23,7 @@ import {
 import type { NormalizedService, NormalizedStack, ResourceSettings, UpdateSettings } from './normalize.js';
 import type { MountModel } from './schema/mounts.js';
 import { sidecarMounts } from './sidecars.js';
+import { parseTmpfs } from './values/index.js';
 
 /** Where the content of a config or secret comes from, resolved by the caller (it is I/O, this is pure). */
 export type ObjectData = (kind: 'configs' | 'secrets', name: string) => Buffer;
@@ -37,7 +38,11 @@ export function toStackSpec(stack: NormalizedStack, name: string, data: ObjectDa
   const volumeName = (v: string) => objectName(name, v, stack.volumes[v]);
   const configName = (c: string) => objectName(name, c, stack.configs[c]);
   const secretName = (s: string) => objectName(name, s, stack.secrets[s]);
-  const names = { network: networkName, volume: volumeName, config: configName, secret: secretName };
+  const volumeDriver = (v: string) => {
+    const vol = stack.volumes[v];
+    return vol && !vol.external ? { driver: vol.driver, opts: strings(vol.driver_opts) } : undefined;
+  };
+  const names = { network: networkName, volume: volumeName, config: configName, secret: secretName, volumeDriver };
   return {
     name,
     services: Object.entries(stack.services).map(([svc, s]) => serviceSpec(name, svc, s, names, stack.services)),
@@ -79,6 +84,8 @@ interface Names {
   volume(v: string): string;
   config(c: string): string;
   secret(s: string): string;
+  /** The stack volume's driver and driver_opts (undefined: external, the node's own). */
+  volumeDriver?(v: string): { driver: string; opts: Record<string, string> } | undefined;
 }
 
 function objectName(
@@ -270,6 +277,7 @@ function fileRef(r: NormalizedService['configs'][number], source: string): FileR
 function mount(m: MountModel, names: Names): Mount {
   const type =
     m.type === 'bind' ? Mount_Type.TYPE_BIND : m.type === 'tmpfs' ? Mount_Type.TYPE_TMPFS : Mount_Type.TYPE_VOLUME;
+  const driver = m.type === 'volume' && m.source ? names.volumeDriver?.(m.source) : undefined;
   return {
     type,
     source: m.type === 'volume' && m.source ? names.volume(m.source) : (m.source ?? ''),
@@ -281,12 +289,19 @@ function mount(m: MountModel, names: Names): Mount {
     volumeSubpath: m.volume?.subpath ?? '',
     tmpfsSizeBytes: m.tmpfs?.size ?? 0n,
     tmpfsMode: m.tmpfs?.mode ?? 0,
+    volumeDriver: driver?.driver ?? '',
+    volumeDriverOpts: driver?.opts ?? {},
   };
 }
 
+/** A `tmpfs:` entry (validated when the file was read): its size and mode as the long syntax gives them. */
 function tmpfsMount(spec: string): Mount {
-  const [target = spec] = spec.split(':');
-  return mount({ type: 'tmpfs', target }, { network: String, volume: String, config: String, secret: String });
+  const { target, size, mode, read_only } = parseTmpfs(spec);
+  const tmpfs = { ...(size !== undefined ? { size } : {}), ...(mode !== undefined ? { mode } : {}) };
+  return mount(
+    { type: 'tmpfs', target, tmpfs, ...(read_only !== undefined ? { read_only } : {}) },
+    { network: String, volume: String, config: String, secret: String },
+  );
 }
 
 /** `x-flotilla: disconnect:` as the service spec carries it (durations in milliseconds). */

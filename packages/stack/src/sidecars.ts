@@ -92,7 +92,8 @@ export function describeSidecar(name: string, s: Paired): string | undefined {
     ...(sc.share_network ? ['its network namespace (reach it on 127.0.0.1)'] : []),
     ...(sc.volumes_from.length > 0 ? ['its volumes'] : []),
   ].join(' and ');
-  const count = s.deploy.mode === 'global' ? 'one per node, as' : `${s.deploy.replicas} replicas, as`;
+  const n = s.deploy.replicas;
+  const count = s.deploy.mode === 'global' ? 'one per node, as' : `${n} replica${n === 1 ? '' : 's'}, as`;
   return ` sidecar: each task of ${name} runs beside the task of the same slot of ${sc.service}, on its node, sharing ${shares}; started after it, stopped and moved with it (${count} ${sc.service})`;
 }
 

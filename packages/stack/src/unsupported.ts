@@ -9,15 +9,13 @@ export const UNSUPPORTED_SERVICE_KEYS: Record<string, string> = {
   container_name: 'ignored: a task is named <stack>_<service>.<slot>.<id>; reach it by its service name instead',
   links: 'ignored: services on the same network already find each other by name',
   external_links: 'ignored: attach the services to a shared network instead',
-  restart: 'ignored: Flotilla restarts tasks by deploy.restart_policy (default condition any, delay 5s)',
   devices: 'ignored: devices are not passed to tasks on a cluster',
   uts: 'ignored: tasks always get their own UTS namespace; set hostname: instead',
   userns_mode: 'ignored: user namespaces are set per node, not per service',
   cgroup: 'ignored: tasks always get their own cgroup namespace',
   cgroup_parent: 'ignored: the agent places tasks in its own cgroup',
-  extends: 'not supported: use YAML anchors and merge keys (<<) or several -c files instead',
-  profiles: 'ignored: every service of a stack is deployed',
   pull_policy: 'ignored: an agent pulls an image when it does not have the exact reference',
+  pull_refresh_after: 'ignored: an agent pulls an image when it does not have the exact reference',
   scale: 'ignored: set deploy.replicas instead',
   mem_limit: RESOURCES,
   memswap_limit: RESOURCES,
@@ -56,9 +54,9 @@ export const UNSUPPORTED_SERVICE_KEYS: Record<string, string> = {
   device_cgroup_rules: 'ignored: devices are not passed to tasks on a cluster',
   develop: 'ignored: development watch settings apply to Docker Compose only',
   gpus: 'ignored: GPUs are not scheduled yet',
-  label_file: 'ignored: write the labels under labels: instead',
   models: 'ignored: models apply to Docker Compose only',
   post_start: 'ignored: lifecycle hooks are not run on a cluster',
+  pre_start: "ignored: init containers are not run on a cluster; run the step in the image's entrypoint instead",
   pre_stop: 'ignored: set stop_signal and stop_grace_period instead',
   provider: 'ignored: providers apply to Docker Compose only',
   use_api_socket: 'ignored: tasks get no access to a container engine socket',
@@ -69,4 +67,23 @@ export const UNSUPPORTED_DEPLOY_KEYS: Record<string, string> = {};
 export const UNSUPPORTED_RESERVATION_KEYS: Record<string, string> = {
   devices: 'ignored: device reservations (GPUs) are not scheduled yet',
   generic_resources: 'ignored: generic resources are not scheduled yet',
+};
+
+const TEMPLATE_DRIVER = 'ignored: the content is stored as it is, not rendered as a template';
+
+/** Keys of a top-level config (configs:) a cluster cannot honour. */
+export const UNSUPPORTED_CONFIG_KEYS: Record<string, string> = {
+  template_driver: TEMPLATE_DRIVER,
+};
+
+/** Keys of a top-level secret (secrets:) a cluster cannot honour. */
+export const UNSUPPORTED_SECRET_KEYS: Record<string, string> = {
+  template_driver: TEMPLATE_DRIVER,
+  driver: 'ignored: secrets are kept by the managers, encrypted at rest; secret store plugins are not supported',
+  driver_opts: 'ignored: secrets are kept by the managers, encrypted at rest; secret store plugins are not supported',
+};
+
+/** Top-level keys a cluster cannot honour. */
+export const UNSUPPORTED_TOP_LEVEL_KEYS: Record<string, string> = {
+  models: 'ignored: AI models apply to Docker Compose only',
 };

@@ -39,11 +39,34 @@ function envFileOption() {
   return new Option('--env-file <FILE>', 'read variables from this file instead of .env beside the first stack file');
 }
 
+function profileOption() {
+  return new Option(
+    '--profile <NAME>',
+    'enable the services of this profile (repeatable; default: COMPOSE_PROFILES, comma-separated); services ' +
+      'with no profiles are always enabled',
+  )
+    .argParser(collect)
+    .default([] as string[]);
+}
+
+interface LoadFlags {
+  composeFile: string[];
+  envFile?: string | undefined;
+  profile: string[];
+}
+
 /** Loads the stack or prints every problem with its file:line:col and fails. Warnings always go to stderr. */
-function load(io: Io, files: string[], envFile: string | undefined): LoadedStack {
+function load(io: Io, flags: LoadFlags, projectName?: string): LoadedStack {
+  const files = flags.composeFile;
   if (files.length === 0) throw usageError('no stack file given: pass one with -c FILE');
   try {
-    const loaded = loadStack({ files, env: io.env, ...(envFile ? { envFile } : {}) });
+    const loaded = loadStack({
+      files,
+      env: io.env,
+      ...(flags.envFile ? { envFile: flags.envFile } : {}),
+      ...(flags.profile.length > 0 ? { profiles: flags.profile } : {}),
+      ...(projectName ? { projectName } : {}),
+    });
     if (loaded.warnings.length > 0) io.err(`${formatDiagnostics(loaded.warnings)}\n`);
     return loaded;
   } catch (err) {
@@ -83,11 +106,12 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .description('print the stack as it will be deployed: interpolated, merged, normalized, with defaults')
     .addOption(fileOption())
     .addOption(envFileOption())
+    .addOption(profileOption())
     .addOption(
       new Option('--format <FORMAT>', 'output format').choices(['yaml', 'json'] as const).default('yaml' as const),
     )
     .action((opts) => {
-      const { stack: normalized } = load(io, opts.composeFile, opts.envFile);
+      const { stack: normalized } = load(io, opts);
       io.out(formatCompose(normalized, opts.format));
     });
 
@@ -96,8 +120,9 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .description('check stack files and report every problem with its file:line:col')
     .addOption(fileOption())
     .addOption(envFileOption())
+    .addOption(profileOption())
     .action((opts) => {
-      const { stack: normalized, files } = load(io, opts.composeFile, opts.envFile);
+      const { stack: normalized, files } = load(io, opts);
       const count = Object.keys(normalized.services).length;
       io.out(`${files.join(', ')}: valid (${count} service${count === 1 ? '' : 's'})\n`);
     });
@@ -108,6 +133,7 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .argument('<NAME>', 'the stack name: services are named NAME_service')
     .addOption(fileOption())
     .addOption(envFileOption())
+    .addOption(profileOption())
     .option('--prune', "remove the stack's services that the files no longer declare")
     .option('--dry-run', 'print what the deploy would do and where new tasks would go; change nothing')
     .addOption(
@@ -138,7 +164,8 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
         throw usageError(`invalid stack name "${name}": use letters, digits, _ . - (63 at most)`);
       }
       const timeoutMs = parseTimeout(opts.timeout);
-      const loaded = load(io, opts.composeFile, opts.envFile);
+      // ${COMPOSE_PROJECT_NAME} in the files is the stack's name.
+      const loaded = load(io, opts, name);
       const c = client();
       let pinned: Awaited<ReturnType<typeof pinImages>>;
       try {

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { parseBytes } from '../values/index.js';
+import { parseBytes, parseTmpfs } from '../values/index.js';
 import { ValueError } from '../values/value-error.js';
 import { bool, int, oneOf, parsed, strictObject, text } from './primitives.js';
 
@@ -81,16 +81,12 @@ const longMount = strictObject({
 
 export const serviceVolume = z.union([parsed((s) => parseVolumeShort(String(s))), longMount]);
 
-/** `tmpfs: /run` or a list: `PATH[:size=…,mode=…]`. */
-export const tmpfsList = z.union([z.string().transform((s) => [s]), z.array(z.string())]).transform((paths, ctx) => {
-  for (const p of paths) {
-    if (!p.startsWith('/')) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `tmpfs path "${p}" must be absolute (start with /)`,
-        params: { flotilla: 'invalid-value' },
-      });
-    }
-  }
-  return paths;
+/** One `tmpfs:` entry, `PATH[:size=…,mode=…]`, checked here (file:line:col) and kept as written. */
+const tmpfsEntry = parsed((s) => {
+  const spec = String(s);
+  parseTmpfs(spec);
+  return spec;
 });
+
+/** `tmpfs: /run` or a list of entries. */
+export const tmpfsList = z.preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(tmpfsEntry));

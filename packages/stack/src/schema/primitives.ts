@@ -15,11 +15,23 @@ export function suggest(word: string, candidates: readonly string[]): string {
   return distance(word, best) <= limit ? ` (did you mean "${best}"?)` : '';
 }
 
+/** `x-` keys a mapping keeps as written (Compose keeps them on top-level networks, volumes, configs, secrets). */
+export type Extensions = { [key: `x-${string}`]: unknown };
+
 /**
  * A mapping with a fixed set of keys. Unknown keys are each reported at the key, with a suggestion, without
  * hiding the other problems of the same mapping; `x-` extension keys are allowed and dropped.
  */
 export function strictObject<T extends z.ZodRawShape>(shape: T) {
+  return strictObjectOf(shape, false);
+}
+
+/** strictObject that keeps its `x-` keys, as written, in its output. */
+export function strictObjectWithExtensions<T extends z.ZodRawShape>(shape: T) {
+  return strictObjectOf(shape, true).transform((v) => v as typeof v & Extensions);
+}
+
+function strictObjectOf<T extends z.ZodRawShape>(shape: T, keepExtensions: boolean) {
   const known = Object.keys(shape);
   return z
     .looseObject(shape)
@@ -43,6 +55,9 @@ export function strictObject<T extends z.ZodRawShape>(shape: T) {
     .transform((value) => {
       const out: Record<string, unknown> = {};
       for (const key of known) if ((value as Record<string, unknown>)[key] !== undefined) out[key] = value[key];
+      if (keepExtensions) {
+        for (const [key, v] of Object.entries(value)) if (key.startsWith('x-')) out[key] = v;
+      }
       return out as z.output<z.ZodObject<T>>;
     });
 }

@@ -15,7 +15,18 @@ import { deploySchema } from './deploy.js';
 import { FLOTILLA_KEY, flotillaServiceSchema } from './flotilla.js';
 import { healthcheckSchema } from './healthcheck.js';
 import { serviceVolume, tmpfsList } from './mounts.js';
-import { bool, int, keyValues, namedMap, oneOf, parsed, strictObject, text } from './primitives.js';
+import {
+  bool,
+  int,
+  keyValues,
+  namedMap,
+  oneOf,
+  parsed,
+  strictObject,
+  stringOrList,
+  suggest,
+  text,
+} from './primitives.js';
 
 const duration = parsed(parseDuration);
 
@@ -156,6 +167,29 @@ const envFile = z.union([
   ),
 ]);
 
+export interface RestartModel {
+  policy: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  max_attempts?: number;
+}
+
+const RESTART_FORMS = 'no, always, unless-stopped, on-failure or on-failure:N (N a whole number)';
+
+/** `restart:` as Docker reads it; `no` unquoted is YAML 1.1's false, read as "no". */
+const restart = z.union([z.string(), z.literal(false)]).transform((input, ctx): RestartModel => {
+  const value = input === false ? 'no' : input.trim();
+  if (value === 'no' || value === 'always' || value === 'unless-stopped' || value === 'on-failure') {
+    return { policy: value };
+  }
+  const attempts = /^on-failure:(\d+)$/.exec(value);
+  if (attempts) return { policy: 'on-failure', max_attempts: Number(attempts[1]) };
+  ctx.addIssue({
+    code: 'custom',
+    message: `${JSON.stringify(input)} is not a restart policy: use ${RESTART_FORMS}${suggest(value, ['no', 'always', 'unless-stopped', 'on-failure'])}`,
+    params: { flotilla: 'invalid-value' },
+  });
+  return z.NEVER;
+});
+
 const ignoredServiceKeys = Object.fromEntries(
   Object.keys(UNSUPPORTED_SERVICE_KEYS).map((k) => [k, z.unknown().optional()]),
 ) as Record<keyof typeof UNSUPPORTED_SERVICE_KEYS, z.ZodOptional<z.ZodUnknown>>;
@@ -176,6 +210,9 @@ export const serviceSchema = strictObject({
   tmpfs: tmpfsList.optional(),
   healthcheck: healthcheckSchema.optional(),
   labels: keyValues.optional(),
+  // Files of KEY=VALUE lines read by label-files.ts and merged under labels: (which wins).
+  label_file: stringOrList.optional(),
+  restart: restart.optional(),
   user: text.optional(),
   working_dir: text.optional(),
   hostname: text.optional(),
@@ -201,6 +238,8 @@ export const serviceSchema = strictObject({
   logging: strictObject({ driver: text.optional(), options: keyValues.optional() }).optional(),
   deploy: deploySchema.optional(),
   [FLOTILLA_KEY]: flotillaServiceSchema.optional(),
+  profiles: z.array(text).optional(),
+  extends: z.unknown().optional(), // resolved and removed by the loader (extends.ts) before validation
   ...ignoredServiceKeys,
 });
 

@@ -1,5 +1,6 @@
 import * as z from 'zod';
-import { bool, keyValues, strictObject, text } from './primitives.js';
+import { UNSUPPORTED_TOP_LEVEL_KEYS } from '../unsupported.js';
+import { bool, type Extensions, keyValues, strictObject, strictObjectWithExtensions, text } from './primitives.js';
 import { serviceSchema } from './service.js';
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -42,7 +43,7 @@ function liftExternalName<T extends z.ZodType>(object: T) {
 }
 
 const network = liftExternalName(
-  strictObject({
+  strictObjectWithExtensions({
     driver: text.optional(),
     driver_opts: keyValues.optional(),
     attachable: bool.optional(),
@@ -70,7 +71,7 @@ const network = liftExternalName(
 );
 
 const volume = liftExternalName(
-  strictObject({
+  strictObjectWithExtensions({
     driver: text.optional(),
     driver_opts: keyValues.optional(),
     external: external.optional(),
@@ -81,7 +82,7 @@ const volume = liftExternalName(
 
 const fileObject = (secret: boolean) =>
   liftExternalName(
-    strictObject({
+    strictObjectWithExtensions({
       file: text.optional(),
       external: external.optional(),
       name: text.optional(),
@@ -103,7 +104,10 @@ const fileObject = (secret: boolean) =>
       }
       return o as { file?: string; external?: boolean; name?: string; environment?: string; content?: string } & {
         labels?: Record<string, string | null>;
-      };
+        template_driver?: string;
+        driver?: string;
+        driver_opts?: Record<string, string | null>;
+      } & Extensions;
     }),
   );
 
@@ -121,6 +125,7 @@ export const stackSchema = strictObject({
   volumes: named(volume.nullable(), 'volume').optional(),
   configs: named(fileObject(false).nullable(), 'config').optional(),
   secrets: named(fileObject(true).nullable(), 'secret').optional(),
+  ...Object.fromEntries(Object.keys(UNSUPPORTED_TOP_LEVEL_KEYS).map((k) => [k, z.unknown().optional()])),
 });
 
 export type StackModel = z.output<typeof stackSchema>;

@@ -21,6 +21,7 @@ describe('values index', () => {
       'parsePublished',
       'parseSecurityOpt',
       'parseSpread',
+      'parseTmpfs',
     ]);
   });
 

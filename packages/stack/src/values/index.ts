@@ -9,4 +9,6 @@ export type { PortMapping, PortProtocol, PortRange } from './port.js';
 export { parsePortRange, parsePortShort, parsePublished } from './port.js';
 export type { SecurityOpt } from './security-opt.js';
 export { ignoredSecurityOpt, parseSecurityOpt } from './security-opt.js';
+export type { TmpfsEntry } from './tmpfs.js';
+export { parseTmpfs } from './tmpfs.js';
 export { ValueError } from './value-error.js';

@@ -20,6 +20,7 @@ import { privilegedCapabilities } from './capabilities.js';
 import { type ExecBase, execInContainer, probeInNamespace } from './container-exec.js';
 import { OomEvents, waitForExit } from './container-exit.js';
 import { makeMountSources, type VolumeDirs } from './container-mounts.js';
+import { DriverVolumes } from './driver-volumes.js';
 import { writeEtcFiles } from './etc-files.js';
 import { ImageAccounts } from './image-accounts.js';
 import { imageHealthcheck } from './image-config.js';
@@ -103,6 +104,8 @@ export class ContainerdExecutor implements Executor {
   private readonly oom: OomEvents;
   /** Each task's secrets and configs, on a tmpfs of its own. */
   readonly files: TaskFileMounts;
+  /** Named volumes the node mounts from their driver_opts (NFS, tmpfs, binds), while tasks here use them. */
+  private readonly volumes: DriverVolumes;
   /** Those left from before the agent started, cleared before a task gets any. */
   private readonly leftovers: Promise<void>;
   private readonly log: Logger;
@@ -118,6 +121,7 @@ export class ContainerdExecutor implements Executor {
     this.oom = new OomEvents(this.c);
     this.log = options.logger ?? createLogger('containerd-executor');
     this.files = new TaskFileMounts(path.join(options.stateDir, 'files'));
+    this.volumes = new DriverVolumes(path.join(options.stateDir, 'volumes'), this.log);
     this.leftovers = this.files
       .clean()
       .then(() => undefined)
@@ -141,6 +145,7 @@ export class ContainerdExecutor implements Executor {
   async reconcile(known: ReadonlySet<string>): Promise<void> {
     await this.removeOrphans(known);
     await this.files.clean(new Set([...known, ...this.tasks.keys()]));
+    await this.volumes.clean();
   }
 
   /**
@@ -227,6 +232,7 @@ export class ContainerdExecutor implements Executor {
     await run?.io.close();
     await this.containers.remove(taskId);
     await this.files.unmount(taskId);
+    await this.volumes.release(taskId);
     this.oom.forget(taskId);
     await this.options.network?.detach(taskId);
     rmSync(this.taskDir(taskId), { recursive: true, force: true });
@@ -266,6 +272,8 @@ export class ContainerdExecutor implements Executor {
       await this.remove(task.id);
       return false;
     }
+    // Its driver volumes are still mounted (mounts outlive the agent): counted again, so they stay while it runs.
+    await this.volumes.acquire(task);
     const spec = JSON.parse(container?.spec?.value.toString() ?? '{}') as { process?: ExecBase };
     run.execBase = spec.process ?? { env: [], cwd: '/', user: { uid: 0, gid: 0 } };
     if (container?.image) Object.assign(run, await this.adoptedHealthcheck(task.id, container.image));
@@ -307,6 +315,7 @@ export class ContainerdExecutor implements Executor {
     const user = needsAccountFiles(userSetting)
       ? resolveContainerUser(userSetting, await this.accounts.get(image))
       : undefined;
+    await this.volumes.acquire(task);
     makeMountSources(task, dirs);
     await this.leftovers;
     const fileMounts = await this.files.mount(task.id, files);

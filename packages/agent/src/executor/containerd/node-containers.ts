@@ -15,6 +15,19 @@ const RUNTIME = 'io.containerd.runc.v2';
 /** The snapshotter of the containers' root filesystems and of the images they are made from. */
 export const SNAPSHOTTER = 'overlayfs';
 
+/** containerd refuses a label whose key and value together pass this many bytes. */
+const MAX_LABEL_BYTES = 4096;
+
+/** The service's container labels that a container may carry: not the agent's flotilla.* keys, none too long. */
+export function serviceLabels(task: Task): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(task.spec?.labels ?? {})) {
+    if (key.startsWith('flotilla.') || Buffer.byteLength(key) + Buffer.byteLength(value) > MAX_LABEL_BYTES) continue;
+    out[key] = value;
+  }
+  return out;
+}
+
 /** Where a process's stdout and stderr go: FIFOs the shim writes into (see TaskIo). */
 export interface ProcessIo {
   stdout: string;
@@ -36,12 +49,16 @@ export class NodeContainers {
     private readonly nodeId: string,
   ) {}
 
-  /** The container's record, labelled with its task, service and node, and given its OCI runtime spec. */
+  /**
+   * The container's record, labelled with the service's `labels:` and with its task, service and node (those
+   * flotilla.* labels are the agent's: a service's own flotilla.* label is left out), and given its runtime spec.
+   */
   async create(task: Task, image: string, spec: Record<string, unknown>): Promise<void> {
     const container = containersApi.Container.fromPartial({
       id: task.id,
       image,
       labels: {
+        ...serviceLabels(task),
         'flotilla.task.id': task.id,
         'flotilla.service.id': task.serviceId,
         'flotilla.service.name': task.serviceName,

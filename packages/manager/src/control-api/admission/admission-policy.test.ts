@@ -184,3 +184,43 @@ describe('host paths', () => {
     expect(() => allowedBindPrefixes(['srv'])).toThrow(/absolute host path/);
   });
 });
+
+describe('admission policy: volumes the node mounts from driver_opts', () => {
+  const volume = (opts: Record<string, string>, volumeDriver = 'local') =>
+    Mount.fromPartial({
+      type: Mount_Type.TYPE_VOLUME,
+      source: 'web_data',
+      target: '/data',
+      volumeDriver,
+      volumeDriverOpts: opts,
+    });
+
+  it('admits tmpfs and nfs volumes, and binds of ordinary host paths', () => {
+    const mounts = [
+      volume({ type: 'tmpfs', o: 'size=100m' }),
+      volume({ type: 'nfs', o: 'addr=10.0.0.1,rw', device: ':/export' }),
+      volume({ type: 'none', o: 'bind', device: '/srv/data' }),
+    ];
+    expect(refused({ mounts })).toEqual([]);
+  });
+
+  it('applies the bind rules to an o: bind device, naming the volume', () => {
+    const [found] = admissionRefusals(
+      [service({ mounts: [volume({ type: 'none', o: 'bind', device: '/etc' })] })],
+      baseline,
+    );
+    expect(found?.path).toBe('services.api.volumes[0]');
+    expect(found?.message).toMatch(/^volume web_data \(driver_opts o: bind\): .*\/etc.*--allow-bind/);
+    expect(refused({ mounts: [volume({ type: 'none', o: 'bind', device: '/srv/x' })] }, restricted)).toContain(
+      'services.api.volumes[0]',
+    );
+  });
+
+  it("refuses a filesystem on the node's devices unless privileged; another driver mounts nothing", () => {
+    const disk = volume({ type: 'ext4', device: '/dev/sdb1' });
+    const [found] = admissionRefusals([service({ mounts: [disk] })], baseline);
+    expect(found?.message).toMatch(/mounts ext4 from the node's \/dev\/sdb1.*--security-profile privileged/);
+    expect(refused({ mounts: [disk] }, privileged)).toEqual([]);
+    expect(refused({ mounts: [volume({ type: 'ext4', device: '/dev/sdb1' }, 'rexray')] })).toEqual([]);
+  });
+});

@@ -4,9 +4,12 @@ import {
   type ContainerSpec,
   capabilityName,
   DEFAULT_CAPABILITIES,
+  isBind,
   Mount_Type,
+  mountVolumeSpec,
   ClusterSettings_SecurityProfile as Profile,
   type ServiceSpec,
+  type VolumeMountSpec,
 } from '@flotilla/api';
 import { isUnder, normalizeHostPath, sensitiveExposure } from './host-paths.js';
 
@@ -79,6 +82,12 @@ function baselineRefusals(c: ContainerSpec, settings: AdmissionSettings, at: At)
     });
   }
   c.mounts.forEach((m, i) => {
+    const driven = m.type === Mount_Type.TYPE_VOLUME ? mountVolumeSpec(m) : undefined;
+    if (driven) {
+      const problem = volumeDriverProblem(m.source, driven, settings);
+      if (problem) out.push({ path: at(`volumes[${i}]`), message: problem });
+      return;
+    }
     if (m.type !== Mount_Type.TYPE_BIND) return;
     const problem = bindProblem(m.source, m.bindCreateHostPath, settings);
     // Binds come first in a spec's mounts, in the order of the service's volumes: list.
@@ -107,6 +116,22 @@ function bindProblem(source: string, create: boolean, settings: AdmissionSetting
     return `host binds are refused under the restricted security profile: use a named volume, or allow it with ${allowBind} (or ${TO_BASELINE})`;
   }
   return undefined;
+}
+
+// Filesystems a volume's driver_opts may mount without reaching into the node: memory, or a server on the network.
+const NODE_SAFE_TYPES = new Set(['tmpfs', 'nfs', 'nfs4', 'cifs', 'smb3']);
+
+/**
+ * A local volume with driver_opts is mounted by the node as root: `o: bind` binds a host path (the bind rules
+ * apply to its device), and a filesystem on a device of the node (ext4 on /dev/sdb1) is the privileged profile's.
+ */
+function volumeDriverProblem(volume: string, v: VolumeMountSpec, settings: AdmissionSettings): string | undefined {
+  if (isBind(v.options)) {
+    const problem = bindProblem(v.device, false, settings);
+    return problem ? `volume ${volume} (driver_opts o: bind): ${problem}` : undefined;
+  }
+  if (NODE_SAFE_TYPES.has(v.type)) return undefined;
+  return `volume ${volume} mounts ${v.type} from the node's ${v.device}, refused under the ${settings.profile} security profile: allowed by ${TO_PRIVILEGED}`;
 }
 
 function restrictedRefusals(c: ContainerSpec, settings: AdmissionSettings, at: At): AdmissionRefusal[] {

@@ -74,6 +74,7 @@ export class LogSession {
   async run(): Promise<void> {
     const target = await resolveTarget(this.store, this.request.target);
     const initial = await this.refresh(target);
+    refuseWhenNotKept(this.request.target, initial);
     const last = new Map<string, string>();
     if (!(this.request.follow && this.tail === 0)) {
       const sources = initial.map((t) =>
@@ -222,6 +223,19 @@ async function resolveTarget(store: Store, ref: string): Promise<Target> {
   throw new FlotillaError(
     Code.FailedPrecondition,
     `${JSON.stringify(ref)} matches ${matches.length} tasks: give more of the ID`,
+  );
+}
+
+/**
+ * Tasks whose service logs with driver none have no stored output: say so, as `docker service logs` does, rather
+ * than print nothing. Tasks of an earlier spec that kept theirs are still read.
+ */
+function refuseWhenNotKept(ref: string, tasks: readonly Task[]): void {
+  if (tasks.length === 0 || !tasks.every((t) => t.logDriver?.name === 'none')) return;
+  throw new FlotillaError(
+    Code.FailedPrecondition,
+    `${JSON.stringify(ref)} logs with driver none: its tasks' output is not kept. Set logging.driver to json-file ` +
+      '(or remove logging:) and redeploy to read it here',
   );
 }
 

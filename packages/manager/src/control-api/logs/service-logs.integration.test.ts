@@ -112,6 +112,43 @@ describe('service logs through the control API', () => {
     await cluster.rpc(cluster.control.scaleService, { service: 'logs_printer', replicas: 0n });
   });
 
+  it("honours the service's logging: max-size caps what is kept, none keeps nothing and says so", async () => {
+    // 20 lines of 100 bytes (99 characters and a newline); max-size 1k keeps the newest 10.
+    const print = 'i=10; while [ $$i -lt 30 ]; do printf "%099d\\n" $$i; i=$$((i+1)); done; exec sleep 60';
+    await deploy(
+      [
+        'services:',
+        '  capped:',
+        '    image: unused',
+        `    command: ${JSON.stringify(['sh', '-c', print])}`,
+        '    logging:',
+        '      driver: json-file',
+        '      options: {max-size: 1k}',
+        '  silent:',
+        '    image: unused',
+        '    command: ["sh", "-c", "echo not kept; exec sleep 60"]',
+        '    logging:',
+        '      driver: none',
+        '',
+      ].join('\n'),
+    );
+    await expect
+      .poll(async () => lines(await readAll({ target: 'logs_capped' })).at(-1), { timeout: 20_000 })
+      .toBe('29'.padStart(99, '0'));
+    const kept = lines(await readAll({ target: 'logs_capped' }));
+    expect(kept).toEqual(Array.from({ length: 10 }, (_, i) => String(20 + i).padStart(99, '0')));
+    await expect
+      .poll(async () => (await tasks('logs_silent'))[0]?.status?.state, { timeout: 20_000 })
+      .toBe(TaskState.TASK_STATE_RUNNING);
+    const silent = read({ target: 'logs_silent' });
+    const err = await silent.ended;
+    expect(err?.code).toBe(status.FAILED_PRECONDITION);
+    expect(err?.details).toMatch(/logs with driver none: its tasks' output is not kept/);
+    expect(silent.entries).toEqual([]);
+    await cluster.rpc(cluster.control.scaleService, { service: 'logs_capped', replicas: 0n });
+    await cluster.rpc(cluster.control.scaleService, { service: 'logs_silent', replicas: 0n });
+  });
+
   it('keeps the lines of tasks that ended, the partial last line included', async () => {
     await deploy(
       [
