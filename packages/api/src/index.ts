@@ -13,6 +13,8 @@ export * from './gen/flotilla/v1/stack.js';
 export type { HostPort } from './host-port.js';
 export { formatHostPort, parseHostPort } from './host-port.js';
 export { isId, newId } from './ids.js';
+export type { JobProgress } from './job.js';
+export { isGlobalMode, isJobMode, jobLimits, jobProgress } from './job.js';
 export { checkReplicas, MAX_LOG_TAIL, MAX_REPLICAS } from './limits.js';
 export type { LogDriverProblem, LogPolicy, SyslogTarget } from './log-driver.js';
 export {

@@ -382,3 +382,63 @@ describe('deployOutcomes', () => {
     ]);
   });
 });
+
+describe('deployOutcomes for jobs', () => {
+  const job = (version = 1n) =>
+    service({
+      version,
+      mode: ServiceMode.SERVICE_MODE_REPLICATED_JOB,
+      replicas: 2n,
+      job: { maxConcurrent: 2n, totalCompletions: 3n },
+    });
+  const done = (slot: bigint, version = 1n) =>
+    task({
+      slot,
+      specVersion: version,
+      state: TaskState.TASK_STATE_COMPLETE,
+      desiredState: TaskState.TASK_STATE_COMPLETE,
+    });
+
+  it('waits while the run goes on, running tasks being no convergence for a job', () => {
+    const outcome = one(created1, { services: [job()], tasks: [done(1n), task({ slot: 2n }), task({ slot: 3n })] });
+    expect(outcome).toEqual({ kind: 'waiting', progress: '1/3 completed, 2 running' });
+  });
+
+  it('converges once every completion is reached', () => {
+    expect(one(created1, { services: [job()], tasks: [done(1n), done(2n), done(3n)] })).toEqual({
+      kind: 'converged',
+      progress: '3/3 completed',
+    });
+  });
+
+  it('does not count completions of an earlier run (update --force runs it again)', () => {
+    const outcome = one(updated(1n), { services: [job(2n)], tasks: [done(1n), done(2n), done(3n)] });
+    expect(outcome.kind).toBe('waiting');
+  });
+
+  it('fails once a task failed with no attempt left, naming the task and its exit code', () => {
+    const failed = task({
+      id: 'f00dfeedbeef0001',
+      slot: 2n,
+      serviceName: 'web_migrate',
+      desiredState: TaskState.TASK_STATE_FAILED,
+      status: {
+        state: TaskState.TASK_STATE_FAILED,
+        timestampMs: 1n,
+        message: 'failed',
+        error: 'exited with code 3',
+        exitCode: 3,
+      },
+    });
+    const outcome = one(created1, { services: [job()], tasks: [done(1n), failed] });
+    expect(outcome.kind).toBe('failed');
+    expect(outcome.kind === 'failed' && outcome.reason).toBe(
+      'job task web_migrate.2 (f00dfeedbeef) failed (exited with code 3) and has no restart attempt left',
+    );
+  });
+
+  it('does not fail on a failure the orchestrator will still retry', () => {
+    const retried = task({ slot: 2n, state: TaskState.TASK_STATE_FAILED, error: 'exited with code 1' });
+    expect(one(created1, { services: [job()], tasks: [done(1n), retried] }).kind).toBe('waiting');
+  });
+});

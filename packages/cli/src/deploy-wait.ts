@@ -1,5 +1,7 @@
 import {
   type HealthCheck,
+  isJobMode,
+  jobProgress,
   type Node,
   nodeEligible,
   runsCurrentSpec,
@@ -92,6 +94,7 @@ function outcome(w: WatchedService, service: Service | undefined, tasks: Task[],
   if (!service) {
     return { kind: 'failed', progress: 'gone', reason: 'the service was removed while the deploy was waiting for it' };
   }
+  if (isJobMode(service.spec?.mode)) return jobOutcome(service, tasks);
   const version = service.specVersion;
   const status = service.updateStatus;
   const ofCurrent = status !== undefined && status.specVersion === version;
@@ -132,6 +135,28 @@ function outcome(w: WatchedService, service: Service | undefined, tasks: Task[],
     return { kind: 'converged', progress: count.checked ? `${progress}, healthy` : progress };
   }
   return { kind: 'waiting', progress: shown };
+}
+
+/**
+ * A job has converged when its run reached every completion, and failed when one of its tasks failed with no
+ * attempt left (the orchestrator's word: desired state FAILED): the message names that task and its exit code.
+ */
+function jobOutcome(service: Service, tasks: Task[]): Outcome {
+  const job = jobProgress(service, tasks);
+  const progress = `${job.completed}/${job.total} completed${job.running > 0 ? `, ${job.running} running` : ''}`;
+  if (job.failed) {
+    const t = job.failed;
+    const name = t.slot === 0n ? `${t.serviceName}.${t.nodeId}` : `${t.serviceName}.${t.slot}`;
+    const code = t.status?.exitCode ?? 0;
+    const why = t.status?.error || t.status?.message || 'no error given';
+    const exit = code !== 0 && !why.includes(`code ${code}`) ? ` with exit code ${code}` : '';
+    return {
+      kind: 'failed',
+      progress,
+      reason: `job task ${name} (${t.id.slice(0, 12)}) failed${exit} (${why}) and has no restart attempt left`,
+    };
+  }
+  return job.finished ? { kind: 'converged', progress } : { kind: 'waiting', progress };
 }
 
 interface TaskCount {

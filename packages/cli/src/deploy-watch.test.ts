@@ -186,7 +186,13 @@ describe('stack deploy --wait', () => {
       listServices: answer(
         'listServices',
         (): ListServicesResponse => ({
-          services: current().services.map((service) => ({ service, running: 0n, desired: 0n })),
+          services: current().services.map((service) => ({
+            service,
+            running: 0n,
+            desired: 0n,
+            completed: 0n,
+            completions: 0n,
+          })),
         }),
       ),
       listTasks: answer('listTasks', (): ListTasksResponse => {

@@ -41,6 +41,16 @@ describe('task table', () => {
     ).toContain('failed 3 seconds ago');
   });
 
+  it('shows a completed task as complete with its exit code, and a failed one with its code', () => {
+    const completed = response(undefined, TaskState.TASK_STATE_COMPLETE);
+    expect(formatTasks(completed, 'table', now)).toContain('complete (exit 0) 3 seconds ago');
+    const failed = response(undefined, TaskState.TASK_STATE_FAILED);
+    failed.tasks[0]!.status!.exitCode = 3;
+    expect(formatTasks(failed, 'table', now)).toContain('failed (exit 3) 3 seconds ago');
+    // A running task has no exit code to show.
+    expect(formatTasks(response(), 'table', now)).not.toContain('exit');
+  });
+
   it('includes health and the last probe output in JSON', () => {
     const [task] = JSON.parse(formatTasks(response(TaskHealth.TASK_HEALTH_HEALTHY), 'json', now));
     expect(task.status).toMatchObject({

@@ -26,7 +26,7 @@ export function formatTasks(response: ListTasksResponse, format: 'table' | 'json
       image(t),
       t.nodeId ? (response.nodeNames[t.nodeId] ?? t.nodeId) : '',
       stateWord(t.desiredState),
-      `${stateWord(status?.state)}${healthWord(status)} ${ago(status?.timestampMs ?? 0n, now)}`.trim(),
+      `${stateWord(status?.state)}${healthWord(status)}${exitWord(status)} ${ago(status?.timestampMs ?? 0n, now)}`.trim(),
       error,
     ];
   });
@@ -38,6 +38,13 @@ function healthWord(status: TaskStatus | undefined): string {
   if (status?.state !== TaskState.TASK_STATE_RUNNING || !status.health) return '';
   const word = (TaskHealth[status.health] ?? '').replace('TASK_HEALTH_', '').toLowerCase();
   return word ? ` (${word})` : '';
+}
+
+/** ` (exit 3)` after a task that exited on its own: complete (exit 0, a job's task) or failed with a code. */
+function exitWord(status: TaskStatus | undefined): string {
+  if (status?.state === TaskState.TASK_STATE_COMPLETE) return ` (exit ${status.exitCode})`;
+  if (status?.state === TaskState.TASK_STATE_FAILED && status.exitCode !== 0) return ` (exit ${status.exitCode})`;
+  return '';
 }
 
 function image(t: Task): string {

@@ -1,4 +1,5 @@
 export { reconcileGlobal } from './global.js';
+export { reconcileGlobalJob, reconcileReplicatedJob } from './job.js';
 export type { OrchestratorOptions } from './orchestrator-loop.js';
 export { Orchestrator } from './orchestrator-loop.js';
 export type { Plan, ReconcileContext } from './plan.js';

@@ -11,6 +11,7 @@ import {
 import { Debounce, type Informer, LoopInformers, type Store, type Write } from '@flotilla/store';
 import { dependencyState } from './dependencies.js';
 import { reconcileGlobal } from './global.js';
+import { reconcileGlobalJob, reconcileReplicatedJob } from './job.js';
 import { emptyPlan, merge, nodeLost, type Plan, type ReconcileContext, serviceName, stop } from './plan.js';
 import { rebalanceStep } from './rebalance.js';
 import { reconcileReplicated } from './replicated.js';
@@ -162,9 +163,7 @@ export class Orchestrator {
       const main = service.spec?.sidecar ? byName.get(service.spec.sidecar.service) : undefined;
       const decided = service.spec?.sidecar
         ? reconcileSidecar(service, tasks, main && this.byService.tasks(main.id), ctx)
-        : mode === ServiceMode.SERVICE_MODE_GLOBAL
-          ? reconcileGlobal(service, tasks, ctx)
-          : reconcileReplicated(service, tasks, ctx);
+        : reconcilerOf(mode)(service, tasks, ctx);
       if (decided.wakeAt === undefined) this.wakeups.delete(service.id);
       else this.wakeups.set(service.id, decided.wakeAt);
       merge(plan, decided);
@@ -252,6 +251,19 @@ export class Orchestrator {
       if (version !== undefined) writes.push({ op: 'delete', kind: 'tasks', id, version });
     }
     return writes;
+  }
+}
+
+function reconcilerOf(mode: ServiceMode): (service: Service, tasks: Task[], ctx: ReconcileContext) => Plan {
+  switch (mode) {
+    case ServiceMode.SERVICE_MODE_GLOBAL:
+      return reconcileGlobal;
+    case ServiceMode.SERVICE_MODE_REPLICATED_JOB:
+      return reconcileReplicatedJob;
+    case ServiceMode.SERVICE_MODE_GLOBAL_JOB:
+      return reconcileGlobalJob;
+    default:
+      return reconcileReplicated;
   }
 }
 

@@ -1,5 +1,6 @@
 import {
   executorAllows,
+  isJobMode,
   NodeStatus_State,
   nodeEligible,
   type Placement,
@@ -27,6 +28,8 @@ export type RebalanceOutcome = { plan: Plan; done: boolean; reason: string };
 export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileContext): RebalanceOutcome {
   const plan = emptyPlan();
   if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) return { plan, done: true, reason: 'global service' };
+  // A job's tasks run to completion: moving one would run its work twice.
+  if (isJobMode(service.spec?.mode)) return { plan, done: true, reason: 'job' };
   // A sidecar moves with its main task, never on its own.
   if (service.spec?.sidecar) return { plan, done: true, reason: 'sidecar service' };
   // A task with sidecars moves only to a node where they can follow it: their constraints hold there too.

@@ -79,15 +79,22 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
       if (serviceNames.has(dep) || !settings.required) continue;
       report('error', 'undefined-reference', at('depends_on', dep), undeclared('service', dep, serviceNames), true);
     }
-    if (s.deploy?.mode === 'replicated-job' || s.deploy?.mode === 'global-job') {
+    for (const key of ['update_config', 'rollback_config'] as const) {
+      if (s.deploy?.[key] === undefined || (s.deploy.mode !== 'replicated-job' && s.deploy.mode !== 'global-job'))
+        continue;
       report(
-        'error',
+        'warning',
         'invalid-value',
-        at('deploy', 'mode'),
-        `${s.deploy.mode} is not supported yet: use replicated or global`,
+        at('deploy', key),
+        'ignored: a job is not rolled out; each new spec version runs as a new run of the job',
+        true,
       );
     }
-    if (s.deploy?.mode === 'global' && s.deploy.replicas !== undefined) {
+    for (const key of ['max_concurrent', 'total_completions'] as const) {
+      if (s['x-flotilla']?.[key] === undefined || s.deploy?.mode === 'replicated-job') continue;
+      report('warning', 'invalid-value', at('x-flotilla', key), 'ignored: only a replicated-job has it', true);
+    }
+    if ((s.deploy?.mode === 'global' || s.deploy?.mode === 'global-job') && s.deploy.replicas !== undefined) {
       report(
         'warning',
         'invalid-value',

@@ -108,6 +108,7 @@ function service(s: NormalizedService): Record<string, unknown> {
   const flotilla: Record<string, unknown> = {};
   if (s.disconnect) flotilla.disconnect = disconnectOut(s.disconnect);
   if (s.allow_process_executor !== undefined) flotilla.allow_process_executor = s.allow_process_executor;
+  if (s.deploy.job) Object.assign(flotilla, s.deploy.job);
   if (Object.keys(flotilla).length > 0) out[FLOTILLA_KEY] = flotilla;
   return out;
 }
@@ -155,7 +156,7 @@ function update(u: UpdateSettings): Record<string, unknown> {
 
 function deploy(d: NormalizedService['deploy']): Record<string, unknown> {
   const out: Record<string, unknown> = { mode: d.mode };
-  if (d.mode === 'replicated') out.replicas = d.replicas;
+  if (d.mode === 'replicated' || d.mode === 'replicated-job') out.replicas = d.replicas;
   out.endpoint_mode = d.endpoint_mode;
   if (Object.keys(d.labels).length > 0) out.labels = d.labels;
   const p = d.placement;

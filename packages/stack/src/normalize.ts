@@ -97,8 +97,10 @@ export interface NormalizedService {
   /** `x-flotilla: allow_process_executor:` as written (absent: nodes that run plain processes are refused). */
   allow_process_executor?: boolean;
   deploy: {
-    mode: 'replicated' | 'global';
+    mode: 'replicated' | 'global' | 'replicated-job' | 'global-job';
     replicas: number;
+    /** Replicated jobs: `x-flotilla: max_concurrent/total_completions`, defaulted to the replicas. */
+    job?: { max_concurrent: number; total_completions: number };
     endpoint_mode: 'vip' | 'dnsrr';
     labels: Record<string, string>;
     placement: { constraints: Constraint[]; preferences: { spread: string }[]; max_replicas_per_node: number };
@@ -239,8 +241,9 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
     configs: (s.configs ?? []).map((r) => ({ ...r, target: r.target ?? `/${r.source}` })),
     secrets: (s.secrets ?? []).map((r) => ({ ...r, target: secretTarget(r.source, r.target) })),
     deploy: {
-      mode: d.mode === 'global' || d.mode === 'global-job' ? 'global' : 'replicated',
-      replicas: d.mode === 'global' ? 0 : (d.replicas ?? DEFAULTS.replicas),
+      mode: d.mode ?? 'replicated',
+      replicas: d.mode === 'global' || d.mode === 'global-job' ? 0 : (d.replicas ?? DEFAULTS.replicas),
+      ...jobSettings(d.mode, d.replicas ?? DEFAULTS.replicas, s['x-flotilla']),
       endpoint_mode: d.endpoint_mode ?? 'vip',
       labels: strings(d.labels),
       placement: {
@@ -253,7 +256,8 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
         reservations: resources(d.resources?.reservations),
       },
       restart_policy: {
-        condition: restartPolicy.condition ?? DEFAULTS.restartPolicy.condition,
+        // Swarm retries a failed job task, and never one that succeeded.
+        condition: restartPolicy.condition ?? (isJob(d.mode) ? 'on-failure' : DEFAULTS.restartPolicy.condition),
         delay: restartPolicy.delay ?? DEFAULTS.restartPolicy.delayNs,
         max_attempts: restartPolicy.max_attempts ?? DEFAULTS.restartPolicy.maxAttempts,
         window: restartPolicy.window ?? DEFAULTS.restartPolicy.windowNs,
@@ -383,4 +387,23 @@ function securityOpts(
     }
   }
   return { security_opt: opts.map((o) => o.raw), seccomp, no_new_privileges: noNewPrivileges };
+}
+
+function isJob(mode: string | undefined): boolean {
+  return mode === 'replicated-job' || mode === 'global-job';
+}
+
+/** A replicated job's parallelism and completions (Docker's defaults: both the replicas). */
+function jobSettings(
+  mode: string | undefined,
+  replicas: number,
+  flotilla: { max_concurrent?: number; total_completions?: number } | undefined,
+): { job?: { max_concurrent: number; total_completions: number } } {
+  if (mode !== 'replicated-job') return {};
+  return {
+    job: {
+      max_concurrent: flotilla?.max_concurrent ?? replicas,
+      total_completions: flotilla?.total_completions ?? replicas,
+    },
+  };
 }

@@ -118,6 +118,13 @@ function fileObject(
   };
 }
 
+const SERVICE_MODES: Record<NormalizedService['deploy']['mode'], ServiceMode> = {
+  replicated: ServiceMode.SERVICE_MODE_REPLICATED,
+  global: ServiceMode.SERVICE_MODE_GLOBAL,
+  'replicated-job': ServiceMode.SERVICE_MODE_REPLICATED_JOB,
+  'global-job': ServiceMode.SERVICE_MODE_GLOBAL_JOB,
+};
+
 function serviceSpec(
   stack: string,
   svc: string,
@@ -131,8 +138,11 @@ function serviceSpec(
   return {
     annotations: { name: qualify(stack, svc), labels: stackLabels(stack, d.labels) },
     stack,
-    mode: d.mode === 'global' ? ServiceMode.SERVICE_MODE_GLOBAL : ServiceMode.SERVICE_MODE_REPLICATED,
-    replicas: BigInt(d.mode === 'global' ? 0 : d.replicas),
+    mode: SERVICE_MODES[d.mode],
+    replicas: BigInt(d.replicas),
+    ...(d.job
+      ? { job: { maxConcurrent: BigInt(d.job.max_concurrent), totalCompletions: BigInt(d.job.total_completions) } }
+      : {}),
     container: {
       image: s.image,
       entrypoint: s.entrypoint ?? [],

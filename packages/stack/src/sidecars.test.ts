@@ -115,6 +115,13 @@ describe('sidecars', () => {
     expect(text).toMatch(/\/stack\.yml:18:20: services\.d\.volumes_from\[0\]: a service cannot run beside itself/);
   });
 
+  it('refuses a sidecar of a job', () => {
+    const text = problems(
+      'services:\n  batch:\n    image: x\n    deploy: {mode: replicated-job}\n  side:\n    image: x\n    network_mode: "service:batch"\n',
+    );
+    expect(text).toMatch(/\/stack\.yml:7:5: services\.side\.network_mode: batch is a job \(replicated-job\)/);
+  });
+
   it('refuses cycles and sidecars of sidecars, and warns about container: with the service form to use', () => {
     const cycle = problems(
       'services:\n  a:\n    image: x\n    network_mode: "service:b"\n  b:\n    image: x\n    volumes_from: [a]\n',

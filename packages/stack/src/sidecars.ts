@@ -28,7 +28,7 @@ export function parseVolumesFrom(entry: string): VolumesFromEntry {
 /** What of a normalized service pairing reads and changes (normalize.ts's NormalizedService has it all). */
 interface Paired {
   sidecar?: SidecarSettings;
-  deploy: { mode: 'replicated' | 'global'; replicas: number };
+  deploy: { mode: string; replicas: number };
   volumes: MountModel[];
 }
 
@@ -175,7 +175,13 @@ function checkOne(
   const main = [...mains][0];
   const mainService = main === undefined ? undefined : services[main];
   if (main === undefined || !mainService) return;
-  const mainMode = mainService.deploy?.mode === 'global' ? 'global' : 'replicated';
+  const mainDeclared = mainService.deploy?.mode;
+  if (mainDeclared === 'replicated-job' || mainDeclared === 'global-job') {
+    const why = `${main} is a job (${mainDeclared}): a sidecar runs beside a service that keeps running; run this container in the job's own image or command instead`;
+    report('error', 'invalid-value', at(network !== undefined ? 'network_mode' : 'volumes_from'), why, true);
+    return;
+  }
+  const mainMode = mainDeclared === 'global' ? 'global' : 'replicated';
   const mode = s.deploy?.mode === 'global' ? 'global' : 'replicated';
   if (s.deploy?.mode !== undefined && mode !== mainMode) {
     const why = `ignored: a sidecar runs where ${main} runs, so it is ${mainMode} like ${main}`;

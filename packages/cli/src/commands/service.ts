@@ -1,11 +1,19 @@
 import { Command } from '@commander-js/extra-typings';
-import { type ControlServiceClient, Service, ServiceMode } from '@flotilla/api';
+import { type ControlServiceClient, isJobMode, Service, ServiceMode } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { listingFormatOption, table } from '../table.js';
 import { formatTasks, shortImage } from '../task-table.js';
 import { serviceLogsCommand } from './service-logs.js';
+
+/** The MODE column of `service ls`, in docker's words. */
+const MODE_WORDS: Partial<Record<ServiceMode, string>> = {
+  [ServiceMode.SERVICE_MODE_REPLICATED]: 'replicated',
+  [ServiceMode.SERVICE_MODE_GLOBAL]: 'global',
+  [ServiceMode.SERVICE_MODE_REPLICATED_JOB]: 'replicated job',
+  [ServiceMode.SERVICE_MODE_GLOBAL_JOB]: 'global job',
+};
 
 /** `service ls|ps|inspect|logs|scale|rm`, as the docker CLI has them. */
 export function serviceCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
@@ -26,6 +34,9 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
               ...(s.service ? (Service.toJSON(s.service) as object) : {}),
               running: Number(s.running),
               desired: Number(s.desired),
+              ...(isJobMode(s.service?.spec?.mode)
+                ? { completed: Number(s.completed), completions: Number(s.completions) }
+                : {}),
             })),
             null,
             2,
@@ -33,11 +44,14 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
         );
         return;
       }
-      const rows = services.map(({ service: s, running, desired }) => [
+      const rows = services.map(({ service: s, running, desired, completed, completions }) => [
         s?.id.slice(0, 12) ?? '',
         s?.spec?.annotations?.name ?? '',
-        s?.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL ? 'global' : 'replicated',
-        `${running}/${desired}`,
+        MODE_WORDS[s?.spec?.mode ?? ServiceMode.SERVICE_MODE_REPLICATED] ?? 'replicated',
+        // Docker's form for jobs: running/max concurrent (completed/completions completed).
+        isJobMode(s?.spec?.mode)
+          ? `${running}/${desired} (${completed}/${completions} completed)`
+          : `${running}/${desired}`,
         shortImage(s?.spec?.container?.image ?? ''),
       ]);
       io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], rows));
@@ -104,7 +118,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .option('--env-add <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [] as string[])
     .option('--env-rm <KEY>', 'remove an environment variable (repeatable)', collect, [] as string[])
     .option('--replicas <N>', 'number of replicas (scaling alone replaces no task)')
-    .option('--force', 'replace every task even when nothing changes')
+    .option('--force', 'replace every task even when nothing changes (a job: run it again)')
     .action(async (ref, opts) => {
       let replicas: bigint | undefined;
       if (opts.replicas !== undefined) {
@@ -121,6 +135,13 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
         ...(replicas !== undefined ? { replicas } : {}),
       }).finally(() => c.close());
       const name = res.service?.spec?.annotations?.name ?? ref;
+      if (isJobMode(res.service?.spec?.mode)) {
+        // A job is not rolled out: each new spec version is a new run, started at once.
+        io.out(
+          `${name}: run ${res.service?.specVersion} of the job started (follow it with: flotilla service ps ${name})\n`,
+        );
+        return;
+      }
       io.out(
         res.tasksReplaced
           ? `${name}: spec version ${res.service?.specVersion} rolling out (follow it with: flotilla service inspect ${name})\n`

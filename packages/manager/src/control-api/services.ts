@@ -3,6 +3,10 @@ import {
   type ControlServiceServer,
   checkReplicas,
   FlotillaError,
+  isGlobalMode,
+  isJobMode,
+  jobLimits,
+  jobProgress,
   type Service,
   ServiceMode,
   ServiceSpec,
@@ -46,12 +50,15 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
           .sort((a, b) => serviceName(a.value).localeCompare(serviceName(b.value)))
           .map(({ value }) => {
             const own = byService.get(value.id) ?? [];
+            if (isJobMode(value.spec?.mode)) return jobSummary(value, own);
             const meant = own.filter((t) => t.desiredState <= TaskState.TASK_STATE_RUNNING);
             const global = value.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL;
             return {
               service: value,
               running: BigInt(meant.filter((t) => t.status?.state === TaskState.TASK_STATE_RUNNING).length),
               desired: global ? BigInt(new Set(meant.map((t) => t.nodeId)).size) : replicas(value),
+              completed: 0n,
+              completions: 0n,
             };
           }),
       };
@@ -59,6 +66,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
     getService: handle(async (request) => ({ service: (await resolveService(store, request.service)).value })),
     scaleService: handle(async (request) => {
       const found = await resolveService(store, request.service);
+      refuseJob(found.value, 'scaled');
       if (found.value.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
         throw new FlotillaError(
           Code.FailedPrecondition,
@@ -84,6 +92,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
         // A service deployed under a looser profile is updated only once its spec passes the current one.
         const admitted = await checkAdmission(store, [after], `the update of ${serviceName(found.value)}`);
         const now = BigInt(Date.now());
+        // A job runs again for each new version: --force reruns it as it is.
         const replaced = request.force || taskChange(found.value.spec, after) === 'replaced';
         // A new version rolls out (update_config); the one it replaces is what `service rollback` returns to.
         const next = replaced
@@ -114,6 +123,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
     ),
     rebalanceService: handle(async (request) => {
       const found = await resolveService(store, request.service);
+      refuseJob(found.value, 'rebalanced');
       if (found.value.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
         throw new FlotillaError(
           Code.FailedPrecondition,
@@ -183,7 +193,7 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
     }
     container.env = [...env.values()].sort();
   }
-  if (request.replicas !== undefined && spec.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
+  if (request.replicas !== undefined && isGlobalMode(spec.mode)) {
     throw new FlotillaError(Code.FailedPrecondition, `${serviceName(service)} is global: it cannot be scaled`);
   }
   if (request.replicas !== undefined) refuseSidecarScale(service);
@@ -191,8 +201,44 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
   return ServiceSpec.fromPartial({
     ...spec,
     container,
-    ...(request.replicas !== undefined ? { replicas: request.replicas } : {}),
+    ...(request.replicas !== undefined
+      ? { replicas: request.replicas, ...jobWithReplicas(spec, request.replicas) }
+      : {}),
   });
+}
+
+/** A job's limits that were its replica count (the stack file's defaults) follow a new one. */
+function jobWithReplicas(spec: ServiceSpec, replicas: bigint): Partial<ServiceSpec> {
+  if (!spec.job) return {};
+  const follow = (v: bigint) => (v === spec.replicas ? replicas : v);
+  return {
+    job: { maxConcurrent: follow(spec.job.maxConcurrent), totalCompletions: follow(spec.job.totalCompletions) },
+  };
+}
+
+/**
+ * Swarm refuses to scale a job: its replicas are the run's parallelism and completions, set in the stack file
+ * (or with `service update --replicas`, which starts a new run).
+ */
+function refuseJob(service: Service, what: string): void {
+  if (!isJobMode(service.spec?.mode)) return;
+  throw new FlotillaError(
+    Code.FailedPrecondition,
+    `${serviceName(service)} is a job and cannot be ${what}: change its replicas or x-flotilla max_concurrent/total_completions in the stack file and deploy it again (a new run of the job)`,
+  );
+}
+
+/** A job's line: tasks running out of max_concurrent (or nodes), and completions out of those needed. */
+function jobSummary(service: Service, tasks: Task[]) {
+  const progress = jobProgress(service, tasks);
+  const global = service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL_JOB;
+  return {
+    service,
+    running: BigInt(progress.running),
+    desired: global ? BigInt(progress.total) : jobLimits(service.spec).maxConcurrent,
+    completed: BigInt(progress.completed),
+    completions: BigInt(progress.total),
+  };
 }
 
 function groupTasks(tasks: Task[]): Map<string, Task[]> {

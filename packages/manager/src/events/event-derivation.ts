@@ -1,9 +1,9 @@
 import {
+  isGlobalMode,
   type Node,
   NodeSpec_Availability,
   NodeStatus_State,
   type Service,
-  ServiceMode,
   ServiceSpec,
   type Task,
   TaskState,
@@ -116,7 +116,7 @@ function serviceHead(service: Service, at: number) {
 }
 
 function replicasOf(service: Service): { replicas?: number } {
-  if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) return {};
+  if (isGlobalMode(service.spec?.mode)) return {};
   return { replicas: Number(service.spec?.replicas ?? 0n) };
 }
 

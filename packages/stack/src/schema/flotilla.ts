@@ -1,6 +1,7 @@
+import { MAX_REPLICAS } from '@flotilla/api';
 import * as z from 'zod';
 import { parseDuration } from '../values/index.js';
-import { bool, parsed, strictObject } from './primitives.js';
+import { bool, int, parsed, strictObject } from './primitives.js';
 
 /** Flotilla's own service settings: an extension key, which Compose and other tools ignore. */
 export const FLOTILLA_KEY = 'x-flotilla';
@@ -24,6 +25,12 @@ export const flotillaServiceSchema = strictObject({
    * process`), without a container's isolation; without it the scheduler refuses such nodes and says why.
    */
   allow_process_executor: bool.optional(),
+  /**
+   * `deploy.mode: replicated-job` only (Docker's `--max-concurrent` and `--replicas` of a job, which Compose has no
+   * key for): tasks running at once, and successful completions the job needs. Both default to the replicas.
+   */
+  max_concurrent: int(1, MAX_REPLICAS).optional(),
+  total_completions: int(1, MAX_REPLICAS).optional(),
 });
 
 export type FlotillaServiceModel = z.output<typeof flotillaServiceSchema>;

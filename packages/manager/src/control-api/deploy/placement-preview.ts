@@ -1,8 +1,8 @@
 import {
+  isGlobalMode,
   type Node,
   nodeEligible,
   type Service,
-  ServiceMode,
   type Task,
   TaskState,
   taskOccupiesNode,
@@ -121,7 +121,7 @@ function countOne<T extends { tasks: number }>(entries: T[], same: (entry: T) =>
  * (ready, active, meets the constraints).
  */
 export function newTasks(service: Service, from: bigint, nodes: readonly Node[]): Task[] {
-  if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) {
+  if (isGlobalMode(service.spec?.mode)) {
     return nodes.filter((n) => nodeEligible(n, service.spec?.placement)).map((n) => previewTask(service, 0n, n.id));
   }
   const out: Task[] = [];

@@ -3,6 +3,8 @@ import {
   Code,
   checkReplicas,
   FlotillaError,
+  isGlobalMode,
+  isJobMode,
   isValidObjectName,
   Network,
   type NetworkSpec,
@@ -10,7 +12,6 @@ import {
   PortConfig_PublishMode,
   qualify,
   Service,
-  ServiceMode,
   ServiceSpec,
   type StackSpec,
   UpdateConfig_Order,
@@ -141,7 +142,8 @@ export function decideStack(
  */
 export function taskChange(before: ServiceSpec | undefined, after: ServiceSpec): TaskChange {
   if (sameSpec(before, after, true)) return 'none';
-  return sameSpec(before, after, false) ? 'scaled' : 'replaced';
+  // A job's replicas are its parallelism and completions: any change is a new run of the job.
+  return sameSpec(before, after, false) && !isJobMode(after.mode) ? 'scaled' : 'replaced';
 }
 
 /**
@@ -316,7 +318,7 @@ export function checkAddresses(stack: StackSpec): void {
           `${where} is not a host address of ${subnet.subnet} (nor its gateway)`,
         );
       }
-      if (spec.mode === ServiceMode.SERVICE_MODE_GLOBAL || spec.replicas > 1n) {
+      if (isGlobalMode(spec.mode) || spec.replicas > 1n) {
         throw new FlotillaError(Code.InvalidArgument, `${where} fits one task: run one replica`);
       }
       if (spec.updateConfig?.order === UpdateConfig_Order.ORDER_START_FIRST) {
@@ -354,7 +356,7 @@ export function checkNetworkRoom(stack: StackSpec): void {
     const room = 2 ** (32 - bits) - 3;
     let needed = 0n;
     for (const spec of stack.services) {
-      if (spec.mode === ServiceMode.SERVICE_MODE_GLOBAL || spec.container?.hostNetwork) continue;
+      if (isGlobalMode(spec.mode) || spec.container?.hostNetwork) continue;
       if (spec.networks.some((n) => n.target === name)) needed += spec.replicas;
     }
     if (needed > BigInt(room)) {

@@ -2,6 +2,7 @@ import {
   ClusterSettings_Strategy,
   type FieldChange,
   type FileObject,
+  isGlobalMode,
   type Node,
   newId,
   type PlannedFileObject,
@@ -11,7 +12,6 @@ import {
   PlannedService_Tasks,
   type PlanStackResponse,
   type Service,
-  ServiceMode,
   type StackSpec,
   type Task,
 } from '@flotilla/api';
@@ -180,5 +180,5 @@ function readableVersions(changes: FieldChange[], names: ReadonlyMap<string, str
 
 /** A replicated service's replica count; undefined for a global service. */
 function replicasOf(service: Service): bigint | undefined {
-  return service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL ? undefined : (service.spec?.replicas ?? 0n);
+  return isGlobalMode(service.spec?.mode) ? undefined : (service.spec?.replicas ?? 0n);
 }

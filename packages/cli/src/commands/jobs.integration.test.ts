@@ -1,0 +1,142 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { type RunningAgent, startAgent } from '@flotilla/agent';
+import { type RunningManager, startManager } from '@flotilla/manager';
+import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { controlClient } from '../control-client.js';
+import { EXIT, exitOnError } from '../exit-codes.js';
+import { buildProgram } from '../index.js';
+import type { Io } from '../io.js';
+import { serviceCommand } from './service.js';
+import { stackCommand } from './stack.js';
+
+// `flotilla stack deploy --wait` and `service update --force` on jobs, against a manager on a real etcd and an
+// agent that runs each task as a process.
+let etcd: TestServer;
+let manager: RunningManager;
+let agent: RunningAgent;
+const dirs = ['cli-jobs-manager', 'cli-jobs-cli', 'cli-jobs-agent', 'cli-jobs-files'].map((label) => tempDir(label));
+const [stateDir, cliDir, agentDir, filesDir] = dirs.map((d) => d.path) as [string, string, string, string];
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+  manager = await startManager({
+    etcd: { endpoints: [etcd.url] },
+    listen: '127.0.0.1:0',
+    stateDir,
+    cliConfigDir: cliDir,
+  });
+  const deadline = Date.now() + 10_000;
+  while (!manager.controlPlane.leading()) {
+    if (Date.now() > deadline) throw new Error('the manager was not elected');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  agent = await startAgent({
+    stateDir: agentDir,
+    join: { manager: manager.address, token: manager.identity.tokens.worker },
+  });
+});
+
+afterAll(async () => {
+  await agent?.stop();
+  await manager?.stop();
+  await etcd?.destroy();
+  for (const d of dirs) d.remove();
+});
+
+async function flotilla(args: string[]) {
+  let out = '';
+  let err = '';
+  const io: Io = {
+    out: (t) => {
+      out += t;
+    },
+    err: (t) => {
+      err += t;
+    },
+    env: {},
+  };
+  const client = () => controlClient(cliDir);
+  const program = buildProgram([(i) => stackCommand(i, client), (i) => serviceCommand(i, client)], io);
+  let code: number = EXIT.ok;
+  try {
+    await program.parseAsync(['node', 'flotilla', ...args]);
+  } catch (e) {
+    code = exitOnError(e, io);
+  }
+  return { code, out, err };
+}
+
+/** A stack file of one job whose tasks run `command` as a process on the test's agent. */
+function jobFile(name: string, command: string, deploy: string[]): string {
+  const file = path.join(filesDir, `${name}.yml`);
+  writeFileSync(
+    file,
+    [
+      'services:',
+      `  ${name}:`,
+      '    image: unused',
+      `    command: ["sh", "-c", ${JSON.stringify(command)}]`,
+      '    x-flotilla: { allow_process_executor: true, total_completions: 3 }',
+      '    deploy:',
+      ...deploy.map((l) => `      ${l}`),
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+const deployWait = (file: string) =>
+  flotilla(['stack', 'deploy', '--wait', '--timeout', '60s', '--resolve-image', 'never', '-c', file, 'batch']);
+
+describe('jobs from the command line', () => {
+  it('stack deploy --wait returns once the job has reached its completions, and service ls/ps show them', async () => {
+    const file = jobFile('seed', 'sleep 0.2', ['mode: replicated-job', 'replicas: 2']);
+    const deployed = await deployWait(file);
+    expect(deployed.code).toBe(EXIT.ok);
+    expect(deployed.out).toContain('stack batch: 1 service converged');
+    const ls = await flotilla(['service', 'ls', '--stack', 'batch']);
+    expect(ls.out).toMatch(/batch_seed\s+replicated job\s+0\/2 \(3\/3 completed\)/);
+    // Desired state complete follows the task's own report in the orchestrator's next round.
+    await expect
+      .poll(async () => (await flotilla(['service', 'ps', 'batch_seed'])).out.match(/complete\s+complete \(exit 0\)/g))
+      .toHaveLength(3);
+    const ps = await flotilla(['service', 'ps', 'batch_seed']);
+    // Nothing was restarted after it succeeded.
+    expect(ps.out).not.toMatch(/running|shutdown|failed/);
+  });
+
+  it('service update --force runs the job again', async () => {
+    const forced = await flotilla(['service', 'update', '--force', 'batch_seed']);
+    expect(forced).toMatchObject({ code: EXIT.ok, out: expect.stringContaining('run 2 of the job started') });
+    await expect
+      .poll(async () => (await flotilla(['service', 'ls', '--stack', 'batch'])).out, { timeout: 30_000, interval: 200 })
+      .toMatch(/0\/2 \(3\/3 completed\)/);
+    const json = JSON.parse((await flotilla(['service', 'ps', 'batch_seed', '--format', 'json'])).out) as {
+      specVersion: string;
+      status: { state: string };
+    }[];
+    const complete = (v: string) =>
+      json.filter((t) => t.specVersion === v && t.status.state === 'TASK_STATE_COMPLETE').length;
+    expect([complete('1'), complete('2')]).toEqual([3, 3]);
+    expect(json).toHaveLength(6);
+  });
+
+  it('stack deploy --wait exits 1 when the job fails, naming the task and its exit code', async () => {
+    const file = jobFile('migrate', 'exit 4', [
+      'mode: replicated-job',
+      'replicas: 1',
+      'restart_policy: { delay: 0s, max_attempts: 1 }',
+    ]);
+    const deployed = await deployWait(file);
+    expect(deployed.code).toBe(EXIT.failed);
+    expect(deployed.err).toMatch(
+      /batch_migrate: job task batch_migrate\.1 \([0-9a-z]{12}\) failed \(exited with code 4\) and has no restart attempt left/,
+    );
+    // What must not happen: a failed job reported as converged, or retried past max_attempts.
+    expect(deployed.out).not.toContain('converged');
+    const ps = await flotilla(['service', 'ps', 'batch_migrate']);
+    expect(ps.out.match(/failed \(exit 4\)/g)).toHaveLength(2);
+  });
+});
