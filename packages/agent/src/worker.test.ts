@@ -411,3 +411,43 @@ describe('worker', () => {
     await worker.stop();
   });
 });
+
+describe('worker: sidecars', () => {
+  const sidecar = (id: string, main: string) =>
+    task(id, { mainTaskId: main, sidecar: { service: 'st_web', shareNetwork: true, volumesFrom: [] } });
+
+  it('starts a sidecar only once its main task runs, and stops it when the main task ends', async () => {
+    const { executor, worker, states, of } = setup();
+    // The main task's image takes a while: the sidecar, assigned with it, must wait.
+    executor.pull = [[80, 'pulling']];
+    worker.apply({ full: true, tasks: [sidecar('side', 'main'), task('main')], removedTaskIds: [], files: [] });
+    await settle();
+    expect(states('main')).not.toContain(TaskState.TASK_STATE_RUNNING);
+    expect(states('side')).not.toContain(TaskState.TASK_STATE_STARTING);
+    expect(of('side').at(-1)?.message).toBe('waiting for its main task main to run');
+    await new Promise((r) => setTimeout(r, 250));
+    expect(states('main').at(-1)).toBe(TaskState.TASK_STATE_RUNNING);
+    expect(states('side').at(-1)).toBe(TaskState.TASK_STATE_RUNNING);
+    executor.exits.get('main')?.({ exitCode: 137, signal: 'SIGKILL' });
+    await settle();
+    expect(executor.shutdowns).toEqual(['side']);
+    expect(of('side').at(-1)).toMatchObject({ state: TaskState.TASK_STATE_SHUTDOWN, message: 'its main task ended' });
+    await worker.stop();
+  });
+
+  it('fails a sidecar whose main task ended before it could start, and never starts it', async () => {
+    const { executor, worker, states, of } = setup();
+    worker.apply({ full: true, tasks: [task('main')], removedTaskIds: [], files: [] });
+    await settle();
+    executor.exits.get('main')?.({ exitCode: 1 });
+    await settle();
+    worker.apply({ full: false, tasks: [sidecar('side', 'main')], removedTaskIds: [], files: [] });
+    await settle();
+    expect(states('side')).not.toContain(TaskState.TASK_STATE_STARTING);
+    expect(of('side').at(-1)).toMatchObject({
+      state: TaskState.TASK_STATE_FAILED,
+      error: expect.stringMatching(/its main task main is not running on this node/),
+    });
+    await worker.stop();
+  });
+});

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Assignments, type Disconnect, type Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
 import { createLogger, type Logger } from '@flotilla/observability';
 import { errorMessage } from './error-message.js';
@@ -61,6 +62,7 @@ export class Worker {
       progressIntervalMs: options.progressIntervalMs ?? 500,
       log: options.logger ?? createLogger('worker'),
       files: this.files,
+      runOf: (id) => this.tasks.get(id),
       ...(options.logs ? { logs: options.logs } : {}),
     };
   }
@@ -87,7 +89,7 @@ export class Worker {
         const state = task.status?.state ?? TaskState.TASK_STATE_UNSPECIFIED;
         // Ended before this agent started: nothing to run, stop or say.
         if (state >= TaskState.TASK_STATE_COMPLETE) continue;
-        run = new TaskRun(task, this.env, (s) => this.pending.set(task.id, s));
+        run = new TaskRun(task, this.env, (s) => this.onStatus(task.id, s));
         // Known from here on, before the executor answers: assignments that arrive meanwhile find this run.
         this.tasks.set(task.id, run);
         // A task the managers think is under way, unknown here: this agent restarted while it ran. It is taken
@@ -154,6 +156,14 @@ export class Worker {
     if (this.options.report(updates)) this.pending.clear();
   }
 
+  private onStatus(taskId: string, s: TaskStatus): void {
+    this.pending.set(taskId, s);
+    // A sidecar lives in its main task's network namespace: when the main task ends here, so do its sidecars
+    // (without waiting for the managers, which place new ones beside the main task's replacement).
+    if (s.state < TaskState.TASK_STATE_COMPLETE) return;
+    for (const run of this.tasks.values()) if (run.mainTaskId === taskId) void run.stop('its main task ended');
+  }
+
   private forget(id: string, run: TaskRun): void {
     this.tasks.delete(id);
     void run.stop('no longer assigned to this node');
@@ -167,8 +177,14 @@ interface RunEnv {
   progressIntervalMs: number;
   log: Logger;
   files: HeldFiles;
+  /** Another task's run on this node (a sidecar's main task). */
+  runOf: (taskId: string) => TaskRun | undefined;
   logs?: TaskLogRouting;
 }
+
+/** How often a sidecar looks whether its main task runs yet, and how long it waits for one this node does not know. */
+const MAIN_POLL_MS = 100;
+const UNKNOWN_MAIN_MS = 30_000;
 
 function status(state: TaskState, message: string, error = '', exitCode = 0): TaskStatus {
   return { state, timestampMs: BigInt(Date.now()), message, error, exitCode };
@@ -201,6 +217,16 @@ class TaskRun {
 
   get disconnect(): Disconnect | undefined {
     return this.task.disconnect;
+  }
+
+  /** A sidecar's main task (empty for other tasks). */
+  get mainTaskId(): string {
+    return this.task.mainTaskId;
+  }
+
+  /** It was told to stop, or it ended. */
+  get ending(): boolean {
+    return this.stopping !== undefined || this.status.state >= TaskState.TASK_STATE_COMPLETE;
   }
 
   update(task: Task): void {
@@ -289,6 +315,10 @@ class TaskRun {
       this.env.logs?.bind(this.task);
       this.set(status(TaskState.TASK_STATE_ACCEPTED, 'accepted'));
       this.set(status(TaskState.TASK_STATE_PREPARING, 'preparing'));
+      if (this.task.mainTaskId && !(await this.mainRunning())) {
+        this.set(status(TaskState.TASK_STATE_SHUTDOWN, this.stopping ?? 'stopped'));
+        return;
+      }
       const progress = this.progressReporter();
       try {
         const files = this.env.files.forTask(this.task, this.env.executor);
@@ -340,6 +370,25 @@ class TaskRun {
       // Also what a task that was not adopted left behind (a dead container).
       // A detached task keeps its container for the next agent to adopt.
       if (!this.detached) await this.removeFromNode();
+    }
+  }
+
+  /**
+   * A sidecar starts only once its main task runs on this node (it joins the main task's network namespace):
+   * false if it was told to stop meanwhile; fails if the main task ended or this node never gets it.
+   */
+  private async mainRunning(): Promise<boolean> {
+    const id = this.task.mainTaskId;
+    const giveUpAt = Date.now() + UNKNOWN_MAIN_MS;
+    for (;;) {
+      if (this.stopping !== undefined) return false;
+      const main = this.env.runOf(id);
+      if (main?.ending || (!main && Date.now() > giveUpAt)) {
+        throw new Error(`its main task ${id} is not running on this node: a sidecar runs only beside it`);
+      }
+      if (main?.status.state === TaskState.TASK_STATE_RUNNING) return true;
+      this.amend(TaskState.TASK_STATE_PREPARING, { message: `waiting for its main task ${id} to run` });
+      await sleep(MAIN_POLL_MS);
     }
   }
 

@@ -348,6 +348,23 @@ describe('deployOutcomes', () => {
     expect(one(created1, { services: [s], tasks: [task({ slot: 0n, nodeId: 'n1' })], nodes }).kind).toBe('converged');
   });
 
+  it('a global sidecar converges once it runs beside every task of its main service, not on every node', () => {
+    const zoneA = { constraints: [{ field: 'node.labels.zone', operator: 1, value: 'a' }] } as ServiceSpec['placement'];
+    const main = Service.fromPartial({
+      id: 'agent',
+      specVersion: 1n,
+      spec: { annotations: { name: 'web_agent' }, mode: ServiceMode.SERVICE_MODE_GLOBAL, placement: zoneA },
+    });
+    const side = service({
+      mode: ServiceMode.SERVICE_MODE_GLOBAL,
+      sidecar: { service: 'web_agent', shareNetwork: true, volumesFrom: [] },
+    });
+    const nodes = [node('n1', { labels: { zone: 'a' } }), node('n2', { labels: { zone: 'b' } })];
+    const observed = (tasks: Task[]) => ({ services: [side, main], tasks, nodes });
+    expect(one(created1, observed([task({ slot: 0n, nodeId: 'n1' })])).kind).toBe('converged');
+    expect(one(created1, observed([])).kind).toBe('waiting');
+  });
+
   it('reports every watched service, by name', () => {
     const other = Service.fromPartial({
       id: 'db',

@@ -75,9 +75,16 @@ export function deployOutcomes(watched: readonly WatchedService[], seen: Observa
   const outcomes = new Map<string, Outcome>();
   for (const w of watched) {
     const service = services.get(w.id) ?? seen.services.find((s) => s.spec?.annotations?.name === w.name);
-    outcomes.set(w.name, outcome(w, service, service ? (tasks.get(service.id) ?? []) : [], seen.nodes));
+    outcomes.set(w.name, outcome(w, service, service ? (tasks.get(service.id) ?? []) : [], nodesFor(service, seen)));
   }
   return outcomes;
+}
+
+/** A global sidecar runs only where its main service does: nodes that take the tasks of both. */
+function nodesFor(service: Service | undefined, seen: Observation): readonly Node[] {
+  const name = service?.spec?.sidecar?.service;
+  const main = name ? seen.services.find((s) => s.spec?.annotations?.name === name) : undefined;
+  return main ? seen.nodes.filter((n) => nodeEligible(n, main.spec?.placement)) : seen.nodes;
 }
 
 function outcome(w: WatchedService, service: Service | undefined, tasks: Task[], nodes: readonly Node[]): Outcome {

@@ -15,6 +15,7 @@ import { reconcileGlobalJob, reconcileReplicatedJob } from './job.js';
 import { emptyPlan, merge, nodeLost, type Plan, type ReconcileContext, serviceName, stop } from './plan.js';
 import { rebalanceStep } from './rebalance.js';
 import { reconcileReplicated } from './replicated.js';
+import { reconcileSidecar } from './sidecar.js';
 import { TasksByService } from './tasks-by-service.js';
 
 export interface OrchestratorOptions {
@@ -149,6 +150,7 @@ export class Orchestrator {
         const dep = byName.get(name);
         return dependencyState(dep, dep ? this.byService.tasks(dep.id) : []);
       },
+      sidecarsOf: (name) => [...byName.values()].filter((s) => s.spec?.sidecar?.service === name),
     };
     const plan = emptyPlan();
     let services = 0;
@@ -158,7 +160,10 @@ export class Orchestrator {
       services++;
       const tasks = this.byService.tasks(id);
       const mode = service.spec?.mode ?? ServiceMode.SERVICE_MODE_REPLICATED;
-      const decided = reconcilerOf(mode)(service, tasks, ctx);
+      const main = service.spec?.sidecar ? byName.get(service.spec.sidecar.service) : undefined;
+      const decided = service.spec?.sidecar
+        ? reconcileSidecar(service, tasks, main && this.byService.tasks(main.id), ctx)
+        : reconcilerOf(mode)(service, tasks, ctx);
       if (decided.wakeAt === undefined) this.wakeups.delete(service.id);
       else this.wakeups.set(service.id, decided.wakeAt);
       merge(plan, decided);
@@ -215,14 +220,17 @@ export class Orchestrator {
     }
   }
 
-  /** The services whose depends_on names this one. */
+  /** The services whose depends_on names this one, and its sidecars. */
   private dependents(serviceId: string): string[] {
     const name = this.services.get(serviceId)?.value;
     if (!name) return [];
     const qualified = serviceName(name);
     return this.services
       .list()
-      .filter((s) => s.value.spec?.dependsOn.some((d) => d.service === qualified))
+      .filter(
+        (s) =>
+          s.value.spec?.dependsOn.some((d) => d.service === qualified) || s.value.spec?.sidecar?.service === qualified,
+      )
       .map((s) => s.id);
   }
 

@@ -29,6 +29,8 @@ export interface ReconcileContext {
   newId: () => string;
   /** What another service's tasks show, by its qualified name (for depends_on); absent: no dependency waits. */
   dependency?: (qualifiedName: string) => DependencyState;
+  /** The sidecar services that run beside a service, by its qualified name (rebalancing moves pairs together). */
+  sidecarsOf?: (qualifiedName: string) => Service[];
 }
 
 export function emptyPlan(): Plan {

@@ -3,6 +3,7 @@ import {
   isJobMode,
   NodeStatus_State,
   nodeEligible,
+  type Placement,
   type Service,
   ServiceMode,
   type Task,
@@ -12,7 +13,7 @@ import {
   taskMeantToRun,
   usesFiles,
 } from '@flotilla/api';
-import { byAge, emptyPlan, type Plan, type ReconcileContext, stop } from './plan.js';
+import { byAge, emptyPlan, type Plan, type ReconcileContext, serviceName, stop } from './plan.js';
 import { newTask } from './task-factory.js';
 
 export type RebalanceOutcome = { plan: Plan; done: boolean; reason: string };
@@ -29,6 +30,11 @@ export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileCon
   if (service.spec?.mode === ServiceMode.SERVICE_MODE_GLOBAL) return { plan, done: true, reason: 'global service' };
   // A job's tasks run to completion: moving one would run its work twice.
   if (isJobMode(service.spec?.mode)) return { plan, done: true, reason: 'job' };
+  // A sidecar moves with its main task, never on its own.
+  if (service.spec?.sidecar) return { plan, done: true, reason: 'sidecar service' };
+  // A task with sidecars moves only to a node where they can follow it: their constraints hold there too.
+  const sidecars = ctx.sidecarsOf?.(serviceName(service)) ?? [];
+  const pairPlacement = withSidecarConstraints(service.spec?.placement, sidecars);
   const live = tasks.filter(taskLive);
   const bySlot = new Map<bigint, Task[]>();
   for (const t of byAge(live)) bySlot.set(t.slot, [...(bySlot.get(t.slot) ?? []), t]);
@@ -50,7 +56,7 @@ export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileCon
     return { plan, done: false, reason: 'a restart is pending' };
   }
 
-  const placement = service.spec?.placement;
+  const placement = pairPlacement;
   const mountsFiles = usesFiles(service.spec?.container);
   const perNode = Number(placement?.maxReplicasPerNode ?? 0n);
   const counts = new Map<string, Task[]>();
@@ -69,13 +75,27 @@ export function rebalanceStep(service: Service, tasks: Task[], ctx: ReconcileCon
   if (perNode > 0 && least.length >= perNode) return { plan, done: true, reason: 'max_replicas_per_node reached' };
 
   const moving = [...most].sort((a, b) => (a.slot < b.slot ? 1 : a.slot > b.slot ? -1 : 0))[0] as Task;
-  plan.create.push(
-    newTask(
-      service,
-      ctx,
-      { slot: moving.slot },
-      { history: moving.restartHistoryMs, consecutiveFailures: moving.consecutiveFailures },
-    ),
+  const moved = newTask(
+    service,
+    ctx,
+    { slot: moving.slot },
+    { history: moving.restartHistoryMs, consecutiveFailures: moving.consecutiveFailures },
   );
+  // The scheduler then places it only where its sidecars fit; if no node does, the move is called off above.
+  plan.create.push(sidecars.length > 0 ? { ...moved, placement } : moved);
   return { plan, done: false, reason: `moving slot ${moving.slot} off node ${moving.nodeId}` };
+}
+
+/** The service's placement with the constraints of its sidecars added (the pair must fit on one node). */
+function withSidecarConstraints(placement: Placement | undefined, sidecars: Service[]): Placement | undefined {
+  const extra = sidecars.flatMap((s) => s.spec?.placement?.constraints ?? []);
+  if (extra.length === 0) return placement;
+  const base = placement ?? {
+    constraints: [],
+    spread: [],
+    maxReplicasPerNode: 0n,
+    platforms: [],
+    allowProcessExecutor: false,
+  };
+  return { ...base, constraints: [...base.constraints, ...extra] };
 }

@@ -42,6 +42,7 @@ export function newTask(
     consecutiveFailures: restart.consecutiveFailures,
     networks: [],
     disconnect: spec?.disconnect,
+    mainTaskId: '',
     logDriver: spec?.logDriver,
   };
 }

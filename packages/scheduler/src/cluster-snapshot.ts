@@ -118,7 +118,11 @@ export class ClusterSnapshot {
       const failure = pipeline.failure(state);
       if (failure !== undefined) {
         const reason = failure.filter.describe(failure.detail);
-        result.unplaced.push({ taskId: task.id, message: `no suitable node (node ${state.id}: ${reason})` });
+        // A sidecar's node is its main task's: it waits there, and says so.
+        const message = task.mainTaskId
+          ? `no suitable node (node ${state.id} of its main task ${task.mainTaskId}: ${reason}); a sidecar runs only beside its main task: relax the sidecar's constraints or constrain the main service to nodes that fit both`
+          : `no suitable node (node ${state.id}: ${reason})`;
+        result.unplaced.push({ taskId: task.id, message });
         continue;
       }
       this.assign(task.id, group, state, result);

@@ -391,3 +391,24 @@ describe('determinism', () => {
     expect(result.assigned).toHaveLength(1);
   });
 });
+
+describe('sidecars', () => {
+  it("go to their main task's node or nowhere, and say why when that node does not fit", () => {
+    const nodes = [node('n1', { labels: { edge: 'yes' } }), node('n2')];
+    const fits = { ...task('proxy.1', { service: 'proxy', nodeId: 'n1', constraints: ['node.labels.edge==yes'] }) };
+    const misfit = { ...task('proxy.2', { service: 'proxy', nodeId: 'n2', constraints: ['node.labels.edge==yes'] }) };
+    // Pinned to the nodes of main tasks web.1 and web.2.
+    fits.mainTaskId = 'web.1';
+    misfit.mainTaskId = 'web.2';
+    const result = placeTasks({ nodes, running: [], pending: [fits, misfit] });
+    expect(result.assigned).toEqual([{ taskId: 'proxy.1', nodeId: 'n1' }]);
+    expect(result.unplaced).toEqual([
+      {
+        taskId: 'proxy.2',
+        message: expect.stringMatching(
+          /^no suitable node \(node n2 of its main task web\.2: .*edge.*a sidecar runs only beside its main task/,
+        ),
+      },
+    ]);
+  });
+});

@@ -2,6 +2,7 @@ import { checkRuntimeKeys } from './checks-runtime.js';
 import type { Diagnostic, DiagnosticCode } from './diagnostics.js';
 import { suggest } from './schema/primitives.js';
 import type { StackModel } from './schema/stack.js';
+import { checkSidecars } from './sidecars.js';
 import {
   UNSUPPORTED_CONFIG_KEYS,
   UNSUPPORTED_RESERVATION_KEYS,
@@ -101,12 +102,14 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
         'ignored: a global service runs one task on every eligible node',
       );
     }
-    if (s.network_mode !== undefined && s.network_mode !== 'host') {
+    // service: and container: are the sidecars' (see checkSidecars).
+    const paired = /^(service|container):/.test(s.network_mode ?? '');
+    if (s.network_mode !== undefined && s.network_mode !== 'host' && !paired) {
       report(
         'warning',
         'unsupported-key',
         at('network_mode'),
-        'ignored: only network_mode: host is honoured; tasks join the stack networks named under networks:',
+        'ignored: only network_mode: host and "service:NAME" are honoured; tasks join the stack networks named under networks:',
         true,
       );
     }
@@ -195,7 +198,7 @@ export function checkStack(model: StackModel, root: LNode): Diagnostic[] {
     const why = 'ignored: obsolete, as in Docker Compose; the file is read by the Compose Specification';
     report('warning', 'unsupported-key', ['version'], why, true);
   }
-  out.push(...dependencyCycles(model, root));
+  out.push(...dependencyCycles(model, root), ...checkSidecars(services, root));
   out.push(...checkRuntimeKeys(model, root));
   return out;
 }

@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { Document, isMap, isScalar } from 'yaml';
 import type {
   FileRef,
   HealthSettings,
@@ -9,6 +9,7 @@ import type {
 } from './normalize.js';
 import { FLOTILLA_KEY } from './schema/flotilla.js';
 import { PROBE_KEY } from './schema/healthcheck.js';
+import { describeSidecar } from './sidecars.js';
 import { formatBytes, formatCpus, formatDuration } from './values/index.js';
 
 /**
@@ -32,7 +33,20 @@ export function formatCompose(stack: NormalizedStack, format: 'yaml' | 'json'): 
   const object = toComposeObject(stack);
   return format === 'json'
     ? `${JSON.stringify(object, null, 2)}\n`
-    : stringify(object, { lineWidth: 0, aliasDuplicateObjects: false });
+    : withSidecarNotes(new Document(object, { aliasDuplicateObjects: false }), stack).toString({ lineWidth: 0 });
+}
+
+/** Above each sidecar, a comment that says how it is paired with the service it runs beside. */
+function withSidecarNotes(doc: Document, stack: NormalizedStack): Document {
+  const services = doc.get('services');
+  if (!isMap(services)) return doc;
+  for (const pair of services.items) {
+    const name = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+    const service = stack.services[name];
+    const note = service && describeSidecar(name, service);
+    if (note && isScalar(pair.key)) pair.key.commentBefore = note;
+  }
+  return doc;
 }
 
 function mapValues<T, U>(record: Record<string, T>, fn: (value: T) => U): Record<string, U> {
@@ -59,7 +73,7 @@ function service(s: NormalizedService): Record<string, unknown> {
   if (Object.keys(s.environment).length > 0) out.environment = s.environment;
   if (s.ports.length > 0) out.ports = s.ports;
   if (s.expose.length > 0) out.expose = s.expose;
-  if (s.network_mode !== 'host') out.networks = s.networks;
+  if (s.network_mode === undefined) out.networks = s.networks;
   if (s.volumes.length > 0)
     out.volumes = s.volumes.map((m) =>
       m.tmpfs?.size !== undefined ? { ...m, tmpfs: { ...m.tmpfs, size: formatBytes(m.tmpfs.size) } } : m,
@@ -84,6 +98,9 @@ function service(s: NormalizedService): Record<string, unknown> {
   if (Object.keys(s.depends_on).length > 0) out.depends_on = s.depends_on;
   if (s.configs.length > 0) out.configs = s.configs.map(fileRef);
   if (s.secrets.length > 0) out.secrets = s.secrets.map(fileRef);
+  if (s.sidecar && s.sidecar.volumes_from.length > 0) {
+    out.volumes_from = s.sidecar.volumes_from.map((v) => (v.read_only ? `${v.service}:ro` : v.service));
+  }
   if (s.logging) out.logging = s.logging;
   out.deploy = deploy(s.deploy);
   Object.assign(out, s.extensions);

@@ -21,7 +21,7 @@ describe('network_mode', () => {
     expect(service?.container?.hostNetwork).toBe(false);
     expect(service?.networks.map((n) => n.target)).toEqual(['st_default']);
     expect(loaded.warnings.map((w) => w.message)).toEqual([
-      expect.stringMatching(/only network_mode: host is honoured/),
+      expect.stringMatching(/only network_mode: host and "service:NAME" are honoured/),
     ]);
   });
 

@@ -6,6 +6,7 @@ import { PROBE_KEY, type ProbeModel } from './schema/healthcheck.js';
 import type { MountModel } from './schema/mounts.js';
 import type { RestartModel, ServiceModel } from './schema/service.js';
 import type { FileObjectModel, NetworkModel, StackModel, VolumeModel } from './schema/stack.js';
+import { resolveSidecars, type SidecarSettings, sidecarOf } from './sidecars.js';
 import type { Constraint, PortMapping, SecurityOpt } from './values/index.js';
 
 export type RestartCondition = 'none' | 'on-failure' | 'any';
@@ -65,8 +66,13 @@ export interface NormalizedService {
   stop_grace_period: bigint;
   stop_signal?: string;
   init?: boolean;
-  /** `host` only: the task shares the node's network (other modes are warned about and ignored). */
-  network_mode?: 'host';
+  /**
+   * `host`: the task shares the node's network; `service:NAME`: the network of the task of NAME it runs beside
+   * (other modes are warned about and ignored).
+   */
+  network_mode?: 'host' | `service:${string}`;
+  /** `network_mode: service:` / `volumes_from:`: the service each task runs beside, and what it shares of it. */
+  sidecar?: SidecarSettings;
   /** Admitted only under the privileged security profile: every capability, no seccomp, no masked paths. */
   privileged?: boolean;
   /** `host` only: the task shares the node's PID or IPC namespace (other modes are warned about and ignored). */
@@ -151,6 +157,7 @@ export function normalizeStack(model: StackModel, ctx: NormalizeContext): Normal
   for (const [name, service] of Object.entries(model.services ?? {})) {
     services[name] = normalizeService(service, ctx, ctx.serviceExtensions[name] ?? {});
   }
+  resolveSidecars(services);
   const networks: NormalizedStack['networks'] = {};
   for (const [name, net] of Object.entries(model.networks ?? {})) {
     networks[name] = { ...net, driver: net?.driver ?? DEFAULTS.networkDriver, external: net?.external ?? false };
@@ -216,7 +223,7 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
     expose: s.expose ?? [],
     // A host-network task joins no stack network.
     networks:
-      s.network_mode === 'host'
+      s.network_mode === 'host' || s.network_mode?.startsWith('service:')
         ? {}
         : s.networks && Object.keys(s.networks).length > 0
           ? s.networks
@@ -272,6 +279,11 @@ function normalizeService(s: ServiceModel, ctx: NormalizeContext, extensions: Re
   if (s.stop_signal !== undefined) out.stop_signal = s.stop_signal;
   if (s.init !== undefined) out.init = s.init;
   if (s.network_mode === 'host') out.network_mode = 'host';
+  const sidecar = sidecarOf(s);
+  if (sidecar) {
+    out.sidecar = sidecar;
+    if (sidecar.share_network) out.network_mode = `service:${sidecar.service}`;
+  }
   if (s.privileged !== undefined) out.privileged = s.privileged;
   if (s.pid === 'host') out.pid = 'host';
   if (s.ipc === 'host') out.ipc = 'host';

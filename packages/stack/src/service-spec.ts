@@ -22,6 +22,7 @@ import {
 } from '@flotilla/api';
 import type { NormalizedService, NormalizedStack, ResourceSettings, UpdateSettings } from './normalize.js';
 import type { MountModel } from './schema/mounts.js';
+import { sidecarMounts } from './sidecars.js';
 import { parseTmpfs } from './values/index.js';
 
 /** Where the content of a config or secret comes from, resolved by the caller (it is I/O, this is pure). */
@@ -44,7 +45,7 @@ export function toStackSpec(stack: NormalizedStack, name: string, data: ObjectDa
   const names = { network: networkName, volume: volumeName, config: configName, secret: secretName, volumeDriver };
   return {
     name,
-    services: Object.entries(stack.services).map(([svc, s]) => serviceSpec(name, svc, s, names)),
+    services: Object.entries(stack.services).map(([svc, s]) => serviceSpec(name, svc, s, names, stack.services)),
     networks: Object.entries(stack.networks).map(
       ([n, net]): NetworkSpec => ({
         annotations: { name: networkName(n), labels: stackLabels(name, net.labels) },
@@ -124,8 +125,16 @@ const SERVICE_MODES: Record<NormalizedService['deploy']['mode'], ServiceMode> = 
   'global-job': ServiceMode.SERVICE_MODE_GLOBAL_JOB,
 };
 
-function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Names): ServiceSpec {
+function serviceSpec(
+  stack: string,
+  svc: string,
+  s: NormalizedService,
+  names: Names,
+  services: Record<string, NormalizedService>,
+): ServiceSpec {
   const d = s.deploy;
+  // A sidecar of a host-network service shares the node's network too.
+  const hostNetwork = !!s.sidecar?.share_network && services[s.sidecar.service]?.network_mode === 'host';
   return {
     annotations: { name: qualify(stack, svc), labels: stackLabels(stack, d.labels) },
     stack,
@@ -145,11 +154,11 @@ function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Na
       workingDir: s.working_dir ?? '',
       hostname: s.hostname ?? '',
       labels: s.labels,
-      mounts: [...s.volumes.map((m) => mount(m, names)), ...s.tmpfs.map(tmpfsMount)],
+      mounts: [...sidecarMounts(s, services).map((m) => mount(m, names)), ...s.tmpfs.map(tmpfsMount)],
       stopGracePeriodNs: s.stop_grace_period,
       stopSignal: s.stop_signal ?? '',
       init: s.init ?? false,
-      hostNetwork: s.network_mode === 'host',
+      hostNetwork: s.network_mode === 'host' || hostNetwork,
       readOnly: s.read_only ?? false,
       healthcheck: s.healthcheck
         ? {
@@ -219,6 +228,16 @@ function serviceSpec(stack: string, svc: string, s: NormalizedService, names: Na
     })),
     logDriver: s.logging ? { name: s.logging.driver ?? '', options: s.logging.options } : undefined,
     disconnect: s.disconnect ? disconnectSpec(s.disconnect) : undefined,
+    sidecar: s.sidecar
+      ? {
+          service: qualify(stack, s.sidecar.service),
+          shareNetwork: s.sidecar.share_network,
+          volumesFrom: s.sidecar.volumes_from.map((v) => ({
+            service: qualify(stack, v.service),
+            readOnly: v.read_only,
+          })),
+        }
+      : undefined,
   };
 }
 

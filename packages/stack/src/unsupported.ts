@@ -47,7 +47,6 @@ export const UNSUPPORTED_SERVICE_KEYS: Record<string, string> = {
   runtime: 'ignored: tasks run under runc',
   platform: 'ignored: constrain nodes with deploy.placement.constraints: [node.platform.arch==…] instead',
   storage_opt: 'ignored: storage options are set per node',
-  volumes_from: 'ignored: share data through a named volume instead',
   group_add: 'ignored: set user: with the group instead',
   annotations: 'ignored: use labels instead',
   attach: 'ignored: read task output with `flotilla service logs`',

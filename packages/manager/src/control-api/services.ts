@@ -38,6 +38,12 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
     listServices: handle(async (request) => {
       const [services, tasks] = await Promise.all([store.list('services'), store.list('tasks')]);
       const byService = groupTasks(tasks.items.map((t) => t.value));
+      const byName = new Map(services.items.map((s) => [serviceName(s.value), s.value]));
+      // A sidecar runs as many tasks as its main service (scaling the main does not rewrite the sidecar).
+      const replicas = (s: Service) => {
+        const main = s.spec?.sidecar ? byName.get(s.spec.sidecar.service) : undefined;
+        return (main ?? s).spec?.replicas ?? 0n;
+      };
       return {
         services: services.items
           .filter((s) => !request.stack || s.value.spec?.stack === request.stack)
@@ -50,7 +56,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
             return {
               service: value,
               running: BigInt(meant.filter((t) => t.status?.state === TaskState.TASK_STATE_RUNNING).length),
-              desired: global ? BigInt(new Set(meant.map((t) => t.nodeId)).size) : (value.spec?.replicas ?? 0n),
+              desired: global ? BigInt(new Set(meant.map((t) => t.nodeId)).size) : replicas(value),
               completed: 0n,
               completions: 0n,
             };
@@ -67,6 +73,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
           `${serviceName(found.value)} is a global service: it runs one task per node and cannot be scaled`,
         );
       }
+      refuseSidecarScale(found.value);
       checkReplicas(request.replicas, serviceName(found.value));
       // The number of replicas is not part of what a task runs: scaling does not touch running tasks.
       const scaled = await store.modify('services', found.id, (s) => ({
@@ -189,6 +196,7 @@ export function updatedSpec(service: Service, request: UpdateServiceRequest): Se
   if (request.replicas !== undefined && isGlobalMode(spec.mode)) {
     throw new FlotillaError(Code.FailedPrecondition, `${serviceName(service)} is global: it cannot be scaled`);
   }
+  if (request.replicas !== undefined) refuseSidecarScale(service);
   if (request.replicas !== undefined) checkReplicas(request.replicas, serviceName(service));
   return ServiceSpec.fromPartial({
     ...spec,
@@ -241,4 +249,14 @@ function groupTasks(tasks: Task[]): Map<string, Task[]> {
     else out.set(t.serviceId, [t]);
   }
   return out;
+}
+
+/** A sidecar runs one task beside each task of its main service: its count is the main's. */
+function refuseSidecarScale(service: Service): void {
+  const main = service.spec?.sidecar?.service;
+  if (!main) return;
+  throw new FlotillaError(
+    Code.FailedPrecondition,
+    `${serviceName(service)} is a sidecar of ${main}: it runs one task beside each task of ${main}; scale ${main} instead`,
+  );
 }

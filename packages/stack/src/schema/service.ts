@@ -220,6 +220,8 @@ export const serviceSchema = strictObject({
   stop_signal: text.optional(),
   init: bool.optional(),
   network_mode: text.optional(),
+  // Sidecars: `NAME`, `NAME:ro`, `service:NAME:rw` (see sidecars.ts); `container:NAME` is warned about.
+  volumes_from: z.array(text).optional(),
   // Admitted only under the privileged security profile (the manager checks at deploy).
   privileged: bool.optional(),
   pid: text.optional(),

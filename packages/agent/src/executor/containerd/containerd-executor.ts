@@ -25,6 +25,7 @@ import { writeEtcFiles } from './etc-files.js';
 import { ImageAccounts } from './image-accounts.js';
 import { imageHealthcheck } from './image-config.js';
 import { type ImageSource, ImageStore, type LocalImage } from './image-store.js';
+import { besideMain } from './main-task.js';
 import { NodeContainers, SNAPSHOTTER } from './node-containers.js';
 import { pullError } from './registry-source.js';
 import { buildRuntimeSpec, type SpecContext } from './runtime-spec.js';
@@ -318,10 +319,17 @@ export class ContainerdExecutor implements Executor {
     makeMountSources(task, dirs);
     await this.leftovers;
     const fileMounts = await this.files.mount(task.id, files);
-    const attachment = task.spec?.hostNetwork ? undefined : await this.options.network?.attach(task);
+    // A sidecar joins its main task's network namespace; other tasks get one of their own (or the node's).
+    const beside = besideMain(
+      task,
+      (id) => this.tasks.get(id)?.pid,
+      (id) => this.taskDir(id),
+    );
+    const attachment = task.spec?.hostNetwork || beside ? undefined : await this.options.network?.attach(task);
+    const netns = task.spec?.hostNetwork ? ('host' as const) : (beside ?? attachment)?.netns;
     return buildRuntimeSpec(task, image.config, {
       ...dirs,
-      etcFiles: writeEtcFiles(dir, task, attachment),
+      etcFiles: beside?.etcFiles ?? writeEtcFiles(dir, task, attachment),
       initPath: this.options.initPath ?? '/usr/bin/tini-static',
       cgroupsPath: this.cgroupsPath(task.id),
       cgroupV2: existsSync('/sys/fs/cgroup/cgroup.controllers'),
@@ -330,7 +338,7 @@ export class ContainerdExecutor implements Executor {
       ...(this.options.seccomp ? { seccomp: this.options.seccomp } : {}),
       ...(task.spec?.privileged ? { privilegedCapabilities: privilegedCapabilities() } : {}),
       // Without networks (or without the overlay), a task has a namespace of its own with only loopback.
-      ...(task.spec?.hostNetwork ? { netns: 'host' as const } : attachment ? { netns: attachment.netns } : {}),
+      ...(netns ? { netns } : {}),
     });
   }
 

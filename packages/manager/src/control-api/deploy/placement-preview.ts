@@ -4,11 +4,12 @@ import {
   nodeEligible,
   type Service,
   type Task,
+  TaskState,
   taskOccupiesNode,
   taskPending,
 } from '@flotilla/api';
 import { newTask } from '@flotilla/orchestrator';
-import { placeTasks, type Strategy } from '@flotilla/scheduler';
+import { type PlacementResult, placeTasks, type Strategy } from '@flotilla/scheduler';
 
 /** Where one service's new tasks would go. */
 export interface ServicePreview {
@@ -34,13 +35,16 @@ export interface PreviewInput {
  */
 export function previewPlacement(input: PreviewInput): Map<string, ServicePreview> {
   const kept = input.tasks.filter((t) => !input.stopped(t));
+  const running = kept.filter((t) => t.nodeId && taskOccupiesNode(t));
+  const sidecars = input.added.filter((t) => t.sidecar);
   const result = placeTasks({
     nodes: [...input.nodes],
-    running: kept.filter((t) => t.nodeId && taskOccupiesNode(t)),
-    pending: [...kept.filter(taskPending), ...input.added],
+    running,
+    pending: [...kept.filter(taskPending), ...input.added.filter((t) => !t.sidecar)],
     strategy: input.strategy,
     seed: 0,
   });
+  if (sidecars.length > 0) besideMains(input, sidecars, running, result);
   const added = new Map(input.added.map((t) => [t.id, t]));
   const hostnames = new Map(input.nodes.map((n) => [n.id, n.description?.hostname || n.id]));
   const previews = new Map<string, ServicePreview>();
@@ -68,6 +72,42 @@ export function previewPlacement(input: PreviewInput): Map<string, ServicePrevie
   return previews;
 }
 
+/**
+ * Sidecars go beside the main task of their slot (or node), as the orchestrator pins them: where the preview just
+ * placed it, or where it runs now; a second placement checks the sidecars' own filters on those nodes.
+ */
+function besideMains(input: PreviewInput, sidecars: Task[], running: Task[], result: PlacementResult): void {
+  const placedAt = new Map(result.assigned.map((a) => [a.taskId, a.nodeId]));
+  const mains = [
+    ...input.added.flatMap((t) => (placedAt.has(t.id) ? [{ ...t, nodeId: placedAt.get(t.id) as string }] : [])),
+    ...running,
+  ];
+  const pinned: Task[] = [];
+  for (const t of sidecars) {
+    const main = mains.find(
+      (m) => m.serviceName === t.sidecar?.service && m.slot === t.slot && (t.slot !== 0n || m.nodeId === t.nodeId),
+    );
+    if (main) pinned.push({ ...t, nodeId: main.nodeId, mainTaskId: main.id });
+    else result.unplaced.push({ taskId: t.id, message: `waits for a task of ${t.sidecar?.service} to run beside` });
+  }
+  const justPlaced = input.added
+    .filter((t) => placedAt.has(t.id))
+    .map((t) => ({
+      ...t,
+      nodeId: placedAt.get(t.id) as string,
+      status: { state: TaskState.TASK_STATE_ASSIGNED, timestampMs: 0n, message: '', error: '', exitCode: 0 },
+    }));
+  const second = placeTasks({
+    nodes: [...input.nodes],
+    running: [...running, ...justPlaced],
+    pending: pinned,
+    strategy: input.strategy,
+    seed: 0,
+  });
+  result.assigned.push(...second.assigned);
+  result.unplaced.push(...second.unplaced);
+}
+
 /** One more task in the entry that `same` finds, or in a new one. */
 function countOne<T extends { tasks: number }>(entries: T[], same: (entry: T) => boolean, fresh: Omit<T, 'tasks'>) {
   const entry = entries.find(same);
@@ -91,5 +131,6 @@ export function newTasks(service: Service, from: bigint, nodes: readonly Node[])
 
 /** A task as the orchestrator's task factory makes it; its ID (never stored) says what it previews. */
 function previewTask(service: Service, slot: bigint, nodeId = ''): Task {
-  return newTask(service, { now: 0, newId: () => `preview/${service.id}/${slot}/${nodeId}` }, { slot, nodeId });
+  const task = newTask(service, { now: 0, newId: () => `preview/${service.id}/${slot}/${nodeId}` }, { slot, nodeId });
+  return service.spec?.sidecar ? { ...task, sidecar: service.spec.sidecar } : task;
 }

@@ -118,3 +118,31 @@ describe('planFrom', () => {
     expect(() => planFrom(cluster, { ...spec, name: 'other' }, false, make)).toThrow(/not named for stack other/);
   });
 });
+
+describe('planFrom: sidecars', () => {
+  it("previews each sidecar on its main task's node, pending where that node does not meet its constraints", () => {
+    const cluster: PlanInput = { services: [], nodes, tasks: [], strategy: 'spread' };
+    const plan = planFrom(
+      cluster,
+      stack(
+        'services:\n  web:\n    image: w\n    deploy: { replicas: 3 }\n  side:\n    image: s\n    network_mode: "service:web"\n    deploy: { placement: { constraints: [node.labels.zone==a] } }\n',
+      ),
+      false,
+      make,
+    );
+    const [web, side] = plan.services;
+    expect(web?.placed.map((p) => [p.hostname, p.tasks])).toEqual([
+      ['h-n1', 1],
+      ['h-n2', 1],
+      ['h-n3', 1],
+    ]);
+    // Beside web on the zone-a nodes; on n3 (zone b) the sidecar would wait, and never go to another node instead.
+    expect(side?.placed.map((p) => [p.hostname, p.tasks])).toEqual([
+      ['h-n1', 1],
+      ['h-n2', 1],
+    ]);
+    expect(side?.pending).toEqual([
+      { tasks: 1, reason: expect.stringMatching(/^no suitable node \(node n3 of its main task .*zone==a/) },
+    ]);
+  });
+});
