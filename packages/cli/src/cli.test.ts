@@ -1,26 +1,11 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from './index.js';
-import type { Io } from './io.js';
+import { runMain } from './capture-io.test-helpers.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, '../../stack/test/fixtures');
 const ERRORS = path.resolve(import.meta.dirname, '../../stack/test/errors');
 
-async function run(...args: string[]) {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: {},
-  };
-  const code = await main(['node', 'flotilla', ...args], io);
-  return { code, out, err };
-}
+const run = (...args: string[]) => runMain(args);
 
 describe('flotilla CLI', () => {
   it('--version and --help exit 0', async () => {

@@ -13,11 +13,11 @@ import {
   UpdateStatus_State,
 } from '@flotilla/api';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runProgram } from './capture-io.test-helpers.js';
 import { stackCommand } from './commands/stack.js';
 import { deployVerdict, plainReporter } from './deploy-progress.js';
 import type { Observation, Outcome, WatchedService } from './deploy-wait.js';
 import { watchDeploy } from './deploy-watch.js';
-import { exitOnError } from './exit-codes.js';
 import { buildProgram } from './index.js';
 import type { Io } from './io.js';
 
@@ -205,27 +205,12 @@ describe('stack deploy --wait', () => {
     return { client: client as unknown as ControlServiceClient, calls };
   }
 
-  async function deploy(client: ControlServiceClient, ...args: string[]) {
-    let out = '';
-    let err = '';
-    const io: Io = {
-      out: (t) => {
-        out += t;
-      },
-      err: (t) => {
-        err += t;
-      },
-      // The client is a fake: no registry to pin the images with.
+  function deploy(client: ControlServiceClient, ...args: string[]) {
+    const build = (io: Io) => buildProgram([(io) => stackCommand(io, () => client)], io);
+    // The client is a fake: no registry to pin the images with.
+    return runProgram(build, ['stack', 'deploy', '-c', file, 'web', ...args], {
       env: { FLOTILLA_RESOLVE_IMAGE: 'never' },
-    };
-    const program = buildProgram([(io) => stackCommand(io, () => client)], io);
-    let code = 0;
-    try {
-      await program.parseAsync(['node', 'flotilla', 'stack', 'deploy', '-c', file, 'web', ...args]);
-    } catch (e) {
-      code = exitOnError(e, io);
-    }
-    return { code, out, err };
+    });
   }
 
   it('waits until the services converge and exits 0', async () => {

@@ -4,8 +4,9 @@ import path from 'node:path';
 import { type RunningManager, startManager } from '@flotilla/manager';
 import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProgram } from '../capture-io.test-helpers.js';
 import { controlClient } from '../control-client.js';
-import { EXIT, exitOnError } from '../exit-codes.js';
+import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
 import type { Io } from '../io.js';
 import { configCommand, MAX_CONTENT_BYTES, secretCommand } from './file-objects.js';
@@ -39,28 +40,10 @@ afterAll(async () => {
   for (const d of dirs) d.remove();
 });
 
-async function flotilla(args: string[], stdin?: Buffer) {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: {},
-    ...(stdin ? { stdin: async () => stdin } : {}),
-  };
+function flotilla(args: string[], stdin?: Buffer) {
   const client = () => controlClient(cliDir);
-  const program = buildProgram([(i) => secretCommand(i, client), (i) => configCommand(i, client)], io);
-  let code: number = EXIT.ok;
-  try {
-    await program.parseAsync(['node', 'flotilla', ...args]);
-  } catch (e) {
-    code = exitOnError(e, io);
-  }
-  return { code, out, err };
+  const build = (io: Io) => buildProgram([(i) => secretCommand(i, client), (i) => configCommand(i, client)], io);
+  return runProgram(build, args, stdin ? { stdin } : {});
 }
 
 function input(name: string, content: string | Buffer): string {

@@ -4,10 +4,10 @@ import { type RunningAgent, startAgent } from '@flotilla/agent';
 import { type RunningManager, startManager } from '@flotilla/manager';
 import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProgram } from '../capture-io.test-helpers.js';
 import { controlClient } from '../control-client.js';
-import { EXIT, exitOnError } from '../exit-codes.js';
+import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
-import type { Io } from '../io.js';
 import { serviceCommand } from './service.js';
 import { stackCommand } from './stack.js';
 
@@ -45,27 +45,9 @@ afterAll(async () => {
   for (const d of dirs) d.remove();
 });
 
-async function flotilla(args: string[]) {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env: {},
-  };
+function flotilla(args: string[]) {
   const client = () => controlClient(cliDir);
-  const program = buildProgram([(i) => stackCommand(i, client), (i) => serviceCommand(i, client)], io);
-  let code: number = EXIT.ok;
-  try {
-    await program.parseAsync(['node', 'flotilla', ...args]);
-  } catch (e) {
-    code = exitOnError(e, io);
-  }
-  return { code, out, err };
+  return runProgram((io) => buildProgram([(i) => stackCommand(i, client), (i) => serviceCommand(i, client)], io), args);
 }
 
 /** A stack file of one job whose tasks run `command` as a process on the test's agent. */

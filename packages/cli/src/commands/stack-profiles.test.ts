@@ -2,8 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../index.js';
-import type { Io } from '../io.js';
+import { runMain } from '../capture-io.test-helpers.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'flotilla-cli-profiles-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,21 +28,7 @@ writeFileSync(
 `,
 );
 
-async function run(env: Record<string, string>, ...args: string[]) {
-  let out = '';
-  let err = '';
-  const io: Io = {
-    out: (t) => {
-      out += t;
-    },
-    err: (t) => {
-      err += t;
-    },
-    env,
-  };
-  const code = await main(['node', 'flotilla', ...args], io);
-  return { code, out, err };
-}
+const run = (env: Record<string, string>, ...args: string[]) => runMain(args, { env });
 
 const servicesIn = (json: string) => Object.keys(JSON.parse(json).services).sort();
 
