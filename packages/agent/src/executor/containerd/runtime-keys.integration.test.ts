@@ -11,7 +11,7 @@ import {
   type TestRegistry,
   tempDir,
 } from '@flotilla/test-servers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ContainerdExecutor } from './containerd-executor.js';
 import { RegistrySource } from './registry-source.js';
 import { nodeSeccomp } from './seccomp-profile.js';
@@ -51,6 +51,8 @@ describe.skipIf(!root)('labels, tmpfs options and driver_opts volumes (real cont
     await executor.start(t);
     expect((await executor.wait(t.id)).exitCode).toBe(0);
     if (!keep) await executor.remove(t.id);
+    // Removing the task drains its output; a task kept may still have its last lines on their way after its exit.
+    else await vi.waitFor(() => expect(logs.get(t.id)?.length).toBeGreaterThan(0), { timeout: 5_000 });
     return logs.get(t.id) ?? [];
   }
 
