@@ -220,7 +220,8 @@ export function prettyNode(n: Node, manager?: ManagerView): string {
     'Status:',
     ` State:\t\t\t${capitalized(word(NodeStatus_State, n.status?.state ?? 0, 'STATE_') || 'unknown')}`,
   );
-  if (n.status?.message) out.push(` Message:              \t${capitalized(n.status.message)}`);
+  if (n.status?.message)
+    out.push(` Message:              \t${n.status.message.charAt(0).toUpperCase()}${n.status.message.slice(1)}`);
   out.push(
     ` Availability:         \t${capitalized(word(NodeSpec_Availability, n.spec?.availability ?? 0, 'AVAILABILITY_'))}`,
   );

@@ -198,6 +198,10 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
         : NodeSpec_Availability.AVAILABILITY_UNSPECIFIED;
       const c = client();
       try {
+        // The role first, the way `node promote` and `node demote` go, with their checks and refusals (a worker has
+        // nothing to demote, a manager is one already, the last manager stays): a refused role changes nothing.
+        if (opts.role === 'manager') await call(c, c.promoteNode, { node: ref });
+        if (opts.role === 'worker') await call(c, c.demoteNode, { node: ref });
         let id = ref;
         // A role alone changes nothing else (a manager of its own is not a node that updateNode knows).
         if (!opts.role || opts.availability || opts.labelRm.length > 0 || Object.keys(labelAdd).length > 0) {
@@ -209,10 +213,6 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
           });
           id = updated?.id ?? ref;
         }
-        // The role goes the way `node promote` and `node demote` go, with their checks and refusals (a worker has
-        // nothing to demote, a manager is one already, the last manager stays).
-        if (opts.role === 'manager') await call(c, c.promoteNode, { node: ref });
-        if (opts.role === 'worker') await call(c, c.demoteNode, { node: ref });
         io.out(`${id}\n`);
       } finally {
         c.close();
