@@ -202,6 +202,23 @@ describe('service inspect --pretty', () => {
     );
   });
 
+  it("shows Flotilla's own probe under the healthcheck, where docker's tests go", () => {
+    const probed = Service.fromPartial({
+      id: 'p',
+      spec: {
+        annotations: { name: 'api' },
+        container: {
+          image: 'api:1',
+          healthcheck: { intervalNs: s(2), retries: 5, probe: { http: { port: 8080, path: '/ready' } } },
+        },
+      },
+    });
+    expect(prettyService(probed, now)).toContain(
+      ' Healthcheck:\n  Interval = 2s\n  Retries = 5\n  StartPeriod = 0s\n  Timeout =     0s\n  Probe = http :8080/ready\n',
+    );
+    expect(prettyService(probed, now)).not.toContain('Tests:');
+  });
+
   it('says which kind of job a job is, with its replicas', () => {
     const job = Service.fromPartial({
       id: 'j',

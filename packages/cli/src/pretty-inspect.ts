@@ -186,6 +186,9 @@ export function prettyService(s: Service, now = Date.now()): string {
       `  Timeout =\t${formatDuration(health.timeoutNs)}`,
     );
     if (health.test.length > 0) push('  Tests:', ...health.test.map((t) => `\t Test = ${t}`));
+    // Flotilla's own probe (x-flotilla-probe), made by the agent from outside the task: docker has none to show.
+    if (health.probe?.http) push(`  Probe = http :${health.probe.http.port}${health.probe.http.path || '/'}`);
+    if (health.probe?.tcp) push(`  Probe = tcp :${health.probe.tcp.port}`);
   }
   return `${expandTabs(out.join('\n'))}\n`;
 }

@@ -103,16 +103,14 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
           const { service: s } = await call(c, c.getService, { service: ref });
           if (s) found.push(s);
         }
+        const json = () =>
+          `${JSON.stringify(
+            found.map((s) => Service.toJSON(s)),
+            null,
+            2,
+          )}\n`;
         // Docker separates services with an empty line.
-        if (opts.pretty) io.out(found.map((s) => prettyService(s)).join('\n'));
-        else
-          io.out(
-            `${JSON.stringify(
-              found.map((s) => Service.toJSON(s)),
-              null,
-              2,
-            )}\n`,
-          );
+        io.out(opts.pretty ? found.map((s) => prettyService(s)).join('\n') : json());
       } finally {
         c.close();
       }
