@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
@@ -38,12 +38,17 @@ function freePort(): Promise<number> {
   });
 }
 
-function flotilla(args: string[]) {
+/** The CLI with the test's operator credentials; `configDir` says which manager it takes as its own. */
+function flotilla(args: string[], configDir = cliDir) {
   const client = () => controlClient(cliDir);
   return runProgram(
     (io) =>
       buildProgram(
-        [(i) => stackCommand(i, client), (i) => serviceCommand(i, client), (i) => nodeCommand(i, client)],
+        [
+          (i) => stackCommand(i, client),
+          (i) => serviceCommand(i, client),
+          (i) => nodeCommand(i, client, () => configDir),
+        ],
         io,
       ),
     args,
@@ -55,7 +60,7 @@ interface NodeJson {
   description?: { hostname: string };
   spec?: { role?: string };
   status?: { state: string };
-  managerStatus?: { managerId?: string };
+  managerStatus?: { managerId?: string; addr?: string };
 }
 interface TaskJson {
   id: string;
@@ -165,7 +170,10 @@ describe('docker-shaped listings', () => {
   it('node ps without a node, or with one nobody has, fails saying what to do', async () => {
     const bare = await flotilla(['node', 'ps']);
     expect(bare).toMatchObject({ code: EXIT.usage, out: '' });
-    expect(bare.err).toMatch(/name the node: flotilla node ps NODE/);
+    // The CLI's manager was started with `manager start`: it runs on no node.
+    expect(bare.err).toMatch(
+      /name the node: flotilla node ps NODE \(the manager this CLI uses, 127\.0\.0\.1:\d+, runs on no node of the cluster/,
+    );
     const unknown = await flotilla(['node', 'ps', 'node-z']);
     expect(unknown.code).toBe(EXIT.failed);
     expect(unknown.err).toMatch(/no node "node-z"/);
@@ -273,6 +281,16 @@ describe('node update --role', () => {
     const nodeA = rows.find((n) => n.id === a);
     expect(nodeA?.spec?.role).toBe('ROLE_MANAGER');
     expect(nodeA?.managerStatus?.managerId).toBe(promotions[0]?.managerId);
+    // A CLI whose manager is node A's lists node A's tasks when given no node, as docker lists its own node's.
+    const ownDir = path.join(filesDir, 'cli-of-node-a');
+    mkdirSync(ownDir, { recursive: true });
+    writeFileSync(path.join(ownDir, 'manager'), `${nodeA?.managerStatus?.addr}\n`);
+    const ownPs = await flotilla(['node', 'ps', '-q'], ownDir);
+    expect(ownPs.code, ownPs.err).toBe(EXIT.ok);
+    expect(lines(ownPs.out).length).toBeGreaterThan(0);
+    expect(ownPs.out).toBe((await flotilla(['node', 'ps', '-q', 'node-a'])).out);
+    const onB = lines((await flotilla(['node', 'ps', '-q', 'node-b'])).out);
+    expect(lines(ownPs.out).filter((id) => onB.includes(id))).toEqual([]);
     const again = await flotilla(['node', 'update', '--role', 'manager', 'node-a']);
     expect(again.code).toBe(EXIT.failed);
     expect(again.err).toMatch(/node node-a is a manager already/);

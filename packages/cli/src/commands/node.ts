@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import {
   Code,
@@ -10,6 +12,7 @@ import {
   NodeStatus_State,
   type Task,
 } from '@flotilla/api';
+import { cliConfigDir } from '@flotilla/pki';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
@@ -25,7 +28,11 @@ const status = (n: Node) => word(NodeStatus_State[n.status?.state ?? 0] ?? 'UNKN
 const availability = (n: Node) => word(NodeSpec_Availability[n.spec?.availability ?? 0] ?? '', 'AVAILABILITY_');
 const role = (n: Node) => word(NodeSpec_Role[n.spec?.role ?? 0] ?? '', 'ROLE_');
 
-export function nodeCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
+export function nodeCommand(
+  io: Io,
+  client: () => ControlServiceClient = () => controlClient(),
+  configDir: () => string = cliConfigDir,
+): Command {
   const node = new Command('node').description('manage the nodes of the cluster');
 
   node
@@ -128,22 +135,17 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
   node
     .command('ps')
     .description("list the tasks on nodes (a slot's recent history under its current task)")
-    .argument('[NODE...]', 'node IDs, ID prefixes or hostnames')
+    .argument('[NODE...]', "node IDs, ID prefixes or hostnames (default: the node that runs this CLI's manager)")
     .addOption(taskFilterOption())
     .option('--no-trunc', 'do not truncate IDs, images or errors')
     .option('-q, --quiet', 'only print task IDs')
     .addOption(listingFormatOption())
     .action(async (refs, opts) => {
-      if (refs.length === 0) {
-        // Docker's default is the node its daemon runs on; the CLI reaches the cluster through whichever manager
-        // answers, and managers of their own run no tasks.
-        throw usageError('name the node: flotilla node ps NODE (see flotilla node ls for the nodes)');
-      }
       const filter = parseTaskFilter(opts.filter);
       const c = client();
       try {
         const response = { tasks: [] as Task[], nodeNames: {} as Record<string, string> };
-        for (const ref of refs) {
+        for (const ref of refs.length > 0 ? refs : [await ownNode(c, configDir())]) {
           // The node resolved as every node command resolves it (ID prefix too), then its tasks by exact ID.
           const { node: found } = await call(c, c.getNode, { node: ref });
           const part = await call(c, c.listTasks, { service: '', stack: '', node: found?.id ?? ref });
@@ -251,6 +253,23 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
     });
 
   return node;
+}
+
+/**
+ * The node `node ps` lists when given none, as docker's lists the node its daemon runs on: the node whose agent
+ * runs the manager this CLI is configured with (`node promote`). A manager started with `manager start` runs on
+ * no node of the cluster: then the node must be named.
+ */
+async function ownNode(c: ControlServiceClient, configDir: string): Promise<string> {
+  const file = path.join(configDir, 'manager');
+  const configured = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  const { managers } = await call(c, c.listNodes, {});
+  const own = managers.find((m) => configured && m.manager?.address === configured && !m.manager.demoted);
+  if (own?.manager?.nodeId) return own.manager.nodeId;
+  throw usageError(
+    `name the node: flotilla node ps NODE (the manager this CLI uses, ${configured || 'none'}, runs on no node ` +
+      'of the cluster; see flotilla node ls)',
+  );
 }
 
 /** A promoted node's manager in `node ls --format json`: the managerStatus docker gives a node. */
