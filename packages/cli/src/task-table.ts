@@ -1,7 +1,8 @@
 import { type ListTasksResponse, Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
 import { ago, table } from './table.js';
 
-const stateWord = (s: TaskState | undefined) =>
+/** A task state as listings print it: `running`, `shutdown`. */
+export const stateWord = (s: TaskState | undefined) =>
   (TaskState[s ?? TaskState.TASK_STATE_UNSPECIFIED] ?? 'UNKNOWN').replace('TASK_STATE_', '').toLowerCase();
 
 /** Tasks as `docker service ps` shows them: one row per task, a slot's history under its current task. */
@@ -34,14 +35,14 @@ export function formatTasks(response: ListTasksResponse, format: 'table' | 'json
 }
 
 /** ` (healthy)` after the state of a running task with a healthcheck, as `docker ps` shows it. */
-function healthWord(status: TaskStatus | undefined): string {
+export function healthWord(status: TaskStatus | undefined): string {
   if (status?.state !== TaskState.TASK_STATE_RUNNING || !status.health) return '';
   const word = (TaskHealth[status.health] ?? '').replace('TASK_HEALTH_', '').toLowerCase();
   return word ? ` (${word})` : '';
 }
 
 /** ` (exit 3)` after a task that exited on its own: complete (exit 0, a job's task) or failed with a code. */
-function exitWord(status: TaskStatus | undefined): string {
+export function exitWord(status: TaskStatus | undefined): string {
   if (status?.state === TaskState.TASK_STATE_COMPLETE) return ` (exit ${status.exitCode})`;
   if (status?.state === TaskState.TASK_STATE_FAILED && status.exitCode !== 0) return ` (exit ${status.exitCode})`;
   return '';

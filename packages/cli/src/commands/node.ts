@@ -1,16 +1,25 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from '@commander-js/extra-typings';
 import {
+  Code,
   type ControlServiceClient,
+  FlotillaError,
   type ManagerView,
   Node,
   NodeSpec_Availability,
   NodeSpec_Role,
   NodeStatus_State,
+  type Task,
 } from '@flotilla/api';
+import { cliConfigDir } from '@flotilla/pki';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { prettyNode } from '../pretty-inspect.js';
 import { listingFormatOption, table } from '../table.js';
+import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
+import { formatTaskListing } from '../task-listing.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -19,12 +28,17 @@ const status = (n: Node) => word(NodeStatus_State[n.status?.state ?? 0] ?? 'UNKN
 const availability = (n: Node) => word(NodeSpec_Availability[n.spec?.availability ?? 0] ?? '', 'AVAILABILITY_');
 const role = (n: Node) => word(NodeSpec_Role[n.spec?.role ?? 0] ?? '', 'ROLE_');
 
-export function nodeCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
+export function nodeCommand(
+  io: Io,
+  client: () => ControlServiceClient = () => controlClient(),
+  configDir: () => string = cliConfigDir,
+): Command {
   const node = new Command('node').description('manage the nodes of the cluster');
 
   node
     .command('ls')
     .description('list nodes')
+    .option('-q, --quiet', 'only print IDs')
     .addOption(listingFormatOption())
     .action(async (opts) => {
       const c = client();
@@ -59,6 +73,13 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
         io.out(`${JSON.stringify([...nodeJson, ...managerJson], null, 2)}\n`);
         return;
       }
+      if (opts.quiet) {
+        // The IDs of the rows the table has, in its order: the managers of their own, then the nodes.
+        io.out(
+          [...standalone.map((m) => m.manager?.id ?? ''), ...nodes.map((n) => n.id)].map((id) => `${id}\n`).join(''),
+        );
+        return;
+      }
       const rows = nodes.map((n) => [
         n.id,
         n.description?.hostname ?? '',
@@ -90,18 +111,69 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
 
   node
     .command('inspect')
-    .description('show a node in full (JSON)')
+    .description('show a node in full (JSON), or laid out for people to read (--pretty)')
     .argument('<NODE>', 'node ID, ID prefix or hostname')
-    .action(async (ref) => {
+    .option('--pretty', "print the node in the docker CLI's human-friendly layout")
+    .action(async (ref, opts) => {
       const c = client();
-      const { node: found } = await call(c, c.getNode, { node: ref }).finally(() => c.close());
-      io.out(`${JSON.stringify(found ? Node.toJSON(found) : null, null, 2)}\n`);
+      try {
+        const { node: found } = await call(c, c.getNode, { node: ref });
+        if (!opts.pretty) {
+          io.out(`${JSON.stringify(found ? Node.toJSON(found) : null, null, 2)}\n`);
+          return;
+        }
+        if (!found) throw new FlotillaError(Code.NotFound, `no node ${JSON.stringify(ref)}: see flotilla node ls`);
+        // A promoted node's manager gives it docker's Manager Status section.
+        const { managers } = await call(c, c.listNodes, {});
+        const manager = managers.find((m) => m.manager?.nodeId === found.id && !m.manager.demoted);
+        io.out(prettyNode(found, manager));
+      } finally {
+        c.close();
+      }
+    });
+
+  node
+    .command('ps')
+    .description("list the tasks on nodes (a slot's recent history under its current task)")
+    .argument('[NODE...]', "node IDs, ID prefixes or hostnames (default: the node that runs this CLI's manager)")
+    .addOption(taskFilterOption())
+    .option('--no-trunc', 'do not truncate IDs, images or errors')
+    .option('-q, --quiet', 'only print task IDs')
+    .addOption(listingFormatOption())
+    .action(async (refs, opts) => {
+      const filter = parseTaskFilter(opts.filter);
+      const c = client();
+      try {
+        const response = { tasks: [] as Task[], nodeNames: {} as Record<string, string> };
+        for (const ref of refs.length > 0 ? refs : [await ownNode(c, configDir())]) {
+          // The node resolved as every node command resolves it (ID prefix too), then its tasks by exact ID.
+          const { node: found } = await call(c, c.getNode, { node: ref });
+          const part = await call(c, c.listTasks, { service: '', stack: '', node: found?.id ?? ref });
+          response.tasks.push(...part.tasks);
+          Object.assign(response.nodeNames, part.nodeNames);
+        }
+        io.out(
+          formatTaskListing(filterTasks(response, filter), {
+            format: opts.format,
+            noTrunc: !opts.trunc,
+            quiet: opts.quiet ?? false,
+          }),
+        );
+      } finally {
+        c.close();
+      }
     });
 
   node
     .command('update')
-    .description("change a node's availability or labels")
+    .description("change a node's availability, labels or role")
     .argument('<NODE>', 'node ID, ID prefix or hostname')
+    .addOption(
+      new Option('--role <ROLE>', 'manager (as node promote) or worker (as node demote)').choices([
+        'worker',
+        'manager',
+      ] as const),
+    )
     .addOption(
       new Option('--availability <STATE>', 'active, pause or drain').choices(['active', 'pause', 'drain'] as const),
     )
@@ -123,14 +195,30 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
         pause: NodeSpec_Availability.AVAILABILITY_PAUSE,
         drain: NodeSpec_Availability.AVAILABILITY_DRAIN,
       };
+      const availability = opts.availability
+        ? wanted[opts.availability]
+        : NodeSpec_Availability.AVAILABILITY_UNSPECIFIED;
       const c = client();
-      const { node: updated } = await call(c, c.updateNode, {
-        node: ref,
-        availability: opts.availability ? wanted[opts.availability] : NodeSpec_Availability.AVAILABILITY_UNSPECIFIED,
-        labelAdd,
-        labelRm: opts.labelRm,
-      }).finally(() => c.close());
-      io.out(`${updated?.id ?? ref}\n`);
+      try {
+        // The role first, the way `node promote` and `node demote` go, with their checks and refusals (a worker has
+        // nothing to demote, a manager is one already, the last manager stays): a refused role changes nothing.
+        if (opts.role === 'manager') await call(c, c.promoteNode, { node: ref });
+        if (opts.role === 'worker') await call(c, c.demoteNode, { node: ref });
+        let id = ref;
+        // A role alone changes nothing else (a manager of its own is not a node that updateNode knows).
+        if (!opts.role || opts.availability || opts.labelRm.length > 0 || Object.keys(labelAdd).length > 0) {
+          const { node: updated } = await call(c, c.updateNode, {
+            node: ref,
+            availability,
+            labelAdd,
+            labelRm: opts.labelRm,
+          });
+          id = updated?.id ?? ref;
+        }
+        io.out(`${id}\n`);
+      } finally {
+        c.close();
+      }
     });
 
   node
@@ -165,6 +253,23 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
     });
 
   return node;
+}
+
+/**
+ * The node `node ps` lists when given none, as docker's lists the node its daemon runs on: the node whose agent
+ * runs the manager this CLI is configured with (`node promote`). A manager started with `manager start` runs on
+ * no node of the cluster: then the node must be named.
+ */
+async function ownNode(c: ControlServiceClient, configDir: string): Promise<string> {
+  const file = path.join(configDir, 'manager');
+  const configured = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  const { managers } = await call(c, c.listNodes, {});
+  const own = managers.find((m) => configured && m.manager?.address === configured && !m.manager.demoted);
+  if (own?.manager?.nodeId) return own.manager.nodeId;
+  throw usageError(
+    `name the node: flotilla node ps NODE (the manager this CLI uses, ${configured || 'none'}, runs on no node ` +
+      'of the cluster; see flotilla node ls)',
+  );
 }
 
 /** A promoted node's manager in `node ls --format json`: the managerStatus docker gives a node. */

@@ -1,10 +1,13 @@
 import { Command } from '@commander-js/extra-typings';
-import { type ControlServiceClient, isJobMode, Service, ServiceMode } from '@flotilla/api';
+import { type ControlServiceClient, isJobMode, Service, ServiceMode, type Task } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { prettyService } from '../pretty-inspect.js';
 import { listingFormatOption, table } from '../table.js';
-import { formatTasks, shortImage } from '../task-table.js';
+import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
+import { formatTaskListing } from '../task-listing.js';
+import { shortImage } from '../task-table.js';
 import { serviceLogsCommand } from './service-logs.js';
 
 /** The MODE column of `service ls`, in docker's words. */
@@ -59,28 +62,55 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
 
   service
     .command('ps')
-    .description("list a service's tasks, with each slot's recent history")
-    .argument('<SERVICE>', 'a service name, ID or ID prefix')
+    .description("list the tasks of services, with each slot's recent history")
+    .argument('<SERVICE...>', 'service names, IDs or ID prefixes')
+    .addOption(taskFilterOption())
+    .option('--no-trunc', 'do not truncate IDs, images or errors')
+    .option('-q, --quiet', 'only print task IDs')
     .addOption(listingFormatOption())
-    .action(async (ref, opts) => {
+    .action(async (refs, opts) => {
+      const filter = parseTaskFilter(opts.filter);
       const c = client();
-      const response = await call(c, c.listTasks, { service: ref, stack: '', node: '' }).finally(() => c.close());
-      io.out(formatTasks(response, opts.format));
+      try {
+        const response = { tasks: [] as Task[], nodeNames: {} as Record<string, string> };
+        for (const ref of refs) {
+          const part = await call(c, c.listTasks, { service: ref, stack: '', node: '' });
+          response.tasks.push(...part.tasks);
+          Object.assign(response.nodeNames, part.nodeNames);
+        }
+        io.out(
+          formatTaskListing(filterTasks(response, filter), {
+            format: opts.format,
+            noTrunc: !opts.trunc,
+            quiet: opts.quiet ?? false,
+          }),
+        );
+      } finally {
+        c.close();
+      }
     });
 
   service
     .command('inspect')
-    .description('show a service as JSON')
+    .description('show services as JSON, or laid out for people to read (--pretty)')
     .argument('<SERVICE...>', 'service names, IDs or ID prefixes')
-    .action(async (refs) => {
+    .option('--pretty', "print each service in the docker CLI's human-friendly layout")
+    .action(async (refs, opts) => {
       const c = client();
       try {
-        const out = [];
+        const found: Service[] = [];
         for (const ref of refs) {
           const { service: s } = await call(c, c.getService, { service: ref });
-          if (s) out.push(Service.toJSON(s));
+          if (s) found.push(s);
         }
-        io.out(`${JSON.stringify(out, null, 2)}\n`);
+        const json = () =>
+          `${JSON.stringify(
+            found.map((s) => Service.toJSON(s)),
+            null,
+            2,
+          )}\n`;
+        // Docker separates services with an empty line.
+        io.out(opts.pretty ? found.map((s) => prettyService(s)).join('\n') : json());
       } finally {
         c.close();
       }

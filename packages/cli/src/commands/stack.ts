@@ -23,6 +23,7 @@ import { versionsBefore, waitForDeploy, watchedServices } from '../deploy-watch.
 import { usageError } from '../exit-codes.js';
 import { formatPins, pinImages, RESOLVE_IMAGE_MODES, unpinnedNotice } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
+import { formatServiceListing } from '../service-listing.js';
 import { formatPlan } from '../stack-plan-output.js';
 import { listingFormatOption, table } from '../table.js';
 import { formatTasks } from '../task-table.js';
@@ -239,6 +240,21 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
       const c = client();
       const response = await call(c, c.listTasks, { service: '', stack: name, node: '' }).finally(() => c.close());
       io.out(formatTasks(response, opts.format));
+    });
+
+  stack
+    .command('services')
+    .description("list a stack's services")
+    .argument('<NAME>', 'the stack')
+    .option('-q, --quiet', 'only print IDs')
+    .addOption(listingFormatOption())
+    .action(async (name, opts) => {
+      const c = client();
+      const { services } = await call(c, c.listServices, { stack: name }).finally(() => c.close());
+      if (services.length === 0) {
+        throw new FlotillaError(Code.NotFound, `nothing found in stack ${name}: see flotilla stack ls`);
+      }
+      io.out(formatServiceListing(services, opts.format, opts.quiet ?? false));
     });
 
   stack

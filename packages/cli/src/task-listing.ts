@@ -1,0 +1,60 @@
+import { type ListTasksResponse, type Task, TaskState } from '@flotilla/api';
+import { protocolWord } from './service-listing.js';
+import { ago, table } from './table.js';
+import { exitWord, formatTasks, healthWord, shortImage, stateWord } from './task-table.js';
+
+export interface TaskListingOptions {
+  format: 'table' | 'json';
+  /** Full IDs, images and errors. */
+  noTrunc?: boolean;
+  /** Task IDs only, one a line. */
+  quiet?: boolean;
+  now?: number;
+}
+
+/** Docker cuts an error to this many characters (the last an ellipsis) unless --no-trunc. */
+export const ERROR_WIDTH = 30;
+
+/**
+ * Tasks as `docker service ps` and `docker node ps` list them: ID NAME IMAGE NODE DESIRED STATE CURRENT STATE
+ * ERROR PORTS, a slot's history under its current task. JSON is the listings' JSON, whatever the options.
+ */
+export function formatTaskListing(response: ListTasksResponse, options: TaskListingOptions): string {
+  if (options.format === 'json') return formatTasks(response, 'json');
+  const id = (t: Task) => (options.noTrunc ? t.id : t.id.slice(0, 12));
+  if (options.quiet) return response.tasks.map((t) => `${id(t)}\n`).join('');
+  const now = options.now ?? Date.now();
+  let previous = '';
+  const rows = response.tasks.map((t) => {
+    const key = `${t.serviceId}/${t.slot === 0n ? t.nodeId : t.slot}`;
+    const name = `${t.serviceName}.${t.slot === 0n ? t.nodeId : t.slot}`;
+    const shown = key === previous ? ` \\_ ${name}` : name;
+    previous = key;
+    const status = t.status;
+    const error = status?.error || (status?.state === TaskState.TASK_STATE_PENDING ? status.message : '');
+    return [
+      id(t),
+      shown,
+      options.noTrunc ? (t.spec?.image ?? '') : shortImage(t.spec?.image ?? ''),
+      t.nodeId ? (response.nodeNames[t.nodeId] ?? t.nodeId) : '',
+      stateWord(t.desiredState),
+      `${stateWord(status?.state)}${healthWord(status)}${exitWord(status)} ${ago(status?.timestampMs ?? 0n, now)}`.trim(),
+      options.noTrunc ? error : truncate(error, ERROR_WIDTH),
+      hostPorts(t),
+    ];
+  });
+  return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows);
+}
+
+/** At most `width` characters, the last an ellipsis when cut; on one line (a table row holds one). */
+export function truncate(text: string, width: number): string {
+  const line = text.replace(/\s*\n\s*/g, ' ');
+  return line.length <= width ? line : `${line.slice(0, width - 1)}\u2026`;
+}
+
+/** The ports a task publishes on its node (host mode), as docker prints them: `*:8080->80/tcp`. */
+export function hostPorts(t: Task): string {
+  return t.hostPorts
+    .map((p) => `${p.hostIp || '*'}:${p.publishedPort}->${p.targetPort}/${protocolWord(p.protocol)}`)
+    .join(', ');
+}
