@@ -90,7 +90,6 @@ export async function followServices(
       ].join('\n'),
     );
   }
-  for (const name of names) options.write(`${name}: converged\n`);
 }
 
 /** One look at the followed services, their tasks, and (for a global one) the nodes. */
