@@ -13,6 +13,7 @@ import { type DeployReporter, listrReporter, plainReporter } from './deploy-prog
 import type { Observation, WatchedService } from './deploy-wait.js';
 import { watchDeploy } from './deploy-watch.js';
 import { usageError } from './exit-codes.js';
+import { slotProgress } from './slot-progress.js';
 
 /** How `service create|update|scale|rollback` follow what they started, unless --detach. */
 export interface FollowOptions {
@@ -60,12 +61,20 @@ export async function followServices(
   }));
   const names = watched.map((w) => w.name);
   const reporter: DeployReporter = options.tty ? await listrReporter(names) : plainReporter(options.write);
+  const observe = serviceObserver(
+    c,
+    watched.map((w) => w.id),
+  );
   const result = await watchDeploy({
     watched,
-    observe: serviceObserver(
-      c,
-      watched.map((w) => w.id),
-    ),
+    // Each look at the cluster also redraws the slots of the services followed.
+    observe: async () => {
+      const seen = await observe();
+      for (const s of seen.services) {
+        reporter.detail?.(s.spec?.annotations?.name ?? s.id, slotProgress(s, seen.tasks));
+      }
+      return seen;
+    },
     timeoutMs: timeoutMs(options.timeout),
     onChange: (name, outcome) => reporter.change(name, outcome),
   });

@@ -86,6 +86,9 @@ describe('service create / update / rollback / scale, attached', () => {
     expect(created.code).toBe(EXIT.ok);
     expect(created.out).toMatch(/web: 2\/2 running|web: converged/);
     expect(created.out).toContain('web: converged');
+    // Each slot is shown as it goes (plain lines here: the output is not a terminal).
+    expect(created.out).toMatch(/^ {2}web 1\/2: running spec 1$/m);
+    expect(created.out).toMatch(/^ {2}web 2\/2: running spec 1$/m);
     const { spec, specVersion } = await inspect('web');
     expect(spec.annotations.name).toBe('web');
     expect(spec.stack ?? '').toBe('');
@@ -146,6 +149,8 @@ describe('service create / update / rollback / scale, attached', () => {
     expect(updated.code).toBe(EXIT.ok);
     expect(updated.out).toContain('web: spec version 2 rolling out');
     expect(updated.out).toContain('web: converged');
+    expect(updated.out).toMatch(/^ {2}web 1\/2: running old spec 1$/m);
+    expect(updated.out).toMatch(/^ {2}web 1\/2: running spec 2$/m);
     const { spec, specVersion } = await inspect('web');
     expect(specVersion).toBe('2');
     expect(spec.container.env).toEqual(['A=1', 'B=2']);
