@@ -64,6 +64,25 @@ describe('service update: the flags applied to the current spec', () => {
     expect(after.annotations?.name).toBe('web');
   });
 
+  it('placement preferences, sysctls and ulimits are added and removed by name', () => {
+    const start = current({
+      placementPref: ['spread=node.labels.zone'],
+      sysctl: ['net.core.somaxconn=1024', 'net.ipv4.ip_forward=0'],
+      ulimit: ['nofile=1024:2048', 'nproc=100'],
+    });
+    const after = updatedSpec(start, {
+      placementPrefAdd: ['spread=node.labels.rack'],
+      placementPrefRm: ['spread=node.labels.zone'],
+      sysctlAdd: ['net.ipv4.ip_forward=1'],
+      sysctlRm: ['net.core.somaxconn'],
+      ulimitAdd: ['nofile=4096'],
+      ulimitRm: ['nproc'],
+    });
+    expect(after.placement?.spread).toEqual(['node.labels.rack']);
+    expect(after.container?.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
+    expect(after.container?.ulimits.map((u) => [u.name, u.soft, u.hard])).toEqual([['nofile', 4096n, 4096n]]);
+  });
+
   it('one-value flags change only their field', () => {
     const after = updatedSpec(base, {
       image: 'nginx:2',

@@ -14,6 +14,9 @@ export const UPDATE_PAIRS = [
   'config',
   'label',
   'container-label',
+  'placement-pref',
+  'sysctl',
+  'ulimit',
 ] as const;
 
 /** `service create`'s one-value flags that `service update` takes as well (a service's mode cannot change). */
@@ -161,6 +164,17 @@ function applyPairs(spec: ServiceSpec, probe: ServiceSpec, values: FlagValues, k
   container.secrets = [
     ...container.secrets.filter((s) => !secretsRm.has(s.source) && !added.secrets.some((a) => a.source === s.source)),
     ...added.secrets,
+  ];
+  // Placement preferences: by what they spread over (`spread=node.labels.zone`, or the label alone).
+  const spreadRm = new Set(listOf(values, '--placement-pref-rm').map((v) => v.replace(/^spread=/, '')));
+  const spreadAdded = probe.placement?.spread ?? [];
+  placement.spread = [...placement.spread.filter((p) => !spreadRm.has(p) && !spreadAdded.includes(p)), ...spreadAdded];
+  // Sysctls and ulimits: by name.
+  container.sysctls = mergeMap(container.sysctls, added.sysctls, rm('sysctl'));
+  const ulimitsRm = rm('ulimit');
+  container.ulimits = [
+    ...container.ulimits.filter((u) => !ulimitsRm.has(u.name) && !added.ulimits.some((a) => a.name === u.name)),
+    ...added.ulimits,
   ];
   const configsRm = rm('config');
   container.configs = [

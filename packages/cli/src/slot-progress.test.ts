@@ -6,7 +6,15 @@ import { slotProgress, stateWord } from './slot-progress.js';
 const service = (replicas: bigint, specVersion = 2n, mode = ServiceMode.SERVICE_MODE_REPLICATED) =>
   Service.fromPartial({ id: 'svc', specVersion, spec: { mode, replicas } });
 
-const task = (id: string, slot: bigint, state: TaskState, more: Partial<Task> = {}) =>
+interface More {
+  specVersion?: bigint;
+  createdAtMs?: bigint;
+  desiredState?: TaskState;
+  nodeId?: string;
+  status?: { state: TaskState; health?: TaskHealth; error?: string };
+}
+
+const task = (id: string, slot: bigint, state: TaskState, more: More = {}) =>
   Task.fromPartial({
     id,
     serviceId: 'svc',

@@ -258,6 +258,9 @@ const REMOVED_BY: Record<(typeof UPDATE_PAIRS)[number], string> = {
   config: 'a config by name',
   label: 'a service label by key',
   'container-label': 'a container label by key',
+  'placement-pref': 'a placement preference by spread=LABEL',
+  sysctl: 'a sysctl by name',
+  ulimit: 'a ulimit by name',
 };
 
 /** `--detach`/`-d`: return once the change is written, as the docker CLI's. */
