@@ -234,6 +234,16 @@ networks:
     ]);
   });
 
+  it('--env-file is read relative to the current directory, as env_file is beside the stack file', () => {
+    writeFileSync(path.join(dir.path, 'vars.env'), 'FROM_FILE=yes\nSHARED=file\n');
+    const flags = created(['--name=web', '--env-file=vars.env', '--env=SHARED=flag', 'nginx']);
+    const file = fromStackFile(
+      'services:\n  web:\n    image: nginx\n    env_file: [vars.env]\n    environment: ["SHARED=flag"]\n',
+    );
+    expect(json(flags)).toEqual(json(file));
+    expect(flags.container?.env).toEqual(expect.arrayContaining(['FROM_FILE=yes', 'SHARED=flag']));
+  });
+
   it('a different flag value makes a different spec (the comparison can fail)', () => {
     const file = fromStackFile('services:\n  web:\n    image: nginx\n    ports: ["8080:80"]\n');
     expect(json(created(['--name=web', '--publish=8081:80', 'nginx']))).not.toEqual(json(file));

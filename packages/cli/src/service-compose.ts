@@ -106,6 +106,12 @@ export function composeOfFlags(
 }
 
 /**
+ * The stack the document is loaded as, for a moment: standalone() takes the service out of it again. A name no
+ * one gives a network, since its default network (`PROJECT_default`) is dropped.
+ */
+const PROJECT = 'flotilla-service-create';
+
+/**
  * The service spec the document stands for, by the stack files' own path (load, validate, normalize,
  * toStackSpec), then taken out of the stack: its name is NAME and its stack empty. A problem the loader finds is
  * a usage error naming the flag that caused it.
@@ -121,8 +127,8 @@ export function specOfCompose(name: string, made: ComposeOfFlags, cwd = process.
   };
   let spec: ServiceSpec | undefined;
   try {
-    const loaded = loadStack({ files: [file], env: {}, envFile: false, projectName: 'x' }, source);
-    spec = toStackSpec(loaded.stack, 'x', loaded.objectData).services[0];
+    const loaded = loadStack({ files: [file], env: {}, envFile: false, projectName: PROJECT }, source);
+    spec = toStackSpec(loaded.stack, PROJECT, loaded.objectData).services[0];
   } catch (err) {
     if (!(err instanceof StackError)) throw err;
     const lines = err.diagnostics
