@@ -6,14 +6,17 @@ import {
   isJobMode,
   Service,
   ServiceMode,
+  type ServiceSpec,
   type UpdateServiceResponse,
 } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
+import type { PinFlags } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
 import { addCreateFlags, createSpec } from '../service-compose.js';
 import { addFlags, type FlagValues } from '../service-flags.js';
 import { type Followed, type FollowOptions, followServices, timeoutMs } from '../service-follow.js';
+import { addPinFlags, pinServiceImage } from '../service-image-pin.js';
 import { hasUpdateFlags, UPDATE_PAIRS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
 import { listingFormatOption, table } from '../table.js';
 import { formatTasks, shortImage } from '../task-table.js';
@@ -138,13 +141,15 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .addOption(detachOption())
     .addOption(timeoutOption());
   addCreateFlags(create);
+  addPinFlags(create);
   create.action(async (image, args, opts) => {
     if (!opts.detach) timeoutMs(opts.timeout);
     const { spec } = createSpec(image, args, opts as unknown as FlagValues);
     const name = spec.annotations?.name ?? '';
     const c = client();
     try {
-      const { service: s } = await call(c, c.createService, { spec });
+      const pinned = await pinServiceImage(io, c, spec, opts as unknown as PinFlags);
+      const { service: s } = await call(c, c.createService, { spec: pinned });
       io.out(`${s?.id ?? name}\n`);
       if (s && !opts.detach) await followServices(c, [{ service: s }], followOptions(io, opts.timeout));
     } finally {
@@ -161,6 +166,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .addOption(detachOption())
     .addOption(timeoutOption());
   addFlags(update, UPDATE_SCALAR_FLAGS);
+  addPinFlags(update);
   addFlags(
     update,
     UPDATE_PAIRS.flatMap((p) => [
@@ -178,7 +184,12 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     }
     const c = client();
     try {
-      const { res, before } = await writeUpdate(c, ref, values, opts.force ?? false);
+      // A new --image is pinned as a create's is; the image already there keeps its pin.
+      const pin = (spec: ServiceSpec) =>
+        values.image === undefined
+          ? Promise.resolve(spec)
+          : pinServiceImage(io, c, spec, values as unknown as PinFlags);
+      const { res, before } = await writeUpdate(c, ref, values, opts.force ?? false, pin);
       const s = res.service;
       const name = s?.spec?.annotations?.name ?? ref;
       if (isJobMode(s?.spec?.mode)) io.out(`${name}: run ${s?.specVersion} of the job started\n`);
@@ -288,12 +299,13 @@ async function writeUpdate(
   ref: string,
   values: FlagValues,
   force: boolean,
+  pin: (spec: ServiceSpec) => Promise<ServiceSpec>,
 ): Promise<{ res: UpdateServiceResponse; before: bigint }> {
   for (let attempt = 1; ; attempt++) {
     const { service: current } = await call(c, c.getService, { service: ref });
     if (!current?.spec)
       throw new FlotillaError(Code.NotFound, `no service ${JSON.stringify(ref)}: see flotilla service ls`);
-    const spec = updatedSpec(current.spec, values);
+    const spec = await pin(updatedSpec(current.spec, values));
     try {
       const res = await call(c, c.updateService, {
         service: current.id,
