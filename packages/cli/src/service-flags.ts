@@ -10,8 +10,6 @@ export interface FlagDef {
   flag: string;
   value?: string;
   help: string;
-  /** Repeatable: every value is kept, in order. */
-  repeat?: boolean;
   /** Where the value goes in the Compose service (dotted), for flags that map one to one. */
   key?: string;
   /** The Compose value for the flag's value (default: the string itself). */
@@ -175,7 +173,7 @@ export function optionName(flag: string): string {
 
 const collect = (value: string, all: string[]) => [...all, value];
 
-/** Adds flags to a command; repeatable ones collect their values. */
+/** Adds flags to a command; repeatable ones (`repeat`) collect their values, in order. */
 export function addFlags(
   command: { addOption(option: Option): unknown },
   defs: readonly FlagDef[],
@@ -183,7 +181,7 @@ export function addFlags(
 ): void {
   for (const d of defs) {
     const spec = d.value ? `${d.flag} <${d.value}>` : d.flag;
-    if (repeat || d.repeat) {
+    if (repeat) {
       command.addOption(new Option(spec, `${d.help} (repeatable)`).argParser(collect).default([] as string[]));
     } else command.addOption(new Option(spec, d.help));
   }
