@@ -349,7 +349,7 @@ describe.skipIf(!isRoot)('a node running containers with containerd', () => {
         updateStatus?: { state: string; message: string };
       };
 
-    const updated = await cli(['service', 'update', '--env-add', 'RELEASE=2', 'roll_app']);
+    const updated = await cli(['service', 'update', '--detach', '--env-add', 'RELEASE=2', 'roll_app']);
     expect(updated.code, updated.output).toBe(0);
     await expect
       .poll(async () => (await inspect()).updateStatus?.state, { timeout: 60_000, interval: 500 })
@@ -357,7 +357,7 @@ describe.skipIf(!isRoot)('a node running containers with containerd', () => {
     expect(await healthy()).toBe(2);
 
     // A release whose containers turn unhealthy: the update fails them and rolls back by itself.
-    expect((await cli(['service', 'update', '--env-add', 'BROKEN=1', 'roll_app'])).code).toBe(0);
+    expect((await cli(['service', 'update', '--detach', '--env-add', 'BROKEN=1', 'roll_app'])).code).toBe(0);
     await expect
       .poll(async () => (await inspect()).updateStatus?.state, { timeout: 90_000, interval: 500 })
       .toBe('STATE_ROLLBACK_COMPLETED');

@@ -214,7 +214,7 @@ describe.skipIf(!isRoot)('control-plane faults on three hosts with three manager
     expect((await inspect()).spec.replicas).toBe('6');
 
     // And it takes orders: a scale-down converges.
-    const scaled = await cluster.cli(['service', 'scale', 'app_web=4']);
+    const scaled = await cluster.cli(['service', 'scale', '--detach', 'app_web=4']);
     expect(scaled.code, scaled.output).toBe(0);
     await settledOn(3, 4);
     expect(await running()).toHaveLength(4);
@@ -248,7 +248,7 @@ function etcdOutage(): ReturnType<typeof underLoad<void>> {
     await (cluster.etcd as TestServer).stop();
     const outageEnds = Date.now() + 8_000;
     // A write while the store is away fails with an error, in time, and changes nothing.
-    const refused = await cluster.cli(['service', 'scale', 'app_web=5']);
+    const refused = await cluster.cli(['service', 'scale', '--detach', 'app_web=5']);
     expect(refused.code, refused.output).toBe(1);
     expect(refused.output).toMatch(/etcd\) is unreachable.*try again/);
     // Every manager says so on /healthz (503), within a few seconds.

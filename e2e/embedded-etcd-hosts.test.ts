@@ -82,7 +82,7 @@ describe.skipIf(!isRoot)('three managers with their own etcd members on three ho
         reconnectMs = Date.now() - killedAt;
         // Both members left answer their managers (a quorum of two of three), and writes go through the new leader.
         for (const m of survivors) expect((await m.health())?.store).toBe('answering');
-        const scaled = await cluster.cli(['service', 'scale', 'app_web=4'], next);
+        const scaled = await cluster.cli(['service', 'scale', '--detach', 'app_web=4'], next);
         expect(scaled.code, scaled.output).toBe(0);
         await new Promise((r) => setTimeout(r, 5_000));
       }),

@@ -206,7 +206,7 @@ describe('node promote', () => {
       return undefined;
     };
     await expect.poll(leaderOf, { timeout: 60_000 }).toMatch(/^node-[ab]$/);
-    const scaled = await runFlotilla(['service', 'scale', 'prom_sleeper=5'], a.env);
+    const scaled = await runFlotilla(['service', 'scale', '--detach', 'prom_sleeper=5'], a.env);
     expect(scaled.code, scaled.output).toBe(0);
     await expect.poll(() => tasksOf(a).length + tasksOf(b).length, { timeout: 30_000 }).toBe(5);
     // Every task process that ran before still runs: none stopped through promotions, a demotion, and a failover.

@@ -287,7 +287,7 @@ describe.skipIf(!isRoot)('overlay networks across three hosts', () => {
       }
     })();
     const before = new Set((await runningTasks('net_web')).map((t) => t.id));
-    const updated = await cluster.cli(['service', 'update', '--force', 'net_web']);
+    const updated = await cluster.cli(['service', 'update', '--detach', '--force', 'net_web']);
     expect(updated.code, updated.output).toBe(0);
     await expect
       .poll(async () => (await runningTasks('net_web')).filter((t) => !before.has(t.id)).length, {

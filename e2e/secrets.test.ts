@@ -260,7 +260,7 @@ describe.skipIf(!isRoot)('secrets and configs on namespace hosts', () => {
       cluster.hosts.hosts.map((h) => h.address),
       8080,
       async () => {
-        const back = await cli(['service', 'rollback', 'sec_web']);
+        const back = await cli(['service', 'rollback', '--detach', 'sec_web']);
         expect(back.code, back.output).toBe(0);
         await rolledOver(before);
       },

@@ -82,7 +82,7 @@ describe('stack and service commands', () => {
       ),
     ).toHaveLength(3);
 
-    expect((await capture(['service', 'scale', 'web_web=5'])).code).toBe(0);
+    expect((await capture(['service', 'scale', '--detach', 'web_web=5'])).code).toBe(0);
     await expect
       .poll(async () => JSON.parse((await capture(['service', 'ls', '--format', 'json'])).stdout)[0].running, {
         timeout: 20_000,

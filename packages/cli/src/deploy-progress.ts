@@ -3,17 +3,32 @@ import type { Outcome, WatchResult } from './deploy-wait.js';
 /** Shows how each service of a deploy is getting on while `stack deploy --wait` polls. */
 export interface DeployReporter {
   change(name: string, outcome: Outcome): void;
+  /**
+   * Where each of a service's task slots stands (slot label → state), shown under it while it is followed; a
+   * reporter that only says how services get on has none.
+   */
+  detail?(name: string, slots: ReadonlyMap<string, string>): void;
   /** The wait is over: services still waiting timed out. */
   finish(result: WatchResult, timeout: string): Promise<void>;
 }
 
 /** One line each time a service's progress changes: for logs and CI, where nothing is redrawn. */
 export function plainReporter(write: (text: string) => void): DeployReporter {
+  const shown = new Map<string, string>();
   return {
     change(name, outcome) {
       if (outcome.kind === 'waiting') write(`${name}: ${outcome.progress}\n`);
       else if (outcome.kind === 'converged') write(`${name}: converged, ${outcome.progress}\n`);
       else write(`${name}: failed: ${outcome.reason}\n`);
+    },
+    // Only the slots whose line changed: a log keeps each step once.
+    detail(name, slots) {
+      for (const [slot, text] of slots) {
+        const key = `${name} ${slot}`;
+        if (shown.get(key) === text) continue;
+        shown.set(key, text);
+        write(`  ${name} ${slot}: ${text}\n`);
+      }
     },
     async finish() {},
   };
@@ -21,6 +36,8 @@ export function plainReporter(write: (text: string) => void): DeployReporter {
 
 interface Row {
   title: string;
+  /** The slot lines drawn under the title while the service is followed. */
+  slots?: string;
   /** The listr task, once listr has started it: its title is what the terminal shows. */
   task?: { title: string | undefined };
   settle?: (outcome: Outcome | Error) => void;
@@ -61,9 +78,17 @@ export async function listrReporter(names: readonly string[]): Promise<DeployRep
     const row = rows.get(name);
     if (!row) return;
     row.title = title;
-    if (row.task) row.task.title = title;
+    // Slot lines go under a service still on its way; a settled one is one line.
+    const shown = row.slots && !row.final ? `${title}\n${row.slots}` : title;
+    if (row.task) row.task.title = shown;
   };
   return {
+    detail(name, slots) {
+      const row = rows.get(name);
+      if (!row) return;
+      row.slots = [...slots].map(([slot, text]) => `  ${slot}: ${text}`).join('\n');
+      retitle(name, row.title);
+    },
     change(name, outcome) {
       if (outcome.kind === 'waiting') retitle(name, `${name}: ${outcome.progress}`);
       else if (outcome.kind === 'converged') {

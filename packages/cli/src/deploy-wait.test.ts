@@ -168,6 +168,25 @@ describe('deployOutcomes', () => {
     });
   });
 
+  it('a rollback the operator asked for (service rollback) is its aim: followed to convergence, failed if it pauses', () => {
+    const asked: WatchedService = { ...updated(4n), rollback: true };
+    const started = service({ version: 5n, status: [UpdateStatus_State.STATE_ROLLBACK_STARTED, 5n, 'asked'] });
+    expect(one(asked, { services: [started], tasks: running(3, { specVersion: 4n }) }).kind).toBe('waiting');
+    const completed = service({
+      version: 5n,
+      status: [UpdateStatus_State.STATE_ROLLBACK_COMPLETED, 5n, 'rollback completed'],
+    });
+    expect(one(asked, { services: [completed], tasks: running(3, { specVersion: 5n }) }).kind).toBe('converged');
+    const paused = service({
+      version: 5n,
+      status: [UpdateStatus_State.STATE_ROLLBACK_PAUSED, 5n, 'rollback paused: x'],
+    });
+    expect(one(asked, { services: [paused], tasks: [] })).toMatchObject({
+      kind: 'failed',
+      reason: 'rollback paused: x',
+    });
+  });
+
   it('an earlier rollback does not fail a scale-only or unchanged deploy', () => {
     const s = service({ version: 5n, status: [UpdateStatus_State.STATE_ROLLBACK_COMPLETED, 5n, 'rollback completed'] });
     const tasks = running(3, { specVersion: 5n });

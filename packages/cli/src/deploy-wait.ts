@@ -23,6 +23,8 @@ export interface WatchedService {
   action: 'created' | 'updated' | 'unchanged' | 'removed';
   /** The service's spec version before the deploy (absent for a created one): tells a new version from a scale. */
   versionBefore?: bigint;
+  /** The change followed is a rollback the operator asked for (`service rollback`): rolling back is its aim. */
+  rollback?: boolean;
 }
 
 /** What the cluster looks like at one poll. */
@@ -106,7 +108,7 @@ function outcome(w: WatchedService, service: Service | undefined, tasks: Task[],
   if (ofCurrent && PAUSED.has(status.state)) {
     return { kind: 'failed', progress, reason: status.message || 'update paused' };
   }
-  if (ofDeploy && ROLLED_BACK.has(status.state)) {
+  if (ofDeploy && ROLLED_BACK.has(status.state) && !w.rollback) {
     return { kind: 'failed', progress, reason: status.message || 'update rolled back' };
   }
   const updating =

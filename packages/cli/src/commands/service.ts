@@ -1,9 +1,25 @@
-import { Command } from '@commander-js/extra-typings';
-import { type ControlServiceClient, isJobMode, Service, ServiceMode, type Task } from '@flotilla/api';
+import { Command, Option } from '@commander-js/extra-typings';
+import {
+  Code,
+  type ControlServiceClient,
+  FlotillaError,
+  isJobMode,
+  Service,
+  ServiceMode,
+  type ServiceSpec,
+  type Task,
+  type UpdateServiceResponse,
+} from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
-import type { Io } from '../io.js';
+import type { PinFlags } from '../image-pins.js';
+import { type Io, processIo } from '../io.js';
 import { prettyService } from '../pretty-inspect.js';
+import { addCreateFlags, createSpec } from '../service-compose.js';
+import { addFlags, type FlagValues } from '../service-flags.js';
+import { type Followed, type FollowOptions, followServices, timeoutMs } from '../service-follow.js';
+import { addPinFlags, pinServiceImage } from '../service-image-pin.js';
+import { hasUpdateFlags, UPDATE_PAIRS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
 import { listingFormatOption, table } from '../table.js';
 import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
 import { formatTaskListing } from '../task-listing.js';
@@ -18,9 +34,10 @@ const MODE_WORDS: Partial<Record<ServiceMode, string>> = {
   [ServiceMode.SERVICE_MODE_GLOBAL_JOB]: 'global job',
 };
 
-/** `service ls|ps|inspect|logs|scale|rm`, as the docker CLI has them. */
+/** `service create|ls|ps|inspect|logs|scale|update|rollback|rm`, as the docker CLI has them. */
 export function serviceCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
-  const service = new Command('service').description('manage the services of the cluster');
+  // Positional options, so that `service create IMAGE COMMAND -flags` leaves the command's flags to it.
+  const service = new Command('service').description('manage the services of the cluster').enablePositionalOptions();
 
   service
     .command('ls')
@@ -120,74 +137,127 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
 
   service
     .command('scale')
-    .description('set the number of replicas of services')
+    .description('set the number of replicas of services, and follow them until they converge')
     .argument('<SERVICE=REPLICAS...>', 'e.g. web=5 api=2')
-    .action(async (pairs) => {
+    .addOption(detachOption())
+    .addOption(timeoutOption())
+    .action(async (pairs, opts) => {
       const requests = pairs.map((pair) => {
         const m = /^(.+)=(\d+)$/.exec(pair);
         if (!m) throw usageError(`"${pair}" is not SERVICE=REPLICAS (for example web=3)`);
         return { service: m[1] as string, replicas: BigInt(m[2] as string) };
       });
+      if (!opts.detach) timeoutMs(opts.timeout);
       const c = client();
       try {
+        const followed: Followed[] = [];
         for (const request of requests) {
-          await call(c, c.scaleService, request);
+          const { service: s } = await call(c, c.scaleService, request);
           io.out(`${request.service} scaled to ${request.replicas}\n`);
+          if (s) followed.push({ service: s, versionBefore: s.specVersion });
         }
+        if (!opts.detach) await followServices(c, followed, followOptions(io, opts.timeout));
       } finally {
         c.close();
       }
     });
 
-  const collect = (value: string, all: string[]) => [...all, value];
-  service
+  const create = service
+    .command('create')
+    .description('create a service outside any stack, as `docker service create` does, and follow it until it runs')
+    .argument('<IMAGE>', 'the image to run')
+    .argument('[COMMAND...]', 'the command and its arguments')
+    // As docker's: what follows the image is the command, flags and all.
+    .passThroughOptions()
+    .addOption(detachOption())
+    .addOption(timeoutOption());
+  addCreateFlags(create);
+  addPinFlags(create);
+  create.action(async (image, args, opts) => {
+    if (!opts.detach) timeoutMs(opts.timeout);
+    const { spec } = createSpec(image, args, opts as unknown as FlagValues);
+    const name = spec.annotations?.name ?? '';
+    const c = client();
+    try {
+      const pinned = await pinServiceImage(io, c, spec, opts as unknown as PinFlags);
+      const { service: s } = await call(c, c.createService, { spec: pinned });
+      io.out(`${s?.id ?? name}\n`);
+      if (s && !opts.detach) await followServices(c, [{ service: s }], followOptions(io, opts.timeout));
+    } finally {
+      c.close();
+    }
+  });
+
+  const update = service
     .command('update')
     .description("change a service; a change to what its tasks run rolls out by the service's update_config")
     .argument('<SERVICE>', 'a service name, ID or ID prefix')
-    .option('--image <IMAGE>', 'run this image')
-    .option('--env-add <KEY=VALUE>', 'set an environment variable (repeatable)', collect, [] as string[])
-    .option('--env-rm <KEY>', 'remove an environment variable (repeatable)', collect, [] as string[])
-    .option('--replicas <N>', 'number of replicas (scaling alone replaces no task)')
     .option('--force', 'replace every task even when nothing changes (a job: run it again)')
-    .action(async (ref, opts) => {
-      let replicas: bigint | undefined;
-      if (opts.replicas !== undefined) {
-        if (!/^\d+$/.test(opts.replicas)) throw usageError(`--replicas takes a number, got "${opts.replicas}"`);
-        replicas = BigInt(opts.replicas);
+    .option('--rollback', 'go back to the spec before the last update (as `service rollback`)')
+    .addOption(detachOption())
+    .addOption(timeoutOption());
+  addFlags(update, UPDATE_SCALAR_FLAGS);
+  addPinFlags(update);
+  addFlags(
+    update,
+    UPDATE_PAIRS.flatMap((p) => [
+      { flag: `--${p}-add`, value: 'VALUE', help: `add as --${p} does in service create` },
+      { flag: `--${p}-rm`, value: 'KEY', help: `remove ${REMOVED_BY[p]}` },
+    ]),
+    true,
+  );
+  update.action(async (ref, opts) => {
+    const values = opts as unknown as FlagValues;
+    if (!opts.detach) timeoutMs(opts.timeout);
+    if (opts.rollback) {
+      if (hasUpdateFlags(values) || opts.force) throw usageError('--rollback takes no other change');
+      return rollbackService(ref, opts);
+    }
+    const c = client();
+    try {
+      // A new --image is pinned as a create's is; the image already there keeps its pin.
+      const pin = (spec: ServiceSpec) =>
+        values.image === undefined
+          ? Promise.resolve(spec)
+          : pinServiceImage(io, c, spec, values as unknown as PinFlags);
+      const { res, before } = await writeUpdate(c, ref, values, opts.force ?? false, pin);
+      const s = res.service;
+      const name = s?.spec?.annotations?.name ?? ref;
+      if (isJobMode(s?.spec?.mode)) io.out(`${name}: run ${s?.specVersion} of the job started\n`);
+      else io.out(res.tasksReplaced ? `${name}: spec version ${s?.specVersion} rolling out\n` : `${name} updated\n`);
+      if (s && !opts.detach) {
+        await followServices(c, [{ service: s, versionBefore: before }], followOptions(io, opts.timeout));
       }
-      const c = client();
-      const res = await call(c, c.updateService, {
-        service: ref,
-        envAdd: opts.envAdd,
-        envRm: opts.envRm,
-        force: opts.force ?? false,
-        ...(opts.image !== undefined ? { image: opts.image } : {}),
-        ...(replicas !== undefined ? { replicas } : {}),
-      }).finally(() => c.close());
+    } finally {
+      c.close();
+    }
+  });
+
+  async function rollbackService(ref: string, opts: { detach?: boolean; timeout: string }): Promise<void> {
+    const c = client();
+    try {
+      const { service: current } = await call(c, c.getService, { service: ref });
+      const res = await call(c, c.rollbackService, { service: ref });
       const name = res.service?.spec?.annotations?.name ?? ref;
-      if (isJobMode(res.service?.spec?.mode)) {
-        // A job is not rolled out: each new spec version is a new run, started at once.
-        io.out(
-          `${name}: run ${res.service?.specVersion} of the job started (follow it with: flotilla service ps ${name})\n`,
-        );
-        return;
+      io.out(`${name}: rolling back to the previous spec (spec version ${res.service?.specVersion})\n`);
+      if (res.service && !opts.detach) {
+        const followed = { service: res.service, versionBefore: current?.specVersion ?? 0n, rollback: true };
+        await followServices(c, [followed], followOptions(io, opts.timeout));
       }
-      io.out(
-        res.tasksReplaced
-          ? `${name}: spec version ${res.service?.specVersion} rolling out (follow it with: flotilla service inspect ${name})\n`
-          : `${name} updated: no task is replaced\n`,
-      );
-    });
+    } finally {
+      c.close();
+    }
+  }
 
   service
     .command('rollback')
     .description('go back to the spec before the last update, rolled out by rollback_config')
     .argument('<SERVICE>', 'a service name, ID or ID prefix')
-    .action(async (ref) => {
-      const c = client();
-      const res = await call(c, c.rollbackService, { service: ref }).finally(() => c.close());
-      const name = res.service?.spec?.annotations?.name ?? ref;
-      io.out(`${name}: rolling back to the previous spec (spec version ${res.service?.specVersion})\n`);
+    .addOption(detachOption())
+    .addOption(timeoutOption())
+    .action(async (ref, opts) => {
+      if (!opts.detach) timeoutMs(opts.timeout);
+      await rollbackService(ref, opts);
     });
 
   service
@@ -217,4 +287,68 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     });
 
   return service;
+}
+
+/** What each `service update --X-rm` removes by. */
+const REMOVED_BY: Record<(typeof UPDATE_PAIRS)[number], string> = {
+  env: 'a variable by name',
+  publish: 'a port by TARGET[/PROTOCOL]',
+  constraint: 'a constraint as written',
+  mount: 'a mount by target path',
+  network: 'a network by name',
+  secret: 'a secret by name',
+  config: 'a config by name',
+  label: 'a service label by key',
+  'container-label': 'a container label by key',
+  'placement-pref': 'a placement preference by spread=LABEL',
+  sysctl: 'a sysctl by name',
+  ulimit: 'a ulimit by name',
+};
+
+/** `--detach`/`-d`: return once the change is written, as the docker CLI's. */
+function detachOption() {
+  return new Option('-d, --detach', 'return at once instead of following the change until it converges');
+}
+
+function timeoutOption() {
+  return new Option('--timeout <DURATION>', 'fail (exit 1) if the change has not converged after this long').default(
+    '5m',
+  );
+}
+
+function followOptions(io: Io, timeout: string): FollowOptions {
+  return { timeout, tty: io === processIo && process.stdout.isTTY === true, write: io.out };
+}
+
+/**
+ * Writes `service update`: the whole new spec, computed here from the spec read and the flags, sent with that
+ * spec; the manager writes it only if the service still has it (it stays the judge, and the write is atomic), so a
+ * concurrent change is not undone: the spec is then read and computed again.
+ */
+async function writeUpdate(
+  c: ControlServiceClient,
+  ref: string,
+  values: FlagValues,
+  force: boolean,
+  pin: (spec: ServiceSpec) => Promise<ServiceSpec>,
+): Promise<{ res: UpdateServiceResponse; before: bigint }> {
+  for (let attempt = 1; ; attempt++) {
+    const { service: current } = await call(c, c.getService, { service: ref });
+    if (!current?.spec)
+      throw new FlotillaError(Code.NotFound, `no service ${JSON.stringify(ref)}: see flotilla service ls`);
+    const spec = await pin(updatedSpec(current.spec, values));
+    try {
+      const res = await call(c, c.updateService, {
+        service: current.id,
+        envAdd: [],
+        envRm: [],
+        force,
+        spec,
+        baseSpec: current.spec,
+      });
+      return { res, before: current.specVersion };
+    } catch (err) {
+      if (FlotillaError.from(err).code !== Code.Aborted || attempt >= 3) throw err;
+    }
+  }
 }

@@ -60,7 +60,7 @@ export function controlService(
   const handle = handler(ca, logs.logger);
   return {
     ...stackControl(store, handle, logs.dataKey),
-    ...serviceControl(store, handle),
+    ...serviceControl(store, handle, logs.dataKey),
     ...taskControl(store, handle),
     ...nodeControl(store, handle, logs.managers, logs.promotions),
     ...clusterControl(store, tokens, handle, logs.warnings ?? [], logs.caRotation),

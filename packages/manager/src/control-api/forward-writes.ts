@@ -12,6 +12,7 @@ import { refuseWorkers } from './handler.js';
 /** Control calls that change the cluster: a manager that does not lead sends them on to the leader. */
 const WRITES = [
   'deployStack',
+  'createService',
   'removeStack',
   'scaleService',
   'updateService',

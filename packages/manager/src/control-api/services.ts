@@ -7,6 +7,7 @@ import {
   isJobMode,
   jobLimits,
   jobProgress,
+  newId,
   type Service,
   ServiceMode,
   ServiceSpec,
@@ -15,11 +16,13 @@ import {
   type UpdateServiceRequest,
 } from '@flotilla/api';
 import { newSpecVersion, rollback } from '@flotilla/orchestrator';
-import type { Store, Unchanged, Versioned } from '@flotilla/store';
+import type { Store, Unchanged, Versioned, Write } from '@flotilla/store';
+import type { DataKey } from '../secrets/data-key.js';
 import { admittedWrite, checkAdmission } from './admission/admission-check.js';
 import { serviceName, taskChange } from './deploy/stack-changes.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
+import { wholeSpecUpdate } from './whole-spec-update.js';
 
 type ServiceHandlers = Pick<
   ControlServiceServer,
@@ -33,7 +36,7 @@ type ServiceHandlers = Pick<
 >;
 
 /** Services in the control API: the desired state the orchestrators work from. */
-export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
+export function serviceControl(store: Store, handle: Handle, dataKey?: DataKey): ServiceHandlers {
   return {
     listServices: handle(async (request) => {
       const [services, tasks] = await Promise.all([store.list('services'), store.list('tasks')]);
@@ -88,7 +91,20 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
       // The spec judged is the one written, under the policy as it stands when it is written.
       admittedWrite(`the update of service ${request.service}`, async () => {
         const found = await resolveService(store, request.service);
-        const after = updatedSpec(found.value, request);
+        let after: ServiceSpec;
+        let pins: Write[] = [];
+        if (request.spec) {
+          const [services, networks, files] = await Promise.all([
+            store.list('services'),
+            store.list('networks'),
+            store.list('files'),
+          ]);
+          const make = { now: BigInt(Date.now()), newId };
+          const context = { services: services.items, networks: networks.items, files: files.items, dataKey, make };
+          ({ spec: after, writes: pins } = wholeSpecUpdate(found.value, request, context));
+        } else {
+          after = updatedSpec(found.value, request);
+        }
         // A service deployed under a looser profile is updated only once its spec passes the current one.
         const admitted = await checkAdmission(store, [after], `the update of ${serviceName(found.value)}`);
         const now = BigInt(Date.now());
@@ -98,7 +114,7 @@ export function serviceControl(store: Store, handle: Handle): ServiceHandlers {
         const next = replaced
           ? newSpecVersion(found.value, after, Number(now))
           : { ...found.value, spec: after, updatedAtMs: now };
-        await writeAdmitted(store, found, next, admitted);
+        await writeAdmitted(store, found, next, admitted, pins);
         return { service: next, tasksReplaced: replaced };
       }),
     ),
@@ -152,8 +168,10 @@ async function writeAdmitted(
   found: Versioned<Service>,
   next: Service,
   admitted: Unchanged,
+  /** Writes that go with it (the secret and config versions it newly names, pinned). */
+  also: Write[] = [],
 ): Promise<void> {
-  await store.batch([{ op: 'update', kind: 'services', id: found.id, value: next, version: found.version }], {
+  await store.batch([...also, { op: 'update', kind: 'services', id: found.id, value: next, version: found.version }], {
     atomic: { what: `the write of ${serviceName(found.value)}`, unchanged: [admitted] },
   });
 }

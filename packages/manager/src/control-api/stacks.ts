@@ -1,11 +1,14 @@
 import {
   Code,
   type ControlServiceServer,
+  FileObjectSpec,
   FlotillaError,
   fileObjectIds,
+  NetworkSpec,
   newId,
   type ServiceChange,
   ServiceChange_Action,
+  type ServiceSpec,
   type StackSpec,
 } from '@flotilla/api';
 import type { Store, Write } from '@flotilla/store';
@@ -16,7 +19,10 @@ import { decideStack, networkWrites, type ServiceDecision, STACK_LABEL } from '.
 import { planStack } from './deploy/stack-plan.js';
 import type { Handle } from './handler.js';
 
-type StackHandlers = Pick<ControlServiceServer, 'deployStack' | 'planStack' | 'listStacks' | 'removeStack'>;
+type StackHandlers = Pick<
+  ControlServiceServer,
+  'deployStack' | 'planStack' | 'listStacks' | 'removeStack' | 'createService'
+>;
 
 /** Stacks in the control API: deployed whole (or planned first), listed, removed with their networks. */
 export function stackControl(store: Store, handle: Handle, dataKey?: DataKey): StackHandlers {
@@ -24,6 +30,13 @@ export function stackControl(store: Store, handle: Handle, dataKey?: DataKey): S
     deployStack: handle(async (request) => {
       if (!request.stack) throw new FlotillaError(Code.InvalidArgument, 'no stack in the request');
       return { changes: await deployStack(store, request.stack, request.prune, dataKey) };
+    }),
+    createService: handle(async (request) => {
+      if (!request.spec) throw new FlotillaError(Code.InvalidArgument, 'no service spec in the request');
+      const [created] = await deployStack(store, standaloneStack(request.spec), false, dataKey, true);
+      const stored = created && (await store.get('services', created.id));
+      if (!stored) throw new FlotillaError(Code.NotFound, 'the new service was removed before it could be read');
+      return { service: stored.value };
     }),
     // A read: any manager answers, and the plan is given only the store's read methods.
     planStack: handle(async (request) => {
@@ -85,8 +98,11 @@ export async function deployStack(
   stack: StackSpec,
   prune: boolean,
   dataKey?: DataKey,
+  standalone = false,
 ): Promise<ServiceChange[]> {
-  const what = `the deploy of stack ${stack.name}`;
+  const what = standalone
+    ? `the creation of service ${stack.services[0]?.annotations?.name}`
+    : `the deploy of stack ${stack.name}`;
   return admittedWrite(what, async () => {
     // Every service of the request, changed or not: the same files get the same answer under the same profile.
     const admitted = await checkAdmission(store, stack.services, what);
@@ -98,7 +114,7 @@ export async function deployStack(
     const make = { now: BigInt(Date.now()), newId };
     const inUse = new Set(existing.items.flatMap((s) => fileObjectIds(s.value.spec?.container)));
     const objects = resolveFileObjects(files.items, stack, dataKey, make, inUse);
-    const decisions = decideStack(existing.items, objects.stack, prune, make);
+    const decisions = decideStack(existing.items, objects.stack, prune, make, standalone);
     // Networks and secrets/configs first in the same transaction: the services' tasks need them.
     const writes = [
       ...networkWrites(networks.items, stack, make),
@@ -108,4 +124,27 @@ export async function deployStack(
     if (writes.length > 0) await store.batch(writes, { atomic: { what, unchanged: [admitted] } });
     return decisions.map((d) => ({ name: d.name, id: d.id, action: ACTIONS[d.action] }));
   });
+}
+
+/**
+ * A service created alone, as a stack of one with no name: the deploy's admission, checks and transaction apply to
+ * it unchanged. The networks, secrets and configs it names are external (it makes none): the deploy refuses one
+ * that does not exist, and the request can carry no secret content.
+ */
+function standaloneStack(spec: ServiceSpec): StackSpec {
+  const annotations = (name: string) => ({ name, labels: {} });
+  const files = (refs: readonly { source: string }[]) =>
+    [...new Set(refs.map((r) => r.source))].map((name) =>
+      FileObjectSpec.fromPartial({ annotations: annotations(name), external: true }),
+    );
+  return {
+    name: '',
+    services: [spec],
+    networks: [...new Set(spec.networks.map((n) => n.target))].map((name) =>
+      NetworkSpec.fromPartial({ annotations: annotations(name), external: true }),
+    ),
+    volumes: [],
+    configs: files(spec.container?.configs ?? []),
+    secrets: files(spec.container?.secrets ?? []),
+  };
 }

@@ -201,3 +201,32 @@ describe('replica counts', () => {
     expect(() => decideStack([], stack(2n ** 63n - 1n), false, make)).toThrow(/more than the 1000000/);
   });
 });
+
+describe('decideStack for a service created alone (service create)', () => {
+  const make = { now: 1n, newId: () => 'svc1' };
+  const alone = (name: string, stack = '') =>
+    StackSpec.fromPartial({ name: '', services: [ServiceSpec.fromPartial({ annotations: { name }, stack })] });
+  const existing = (name: string, stack: string) => ({
+    id: 'old',
+    version: 3n,
+    value: Service.fromPartial({ id: 'old', spec: { annotations: { name }, stack } }),
+  });
+
+  it('creates it under its own name, in no stack', () => {
+    const [d] = decideStack([], alone('web'), false, make, true);
+    expect(d).toMatchObject({ name: 'web', action: 'create', write: { op: 'create', kind: 'services', id: 'svc1' } });
+  });
+
+  it('refuses a name already taken, by a stack service or another, and never updates it', () => {
+    for (const stack of ['', 'shop']) {
+      expect(() => decideStack([existing('web', stack)], alone('web'), false, make, true)).toThrow(
+        /a service named web already exists/,
+      );
+    }
+  });
+
+  it('refuses a spec that claims a stack, and an empty stack name outside service create', () => {
+    expect(() => decideStack([], alone('web', 'shop'), false, make, true)).toThrow(/invalid service name/);
+    expect(() => decideStack([], alone('web'), false, make)).toThrow(/invalid stack name/);
+  });
+});

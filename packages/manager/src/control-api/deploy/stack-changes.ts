@@ -41,15 +41,17 @@ export interface ServiceDecision {
  * Decides what deploying `stack` over the `existing` services does, service by service, in the order the stack
  * declares them and then the services a prune removes. Pure: DeployStack writes these decisions in one
  * transaction and PlanStack only shows them, so the two cannot disagree. Refuses (FlotillaError) what the deploy
- * would refuse.
+ * would refuse. `standalone`: the services of `service create`, in no stack (the stack's name is empty); they are
+ * only created, never updated: a name already taken is refused.
  */
 export function decideStack(
   existing: readonly Versioned<Service>[],
   stack: StackSpec,
   prune: boolean,
   make: { now: bigint; newId: () => string },
+  standalone = false,
 ): ServiceDecision[] {
-  if (!isValidObjectName(stack.name)) {
+  if (standalone ? stack.name !== '' : !isValidObjectName(stack.name)) {
     throw new FlotillaError(Code.InvalidArgument, `invalid stack name "${stack.name}": use letters, digits, _ . -`);
   }
   checkPublishedPorts(existing, stack, prune);
@@ -62,7 +64,10 @@ export function decideStack(
   const declared = new Set<string>();
   for (const spec of stack.services) {
     const name = spec.annotations?.name ?? '';
-    if (!name.startsWith(`${stack.name}_`) || spec.stack !== stack.name || !isValidObjectName(name)) {
+    if (standalone && (spec.stack !== '' || !isValidObjectName(name))) {
+      throw new FlotillaError(Code.InvalidArgument, `invalid service name "${name}": use letters, digits, _ . -`);
+    }
+    if (!standalone && (!name.startsWith(`${stack.name}_`) || spec.stack !== stack.name || !isValidObjectName(name))) {
       throw new FlotillaError(
         Code.InvalidArgument,
         `service "${name}" is not named for stack ${stack.name}: expected ${qualify(stack.name, 'SERVICE')}`,
@@ -84,6 +89,12 @@ export function decideStack(
         write: { op: 'create', kind: 'services', id, value: service },
       });
       continue;
+    }
+    if (standalone) {
+      throw new FlotillaError(
+        Code.AlreadyExists,
+        `a service named ${name} already exists: choose another name, or change it with flotilla service update ${name}`,
+      );
     }
     if (current.value.spec?.stack !== stack.name) {
       throw new FlotillaError(
