@@ -175,6 +175,9 @@ describe('flotilla network', () => {
     expect(outside.err).toContain('gateway 10.79.0.1 is not in 10.78.0.0/24');
     const alone = await flotilla(['network', 'create', '--gateway', '10.78.0.1', 'gw']);
     expect(alone.err).toContain('a gateway needs the subnet');
+    const long = await flotilla(['network', 'create', '--subnet', `10.80.0.0/${'2'.repeat(5000)}`, 'long']);
+    expect(long.err).toContain('a subnet or gateway is at most');
+    expect(long.err).not.toContain('2222');
     const stackLabel = await flotilla(['network', 'create', '--label', 'com.docker.stack.namespace=x', 'lbl']);
     expect(stackLabel.err).toContain('is set by stack deploy');
     const badLabel = await flotilla(['network', 'create', '--label', 'novalue', 'lbl']);
@@ -213,6 +216,18 @@ describe('flotilla network', () => {
 
   it('refuses a deploy that names a missing external network, before anything is written', async () => {
     const before = await names();
+    const dryRun = await flotilla([
+      'stack',
+      'deploy',
+      '--dry-run',
+      '--resolve-image',
+      'never',
+      '-c',
+      joiner('nowhere'),
+      'lost',
+    ]);
+    expect(dryRun.code).toBe(EXIT.failed);
+    expect(dryRun.err).toContain('network nowhere is declared external but does not exist');
     const refused = await deploy(joiner('nowhere'), 'lost');
     expect(refused.code).toBe(EXIT.failed);
     expect(refused.err).toContain('network nowhere is declared external but does not exist');

@@ -20,6 +20,9 @@ type NetworkHandlers = Pick<ControlServiceServer, 'createNetwork' | 'listNetwork
 /** The one driver: a Flotilla network is a VXLAN segment across the nodes whose tasks join it. */
 const OVERLAY = 'overlay';
 
+/** Longer than any IPv4 CIDR or address, with room to spare. */
+const MAX_ADDRESS = 64;
+
 /**
  * Overlay networks outside stacks (`network create|ls|inspect|rm`): cluster objects with no stack, given their
  * VXLAN ID and subnet by the same allocator as a stack's networks, joined by a stack's services that name them
@@ -132,6 +135,13 @@ function checkCreate(spec: NetworkSpec | undefined): NetworkSpec {
   }
   if (spec.ipam.length > 1) {
     throw new FlotillaError(Code.InvalidArgument, `network ${name}: one subnet per network (IPv4 only)`);
+  }
+  // Addresses are echoed in errors: one too long for any address is refused without being shown.
+  if (spec.ipam.some((c) => c.subnet.length > MAX_ADDRESS || c.gateway.length > MAX_ADDRESS)) {
+    throw new FlotillaError(
+      Code.InvalidArgument,
+      `network ${name}: a subnet or gateway is at most ${MAX_ADDRESS} characters (an IPv4 CIDR or address)`,
+    );
   }
   if (spec.ipam.some((c) => c.ipRange)) {
     throw new FlotillaError(
