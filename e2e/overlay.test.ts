@@ -12,7 +12,7 @@ import { clusterLeftovers } from './netns-leftovers.js';
 const isRoot = process.getuid?.() === 0;
 
 let cluster: NetnsCluster;
-const SERVICES = ['net_web', 'net_metrics', 'net_client', 'net_outsider'];
+const SERVICES = ['net_web', 'net_metrics', 'net_client', 'net_outsider', 'net_peer'];
 /** Namespaces of the tasks of the node the test removes: nobody is left there to remove them. */
 const leftOnRemoved = new Set<string>();
 
@@ -115,6 +115,9 @@ function answers(out: string): string[] {
   return [...after.matchAll(/Address:\s*(\d+\.\d+\.\d+\.\d+)(?!:)/g)].map((m) => m[1] as string);
 }
 
+/** The subnet of the network the tests make with `network create`. */
+const WIDE_SUBNET = '10.88.0.0/24';
+
 /** From the test process: the root namespace, on the underlay. */
 const get = httpGet;
 
@@ -170,11 +173,22 @@ beforeAll(async () => {
       `    image: ${image}`,
       '    command: ["sh", "-c", "while true; do sleep 1; done"]',
       '    networks: [back]',
+      '  peer:',
+      `    image: ${image}`,
+      '    command:',
+      ...server(80),
+      '    init: true',
+      '    networks: [shared]',
+      '    deploy: { replicas: 2, placement: { max_replicas_per_node: 1 } }',
       'networks:',
       '  back: {}',
+      '  shared: { external: true, name: wide }',
       '',
     ].join('\n'),
   );
+  // A network outside the stack (`network create`), which the stack joins as external.
+  const made = await cluster.cli(['network', 'create', '--subnet', WIDE_SUBNET, 'wide']);
+  if (made.code !== 0) throw new Error(`network create failed:\n${made.output}`);
   const deployed = await cluster.cli(['stack', 'deploy', '--wait', '--timeout', '3m', '-c', stack, 'net']);
   if (deployed.code !== 0)
     throw new Error(`deploy failed:\n${deployed.output}\n${cluster.nodes.map((n) => n.agent.output()).join('\n')}`);
@@ -238,6 +252,34 @@ describe.skipIf(!isRoot)('overlay networks across three hosts', () => {
     // busybox's nc gives up after -w seconds (its wget -T crashes in Debian's static build).
     const fromOutsider = await inTask(outsider as PsTask, ['sh', '-c', `echo | nc -w 2 ${addresses[0]} 80`]);
     expect(fromOutsider.ok).toBe(false);
+  });
+
+  it('joins a network made by network create across hosts, in its subnet, and nothing else reaches it', async () => {
+    const ps = await cluster.cli(['service', 'ps', '--format', 'json', 'net_peer']);
+    const peers = (JSON.parse(ps.stdout) as (PsTask & { networks?: { address: string }[] })[]).filter(
+      (t) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING',
+    );
+    expect(peers).toHaveLength(2);
+    expect(new Set(peers.map((t) => t.nodeId)).size).toBe(2);
+    for (const t of peers) seenTasks.add(t.id);
+    const addresses = peers.map((t) => (t.networks?.[0]?.address ?? '').split('/')[0] as string);
+    for (const a of addresses) expect(a.startsWith(WIDE_SUBNET.slice(0, -'0/24'.length))).toBe(true);
+    // One peer reaches the other, on another host, over the network's VXLAN segment …
+    const across = await inTask(peers[0] as PsTask, ['wget', '-q', '-O', '-', `http://${addresses[1]}/`]);
+    expect(across.ok, across.out).toBe(true);
+    expect(across.out.trim()).toBe((await inTask(peers[1] as PsTask, ['hostname'])).out.trim());
+    // … and a container of another network does not.
+    const [outsider] = await runningTasks('net_outsider');
+    const fromOutsider = await inTask(outsider as PsTask, ['sh', '-c', `echo | nc -w 2 ${addresses[1]} 80`]);
+    expect(fromOutsider.ok).toBe(false);
+    const inspect = await cluster.cli(['network', 'inspect', 'wide']);
+    expect(JSON.parse(inspect.stdout)[0]).toMatchObject({
+      Name: 'wide',
+      Flotilla: { Stack: '', UsedBy: ['net_peer'] },
+    });
+    const rm = await cluster.cli(['network', 'rm', 'wide']);
+    expect(rm.code).toBe(1);
+    expect(rm.output).toContain('in use by net_peer');
   });
 
   it('answers a published port on every host, from a task on any host', async () => {

@@ -28,6 +28,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     { devCommand },
     { eventsCommand },
     { secretCommand, configCommand },
+    { networkCommand },
   ] = await Promise.all([
     import('./commands/stack.js'),
     import('./commands/node.js'),
@@ -36,6 +37,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     import('./commands/dev.js'),
     import('./commands/events.js'),
     import('./commands/file-objects.js'),
+    import('./commands/network.js'),
   ]);
   return [
     stackCommand,
@@ -46,6 +48,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     serviceCommand,
     secretCommand,
     configCommand,
+    networkCommand,
     clusterCommand,
     eventsCommand,
     devCommand,

@@ -15,6 +15,7 @@ import { fileObjectControl } from './file-objects.js';
 import { forwardWrites } from './forward-writes.js';
 import { handler } from './handler.js';
 import { type ServiceLogsOptions, serviceLogs } from './logs/service-logs.js';
+import { networkControl } from './networks.js';
 import { type LiveManagers, type NodePromotions, nodeControl } from './nodes.js';
 import { serviceControl } from './services.js';
 import { stackControl } from './stacks.js';
@@ -65,6 +66,7 @@ export function controlService(
     ...nodeControl(store, handle, logs.managers, logs.promotions),
     ...clusterControl(store, tokens, handle, logs.warnings ?? [], logs.caRotation),
     ...fileObjectControl(store, handle, logs.dataKey),
+    ...networkControl(store, handle),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),
     backupCluster: logs.backupCluster ?? noBackups,

@@ -29,6 +29,8 @@ const WRITES = [
   'rotateCa',
   'createFileObject',
   'removeFileObject',
+  'createNetwork',
+  'removeNetwork',
 ] as const satisfies readonly (keyof ControlServiceServer)[];
 
 export interface ForwardOptions {

@@ -115,9 +115,10 @@ export async function deployStack(
     const inUse = new Set(existing.items.flatMap((s) => fileObjectIds(s.value.spec?.container)));
     const objects = resolveFileObjects(files.items, stack, dataKey, make, inUse);
     const decisions = decideStack(existing.items, objects.stack, prune, make, standalone);
+    const joined = new Set(decisions.flatMap((d) => d.next?.spec?.networks.map((n) => n.target) ?? []));
     // Networks and secrets/configs first in the same transaction: the services' tasks need them.
     const writes = [
-      ...networkWrites(networks.items, stack, make),
+      ...networkWrites(networks.items, stack, make, joined),
       ...objects.writes,
       ...decisions.flatMap((d) => (d.write ? [d.write] : [])),
     ];

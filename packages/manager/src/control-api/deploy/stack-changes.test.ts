@@ -104,6 +104,34 @@ describe('stack networks and published ports', () => {
     expect(networkWrites(taken, stackOf('st', [], [withSubnet('10.60.0.0/24', '10.60.0.254')]), make)).toHaveLength(1);
   });
 
+  it('joins a network made by network create only as external, writing it back when a service joins it', () => {
+    const made = [stored('made', network('shared'))];
+    expect(() => networkWrites(made, stackOf('st', [], [network('shared')]), make)).toThrow(
+      /already exists outside any stack .*external: true/,
+    );
+    const external = stackOf('st', [], [network('shared', {}, true)]);
+    // Written back at the version read, so a removal decided meanwhile and this deploy cannot both land.
+    expect(networkWrites(made, external, make, new Set(['shared']))).toEqual([
+      { op: 'update', kind: 'networks', id: 'made', value: made[0]?.value, version: 1n },
+    ]);
+    // No service of the deploy joins it: nothing to write.
+    expect(networkWrites(made, external, make)).toEqual([]);
+    expect(() =>
+      networkWrites([stored('i', network('ingress'), true)], stackOf('st', [], [network('ingress', {}, true)]), make),
+    ).toThrow(/routing mesh/);
+  });
+
+  it("counts a network's asked-for subnet as taken before the allocator gives it", () => {
+    const asked = NetworkSpec.fromPartial({ annotations: { name: 'first' }, ipam: [{ subnet: '10.70.0.0/16' }] });
+    const pending = [{ id: 'p', version: 1n, value: Network.fromPartial({ id: 'p', spec: asked }) }];
+    const second = NetworkSpec.fromPartial({ annotations: { name: 'st_y' }, ipam: [{ subnet: '10.70.8.0/24' }] });
+    expect(() => networkWrites(pending, stackOf('st', [], [second]), make)).toThrow(
+      /overlaps 10\.70\.0\.0\/16 of network first/,
+    );
+    const clear = NetworkSpec.fromPartial({ annotations: { name: 'st_y' }, ipam: [{ subnet: '10.71.0.0/24' }] });
+    expect(networkWrites(pending, stackOf('st', [], [clear]), make)).toHaveLength(1);
+  });
+
   it('refuses a port another service publishes, not one published in host mode or by the service itself', () => {
     const existing = [
       { id: 'a', version: 1n, value: Service.fromPartial({ id: 'a', spec: service('other_web', 'other', 8080) }) },

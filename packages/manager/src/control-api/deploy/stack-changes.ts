@@ -7,7 +7,6 @@ import {
   isJobMode,
   isValidObjectName,
   Network,
-  type NetworkSpec,
   type PortConfig,
   PortConfig_PublishMode,
   qualify,
@@ -17,8 +16,9 @@ import {
   UpdateConfig_Order,
 } from '@flotilla/api';
 import { newSpecVersion } from '@flotilla/orchestrator';
-import { type Cidr, contains, overlaps, parseCidr, parseIp, protocolName, size } from '@flotilla/overlay';
+import { contains, parseCidr, parseIp, protocolName, size } from '@flotilla/overlay';
 import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
+import { checkSubnets } from './network-subnets.js';
 
 /** What a deploy does to a service's running tasks. */
 export type TaskChange = 'none' | 'scaled' | 'replaced';
@@ -185,24 +185,38 @@ export const STACK_LABEL = 'com.docker.stack.namespace';
 /**
  * The networks a deploy creates: each of the stack's own networks that does not exist yet (an existing one is
  * kept as it is: its subnet and VXLAN ID are in use). Refuses an external network that does not exist, and a
- * network name that belongs to another stack.
+ * network name that belongs to another stack or was made by `network create` (that one is named external).
+ * Each external network that a service the deploy writes joins (`joined`) is written back unchanged in the same
+ * transaction: a `network rm` that saw no service using it then conflicts rather than lands, and a deploy that
+ * comes after the removal conflicts and is decided again (now refused: the network does not exist).
  */
 export function networkWrites(
   existing: readonly Versioned<Network>[],
   stack: StackSpec,
   make: { now: bigint; newId: () => string },
+  joined: ReadonlySet<string> = new Set(),
 ): Write[] {
-  const byName = new Map(existing.map((n) => [n.value.spec?.annotations?.name ?? n.id, n.value]));
+  const byName = new Map(existing.map((n) => [n.value.spec?.annotations?.name ?? n.id, n]));
   const writes: Write[] = [];
   for (const spec of stack.networks) {
     const name = spec.annotations?.name ?? '';
-    const current = byName.get(name);
+    const found = byName.get(name);
+    const current = found?.value;
     if (spec.external) {
-      if (!current) {
+      if (!found) {
         throw new FlotillaError(
           Code.FailedPrecondition,
-          `network ${name} is declared external but does not exist: create it first or drop "external: true"`,
+          `network ${name} is declared external but does not exist: create it first (flotilla network create ${name}) or drop "external: true"`,
         );
+      }
+      if (found.value.ingress) {
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `network ${name} is the routing mesh's: services join it by publishing ports, not by naming it`,
+        );
+      }
+      if (joined.has(name)) {
+        writes.push({ op: 'update', kind: 'networks', id: found.id, value: found.value, version: found.version });
       }
       continue;
     }
@@ -212,6 +226,12 @@ export function networkWrites(
         throw new FlotillaError(
           Code.FailedPrecondition,
           `a network named ${name} already exists${owner ? ` in stack ${owner}` : ''}: rename this stack's network`,
+        );
+      }
+      if (!owner) {
+        throw new FlotillaError(
+          Code.FailedPrecondition,
+          `a network named ${name} already exists outside any stack (flotilla network create): declare it "external: true" to join it, or rename this stack's network`,
         );
       }
       continue;
@@ -252,41 +272,6 @@ export function checkPublishedPorts(existing: readonly Versioned<Service>[], sta
         );
       }
       taken.set(key(p), name);
-    }
-  }
-}
-
-/** A network's explicit subnet must be one, and free: refused at deploy rather than left waiting. */
-function checkSubnets(name: string, spec: NetworkSpec, existing: readonly Versioned<Network>[]): void {
-  for (const config of spec.ipam) {
-    if (!config.subnet) continue;
-    let subnet: Cidr;
-    try {
-      subnet = parseCidr(config.subnet);
-    } catch (err) {
-      throw new FlotillaError(Code.InvalidArgument, `network ${name}: ${(err as Error).message}`);
-    }
-    if (subnet.bits > 29) {
-      throw new FlotillaError(
-        Code.InvalidArgument,
-        `network ${name}: subnet ${config.subnet} is too small: use a /29 or larger`,
-      );
-    }
-    for (const other of existing) {
-      if (other.value.subnet && overlaps(parseCidr(other.value.subnet), subnet)) {
-        throw new FlotillaError(
-          Code.FailedPrecondition,
-          `network ${name}: subnet ${config.subnet} overlaps ${other.value.subnet} of network ${other.value.spec?.annotations?.name}: choose another`,
-        );
-      }
-    }
-    if (config.gateway) {
-      try {
-        if (!contains(subnet, parseIp(config.gateway)))
-          throw new Error(`gateway ${config.gateway} is not in ${config.subnet}`);
-      } catch (err) {
-        throw new FlotillaError(Code.InvalidArgument, `network ${name}: ${(err as Error).message}`);
-      }
     }
   }
 }

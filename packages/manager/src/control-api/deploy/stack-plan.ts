@@ -22,7 +22,7 @@ import { checkAdmission } from '../admission/admission-check.js';
 import { type FileObjectDecision, resolveFileObjects } from './file-object-versions.js';
 import { newTasks, previewPlacement } from './placement-preview.js';
 import { diffSpecs } from './spec-diff.js';
-import { decideStack, type ServiceDecision, type TaskChange } from './stack-changes.js';
+import { decideStack, networkWrites, type ServiceDecision, type TaskChange } from './stack-changes.js';
 
 /** The store as a plan sees it: reads only. A plan holds no way to write, so it cannot change the cluster. */
 export type StoreReader = Pick<Store, 'list' | 'get'>;
@@ -50,13 +50,16 @@ export async function planStack(
 ): Promise<PlanStackResponse> {
   // A dry run is refused as the deploy would be, with the same list.
   await checkAdmission(store, stack.services, `the deploy of stack ${stack.name}`);
-  const [services, nodes, tasks, cluster, files] = await Promise.all([
+  const [services, nodes, tasks, cluster, files, networks] = await Promise.all([
     store.list('services'),
     store.list('nodes'),
     store.list('tasks'),
     store.get('clusters', CLUSTER_KEY),
     store.list('files'),
+    store.list('networks'),
   ]);
+  // Only for its refusals (a missing external network, a name taken, a subnet that overlaps): as the deploy's.
+  networkWrites(networks.items, stack, { now: 0n, newId });
   const binpack = cluster?.value.settings?.placementStrategy === ClusterSettings_Strategy.STRATEGY_BINPACK;
   return planFrom(
     {
