@@ -10,7 +10,9 @@ import {
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { listingFormatOption, table } from '../table.js';
+import { dockerNodes } from '../output/docker-json.js';
+import { dockerFormatOption, rawNodes, renderListing } from '../output/listing.js';
+import { table } from '../table.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -25,7 +27,7 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
   node
     .command('ls')
     .description('list nodes')
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('node'))
     .action(async (opts) => {
       const c = client();
       const { nodes, managers, warnings } = await call(c, c.listNodes, {}).finally(() => c.close());
@@ -36,27 +38,9 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
         managers.filter((m) => nodeIds.has(m.manager?.nodeId ?? '')).map((m) => [m.manager?.nodeId, m]),
       );
       const standalone = managers.filter((m) => !nodeIds.has(m.manager?.nodeId ?? ''));
-      if (opts.format === 'json') {
-        // Managers in the shape of a node (as `docker node ls` lists them), told apart by their managerStatus.
-        const managerJson = standalone.map((m) => ({
-          id: m.manager?.id ?? '',
-          description: { hostname: m.manager?.hostname ?? '' },
-          spec: { role: 'ROLE_MANAGER' },
-          status: { state: m.reachable ? 'STATE_READY' : 'STATE_DOWN', address: m.manager?.address ?? '' },
-          createdAtMs: String(m.manager?.createdAtMs ?? 0n),
-          managerStatus: {
-            leader: m.leader,
-            reachability: m.reachable ? 'reachable' : 'unreachable',
-            addr: m.manager?.address ?? '',
-            etcdMember: m.manager?.etcdMember ?? false,
-          },
-        }));
-        const nodeJson = nodes.map((n) => {
-          const m = onNode.get(n.id);
-          const json = Node.toJSON(n) as Record<string, unknown>;
-          return m ? { ...json, managerStatus: promotedStatus(m) } : json;
-        });
-        io.out(`${JSON.stringify([...nodeJson, ...managerJson], null, 2)}\n`);
+      if (opts.format !== 'table') {
+        const raw = () => rawNodes(nodes, onNode, standalone);
+        io.out(renderListing({ format: opts.format, kind: 'node', rows: () => dockerNodes({ nodes, managers }), raw }));
         return;
       }
       const rows = nodes.map((n) => [
@@ -165,17 +149,6 @@ export function nodeCommand(io: Io, client: () => ControlServiceClient = () => c
     });
 
   return node;
-}
-
-/** A promoted node's manager in `node ls --format json`: the managerStatus docker gives a node. */
-function promotedStatus(m: ManagerView) {
-  return {
-    leader: m.leader,
-    reachability: m.reachable ? 'reachable' : 'unreachable',
-    addr: m.manager?.address ?? '',
-    etcdMember: m.manager?.etcdMember ?? false,
-    managerId: m.manager?.id ?? '',
-  };
 }
 
 /** Docker's words: Leader, Reachable, Unreachable. */

@@ -3,7 +3,9 @@ import { type ControlServiceClient, isJobMode, Service, ServiceMode } from '@flo
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { listingFormatOption, table } from '../table.js';
+import { dockerService } from '../output/docker-json.js';
+import { dockerFormatOption, rawServiceSummary, renderListing } from '../output/listing.js';
+import { table } from '../table.js';
 import { formatTasks, shortImage } from '../task-table.js';
 import { serviceLogsCommand } from './service-logs.js';
 
@@ -23,24 +25,18 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .command('ls')
     .description('list services')
     .option('--stack <NAME>', "only this stack's services")
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('service'))
     .action(async (opts) => {
       const c = client();
       const { services } = await call(c, c.listServices, { stack: opts.stack ?? '' }).finally(() => c.close());
-      if (opts.format === 'json') {
+      if (opts.format !== 'table') {
         io.out(
-          `${JSON.stringify(
-            services.map((s) => ({
-              ...(s.service ? (Service.toJSON(s.service) as object) : {}),
-              running: Number(s.running),
-              desired: Number(s.desired),
-              ...(isJobMode(s.service?.spec?.mode)
-                ? { completed: Number(s.completed), completions: Number(s.completions) }
-                : {}),
-            })),
-            null,
-            2,
-          )}\n`,
+          renderListing({
+            format: opts.format,
+            kind: 'service',
+            rows: () => services.map(dockerService),
+            raw: () => services.map(rawServiceSummary),
+          }),
         );
         return;
       }
@@ -61,7 +57,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .command('ps')
     .description("list a service's tasks, with each slot's recent history")
     .argument('<SERVICE>', 'a service name, ID or ID prefix')
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('task'))
     .action(async (ref, opts) => {
       const c = client();
       const response = await call(c, c.listTasks, { service: ref, stack: '', node: '' }).finally(() => c.close());
