@@ -48,15 +48,15 @@ function templateError(format: string, why: string): Error {
 }
 
 function tokenize(inner: string, format: string): string[] {
+  // Words, "quoted strings" (with \ escapes) and `raw strings`, separated by white space.
+  const re = /\s*("(?:[^"\\]|\\.)*"|`[^`]*`|[^\s"`]+)\s*/y;
   const tokens: string[] = [];
-  const re = /\s*("(?:[^"\\]|\\.)*"|`[^`]*`|[^\s"`]+)/gy;
-  let m: RegExpExecArray | null = re.exec(inner);
-  while (m) {
+  while (re.lastIndex < inner.length) {
+    const at = re.lastIndex;
+    const m = re.exec(inner);
+    if (!m)
+      throw templateError(format, `cannot read "{{${inner}}}" from "${inner.slice(at).trim()}" (an unclosed quote?)`);
     tokens.push(m[1] as string);
-    m = re.exec(inner);
-  }
-  if (inner.slice(re.lastIndex).trim() !== '' || (re.lastIndex === 0 && inner.trim() !== '')) {
-    throw templateError(format, `cannot read "{{${inner}}}" (an unclosed quote?)`);
   }
   return tokens;
 }
