@@ -28,6 +28,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     { devCommand },
     { eventsCommand },
     { secretCommand, configCommand },
+    { completionCommand, completeCommand },
   ] = await Promise.all([
     import('./commands/stack.js'),
     import('./commands/node.js'),
@@ -36,6 +37,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     import('./commands/dev.js'),
     import('./commands/events.js'),
     import('./commands/file-objects.js'),
+    import('./commands/completion.js'),
   ]);
   return [
     stackCommand,
@@ -49,6 +51,8 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     clusterCommand,
     eventsCommand,
     devCommand,
+    completionCommand,
+    completeCommand,
   ];
 }
 
@@ -59,7 +63,11 @@ export function buildProgram(commands: CommandFactory[], io: Io = processIo): Co
     .showSuggestionAfterError(true)
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
-  for (const make of commands) program.addCommand(make(io));
+  for (const make of commands) {
+    const command = make(io);
+    // `__complete` is for the completion scripts, not for people: it stays out of the help.
+    program.addCommand(command, { hidden: command.name().startsWith('__') });
+  }
   // Subcommands report through the same channel and never call process.exit themselves.
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
