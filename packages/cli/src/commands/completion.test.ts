@@ -16,7 +16,7 @@ function flotillaOnPath(configDir: string): string {
   writeFileSync(
     entry,
     `import { main } from ${JSON.stringify(path.join(root, 'packages/cli/src/index.ts'))};\n` +
-      'process.exitCode = await main(process.argv);\n',
+      'process.exit(await main(process.argv));\n',
   );
   execFileSync('mkdir', ['-p', bin]);
   const wrapper = path.join(bin, 'flotilla');
