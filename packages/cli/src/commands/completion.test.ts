@@ -10,7 +10,7 @@ const root = path.resolve(import.meta.dirname, '../../../..');
 afterAll(() => dir.remove());
 
 /** A `flotilla` on PATH that runs this source tree's CLI, as the completion scripts call it back. */
-function flotillaOnPath(configDir: string): string {
+function flotillaOnPath(): string {
   const bin = path.join(dir.path, 'bin');
   const entry = path.join(dir.path, 'flotilla.mjs');
   writeFileSync(
@@ -67,7 +67,7 @@ describe('flotilla completion', () => {
     const file = path.join(dir.path, 'flotilla-none.bash');
     writeFileSync(file, await script('bash'));
     const env = {
-      PATH: flotillaOnPath(path.join(dir.path, 'no-cluster')),
+      PATH: flotillaOnPath(),
       FLOTILLA_CONFIG_DIR: path.join(dir.path, 'none'),
     };
     const { offered, stderr } = complete(file, ['flotilla', 'service', 'ps', ''], env);

@@ -94,11 +94,6 @@ export function rfc3339(ms: bigint | number | undefined): string {
   return n > 0 ? new Date(n).toISOString() : '';
 }
 
-/** A nanosecond duration as docker's JSON gives one: a number of nanoseconds (0 when unset). */
-export function nanoseconds(ns: bigint | number | undefined): number {
-  return Number(ns ?? 0);
-}
-
 const PROTOCOL = PortConfig_Protocol as unknown as Record<number, string>;
 
 /** Published ports as docker lists them: `*:8080->80/tcp`, comma-separated; host-mode ports without the `*`. */
