@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
@@ -12,6 +11,7 @@ import { serviceCommand } from '../commands/service.js';
 import { stackCommand } from '../commands/stack.js';
 import { controlClient } from '../control-client.js';
 import { buildProgram } from '../index.js';
+import { bashCompletions, flotillaBinDir } from './completion.test-helpers.js';
 
 // The listings' --format json and templates, and the live names of shell completion, against a manager on a real
 // etcd and an agent that runs each task as a process.
@@ -135,31 +135,10 @@ describe('docker-shaped listings and live completion', () => {
     expect((await flotilla(['__complete', 'nodes'])).out.split('\n')).toContain('fmt-node-1');
 
     // The script calls `flotilla __complete` back: here a flotilla on PATH that runs this source tree's CLI.
-    const root = path.resolve(import.meta.dirname, '../../../..');
-    const entry = path.join(filesDir, 'flotilla.mjs');
-    writeFileSync(
-      entry,
-      `import { main } from ${JSON.stringify(path.join(root, 'packages/cli/src/index.ts'))};\n` +
-        'process.exit(await main(process.argv));\n',
-    );
-    const bin = path.join(filesDir, 'flotilla');
-    writeFileSync(bin, `#!/bin/sh\nexec node --import tsx ${JSON.stringify(entry)} "$@"\n`, { mode: 0o755 });
     const script = path.join(filesDir, 'flotilla.bash');
     writeFileSync(script, (await flotilla(['completion', 'bash'])).out);
-    // Run asynchronously: the manager answering the script's call back lives in this process.
-    const offered = (words: string[]) =>
-      new Promise<string[]>((resolve, reject) => {
-        const program = `source ${JSON.stringify(script)}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _flotilla; printf '%s\\n' "\${COMPREPLY[@]}"`;
-        execFile(
-          'bash',
-          ['--norc', '--noprofile', '-c', program],
-          { cwd: root, env: { ...process.env, PATH: `${filesDir}:${process.env.PATH}`, FLOTILLA_CONFIG_DIR: cliDir } },
-          (err, stdout, stderr) => {
-            if (err) reject(new Error(`${err.message}: ${stderr}`));
-            else resolve(stdout.split('\n').filter(Boolean));
-          },
-        );
-      });
+    const env = { PATH: `${flotillaBinDir(filesDir)}:${process.env.PATH}`, FLOTILLA_CONFIG_DIR: cliDir };
+    const offered = async (words: string[]) => (await bashCompletions(script, words, env)).offered;
     expect(await offered(['flotilla', 'service', 'ps', 'sh'])).toEqual(['shop_web']);
     expect(await offered(['flotilla', 'stack', 'rm', ''])).toEqual(['shop']);
     expect(await offered(['flotilla', 'node', 'inspect', 'fmt'])).toEqual(['fmt-node-1']);
