@@ -9,7 +9,7 @@
 // rebalance): more than six, or two in a slot, would be a duplicate. The one expected exception is the rebalance
 // onto the returned host: each move is start-first, so its slot has two such tasks from the moment the new one
 // runs until the orchestrator's next round tells the old one to stop.
-// Tasks and nodes are polled through the control API (what `service ps --format json` and `node ls` call), every
+// Tasks and nodes are polled through the control API (what `service ps` and `node ls` call), every
 // --poll-ms: a CLI process per poll would take longer to start than the interval.
 // Needs root. Prints one JSON line of figures last.
 // Run: npm run bench -- failover [--runs 10] [--poll-ms 100]

@@ -86,7 +86,7 @@ function run(command: string, argv: string[], options: { timeoutMs?: number; env
 const netnsOf = (task: PsTask) => `/run/netns/flt-${task.id}`;
 
 async function runningTasks(service: string): Promise<PsTask[]> {
-  const ps = await (cluster as NetnsCluster).cli(['service', 'ps', '--format', 'json', service]);
+  const ps = await (cluster as NetnsCluster).cli(['service', 'ps', '--format', 'raw', service]);
   if (ps.code !== 0) return [];
   return (JSON.parse(ps.stdout) as PsTask[]).filter(
     (t) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING',

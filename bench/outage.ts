@@ -35,7 +35,7 @@ interface PsTask {
 let cluster: NetnsCluster | undefined;
 
 async function tasks(c: NetnsCluster): Promise<PsTask[]> {
-  const ps = await c.cli(['service', 'ps', '--format', 'json', SERVICE]);
+  const ps = await c.cli(['service', 'ps', '--format', 'raw', SERVICE]);
   if (ps.code !== 0) throw new Error(`service ps failed: ${ps.output}`);
   return JSON.parse(ps.stdout) as PsTask[];
 }
@@ -43,7 +43,7 @@ async function tasks(c: NetnsCluster): Promise<PsTask[]> {
 const live = (t: PsTask) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING';
 
 async function readyNodes(c: NetnsCluster): Promise<number> {
-  const ls = await c.cli(['node', 'ls', '--format', 'json']);
+  const ls = await c.cli(['node', 'ls', '--format', 'raw']);
   if (ls.code !== 0) return -1;
   return (JSON.parse(ls.stdout) as { status?: { state: string }; managerStatus?: object }[]).filter(
     (n) => !n.managerStatus && n.status?.state === 'STATE_READY',

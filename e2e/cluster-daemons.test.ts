@@ -133,10 +133,10 @@ describe('flotilla manager and agent processes', () => {
     const listed = await capture(['node', 'ls', '--format', 'json']);
     expect(listed.code).toBe(0);
     const managerId = /manager (\w+) of cluster/.exec(manager.output())?.[1] as string;
-    // The manager is listed with the nodes, as the leader, told apart by its managerStatus.
+    // The manager is listed with the nodes, as the leader, told apart as running no tasks.
     expect(JSON.parse(listed.stdout)).toMatchObject([
-      { id: nodeId, status: { state: 'STATE_READY' } },
-      { id: managerId, status: { state: 'STATE_READY' }, managerStatus: { leader: true, reachability: 'reachable' } },
+      { ID: nodeId, Status: 'ready', ManagerStatus: '', RunsTasks: true },
+      { ID: managerId, Status: 'ready', ManagerStatus: 'Leader', RunsTasks: false },
     ]);
     const table = await capture(['node', 'ls']);
     expect(table.output).toMatch(/^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+ROLE\s+MANAGER STATUS/m);
@@ -182,8 +182,8 @@ describe('flotilla manager and agent processes', () => {
     expect(late.output).toContain('not valid');
     // Removed, the node's certificate no longer opens a session.
     expect((await capture(['node', 'rm', '--force', nodeId])).code).toBe(0);
-    const left = JSON.parse((await capture(['node', 'ls', '--format', 'json'])).stdout) as { managerStatus?: object }[];
-    expect(left.filter((n) => !n.managerStatus)).toEqual([]);
+    const left = JSON.parse((await capture(['node', 'ls', '--format', 'json'])).stdout) as { RunsTasks: boolean }[];
+    expect(left.filter((n) => n.RunsTasks)).toEqual([]);
     manager.child.kill('SIGTERM');
     expect(await manager.exited).toBe(0);
   });

@@ -54,7 +54,7 @@ interface PsTask {
   status: { state: string; health?: string; error?: string; message?: string };
 }
 async function tasks(service: string): Promise<PsTask[]> {
-  const ps = await cli(['service', 'ps', '--format', 'json', service]);
+  const ps = await cli(['service', 'ps', '--format', 'raw', service]);
   return ps.code === 0 ? (JSON.parse(ps.stdout) as PsTask[]) : [];
 }
 const running = (ts: PsTask[]) => ts.filter((t) => t.status.state === 'TASK_STATE_RUNNING');

@@ -38,7 +38,7 @@ interface PsTask {
 }
 
 async function running(): Promise<PsTask[]> {
-  const ps = await cli(['service', 'ps', '--format', 'json', 'web_web']);
+  const ps = await cli(['service', 'ps', '--format', 'raw', 'web_web']);
   const all = ps.code === 0 ? (JSON.parse(ps.stdout) as PsTask[]) : [];
   return all.filter((t) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING');
 }
@@ -92,7 +92,7 @@ describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', (
       .toBeGreaterThan(0);
     expect((await cli(['stack', 'rm', 'coins'])).code).toBe(0);
 
-    const nodes = JSON.parse((await cli(['node', 'ls', '--format', 'json'])).stdout) as {
+    const nodes = JSON.parse((await cli(['node', 'ls', '--format', 'raw'])).stdout) as {
       id: string;
       description: { hostname: string };
       managerStatus?: object;

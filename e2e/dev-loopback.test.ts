@@ -60,7 +60,7 @@ describe('flotilla dev on loopback', () => {
     await expect
       .poll(async () => (await capture(['service', 'ls'])).stdout, { timeout: 30_000, interval: 500 })
       .toMatch(/hello_hello\s+replicated\s+3\/3/);
-    const listed = JSON.parse((await capture(['node', 'ls', '--format', 'json'])).stdout) as {
+    const listed = JSON.parse((await capture(['node', 'ls', '--format', 'raw'])).stdout) as {
       description: { hostname: string };
       managerStatus?: { leader: boolean };
     }[];

@@ -52,7 +52,7 @@ interface TaskJson {
 
 /** The images the service's tasks that should run are running. */
 async function running(service: string): Promise<{ ids: string[]; images: string[] }> {
-  const tasks = JSON.parse((await capture(['service', 'ps', service, '--format', 'json'])).stdout) as TaskJson[];
+  const tasks = JSON.parse((await capture(['service', 'ps', service, '--format', 'raw'])).stdout) as TaskJson[];
   const live = tasks.filter((t) => t.desiredState === 'TASK_STATE_RUNNING' && t.status.state === 'TASK_STATE_RUNNING');
   return { ids: live.map((t) => t.id).sort(), images: live.map((t) => t.spec.image) };
 }

@@ -121,7 +121,7 @@ interface Listed {
 }
 
 async function nodeLs(cliEnv: NodeJS.ProcessEnv): Promise<Listed[]> {
-  const listed = await runFlotilla(['node', 'ls', '--format', 'json'], cliEnv);
+  const listed = await runFlotilla(['node', 'ls', '--format', 'raw'], cliEnv);
   if (listed.code !== 0) throw new Error(listed.output);
   return JSON.parse(listed.stdout) as Listed[];
 }

@@ -27,7 +27,7 @@ interface PsTask {
 const seenTasks = new Set<string>();
 
 async function tasks(service: string): Promise<PsTask[]> {
-  const ps = await cluster.cli(['service', 'ps', '--format', 'json', service]);
+  const ps = await cluster.cli(['service', 'ps', '--format', 'raw', service]);
   const all = ps.code === 0 ? (JSON.parse(ps.stdout) as PsTask[]) : [];
   for (const t of all) seenTasks.add(t.id);
   return all;
@@ -84,14 +84,14 @@ async function fdbProblems(node: ClusterNode): Promise<string[]> {
       .join(':')}`;
   const expected = new Set<string>();
   for (const svc of SERVICES) {
-    const ps = await cluster.cli(['service', 'ps', '--format', 'json', svc]);
+    const ps = await cluster.cli(['service', 'ps', '--format', 'raw', svc]);
     const all = JSON.parse(ps.stdout) as (PsTask & { networks?: { address: string }[] })[];
     for (const t of all) {
       if (t.nodeId !== node.nodeId && !ENDED.has(t.status.state))
         for (const n of t.networks ?? []) expected.add(macOf(n.address));
     }
   }
-  const nodes = JSON.parse((await cluster.cli(['node', 'ls', '--format', 'json'])).stdout) as {
+  const nodes = JSON.parse((await cluster.cli(['node', 'ls', '--format', 'raw'])).stdout) as {
     id: string;
     ingressAddress?: string;
   }[];

@@ -27,7 +27,7 @@ const neverTwice = async (samples: readonly RuntimeSample[]) => expectNeverTwice
 
 /** Node states by host name, e.g. {h1: 'STATE_READY', ...}. */
 async function nodeStates(): Promise<Record<string, string>> {
-  const ls = await cluster.cli(['node', 'ls', '--format', 'json']);
+  const ls = await cluster.cli(['node', 'ls', '--format', 'raw']);
   if (ls.code !== 0) return {};
   const nodes = JSON.parse(ls.stdout) as { id: string; status?: { state: string } }[];
   return Object.fromEntries(

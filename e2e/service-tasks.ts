@@ -12,7 +12,7 @@ import { expect } from 'vitest';
 import { bin, root } from './flotilla-command.js';
 import { clusterLeftovers } from './netns-leftovers.js';
 
-/** A task as `service ps --format json` shows it (the fields the e2e tests read). */
+/** A task as `service ps --format raw` shows it: the API's task (the fields the e2e tests read). */
 export interface PsTask {
   id: string;
   nodeId: string;
@@ -35,7 +35,7 @@ export async function serviceTasks(
   seen: Set<string>,
   via?: ClusterManager,
 ): Promise<PsTask[]> {
-  const ps = await cluster.cli(['service', 'ps', '--format', 'json', service], via);
+  const ps = await cluster.cli(['service', 'ps', '--format', 'raw', service], via);
   const all = ps.code === 0 ? (JSON.parse(ps.stdout) as PsTask[]) : [];
   for (const t of all) seen.add(t.id);
   return all;
@@ -43,7 +43,7 @@ export async function serviceTasks(
 
 /** How many nodes (not managers) the managers say are ready (-1: no answer). */
 export async function readyNodeCount(cluster: NetnsCluster, via?: ClusterManager): Promise<number> {
-  const ls = await cluster.cli(['node', 'ls', '--format', 'json'], via);
+  const ls = await cluster.cli(['node', 'ls', '--format', 'raw'], via);
   if (ls.code !== 0) return -1;
   return (JSON.parse(ls.stdout) as { status?: { state: string }; managerStatus?: object }[]).filter(
     (n) => !n.managerStatus && n.status?.state === 'STATE_READY',

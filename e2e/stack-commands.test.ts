@@ -84,13 +84,13 @@ describe('stack and service commands', () => {
 
     expect((await capture(['service', 'scale', '--detach', 'web_web=5'])).code).toBe(0);
     await expect
-      .poll(async () => JSON.parse((await capture(['service', 'ls', '--format', 'json'])).stdout)[0].running, {
+      .poll(async () => JSON.parse((await capture(['service', 'ls', '--format', 'json'])).stdout)[0].Running, {
         timeout: 20_000,
         interval: 300,
       })
       .toBe(5);
     const tasks = JSON.parse((await capture(['service', 'ps', 'web_web', '--format', 'json'])).stdout);
-    expect(tasks.filter((t: { desiredState: string }) => t.desiredState === 'TASK_STATE_RUNNING')).toHaveLength(5);
+    expect(tasks.filter((t: { DesiredState: string }) => t.DesiredState === 'running')).toHaveLength(5);
 
     const bad = await capture(['service', 'scale', 'web_web=x']);
     expect(bad.code).toBe(2);
@@ -161,7 +161,8 @@ describe('stack and service commands', () => {
     );
     expect((await capture(['stack', 'deploy', '-c', first, 'shop'])).code).toBe(0);
     const services = async () =>
-      JSON.parse((await capture(['service', 'ls', '--stack', 'shop', '--format', 'json'])).stdout).map(
+      // The spec version is the API's: docker's listing has no place for it.
+      JSON.parse((await capture(['service', 'ls', '--stack', 'shop', '--format', 'raw'])).stdout).map(
         (s: { spec: { annotations: { name: string }; container: { image: string } }; specVersion: string }) => [
           s.spec.annotations.name,
           s.spec.container.image,

@@ -29,6 +29,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     { eventsCommand },
     { secretCommand, configCommand },
     { networkCommand },
+    { completionCommand, completeCommand },
   ] = await Promise.all([
     import('./commands/stack.js'),
     import('./commands/node.js'),
@@ -38,6 +39,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     import('./commands/events.js'),
     import('./commands/file-objects.js'),
     import('./commands/network.js'),
+    import('./commands/completion.js'),
   ]);
   return [
     stackCommand,
@@ -52,6 +54,8 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     clusterCommand,
     eventsCommand,
     devCommand,
+    completionCommand,
+    completeCommand,
   ];
 }
 
@@ -62,7 +66,11 @@ export function buildProgram(commands: CommandFactory[], io: Io = processIo): Co
     .showSuggestionAfterError(true)
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride();
-  for (const make of commands) program.addCommand(make(io));
+  for (const make of commands) {
+    const command = make(io);
+    // `__complete` is for the completion scripts, not for people: it stays out of the help.
+    program.addCommand(command, { hidden: command.name().startsWith('__') });
+  }
   // Subcommands report through the same channel and never call process.exit themselves.
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -4,10 +4,11 @@ import {
   PortConfig_Protocol,
   PortConfig_PublishMode,
   type Service,
-  Service as ServiceCodec,
   ServiceMode,
   type ServiceSummary,
 } from '@flotilla/api';
+import { dockerService } from './output/docker-json.js';
+import { rawServiceSummary, renderListing } from './output/listing.js';
 import { table } from './table.js';
 import { shortImage } from './task-table.js';
 
@@ -22,17 +23,10 @@ const MODE_WORDS: Partial<Record<ServiceMode, string>> = {
  * Services as `docker stack services` lists them: ID NAME MODE REPLICAS IMAGE PORTS. JSON is the shape
  * `service ls --format json` prints.
  */
-export function formatServiceListing(services: ServiceSummary[], format: 'table' | 'json', quiet = false): string {
-  if (format === 'json') {
-    const json = services.map((s) => ({
-      ...(s.service ? (ServiceCodec.toJSON(s.service) as object) : {}),
-      running: Number(s.running),
-      desired: Number(s.desired),
-      ...(isJobMode(s.service?.spec?.mode)
-        ? { completed: Number(s.completed), completions: Number(s.completions) }
-        : {}),
-    }));
-    return `${JSON.stringify(json, null, 2)}\n`;
+export function formatServiceListing(services: ServiceSummary[], format: string, quiet = false): string {
+  if (format !== 'table') {
+    const rows = () => services.map(dockerService);
+    return renderListing({ format, kind: 'service', rows, raw: () => services.map(rawServiceSummary) });
   }
   if (quiet) return services.map((s) => `${s.service?.id ?? ''}\n`).join('');
   const rows = services.map(({ service: s, running, desired, completed, completions }) => [

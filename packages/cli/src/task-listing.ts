@@ -4,7 +4,8 @@ import { ago, table } from './table.js';
 import { exitWord, formatTasks, healthWord, shortImage, stateWord } from './task-table.js';
 
 export interface TaskListingOptions {
-  format: 'table' | 'json';
+  /** table, or any format formatTasks takes (json, raw, a template). */
+  format: string;
   /** Full IDs, images and errors. */
   noTrunc?: boolean;
   /** Task IDs only, one a line. */
@@ -20,7 +21,7 @@ export const ERROR_WIDTH = 30;
  * ERROR PORTS, a slot's history under its current task. JSON is the listings' JSON, whatever the options.
  */
 export function formatTaskListing(response: ListTasksResponse, options: TaskListingOptions): string {
-  if (options.format === 'json') return formatTasks(response, 'json');
+  if (options.format !== 'table') return formatTasks(response, options.format);
   const id = (t: Task) => (options.noTrunc ? t.id : t.id.slice(0, 12));
   if (options.quiet) return response.tasks.map((t) => `${id(t)}\n`).join('');
   const now = options.now ?? Date.now();

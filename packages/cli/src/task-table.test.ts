@@ -51,13 +51,24 @@ describe('task table', () => {
     expect(formatTasks(response(), 'table', now)).not.toContain('exit');
   });
 
-  it('includes health and the last probe output in JSON', () => {
+  it("gives health in docker's JSON in lower case, and the last probe output in raw JSON", () => {
     const [task] = JSON.parse(formatTasks(response(TaskHealth.TASK_HEALTH_HEALTHY), 'json', now));
-    expect(task.status).toMatchObject({
+    expect(task).toMatchObject({
+      State: 'running',
+      Health: 'healthy',
+      CurrentState: 'running (healthy) 3 seconds ago',
+    });
+    expect(JSON.stringify(task)).not.toContain('TASK_');
+    const [raw] = JSON.parse(formatTasks(response(TaskHealth.TASK_HEALTH_HEALTHY), 'raw', now));
+    expect(raw.status).toMatchObject({
       state: 'TASK_STATE_RUNNING',
       health: 'TASK_HEALTH_HEALTHY',
       healthOutput: 'GET /: 200',
     });
+  });
+
+  it("prints a template over docker's fields", () => {
+    expect(formatTasks(response(), '{{.Name}} {{.Node}} {{.State}}', now)).toBe('web_web.1 node-1 running\n');
   });
 });
 
@@ -78,7 +89,7 @@ describe('pinned images', () => {
   it('shows the tag and a short digest in the table, the whole digest in JSON', () => {
     expect(formatTasks(pinned, 'table', now)).toContain('127.0.0.1:5000/app:1@sha256:0123456789ab ');
     expect(formatTasks(pinned, 'table', now)).not.toContain(digest);
-    expect(JSON.parse(formatTasks(pinned, 'json', now))[0].spec.image).toBe(`127.0.0.1:5000/app:1@${digest}`);
+    expect(JSON.parse(formatTasks(pinned, 'json', now))[0].Image).toBe(`127.0.0.1:5000/app:1@${digest}`);
   });
 
   it('leaves an image without a digest as it is', () => {

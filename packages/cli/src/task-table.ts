@@ -1,18 +1,18 @@
-import { type ListTasksResponse, Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
+import { type ListTasksResponse, type Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
+import { taskListing } from './output/listing.js';
 import { ago, table } from './table.js';
 
 /** A task state as listings print it: `running`, `shutdown`. */
 export const stateWord = (s: TaskState | undefined) =>
   (TaskState[s ?? TaskState.TASK_STATE_UNSPECIFIED] ?? 'UNKNOWN').replace('TASK_STATE_', '').toLowerCase();
 
+/** Tasks in the --format asked for: the table, docker's JSON rows, the API's tasks (raw), or a template. */
+export function formatTasks(response: ListTasksResponse, format: string, now = Date.now()): string {
+  return taskListing(response, format, () => taskTable(response, now), now);
+}
+
 /** Tasks as `docker service ps` shows them: one row per task, a slot's history under its current task. */
-export function formatTasks(response: ListTasksResponse, format: 'table' | 'json', now = Date.now()): string {
-  if (format === 'json')
-    return `${JSON.stringify(
-      response.tasks.map((t) => Task.toJSON(t)),
-      null,
-      2,
-    )}\n`;
+function taskTable(response: ListTasksResponse, now: number): string {
   let previous = '';
   const rows = response.tasks.map((t) => {
     const key = `${t.serviceId}/${t.slot === 0n ? t.nodeId : t.slot}`;

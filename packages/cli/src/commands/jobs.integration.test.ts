@@ -95,7 +95,7 @@ describe('jobs from the command line', () => {
     await expect
       .poll(async () => (await flotilla(['service', 'ls', '--stack', 'batch'])).out, { timeout: 30_000, interval: 200 })
       .toMatch(/0\/2 \(3\/3 completed\)/);
-    const json = JSON.parse((await flotilla(['service', 'ps', 'batch_seed', '--format', 'json'])).out) as {
+    const json = JSON.parse((await flotilla(['service', 'ps', 'batch_seed', '--format', 'raw'])).out) as {
       specVersion: string;
       status: { state: string };
     }[];

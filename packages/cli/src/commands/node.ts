@@ -16,8 +16,10 @@ import { cliConfigDir } from '@flotilla/pki';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { dockerNodes } from '../output/docker-json.js';
+import { dockerFormatOption, rawNodes, renderListing } from '../output/listing.js';
 import { prettyNode } from '../pretty-inspect.js';
-import { listingFormatOption, table } from '../table.js';
+import { table } from '../table.js';
 import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
 import { formatTaskListing } from '../task-listing.js';
 
@@ -39,7 +41,7 @@ export function nodeCommand(
     .command('ls')
     .description('list nodes')
     .option('-q, --quiet', 'only print IDs')
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('node'))
     .action(async (opts) => {
       const c = client();
       const { nodes, managers, warnings } = await call(c, c.listNodes, {}).finally(() => c.close());
@@ -50,27 +52,9 @@ export function nodeCommand(
         managers.filter((m) => nodeIds.has(m.manager?.nodeId ?? '')).map((m) => [m.manager?.nodeId, m]),
       );
       const standalone = managers.filter((m) => !nodeIds.has(m.manager?.nodeId ?? ''));
-      if (opts.format === 'json') {
-        // Managers in the shape of a node (as `docker node ls` lists them), told apart by their managerStatus.
-        const managerJson = standalone.map((m) => ({
-          id: m.manager?.id ?? '',
-          description: { hostname: m.manager?.hostname ?? '' },
-          spec: { role: 'ROLE_MANAGER' },
-          status: { state: m.reachable ? 'STATE_READY' : 'STATE_DOWN', address: m.manager?.address ?? '' },
-          createdAtMs: String(m.manager?.createdAtMs ?? 0n),
-          managerStatus: {
-            leader: m.leader,
-            reachability: m.reachable ? 'reachable' : 'unreachable',
-            addr: m.manager?.address ?? '',
-            etcdMember: m.manager?.etcdMember ?? false,
-          },
-        }));
-        const nodeJson = nodes.map((n) => {
-          const m = onNode.get(n.id);
-          const json = Node.toJSON(n) as Record<string, unknown>;
-          return m ? { ...json, managerStatus: promotedStatus(m) } : json;
-        });
-        io.out(`${JSON.stringify([...nodeJson, ...managerJson], null, 2)}\n`);
+      if (opts.format !== 'table') {
+        const raw = () => rawNodes(nodes, onNode, standalone);
+        io.out(renderListing({ format: opts.format, kind: 'node', rows: () => dockerNodes({ nodes, managers }), raw }));
         return;
       }
       if (opts.quiet) {
@@ -139,7 +123,7 @@ export function nodeCommand(
     .addOption(taskFilterOption())
     .option('--no-trunc', 'do not truncate IDs, images or errors')
     .option('-q, --quiet', 'only print task IDs')
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('task'))
     .action(async (refs, opts) => {
       const filter = parseTaskFilter(opts.filter);
       const c = client();
@@ -270,17 +254,6 @@ async function ownNode(c: ControlServiceClient, configDir: string): Promise<stri
     `name the node: flotilla node ps NODE (the manager this CLI uses, ${configured || 'none'}, runs on no node ` +
       'of the cluster; see flotilla node ls)',
   );
-}
-
-/** A promoted node's manager in `node ls --format json`: the managerStatus docker gives a node. */
-function promotedStatus(m: ManagerView) {
-  return {
-    leader: m.leader,
-    reachability: m.reachable ? 'reachable' : 'unreachable',
-    addr: m.manager?.address ?? '',
-    etcdMember: m.manager?.etcdMember ?? false,
-    managerId: m.manager?.id ?? '',
-  };
 }
 
 /** Docker's words: Leader, Reachable, Unreachable. */

@@ -14,13 +14,15 @@ import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { PinFlags } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
+import { dockerService } from '../output/docker-json.js';
+import { dockerFormatOption, rawServiceSummary, renderListing } from '../output/listing.js';
 import { prettyService } from '../pretty-inspect.js';
 import { addCreateFlags, createSpec } from '../service-compose.js';
 import { addFlags, type FlagValues } from '../service-flags.js';
 import { type Followed, type FollowOptions, followServices, timeoutMs } from '../service-follow.js';
 import { addPinFlags, pinServiceImage } from '../service-image-pin.js';
 import { hasUpdateFlags, UPDATE_PAIRS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
-import { listingFormatOption, table } from '../table.js';
+import { table } from '../table.js';
 import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
 import { formatTaskListing } from '../task-listing.js';
 import { shortImage } from '../task-table.js';
@@ -43,24 +45,18 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .command('ls')
     .description('list services')
     .option('--stack <NAME>', "only this stack's services")
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('service'))
     .action(async (opts) => {
       const c = client();
       const { services } = await call(c, c.listServices, { stack: opts.stack ?? '' }).finally(() => c.close());
-      if (opts.format === 'json') {
+      if (opts.format !== 'table') {
         io.out(
-          `${JSON.stringify(
-            services.map((s) => ({
-              ...(s.service ? (Service.toJSON(s.service) as object) : {}),
-              running: Number(s.running),
-              desired: Number(s.desired),
-              ...(isJobMode(s.service?.spec?.mode)
-                ? { completed: Number(s.completed), completions: Number(s.completions) }
-                : {}),
-            })),
-            null,
-            2,
-          )}\n`,
+          renderListing({
+            format: opts.format,
+            kind: 'service',
+            rows: () => services.map(dockerService),
+            raw: () => services.map(rawServiceSummary),
+          }),
         );
         return;
       }
@@ -84,7 +80,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .addOption(taskFilterOption())
     .option('--no-trunc', 'do not truncate IDs, images or errors')
     .option('-q, --quiet', 'only print task IDs')
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('task'))
     .action(async (refs, opts) => {
       const filter = parseTaskFilter(opts.filter);
       const c = client();

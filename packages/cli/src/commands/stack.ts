@@ -23,9 +23,11 @@ import { versionsBefore, waitForDeploy, watchedServices } from '../deploy-watch.
 import { usageError } from '../exit-codes.js';
 import { formatPins, pinImages, RESOLVE_IMAGE_MODES, unpinnedNotice } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
+import { dockerStack } from '../output/docker-json.js';
+import { dockerFormatOption, renderListing } from '../output/listing.js';
 import { formatServiceListing } from '../service-listing.js';
 import { formatPlan } from '../stack-plan-output.js';
-import { listingFormatOption, table } from '../table.js';
+import { table } from '../table.js';
 import { formatTasks } from '../task-table.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -217,12 +219,14 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
   stack
     .command('ls')
     .description('list stacks')
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('stack'))
     .action(async (opts) => {
       const c = client();
       const { stacks } = await call(c, c.listStacks, {}).finally(() => c.close());
-      if (opts.format === 'json') io.out(`${JSON.stringify(stacks, null, 2)}\n`);
-      else
+      if (opts.format !== 'table') {
+        const rows = () => stacks.map(dockerStack);
+        io.out(renderListing({ format: opts.format, kind: 'stack', rows, raw: () => stacks }));
+      } else
         io.out(
           table(
             ['NAME', 'SERVICES'],
@@ -235,7 +239,7 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .command('ps')
     .description("list a stack's tasks")
     .argument('<NAME>', 'the stack')
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('task'))
     .action(async (name, opts) => {
       const c = client();
       const response = await call(c, c.listTasks, { service: '', stack: name, node: '' }).finally(() => c.close());
@@ -247,7 +251,7 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .description("list a stack's services")
     .argument('<NAME>', 'the stack')
     .option('-q, --quiet', 'only print IDs')
-    .addOption(listingFormatOption())
+    .addOption(dockerFormatOption('service'))
     .action(async (name, opts) => {
       const c = client();
       const { services } = await call(c, c.listServices, { stack: name }).finally(() => c.close());
