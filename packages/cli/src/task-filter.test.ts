@@ -136,7 +136,7 @@ describe('task listing', () => {
   it('keeps the JSON of the listings, whatever the options', () => {
     const json = JSON.parse(formatTaskListing(response(), { format: 'json', quiet: true, noTrunc: false }));
     expect(json).toHaveLength(4);
-    expect(json[0]).toMatchObject({ id: 't1aaaaaaaaaaaaaaaaaaaaaaa', desiredState: 'TASK_STATE_RUNNING' });
+    expect(json[0]).toMatchObject({ ID: 't1aaaaaaaaaaaaaaaaaaaaaaa', DesiredState: 'running' });
   });
 
   it('cuts a long error to one line of the width, and leaves a short one alone', () => {

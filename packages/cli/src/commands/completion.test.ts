@@ -35,7 +35,7 @@ describe('flotilla completion', () => {
     // The completion command itself is completed, the hidden one is not.
     expect(await complete(file, ['flotilla', 'comp'])).toEqual(['completion']);
     expect(await complete(file, ['flotilla', '__'])).toEqual([]);
-    expect(await complete(file, ['flotilla', 'node', 'ls', '--'])).toEqual(['--format', '--help']);
+    expect(await complete(file, ['flotilla', 'node', 'ls', '--'])).toEqual(['--quiet', '--format', '--help']);
   });
 
   it('offers no live names, and prints nothing, when no cluster is reachable', async () => {

@@ -69,9 +69,9 @@ interface TaskJson {
   status: { state: string };
 }
 
-const nodesJson = async () => JSON.parse((await flotilla(['node', 'ls', '--format', 'json'])).out) as NodeJson[];
+const nodesJson = async () => JSON.parse((await flotilla(['node', 'ls', '--format', 'raw'])).out) as NodeJson[];
 const tasksJson = async () =>
-  JSON.parse((await flotilla(['service', 'ps', 'shop_web', '--format', 'json'])).out) as TaskJson[];
+  JSON.parse((await flotilla(['service', 'ps', 'shop_web', '--format', 'raw'])).out) as TaskJson[];
 const nodeId = (hostname: string) => nodesJson().then((n) => n.find((x) => x.description?.hostname === hostname)?.id);
 
 beforeAll(async () => {
@@ -187,7 +187,7 @@ describe('docker-shaped listings', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatch(/^[0-9a-z]{12}\s+shop_web\s+replicated\s+4\/4\s+unused$/);
     const json = JSON.parse((await flotilla(['stack', 'services', 'shop', '--format', 'json'])).out);
-    expect(json).toMatchObject([{ spec: { annotations: { name: 'shop_web' } }, running: 4, desired: 4 }]);
+    expect(json).toMatchObject([{ Name: 'shop_web', Mode: 'replicated', Replicas: '4/4' }]);
     const missing = await flotilla(['stack', 'services', 'nostack']);
     expect(missing.code).toBe(EXIT.failed);
     expect(missing.err).toMatch(/nothing found in stack nostack/);
