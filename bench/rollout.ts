@@ -170,7 +170,7 @@ try {
 
   const t0 = performance.now();
   load.origin = t0;
-  const updated = await cluster.cli(['service', 'update', '--force', SERVICE]);
+  const updated = await cluster.cli(['service', 'update', '--detach', '--force', SERVICE]);
   if (updated.code !== 0) throw new Error(`service update failed:\n${updated.output}`);
   log(`update issued (${seconds(performance.now() - t0)} s for the CLI): ${updated.stdout.trim()}`);
   let doneAt: number | undefined;
