@@ -255,7 +255,7 @@ describe.skipIf(!isRoot)('overlay networks across three hosts', () => {
   });
 
   it('joins a network made by network create across hosts, in its subnet, and nothing else reaches it', async () => {
-    const ps = await cluster.cli(['service', 'ps', '--format', 'json', 'net_peer']);
+    const ps = await cluster.cli(['service', 'ps', '--format', 'raw', 'net_peer']);
     const peers = (JSON.parse(ps.stdout) as (PsTask & { networks?: { address: string }[] })[]).filter(
       (t) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING',
     );
