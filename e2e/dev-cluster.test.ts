@@ -56,10 +56,16 @@ describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', (
     expect(up.stdout).toContain('each a network-namespace host');
     const deployed = await cli(['stack', 'deploy', '--wait', '-c', path.join(root, 'examples/web/stack.yml'), 'web']);
     expect(deployed.code, deployed.output).toBe(0);
+    // Each node's agent programs the published port when it learns of the service; `deploy --wait` follows the
+    // tasks, not every node's rules, so a node may take a moment more to answer (seen once in CI: refused).
     for (const host of hosts) {
-      const r = await get(`http://${host}:8080/`);
-      expect(r.status).toBe(200);
-      expect(r.body).toMatch(/^hello from \w+, version 1$/);
+      await expect
+        .poll(async () => (await get(`http://${host}:8080/`).catch(() => ({ status: 0 }))).status, {
+          timeout: 15_000,
+          interval: 250,
+        })
+        .toBe(200);
+      expect((await get(`http://${host}:8080/`)).body).toMatch(/^hello from \w+, version 1$/);
     }
 
     // The coins example: depends_on with health, two networks, Redis from a Debian binary; it mines.
