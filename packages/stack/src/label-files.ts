@@ -1,14 +1,9 @@
 import path from 'node:path';
 import type { Diagnostic } from './diagnostics.js';
 import { parseEnvFile } from './env-file.js';
+import type { FileSource } from './file-source.js';
 import type { StackModel } from './schema/stack.js';
 import { diagnosticAt, type LNode, locate, type PathSegment } from './yaml/located.js';
-
-/** What reading label files needs of load.ts's FileSource (kept structural: load.ts imports this module). */
-export interface LabelFileSource {
-  read(file: string): string;
-  exists(file: string): boolean;
-}
 
 /**
  * Reads the files a service's `label_file` names: KEY=VALUE lines, as an env_file is written, relative to the
@@ -19,7 +14,7 @@ export function readLabelFiles(
   model: StackModel,
   projectDir: string,
   root: LNode,
-  source: LabelFileSource,
+  source: FileSource,
   diagnostics: Diagnostic[],
 ): Map<string, Map<string, string>> {
   const out = new Map<string, Map<string, string>>();

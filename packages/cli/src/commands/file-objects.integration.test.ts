@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type RunningManager, startManager } from '@flotilla/manager';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
+import type { RunningManager } from '@flotilla/manager';
+import { type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { controlClient } from '../control-client.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
 import type { Io } from '../io.js';
+import { startLeadingManager } from '../test-manager.test-helpers.js';
 import { configCommand, MAX_CONTENT_BYTES, secretCommand } from './file-objects.js';
 
 // `flotilla secret …` and `flotilla config …` against a manager on a real etcd, through the CLI's own
@@ -20,18 +21,7 @@ const [stateDir, cliDir, inputDir] = dirs.map((d) => d.path) as [string, string,
 const PASSWORD = `pw-${randomBytes(10).toString('hex')}`;
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir,
-    cliConfigDir: cliDir,
-  });
-  const deadline = Date.now() + 10_000;
-  while (!manager.controlPlane.leading()) {
-    if (Date.now() > deadline) throw new Error('the manager was not elected');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  ({ etcd, manager } = await startLeadingManager(stateDir, cliDir));
 });
 
 afterAll(async () => {

@@ -1,13 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type RunningAgent, startAgent } from '@flotilla/agent';
-import { type RunningManager, startManager } from '@flotilla/manager';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
+import type { RunningManager } from '@flotilla/manager';
+import { type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { controlClient } from '../control-client.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
+import { startLeadingManager } from '../test-manager.test-helpers.js';
 import { serviceCommand } from './service.js';
 import { stackCommand } from './stack.js';
 
@@ -20,18 +21,7 @@ const dirs = ['cli-jobs-manager', 'cli-jobs-cli', 'cli-jobs-agent', 'cli-jobs-fi
 const [stateDir, cliDir, agentDir, filesDir] = dirs.map((d) => d.path) as [string, string, string, string];
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir,
-    cliConfigDir: cliDir,
-  });
-  const deadline = Date.now() + 10_000;
-  while (!manager.controlPlane.leading()) {
-    if (Date.now() > deadline) throw new Error('the manager was not elected');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  ({ etcd, manager } = await startLeadingManager(stateDir, cliDir));
   agent = await startAgent({
     stateDir: agentDir,
     join: { manager: manager.address, token: manager.identity.tokens.worker },
