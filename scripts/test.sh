@@ -8,6 +8,8 @@ need_debs etcd-server redis-server openssl docker-registry apache2-utils busybox
 # The containerd executor's tests run a private containerd with runc, and tini for `init: true`; the overlay
 # tests (network-namespace hosts) drive iproute2 and nftables; containers get the seccomp profile of containers-common.
 need_debs containerd runc tini iproute2 nftables golang-github-containers-common
+# The web UI's browser tests drive Debian's Chromium, headless (never a browser a test tool downloads).
+need_debs chromium
 cd "$ROOT"
 say "lint and format check (biome, buf)"
 npx --no-install biome ci .
