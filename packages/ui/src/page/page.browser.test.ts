@@ -57,6 +57,12 @@ async function open(snap: StreamSnapshot): Promise<void> {
   page.on('pageerror', (error) => errors.push(error.message));
   await page.goto(server.url);
   await page.locator('[data-connection][data-state=live]').waitFor();
+  await boardDrawn();
+}
+
+/** Waits until every column is drawn (a big board fills over a few frames, busy meanwhile). */
+async function boardDrawn(): Promise<void> {
+  await page.locator('[data-layout][aria-busy=false]').waitFor({ state: 'attached' });
 }
 
 /** Marks the document, so a test can tell the page was not reloaded. */
@@ -247,6 +253,58 @@ describe('the UI page in a browser', { timeout: 90_000 }, () => {
     expectOnlyTestServer();
   });
 
+  it('sends each action to its route, and only after it is confirmed', async () => {
+    const snap = snapshot({ nodes: 3, services: 2, perNode: 2 });
+    snap.nodes[1] = { ...(snap.nodes[1] as UiNode), availability: 'drain' };
+    await open(snap);
+    const svc = snap.services[0]!;
+    const dialog = page.locator('dialog[data-confirm-dialog]');
+    const cases = [
+      {
+        button: `li[data-service-id="${svc.id}"] button[data-action=rollback]`,
+        url: `/api/services/${svc.id}/rollback`,
+        body: {},
+      },
+      {
+        button: `li[data-service-id="${svc.id}"] button[data-action=force]`,
+        url: `/api/services/${svc.id}/force`,
+        body: {},
+      },
+      {
+        button: '[data-node-id="node0001"] button[data-action=activate]',
+        url: '/api/nodes/node0001/availability',
+        body: { availability: 'active' },
+      },
+    ];
+    // A drained node offers activate, not drain; an active one the other way round.
+    expect(await page.locator('[data-node-id="node0001"] button[data-action=drain]').count()).toBe(0);
+    expect(await page.locator('[data-node-id="node0000"] button[data-action=activate]').count()).toBe(0);
+    for (const c of cases) {
+      const before = server.requests.filter((r) => r.method === 'POST').length;
+      await page.locator(c.button).click();
+      await dialog.waitFor();
+      expect(await dialog.locator('input[name=replicas]').count()).toBe(0);
+      expect(server.requests.filter((r) => r.method === 'POST')).toHaveLength(before); // Not before confirming.
+      await dialog.locator('button[data-confirm]').click();
+      await dialog.waitFor({ state: 'hidden' });
+      await expect.poll(() => server.requests.filter((r) => r.method === 'POST').length).toBe(before + 1);
+      const post = server.requests.filter((r) => r.method === 'POST').at(-1)!;
+      expect(post.url).toBe(c.url);
+      expect(post.headers['x-flotilla-ui']).toBe('1');
+      expect(JSON.parse(post.body)).toEqual(c.body);
+    }
+    expectOnlyTestServer();
+  });
+
+  it('says plainly when the event log cannot be reached', async () => {
+    const snap = { ...snapshot({ nodes: 2, services: 1, perNode: 1 }), events: [], eventsAvailable: false };
+    await open(snap);
+    const panel = page.locator('[data-events]');
+    expect(await panel.textContent()).toContain('cannot be reached');
+    expect(await panel.locator('li').count()).toBe(0);
+    expectOnlyTestServer();
+  });
+
   it('is usable with the keyboard: Tab to a card, arrows between cards, Enter opens the detail, Escape closes', async () => {
     const snap = snapshot({ nodes: 3, services: 2, perNode: 3 });
     await open(snap);
@@ -298,6 +356,7 @@ describe('the UI page in a browser', { timeout: 90_000 }, () => {
     server.refuseStreams = true;
     server.dropStreams();
     await page.locator('[data-connection][data-state=reconnecting]').waitFor();
+    expect(await page.locator('[data-connection]').textContent()).toContain('Reconnecting');
     expect(await page.locator(`[data-task-id="${card.id}"]`).count()).toBe(1); // The last picture stays.
     server.refuseStreams = false;
     await page.locator('[data-connection][data-state=live]').waitFor();

@@ -6,6 +6,7 @@
 
 import type { TargetedKeyboardEvent } from 'preact';
 import { memo } from 'preact/compat';
+import { useEffect, useState } from 'preact/hooks';
 import type { UiNode, UiTask } from '../../model.js';
 import type { Action } from './api.js';
 import { bytes, cpus, nodeLook, ratio, taskLook } from './format.js';
@@ -16,7 +17,15 @@ export const GRID_AFTER = 12;
 
 export type Layout = 'columns' | 'grid';
 
+/**
+ * Columns drawn per animation frame while the board first fills: a snapshot of 1,000 nodes and 10,000 tasks is
+ * drawn in a few dozen short frames instead of one that freezes the page for a second or more.
+ */
+export const COLUMNS_PER_FRAME = 50;
+
 export interface BoardProps {
+  /** False until the first snapshot: the board is busy (aria-busy) until it has one and has drawn it all. */
+  loaded: boolean;
   nodes: UiNode[];
   byNode: Map<string, UiTask[]>;
   layout: Layout;
@@ -33,9 +42,22 @@ export function Board(props: BoardProps) {
   const { nodes, byNode, layout, activeTaskId } = props;
   const unassigned = byNode.get(UNASSIGNED) ?? NO_TASKS;
   const onKeyDown = (event: TargetedKeyboardEvent<HTMLDivElement>) => moveFocus(event, props.onActivate);
+  // How many node columns are drawn: grows a frame at a time up to all of them, and never shrinks, so once the
+  // board is full an update redraws only what changed.
+  const [drawn, setDrawn] = useState(COLUMNS_PER_FRAME);
+  useEffect(() => {
+    if (drawn >= nodes.length) return;
+    const frame = requestAnimationFrame(() => setDrawn((n) => n + COLUMNS_PER_FRAME));
+    return () => cancelAnimationFrame(frame);
+  }, [drawn, nodes.length]);
   return (
     // biome-ignore lint/a11y/noStaticElementInteractions: arrow keys from the cards (each a role=button) bubble here
-    <div class={`board board-${layout}`} data-layout={layout} onKeyDown={onKeyDown}>
+    <div
+      class={`board board-${layout}`}
+      data-layout={layout}
+      aria-busy={!props.loaded || drawn < nodes.length ? 'true' : 'false'}
+      onKeyDown={onKeyDown}
+    >
       {unassigned.length > 0 && (
         <Column
           node={undefined}
@@ -47,7 +69,7 @@ export function Board(props: BoardProps) {
           onAction={props.onAction}
         />
       )}
-      {nodes.map((node) => {
+      {(drawn >= nodes.length ? nodes : nodes.slice(0, drawn)).map((node) => {
         const tasks = byNode.get(node.id) ?? NO_TASKS;
         return (
           <Column
@@ -119,7 +141,8 @@ const Column = memo(function Column(props: ColumnProps) {
       }
     : { 'data-unassigned': '', 'aria-label': `Unassigned: ${tasks.length} tasks waiting for a node` };
   return (
-    <section class={`column${look?.down ? ' down' : ''}`} data-column="" {...columnProps}>
+    // An article, not a section: a thousand named sections would be a thousand landmarks to a screen reader.
+    <article class={`column${look?.down ? ' down' : ''}`} data-column="" {...columnProps}>
       {node ? <NodeHeader node={node} layout={layout} onAction={props.onAction} /> : <UnassignedHeader />}
       <div class="cards">
         {groups.map(([serviceName, group]) => (
@@ -143,7 +166,7 @@ const Column = memo(function Column(props: ColumnProps) {
           </div>
         ))}
       </div>
-    </section>
+    </article>
   );
 });
 

@@ -125,6 +125,7 @@ function App() {
         <section class="board-wrap" aria-label="Nodes and their tasks">
           <h2 class="visually-hidden">Nodes</h2>
           <Board
+            loaded={state.loaded}
             nodes={nodes}
             byNode={state.byNode}
             layout={layout}
