@@ -3,7 +3,10 @@
  * contract (model.ts). Cards and columns are found by the DOM contract's data-* attributes only.
  */
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -22,15 +25,21 @@ let page: Page;
 let asked: string[];
 let errors: string[];
 
+let pageDir: string;
+
 beforeAll(async () => {
-  // The bundle is built from source here, so the test never sees a stale dist/page.
-  await promisify(execFile)(process.execPath, [new URL('../../scripts/build-page.mjs', import.meta.url).pathname]);
+  // The page is built from source into a folder of the test's own: never a stale dist/page, and no race with a
+  // build or another test that reads dist/page.
+  pageDir = await mkdtemp(join(tmpdir(), 'flotilla-ui-page-'));
+  const script = fileURLToPath(new URL('../../scripts/build-page.mjs', import.meta.url));
+  await promisify(execFile)(process.execPath, [script, pageDir]);
   browser = await launchChromium();
   context = browser.context;
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
+  if (pageDir) await rm(pageDir, { recursive: true, force: true });
 });
 
 afterEach(async () => {
@@ -39,7 +48,7 @@ afterEach(async () => {
 });
 
 async function open(snap: StreamSnapshot): Promise<void> {
-  server = new PageTestServer(snap);
+  server = new PageTestServer(pageDir, snap);
   await server.start();
   page = await context.newPage();
   asked = [];

@@ -1,5 +1,5 @@
 /*
- * A stand-in for the UI server, for testing the page alone: it serves the built page (dist/page) with the same
+ * A stand-in for the UI server, for testing the page alone: it serves a built page (scripts/build-page.mjs) with the same
  * strict Content-Security-Policy, speaks the contract's stream, detail and action routes from a script the test
  * drives, and records every request it gets. The real server is tested on its own and end to end.
  */
@@ -7,10 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { LogLine, StreamSnapshot, TaskDetail } from '../../model.js';
-
-export const PAGE_DIR = fileURLToPath(new URL('../../../dist/page/', import.meta.url));
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -39,7 +36,10 @@ export class PageTestServer {
   private readonly streams = new Set<ServerResponse>();
   private readonly server: Server;
 
-  constructor(snapshot: StreamSnapshot) {
+  constructor(
+    private readonly pageDir: string,
+    snapshot: StreamSnapshot,
+  ) {
     this.snapshot = snapshot;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: Error) => {
@@ -125,7 +125,7 @@ export class PageTestServer {
       const file = path === '/' ? 'index.html' : normalize(path).replace(/^\/+/, '');
       if (!file.includes('..') && TYPES[extname(file)]) {
         try {
-          const body = await readFile(join(PAGE_DIR, file));
+          const body = await readFile(join(this.pageDir, file));
           res.writeHead(200, { 'Content-Type': TYPES[extname(file)], 'Content-Security-Policy': CSP });
           res.end(body);
           return;
