@@ -90,9 +90,8 @@ const ServiceRow = memo(function ServiceRow({
         · version {service.specVersion}
       </p>
       {words.text && (
-        <p class={`update-state ${words.tone}`} role="status">
-          {words.text}
-        </p>
+        // Not a live region: a thousand services updating at once would drown a screen reader.
+        <p class={`update-state ${words.tone}`}>{words.text}</p>
       )}
       {(service.update.state === 'updating' ||
         service.update.state === 'paused' ||
