@@ -4,11 +4,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { httpGet, tempDir } from '@flotilla/testing';
 import { afterAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../packages/ui/src/page/test-support/browser.js';
 import { root, runFlotilla } from './flotilla-command.js';
+import { type RunningUi, shown, startUi } from './ui-page.js';
 
 // `flotilla dev up` as `npm start` runs it (as root), with three managers: three namespace hosts, each with its own containerd,
 // the example image built from Debian's busybox and pulled from a local registry; the web example deployed;
-// a node killed and restored; `dev down` leaves nothing behind.
+// a node killed and restored, watched in `flotilla ui` through Debian's chromium (the page follows without a
+// reload, and scales the service); `dev down` leaves nothing behind.
 const isRoot = process.getuid?.() === 0;
 const devUpAlready = existsSync('/sys/class/net/fltdev0');
 const dirs = [tempDir('e2e-dev'), tempDir('e2e-dev-cli')];
@@ -31,6 +34,7 @@ const hosts = ['198.19.0.11', '198.19.0.12', '198.19.0.13'];
 const get = (url: string) => httpGet(url, true);
 
 interface PsTask {
+  id: string;
   nodeId: string;
   slot: string;
   desiredState: string;
@@ -43,7 +47,12 @@ async function running(): Promise<PsTask[]> {
   return all.filter((t) => t.status.state === 'TASK_STATE_RUNNING' && t.desiredState === 'TASK_STATE_RUNNING');
 }
 
+let ui: RunningUi | undefined;
+let browser: Awaited<ReturnType<typeof launchChromium>> | undefined;
+
 afterAll(async () => {
+  await browser?.close();
+  await ui?.stop();
   if (isRoot && !devUpAlready) await cli(['dev', 'down']);
   for (const d of dirs) d.remove();
 });
@@ -104,12 +113,60 @@ describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', (
       managerStatus?: object;
     }[];
     const first = nodes.find((n) => !n.managerStatus && n.description.hostname === 'dev-node-1')?.id;
+
+    // The web UI, as an operator opens it: every node a column, every web task a card in its node's column.
+    ui = await startUi(env);
+    browser = await launchChromium();
+    const page = await browser.context.newPage();
+    let navigations = 0;
+    page.on('framenavigated', (frame) => {
+      if (frame === page.mainFrame()) navigations += 1;
+    });
+    await page.goto(ui.url);
+    const agentNodes = nodes.filter((n) => n.description?.hostname?.startsWith('dev-node-')).map((n) => n.id);
+    expect(agentNodes).toHaveLength(3);
+    const webTasks = await running();
+    await expect
+      .poll(
+        async () => {
+          const now = await shown(page);
+          const ready = now.nodes.filter((n) => agentNodes.includes(n.id) && n.status === 'ready').length;
+          const cards = webTasks.filter((t) =>
+            now.tasks.some((c) => c.id === t.id && c.nodeId === t.nodeId && c.state === 'running'),
+          ).length;
+          return { ready, cards };
+        },
+        { timeout: 20_000, interval: 250 },
+      )
+      .toEqual({ ready: 3, cards: 3 });
+    const webId = (await shown(page)).tasks.find((c) => c.id === webTasks[0]?.id)?.serviceId ?? '';
+    expect(webId).not.toBe('');
+    const navigated = navigations;
+
     const killed = await cli(['dev', 'kill-node', '1']);
     expect(killed.code, killed.output).toBe(0);
     await expect
       .poll(async () => (await running()).filter((t) => t.nodeId !== first).length, { timeout: 60_000, interval: 500 })
       .toBe(3);
     expect((await get(`http://${hosts[1]}:8080/`)).status).toBe(200);
+    // The page followed without a reload: the killed node greyed out (not ready), and the web tasks the cluster
+    // runs now are cards, running, in the columns of the nodes that run them.
+    const healed = await running();
+    await expect
+      .poll(
+        async () => {
+          const now = await shown(page);
+          const killedStatus = now.nodes.find((n) => n.id === first)?.status;
+          const cards = healed.filter((t) =>
+            now.tasks.some((c) => c.id === t.id && c.nodeId === t.nodeId && c.state === 'running'),
+          ).length;
+          return { down: killedStatus !== undefined && killedStatus !== 'ready', cards };
+        },
+        { timeout: 15_000, interval: 250 },
+      )
+      .toEqual({ down: true, cards: 3 });
+    expect(navigations).toBe(navigated);
+    await page.screenshot({ path: path.join(root, 'test-artifacts', 'ui-dev-cluster-node-killed.png') });
 
     const restored = await cli(['dev', 'restore-node', '1']);
     expect(restored.code, restored.output).toBe(0);
@@ -125,6 +182,32 @@ describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', (
       )
       .toBe(true);
 
+    // A scale from the page: the same control-API call `service scale` makes; four run, one per slot.
+    await page.locator(`[data-service-id="${webId}"] button[data-action="scale"]`).click();
+    const dialog = page.locator('dialog[data-confirm-dialog]');
+    await dialog.locator('input[name="replicas"]').fill('4');
+    await dialog.locator('button[data-confirm]').click();
+    await expect
+      .poll(
+        async () => {
+          const now = await running();
+          return now.length === 4 && new Set(now.map((t) => t.slot)).size === 4;
+        },
+        { timeout: 60_000, interval: 500 },
+      )
+      .toBe(true);
+    await expect
+      .poll(() => page.locator(`[data-service-id="${webId}"][data-desired]`).getAttribute('data-desired'), {
+        timeout: 10_000,
+      })
+      .toBe('4');
+    expect(navigations).toBe(navigated);
+    await page.screenshot({ path: path.join(root, 'test-artifacts', 'ui-dev-cluster.png') });
+    await browser.close();
+    browser = undefined;
+    expect(await ui.stop()).toBe(0);
+    ui = undefined;
+
     const down = await cli(['dev', 'down']);
     expect(down.code, down.output).toBe(0);
     expect((await cli(['dev', 'down'])).stdout).toContain('no dev cluster is up');
@@ -135,5 +218,5 @@ describe.skipIf(!isRoot || devUpAlready)('the dev cluster on namespace hosts', (
     expect(readdirSync('/run/netns').filter((n) => n.startsWith('flt-') && !before.has(n))).toEqual([]);
     expect(existsSync(devDir)).toBe(false);
     // Three hosts with containers, two stacks, a secret's roll and a node's death: more than the e2e default.
-  }, 300_000);
+  }, 420_000);
 });
