@@ -6,6 +6,7 @@ import { Command } from '@commander-js/extra-typings';
 import type { ControlServiceClient } from '@flotilla/api';
 import { startUiServer } from '@flotilla/ui';
 import { controlClient } from '../control-client.js';
+import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 
 /** Whether the address is only reachable from this machine. */
@@ -60,6 +61,12 @@ export function uiCommand(io: Io, client: () => ControlServiceClient = () => con
     .option('--listen <HOST:PORT>', 'where to serve the page (port 0: any free one)', '127.0.0.1:8088')
     .option('--open', 'open the page in the default browser (xdg-open)')
     .action(async (opts) => {
+      if (
+        !/^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):\d{1,5}$/.test(opts.listen) ||
+        Number(opts.listen.split(':').at(-1)) > 65_535
+      ) {
+        throw usageError(`--listen takes HOST:PORT (127.0.0.1:8088; port 0: any free one), got "${opts.listen}"`);
+      }
       const c = client();
       try {
         const server = await startUiServer({ client: c, listen: opts.listen });
@@ -73,7 +80,10 @@ export function uiCommand(io: Io, client: () => ControlServiceClient = () => con
         io.out(`Flotilla UI at ${server.url}\n(the URL works once, in one browser; Ctrl-C stops the server)\n`);
         if (opts.open) {
           const opener = xdgOpen(io.env);
-          if (opener) spawn(opener, [server.url], { detached: true, stdio: 'ignore' }).on('error', () => undefined).unref();
+          if (opener)
+            spawn(opener, [server.url], { detached: true, stdio: 'ignore' })
+              .on('error', () => undefined)
+              .unref();
           else io.err('xdg-open is not installed here: open the URL above in a browser by hand\n');
         }
         await stopped(until);
