@@ -11,7 +11,7 @@ import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { ManagedProcess } from '@flotilla/testing';
 import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestCluster, type TestCluster } from '../../test/test-cluster.js';
+import { operatorClient, startTestCluster, type TestCluster } from '../../test/test-cluster.js';
 
 // Real etcd and a manager whose watches queue at most QUEUED changes: the Watch RPC's snapshot, its changes after
 // a scale and a task's removal, no write lost between the two, and the cap on what a caller that does not read
@@ -193,6 +193,27 @@ describe('the Watch RPC', () => {
       { inFlight: 4 },
     );
     own.close();
+  });
+
+  it('is served by a manager that does not lead (it reads etcd)', async () => {
+    const follower = await cluster.joinManager('follower');
+    const client = operatorClient(cluster.manager, follower.address);
+    try {
+      expect(follower.controlPlane.leading()).toBe(false);
+      const w = watch({}, client);
+      const snapshot = await w.snapshot;
+      expect(snapshot.services.sort()).toEqual(await ids('services'));
+      expect(snapshot.tasks.sort()).toEqual(await ids('tasks'));
+      const service = (await cluster.manager.store.list('services')).items[0];
+      await cluster.rpc(cluster.control.scaleService, { service: service?.id ?? '', replicas: 2n });
+      await expect
+        .poll(() => w.changes.some((c) => c.kind === 'services' && c.service?.spec?.replicas === 2n))
+        .toBe(true);
+      w.call.cancel();
+    } finally {
+      client.close();
+      await follower.stop();
+    }
   });
 
   it('refuses a kind it does not know', async () => {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ControlServiceClient, NodeSpec_Availability } from '@flotilla/api';
+import { ControlServiceClient, NodeSpec_Availability, TaskState } from '@flotilla/api';
 import { type RunningManager, startManager } from '@flotilla/manager';
 import { MANAGER_SERVER_NAME } from '@flotilla/pki';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
@@ -82,6 +82,11 @@ beforeAll(async () => {
   );
   for (const service of stack.services) if (service.placement) service.placement.allowProcessExecutor = true;
   await rpc(control.deployStack, { stack, prune: false });
+  // The stack settles (its task running) before the UI server starts: its first snapshot is then the whole story.
+  for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+    const tasks = (await manager.store.list('tasks')).items;
+    if (tasks.length === 1 && tasks[0]?.value.status?.state === TaskState.TASK_STATE_RUNNING) break;
+  }
   const pageDir = tempDir('page');
   writeFileSync(path.join(pageDir, 'index.html'), '<!doctype html><script src="app.js"></script>');
   writeFileSync(path.join(pageDir, 'app.js'), 'console.log(1);');
@@ -183,6 +188,11 @@ describe('the UI server', () => {
     expect(wrong.status).toBe(401);
     const first = await fetch(`${base()}/?token=${ui.url.split('token=')[1]}`, { redirect: 'manual' });
     expect(first.status).toBe(401);
+    // The browser that used it may open it again: it is sent to the page, with no new session.
+    const reopened = await fetch(ui.url, { redirect: 'manual', headers: { cookie } });
+    expect(reopened.status).toBe(303);
+    expect(reopened.headers.get('location')).toBe('/');
+    expect(reopened.headers.get('set-cookie')).toBeNull();
   });
 
   it('serves the page with its content types and security headers', async () => {

@@ -71,6 +71,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       return text(response, 403, 'This server answers only to the address flotilla ui printed.\n');
     }
     if (request.method === 'GET' && url.pathname === '/' && url.searchParams.has('token')) {
+      // The printed URL opened again in the browser that used it: the page, not a refusal.
+      if (access.allowed(request)) return redirect(response, '/');
       const session = access.redeem(url.searchParams.get('token') ?? '');
       if (!session) return html(response, 401, UNAUTHORIZED_PAGE);
       response.writeHead(303, { 'Set-Cookie': Access.setCookie(session), Location: '/', 'Cache-Control': 'no-store' });
@@ -270,6 +272,11 @@ function fail(response: ServerResponse, err: unknown): void {
     return;
   }
   json(response, HTTP_STATUS[error.code] ?? 500, { error: error.message });
+}
+
+function redirect(response: ServerResponse, location: string): void {
+  response.writeHead(303, { Location: location, 'Cache-Control': 'no-store' });
+  response.end();
 }
 
 function json(response: ServerResponse, code: number, body: unknown): void {
