@@ -94,6 +94,31 @@ describe('the UI state', () => {
     expect(removed.nodes[0]?.op === 'put' && removed.nodes[0].object.reserved.nanoCpus).toBe(1_000_000_000);
   });
 
+  it('in a cluster of 1,000 nodes and 10,000 tasks, sends one message per object a change touches', () => {
+    const state = new ClusterState();
+    const nodes = Array.from({ length: 1_000 }, (_, i) => Node.fromPartial({ id: `n${i}` }));
+    const services = Array.from({ length: 100 }, (_, i) =>
+      Service.fromPartial({ id: `s${i}`, spec: spec(`img:${i}`, []), specVersion: 1n }),
+    );
+    const tasks = Array.from({ length: 10_000 }, (_, i) => ({
+      ...task(`t${i}`, BigInt((i % 100) + 1), 1n, TaskState.TASK_STATE_RUNNING, `n${i % 1_000}`),
+      serviceId: `s${Math.floor(i / 100)}`,
+    }));
+    state.reset({ nodes, services, tasks });
+    expect(state.view().tasks).toHaveLength(10_000);
+    for (let i = 0; i < 50; i++) {
+      // A burst: the same task changing again and again within one flush is one message.
+      const t = { ...(tasks[42] as Task), status: { ...(tasks[42] as Task).status, timestampMs: BigInt(i) } };
+      state.apply({ kind: 'tasks', id: 't42', deleted: false, revision: BigInt(100 + i), task: t as Task });
+    }
+    const changes = state.flush();
+    expect(changes.tasks).toHaveLength(1);
+    expect(changes.services).toHaveLength(1);
+    expect(changes.nodes).toHaveLength(1);
+    // What the page holds is still the whole cluster.
+    expect(state.view().tasks).toHaveLength(10_000);
+  });
+
   it('never shows an environment value in the last change', () => {
     const lines = lastChange(
       spec('a', ['A=secret-1', 'B=same', 'C=gone']),
