@@ -21,6 +21,7 @@ const alias = {
   '@flotilla/scheduler': src('scheduler'),
   '@flotilla/orchestrator': src('orchestrator'),
   '@flotilla/registry': src('registry'),
+  '@flotilla/ui': src('ui'),
 };
 
 export default defineConfig({

@@ -30,6 +30,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     { secretCommand, configCommand },
     { networkCommand },
     { completionCommand, completeCommand },
+    { uiCommand },
   ] = await Promise.all([
     import('./commands/stack.js'),
     import('./commands/node.js'),
@@ -40,6 +41,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     import('./commands/file-objects.js'),
     import('./commands/network.js'),
     import('./commands/completion.js'),
+    import('./commands/ui.js'),
   ]);
   return [
     stackCommand,
@@ -53,6 +55,7 @@ async function commandsFor(argv: string[]): Promise<CommandFactory[]> {
     networkCommand,
     clusterCommand,
     eventsCommand,
+    uiCommand,
     devCommand,
     completionCommand,
     completeCommand,

@@ -21,6 +21,8 @@ export { managerCertificates, managerCredentials } from './cluster/server-creden
 export type { ControlOptions } from './control-api/control-service.js';
 export { controlService } from './control-api/control-service.js';
 export type { ServiceLogsOptions } from './control-api/logs/service-logs.js';
+export type { WatchKind } from './control-api/watch.js';
+export { WATCH_KINDS, WATCH_LIMITS } from './control-api/watch.js';
 export type { DispatcherOptions } from './dispatcher/dispatcher.js';
 export { Dispatcher } from './dispatcher/dispatcher.js';
 export { expiredNodes } from './dispatcher/node-liveness.js';

@@ -73,6 +73,8 @@ export interface ManagerOptions {
    */
   redis?: ManagerRedis;
   logger?: Logger;
+  /** Changes queued per control-API `Watch` call before it is ended (default WATCH_LIMITS.queued; tests lower it). */
+  watchQueueLimit?: number;
 }
 
 /** The Redis parts a manager started with --redis holds: container logs and the event log, read and written. */
@@ -160,6 +162,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       stopping: stopping.signal,
       streams,
       logger: log,
+      ...(options.watchQueueLimit === undefined ? {} : { watchQueueLimit: options.watchQueueLimit }),
       managers: () => ({
         leaderId: election.plane?.leader()?.id,
         candidateIds: new Set(election.plane?.members().map((m) => m.id)),

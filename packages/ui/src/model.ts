@@ -165,7 +165,9 @@ export type Change<T> = { op: 'put'; object: T } | { op: 'delete'; id: string };
 
 /*
  * Task detail: GET /api/tasks/:id answers TaskDetail. GET /api/tasks/:id/logs answers `text/event-stream` with
- * `event: line` messages (data: LogLine), the last 100 lines first, then following.
+ * `event: line` messages (data: LogLine), the last 100 lines first, then following. When the lines cannot be read
+ * (managers without Redis, the task gone), one `event: error` message (data: ActionError) says why and the stream
+ * ends; the server asks the browser to wait 10 s before it reconnects (`retry:`).
  */
 export interface TaskDetail {
   task: UiTask;

@@ -20,6 +20,7 @@ import { type LiveManagers, type NodePromotions, nodeControl } from './nodes.js'
 import { serviceControl } from './services.js';
 import { stackControl } from './stacks.js';
 import { taskControl } from './tasks.js';
+import { clusterWatch } from './watch.js';
 
 /**
  * What the control API needs beyond the store: where `ServiceLogs` reads container logs from and `Events` the event
@@ -42,6 +43,8 @@ export interface ControlOptions extends ServiceLogsOptions {
   silentEtcdMembers?: () => Promise<string[]>;
   /** The cluster's data key, which seals secrets and configs (a manager's, held in memory). */
   dataKey?: DataKey;
+  /** Changes queued per `Watch` call before it is ended (default WATCH_LIMITS.queued). */
+  watchQueueLimit?: number;
 }
 
 /** Without the CA key there is no whole backup to make. */
@@ -69,6 +72,7 @@ export function controlService(
     ...networkControl(store, handle),
     serviceLogs: serviceLogs(store, ca, logs.reader, logs),
     events: clusterEvents(store, ca, logs.events, logs),
+    watch: clusterWatch(store, ca, logs),
     backupCluster: logs.backupCluster ?? noBackups,
   };
 }
