@@ -21,7 +21,7 @@ import { addCreateFlags, createSpec } from '../service-compose.js';
 import { addFlags, type FlagValues } from '../service-flags.js';
 import { type Followed, type FollowOptions, followServices, timeoutMs } from '../service-follow.js';
 import { addPinFlags, pinServiceImage } from '../service-image-pin.js';
-import { hasUpdateFlags, UPDATE_PAIRS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
+import { hasUpdateFlags, UPDATE_LIST_FLAGS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
 import { table } from '../table.js';
 import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
 import { formatTaskListing } from '../task-listing.js';
@@ -171,7 +171,8 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
   addPinFlags(create);
   create.action(async (image, args, opts) => {
     if (!opts.detach) timeoutMs(opts.timeout);
-    const { spec } = createSpec(image, args, opts as unknown as FlagValues);
+    const { spec, warnings } = createSpec(image, args, opts as unknown as FlagValues);
+    for (const w of warnings) io.err(`warning: ${w}\n`);
     const name = spec.annotations?.name ?? '';
     const c = client();
     try {
@@ -194,14 +195,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .addOption(timeoutOption());
   addFlags(update, UPDATE_SCALAR_FLAGS);
   addPinFlags(update);
-  addFlags(
-    update,
-    UPDATE_PAIRS.flatMap((p) => [
-      { flag: `--${p}-add`, value: 'VALUE', help: `add as --${p} does in service create` },
-      { flag: `--${p}-rm`, value: 'KEY', help: `remove ${REMOVED_BY[p]}` },
-    ]),
-    true,
-  );
+  addFlags(update, UPDATE_LIST_FLAGS, true);
   update.action(async (ref, opts) => {
     const values = opts as unknown as FlagValues;
     if (!opts.detach) timeoutMs(opts.timeout);
@@ -216,7 +210,10 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
         values.image === undefined
           ? Promise.resolve(spec)
           : pinServiceImage(io, c, spec, values as unknown as PinFlags);
-      const { res, before } = await writeUpdate(c, ref, values, opts.force ?? false, pin);
+      // Said once, however many times the spec is computed again.
+      const warnings = new Set<string>();
+      const { res, before } = await writeUpdate(c, ref, values, opts.force ?? false, pin, (w) => warnings.add(w));
+      for (const w of warnings) io.err(`warning: ${w}\n`);
       const s = res.service;
       const name = s?.spec?.annotations?.name ?? ref;
       if (isJobMode(s?.spec?.mode)) io.out(`${name}: run ${s?.specVersion} of the job started\n`);
@@ -285,22 +282,6 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
   return service;
 }
 
-/** What each `service update --X-rm` removes by. */
-const REMOVED_BY: Record<(typeof UPDATE_PAIRS)[number], string> = {
-  env: 'a variable by name',
-  publish: 'a port by TARGET[/PROTOCOL]',
-  constraint: 'a constraint as written',
-  mount: 'a mount by target path',
-  network: 'a network by name',
-  secret: 'a secret by name',
-  config: 'a config by name',
-  label: 'a service label by key',
-  'container-label': 'a container label by key',
-  'placement-pref': 'a placement preference by spread=LABEL',
-  sysctl: 'a sysctl by name',
-  ulimit: 'a ulimit by name',
-};
-
 /** `--detach`/`-d`: return once the change is written, as the docker CLI's. */
 function detachOption() {
   return new Option('-d, --detach', 'return at once instead of following the change until it converges');
@@ -327,12 +308,13 @@ async function writeUpdate(
   values: FlagValues,
   force: boolean,
   pin: (spec: ServiceSpec) => Promise<ServiceSpec>,
+  warn: (message: string) => void,
 ): Promise<{ res: UpdateServiceResponse; before: bigint }> {
   for (let attempt = 1; ; attempt++) {
     const { service: current } = await call(c, c.getService, { service: ref });
     if (!current?.spec)
       throw new FlotillaError(Code.NotFound, `no service ${JSON.stringify(ref)}: see flotilla service ls`);
-    const spec = await pin(updatedSpec(current.spec, values));
+    const spec = await pin(updatedSpec(current.spec, values, warn));
     try {
       const res = await call(c, c.updateService, {
         service: current.id,
