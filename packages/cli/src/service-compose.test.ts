@@ -238,7 +238,7 @@ networks:
     ]);
   });
 
-  it('DNS, extra hosts and groups: ignored on a cluster, and said so in the stack keys\' words, naming the flag', () => {
+  it("DNS, extra hosts and groups: ignored on a cluster, and said so in the stack keys' words, naming the flag", () => {
     const flags = createdWarning([
       '--name=web',
       '--dns=8.8.8.8',

@@ -206,7 +206,7 @@ describe('service update: the flags applied to the current spec', () => {
     ['dns-search', 'example.org'],
     ['host', 'db:10.0.0.5'],
     ['group', 'audio'],
-  ])('--%s-add and -rm change nothing and say why, in the stack key\'s words, each time', (pair, value) => {
+  ])("--%s-add and -rm change nothing and say why, in the stack key's words, each time", (pair, value) => {
     const option = pair.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
     const warnings: string[] = [];
     const after = updatedSpec(base, { [`${option}Add`]: [value, value] }, (w) => warnings.push(w));

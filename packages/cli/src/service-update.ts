@@ -1,14 +1,7 @@
 import { type Constraint, capabilityName, type PortConfig, PortConfig_Protocol, ServiceSpec } from '@flotilla/api';
 import { usageError } from './exit-codes.js';
 import { composeOfFlags, specOfCompose } from './service-compose.js';
-import {
-  type FlagDef,
-  type FlagValues,
-  flagValue,
-  HEALTH_FLAGS,
-  optionName,
-  SCALAR_FLAGS,
-} from './service-flags.js';
+import { type FlagDef, type FlagValues, flagValue, HEALTH_FLAGS, optionName, SCALAR_FLAGS } from './service-flags.js';
 
 /** The add/rm pairs of `service update`, each named after the `service create` flag it adds to. */
 export const UPDATE_PAIRS = [
