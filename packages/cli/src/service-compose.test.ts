@@ -238,7 +238,7 @@ networks:
     ]);
   });
 
-  it("DNS, extra hosts and groups: ignored on a cluster, and said so in the stack keys' words, naming the flag", () => {
+  it('DNS, hosts and groups (ignored, said as their stack keys are), endpoint mode, logging, start interval', () => {
     const flags = createdWarning([
       '--name=web',
       '--dns=8.8.8.8',
@@ -251,6 +251,9 @@ networks:
       '--health-start-interval=2s',
       '--health-cmd=true',
       '--replicas-max-per-node=2',
+      '--endpoint-mode=dnsrr',
+      '--log-driver=json-file',
+      '--log-opt=max-size=10m',
       'nginx',
     ]);
     const file = fromStackFileWarning(`
@@ -263,11 +266,13 @@ services:
     extra_hosts: ["db:10.0.0.5", "cache=10.0.0.6"]
     group_add: [audio]
     healthcheck: { test: ["CMD-SHELL", "true"], start_interval: 2s }
-    deploy: { placement: { max_replicas_per_node: 2 } }
+    logging: { driver: json-file, options: { max-size: 10m } }
+    deploy: { placement: { max_replicas_per_node: 2 }, endpoint_mode: dnsrr }
 `);
     expect(json(flags.spec)).toEqual(json(file.spec));
     expect(flags.spec.container?.healthcheck?.startIntervalNs).toBe(2_000_000_000n);
     expect(flags.spec.placement?.maxReplicasPerNode).toBe(2n);
+    expect(flags.spec.logDriver).toEqual({ name: 'json-file', options: { 'max-size': '10m' } });
     // One warning a flag, in the words the stack file's key gets, with the flag in place of the key path.
     const keyOf: Record<string, string> = {
       dns: '--dns',
@@ -329,6 +334,8 @@ describe('service create: bad flags', () => {
     [['--no-healthcheck', '--health-retries=3'], '--no-healthcheck'],
     [['--replicas-max-per-node=-1'], '--replicas-max-per-node'],
     [['--health-start-interval=later'], '--health-start-interval'],
+    [['--endpoint-mode=roundrobin'], '--endpoint-mode'],
+    [['--log-driver=json-file', '--log-opt=max-size=huge'], '--log-opt'],
     [['--timeout=never'], '--timeout'],
   ])('%j is refused naming %s, with exit code 2, before anything is sent', async (flags, flag) => {
     const result = await run(['--name=web', ...flags, 'nginx']);

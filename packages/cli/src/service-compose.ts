@@ -83,6 +83,7 @@ export function composeOfFlags(
   put('cap_add', '--cap-add', list('--cap-add'));
   put('cap_drop', '--cap-drop', list('--cap-drop'));
   put('sysctls', '--sysctl', list('--sysctl'));
+  put('logging.options', '--log-opt', list('--log-opt'));
   // The stack loader ignores these keys, with a warning that the command passes on (see specOfCompose).
   put('dns', '--dns', list('--dns'));
   put('dns_opt', '--dns-option', list('--dns-option'));

@@ -123,6 +123,13 @@ export const SCALAR_FLAGS: readonly FlagDef[] = [
     convert: numeric,
   },
   {
+    flag: '--endpoint-mode',
+    value: 'MODE',
+    help: 'vip (a virtual IP) or dnsrr (DNS round robin)',
+    key: 'deploy.endpoint_mode',
+  },
+  { flag: '--log-driver', value: 'DRIVER', help: 'logging driver, with its --log-opt options', key: 'logging.driver' },
+  {
     flag: '--allow-process-executor',
     help: 'Flotilla: may run as a plain process on agents without containerd (x-flotilla)',
     key: 'x-flotilla.allow_process_executor',
@@ -192,8 +199,12 @@ export const HEALTH_FLAGS = [
   '--health-start-interval',
 ] as const;
 
+/** `--log-opt KEY=VALUE`: an option of the --log-driver (repeatable, in create and update alike). */
+export const LOG_OPT_FLAG: FlagDef = { flag: '--log-opt', value: 'KEY=VALUE', help: 'logging driver option' };
+
 /** Repeatable flags only `service create` has. */
 export const CREATE_ONLY_LIST_FLAGS: readonly FlagDef[] = [
+  LOG_OPT_FLAG,
   { flag: '--env-file', value: 'FILE', help: 'read environment variables from a file' },
   { flag: '--placement-pref', value: 'PREF', help: 'placement preference: spread=node.labels.zone' },
   { flag: '--cap-add', value: 'CAP', help: 'add a Linux capability' },

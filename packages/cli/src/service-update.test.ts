@@ -1,4 +1,4 @@
-import { FlotillaError, PortConfig_Protocol, type ServiceSpec } from '@flotilla/api';
+import { EndpointSpec_Mode, FlotillaError, PortConfig_Protocol, type ServiceSpec } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
 import { composeOfFlags, specOfCompose } from './service-compose.js';
 import type { FlagValues } from './service-flags.js';
@@ -222,5 +222,24 @@ describe('service update: the flags applied to the current spec', () => {
     const warnings: string[] = [];
     updatedSpec(base, { envAdd: ['X=1'], capAdd: ['NET_ADMIN'], healthCmd: '' }, (w) => warnings.push(w));
     expect(warnings).toEqual([]);
+  });
+
+  it('--endpoint-mode changes the endpoint mode and keeps the published ports', () => {
+    const after = updatedSpec(base, { endpointMode: 'dnsrr' });
+    expect(after.endpoint?.mode).toBe(EndpointSpec_Mode.MODE_DNSRR);
+    expect(after.endpoint?.ports).toEqual(base.endpoint?.ports);
+  });
+
+  it('--log-driver replaces the driver and its options, as docker does; --log-opt alone is refused', () => {
+    const start = current({ logDriver: 'json-file', logOpt: ['max-size=10m', 'max-file=3'] });
+    expect(start.logDriver?.options).toEqual({ 'max-size': '10m', 'max-file': '3' });
+    const local = updatedSpec(start, { logDriver: 'local', logOpt: ['max-size=1m'] });
+    expect(local.logDriver).toEqual({ name: 'local', options: { 'max-size': '1m' } });
+    expect(updatedSpec(start, { logDriver: 'none' }).logDriver).toEqual({ name: 'none', options: {} });
+    expect(updatedSpec(start, { envAdd: ['A=1'] }).logDriver).toEqual(start.logDriver);
+    expect(() => updatedSpec(start, { logOpt: ['max-size=1m'] })).toThrow(/--log-driver/);
+    const warnings: string[] = [];
+    updatedSpec(start, { logDriver: 'json-file', logOpt: ['colour=red'] }, (w) => warnings.push(w));
+    expect(warnings).toEqual([expect.stringMatching(/^--log-opt: ignored: /)]);
   });
 });

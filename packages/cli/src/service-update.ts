@@ -1,7 +1,15 @@
 import { type Constraint, capabilityName, type PortConfig, PortConfig_Protocol, ServiceSpec } from '@flotilla/api';
 import { usageError } from './exit-codes.js';
 import { composeOfFlags, specOfCompose } from './service-compose.js';
-import { type FlagDef, type FlagValues, flagValue, HEALTH_FLAGS, optionName, SCALAR_FLAGS } from './service-flags.js';
+import {
+  type FlagDef,
+  type FlagValues,
+  flagValue,
+  HEALTH_FLAGS,
+  LOG_OPT_FLAG,
+  optionName,
+  SCALAR_FLAGS,
+} from './service-flags.js';
 
 /** The add/rm pairs of `service update`, each named after the `service create` flag it adds to. */
 export const UPDATE_PAIRS = [
@@ -55,6 +63,7 @@ export const UPDATE_LIST_FLAGS: readonly FlagDef[] = [
   ]),
   { flag: '--cap-add', value: 'CAP', help: 'add a capability, or take it off the dropped ones (RESET: none added)' },
   { flag: '--cap-drop', value: 'CAP', help: 'drop a capability, or take it off the added ones (RESET: none dropped)' },
+  { ...LOG_OPT_FLAG, help: 'logging driver option (with --log-driver: the options are replaced)' },
 ];
 
 /** `service create`'s one-value flags that `service update` takes as well (a service's mode cannot change). */
@@ -105,6 +114,9 @@ const SPEC_FIELDS: Record<string, readonly string[]> = {
   command: ['container.command', 'container.commandSet'],
   'deploy.placement.max_replicas_per_node': ['placement.maxReplicasPerNode'],
   'x-flotilla.allow_process_executor': ['placement.allowProcessExecutor'],
+  'deploy.endpoint_mode': ['endpoint.mode'],
+  // As docker's: a new driver comes with its own options (none unless --log-opt gives them).
+  'logging.driver': ['logDriver'],
 };
 
 function rolloutFields(kind: string, field: string): Record<string, string[]> {
@@ -146,6 +158,10 @@ export function updatedSpec(
   const probeValues: FlagValues = {};
   for (const d of UPDATE_SCALAR_FLAGS) probeValues[optionName(d.flag)] = values[optionName(d.flag)];
   for (const p of UPDATE_PAIRS) probeValues[optionName(`--${p}`)] = listOf(values, `--${p}-add`);
+  probeValues.logOpt = listOf(values, '--log-opt');
+  if (probeValues.logOpt.length > 0 && values.logDriver === undefined) {
+    throw usageError('--log-opt replaces the options of a driver: give the driver with --log-driver too');
+  }
   const made = composeOfFlags(key, image, [], probeValues, UPDATE_SCALAR_FLAGS);
   // A problem is said about the flag given: --env-add, not the --env it stands for here.
   made.origins = made.origins.map(([k, f]) => [k, pairOf(f) ? `${f}-add` : f]);
