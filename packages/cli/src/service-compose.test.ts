@@ -248,6 +248,8 @@ networks:
       '--host=db:10.0.0.5',
       '--host=cache=10.0.0.6',
       '--group=audio',
+      '--tty',
+      '--oom-score-adj=-500',
       '--health-start-interval=2s',
       '--health-cmd=true',
       '--replicas-max-per-node=2',
@@ -265,6 +267,8 @@ services:
     dns_search: [example.org]
     extra_hosts: ["db:10.0.0.5", "cache=10.0.0.6"]
     group_add: [audio]
+    tty: true
+    oom_score_adj: -500
     healthcheck: { test: ["CMD-SHELL", "true"], start_interval: 2s }
     logging: { driver: json-file, options: { max-size: 10m } }
     deploy: { placement: { max_replicas_per_node: 2 }, endpoint_mode: dnsrr }
@@ -280,8 +284,10 @@ services:
       dns_search: '--dns-search',
       extra_hosts: '--host',
       group_add: '--group',
+      tty: '--tty',
+      oom_score_adj: '--oom-score-adj',
     };
-    expect(file.warnings.map((w) => w.path.split('.').pop())).toEqual(Object.keys(keyOf));
+    expect(file.warnings.map((w) => w.path.split('.').pop()).sort()).toEqual(Object.keys(keyOf).sort());
     expect(flags.warnings).toEqual(
       file.warnings.map((w) => `${keyOf[w.path.split('.').pop() as string]}: ${w.message}`),
     );

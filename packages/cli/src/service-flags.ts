@@ -129,6 +129,22 @@ export const SCALAR_FLAGS: readonly FlagDef[] = [
     key: 'deploy.endpoint_mode',
   },
   { flag: '--log-driver', value: 'DRIVER', help: 'logging driver, with its --log-opt options', key: 'logging.driver' },
+  // docker's flags whose Compose key the stack loader ignores on a cluster: accepted, and said as a warning.
+  { flag: '--tty', help: 'allocate a terminal (ignored on a cluster: said as a warning)', key: 'tty' },
+  { flag: '--isolation', value: 'KIND', help: 'isolation (ignored on a cluster: said as a warning)', key: 'isolation' },
+  {
+    flag: '--oom-score-adj',
+    value: 'N',
+    help: 'OOM score adjustment (ignored on a cluster: said as a warning)',
+    key: 'oom_score_adj',
+    convert: numeric,
+  },
+  {
+    flag: '--credential-spec',
+    value: 'SPEC',
+    help: 'Windows credential spec (ignored on a cluster: said as a warning)',
+    key: 'credential_spec',
+  },
   {
     flag: '--allow-process-executor',
     help: 'Flotilla: may run as a plain process on agents without containerd (x-flotilla)',

@@ -242,4 +242,16 @@ describe('service update: the flags applied to the current spec', () => {
     updatedSpec(start, { logDriver: 'json-file', logOpt: ['colour=red'] }, (w) => warnings.push(w));
     expect(warnings).toEqual([expect.stringMatching(/^--log-opt: ignored: /)]);
   });
+
+  it.each([
+    [{ tty: true }, '--tty'],
+    [{ isolation: 'process' }, '--isolation'],
+    [{ oomScoreAdj: '-500' }, '--oom-score-adj'],
+    [{ credentialSpec: 'file://spec.json' }, '--credential-spec'],
+  ])('%j changes nothing and is warned of as its stack key is', (flags, flag) => {
+    const warnings: string[] = [];
+    expect(updatedSpec(base, flags, (w) => warnings.push(w))).toEqual(base);
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`^${flag}: ignored`))]);
+    expect(hasUpdateFlags(flags)).toBe(true);
+  });
 });
