@@ -1,15 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { type RunningAgent, startAgent } from '@flotilla/agent';
 import type { Promotion } from '@flotilla/api';
-import { type RunningManager, startManager } from '@flotilla/manager';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { controlClient } from '../control-client.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
+import { startTestCluster, type TestCluster, testDirs } from '../test-manager.test-helpers.js';
 import { nodeCommand } from './node.js';
 import { serviceCommand } from './service.js';
 import { stackCommand } from './stack.js';
@@ -17,15 +15,10 @@ import { stackCommand } from './stack.js';
 // The docker-shaped listings (`node ps`, `stack services`, `service ps --filter`, `node ls -q`, `--pretty`) and
 // `node update --role`, against a manager on a real etcd and two agents that run each task as a process. Node A's
 // agent may run a manager: its promotion is recorded here as it arrives (no second manager is started from it).
-let etcd: TestServer;
-let manager: RunningManager;
-let agentA: RunningAgent;
-let agentB: RunningAgent;
+let cluster: TestCluster | undefined;
 const promotions: Promotion[] = [];
-const dirs = ['cli-listing-manager', 'cli-listing-cli', 'cli-listing-a', 'cli-listing-b', 'cli-listing-files'].map(
-  (label) => tempDir(label),
-);
-const [stateDir, cliDir, dirA, dirB, filesDir] = dirs.map((d) => d.path) as [string, string, string, string, string];
+const dir = testDirs('cli-listing', ['manager', 'cli', 'a', 'b', 'files']);
+const [cliDir, filesDir] = [dir.cli, dir.files];
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -75,25 +68,14 @@ const tasksJson = async () =>
 const nodeId = (hostname: string) => nodesJson().then((n) => n.find((x) => x.description?.hostname === hostname)?.id);
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir,
-    cliConfigDir: cliDir,
-  });
-  for (const deadline = Date.now() + 10_000; !manager.controlPlane.leading(); ) {
-    if (Date.now() > deadline) throw new Error('the manager was not elected');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const join = { manager: manager.address, token: manager.identity.tokens.worker };
-  agentA = await startAgent({
-    stateDir: dirA,
-    join,
-    hostname: 'node-a',
-    promotion: { managerAddress: `127.0.0.1:${await freePort()}`, onPromotion: (p) => promotions.push(p) },
-  });
-  agentB = await startAgent({ stateDir: dirB, join, hostname: 'node-b' });
+  cluster = await startTestCluster(dir.manager, dir.cli, [
+    {
+      stateDir: dir.a,
+      hostname: 'node-a',
+      promotion: { managerAddress: `127.0.0.1:${await freePort()}`, onPromotion: (p) => promotions.push(p) },
+    },
+    { stateDir: dir.b, hostname: 'node-b' },
+  ]);
   for (const deadline = Date.now() + 20_000; ; await new Promise((r) => setTimeout(r, 100))) {
     if ((await nodesJson()).filter((n) => n.status?.state === 'STATE_READY').length === 2) break;
     if (Date.now() > deadline) throw new Error('the two nodes are not ready');
@@ -130,11 +112,8 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await agentA?.stop();
-  await agentB?.stop();
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
+  dir.remove();
 });
 
 const lines = (text: string) => text.split('\n').filter((l) => l !== '');

@@ -13,6 +13,7 @@ import {
   type Task,
 } from '@flotilla/api';
 import { cliConfigDir } from '@flotilla/pki';
+import { labelMap } from '../command-helpers.js';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
@@ -168,12 +169,7 @@ export function nodeCommand(
     )
     .addOption(new Option('--label-rm <KEY>', 'remove a label; repeatable').argParser(collect).default([] as string[]))
     .action(async (ref, opts) => {
-      const labelAdd: Record<string, string> = {};
-      for (const pair of opts.labelAdd) {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) throw usageError(`--label-add takes KEY=VALUE, got ${JSON.stringify(pair)}`);
-        labelAdd[pair.slice(0, eq)] = pair.slice(eq + 1);
-      }
+      const labelAdd = labelMap('--label-add', opts.labelAdd);
       const wanted = {
         active: NodeSpec_Availability.AVAILABILITY_ACTIVE,
         pause: NodeSpec_Availability.AVAILABILITY_PAUSE,
