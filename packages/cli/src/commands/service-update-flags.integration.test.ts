@@ -1,15 +1,13 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ServiceSpec } from '@flotilla/api';
-import type { RunningManager } from '@flotilla/manager';
-import { type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { call, controlClient } from '../control-client.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
 import { bashCompletions, flotillaBinDir } from '../output/completion.test-helpers.js';
-import { startLeadingManager } from '../test-manager.test-helpers.js';
+import { startTestCluster, type TestCluster, testDirs } from '../test-manager.test-helpers.js';
 import { completeCommand, completionCommand } from './completion.js';
 import { configCommand, secretCommand } from './file-objects.js';
 import { networkCommand } from './network.js';
@@ -18,19 +16,17 @@ import { serviceCommand } from './service.js';
 // docker's `service create|update` flags that the stored spec shows (capabilities) or that the cluster cannot
 // honour (DNS, extra hosts: warned of), and the live names of networks, secrets and configs in shell completion,
 // against a manager on a real etcd. The services are written detached: no agent runs their tasks.
-let etcd: TestServer;
-let manager: RunningManager;
-const dirs = ['cli-upd-manager', 'cli-upd-cli', 'cli-upd-files'].map((label) => tempDir(label));
-const [stateDir, cliDir, filesDir] = dirs.map((d) => d.path) as [string, string, string];
+const dir = testDirs('cli-upd', ['manager', 'cli', 'files']);
+const [cliDir, filesDir] = [dir.cli, dir.files];
+let cluster: TestCluster | undefined;
 
 beforeAll(async () => {
-  ({ etcd, manager } = await startLeadingManager(stateDir, cliDir));
+  cluster = await startTestCluster(dir.manager, dir.cli);
 });
 
 afterAll(async () => {
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
+  dir.remove();
 });
 
 function flotilla(args: string[]) {
