@@ -227,10 +227,57 @@ describe('docker-shaped listings', () => {
     expect(node.out).toContain('\nHostname:               node-b\n');
     expect(node.out).toMatch(/\nStatus:\n State:\s{17}Ready\n( Message:\s{15}.+\n)? Availability:\s{10}Active\n/);
     expect(node.out).not.toContain('Manager Status');
-    // Without --pretty, the JSON as before.
-    expect(JSON.parse((await flotilla(['node', 'inspect', 'node-b'])).out)).toMatchObject({
-      description: { hostname: 'node-b' },
+    // --pretty is a layout of its own: with --format it is refused before the cluster is asked.
+    const both = await flotilla(['service', 'inspect', '--pretty', '--format', 'json', 'shop_web']);
+    expect(both).toMatchObject({ code: EXIT.usage, out: '' });
+    expect(both.err).toMatch(/--pretty and --format cannot be used together/);
+  });
+
+  it("service inspect and node inspect print docker's shape, the API's with --format raw, or a template", async () => {
+    const [service] = JSON.parse((await flotilla(['service', 'inspect', 'shop_web'])).out);
+    expect(service).toMatchObject({
+      Spec: {
+        Name: 'shop_web',
+        Labels: { 'com.docker.stack.namespace': 'shop' },
+        Mode: { Replicated: { Replicas: 4 } },
+        TaskTemplate: { ContainerSpec: { Image: 'unused', Args: ['sleep', '600'] }, Placement: { MaxReplicas: 2 } },
+        // Docker's words and nanoseconds: monitor 1s.
+        UpdateConfig: { Parallelism: 4, Monitor: 1_000_000_000 },
+        Flotilla: { Stack: 'shop', AllowProcessExecutor: true },
+      },
+      Flotilla: { SpecVersion: service.Version.Index },
     });
+    expect(service.CreatedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    expect(service).not.toHaveProperty('spec');
+    const [raw] = JSON.parse((await flotilla(['service', 'inspect', '--format', 'raw', 'shop_web'])).out);
+    expect(raw).toMatchObject({ id: service.ID, spec: { annotations: { name: 'shop_web' }, replicas: '4' } });
+    const template = await flotilla([
+      'service',
+      'inspect',
+      '--format',
+      '{{.Spec.Name}} {{json .Spec.Mode}}',
+      'shop_web',
+    ]);
+    expect(template).toMatchObject({ code: EXIT.ok, out: 'shop_web {"Replicated":{"Replicas":4}}\n' });
+    const typo = await flotilla(['service', 'inspect', '--format', '{{.Sepc.Name}}', 'shop_web']);
+    expect(typo).toMatchObject({ code: EXIT.usage, out: '' });
+    expect(typo.err).toContain('no field "Sepc"');
+
+    const [node] = JSON.parse((await flotilla(['node', 'inspect', 'node-b'])).out);
+    expect(node).toMatchObject({
+      ID: await nodeId('node-b'),
+      Spec: { Role: 'worker', Availability: 'active' },
+      Description: { Hostname: 'node-b' },
+      Status: { State: 'ready' },
+    });
+    expect(node).not.toHaveProperty('ManagerStatus');
+    expect(JSON.parse((await flotilla(['node', 'inspect', '--format', 'raw', 'node-b'])).out)).toMatchObject({
+      description: { hostname: 'node-b' },
+      status: { state: 'STATE_READY' },
+    });
+    expect(
+      (await flotilla(['node', 'inspect', '--format', '{{.Description.Hostname}} {{.Status.State}}', 'node-b'])).out,
+    ).toBe('node-b ready\n');
   });
 });
 

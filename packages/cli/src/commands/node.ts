@@ -17,6 +17,7 @@ import { labelMap } from '../command-helpers.js';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { checkPretty, dockerNodeInspect, inspectFormatOption, renderInspection } from '../output/docker-inspect.js';
 import { dockerNodes } from '../output/docker-json.js';
 import { dockerFormatOption, rawNodes, renderListing } from '../output/listing.js';
 import { prettyNode } from '../pretty-inspect.js';
@@ -96,22 +97,34 @@ export function nodeCommand(
 
   node
     .command('inspect')
-    .description('show a node in full (JSON), or laid out for people to read (--pretty)')
+    .description("show a node as docker's JSON (--format raw: the API's), a template's line, or laid out (--pretty)")
     .argument('<NODE>', 'node ID, ID prefix or hostname')
     .option('--pretty', "print the node in the docker CLI's human-friendly layout")
+    .addOption(inspectFormatOption('node'))
     .action(async (ref, opts) => {
+      checkPretty(opts.format, opts.pretty);
       const c = client();
       try {
         const { node: found } = await call(c, c.getNode, { node: ref });
-        if (!opts.pretty) {
+        if (opts.format === 'raw') {
           io.out(`${JSON.stringify(found ? Node.toJSON(found) : null, null, 2)}\n`);
           return;
         }
         if (!found) throw new FlotillaError(Code.NotFound, `no node ${JSON.stringify(ref)}: see flotilla node ls`);
-        // A promoted node's manager gives it docker's Manager Status section.
+        // A promoted node's manager gives it docker's ManagerStatus (and --pretty its Manager Status section).
         const { managers } = await call(c, c.listNodes, {});
         const manager = managers.find((m) => m.manager?.nodeId === found.id && !m.manager.demoted);
-        io.out(prettyNode(found, manager));
+        if (opts.pretty) io.out(prettyNode(found, manager));
+        else
+          io.out(
+            renderInspection({
+              format: opts.format,
+              kind: 'node',
+              // An array of one, as `docker node inspect` prints.
+              docker: () => [dockerNodeInspect(found, manager)],
+              raw: () => Node.toJSON(found),
+            }),
+          );
       } finally {
         c.close();
       }

@@ -40,7 +40,8 @@ interface InspectedSpec {
 }
 
 async function inspect(name: string): Promise<{ spec: InspectedSpec; specVersion: string }> {
-  const result = await flotilla(['service', 'inspect', name]);
+  // The API's objects: the spec as Flotilla keeps it (docker's shape is the default, see listing.integration).
+  const result = await flotilla(['service', 'inspect', '--format', 'raw', name]);
   expect(result.code).toBe(EXIT.ok);
   const [service] = JSON.parse(result.out) as { spec: InspectedSpec; specVersion: string }[];
   return service as { spec: InspectedSpec; specVersion: string };

@@ -5,7 +5,6 @@ import {
   FlotillaError,
   isJobMode,
   Service,
-  ServiceMode,
   type ServiceSpec,
   type Task,
   type UpdateServiceResponse,
@@ -14,27 +13,18 @@ import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { PinFlags } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
-import { dockerService } from '../output/docker-json.js';
-import { dockerFormatOption, rawServiceSummary, renderListing } from '../output/listing.js';
+import { checkPretty, dockerServiceInspect, inspectFormatOption, renderInspection } from '../output/docker-inspect.js';
+import { dockerFormatOption } from '../output/listing.js';
 import { prettyService } from '../pretty-inspect.js';
 import { addCreateFlags, createSpec } from '../service-compose.js';
 import { addFlags, type FlagValues } from '../service-flags.js';
 import { type Followed, type FollowOptions, followServices, timeoutMs } from '../service-follow.js';
 import { addPinFlags, pinServiceImage } from '../service-image-pin.js';
+import { formatServiceListing } from '../service-listing.js';
 import { hasUpdateFlags, UPDATE_LIST_FLAGS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
-import { table } from '../table.js';
 import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
 import { formatTaskListing } from '../task-listing.js';
-import { shortImage } from '../task-table.js';
 import { serviceLogsCommand } from './service-logs.js';
-
-/** The MODE column of `service ls`, in docker's words. */
-const MODE_WORDS: Partial<Record<ServiceMode, string>> = {
-  [ServiceMode.SERVICE_MODE_REPLICATED]: 'replicated',
-  [ServiceMode.SERVICE_MODE_GLOBAL]: 'global',
-  [ServiceMode.SERVICE_MODE_REPLICATED_JOB]: 'replicated job',
-  [ServiceMode.SERVICE_MODE_GLOBAL_JOB]: 'global job',
-};
 
 /** `service create|ls|ps|inspect|logs|scale|update|rollback|rm`, as the docker CLI has them. */
 export function serviceCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
@@ -49,28 +39,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .action(async (opts) => {
       const c = client();
       const { services } = await call(c, c.listServices, { stack: opts.stack ?? '' }).finally(() => c.close());
-      if (opts.format !== 'table') {
-        io.out(
-          renderListing({
-            format: opts.format,
-            kind: 'service',
-            rows: () => services.map(dockerService),
-            raw: () => services.map(rawServiceSummary),
-          }),
-        );
-        return;
-      }
-      const rows = services.map(({ service: s, running, desired, completed, completions }) => [
-        s?.id.slice(0, 12) ?? '',
-        s?.spec?.annotations?.name ?? '',
-        MODE_WORDS[s?.spec?.mode ?? ServiceMode.SERVICE_MODE_REPLICATED] ?? 'replicated',
-        // Docker's form for jobs: running/max concurrent (completed/completions completed).
-        isJobMode(s?.spec?.mode)
-          ? `${running}/${desired} (${completed}/${completions} completed)`
-          : `${running}/${desired}`,
-        shortImage(s?.spec?.container?.image ?? ''),
-      ]);
-      io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], rows));
+      io.out(formatServiceListing(services, opts.format));
     });
 
   service
@@ -105,10 +74,12 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
 
   service
     .command('inspect')
-    .description('show services as JSON, or laid out for people to read (--pretty)')
+    .description("show services as docker's JSON (--format raw: the API's), a template's lines, or laid out (--pretty)")
     .argument('<SERVICE...>', 'service names, IDs or ID prefixes')
     .option('--pretty', "print each service in the docker CLI's human-friendly layout")
+    .addOption(inspectFormatOption('service'))
     .action(async (refs, opts) => {
+      checkPretty(opts.format, opts.pretty);
       const c = client();
       try {
         const found: Service[] = [];
@@ -116,14 +87,17 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
           const { service: s } = await call(c, c.getService, { service: ref });
           if (s) found.push(s);
         }
-        const json = () =>
-          `${JSON.stringify(
-            found.map((s) => Service.toJSON(s)),
-            null,
-            2,
-          )}\n`;
         // Docker separates services with an empty line.
-        io.out(opts.pretty ? found.map((s) => prettyService(s)).join('\n') : json());
+        if (opts.pretty) io.out(found.map((s) => prettyService(s)).join('\n'));
+        else
+          io.out(
+            renderInspection({
+              format: opts.format,
+              kind: 'service',
+              docker: () => found.map(dockerServiceInspect),
+              raw: () => found.map((s) => Service.toJSON(s)),
+            }),
+          );
       } finally {
         c.close();
       }
