@@ -193,7 +193,8 @@ describe('flotilla network', () => {
     expect(await names()).toContain('backplane');
 
     // Removing the stack leaves the external network, which is then free to remove.
-    expect((await flotilla(['stack', 'rm', 'shop'])).code).toBe(EXIT.ok);
+    const removed = await flotilla(['stack', 'rm', 'shop']);
+    expect(removed.code, removed.err).toBe(EXIT.ok);
     expect(await names()).toContain('backplane');
     const freed = await flotilla(['network', 'rm', 'backplane']);
     expect(freed).toMatchObject({ code: EXIT.ok, out: 'backplane\n' });
