@@ -5,7 +5,6 @@ import {
   FlotillaError,
   isJobMode,
   Service,
-  ServiceMode,
   type ServiceSpec,
   type Task,
   type UpdateServiceResponse,
@@ -14,27 +13,17 @@ import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { PinFlags } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
-import { dockerService } from '../output/docker-json.js';
-import { dockerFormatOption, rawServiceSummary, renderListing } from '../output/listing.js';
+import { dockerFormatOption } from '../output/listing.js';
 import { prettyService } from '../pretty-inspect.js';
 import { addCreateFlags, createSpec } from '../service-compose.js';
 import { addFlags, type FlagValues } from '../service-flags.js';
 import { type Followed, type FollowOptions, followServices, timeoutMs } from '../service-follow.js';
 import { addPinFlags, pinServiceImage } from '../service-image-pin.js';
+import { formatServiceListing } from '../service-listing.js';
 import { hasUpdateFlags, UPDATE_PAIRS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
-import { table } from '../table.js';
 import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
 import { formatTaskListing } from '../task-listing.js';
-import { shortImage } from '../task-table.js';
 import { serviceLogsCommand } from './service-logs.js';
-
-/** The MODE column of `service ls`, in docker's words. */
-const MODE_WORDS: Partial<Record<ServiceMode, string>> = {
-  [ServiceMode.SERVICE_MODE_REPLICATED]: 'replicated',
-  [ServiceMode.SERVICE_MODE_GLOBAL]: 'global',
-  [ServiceMode.SERVICE_MODE_REPLICATED_JOB]: 'replicated job',
-  [ServiceMode.SERVICE_MODE_GLOBAL_JOB]: 'global job',
-};
 
 /** `service create|ls|ps|inspect|logs|scale|update|rollback|rm`, as the docker CLI has them. */
 export function serviceCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
@@ -45,32 +34,13 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .command('ls')
     .description('list services')
     .option('--stack <NAME>', "only this stack's services")
+    .option('-q, --quiet', 'only print IDs')
     .addOption(dockerFormatOption('service'))
     .action(async (opts) => {
       const c = client();
       const { services } = await call(c, c.listServices, { stack: opts.stack ?? '' }).finally(() => c.close());
-      if (opts.format !== 'table') {
-        io.out(
-          renderListing({
-            format: opts.format,
-            kind: 'service',
-            rows: () => services.map(dockerService),
-            raw: () => services.map(rawServiceSummary),
-          }),
-        );
-        return;
-      }
-      const rows = services.map(({ service: s, running, desired, completed, completions }) => [
-        s?.id.slice(0, 12) ?? '',
-        s?.spec?.annotations?.name ?? '',
-        MODE_WORDS[s?.spec?.mode ?? ServiceMode.SERVICE_MODE_REPLICATED] ?? 'replicated',
-        // Docker's form for jobs: running/max concurrent (completed/completions completed).
-        isJobMode(s?.spec?.mode)
-          ? `${running}/${desired} (${completed}/${completions} completed)`
-          : `${running}/${desired}`,
-        shortImage(s?.spec?.container?.image ?? ''),
-      ]);
-      io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], rows));
+      // The columns of `docker service ls` (PORTS too), as `stack services` lists them.
+      io.out(formatServiceListing(services, opts.format, opts.quiet ?? false));
     });
 
   service
