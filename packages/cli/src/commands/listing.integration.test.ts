@@ -153,6 +153,9 @@ describe('docker-shaped listings', () => {
     expect(bare.err).toMatch(
       /name the node: flotilla node ps NODE \(the manager this CLI uses, 127\.0\.0\.1:\d+, runs on no node of the cluster/,
     );
+    const self = await flotilla(['node', 'inspect', 'self']);
+    expect(self).toMatchObject({ code: EXIT.usage, out: '' });
+    expect(self.err).toMatch(/name the node: flotilla node inspect NODE \(the manager this CLI uses/);
     const unknown = await flotilla(['node', 'ps', 'node-z']);
     expect(unknown.code).toBe(EXIT.failed);
     expect(unknown.err).toMatch(/no node "node-z"/);
@@ -167,6 +170,13 @@ describe('docker-shaped listings', () => {
     expect(rows[0]).toMatch(/^[0-9a-z]{12}\s+shop_web\s+replicated\s+4\/4\s+unused$/);
     const json = JSON.parse((await flotilla(['stack', 'services', 'shop', '--format', 'json'])).out);
     expect(json).toMatchObject([{ Name: 'shop_web', Mode: 'replicated', Replicas: '4/4' }]);
+    // `service ls` has the same columns, and -q.
+    const ls = await flotilla(['service', 'ls']);
+    expect(lines(ls.out)).toEqual([head, rows[0]]);
+    expect((await flotilla(['service', 'ls', '-q'])).out).toBe(
+      (await flotilla(['stack', 'services', '-q', 'shop'])).out,
+    );
+    expect(lines((await flotilla(['service', 'ls', '-q'])).out)).toEqual([expect.stringMatching(/^[0-9a-z]{25}$/)]);
     const missing = await flotilla(['stack', 'services', 'nostack']);
     expect(missing.code).toBe(EXIT.failed);
     expect(missing.err).toMatch(/nothing found in stack nostack/);
@@ -209,6 +219,16 @@ describe('docker-shaped listings', () => {
     );
     // Whole IDs: none cut to 12.
     for (const id of await ps()) expect(id.length).toBeGreaterThan(12);
+    // `stack ps` lists and filters as `service ps` does.
+    const stackPs = await flotilla(['stack', 'ps', 'shop', '-q', '--no-trunc', '-f', 'desired-state=running']);
+    expect(lines(stackPs.out).sort()).toEqual(running);
+    const stackTable = lines((await flotilla(['stack', 'ps', 'shop', '-f', 'name=shop_web.1'])).out);
+    expect(stackTable[0]).toMatch(/^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS$/);
+    // Slot 1's running task, and its old one as history under it.
+    expect(stackTable.slice(1).map((row) => row.split(/\s+/).slice(1, 3).join(' '))).toEqual([
+      'shop_web.1 unused',
+      '\\_ shop_web.1',
+    ]);
     const refused = await flotilla(['service', 'ps', 'shop_web', '-f', 'color=blue']);
     expect(refused).toMatchObject({ code: EXIT.usage, out: '' });
   });
@@ -315,6 +335,12 @@ describe('node update --role', () => {
     expect(ownPs.code, ownPs.err).toBe(EXIT.ok);
     expect(lines(ownPs.out).length).toBeGreaterThan(0);
     expect(ownPs.out).toBe((await flotilla(['node', 'ps', '-q', 'node-a'])).out);
+    // `self`, as docker names the node its daemon runs on.
+    expect((await flotilla(['node', 'ps', '-q', 'self'], ownDir)).out).toBe(ownPs.out);
+    const self = await flotilla(['node', 'inspect', '--pretty', 'self'], ownDir);
+    expect(self.code, self.err).toBe(EXIT.ok);
+    expect(self.out).toMatch(new RegExp(`^ID:\\s+${a}$`, 'm'));
+    expect(self.out).toMatch(/^Hostname:\s+node-a$/m);
     const onB = lines((await flotilla(['node', 'ps', '-q', 'node-b'])).out);
     expect(lines(ownPs.out).filter((id) => onB.includes(id))).toEqual([]);
     const again = await flotilla(['node', 'update', '--role', 'manager', 'node-a']);

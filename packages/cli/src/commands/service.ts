@@ -35,11 +35,13 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .command('ls')
     .description('list services')
     .option('--stack <NAME>', "only this stack's services")
+    .option('-q, --quiet', 'only print IDs')
     .addOption(dockerFormatOption('service'))
     .action(async (opts) => {
       const c = client();
       const { services } = await call(c, c.listServices, { stack: opts.stack ?? '' }).finally(() => c.close());
-      io.out(formatServiceListing(services, opts.format));
+      // The columns of `docker service ls` (PORTS too), as `stack services` lists them.
+      io.out(formatServiceListing(services, opts.format, opts.quiet ?? false));
     });
 
   service
