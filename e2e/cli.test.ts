@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -32,5 +32,17 @@ describe('flotilla command (built)', () => {
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toMatch(/out-of-range\/stack\.yml:5:9: services\.web\.ports\[0\]: invalid port "70000:80"/);
     expect((await flotilla('stack', '--no-such-flag')).code).toBe(2);
+  });
+
+  it('ends quietly when its reader stops reading, as `flotilla … | head -1` has it', async () => {
+    const child = spawn(bin, ['completion', 'bash'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the command writes a byte: every write it makes finds no reader (EPIPE).
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 });

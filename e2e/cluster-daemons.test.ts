@@ -148,7 +148,7 @@ describe('flotilla manager and agent processes', () => {
     expect(
       (await capture(['node', 'update', '--availability', 'drain', '--label-add', 'zone=a', nodeId.slice(0, 8)])).code,
     ).toBe(0);
-    const inspected = JSON.parse((await capture(['node', 'inspect', nodeId])).stdout);
+    const inspected = JSON.parse((await capture(['node', 'inspect', '--format', 'raw', nodeId])).stdout);
     expect(inspected.spec).toMatchObject({ availability: 'AVAILABILITY_DRAIN', labels: { zone: 'a' } });
     const refused = await capture(['node', 'rm', nodeId]);
     expect(refused.code).toBe(1);

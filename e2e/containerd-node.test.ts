@@ -344,7 +344,7 @@ describe.skipIf(!isRoot)('a node running containers with containerd', () => {
       running(await tasks('roll_app')).filter((t) => t.status.health === 'TASK_HEALTH_HEALTHY').length;
     await expect.poll(healthy, { timeout: 60_000, interval: 500 }).toBe(2);
     const inspect = async () =>
-      JSON.parse((await cli(['service', 'inspect', 'roll_app'])).stdout)[0] as {
+      JSON.parse((await cli(['service', 'inspect', '--format', 'raw', 'roll_app'])).stdout)[0] as {
         specVersion: string;
         updateStatus?: { state: string; message: string };
       };

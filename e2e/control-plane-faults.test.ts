@@ -62,7 +62,7 @@ const running = async (via?: ClusterManager) => (await tasks(via)).filter(live);
 async function inspect(
   via?: ClusterManager,
 ): Promise<{ specVersion: string; spec: { replicas: string }; updateStatus?: { state: string } }> {
-  return JSON.parse((await cluster.cli(['service', 'inspect', 'app_web'], via)).stdout)[0];
+  return JSON.parse((await cluster.cli(['service', 'inspect', '--format', 'raw', 'app_web'], via)).stdout)[0];
 }
 
 /** What every host's published port answers: the bodies, or the error. */

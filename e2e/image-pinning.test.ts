@@ -58,7 +58,7 @@ async function running(service: string): Promise<{ ids: string[]; images: string
 }
 
 async function inspect(service: string): Promise<{ specVersion: string; spec: { container: { image: string } } }> {
-  return JSON.parse((await capture(['service', 'inspect', service])).stdout)[0];
+  return JSON.parse((await capture(['service', 'inspect', '--format', 'raw', service])).stdout)[0];
 }
 
 beforeAll(async () => {

@@ -16,7 +16,7 @@ import {
   UpdateStatus_State,
 } from '@flotilla/api';
 import { formatDuration } from '@flotilla/stack';
-import { protocolWord } from './service-listing.js';
+import { protocolWord } from './output/docker-json.js';
 import { ago } from './table.js';
 
 // `service inspect --pretty` and `node inspect --pretty` in the docker CLI's layout: its section names, labels,

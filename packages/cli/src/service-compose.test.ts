@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
 import { ServiceSpec } from '@flotilla/api';
-import { loadStack, toStackSpec } from '@flotilla/stack';
+import { type Diagnostic, loadStack, toStackSpec } from '@flotilla/stack';
 import { tempDir } from '@flotilla/test-servers';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runProgram } from './capture-io.test-helpers.js';
@@ -15,32 +15,36 @@ import type { FlagValues } from './service-flags.js';
 const dir = tempDir('cli-service-create');
 afterAll(() => dir.remove());
 
-/** What `flotilla service create ARGS` would send, through the command's own flag definitions. */
-function created(args: string[]): ServiceSpec {
+/** What `flotilla service create ARGS` would send, and warn of, through the command's own flag definitions. */
+function createdWarning(args: string[]): { spec: ServiceSpec; warnings: string[] } {
   const command = new Command('create')
     .argument('<IMAGE>')
     .argument('[COMMAND...]')
     .passThroughOptions()
     .exitOverride();
   addCreateFlags(command);
-  let spec: ServiceSpec | undefined;
+  let made: { spec: ServiceSpec; warnings: string[] } | undefined;
   command.action((image, rest, opts) => {
-    spec = createSpec(image, rest, opts as unknown as FlagValues, dir.path).spec;
+    made = createSpec(image, rest, opts as unknown as FlagValues, dir.path);
   });
   command.parse(args, { from: 'user' });
-  return spec as ServiceSpec;
+  return made as { spec: ServiceSpec; warnings: string[] };
 }
 
-/** The service `web` of a stack file, taken out of its stack as `service create` makes one. */
-function fromStackFile(yaml: string): ServiceSpec {
+const created = (args: string[]) => createdWarning(args).spec;
+
+/** The service `web` of a stack file, taken out of its stack as `service create` makes one, and its warnings. */
+function fromStackFileWarning(yaml: string): { spec: ServiceSpec; warnings: Diagnostic[] } {
   const file = path.join(dir.path, 'stack.yml');
   writeFileSync(file, yaml);
   const loaded = loadStack({ files: [file], env: {}, envFile: false });
   const spec = toStackSpec(loaded.stack, 'demo', loaded.objectData).services.find(
     (s) => s.annotations?.name === 'demo_web',
   );
-  return standalone(spec as ServiceSpec, 'web');
+  return { spec: standalone(spec as ServiceSpec, 'web'), warnings: loaded.warnings };
 }
+
+const fromStackFile = (yaml: string) => fromStackFileWarning(yaml).spec;
 
 const json = (s: ServiceSpec) => ServiceSpec.toJSON(s);
 
@@ -234,6 +238,68 @@ networks:
     ]);
   });
 
+  it('DNS, hosts and groups (ignored, said as their stack keys are), endpoint mode, logging, start interval', () => {
+    const flags = createdWarning([
+      '--name=web',
+      '--dns=8.8.8.8',
+      '--dns=1.1.1.1',
+      '--dns-option=ndots:2',
+      '--dns-search=example.org',
+      '--host=db:10.0.0.5',
+      '--host=cache=10.0.0.6',
+      '--group=audio',
+      '--tty',
+      '--oom-score-adj=-500',
+      '--health-start-interval=2s',
+      '--health-cmd=true',
+      '--replicas-max-per-node=2',
+      '--endpoint-mode=dnsrr',
+      '--log-driver=json-file',
+      '--log-opt=max-size=10m',
+      'nginx',
+    ]);
+    const file = fromStackFileWarning(`
+services:
+  web:
+    image: nginx
+    dns: [8.8.8.8, 1.1.1.1]
+    dns_opt: ["ndots:2"]
+    dns_search: [example.org]
+    extra_hosts: ["db:10.0.0.5", "cache=10.0.0.6"]
+    group_add: [audio]
+    tty: true
+    oom_score_adj: -500
+    healthcheck: { test: ["CMD-SHELL", "true"], start_interval: 2s }
+    logging: { driver: json-file, options: { max-size: 10m } }
+    deploy: { placement: { max_replicas_per_node: 2 }, endpoint_mode: dnsrr }
+`);
+    expect(json(flags.spec)).toEqual(json(file.spec));
+    expect(flags.spec.container?.healthcheck?.startIntervalNs).toBe(2_000_000_000n);
+    expect(flags.spec.placement?.maxReplicasPerNode).toBe(2n);
+    expect(flags.spec.logDriver).toEqual({ name: 'json-file', options: { 'max-size': '10m' } });
+    // One warning a flag, in the words the stack file's key gets, with the flag in place of the key path.
+    const keyOf: Record<string, string> = {
+      dns: '--dns',
+      dns_opt: '--dns-option',
+      dns_search: '--dns-search',
+      extra_hosts: '--host',
+      group_add: '--group',
+      tty: '--tty',
+      oom_score_adj: '--oom-score-adj',
+    };
+    expect(file.warnings.map((w) => w.path.split('.').pop()).sort()).toEqual(Object.keys(keyOf).sort());
+    expect(flags.warnings).toEqual(
+      file.warnings.map((w) => `${keyOf[w.path.split('.').pop() as string]}: ${w.message}`),
+    );
+    expect(createdWarning(['--name=web', '--publish=80', 'nginx']).warnings).toEqual([]);
+  });
+
+  it('an empty --entrypoint or --health-cmd is no override, as with docker', () => {
+    const plain = fromStackFile('services:\n  web:\n    image: nginx\n');
+    expect(json(created(['--name=web', '--entrypoint=', '--health-cmd=', 'nginx']))).toEqual(json(plain));
+    expect(created(['--name=web', '--entrypoint=/bin/sh', 'nginx']).container?.entrypointSet).toBe(true);
+  });
+
   it('--env-file is read relative to the current directory, as env_file is beside the stack file', () => {
     writeFileSync(path.join(dir.path, 'vars.env'), 'FROM_FILE=yes\nSHARED=file\n');
     const flags = created(['--name=web', '--env-file=vars.env', '--env=SHARED=flag', 'nginx']);
@@ -271,6 +337,11 @@ describe('service create: bad flags', () => {
     [['--constraint=node.role~worker'], '--constraint'],
     [['--ulimit=nofile'], '--ulimit'],
     [['--mode=sometimes'], '--mode'],
+    [['--no-healthcheck', '--health-retries=3'], '--no-healthcheck'],
+    [['--replicas-max-per-node=-1'], '--replicas-max-per-node'],
+    [['--health-start-interval=later'], '--health-start-interval'],
+    [['--endpoint-mode=roundrobin'], '--endpoint-mode'],
+    [['--log-driver=json-file', '--log-opt=max-size=huge'], '--log-opt'],
     [['--timeout=never'], '--timeout'],
   ])('%j is refused naming %s, with exit code 2, before anything is sent', async (flags, flag) => {
     const result = await run(['--name=web', ...flags, 'nginx']);

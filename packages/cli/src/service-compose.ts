@@ -7,8 +7,10 @@ import {
   addFlags,
   CREATE_ONLY_LIST_FLAGS,
   csvFields,
+  type FlagDef,
   type FlagValues,
   flagValue,
+  HEALTH_FLAGS,
   keyValue,
   LIST_FLAGS,
   numeric,
@@ -27,12 +29,14 @@ export interface ComposeOfFlags {
  * Builds the Compose document `service create NAME IMAGE COMMAND…` stands for. The networks, secrets, configs and
  * named volumes it names are external: a service created alone makes none of them. `$` is doubled everywhere so
  * that the loader's interpolation leaves the values as typed (the shell has already expanded what it meant to).
+ * `scalars` are the one-value flags read (`service update` has one more: --args).
  */
 export function composeOfFlags(
   name: string,
   image: string,
   args: readonly string[],
   values: FlagValues,
+  scalars: readonly FlagDef[] = SCALAR_FLAGS,
 ): ComposeOfFlags {
   const service: Record<string, unknown> = { image };
   if (args.length > 0) service.command = [...args];
@@ -40,10 +44,15 @@ export function composeOfFlags(
   const origins: [string, string][] = [];
   const at = (key: string, flag: string) => origins.push([`services.${name}.${key}`, flag]);
 
-  for (const def of SCALAR_FLAGS) {
+  const given = (flag: string) => scalars.some((d) => d.flag === flag && flagValue(d, values) !== undefined);
+  if (given('--no-healthcheck') && HEALTH_FLAGS.some(given)) {
+    throw usageError('--no-healthcheck conflicts with the --health-* flags: give one or the other');
+  }
+  for (const def of scalars) {
     const v = flagValue(def, values);
     if (v === undefined || !def.key) continue;
     const value = typeof v === 'string' ? (def.convert ? def.convert(v, def.flag) : v) : true;
+    if (value === undefined) continue;
     setPath(service, def.key, value);
     at(def.key, def.flag);
   }
@@ -74,6 +83,13 @@ export function composeOfFlags(
   put('cap_add', '--cap-add', list('--cap-add'));
   put('cap_drop', '--cap-drop', list('--cap-drop'));
   put('sysctls', '--sysctl', list('--sysctl'));
+  put('logging.options', '--log-opt', list('--log-opt'));
+  // The stack loader ignores these keys, with a warning that the command passes on (see specOfCompose).
+  put('dns', '--dns', list('--dns'));
+  put('dns_opt', '--dns-option', list('--dns-option'));
+  put('dns_search', '--dns-search', list('--dns-search'));
+  put('extra_hosts', '--host', list('--host'));
+  put('group_add', '--group', list('--group'));
   const ulimits = list('--ulimit');
   if (ulimits.length > 0) {
     service.ulimits = Object.fromEntries(ulimits.map(ulimitEntry));
@@ -114,9 +130,15 @@ const PROJECT = 'flotilla-service-create';
 /**
  * The service spec the document stands for, by the stack files' own path (load, validate, normalize,
  * toStackSpec), then taken out of the stack: its name is NAME and its stack empty. A problem the loader finds is
- * a usage error naming the flag that caused it.
+ * a usage error naming the flag that caused it. What the loader warns of (a key a cluster cannot honour) is given
+ * to `warn`, naming the flag too, so that nothing a flag asked for is dropped in silence.
  */
-export function specOfCompose(name: string, made: ComposeOfFlags, cwd = process.cwd()): ServiceSpec {
+export function specOfCompose(
+  name: string,
+  made: ComposeOfFlags,
+  cwd = process.cwd(),
+  warn: (message: string) => void = () => {},
+): ServiceSpec {
   // The document is read as if it were a file in the current directory, so relative --env-file paths work.
   const file = path.join(cwd, '.flotilla-service-create.yml');
   const text = JSON.stringify(made.document);
@@ -129,6 +151,7 @@ export function specOfCompose(name: string, made: ComposeOfFlags, cwd = process.
   try {
     const loaded = loadStack({ files: [file], env: {}, envFile: false, projectName: PROJECT }, source);
     spec = toStackSpec(loaded.stack, PROJECT, loaded.objectData).services[0];
+    for (const d of loaded.warnings) warn(`${flagOf(d.path, made.origins)}: ${d.message}`);
   } catch (err) {
     if (!(err instanceof StackError)) throw err;
     const lines = err.diagnostics
@@ -283,10 +306,20 @@ export function addCreateFlags(command: { addOption(option: Option): unknown }):
   addFlags(command, [...LIST_FLAGS, ...CREATE_ONLY_LIST_FLAGS], true);
 }
 
-/** The spec `service create IMAGE COMMAND… --flags` makes, or a usage error naming the flag at fault. */
-export function createSpec(image: string, args: readonly string[], values: FlagValues, cwd?: string) {
+/**
+ * The spec `service create IMAGE COMMAND… --flags` makes, with the warnings to show (flags the cluster cannot
+ * honour), or a usage error naming the flag at fault.
+ */
+export function createSpec(
+  image: string,
+  args: readonly string[],
+  values: FlagValues,
+  cwd?: string,
+): { spec: ServiceSpec; warnings: string[] } {
   const name = values.name;
   if (typeof name !== 'string' || !name) throw usageError('give the service a name with --name NAME');
   if (!isValidObjectName(name)) throw usageError(`--name "${name}": use letters, digits, _ . - (63 at most)`);
-  return { spec: specOfCompose(name, composeOfFlags(name, image, args, values), cwd) };
+  const warnings: string[] = [];
+  const spec = specOfCompose(name, composeOfFlags(name, image, args, values), cwd, (w) => warnings.push(w));
+  return { spec, warnings };
 }

@@ -12,7 +12,7 @@ export interface FlagDef {
   help: string;
   /** Where the value goes in the Compose service (dotted), for flags that map one to one. */
   key?: string;
-  /** The Compose value for the flag's value (default: the string itself). */
+  /** The Compose value for the flag's value (default: the string itself); undefined sets no key. */
   convert?: (value: string, flag: string) => unknown;
 }
 
@@ -70,7 +70,8 @@ export const SCALAR_FLAGS: readonly FlagDef[] = [
     value: 'COMMAND',
     help: 'healthcheck command (run by a shell)',
     key: 'healthcheck.test',
-    convert: (v) => ['CMD-SHELL', v],
+    // As docker's: an empty command sets no test (the image's healthcheck is kept).
+    convert: (v) => (v === '' ? undefined : ['CMD-SHELL', v]),
   },
   { flag: '--health-interval', value: 'DURATION', help: 'time between checks', key: 'healthcheck.interval' },
   {
@@ -87,6 +88,12 @@ export const SCALAR_FLAGS: readonly FlagDef[] = [
     help: 'time to start before failures count',
     key: 'healthcheck.start_period',
   },
+  {
+    flag: '--health-start-interval',
+    value: 'DURATION',
+    help: 'time between checks during the start period',
+    key: 'healthcheck.start_interval',
+  },
   { flag: '--no-healthcheck', help: "disable the image's healthcheck", key: 'healthcheck.disable' },
   { flag: '--user', value: 'USER', help: 'user[:group] to run as', key: 'user' },
   { flag: '--workdir', value: 'DIR', help: 'working directory', key: 'working_dir' },
@@ -100,7 +107,44 @@ export const SCALAR_FLAGS: readonly FlagDef[] = [
   },
   { flag: '--hostname', value: 'NAME', help: 'container hostname', key: 'hostname' },
   { flag: '--read-only', help: "mount the container's root filesystem read-only", key: 'read_only' },
-  { flag: '--entrypoint', value: 'CMD', help: "override the image's entrypoint", key: 'entrypoint' },
+  {
+    flag: '--entrypoint',
+    value: 'CMD',
+    help: `override the image's entrypoint ("" for the image's own)`,
+    key: 'entrypoint',
+    // As docker's service commands: an empty value is no override, not an empty one.
+    convert: (v) => (v === '' ? undefined : v),
+  },
+  {
+    flag: '--replicas-max-per-node',
+    value: 'N',
+    help: 'most tasks of the service on one node (0: no limit)',
+    key: 'deploy.placement.max_replicas_per_node',
+    convert: numeric,
+  },
+  {
+    flag: '--endpoint-mode',
+    value: 'MODE',
+    help: 'vip (a virtual IP) or dnsrr (DNS round robin)',
+    key: 'deploy.endpoint_mode',
+  },
+  { flag: '--log-driver', value: 'DRIVER', help: 'logging driver, with its --log-opt options', key: 'logging.driver' },
+  // docker's flags whose Compose key the stack loader ignores on a cluster: accepted, and said as a warning.
+  { flag: '--tty', help: 'allocate a terminal (ignored on a cluster: said as a warning)', key: 'tty' },
+  { flag: '--isolation', value: 'KIND', help: 'isolation (ignored on a cluster: said as a warning)', key: 'isolation' },
+  {
+    flag: '--oom-score-adj',
+    value: 'N',
+    help: 'OOM score adjustment (ignored on a cluster: said as a warning)',
+    key: 'oom_score_adj',
+    convert: numeric,
+  },
+  {
+    flag: '--credential-spec',
+    value: 'SPEC',
+    help: 'Windows credential spec (ignored on a cluster: said as a warning)',
+    key: 'credential_spec',
+  },
   {
     flag: '--allow-process-executor',
     help: 'Flotilla: may run as a plain process on agents without containerd (x-flotilla)',
@@ -154,10 +198,29 @@ export const LIST_FLAGS: readonly FlagDef[] = [
   { flag: '--constraint', value: 'EXPR', help: 'placement constraint (node.role==worker)' },
   { flag: '--secret', value: 'SECRET', help: 'give a secret: NAME or source=,target=,uid=,gid=,mode=' },
   { flag: '--config', value: 'CONFIG', help: 'give a config: NAME or source=,target=,uid=,gid=,mode=' },
+  { flag: '--dns', value: 'IP', help: 'DNS server (ignored on a cluster: said as a warning)' },
+  { flag: '--dns-option', value: 'OPTION', help: 'DNS option (ignored on a cluster: said as a warning)' },
+  { flag: '--dns-search', value: 'DOMAIN', help: 'DNS search domain (ignored on a cluster: said as a warning)' },
+  { flag: '--host', value: 'HOST:IP', help: 'extra host-to-IP mapping (ignored on a cluster: said as a warning)' },
+  { flag: '--group', value: 'GROUP', help: 'supplementary group (ignored on a cluster: said as a warning)' },
 ];
+
+/** The health flags that set a part of the check (`--no-healthcheck` cannot be given with them, as with docker). */
+export const HEALTH_FLAGS = [
+  '--health-cmd',
+  '--health-interval',
+  '--health-retries',
+  '--health-timeout',
+  '--health-start-period',
+  '--health-start-interval',
+] as const;
+
+/** `--log-opt KEY=VALUE`: an option of the --log-driver (repeatable, in create and update alike). */
+export const LOG_OPT_FLAG: FlagDef = { flag: '--log-opt', value: 'KEY=VALUE', help: 'logging driver option' };
 
 /** Repeatable flags only `service create` has. */
 export const CREATE_ONLY_LIST_FLAGS: readonly FlagDef[] = [
+  LOG_OPT_FLAG,
   { flag: '--env-file', value: 'FILE', help: 'read environment variables from a file' },
   { flag: '--placement-pref', value: 'PREF', help: 'placement preference: spread=node.labels.zone' },
   { flag: '--cap-add', value: 'CAP', help: 'add a Linux capability' },

@@ -7,7 +7,7 @@ import {
   ServiceSummary,
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
-import { formatServiceListing, ingressPorts } from './service-listing.js';
+import { formatServiceListing } from './service-listing.js';
 
 const summary = (mode: ServiceMode, ports: Partial<PortConfig>[] = []) =>
   ServiceSummary.fromPartial({
@@ -45,12 +45,20 @@ describe('stack services', () => {
     expect(formatServiceListing([job], 'table', true)).toBe('abcdefghijklmnopqrstuvwxy\n');
   });
 
-  it('leaves out host-mode ports (the tasks publish those) and ports not published', () => {
+  it('leaves out host-mode ports (the tasks publish those) and ports not published, in the table and the JSON', () => {
     const s = summary(ServiceMode.SERVICE_MODE_GLOBAL, [
       { targetPort: 80, publishedPort: 8080, publishMode: PortConfig_PublishMode.PUBLISH_MODE_HOST },
       { targetPort: 9000, publishedPort: 0 },
-    ]).service as Service;
-    expect(ingressPorts(s)).toBe('');
+      { targetPort: 443, publishedPort: 8443, hostIp: '127.0.0.1' },
+    ]);
+    const [, row] = formatServiceListing([s], 'table').trimEnd().split('\n');
+    // docker's `service ls` prints an ingress port as *:PUBLISHED->TARGET whatever it was published on.
+    expect(row).toMatch(/\s\*:8443->443\/tcp$/);
+    expect(row).not.toContain('8080');
+    expect(row).not.toContain('9000');
+    const [json] = JSON.parse(formatServiceListing([s], 'json'));
+    expect(json.Ports).toBe('*:8443->443/tcp');
+    expect(formatServiceListing([s], '{{.Ports}}')).toBe('*:8443->443/tcp\n');
   });
 
   it("prints the JSON service ls prints (docker's fields), whatever the options", () => {

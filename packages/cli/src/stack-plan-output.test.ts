@@ -74,6 +74,32 @@ describe('formatPlan', () => {
     );
   });
 
+  it("says no task is replaced for an update of the service's labels or update settings alone", () => {
+    const labels = {
+      services: [
+        PlannedService.fromPartial({
+          name: 'a_web',
+          action: A.ACTION_UPDATE,
+          tasks: T.TASKS_NONE,
+          specVersionBefore: 4n,
+          specVersionAfter: 4n,
+          replicasBefore: 2n,
+          replicasAfter: 2n,
+          changes: [{ path: 'annotations.labels[team]', before: 'a', after: 'b' }],
+        }),
+      ],
+      fileObjects: [],
+    };
+    expect(formatPlan('a', labels, 'text')).toBe(
+      [
+        'Plan for stack a (nothing was changed):',
+        '  ~ a_web  update   labels or update settings only (no task replaced)',
+        '      annotations.labels[team]: a → b',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('lists pending tasks per service and reason when there are several', () => {
     const two = {
       services: [

@@ -77,6 +77,8 @@ function summary(s: PlannedService): string {
         if (scaled) parts.push(scaled);
       } else if (scaled) {
         parts.push(`${scaled} (no task replaced)`);
+      } else {
+        parts.push('labels or update settings only (no task replaced)');
       }
       return `${parts.join(', ')}${placement(s)}`;
     }

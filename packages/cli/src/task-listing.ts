@@ -1,7 +1,7 @@
-import { type ListTasksResponse, type Task, TaskState } from '@flotilla/api';
-import { protocolWord } from './service-listing.js';
-import { ago, table } from './table.js';
-import { exitWord, formatTasks, healthWord, shortImage, stateWord } from './task-table.js';
+import type { ListTasksResponse, Task } from '@flotilla/api';
+import { protocolWord } from './output/docker-json.js';
+import { table } from './table.js';
+import { formatTasks, TASK_COLUMNS, taskRows } from './task-table.js';
 
 export interface TaskListingOptions {
   /** table, or any format formatTasks takes (json, raw, a template). */
@@ -25,26 +25,12 @@ export function formatTaskListing(response: ListTasksResponse, options: TaskList
   const id = (t: Task) => (options.noTrunc ? t.id : t.id.slice(0, 12));
   if (options.quiet) return response.tasks.map((t) => `${id(t)}\n`).join('');
   const now = options.now ?? Date.now();
-  let previous = '';
-  const rows = response.tasks.map((t) => {
-    const key = `${t.serviceId}/${t.slot === 0n ? t.nodeId : t.slot}`;
-    const name = `${t.serviceName}.${t.slot === 0n ? t.nodeId : t.slot}`;
-    const shown = key === previous ? ` \\_ ${name}` : name;
-    previous = key;
-    const status = t.status;
-    const error = status?.error || (status?.state === TaskState.TASK_STATE_PENDING ? status.message : '');
-    return [
-      id(t),
-      shown,
-      options.noTrunc ? (t.spec?.image ?? '') : shortImage(t.spec?.image ?? ''),
-      t.nodeId ? (response.nodeNames[t.nodeId] ?? t.nodeId) : '',
-      stateWord(t.desiredState),
-      `${stateWord(status?.state)}${healthWord(status)}${exitWord(status)} ${ago(status?.timestampMs ?? 0n, now)}`.trim(),
-      options.noTrunc ? error : truncate(error, ERROR_WIDTH),
-      hostPorts(t),
-    ];
+  const rows = taskRows(response, now, options.noTrunc).map((row, i) => {
+    const error = row[6] as string;
+    row[6] = options.noTrunc ? error : truncate(error, ERROR_WIDTH);
+    return [...row, hostPorts(response.tasks[i] as Task)];
   });
-  return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows);
+  return table([...TASK_COLUMNS, 'PORTS'], rows);
 }
 
 /** At most `width` characters, the last an ellipsis when cut; on one line (a table row holds one). */

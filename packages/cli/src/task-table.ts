@@ -1,55 +1,41 @@
-import { type ListTasksResponse, type Task, TaskHealth, TaskState, type TaskStatus } from '@flotilla/api';
+import type { ListTasksResponse } from '@flotilla/api';
+import { dockerTask } from './output/docker-json.js';
 import { taskListing } from './output/listing.js';
-import { ago, table } from './table.js';
+import { table } from './table.js';
 
-/** A task state as listings print it: `running`, `shutdown`. */
-export const stateWord = (s: TaskState | undefined) =>
-  (TaskState[s ?? TaskState.TASK_STATE_UNSPECIFIED] ?? 'UNKNOWN').replace('TASK_STATE_', '').toLowerCase();
+/** A task state as listings and `--filter desired-state=` word it: `running`, `shutdown` (docker-json's words). */
+export { taskStateWord as stateWord } from './output/docker-json.js';
 
 /** Tasks in the --format asked for: the table, docker's JSON rows, the API's tasks (raw), or a template. */
 export function formatTasks(response: ListTasksResponse, format: string, now = Date.now()): string {
-  return taskListing(response, format, () => taskTable(response, now), now);
+  return taskListing(response, format, () => table(TASK_COLUMNS, taskRows(response, now)), now);
 }
 
-/** Tasks as `docker service ps` shows them: one row per task, a slot's history under its current task. */
-function taskTable(response: ListTasksResponse, now: number): string {
+/** The columns of `docker service ps` that taskRows fills, PORTS aside. */
+export const TASK_COLUMNS = ['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'];
+
+/**
+ * Tasks as `docker service ps` shows them: one row per task, a slot's history under its current task. The cells are
+ * the `--format json` row's fields (docker-json.ts makes the row and its words); IDs are cut to 12 characters and
+ * pinned images shortened unless `noTrunc`.
+ */
+export function taskRows(response: ListTasksResponse, now: number, noTrunc = false): string[][] {
   let previous = '';
-  const rows = response.tasks.map((t) => {
-    const key = `${t.serviceId}/${t.slot === 0n ? t.nodeId : t.slot}`;
-    const name = t.slot === 0n ? `${t.serviceName}.${t.nodeId}` : `${t.serviceName}.${t.slot}`;
-    const shown = key === previous ? ` \\_ ${name}` : name;
+  return response.tasks.map((t) => {
+    const row = dockerTask(t, response.nodeNames, now);
+    const key = `${row.ServiceID}/${row.Slot === 0 ? row.NodeID : row.Slot}`;
+    const shown = key === previous ? ` \\_ ${row.Name}` : row.Name;
     previous = key;
-    const status = t.status;
-    const error = status?.error || (status?.state === TaskState.TASK_STATE_PENDING ? status.message : '');
     return [
-      t.id.slice(0, 12),
+      noTrunc ? row.ID : row.ID.slice(0, 12),
       shown,
-      image(t),
-      t.nodeId ? (response.nodeNames[t.nodeId] ?? t.nodeId) : '',
-      stateWord(t.desiredState),
-      `${stateWord(status?.state)}${healthWord(status)}${exitWord(status)} ${ago(status?.timestampMs ?? 0n, now)}`.trim(),
-      error,
+      noTrunc ? row.Image : shortImage(row.Image),
+      row.Node,
+      row.DesiredState,
+      row.CurrentState,
+      row.Error,
     ];
   });
-  return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], rows);
-}
-
-/** ` (healthy)` after the state of a running task with a healthcheck, as `docker ps` shows it. */
-export function healthWord(status: TaskStatus | undefined): string {
-  if (status?.state !== TaskState.TASK_STATE_RUNNING || !status.health) return '';
-  const word = (TaskHealth[status.health] ?? '').replace('TASK_HEALTH_', '').toLowerCase();
-  return word ? ` (${word})` : '';
-}
-
-/** ` (exit 3)` after a task that exited on its own: complete (exit 0, a job's task) or failed with a code. */
-export function exitWord(status: TaskStatus | undefined): string {
-  if (status?.state === TaskState.TASK_STATE_COMPLETE) return ` (exit ${status.exitCode})`;
-  if (status?.state === TaskState.TASK_STATE_FAILED && status.exitCode !== 0) return ` (exit ${status.exitCode})`;
-  return '';
-}
-
-function image(t: Task): string {
-  return shortImage(t.spec?.image ?? '');
 }
 
 /**

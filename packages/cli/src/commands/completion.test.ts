@@ -46,11 +46,18 @@ describe('flotilla completion', () => {
       FLOTILLA_CONFIG_DIR: path.join(dir.path, 'none'),
     };
     expect(await complete(file, ['flotilla', 'service', 'ps', ''], env)).toEqual([]);
+    expect(await complete(file, ['flotilla', 'network', 'rm', ''], env)).toEqual([]);
+    expect(await complete(file, ['flotilla', 'service', 'update', '--network-add', ''], env)).toEqual([]);
     const direct = await runMain(['__complete', 'services'], {
       env: { FLOTILLA_CONFIG_DIR: path.join(dir.path, 'none') },
     });
     expect(direct).toEqual({ code: 0, out: '', err: '' });
-  });
+    for (const kind of ['networks', 'secrets', 'configs']) {
+      const none = await runMain(['__complete', kind], { env: { FLOTILLA_CONFIG_DIR: path.join(dir.path, 'none') } });
+      expect(none).toEqual({ code: 0, out: '', err: '' });
+    }
+    // Each completion that asks runs the CLI afresh.
+  }, 30_000);
 
   it('makes zsh and fish scripts of the same commands and flags, and refuses another shell', async () => {
     const zsh = await script('zsh');
@@ -63,10 +70,28 @@ describe('flotilla completion', () => {
     expect(fish).toContain("-l format -x -a 'text json'");
     expect(fish).toContain("-a '(flotilla __complete services 2>/dev/null)'");
     expect(fish).not.toContain("__complete' -d");
+    expect(fish).toContain("-l network-add -x -a '(flotilla __complete networks 2>/dev/null)'");
+    expect(fish).toContain("-l secret -x -a '(flotilla __complete secrets 2>/dev/null)'");
     for (const shell of ['zsh', 'fish']) {
       const available = spawnSync(shell, ['--version']).status === 0;
       if (available) expect(spawnSync(shell, ['-n'], { input: shell === 'zsh' ? zsh : fish }).status).toBe(0);
     }
     expect((await runMain(['completion', 'powershell'])).code).toBe(2);
+  });
+
+  it('takes existing networks, secrets and configs by name where a command or a service flag names one', async () => {
+    const bash = await script('bash');
+    const liveArm = (path: string, kind: string) => `    '${path}') echo '${kind}' ;;`;
+    for (const kind of ['network', 'secret', 'config']) {
+      expect(bash).toContain(liveArm(`${kind} inspect`, `${kind}s`));
+      expect(bash).toContain(liveArm(`${kind} rm`, `${kind}s`));
+      // A create names a new one: nothing live to offer.
+      expect(bash).not.toContain(`'${kind} create') echo '${kind}s'`);
+      for (const flag of [`--${kind}-add`, `--${kind}-rm`])
+        expect(bash).toContain(liveArm(`service update|${flag}`, `${kind}s`));
+      expect(bash).toContain(liveArm(`service create|--${kind}`, `${kind}s`));
+    }
+    // Not every flag with a value is a live name.
+    expect(bash).not.toContain("'service update|--env-add') echo");
   });
 });

@@ -1,5 +1,5 @@
 import { Argument, Command } from '@commander-js/extra-typings';
-import type { ControlServiceClient } from '@flotilla/api';
+import { type ControlServiceClient, FileObjectKind } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
 import type { Io } from '../io.js';
 import { commandTree, LIVE_KINDS, type LiveKind } from '../output/command-tree.js';
@@ -21,8 +21,8 @@ export function completionCommand(io: Io) {
 /** How long a completion waits for the cluster: a prompt that hangs is worse than one that offers nothing. */
 const COMPLETE_TIMEOUT_MS = 2_000;
 
-async function liveNames(c: ControlServiceClient, kind: LiveKind): Promise<string[]> {
-  switch (kind) {
+async function liveNames(c: ControlServiceClient, what: LiveKind): Promise<string[]> {
+  switch (what) {
     case 'services':
       return (await call(c, c.listServices, { stack: '' })).services.map(
         (s) => s.service?.spec?.annotations?.name ?? '',
@@ -37,11 +37,19 @@ async function liveNames(c: ControlServiceClient, kind: LiveKind): Promise<strin
     }
     case 'stacks':
       return (await call(c, c.listStacks, {})).stacks.map((s) => s.name);
+    case 'networks':
+      return (await call(c, c.listNetworks, {})).networks.map((n) => n.network?.spec?.annotations?.name ?? '');
+    case 'secrets':
+    case 'configs': {
+      const kind = what === 'secrets' ? FileObjectKind.FILE_OBJECT_KIND_SECRET : FileObjectKind.FILE_OBJECT_KIND_CONFIG;
+      // Names only (each version of one is the same name): never a secret's content, which listing does not give.
+      return (await call(c, c.listFileObjects, { kind })).objects.map((o) => o.name);
+    }
   }
 }
 
 /**
- * `flotilla __complete services|nodes|stacks` (hidden): the names the completion scripts offer, one a line. It
+ * `flotilla __complete services|nodes|stacks|networks|secrets|configs` (hidden): the names the completion scripts offer, one a line. It
  * prints nothing and succeeds when there is no cluster to ask, or it does not answer in time.
  */
 export function completeCommand(io: Io, client: () => ControlServiceClient = () => controlClient()) {

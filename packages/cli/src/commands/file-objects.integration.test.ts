@@ -1,33 +1,29 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RunningManager } from '@flotilla/manager';
-import { type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { controlClient } from '../control-client.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
 import type { Io } from '../io.js';
-import { startLeadingManager } from '../test-manager.test-helpers.js';
+import { startTestCluster, type TestCluster, testDirs } from '../test-manager.test-helpers.js';
 import { configCommand, MAX_CONTENT_BYTES, secretCommand } from './file-objects.js';
 
 // `flotilla secret …` and `flotilla config …` against a manager on a real etcd, through the CLI's own
 // configuration directory (the operator certificate the manager wrote).
-let etcd: TestServer;
-let manager: RunningManager;
-const dirs = ['cli-files-manager', 'cli-files-cli', 'cli-files-input'].map((label) => tempDir(label));
-const [stateDir, cliDir, inputDir] = dirs.map((d) => d.path) as [string, string, string];
+const dir = testDirs('cli-files', ['manager', 'cli', 'input']);
+const [cliDir, inputDir] = [dir.cli, dir.input];
 const PASSWORD = `pw-${randomBytes(10).toString('hex')}`;
+let cluster: TestCluster | undefined;
 
 beforeAll(async () => {
-  ({ etcd, manager } = await startLeadingManager(stateDir, cliDir));
+  cluster = await startTestCluster(dir.manager, dir.cli);
 });
 
 afterAll(async () => {
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
+  dir.remove();
 });
 
 function flotilla(args: string[], stdin?: Buffer) {

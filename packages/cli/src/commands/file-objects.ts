@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { Command, Option } from '@commander-js/extra-typings';
 import { Code, type ControlServiceClient, FileObjectKind, FileObjectView, FlotillaError } from '@flotilla/api';
+import { clientScope, labelMap, removeEach } from '../command-helpers.js';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
@@ -37,10 +38,7 @@ function fileObjectCommand(word: Word, io: Io, client: () => ControlServiceClien
       ? 'manage secrets: contents stored encrypted, given only to the tasks that use them'
       : 'manage configs: files given to the tasks that use them',
   );
-  const withClient = async <T>(fn: (c: ControlServiceClient) => Promise<T>): Promise<T> => {
-    const c = client();
-    return fn(c).finally(() => c.close());
-  };
+  const withClient = clientScope(client);
 
   command
     .command('create')
@@ -49,7 +47,7 @@ function fileObjectCommand(word: Word, io: Io, client: () => ControlServiceClien
     .argument('<FILE>', 'the file that holds the content, or - for standard input')
     .addOption(new Option('-l, --label <KEY=VALUE>', 'a label; repeatable').argParser(collect).default([] as string[]))
     .action(async (name, file, opts) => {
-      const labels = parseLabels(opts.label);
+      const labels = labelMap('--label', opts.label);
       const data = await readContent(file, word, io);
       const { object } = await withClient((c) => call(c, c.createFileObject, { kind, name, labels, data }));
       io.out(`${object?.id ?? ''}\n`);
@@ -116,32 +114,10 @@ function fileObjectCommand(word: Word, io: Io, client: () => ControlServiceClien
     .description(`remove ${word}s (every version of a name); refused while a service uses one`)
     .argument('<NAME|ID...>', `${word} names or IDs`)
     .action(async (refs) => {
-      // Each in turn, as `docker secret rm` does: one refused does not keep the others.
-      const refused: string[] = [];
-      await withClient(async (c) => {
-        for (const nameOrId of refs) {
-          try {
-            await call(c, c.removeFileObject, { kind, nameOrId });
-            io.out(`${nameOrId}\n`);
-          } catch (err) {
-            refused.push(FlotillaError.from(err).message);
-          }
-        }
-      });
-      if (refused.length > 0) throw new FlotillaError(Code.FailedPrecondition, refused.join('\n'));
+      await withClient((c) => removeEach(io, refs, (nameOrId) => call(c, c.removeFileObject, { kind, nameOrId })));
     });
 
   return command;
-}
-
-function parseLabels(pairs: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw usageError(`--label takes KEY=VALUE, got ${JSON.stringify(pair)}`);
-    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return labels;
 }
 
 /** The content, from a file or stdin; refused over the limit without reading (or holding) all of it. */

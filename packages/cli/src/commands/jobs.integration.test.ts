@@ -1,38 +1,27 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type RunningAgent, startAgent } from '@flotilla/agent';
-import type { RunningManager } from '@flotilla/manager';
-import { type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { controlClient } from '../control-client.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
-import { startLeadingManager } from '../test-manager.test-helpers.js';
+import { startTestCluster, type TestCluster, testDirs } from '../test-manager.test-helpers.js';
 import { serviceCommand } from './service.js';
 import { stackCommand } from './stack.js';
 
 // `flotilla stack deploy --wait` and `service update --force` on jobs, against a manager on a real etcd and an
 // agent that runs each task as a process.
-let etcd: TestServer;
-let manager: RunningManager;
-let agent: RunningAgent;
-const dirs = ['cli-jobs-manager', 'cli-jobs-cli', 'cli-jobs-agent', 'cli-jobs-files'].map((label) => tempDir(label));
-const [stateDir, cliDir, agentDir, filesDir] = dirs.map((d) => d.path) as [string, string, string, string];
+const dir = testDirs('cli-jobs', ['manager', 'cli', 'agent', 'files']);
+const [cliDir, filesDir] = [dir.cli, dir.files];
+let cluster: TestCluster | undefined;
 
 beforeAll(async () => {
-  ({ etcd, manager } = await startLeadingManager(stateDir, cliDir));
-  agent = await startAgent({
-    stateDir: agentDir,
-    join: { manager: manager.address, token: manager.identity.tokens.worker },
-  });
+  cluster = await startTestCluster(dir.manager, dir.cli, [{ stateDir: dir.agent }]);
 });
 
 afterAll(async () => {
-  await agent?.stop();
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
+  dir.remove();
 });
 
 function flotilla(args: string[]) {

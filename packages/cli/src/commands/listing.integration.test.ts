@@ -1,15 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { type RunningAgent, startAgent } from '@flotilla/agent';
 import type { Promotion } from '@flotilla/api';
-import { type RunningManager, startManager } from '@flotilla/manager';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { controlClient } from '../control-client.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
+import { startTestCluster, type TestCluster, testDirs } from '../test-manager.test-helpers.js';
 import { nodeCommand } from './node.js';
 import { serviceCommand } from './service.js';
 import { stackCommand } from './stack.js';
@@ -17,15 +15,10 @@ import { stackCommand } from './stack.js';
 // The docker-shaped listings (`node ps`, `stack services`, `service ps --filter`, `node ls -q`, `--pretty`) and
 // `node update --role`, against a manager on a real etcd and two agents that run each task as a process. Node A's
 // agent may run a manager: its promotion is recorded here as it arrives (no second manager is started from it).
-let etcd: TestServer;
-let manager: RunningManager;
-let agentA: RunningAgent;
-let agentB: RunningAgent;
+let cluster: TestCluster | undefined;
 const promotions: Promotion[] = [];
-const dirs = ['cli-listing-manager', 'cli-listing-cli', 'cli-listing-a', 'cli-listing-b', 'cli-listing-files'].map(
-  (label) => tempDir(label),
-);
-const [stateDir, cliDir, dirA, dirB, filesDir] = dirs.map((d) => d.path) as [string, string, string, string, string];
+const dir = testDirs('cli-listing', ['manager', 'cli', 'a', 'b', 'files']);
+const [cliDir, filesDir] = [dir.cli, dir.files];
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -75,25 +68,14 @@ const tasksJson = async () =>
 const nodeId = (hostname: string) => nodesJson().then((n) => n.find((x) => x.description?.hostname === hostname)?.id);
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir,
-    cliConfigDir: cliDir,
-  });
-  for (const deadline = Date.now() + 10_000; !manager.controlPlane.leading(); ) {
-    if (Date.now() > deadline) throw new Error('the manager was not elected');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const join = { manager: manager.address, token: manager.identity.tokens.worker };
-  agentA = await startAgent({
-    stateDir: dirA,
-    join,
-    hostname: 'node-a',
-    promotion: { managerAddress: `127.0.0.1:${await freePort()}`, onPromotion: (p) => promotions.push(p) },
-  });
-  agentB = await startAgent({ stateDir: dirB, join, hostname: 'node-b' });
+  cluster = await startTestCluster(dir.manager, dir.cli, [
+    {
+      stateDir: dir.a,
+      hostname: 'node-a',
+      promotion: { managerAddress: `127.0.0.1:${await freePort()}`, onPromotion: (p) => promotions.push(p) },
+    },
+    { stateDir: dir.b, hostname: 'node-b' },
+  ]);
   for (const deadline = Date.now() + 20_000; ; await new Promise((r) => setTimeout(r, 100))) {
     if ((await nodesJson()).filter((n) => n.status?.state === 'STATE_READY').length === 2) break;
     if (Date.now() > deadline) throw new Error('the two nodes are not ready');
@@ -130,11 +112,8 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await agentA?.stop();
-  await agentB?.stop();
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
+  dir.remove();
 });
 
 const lines = (text: string) => text.split('\n').filter((l) => l !== '');
@@ -174,6 +153,9 @@ describe('docker-shaped listings', () => {
     expect(bare.err).toMatch(
       /name the node: flotilla node ps NODE \(the manager this CLI uses, 127\.0\.0\.1:\d+, runs on no node of the cluster/,
     );
+    const self = await flotilla(['node', 'inspect', 'self']);
+    expect(self).toMatchObject({ code: EXIT.usage, out: '' });
+    expect(self.err).toMatch(/name the node: flotilla node inspect NODE \(the manager this CLI uses/);
     const unknown = await flotilla(['node', 'ps', 'node-z']);
     expect(unknown.code).toBe(EXIT.failed);
     expect(unknown.err).toMatch(/no node "node-z"/);
@@ -188,6 +170,13 @@ describe('docker-shaped listings', () => {
     expect(rows[0]).toMatch(/^[0-9a-z]{12}\s+shop_web\s+replicated\s+4\/4\s+unused$/);
     const json = JSON.parse((await flotilla(['stack', 'services', 'shop', '--format', 'json'])).out);
     expect(json).toMatchObject([{ Name: 'shop_web', Mode: 'replicated', Replicas: '4/4' }]);
+    // `service ls` has the same columns, and -q.
+    const ls = await flotilla(['service', 'ls']);
+    expect(lines(ls.out)).toEqual([head, rows[0]]);
+    expect((await flotilla(['service', 'ls', '-q'])).out).toBe(
+      (await flotilla(['stack', 'services', '-q', 'shop'])).out,
+    );
+    expect(lines((await flotilla(['service', 'ls', '-q'])).out)).toEqual([expect.stringMatching(/^[0-9a-z]{25}$/)]);
     const missing = await flotilla(['stack', 'services', 'nostack']);
     expect(missing.code).toBe(EXIT.failed);
     expect(missing.err).toMatch(/nothing found in stack nostack/);
@@ -230,6 +219,16 @@ describe('docker-shaped listings', () => {
     );
     // Whole IDs: none cut to 12.
     for (const id of await ps()) expect(id.length).toBeGreaterThan(12);
+    // `stack ps` lists and filters as `service ps` does.
+    const stackPs = await flotilla(['stack', 'ps', 'shop', '-q', '--no-trunc', '-f', 'desired-state=running']);
+    expect(lines(stackPs.out).sort()).toEqual(running);
+    const stackTable = lines((await flotilla(['stack', 'ps', 'shop', '-f', 'name=shop_web.1'])).out);
+    expect(stackTable[0]).toMatch(/^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS$/);
+    // Slot 1's running task, and its old one as history under it.
+    expect(stackTable.slice(1).map((row) => row.split(/\s+/).slice(1, 3).join(' '))).toEqual([
+      'shop_web.1 unused',
+      '\\_ shop_web.1',
+    ]);
     const refused = await flotilla(['service', 'ps', 'shop_web', '-f', 'color=blue']);
     expect(refused).toMatchObject({ code: EXIT.usage, out: '' });
   });
@@ -248,10 +247,57 @@ describe('docker-shaped listings', () => {
     expect(node.out).toContain('\nHostname:               node-b\n');
     expect(node.out).toMatch(/\nStatus:\n State:\s{17}Ready\n( Message:\s{15}.+\n)? Availability:\s{10}Active\n/);
     expect(node.out).not.toContain('Manager Status');
-    // Without --pretty, the JSON as before.
-    expect(JSON.parse((await flotilla(['node', 'inspect', 'node-b'])).out)).toMatchObject({
-      description: { hostname: 'node-b' },
+    // --pretty is a layout of its own: with --format it is refused before the cluster is asked.
+    const both = await flotilla(['service', 'inspect', '--pretty', '--format', 'json', 'shop_web']);
+    expect(both).toMatchObject({ code: EXIT.usage, out: '' });
+    expect(both.err).toMatch(/--pretty and --format cannot be used together/);
+  });
+
+  it("service inspect and node inspect print docker's shape, the API's with --format raw, or a template", async () => {
+    const [service] = JSON.parse((await flotilla(['service', 'inspect', 'shop_web'])).out);
+    expect(service).toMatchObject({
+      Spec: {
+        Name: 'shop_web',
+        Labels: { 'com.docker.stack.namespace': 'shop' },
+        Mode: { Replicated: { Replicas: 4 } },
+        TaskTemplate: { ContainerSpec: { Image: 'unused', Args: ['sleep', '600'] }, Placement: { MaxReplicas: 2 } },
+        // Docker's words and nanoseconds: monitor 1s.
+        UpdateConfig: { Parallelism: 4, Monitor: 1_000_000_000 },
+        Flotilla: { Stack: 'shop', AllowProcessExecutor: true },
+      },
+      Flotilla: { SpecVersion: service.Version.Index },
     });
+    expect(service.CreatedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    expect(service).not.toHaveProperty('spec');
+    const [raw] = JSON.parse((await flotilla(['service', 'inspect', '--format', 'raw', 'shop_web'])).out);
+    expect(raw).toMatchObject({ id: service.ID, spec: { annotations: { name: 'shop_web' }, replicas: '4' } });
+    const template = await flotilla([
+      'service',
+      'inspect',
+      '--format',
+      '{{.Spec.Name}} {{json .Spec.Mode}}',
+      'shop_web',
+    ]);
+    expect(template).toMatchObject({ code: EXIT.ok, out: 'shop_web {"Replicated":{"Replicas":4}}\n' });
+    const typo = await flotilla(['service', 'inspect', '--format', '{{.Sepc.Name}}', 'shop_web']);
+    expect(typo).toMatchObject({ code: EXIT.usage, out: '' });
+    expect(typo.err).toContain('no field "Sepc"');
+
+    const [node] = JSON.parse((await flotilla(['node', 'inspect', 'node-b'])).out);
+    expect(node).toMatchObject({
+      ID: await nodeId('node-b'),
+      Spec: { Role: 'worker', Availability: 'active' },
+      Description: { Hostname: 'node-b' },
+      Status: { State: 'ready' },
+    });
+    expect(node).not.toHaveProperty('ManagerStatus');
+    expect(JSON.parse((await flotilla(['node', 'inspect', '--format', 'raw', 'node-b'])).out)).toMatchObject({
+      description: { hostname: 'node-b' },
+      status: { state: 'STATE_READY' },
+    });
+    expect(
+      (await flotilla(['node', 'inspect', '--format', '{{.Description.Hostname}} {{.Status.State}}', 'node-b'])).out,
+    ).toBe('node-b ready\n');
   });
 });
 
@@ -289,6 +335,12 @@ describe('node update --role', () => {
     expect(ownPs.code, ownPs.err).toBe(EXIT.ok);
     expect(lines(ownPs.out).length).toBeGreaterThan(0);
     expect(ownPs.out).toBe((await flotilla(['node', 'ps', '-q', 'node-a'])).out);
+    // `self`, as docker names the node its daemon runs on.
+    expect((await flotilla(['node', 'ps', '-q', 'self'], ownDir)).out).toBe(ownPs.out);
+    const self = await flotilla(['node', 'inspect', '--pretty', 'self'], ownDir);
+    expect(self.code, self.err).toBe(EXIT.ok);
+    expect(self.out).toMatch(new RegExp(`^ID:\\s+${a}$`, 'm'));
+    expect(self.out).toMatch(/^Hostname:\s+node-a$/m);
     const onB = lines((await flotilla(['node', 'ps', '-q', 'node-b'])).out);
     expect(lines(ownPs.out).filter((id) => onB.includes(id))).toEqual([]);
     const again = await flotilla(['node', 'update', '--role', 'manager', 'node-a']);

@@ -1,41 +1,27 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NetworkSpec } from '@flotilla/api';
-import { type RunningManager, startManager } from '@flotilla/manager';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { call, controlClient } from '../control-client.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
+import { startTestCluster, type TestCluster, testDirs } from '../test-manager.test-helpers.js';
 import { ATTACHABLE_NOTE, networkCommand } from './network.js';
 import { stackCommand } from './stack.js';
 
 // `flotilla network …` against a manager on a real etcd, and stacks that join its networks as external ones.
-let etcd: TestServer;
-let manager: RunningManager;
-const dirs = ['cli-net-manager', 'cli-net-cli', 'cli-net-files'].map((label) => tempDir(label));
-const [stateDir, cliDir, filesDir] = dirs.map((d) => d.path) as [string, string, string];
+const dir = testDirs('cli-net', ['manager', 'cli', 'files']);
+const [cliDir, filesDir] = [dir.cli, dir.files];
+let cluster: TestCluster | undefined;
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir,
-    cliConfigDir: cliDir,
-  });
-  const deadline = Date.now() + 10_000;
-  while (!manager.controlPlane.leading()) {
-    if (Date.now() > deadline) throw new Error('the manager was not elected');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  cluster = await startTestCluster(dir.manager, dir.cli);
 });
 
 afterAll(async () => {
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
+  dir.remove();
 });
 
 function flotilla(args: string[]) {
@@ -207,7 +193,8 @@ describe('flotilla network', () => {
     expect(await names()).toContain('backplane');
 
     // Removing the stack leaves the external network, which is then free to remove.
-    expect((await flotilla(['stack', 'rm', 'shop'])).code).toBe(EXIT.ok);
+    const removed = await flotilla(['stack', 'rm', 'shop']);
+    expect(removed.code, removed.err).toBe(EXIT.ok);
     expect(await names()).toContain('backplane');
     const freed = await flotilla(['network', 'rm', 'backplane']);
     expect(freed).toMatchObject({ code: EXIT.ok, out: 'backplane\n' });

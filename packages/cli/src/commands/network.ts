@@ -1,7 +1,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
-import { Code, type ControlServiceClient, FlotillaError, type NetworkDetails, NetworkSpec } from '@flotilla/api';
+import { type ControlServiceClient, type NetworkDetails, NetworkSpec } from '@flotilla/api';
+import { clientScope, labelMap, removeEach } from '../command-helpers.js';
 import { call, controlClient } from '../control-client.js';
-import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { listingFormatOption, table } from '../table.js';
 
@@ -19,10 +19,7 @@ export function networkCommand(io: Io, client: () => ControlServiceClient = () =
   const command = new Command('network').description(
     'manage overlay networks outside stacks: stacks join them with external: true',
   );
-  const withClient = async <T>(fn: (c: ControlServiceClient) => Promise<T>): Promise<T> => {
-    const c = client();
-    return fn(c).finally(() => c.close());
-  };
+  const withClient = clientScope(client);
 
   command
     .command('create')
@@ -37,7 +34,7 @@ export function networkCommand(io: Io, client: () => ControlServiceClient = () =
     .action(async (name, opts) => {
       // The driver and the addresses are judged by the managers, in one place for the CLI and any other client.
       const spec = NetworkSpec.fromPartial({
-        annotations: { name, labels: parseLabels(opts.label) },
+        annotations: { name, labels: labelMap('--label', opts.label) },
         driver: opts.driver,
         internal: opts.internal === true,
         attachable: opts.attachable === true,
@@ -104,32 +101,10 @@ export function networkCommand(io: Io, client: () => ControlServiceClient = () =
     .description('remove networks made by network create; refused while a service joins one')
     .argument('<NAME|ID...>', 'network names or IDs')
     .action(async (refs) => {
-      // Each in turn, as `docker network rm` does: one refused does not keep the others.
-      const refused: string[] = [];
-      await withClient(async (c) => {
-        for (const nameOrId of refs) {
-          try {
-            await call(c, c.removeNetwork, { nameOrId });
-            io.out(`${nameOrId}\n`);
-          } catch (err) {
-            refused.push(FlotillaError.from(err).message);
-          }
-        }
-      });
-      if (refused.length > 0) throw new FlotillaError(Code.FailedPrecondition, refused.join('\n'));
+      await withClient((c) => removeEach(io, refs, (nameOrId) => call(c, c.removeNetwork, { nameOrId })));
     });
 
   return command;
-}
-
-function parseLabels(pairs: string[]): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw usageError(`--label takes KEY=VALUE, got ${JSON.stringify(pair)}`);
-    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return labels;
 }
 
 /**

@@ -13,9 +13,11 @@ import {
   type Task,
 } from '@flotilla/api';
 import { cliConfigDir } from '@flotilla/pki';
+import { labelMap } from '../command-helpers.js';
 import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { Io } from '../io.js';
+import { checkPretty, dockerNodeInspect, inspectFormatOption, renderInspection } from '../output/docker-inspect.js';
 import { dockerNodes } from '../output/docker-json.js';
 import { dockerFormatOption, rawNodes, renderListing } from '../output/listing.js';
 import { prettyNode } from '../pretty-inspect.js';
@@ -95,22 +97,36 @@ export function nodeCommand(
 
   node
     .command('inspect')
-    .description('show a node in full (JSON), or laid out for people to read (--pretty)')
-    .argument('<NODE>', 'node ID, ID prefix or hostname')
+    .description("show a node as docker's JSON (--format raw: the API's), a template's line, or laid out (--pretty)")
+    .argument('<NODE>', "node ID, ID prefix or hostname, or self (the node that runs this CLI's manager)")
     .option('--pretty', "print the node in the docker CLI's human-friendly layout")
+    .addOption(inspectFormatOption('node'))
     .action(async (ref, opts) => {
+      checkPretty(opts.format, opts.pretty);
       const c = client();
       try {
-        const { node: found } = await call(c, c.getNode, { node: ref });
-        if (!opts.pretty) {
+        const { node: found } = await call(c, c.getNode, {
+          node: ref === SELF ? await ownNode(c, configDir(), 'inspect') : ref,
+        });
+        if (opts.format === 'raw') {
           io.out(`${JSON.stringify(found ? Node.toJSON(found) : null, null, 2)}\n`);
           return;
         }
         if (!found) throw new FlotillaError(Code.NotFound, `no node ${JSON.stringify(ref)}: see flotilla node ls`);
-        // A promoted node's manager gives it docker's Manager Status section.
+        // A promoted node's manager gives it docker's ManagerStatus (and --pretty its Manager Status section).
         const { managers } = await call(c, c.listNodes, {});
         const manager = managers.find((m) => m.manager?.nodeId === found.id && !m.manager.demoted);
-        io.out(prettyNode(found, manager));
+        if (opts.pretty) io.out(prettyNode(found, manager));
+        else
+          io.out(
+            renderInspection({
+              format: opts.format,
+              kind: 'node',
+              // An array of one, as `docker node inspect` prints.
+              docker: () => [dockerNodeInspect(found, manager)],
+              raw: () => Node.toJSON(found),
+            }),
+          );
       } finally {
         c.close();
       }
@@ -119,7 +135,10 @@ export function nodeCommand(
   node
     .command('ps')
     .description("list the tasks on nodes (a slot's recent history under its current task)")
-    .argument('[NODE...]', "node IDs, ID prefixes or hostnames (default: the node that runs this CLI's manager)")
+    .argument(
+      '[NODE...]',
+      "node IDs, ID prefixes or hostnames, or self (the default: the node that runs this CLI's manager)",
+    )
     .addOption(taskFilterOption())
     .option('--no-trunc', 'do not truncate IDs, images or errors')
     .option('-q, --quiet', 'only print task IDs')
@@ -129,7 +148,8 @@ export function nodeCommand(
       const c = client();
       try {
         const response = { tasks: [] as Task[], nodeNames: {} as Record<string, string> };
-        for (const ref of refs.length > 0 ? refs : [await ownNode(c, configDir())]) {
+        for (const given of refs.length > 0 ? refs : [SELF]) {
+          const ref = given === SELF ? await ownNode(c, configDir(), 'ps') : given;
           // The node resolved as every node command resolves it (ID prefix too), then its tasks by exact ID.
           const { node: found } = await call(c, c.getNode, { node: ref });
           const part = await call(c, c.listTasks, { service: '', stack: '', node: found?.id ?? ref });
@@ -168,12 +188,7 @@ export function nodeCommand(
     )
     .addOption(new Option('--label-rm <KEY>', 'remove a label; repeatable').argParser(collect).default([] as string[]))
     .action(async (ref, opts) => {
-      const labelAdd: Record<string, string> = {};
-      for (const pair of opts.labelAdd) {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) throw usageError(`--label-add takes KEY=VALUE, got ${JSON.stringify(pair)}`);
-        labelAdd[pair.slice(0, eq)] = pair.slice(eq + 1);
-      }
+      const labelAdd = labelMap('--label-add', opts.labelAdd);
       const wanted = {
         active: NodeSpec_Availability.AVAILABILITY_ACTIVE,
         pause: NodeSpec_Availability.AVAILABILITY_PAUSE,
@@ -239,19 +254,22 @@ export function nodeCommand(
   return node;
 }
 
+/** Docker's name for the node its daemon runs on, in `node inspect` and `node ps`. */
+const SELF = 'self';
+
 /**
- * The node `node ps` lists when given none, as docker's lists the node its daemon runs on: the node whose agent
- * runs the manager this CLI is configured with (`node promote`). A manager started with `manager start` runs on
- * no node of the cluster: then the node must be named.
+ * The node `self` names, and the one `node ps` lists when given none, as docker's name the node its daemon runs
+ * on: the node whose agent runs the manager this CLI is configured with (`node promote`). A manager started with
+ * `manager start` runs on no node of the cluster: then the node must be named.
  */
-async function ownNode(c: ControlServiceClient, configDir: string): Promise<string> {
+async function ownNode(c: ControlServiceClient, configDir: string, command: 'inspect' | 'ps'): Promise<string> {
   const file = path.join(configDir, 'manager');
   const configured = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
   const { managers } = await call(c, c.listNodes, {});
   const own = managers.find((m) => configured && m.manager?.address === configured && !m.manager.demoted);
   if (own?.manager?.nodeId) return own.manager.nodeId;
   throw usageError(
-    `name the node: flotilla node ps NODE (the manager this CLI uses, ${configured || 'none'}, runs on no node ` +
+    `name the node: flotilla node ${command} NODE (the manager this CLI uses, ${configured || 'none'}, runs on no node ` +
       'of the cluster; see flotilla node ls)',
   );
 }

@@ -1,46 +1,25 @@
-import { type RunningAgent, startAgent } from '@flotilla/agent';
 import { Code, type ServiceSpec } from '@flotilla/api';
-import { type RunningManager, startManager } from '@flotilla/manager';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { call, controlClient } from '../control-client.js';
 import { EXIT } from '../exit-codes.js';
 import { buildProgram } from '../index.js';
+import { startTestCluster, type TestCluster, testDirs } from '../test-manager.test-helpers.js';
 import { serviceCommand } from './service.js';
 
 // `service create`, then `update`, `rollback` and `scale`, each followed until the service converges (attached,
 // as docker's are), against a manager on a real etcd and an agent that runs each task as a process.
-let etcd: TestServer;
-let manager: RunningManager;
-let agent: RunningAgent;
-const dirs = ['cli-svc-manager', 'cli-svc-cli', 'cli-svc-agent'].map((label) => tempDir(label));
-const [stateDir, cliDir, agentDir] = dirs.map((d) => d.path) as [string, string, string];
+const dir = testDirs('cli-svc', ['manager', 'cli', 'agent']);
+const cliDir = dir.cli;
+let cluster: TestCluster | undefined;
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir,
-    cliConfigDir: cliDir,
-  });
-  const deadline = Date.now() + 10_000;
-  while (!manager.controlPlane.leading()) {
-    if (Date.now() > deadline) throw new Error('the manager was not elected');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  agent = await startAgent({
-    stateDir: agentDir,
-    join: { manager: manager.address, token: manager.identity.tokens.worker },
-  });
+  cluster = await startTestCluster(dir.manager, dir.cli, [{ stateDir: dir.agent }]);
 });
 
 afterAll(async () => {
-  await agent?.stop();
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
+  dir.remove();
 });
 
 function flotilla(args: string[]) {
@@ -61,7 +40,8 @@ interface InspectedSpec {
 }
 
 async function inspect(name: string): Promise<{ spec: InspectedSpec; specVersion: string }> {
-  const result = await flotilla(['service', 'inspect', name]);
+  // The API's objects: the spec as Flotilla keeps it (docker's shape is the default, see listing.integration).
+  const result = await flotilla(['service', 'inspect', '--format', 'raw', name]);
   expect(result.code).toBe(EXIT.ok);
   const [service] = JSON.parse(result.out) as { spec: InspectedSpec; specVersion: string }[];
   return service as { spec: InspectedSpec; specVersion: string };

@@ -5,7 +5,6 @@ import {
   FlotillaError,
   isJobMode,
   Service,
-  ServiceMode,
   type ServiceSpec,
   type Task,
   type UpdateServiceResponse,
@@ -14,27 +13,18 @@ import { call, controlClient } from '../control-client.js';
 import { usageError } from '../exit-codes.js';
 import type { PinFlags } from '../image-pins.js';
 import { type Io, processIo } from '../io.js';
-import { dockerService } from '../output/docker-json.js';
-import { dockerFormatOption, rawServiceSummary, renderListing } from '../output/listing.js';
+import { checkPretty, dockerServiceInspect, inspectFormatOption, renderInspection } from '../output/docker-inspect.js';
+import { dockerFormatOption } from '../output/listing.js';
 import { prettyService } from '../pretty-inspect.js';
 import { addCreateFlags, createSpec } from '../service-compose.js';
 import { addFlags, type FlagValues } from '../service-flags.js';
 import { type Followed, type FollowOptions, followServices, timeoutMs } from '../service-follow.js';
 import { addPinFlags, pinServiceImage } from '../service-image-pin.js';
-import { hasUpdateFlags, UPDATE_PAIRS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
-import { table } from '../table.js';
+import { formatServiceListing } from '../service-listing.js';
+import { hasUpdateFlags, UPDATE_LIST_FLAGS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
 import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
 import { formatTaskListing } from '../task-listing.js';
-import { shortImage } from '../task-table.js';
 import { serviceLogsCommand } from './service-logs.js';
-
-/** The MODE column of `service ls`, in docker's words. */
-const MODE_WORDS: Partial<Record<ServiceMode, string>> = {
-  [ServiceMode.SERVICE_MODE_REPLICATED]: 'replicated',
-  [ServiceMode.SERVICE_MODE_GLOBAL]: 'global',
-  [ServiceMode.SERVICE_MODE_REPLICATED_JOB]: 'replicated job',
-  [ServiceMode.SERVICE_MODE_GLOBAL_JOB]: 'global job',
-};
 
 /** `service create|ls|ps|inspect|logs|scale|update|rollback|rm`, as the docker CLI has them. */
 export function serviceCommand(io: Io, client: () => ControlServiceClient = () => controlClient()): Command {
@@ -45,32 +35,13 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .command('ls')
     .description('list services')
     .option('--stack <NAME>', "only this stack's services")
+    .option('-q, --quiet', 'only print IDs')
     .addOption(dockerFormatOption('service'))
     .action(async (opts) => {
       const c = client();
       const { services } = await call(c, c.listServices, { stack: opts.stack ?? '' }).finally(() => c.close());
-      if (opts.format !== 'table') {
-        io.out(
-          renderListing({
-            format: opts.format,
-            kind: 'service',
-            rows: () => services.map(dockerService),
-            raw: () => services.map(rawServiceSummary),
-          }),
-        );
-        return;
-      }
-      const rows = services.map(({ service: s, running, desired, completed, completions }) => [
-        s?.id.slice(0, 12) ?? '',
-        s?.spec?.annotations?.name ?? '',
-        MODE_WORDS[s?.spec?.mode ?? ServiceMode.SERVICE_MODE_REPLICATED] ?? 'replicated',
-        // Docker's form for jobs: running/max concurrent (completed/completions completed).
-        isJobMode(s?.spec?.mode)
-          ? `${running}/${desired} (${completed}/${completions} completed)`
-          : `${running}/${desired}`,
-        shortImage(s?.spec?.container?.image ?? ''),
-      ]);
-      io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], rows));
+      // The columns of `docker service ls` (PORTS too), as `stack services` lists them.
+      io.out(formatServiceListing(services, opts.format, opts.quiet ?? false));
     });
 
   service
@@ -105,10 +76,12 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
 
   service
     .command('inspect')
-    .description('show services as JSON, or laid out for people to read (--pretty)')
+    .description("show services as docker's JSON (--format raw: the API's), a template's lines, or laid out (--pretty)")
     .argument('<SERVICE...>', 'service names, IDs or ID prefixes')
     .option('--pretty', "print each service in the docker CLI's human-friendly layout")
+    .addOption(inspectFormatOption('service'))
     .action(async (refs, opts) => {
+      checkPretty(opts.format, opts.pretty);
       const c = client();
       try {
         const found: Service[] = [];
@@ -116,14 +89,17 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
           const { service: s } = await call(c, c.getService, { service: ref });
           if (s) found.push(s);
         }
-        const json = () =>
-          `${JSON.stringify(
-            found.map((s) => Service.toJSON(s)),
-            null,
-            2,
-          )}\n`;
         // Docker separates services with an empty line.
-        io.out(opts.pretty ? found.map((s) => prettyService(s)).join('\n') : json());
+        if (opts.pretty) io.out(found.map((s) => prettyService(s)).join('\n'));
+        else
+          io.out(
+            renderInspection({
+              format: opts.format,
+              kind: 'service',
+              docker: () => found.map(dockerServiceInspect),
+              raw: () => found.map((s) => Service.toJSON(s)),
+            }),
+          );
       } finally {
         c.close();
       }
@@ -171,7 +147,8 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
   addPinFlags(create);
   create.action(async (image, args, opts) => {
     if (!opts.detach) timeoutMs(opts.timeout);
-    const { spec } = createSpec(image, args, opts as unknown as FlagValues);
+    const { spec, warnings } = createSpec(image, args, opts as unknown as FlagValues);
+    for (const w of warnings) io.err(`warning: ${w}\n`);
     const name = spec.annotations?.name ?? '';
     const c = client();
     try {
@@ -194,14 +171,7 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
     .addOption(timeoutOption());
   addFlags(update, UPDATE_SCALAR_FLAGS);
   addPinFlags(update);
-  addFlags(
-    update,
-    UPDATE_PAIRS.flatMap((p) => [
-      { flag: `--${p}-add`, value: 'VALUE', help: `add as --${p} does in service create` },
-      { flag: `--${p}-rm`, value: 'KEY', help: `remove ${REMOVED_BY[p]}` },
-    ]),
-    true,
-  );
+  addFlags(update, UPDATE_LIST_FLAGS, true);
   update.action(async (ref, opts) => {
     const values = opts as unknown as FlagValues;
     if (!opts.detach) timeoutMs(opts.timeout);
@@ -216,7 +186,10 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
         values.image === undefined
           ? Promise.resolve(spec)
           : pinServiceImage(io, c, spec, values as unknown as PinFlags);
-      const { res, before } = await writeUpdate(c, ref, values, opts.force ?? false, pin);
+      // Said once, however many times the spec is computed again.
+      const warnings = new Set<string>();
+      const { res, before } = await writeUpdate(c, ref, values, opts.force ?? false, pin, (w) => warnings.add(w));
+      for (const w of warnings) io.err(`warning: ${w}\n`);
       const s = res.service;
       const name = s?.spec?.annotations?.name ?? ref;
       if (isJobMode(s?.spec?.mode)) io.out(`${name}: run ${s?.specVersion} of the job started\n`);
@@ -285,22 +258,6 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
   return service;
 }
 
-/** What each `service update --X-rm` removes by. */
-const REMOVED_BY: Record<(typeof UPDATE_PAIRS)[number], string> = {
-  env: 'a variable by name',
-  publish: 'a port by TARGET[/PROTOCOL]',
-  constraint: 'a constraint as written',
-  mount: 'a mount by target path',
-  network: 'a network by name',
-  secret: 'a secret by name',
-  config: 'a config by name',
-  label: 'a service label by key',
-  'container-label': 'a container label by key',
-  'placement-pref': 'a placement preference by spread=LABEL',
-  sysctl: 'a sysctl by name',
-  ulimit: 'a ulimit by name',
-};
-
 /** `--detach`/`-d`: return once the change is written, as the docker CLI's. */
 function detachOption() {
   return new Option('-d, --detach', 'return at once instead of following the change until it converges');
@@ -327,12 +284,13 @@ async function writeUpdate(
   values: FlagValues,
   force: boolean,
   pin: (spec: ServiceSpec) => Promise<ServiceSpec>,
+  warn: (message: string) => void,
 ): Promise<{ res: UpdateServiceResponse; before: bigint }> {
   for (let attempt = 1; ; attempt++) {
     const { service: current } = await call(c, c.getService, { service: ref });
     if (!current?.spec)
       throw new FlotillaError(Code.NotFound, `no service ${JSON.stringify(ref)}: see flotilla service ls`);
-    const spec = await pin(updatedSpec(current.spec, values));
+    const spec = await pin(updatedSpec(current.spec, values, warn));
     try {
       const res = await call(c, c.updateService, {
         service: current.id,

@@ -28,7 +28,8 @@ import { dockerFormatOption, renderListing } from '../output/listing.js';
 import { formatServiceListing } from '../service-listing.js';
 import { formatPlan } from '../stack-plan-output.js';
 import { table } from '../table.js';
-import { formatTasks } from '../task-table.js';
+import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
+import { formatTaskListing } from '../task-listing.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -239,11 +240,22 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
     .command('ps')
     .description("list a stack's tasks")
     .argument('<NAME>', 'the stack')
+    .addOption(taskFilterOption())
+    .option('--no-trunc', 'do not truncate IDs, images or errors')
+    .option('-q, --quiet', 'only print task IDs')
     .addOption(dockerFormatOption('task'))
     .action(async (name, opts) => {
+      const filter = parseTaskFilter(opts.filter);
       const c = client();
       const response = await call(c, c.listTasks, { service: '', stack: name, node: '' }).finally(() => c.close());
-      io.out(formatTasks(response, opts.format));
+      // The listing of `service ps` and `node ps`, as docker's `stack ps` shares theirs.
+      io.out(
+        formatTaskListing(filterTasks(response, filter), {
+          format: opts.format,
+          noTrunc: !opts.trunc,
+          quiet: opts.quiet ?? false,
+        }),
+      );
     });
 
   stack

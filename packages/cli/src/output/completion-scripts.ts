@@ -2,8 +2,8 @@ import type { CommandSpec } from './command-tree.js';
 
 /*
  * Shell completion scripts made from the command tree: every command, subcommand and flag the program has, the
- * values of flags with fixed choices, and live names (services, nodes, stacks) that the script asks of
- * `flotilla __complete KIND` when the cursor is on such an argument. That command prints nothing when no cluster
+ * values of flags with fixed choices, and live names (services, nodes, stacks, networks, secrets, configs) that
+ * the script asks of `flotilla __complete KIND` when the cursor is on such an argument or flag value. That command prints nothing when no cluster
  * answers, so completing never prints an error into the prompt.
  */
 
@@ -38,6 +38,16 @@ function bashChoices(specs: CommandSpec[]): string {
   return ['_flotilla_choices() {', '  case "$1|$2" in', ...arms, '  esac', '}'].join('\n');
 }
 
+/** The flags whose value is a live name (`service update --network-add`): the kind to ask `__complete` for. */
+function bashLiveFlags(specs: CommandSpec[]): string {
+  const arms = specs.flatMap((s) =>
+    s.flags
+      .filter((f) => f.live)
+      .flatMap((f) => f.names.map((n) => `    ${quote(`${s.path}|${n}`)}) echo ${quote(f.live as string)} ;;`)),
+  );
+  return ['_flotilla_live_flag() {', '  case "$1|$2" in', ...arms, '  esac', '}'].join('\n');
+}
+
 /** The bash functions both bash and zsh (through bashcompinit) run. */
 function bashBody(specs: CommandSpec[], program: string): string {
   return [
@@ -45,6 +55,7 @@ function bashBody(specs: CommandSpec[], program: string): string {
     bashCase('_flotilla_flags', specs, (s) => s.flags.flatMap((f) => f.names)),
     bashCase('_flotilla_value_flags', specs, (s) => s.flags.filter((f) => f.takesValue).flatMap((f) => f.names)),
     bashChoices(specs),
+    bashLiveFlags(specs),
     bashCase('_flotilla_live', specs, (s) => (s.live ? [s.live] : [])),
     `_flotilla() {
   local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]} path='' word i skip=0
@@ -61,10 +72,13 @@ function bashBody(specs: CommandSpec[], program: string): string {
     [[ " $(_flotilla_subcommands "$path") " == *" $word "* ]] && path=\${path:+$path }$word
   done
   if ((skip)); then
-    local choices
+    local choices live_flag
     choices=$(_flotilla_choices "$path" "$prev")
+    live_flag=$(_flotilla_live_flag "$path" "$prev")
     if [[ -n $choices ]]; then
       mapfile -t COMPREPLY < <(compgen -W "$choices" -- "$cur")
+    elif [[ -n $live_flag ]]; then
+      mapfile -t COMPREPLY < <(compgen -W "$(${program} __complete "$live_flag" 2>/dev/null)" -- "$cur")
     else
       mapfile -t COMPREPLY < <(compgen -f -- "$cur")
     fi
@@ -131,7 +145,8 @@ function fishScript(specs: CommandSpec[], program: string): string {
     }
     for (const f of s.flags) {
       const names = f.names.map((n) => (n.startsWith('--') ? `-l ${n.slice(2)}` : `-s ${n.slice(1)}`)).join(' ');
-      const value = f.takesValue ? (f.choices.length > 0 ? ` -x -a ${fishQuote(f.choices.join(' '))}` : ' -r') : '';
+      const values = f.live ? `(${program} __complete ${f.live} 2>/dev/null)` : f.choices.join(' ');
+      const value = f.takesValue ? (values ? ` -x -a ${fishQuote(values)}` : ' -r') : '';
       lines.push(`complete -c ${program} ${at} ${names}${value} -d ${fishQuote(f.description)}`);
     }
     if (s.live) {

@@ -10,6 +10,7 @@ import {
   type PortConfig,
   PortConfig_Protocol,
   PortConfig_PublishMode,
+  type Service,
   ServiceMode,
   type ServiceSummary,
   type StackSummary,
@@ -82,8 +83,11 @@ export interface DockerStack {
   Services: string;
 }
 
-/** An enum member's name without its prefix, in lower case: TASK_STATE_RUNNING → running. */
-function enumWord(names: Record<number, string>, value: number | undefined, prefix: string): string {
+/**
+ * An enum member's name without its prefix, in lower case, words joined by `-` as docker's API joins them:
+ * TASK_STATE_RUNNING → running, CONDITION_ON_FAILURE → on-failure; empty for the UNSPECIFIED member.
+ */
+export function enumWord(names: Record<number, string>, value: number | undefined, prefix: string): string {
   const name = names[value ?? 0] ?? '';
   return name.endsWith('_UNSPECIFIED') ? '' : name.slice(prefix.length).toLowerCase().replaceAll('_', '-');
 }
@@ -96,12 +100,17 @@ export function rfc3339(ms: bigint | number | undefined): string {
 
 const PROTOCOL = PortConfig_Protocol as unknown as Record<number, string>;
 
+/** A port's protocol as docker writes it: tcp (also when the spec left it unsaid), udp, sctp. */
+export function protocolWord(protocol: PortConfig_Protocol | undefined): string {
+  return enumWord(PROTOCOL, protocol, 'PROTOCOL_') || 'tcp';
+}
+
 /** Published ports as docker lists them: `*:8080->80/tcp`, comma-separated; host-mode ports without the `*`. */
 export function portsWord(ports: readonly PortConfig[]): string {
   return ports
     .filter((p) => p.publishedPort > 0)
     .map((p) => {
-      const protocol = enumWord(PROTOCOL, p.protocol, 'PROTOCOL_') || 'tcp';
+      const protocol = protocolWord(p.protocol);
       const host = p.publishMode === PortConfig_PublishMode.PUBLISH_MODE_HOST ? p.hostIp || '' : p.hostIp || '*';
       return `${host ? `${host}:` : ''}${p.publishedPort}->${p.targetPort}/${protocol}`;
     })
@@ -115,6 +124,18 @@ const MODE: Record<number, string> = {
   [ServiceMode.SERVICE_MODE_GLOBAL_JOB]: 'global job',
 };
 
+/**
+ * The ports the routing mesh publishes for a service, as `docker service ls` lists them: `*:8080->80/tcp`. The
+ * allocated ports when there are (a port published without a number has one only then); host-mode ports are left
+ * out, as docker leaves them out: the tasks publish those (`service ps` shows them).
+ */
+export function servicePorts(s: Service): string {
+  const ports = s.endpointPorts.length > 0 ? s.endpointPorts : (s.spec?.endpoint?.ports ?? []);
+  return portsWord(
+    ports.filter((p) => p.publishMode !== PortConfig_PublishMode.PUBLISH_MODE_HOST).map((p) => ({ ...p, hostIp: '' })),
+  );
+}
+
 export function dockerService(summary: ServiceSummary): DockerService {
   const s = summary.service;
   const mode = s?.spec?.mode ?? ServiceMode.SERVICE_MODE_REPLICATED;
@@ -126,7 +147,7 @@ export function dockerService(summary: ServiceSummary): DockerService {
     // Docker's form for jobs: running/max concurrent (completed/completions completed).
     Replicas: isJobMode(mode) ? `${replicas} (${summary.completed}/${summary.completions} completed)` : replicas,
     Image: s?.spec?.container?.image ?? '',
-    Ports: portsWord(s?.endpointPorts.length ? s.endpointPorts : (s?.spec?.endpoint?.ports ?? [])),
+    Ports: s ? servicePorts(s) : '',
     Stack: s?.spec?.stack ?? '',
     Running: Number(summary.running),
     Desired: Number(summary.desired),
@@ -143,10 +164,15 @@ export function taskName(t: Task): string {
   return t.slot === 0n ? `${t.serviceName}.${t.nodeId}` : `${t.serviceName}.${t.slot}`;
 }
 
+/** A task state as docker's API spells it: `running`, `shutdown`; empty when unset. */
+export function taskStateWord(state: TaskState | undefined): string {
+  return enumWord(TASK_STATE, state, 'TASK_STATE_');
+}
+
 /** The CURRENT STATE column: state, health or exit code, and how long ago (`running (healthy) 3 seconds ago`). */
 export function currentState(t: Task, now = Date.now()): string {
   const status = t.status;
-  const state = enumWord(TASK_STATE, status?.state, 'TASK_STATE_') || 'unknown';
+  const state = taskStateWord(status?.state) || 'unknown';
   let detail = '';
   const health = enumWord(TASK_HEALTH, status?.health, 'TASK_HEALTH_');
   if (status?.state === TaskState.TASK_STATE_RUNNING && health) detail = ` (${health})`;
@@ -168,11 +194,11 @@ export function dockerTask(t: Task, nodeNames: Record<string, string>, now = Dat
     Name: taskName(t),
     Image: t.spec?.image ?? '',
     Node: t.nodeId ? (nodeNames[t.nodeId] ?? t.nodeId) : '',
-    DesiredState: enumWord(TASK_STATE, t.desiredState, 'TASK_STATE_'),
+    DesiredState: taskStateWord(t.desiredState),
     CurrentState: currentState(t, now),
     Error: taskError(t),
     Ports: portsWord(t.hostPorts),
-    State: enumWord(TASK_STATE, status?.state, 'TASK_STATE_'),
+    State: taskStateWord(status?.state),
     Health: enumWord(TASK_HEALTH, status?.health, 'TASK_HEALTH_'),
     ExitCode: status?.exitCode ?? 0,
     Timestamp: rfc3339(status?.timestampMs),

@@ -1,8 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type RunningAgent, startAgent } from '@flotilla/agent';
-import { type RunningManager, startManager } from '@flotilla/manager';
-import { startEtcd, type TestServer, tempDir } from '@flotilla/test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../capture-io.test-helpers.js';
 import { completeCommand, completionCommand } from '../commands/completion.js';
@@ -11,41 +8,22 @@ import { serviceCommand } from '../commands/service.js';
 import { stackCommand } from '../commands/stack.js';
 import { controlClient } from '../control-client.js';
 import { buildProgram } from '../index.js';
+import { startTestCluster, type TestCluster, testDirs } from '../test-manager.test-helpers.js';
 import { bashCompletions, flotillaBinDir } from './completion.test-helpers.js';
 
 // The listings' --format json and templates, and the live names of shell completion, against a manager on a real
 // etcd and an agent that runs each task as a process.
-let etcd: TestServer;
-let manager: RunningManager;
-let agent: RunningAgent;
-const dirs = ['cli-fmt-manager', 'cli-fmt-cli', 'cli-fmt-agent', 'cli-fmt-files'].map((label) => tempDir(label));
-const [stateDir, cliDir, agentDir, filesDir] = dirs.map((d) => d.path) as [string, string, string, string];
+const dir = testDirs('cli-fmt', ['manager', 'cli', 'agent', 'files']);
+const [cliDir, filesDir] = [dir.cli, dir.files];
+let cluster: TestCluster | undefined;
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  manager = await startManager({
-    etcd: { endpoints: [etcd.url] },
-    listen: '127.0.0.1:0',
-    stateDir,
-    cliConfigDir: cliDir,
-  });
-  const deadline = Date.now() + 10_000;
-  while (!manager.controlPlane.leading()) {
-    if (Date.now() > deadline) throw new Error('the manager was not elected');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  agent = await startAgent({
-    stateDir: agentDir,
-    hostname: 'fmt-node-1',
-    join: { manager: manager.address, token: manager.identity.tokens.worker },
-  });
+  cluster = await startTestCluster(dir.manager, dir.cli, [{ stateDir: dir.agent, hostname: 'fmt-node-1' }]);
 });
 
 afterAll(async () => {
-  await agent?.stop();
-  await manager?.stop();
-  await etcd?.destroy();
-  for (const d of dirs) d.remove();
+  await cluster?.stop();
+  dir.remove();
 });
 
 function flotilla(args: string[]) {

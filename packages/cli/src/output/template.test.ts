@@ -73,7 +73,50 @@ describe('--format templates', () => {
     expect(usageFailure('{{.Name').message).toContain('has no "}}"');
     expect(usageFailure('{{}}').message).toContain('empty');
     expect(usageFailure('{{json}}').message).toContain('json takes 1 argument');
-    expect(usageFailure('{{.Name.First}}').message).toContain('one level');
+    expect(usageFailure('{{.Nmae.First}}').message).toContain('no field "Nmae"');
+    expect(usageFailure('{{index .Labels}}').message).toContain('index takes 2 argument');
     expect(usageFailure('{{lower "abc}}').message).toContain('unclosed quote');
+  });
+
+  describe('nested fields, as docker inspect templates use them', () => {
+    const inspected = [
+      {
+        ID: 'svc1',
+        Spec: {
+          Name: 'web_web',
+          Labels: { 'com.docker.stack.namespace': 'web' },
+          Mode: { Replicated: { Replicas: 3 } },
+          TaskTemplate: { ContainerSpec: { Image: 'nginx:1', Env: ['A=1', 'B=2'] } },
+        },
+      },
+      { ID: 'svc2', Spec: { Name: 'web_cron', Labels: {}, Mode: { GlobalJob: {} }, TaskTemplate: {} } },
+    ];
+    const inspect = (format: string) => compileTemplate(format, ['ID', 'Spec', 'UpdateStatus']).render(inspected);
+
+    it('reads a field of a field, and JSON of a nested object', () => {
+      expect(inspect('{{.Spec.Name}}')).toBe('web_web\nweb_cron\n');
+      expect(inspect('{{json .Spec.Mode}}')).toBe('{"Replicated":{"Replicas":3}}\n{"GlobalJob":{}}\n');
+      expect(inspect('{{.Spec.Mode.Replicated.Replicas}}')).toBe('3\n\n');
+      expect(inspect('{{join .Spec.TaskTemplate.ContainerSpec.Env ","}}')).toBe('A=1,B=2\n\n');
+    });
+
+    it('reads a map key with dots in it through index, and an absent part as nothing', () => {
+      expect(inspect('{{index .Spec.Labels "com.docker.stack.namespace"}}')).toBe('web\n\n');
+      expect(inspect('{{index .Spec.TaskTemplate.ContainerSpec.Env 1}}')).toBe('B=2\n\n');
+      expect(inspect('[{{.UpdateStatus.State}}]')).toBe('[]\n[]\n');
+    });
+
+    it('refuses a field of a string or a list as bad usage, as Go refuses it', () => {
+      let failure: unknown;
+      try {
+        inspect('{{.Spec.Name.First}}');
+      } catch (err) {
+        failure = err;
+      }
+      expect(failure).toBeInstanceOf(FlotillaError);
+      expect((failure as FlotillaError).reason).toBe('usage');
+      expect((failure as FlotillaError).message).toContain('.Spec.Name is a string: it has no field "First"');
+      expect(() => inspect('{{.Spec.TaskTemplate.ContainerSpec.Env.First}}')).toThrow(/is a list/);
+    });
   });
 });

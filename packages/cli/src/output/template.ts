@@ -2,10 +2,13 @@ import { usageError } from '../exit-codes.js';
 import { table } from '../table.js';
 
 /*
- * The subset of Go's text/template that `docker ... --format` users script with, over the flat docker-shaped rows
- * of docker-json.ts:
+ * The subset of Go's text/template that `docker ... --format` users script with, over the docker-shaped rows of
+ * docker-json.ts and the inspected objects of docker-inspect.ts:
  *   {{.Field}}              a field of the row; {{.}} the whole row
+ *   {{.Spec.Mode}}          a field of a field, as deep as the object goes (the inspected objects nest); a field
+ *                           that is absent (an unset part of the spec, a label not there) prints nothing
  *   {{json .}} {{json .F}}  JSON of the row or of a field
+ *   {{index .F "key"}}      a key of a map field (a label with dots in its name), or an item of a list by number
  *   {{lower .F}} {{upper .F}} {{title .F}}  case
  *   {{join .F ", "}}        an array field joined
  *   {{truncate .F 12}}      the first N characters
@@ -13,19 +16,20 @@ import { table } from '../table.js';
  *   `table ...`             a header row (the field names in docker's words: DesiredState → DESIRED STATE), then
  *                           aligned columns split at each tab
  *   \t and \n typed literally in the template stand for a tab and a newline, as the docker CLI takes them.
- * No if/range/with: the rows are flat, and a template that asks for more is refused rather than half run.
+ * No if/range/with: a template that asks for more is refused rather than half run.
  * Fields are checked when the template is read, so an unknown one fails even when the listing is empty.
  */
 
 type Arg =
   | { kind: 'dot' }
-  | { kind: 'field'; name: string }
+  | { kind: 'field'; path: string[] }
   | { kind: 'string'; value: string }
   | { kind: 'number'; value: number };
 type Part = { kind: 'text'; text: string } | { kind: 'action'; fn: string | undefined; args: Arg[] };
 
 const FUNCS: Record<string, { arity: number; describe: string }> = {
   json: { arity: 1, describe: 'json .Field' },
+  index: { arity: 2, describe: 'index .Field "key"' },
   lower: { arity: 1, describe: 'lower .Field' },
   upper: { arity: 1, describe: 'upper .Field' },
   title: { arity: 1, describe: 'title .Field' },
@@ -63,16 +67,16 @@ function tokenize(inner: string, format: string): string[] {
 
 function parseArg(token: string, fields: readonly string[], format: string): Arg {
   if (token === '.') return { kind: 'dot' };
-  if (/^\.[A-Za-z_]\w*$/.test(token)) {
-    const name = token.slice(1);
+  if (/^(\.[A-Za-z_]\w*)+$/.test(token)) {
+    const path = token.slice(1).split('.');
+    const name = path[0] as string;
+    // The top level is known before any row is read; what lies deeper is checked as the row is walked.
     if (!fields.includes(name)) {
       throw templateError(format, `no field "${name}" here; the fields are ${fields.map((f) => `.${f}`).join(' ')}`);
     }
-    return { kind: 'field', name };
+    return { kind: 'field', path };
   }
-  if (token.startsWith('.')) {
-    throw templateError(format, `"${token}": only one level of fields is known (.Field); the rows are flat`);
-  }
+  if (token.startsWith('.')) throw templateError(format, `"${token}" is not a field (.Field or .Field.Inner)`);
   if (token.startsWith('"')) return { kind: 'string', value: JSON.parse(token) as string };
   if (token.startsWith('`')) return { kind: 'string', value: token.slice(1, -1) };
   if (/^-?\d+$/.test(token)) return { kind: 'number', value: Number(token) };
@@ -126,15 +130,42 @@ function parse(text: string, fields: readonly string[], format: string): Part[] 
   return parts;
 }
 
-function value(arg: Arg, row: Record<string, unknown>): unknown {
+/**
+ * The value at a field's path. An absent value has no fields and gives nothing (as Go gives for a map's missing
+ * key); a string or a number has none either, and asking for one is the template's mistake, as in Go.
+ */
+function walk(row: Record<string, unknown>, path: readonly string[], format: string): unknown {
+  let at: unknown = row;
+  for (const [i, name] of path.entries()) {
+    if (at === undefined || at === null) return undefined;
+    if (typeof at !== 'object' || Array.isArray(at)) {
+      const where = `.${path.slice(0, i).join('.')}`;
+      throw templateError(
+        format,
+        `${where} is ${Array.isArray(at) ? 'a list' : `a ${typeof at}`}: it has no field "${name}"`,
+      );
+    }
+    at = (at as Record<string, unknown>)[name];
+  }
+  return at;
+}
+
+function value(arg: Arg, row: Record<string, unknown>, format: string): unknown {
   switch (arg.kind) {
     case 'dot':
       return row;
     case 'field':
-      return row[arg.name];
+      return walk(row, arg.path, format);
     default:
       return arg.value;
   }
+}
+
+/** Go's index: a map's key, or a list's item by number; nothing when it is not there. */
+function index(of: unknown, key: unknown): unknown {
+  if (Array.isArray(of)) return typeof key === 'number' ? of[key] : undefined;
+  if (of && typeof of === 'object') return (of as Record<string, unknown>)[String(key)];
+  return undefined;
 }
 
 /** What Go's template prints for a value: strings as they are, objects as Go would not (JSON is clearer). */
@@ -144,13 +175,15 @@ function print(v: unknown): string {
   return String(v);
 }
 
-function run(part: Part & { kind: 'action' }, row: Record<string, unknown>): string {
-  const args = part.args.map((a) => value(a, row));
+function run(part: Part & { kind: 'action' }, row: Record<string, unknown>, format: string): string {
+  const args = part.args.map((a) => value(a, row, format));
   switch (part.fn) {
     case undefined:
       return print(args[0]);
     case 'json':
       return JSON.stringify(args[0] ?? null);
+    case 'index':
+      return print(index(args[0], args[1]));
     case 'lower':
       return print(args[0]).toLowerCase();
     case 'upper':
@@ -177,7 +210,7 @@ export function headerOf(field: string): string {
 function headerOfPart(part: Part): string {
   if (part.kind === 'text') return part.text;
   const field = part.args.find((a) => a.kind === 'field');
-  return field?.kind === 'field' ? headerOf(field.name) : '';
+  return field?.kind === 'field' ? headerOf(field.path[field.path.length - 1] as string) : '';
 }
 
 /**
@@ -189,7 +222,7 @@ export function compileTemplate(format: string, fields: readonly string[]): Temp
   const text = (tabled ? format.slice('table'.length) : format).trim().replaceAll('\\t', '\t').replaceAll('\\n', '\n');
   const parts = parse(text, fields, format);
   const line = (row: object) =>
-    parts.map((p) => (p.kind === 'text' ? p.text : run(p, row as Record<string, unknown>))).join('');
+    parts.map((p) => (p.kind === 'text' ? p.text : run(p, row as Record<string, unknown>, format))).join('');
   return {
     render(rows) {
       if (!tabled) return rows.map((r) => `${line(r)}\n`).join('');

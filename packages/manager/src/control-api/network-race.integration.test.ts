@@ -1,10 +1,9 @@
 import { NetworkSpec } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { type Kind, type ObjectOf, Store, type Versioned } from '@flotilla/store';
-import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../test/test-cluster.js';
-import type { Handle } from './handler.js';
+import { handle, invoke } from './direct-call.test-helpers.js';
 import { networkControl } from './networks.js';
 import { deployStack } from './stacks.js';
 
@@ -29,25 +28,6 @@ class Interposed extends Store {
     }
     return read;
   }
-}
-
-/** The control API's handlers called directly, their errors as thrown. */
-const handle: Handle =
-  <Req, Res>(fn: (request: Req) => Promise<Res>) =>
-  (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    fn(call.request).then(
-      (value) => callback(null, value),
-      (err: Error) => callback(err as Parameters<sendUnaryData<Res>>[0]),
-    );
-  };
-
-function invoke<Req, Res>(
-  method: (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void,
-  request: Req,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method({ request } as ServerUnaryCall<Req, Res>, (err, value) => (err ? reject(err) : resolve(value as Res))),
-  );
 }
 
 /** A stack of one service that joins `network` as external. */

@@ -19,6 +19,7 @@ import { newSpecVersion, rollback } from '@flotilla/orchestrator';
 import type { Store, Unchanged, Versioned, Write } from '@flotilla/store';
 import type { DataKey } from '../secrets/data-key.js';
 import { admittedWrite, checkAdmission } from './admission/admission-check.js';
+import { retryOnConflict } from './conflict-retry.js';
 import { serviceName, taskChange } from './deploy/stack-changes.js';
 import type { Handle } from './handler.js';
 import { byExactId } from './lookup.js';
@@ -154,11 +155,18 @@ export function serviceControl(store: Store, handle: Handle, dataKey?: DataKey):
       if (!asked) throw new FlotillaError(Code.NotFound, `service ${request.service} was removed meanwhile`);
       return { service: asked.value };
     }),
-    removeService: handle(async (request) => {
-      const found = await resolveService(store, request.service);
-      await store.delete('services', found.id, found.version);
-      return { id: found.id };
-    }),
+    // Read and removed again when the service changed in between (the leader's loops write it).
+    removeService: handle((request) =>
+      retryOnConflict(
+        async () => {
+          const found = await resolveService(store, request.service);
+          await store.delete('services', found.id, found.version);
+          return { id: found.id };
+        },
+        (n) =>
+          `service ${request.service} kept changing while it was removed (${n} tries); it was not removed: run it again`,
+      ),
+    ),
   };
 }
 

@@ -14,6 +14,7 @@ import {
 import type { Store, Write } from '@flotilla/store';
 import type { DataKey } from '../secrets/data-key.js';
 import { admittedWrite, checkAdmission } from './admission/admission-check.js';
+import { retryOnConflict } from './conflict-retry.js';
 import { resolveFileObjects } from './deploy/file-object-versions.js';
 import { decideStack, networkWrites, type ServiceDecision, STACK_LABEL } from './deploy/stack-changes.js';
 import { planStack } from './deploy/stack-plan.js';
@@ -57,24 +58,31 @@ export function stackControl(store: Store, handle: Handle, dataKey?: DataKey): S
       const stacks = [...counts].sort(([a], [b]) => a.localeCompare(b));
       return { stacks: stacks.map(([name, services]) => ({ name, services })) };
     }),
-    removeStack: handle(async (request) => {
-      const services = (await store.list('services')).items.filter((s) => s.value.spec?.stack === request.name);
-      if (services.length === 0) {
-        throw new FlotillaError(Code.NotFound, `nothing found in stack ${request.name}: see flotilla stack ls`);
-      }
-      // The stack's networks go with it: their addresses are released as the tasks end, then their subnets.
-      const networks = (await store.list('networks')).items.filter(
-        (n) => n.value.spec?.annotations?.labels[STACK_LABEL] === request.name && !n.value.ingress,
-      );
-      await store.batch(
-        [
-          ...services.map((s): Write => ({ op: 'delete', kind: 'services', id: s.id, version: s.version })),
-          ...networks.map((n): Write => ({ op: 'delete', kind: 'networks', id: n.id, version: n.version })),
-        ],
-        { atomic: { what: `the removal of stack ${request.name}` } },
-      );
-      return { removed: services.map((s) => s.value.spec?.annotations?.name ?? s.id) };
-    }),
+    // Read and removed again when a service or network changed in between (the leader's loops write them).
+    removeStack: handle((request) =>
+      retryOnConflict(
+        async () => {
+          const services = (await store.list('services')).items.filter((s) => s.value.spec?.stack === request.name);
+          if (services.length === 0) {
+            throw new FlotillaError(Code.NotFound, `nothing found in stack ${request.name}: see flotilla stack ls`);
+          }
+          // The stack's networks go with it: their addresses are released as the tasks end, then their subnets.
+          const networks = (await store.list('networks')).items.filter(
+            (n) => n.value.spec?.annotations?.labels[STACK_LABEL] === request.name && !n.value.ingress,
+          );
+          await store.batch(
+            [
+              ...services.map((s): Write => ({ op: 'delete', kind: 'services', id: s.id, version: s.version })),
+              ...networks.map((n): Write => ({ op: 'delete', kind: 'networks', id: n.id, version: n.version })),
+            ],
+            { atomic: { what: `the removal of stack ${request.name}` } },
+          );
+          return { removed: services.map((s) => s.value.spec?.annotations?.name ?? s.id) };
+        },
+        (n) =>
+          `stack ${request.name} kept changing while it was removed (${n} tries); nothing was removed: run it again`,
+      ),
+    ),
   };
 }
 

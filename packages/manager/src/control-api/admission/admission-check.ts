@@ -1,5 +1,6 @@
-import { admissionError, Code, FlotillaError, type ServiceSpec } from '@flotilla/api';
+import { admissionError, type ServiceSpec } from '@flotilla/api';
 import type { Store, Unchanged } from '@flotilla/store';
+import { CONFLICT_ATTEMPTS, retryOnConflict } from '../conflict-retry.js';
 import { admissionRefusals, admissionSettings } from './admission-policy.js';
 import { policyUnchanged, readPolicy } from './policy-store.js';
 
@@ -21,24 +22,17 @@ export async function checkAdmission(
 }
 
 /** How many times a write is judged and tried before it gives up on a policy (or objects) that keep changing. */
-export const ADMITTED_WRITE_ATTEMPTS = 5;
+export const ADMITTED_WRITE_ATTEMPTS = CONFLICT_ATTEMPTS;
 
 /**
  * Runs `attempt` (read, `checkAdmission`, then one transaction that requires the policy unchanged) again from the start each time
  * its transaction meets a conflict: a policy changed since it was read is read again and the write judged again,
  * so a write is never applied under a policy that was already replaced.
  */
-export async function admittedWrite<T>(what: string, attempt: () => Promise<T>): Promise<T> {
-  for (let i = 0; i < ADMITTED_WRITE_ATTEMPTS; i++) {
-    try {
-      return await attempt();
-    } catch (err) {
-      if (!(err instanceof FlotillaError) || err.reason !== 'conflict') throw err;
-    }
-  }
-  throw new FlotillaError(
-    Code.Aborted,
-    `${what} was not applied: the admission policy or the objects it writes changed each of the ${ADMITTED_WRITE_ATTEMPTS} times it was judged; nothing was written: run it again`,
-    { reason: 'conflict' },
+export function admittedWrite<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+  return retryOnConflict(
+    attempt,
+    (n) =>
+      `${what} was not applied: the admission policy or the objects it writes changed each of the ${n} times it was judged; nothing was written: run it again`,
   );
 }

@@ -8,10 +8,9 @@ import {
 } from '@flotilla/api';
 import { loadStackText, toStackSpec } from '@flotilla/stack';
 import { CLUSTER_KEY, type Kind, type ObjectOf, Store, type Versioned } from '@flotilla/store';
-import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestCluster, type TestCluster } from '../../../test/test-cluster.js';
-import type { Handle } from '../handler.js';
+import { handle, invoke } from '../direct-call.test-helpers.js';
 import { serviceControl } from '../services.js';
 import { deployStack } from '../stacks.js';
 
@@ -65,25 +64,6 @@ async function refusal(pending: Promise<unknown>): Promise<FlotillaError> {
 
 async function service(name: string) {
   return (await cluster.manager.store.list('services')).items.find((s) => s.value.spec?.annotations?.name === name);
-}
-
-/** The control API's handlers called directly, their errors as thrown. */
-const handle: Handle =
-  <Req, Res>(fn: (request: Req) => Promise<Res>) =>
-  (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    fn(call.request).then(
-      (value) => callback(null, value),
-      (err: Error) => callback(err as Parameters<sendUnaryData<Res>>[0]),
-    );
-  };
-
-function invoke<Req, Res>(
-  method: (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void,
-  request: Req,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    method({ request } as ServerUnaryCall<Req, Res>, (err, value) => (err ? reject(err) : resolve(value as Res))),
-  );
 }
 
 const update = (name: string, image: string): UpdateServiceRequest => ({

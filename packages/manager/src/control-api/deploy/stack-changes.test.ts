@@ -4,6 +4,7 @@ import {
   PortConfig_Protocol,
   PortConfig_PublishMode,
   Service,
+  ServiceMode,
   ServiceSpec,
   StackSpec,
   UpdateConfig_Order,
@@ -31,6 +32,28 @@ describe('taskChange', () => {
     expect(taskChange(spec({}), spec({}, 2n, 'app:2'))).toBe('replaced');
     expect(taskChange(spec({ x: '1' }), spec({ x: '2' }))).toBe('replaced');
     expect(taskChange(undefined, spec({}))).toBe('replaced');
+  });
+
+  it("keeps the tasks when only the service's own labels or its update and rollback settings change", () => {
+    const base = spec({ c: '1' });
+    const withService = (s: ServiceSpec, labels: Record<string, string>) => ({
+      ...s,
+      annotations: { name: 'shop_web', labels },
+    });
+    expect(taskChange(withService(base, { a: '1' }), withService(base, { a: '2' }))).toBe('kept');
+    expect(
+      taskChange(base, { ...base, updateConfig: { parallelism: 3n, order: UpdateConfig_Order.ORDER_START_FIRST } }),
+    ).toBe('kept');
+    expect(taskChange(base, { ...base, rollbackConfig: { parallelism: 1n } })).toBe('kept');
+    // Scaled as well: still no task replaced.
+    expect(taskChange(withService(base, {}), withService(spec({ c: '1' }, 4n), { a: '1' }))).toBe('scaled');
+    // What must not be kept: the container's labels, the name, anything else the tasks run, and any change of a job.
+    expect(taskChange(withService(base, { a: '1' }), withService(spec({ c: '2' }), { a: '1' }))).toBe('replaced');
+    expect(taskChange(withService(base, {}), { ...base, annotations: { name: 'shop_api', labels: {} } })).toBe(
+      'replaced',
+    );
+    const job = { ...base, mode: ServiceMode.SERVICE_MODE_REPLICATED_JOB };
+    expect(taskChange(withService(job, { a: '1' }), withService(job, { a: '2' }))).toBe('replaced');
   });
 });
 

@@ -21,7 +21,7 @@ import { MAX_TXN_OPS, type Versioned, type Write } from '@flotilla/store';
 import { checkSubnets } from './network-subnets.js';
 
 /** What a deploy does to a service's running tasks. */
-export type TaskChange = 'none' | 'scaled' | 'replaced';
+export type TaskChange = 'none' | 'kept' | 'scaled' | 'replaced';
 
 /** What a deploy does to one service, and the write that does it. */
 export interface ServiceDecision {
@@ -148,31 +148,42 @@ export function decideStack(
 }
 
 /**
- * What replacing spec `before` with `after` does to the tasks: nothing (same spec), scaling (only the replica
- * count differs: running tasks are untouched), or replacing them (anything else: the spec version goes up).
+ * What replacing spec `before` with `after` does to the tasks: nothing (same spec); nothing either when only what
+ * the tasks do not run changes, the service's own labels and its update and rollback settings (`kept`: the spec is
+ * written, no task is touched, as docker leaves them); scaling (the replica count differs as well: running tasks
+ * are untouched); or replacing them (anything else: the spec version goes up).
  */
 export function taskChange(before: ServiceSpec | undefined, after: ServiceSpec): TaskChange {
-  if (sameSpec(before, after, true)) return 'none';
+  if (canonical(before) === canonical(after)) return 'none';
   // A job's replicas are its parallelism and completions: any change is a new run of the job.
-  return sameSpec(before, after, false) && !isJobMode(after.mode) ? 'scaled' : 'replaced';
+  if (isJobMode(after.mode) || canonical(tasksRun(before)) !== canonical(tasksRun(after))) return 'replaced';
+  return before?.replicas === after.replicas ? 'kept' : 'scaled';
+}
+
+/** The part of a spec its tasks run: without the replica count, the service's labels, update and rollback settings. */
+function tasksRun(s: ServiceSpec | undefined): ServiceSpec {
+  const spec = ServiceSpec.fromPartial(s ?? {});
+  return {
+    ...spec,
+    replicas: 0n,
+    annotations: { name: spec.annotations?.name ?? '', labels: {} },
+    updateConfig: undefined,
+    rollbackConfig: undefined,
+  };
 }
 
 /**
- * Equal specs (optionally counting the replica count). Compared as JSON with map keys in sorted order: labels or
- * sysctls written in another order are the same spec and must not replace every task.
+ * A spec as JSON with map keys in sorted order: labels or sysctls written in another order are the same spec and
+ * must not replace every task.
  */
-function sameSpec(a: ServiceSpec | undefined, b: ServiceSpec, withReplicas: boolean): boolean {
-  const canonical = (s: ServiceSpec | undefined) =>
-    JSON.stringify(
-      ServiceSpec.toJSON(ServiceSpec.fromPartial({ ...s, ...(withReplicas ? {} : { replicas: 0n }) })),
-      (_k, v) =>
-        v && typeof v === 'object' && !Array.isArray(v)
-          ? Object.fromEntries(
-              Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
-            )
-          : v,
-    );
-  return canonical(a) === canonical(b);
+function canonical(s: ServiceSpec | undefined): string {
+  return JSON.stringify(ServiceSpec.toJSON(ServiceSpec.fromPartial(s ?? {})), (_k, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)),
+        )
+      : v,
+  );
 }
 
 export function serviceName(s: Service): string {

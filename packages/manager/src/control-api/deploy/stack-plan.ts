@@ -85,6 +85,7 @@ const ACTIONS: Record<ServiceDecision['action'], PlannedService_Action> = {
 
 const TASKS: Record<TaskChange, PlannedService_Tasks> = {
   none: PlannedService_Tasks.TASKS_NONE,
+  kept: PlannedService_Tasks.TASKS_NONE,
   scaled: PlannedService_Tasks.TASKS_SCALED,
   replaced: PlannedService_Tasks.TASKS_REPLACED,
 };
