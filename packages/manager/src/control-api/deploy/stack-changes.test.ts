@@ -7,6 +7,7 @@ import {
   ServiceMode,
   ServiceSpec,
   StackSpec,
+  UpdateConfig,
   UpdateConfig_Order,
 } from '@flotilla/api';
 import { describe, expect, it } from 'vitest';
@@ -42,9 +43,12 @@ describe('taskChange', () => {
     });
     expect(taskChange(withService(base, { a: '1' }), withService(base, { a: '2' }))).toBe('kept');
     expect(
-      taskChange(base, { ...base, updateConfig: { parallelism: 3n, order: UpdateConfig_Order.ORDER_START_FIRST } }),
+      taskChange(base, {
+        ...base,
+        updateConfig: UpdateConfig.fromPartial({ parallelism: 3n, order: UpdateConfig_Order.ORDER_START_FIRST }),
+      }),
     ).toBe('kept');
-    expect(taskChange(base, { ...base, rollbackConfig: { parallelism: 1n } })).toBe('kept');
+    expect(taskChange(base, { ...base, rollbackConfig: UpdateConfig.fromPartial({ parallelism: 1n }) })).toBe('kept');
     // Scaled as well: still no task replaced.
     expect(taskChange(withService(base, {}), withService(spec({ c: '1' }, 4n), { a: '1' }))).toBe('scaled');
     // What must not be kept: the container's labels, the name, anything else the tasks run, and any change of a job.
