@@ -1,6 +1,7 @@
 import type { ListTasksResponse, Task } from '@flotilla/api';
 import { protocolWord } from './output/docker-json.js';
 import { table } from './table.js';
+import { filterTasks, type TaskFilter } from './task-filter.js';
 import { formatTasks, TASK_COLUMNS, taskRows } from './task-table.js';
 
 export interface TaskListingOptions {
@@ -44,4 +45,31 @@ export function hostPorts(t: Task): string {
   return t.hostPorts
     .map((p) => `${p.hostIp || '*'}:${p.publishedPort}->${p.targetPort}/${protocolWord(p.protocol)}`)
     .join(', ');
+}
+
+/** The tasks several `ListTasks` answers hold, as one answer (`service ps A B`, `node ps N M`), in the order asked. */
+export async function tasksOf(
+  refs: readonly string[],
+  list: (ref: string) => Promise<ListTasksResponse>,
+): Promise<ListTasksResponse> {
+  const all: ListTasksResponse = { tasks: [], nodeNames: {} };
+  for (const ref of refs) {
+    const part = await list(ref);
+    all.tasks.push(...part.tasks);
+    Object.assign(all.nodeNames, part.nodeNames);
+  }
+  return all;
+}
+
+/** What `service ps`, `node ps` and `stack ps` print: the tasks `--filter` keeps, listed with their options. */
+export function psListing(
+  response: ListTasksResponse,
+  filter: TaskFilter,
+  opts: { format: string; trunc?: boolean; quiet?: boolean },
+): string {
+  return formatTaskListing(filterTasks(response, filter), {
+    format: opts.format,
+    noTrunc: opts.trunc === false,
+    quiet: opts.quiet ?? false,
+  });
 }

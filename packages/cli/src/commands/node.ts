@@ -10,7 +10,6 @@ import {
   NodeSpec_Availability,
   NodeSpec_Role,
   NodeStatus_State,
-  type Task,
 } from '@flotilla/api';
 import { cliConfigDir } from '@flotilla/pki';
 import { labelMap } from '../command-helpers.js';
@@ -22,8 +21,8 @@ import { dockerNodes } from '../output/docker-json.js';
 import { dockerFormatOption, rawNodes, renderListing } from '../output/listing.js';
 import { prettyNode } from '../pretty-inspect.js';
 import { table } from '../table.js';
-import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
-import { formatTaskListing } from '../task-listing.js';
+import { parseTaskFilter, taskFilterOption } from '../task-filter.js';
+import { psListing, tasksOf } from '../task-listing.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -147,22 +146,13 @@ export function nodeCommand(
       const filter = parseTaskFilter(opts.filter);
       const c = client();
       try {
-        const response = { tasks: [] as Task[], nodeNames: {} as Record<string, string> };
-        for (const given of refs.length > 0 ? refs : [SELF]) {
+        const response = await tasksOf(refs.length > 0 ? refs : [SELF], async (given) => {
           const ref = given === SELF ? await ownNode(c, configDir(), 'ps') : given;
           // The node resolved as every node command resolves it (ID prefix too), then its tasks by exact ID.
           const { node: found } = await call(c, c.getNode, { node: ref });
-          const part = await call(c, c.listTasks, { service: '', stack: '', node: found?.id ?? ref });
-          response.tasks.push(...part.tasks);
-          Object.assign(response.nodeNames, part.nodeNames);
-        }
-        io.out(
-          formatTaskListing(filterTasks(response, filter), {
-            format: opts.format,
-            noTrunc: !opts.trunc,
-            quiet: opts.quiet ?? false,
-          }),
-        );
+          return call(c, c.listTasks, { service: '', stack: '', node: found?.id ?? ref });
+        });
+        io.out(psListing(response, filter, opts));
       } finally {
         c.close();
       }

@@ -6,7 +6,6 @@ import {
   isJobMode,
   Service,
   type ServiceSpec,
-  type Task,
   type UpdateServiceResponse,
 } from '@flotilla/api';
 import { call, controlClient } from '../control-client.js';
@@ -22,8 +21,8 @@ import { type Followed, type FollowOptions, followServices, timeoutMs } from '..
 import { addPinFlags, pinServiceImage } from '../service-image-pin.js';
 import { formatServiceListing } from '../service-listing.js';
 import { hasUpdateFlags, UPDATE_LIST_FLAGS, UPDATE_SCALAR_FLAGS, updatedSpec } from '../service-update.js';
-import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
-import { formatTaskListing } from '../task-listing.js';
+import { parseTaskFilter, taskFilterOption } from '../task-filter.js';
+import { psListing, tasksOf } from '../task-listing.js';
 import { serviceLogsCommand } from './service-logs.js';
 
 /** `service create|ls|ps|inspect|logs|scale|update|rollback|rm`, as the docker CLI has them. */
@@ -56,19 +55,8 @@ export function serviceCommand(io: Io, client: () => ControlServiceClient = () =
       const filter = parseTaskFilter(opts.filter);
       const c = client();
       try {
-        const response = { tasks: [] as Task[], nodeNames: {} as Record<string, string> };
-        for (const ref of refs) {
-          const part = await call(c, c.listTasks, { service: ref, stack: '', node: '' });
-          response.tasks.push(...part.tasks);
-          Object.assign(response.nodeNames, part.nodeNames);
-        }
-        io.out(
-          formatTaskListing(filterTasks(response, filter), {
-            format: opts.format,
-            noTrunc: !opts.trunc,
-            quiet: opts.quiet ?? false,
-          }),
-        );
+        const response = await tasksOf(refs, (ref) => call(c, c.listTasks, { service: ref, stack: '', node: '' }));
+        io.out(psListing(response, filter, opts));
       } finally {
         c.close();
       }

@@ -28,8 +28,8 @@ import { dockerFormatOption, renderListing } from '../output/listing.js';
 import { formatServiceListing } from '../service-listing.js';
 import { formatPlan } from '../stack-plan-output.js';
 import { table } from '../table.js';
-import { filterTasks, parseTaskFilter, taskFilterOption } from '../task-filter.js';
-import { formatTaskListing } from '../task-listing.js';
+import { parseTaskFilter, taskFilterOption } from '../task-filter.js';
+import { psListing } from '../task-listing.js';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -249,13 +249,7 @@ export function stackCommand(io: Io, client: () => ControlServiceClient = () => 
       const c = client();
       const response = await call(c, c.listTasks, { service: '', stack: name, node: '' }).finally(() => c.close());
       // The listing of `service ps` and `node ps`, as docker's `stack ps` shares theirs.
-      io.out(
-        formatTaskListing(filterTasks(response, filter), {
-          format: opts.format,
-          noTrunc: !opts.trunc,
-          quiet: opts.quiet ?? false,
-        }),
-      );
+      io.out(psListing(response, filter, opts));
     });
 
   stack
