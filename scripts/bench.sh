@@ -13,6 +13,8 @@ case "$name" in
   agent | network | failover | rollout | outage) need_debs etcd-server redis-server docker-registry busybox-static containerd runc tini iproute2 nftables golang-github-containers-common >&2 ;;
 esac
 if [ "$name" = network ]; then need_debs iperf3 >&2; fi
+# The UI bench drives the page in Debian's chromium.
+if [ "$name" = ui ]; then need_debs chromium >&2; fi
 # The fuzz runner starts managers on their own etcd.
 if [ "$name" = fuzz ]; then need_debs etcd-server >&2; fi
 cd "$ROOT"
