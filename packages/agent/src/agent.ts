@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { availableParallelism, hostname, totalmem } from 'node:os';
 import type { NetworkView, Promotion, SessionInfo } from '@flotilla/api';
 import { createLogger, Gauge, type Logger, Registry, serveHttp } from '@flotilla/observability';
 import type { NodeNetwork } from '@flotilla/overlay';
@@ -91,7 +91,12 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     credentials = await joinCluster({
       ...options.join,
       stateDir: options.stateDir,
-      description: { hostname: options.hostname ?? hostname(), os: process.platform, architecture: process.arch },
+      description: {
+        hostname: options.hostname ?? hostname(),
+        os: process.platform,
+        architecture: process.arch,
+        ...capacity(),
+      },
     });
   }
   const log = options.logger ?? createLogger('agent');
@@ -160,7 +165,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // The list of managers is kept, so a restarted agent can reach any of them even if the one it joined is gone.
   session = new AgentSession(creds, {
     probePort: quorum.probePort,
-    description: runtime,
+    // The capacity too, each session: the scheduler places reservations against it (a resized machine is seen).
+    description: { ...runtime, ...capacity() },
     onManagers: (managers) => {
       creds = { ...creds, managers };
       saveCredentials(options.stateDir, creds);
@@ -341,4 +347,9 @@ function agentMetrics(
     });
   }
   return registry;
+}
+
+/** What this machine offers tasks, as the scheduler counts reservations: its CPUs (in nano-CPUs) and memory. */
+export function capacity(): { nanoCpus: bigint; memoryBytes: bigint } {
+  return { nanoCpus: BigInt(availableParallelism()) * 1_000_000_000n, memoryBytes: BigInt(totalmem()) };
 }

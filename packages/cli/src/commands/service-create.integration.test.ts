@@ -83,6 +83,40 @@ describe('service create / update / rollback / scale, attached', () => {
     expect(specVersion).toBe('1');
   });
 
+  it('places a service that reserves CPU and memory on a real agent, which reports what its machine offers', async () => {
+    const created = await flotilla([
+      'service',
+      'create',
+      '--name=reserving',
+      '--reserve-cpu=0.1',
+      '--reserve-memory=16M',
+      '--allow-process-executor',
+      ...attached,
+      'unused',
+      'sleep',
+      '600',
+    ]);
+    expect(created.code, created.out + created.err).toBe(EXIT.ok);
+    expect(created.out).toContain('reserving: converged');
+    // More than any machine offers stays pending, saying why.
+    const tooMuch = await flotilla([
+      'service',
+      'create',
+      '--name=greedy',
+      '--reserve-memory=100T',
+      '--allow-process-executor',
+      '--detach',
+      'unused',
+      'sleep',
+      '600',
+    ]);
+    expect(tooMuch.code, tooMuch.err).toBe(EXIT.ok);
+    await expect
+      .poll(async () => (await flotilla(['service', 'ps', 'greedy', '--no-trunc'])).out, { timeout: 10_000 })
+      .toContain('insufficient memory');
+    expect((await flotilla(['service', 'rm', 'reserving', 'greedy'])).code).toBe(EXIT.ok);
+  });
+
   it('a create under a name already taken is refused and changes nothing', async () => {
     const before = await inspect('web');
     const refused = await flotilla([

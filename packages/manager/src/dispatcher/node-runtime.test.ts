@@ -19,6 +19,21 @@ describe('the runtime an agent describes with its session', () => {
     expect(nodeRuntime(metadata)).toEqual({ executor: 'process', runtime: 'process', runtimeVersion: 'v22' });
   });
 
+  it('carries the CPUs and memory the agent offers, and leaves them out when it reports none', () => {
+    const offered = described({ executor: 'process', nanoCpus: 2_000_000_000n, memoryBytes: 8n * 1024n ** 3n });
+    const runtime = nodeRuntime(offered);
+    expect(runtime).toMatchObject({ nanoCpus: 2_000_000_000n, memoryBytes: 8n * 1024n ** 3n });
+    // A stored description with other figures is not known yet: the next status write takes the reported ones.
+    const stored = NodeDescription.fromPartial({ executor: 'process', nanoCpus: 4_000_000_000n, memoryBytes: 1n });
+    expect(runtimeKnown(stored, runtime as NonNullable<typeof runtime>)).toBe(false);
+    expect(runtimeKnown({ ...stored, nanoCpus: 2_000_000_000n, memoryBytes: 8n * 1024n ** 3n }, runtime!)).toBe(true);
+    // An agent that reports no capacity (one from before, or a test's hollow node) keeps what was stored at join.
+    const none = nodeRuntime(described({ executor: 'process' }));
+    expect(none).not.toHaveProperty('nanoCpus');
+    expect(none).not.toHaveProperty('memoryBytes');
+    expect(runtimeKnown(stored, none!)).toBe(true);
+  });
+
   it('is absent for an agent that sends none, so the stored description stays', () => {
     expect(nodeRuntime(new Metadata())).toBeUndefined();
   });

@@ -3,8 +3,12 @@ import { Code, FlotillaError, type NodeDescription, NodeDescription as NodeDescr
 import type { Metadata } from '@grpc/grpc-js';
 import { checkDescription } from '../input-limits.js';
 
-/** How a node runs tasks, as its agent says at the start of each session (see NodeDescription.executor). */
-export type NodeRuntime = Pick<NodeDescription, 'executor' | 'runtime' | 'runtimeVersion'>;
+/**
+ * How a node runs tasks, as its agent says at the start of each session (see NodeDescription.executor), and what
+ * it offers them (CPUs, memory) when it says so: an agent that reports no capacity keeps the stored one.
+ */
+export type NodeRuntime = Pick<NodeDescription, 'executor' | 'runtime' | 'runtimeVersion'> &
+  Partial<Pick<NodeDescription, 'nanoCpus' | 'memoryBytes'>>;
 
 /**
  * The runtime an agent describes in its session call's metadata; undefined when it describes none (an agent from
@@ -25,7 +29,13 @@ export function nodeRuntime(metadata: Metadata): NodeRuntime | undefined {
     );
   }
   checkDescription(description);
-  return { executor: description.executor, runtime: description.runtime, runtimeVersion: description.runtimeVersion };
+  return {
+    executor: description.executor,
+    runtime: description.runtime,
+    runtimeVersion: description.runtimeVersion,
+    ...(description.nanoCpus > 0n ? { nanoCpus: description.nanoCpus } : {}),
+    ...(description.memoryBytes > 0n ? { memoryBytes: description.memoryBytes } : {}),
+  };
 }
 
 /** Whether the node's stored description already says what the agent reported. */
@@ -33,6 +43,8 @@ export function runtimeKnown(description: NodeDescription | undefined, reported:
   return (
     (description?.executor ?? '') === reported.executor &&
     (description?.runtime ?? '') === reported.runtime &&
-    (description?.runtimeVersion ?? '') === reported.runtimeVersion
+    (description?.runtimeVersion ?? '') === reported.runtimeVersion &&
+    (reported.nanoCpus === undefined || description?.nanoCpus === reported.nanoCpus) &&
+    (reported.memoryBytes === undefined || description?.memoryBytes === reported.memoryBytes)
   );
 }
